@@ -1,0 +1,26 @@
+// The process seam: everything the CLI needs from the process, so commands can run in-process in tests.
+import type { Readable } from "node:stream";
+
+export interface CliIo {
+  readonly stdout: { write(s: string): unknown; readonly isTTY?: boolean };
+  readonly stderr: { write(s: string): unknown; readonly isTTY?: boolean };
+  readonly stdin: Readable;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Sets the exit code the process will end with; commands return after calling it. */
+  exit(code: number): void;
+}
+
+/** Colour only on a TTY and never with NO_COLOR set (https://no-color.org). */
+export const useColor = (io: CliIo): boolean => Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined;
+
+export function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    exit(code) {
+      process.exitCode = code;
+    },
+  };
+}

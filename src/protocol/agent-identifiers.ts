@@ -1,0 +1,65 @@
+// The `agentidentifiers` metadata value: a URL query such as
+// `host=node-1&ipv4=10.224.0.5&ipv6=fd00::5&cidr=10.224.0.0/16&default-route=true`
+// (shared/spec/konnectivity.md §1.3). The server ignores unknown keys ("fail open");
+// the agent validates its own flag strictly.
+import { TunnelError } from "./tunnel-error.js";
+
+export interface AgentIdentifiers {
+  readonly host: readonly string[];
+  readonly ipv4: readonly string[];
+  readonly ipv6: readonly string[];
+  readonly cidr: readonly string[];
+  readonly defaultRoute: boolean;
+}
+
+export const noIdentifiers: AgentIdentifiers = { host: [], ipv4: [], ipv6: [], cidr: [], defaultRoute: false };
+
+const KNOWN = new Set(["host", "ipv4", "ipv6", "cidr", "default-route"]);
+
+/** `strict` (the agent's own flag) rejects unknown keys and bad values; the server is lenient. */
+export function parseAgentIdentifiers(text: string, options: { strict?: boolean } = {}): AgentIdentifiers {
+  const params = new URLSearchParams(text);
+  const out = { host: [] as string[], ipv4: [] as string[], ipv6: [] as string[], cidr: [] as string[], defaultRoute: false };
+  for (const [key, value] of params) {
+    if (!KNOWN.has(key)) {
+      if (options.strict) throw new TunnelError("INVALID_OPTION", `agent identifiers: unknown key "${key}" (known: ${[...KNOWN].join(", ")})`);
+      continue;
+    }
+    if (key === "default-route") {
+      const v = value.toLowerCase();
+      if (v === "true" || v === "1" || v === "t") out.defaultRoute = true;
+      else if (options.strict && !(v === "false" || v === "0" || v === "f"))
+        throw new TunnelError("INVALID_OPTION", `agent identifiers: default-route must be true or false, not "${value}"`);
+      continue;
+    }
+    if (options.strict && value === "") throw new TunnelError("INVALID_OPTION", `agent identifiers: empty value for "${key}"`);
+    if (options.strict && key === "ipv4" && !isIpv4(value)) throw new TunnelError("INVALID_OPTION", `agent identifiers: "${value}" is not an IPv4 address`);
+    if (options.strict && key === "ipv6" && !value.includes(":")) throw new TunnelError("INVALID_OPTION", `agent identifiers: "${value}" is not an IPv6 address`);
+    out[key as "host" | "ipv4" | "ipv6" | "cidr"].push(key === "host" ? value.toLowerCase() : value);
+  }
+  return out;
+}
+
+export function formatAgentIdentifiers(ids: AgentIdentifiers): string {
+  const params = new URLSearchParams();
+  for (const key of ["host", "ipv4", "ipv6", "cidr"] as const) for (const v of ids[key]) params.append(key, v);
+  if (ids.defaultRoute) params.append("default-route", "true");
+  return params.toString();
+}
+
+/** Every value that destHost routing matches a dial's host against. */
+export const hostIdentities = (ids: AgentIdentifiers): string[] => [...ids.ipv4, ...ids.ipv6, ...ids.host];
+
+function isIpv4(s: string): boolean {
+  const parts = s.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+/** Splits `host:port` / `[v6]:port` as Go's net.SplitHostPort does; null when malformed. */
+export function splitHostPort(address: string): { host: string; port: number } | null {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:[\]]*):(\d+)$/.exec(address);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port > 65535) return null;
+  return { host: m[1]!, port };
+}

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import protobuf from "protobufjs";
+import { decodePacket, encodePacket } from "./packet-codec.js";
+import {
+  closeDial, closeRequest, closeResponse, dataPacket, dialRequest, dialResponse, drain, windowUpdate, type Packet,
+} from "./packet.js";
+import { TunnelError } from "./tunnel-error.js";
+
+const root = protobuf.loadSync(new URL("../../proto/konnectivity.proto", import.meta.url).pathname);
+const PbPacket = root.lookupType("Packet");
+
+/** The reference encoding: protobufjs from proto/konnectivity.proto. */
+function reference(p: Packet): Uint8Array {
+  const long = (v: bigint) => protobuf.util.Long.fromString(v.toString(), false);
+  const typeValue = { DIAL_REQ: 0, DIAL_RSP: 1, CLOSE_REQ: 2, CLOSE_RSP: 3, DATA: 4, DIAL_CLS: 5, DRAIN: 6 } as Record<string, number>;
+  const obj: Record<string, unknown> = { type: typeValue[p.type] };
+  switch (p.type) {
+    case "DIAL_REQ": obj.dialRequest = { protocol: p.protocol, address: p.address, random: long(p.random) }; break;
+    case "DIAL_RSP": obj.dialResponse = { error: p.error, connectID: long(p.connectID), random: long(p.random) }; break;
+    case "DATA": obj.data = { connectID: long(p.connectID), error: p.error, data: p.data }; break;
+    case "CLOSE_REQ": obj.closeRequest = { connectID: long(p.connectID) }; break;
+    case "CLOSE_RSP": obj.closeResponse = { error: p.error, connectID: long(p.connectID) }; break;
+    case "DIAL_CLS": obj.closeDial = { random: long(p.random) }; break;
+    case "DRAIN": obj.drain = {}; break;
+    default: throw new Error("no reference for " + p.type);
+  }
+  return new Uint8Array(PbPacket.encode(PbPacket.fromObject(obj)).finish());
+}
+
+const MAX_INT64 = (1n << 63n) - 1n;
+const MIN_INT64 = -(1n << 63n);
+const vectors: Array<[string, Packet]> = [
+  ["DIAL_REQ", dialRequest("10.224.0.5:10250", 6129484611666145821n)],
+  ["DIAL_REQ with zero random", dialRequest("node-1:10250", 0n)],
+  ["DIAL_REQ with max int64 random", dialRequest("[fd00::5]:10250", MAX_INT64)],
+  ["DIAL_RSP success", dialResponse(42n, 1n)],
+  ["DIAL_RSP error", dialResponse(-5n, 0n, "dial tcp 10.224.0.5:10250: i/o timeout")],
+  ["DIAL_RSP negative ids", dialResponse(MIN_INT64, -1n)],
+  ["CLOSE_REQ", closeRequest(7n)],
+  ["CLOSE_REQ zero", closeRequest(0n)],
+  ["CLOSE_RSP", closeResponse(7n)],
+  ["CLOSE_RSP error", closeResponse(99n, "unrecognized connectID")],
+  ["DATA", dataPacket(3n, new Uint8Array([1, 2, 3, 0, 255]))],
+  ["DATA empty", dataPacket(3n, new Uint8Array(0))],
+  ["DATA large", dataPacket(1n << 40n, new Uint8Array(1 << 20).fill(0xab))],
+  ["DATA with error", dataPacket(8n, new Uint8Array([9]), "boom")],
+  ["DIAL_CLS", closeDial(123456789012345n)],
+  ["DIAL_CLS negative", closeDial(-2n)],
+  ["DRAIN", drain()],
+  ["DIAL_REQ non-ascii address", dialRequest("nœud-ü:10250", 1n)],
+];
+
+describe("Packet codec", () => {
+  for (const [name, packet] of vectors) {
+    it(`encodes ${name} byte for byte as protobufjs does, and decodes it back`, () => {
+      const ours = encodePacket(packet);
+      assert.deepEqual(new Uint8Array(ours), reference(packet));
+      assert.deepEqual(normalise(decodePacket(ours)), normalise(packet));
+    });
+  }
+
+  it("leaves headroom for a frame header without changing the packet bytes", () => {
+    const p = dataPacket(5n, new Uint8Array([1, 2]));
+    const withRoom = encodePacket(p, 5);
+    assert.deepEqual(new Uint8Array(withRoom.subarray(5)), new Uint8Array(encodePacket(p)));
+  });
+
+  it("decodes protobufjs output including defaults it omits", () => {
+    const bytes = PbPacket.encode(PbPacket.fromObject({ type: 0, dialRequest: { address: "a:1" } })).finish();
+    assert.deepEqual(bytes[0], 0x12, "no type field on the wire for DIAL_REQ");
+    assert.deepEqual(decodePacket(bytes), { type: "DIAL_REQ", protocol: "", address: "a:1", random: 0n });
+  });
+
+  it("treats a missing type as DIAL_REQ and a missing member as defaults", () => {
+    assert.deepEqual(decodePacket(new Uint8Array(0)), { type: "DIAL_REQ", protocol: "", address: "", random: 0n });
+    assert.deepEqual(decodePacket(Uint8Array.of(0x08, 0x04)), { type: "DATA", connectID: 0n, error: "", data: new Uint8Array(0) });
+  });
+
+  it("returns DATA as a view of the input, not a copy", () => {
+    const bytes = encodePacket(dataPacket(1n, new Uint8Array([7, 7, 7])));
+    const p = decodePacket(bytes);
+    assert.equal(p.type, "DATA");
+    if (p.type === "DATA") assert.equal(p.data.buffer, bytes.buffer);
+  });
+
+  it("skips unknown fields of every wire type, at both levels", () => {
+    const pkt = encodePacket(closeRequest(9n));
+    const unknownTop = Buffer.from([0x48, 0x01, 0x51, 1, 2, 3, 4, 5, 6, 7, 8, 0x5a, 0x02, 0xaa, 0xbb, 0x65, 1, 2, 3, 4, 0x6b, 0x08, 0x01, 0x6c]);
+    assert.deepEqual(decodePacket(Buffer.concat([unknownTop, pkt])), closeRequest(9n));
+    // Unknown field 15 inside CloseRequest: [0x2a len 0x08 0x09 0x78 0x05]
+    assert.deepEqual(decodePacket(Uint8Array.of(0x08, 0x02, 0x2a, 0x04, 0x08, 0x09, 0x78, 0x05)), closeRequest(9n));
+  });
+
+  it("reports unknown packet types without failing", () => {
+    assert.deepEqual(decodePacket(Uint8Array.of(0x08, 0x2a)), { type: "UNKNOWN", typeValue: 42 });
+  });
+
+  it("merges repeated occurrences of the member and lets a later oneof member win", () => {
+    // DATA with connectID in one occurrence and data in another.
+    const bytes = Uint8Array.of(0x08, 0x04, 0x22, 0x02, 0x08, 0x03, 0x22, 0x03, 0x1a, 0x01, 0x61);
+    assert.deepEqual(decodePacket(bytes), dataPacket(3n, Uint8Array.of(0x61)));
+    // type DATA but closeRequest set after data: the data member is cleared.
+    const cleared = Uint8Array.of(0x08, 0x04, 0x22, 0x02, 0x08, 0x03, 0x2a, 0x02, 0x08, 0x01);
+    assert.deepEqual(decodePacket(cleared), dataPacket(0n, new Uint8Array(0)));
+  });
+
+  it("round-trips the WINDOW_UPDATE extension", () => {
+    const p = windowUpdate(12n, 1 << 20);
+    assert.deepEqual(decodePacket(encodePacket(p)), p);
+  });
+
+  describe("rejects malformed bytes with a typed error", () => {
+    const cases: Array<[string, number[]]> = [
+      ["a truncated varint", [0x08, 0x84]],
+      ["a varint longer than 10 bytes", [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]],
+      ["a wrong wire type for type", [0x0a, 0x00]],
+      ["a wrong wire type for a member", [0x28, 0x01]],
+      ["a length past the end", [0x2a, 0x05, 0x08]],
+      ["a length past the end inside a member", [0x22, 0x03, 0x1a, 0x09, 0x01]],
+      ["a wrong wire type inside a member", [0x08, 0x02, 0x2a, 0x02, 0x0a, 0x00]],
+      ["field number 0", [0x00, 0x01]],
+      ["invalid wire type 7", [0x0f]],
+      ["an unterminated group", [0x0b, 0x08, 0x01]],
+      ["a truncated fixed64", [0x09, 0x01, 0x02]],
+      ["a zero-credit window update", [0x08, 0x64, 0xa2, 0x06, 0x02, 0x08, 0x01]],
+    ];
+    for (const [name, bytes] of cases) {
+      it(name, () => {
+        assert.throws(() => decodePacket(Uint8Array.from(bytes)), (e: unknown) => e instanceof TunnelError && e.code === "PROTOCOL");
+      });
+    }
+  });
+
+  it("never throws anything but TunnelError on random input", () => {
+    let seed = 0x5eed;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) & 0xff;
+    for (let i = 0; i < 5000; i++) {
+      const base = encodePacket(vectors[i % vectors.length]![1]).subarray(0, 64);
+      const bytes = Uint8Array.from(base);
+      for (let k = 0; k < 3; k++) bytes[rand() % Math.max(1, bytes.length)] = rand();
+      try {
+        decodePacket(bytes.subarray(0, rand() % (bytes.length + 1)));
+      } catch (e) {
+        assert.ok(e instanceof TunnelError, `non-TunnelError for ${Buffer.from(bytes).toString("hex")}: ${String(e)}`);
+      }
+    }
+  });
+});
+
+function normalise(p: Packet): unknown {
+  return p.type === "DATA" ? { ...p, data: Buffer.from(p.data).toString("hex") } : p;
+}

@@ -1,0 +1,91 @@
+// `doctor egress`: live probes from where it runs to the endpoints a tunnel needs
+// (doctor-cli.md `doctor egress`; troubleshooting.md §1.3 cause 4 and §5.1). The targets are
+// probed together, so the whole check takes at most two deadlines (connect, then TLS).
+import { isIP } from "node:net";
+import type { CheckResult, Fix } from "../report/check-result.js";
+import { DoctorInputError } from "../input-error.js";
+import { probeEndpoint, type EgressTarget, type ProbeOptions, type ProbeOutcome, type ProbeResult } from "./probe-endpoint.js";
+
+export interface EgressOptions extends ProbeOptions {
+  readonly targets: readonly EgressTarget[];
+}
+
+export async function checkEgress(options: EgressOptions): Promise<CheckResult> {
+  if (options.targets.length === 0) throw new DoctorInputError("no target to probe", { expected: "at least one HOST:PORT" });
+  if (!(options.timeoutMs > 0)) throw new DoctorInputError(`timeout must be positive, got ${options.timeoutMs}`, { expected: "a timeout above 0 ms" });
+  const probes = await Promise.all(options.targets.map((t) => probeEndpoint(t, options)));
+  const failed = probes.filter((p) => p.result !== "connected");
+  const assumptions = [
+    "Probed from the machine this ran on: run it on a node (for example through az vmss run-command, troubleshooting.md §1.3) to test the node's own path.",
+  ];
+  if (probes.some((p) => p.tls)) {
+    assumptions.push("Certificates were not verified (the cluster CA is not known here); the issuer in the JSON shows whether a TLS-inspecting proxy answered.");
+  }
+  if (probes.some((p) => !p.tls)) {
+    assumptions.push(`TCP only for ${probes.filter((p) => !p.tls).map((p) => p.target).join(", ")}: give --alpn to also test a TLS handshake there.`);
+  }
+  if (probes.some((p) => p.port === 1194)) {
+    assumptions.push("aks-link uses UDP 1194 (troubleshooting.md §5.1); this check probes TCP only, so a TCP result on 1194 says nothing about UDP.");
+  }
+  return {
+    check: "egress",
+    status: failed.length > 0 ? "problem" : "ok",
+    summary: summaryOf(probes, failed),
+    fixes: fixesOf(failed, options.alpn),
+    assumptions,
+    probes,
+  };
+}
+
+function summaryOf(probes: readonly ProbeResult[], failed: readonly ProbeResult[]): string {
+  if (failed.length === 0) {
+    const tls = probes.filter((p) => p.tls);
+    const alpn = tls.length > 0 ? `; TLS completed with ALPN ${[...new Set(tls.map((p) => p.alpn))].join(", ")}` : "";
+    return `${probes.length === 1 ? probes[0]!.target + " is" : `All ${probes.length} targets are`} reachable from here${alpn}.`;
+  }
+  const first = failed[0]!;
+  const more = failed.length > 1 ? ` (and ${failed.length - 1} more of ${probes.length} targets failed)` : "";
+  return `${first.target} ${phrase[first.result](first)}${more}.`;
+}
+
+const phrase: Record<ProbeOutcome, (p: ProbeResult) => string> = {
+  connected: () => "connected",
+  timeout: (p) => `timed out after ${p.elapsedMs} ms: a firewall, NSG or route on the path drops the traffic silently; allow outbound TCP ${p.port} to it`,
+  refused: (p) => `refused the connection: nothing listens on port ${p.port} there, or a firewall on the path rejects it`,
+  unreachable: (p) => `is unreachable (${p.reason ?? "no route"}): fix the route or the local firewall that rejects it`,
+  dns: (p) => `does not resolve (${p.reason ?? "lookup failed"}): check the DNS servers this machine uses`,
+  tls: (p) => `accepts TCP but TLS fails: ${p.reason ?? "the handshake failed"}`,
+  "alpn-mismatch": (p) => `answers TLS without ALPN ${(p.offeredAlpn ?? []).join("/")} (negotiated ${p.alpn ?? "none"}): exempt it from TLS inspection on the firewall`,
+};
+
+// One fix per failed target, in the order the targets were given.
+function fixesOf(failed: readonly ProbeResult[], alpn: string | undefined): Fix[] {
+  return failed.flatMap((p) => {
+    const make = fixFor[p.result];
+    return make ? [make(p, alpn)] : [];
+  });
+}
+
+const nc = (p: ProbeResult) => `nc -v -w 2 ${p.host} ${p.port}`;
+const openssl = (p: ProbeResult, alpn: string | undefined) =>
+  `openssl s_client -connect ${p.target} ${isIP(p.host) === 0 ? `-servername ${p.host} ` : ""}-alpn ${[...new Set([...(alpn ? [alpn] : []), "h2"])].join(",")} </dev/null 2>&1 | grep -E 'ALPN|issuer|subject'`;
+
+const allowEgress = (p: ProbeResult): Fix => ({
+  description: `Allow outbound TCP ${p.port} to ${p.host} on every hop (NSG, Azure Firewall or appliance, route table); use a priority number lower than the deny rule`,
+  command:
+    `az network nsg rule create --resource-group <resource-group> --nsg-name <nsg-name> --name allow-tunnel-egress-${p.port} ` +
+    `--priority <free-priority> --direction Outbound --access Allow --protocol Tcp ` +
+    `--destination-address-prefixes ${isIP(p.host) !== 0 ? p.host : "AzureCloud"} --destination-port-ranges ${p.port}`,
+});
+
+const fixFor: Partial<Record<ProbeOutcome, (p: ProbeResult, alpn: string | undefined) => Fix>> = {
+  timeout: allowEgress,
+  unreachable: (p) => ({ description: `Check the route to ${p.host} and any local firewall rule that rejects outbound TCP ${p.port}; then re-test`, command: `ip route get ${isIP(p.host) !== 0 ? p.host : "<address-of-" + p.host + ">"} && ${nc(p)}` }),
+  refused: (p) => ({ description: `Check that the server listens on ${p.target}, or remove the REJECT rule on the path; then re-test`, command: nc(p) }),
+  dns: (p) => ({ description: `Make the DNS servers this machine uses resolve ${p.host} (custom DNS needs UDP 53 and must forward to Azure DNS, troubleshooting.md §5.1)`, command: `getent hosts ${p.host}` }),
+  tls: (p, alpn) => ({ description: `See who answers TLS on ${p.target} (a proxy or a non-TLS service holds the port)`, command: openssl(p, alpn) }),
+  "alpn-mismatch": (p, alpn) => ({
+    description: `Exempt ${p.host} from TLS inspection on the firewall: Konnectivity needs ALPN end to end (troubleshooting.md §5.1); this shows the negotiated ALPN and the certificate's issuer`,
+    command: openssl(p, alpn),
+  }),
+};

@@ -1,0 +1,189 @@
+// One live probe of an endpoint the tunnel needs (doctor-cli.md `doctor egress`,
+// troubleshooting.md §5.1): a TCP connect with a deadline, then for TLS endpoints a handshake
+// offering ALPN, because a TLS-inspecting firewall that strips or rewrites ALPN breaks
+// Konnectivity while plain TCP checks (nc, curl without ALPN) still pass.
+import { connect as tcpConnect, isIP, type Socket } from "node:net";
+import type { LookupFunction } from "node:net";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { describeDialError } from "../../protocol/net-error.js";
+import { formatHostPort } from "./parse-host-port.js";
+
+export interface EgressTarget { readonly host: string; readonly port: number }
+
+export const probeOutcomes = ["connected", "refused", "timeout", "unreachable", "dns", "tls", "alpn-mismatch"] as const;
+export type ProbeOutcome = (typeof probeOutcomes)[number];
+
+export interface ProbeCertificate {
+  readonly subject: string;
+  readonly issuer: string;
+  /** Whether the chain verified against the system CAs; the cluster CA is not known here. */
+  readonly verified: boolean;
+  readonly verifyError: string | null;
+}
+
+export interface ProbeResult {
+  readonly target: string;
+  readonly host: string;
+  readonly port: number;
+  readonly result: ProbeOutcome;
+  readonly elapsedMs: number;
+  /** Whether a TLS handshake was attempted. */
+  readonly tls: boolean;
+  readonly offeredAlpn: readonly string[] | null;
+  /** The negotiated ALPN protocol; null when none was (or TLS did not complete). */
+  readonly alpn: string | null;
+  /** Why it failed, in words a person can act on (Go's dial wording for socket errors). */
+  readonly reason: string | null;
+  readonly certificate: ProbeCertificate | null;
+}
+
+export interface ProbeOptions {
+  readonly alpn?: string;
+  /** Deadline for each phase: the TCP connect (with DNS), then the TLS handshake. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+  /** Name resolution, replaceable so tests never send a DNS query off the machine. */
+  readonly lookup?: LookupFunction;
+}
+
+// Konnectivity's server port (443 on AKS), its agent port 8132 and admin/health 8091 speak TLS.
+const tlsPorts = new Set([443, 8132, 8091]);
+export const isTlsTarget = (target: EgressTarget, alpn: string | undefined): boolean => alpn !== undefined || tlsPorts.has(target.port);
+
+export async function probeEndpoint(target: EgressTarget, options: ProbeOptions): Promise<ProbeResult> {
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  const address = formatHostPort(target);
+  const wantsTls = isTlsTarget(target, options.alpn);
+  const offeredAlpn = wantsTls ? [...new Set([...(options.alpn ? [options.alpn] : []), "h2"])] : null;
+  const base = { target: address, host: target.host, port: target.port, tls: wantsTls, offeredAlpn, alpn: null, certificate: null };
+
+  const tcp = await connectTcp(target, options);
+  options.signal?.throwIfAborted();
+  if (!tcp.ok) {
+    const { mechanism, goText } = describeDialError(address, tcp.error);
+    return { ...base, result: outcomeOfMechanism(mechanism), elapsedMs: elapsed(), reason: goText };
+  }
+  if (!wantsTls) {
+    tcp.socket.destroy();
+    return { ...base, tls: false, result: "connected", elapsedMs: elapsed(), reason: null };
+  }
+  const hs = await handshake(tcp.socket, target, offeredAlpn!, options);
+  options.signal?.throwIfAborted();
+  const elapsedMs = elapsed();
+  if (!hs.ok) return { ...base, result: hs.outcome, elapsedMs, reason: hs.reason };
+  const matches = hs.alpn !== null && offeredAlpn!.includes(hs.alpn);
+  return {
+    ...base,
+    result: matches ? "connected" : "alpn-mismatch",
+    elapsedMs,
+    alpn: hs.alpn,
+    certificate: hs.certificate,
+    reason: matches ? null : `TLS completed but no ALPN protocol was negotiated (offered ${offeredAlpn!.join(", ")}): ` +
+      "something on the path (a TLS-inspecting firewall or proxy) answers TLS without ALPN",
+  };
+}
+
+function outcomeOfMechanism(mechanism: ReturnType<typeof describeDialError>["mechanism"]): ProbeOutcome {
+  switch (mechanism) {
+    case "timeout":
+      return "timeout";
+    case "refused":
+    case "reset": // a RST during connect is what a REJECT --reject-with tcp-reset sends
+      return "refused";
+    case "dns":
+      return "dns";
+    default: // no-route, a local firewall's EPERM, fd limits: the packet never got there
+      return "unreachable";
+  }
+}
+
+type TcpOutcome = { ok: true; socket: Socket } | { ok: false; error: unknown };
+
+function connectTcp(target: EgressTarget, options: ProbeOptions): Promise<TcpOutcome> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host: target.host, port: target.port, ...(options.lookup ? { lookup: options.lookup } : {}) });
+    const finish = (outcome: TcpOutcome) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      socket.removeListener("connect", onConnect).removeListener("error", onError);
+      if (!outcome.ok) socket.destroy();
+      else socket.on("error", () => {}); // the TLS phase owns errors from here on
+      resolve(outcome);
+    };
+    const onConnect = () => finish({ ok: true, socket });
+    const onError = (error: unknown) => finish({ ok: false, error });
+    const onAbort = () => finish({ ok: false, error: options.signal!.reason });
+    // Our own deadline; describeDialError renders it in Go's wording ("i/o timeout").
+    const timer = setTimeout(() => finish({ ok: false, error: Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" }) }), options.timeoutMs);
+    socket.once("connect", onConnect).once("error", onError);
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+type HandshakeOutcome =
+  | { ok: true; alpn: string | null; certificate: ProbeCertificate | null }
+  | { ok: false; outcome: "tls" | "alpn-mismatch"; reason: string };
+
+function handshake(socket: Socket, target: EgressTarget, offeredAlpn: readonly string[], options: ProbeOptions): Promise<HandshakeOutcome> {
+  return new Promise((resolve) => {
+    // Certificates are not verified: the cluster CA is not known here, and we want the ALPN
+    // answer even from a proxy; the issuer shown in the report is what reveals an inspecting proxy.
+    const tls: TLSSocket = tlsConnect({
+      socket,
+      ALPNProtocols: [...offeredAlpn],
+      rejectUnauthorized: false,
+      ...(isIP(target.host) === 0 ? { servername: target.host } : {}),
+    });
+    const finish = (outcome: HandshakeOutcome) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      tls.removeListener("secureConnect", onSecure).removeListener("error", onError);
+      tls.on("error", () => {});
+      tls.destroy();
+      socket.destroy();
+      resolve(outcome);
+    };
+    const onSecure = () => finish({ ok: true, alpn: tls.alpnProtocol || null, certificate: certificateOf(tls) });
+    const onError = (error: Error & { code?: string }) => {
+      // A server that speaks ALPN but none of ours answers with the no_application_protocol alert (RFC 7301 §3.2).
+      if (error.code === "ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL") {
+        finish({ ok: false, outcome: "alpn-mismatch", reason: `the server refused every offered ALPN protocol (${offeredAlpn.join(", ")})` });
+      } else finish({ ok: false, outcome: "tls", reason: tlsReason(error) });
+    };
+    const onAbort = () => finish({ ok: false, outcome: "tls", reason: `aborted: ${String(options.signal!.reason)}` });
+    const timer = setTimeout(() => finish({
+      ok: false,
+      outcome: "tls",
+      reason: `no TLS answer within ${options.timeoutMs} ms: TCP is accepted but nothing answers TLS (a proxy or a non-TLS service holds the port)`,
+    }), options.timeoutMs);
+    tls.once("secureConnect", onSecure).once("error", onError);
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function tlsReason(error: Error & { code?: string; reason?: string }): string {
+  // OpenSSL's own words (error.reason) are shorter than the message with its source location.
+  const why = (error.reason ?? error.message).trim();
+  if (error.code === "ERR_SSL_WRONG_VERSION_NUMBER" || error.code === "ERR_SSL_PACKET_LENGTH_TOO_LONG" || /wrong version number|packet length too long/i.test(why)) {
+    return `the server does not speak TLS (${why}): something else answers on this port`;
+  }
+  if (error.code === "ECONNRESET") return "the connection was closed during the TLS handshake (a firewall or proxy may cut TLS it does not allow)";
+  return why;
+}
+
+function certificateOf(tls: TLSSocket): ProbeCertificate | null {
+  const cert = tls.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return null;
+  const name = (n: Record<string, string | string[]> | undefined) =>
+    n ? Object.entries(n).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join("+") : v}`).join(", ") : "";
+  const verifyError = tls.authorizationError;
+  return {
+    subject: name(cert.subject as unknown as Record<string, string | string[]>),
+    issuer: name(cert.issuer as unknown as Record<string, string | string[]>),
+    verified: tls.authorized,
+    verifyError: verifyError ? String(verifyError) : null,
+  };
+}

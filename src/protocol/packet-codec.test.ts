@@ -12,7 +12,8 @@ const PbPacket = root.lookupType("Packet");
 
 /** The reference encoding: protobufjs from proto/konnectivity.proto. */
 function reference(p: Packet): Uint8Array {
-  const long = (v: bigint) => protobuf.util.Long.fromString(v.toString(), false);
+  const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): unknown };
+  const long = (v: bigint) => Long.fromString(v.toString(), false);
   const typeValue = { DIAL_REQ: 0, DIAL_RSP: 1, CLOSE_REQ: 2, CLOSE_RSP: 3, DATA: 4, DIAL_CLS: 5, DRAIN: 6 } as Record<string, number>;
   const obj: Record<string, unknown> = { type: typeValue[p.type] };
   switch (p.type) {

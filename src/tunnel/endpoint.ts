@@ -1,0 +1,82 @@
+// The local end of a tunnelled connection: the destination socket on the agent, the frontend
+// socket or frontend gRPC stream on the server. The tunnel moves bytes between an Endpoint and
+// a shared packet channel.
+import type { Socket } from "node:net";
+
+export interface EndpointHandlers {
+  data(chunk: Uint8Array): void;
+  /** The local side is finished (EOF, error or close). Called once. Konnectivity has no half-close. */
+  end(err?: Error): void;
+  /** The endpoint's write buffer drained after write() returned false. */
+  drain(): void;
+}
+
+export interface Endpoint {
+  start(handlers: EndpointHandlers): void;
+  /** Writes bytes to the local side; false when its buffer is above the high-water mark. */
+  write(chunk: Uint8Array): boolean;
+  readonly writableLength: number;
+  pause(): void;
+  resume(): void;
+  /** Closes after flushing what was written (the peer closed). */
+  end(): void;
+  /** Closes now, dropping buffered bytes. */
+  destroy(err?: Error): void;
+}
+
+/** How long end() waits for a socket to flush before destroying it. */
+const END_FLUSH_DEADLINE_MS = 30_000;
+
+export class SocketEndpoint implements Endpoint {
+  private ended = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly socket: Socket) {}
+
+  start(handlers: EndpointHandlers): void {
+    const s = this.socket;
+    let finished = false;
+    const finish = (err?: Error) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(this.flushTimer);
+      handlers.end(err);
+    };
+    s.on("data", (chunk: Buffer) => handlers.data(chunk));
+    s.on("drain", () => handlers.drain());
+    s.on("end", () => finish());
+    s.on("error", (err) => finish(err));
+    s.on("close", () => finish());
+    if (s.destroyed) finish();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    return this.socket.write(chunk);
+  }
+
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.socket.end();
+    this.flushTimer = setTimeout(() => this.socket.destroy(), END_FLUSH_DEADLINE_MS);
+    this.flushTimer.unref();
+  }
+
+  destroy(err?: Error): void {
+    clearTimeout(this.flushTimer);
+    this.socket.destroy(err);
+  }
+}

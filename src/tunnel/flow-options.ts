@@ -1,0 +1,22 @@
+// The flow-control limits of one side of the tunnel (DESIGN.md, "Flow control is per connection").
+
+export interface FlowOptions {
+  /** Largest DATA payload put on a shared stream at once; the unit of round-robin fairness. */
+  readonly chunkBytes: number;
+  /** A connection's outbound queue above this pauses its local reader (only that connection). */
+  readonly maxQueueBytes: number;
+  /** Credit window per connection when both peers speak the credit extension. */
+  readonly creditWindowBytes: number;
+  /** Without credit, a local writer that falls this far behind is closed as a slow consumer. */
+  readonly slowConsumerBytes: number;
+  /** All connections' unflushed inbound bytes above this pause reading the shared streams (last resort). */
+  readonly memoryBudgetBytes: number;
+}
+
+export const defaultFlowOptions: FlowOptions = Object.freeze({
+  chunkBytes: 64 * 1024,
+  maxQueueBytes: 1024 * 1024,
+  creditWindowBytes: 4 * 1024 * 1024,
+  slowConsumerBytes: 32 * 1024 * 1024,
+  memoryBudgetBytes: 512 * 1024 * 1024,
+});

@@ -1,0 +1,196 @@
+// The shared packet stream between a server and an agent (or a frontend stream), seen as a
+// channel of Packets. The gRPC implementation sits on a transport call; the in-memory pair lets
+// the tunnel be tested without sockets (STYLE.md: seams by design).
+import { EventEmitter } from "node:events";
+import { TunnelError, decodePacket, encodePacket, type Packet } from "../protocol/index.js";
+
+export interface ChannelHandlers {
+  packet(packet: Packet): void;
+  /** The channel's write buffer fell below its high-water mark after send() returned false. */
+  drain(): void;
+  /** The channel is over (peer ended, reset, protocol error, or we destroyed it). Called once. */
+  close(err?: Error): void;
+}
+
+export interface PacketChannel {
+  /** Sets the handlers and starts delivering packets. */
+  start(handlers: ChannelHandlers): void;
+  /** Queues one packet. Returns false when the caller should wait for drain(). */
+  send(packet: Packet): boolean;
+  readonly writableLength: number;
+  /** Stops / restarts reading; HTTP/2 flow control then pushes back on this stream only. */
+  pause(): void;
+  resume(): void;
+  /** Graceful end of our side (gRPC status OK and trailers, or a half-close for a client). */
+  end(status?: number, message?: string): void;
+  destroy(err?: Error): void;
+}
+
+/** The subset of a transport call (server or client side) the channel needs. */
+export interface MessageCall extends EventEmitter {
+  write(message: Uint8Array): boolean;
+  readonly writableLength: number;
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * A PacketChannel over a gRPC call. `finish` ends our side gracefully, `abort` tears it down;
+ * they differ between server calls (trailers) and client calls (half-close / cancel).
+ */
+export class GrpcPacketChannel implements PacketChannel {
+  private handlers: ChannelHandlers | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly call: MessageCall,
+    private readonly finish: (status: number, message: string) => void,
+    private readonly abort: (err?: Error) => void,
+  ) {}
+
+  start(handlers: ChannelHandlers): void {
+    this.handlers = handlers;
+    this.call.on("message", (message: Uint8Array) => {
+      if (this.closed) return;
+      let packet: Packet;
+      try {
+        packet = decodePacket(message);
+      } catch (err) {
+        this.destroy(err instanceof Error ? err : new TunnelError("PROTOCOL", String(err)));
+        return;
+      }
+      handlers.packet(packet);
+    });
+    this.call.on("drain", () => {
+      if (!this.closed) handlers.drain();
+    });
+    this.call.on("close", (err?: Error) => this.closeOnce(err));
+  }
+
+  send(packet: Packet): boolean {
+    if (this.closed) return false;
+    return this.call.write(encodePacket(packet));
+  }
+
+  get writableLength(): number {
+    return this.call.writableLength;
+  }
+
+  pause(): void {
+    this.call.pause();
+  }
+
+  resume(): void {
+    this.call.resume();
+  }
+
+  end(status = 0, message = ""): void {
+    if (this.closed) return;
+    this.finish(status, message);
+  }
+
+  destroy(err?: Error): void {
+    if (this.closed) return;
+    this.abort(err);
+    this.closeOnce(err);
+  }
+
+  private closeOnce(err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handlers?.close(err);
+  }
+}
+
+/**
+ * Two channels joined back to back in memory. Packets go through the real codec, delivery is
+ * asynchronous, and `highWaterBytes` makes send() report backpressure so schedulers can be tested.
+ */
+export function createChannelPair(options: { highWaterBytes?: number } = {}): [PacketChannel, PacketChannel] {
+  const highWater = options.highWaterBytes ?? 1 << 20;
+
+  class MemoryChannel implements PacketChannel {
+    peer!: MemoryChannel;
+    handlers: ChannelHandlers | undefined;
+    inbox: Uint8Array[] = [];
+    inFlight = 0;
+    paused = false;
+    closed = false;
+    needsDrain = false;
+    scheduled = false;
+
+    start(handlers: ChannelHandlers): void {
+      this.handlers = handlers;
+      this.flush();
+    }
+
+    send(packet: Packet): boolean {
+      if (this.closed) return false;
+      const bytes = encodePacket(packet);
+      this.inFlight += bytes.length;
+      this.peer.inbox.push(bytes);
+      this.peer.flushSoon();
+      if (this.inFlight > highWater) this.needsDrain = true;
+      return this.inFlight <= highWater;
+    }
+
+    get writableLength(): number {
+      return this.inFlight;
+    }
+
+    pause(): void {
+      this.paused = true;
+    }
+
+    resume(): void {
+      this.paused = false;
+      this.flushSoon();
+    }
+
+    end(): void {
+      this.destroy();
+    }
+
+    destroy(err?: Error): void {
+      if (this.closed) return;
+      this.closed = true;
+      this.handlers?.close(err);
+      setImmediate(() => this.peer.destroy());
+    }
+
+    flushSoon(): void {
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+
+    flush(): void {
+      while (!this.paused && !this.closed && this.handlers && this.inbox.length > 0) {
+        const bytes = this.inbox.shift()!;
+        this.peer.inFlight -= bytes.length;
+        let packet: Packet;
+        try {
+          packet = decodePacket(bytes);
+        } catch (err) {
+          this.destroy(err as Error);
+          return;
+        }
+        this.handlers.packet(packet);
+      }
+      const sender = this.peer;
+      if (sender.needsDrain && sender.inFlight <= highWater / 2 && !sender.closed) {
+        sender.needsDrain = false;
+        sender.handlers?.drain();
+      }
+    }
+  }
+
+  const a = new MemoryChannel();
+  const b = new MemoryChannel();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}

@@ -1,0 +1,213 @@
+// One proxied connection on a shared packet stream, on either side of the tunnel: bytes from the
+// local Endpoint go out through the SendScheduler in fair chunks; DATA from the peer is written to
+// the Endpoint under per-connection flow control.
+//
+//            local end (EOF/error)                 peer close (or deadline)
+//   open ─────────────────────────▶ closing ─────────────────────────────▶ finished
+//     │  close packet queued behind the data, then wait for the peer's close      ▲
+//     ├── peer close ─────────────────────────────────────────────────────────────┤ endpoint flushed, reply sent if owed
+//     └── slow consumer / destroy ────────────────────────────────────────────────┘ endpoint destroyed
+//
+// Flow control, receiving: with the credit extension, credit is granted back to the peer as
+// bytes leave our endpoint buffer, so a slow reader throttles only its own sender. Without it
+// (an upstream peer), bytes are buffered up to slowConsumerBytes, then the connection is closed
+// as a slow consumer; nothing else on the stream waits for it.
+import type { Logger } from "pino";
+import { windowUpdate, type Packet } from "../protocol/index.js";
+import type { Endpoint } from "./endpoint.js";
+import type { FlowOptions } from "./flow-options.js";
+import type { MemoryBudget } from "./memory-budget.js";
+import { OutboundQueue, type SendScheduler } from "./send-scheduler.js";
+
+export interface ConnectionSide {
+  /** The packet telling the peer our local end finished (agent: CLOSE_RSP; server: CLOSE_REQ). */
+  localClose(connectID: bigint, error: string): Packet;
+  /** What we owe the peer when it closes (the agent answers CLOSE_REQ with CLOSE_RSP); null for nothing. */
+  peerCloseReply(connectID: bigint): Packet | null;
+  /** After sending our close, how long to wait for the peer's before forgetting the connection. */
+  readonly awaitPeerCloseMs: number;
+}
+
+export type FinishReason = "local-closed" | "peer-closed" | "slow-consumer" | "destroyed";
+
+export interface ConnectionCounters {
+  bytesToPeer(n: number): void;
+  bytesFromPeer(n: number): void;
+  slowConsumer(): void;
+}
+
+export interface TunnelConnectionOptions {
+  readonly connectID: bigint;
+  readonly endpoint: Endpoint;
+  readonly scheduler: SendScheduler;
+  readonly flow: FlowOptions;
+  /** Both peers speak the credit extension on this stream. */
+  readonly credit: boolean;
+  readonly side: ConnectionSide;
+  readonly budget?: MemoryBudget;
+  readonly counters?: ConnectionCounters;
+  readonly log: Logger;
+  onFinished(conn: TunnelConnection, reason: FinishReason, err?: Error): void;
+}
+
+type State = "open" | "closing" | "finished";
+
+export class TunnelConnection {
+  readonly connectID: bigint;
+  readonly startedAt = Date.now();
+  bytesToPeer = 0;
+  bytesFromPeer = 0;
+  private state: State = "open";
+  private readonly queue: OutboundQueue;
+  private readerPaused = false;
+  private ungrantedBytes = 0;
+  private accountedBytes = 0;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: TunnelConnectionOptions) {
+    this.connectID = o.connectID;
+    this.queue = new OutboundQueue(
+      o.connectID,
+      o.credit ? o.flow.creditWindowBytes : Infinity,
+      o.flow.maxQueueBytes / 2,
+      () => this.resumeReader(),
+    );
+  }
+
+  get isOpen(): boolean {
+    return this.state === "open";
+  }
+
+  get queuedBytes(): number {
+    return this.queue.bytes;
+  }
+
+  get bufferedBytes(): number {
+    return this.o.endpoint.writableLength;
+  }
+
+  start(): void {
+    this.o.endpoint.start({
+      data: (chunk) => this.localData(chunk),
+      end: (err) => this.localEnd(err),
+      drain: () => this.endpointDrained(),
+    });
+  }
+
+  /** DATA from the peer. */
+  peerData(data: Uint8Array): void {
+    if (this.state !== "open") return; // closing: our local end is gone, nobody reads it
+    this.bytesFromPeer += data.length;
+    this.o.counters?.bytesFromPeer(data.length);
+    const ok = this.o.endpoint.write(data);
+    this.account();
+    if (this.o.credit) {
+      this.ungrantedBytes += data.length;
+      if (ok && this.ungrantedBytes >= this.o.flow.creditWindowBytes / 4) this.grant();
+    }
+    if (this.o.endpoint.writableLength > this.o.flow.slowConsumerBytes) this.slowConsumer();
+  }
+
+  /** WINDOW_UPDATE from the peer. */
+  peerCredit(bytes: number): void {
+    this.queue.credit += bytes;
+    this.o.scheduler.schedule(this.queue);
+  }
+
+  /** The peer closed the connection (CLOSE_REQ to an agent, CLOSE_RSP to a server). */
+  peerClose(): void {
+    if (this.state === "finished") return;
+    const reply = this.o.side.peerCloseReply(this.connectID);
+    if (reply !== null) this.o.scheduler.sendControl(reply);
+    if (this.state === "open") {
+      this.queue.discard();
+      this.o.endpoint.end();
+      this.finish(reply === null ? "peer-closed" : "peer-closed");
+    } else {
+      this.finish("local-closed");
+    }
+  }
+
+  /** The shared stream is gone (or the server shuts down): fail the local end now. */
+  destroy(err?: Error): void {
+    if (this.state === "finished") return;
+    this.o.endpoint.destroy(err);
+    this.finish("destroyed", err);
+  }
+
+  private localData(chunk: Uint8Array): void {
+    if (this.state !== "open") return;
+    this.bytesToPeer += chunk.length;
+    this.o.counters?.bytesToPeer(chunk.length);
+    this.queue.push(chunk);
+    this.o.scheduler.schedule(this.queue);
+    if (!this.readerPaused && this.queue.bytes >= this.o.flow.maxQueueBytes) {
+      this.readerPaused = true;
+      this.o.endpoint.pause();
+    }
+  }
+
+  private resumeReader(): void {
+    if (this.readerPaused && this.state === "open") {
+      this.readerPaused = false;
+      this.o.endpoint.resume();
+    }
+  }
+
+  private localEnd(err?: Error): void {
+    if (this.state !== "open") return;
+    this.state = "closing";
+    this.queue.setClosePacket(this.o.side.localClose(this.connectID, ""));
+    this.o.scheduler.schedule(this.queue);
+    this.releaseBuffered();
+    if (this.o.side.awaitPeerCloseMs <= 0) {
+      this.finish("local-closed", err);
+      return;
+    }
+    this.closeTimer = setTimeout(() => this.finish("local-closed", err), this.o.side.awaitPeerCloseMs);
+    this.closeTimer.unref();
+  }
+
+  private endpointDrained(): void {
+    this.account();
+    if (this.o.credit && this.ungrantedBytes > 0 && this.state === "open") this.grant();
+  }
+
+  private grant(): void {
+    this.o.scheduler.sendControl(windowUpdate(this.connectID, this.ungrantedBytes));
+    this.ungrantedBytes = 0;
+  }
+
+  private slowConsumer(): void {
+    const buffered = this.o.endpoint.writableLength;
+    this.o.log.warn({ connectID: String(this.connectID), bufferedBytes: buffered }, "closing a slow consumer: its reader fell behind the hard cap");
+    this.o.counters?.slowConsumer();
+    this.queue.discard();
+    this.queue.setClosePacket(this.o.side.localClose(this.connectID, `slow consumer: the reader fell ${buffered} bytes behind`));
+    this.o.scheduler.schedule(this.queue);
+    this.o.endpoint.destroy();
+    this.finish("slow-consumer");
+  }
+
+  private account(): void {
+    if (!this.o.budget) return;
+    const now = this.o.endpoint.writableLength;
+    this.o.budget.adjust(now - this.accountedBytes);
+    this.accountedBytes = now;
+  }
+
+  private releaseBuffered(): void {
+    if (this.o.budget && this.accountedBytes !== 0) {
+      this.o.budget.adjust(-this.accountedBytes);
+      this.accountedBytes = 0;
+    }
+  }
+
+  private finish(reason: FinishReason, err?: Error): void {
+    if (this.state === "finished") return;
+    this.state = "finished";
+    clearTimeout(this.closeTimer);
+    this.releaseBuffered();
+    this.o.onFinished(this, reason, err);
+  }
+}

@@ -1,0 +1,57 @@
+// The narrowest ufw command that lets the flow in (troubleshooting.md §1.3 cause 2, doctor-cli.md
+// `doctor ufw`): an allow for this one source inserted ahead of the blocking rule, or appended
+// when the default policy blocks; deleting the blocking rule is offered only when that alone
+// would let the flow in. `ufw disable` is never the first answer: it drops all host filtering.
+import type { Fix } from "../report/check-result.js";
+import type { UfwEvaluation, UfwFlow } from "./evaluate-ufw.js";
+import { evaluateUfw, formatPorts } from "./evaluate-ufw.js";
+import type { UfwEndpoint, UfwRule, UfwStatus } from "./parse-ufw-status.js";
+
+export function fixUfw(status: UfwStatus, flow: UfwFlow, evaluation: UfwEvaluation): Fix[] {
+  if (evaluation.verdict !== "blocked") return [];
+  const allow = `allow from ${flow.source} to ${flow.destination ?? "any"} port ${flow.port} proto ${flow.protocol}`;
+  const d = evaluation.decider;
+  if (d.kind === "policy") {
+    return [{
+      description: `Allow ${flow.source} to port ${flow.port}/${flow.protocol}; no rule matches, so the default incoming policy (${d.policy}) decides and an appended allow is reached.`,
+      command: `ufw ${allow}`,
+    }];
+  }
+  if (d.kind !== "rule") return [];
+  const fixes: Fix[] = [];
+  fixes.push(d.numberExact
+    ? {
+      description: `Allow ${flow.source} to port ${flow.port}/${flow.protocol} ahead of rule ${d.number}, which ${d.rule.action === "REJECT" ? "rejects" : "drops"} it; other sources stay blocked.`,
+      command: `ufw insert ${d.number} ${allow}`,
+    }
+    : {
+      description: `Allow ${flow.source} to port ${flow.port}/${flow.protocol} ahead of every other rule of its family (the blocking rule's number is not shown by this output, so prepend instead of insert).`,
+      command: `ufw prepend ${allow}`,
+    });
+  const withoutIt = evaluateUfw(status, flow, { skipRule: d.rule });
+  if (withoutIt.verdict === "allowed") {
+    fixes.push({
+      description: `Or delete the blocking rule (it then stops blocking every other source too)${d.numberExact ? "" : "; deleted by its text because its number is not certain"}.`,
+      command: d.numberExact ? `ufw delete ${d.number}` : `ufw delete ${ufwRuleCommand(d.rule)}`,
+    });
+  }
+  return fixes;
+}
+
+/** The rule in ufw's own syntax, as `ufw delete <rule>` accepts it. */
+export function ufwRuleCommand(rule: UfwRule): string {
+  const parts: string[] = [rule.action.toLowerCase()];
+  // Only inbound rules decide an inbound flow, so only they are ever spelled out here.
+  if (rule.to.iface !== null) parts.push("in", "on", rule.to.iface);
+  if (rule.log !== null) parts.push(rule.log);
+  parts.push("from", ...endpoint(rule.from), "to", ...endpoint(rule.to));
+  if (rule.to.protocol !== null && rule.to.app === null && rule.from.app === null) parts.push("proto", rule.to.protocol);
+  return parts.join(" ");
+}
+
+function endpoint(e: UfwEndpoint): string[] {
+  const out = [e.address ?? "any"];
+  if (e.app !== null) out.push("app", /\s/.test(e.app) ? `'${e.app}'` : e.app);
+  else if (e.ports !== null) out.push("port", formatPorts(e.ports));
+  return out;
+}

@@ -1,0 +1,28 @@
+# nodetunnel image: ghcr.io/nodetunnel/nodetunnel:<version>, entrypoint `nodetunnel`
+# (`nodetunnel server ...`, `nodetunnel agent ...`; see deploy/ and docs/deploy.md).
+# Build: docker build -t ghcr.io/nodetunnel/nodetunnel:$(node -p 'require("./package.json").version') .
+FROM node:20-slim
+
+ENV NODE_ENV=production
+WORKDIR /opt/nodetunnel
+
+COPY package.json package-lock.json ./
+# bin/nodetunnel.js runs the TypeScript sources through tsx, which package.json lists as a dev
+# dependency, so `npm ci --omit=dev` leaves it out (and `npm install --omit=dev tsx` inside the
+# project is a no-op). Install the locked tsx version one directory up, in /opt/node_modules,
+# where Node's resolution from /opt/nodetunnel/bin finds it. Checked by hand with npm 10.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm install --prefix /opt --no-save --ignore-scripts --no-audit --no-fund \
+      "tsx@$(node -p 'require("./package-lock.json").packages["node_modules/tsx"].version')" \
+ && npm cache clean --force
+
+COPY bin/ ./bin/
+COPY src/ ./src/
+COPY proto/ ./proto/
+COPY tsconfig.json ./
+RUN chmod 0755 bin/nodetunnel.js && ln -s /opt/nodetunnel/bin/nodetunnel.js /usr/local/bin/nodetunnel
+
+# Non-root by default; the static-pod server overrides this with runAsUser 0 because it writes
+# its socket into a root-owned host directory (deploy/kustomize/overlays/server-static-pod).
+USER 65532:65532
+ENTRYPOINT ["nodetunnel"]

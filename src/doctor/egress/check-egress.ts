@@ -4,7 +4,8 @@
 import { isIP } from "node:net";
 import type { CheckResult, Fix } from "../report/check-result.js";
 import { DoctorInputError } from "../input-error.js";
-import { probeEndpoint, type EgressTarget, type ProbeOptions, type ProbeOutcome, type ProbeResult } from "./probe-endpoint.js";
+import type { EgressTarget } from "./egress-target.js";
+import { probeEndpoint, type ProbeOptions, type ProbeOutcome, type ProbeResult } from "./probe-endpoint.js";
 
 export interface EgressOptions extends ProbeOptions {
   readonly targets: readonly EgressTarget[];

@@ -2,5 +2,6 @@
 export { checkEgress } from "./check-egress.js";
 export type { EgressOptions } from "./check-egress.js";
 export { isTlsTarget, probeEndpoint, probeOutcomes } from "./probe-endpoint.js";
-export type { EgressTarget, ProbeCertificate, ProbeOptions, ProbeOutcome, ProbeResult } from "./probe-endpoint.js";
-export { formatHostPort, parseHostPort } from "./parse-host-port.js";
+export type { ProbeCertificate, ProbeOptions, ProbeOutcome, ProbeResult } from "./probe-endpoint.js";
+export { formatHostPort, parseHostPort } from "./egress-target.js";
+export type { EgressTarget } from "./egress-target.js";

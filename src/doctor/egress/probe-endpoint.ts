@@ -6,9 +6,7 @@ import { connect as tcpConnect, isIP, type Socket } from "node:net";
 import type { LookupFunction } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { describeDialError } from "../../protocol/net-error.js";
-import { formatHostPort } from "./parse-host-port.js";
-
-export interface EgressTarget { readonly host: string; readonly port: number }
+import { formatHostPort, type EgressTarget } from "./egress-target.js";
 
 export const probeOutcomes = ["connected", "refused", "timeout", "unreachable", "dns", "tls", "alpn-mismatch"] as const;
 export type ProbeOutcome = (typeof probeOutcomes)[number];

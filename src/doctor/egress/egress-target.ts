@@ -1,5 +1,7 @@
-// `HOST:PORT` as the egress flags take it (doctor-cli.md `doctor egress`); IPv6 in brackets.
-import type { EgressTarget } from "./probe-endpoint.js";
+// An endpoint to probe, and its `HOST:PORT` form as the egress flags take it
+// (doctor-cli.md `doctor egress`); IPv6 in brackets.
+
+export interface EgressTarget { readonly host: string; readonly port: number }
 
 export function parseHostPort(text: string): EgressTarget | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(text.trim());

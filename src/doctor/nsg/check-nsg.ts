@@ -1,0 +1,177 @@
+// `doctor nsg`: Azure NSGs on one flow, as Network Watcher's IP flow verify would judge it, across
+// the four attachments (doctor-cli.md `nsg`; troubleshooting.md §2).
+import ipaddr from "ipaddr.js";
+import { DoctorInputError } from "../input-error.js";
+import type { CheckResult, Fix } from "../report/check-result.js";
+import { evaluateNsgPath, pathOrder } from "./evaluate-nsg-path.js";
+import type { NsgsOnPath, PathStep } from "./evaluate-nsg-path.js";
+import { fixNsg } from "./fix-nsg.js";
+import { hostVirtualIp } from "./match-rule.js";
+import type { AddressContext } from "./match-rule.js";
+import type { Nsg, NsgFlow, NsgRule, NsgSource } from "./nsg-model.js";
+import { parseNsg } from "./parse-nsg.js";
+
+export interface NsgInputs {
+  readonly sourceNic?: NsgSource;
+  readonly sourceSubnet?: NsgSource;
+  readonly destSubnet?: NsgSource;
+  readonly destNic?: NsgSource;
+}
+
+export interface NsgOptions {
+  readonly source: string;
+  readonly destination: string;
+  readonly port: number;
+  readonly protocol: "tcp" | "udp";
+  readonly sourcePort?: number;
+  /** The address space behind the VirtualNetwork tag; empty → RFC 1918 assumed (doctor-cli.md `--vnet`). */
+  readonly vnets: readonly string[];
+  /** ASG name → member IPs (`--asg NAME=IP[,IP]`). */
+  readonly asgs: Readonly<Record<string, readonly string[]>>;
+}
+
+const rfc1918 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+function addressContext(opts: NsgOptions): AddressContext {
+  const vnets = (opts.vnets.length > 0 ? opts.vnets : rfc1918).map((c) => {
+    try {
+      return ipaddr.parseCIDR(c);
+    } catch (err) {
+      throw new DoctorInputError(`--vnet ${c}: not a CIDR`, { expected: "a CIDR such as 10.224.0.0/12", cause: err });
+    }
+  });
+  const asgs = new Map<string, readonly string[]>();
+  for (const [name, ips] of Object.entries(opts.asgs)) asgs.set(name.toLowerCase(), ips);
+  return { vnets, asgs };
+}
+
+/** The rule as a row of `az network nsg rule list -o table`, so users recognise it. */
+export function describeRule(rule: NsgRule): string {
+  const side = (prefixes: readonly string[], asgs: readonly string[]) => [...prefixes, ...asgs.map((a) => `asg:${a}`)].join(",");
+  return `${rule.name}  priority ${rule.priority}  ${rule.direction}  ${rule.access}  ${rule.protocol}` +
+    `  from ${side(rule.sourcePrefixes, rule.sourceAsgs)}:${rule.sourcePorts.join(",")}` +
+    `  to ${side(rule.destinationPrefixes, rule.destinationAsgs)}:${rule.destinationPorts.join(",")}`;
+}
+
+function decidedByOf(step: PathStep, rule: NsgRule) {
+  return {
+    nsg: step.nsg.name,
+    attachment: step.attachment,
+    direction: step.direction === "Inbound" ? "inbound" : "outbound",
+    rule: rule.name,
+    priority: rule.priority,
+    access: rule.access,
+    text: describeRule(rule),
+  } as const;
+}
+
+function pathEntry(step: PathStep) {
+  const rule = step.outcome === "unknown" ? step.undecided[0]!.rule : step.matched;
+  return {
+    ...decidedByOf(step, rule),
+    file: step.nsg.label,
+    outcome: step.outcome === "unknown" ? "indeterminate" : step.outcome,
+    undecided: step.undecided.map((u) => ({ rule: u.rule.name, priority: u.rule.priority, access: u.rule.access, reason: u.reason })),
+  };
+}
+
+function parseAll(inputs: NsgInputs): NsgsOnPath {
+  const out: { -readonly [K in keyof NsgsOnPath]: Nsg } = {};
+  for (const { key } of pathOrder) {
+    const src = inputs[key];
+    if (src) out[key] = parseNsg(src.text, src.label);
+  }
+  return out;
+}
+
+export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
+  for (const [flag, ip] of [["--source", opts.source], ["--destination", opts.destination]] as const) {
+    if (!ipaddr.isValid(ip)) throw new DoctorInputError(`${flag} ${ip}: not an IP address`, { expected: "an IPv4 or IPv6 address" });
+  }
+  const nsgs = parseAll(inputs);
+  const ctx = addressContext(opts);
+  const flow: NsgFlow = {
+    protocol: opts.protocol, source: opts.source, destination: opts.destination, port: opts.port,
+    ...(opts.sourcePort === undefined ? {} : { sourcePort: opts.sourcePort }),
+  };
+  const flowText = `${flow.protocol} ${flow.source} → ${flow.destination}:${flow.port}`;
+  const assumptions: string[] = [];
+  if (opts.vnets.length === 0) {
+    assumptions.push(`VirtualNetwork taken as the RFC 1918 ranges ${rfc1918.join(", ")} plus ${hostVirtualIp} (no --vnet given)`);
+  }
+  const missing = pathOrder.filter(({ key }) => !nsgs[key]).map(({ place }) => place);
+  if (missing.length > 0) assumptions.push(`No NSG given for the ${missing.join(", ")}: taken as none attached (allows all)`);
+  for (const { key } of pathOrder) {
+    const nsg = nsgs[key];
+    if (nsg && nsg.addedDefaults.length > 0) {
+      assumptions.push(`${nsg.label}: the input lacks the default rules ${nsg.addedDefaults.join(", ")}` +
+        `${nsg.shape === "rule-list" ? " (az network nsg rule list without --include-default)" : ""}; added them, as Azure always has them`);
+    }
+  }
+  assumptions.push("Azure Virtual Network Manager security admin rules (evaluated before NSGs) are not in the input");
+  if ([flow.source, flow.destination].some((ip) => ip === hostVirtualIp || ip === "169.254.169.254")) {
+    assumptions.push(`Platform traffic to or from ${hostVirtualIp} / 169.254.169.254 may bypass NSGs (troubleshooting.md §2.3); evaluated as ordinary traffic`);
+  }
+
+  const verdict = evaluateNsgPath(nsgs, flow, ctx);
+  const base = { check: "nsg" as const, flow, assumptions };
+  if (verdict.kind === "local") {
+    return {
+      ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: null, path: [],
+      summary: `Allowed: ${flowText} stays on the node (source = destination) and never crosses a NIC, so no NSG applies.`,
+      fixes: [],
+    };
+  }
+  const path = verdict.steps.map(pathEntry);
+  const details = verdict.steps.map((s) =>
+    `${s.place} NSG "${s.nsg.name}" (${s.direction.toLowerCase()}): ${s.outcome === "unknown" ? "indeterminate" : s.outcome} by ${describeRule(s.outcome === "unknown" ? s.undecided[0]!.rule : s.matched)}`);
+  for (const s of verdict.steps) {
+    if (s.outcome !== "unknown" && s.undecided.length > 0) {
+      assumptions.push(`NSG "${s.nsg.name}": ${s.undecided.map((u) => `rule "${u.rule.name}" (${u.reason})`).join(", ")} may match first; the outcome is ${s.outcome} either way`);
+    }
+  }
+
+  if (verdict.kind === "allowed") {
+    const d = verdict.decider;
+    if (!d) {
+      return {
+        ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: null, path, details,
+        summary: `Allowed: no NSG was given for ${flowText}, and a missing NSG allows all; pass --dest-subnet-nsg / --dest-nic-nsg to check real ones.`,
+        fixes: [],
+      };
+    }
+    return {
+      ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: decidedByOf(d, d.matched), path, details,
+      summary: `Allowed: every NSG on the path allows ${flowText}; the last, "${d.nsg.name}" (${d.place}), by rule "${d.matched.name}" (priority ${d.matched.priority}). If it still fails, check the node's own firewall (ufw, iptables, nftables).`,
+      fixes: [],
+    };
+  }
+
+  if (verdict.kind === "blocked") {
+    const d = verdict.decider!;
+    const fixes: Fix[] = [];
+    const denying = verdict.steps.filter((s) => s.outcome === "Deny");
+    for (const s of denying) fixes.push(...fixNsg(s.nsg, s.matched, flow));
+    const also = denying.length > 1
+      ? ` NSG${denying.length > 2 ? "s" : ""} ${denying.slice(1).map((s) => `"${s.nsg.name}" (${s.place}, rule "${s.matched.name}")`).join(", ")} also den${denying.length > 2 ? "y" : "ies"} it: fix all of them.`
+      : "";
+    const earlierUnknown = verdict.steps.slice(0, verdict.steps.indexOf(d)).filter((s) => s.outcome === "unknown");
+    if (earlierUnknown.length > 0) {
+      assumptions.push(`Earlier NSG${earlierUnknown.length > 1 ? "s" : ""} ${earlierUnknown.map((s) => `"${s.nsg.name}"`).join(", ")} could not be decided; the flow is blocked either way`);
+    }
+    return {
+      ...base, status: "problem", verdict: "blocked", effect: "drop", decidedBy: decidedByOf(d, d.matched), path, details,
+      summary: `Blocked: NSG "${d.nsg.name}" on the ${d.place} (${d.direction.toLowerCase()}) denies ${flowText} by rule "${d.matched.name}" (priority ${d.matched.priority}); the packets are dropped, so the client sees an i/o timeout. Add an allow rule with a lower priority number.${also}`,
+      fixes,
+    };
+  }
+
+  const d = verdict.decider!;
+  const first = d.undecided[0]!;
+  const needs = [...new Set(d.undecided.map((u) => u.needs))];
+  return {
+    ...base, status: "indeterminate", verdict: "indeterminate", effect: null, decidedBy: decidedByOf(d, first.rule), path, details,
+    summary: `Indeterminate: in NSG "${d.nsg.name}" (${d.place}) rule "${first.rule.name}" (priority ${first.rule.priority}, ${first.rule.access}) depends on ${first.reason}, and it decides whether ${flowText} is allowed; to decide, give ${needs.join("; ")}.`,
+    fixes: [],
+  };
+}

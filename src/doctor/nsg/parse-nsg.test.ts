@@ -1,0 +1,86 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { DoctorInputError } from "../input-error.js";
+import { parseNsg } from "./parse-nsg.js";
+
+const rule = (over: Record<string, unknown>) => ({
+  name: "R1", priority: 200, direction: "Inbound", access: "Deny", protocol: "Tcp",
+  sourceAddressPrefix: "*", sourcePortRange: "*", destinationAddressPrefix: "*", destinationPortRange: "10250", ...over,
+});
+const show = (rules: unknown[]) => JSON.stringify({ name: "n1", resourceGroup: "rg1", securityRules: rules }, null, 2);
+
+function inputError(fn: () => unknown): DoctorInputError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof DoctorInputError, String(err));
+    return err;
+  }
+  assert.fail("expected a DoctorInputError");
+}
+
+test("text that is not JSON is an input error with its line", () => {
+  const e = inputError(() => parseNsg('{\n  "name": "x",\n  oops\n}', "f.json"));
+  assert.match(e.message, /not JSON/);
+  assert.equal(e.line, 3);
+});
+
+test("a missing priority names the JSON path and the rule's line", () => {
+  const text = show([rule({}), rule({ name: "NoPrio", priority: undefined })]);
+  const e = inputError(() => parseNsg(text, "f.json"));
+  assert.match(e.message, /\$\.securityRules\[1\]\.priority: missing priority/);
+  assert.equal(e.line, text.split("\n").findIndex((l) => l.includes('"NoPrio"')) + 1);
+});
+
+test("a bad CIDR in a plural list names its index", () => {
+  const e = inputError(() => parseNsg(show([rule({ sourceAddressPrefix: null, sourceAddressPrefixes: ["10.0.0.0/8", "10.0.0.0/33"] })]), "f"));
+  assert.match(e.message, /sourceAddressPrefixes\[1\]: invalid value "10.0.0.0\/33"/);
+});
+
+test("a bad port range and a bad IP are input errors", () => {
+  assert.match(inputError(() => parseNsg(show([rule({ destinationPortRange: "10250-80" })]), "f")).message, /destinationPortRange/);
+  assert.match(inputError(() => parseNsg(show([rule({ sourceAddressPrefix: "10.0.0.300" })]), "f")).message, /sourceAddressPrefix/);
+});
+
+test("two rules with one priority in one direction are rejected; across directions they are fine", () => {
+  assert.match(inputError(() => parseNsg(show([rule({}), rule({ name: "R2" })]), "f")).message, /share priority 200/);
+  assert.equal(parseNsg(show([rule({}), rule({ name: "R2", direction: "Outbound" })]), "f").rules.length, 2 + 6);
+});
+
+test("JSON that is not an NSG is an input error", () => {
+  assert.match(inputError(() => parseNsg('{"name": "vm1"}', "f")).message, /not an NSG/);
+  assert.match(inputError(() => parseNsg("42", "f")).message, /expected a JSON object/);
+});
+
+test("singular and plural forms, empty lists and nulls are merged", () => {
+  const nsg = parseNsg(show([rule({ sourceAddressPrefix: "", sourceAddressPrefixes: ["10.1.0.0/16", "10.2.0.0/16"], destinationPortRange: null, destinationPortRanges: ["80", "10250-10255"] })]), "f");
+  const r = nsg.rules[0]!;
+  assert.deepEqual(r.sourcePrefixes, ["10.1.0.0/16", "10.2.0.0/16"]);
+  assert.deepEqual(r.destinationPorts, ["80", "10250-10255"]);
+});
+
+test("nsg show without defaultSecurityRules gets the six defaults, and says which", () => {
+  const nsg = parseNsg(show([rule({})]), "f");
+  assert.equal(nsg.addedDefaults.length, 6);
+  assert.ok(nsg.rules.some((r) => r.name === "DenyAllInBound" && r.priority === 65500 && r.isDefault));
+});
+
+test("rule list: NSG name and resource group come from the rule ids; effective-rule name prefixes are stripped", () => {
+  const id = "/subscriptions/s/resourceGroups/MyRg/providers/Microsoft.Network/networkSecurityGroups/my-nsg/securityRules/R1";
+  const nsg = parseNsg(JSON.stringify([rule({ id, name: "securityRules/R1" })]), "list.json");
+  assert.equal(nsg.name, "my-nsg");
+  assert.equal(nsg.resourceGroup, "MyRg");
+  assert.equal(nsg.shape, "rule-list");
+  assert.equal(nsg.rules[0]!.name, "R1");
+});
+
+test("ARM shape: fields nested under properties, at both levels", () => {
+  const text = JSON.stringify({
+    name: "arm-nsg", id: "/subscriptions/s/resourceGroups/rgA/providers/Microsoft.Network/networkSecurityGroups/arm-nsg",
+    properties: { securityRules: [{ name: "R1", properties: { ...rule({}), name: undefined } }] },
+  });
+  const nsg = parseNsg(text, "f");
+  assert.equal(nsg.resourceGroup, "rgA");
+  assert.equal(nsg.rules[0]!.priority, 200);
+  assert.equal(nsg.rules[0]!.protocol, "Tcp");
+});

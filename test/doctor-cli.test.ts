@@ -4,7 +4,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type AddressInfo, type Server } from "node:net";
+import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import type { CliIo } from "../src/cli/cli-io.js";
 import { doctorCommand } from "../src/cli/doctor-command.js";
@@ -37,6 +39,8 @@ async function runDoctor(args: readonly string[], options: RunOptions = {}): Pro
 }
 
 const ansi = /\u001b\[/;
+const fixture = (path: string) => fileURLToPath(new URL(`./fixtures/doctor/${path}`, import.meta.url));
+const json = (r: RunResult) => JSON.parse(r.stdout) as Record<string, unknown>;
 const oneLine = (s: string) => s.trimEnd().split("\n").length === 1;
 
 describe("doctor CLI: common behaviour", () => {
@@ -122,5 +126,103 @@ describe("doctor egress (CLI)", () => {
     assert.match((await runDoctor(args, { isTTY: true })).stdout, ansi);
     assert.doesNotMatch((await runDoctor(args, { isTTY: true, env: { NO_COLOR: "1" } })).stdout, ansi);
     assert.doesNotMatch((await runDoctor(args, { isTTY: false })).stdout, ansi);
+  });
+});
+
+describe("doctor ufw (CLI)", () => {
+  const a7 = fixture("ufw/hand/a7-spec.numbered.txt");
+
+  it("A7: a DENY for the source is exit 1 with the contract's JSON fields", async () => {
+    const r = await runDoctor(["ufw", "--file", a7, "--source", "10.224.0.5", "--output", "json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const j = json(r);
+    assert.equal(j.check, "ufw");
+    assert.equal(j.status, "problem");
+    assert.equal(j.verdict, "blocked");
+    assert.equal(j.effect, "drop");
+    assert.deepEqual(j.flow, { protocol: "tcp", source: "10.224.0.5", destination: null, port: 10250 });
+    assert.deepEqual({ ...(j.decidedBy as object), text: undefined }, { rule: 1, action: "DENY", policy: null, text: undefined });
+    assert.ok(Array.isArray(j.fixes) && Array.isArray(j.assumptions) && typeof j.summary === "string");
+    assert.equal("details" in j, false);
+    assert.equal(r.stderr, "");
+  });
+
+  it("A8: another source reaches the allow: exit 0", async () => {
+    const r = await runDoctor(["ufw", "--file", a7, "--source", "10.224.0.9", "--output", "json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(json(r).verdict, "allowed");
+  });
+
+  it("reads the file from standard input with --file -", async () => {
+    const r = await runDoctor(["ufw", "--file", "-", "--source", "10.224.0.5", "--output", "json"], { stdin: readFileSync(a7, "utf8") });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal((json(r).decidedBy as { rule: number }).rule, 1);
+  });
+
+  it("an indeterminate answer is exit 3", async () => {
+    const r = await runDoctor(["ufw", "--file", fixture("ufw/generated/to-address.numbered.txt"), "--source", "10.224.0.5", "--output", "json"]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(json(r).verdict, "indeterminate");
+  });
+
+  it("text: the verdict first, then the summary, the deciding rule, the fix and what was assumed", async () => {
+    const r = await runDoctor(["ufw", "--file", a7, "--source", "10.224.0.5"]);
+    assert.equal(r.code, 1);
+    const lines = r.stdout.split("\n");
+    assert.equal(lines[0], "BLOCKED  tcp 10.224.0.5 → port 10250 (drop: the client sees an i/o timeout)");
+    assert.match(r.stdout, /Decided by: ufw rule \[1\]\n {4}.*10250\/tcp +DENY IN +10\.224\.0\.5/);
+    assert.ok(r.stdout.indexOf("Decided by") < r.stdout.indexOf("Fix:"));
+    assert.match(r.stdout, /Fix:\n {2}# .*\n {2}ufw /);
+    assert.doesNotMatch(r.stdout, ansi);
+  });
+
+  it("an unknown line is exit 2 naming the file and line; in JSON mode stdout holds only the error object", async () => {
+    const file = fixture("ufw/hand/garbage.verbose.txt");
+    const r = await runDoctor(["ufw", "--file", file, "--source", "10.224.0.5", "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr), r.stderr);
+    assert.ok(r.stderr.includes(`${file}:9:`), r.stderr);
+    const { error } = json(r) as { error: Record<string, unknown> };
+    assert.equal(error.file, file);
+    assert.equal(error.line, 9);
+    assert.equal(typeof error.message, "string");
+    assert.equal(typeof error.expected, "string");
+    const text = await runDoctor(["ufw", "--file", file, "--source", "10.224.0.5"]);
+    assert.equal(text.code, 2);
+    assert.equal(text.stdout, "", "text mode: nothing on stdout");
+  });
+
+  it("bad input on standard input names <stdin> and the line", async () => {
+    const r = await runDoctor(["ufw", "--file", "-", "--source", "10.224.0.5"], { stdin: readFileSync(fixture("ufw/hand/garbage.verbose.txt"), "utf8") });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /<stdin>:9: /);
+  });
+
+  it("an unreadable file is exit 2 naming the file", async () => {
+    const r = await runDoctor(["ufw", "--file", "/nonexistent/ufw.txt", "--source", "10.224.0.5", "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes("/nonexistent/ufw.txt"), r.stderr);
+    assert.equal((json(r) as { error: { file: string } }).error.file, "/nonexistent/ufw.txt");
+  });
+
+  it("bad flag values are exit 2 with one line naming the flag", async () => {
+    for (const [args, flag] of [
+      [["--source", "10.224.0"], "--source"],
+      [["--source", "10.224.0.5", "--port", "0"], "--port"],
+      [["--source", "10.224.0.5", "--port", "65536"], "--port"],
+      [["--source", "10.224.0.5", "--port", "10250x"], "--port"],
+      [["--source", "10.224.0.5", "--protocol", "icmp"], "--protocol"],
+      [["--source", "10.224.0.5", "--destination", "node1"], "--destination"],
+      [["--source", "10.224.0.5", "--in-interface", "a/b"], "--in-interface"],
+      [[], "--source"],
+    ] as const) {
+      const r = await runDoctor(["ufw", "--file", a7, ...args, "--output", "json"]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.ok(oneLine(r.stderr) && r.stderr.includes(flag), r.stderr);
+      assert.ok((json(r) as { error: { message: string } }).error.message.includes(flag));
+    }
+    const noFile = await runDoctor(["ufw", "--source", "10.224.0.5"]);
+    assert.equal(noFile.code, 2);
+    assert.match(noFile.stderr, /--file/);
   });
 });

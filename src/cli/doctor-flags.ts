@@ -84,3 +84,21 @@ export function secondsFlag(flag: string, value: string, maxSeconds: number): nu
 
 /** The argParser of a repeatable flag. */
 export const collect = (value: string, previous: readonly string[] = []): string[] => [...previous, value];
+
+export interface FlowFlags {
+  readonly source: string;
+  readonly destination: string | undefined;
+  readonly port: number;
+  readonly protocol: "tcp" | "udp";
+}
+
+/** The flow every flow check takes (doctor-cli.md: --source, --destination, --port, --protocol). */
+export function flowFlags(opts: Record<string, unknown>): FlowFlags {
+  if (typeof opts.source !== "string") throw new UsageError("--source: required, the address the connection comes from (the agent's or API server's IP)");
+  return {
+    source: ipFlag("--source", opts.source),
+    destination: typeof opts.destination === "string" ? ipFlag("--destination", opts.destination) : undefined,
+    port: portFlag("--port", String(opts.port)),
+    protocol: protocolFlag("--protocol", String(opts.protocol)),
+  };
+}

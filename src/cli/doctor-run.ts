@@ -153,3 +153,14 @@ export function withUsageErrors(cmd: Command, io: CliIo): Command {
 }
 
 export { CommanderError };
+
+/** The flags of every flow check, with the contract's defaults. */
+export function addFlowOptions(cmd: Command, destination: "required" | "optional" | "none"): Command {
+  cmd
+    .option("--source <ip>", "the address the connection comes from (the konnectivity agent's or API server's IP)")
+    .option("--port <n>", "destination port", "10250")
+    .option("--protocol <tcp|udp>", "transport protocol", "tcp");
+  if (destination === "required") cmd.option("--destination <ip>", "the node's address (required)");
+  if (destination === "optional") cmd.option("--destination <ip>", "the node's address (optional; rules that name one need it)");
+  return cmd;
+}

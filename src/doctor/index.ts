@@ -4,3 +4,4 @@ export { exitCodeOf, renderErrorJson, renderErrorLine, renderJson, renderText, t
 export { DoctorInputError } from "./input-error.js";
 export { checkEgress, formatHostPort, parseHostPort, probeEndpoint } from "./egress/index.js";
 export type { EgressOptions, EgressTarget, ProbeOutcome, ProbeResult } from "./egress/index.js";
+export { checkUfw } from "./ufw/index.js";

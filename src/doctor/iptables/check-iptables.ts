@@ -1,0 +1,144 @@
+// `doctor iptables`: does the filter table let a new connection to the node's port in, and if
+// not, which rule stops it and what removes it (doctor-cli.md `doctor iptables`).
+import ipaddr from "ipaddr.js";
+import { DoctorInputError } from "../input-error.js";
+import type { CheckResult, FlowEffect, FlowVerdict } from "../report/check-result.js";
+import type { Outcome } from "./evaluate-iptables.js";
+import { evaluateIptables } from "./evaluate-iptables.js";
+import { planIptablesFix } from "./fix-iptables.js";
+import { EPHEMERAL_PORTS } from "./match-condition.js";
+import type { Packet } from "./match-condition.js";
+import { parseIptables } from "./parse-iptables.js";
+
+export interface CheckIptablesOptions {
+  readonly source: string;
+  readonly destination?: string;
+  readonly port: number;
+  readonly protocol: "tcp" | "udp";
+  readonly inInterface: string;
+  readonly chain: string;
+}
+
+// What a client's connect() reports for each REJECT type (§4.3; Linux icmp_err_convert: every
+// unreachable code aborts a connect in SYN-SENT).
+export function clientErrorOf(effect: "accept" | "drop" | "reject", rejectWith: string | null): string {
+  if (effect === "accept") return "a connection";
+  if (effect === "drop") return "an i/o timeout";
+  switch (rejectWith) {
+    case "tcp-reset":
+    case "icmp-port-unreachable":
+    case "icmp6-port-unreachable":
+    case "port-unreach":
+    case null:
+      return "connection refused";
+    case "icmp-net-unreachable":
+    case "icmp-net-prohibited":
+    case "net-unreach":
+    case "net-prohib":
+      return "network is unreachable";
+    case "icmp-proto-unreachable":
+      return "protocol not available";
+    default:
+      return "no route to host";
+  }
+}
+
+function parseAddress(text: string, flag: string): ipaddr.IPv4 | ipaddr.IPv6 {
+  try {
+    const address = ipaddr.parse(text);
+    return address.kind() === "ipv6" && (address as ipaddr.IPv6).isIPv4MappedAddress() ? (address as ipaddr.IPv6).toIPv4Address() : address;
+  } catch (cause) {
+    throw new DoctorInputError(`${flag} "${text}" is not an IP address`, { expected: `${flag} as an IPv4 or IPv6 address`, cause });
+  }
+}
+
+function where(outcome: Outcome): string {
+  const d = outcome.decider;
+  return d.rule === null ? `the ${d.chain} policy ${d.policy ?? ""}`.trimEnd() : `${d.chain} rule ${d.rule}`;
+}
+
+export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
+  const ruleset = parseIptables(text);
+  const source = parseAddress(opts.source, "--source");
+  const destination = opts.destination === undefined ? null : parseAddress(opts.destination, "--destination");
+  const filter = ruleset.tables.get("filter");
+  if (!filter) throw new DoctorInputError("the input has no filter table", { line: 1, expected: "a *filter table" });
+  if (!filter.chains.has(opts.chain)) {
+    throw new DoctorInputError(`chain ${opts.chain} is not in the input`, { line: 1, expected: `a listing that includes chain ${opts.chain}` });
+  }
+  const packet: Packet = {
+    protocol: opts.protocol === "tcp" ? 6 : 17,
+    source,
+    destination,
+    port: opts.port,
+    inInterface: opts.inInterface,
+    ctstates: new Set(["NEW"]),
+  };
+  const { outcome, warnings } = evaluateIptables(ruleset, packet, { chain: opts.chain });
+  const proto = opts.protocol.toUpperCase();
+  const flowText = `a new ${proto} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
+  const cmd = ruleset.family === "ipv6" ? "ip6tables" : "iptables";
+
+  const assumptions: string[] = [
+    `${flowText} arrives on ${opts.inInterface} (a ${opts.protocol === "tcp" ? "SYN" : "datagram"} from a source port in ${EPHEMERAL_PORTS.join("-")}, conntrack state NEW, mark 0).`,
+    `Only the filter table's ${opts.chain} chain decides; an ACCEPT there ends filter ${opts.chain} but not other firewalls (nftables tables, ufw is included only as its iptables chains).`,
+  ];
+  if (destination === null) {
+    assumptions.push("No --destination: the node's own address is assumed for addrtype LOCAL and never to be loopback; other -d matches are undecidable.");
+  }
+  if (source.kind() !== (ruleset.family === "ipv6" ? "ipv6" : "ipv4")) {
+    assumptions.push(`The input is ${ruleset.family === "ipv6" ? "ip6tables" : "iptables"} but the source is ${source.kind()}: such packets never traverse these rules.`);
+  }
+  assumptions.push(...ruleset.notes, ...warnings);
+
+  const details: string[] = [];
+  const path = outcome.path.map((s) => ({ chain: s.chain, rule: s.rule, action: s.action }));
+  details.push(`Path: ${path.map((s) => `${s.chain}${s.rule === null ? "" : ` ${s.rule}`} → ${s.action}`).join("; ") || "(no rule matched)"}`);
+
+  let verdict: FlowVerdict;
+  let effect: FlowEffect;
+  let summary: string;
+  let fixes: CheckResult["fixes"] = [];
+  if (outcome.kind === "indeterminate") {
+    verdict = "indeterminate";
+    effect = null;
+    summary = `Cannot tell whether iptables lets ${flowText} in: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason}).`;
+  } else {
+    for (const u of outcome.uncertain) {
+      assumptions.push(`${u.chain} rule ${u.rule} could not be decided (${u.reason}); if it does not apply, ${u.otherwise.rule === null ? `the ${u.otherwise.chain} policy` : `${u.otherwise.chain} rule ${u.otherwise.rule}`} gives the same verdict.`);
+    }
+    verdict = outcome.effect === "accept" ? "allowed" : "blocked";
+    effect = outcome.effect;
+    const sees = clientErrorOf(outcome.effect, outcome.rejectWith);
+    if (outcome.effect === "accept") {
+      summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it.`;
+    } else {
+      const verb = outcome.effect === "drop" ? "drops" : "rejects";
+      const plan = planIptablesFix(filter, packet, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family: ruleset.family });
+      fixes = plan.fixes;
+      details.push(...plan.notes);
+      const first = fixes[0];
+      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${first ? `; fix: ${first.command}` : ""}.`;
+      if (plan.blockers.length > 1 || (plan.blockers.length > 0 && fixes.some((f) => f.command.includes("--insert")))) {
+        details.push(`More than one thing blocks this flow: ${fixes.filter((f) => !f.command.includes("-save")).map((f) => f.command).join(" ; ")}.`);
+      }
+    }
+    details.push(`The client sees ${sees}.`);
+  }
+  return {
+    check: "iptables",
+    status: verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate",
+    summary,
+    fixes,
+    assumptions,
+    flow: { protocol: opts.protocol, source: opts.source, destination: opts.destination ?? null, port: opts.port },
+    verdict,
+    effect,
+    decidedBy: { ...outcome.decider },
+    path,
+    format: ruleset.format,
+    rejectWith: outcome.kind === "decided" ? outcome.rejectWith : null,
+    details,
+    command: cmd,
+  };
+}

@@ -1,0 +1,257 @@
+// Walks a chain of the filter table for a new connection as the kernel's ipt_do_table would
+// (troubleshooting.md §4.3): jumps push a return point, gotos replace the current chain, RETURN
+// and the end of a user chain go back to the caller, a built-in chain's end applies its policy.
+//
+// A rule whose match cannot be decided from the input (a rate limit, a hidden interface...) is
+// followed both ways. If both ways end with the same effect the answer stands (the report says
+// which rule was uncertain); otherwise the verdict is indeterminate and names that rule.
+import type { Chain, Rule, Ruleset, Table } from "./model.js";
+import { matchAll } from "./match-condition.js";
+import type { MatchState, Packet } from "./match-condition.js";
+
+export type Effect = "accept" | "drop" | "reject";
+
+export interface Decider {
+  readonly chain: string;
+  readonly rule: number | null;
+  readonly target: string;
+  readonly policy: "ACCEPT" | "DROP" | null;
+  readonly text: string;
+}
+
+export interface PathStep {
+  readonly chain: string;
+  readonly rule: number | null;
+  readonly action: string;
+}
+
+export interface Uncertainty {
+  readonly chain: string;
+  readonly rule: number;
+  readonly reason: string;
+  /** What decides when the uncertain rule does not apply. */
+  readonly otherwise: Decider;
+}
+
+export type Outcome =
+  | {
+    readonly kind: "decided";
+    readonly effect: Effect;
+    readonly rejectWith: string | null;
+    readonly decider: Decider;
+    readonly deciderRule: Rule | null;
+    readonly path: readonly PathStep[];
+    readonly uncertain: readonly Uncertainty[];
+  }
+  | {
+    readonly kind: "indeterminate";
+    readonly reason: string;
+    readonly decider: Decider;
+    readonly deciderRule: Rule | null;
+    readonly path: readonly PathStep[];
+  };
+
+export interface WalkOptions {
+  readonly chain: string;
+  /** Rules to treat as deleted (used to find every rule that blocks, for the fix). */
+  readonly excluded?: ReadonlySet<Rule>;
+}
+
+// The kernel refuses rule sets with loops and nests at most a few dozen chains; a bound here
+// keeps a hand-written loop from hanging the doctor.
+const MAX_DEPTH = 64;
+const MAX_STEPS = 200_000;
+
+interface Frame { readonly chain: Chain; readonly next: number }
+
+interface WalkState {
+  readonly frames: readonly Frame[];
+  readonly match: MatchState;
+  readonly path: readonly PathStep[];
+}
+
+function ruleDecider(rule: Rule, target: string): Decider {
+  return { chain: rule.chain, rule: rule.number, target, policy: null, text: rule.text };
+}
+
+export function targetName(rule: Rule): string {
+  const t = rule.target;
+  switch (t.kind) {
+    case "accept": return "ACCEPT";
+    case "drop": return "DROP";
+    case "reject": return "REJECT";
+    case "return": return "RETURN";
+    case "jump": return t.chain;
+    case "mark": return t.which === "packet" ? "MARK" : "CONNMARK";
+    case "connmark-save":
+    case "connmark-restore": return "CONNMARK";
+    case "continue":
+    case "unknown": return t.name;
+  }
+}
+
+export function walkChain(table: Table, packet: Packet, options: WalkOptions): Outcome {
+  const start = table.chains.get(options.chain);
+  if (!start) throw new Error(`chain ${options.chain} is not in the input`);
+  const excluded = options.excluded ?? new Set<Rule>();
+  let steps = 0;
+
+  const endOfStart = (path: readonly PathStep[]): Outcome => {
+    if (start.policy === null) {
+      return {
+        kind: "indeterminate",
+        reason: `the walk fell off the end of user chain ${start.name}: its caller decides`,
+        decider: { chain: start.name, rule: null, target: "policy", policy: null, text: `end of chain ${start.name}` },
+        deciderRule: null,
+        path,
+      };
+    }
+    return {
+      kind: "decided",
+      effect: start.policy === "ACCEPT" ? "accept" : "drop",
+      rejectWith: null,
+      decider: { chain: start.name, rule: null, target: "policy", policy: start.policy, text: `Chain ${start.name} (policy ${start.policy})` },
+      deciderRule: null,
+      path: [...path, { chain: start.name, rule: null, action: `policy ${start.policy}` }],
+      uncertain: [],
+    };
+  };
+
+  const run = (initial: WalkState): Outcome => {
+    const { match } = initial;
+    let { frames, path } = initial;
+    for (;;) {
+      if (++steps > MAX_STEPS) {
+        const top = frames[frames.length - 1]!;
+        return {
+          kind: "indeterminate",
+          reason: "too many undecidable rules to follow every way through the chains",
+          decider: { chain: top.chain.name, rule: null, target: "policy", policy: top.chain.policy, text: `Chain ${top.chain.name}` },
+          deciderRule: null,
+          path,
+        };
+      }
+      const top = frames[frames.length - 1];
+      if (!top) return endOfStart(path);
+      if (top.next >= top.chain.rules.length) {
+        // End of a chain: a user chain returns to its caller; the start chain applies its policy.
+        frames = frames.slice(0, -1);
+        if (frames.length > 0) path = [...path, { chain: top.chain.name, rule: null, action: "end of chain: return" }];
+        continue;
+      }
+      const rule = top.chain.rules[top.next]!;
+      frames = [...frames.slice(0, -1), { chain: top.chain, next: top.next + 1 }];
+      if (excluded.has(rule)) continue;
+      // A target with no verdict and no state the walk reads cannot change the outcome.
+      if (rule.target.kind === "continue") continue;
+      const matched = matchAll(rule.conditions, packet, match);
+      if (matched === false) continue;
+      if (matched !== true) {
+        const ifApplies = apply(rule, { frames, match, path });
+        const ifNot = run({ frames, match, path });
+        if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.effect === ifNot.effect) {
+          return { ...ifApplies, uncertain: [{ chain: rule.chain, rule: rule.number, reason: matched.unknown, otherwise: ifNot.decider }, ...ifApplies.uncertain, ...ifNot.uncertain] };
+        }
+        return { kind: "indeterminate", reason: matched.unknown, decider: ruleDecider(rule, targetName(rule)), deciderRule: rule, path: [...path, { chain: rule.chain, rule: rule.number, action: `undecidable: ${matched.unknown}` }] };
+      }
+      return apply(rule, { frames, match, path });
+    }
+  };
+
+  // The rule matched: carry out its target, then keep walking.
+  const apply = (rule: Rule, state: WalkState): Outcome => {
+    const { frames, match } = state;
+    const path = [...state.path, { chain: rule.chain, rule: rule.number, action: targetName(rule) }];
+    const target = rule.target;
+    switch (target.kind) {
+      case "accept":
+      case "drop":
+      case "reject":
+        return {
+          kind: "decided",
+          effect: target.kind,
+          rejectWith: target.kind === "reject" ? target.rejectWith : null,
+          decider: ruleDecider(rule, targetName(rule)),
+          deciderRule: rule,
+          path,
+          uncertain: [],
+        };
+      case "return":
+        return run({ frames: frames.slice(0, -1), match, path });
+      case "jump": {
+        const chain = table.chains.get(target.chain)!;
+        if (frames.length >= MAX_DEPTH) {
+          return { kind: "indeterminate", reason: `chains nest deeper than ${MAX_DEPTH} (a loop?)`, decider: ruleDecider(rule, target.chain), deciderRule: rule, path };
+        }
+        // -g replaces the current chain, so its RETURN goes to the caller of the chain that did the goto.
+        const below = target.goto ? frames.slice(0, -1) : frames;
+        return run({ frames: [...below, { chain, next: 0 }], match, path });
+      }
+      case "mark": {
+        const old = target.which === "packet" ? match.mark : match.connmark;
+        const value = old === null || target.update === null ? null : (((old & target.update.and) >>> 0) ^ target.update.xor) >>> 0;
+        return run({ frames, match: target.which === "packet" ? { ...match, mark: value } : { ...match, connmark: value }, path });
+      }
+      case "connmark-save":
+        return run({ frames, match: { ...match, connmark: match.mark }, path });
+      case "connmark-restore":
+        return run({ frames, match: { ...match, mark: match.connmark }, path });
+      case "continue":
+        return run({ frames, match, path });
+      case "unknown":
+        return { kind: "indeterminate", reason: target.reason, decider: ruleDecider(rule, target.name), deciderRule: rule, path };
+    }
+  };
+
+  return run({ frames: [{ chain: start, next: 0 }], match: { mark: 0, connmark: 0 }, path: [] });
+}
+
+export interface EvaluateResult {
+  readonly outcome: Outcome;
+  /** Warnings about tables before filter INPUT (nat DNAT, raw NOTRACK): §4.3. */
+  readonly warnings: readonly string[];
+}
+
+// The nat and raw tables run before filter INPUT (§4.3); the doctor does not rewrite the packet
+// but names any rule that would, since it changes what filter sees.
+function earlierTableWarnings(ruleset: Ruleset, packet: Packet): { warnings: string[]; untracked: boolean } {
+  const warnings: string[] = [];
+  let untracked = false;
+  const scan = (table: Table | undefined, chainName: string, visit: (rule: Rule, certain: boolean) => void) => {
+    if (!table) return;
+    const seen = new Set<string>();
+    const dfs = (name: string, depth: number): void => {
+      const chain = table.chains.get(name);
+      if (!chain || seen.has(name) || depth > 16) return;
+      seen.add(name);
+      for (const rule of chain.rules) {
+        const m = matchAll(rule.conditions.filter((c) => c.kind !== "interface"), packet, { mark: null, connmark: null });
+        if (m === false) continue;
+        if (rule.target.kind === "jump") dfs(rule.target.chain, depth + 1);
+        else visit(rule, m === true);
+      }
+    };
+    dfs(chainName, 0);
+  };
+  scan(ruleset.tables.get("nat"), "PREROUTING", (rule) => {
+    if (rule.target.kind === "unknown" && ["DNAT", "REDIRECT", "NETMAP", "DNPT"].includes(rule.target.name)) {
+      warnings.push(`nat ${rule.chain} rule ${rule.number} may rewrite this connection's destination before filter INPUT sees it (${rule.target.name}): "${rule.text}". The verdict assumes it does not apply.`);
+    }
+  });
+  scan(ruleset.tables.get("raw"), "PREROUTING", (rule, certain) => {
+    const name = rule.target.kind === "continue" ? rule.target.name : "";
+    if (name === "NOTRACK" || (name === "CT" && /--notrack|\bnotrack\b/.test(rule.text))) {
+      if (certain) untracked = true;
+      warnings.push(`raw ${rule.chain} rule ${rule.number} exempts this connection from conntrack ("${rule.text}"): its ctstate is UNTRACKED, not NEW${certain ? "; the walk used UNTRACKED" : "; the walk assumed it does not apply"}.`);
+    }
+  });
+  return { warnings, untracked };
+}
+
+export function evaluateIptables(ruleset: Ruleset, packet: Packet, options: WalkOptions): EvaluateResult {
+  const filter = ruleset.tables.get("filter");
+  if (!filter) throw new Error("the input has no filter table");
+  const { warnings, untracked } = earlierTableWarnings(ruleset, packet);
+  const walked = untracked ? { ...packet, ctstates: new Set(["UNTRACKED"]) } : packet;
+  return { outcome: walkChain(filter, walked, options), warnings };
+}

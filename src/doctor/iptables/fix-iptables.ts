@@ -1,0 +1,96 @@
+// The commands that open the flow (troubleshooting.md §1.3 cause 3, §4.2, §3.2): delete every
+// rule that blocks it, found by walking again with each blocker removed; delete from the highest
+// number down because numbers shift; rules in ufw's chains are fixed through ufw, which would
+// re-add them on reload; a policy DROP needs an inserted ACCEPT before the point it applies.
+import type { Fix } from "../report/check-result.js";
+import type { Outcome, WalkOptions } from "./evaluate-iptables.js";
+import { walkChain } from "./evaluate-iptables.js";
+import type { Packet } from "./match-condition.js";
+import type { Rule, Table } from "./model.js";
+
+export interface FixFlow {
+  readonly protocol: "tcp" | "udp";
+  readonly source: string;
+  readonly port: number;
+  readonly family: "ipv4" | "ipv6";
+}
+
+export interface FixPlan {
+  readonly fixes: Fix[];
+  readonly notes: string[];
+  /** Every rule found to block, in the order the walk met them. */
+  readonly blockers: readonly Rule[];
+}
+
+const MAX_ROUNDS = 32;
+
+const isUfwChain = (name: string) => name.startsWith("ufw-") || name.startsWith("ufw6-");
+
+export function planIptablesFix(table: Table, packet: Packet, options: WalkOptions, first: Outcome, flow: FixFlow): FixPlan {
+  const fixes: Fix[] = [];
+  const notes: string[] = [];
+  const blockers: Rule[] = [];
+  if (first.kind !== "decided" || first.effect === "accept") return { fixes, notes, blockers };
+  const cmd = flow.family === "ipv6" ? "ip6tables" : "iptables";
+  const excluded = new Set<Rule>();
+  let outcome: Outcome = first;
+  let policyBlocks = false;
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    if (outcome.kind !== "decided") {
+      notes.push(`With the rules above deleted, ${outcome.decider.chain} rule ${outcome.decider.rule ?? "policy"} cannot be decided (${outcome.reason}).`);
+      break;
+    }
+    if (outcome.effect === "accept") break;
+    if (outcome.deciderRule === null) {
+      policyBlocks = true;
+      break;
+    }
+    blockers.push(outcome.deciderRule);
+    excluded.add(outcome.deciderRule);
+    outcome = walkChain(table, packet, { ...options, excluded });
+  }
+
+  const ufwBlockers = blockers.filter((r) => isUfwChain(r.chain));
+  const plain = blockers.filter((r) => !isUfwChain(r.chain));
+  const chainOrder = [...new Set(plain.map((r) => r.chain))];
+  const ordered = chainOrder.flatMap((chain) => plain.filter((r) => r.chain === chain).sort((a, b) => b.number - a.number));
+  const several = ordered.length > 1;
+  for (const rule of ordered) {
+    fixes.push({
+      description: `Delete ${rule.chain} rule ${rule.number} (${rule.text.trim()})${several ? "; rule numbers shift after each delete, so run these in the order given (highest number first in each chain)" : ""}`,
+      command: `${cmd} --delete ${rule.chain} ${rule.number}`,
+    });
+  }
+  const hasUfw = [...table.chains.keys()].some(isUfwChain);
+  // `ufw insert 1` fails when ufw has no rules yet; a plain allow is enough when no ufw rule blocks.
+  const ufwRule = `allow from ${flow.source} to any port ${flow.port} proto ${flow.protocol}`;
+  const ufwAllow = ufwBlockers.length > 0 ? `ufw insert 1 ${ufwRule}` : `ufw ${ufwRule}`;
+  if (ufwBlockers.length > 0 || (policyBlocks && hasUfw)) {
+    const where = ufwBlockers.map((r) => `${r.chain} rule ${r.number}`).join(", ");
+    fixes.push({
+      description: ufwBlockers.length > 0
+        ? `The block is in ufw's chains (${where}); ufw rewrites them on reload, so change it through ufw (an iptables --delete would not last). Check "ufw status numbered" for a DENY to delete instead`
+        : `ufw manages ${options.chain} (its policy drops what no rule allows): allow the flow through ufw`,
+      command: ufwAllow,
+    });
+    if (ufwBlockers.some((r) => !r.chain.includes("user"))) {
+      notes.push("A blocking rule sits in ufw's built-in chains (from /etc/ufw/before.rules or after.rules), which ufw allow rules do not precede: edit that file and run ufw reload.");
+    }
+  } else if (policyBlocks) {
+    const start = table.chains.get(options.chain)!;
+    const deletedHere = ordered.filter((r) => r.chain === options.chain).length;
+    const position = start.rules.length - deletedHere + 1;
+    fixes.push({
+      description: `${options.chain}'s policy is DROP and no rule accepts the flow: insert an ACCEPT at position ${position}, just before the policy applies${ordered.length > 0 ? " (after the deletes above)" : ""}`,
+      command: `${cmd} --insert ${options.chain} ${position} -p ${flow.protocol} --dport ${flow.port} -s ${flow.source} -j ACCEPT`,
+    });
+  }
+  if (ordered.length > 0 || (policyBlocks && !hasUfw)) {
+    const file = flow.family === "ipv6" ? "/etc/iptables/rules.v6" : "/etc/iptables/rules.v4";
+    fixes.push({
+      description: `Changes made with ${cmd} are lost on reboot: save them where netfilter-persistent (iptables-persistent) restores them from; whatever wrote the rules (a script, a DaemonSet, cloud-init) may add them again`,
+      command: `${cmd}-save > ${file}`,
+    });
+  }
+  return { fixes, notes, blockers };
+}

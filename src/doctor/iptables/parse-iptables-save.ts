@@ -1,0 +1,361 @@
+// `iptables-save` / `ip6tables-save` (with or without `-c`), and `iptables -S`, into a Ruleset.
+// The save form is lossless (troubleshooting.md §4.1), so every match is visible; what the
+// doctor cannot evaluate becomes an "unknown" condition, never a guess.
+import { DoctorInputError } from "../input-error.js";
+import type { Chain, Condition, Rule, Ruleset, Table } from "./model.js";
+import { BUILTIN_CHAINS } from "./model.js";
+import { addressCondition, parseMarkMask, portCondition, targetOf } from "./rule-parts.js";
+import { protocolNumberOf } from "./services.js";
+import { tokenizeShell } from "./tokenize-shell.js";
+import type { ShellToken } from "./tokenize-shell.js";
+
+interface PendingRule {
+  readonly chain: string;
+  readonly text: string;
+  readonly line: number;
+  readonly conditions: Condition[];
+  readonly targetName: string | undefined;
+  readonly isGoto: boolean;
+  readonly targetOptions: Map<string, string>;
+}
+
+interface PendingTable {
+  readonly name: string;
+  readonly chains: Map<string, { policy: "ACCEPT" | "DROP" | null; rules: PendingRule[] }>;
+}
+
+// Matches whose outcome depends on state the input does not show (§4.3: rate, ipset contents...).
+const UNDECIDABLE_MODULES: Record<string, string> = {
+  limit: "a rate limit (-m limit) depends on the packet rate",
+  hashlimit: "a rate limit (-m hashlimit) depends on the packet rate",
+  recent: "-m recent depends on which packets were seen before",
+  set: "-m set depends on the ipset's contents, which iptables-save does not show",
+  connlimit: "-m connlimit depends on how many connections are open",
+  connbytes: "-m connbytes depends on the connection's traffic",
+  statistic: "-m statistic matches a random or every-nth packet",
+  time: "-m time depends on the clock",
+  string: "-m string depends on the packet's payload",
+  u32: "-m u32 depends on the packet's bytes",
+  length: "-m length depends on the SYN's size",
+  ttl: "-m ttl depends on the sender's TTL",
+  hl: "-m hl depends on the sender's hop limit",
+  mac: "-m mac depends on the sender's MAC address",
+  physdev: "-m physdev depends on the bridge port",
+  socket: "-m socket depends on local sockets",
+  cgroup: "-m cgroup depends on the local process",
+  owner: "-m owner depends on the local process",
+  policy: "-m policy depends on IPsec state",
+  rpfilter: "-m rpfilter depends on the routing table",
+  bpf: "-m bpf runs a BPF program",
+  devgroup: "-m devgroup depends on the interface's group",
+  helper: "-m helper depends on conntrack helpers",
+  tcpmss: "-m tcpmss depends on the SYN's MSS option",
+  dscp: "-m dscp depends on the packet's DSCP",
+  tos: "-m tos depends on the packet's TOS",
+  ecn: "-m ecn depends on the packet's ECN bits",
+  ipvs: "-m ipvs depends on IPVS state",
+  cluster: "-m cluster depends on the cluster hash",
+  quota: "-m quota depends on traffic seen so far",
+  nfacct: "-m nfacct depends on traffic seen so far",
+  realm: "-m realm depends on the routing table",
+};
+
+const TCP_FLAGS: Record<string, number> = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80, ALL: 0xff, NONE: 0 };
+
+export function parseTcpFlagList(text: string): number | undefined {
+  let bits = 0;
+  for (const name of text.split(",")) {
+    const bit = TCP_FLAGS[name.toUpperCase()];
+    if (bit === undefined) return undefined;
+    bits |= bit;
+  }
+  return bits;
+}
+
+function fail(line: number, message: string, expected: string): never {
+  throw new DoctorInputError(message, { line, expected });
+}
+
+/** Reads one option's arguments: every following token that is not an option or a `!`. */
+function takeArguments(tokens: readonly ShellToken[], start: number): { args: string[]; next: number } {
+  const args: string[] = [];
+  let i = start;
+  while (i < tokens.length) {
+    const t = tokens[i]!;
+    if (!t.quoted && (t.value === "!" || t.value.startsWith("-"))) break;
+    args.push(t.value);
+    i++;
+  }
+  return { args, next: i };
+}
+
+function parseRule(chain: string, tokens: readonly ShellToken[], text: string, line: number): PendingRule {
+  const conditions: Condition[] = [];
+  const targetOptions = new Map<string, string>();
+  let targetName: string | undefined;
+  let isGoto = false;
+  let module: string | undefined;
+  let inTarget = false;
+  let negate = false;
+  const unknownModules = new Set<string>();
+  let i = 0;
+  const needArg = (args: string[], option: string, count = 1): string[] => {
+    if (args.length < count) fail(line, `${option} needs ${count} argument(s)`, `an argument after ${option}`);
+    return args;
+  };
+  while (i < tokens.length) {
+    const token = tokens[i]!;
+    if (!token.quoted && token.value === "!") {
+      negate = true;
+      i++;
+      continue;
+    }
+    if (token.quoted || !token.value.startsWith("-")) fail(line, `unexpected "${token.value}" in a rule`, "an option such as -p, -s, -m or -j");
+    const option = token.value;
+    const { args, next } = takeArguments(tokens, i + 1);
+    i = next;
+    const neg = negate;
+    negate = false;
+    switch (option) {
+      case "-p":
+      case "--protocol": {
+        const [name] = needArg(args, option);
+        const protocol = protocolNumberOf(name!);
+        conditions.push(protocol === undefined ? { kind: "unknown", reason: `protocol "${name}" is not known` } : { kind: "protocol", negate: neg, protocol });
+        continue;
+      }
+      case "-s":
+      case "--source":
+      case "-d":
+      case "--destination": {
+        const [value] = needArg(args, option);
+        const field = option === "-s" || option === "--source" ? "source" : "destination";
+        conditions.push(value!.includes(",") ? { kind: "unknown", reason: `${field} list "${value}"` } : addressCondition(field, neg, value!));
+        continue;
+      }
+      case "-i":
+      case "--in-interface":
+      case "-o":
+      case "--out-interface": {
+        const [name] = needArg(args, option);
+        conditions.push({ kind: "interface", direction: option.startsWith("-i") || option === "--in-interface" ? "in" : "out", negate: neg, name: name! });
+        continue;
+      }
+      case "-f":
+      case "--fragment":
+        conditions.push({ kind: "fragment", negate: neg });
+        continue;
+      case "-m":
+      case "--match": {
+        const [name] = needArg(args, option);
+        module = name!;
+        inTarget = false;
+        const reason = UNDECIDABLE_MODULES[module];
+        if (reason !== undefined && !unknownModules.has(module)) {
+          unknownModules.add(module);
+          conditions.push({ kind: "unknown", reason });
+        }
+        continue;
+      }
+      case "-j":
+      case "--jump":
+      case "-g":
+      case "--goto": {
+        const [name] = needArg(args, option);
+        targetName = name!;
+        isGoto = option === "-g" || option === "--goto";
+        inTarget = true;
+        continue;
+      }
+      case "-c":
+      case "--set-counters":
+        continue;
+    }
+    if (!option.startsWith("--")) fail(line, `unknown option ${option}`, "an iptables rule option");
+    const key = option.slice(2);
+    if (inTarget) {
+      targetOptions.set(key, args.join(" "));
+      continue;
+    }
+    if (module !== undefined && UNDECIDABLE_MODULES[module] !== undefined) continue;
+    const condition = matchOption(module, key, neg, args, line);
+    if (condition) conditions.push(condition);
+  }
+  return { chain, text, line, conditions, targetName, isGoto, targetOptions };
+}
+
+// null: an option that holds for every packet (a comment, --limit-iface-in).
+function matchOption(module: string | undefined, key: string, negate: boolean, args: readonly string[], line: number): Condition | null {
+  const arg = args[0] ?? "";
+  const where = `-m ${module ?? "?"} --${key}`;
+  const unknown = (reason = `${where} is not evaluated by this doctor`): Condition => ({ kind: "unknown", reason });
+  switch (module) {
+    case undefined: // `-p tcp --dport 22` without `-m tcp` (iptables loads the module itself)
+    case "tcp":
+    case "udp":
+    case "sctp":
+    case "dccp":
+    case "udplite":
+      switch (key) {
+        case "dport":
+        case "destination-port":
+          return portCondition("dport", negate, arg, where);
+        case "sport":
+        case "source-port":
+          return portCondition("sport", negate, arg, where);
+        case "syn":
+          return { kind: "tcp-flags", negate, mask: 0x17, comparison: 0x02 };
+        case "tcp-flags": {
+          const mask = parseTcpFlagList(args[0] ?? "");
+          const comparison = parseTcpFlagList(args[1] ?? "");
+          if (mask === undefined || comparison === undefined) fail(line, `bad --tcp-flags "${args.join(" ")}"`, "--tcp-flags MASK COMP");
+          return { kind: "tcp-flags", negate, mask, comparison };
+        }
+      }
+      return unknown();
+    case "multiport":
+      switch (key) {
+        case "dports":
+        case "destination-ports":
+          return portCondition("dport", negate, arg, where);
+        case "sports":
+        case "source-ports":
+          return portCondition("sport", negate, arg, where);
+        case "ports":
+          return portCondition("either", negate, arg, where);
+      }
+      return unknown();
+    case "conntrack":
+    case "state":
+      if (key === "ctstate" || key === "state") return { kind: "ctstate", negate, states: arg.toUpperCase().split(",") };
+      if (key === "ctproto") {
+        const protocol = protocolNumberOf(arg);
+        return protocol === undefined ? unknown() : { kind: "protocol", negate, protocol };
+      }
+      if (key === "ctorigsrc") return addressCondition("source", negate, arg);
+      if (key === "ctorigdst") return addressCondition("destination", negate, arg);
+      if (key === "ctorigdstport") return portCondition("dport", negate, arg, where);
+      if (key === "ctorigsrcport") return portCondition("sport", negate, arg, where);
+      if (key === "ctdir") return { kind: "ctstate", negate: arg.toUpperCase() === "ORIGINAL" ? negate : !negate, states: ["NEW", "INVALID", "UNTRACKED", "ESTABLISHED", "RELATED", "SNAT", "DNAT"] };
+      return unknown();
+    case "comment":
+      return null;
+    case "addrtype":
+      if (key === "src-type" || key === "dst-type") {
+        return { kind: "addrtype", side: key === "src-type" ? "source" : "destination", negate, types: arg.toUpperCase().split(",") };
+      }
+      if (key === "limit-iface-in" || key === "limit-iface-out") return null;
+      return unknown();
+    case "mark":
+    case "connmark": {
+      if (key !== "mark") return unknown();
+      const parsed = parseMarkMask(arg);
+      if (!parsed) fail(line, `bad mark "${arg}"`, "--mark VALUE[/MASK]");
+      return { kind: "mark", which: module === "mark" ? "packet" : "connection", negate, ...parsed };
+    }
+    case "iprange": {
+      const [from, to] = arg.split("-");
+      if ((key === "src-range" || key === "dst-range") && from && to) {
+        return { kind: "address-range", field: key === "src-range" ? "source" : "destination", negate, from, to };
+      }
+      return unknown();
+    }
+    case "pkttype":
+      return key === "pkt-type" ? { kind: "pkttype", negate, type: arg.toLowerCase() } : unknown();
+    case "icmp":
+    case "icmp6":
+    case "icmpv6":
+      // Only loadable with -p icmp, which a TCP or UDP packet never matches.
+      return { kind: "protocol", negate: false, protocol: module === "icmp" ? 1 : 58 };
+  }
+  return unknown(`-m ${module} is not evaluated by this doctor`);
+}
+
+export function isIptablesSave(firstLine: string): boolean {
+  return /^(\*\w|:\S+ \S+|(\[\d+:\d+\] )?-[APN] )/.test(firstLine);
+}
+
+export function parseIptablesSave(text: string): Ruleset {
+  const tables = new Map<string, PendingTable>();
+  let current: PendingTable | undefined;
+  let family: "ipv4" | "ipv6" = "ipv4";
+  const lines = text.split(/\r?\n/);
+  const tableFor = (name: string): PendingTable => {
+    let table = tables.get(name);
+    if (!table) {
+      table = { name, chains: new Map() };
+      tables.set(name, table);
+    }
+    return table;
+  };
+  const chainFor = (table: PendingTable, name: string) => {
+    let chain = table.chains.get(name);
+    if (!chain) {
+      chain = { policy: BUILTIN_CHAINS.has(name) ? "ACCEPT" : null, rules: [] };
+      table.chains.set(name, chain);
+    }
+    return chain;
+  };
+  lines.forEach((raw, index) => {
+    const line = index + 1;
+    const text = raw.trim();
+    if (text === "") return;
+    if (text.startsWith("#")) {
+      if (/ip6tables/.test(text)) family = "ipv6";
+      return;
+    }
+    if (text.startsWith("*")) {
+      current = tableFor(text.slice(1));
+      return;
+    }
+    if (text === "COMMIT") {
+      current = undefined;
+      return;
+    }
+    // `iptables -S` has no table header: it lists the filter table unless `-t` was given.
+    const table = current ?? tableFor("filter");
+    let m = /^:(\S+)\s+(\S+)(\s+\[\d+:\d+\])?$/.exec(text);
+    if (m) {
+      const policy = m[2] === "-" ? null : m[2] === "ACCEPT" || m[2] === "DROP" ? m[2] : fail(line, `unknown policy ${m[2]}`, "ACCEPT, DROP or -");
+      chainFor(table, m[1]!).policy = policy;
+      return;
+    }
+    m = /^-P\s+(\S+)\s+(ACCEPT|DROP)(\s+-c\s+\d+\s+\d+)?$/.exec(text);
+    if (m) {
+      chainFor(table, m[1]!).policy = m[2] as "ACCEPT" | "DROP";
+      return;
+    }
+    m = /^-N\s+(\S+)$/.exec(text);
+    if (m) {
+      chainFor(table, m[1]!).policy = null;
+      return;
+    }
+    m = /^(?:\[\d+:\d+\]\s+)?-A\s+(\S+)(.*)$/.exec(text);
+    if (!m) fail(line, `cannot read "${text.slice(0, 60)}"`, "an iptables-save line (*table, :CHAIN POLICY, -A CHAIN ..., COMMIT)");
+    const tokens = tokenizeShell(m[2]!);
+    if ("error" in tokens) fail(line, `rule has ${tokens.error}`, "balanced quotes");
+    const chain = chainFor(table, m[1]!);
+    const rule = parseRule(m[1]!, tokens, text.replace(/^\[\d+:\d+\]\s+/, ""), line);
+    if (/:/.test(m[2]!) && /\s-[sd]\s+[0-9a-f:]+:[0-9a-f:]*/i.test(m[2]!)) family = "ipv6";
+    chain.rules.push(rule);
+  });
+  if (tables.size === 0) fail(1, "no tables or rules found", "iptables-save output");
+  const resolved = new Map<string, Table>();
+  for (const table of tables.values()) {
+    const userChains = new Set([...table.chains].filter(([, c]) => c.policy === null).map(([n]) => n));
+    const chains = new Map<string, Chain>();
+    for (const [name, chain] of table.chains) {
+      const rules: Rule[] = chain.rules.map((r, i) => ({
+        chain: name,
+        number: i + 1,
+        text: r.text,
+        line: r.line,
+        conditions: r.conditions,
+        target: targetOf(r.targetName, r.targetOptions, userChains, r.isGoto),
+      }));
+      chains.set(name, { name, policy: chain.policy, rules });
+    }
+    resolved.set(table.name, { name: table.name, chains });
+  }
+  return { format: "iptables-save", family, showsInterfaces: true, tables: resolved, notes: [] };
+}

@@ -1,0 +1,151 @@
+// Pieces both parsers share: numbers, port lists, marks and the meaning of target names.
+import ipaddr from "ipaddr.js";
+import type { Condition, MarkUpdate, PortRange, Target } from "./model.js";
+import { portNumberOf } from "./services.js";
+
+const FULL_MASK = 0xffffffff;
+
+export function parseInteger(text: string): number | undefined {
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) && value <= FULL_MASK ? value : undefined;
+}
+
+/** `v` or `v/m` as the mark match takes it (mask defaults to all ones). */
+export function parseMarkMask(text: string): { value: number; mask: number } | undefined {
+  const [v, m] = text.split("/");
+  const value = parseInteger(v ?? "");
+  const mask = m === undefined ? FULL_MASK : parseInteger(m);
+  return value === undefined || mask === undefined ? undefined : { value, mask };
+}
+
+// Every MARK/CONNMARK form iptables knows reduces to `(old & and) ^ xor` (xt_mark's xset);
+// the save form always prints `--set-xmark v/m`, meaning and = ~m, xor = v.
+export function markUpdateOf(op: string, text: string): MarkUpdate | undefined {
+  const parsed = parseMarkMask(text);
+  if (!parsed) return undefined;
+  const { value, mask } = parsed;
+  const u = (and: number, xor: number): MarkUpdate => ({ and: and >>> 0, xor: xor >>> 0 });
+  switch (op) {
+    case "xset":
+      return u(~mask, value);
+    case "set":
+      // --set-mark v/m zeroes the mask bits, then ORs v: the same as xset v/(m|v).
+      return u(~(mask | value), value);
+    case "or":
+      return u(~value, value);
+    case "and":
+      return u(value, 0);
+    case "xor":
+      return u(FULL_MASK, value);
+    default:
+      return undefined;
+  }
+}
+
+/** `N`, `N:M`, `:M`, `N:` (ports may be service names in `-L` output). */
+export function parsePortRange(text: string): PortRange | undefined {
+  const parts = text.split(":");
+  if (parts.length === 1) {
+    const port = portNumberOf(parts[0]!);
+    return port === undefined ? undefined : [port, port];
+  }
+  if (parts.length !== 2) return undefined;
+  const lo = parts[0] === "" ? 0 : portNumberOf(parts[0]!);
+  const hi = parts[1] === "" ? 65535 : portNumberOf(parts[1]!);
+  return lo === undefined || hi === undefined ? undefined : [lo, hi];
+}
+
+export function parsePortList(text: string): PortRange[] | undefined {
+  const ranges: PortRange[] = [];
+  for (const item of text.split(",")) {
+    const range = parsePortRange(item);
+    if (!range) return undefined;
+    ranges.push(range);
+  }
+  return ranges;
+}
+
+export function portCondition(field: "dport" | "sport" | "either", negate: boolean, text: string, what: string): Condition {
+  const ranges = field === "either" || text.includes(",") ? parsePortList(text) : parsePortRange(text) && [parsePortRange(text)!];
+  return ranges
+    ? { kind: "port", field, negate, ranges }
+    : { kind: "unknown", reason: `port "${text}" in ${what} is not a number or a service name this doctor knows` };
+}
+
+/** An address or CIDR as iptables prints it (`10.0.0.0/8`, `10.9.9.9`, `::1/128`). */
+export function addressCondition(field: "source" | "destination", negate: boolean, text: string): Condition {
+  const cidr = normaliseCidr(text);
+  return cidr
+    ? { kind: "address", field, negate, cidr }
+    : { kind: "unknown", reason: `${field} "${text}" is a host name this doctor cannot resolve` };
+}
+
+export function normaliseCidr(text: string): string | undefined {
+  try {
+    if (text.includes("/")) {
+      const [addr, bits] = text.split("/");
+      // -L prints a non-contiguous mask as a dotted quad.
+      if (bits !== undefined && bits.includes(".")) {
+        const prefix = ipaddr.IPv4.parse(bits).prefixLengthFromSubnetMask();
+        if (prefix === null) return undefined;
+        return `${ipaddr.parse(addr!).toString()}/${prefix}`;
+      }
+      const [parsed, prefix] = ipaddr.parseCIDR(text);
+      return `${parsed.toString()}/${prefix}`;
+    }
+    const parsed = ipaddr.parse(text);
+    return `${parsed.toString()}/${parsed.kind() === "ipv4" ? 32 : 128}`;
+  } catch {
+    return undefined;
+  }
+}
+
+// Targets that never end the walk and change nothing a filter match reads (§4.3 "non-terminating").
+const NON_TERMINATING = new Set([
+  "LOG", "NFLOG", "ULOG", "TRACE", "AUDIT", "CLASSIFY", "DSCP", "TOS", "TTL", "HL", "TCPMSS",
+  "TCPOPTSTRIP", "CHECKSUM", "SET", "IDLETIMER", "LED", "SECMARK", "CONNSECMARK", "RATEEST", "TEE", "NOTRACK", "CT",
+]);
+
+export const REJECT_DEFAULT = "icmp-port-unreachable";
+
+/**
+ * The target of a rule, from its name and options (`--reject-with`, `--set-xmark`...).
+ * `chains` are the user chains of the table; `isGoto` for `-g`.
+ */
+export function targetOf(name: string | undefined, options: ReadonlyMap<string, string>, chains: ReadonlySet<string>, isGoto: boolean): Target {
+  if (name === undefined || name === "") return { kind: "continue", name: "" };
+  if (chains.has(name)) return { kind: "jump", chain: name, goto: isGoto };
+  if (isGoto) return { kind: "unknown", name, reason: `chain ${name} is not in the input` };
+  switch (name) {
+    case "ACCEPT":
+      return { kind: "accept" };
+    case "DROP":
+      return { kind: "drop" };
+    case "RETURN":
+      return { kind: "return" };
+    case "REJECT":
+      return { kind: "reject", rejectWith: options.get("reject-with") ?? REJECT_DEFAULT };
+    case "MARK":
+    case "CONNMARK": {
+      const which = name === "MARK" ? "packet" : "connection";
+      if (name === "CONNMARK" && (options.has("save-mark") || options.has("restore-mark"))) {
+        const masks = ["nfmask", "ctmask", "mask"].map((k) => options.get(k)).filter((v) => v !== undefined);
+        if (masks.some((m) => parseInteger(m!) !== FULL_MASK)) {
+          return { kind: "mark", which: options.has("save-mark") ? "connection" : "packet", update: null };
+        }
+        return options.has("save-mark") ? { kind: "connmark-save" } : { kind: "connmark-restore" };
+      }
+      for (const [option, op] of [["set-xmark", "xset"], ["set-mark", "set"], ["or-mark", "or"], ["and-mark", "and"], ["xor-mark", "xor"]] as const) {
+        const text = options.get(option);
+        if (text !== undefined) return { kind: "mark", which, update: markUpdateOf(op, text) ?? null };
+      }
+      return { kind: "mark", which, update: null };
+    }
+  }
+  if (NON_TERMINATING.has(name)) return { kind: "continue", name };
+  if (/^[A-Z0-9_]+$/.test(name)) {
+    return { kind: "unknown", name, reason: `target ${name} is an extension whose verdict this doctor does not know` };
+  }
+  return { kind: "unknown", name, reason: `chain ${name} is not in the input` };
+}

@@ -226,3 +226,79 @@ describe("doctor ufw (CLI)", () => {
     assert.match(noFile.stderr, /--file/);
   });
 });
+
+describe("doctor nsg (CLI)", () => {
+  const nsg = (name: string) => fixture(`nsg/${name}`);
+
+  it("A4: the NIC NSG's deny decides after the subnet allowed; exit 1 with decidedBy and path", async () => {
+    const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5",
+      "--dest-subnet-nsg", nsg("a4-subnet-allow.json"), "--dest-nic-nsg", nsg("a4-nic-deny-all.json"), "--output", "json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const j = json(r);
+    assert.equal(j.verdict, "blocked");
+    assert.equal(j.effect, "drop");
+    const d = j.decidedBy as Record<string, unknown>;
+    assert.deepEqual([d.nsg, d.attachment, d.direction, d.rule, d.priority, d.access],
+      ["aks-agentpool-12345678-nsg", "dest-nic", "inbound", "Deny-All-Inbound-Custom", 4096, "Deny"]);
+    assert.equal((j.path as unknown[]).length, 2);
+    assert.deepEqual(j.flow, { protocol: "tcp", source: "10.224.0.7", destination: "10.224.0.5", port: 10250 });
+  });
+
+  it("--asg decides an ASG rule (exit 0); without it the answer is indeterminate (exit 3)", async () => {
+    const base = ["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", nsg("spec-example-swapped-subnet.json"), "--output", "json"];
+    const member = await runDoctor([...base, "--asg", "asg-aks-nodes=10.224.0.6", "--asg", "asg-aks-nodes=10.224.0.7"]);
+    assert.equal(member.code, 0, member.stderr);
+    assert.equal((json(member).decidedBy as { rule: string }).rule, "AllowKubeletFromNodes");
+    const unknown = await runDoctor(base);
+    assert.equal(unknown.code, 3, unknown.stderr);
+    assert.equal(json(unknown).verdict, "indeterminate");
+  });
+
+  it("reads an NSG from standard input", async () => {
+    const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", "-", "--output", "json"],
+      { stdin: readFileSync(nsg("a1-subnet.json"), "utf8") });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal((json(r).decidedBy as { priority: number }).priority, 200);
+  });
+
+  it("a broken NSG file among several is named, with its line", async () => {
+    const bad = fixture("cli/bad-nsg.json");
+    const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5",
+      "--dest-subnet-nsg", nsg("a4-subnet-allow.json"), "--dest-nic-nsg", bad, "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:4:`), r.stderr);
+    const { error } = json(r) as { error: Record<string, unknown> };
+    assert.deepEqual([error.file, error.line], [bad, 4]);
+  });
+
+  it("text: the deciding rule as a table line", async () => {
+    const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", nsg("a1-subnet.json")]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^BLOCKED {2}tcp 10\.224\.0\.7 → 10\.224\.0\.5:10250 \(drop: the client sees an i\/o timeout\)\n/);
+    assert.match(r.stdout, /NSG +Attachment +Direction +Priority +Name +Access\n/);
+    assert.match(r.stdout, /dest-subnet +inbound +200 +\S+ +Deny/);
+  });
+
+  it("bad --vnet, --asg, --source-port and a missing --destination are exit 2 naming the flag", async () => {
+    const base = ["nsg", "--source", "10.224.0.7", "--dest-subnet-nsg", nsg("a1-subnet.json")];
+    for (const [args, flag] of [
+      [["--destination", "10.224.0.5", "--vnet", "10.224.0.0/33"], "--vnet"],
+      [["--destination", "10.224.0.5", "--vnet", "vnet-a"], "--vnet"],
+      [["--destination", "10.224.0.5", "--asg", "asg-aks-nodes"], "--asg"],
+      [["--destination", "10.224.0.5", "--asg", "asg-aks-nodes=10.224.0"], "--asg"],
+      [["--destination", "10.224.0.5", "--source-port", "70000"], "--source-port"],
+      [[], "--destination"],
+    ] as const) {
+      const r = await runDoctor([...base, ...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.ok(oneLine(r.stderr) && r.stderr.includes(flag), r.stderr);
+    }
+  });
+
+  it("standard input can feed only one file", async () => {
+    const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", "-", "--dest-nic-nsg", "-"],
+      { stdin: readFileSync(nsg("a1-subnet.json"), "utf8") });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--dest-nic-nsg: standard input is already read by --dest-subnet-nsg/);
+  });
+});

@@ -5,3 +5,5 @@ export { DoctorInputError } from "./input-error.js";
 export { checkEgress, formatHostPort, parseHostPort, probeEndpoint } from "./egress/index.js";
 export type { EgressOptions, EgressTarget, ProbeOutcome, ProbeResult } from "./egress/index.js";
 export { checkUfw } from "./ufw/index.js";
+export { checkNsg, parseNsg } from "./nsg/index.js";
+export type { NsgInputs, NsgOptions } from "./nsg/index.js";

@@ -78,7 +78,7 @@ function decidedByLines(r: CheckResult): string[] {
       return [`${label}: ${where}`, ...quote];
     }
     case "nsg":
-      return [`${label}:`, ...nsgTable([d]).map((l) => `    ${l}`)];
+      return [`${label}:`, ...nsgTable([d]).map((l) => `    ${l}`), ...quote];
     default:
       return [`${label}: ${Object.entries(d).filter(([k]) => k !== "text").map(([k, v]) => `${k}=${str(v)}`).join(", ")}`, ...quote];
   }
@@ -99,8 +99,9 @@ const records = (v: unknown): Readonly<Record<string, unknown>>[] =>
 function extraLines(r: CheckResult, paint: Paint): string[] {
   switch (r.check) {
     case "nsg": {
+      // The path as a table, unless the check already wrote it out in its details.
       const path = records(r.path);
-      return path.length > 0 ? ["Every NSG on the path:", ...nsgTable(path).map((l) => `    ${l}`)] : [];
+      return path.length > 0 && !r.details?.length ? ["Every NSG on the path:", ...nsgTable(path).map((l) => `    ${l}`)] : [];
     }
     case "egress": {
       const probes = records(r.probes);

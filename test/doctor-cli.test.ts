@@ -302,3 +302,60 @@ describe("doctor nsg (CLI)", () => {
     assert.match(r.stderr, /--dest-nic-nsg: standard input is already read by --dest-subnet-nsg/);
   });
 });
+
+describe("doctor iptables (CLI)", () => {
+  const a12 = fixture("cli/a12-reject.iptables-save.txt");
+
+  it("A12: REJECT on eth0 is exit 1, effect reject, decidedBy names chain, rule and target", async () => {
+    const r = await runDoctor(["iptables", "--file", a12, "--source", "10.224.0.7", "--destination", "10.224.0.5", "--output", "json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const j = json(r);
+    assert.deepEqual([j.check, j.status, j.verdict, j.effect], ["iptables", "problem", "blocked", "reject"]);
+    const d = j.decidedBy as Record<string, unknown>;
+    assert.deepEqual([d.chain, d.rule, d.target, d.policy], ["INPUT", 2, "REJECT", null]);
+    assert.match(String(d.text), /--reject-with tcp-reset/);
+    assert.deepEqual(j.flow, { protocol: "tcp", source: "10.224.0.7", destination: "10.224.0.5", port: 10250 });
+  });
+
+  it("A13: the same rule does not match a packet on another interface: exit 0", async () => {
+    const r = await runDoctor(["iptables", "--file", a12, "--source", "10.224.0.7", "--in-interface", "azv123", "--output", "json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(json(r).verdict, "allowed");
+  });
+
+  it("A14: a DROP policy decides with rule null", async () => {
+    const r = await runDoctor(["iptables", "--file", fixture("cli/a14-policy-drop.iptables-save.txt"), "--source", "10.224.0.7", "--output", "json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const d = json(r).decidedBy as Record<string, unknown>;
+    assert.deepEqual([d.chain, d.rule, d.target, d.policy], ["INPUT", null, "policy", "DROP"]);
+  });
+
+  it("an interface hidden by -L without -v is indeterminate: exit 3", async () => {
+    const r = await runDoctor(["iptables", "--file", fixture("cli/interface-hidden.iptables-list.txt"), "--source", "10.224.0.7", "--output", "json"]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(json(r).verdict, "indeterminate");
+    assert.equal((json(r).decidedBy as { rule: number }).rule, 1);
+  });
+
+  it("text: verdict, then the rule as iptables-save shows it, then the delete command", async () => {
+    const r = await runDoctor(["iptables", "--file", "-", "--source", "10.224.0.7", "--destination", "10.224.0.5"], { stdin: readFileSync(a12, "utf8") });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^BLOCKED {2}tcp 10\.224\.0\.7 → 10\.224\.0\.5:10250 \(reject: /);
+    assert.match(r.stdout, /Decided by: chain INPUT, rule 2\n {4}-A INPUT -i eth0 -p tcp -m tcp --dport 10250 -j REJECT --reject-with tcp-reset\n/);
+    assert.match(r.stdout, /\n {2}iptables --delete INPUT 2\n/);
+  });
+
+  it("a line that is no rule is exit 2 naming file and line", async () => {
+    const bad = fixture("cli/bad.iptables-save.txt");
+    const r = await runDoctor(["iptables", "--file", bad, "--source", "10.224.0.7", "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:4:`), r.stderr);
+    assert.equal((json(r) as { error: { line: number } }).error.line, 4);
+  });
+
+  it("a bad --chain is exit 2 naming the flag", async () => {
+    const r = await runDoctor(["iptables", "--file", a12, "--source", "10.224.0.7", "--chain", "IN PUT"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--chain/);
+  });
+});

@@ -7,3 +7,4 @@ export type { EgressOptions, EgressTarget, ProbeOutcome, ProbeResult } from "./e
 export { checkUfw } from "./ufw/index.js";
 export { checkNsg, parseNsg } from "./nsg/index.js";
 export type { NsgInputs, NsgOptions } from "./nsg/index.js";
+export { checkIptables } from "./iptables/index.js";

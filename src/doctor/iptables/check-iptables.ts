@@ -102,7 +102,13 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
   if (outcome.kind === "indeterminate") {
     verdict = "indeterminate";
     effect = null;
-    summary = `Cannot tell whether iptables lets ${flowText} in: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason}).`;
+    const hint = /shows only with -v/.test(outcome.reason)
+      ? "; run iptables-save (or iptables -L -n -v --line-numbers) to decide it"
+      : /--destination/.test(outcome.reason) ? "; give --destination to decide it" : "";
+    const either = outcome.ifApplies && outcome.ifNot
+      ? ` If it applies the flow ends in ${outcome.ifApplies}, otherwise in ${outcome.ifNot}.`
+      : "";
+    summary = `Cannot tell whether iptables lets ${flowText} in: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason})${hint}.${either}`;
   } else {
     for (const u of outcome.uncertain) {
       assumptions.push(`${u.chain} rule ${u.rule} could not be decided (${u.reason}); if it does not apply, ${u.otherwise.rule === null ? `the ${u.otherwise.chain} policy` : `${u.otherwise.chain} rule ${u.otherwise.rule}`} gives the same verdict.`);

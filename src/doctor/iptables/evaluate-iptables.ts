@@ -49,7 +49,13 @@ export type Outcome =
     readonly decider: Decider;
     readonly deciderRule: Rule | null;
     readonly path: readonly PathStep[];
+    /** What the walk ends in if the undecidable rule applies, and if it does not. */
+    readonly ifApplies?: Effect | "indeterminate";
+    readonly ifNot?: Effect | "indeterminate";
   };
+
+// Internal: a walk of one chain on its own that came back to its caller.
+type Returned = { readonly kind: "returned"; readonly match: MatchState };
 
 export interface WalkOptions {
   readonly chain: string;
@@ -68,6 +74,10 @@ interface WalkState {
   readonly frames: readonly Frame[];
   readonly match: MatchState;
   readonly path: readonly PathStep[];
+}
+
+function sameDecider(a: Decider, b: Decider): boolean {
+  return a.chain === b.chain && a.rule === b.rule;
 }
 
 function ruleDecider(rule: Rule, target: string): Decider {
@@ -117,7 +127,8 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
     };
   };
 
-  const run = (initial: WalkState): Outcome => {
+  // `alone`: walking one chain on its own (see isNoOp), where emptying the stack is a return.
+  function run(initial: WalkState, alone: boolean): Outcome | Returned {
     const { match } = initial;
     let { frames, path } = initial;
     for (;;) {
@@ -132,7 +143,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
         };
       }
       const top = frames[frames.length - 1];
-      if (!top) return endOfStart(path);
+      if (!top) return alone ? { kind: "returned", match } : endOfStart(path);
       if (top.next >= top.chain.rules.length) {
         // End of a chain: a user chain returns to its caller; the start chain applies its policy.
         frames = frames.slice(0, -1);
@@ -147,19 +158,45 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       const matched = matchAll(rule.conditions, packet, match);
       if (matched === false) continue;
       if (matched !== true) {
-        const ifApplies = apply(rule, { frames, match, path });
-        const ifNot = run({ frames, match, path });
+        // A jump into a chain that, walked on its own, comes back without a verdict and without
+        // touching the marks changes nothing whether or not the rule applies.
+        if (rule.target.kind === "jump" && !rule.target.goto && isNoOp(rule.target.chain, match)) continue;
+        const ifApplies = apply(rule, { frames, match, path }, alone);
+        const ifNot = run({ frames, match, path }, alone);
+        if (ifApplies.kind === "returned" && ifNot.kind === "returned" && ifApplies.match.mark === ifNot.match.mark && ifApplies.match.connmark === ifNot.match.connmark) {
+          return ifNot;
+        }
+        if (ifApplies.kind === "returned" || ifNot.kind === "returned") {
+          return { kind: "indeterminate", reason: matched.unknown, decider: ruleDecider(rule, targetName(rule)), deciderRule: rule, path };
+        }
         if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.effect === ifNot.effect) {
           return { ...ifApplies, uncertain: [{ chain: rule.chain, rule: rule.number, reason: matched.unknown, otherwise: ifNot.decider }, ...ifApplies.uncertain, ...ifNot.uncertain] };
         }
-        return { kind: "indeterminate", reason: matched.unknown, decider: ruleDecider(rule, targetName(rule)), deciderRule: rule, path: [...path, { chain: rule.chain, rule: rule.number, action: `undecidable: ${matched.unknown}` }] };
+        // Both ways stop at the same later undecidable rule: that rule is the one to name.
+        if (ifApplies.kind === "indeterminate" && ifNot.kind === "indeterminate" && sameDecider(ifApplies.decider, ifNot.decider)) return ifNot;
+        return {
+          kind: "indeterminate",
+          reason: matched.unknown,
+          decider: ruleDecider(rule, targetName(rule)),
+          deciderRule: rule,
+          path: [...path, { chain: rule.chain, rule: rule.number, action: `undecidable: ${matched.unknown}` }],
+          ifApplies: ifApplies.kind === "decided" ? ifApplies.effect : "indeterminate",
+          ifNot: ifNot.kind === "decided" ? ifNot.effect : "indeterminate",
+        };
       }
-      return apply(rule, { frames, match, path });
+      return apply(rule, { frames, match, path }, alone);
     }
+  }
+
+  const isNoOp = (chainName: string, match: MatchState): boolean => {
+    const chain = table.chains.get(chainName)!;
+    const result = run({ frames: [{ chain, next: 0 }], match, path: [] }, true);
+    return result.kind === "returned" && result.match.mark === match.mark && result.match.connmark === match.connmark;
   };
 
   // The rule matched: carry out its target, then keep walking.
-  const apply = (rule: Rule, state: WalkState): Outcome => {
+  const apply = (rule: Rule, state: WalkState, alone: boolean): Outcome | Returned => {
+    const next = (s: WalkState) => run(s, alone);
     const { frames, match } = state;
     const path = [...state.path, { chain: rule.chain, rule: rule.number, action: targetName(rule) }];
     const target = rule.target;
@@ -177,7 +214,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
           uncertain: [],
         };
       case "return":
-        return run({ frames: frames.slice(0, -1), match, path });
+        return next({ frames: frames.slice(0, -1), match, path });
       case "jump": {
         const chain = table.chains.get(target.chain)!;
         if (frames.length >= MAX_DEPTH) {
@@ -185,25 +222,27 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
         }
         // -g replaces the current chain, so its RETURN goes to the caller of the chain that did the goto.
         const below = target.goto ? frames.slice(0, -1) : frames;
-        return run({ frames: [...below, { chain, next: 0 }], match, path });
+        return next({ frames: [...below, { chain, next: 0 }], match, path });
       }
       case "mark": {
         const old = target.which === "packet" ? match.mark : match.connmark;
         const value = old === null || target.update === null ? null : (((old & target.update.and) >>> 0) ^ target.update.xor) >>> 0;
-        return run({ frames, match: target.which === "packet" ? { ...match, mark: value } : { ...match, connmark: value }, path });
+        return next({ frames, match: target.which === "packet" ? { ...match, mark: value } : { ...match, connmark: value }, path });
       }
       case "connmark-save":
-        return run({ frames, match: { ...match, connmark: match.mark }, path });
+        return next({ frames, match: { ...match, connmark: match.mark }, path });
       case "connmark-restore":
-        return run({ frames, match: { ...match, mark: match.connmark }, path });
+        return next({ frames, match: { ...match, mark: match.connmark }, path });
       case "continue":
-        return run({ frames, match, path });
+        return next({ frames, match, path });
       case "unknown":
         return { kind: "indeterminate", reason: target.reason, decider: ruleDecider(rule, target.name), deciderRule: rule, path };
     }
   };
 
-  return run({ frames: [{ chain: start, next: 0 }], match: { mark: 0, connmark: 0 }, path: [] });
+  const outcome = run({ frames: [{ chain: start, next: 0 }], match: { mark: 0, connmark: 0 }, path: [] }, false);
+  if (outcome.kind === "returned") throw new Error("unreachable: only a walk of one chain on its own returns");
+  return outcome;
 }
 
 export interface EvaluateResult {

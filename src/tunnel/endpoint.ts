@@ -48,6 +48,8 @@ export class SocketEndpoint implements Endpoint {
     s.on("error", (err) => finish(err));
     s.on("close", () => finish());
     if (s.destroyed) finish();
+    // A frontend socket is held paused while its dial is pending; start the flow now.
+    s.resume();
   }
 
   write(chunk: Uint8Array): boolean {

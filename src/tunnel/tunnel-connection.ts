@@ -119,13 +119,11 @@ export class TunnelConnection {
     if (this.state === "finished") return;
     const reply = this.o.side.peerCloseReply(this.connectID);
     if (reply !== null) this.o.scheduler.sendControl(reply);
-    if (this.state === "open") {
-      this.queue.discard();
-      this.o.endpoint.end();
-      this.finish(reply === null ? "peer-closed" : "peer-closed");
-    } else {
-      this.finish("local-closed");
-    }
+    const wasOpen = this.state === "open";
+    if (wasOpen) this.queue.discard();
+    // Flush what was written, then close: a gRPC frontend also gets its CLOSE_RSP this way.
+    this.o.endpoint.end();
+    this.finish(wasOpen ? "peer-closed" : "local-closed");
   }
 
   /** The shared stream is gone (or the server shuts down): fail the local end now. */

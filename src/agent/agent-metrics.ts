@@ -1,0 +1,86 @@
+// The agent's metrics behind a typed facade on an injected registry: upstream's names
+// (shared/spec/konnectivity.md §2.6) plus nodetunnel_agent_*.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Packet } from "../protocol/index.js";
+
+const P = "konnectivity_network_proxy_agent_";
+type Segment = "from_server" | "to_server";
+const packetTypes: Array<Packet["type"]> = ["DIAL_REQ", "DIAL_RSP", "CLOSE_REQ", "CLOSE_RSP", "DATA", "DIAL_CLS", "DRAIN", "WINDOW_UPDATE", "UNKNOWN"];
+
+export class AgentMetrics {
+  private readonly dialDuration: Histogram;
+  private readonly dialFailures: Counter<"reason">;
+  private readonly openServerConnections: Gauge;
+  private readonly knownServerCount: Gauge;
+  private readonly openEndpointConnections: Gauge;
+  private readonly serverConnectionFailures: Counter<"direction">;
+  private readonly packetCounters = new Map<string, Counter.Internal>();
+  private readonly streamErrors: Counter<"segment" | "code" | "packet_type">;
+  private readonly bytes: Counter<"direction">;
+  private readonly bytesToServer: Counter.Internal;
+  private readonly bytesFromServer: Counter.Internal;
+  private readonly slowConsumers: Counter;
+  private readonly deniedDestinations: Counter;
+
+  constructor(registry: Registry) {
+    const r = [registry];
+    this.dialDuration = new Histogram({
+      name: P + "dial_duration_seconds", help: "Latency of dial to the remote endpoint in seconds", registers: r,
+      buckets: [0.005, 0.025, 0.1, 0.5, 2.5, 12.5, 30],
+    });
+    this.dialFailures = new Counter({ name: P + "endpoint_dial_failure_total", help: "Number of failures dialing the remote endpoint, by reason", labelNames: ["reason"], registers: r });
+    this.openServerConnections = new Gauge({ name: P + "open_server_connections", help: "Current number of open server connections", registers: r });
+    this.knownServerCount = new Gauge({ name: P + "known_server_count", help: "Current known server count", registers: r });
+    this.openEndpointConnections = new Gauge({ name: P + "open_endpoint_connections", help: "Current number of open endpoint connections", registers: r });
+    this.serverConnectionFailures = new Counter({ name: P + "server_connection_failure_count", help: "Count of failures to connect to the proxy server (deprecated)", labelNames: ["direction"], registers: r });
+    const packets = new Counter({ name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r });
+    for (const s of ["from_server", "to_server"] as const) for (const t of packetTypes) this.packetCounters.set(s + t, packets.labels(s, t));
+    this.streamErrors = new Counter({ name: P + "stream_errors_total", help: "Count of gRPC stream errors", labelNames: ["segment", "code", "packet_type"], registers: r });
+    this.bytes = new Counter({ name: "nodetunnel_agent_bytes_total", help: "Payload bytes relayed, by direction", labelNames: ["direction"], registers: r });
+    this.bytesToServer = this.bytes.labels("to_server");
+    this.bytesFromServer = this.bytes.labels("from_server");
+    this.slowConsumers = new Counter({ name: "nodetunnel_agent_slow_consumer_closes_total", help: "Connections closed because their destination fell behind the hard cap", registers: r });
+    this.deniedDestinations = new Counter({ name: "nodetunnel_agent_denied_destinations_total", help: "Dials refused by --allowed-destinations", registers: r });
+  }
+
+  packet(segment: Segment, type: Packet["type"]): void {
+    this.packetCounters.get(segment + type)?.inc();
+  }
+
+  streamError(segment: Segment, code: number): void {
+    this.streamErrors.labels(segment, String(code), "unknown").inc();
+  }
+
+  dialSucceeded(seconds: number): void {
+    this.dialDuration.observe(seconds);
+  }
+
+  dialFailed(kind: "timeout" | "denied" | "cancelled" | "other"): void {
+    if (kind === "denied") this.deniedDestinations.inc();
+    else if (kind !== "cancelled") this.dialFailures.labels(kind === "timeout" ? "timeout" : "unknown").inc();
+  }
+
+  setOpenServerConnections(n: number): void {
+    this.openServerConnections.set(n);
+  }
+
+  setKnownServerCount(n: number): void {
+    this.knownServerCount.set(n);
+  }
+
+  endpointConnections(delta: 1 | -1): void {
+    this.openEndpointConnections.inc(delta);
+  }
+
+  serverConnectionFailed(): void {
+    this.serverConnectionFailures.labels("to_server").inc();
+  }
+
+  bytesRelayed(direction: "to_server" | "from_server", n: number): void {
+    (direction === "to_server" ? this.bytesToServer : this.bytesFromServer).inc(n);
+  }
+
+  slowConsumer(): void {
+    this.slowConsumers.inc();
+  }
+}

@@ -1,0 +1,201 @@
+// One agent's stream to one server. The server sends dials; the agent connects to destinations
+// and multiplexes every connection on this stream (shared/spec/konnectivity.md §1.5).
+// connectIDs are per stream, counting from 1, and a failed dial burns its id, as upstream.
+//
+//   serving ──drain()──▶ draining (DRAIN sent, new dials refused) ──┐
+//      └───────────── stream ends / destroy() ────────────────────────┴──▶ closed (everything released)
+import type { Logger } from "pino";
+import {
+  closeResponse, dialResponse, drain, type Packet, type PacketOf,
+} from "../protocol/index.js";
+import { SendScheduler, SocketEndpoint, TunnelConnection, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
+import type { AgentMetrics } from "./agent-metrics.js";
+import { DialError, dialDestination } from "./dial-destination.js";
+import type { DestinationPolicy } from "./destination-policy.js";
+
+export interface AgentSessionOptions {
+  readonly agentId: string;
+  readonly serverId: string;
+  readonly credit: boolean;
+  readonly dialTimeoutMs: number;
+  readonly flow: FlowOptions;
+  readonly policy: DestinationPolicy;
+  readonly budget?: MemoryBudget;
+  readonly metrics: AgentMetrics;
+  readonly log: Logger;
+}
+
+type State = "serving" | "draining" | "closed";
+
+const agentSide: ConnectionSide = {
+  localClose: (connectID, error) => closeResponse(connectID, error),
+  peerCloseReply: (connectID) => closeResponse(connectID),
+  awaitPeerCloseMs: 0,
+};
+
+export class AgentSession {
+  readonly serverId: string;
+  readonly connectedAt = Date.now();
+  private state: State = "serving";
+  private nextConnectID = 1n;
+  private readonly scheduler: SendScheduler;
+  private readonly connections = new Map<bigint, TunnelConnection>();
+  private readonly pendingDials = new Map<bigint, AbortController>();
+  private readonly handlers: { [T in Packet["type"]]?: (p: PacketOf<T>) => void };
+  private readonly closedCallbacks: Array<(err?: Error) => void> = [];
+
+  constructor(private readonly channel: PacketChannel, private readonly o: AgentSessionOptions) {
+    this.serverId = o.serverId;
+    this.scheduler = new SendScheduler(channel, o.flow.chunkBytes);
+    this.handlers = {
+      DIAL_REQ: (p) => this.onDialRequest(p),
+      DATA: (p) => {
+        const conn = this.connections.get(p.connectID);
+        if (conn) conn.peerData(p.data);
+        else if (p.connectID !== 0n) this.send(closeResponse(p.connectID, "unrecognized connectID"));
+      },
+      CLOSE_REQ: (p) => {
+        const conn = this.connections.get(p.connectID);
+        if (conn) conn.peerClose();
+        else this.send(closeResponse(p.connectID, "Unknown connectID"));
+      },
+      // Upstream agents ignore DIAL_CLS (#404); cancelling the dial keeps no orphan connection.
+      DIAL_CLS: (p) => this.pendingDials.get(p.random)?.abort(),
+      WINDOW_UPDATE: (p) => {
+        if (this.o.credit) this.connections.get(p.connectID)?.peerCredit(p.bytes);
+      },
+    };
+    const removeBudgetSource = o.budget?.addSource(channel);
+    channel.start({
+      packet: (p) => {
+        o.metrics.packet("from_server", p.type);
+        const h = this.handlers[p.type] as ((p: Packet) => void) | undefined;
+        if (h) h(p);
+        else o.log.debug({ type: p.type }, "ignoring an unexpected packet from the server");
+      },
+      drain: () => this.scheduler.onDrain(),
+      close: (err) => {
+        removeBudgetSource?.();
+        this.release(err);
+      },
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  get isDraining(): boolean {
+    return this.state === "draining";
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  get pendingDialCount(): number {
+    return this.pendingDials.size;
+  }
+
+  onClosed(cb: (err?: Error) => void): void {
+    this.closedCallbacks.push(cb);
+  }
+
+  /** Tells the server to avoid this agent and stops taking dials; existing connections go on. */
+  drain(): void {
+    if (this.state !== "serving") return;
+    this.state = "draining";
+    this.send(drain());
+  }
+
+  /** Ends the stream gracefully (after draining, once connections finished). */
+  end(): void {
+    if (this.state === "closed") return;
+    this.channel.end();
+  }
+
+  destroy(err?: Error): void {
+    if (this.state === "closed") return;
+    this.channel.destroy(err);
+    this.release(err);
+  }
+
+  private send(p: Packet): void {
+    this.o.metrics.packet("to_server", p.type);
+    this.scheduler.sendControl(p);
+  }
+
+  private onDialRequest(p: PacketOf<"DIAL_REQ">): void {
+    const random = p.random;
+    if (this.state !== "serving") {
+      this.send(dialResponse(random, 0n, `agent ${this.o.agentId} is draining and takes no new dials`));
+      return;
+    }
+    if (p.protocol !== "tcp" && p.protocol !== "") {
+      this.send(dialResponse(random, 0n, `dial ${p.protocol} ${p.address}: unknown network ${p.protocol}`));
+      return;
+    }
+    const connectID = this.nextConnectID++;
+    const abort = new AbortController();
+    this.pendingDials.set(random, abort);
+    const started = performance.now();
+    dialDestination(p.address, { timeoutMs: this.o.dialTimeoutMs, policy: this.o.policy, signal: abort.signal }).then(
+      (socket) => {
+        this.pendingDials.delete(random);
+        if (this.state === "closed" || abort.signal.aborted) {
+          socket.destroy();
+          return;
+        }
+        this.o.metrics.dialSucceeded((performance.now() - started) / 1000);
+        // DIAL_RSP goes out as a control packet before the connection can queue any DATA.
+        this.send(dialResponse(random, connectID));
+        this.startConnection(connectID, socket);
+      },
+      (err: unknown) => {
+        this.pendingDials.delete(random);
+        const e = err instanceof DialError ? err : new DialError(`dial tcp ${p.address}: ${String(err)}`, "other", err);
+        this.o.metrics.dialFailed(e.kind);
+        if (e.kind === "cancelled" || this.state === "closed") return; // the server gave up on it
+        this.o.log.info({ address: p.address, error: e.goText }, "dial failed");
+        this.send(dialResponse(random, 0n, e.goText));
+      },
+    );
+  }
+
+  private startConnection(connectID: bigint, socket: import("node:net").Socket): void {
+    this.o.metrics.endpointConnections(1);
+    const conn = new TunnelConnection({
+      connectID,
+      endpoint: new SocketEndpoint(socket),
+      scheduler: this.scheduler,
+      flow: this.o.flow,
+      credit: this.o.credit,
+      side: agentSide,
+      budget: this.o.budget,
+      log: this.o.log,
+      counters: {
+        bytesToPeer: (n) => this.o.metrics.bytesRelayed("to_server", n),
+        bytesFromPeer: (n) => this.o.metrics.bytesRelayed("from_server", n),
+        slowConsumer: () => this.o.metrics.slowConsumer(),
+      },
+      onFinished: (c) => {
+        if (this.connections.get(c.connectID) === c) {
+          this.connections.delete(c.connectID);
+          this.o.metrics.endpointConnections(-1);
+        }
+      },
+    });
+    this.connections.set(connectID, conn);
+    conn.start();
+  }
+
+  private release(err?: Error): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.scheduler.close();
+    for (const a of this.pendingDials.values()) a.abort();
+    this.pendingDials.clear();
+    for (const conn of [...this.connections.values()]) conn.destroy(err);
+    for (const cb of this.closedCallbacks) cb(err);
+  }
+}

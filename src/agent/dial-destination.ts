@@ -1,0 +1,68 @@
+// The agent's dial to a destination: a TCP connect with a timeout (upstream: 5 s, hard-coded),
+// cancellable by DIAL_CLS through an AbortSignal, never blocking other connections. Failures carry
+// Go's wording (describeDialError), which is what servers and kube-apiserver expect in DIAL_RSP.
+import { lookup } from "node:dns/promises";
+import net, { isIP, type Socket } from "node:net";
+import { TunnelError, describeDialError, splitHostPort } from "../protocol/index.js";
+import type { DestinationPolicy } from "./destination-policy.js";
+
+export class DialError extends TunnelError {
+  constructor(
+    /** Go's text, e.g. `dial tcp 10.0.0.5:10250: connect: connection refused`. */
+    readonly goText: string,
+    readonly kind: "timeout" | "denied" | "cancelled" | "other",
+    cause?: unknown,
+  ) {
+    super(kind === "denied" ? "DESTINATION_DENIED" : kind === "timeout" ? "DIAL_TIMEOUT" : kind === "cancelled" ? "CANCELLED" : "DIAL_FAILED", goText, { cause });
+  }
+}
+
+export async function dialDestination(
+  address: string,
+  options: { timeoutMs: number; policy: DestinationPolicy; signal?: AbortSignal },
+): Promise<Socket> {
+  const target = splitHostPort(address);
+  if (!target) throw new DialError(`dial tcp ${address}: address ${address}: missing port in address`, "other");
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  let ip = target.host;
+  if (isIP(ip) === 0) {
+    try {
+      ip = (await lookup(target.host)).address;
+    } catch (err) {
+      throw new DialError(describeDialError(address, err).goText, "other", err);
+    }
+  }
+  if (!options.policy.allows(ip, target.port)) {
+    throw new DialError(`dial tcp ${address}: destination not allowed by the agent's --allowed-destinations (${options.policy.describe()})`, "denied");
+  }
+  return await new Promise<Socket>((resolve, reject) => {
+    const socket = net.connect({ host: ip, port: target.port, noDelay: true });
+    const onAbort = () => {
+      const timedOut = deadline.aborted;
+      socket.destroy();
+      cleanup();
+      reject(timedOut
+        ? new DialError(describeDialError(address, { code: "ETIMEDOUT" }).goText, "timeout")
+        : new DialError(`dial tcp ${address}: operation was canceled`, "cancelled"));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      socket.destroy();
+      reject(new DialError(describeDialError(address, err).goText, "other", err));
+    };
+    const onConnect = () => {
+      cleanup();
+      resolve(socket);
+    };
+    const cleanup = () => {
+      signal.removeEventListener("abort", onAbort);
+      socket.off("error", onError);
+      socket.off("connect", onConnect);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    socket.once("error", onError);
+    socket.once("connect", onConnect);
+  });
+}

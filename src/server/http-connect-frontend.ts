@@ -1,0 +1,114 @@
+// The HTTP CONNECT frontend (--mode=http-connect): one socket per proxied connection, over a
+// Unix socket or TLS/mTLS TCP. The bytes written on the socket follow upstream's tunnel.go
+// (shared/spec/konnectivity.md §1.6): "200 Connection Established" only after the agent's
+// successful DIAL_RSP, upstream's status codes for failures, and then the raw stream.
+import http from "node:http";
+import https from "node:https";
+import type { Socket } from "node:net";
+import type { Logger } from "pino";
+import { splitHostPort } from "../protocol/index.js";
+import { SocketEndpoint } from "../tunnel/index.js";
+import { withExplanation } from "./explain-dial-failure.js";
+import type { DialFailure, DialHandle, ProxyServer } from "./proxy-server.js";
+import type { ServerMetrics } from "./server-metrics.js";
+import type { TlsFiles } from "./server-options.js";
+
+const ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
+const statusText: Record<number, string> = {
+  400: "Bad Request", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};
+
+/** The status upstream (v0.34+) gives an agent's dial error, from its text. */
+export function statusForAgentError(error: string): number {
+  const e = error.toLowerCase();
+  if (e.includes("timeout") || e.includes("deadline exceeded")) return 504;
+  if (e.includes("too many open files")) return 503;
+  return 502;
+}
+
+/** The response bytes for a failed dial: status line, content type, blank line, body. */
+export function failureResponse(f: DialFailure): string {
+  const body = withExplanation(f.error, f.explanation);
+  switch (f.reason) {
+    case "no_agent":
+      return `HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\ncurrently no tunnels available: ${body}`;
+    case "error_response":
+      return response(statusForAgentError(f.error), body);
+    case "backend_dial_timeout":
+      return response(504, `Backend dial timeout: ${body}`);
+    case "backend_close":
+      return response(502, `Backend context error: ${body}`);
+    case "limit":
+      return response(503, `Failed to tunnel dial request: ${body}`);
+    default:
+      return response(502, `Failed to tunnel dial request: ${body}`);
+  }
+}
+
+const response = (status: number, body: string) =>
+  `HTTP/1.1 ${status} ${statusText[status] ?? "Error"}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`;
+
+export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMetrics, log: Logger, tls?: TlsFiles): http.Server {
+  const httpServer: http.Server = tls
+    ? https.createServer({
+        cert: tls.cert,
+        key: tls.key,
+        ca: tls.ca,
+        requestCert: tls.ca !== undefined,
+        rejectUnauthorized: tls.ca !== undefined,
+        ALPNProtocols: ["http/1.1"],
+        minVersion: "TLSv1.2",
+      })
+    : http.createServer();
+  // Upstream's ReadHeaderTimeout is 60 s: a slow-loris client cannot hold a socket longer.
+  httpServer.headersTimeout = 60_000;
+  httpServer.requestTimeout = 60_000;
+  httpServer.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(405, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" });
+    res.end("this proxy only supports CONNECT passthrough\n");
+  });
+  httpServer.on("connect", (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(req, socket, head, server, metrics, log));
+  httpServer.on("clientError", (err: Error, socket: Socket) => {
+    log.debug({ err: err.message }, "bad HTTP request on the CONNECT frontend");
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nmalformed request\r\n");
+    else socket.destroy();
+  });
+  return httpServer;
+}
+
+function handleConnect(req: http.IncomingMessage, socket: Socket, head: Buffer, server: ProxyServer, metrics: ServerMetrics, log: Logger): void {
+  metrics.httpConnectionOpened(1);
+  socket.once("close", () => metrics.httpConnectionOpened(-1));
+  socket.on("error", (err) => log.debug({ err: err.message }, "CONNECT client socket error"));
+  const address = req.url ?? "";
+  if (!splitHostPort(address)) {
+    socket.end(response(400, `CONNECT target "${address}" is not host:port`));
+    return;
+  }
+  socket.setNoDelay(true);
+  socket.pause(); // the client must not send before "200"; hold what it does send
+  let settled = false;
+  let handle: DialHandle | null = null;
+  const onEarlyClose = () => {
+    if (settled) return;
+    settled = true;
+    handle?.cancel();
+  };
+  socket.once("close", onEarlyClose);
+  handle = server.dial(address, {
+    established: () => {
+      if (settled || socket.destroyed) return null;
+      settled = true;
+      socket.off("close", onEarlyClose);
+      socket.write(ESTABLISHED);
+      if (head.length > 0) socket.unshift(head);
+      return new SocketEndpoint(socket);
+    },
+    failed: (f) => {
+      if (settled) return;
+      settled = true;
+      socket.off("close", onEarlyClose);
+      socket.end(failureResponse(f));
+    },
+  });
+}

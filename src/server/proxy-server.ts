@@ -1,0 +1,349 @@
+// The proxy server's core, without listeners: agents attach their packet channels, frontends ask
+// for dials, and this routes packets between them (shared/spec/konnectivity.md §1.5). Everything
+// here runs on one event loop, so a DIAL_RSP is handled (and a frontend told "established")
+// before any DATA behind it on the same stream: DATA can never overtake DIAL_RSP.
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import {
+  TunnelError, closeDial, closeRequest, dialRequest, type Packet, type PacketOf,
+} from "../protocol/index.js";
+import { MemoryBudget, TunnelConnection, type ConnectionSide, type Endpoint, type PacketChannel } from "../tunnel/index.js";
+import { AgentRegistry } from "./agent-registry.js";
+import { AgentStream, type AgentStreamInfo } from "./agent-stream.js";
+import {
+  explainAgentDialError, explainAgentGone, explainDialTimeout, explainNoAgent, type DialFailureContext,
+} from "./explain-dial-failure.js";
+import type { DialFailureReason, ServerMetrics } from "./server-metrics.js";
+import { proxyStrategies, type ServerOptions } from "./server-options.js";
+
+export interface DialFailure {
+  readonly reason: DialFailureReason;
+  /** The upstream-compatible error text ("No agent available", the agent's Go dial error, ...). */
+  readonly error: string;
+  /** What it means and what to do next. */
+  readonly explanation: string;
+}
+
+/** The side of a frontend that waits for a dial. Exactly one of its methods is called, once. */
+export interface DialRequester {
+  /** The agent connected: answer the frontend and return the endpoint to bind, or null if it went away. */
+  established(connectID: bigint, agent: AgentStream): Endpoint | null;
+  failed(failure: DialFailure): void;
+}
+
+export interface DialHandle {
+  /** The frontend gave up before the dial completed (sends DIAL_CLS to the agent). */
+  cancel(): void;
+}
+
+interface PendingDial {
+  readonly random: bigint;
+  readonly address: string;
+  readonly requester: DialRequester;
+  readonly agent: AgentStream;
+  readonly startedAt: number;
+  readonly timer: NodeJS.Timeout;
+}
+
+export interface RecentFailure {
+  readonly at: number;
+  readonly address: string;
+  readonly agentId: string | null;
+  readonly reason: DialFailureReason;
+  readonly error: string;
+  readonly explanation: string;
+}
+
+const RECENT_FAILURES = 50;
+
+export class ProxyServer {
+  readonly registry: AgentRegistry<AgentStream>;
+  readonly budget: MemoryBudget;
+  private readonly pending = new Map<bigint, PendingDial>();
+  private readonly failures: RecentFailure[] = [];
+  private established = 0;
+  private closed = false;
+  private readonly serverSide: ConnectionSide;
+  private readonly agentHandlers: { [T in Packet["type"]]: (agent: AgentStream, packet: PacketOf<T>) => void };
+
+  constructor(
+    readonly options: ServerOptions,
+    private readonly log: Logger,
+    private readonly metrics: ServerMetrics,
+    /** host:port agents dial, for explanations. */
+    private readonly agentEndpoint: string,
+  ) {
+    this.registry = new AgentRegistry(options.proxyStrategies);
+    this.budget = new MemoryBudget(options.flow.memoryBudgetBytes);
+    this.budget.onChange((paused, used) => {
+      if (paused) {
+        this.metrics.memoryBudgetPaused();
+        this.log.warn({ usedBytes: used, limitBytes: this.budget.limitBytes }, "memory budget exceeded: pausing reads from agent streams");
+      } else this.log.info({ usedBytes: used }, "memory back under budget: resuming agent streams");
+    });
+    this.serverSide = {
+      localClose: (connectID) => closeRequest(connectID),
+      peerCloseReply: () => null,
+      awaitPeerCloseMs: options.closeTimeoutMs,
+    };
+    this.agentHandlers = {
+      DIAL_RSP: (a, p) => this.onDialResponse(a, p),
+      DATA: (a, p) => this.onData(a, p),
+      CLOSE_RSP: (a, p) => this.onCloseResponse(a, p),
+      DIAL_CLS: (a, p) => this.onAgentDialClose(a, p),
+      DRAIN: (a) => this.onDrain(a),
+      WINDOW_UPDATE: (a, p) => (a.credit ? a.connections.get(p.connectID)?.peerCredit(p.bytes) : undefined),
+      CLOSE_REQ: (a, p) => this.log.debug({ agentId: a.agentId, connectID: String(p.connectID) }, "ignoring CLOSE_REQ from an agent"),
+      DIAL_REQ: (a) => this.log.warn({ agentId: a.agentId }, "ignoring DIAL_REQ from an agent: agents cannot dial through the server"),
+      UNKNOWN: (a, p) => this.log.debug({ agentId: a.agentId, typeValue: p.typeValue }, "ignoring a packet of unknown type"),
+    };
+  }
+
+  get pendingDialCount(): number {
+    return this.pending.size;
+  }
+
+  get establishedCount(): number {
+    return this.established;
+  }
+
+  get isReady(): boolean {
+    return this.registry.isReady;
+  }
+
+  recentFailures(): readonly RecentFailure[] {
+    return this.failures;
+  }
+
+  /** Registers an agent's stream; its response headers have been sent. */
+  attachAgent(channel: PacketChannel, info: AgentStreamInfo): AgentStream {
+    const agent = new AgentStream(channel, info, this.options.flow.chunkBytes);
+    const log = this.log.child({ agentId: agent.agentId });
+    const removeBudgetSource = this.budget.addSource(channel);
+    channel.start({
+      packet: (p) => {
+        this.metrics.packet("from_agent", p.type);
+        (this.agentHandlers[p.type] as (a: AgentStream, p: Packet) => void)(agent, p);
+      },
+      drain: () => agent.scheduler.onDrain(),
+      close: (err) => {
+        removeBudgetSource();
+        this.detachAgent(agent, err);
+      },
+    });
+    if (this.closed) {
+      channel.destroy(new TunnelError("CLOSED", "server is shutting down"));
+      return agent;
+    }
+    this.registry.add(agent);
+    this.updateBackendMetrics();
+    log.info({ identifiers: info.identifiers, peer: info.peerAddress, credit: info.credit, authenticatedAs: info.authenticatedAs }, "agent connected");
+    return agent;
+  }
+
+  /** Starts a dial. The requester hears back exactly once (possibly before this returns). */
+  dial(address: string, requester: DialRequester, random: bigint = randomInt63()): DialHandle | null {
+    const startedAt = performance.now();
+    const ctx: DialFailureContext = { address, agentEndpoint: this.agentEndpoint };
+    const fail = (reason: DialFailureReason, error: string, explanation: string, agentId: string | null) => {
+      this.recordFailure({ at: Date.now(), address, agentId, reason, error, explanation });
+      this.metrics.dialFailed(reason, reason, (performance.now() - startedAt) / 1000);
+      this.log.warn({ address, agentId, reason, error }, `dial failed: ${explanation}`);
+      requester.failed({ reason, error, explanation });
+    };
+    if (this.closed) {
+      fail("limit", "server is shutting down", "retry against another server", null);
+      return null;
+    }
+    const picked = this.registry.pick(address);
+    if (!picked) {
+      fail("no_agent", "No agent available", explainNoAgent(ctx), null);
+      return null;
+    }
+    const agent = picked.agent;
+    if (this.pending.size >= this.options.maxPendingDials || agent.pendingDials.size >= this.options.maxPendingDialsPerAgent) {
+      fail("limit", "too many pending dials", `more than ${this.options.maxPendingDials} dials wait for agents (or ${this.options.maxPendingDialsPerAgent} for agent ${agent.agentId}); retry shortly`, agent.agentId);
+      return null;
+    }
+    if (this.established >= this.options.maxConnections) {
+      fail("limit", "too many open connections", `the server holds its maximum of ${this.options.maxConnections} connections`, agent.agentId);
+      return null;
+    }
+    if (this.pending.has(random)) random = randomInt63();
+    const timer = setTimeout(() => {
+      const p = this.takePending(random);
+      if (!p) return;
+      agent.send(closeDial(random));
+      this.metrics.dialFailed("backend_dial_timeout", "dial_timeout", (performance.now() - startedAt) / 1000);
+      const explanation = explainDialTimeout(this.options.dialTimeoutMs, agent.agentId);
+      this.recordFailure({ at: Date.now(), address, agentId: agent.agentId, reason: "backend_dial_timeout", error: "timed out waiting for backend dial", explanation });
+      this.log.warn({ address, agentId: agent.agentId }, `dial timed out: ${explanation}`);
+      requester.failed({ reason: "backend_dial_timeout", error: "timed out waiting for backend dial", explanation });
+    }, this.options.dialTimeoutMs);
+    timer.unref();
+    this.pending.set(random, { random, address, requester, agent, startedAt, timer });
+    agent.pendingDials.add(random);
+    this.metrics.setPendingDials(this.pending.size);
+    this.metrics.packet("to_agent", "DIAL_REQ");
+    agent.send(dialRequest(address, random));
+    this.log.debug({ address, agentId: agent.agentId, strategy: picked.strategy, dialID: String(random) }, "dial sent to agent");
+    return {
+      cancel: () => {
+        const p = this.takePending(random);
+        if (!p) return;
+        this.metrics.dialFailed("frontend_close", "frontend_close", (performance.now() - startedAt) / 1000);
+        agent.send(closeDial(random));
+      },
+    };
+  }
+
+  /** Stops taking work: new dials and agents are refused; agents are left to the caller to close. */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Fails everything now. */
+  destroy(): void {
+    this.closed = true;
+    for (const agent of this.registry.all()) agent.channel.destroy(new TunnelError("CLOSED", "server shut down"));
+  }
+
+  // ---- agent packets ----
+
+  private onDialResponse(agent: AgentStream, p: PacketOf<"DIAL_RSP">): void {
+    const pending = this.pending.get(p.random);
+    if (!pending || pending.agent !== agent) {
+      // The frontend gave up (or never existed): don't leak the agent's connection (#404).
+      if (p.connectID !== 0n) agent.send(closeRequest(p.connectID));
+      this.metrics.dialFailed("unrecognized_response", "unrecognized_response", 0);
+      return;
+    }
+    this.takePending(p.random);
+    const seconds = (performance.now() - pending.startedAt) / 1000;
+    const ctx: DialFailureContext = { address: pending.address, agentEndpoint: this.agentEndpoint };
+    if (p.error !== "") {
+      const explanation = explainAgentDialError(p.error, ctx);
+      this.metrics.dialFailed("error_response", "agent_error", seconds);
+      this.recordFailure({ at: Date.now(), address: pending.address, agentId: agent.agentId, reason: "error_response", error: p.error, explanation });
+      this.log.warn({ address: pending.address, agentId: agent.agentId, error: p.error }, `dial failed at the agent: ${explanation}`);
+      pending.requester.failed({ reason: "error_response", error: p.error, explanation });
+      return;
+    }
+    if (agent.connections.has(p.connectID)) {
+      this.log.error({ agentId: agent.agentId, connectID: String(p.connectID) }, "agent reused a live connectID; refusing the dial");
+      pending.requester.failed({ reason: "unrecognized_response", error: "agent reused a connection id", explanation: "the agent is misbehaving; restart it" });
+      return;
+    }
+    const endpoint = pending.requester.established(p.connectID, agent);
+    if (endpoint === null) {
+      agent.send(closeRequest(p.connectID));
+      return;
+    }
+    this.metrics.dialSucceeded(seconds);
+    const conn = new TunnelConnection({
+      connectID: p.connectID,
+      endpoint,
+      scheduler: agent.scheduler,
+      flow: this.options.flow,
+      credit: agent.credit,
+      side: this.serverSide,
+      budget: this.budget,
+      log: this.log.child({ agentId: agent.agentId }),
+      counters: {
+        bytesToPeer: (n) => {
+          agent.bytesToAgent += n;
+          this.metrics.bytesRelayed("to_agent", n);
+        },
+        bytesFromPeer: (n) => {
+          agent.bytesFromAgent += n;
+          this.metrics.bytesRelayed("from_agent", n);
+        },
+        slowConsumer: () => this.metrics.slowConsumer(),
+      },
+      onFinished: (c) => {
+        if (agent.connections.get(c.connectID) === c) {
+          agent.connections.delete(c.connectID);
+          this.established--;
+          this.metrics.setEstablished(this.established);
+        }
+      },
+    });
+    agent.connections.set(p.connectID, conn);
+    this.established++;
+    this.metrics.setEstablished(this.established);
+    conn.start();
+  }
+
+  private onData(agent: AgentStream, p: PacketOf<"DATA">): void {
+    const conn = agent.connections.get(p.connectID);
+    if (conn) conn.peerData(p.data);
+    else if (p.connectID !== 0n) agent.send(closeRequest(p.connectID));
+  }
+
+  private onCloseResponse(agent: AgentStream, p: PacketOf<"CLOSE_RSP">): void {
+    const conn = agent.connections.get(p.connectID);
+    if (!conn) return;
+    if (p.error) this.log.debug({ agentId: agent.agentId, connectID: String(p.connectID), error: p.error }, "agent closed a connection with an error");
+    conn.peerClose();
+  }
+
+  private onAgentDialClose(agent: AgentStream, p: PacketOf<"DIAL_CLS">): void {
+    const pending = this.pending.get(p.random);
+    if (!pending || pending.agent !== agent) return;
+    this.takePending(p.random);
+    this.metrics.dialFailed("backend_close", "dial_closed", (performance.now() - pending.startedAt) / 1000);
+    pending.requester.failed({ reason: "backend_close", error: "dial closed", explanation: `agent ${agent.agentId} abandoned the dial (it is shutting down); retry` });
+  }
+
+  private onDrain(agent: AgentStream): void {
+    if (agent.isDraining) return;
+    agent.isDraining = true;
+    this.log.info({ agentId: agent.agentId }, "agent is draining: new dials go to other agents when possible");
+    this.updateBackendMetrics();
+  }
+
+  private detachAgent(agent: AgentStream, err?: Error): void {
+    if (agent.isClosed) return;
+    agent.isClosed = true;
+    agent.scheduler.close();
+    this.registry.remove(agent);
+    this.updateBackendMetrics();
+    // Pending dials fail at once, with a reason (upstream #126 leaves them to a 30 s backstop).
+    for (const random of [...agent.pendingDials]) {
+      const p = this.takePending(random);
+      if (!p) continue;
+      const explanation = explainAgentGone(agent.agentId);
+      this.metrics.dialFailed("backend_close", "agent_gone", (performance.now() - p.startedAt) / 1000);
+      this.recordFailure({ at: Date.now(), address: p.address, agentId: agent.agentId, reason: "backend_close", error: "agent disconnected", explanation });
+      p.requester.failed({ reason: "backend_close", error: "agent disconnected", explanation });
+    }
+    const gone = new TunnelError("AGENT_GONE", `agent ${agent.agentId} disconnected`);
+    for (const conn of [...agent.connections.values()]) conn.destroy(gone);
+    this.log.info({ agentId: agent.agentId, reason: err?.message }, "agent disconnected");
+  }
+
+  private takePending(random: bigint): PendingDial | undefined {
+    const p = this.pending.get(random);
+    if (!p) return undefined;
+    this.pending.delete(random);
+    p.agent.pendingDials.delete(random);
+    clearTimeout(p.timer);
+    this.metrics.setPendingDials(this.pending.size);
+    return p;
+  }
+
+  private recordFailure(f: RecentFailure): void {
+    this.failures.unshift(f);
+    if (this.failures.length > RECENT_FAILURES) this.failures.length = RECENT_FAILURES;
+  }
+
+  private updateBackendMetrics(): void {
+    const perStrategy = new Map(proxyStrategies.map((s) => [s, this.registry.countFor(s)] as const));
+    this.metrics.setBackends(this.registry.agentCount, perStrategy);
+  }
+}
+
+/** A random positive int64, as Go's rand.Int63(). */
+export function randomInt63(): bigint {
+  return randomBytes(8).readBigUInt64BE() >> 1n;
+}

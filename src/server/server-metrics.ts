@@ -1,0 +1,125 @@
+// The server's metrics behind a small typed facade, on an injected registry. Upstream's names and
+// labels (shared/spec/konnectivity.md §2.6) so existing dashboards and alerts keep working, plus
+// nodetunnel's own under nodetunnel_server_*.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Packet } from "../protocol/index.js";
+import type { ProxyStrategy } from "./server-options.js";
+
+const P = "konnectivity_network_proxy_server_";
+
+export type DialFailureReason =
+  | "no_agent" | "error_response" | "unrecognized_response" | "send_rsp" | "backend_close" | "backend_dial_timeout" | "frontend_close"
+  | "limit";
+export type Segment = "from_client" | "to_client" | "from_agent" | "to_agent";
+const packetTypes: Array<Packet["type"]> = ["DIAL_REQ", "DIAL_RSP", "CLOSE_REQ", "CLOSE_RSP", "DATA", "DIAL_CLS", "DRAIN", "WINDOW_UPDATE", "UNKNOWN"];
+const segments: Segment[] = ["from_client", "to_client", "from_agent", "to_agent"];
+
+export class ServerMetrics {
+  private readonly dialDuration: Histogram;
+  private readonly dialFailures: Counter<"reason">;
+  private readonly grpcConnections: Gauge<"service_method">;
+  private readonly httpConnections: Gauge;
+  private readonly readyBackendConnections: Gauge;
+  private readonly readyBackends: Gauge<"proxy_strategy">;
+  private readonly pendingDials: Gauge;
+  private readonly established: Gauge;
+  private readonly fullReceiveChannels: Gauge<"service_method">;
+  private readonly streamErrors: Counter<"segment" | "code" | "packet_type">;
+  /** Pre-bound children: the packet counter is on the per-packet path. */
+  private readonly packetCounters = new Map<string, Counter.Internal>();
+  private readonly bytes: Counter<"direction">;
+  private readonly bytesToAgent: Counter.Internal;
+  private readonly bytesFromAgent: Counter.Internal;
+  private readonly slowConsumers: Counter;
+  private readonly dialOutcome: Histogram<"outcome" | "cause">;
+  private readonly queueBytes: Gauge;
+  private readonly budgetPauses: Counter;
+
+  constructor(registry: Registry) {
+    const r = [registry];
+    this.dialDuration = new Histogram({
+      name: P + "dial_duration_seconds", help: "Latency of dial to the remote endpoint in seconds", registers: r,
+      buckets: [0.000001, 0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 12.5],
+    });
+    this.dialFailures = new Counter({ name: P + "dial_failure_count", help: "Number of dial failures observed, by reason", labelNames: ["reason"], registers: r });
+    this.grpcConnections = new Gauge({ name: P + "grpc_connections", help: "Number of current gRPC connections, by service method", labelNames: ["service_method"], registers: r });
+    this.httpConnections = new Gauge({ name: P + "http_connections", help: "Number of current HTTP CONNECT connections", registers: r });
+    this.readyBackendConnections = new Gauge({ name: P + "ready_backend_connections", help: "Number of konnectivity agent connected to the proxy server (deprecated)", registers: r });
+    this.readyBackends = new Gauge({ name: P + "ready_backends", help: "Number of agents usable by each proxy strategy", labelNames: ["proxy_strategy"], registers: r });
+    this.pendingDials = new Gauge({ name: P + "pending_backend_dials", help: "Current number of pending backend dial requests", registers: r });
+    this.established = new Gauge({ name: P + "established_connections", help: "Current number of established end-to-end connections", registers: r });
+    this.fullReceiveChannels = new Gauge({ name: P + "full_receive_channels", help: "Number of current connections with a full receive channel", labelNames: ["service_method"], registers: r });
+    const packets = new Counter({ name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r });
+    for (const s of segments) for (const t of packetTypes) this.packetCounters.set(s + t, packets.labels(s, t));
+    this.streamErrors = new Counter({ name: P + "stream_errors_total", help: "Count of gRPC stream errors, by segment, code and packet type", labelNames: ["segment", "code", "packet_type"], registers: r });
+    this.bytes = new Counter({ name: "nodetunnel_server_bytes_total", help: "Payload bytes relayed, by direction", labelNames: ["direction"], registers: r });
+    this.bytesToAgent = this.bytes.labels("to_agent");
+    this.bytesFromAgent = this.bytes.labels("from_agent");
+    this.slowConsumers = new Counter({ name: "nodetunnel_server_slow_consumer_closes_total", help: "Connections closed because their reader fell behind the hard cap", registers: r });
+    this.dialOutcome = new Histogram({
+      name: "nodetunnel_server_dial_duration_seconds", help: "Dial duration through the tunnel by outcome and cause", labelNames: ["outcome", "cause"], registers: r,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    });
+    this.queueBytes = new Gauge({ name: "nodetunnel_server_queued_bytes", help: "Bytes waiting in per-connection queues and endpoint buffers", registers: r });
+    this.budgetPauses = new Counter({ name: "nodetunnel_server_memory_budget_pauses_total", help: "Times the global memory budget paused reading agent streams", registers: r });
+  }
+
+  packet(segment: Segment, type: Packet["type"]): void {
+    this.packetCounters.get(segment + type)?.inc();
+  }
+
+  streamError(segment: Segment, code: number, type: Packet["type"] | "unknown"): void {
+    this.streamErrors.labels(segment, String(code), type).inc();
+  }
+
+  dialSucceeded(seconds: number): void {
+    this.dialDuration.observe(seconds);
+    this.dialOutcome.labels("success", "none").observe(seconds);
+  }
+
+  dialFailed(reason: DialFailureReason, cause: string, seconds: number): void {
+    if (reason !== "limit") this.dialFailures.labels(reason).inc();
+    this.dialOutcome.labels("failure", cause).observe(seconds);
+  }
+
+  grpcStreamOpened(method: "Proxy" | "Connect", delta: 1 | -1): void {
+    this.grpcConnections.labels(method).inc(delta);
+  }
+
+  httpConnectionOpened(delta: 1 | -1): void {
+    this.httpConnections.inc(delta);
+  }
+
+  setBackends(agentCount: number, perStrategy: ReadonlyMap<ProxyStrategy, number>): void {
+    this.readyBackendConnections.set(agentCount);
+    for (const [s, n] of perStrategy) this.readyBackends.labels(s).set(n);
+  }
+
+  setPendingDials(n: number): void {
+    this.pendingDials.set(n);
+  }
+
+  setEstablished(n: number): void {
+    this.established.set(n);
+  }
+
+  setQueuedBytes(n: number): void {
+    this.queueBytes.set(n);
+  }
+
+  fullReceiveChannel(method: "Proxy" | "Connect", delta: 1 | -1): void {
+    this.fullReceiveChannels.labels(method).inc(delta);
+  }
+
+  bytesRelayed(direction: "to_agent" | "from_agent", n: number): void {
+    (direction === "to_agent" ? this.bytesToAgent : this.bytesFromAgent).inc(n);
+  }
+
+  slowConsumer(): void {
+    this.slowConsumers.inc();
+  }
+
+  memoryBudgetPaused(): void {
+    this.budgetPauses.inc();
+  }
+}

@@ -1,0 +1,140 @@
+// The proxy server's options: upstream's flags (shared/spec/konnectivity.md §2.1) with their
+// defaults, plus nodetunnel's additions. Defaulted once, validated here, then frozen.
+import { randomUUID } from "node:crypto";
+import { TunnelError } from "../protocol/index.js";
+import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
+
+export type FrontendMode = "grpc" | "http-connect";
+export type ProxyStrategy = "default" | "destHost" | "defaultRoute";
+export const proxyStrategies: readonly ProxyStrategy[] = ["default", "destHost", "defaultRoute"];
+
+export interface TlsFiles {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** When set, clients must present a certificate signed by it (mTLS). */
+  readonly ca?: string | Buffer;
+}
+
+export type ListenTarget = { readonly path: string; readonly mode?: number } | { readonly port: number; readonly host?: string };
+
+export interface FrontendConfig {
+  readonly mode: FrontendMode;
+  readonly listen: ListenTarget;
+  /** TCP only (a Unix socket is protected by its file mode). */
+  readonly tls?: TlsFiles;
+}
+
+export interface TokenAuthOptions {
+  readonly agentNamespace: string;
+  readonly agentServiceAccount: string;
+  readonly audience: string;
+}
+
+export interface ServerOptions {
+  readonly serverId: string;
+  readonly serverCount: number;
+  readonly proxyStrategies: readonly ProxyStrategy[];
+  readonly frontends: readonly FrontendConfig[];
+  readonly agentListen: { readonly port: number; readonly host?: string };
+  /** The agent listener's TLS; `ca` requires and verifies agent client certificates. */
+  readonly agentTls?: TlsFiles;
+  readonly tokenAuth?: TokenAuthOptions;
+  readonly healthListen?: { readonly port: number; readonly host?: string };
+  readonly adminListen?: { readonly port: number; readonly host?: string };
+  /** How long a pending dial waits for the agent's DIAL_RSP (upstream --backend-dial-timeout; on here by default). */
+  readonly dialTimeoutMs: number;
+  /** A client whose CLOSE_REQ the agent does not answer is forgotten after this. */
+  readonly closeTimeoutMs: number;
+  readonly maxPendingDials: number;
+  readonly maxPendingDialsPerAgent: number;
+  readonly maxConnections: number;
+  readonly keepaliveTimeMs: number;
+  readonly frontendKeepaliveTimeMs: number;
+  readonly gracefulShutdownTimeoutMs: number;
+  readonly deleteExistingUdsFile: boolean;
+  readonly flow: FlowOptions;
+  /** Offer the credit flow-control extension to agents that ask for it. */
+  readonly creditFlowControl: boolean;
+}
+
+export type ServerOptionsInput = Partial<Omit<ServerOptions, "flow">> & { flow?: Partial<FlowOptions> };
+
+const defaults: Omit<ServerOptions, "serverId" | "frontends"> = {
+  serverCount: 1,
+  proxyStrategies: ["default"],
+  agentListen: { port: 8091 },
+  dialTimeoutMs: 10_000,
+  closeTimeoutMs: 10_000,
+  maxPendingDials: 10_000,
+  maxPendingDialsPerAgent: 5_000,
+  maxConnections: 100_000,
+  keepaliveTimeMs: 60 * 60 * 1000,
+  frontendKeepaliveTimeMs: 60 * 60 * 1000,
+  gracefulShutdownTimeoutMs: 0,
+  deleteExistingUdsFile: true,
+  flow: defaultFlowOptions,
+  creditFlowControl: true,
+};
+
+const invalid = (message: string): never => {
+  throw new TunnelError("INVALID_OPTION", message);
+};
+
+const checkPort = (name: string, port: number) => {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) invalid(`${name} must be a port number from 0 to 65535, not ${port}`);
+};
+
+const checkPositive = (name: string, value: number, allowZero = false) => {
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) invalid(`${name} must be a positive number, not ${value}`);
+};
+
+export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
+  const o: ServerOptions = {
+    ...defaults,
+    ...input,
+    serverId: input.serverId || randomUUID(),
+    frontends: input.frontends ?? [],
+    flow: { ...defaults.flow, ...input.flow },
+  };
+
+  if (!Number.isInteger(o.serverCount) || o.serverCount < 1) invalid(`--server-count must be an integer of at least 1, not ${o.serverCount}`);
+  if (o.proxyStrategies.length === 0) invalid("--proxy-strategies must name at least one strategy");
+  for (const s of o.proxyStrategies) {
+    if (!proxyStrategies.includes(s)) invalid(`--proxy-strategies: unknown strategy "${s}" (known: ${proxyStrategies.join(", ")})`);
+  }
+  if (new Set(o.proxyStrategies).size !== o.proxyStrategies.length) invalid(`--proxy-strategies lists a strategy twice: ${o.proxyStrategies.join(",")}`);
+  if (o.frontends.length === 0) invalid("no frontend: give --uds-name, or --server-port with --server-cert/--server-key");
+  for (const f of o.frontends) {
+    if ("port" in f.listen) {
+      checkPort(`--server-port (${f.mode})`, f.listen.port);
+      if (!f.tls) invalid(`a TCP ${f.mode} frontend needs TLS: give --server-cert and --server-key (and --server-ca-cert for mTLS), or use --uds-name`);
+    } else {
+      if (f.listen.path === "") invalid("--uds-name must not be empty");
+      if (f.tls) invalid("--uds-name cannot be combined with --server-cert/--server-key/--server-ca-cert (a Unix socket frontend has no TLS)");
+    }
+  }
+  checkPort("--agent-port", o.agentListen.port);
+  if (o.healthListen) checkPort("--health-port", o.healthListen.port);
+  if (o.adminListen) checkPort("--admin-port", o.adminListen.port);
+  if (o.agentTls && o.tokenAuth && o.agentTls.ca) {
+    invalid("--cluster-ca-cert (agent mTLS) and --agent-namespace/--agent-service-account/--authentication-audience (token authentication) are mutually exclusive");
+  }
+  if (o.tokenAuth) {
+    const t = o.tokenAuth;
+    if (!t.agentNamespace || !t.agentServiceAccount || !t.audience) {
+      invalid("token authentication needs all of --agent-namespace, --agent-service-account and --authentication-audience");
+    }
+  }
+  checkPositive("--backend-dial-timeout", o.dialTimeoutMs);
+  checkPositive("--close-timeout", o.closeTimeoutMs);
+  checkPositive("--max-pending-dials", o.maxPendingDials);
+  checkPositive("--max-pending-dials-per-agent", o.maxPendingDialsPerAgent);
+  checkPositive("--max-connections", o.maxConnections);
+  checkPositive("--keepalive-time", o.keepaliveTimeMs, true);
+  checkPositive("--graceful-shutdown-timeout", o.gracefulShutdownTimeoutMs, true);
+  const f = o.flow;
+  if (f.chunkBytes < 1024 || f.chunkBytes > 1024 * 1024) invalid(`chunk size must be between 1 KiB and 1 MiB, not ${f.chunkBytes}`);
+  if (f.maxQueueBytes < f.chunkBytes) invalid("the per-connection queue must hold at least one chunk");
+  if (f.slowConsumerBytes < f.creditWindowBytes) invalid("the slow-consumer cap must be at least the credit window");
+  return Object.freeze({ ...o, frontends: Object.freeze([...o.frontends]), proxyStrategies: Object.freeze([...o.proxyStrategies]), flow: Object.freeze(f) });
+}

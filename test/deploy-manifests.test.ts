@@ -781,7 +781,7 @@ describe("the kustomizations render to valid objects", () => {
       for (const o of objects) {
         assert.deepEqual(await schemaProblems(o, fields), [], idOf(o));
         if (!clusterScopedKinds.has(o.kind)) assert.equal(o.metadata?.namespace, "kube-system", idOf(o));
-        assert.equal(o.metadata?.labels?.["app.kubernetes.io/part-of" as never], "nodetunnel", idOf(o));
+        assert.equal((o.metadata?.labels as Obj | undefined)?.["app.kubernetes.io/part-of"], "nodetunnel", idOf(o));
       }
     });
   }

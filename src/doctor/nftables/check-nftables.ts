@@ -1,0 +1,99 @@
+// `doctor nftables`: does the nftables ruleset let a new connection reach the kubelet port?
+// Contract: doctor-cli.md `doctor nftables`; semantics: troubleshooting.md §4.4.
+import type { CheckResult, Fix } from "../report/check-result.js";
+import { DoctorInputError } from "../input-error.js";
+import type { NftEvaluation, NftFlow } from "./evaluate-nftables.js";
+import { evaluateNftables, parseAddr } from "./evaluate-nftables.js";
+import type { NftRuleset } from "./nft-model.js";
+import { parseNftRuleset } from "./parse-nft-ruleset.js";
+
+export interface CheckNftablesOptions {
+  readonly source: string;
+  readonly destination?: string;
+  readonly port: number;
+  readonly protocol: "tcp" | "udp";
+  readonly inInterface: string;
+  /** The caller saw iptables-legacy rules too (e.g. `iptables-legacy-save` is not empty). */
+  readonly legacyRulesPresent?: boolean;
+}
+
+/** The split-brain warning (§4.4): legacy and nft rules both apply, and neither tool shows both. */
+export function legacyRulesWarning(ruleset: Pick<NftRuleset, "legacyWarning">, legacyRulesPresent = false): string | null {
+  if (!legacyRulesPresent && !ruleset.legacyWarning) return null;
+  return "iptables-legacy rules exist as well as nftables rules: both apply to every packet, and `nft list ruleset` does not show the legacy ones (check `iptables-legacy-save` with doctor iptables).";
+}
+
+export function checkNftables(text: string, opts: CheckNftablesOptions): CheckResult {
+  for (const [flag, value] of [["--source", opts.source], ["--destination", opts.destination]] as const) {
+    if (value === undefined) continue;
+    try {
+      parseAddr(value);
+    } catch (cause) {
+      throw new DoctorInputError(`${flag} ${JSON.stringify(value)} is not an IP address`, { expected: "an IPv4 or IPv6 address", cause });
+    }
+  }
+  const ruleset = parseNftRuleset(text);
+  const flow: NftFlow = { source: opts.source, destination: opts.destination ?? null, port: opts.port, protocol: opts.protocol, inInterface: opts.inInterface };
+  const e = evaluateNftables(ruleset, flow);
+  const warning = legacyRulesWarning(ruleset, opts.legacyRulesPresent);
+  const assumptions = [...e.assumptions];
+  const details: string[] = e.baseChains.map((b) => `base chain ${b.table.family} ${b.table.name} ${b.chain.name}: hook ${b.chain.base!.hook} priority ${b.chain.base!.priority}, policy ${b.chain.base!.policy}`);
+  if (warning) details.unshift(warning);
+  if (ruleset.format === "json" && ruleset.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.text.includes("xt match"))))) {
+    assumptions.push("iptables-nft rules carry untranslated xt matches in JSON; `nft list ruleset` (text) shows them translated.");
+  }
+  const status = e.verdict === "allowed" ? (warning ? "warning" : "ok") : e.verdict === "blocked" ? "problem" : "indeterminate";
+  return {
+    check: "nftables",
+    status,
+    summary: summarize(e, flow),
+    fixes: fixNftables(e, flow),
+    assumptions,
+    flow: { protocol: flow.protocol, source: flow.source, destination: flow.destination, port: flow.port },
+    verdict: e.verdict,
+    effect: e.effect,
+    decidedBy: e.place === null ? null : {
+      table: `${e.place.table.family} ${e.place.table.name}`,
+      chain: e.place.chain.name,
+      rule: e.place.rule?.index ?? null,
+      verdict: e.place.rule === null ? "policy" : e.verdict === "indeterminate" ? null : e.effect,
+      policy: e.place.rule === null ? e.place.chain.base?.policy ?? null : null,
+      text: e.place.rule?.text ?? `policy ${e.place.chain.base?.policy}`,
+      ...(e.place.rule?.handle != null ? { handle: e.place.rule.handle } : {}),
+    },
+    ...(details.length > 0 ? { details } : {}),
+  };
+}
+
+function summarize(e: NftEvaluation, flow: NftFlow): string {
+  const what = `new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port}`;
+  if (e.place === null) return `nftables has no filter chain on the input path for this address family, so it does not filter ${what}.`;
+  const where = `${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name}`;
+  const rule = e.place.rule ? `rule ${e.place.rule.index} "${e.place.rule.text}"` : `the policy (${e.place.chain.base?.policy})`;
+  if (e.verdict === "indeterminate") return `nftables' verdict on ${what} depends on ${rule} in ${where}: ${e.reason}.`;
+  if (e.verdict === "allowed") return `nftables accepts ${what}: every base chain on the path accepts them (last: ${rule} in ${where}).`;
+  const seen = e.effect === "drop" ? "the client sees an i/o timeout" : `rejected with ${e.reject ?? "an error"}: the client sees connection refused or no route`;
+  return `nftables ${e.effect === "drop" ? "drops" : "rejects"} ${what}: ${rule} in ${where} decides (${seen}).`;
+}
+
+function fixNftables(e: NftEvaluation, flow: NftFlow): Fix[] {
+  if (e.verdict !== "blocked" || e.place === null) return [];
+  const { table, chain, rule } = e.place;
+  const t = `${table.family} ${table.name}`;
+  const accept = `${flow.source.includes(":") ? "ip6" : "ip"} saddr ${flow.source} ${flow.protocol} dport ${flow.port} accept`;
+  const iptablesNft = table.name === "filter" && (table.family === "ip" || table.family === "ip6") && /^[A-Z]/.test(chain.name);
+  const fixes: Fix[] = [];
+  if (iptablesNft) {
+    fixes.push({ description: `Table ${t} is managed by iptables-nft: change it with iptables (doctor iptables gives the exact command), not nft.`, command: `iptables -I ${chain.name} -s ${flow.source} -p ${flow.protocol} --dport ${flow.port} -j ACCEPT` });
+    return fixes;
+  }
+  if (rule === null) {
+    fixes.push({ description: `Accept ${flow.source} to port ${flow.port}/${flow.protocol} in ${t} ${chain.name} before its drop policy applies.`, command: `nft insert rule ${t} ${chain.name} ${accept}` });
+    return fixes;
+  }
+  fixes.push({ description: `Accept ${flow.source} to port ${flow.port}/${flow.protocol} at the top of ${t} ${chain.name}, ahead of the rule that ${e.effect === "drop" ? "drops" : "rejects"} it.`, command: `nft insert rule ${t} ${chain.name} ${accept}` });
+  fixes.push(rule.handle !== null
+    ? { description: `Or delete the blocking rule (rule ${rule.index}, handle ${rule.handle}).`, command: `nft delete rule ${t} ${chain.name} handle ${rule.handle}` }
+    : { description: `Or delete the blocking rule "${rule.text}": the input shows no handles, so list them with -a first and delete that rule's handle.`, command: `nft -a list chain ${t} ${chain.name}` });
+  return fixes;
+}

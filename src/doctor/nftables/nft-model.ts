@@ -1,0 +1,88 @@
+// The typed ruleset both parsers (text `nft list ruleset` and `nft -j list ruleset`) produce,
+// holding just what the input-hook evaluator needs (troubleshooting.md §4.4, doctor-cli.md).
+
+export type NftFamily = "ip" | "ip6" | "inet" | "arp" | "bridge" | "netdev";
+
+/** A match key: `ip saddr`, `tcp dport` (dport with an implied protocol), `ct state`... */
+export interface NftKey {
+  readonly name: string;
+  /** Protocol the key implies (`tcp dport` only matches TCP); null for `th dport` and others. */
+  readonly impliedProto?: "tcp" | "udp" | null;
+  /** Family the key implies (`ip saddr` only matches IPv4). */
+  readonly impliedFamily?: "ip" | "ip6" | null;
+}
+
+/** A literal as nft prints it (`10.0.0.0/8`, `10000-11000`, `"eth*"`, `tcp`), or a concatenation of them. */
+export type NftAtom = readonly string[];
+
+export type NftValue =
+  | { readonly kind: "set"; readonly items: readonly NftAtom[] }
+  | { readonly kind: "ref"; readonly name: string };
+
+export type NftVerdict =
+  | { readonly kind: "accept" | "drop" | "continue" | "return" }
+  | { readonly kind: "reject"; readonly with: string | null }
+  | { readonly kind: "jump" | "goto"; readonly target: string };
+
+export type NftStatement =
+  | { readonly kind: "match"; readonly keys: readonly NftKey[]; readonly op: string; readonly value: NftValue }
+  | { readonly kind: "verdict"; readonly verdict: NftVerdict }
+  | { readonly kind: "vmap"; readonly keys: readonly NftKey[]; readonly map: readonly NftMapEntry[] | { readonly ref: string } }
+  | { readonly kind: "nop" }
+  | { readonly kind: "unknown"; readonly text: string };
+
+export interface NftMapEntry { readonly key: NftAtom; readonly verdict: NftVerdict }
+
+export interface NftRule {
+  /** 1-based position in its chain, in listed order. */
+  readonly index: number;
+  readonly handle: number | null;
+  readonly text: string;
+  /** 1-based input line (text form); null for JSON. */
+  readonly line: number | null;
+  readonly statements: readonly NftStatement[];
+}
+
+export interface NftBaseHook {
+  readonly type: string;
+  readonly hook: string;
+  readonly priority: number;
+  readonly policy: "accept" | "drop";
+}
+
+export interface NftChain {
+  readonly name: string;
+  readonly base: NftBaseHook | null;
+  readonly rules: readonly NftRule[];
+}
+
+export interface NftSet {
+  readonly name: string;
+  readonly elements: readonly NftAtom[];
+  /** Maps (`map name { ... : verdict }`) keep their verdict entries here. */
+  readonly entries: readonly NftMapEntry[];
+}
+
+export interface NftTable {
+  readonly family: NftFamily;
+  readonly name: string;
+  readonly chains: readonly NftChain[];
+  readonly sets: ReadonlyMap<string, NftSet>;
+}
+
+export interface NftRuleset {
+  readonly tables: readonly NftTable[];
+  /** The input's own text showed a warning that iptables-legacy tables also exist. */
+  readonly legacyWarning: boolean;
+  readonly format: "text" | "json";
+}
+
+// Priority names (nft(8), "CHAINS"): the values for the ip/ip6/inet families.
+export const priorityNames: Readonly<Record<string, number>> = {
+  raw: -300,
+  mangle: -150,
+  dstnat: -100,
+  filter: 0,
+  security: 50,
+  srcnat: 100,
+};

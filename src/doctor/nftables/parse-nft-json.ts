@@ -1,0 +1,157 @@
+// Converts the `expr` array of one rule from `nft -j list ruleset` (libnftables-json(5)) into
+// statements, and renders them back in nft's text syntax for the report. Note: iptables-nft rules
+// carry untranslated `xt` matches in JSON (conntrack, multiport...) that the text form shows
+// translated, so the JSON form of such a ruleset is more often indeterminate.
+import type { NftAtom, NftKey, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
+
+type Json = Record<string, unknown>;
+
+export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement[]; text: string } {
+  const statements: NftStatement[] = [];
+  const text: string[] = [];
+  for (const e of exprs as Json[]) {
+    const [kind, body] = Object.entries(e)[0] ?? ["", null];
+    const verdict = jsonVerdict(kind, body);
+    if (verdict) {
+      statements.push({ kind: "verdict", verdict });
+      text.push(verdictText(verdict));
+    } else if (kind === "match") {
+      const m = body as { op: string; left: unknown; right: unknown };
+      const keys = jsonKeys(m.left);
+      const value = jsonValue(m.right);
+      if (!keys || !value) {
+        statements.push({ kind: "unknown", text: JSON.stringify(e) });
+        text.push(JSON.stringify(e));
+      } else {
+        const op = m.op === "in" ? "==" : m.op;
+        statements.push({ kind: "match", keys, op, value });
+        text.push(`${keysText(keys)} ${op === "==" ? "" : op + " "}${valueText(value)}`);
+      }
+    } else if (kind === "vmap") {
+      const v = body as { key: unknown; data: unknown };
+      const keys = jsonKeys(v.key);
+      const data = v.data;
+      if (keys && typeof data === "string" && data.startsWith("@")) {
+        statements.push({ kind: "vmap", keys, map: { ref: data.slice(1) } });
+        text.push(`${keysText(keys)} vmap ${data}`);
+      } else if (keys && data && typeof data === "object" && Array.isArray((data as Json).set)) {
+        const entries = ((data as Json).set as [unknown, Json][]).map(([k, vd]) => {
+          const [vk, vb] = Object.entries(vd)[0] ?? ["", null];
+          return { key: atomOf(k), verdict: jsonVerdict(vk, vb) };
+        });
+        if (entries.every((x) => x.verdict)) {
+          const map = entries as { key: NftAtom; verdict: NftVerdict }[];
+          statements.push({ kind: "vmap", keys, map });
+          text.push(`${keysText(keys)} vmap { ${map.map((x) => `${x.key.join(" . ")} : ${verdictText(x.verdict)}`).join(", ")} }`);
+          continue;
+        }
+        statements.push({ kind: "unknown", text: JSON.stringify(e) });
+        text.push(JSON.stringify(e));
+      } else {
+        statements.push({ kind: "unknown", text: JSON.stringify(e) });
+        text.push(JSON.stringify(e));
+      }
+    } else if (kind === "counter" || kind === "log" || kind === "notrack" || kind === "mangle") {
+      statements.push({ kind: "nop" });
+      text.push(kind === "mangle" ? "mangle" : kind);
+    } else if (kind === "xt") {
+      const x = body as { type: string; name: string };
+      statements.push(x.name === "comment" ? { kind: "nop" } : { kind: "unknown", text: `xt ${x.type} ${x.name}` });
+      text.push(`xt ${x.type} ${x.name}`);
+    } else {
+      statements.push({ kind: "unknown", text: JSON.stringify(e) });
+      text.push(JSON.stringify(e));
+    }
+  }
+  return { statements, text: text.join(" ") };
+}
+
+function jsonVerdict(kind: string, body: unknown): NftVerdict | null {
+  if (kind === "accept" || kind === "drop" || kind === "continue" || kind === "return") return { kind };
+  if (kind === "jump" || kind === "goto") return { kind, target: (body as { target: string }).target };
+  if (kind === "reject") {
+    const r = (body ?? {}) as { type?: string; expr?: string };
+    return { kind: "reject", with: r.type ? (r.type === "tcp reset" ? "tcp reset" : `${r.type} ${r.expr ?? ""}`.trim()) : null };
+  }
+  return null;
+}
+
+function jsonKeys(left: unknown): NftKey[] | null {
+  if (!left || typeof left !== "object") return null;
+  const o = left as Json;
+  if (Array.isArray(o.concat)) {
+    const parts = (o.concat as unknown[]).map(jsonKeys);
+    return parts.every((p) => p) ? parts.flatMap((p) => p!) : null;
+  }
+  if (o.payload) {
+    const p = o.payload as { protocol: string; field: string };
+    if ((p.protocol === "ip" || p.protocol === "ip6") && (p.field === "saddr" || p.field === "daddr")) return [{ name: p.field, impliedFamily: p.protocol }];
+    if (p.protocol === "ip" && p.field === "protocol") return [{ name: "l4proto", impliedFamily: "ip" }];
+    if (p.protocol === "ip6" && p.field === "nexthdr") return [{ name: "l4proto", impliedFamily: "ip6" }];
+    if ((p.protocol === "tcp" || p.protocol === "udp") && (p.field === "dport" || p.field === "sport")) return [{ name: p.field, impliedProto: p.protocol }];
+    if (p.protocol === "th" && (p.field === "dport" || p.field === "sport")) return [{ name: p.field, impliedProto: null }];
+    return null;
+  }
+  if (o.meta) {
+    const k = (o.meta as { key: string }).key;
+    return ["l4proto", "iifname", "iif", "nfproto", "mark", "oifname", "oif"].includes(k) ? [{ name: k }] : null;
+  }
+  if (o.ct) {
+    const k = (o.ct as { key: string }).key;
+    return k === "state" || k === "status" ? [{ name: `ct ${k}` }] : null;
+  }
+  if (o.fib) {
+    const f = o.fib as { result: string; flags?: string[] };
+    return f.result === "type" && f.flags?.length === 1 && f.flags[0] === "daddr" ? [{ name: "fib daddr type" }] : null;
+  }
+  return null;
+}
+
+function atomOf(v: unknown): NftAtom {
+  if (v && typeof v === "object") {
+    const o = v as Json;
+    if (Array.isArray(o.concat)) return (o.concat as unknown[]).flatMap(atomOf);
+    if (o.prefix) {
+      const p = o.prefix as { addr: string; len: number };
+      return [`${p.addr}/${p.len}`];
+    }
+    if (Array.isArray(o.range)) return [(o.range as unknown[]).map(String).join("-")];
+  }
+  return [String(v)];
+}
+
+function jsonValue(right: unknown): NftValue | null {
+  if (typeof right === "string" && right.startsWith("@")) return { kind: "ref", name: right.slice(1) };
+  if (right && typeof right === "object" && Array.isArray((right as Json).set)) return { kind: "set", items: ((right as Json).set as unknown[]).map(atomOf) };
+  if (Array.isArray(right)) return { kind: "set", items: right.map(atomOf) };
+  if (right === null || right === undefined) return null;
+  return { kind: "set", items: [atomOf(right)] };
+}
+
+const keyText = (k: NftKey) =>
+  k.impliedFamily && (k.name === "saddr" || k.name === "daddr") ? `${k.impliedFamily} ${k.name}`
+    : k.impliedFamily && k.name === "l4proto" ? (k.impliedFamily === "ip" ? "ip protocol" : "ip6 nexthdr")
+    : k.name === "dport" || k.name === "sport" ? `${k.impliedProto ?? "th"} ${k.name}`
+    : ["l4proto", "nfproto", "mark"].includes(k.name) ? `meta ${k.name}` : k.name;
+
+function keysText(keys: readonly NftKey[]): string {
+  return keys.map(keyText).join(" . ");
+}
+
+function valueText(v: NftValue): string {
+  if (v.kind === "ref") return `@${v.name}`;
+  const items = v.items.map((a) => a.join(" . "));
+  return items.length === 1 ? items[0]! : `{ ${items.join(", ")} }`;
+}
+
+export function verdictText(v: NftVerdict): string {
+  switch (v.kind) {
+    case "jump":
+    case "goto":
+      return `${v.kind} ${v.target}`;
+    case "reject":
+      return v.with ? `reject with ${v.with}` : "reject";
+    default:
+      return v.kind;
+  }
+}

@@ -1,0 +1,218 @@
+// Parses the statements of one rule as `nft list ruleset` prints it (nft 1.0.6; fixtures in
+// test/fixtures/doctor/nftables/generated). An expression the parser does not know becomes an
+// `unknown` statement: the evaluator then calls the rule indeterminate rather than guess.
+import type { NftAtom, NftKey, NftMapEntry, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
+
+const ops = new Set(["==", "!=", "<", ">", "<=", ">=", "eq", "ne"]);
+
+export function tokenizeNft(text: string): string[] {
+  const tokens: string[] = [];
+  const re = /"(?:[^"\\]|\\.)*"|[{},]|[^\s{},]+/g;
+  for (const m of text.matchAll(re)) tokens.push(m[0]);
+  return tokens;
+}
+
+const keyStarts: Record<string, (t: string[], i: number) => [NftKey, number] | null> = {
+  ip: (t, i) => (["saddr", "daddr", "protocol"].includes(t[i + 1]!) ? [t[i + 1] === "protocol" ? { name: "l4proto", impliedFamily: "ip" } : { name: `${t[i + 1]}`, impliedFamily: "ip" }, i + 2] : null),
+  ip6: (t, i) => (["saddr", "daddr", "nexthdr"].includes(t[i + 1]!) ? [t[i + 1] === "nexthdr" ? { name: "l4proto", impliedFamily: "ip6" } : { name: `${t[i + 1]}`, impliedFamily: "ip6" }, i + 2] : null),
+  tcp: (t, i) => (["dport", "sport"].includes(t[i + 1]!) ? [{ name: t[i + 1]!, impliedProto: "tcp" }, i + 2] : null),
+  udp: (t, i) => (["dport", "sport"].includes(t[i + 1]!) ? [{ name: t[i + 1]!, impliedProto: "udp" }, i + 2] : null),
+  th: (t, i) => (["dport", "sport"].includes(t[i + 1]!) ? [{ name: t[i + 1]!, impliedProto: null }, i + 2] : null),
+  meta: (t, i) => {
+    const k = t[i + 1];
+    if (k === "l4proto" || k === "iifname" || k === "iif" || k === "nfproto" || k === "mark" || k === "oifname" || k === "oif") return [{ name: k }, i + 2];
+    return null;
+  },
+  iifname: (_t, i) => [{ name: "iifname" }, i + 1],
+  iif: (_t, i) => [{ name: "iif" }, i + 1],
+  oifname: (_t, i) => [{ name: "oifname" }, i + 1],
+  oif: (_t, i) => [{ name: "oif" }, i + 1],
+  mark: (_t, i) => [{ name: "mark" }, i + 1],
+  ct: (t, i) => (t[i + 1] === "state" || t[i + 1] === "status" ? [{ name: `ct ${t[i + 1]}` }, i + 2] : null),
+  fib: (t, i) => (t[i + 1] === "daddr" && t[i + 2] === "type" ? [{ name: "fib daddr type" }, i + 3] : null),
+};
+
+/** Returns the statements and the handle (`# handle N`), if shown. */
+export function parseNftStatements(text: string): { statements: NftStatement[]; handle: number | null } {
+  let body = text;
+  let handle: number | null = null;
+  const hm = /\s#\s*handle\s+(\d+)\s*$/.exec(body);
+  if (hm) {
+    handle = Number(hm[1]);
+    body = body.slice(0, hm.index);
+  }
+  const t = tokenizeNft(body);
+  const out: NftStatement[] = [];
+  let i = 0;
+  // An expression we cannot read (`limit rate ...`, `ct count ...`) still ends in the rule's
+  // verdict: keep the verdict, so the evaluator knows what the undecidable rule would do.
+  const unknownRest = (from: number) => {
+    let k = from;
+    for (; k < t.length; k++) {
+      const v = readVerdict(t, k);
+      if (v && (v[1] === t.length || (t[v[1]] === "comment" && v[1] + 2 === t.length))) break;
+    }
+    out.push({ kind: "unknown", text: t.slice(from, k).join(" ") });
+    i = k;
+  };
+  while (i < t.length) {
+    const tok = t[i]!;
+    if (tok === "counter") {
+      i++;
+      if (t[i] === "packets") i += 4;
+      out.push({ kind: "nop" });
+      continue;
+    }
+    if (tok === "comment") {
+      i += 2;
+      continue;
+    }
+    if (tok === "notrack") {
+      i++;
+      out.push({ kind: "nop" });
+      continue;
+    }
+    if (tok === "log") {
+      i++;
+      while (i < t.length && ["prefix", "level", "flags", "group", "snaplen", "queue-threshold"].includes(t[i]!)) i += 2;
+      out.push({ kind: "nop" });
+      continue;
+    }
+    if (tok === "xt") {
+      // iptables-nft compat expression nft cannot translate (`xt match recent`). A comment match
+      // is harmless; anything else decides on state the ruleset does not show.
+      const name = (t[i + 2] ?? "").replace(/"/g, "");
+      out.push(name === "comment" ? { kind: "nop" } : { kind: "unknown", text: `xt ${t[i + 1]} ${name}` });
+      i += 3;
+      continue;
+    }
+    const verdict = readVerdict(t, i);
+    if (verdict) {
+      out.push({ kind: "verdict", verdict: verdict[0] });
+      i = verdict[1];
+      continue;
+    }
+    // `meta mark set ...`, `ct mark set ...`: non-terminal mangling.
+    if ((tok === "meta" || tok === "ct") && t[i + 2] === "set") {
+      i += 4;
+      out.push({ kind: "nop" });
+      continue;
+    }
+    const keys: NftKey[] = [];
+    let j = i;
+    for (;;) {
+      const start = keyStarts[t[j]!];
+      const k = start?.(t, j);
+      if (!k) break;
+      keys.push(k[0]);
+      j = k[1];
+      if (t[j] === ".") j++;
+      else break;
+    }
+    if (keys.length === 0) {
+      unknownRest(i);
+      continue;
+    }
+    if (t[j] === "vmap") {
+      j++;
+      if (t[j]?.startsWith("@")) {
+        out.push({ kind: "vmap", keys, map: { ref: t[j]!.slice(1) } });
+        i = j + 1;
+        continue;
+      }
+      const parsed = readBraced(t, j);
+      if (!parsed) {
+        unknownRest(i);
+        continue;
+      }
+      const entries = parsed.items.map(mapEntry);
+      if (entries.some((e) => e === null)) {
+        unknownRest(i);
+        continue;
+      }
+      out.push({ kind: "vmap", keys, map: entries as NftMapEntry[] });
+      i = parsed.next;
+      continue;
+    }
+    let op = "==";
+    if (ops.has(t[j]!)) op = t[j++]!;
+    if (op === "eq") op = "==";
+    if (op === "ne") op = "!=";
+    const value = readValue(t, j);
+    if (!value) {
+      unknownRest(i);
+      continue;
+    }
+    out.push({ kind: "match", keys, op, value: value[0] });
+    i = value[1];
+  }
+  return { statements: out, handle };
+}
+
+function readVerdict(t: string[], i: number): [NftVerdict, number] | null {
+  const tok = t[i];
+  if (tok === "accept" || tok === "drop" || tok === "continue" || tok === "return") return [{ kind: tok }, i + 1];
+  if ((tok === "jump" || tok === "goto") && t[i + 1]) return [{ kind: tok, target: t[i + 1]!.replace(/"/g, "") }, i + 2];
+  if (tok === "reject") {
+    if (t[i + 1] !== "with") return [{ kind: "reject", with: null }, i + 1];
+    // `with tcp reset`, `with icmp host-unreachable`, `with icmp type host-unreachable`, `with icmpx ...`
+    let j = i + 2;
+    const parts: string[] = [t[j++]!];
+    if (t[j] === "type") j++;
+    parts.push(t[j++]!);
+    return [{ kind: "reject", with: parts.join(" ") }, j];
+  }
+  return null;
+}
+
+function readBraced(t: string[], i: number): { items: string[][]; next: number } | null {
+  if (t[i] !== "{") return null;
+  const items: string[][] = [];
+  let cur: string[] = [];
+  let j = i + 1;
+  for (; j < t.length && t[j] !== "}"; j++) {
+    if (t[j] === ",") {
+      if (cur.length) items.push(cur);
+      cur = [];
+    } else cur.push(t[j]!);
+  }
+  if (t[j] !== "}") return null;
+  if (cur.length) items.push(cur);
+  return { items, next: j + 1 };
+}
+
+/** A concatenated element `a . b . c` as its components. */
+function atomOf(tokens: string[]): NftAtom {
+  return tokens.filter((x) => x !== ".").map((x) => x.replace(/^"|"$/g, ""));
+}
+
+export function mapEntry(tokens: string[]): NftMapEntry | null {
+  const colon = tokens.indexOf(":");
+  if (colon < 0) return null;
+  const v = readVerdict(tokens, colon + 1);
+  return v ? { key: atomOf(tokens.slice(0, colon)), verdict: v[0] } : null;
+}
+
+function readValue(t: string[], i: number): [NftValue, number] | null {
+  const tok = t[i];
+  if (tok === undefined) return null;
+  if (tok.startsWith("@")) return [{ kind: "ref", name: tok.slice(1) }, i + 1];
+  if (tok === "{") {
+    const b = readBraced(t, i);
+    return b ? [{ kind: "set", items: b.items.map(atomOf) }, b.next] : null;
+  }
+  // `ct state established,related` (no braces) and concatenated values `a . b`.
+  const items: NftAtom[] = [];
+  let j = i;
+  for (;;) {
+    const comps: string[] = [t[j++]!];
+    while (t[j] === "." && t[j + 1] !== undefined) {
+      comps.push(t[j + 1]!);
+      j += 2;
+    }
+    items.push(atomOf(comps));
+    if (t[j] === "," && t[j + 1] !== undefined) j++;
+    else break;
+  }
+  return [{ kind: "set", items }, j];
+}

@@ -30,7 +30,7 @@ function renderResult(r: CheckResult, paint: Paint): string[] {
   if (decided.length > 0) out.push("", ...decided);
   const extra = extraLines(r, paint);
   if (extra.length > 0) out.push("", ...extra);
-  if (r.details && r.details.length > 0) out.push("", ...r.details.map((d) => `  ${d}`));
+  if (r.details && r.details.length > 0) out.push("", ...r.details.flatMap((d) => d.split("\n")).map((d) => `  ${d}`));
   if (r.fixes.length > 0) {
     out.push("", paint(ansi.bold, "Fix:"));
     for (const f of r.fixes) out.push(paint(ansi.dim, `  # ${f.description}`), ...f.command.split("\n").map((c) => `  ${c}`));
@@ -114,7 +114,8 @@ function extraLines(r: CheckResult, paint: Paint): string[] {
     case "explain": {
       const out: string[] = [];
       if (typeof r.mechanism === "string") out.push(`Mechanism: ${r.mechanism}`);
-      const causes = records(r.causes);
+      // The causes as a list, unless the check already wrote them out in its details.
+      const causes = r.details?.length ? [] : records(r.causes);
       if (causes.length > 0) out.push("Likely causes, most likely first:");
       causes.forEach((c, i) => {
         out.push(`  ${i + 1}. ${str(c.id)}: ${str(c.why)}`);

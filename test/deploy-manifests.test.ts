@@ -24,6 +24,7 @@ import { Ajv } from "ajv";
 import type { ValidateFunction } from "ajv";
 import ts from "typescript";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { DestinationPolicy } from "../src/agent/index.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const deployDir = join(repoRoot, "deploy");
@@ -838,7 +839,15 @@ describe("each deployment shape holds together", () => {
       const text = readFileSync(file, "utf8");
       const examples = [...text.matchAll(/^#.*--allowed-destinations=(\S+)/gm)].map((m) => m[1]!);
       assert.ok(examples.length > 0, `${rel(file)} has no --allowed-destinations example`);
-      for (const e of examples) assert.match(e, /^(\$\(HOST_IP\)|\d+\.\d+\.\d+\.\d+)\/\d+:\d+$/, `${rel(file)}: ${e}`);
+      // The agent's own parser must accept them, with the kubelet's expansion of $(HOST_IP).
+      const hostIp = "192.0.2.7";
+      const policy = DestinationPolicy.parse(examples.map((e) => e.replaceAll("$(HOST_IP)", hostIp)));
+      assert.ok(policy.isRestricted);
+      if (examples.some((e) => e.startsWith("$(HOST_IP)/32:10250"))) {
+        assert.ok(policy.allows(hostIp, 10250), "the own kubelet is allowed");
+        assert.ok(!policy.allows("192.0.2.8", 10250), "another node's kubelet is not");
+        assert.ok(!policy.allows(hostIp, 22), "another port on the node is not");
+      }
     }
   });
 });

@@ -359,3 +359,39 @@ describe("doctor iptables (CLI)", () => {
     assert.match(r.stderr, /--chain/);
   });
 });
+
+describe("doctor nftables (CLI)", () => {
+  const handles = fixture("nftables/generated/inet-drop-10250.handles.txt");
+
+  it("a per-source drop is exit 1 with the nft delete command by handle", async () => {
+    const r = await runDoctor(["nftables", "--file", handles, "--source", "10.224.0.5", "--destination", "10.224.0.4", "--output", "json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const j = json(r);
+    assert.deepEqual([j.check, j.verdict, j.effect], ["nftables", "blocked", "drop"]);
+    const d = j.decidedBy as Record<string, unknown>;
+    assert.deepEqual([d.table, d.chain, d.rule, d.verdict], ["inet filter", "input", 3, "drop"]);
+    assert.ok((j.fixes as { command: string }[]).some((f) => f.command === "nft delete rule inet filter input handle 5"));
+  });
+
+  it("the JSON ruleset from standard input: another source is accepted, exit 0", async () => {
+    const r = await runDoctor(["nftables", "--file", "-", "--source", "10.224.0.9", "--destination", "10.224.0.4", "--output", "json"],
+      { stdin: readFileSync(fixture("nftables/generated/inet-drop-10250.json"), "utf8") });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(json(r).verdict, "allowed");
+  });
+
+  it("a rate limit that decides is indeterminate: exit 3", async () => {
+    const r = await runDoctor(["nftables", "--file", fixture("nftables/generated/limit-and-unknown.txt"), "--source", "10.224.0.5", "--destination", "10.224.0.4"]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /^INDETERMINATE {2}tcp /);
+    assert.match(r.stdout, /Undecided at: table \S+ \S+, chain \S+, rule 1\n/);
+  });
+
+  it("text that is no ruleset is exit 2 naming the file", async () => {
+    const file = fixture("ufw/hand/a7-spec.numbered.txt");
+    const r = await runDoctor(["nftables", "--file", file, "--source", "10.224.0.5", "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(file), r.stderr);
+    assert.equal((json(r) as { error: { file: string } }).error.file, file);
+  });
+});

@@ -8,3 +8,4 @@ export { checkUfw } from "./ufw/index.js";
 export { checkNsg, parseNsg } from "./nsg/index.js";
 export type { NsgInputs, NsgOptions } from "./nsg/index.js";
 export { checkIptables } from "./iptables/index.js";
+export { checkNftables } from "./nftables/index.js";

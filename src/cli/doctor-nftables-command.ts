@@ -1,0 +1,31 @@
+// `nodetunnel doctor nftables` (doctor-cli.md `doctor nftables`).
+import type { Command } from "commander";
+import { checkNftables } from "../doctor/index.js";
+import type { CliIo } from "./cli-io.js";
+import { flowFlags, interfaceFlag, UsageError } from "./doctor-flags.js";
+import { addFlowOptions, checkCommand } from "./doctor-run.js";
+
+export function nftablesCommand(io: CliIo): Command {
+  const cmd = checkCommand(io, "nftables", async (opts, _args, { inputs }) => {
+    const flow = flowFlags(opts);
+    const inInterface = interfaceFlag("--in-interface", opts.inInterface as string);
+    if (typeof opts.file !== "string") throw new UsageError("--file: required, the output of `nft -a list ruleset` or `nft -j list ruleset` (or - for standard input)");
+    const { text } = await inputs.file("--file", opts.file);
+    return checkNftables(text, { ...flow, inInterface, ...(opts.legacyRules === true ? { legacyRulesPresent: true } : {}) });
+  })
+    .description("walk every nftables base chain on the input hook, in priority order, for a new connection")
+    .option("--file <file>", "`nft list ruleset` (best with -a for handles) or `nft -j list ruleset`; - for stdin");
+  return addFlowOptions(cmd, "optional")
+    .option("--in-interface <name>", "interface the packet arrives on", "eth0")
+    .option("--legacy-rules", "iptables-legacy rules are loaded too (iptables-legacy-save prints rules): warn that neither tool shows both")
+    .addHelpText("after", `
+An accept ends only its own base chain; drop and reject are final. With handles in the input
+(nft -a), the fix is an \`nft delete rule ... handle N\` command.
+
+Examples:
+  nft -a list ruleset > ruleset.txt
+  nodetunnel doctor nftables --file ruleset.txt --source 10.224.0.7 --destination 10.224.0.5
+  nft -j list ruleset | nodetunnel doctor nftables --file - --source 10.224.0.7 --output json
+
+Exit codes: 0 allowed, 1 blocked, 2 bad usage or input, 3 indeterminate.`);
+}

@@ -1,0 +1,118 @@
+// Transport options, defaulted once and validated at the edge (STYLE.md). The windows are the
+// reason we frame gRPC ourselves (DESIGN.md "Decisions already taken"): 8 MiB per stream and
+// 32 MiB per session by default instead of grpc-js's 64 KiB, on both ends.
+import type * as tls from "node:tls";
+import type { Logger } from "pino";
+import { TunnelError } from "../protocol/tunnel-error.js";
+
+const MiB = 1024 * 1024;
+// RFC 9113 §6.9.1: a flow-control window may not exceed 2^31-1; §6.5.2: initial window ≥ 0.
+const maxWindowBytes = 2 ** 31 - 1;
+const minWindowBytes = 65_535;
+
+export const grpcTransportDefaults = {
+  maxMessageBytes: 4 * MiB, // grpc-go's default receive limit (konnectivity.md §5)
+  streamWindowBytes: 8 * MiB,
+  sessionWindowBytes: 32 * MiB,
+  keepaliveTimeMs: 0,
+  keepaliveTimeoutMs: 20_000, // grpc-go's keepalive Timeout default
+  minClientPingIntervalMs: 0,
+  connectTimeoutMs: 10_000,
+} as const;
+
+function checkInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TunnelError("INVALID_OPTION", `${name} must be an integer from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+interface CommonInput {
+  maxMessageBytes?: number;
+  streamWindowBytes?: number;
+  sessionWindowBytes?: number;
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface ResolvedCommonOptions {
+  readonly maxMessageBytes: number;
+  readonly streamWindowBytes: number;
+  readonly sessionWindowBytes: number;
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly logger: Logger | undefined;
+}
+
+export function resolveCommonOptions(input: CommonInput): ResolvedCommonOptions {
+  const d = grpcTransportDefaults;
+  const streamWindowBytes = checkInteger("streamWindowBytes", input.streamWindowBytes ?? d.streamWindowBytes, minWindowBytes, maxWindowBytes);
+  const sessionWindowBytes = checkInteger("sessionWindowBytes", input.sessionWindowBytes ?? d.sessionWindowBytes, minWindowBytes, maxWindowBytes);
+  if (sessionWindowBytes < streamWindowBytes) {
+    throw new TunnelError("INVALID_OPTION", `sessionWindowBytes (${sessionWindowBytes}) must be at least streamWindowBytes (${streamWindowBytes})`);
+  }
+  return {
+    maxMessageBytes: checkInteger("maxMessageBytes", input.maxMessageBytes ?? d.maxMessageBytes, 1, 2 ** 32 - 1),
+    streamWindowBytes,
+    sessionWindowBytes,
+    keepaliveTimeMs: checkInteger("keepaliveTimeMs", input.keepaliveTimeMs ?? d.keepaliveTimeMs, 0, 2 ** 31 - 1),
+    keepaliveTimeoutMs: checkInteger("keepaliveTimeoutMs", input.keepaliveTimeoutMs ?? d.keepaliveTimeoutMs, 1, 2 ** 31 - 1),
+    logger: input.logger,
+  };
+}
+
+/**
+ * node:http2 refuses new streams once a session holds more than maxSessionMemory MiB (default
+ * 10). With 32 MiB windows a busy session legitimately buffers more, so the cap follows them.
+ */
+export const maxSessionMemoryMiB = (o: ResolvedCommonOptions): number => Math.max(10, Math.ceil((2 * o.sessionWindowBytes) / MiB) + 8);
+
+export interface GrpcServerTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca?: string | Buffer;
+  requestCert?: boolean;
+  minVersion?: tls.SecureVersion;
+}
+
+export interface GrpcServerOptions extends CommonInput {
+  /** No PING ack within keepaliveTimeoutMs → the session is destroyed. */
+  keepaliveTimeMs?: number;
+  /** Clients pinging more often get GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (0 = not enforced). */
+  minClientPingIntervalMs?: number;
+  tls?: GrpcServerTlsOptions;
+}
+
+export interface ResolvedGrpcServerOptions extends ResolvedCommonOptions {
+  readonly minClientPingIntervalMs: number;
+  readonly tls: Readonly<GrpcServerTlsOptions> | undefined;
+}
+
+export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): ResolvedGrpcServerOptions {
+  if (input.tls && (!input.tls.cert || !input.tls.key)) throw new TunnelError("INVALID_OPTION", "tls needs both cert and key");
+  return Object.freeze({
+    ...resolveCommonOptions(input),
+    minClientPingIntervalMs: checkInteger("minClientPingIntervalMs", input.minClientPingIntervalMs ?? grpcTransportDefaults.minClientPingIntervalMs, 0, 2 ** 31 - 1),
+    tls: input.tls ? Object.freeze({ ...input.tls }) : undefined,
+  });
+}
+
+export interface GrpcClientOptions extends CommonInput {
+  connectTimeoutMs?: number;
+  /** Aborts connecting (not an established client: close() or destroy() that). */
+  signal?: AbortSignal;
+}
+
+export interface ResolvedGrpcClientOptions extends ResolvedCommonOptions {
+  readonly connectTimeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): ResolvedGrpcClientOptions {
+  return Object.freeze({
+    ...resolveCommonOptions(input),
+    connectTimeoutMs: checkInteger("connectTimeoutMs", input.connectTimeoutMs ?? grpcTransportDefaults.connectTimeoutMs, 1, 2 ** 31 - 1),
+    signal: input.signal,
+  });
+}

@@ -1,0 +1,173 @@
+// One gRPC call on the server side: an HTTP/2 stream with gRPC framing, response headers,
+// trailers and a single "close" at the end (gRPC over HTTP/2, "Responses").
+//
+//   open ──sendHeaders()/write()──▶ headers sent ──end()──▶ trailers sent ──┐
+//     └──────────────end() (trailers-only response)─────────────────────────┤
+//   any state ──peer RST_STREAM / session gone / abort()────────────────────┴─▶ closed ("close" once)
+import { EventEmitter } from "node:events";
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import type * as tls from "node:tls";
+import { TunnelError } from "../protocol/tunnel-error.js";
+import { encodeGrpcMessage } from "./grpc-frame.js";
+import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
+import { InboundMessages } from "./inbound-messages.js";
+import { metadataToHeaders, type Metadata } from "./metadata.js";
+
+export interface GrpcPeer {
+  /** Remote IP, or "unix:<socket path>" on a Unix socket. */
+  readonly address: string;
+  readonly port?: number;
+  /** The client certificate, when one was presented (verified when `authorized`). */
+  readonly certificate?: tls.PeerCertificate;
+  readonly authorized: boolean;
+}
+
+export interface GrpcServerCall extends EventEmitter {
+  readonly path: string;
+  readonly metadata: Metadata;
+  readonly peer: GrpcPeer;
+  sendHeaders(md?: Record<string, string>): void;
+  write(message: Uint8Array): boolean;
+  readonly writableLength: number;
+  end(status?: number, message?: string): void;
+  pause(): void;
+  resume(): void;
+  readonly signal: AbortSignal;
+}
+
+const grpcContentType = "application/grpc";
+
+export class ServerCall extends EventEmitter implements GrpcServerCall {
+  readonly path: string;
+  readonly metadata: Metadata;
+  readonly peer: GrpcPeer;
+  readonly #stream: ServerHttp2Stream;
+  readonly #maxMessageBytes: number;
+  readonly #inbound: InboundMessages;
+  readonly #controller = new AbortController();
+  #hasSentHeaders = false;
+  #hasEnded = false;
+  #isClosed = false;
+  #trailers: OutgoingHttpHeaders | undefined;
+  #closeReason: Error | undefined;
+
+  constructor(stream: ServerHttp2Stream, path: string, metadata: Metadata, peer: GrpcPeer, maxMessageBytes: number) {
+    super();
+    this.path = path;
+    this.metadata = metadata;
+    this.peer = peer;
+    this.#stream = stream;
+    this.#maxMessageBytes = maxMessageBytes;
+    this.#inbound = new InboundMessages(stream, maxMessageBytes, {
+      message: (m) => this.emit("message", m),
+      end: () => this.emit("end"),
+      error: (err) => {
+        this.#closeReason ??= err;
+        this.end(err.code === "MESSAGE_TOO_LARGE" ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL, err.message);
+      },
+    });
+    // Reading starts with the first "message" listener (or resume()), not before: see
+    // inbound-messages.ts.
+    this.on("newListener", (event: string) => {
+      if (event === "message") this.#inbound.start();
+    });
+    stream.on("error", (err) => {
+      this.#closeReason ??= err;
+    });
+    stream.on("drain", () => this.emit("drain"));
+    stream.on("wantTrailers", () => this.#sendTrailers());
+    stream.once("close", () => this.#onClose());
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get writableLength(): number {
+    return this.#stream.writableLength;
+  }
+
+  sendHeaders(md?: Record<string, string>): void {
+    if (this.#hasSentHeaders || this.#hasEnded || !this.#isStreamUsable()) return;
+    const headers = metadataToHeaders(md);
+    this.#hasSentHeaders = true;
+    this.#stream.respond({ ...headers, ":status": 200, "content-type": grpcContentType }, { waitForTrailers: true });
+  }
+
+  // After end() or once the call is over the message is dropped and false returned: the
+  // "close" event, not an exception, is how a writer learns that its peer went away.
+  write(message: Uint8Array): boolean {
+    if (message.length > this.#maxMessageBytes) {
+      throw new TunnelError("MESSAGE_TOO_LARGE", `grpc: trying to send message larger than max (${message.length} vs. ${this.#maxMessageBytes})`);
+    }
+    if (this.#hasEnded || !this.#isStreamUsable()) return false;
+    this.sendHeaders();
+    return this.#stream.write(encodeGrpcMessage(message));
+  }
+
+  end(status: number = GrpcStatus.OK, message = ""): void {
+    if (this.#hasEnded) return;
+    this.#hasEnded = true;
+    if (!this.#isStreamUsable()) return;
+    const trailers: OutgoingHttpHeaders = { "grpc-status": String(status) };
+    if (message !== "") trailers["grpc-message"] = percentEncodeGrpcMessage(message);
+    if (!this.#hasSentHeaders) {
+      // Trailers-only response: one HEADERS frame with END_STREAM.
+      this.#hasSentHeaders = true;
+      this.#stream.respond({ ":status": 200, "content-type": grpcContentType, ...trailers }, { endStream: true });
+      this.#stopReadingIfUnfinished();
+      return;
+    }
+    this.#trailers = trailers;
+    this.#stream.end();
+  }
+
+  pause(): void {
+    this.#inbound.pause();
+  }
+
+  resume(): void {
+    this.#inbound.resume();
+  }
+
+  /** Ends the call now with RST_STREAM CANCEL; "close" carries `reason`. */
+  abort(reason: Error): void {
+    if (this.#isClosed) return;
+    this.#closeReason ??= reason;
+    this.#hasEnded = true;
+    if (!this.#stream.destroyed) this.#stream.close(constants.NGHTTP2_CANCEL);
+  }
+
+  #isStreamUsable(): boolean {
+    return !this.#isClosed && !this.#stream.destroyed && !this.#stream.closed;
+  }
+
+  #sendTrailers(): void {
+    if (this.#stream.destroyed) return;
+    this.#stream.sendTrailers(this.#trailers ?? { "grpc-status": String(GrpcStatus.OK) });
+    this.#stopReadingIfUnfinished();
+  }
+
+  // The status is final; a client that has not half-closed is told to stop sending with
+  // RST_STREAM NO_ERROR after the trailers (gRPC over HTTP/2, as grpc-go does), or the stream
+  // would stay half-open and "close" would never come.
+  #stopReadingIfUnfinished(): void {
+    if (this.#stream.readableEnded) return;
+    this.#inbound.stop();
+    setImmediate(() => {
+      if (!this.#stream.destroyed && !this.#stream.closed) this.#stream.close(constants.NGHTTP2_NO_ERROR);
+    });
+  }
+
+  #onClose(): void {
+    this.#isClosed = true;
+    this.#inbound.stop();
+    const rstCode = this.#stream.rstCode ?? constants.NGHTTP2_NO_ERROR;
+    let err = this.#closeReason;
+    if (err === undefined && !this.#hasEnded) {
+      err = new TunnelError("CANCELLED", `grpc: the client ended the call (RST_STREAM code ${rstCode})`);
+    }
+    this.#controller.abort(err ?? new TunnelError("CLOSED", "grpc: call ended"));
+    this.emit("close", err);
+  }
+}

@@ -1,0 +1,295 @@
+// A gRPC server on node:http2 that routes by :path (DESIGN.md: framed by hand for the windows).
+// TLS with ALPN "h2" (and optional required client certificates) on TCP; cleartext HTTP/2 with
+// prior knowledge on a Unix socket, as kube-apiserver's egress selector dials it
+// (konnectivity.md §1.7).
+//
+//   open ──close(deadline)──▶ closing (GOAWAY sent, listeners closed, calls finish) ──▶ closed
+//     └──────destroy()───────────────┴──destroy() / deadline──▶ destroyed (GOAWAY, everything cut)
+import { chmod, lstat, unlink } from "node:fs/promises";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import type * as tls from "node:tls";
+import type { Logger } from "pino";
+import { TunnelError } from "../protocol/tunnel-error.js";
+import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
+import { maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
+import { ServerCall, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
+import { startKeepalive } from "./keepalive.js";
+import { metadataFromHeaders } from "./metadata.js";
+
+export type { GrpcServerOptions } from "./grpc-options.js";
+export type GrpcHandler = (call: GrpcServerCall) => void;
+export type GrpcListenTarget = { port: number; host?: string } | { path: string; mode?: number };
+
+type Http2AnyServer = http2.Http2Server | http2.Http2SecureServer;
+
+// grpc-go's keepalive enforcement allows two bad pings, the third gets GOAWAY
+// (internal/transport/http2_server.go, maxPingStrikes).
+const maxPingStrikes = 2;
+
+export class GrpcServer {
+  readonly #routes: ReadonlyMap<string, GrpcHandler>;
+  readonly #options: ResolvedGrpcServerOptions;
+  readonly #log: Logger | undefined;
+  readonly #servers = new Set<Http2AnyServer>();
+  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  readonly #calls = new Set<ServerCall>();
+  readonly #peers = new WeakMap<http2.ServerHttp2Session, GrpcPeer>();
+  readonly #socketPaths = new Map<Http2AnyServer, string>();
+  #state: "open" | "closing" | "destroyed" = "open";
+  #closed: Promise<void> | undefined;
+  #onIdle: (() => void) | undefined;
+
+  constructor(routes: Record<string, GrpcHandler>, options?: GrpcServerOptions) {
+    this.#routes = new Map(Object.entries(routes));
+    this.#options = resolveGrpcServerOptions(options);
+    this.#log = this.#options.logger?.child({ component: "grpc-server" });
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  async listen(target: GrpcListenTarget): Promise<{ port?: number; path?: string }> {
+    if (this.#state !== "open") throw new TunnelError("CLOSED", "grpc server is closed");
+    if ("path" in target) await removeStaleSocket(target.path);
+    const server = this.#createHttp2Server();
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once("error", onError);
+      const done = () => {
+        server.off("error", onError);
+        resolve();
+      };
+      if ("path" in target) server.listen(target.path, done);
+      else server.listen(target.port, target.host, done);
+    }).catch((err: unknown) => {
+      this.#forgetServer(server);
+      throw err;
+    });
+    server.on("error", (err) => this.#log?.error({ err }, "listener error"));
+    if ("path" in target) {
+      this.#socketPaths.set(server, target.path);
+      // Upstream creates the socket under umask 0007 (konnectivity.md §1.7); we chmod right
+      // after bind, before anyone is told the path.
+      if (target.mode !== undefined) await chmod(target.path, target.mode);
+      this.#log?.info({ path: target.path }, "listening on unix socket");
+      return { path: target.path };
+    }
+    const { port } = server.address() as AddressInfo;
+    this.#log?.info({ port, host: target.host, tls: this.#options.tls !== undefined }, "listening");
+    return { port };
+  }
+
+  close(deadlineMs = 30_000): Promise<void> {
+    if (this.#closed) return this.#closed;
+    if (this.#state === "destroyed") return (this.#closed = Promise.resolve());
+    this.#state = "closing";
+    this.#closed = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#log?.warn({ sessions: this.#sessions.size, calls: this.#calls.size }, "close deadline passed, destroying");
+        this.destroy();
+      }, deadlineMs);
+      timer.unref();
+      this.#onIdle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    // Node sends GOAWAY (NO_ERROR, last processed stream) and refuses newer streams; open
+    // streams run to their end, then the session closes itself.
+    for (const session of this.#sessions) session.close();
+    for (const server of this.#servers) server.close(() => this.#forgetServer(server));
+    this.#checkIdle();
+    return this.#closed;
+  }
+
+  destroy(): void {
+    if (this.#state === "destroyed") return;
+    const wasClosing = this.#state === "closing";
+    this.#state = "destroyed";
+    const reason = new TunnelError("CLOSED", "grpc server destroyed");
+    for (const call of this.#calls) call.abort(reason);
+    // Http2Session.destroy() ends with a GOAWAY before the socket goes.
+    for (const session of this.#sessions) session.destroy();
+    if (!wasClosing) for (const server of this.#servers) server.close(() => this.#forgetServer(server));
+    this.#checkIdle();
+  }
+
+  #createHttp2Server(): Http2AnyServer {
+    const o = this.#options;
+    const common: http2.ServerOptions = {
+      settings: { initialWindowSize: o.streamWindowBytes, enablePush: false },
+      maxSessionMemory: maxSessionMemoryMiB(o),
+    };
+    const server: Http2AnyServer = o.tls
+      ? http2.createSecureServer({
+        ...common,
+        cert: o.tls.cert,
+        key: o.tls.key,
+        ca: o.tls.ca,
+        requestCert: o.tls.requestCert === true,
+        // With a CA to verify against, a client certificate is required (RequireAndVerifyClientCert
+        // upstream, konnectivity.md §1.7); without one, a certificate is only recorded.
+        rejectUnauthorized: o.tls.requestCert === true && o.tls.ca !== undefined,
+        minVersion: o.tls.minVersion ?? "TLSv1.2",
+        ALPNProtocols: ["h2"],
+        allowHTTP1: false,
+      })
+      : http2.createServer(common);
+    // Both server kinds share the http2 event API; one type for registering is enough.
+    const events = server as http2.Http2Server;
+    events.on("session", (session) => this.#onSession(session));
+    // Node passes the raw header list as a fourth argument (@types/node omits it): it keeps
+    // repeated metadata keys apart.
+    const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) =>
+      this.#onStream(stream, headers, rawHeaders);
+    events.on("stream", onStream as (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void);
+    events.on("sessionError", (err) => this.#log?.debug({ err }, "session error"));
+    if (o.tls) (server as http2.Http2SecureServer).on("tlsClientError", (err) => this.#log?.info({ err: err.message }, "TLS handshake failed"));
+    this.#servers.add(server);
+    return server;
+  }
+
+  #forgetServer(server: Http2AnyServer): void {
+    if (!this.#servers.delete(server)) return;
+    server.removeAllListeners();
+    // Node unlinks a Unix socket it bound when the server closes; nothing more to remove here.
+    this.#socketPaths.delete(server);
+    this.#checkIdle();
+  }
+
+  #checkIdle(): void {
+    if (this.#state !== "open" && this.#sessions.size === 0 && this.#servers.size === 0) {
+      const onIdle = this.#onIdle;
+      this.#onIdle = undefined;
+      onIdle?.();
+    }
+  }
+
+  #onSession(session: http2.ServerHttp2Session): void {
+    if (this.#state === "destroyed") {
+      session.destroy();
+      return;
+    }
+    this.#sessions.add(session);
+    this.#peers.set(session, peerOf(session, this.#socketPaths));
+    try {
+      session.setLocalWindowSize(this.#options.sessionWindowBytes);
+    } catch (err) {
+      this.#log?.debug({ err }, "could not widen the session window");
+    }
+    const stopKeepalive = startKeepalive(session, {
+      timeMs: this.#options.keepaliveTimeMs,
+      timeoutMs: this.#options.keepaliveTimeoutMs,
+      onDead: (silentForMs) => {
+        this.#log?.warn({ peer: this.#peers.get(session)?.address, silentForMs }, "keepalive: no PING ack, dropping session");
+        session.destroy(new TunnelError("CLOSED", `keepalive: no PING ack within ${this.#options.keepaliveTimeoutMs} ms`));
+      },
+    });
+    const onPing = this.#pingPolicy(session);
+    const onError = (err: Error) => this.#log?.debug({ err: err.message }, "session error");
+    session.on("ping", onPing);
+    session.on("error", onError);
+    session.once("close", () => {
+      stopKeepalive();
+      session.off("ping", onPing);
+      session.off("error", onError);
+      this.#sessions.delete(session);
+      this.#checkIdle();
+    });
+    if (this.#state === "closing") session.close();
+  }
+
+  // Enforces the client ping rate as grpc-go's keepalive EnforcementPolicy.MinTime does
+  // (konnectivity.md §1.7: MinTime 30 s upstream): too-early pings are strikes; past
+  // maxPingStrikes the client gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and is cut off.
+  #pingPolicy(session: http2.ServerHttp2Session): () => void {
+    const minIntervalMs = this.#options.minClientPingIntervalMs;
+    let lastPingAt = 0;
+    let strikes = 0;
+    return () => {
+      if (minIntervalMs <= 0) return;
+      const now = Date.now();
+      const isTooEarly = lastPingAt !== 0 && now - lastPingAt < minIntervalMs;
+      lastPingAt = now;
+      if (!isTooEarly || ++strikes <= maxPingStrikes) return;
+      this.#log?.warn({ peer: this.#peers.get(session)?.address }, "client pings too often: GOAWAY too_many_pings");
+      if (session.destroyed || session.closed) return;
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from("too_many_pings"));
+      session.close();
+      // close() waits for open streams; a client that misbehaves does not get that courtesy.
+      setTimeout(() => session.destroy(), 1000).unref();
+    };
+  }
+
+  #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[] | undefined): void {
+    stream.on("error", (err) => this.#log?.debug({ err: err.message }, "stream error"));
+    const method = headers[":method"];
+    const path = headers[":path"] ?? "";
+    const contentType = headers["content-type"] ?? "";
+    if (method !== "POST" || !contentType.startsWith("application/grpc")) {
+      // gRPC over HTTP/2: "servers SHOULD respond with HTTP status of 415".
+      stream.respond({ ":status": 415, "content-type": "text/plain" }, { endStream: true });
+      return;
+    }
+    if (this.#state !== "open") {
+      respondTrailersOnly(stream, GrpcStatus.UNAVAILABLE, "server is shutting down");
+      return;
+    }
+    const handler = this.#routes.get(path);
+    if (!handler) {
+      respondTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
+      return;
+    }
+    const session = stream.session as http2.ServerHttp2Session;
+    const peer = this.#peers.get(session) ?? peerOf(session, this.#socketPaths);
+    const call = new ServerCall(stream, path, metadataFromHeaders(headers, rawHeaders), peer, this.#options.maxMessageBytes);
+    this.#calls.add(call);
+    call.once("close", () => this.#calls.delete(call));
+    try {
+      handler(call);
+    } catch (err) {
+      this.#log?.error({ err, path }, "handler threw");
+      call.end(GrpcStatus.INTERNAL, "handler failed");
+    }
+  }
+}
+
+function respondTrailersOnly(stream: http2.ServerHttp2Stream, status: number, message: string): void {
+  stream.respond({
+    ":status": 200, "content-type": "application/grpc", "grpc-status": String(status), "grpc-message": percentEncodeGrpcMessage(message),
+  }, { endStream: true });
+  // Whatever the client sends is of no use now.
+  setImmediate(() => {
+    if (!stream.destroyed && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  });
+}
+
+function peerOf(session: http2.ServerHttp2Session, socketPaths: ReadonlyMap<Http2AnyServer, string>): GrpcPeer {
+  const socket = session.socket as tls.TLSSocket;
+  if (socket.remoteAddress === undefined) {
+    // Accepted sockets know their net.Server, which is the http2 server we listened with.
+    const server = (socket as unknown as { server?: Http2AnyServer }).server;
+    return { address: `unix:${(server && socketPaths.get(server)) ?? ""}`, authorized: false };
+  }
+  if (!socket.encrypted) return { address: socket.remoteAddress, port: socket.remotePort, authorized: false };
+  const cert = socket.getPeerCertificate();
+  const hasCert = cert !== null && Object.keys(cert).length > 0;
+  return {
+    address: socket.remoteAddress,
+    port: socket.remotePort,
+    authorized: socket.authorized === true,
+    ...(hasCert ? { certificate: cert } : {}),
+  };
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const stat = await lstat(path);
+    if (!stat.isSocket()) throw new TunnelError("INVALID_OPTION", `${path} exists and is not a socket; refusing to remove it`);
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+}

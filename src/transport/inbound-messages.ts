@@ -1,0 +1,114 @@
+// The receive side shared by server and client calls: gRPC messages out of an HTTP/2 stream's
+// DATA chunks, with pause/resume that really pushes back. node:http2 returns stream-level
+// WINDOW_UPDATEs only while the stream is read (it consumes the connection window at once), so
+// pausing the readable stops the peer after one stream window, without holding up the session.
+// Messages already decoded from a chunk when pause() is called wait in a small queue, so a
+// paused call never sees another "message".
+//
+// Reading starts lazily, at start(): a handler that first awaits something (a token review,
+// konnectivity.md §1.3) loses no message that arrived meanwhile.
+import type { Readable } from "node:stream";
+import { TunnelError } from "../protocol/tunnel-error.js";
+import { GrpcMessageReader } from "./grpc-frame.js";
+
+export interface InboundHandlers {
+  message(message: Uint8Array): void;
+  /** The peer half-closed and every message was delivered. */
+  end(): void;
+  /** Framing error (MESSAGE_TOO_LARGE or PROTOCOL); nothing more is delivered. */
+  error(err: TunnelError): void;
+}
+
+export class InboundMessages {
+  readonly #stream: Readable;
+  readonly #reader: GrpcMessageReader;
+  readonly #handlers: InboundHandlers;
+  #queue: Uint8Array[] = [];
+  #queueHead = 0;
+  #isStarted = false;
+  #isPaused = false;
+  #isStopped = false;
+  #hasStreamEnded = false;
+  readonly #onData = (chunk: Buffer) => this.#receive(chunk);
+  readonly #onEnd = () => {
+    this.#hasStreamEnded = true;
+    this.#maybeEnd();
+  };
+
+  constructor(stream: Readable, maxMessageBytes: number, handlers: InboundHandlers) {
+    this.#stream = stream;
+    this.#reader = new GrpcMessageReader(maxMessageBytes);
+    this.#handlers = handlers;
+  }
+
+  get isPaused(): boolean {
+    return this.#isPaused;
+  }
+
+  start(): void {
+    if (this.#isStarted || this.#isStopped) return;
+    this.#isStarted = true;
+    this.#stream.on("data", this.#onData);
+    this.#stream.on("end", this.#onEnd);
+    if (this.#isPaused) this.#stream.pause();
+  }
+
+  pause(): void {
+    this.#isPaused = true;
+    if (this.#isStarted) this.#stream.pause();
+  }
+
+  resume(): void {
+    this.#isPaused = false;
+    this.start();
+    while (!this.#isPaused && !this.#isStopped && this.#queueHead < this.#queue.length) {
+      const message = this.#queue[this.#queueHead]!;
+      this.#queue[this.#queueHead++] = undefined as unknown as Uint8Array;
+      this.#handlers.message(message);
+    }
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    }
+    if (this.#isPaused || this.#isStopped) return;
+    this.#stream.resume();
+    this.#maybeEnd();
+  }
+
+  /** Delivers nothing more and lets the stream's data flow to nowhere. */
+  stop(): void {
+    if (this.#isStopped) return;
+    this.#isStopped = true;
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#stream.off("data", this.#onData);
+    this.#stream.off("end", this.#onEnd);
+  }
+
+  #receive(chunk: Buffer): void {
+    let messages: Uint8Array[];
+    try {
+      messages = this.#reader.push(chunk);
+    } catch (err) {
+      this.stop();
+      this.#handlers.error(err as TunnelError);
+      return;
+    }
+    for (const message of messages) {
+      if (this.#isStopped) return;
+      if (this.#isPaused) this.#queue.push(message);
+      else this.#handlers.message(message);
+    }
+  }
+
+  #maybeEnd(): void {
+    if (!this.#hasStreamEnded || this.#isStopped || this.#isPaused || this.#queueHead < this.#queue.length) return;
+    const truncated = this.#reader.bufferedBytes;
+    this.stop();
+    if (truncated > 0) {
+      this.#handlers.error(new TunnelError("PROTOCOL", `grpc: stream ended inside a message (${truncated} bytes of it received)`));
+      return;
+    }
+    this.#handlers.end();
+  }
+}

@@ -1,0 +1,18 @@
+// gRPC over node:http2: the transport the tunnel runs on (DESIGN.md, konnectivity.md §1.2, §1.7).
+export { encodeGrpcMessage, GrpcMessageReader, grpcFrameHeaderBytes } from "./grpc-frame.js";
+export {
+  GrpcStatus, GrpcStatusError, grpcStatusName, grpcStatusFromHttpStatus, percentDecodeGrpcMessage, percentEncodeGrpcMessage,
+  type GrpcStatusCode,
+} from "./grpc-status.js";
+export {
+  decodeBinaryMetadata, metadataFromHeaders, metadataToHeaders, metadataValue, type Metadata, type MetadataInit, type MetadataValue,
+} from "./metadata.js";
+export {
+  grpcTransportDefaults, resolveGrpcClientOptions, resolveGrpcServerOptions,
+  type GrpcClientOptions, type GrpcServerOptions, type GrpcServerTlsOptions,
+} from "./grpc-options.js";
+export { GrpcServer, type GrpcHandler, type GrpcListenTarget } from "./grpc-server.js";
+export type { GrpcPeer, GrpcServerCall } from "./grpc-server-call.js";
+export { GrpcClient, type GrpcClientTarget, type GrpcClientTlsOptions } from "./grpc-client.js";
+export type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
+export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki.js";

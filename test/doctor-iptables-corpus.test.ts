@@ -1,0 +1,61 @@
+// Every fixture (made by scripts/gen-iptables-fixtures.sh from real iptables) through
+// checkIptables, in every format the tools printed, against the expectations in cases.json and
+// against what the kernel did with a real connection (kernel-results.json).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { checkIptables } from "../src/doctor/iptables/index.js";
+import type { CheckIptablesOptions } from "../src/doctor/iptables/index.js";
+
+const dir = join(import.meta.dirname, "fixtures/doctor/iptables");
+interface Expect { verdict: string; effect?: string | null; decidedBy?: { chain: string; rule: number | null; target: string } }
+interface Case { id: string; rules: string; flags: CheckIptablesOptions; expect: Expect; fixes?: string[]; listWithoutV?: Expect; listExpect?: Expect; why?: string }
+const { cases } = JSON.parse(readFileSync(join(dir, "cases.json"), "utf8")) as { cases: Case[] };
+const kernel = JSON.parse(readFileSync(join(dir, "kernel-results.json"), "utf8")) as Record<string, string>;
+
+const kernelEffect: Record<string, string> = { connected: "accept", refused: "reject", unreachable: "reject", timeout: "drop" };
+const FULL = ["save.txt", "save-c.txt", "list-nv.txt", "list-v.txt"];
+const NO_V = ["list.txt", "list-n.txt"];
+
+function assertExpect(result: ReturnType<typeof checkIptables>, expect: Expect, label: string): void {
+  assert.equal(result.verdict, expect.verdict, `${label}: ${result.summary}`);
+  if (expect.effect !== undefined) assert.equal(result.effect, expect.effect, label);
+  if (expect.decidedBy) {
+    const d = result.decidedBy as Record<string, unknown>;
+    assert.deepEqual({ chain: d.chain, rule: d.rule, target: d.target }, expect.decidedBy, `${label}: ${result.summary}`);
+  }
+  const status = { allowed: "ok", blocked: "problem", indeterminate: "indeterminate" }[expect.verdict];
+  assert.equal(result.status, status, label);
+}
+
+describe("doctor iptables corpus", () => {
+  it("has at least 20 cases, including A10-A14", () => {
+    assert.ok(cases.length >= 20);
+    for (const a of ["A10", "A11", "A12", "A13", "A14"]) assert.ok(cases.some((c) => c.id.startsWith(a)), a);
+  });
+
+  for (const c of cases) {
+    describe(c.id, () => {
+      it("expectation agrees with the kernel", () => {
+        if (c.expect.verdict === "indeterminate") return;
+        assert.equal(kernelEffect[kernel[c.id]!], c.expect.effect, `kernel said ${kernel[c.id]}`);
+      });
+      for (const file of FULL) {
+        it(`${file}`, () => {
+          const result = checkIptables(readFileSync(join(dir, c.rules, file), "utf8"), c.flags);
+          assertExpect(result, file.startsWith("list") && c.listExpect ? c.listExpect : c.expect, `${c.id}/${file}`);
+          if (c.fixes && file.startsWith("save")) assert.deepEqual(result.fixes.map((f) => f.command), c.fixes);
+        });
+      }
+      for (const file of NO_V) {
+        it(`${file} (interfaces hidden)`, () => {
+          const result = checkIptables(readFileSync(join(dir, c.rules, file), "utf8"), c.flags);
+          if (c.listWithoutV) assertExpect(result, c.listWithoutV, `${c.id}/${file}`);
+          // Without -v the doctor may only be less sure, never different.
+          else if (result.verdict !== "indeterminate") assertExpect(result, c.listExpect ?? c.expect, `${c.id}/${file}`);
+        });
+      }
+    });
+  }
+});

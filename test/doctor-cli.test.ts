@@ -395,3 +395,39 @@ describe("doctor nftables (CLI)", () => {
     assert.equal((json(r) as { error: { file: string } }).error.file, file);
   });
 });
+
+describe("doctor explain (CLI)", () => {
+  const timeout = "Error from server: error dialing backend: dial tcp 10.224.0.5:10250: i/o timeout";
+
+  it("a recognised message is exit 0 with mechanism and ranked causes", async () => {
+    const r = await runDoctor(["explain", timeout, "--output", "json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = json(r);
+    assert.equal(j.check, "explain");
+    assert.equal(j.mechanism, "timeout");
+    const causes = j.causes as { id: string; why: string; check: string }[];
+    assert.ok(causes.length > 0 && causes.every((c) => c.id && c.why && c.check.startsWith("nodetunnel doctor ")));
+  });
+
+  it("the words may come unquoted, or from standard input with --file -", async () => {
+    const words = await runDoctor(["explain", ...timeout.split(" "), "--output", "json"]);
+    assert.equal(json(words).mechanism, "timeout");
+    const piped = await runDoctor(["explain", "--file", "-"], { stdin: `${timeout}\n` });
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.match(piped.stdout, /^EXPLAINED {2}explain: timeout\n/);
+  });
+
+  it("an unrecognised message is exit 3", async () => {
+    const r = await runDoctor(["explain", "the cake is a lie"]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /^UNRECOGNISED {2}explain/);
+  });
+
+  it("no text, empty input, or both text and --file is exit 2", async () => {
+    for (const [args, stdin] of [[[], undefined], [["--file", "-"], ""], [["some text", "--file", "-"], "x"]] as const) {
+      const r = await runDoctor(["explain", ...args], stdin === undefined ? {} : { stdin });
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.ok(oneLine(r.stderr), r.stderr);
+    }
+  });
+});

@@ -9,3 +9,4 @@ export { checkNsg, parseNsg } from "./nsg/index.js";
 export type { NsgInputs, NsgOptions } from "./nsg/index.js";
 export { checkIptables } from "./iptables/index.js";
 export { checkNftables } from "./nftables/index.js";
+export { explainError } from "./explain/index.js";

@@ -50,6 +50,12 @@ function headline(r: CheckResult, paint: Paint): string {
     const why = r.effect ? ` (${effectText[r.effect]})` : r.verdict === "indeterminate" ? " (depends on something the input does not show)" : "";
     return `${paint(ansi.bold + ";" + verdictColor[r.verdict], r.verdict.toUpperCase())}  ${protocol} ${source} → ${to}${why}`;
   }
+  if (r.check === "explain") {
+    // explain recognises a message or does not; "warning" would read as a problem of its own.
+    const known = r.status !== "indeterminate";
+    const mechanism = typeof r.mechanism === "string" ? `: ${r.mechanism}` : "";
+    return `${paint(ansi.bold + ";" + (known ? ansi.green : ansi.yellow), known ? "EXPLAINED" : "UNRECOGNISED")}  explain${mechanism}`;
+  }
   return `${paint(ansi.bold + ";" + statusColor[r.status], r.status.toUpperCase())}  ${r.check}`;
 }
 
@@ -113,7 +119,6 @@ function extraLines(r: CheckResult, paint: Paint): string[] {
     }
     case "explain": {
       const out: string[] = [];
-      if (typeof r.mechanism === "string") out.push(`Mechanism: ${r.mechanism}`);
       // The causes as a list, unless the check already wrote them out in its details.
       const causes = r.details?.length ? [] : records(r.causes);
       if (causes.length > 0) out.push("Likely causes, most likely first:");

@@ -1,0 +1,144 @@
+// Property test: random INPUT rule sets are loaded into a real network namespace and a real
+// connection is sent through a veth pair from a peer namespace; what the kernel did (connected /
+// refused / timeout) must equal the evaluator's effect (accept / reject / drop). Root only.
+// Addresses are 10.250.x.x and exist only inside the two namespaces made here.
+import assert from "node:assert/strict";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { checkIptables } from "../src/doctor/iptables/index.js";
+
+const isRoot = process.getuid?.() === 0;
+const hasTools = spawnSync("sh", ["-c", "command -v ip && command -v iptables-restore && command -v python3"]).status === 0;
+const skip = !isRoot ? "needs root: creates network namespaces" : !hasTools ? "needs ip, iptables-restore and python3" : false;
+
+const SEED = Number(process.env.IPT_SEED ?? Date.now() % 1_000_000);
+const SETS = 40;
+const NODE_ADDR = "10.250.0.1";
+const SOURCES = ["10.250.0.2", "10.250.1.5", "10.250.2.5"];
+const PORT = 10250;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function generate(rand: () => number): string {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const chance = (p: number) => rand() < p;
+  const chains = ["C1", "C2", "C3"];
+  const rule = (chain: string, index: number): string => {
+    const parts: string[] = [];
+    if (chance(0.4)) parts.push(`${chance(0.2) ? "! " : ""}-s ${pick(["10.250.1.0/24", "10.250.0.0/16", "10.250.2.5/32", "10.250.0.2/32", "192.168.0.0/16"])}`);
+    if (chance(0.25)) parts.push(`${chance(0.3) ? "! " : ""}-i ${pick(["eth0", "eth+", "azv1", "lo"])}`);
+    let tcp = false;
+    if (chance(0.6)) {
+      tcp = true;
+      parts.push("-p tcp");
+      const kind = rand();
+      if (kind < 0.35) parts.push(`-m tcp ${chance(0.2) ? "! " : ""}--dport ${pick(["10250", "10000:11000", "22", "10251:10300"])}`);
+      else if (kind < 0.6) parts.push(`-m multiport ${chance(0.2) ? "! " : ""}--dports ${pick(["22,10250", "443,9000:9999", "10250,30000:32767", "80"])}`);
+      else if (kind < 0.7) parts.push("-m tcp --sport 1024:65535");
+    }
+    if (chance(0.2)) parts.push(`-m conntrack ${chance(0.3) ? "! " : ""}--ctstate ${pick(["NEW", "RELATED,ESTABLISHED", "INVALID", "NEW,ESTABLISHED"])}`);
+    const below = chains.filter((c) => (chain === "INPUT" ? true : c > chain));
+    const targets = ["ACCEPT", "DROP", "REJECT", "RETURN", "LOG"];
+    if (below.length > 0) targets.push("JUMP", "JUMP", "GOTO");
+    const t = pick(targets);
+    let target: string;
+    if (t === "REJECT") target = `-j REJECT --reject-with ${pick(tcp ? ["tcp-reset", "icmp-port-unreachable", "icmp-host-prohibited"] : ["icmp-port-unreachable", "icmp-host-prohibited"])}`;
+    else if (t === "JUMP") target = `-j ${pick(below)}`;
+    else if (t === "GOTO") target = `-g ${pick(below)}`;
+    else if (t === "LOG") target = `-j LOG --log-prefix "r${index} "`;
+    else target = `-j ${t}`;
+    return `-A ${chain} ${parts.join(" ")} ${target}`.replace(/ +/g, " ");
+  };
+  const lines = ["*filter", `:INPUT ${chance(0.4) ? "DROP" : "ACCEPT"} [0:0]`, ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"];
+  for (const c of chains) lines.push(`:${c} - [0:0]`);
+  const n = 1 + Math.floor(rand() * 12);
+  for (let i = 0; i < n; i++) lines.push(rule("INPUT", i));
+  for (const c of chains) {
+    const m = Math.floor(rand() * 5);
+    for (let i = 0; i < m; i++) lines.push(rule(c, i));
+  }
+  lines.push("COMMIT", "");
+  return lines.join("\n");
+}
+
+// Sends one SYN per source at once and prints connected/refused/unreachable/timeout for each.
+const PROBE = `
+import socket, sys, errno, threading
+dst, port = sys.argv[1], int(sys.argv[2]); out = {}
+def probe(src):
+    s = socket.socket(); s.bind((src, 0)); s.settimeout(0.5)
+    try: s.connect((dst, port)); out[src] = "connected"
+    except socket.timeout: out[src] = "timeout"
+    except ConnectionRefusedError: out[src] = "refused"
+    except OSError as e: out[src] = "unreachable" if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "error"
+    finally: s.close()
+ts = [threading.Thread(target=probe, args=(s,)) for s in sys.argv[3:]]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(" ".join(out[s] for s in sys.argv[3:]))
+`;
+const LISTEN = `
+import socket, sys
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("0.0.0.0", int(sys.argv[1]))); t.listen(128)
+print("ready", flush=True)
+while True:
+    c, _ = t.accept(); c.close()
+`;
+
+describe("doctor iptables agrees with the kernel", { skip }, () => {
+  const node = `nt-iptk-${process.pid}-n`;
+  const peer = `nt-iptk-${process.pid}-p`;
+  let listener: ChildProcess | undefined;
+  const sh = (args: string[], input?: string) => execFileSync(args[0]!, args.slice(1), { input, encoding: "utf8", timeout: 10_000 });
+
+  before(async () => {
+    sh(["ip", "netns", "add", node]);
+    sh(["ip", "netns", "add", peer]);
+    sh(["ip", "link", "add", "eth0", "netns", node, "type", "veth", "peer", "name", "peer0", "netns", peer]);
+    for (const [ns, dev, addr] of [[node, "eth0", `${NODE_ADDR}/16`], [peer, "peer0", "10.250.0.2/16"]] as const) {
+      sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
+      sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+      sh(["ip", "-n", ns, "link", "set", dev, "up"]);
+    }
+    for (const src of SOURCES.slice(1)) sh(["ip", "-n", peer, "addr", "add", `${src}/32`, "dev", "peer0"]);
+    listener = spawn("ip", ["netns", "exec", node, "python3", "-c", LISTEN, String(PORT)], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve, reject) => {
+      listener!.stdout!.once("data", () => resolve());
+      listener!.once("exit", (code) => reject(new Error(`listener exited ${code}`)));
+    });
+  });
+
+  after(() => {
+    if (listener?.pid !== undefined) listener.kill();
+    spawnSync("ip", ["netns", "del", node]);
+    spawnSync("ip", ["netns", "del", peer]);
+  });
+
+  it(`matches real SYNs for ${SETS} random rule sets (seed ${SEED})`, { timeout: 90_000 }, () => {
+    const rand = mulberry32(SEED);
+    let compared = 0;
+    for (let set = 0; set < SETS; set++) {
+      const rules = generate(rand);
+      sh(["ip", "netns", "exec", node, "iptables-restore"], rules);
+      const saved = sh(["ip", "netns", "exec", node, "iptables-save"]);
+      const seen = sh(["ip", "netns", "exec", peer, "python3", "-c", PROBE, NODE_ADDR, String(PORT), ...SOURCES]).trim().split(" ");
+      SOURCES.forEach((source, i) => {
+        const result = checkIptables(saved, { source, destination: NODE_ADDR, port: PORT, protocol: "tcp", inInterface: "eth0", chain: "INPUT" });
+        const kernel = { connected: "accept", refused: "reject", unreachable: "reject", timeout: "drop" }[seen[i]!];
+        assert.equal(result.effect, kernel,
+          `seed ${SEED} (IPT_SEED=${SEED}), set ${set}, source ${source}: kernel ${seen[i]}, doctor ${result.verdict}: ${result.summary}\n${rules}`);
+        compared++;
+      });
+    }
+    assert.equal(compared, SETS * SOURCES.length);
+  });
+});

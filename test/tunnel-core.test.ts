@@ -56,7 +56,7 @@ describe("tunnel core over an in-memory agent stream", () => {
       dialTimeoutMs: 300,
     });
     const metrics = new ServerMetrics(new Registry());
-    server = new ProxyServer(options, log, metrics, "127.0.0.1:8091");
+    server = new ProxyServer(options, log, metrics, () => "127.0.0.1:8091");
     frontend = createHttpConnectFrontend(server, metrics, log);
     frontend.listen(udsPath);
     await once(frontend, "listening");
@@ -148,7 +148,7 @@ describe("pending dials", () => {
     const path = join(dir, "c.sock");
     const options = resolveServerOptions({ frontends: [{ mode: "http-connect", listen: { path } }], proxyStrategies: ["destHost"], dialTimeoutMs });
     const metrics = new ServerMetrics(new Registry());
-    const server = new ProxyServer(options, log, metrics, "127.0.0.1:8091");
+    const server = new ProxyServer(options, log, metrics, () => "127.0.0.1:8091");
     const frontend = createHttpConnectFrontend(server, metrics, log);
     frontend.listen(path);
     await once(frontend, "listening");

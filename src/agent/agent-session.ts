@@ -4,6 +4,7 @@
 //
 //   serving ──drain()──▶ draining (DRAIN sent, new dials refused) ──┐
 //      └───────────── stream ends / destroy() ────────────────────────┴──▶ closed (everything released)
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import {
   closeResponse, dialResponse, drain, type Packet, type PacketOf,
@@ -162,7 +163,7 @@ export class AgentSession {
     );
   }
 
-  private startConnection(connectID: bigint, socket: import("node:net").Socket): void {
+  private startConnection(connectID: bigint, socket: Socket): void {
     this.o.metrics.endpointConnections(1);
     const conn = new TunnelConnection({
       connectID,

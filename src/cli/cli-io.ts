@@ -8,6 +8,8 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Sets the exit code the process will end with; commands return after calling it. */
   exit(code: number): void;
+  /** Runs `handler` on each SIGINT/SIGTERM; returns the remover. Absent in tests. */
+  onSignal?(handler: (signal: "SIGINT" | "SIGTERM") => void): () => void;
 }
 
 /** Colour only on a TTY and never with NO_COLOR set (https://no-color.org). */
@@ -21,6 +23,16 @@ export function processIo(): CliIo {
     env: process.env,
     exit(code) {
       process.exitCode = code;
+    },
+    onSignal(handler) {
+      const onInt = () => handler("SIGINT");
+      const onTerm = () => handler("SIGTERM");
+      process.on("SIGINT", onInt);
+      process.on("SIGTERM", onTerm);
+      return () => {
+        process.off("SIGINT", onInt);
+        process.off("SIGTERM", onTerm);
+      };
     },
   };
 }

@@ -8,3 +8,5 @@ export {
   proxyStrategies, resolveServerOptions, type FrontendConfig, type FrontendMode, type ListenTarget, type ProxyStrategy,
   type ServerOptions, type ServerOptionsInput, type TlsFiles,
 } from "./server-options.js";
+export { NodetunnelServer, type BoundFrontend, type ServerAddresses, type ServerDeps } from "./nodetunnel-server.js";
+export { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";

@@ -70,8 +70,8 @@ export class ProxyServer {
     readonly options: ServerOptions,
     private readonly log: Logger,
     private readonly metrics: ServerMetrics,
-    /** host:port agents dial, for explanations. */
-    private readonly agentEndpoint: string,
+    /** host:port agents dial, for explanations (known once the listener is bound). */
+    private readonly agentEndpointOf: () => string,
   ) {
     this.registry = new AgentRegistry(options.proxyStrategies);
     this.budget = new MemoryBudget(options.flow.memoryBudgetBytes);
@@ -144,7 +144,7 @@ export class ProxyServer {
   /** Starts a dial. The requester hears back exactly once (possibly before this returns). */
   dial(address: string, requester: DialRequester, random: bigint = randomInt63()): DialHandle | null {
     const startedAt = performance.now();
-    const ctx: DialFailureContext = { address, agentEndpoint: this.agentEndpoint };
+    const ctx: DialFailureContext = { address, agentEndpoint: this.agentEndpointOf() };
     const fail = (reason: DialFailureReason, error: string, explanation: string, agentId: string | null) => {
       this.recordFailure({ at: Date.now(), address, agentId, reason, error, explanation });
       this.metrics.dialFailed(reason, reason, (performance.now() - startedAt) / 1000);
@@ -220,7 +220,7 @@ export class ProxyServer {
     }
     this.takePending(p.random);
     const seconds = (performance.now() - pending.startedAt) / 1000;
-    const ctx: DialFailureContext = { address: pending.address, agentEndpoint: this.agentEndpoint };
+    const ctx: DialFailureContext = { address: pending.address, agentEndpoint: this.agentEndpointOf() };
     if (p.error !== "") {
       const explanation = explainAgentDialError(p.error, ctx);
       this.metrics.dialFailed("error_response", "agent_error", seconds);

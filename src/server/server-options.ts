@@ -107,7 +107,10 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   for (const f of o.frontends) {
     if ("port" in f.listen) {
       checkPort(`--server-port (${f.mode})`, f.listen.port);
-      if (!f.tls) invalid(`a TCP ${f.mode} frontend needs TLS: give --server-cert and --server-key (and --server-ca-cert for mTLS), or use --uds-name`);
+      // Cleartext TCP only on loopback (the demo, tests, a sidecar sharing the pod's network).
+      if (!f.tls && !isLoopback(f.listen.host)) {
+        invalid(`a TCP ${f.mode} frontend needs TLS unless it binds to loopback: give --server-cert and --server-key (and --server-ca-cert for mTLS), or use --uds-name`);
+      }
     } else {
       if (f.listen.path === "") invalid("--uds-name must not be empty");
       if (f.tls) invalid("--uds-name cannot be combined with --server-cert/--server-key/--server-ca-cert (a Unix socket frontend has no TLS)");
@@ -137,4 +140,8 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   if (f.maxQueueBytes < f.chunkBytes) invalid("the per-connection queue must hold at least one chunk");
   if (f.slowConsumerBytes < f.creditWindowBytes) invalid("the slow-consumer cap must be at least the credit window");
   return Object.freeze({ ...o, frontends: Object.freeze([...o.frontends]), proxyStrategies: Object.freeze([...o.proxyStrategies]), flow: Object.freeze(f) });
+}
+
+function isLoopback(host: string | undefined): boolean {
+  return host !== undefined && (host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host));
 }

@@ -7,3 +7,4 @@ export { OutboundQueue, SendScheduler } from "./send-scheduler.js";
 export {
   TunnelConnection, type ConnectionCounters, type ConnectionSide, type FinishReason, type TunnelConnectionOptions,
 } from "./tunnel-connection.js";
+export { dialThroughProxy, type ProxyDialOptions } from "./proxy-client.js";

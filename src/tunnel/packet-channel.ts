@@ -1,7 +1,7 @@
 // The shared packet stream between a server and an agent (or a frontend stream), seen as a
 // channel of Packets. The gRPC implementation sits on a transport call; the in-memory pair lets
 // the tunnel be tested without sockets (STYLE.md: seams by design).
-import { EventEmitter } from "node:events";
+import type { EventEmitter } from "node:events";
 import { TunnelError, decodePacket, encodePacket, type Packet } from "../protocol/index.js";
 
 export interface ChannelHandlers {

@@ -1,0 +1,101 @@
+// The agent's options: upstream's flags (shared/spec/konnectivity.md §2.4) and defaults, plus
+// nodetunnel's: a list of servers, --allowed-destinations, the credit extension. Defaulted
+// once, validated here, then frozen.
+import { randomUUID } from "node:crypto";
+import { TunnelError, parseAgentIdentifiers, type AgentIdentifiers } from "../protocol/index.js";
+import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
+import { DestinationPolicy } from "./destination-policy.js";
+
+export interface ServerTarget {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface AgentOptions {
+  readonly agentId: string;
+  readonly identifiers: AgentIdentifiers;
+  /** Servers to connect to: one address (a load balancer, as upstream), several, or a DNS name with several addresses. */
+  readonly servers: readonly ServerTarget[];
+  readonly tls?: {
+    readonly ca?: string | Buffer;
+    readonly cert?: string | Buffer;
+    readonly key?: string | Buffer;
+    /** Offered before "h2" (AKS routes its port 443 by ALPN "konnectivity"). */
+    readonly alpnProtocols: readonly string[];
+    readonly servername?: string;
+  };
+  /** Read again at every (re)connect, as upstream: projected tokens rotate. */
+  readonly serviceAccountTokenPath?: string;
+  readonly syncIntervalMs: number;
+  readonly syncIntervalCapMs: number;
+  readonly keepaliveTimeMs: number;
+  readonly dialTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** After DRAIN, how long existing connections may run before the agent stops. */
+  readonly drainTimeoutMs: number;
+  readonly healthListen?: { readonly port: number; readonly host?: string };
+  readonly adminListen?: { readonly port: number; readonly host?: string };
+  readonly policy: DestinationPolicy;
+  readonly flow: FlowOptions;
+  readonly creditFlowControl: boolean;
+}
+
+export interface AgentOptionsInput extends Partial<Omit<AgentOptions, "identifiers" | "policy" | "flow" | "servers">> {
+  readonly identifiers?: string;
+  readonly allowedDestinations?: readonly string[];
+  /** `host[,host...]`, each optionally `host:port`. */
+  readonly proxyServerHost?: string;
+  readonly proxyServerPort?: number;
+  readonly flow?: Partial<FlowOptions>;
+}
+
+const invalid = (message: string): never => {
+  throw new TunnelError("INVALID_OPTION", message);
+};
+
+export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
+  const port = input.proxyServerPort ?? 8091;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) invalid(`--proxy-server-port must be from 1 to 65535, not ${port}`);
+  const hosts = (input.proxyServerHost ?? "127.0.0.1").split(",").map((h) => h.trim()).filter((h) => h !== "");
+  if (hosts.length === 0) invalid("--proxy-server-host must name at least one server");
+  const servers = hosts.map((h): ServerTarget => {
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(h) ?? /^([^:]+)(?::(\d+))?$/.exec(h);
+    if (!m) return invalid(`--proxy-server-host: "${h}" is not host or host:port`);
+    const p = m[2] === undefined ? port : Number(m[2]);
+    if (p < 1 || p > 65535) invalid(`--proxy-server-host: port ${p} of "${h}" is out of range`);
+    return { host: m[1]!, port: p };
+  });
+  let identifiers: AgentIdentifiers;
+  try {
+    identifiers = parseAgentIdentifiers(input.identifiers ?? "", { strict: true });
+  } catch (err) {
+    return invalid(`--agent-identifiers: ${(err as Error).message.replace(/^agent identifiers: /, "")}`);
+  }
+  const flow = { ...defaultFlowOptions, ...input.flow };
+  const o: AgentOptions = {
+    agentId: input.agentId || randomUUID(),
+    identifiers,
+    servers,
+    tls: input.tls,
+    serviceAccountTokenPath: input.serviceAccountTokenPath || undefined,
+    syncIntervalMs: input.syncIntervalMs ?? 1000,
+    syncIntervalCapMs: input.syncIntervalCapMs ?? 10_000,
+    keepaliveTimeMs: input.keepaliveTimeMs ?? 60 * 60 * 1000,
+    dialTimeoutMs: input.dialTimeoutMs ?? 5000,
+    connectTimeoutMs: input.connectTimeoutMs ?? 10_000,
+    drainTimeoutMs: input.drainTimeoutMs ?? 60_000,
+    healthListen: input.healthListen,
+    adminListen: input.adminListen,
+    policy: DestinationPolicy.parse(input.allowedDestinations ?? []),
+    flow,
+    creditFlowControl: input.creditFlowControl ?? true,
+  };
+  if (o.syncIntervalMs <= 0) invalid("--sync-interval must be positive");
+  if (o.syncIntervalCapMs < o.syncIntervalMs) invalid("--sync-interval-cap must be at least --sync-interval");
+  if (o.dialTimeoutMs <= 0) invalid("--dial-timeout must be positive");
+  if (o.tls && (o.tls.cert === undefined) !== (o.tls.key === undefined)) invalid("--agent-cert and --agent-key go together");
+  for (const l of [o.healthListen, o.adminListen]) {
+    if (l && (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535)) invalid(`port ${l.port} is out of range`);
+  }
+  return Object.freeze(o);
+}

@@ -1,0 +1,315 @@
+// The agent: one session per server, kept up with backoff (1 s, ×1.5, 10 % jitter, capped at
+// 10 s, as upstream's --sync-interval/--sync-interval-cap), plus its health port.
+//
+// HA: every server must have a stream to every agent it may route to. Upstream agents are given
+// one address (a load balancer) and keep dialing it until they hold `servercount` distinct
+// server ids, closing duplicates. nodetunnel also takes a list of servers (or a DNS name with
+// several addresses, resolved at each attempt): it keeps max(servers, servercount) slots, slot i
+// dialing servers[i % n], and a slot that reaches a server already held closes it and retries.
+//
+//   running ──drain()──▶ draining (DRAIN on every stream, no new dials or streams) ──▶ stopped
+//      └────────────────────────── destroy() ──────────────────────────────────────────┘
+import http from "node:http";
+import { lookup } from "node:dns/promises";
+import { isIP, type AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { TunnelError } from "../protocol/index.js";
+import { MemoryBudget } from "../tunnel/index.js";
+import { AgentMetrics } from "./agent-metrics.js";
+import type { AgentOptions, ServerTarget } from "./agent-options.js";
+import { AgentSession } from "./agent-session.js";
+import { connectToServer } from "./server-connection.js";
+
+export interface AgentDeps {
+  readonly log: Logger;
+  readonly registry: Registry;
+  /** Random in [0, 1), injectable so backoff jitter can be tested. */
+  readonly random?: () => number;
+}
+
+interface Slot {
+  readonly index: number;
+  session: AgentSession | undefined;
+  backoffMs: number;
+  timer: NodeJS.Timeout | undefined;
+  abort: AbortController | undefined;
+  lastError: string | undefined;
+}
+
+export interface AgentStatus {
+  readonly agentId: string;
+  readonly state: "running" | "draining" | "stopped";
+  readonly servers: ReadonlyArray<{ serverId: string; connectedAt: number; connections: number }>;
+  readonly knownServerCount: number;
+  readonly lastErrors: readonly string[];
+}
+
+/** Backoff after `previousMs`: ×1.5, capped, with ±10 % jitter (upstream's wait.Backoff shape). */
+export function nextBackoffMs(previousMs: number, o: { syncIntervalMs: number; syncIntervalCapMs: number }, random: () => number): number {
+  const base = previousMs === 0 ? o.syncIntervalMs : Math.min(previousMs * 1.5, o.syncIntervalCapMs);
+  return Math.round(base * (1 + (random() * 2 - 1) * 0.1));
+}
+
+export class NodetunnelAgent {
+  readonly metrics: AgentMetrics;
+  private readonly slots: Slot[] = [];
+  private readonly budget: MemoryBudget;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private state: "running" | "draining" | "stopped" = "running";
+  private serverCount = 1;
+  private healthServer: http.Server | undefined;
+  private adminServer: http.Server | undefined;
+  private readyWaiters: Array<() => void> = [];
+
+  constructor(readonly options: AgentOptions, private readonly deps: AgentDeps) {
+    this.metrics = new AgentMetrics(deps.registry);
+    this.budget = new MemoryBudget(options.flow.memoryBudgetBytes);
+    this.log = deps.log.child({ component: "agent", agentId: options.agentId });
+    this.random = deps.random ?? Math.random;
+    this.budget.onChange((paused, used) =>
+      paused
+        ? this.log.warn({ usedBytes: used }, "memory budget exceeded: pausing reads from server streams")
+        : this.log.info({ usedBytes: used }, "memory back under budget"),
+    );
+  }
+
+  static async start(options: AgentOptions, deps: AgentDeps): Promise<NodetunnelAgent> {
+    const agent = new NodetunnelAgent(options, deps);
+    await agent.listen();
+    agent.ensureSlots();
+    return agent;
+  }
+
+  get isReady(): boolean {
+    return this.sessions().length > 0;
+  }
+
+  get healthPort(): number | undefined {
+    return (this.healthServer?.address() as AddressInfo | null)?.port;
+  }
+
+  get adminPort(): number | undefined {
+    return (this.adminServer?.address() as AddressInfo | null)?.port;
+  }
+
+  /** Resolves when at least `count` servers are connected (or rejects after timeoutMs). */
+  async waitForServers(count = 1, timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.sessions().length < count) {
+      if (Date.now() > until) throw new TunnelError("DIAL_TIMEOUT", `agent ${this.options.agentId} reached ${this.sessions().length} of ${count} servers: ${this.status().lastErrors.join("; ")}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 50);
+        this.readyWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  status(): AgentStatus {
+    return {
+      agentId: this.options.agentId,
+      state: this.state,
+      servers: this.sessions().map((s) => ({ serverId: s.serverId, connectedAt: s.connectedAt, connections: s.connectionCount })),
+      knownServerCount: this.serverCount,
+      lastErrors: this.slots.map((s) => s.lastError).filter((e): e is string => e !== undefined),
+    };
+  }
+
+  /**
+   * First SIGTERM: DRAIN to every server, no new dials or streams; resolves when existing
+   * connections have finished or the drain deadline passed, then stops.
+   */
+  async drain(): Promise<void> {
+    if (this.state !== "running") return;
+    this.state = "draining";
+    this.log.info({ deadlineMs: this.options.drainTimeoutMs }, "draining: servers will route new dials elsewhere");
+    for (const slot of this.slots) {
+      clearTimeout(slot.timer);
+      slot.abort?.abort();
+      slot.session?.drain();
+    }
+    const until = Date.now() + this.options.drainTimeoutMs;
+    while (this.sessions().some((s) => s.connectionCount > 0 || s.pendingDialCount > 0) && Date.now() < until && this.state === "draining") {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const s of this.sessions()) s.end();
+    this.destroy();
+  }
+
+  /** Second SIGTERM, or tests: stop now. Idempotent. */
+  destroy(): void {
+    if (this.state === "stopped") return;
+    this.state = "stopped";
+    for (const slot of this.slots) {
+      clearTimeout(slot.timer);
+      slot.abort?.abort();
+      slot.session?.destroy(new TunnelError("CLOSED", "agent stopped"));
+    }
+    this.healthServer?.close();
+    this.healthServer?.closeAllConnections();
+    this.adminServer?.close();
+    this.adminServer?.closeAllConnections();
+    this.metrics.setOpenServerConnections(0);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.destroy();
+  }
+
+  private sessions(): AgentSession[] {
+    return this.slots.map((s) => s.session).filter((s): s is AgentSession => s !== undefined && !s.isClosed);
+  }
+
+  private ensureSlots(): void {
+    const wanted = Math.max(this.options.servers.length, this.serverCount);
+    while (this.slots.length < wanted) {
+      const slot: Slot = { index: this.slots.length, session: undefined, backoffMs: 0, timer: undefined, abort: undefined, lastError: undefined };
+      this.slots.push(slot);
+      this.schedule(slot, 0);
+    }
+  }
+
+  private schedule(slot: Slot, delayMs: number): void {
+    if (this.state !== "running") return;
+    clearTimeout(slot.timer);
+    slot.timer = setTimeout(() => void this.connectSlot(slot), delayMs);
+    slot.timer.unref();
+  }
+
+  private retry(slot: Slot, reason: string): void {
+    slot.lastError = reason;
+    slot.backoffMs = nextBackoffMs(slot.backoffMs, this.options, this.random);
+    this.schedule(slot, slot.backoffMs);
+  }
+
+  private async connectSlot(slot: Slot): Promise<void> {
+    if (this.state !== "running") return;
+    // Slots beyond what the servers and the count need stay idle.
+    if (slot.index >= Math.max(this.options.servers.length, this.serverCount)) return;
+    const configured = this.options.servers[slot.index % this.options.servers.length]!;
+    const abort = new AbortController();
+    slot.abort = abort;
+    let target: ServerTarget;
+    try {
+      target = await this.resolveTarget(configured, slot.index);
+    } catch (err) {
+      this.metrics.serverConnectionFailed();
+      return this.retry(slot, `resolve ${configured.host}: ${(err as Error).message}`);
+    }
+    let conn;
+    try {
+      conn = await connectToServer(target, this.options, abort.signal);
+    } catch (err) {
+      if (this.state !== "running") return;
+      this.metrics.serverConnectionFailed();
+      const message = `connect to ${target.host}:${target.port}: ${(err as Error).message}`;
+      if (slot.lastError !== message) this.log.warn({ server: `${target.host}:${target.port}` }, `cannot reach the server: ${(err as Error).message}; retrying with backoff`);
+      return this.retry(slot, message);
+    }
+    if (this.state !== "running") {
+      conn.close();
+      return;
+    }
+    if (this.sessions().some((s) => s.serverId === conn.serverId)) {
+      // Reached a server this agent already holds (a load balancer sent us there): try again.
+      conn.close();
+      slot.lastError = `duplicate connection to server ${conn.serverId}`;
+      this.schedule(slot, nextBackoffMs(0, this.options, this.random));
+      return;
+    }
+    slot.backoffMs = 0;
+    slot.lastError = undefined;
+    this.serverCount = conn.serverCount;
+    this.metrics.setKnownServerCount(conn.serverCount);
+    const session = new AgentSession(conn.channel, {
+      agentId: this.options.agentId,
+      serverId: conn.serverId,
+      credit: conn.credit,
+      dialTimeoutMs: this.options.dialTimeoutMs,
+      flow: this.options.flow,
+      policy: this.options.policy,
+      budget: this.budget,
+      metrics: this.metrics,
+      log: this.log.child({ serverId: conn.serverId }),
+    });
+    slot.session = session;
+    this.metrics.setOpenServerConnections(this.sessions().length);
+    this.log.info({ serverId: conn.serverId, server: `${target.host}:${target.port}`, serverCount: conn.serverCount, credit: conn.credit, alpn: conn.alpnProtocol }, "connected to server");
+    for (const w of this.readyWaiters.splice(0)) w();
+    session.onClosed((err) => {
+      conn.close();
+      if (slot.session === session) slot.session = undefined;
+      this.metrics.setOpenServerConnections(this.sessions().length);
+      if (this.state !== "running") return;
+      this.log.warn({ serverId: conn.serverId, reason: err?.message }, "lost the server stream; reconnecting");
+      this.retry(slot, `stream to ${conn.serverId} ended${err ? `: ${err.message}` : ""}`);
+    });
+    this.ensureSlots();
+  }
+
+  /** A DNS name with several addresses spreads the slots over them (upstream #394). */
+  private async resolveTarget(t: ServerTarget, slotIndex: number): Promise<ServerTarget> {
+    if (isIP(t.host) !== 0 || this.options.servers.length > 1) return t;
+    const all = await lookup(t.host, { all: true });
+    if (all.length <= 1) return t;
+    const pick = all[slotIndex % all.length]!;
+    return { host: pick.address, port: t.port };
+  }
+
+  private async listen(): Promise<void> {
+    const routes = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const url = new URL(req.url ?? "/", "http://agent");
+      const send = (status: number, body: string, type = "text/plain; charset=utf-8") => {
+        res.writeHead(status, { "Content-Type": type });
+        res.end(body);
+      };
+      switch (url.pathname) {
+        case "/healthz":
+          return send(200, "ok");
+        case "/readyz":
+        case "/ready": {
+          const ready = this.isReady;
+          if (url.searchParams.has("verbose")) {
+            return send(ready ? 200 : 503, `[+]ping ok\n[${ready ? "+" : "-"}]server-connected ${ready ? "ok" : "failed: no servers connected"}\n${ready ? "readyz check passed" : "readyz check failed"}\n`);
+          }
+          return ready ? send(200, "ok") : send(503, "[-]server-connected failed: no servers connected\nreadyz check failed\n");
+        }
+        case "/metrics":
+          void this.deps.registry.metrics().then((body) => send(200, body, this.deps.registry.contentType));
+          return;
+        case "/status":
+          return send(200, JSON.stringify(this.status(), null, 2), "application/json");
+        default:
+          return send(404, "not found");
+      }
+    };
+    if (this.options.healthListen) this.healthServer = await listenHttp(this.options.healthListen, routes);
+    if (this.options.adminListen) {
+      this.adminServer = await listenHttp(this.options.adminListen, (req, res) => {
+        if ((req.url ?? "").startsWith("/metrics") && this.healthServer) {
+          // Upstream's admin port redirects /metrics to the health port.
+          res.writeHead(301, { Location: `http://${req.headers.host?.replace(/:\d+$/, "")}:${this.healthPort}/metrics` });
+          res.end();
+          return;
+        }
+        routes(req, res);
+      });
+    }
+  }
+}
+
+async function listenHttp(target: { port: number; host?: string }, handler: http.RequestListener): Promise<http.Server> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(target.port, target.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server;
+}

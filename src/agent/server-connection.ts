@@ -1,0 +1,74 @@
+// Opens one agent stream to one server: TLS (ALPN extras before "h2"), /AgentService/Connect with
+// the connect metadata, and the server's response headers read before any packet, as upstream
+// agents require (shared/spec/konnectivity.md §1.3).
+import { readFile } from "node:fs/promises";
+import {
+  FEATURE_CREDIT, MetadataName, TunnelError, formatAgentIdentifiers,
+} from "../protocol/index.js";
+import { GrpcClient, type GrpcClientTarget } from "../transport/index.js";
+import { GrpcPacketChannel, type PacketChannel } from "../tunnel/index.js";
+import type { AgentOptions, ServerTarget } from "./agent-options.js";
+
+export interface ServerConnection {
+  readonly channel: PacketChannel;
+  readonly serverId: string;
+  readonly serverCount: number;
+  readonly credit: boolean;
+  readonly alpnProtocol: string | undefined;
+  /** Closes the HTTP/2 session under the stream. */
+  close(): void;
+}
+
+export async function connectToServer(target: ServerTarget, o: AgentOptions, signal?: AbortSignal): Promise<ServerConnection> {
+  const grpcTarget: GrpcClientTarget = o.tls
+    ? {
+        host: target.host,
+        port: target.port,
+        tls: { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: o.tls.servername, alpn: [...o.tls.alpnProtocols] },
+      }
+    : { host: target.host, port: target.port, tls: {} };
+  const metadata: Record<string, string> = {
+    [MetadataName.agentId]: o.agentId,
+    [MetadataName.agentIdentifiers]: formatAgentIdentifiers(o.identifiers),
+  };
+  if (o.creditFlowControl) metadata[MetadataName.features] = FEATURE_CREDIT;
+  if (o.serviceAccountTokenPath) {
+    const token = (await readFile(o.serviceAccountTokenPath, "utf8")).trim();
+    metadata[MetadataName.authorization] = `Bearer ${token}`;
+  }
+  const client = await GrpcClient.connect(grpcTarget, {
+    keepaliveTimeMs: o.keepaliveTimeMs,
+    connectTimeoutMs: o.connectTimeoutMs,
+    signal,
+  });
+  try {
+    const call = client.openStream("/AgentService/Connect", metadata);
+    const timeout = AbortSignal.timeout(o.connectTimeoutMs);
+    const headers = await Promise.race([
+      call.headers,
+      new Promise<never>((_, reject) => {
+        const fail = () => reject(new TunnelError("DIAL_TIMEOUT", `no response headers from ${target.host}:${target.port} within ${o.connectTimeoutMs} ms`));
+        if (timeout.aborted) fail();
+        timeout.addEventListener("abort", fail, { once: true });
+      }),
+    ]);
+    const ids = headers.get(MetadataName.serverId) ?? [];
+    const counts = headers.get(MetadataName.serverCount) ?? [];
+    if (ids.length !== 1) throw new TunnelError("PROTOCOL", `server sent ${ids.length} serverid values, expected one`);
+    if (counts.length !== 1 || !/^\d+$/.test(counts[0]!)) throw new TunnelError("PROTOCOL", `server sent servercount ${JSON.stringify(counts)}, expected one integer`);
+    const features = (headers.get(MetadataName.features) ?? []).join(",").split(",").map((s) => s.trim());
+    const channel = new GrpcPacketChannel(call, () => call.end(), () => call.cancel());
+    call.once("close", () => client.close());
+    return {
+      channel,
+      serverId: ids[0]!,
+      serverCount: Math.max(1, Number(counts[0])),
+      credit: o.creditFlowControl && features.includes(FEATURE_CREDIT),
+      alpnProtocol: client.alpnProtocol,
+      close: () => client.destroy(),
+    };
+  } catch (err) {
+    client.destroy();
+    throw err;
+  }
+}

@@ -1,0 +1,102 @@
+// `nodetunnel agent`: the proxy agent, with upstream's flag names and defaults
+// (shared/spec/konnectivity.md §2.4), plus a list of servers and --allowed-destinations.
+import { Command, Option } from "commander";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "../agent/index.js";
+import type { CliIo } from "./cli-io.js";
+import { envOption, readFlagFile, runCommand, withCliErrors } from "./command-support.js";
+import { createLogger } from "./logger.js";
+import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
+import { waitForSignals } from "./server-command.js";
+
+const ignoredUpstreamFlags = [
+  "probe-interval", "sync-forever", "xfr-channel-size", "count-server-leases", "lease-namespace", "lease-label-selector", "lease-label",
+  "server-count-source", "kube-api-content-type", "enable-profiling", "enable-contention-profiling", "warn-on-channel-limit", "v", "logtostderr",
+];
+
+export interface AgentFlags {
+  proxyServerHost: string; proxyServerPort: string; caCert?: string; agentCert?: string; agentKey?: string; alpnProto?: string[];
+  healthServerHost: string; healthServerPort: string; adminBindAddress: string; adminServerPort: string;
+  agentId?: string; agentIdentifiers: string; syncInterval: string; syncIntervalCap: string; keepaliveTime: string;
+  serviceAccountTokenPath?: string; allowedDestinations?: string[]; dialTimeout: string; drainTimeout: string;
+  creditFlowControl: string; kubeconfig?: string; logLevel?: string;
+}
+
+export function agentOptionsFromFlags(f: AgentFlags): AgentOptionsInput {
+  return {
+    agentId: f.agentId,
+    identifiers: f.agentIdentifiers,
+    proxyServerHost: f.proxyServerHost,
+    proxyServerPort: parseInteger("--proxy-server-port", f.proxyServerPort, 1, 65535),
+    tls: {
+      ca: readFlagFile("--ca-cert", f.caCert),
+      cert: readFlagFile("--agent-cert", f.agentCert),
+      key: readFlagFile("--agent-key", f.agentKey),
+      alpnProtocols: f.alpnProto ?? [],
+    },
+    serviceAccountTokenPath: f.serviceAccountTokenPath,
+    syncIntervalMs: parseDuration("--sync-interval", f.syncInterval),
+    syncIntervalCapMs: parseDuration("--sync-interval-cap", f.syncIntervalCap),
+    keepaliveTimeMs: parseDuration("--keepalive-time", f.keepaliveTime),
+    dialTimeoutMs: parseDuration("--dial-timeout", f.dialTimeout),
+    drainTimeoutMs: parseDuration("--drain-timeout", f.drainTimeout),
+    healthListen: { port: parseInteger("--health-server-port", f.healthServerPort, 0, 65535), host: f.healthServerHost || undefined },
+    adminListen: { port: parseInteger("--admin-server-port", f.adminServerPort, 0, 65535), host: f.adminBindAddress || undefined },
+    allowedDestinations: f.allowedDestinations ?? [],
+    creditFlowControl: parseBoolean("--credit-flow-control", f.creditFlowControl),
+  };
+}
+
+export function agentCommand(io: CliIo): Command {
+  const cmd = withCliErrors(new Command("agent"), io, "nodetunnel agent")
+    .description("run the proxy agent on a node (Konnectivity proxy-agent compatible): dials out to the servers, dials kubelets and pods for them")
+    .addOption(envOption("--proxy-server-host <hosts>", "server address; a comma list of servers, or a DNS name with several addresses, for HA", "127.0.0.1"))
+    .addOption(envOption("--proxy-server-port <port>", "server's agent port", "8091"))
+    .addOption(envOption("--ca-cert <file>", "CA that signed the server's certificate"))
+    .addOption(envOption("--agent-cert <file>", "client certificate (mTLS)"))
+    .addOption(envOption("--agent-key <file>", "client key (mTLS)"))
+    .option("--alpn-proto <proto>", "extra ALPN protocol offered before h2 (repeatable), e.g. konnectivity", collectList)
+    .addOption(envOption("--health-server-host <ip>", "health bind address (default: all)", ""))
+    .addOption(envOption("--health-server-port <port>", "health port (/healthz, /readyz, /metrics)", "8093"))
+    .addOption(envOption("--admin-bind-address <ip>", "admin bind address", "127.0.0.1"))
+    .addOption(envOption("--admin-server-port <port>", "admin port", "8094"))
+    .addOption(envOption("--agent-id <id>", "this agent's id (default: $PROXY_AGENT_ID or a random UUID)", undefined, "PROXY_AGENT_ID"))
+    .addOption(envOption("--agent-identifiers <query>", "identities for destHost/defaultRoute routing, e.g. ipv4=10.224.0.5&host=node-1", ""))
+    .addOption(envOption("--sync-interval <duration>", "first reconnect backoff step", "1s"))
+    .addOption(envOption("--sync-interval-cap <duration>", "longest reconnect backoff", "10s"))
+    .addOption(envOption("--keepalive-time <duration>", "ping the server when idle this long", "1h"))
+    .addOption(envOption("--service-account-token-path <file>", "token sent as 'authorization: Bearer' (re-read at every connect)"))
+    .option("--allowed-destinations <cidr[:ports]>", "only dial these (repeatable): CIDR, CIDR:PORT, CIDR:LOW-HIGH, [v6CIDR]:PORT", collectList)
+    .addOption(envOption("--dial-timeout <duration>", "destination dial timeout", "5s"))
+    .addOption(envOption("--drain-timeout <duration>", "after the first SIGTERM, how long connections may finish", "60s"))
+    .addOption(envOption("--credit-flow-control <bool>", "offer per-connection credit flow control to nodetunnel servers", "true"))
+    .addOption(envOption("--kubeconfig <file>", "accepted for upstream compatibility (lease counting is not used)"))
+    .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
+  for (const name of ignoredUpstreamFlags) cmd.addOption(new Option(`--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp());
+  cmd.addHelpText("after", `
+Examples:
+  # as a DaemonSet: one agent per node, routed by node IP (server: --proxy-strategies=destHost,default)
+  nodetunnel agent --proxy-server-host=konnectivity.example --proxy-server-port=8132 --ca-cert=/ca.crt \\
+    --agent-identifiers="ipv4=$HOST_IP" --service-account-token-path=/var/run/secrets/tokens/konnectivity-agent-token
+  # HA without a load balancer: every server listed
+  nodetunnel agent --proxy-server-host=10.0.0.10,10.0.0.11,10.0.0.12 --proxy-server-port=8132 --ca-cert=/ca.crt
+  # least privilege: only kubelets
+  nodetunnel agent ... --allowed-destinations=10.224.0.0/16:10250
+
+Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may finish for --drain-timeout); the second stops.`);
+  cmd.action(async (flags: AgentFlags) => {
+    await runCommand(io, "nodetunnel agent", async () => {
+      const options = resolveAgentOptions(agentOptionsFromFlags(flags));
+      const log = createLogger(io, { level: flags.logLevel });
+      if (!options.tls?.ca) log.warn("no --ca-cert: the server's certificate is checked against the system's CAs");
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      const agent = await NodetunnelAgent.start(options, { log, registry });
+      await waitForSignals(io, async (first) => {
+        if (first) await agent.drain();
+        else agent.destroy();
+      });
+    });
+  });
+  return cmd;
+}

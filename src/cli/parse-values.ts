@@ -1,0 +1,40 @@
+// Flag value parsers shared by the commands. Durations take Go's syntax (upstream's flags are
+// Go durations: "1h", "30s", "1m30s", "500ms"); a bare number means seconds.
+import { TunnelError } from "../protocol/index.js";
+
+const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+export function parseDuration(flag: string, text: string): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
+  if (t === "0") return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(t); m !== null; m = re.exec(t)) {
+    total += Number(m[1]) * unitMs[m[2]!]!;
+    matched = re.lastIndex;
+  }
+  if (matched !== t.length || t.length === 0) {
+    throw new TunnelError("INVALID_OPTION", `${flag}: "${text}" is not a duration (like 30s, 5m, 1h, 1m30s, 500ms)`);
+  }
+  return Math.round(total);
+}
+
+export function parseInteger(flag: string, text: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^-?\d+$/.test(text.trim())) throw new TunnelError("INVALID_OPTION", `${flag}: "${text}" is not an integer`);
+  const n = Number(text);
+  if (n < min || n > max) throw new TunnelError("INVALID_OPTION", `${flag}: ${n} is out of range ${min}-${max}`);
+  return n;
+}
+
+export function parseBoolean(flag: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (["true", "1", "t", "yes"].includes(t)) return true;
+  if (["false", "0", "f", "no"].includes(t)) return false;
+  throw new TunnelError("INVALID_OPTION", `${flag}: "${text}" is not true or false`);
+}
+
+/** Comma-separated and repeatable list flags collect into one array. */
+export const collectList = (value: string, previous: string[] | undefined): string[] =>
+  [...(previous ?? []), ...value.split(",").map((s) => s.trim()).filter((s) => s !== "")];

@@ -1,0 +1,187 @@
+// `nodetunnel server`: the proxy server, with upstream's flag names and defaults
+// (shared/spec/konnectivity.md §2.1) so it can replace proxy-server in existing manifests.
+import { Command, Option } from "commander";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { isIP } from "node:net";
+import {
+  NodetunnelServer, resolveServerOptions, type FrontendConfig, type FrontendMode, type ProxyStrategy, type ServerOptionsInput,
+} from "../server/index.js";
+import type { CliIo } from "./cli-io.js";
+import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { createLogger } from "./logger.js";
+import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
+
+/** Upstream flags nodetunnel accepts and ignores, so existing manifests start unchanged. */
+const ignoredUpstreamFlags = [
+  "enable-profiling", "enable-contention-profiling", "xfr-channel-size", "kubeconfig-qps", "kubeconfig-burst", "kube-api-content-type",
+  "cipher-suites", "tls-min-version", "enable-lease-controller", "lease-namespace", "lease-label", "warn-on-channel-limit", "v", "logtostderr",
+];
+
+export interface ServerFlags {
+  mode: string; udsName: string; deleteExistingUdsFile: string; serverPort: string; serverBindAddress: string;
+  serverCert?: string; serverKey?: string; serverCaCert?: string;
+  agentPort: string; agentBindAddress: string; clusterCert?: string; clusterKey?: string; clusterCaCert?: string;
+  adminPort: string; adminBindAddress: string; healthPort: string; healthBindAddress: string;
+  keepaliveTime: string; frontendKeepaliveTime: string; serverId?: string; serverCount: string; proxyStrategies: string;
+  agentNamespace?: string; agentServiceAccount?: string; authenticationAudience?: string; kubeconfig?: string;
+  gracefulShutdownTimeout: string; backendDialTimeout: string; frontend?: string[]; maxPendingDials: string; maxConnections: string;
+  creditFlowControl: string; logLevel?: string;
+}
+
+/** Flags → options input. Exported for tests. */
+export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
+  const mode = f.mode as FrontendMode;
+  if (mode !== "grpc" && mode !== "http-connect") throw new UsageError(`--mode must be grpc or http-connect, not "${f.mode}"`);
+  const serverPort = parseInteger("--server-port", f.serverPort, 0, 65535);
+  const frontends: FrontendConfig[] = [];
+  const serverTls = f.serverCert || f.serverKey
+    ? { cert: readFlagFile("--server-cert", f.serverCert)!, key: readFlagFile("--server-key", f.serverKey)!, ca: readFlagFile("--server-ca-cert", f.serverCaCert) }
+    : undefined;
+  if ((f.serverCert === undefined) !== (f.serverKey === undefined)) throw new UsageError("--server-cert and --server-key go together");
+  if (f.udsName) {
+    if (serverPort !== 0) throw new UsageError(`--uds-name requires --server-port=0 (got ${serverPort}), as upstream`);
+    if (f.serverCert || f.serverKey || f.serverCaCert) throw new UsageError("--uds-name cannot be combined with --server-cert/--server-key/--server-ca-cert");
+    frontends.push({ mode, listen: { path: f.udsName } });
+  } else if (serverPort !== 0) {
+    if (f.serverCaCert && !serverTls) throw new UsageError("--server-ca-cert needs --server-cert and --server-key");
+    frontends.push({ mode, listen: { port: serverPort, host: f.serverBindAddress || undefined }, tls: serverTls });
+  }
+  for (const spec of f.frontend ?? []) frontends.push(parseFrontendFlag(spec, serverTls));
+  if (frontends.length === 0) throw new UsageError("no frontend: give --uds-name with --server-port=0, a --server-port with --server-cert/--server-key, or --frontend");
+  const strategies = f.proxyStrategies.split(",").map((s) => s.trim()).filter(Boolean) as ProxyStrategy[];
+  const agentTls = f.clusterCert || f.clusterKey
+    ? { cert: readFlagFile("--cluster-cert", f.clusterCert)!, key: readFlagFile("--cluster-key", f.clusterKey)!, ca: readFlagFile("--cluster-ca-cert", f.clusterCaCert) }
+    : undefined;
+  if ((f.clusterCert === undefined) !== (f.clusterKey === undefined)) throw new UsageError("--cluster-cert and --cluster-key go together");
+  if (f.clusterCaCert && !agentTls) throw new UsageError("--cluster-ca-cert needs --cluster-cert and --cluster-key");
+  const tokenFlags = [f.agentNamespace, f.agentServiceAccount, f.authenticationAudience];
+  if (tokenFlags.some(Boolean) && !tokenFlags.every(Boolean)) {
+    throw new UsageError("token authentication needs all of --agent-namespace, --agent-service-account and --authentication-audience");
+  }
+  return {
+    serverId: f.serverId,
+    serverCount: parseInteger("--server-count", f.serverCount, 1),
+    proxyStrategies: strategies,
+    frontends,
+    agentListen: { port: parseInteger("--agent-port", f.agentPort, 0, 65535), host: f.agentBindAddress || undefined },
+    agentTls,
+    tokenAuth: f.agentNamespace ? { agentNamespace: f.agentNamespace, agentServiceAccount: f.agentServiceAccount!, audience: f.authenticationAudience! } : undefined,
+    healthListen: { port: parseInteger("--health-port", f.healthPort, 0, 65535), host: f.healthBindAddress || undefined },
+    adminListen: { port: parseInteger("--admin-port", f.adminPort, 0, 65535), host: f.adminBindAddress || undefined },
+    keepaliveTimeMs: parseDuration("--keepalive-time", f.keepaliveTime),
+    frontendKeepaliveTimeMs: parseDuration("--frontend-keepalive-time", f.frontendKeepaliveTime),
+    gracefulShutdownTimeoutMs: parseDuration("--graceful-shutdown-timeout", f.gracefulShutdownTimeout),
+    dialTimeoutMs: parseDuration("--backend-dial-timeout", f.backendDialTimeout),
+    maxPendingDials: parseInteger("--max-pending-dials", f.maxPendingDials, 1),
+    maxConnections: parseInteger("--max-connections", f.maxConnections, 1),
+    deleteExistingUdsFile: parseBoolean("--delete-existing-uds-file", f.deleteExistingUdsFile),
+    creditFlowControl: parseBoolean("--credit-flow-control", f.creditFlowControl),
+  };
+}
+
+/** `--frontend grpc=unix:/path`, `--frontend http-connect=tcp:127.0.0.1:8090` or `=tcp:8090` (TLS from --server-cert). */
+function parseFrontendFlag(spec: string, tls: FrontendConfig["tls"]): FrontendConfig {
+  const m = /^(grpc|http-connect)=(unix|tcp):(.+)$/.exec(spec);
+  if (!m) throw new UsageError(`--frontend "${spec}": expected MODE=unix:PATH or MODE=tcp:[HOST:]PORT with MODE grpc or http-connect`);
+  const mode = m[1] as FrontendMode;
+  if (m[2] === "unix") return { mode, listen: { path: m[3]! } };
+  const hp = /^(?:(.+):)?(\d+)$/.exec(m[3]!);
+  if (!hp || (hp[1] !== undefined && isIP(hp[1].replace(/^\[|\]$/g, "")) === 0 && hp[1] !== "localhost")) {
+    throw new UsageError(`--frontend "${spec}": "${m[3]}" is not [HOST:]PORT`);
+  }
+  return { mode, listen: { port: parseInteger("--frontend port", hp[2]!, 0, 65535), host: hp[1]?.replace(/^\[|\]$/g, "") }, tls };
+}
+
+export function serverCommand(io: CliIo): Command {
+  const cmd = withCliErrors(new Command("server"), io, "nodetunnel server")
+    .description("run the proxy server beside kube-apiserver (Konnectivity proxy-server compatible)")
+    .addOption(envOption("--mode <mode>", "frontend protocol: grpc or http-connect", "grpc"))
+    .addOption(envOption("--uds-name <path>", "Unix socket for the frontend (requires --server-port=0)", ""))
+    .addOption(envOption("--delete-existing-uds-file <bool>", "delete a stale socket file before listening", "true"))
+    .addOption(envOption("--server-port <port>", "frontend TCP port (0 with --uds-name)", "8090"))
+    .addOption(envOption("--server-bind-address <ip>", "frontend bind address (default: all)", ""))
+    .addOption(envOption("--server-cert <file>", "frontend TLS certificate"))
+    .addOption(envOption("--server-key <file>", "frontend TLS key"))
+    .addOption(envOption("--server-ca-cert <file>", "CA for frontend client certificates (mTLS)"))
+    .addOption(envOption("--agent-port <port>", "port agents connect to", "8091"))
+    .addOption(envOption("--agent-bind-address <ip>", "agent listener bind address (default: all)", ""))
+    .addOption(envOption("--cluster-cert <file>", "TLS certificate agents see"))
+    .addOption(envOption("--cluster-key <file>", "TLS key for --cluster-cert"))
+    .addOption(envOption("--cluster-ca-cert <file>", "CA for agent client certificates (agent mTLS)"))
+    .addOption(envOption("--admin-port <port>", "admin port (/metrics, dashboard)", "8095"))
+    .addOption(envOption("--admin-bind-address <ip>", "admin bind address", "127.0.0.1"))
+    .addOption(envOption("--health-port <port>", "health port (/healthz, /readyz, /metrics)", "8092"))
+    .addOption(envOption("--health-bind-address <ip>", "health bind address (default: all)", ""))
+    .addOption(envOption("--keepalive-time <duration>", "ping agents idle this long", "1h"))
+    .addOption(envOption("--frontend-keepalive-time <duration>", "ping frontends idle this long", "1h"))
+    .addOption(envOption("--server-id <id>", "this server's id (default: $PROXY_SERVER_ID or a random UUID)", undefined, "PROXY_SERVER_ID"))
+    .addOption(envOption("--server-count <n>", "servers agents should connect to", "1"))
+    .addOption(envOption("--proxy-strategies <list>", "agent selection, tried in order: destHost, defaultRoute, default", "default"))
+    .addOption(envOption("--agent-namespace <ns>", "namespace of the agents' service account (token authentication)"))
+    .addOption(envOption("--agent-service-account <name>", "the agents' service account (token authentication)"))
+    .addOption(envOption("--authentication-audience <aud>", "audience of the agents' tokens (token authentication)"))
+    .addOption(envOption("--kubeconfig <file>", "kubeconfig for TokenReview (in-cluster when empty)"))
+    .addOption(envOption("--graceful-shutdown-timeout <duration>", "on SIGTERM, let connections finish this long", "0s"))
+    .addOption(envOption("--backend-dial-timeout <duration>", "fail a dial the agent has not answered in this time (upstream: off; here on)", "10s"))
+    .addOption(envOption("--max-pending-dials <n>", "pending dials the server holds at most", "10000"))
+    .addOption(envOption("--max-connections <n>", "established connections the server holds at most", "100000"))
+    .addOption(envOption("--credit-flow-control <bool>", "offer per-connection credit flow control to nodetunnel agents", "true"))
+    .option("--frontend <mode=unix:path|tcp:[host:]port>", "an additional frontend (repeatable), e.g. grpc=unix:/run/nt.sock", collectList)
+    .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
+  for (const name of ignoredUpstreamFlags) cmd.addOption(new Option(`--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp());
+  cmd.addHelpText("after", `
+Examples:
+  # beside kube-apiserver, gRPC frontend on a Unix socket (kube-apiserver EgressSelectorConfiguration: GRPC + uds)
+  nodetunnel server --uds-name=/etc/kubernetes/konnectivity-server/konnectivity-server.socket --server-port=0 \\
+    --agent-port=8132 --admin-port=8133 --health-port=8134 --cluster-cert=server.crt --cluster-key=server.key \\
+    --proxy-strategies=destHost,default --agent-namespace=kube-system --agent-service-account=konnectivity-agent \\
+    --authentication-audience=system:konnectivity-server
+  # HTTP CONNECT over mTLS TCP
+  nodetunnel server --mode=http-connect --server-port=8131 --server-cert=s.crt --server-key=s.key --server-ca-cert=ca.crt ...
+
+Every flag can also be set as NODETUNNEL_<FLAG> (e.g. NODETUNNEL_AGENT_PORT=8132).
+Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits at once.`);
+  cmd.action(async (flags: ServerFlags) => {
+    await runCommand(io, "nodetunnel server", async () => {
+      for (const name of ignoredUpstreamFlags) {
+        const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+        if ((flags as unknown as Record<string, unknown>)[key] !== undefined) io.stderr.write(`nodetunnel server: --${name} is accepted for compatibility and ignored\n`);
+      }
+      const options = resolveServerOptions(serverOptionsFromFlags(flags));
+      const log = createLogger(io, { level: flags.logLevel });
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      if (options.tokenAuth) log.warn("token authentication: TokenReview needs kube-apiserver access; see docs/security.md");
+      const server = await NodetunnelServer.start(options, { log, registry });
+      await waitForSignals(io, async (first) => {
+        if (first) {
+          log.info({ deadlineMs: options.gracefulShutdownTimeoutMs }, "shutting down: draining");
+          await server.close();
+        } else server.destroy();
+      });
+    });
+  });
+  return cmd;
+}
+
+/** Resolves after the first signal's handler finished (or a second signal arrived). */
+export async function waitForSignals(io: CliIo, onSignal: (first: boolean) => Promise<void> | void): Promise<void> {
+  if (!io.onSignal) return;
+  await new Promise<void>((resolve) => {
+    let count = 0;
+    const remove = io.onSignal!(() => {
+      count++;
+      if (count === 1) {
+        void Promise.resolve(onSignal(true)).finally(() => {
+          remove();
+          resolve();
+        });
+      } else {
+        void onSignal(false);
+        remove();
+        io.exit(1);
+        resolve();
+      }
+    });
+  });
+}

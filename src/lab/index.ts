@@ -1,0 +1,1 @@
+export { logLines, startFakeKubelet, type FakeKubelet, type FakeKubeletOptions } from "./fake-kubelet.js";

@@ -1,0 +1,247 @@
+// The proxy server with its listeners: the agent service (gRPC over TLS), the frontends (gRPC or
+// HTTP CONNECT, on Unix sockets or TLS TCP), and the health and admin ports.
+//
+//   running ──close(deadline)──▶ draining (listeners closed, GOAWAY, no new dials) ──▶ closed
+//      └──────────destroy()──────────────┴─────────── deadline ───────────────────────▶ destroyed
+import http from "node:http";
+import { chmod, lstat, unlink } from "node:fs/promises";
+import type { AddressInfo, Server as NetServer } from "node:net";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import {
+  FEATURE_CREDIT, MetadataName, TunnelError, parseAgentIdentifiers,
+} from "../protocol/index.js";
+import { GrpcServer, GrpcStatus, type GrpcServerCall } from "../transport/index.js";
+import { GrpcPacketChannel } from "../tunnel/index.js";
+import { serveGrpcFrontend } from "./grpc-frontend.js";
+import { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";
+import { createHttpConnectFrontend } from "./http-connect-frontend.js";
+import { ProxyServer } from "./proxy-server.js";
+import { ServerMetrics } from "./server-metrics.js";
+import type { FrontendConfig, ServerOptions } from "./server-options.js";
+
+export interface ServerDeps {
+  readonly log: Logger;
+  readonly registry: Registry;
+  /** Extra routes for the admin port (the dashboard), tried before /metrics. */
+  readonly adminRoutes?: RouteHandler;
+  /** Checks an agent's bearer token; resolves to the authenticated user name, rejects when invalid. */
+  readonly authenticateToken?: (token: string) => Promise<string>;
+}
+
+export interface BoundFrontend {
+  readonly mode: FrontendConfig["mode"];
+  readonly path?: string;
+  readonly port?: number;
+}
+
+export interface ServerAddresses {
+  readonly agentPort: number;
+  readonly frontends: readonly BoundFrontend[];
+  readonly healthPort?: number;
+  readonly adminPort?: number;
+}
+
+const UDS_MODE = 0o770; // upstream creates the socket under umask 0007
+
+export class NodetunnelServer {
+  readonly proxy: ProxyServer;
+  readonly metrics: ServerMetrics;
+  private readonly agentServer: GrpcServer;
+  private readonly grpcFrontends: GrpcServer[] = [];
+  private readonly httpServers: NetServer[] = [];
+  private readonly socketPaths: string[] = [];
+  private state: "running" | "draining" | "closed" = "running";
+  private bound: ServerAddresses | undefined;
+
+  private constructor(readonly options: ServerOptions, private readonly deps: ServerDeps) {
+    this.metrics = new ServerMetrics(deps.registry);
+    const agentEndpoint = () => `${options.agentListen.host ?? "<this server>"}:${this.bound?.agentPort ?? options.agentListen.port}`;
+    this.proxy = new ProxyServer(options, deps.log.child({ component: "server" }), this.metrics, agentEndpoint);
+    this.agentServer = new GrpcServer(
+      { "/AgentService/Connect": (call) => void this.acceptAgent(call) },
+      {
+        tls: options.agentTls
+          ? { cert: options.agentTls.cert, key: options.agentTls.key, ca: options.agentTls.ca, requestCert: options.agentTls.ca !== undefined }
+          : undefined,
+        keepaliveTimeMs: options.keepaliveTimeMs,
+        logger: deps.log.child({ component: "agent-listener" }),
+      },
+    );
+  }
+
+  static async start(options: ServerOptions, deps: ServerDeps): Promise<NodetunnelServer> {
+    const server = new NodetunnelServer(options, deps);
+    try {
+      await server.listen();
+    } catch (err) {
+      server.destroy();
+      throw err;
+    }
+    return server;
+  }
+
+  get addresses(): ServerAddresses {
+    if (!this.bound) throw new TunnelError("CLOSED", "server is not listening");
+    return this.bound;
+  }
+
+  private async listen(): Promise<void> {
+    const o = this.options;
+    if (!o.agentTls) this.deps.log.warn("the agent port has no TLS: agents connect in cleartext (h2c); use --cluster-cert/--cluster-key outside tests");
+    else if (!o.agentTls.ca && !o.tokenAuth) this.deps.log.warn("agents are not authenticated: any TLS client can register as any node (give --cluster-ca-cert, or token authentication)");
+    const agent = await this.agentServer.listen({ port: o.agentListen.port, host: o.agentListen.host });
+    const frontends: BoundFrontend[] = [];
+    for (const f of o.frontends) frontends.push(await this.listenFrontend(f));
+    const healthPort = o.healthListen ? await this.listenHttp(o.healthListen, healthRoutes(() => this.proxy.isReady, this.deps.registry)) : undefined;
+    const adminRoutes = healthRoutes(() => this.proxy.isReady, this.deps.registry);
+    const extra = this.deps.adminRoutes;
+    const adminPort = o.adminListen
+      ? await this.listenHttp(o.adminListen, (req, res) => (extra?.(req, res) ?? false) || adminRoutes(req, res))
+      : undefined;
+    this.bound = { agentPort: agent.port!, frontends, healthPort, adminPort };
+    this.deps.log.info({ serverId: o.serverId, ...this.bound }, "server started");
+  }
+
+  private async listenFrontend(f: FrontendConfig): Promise<BoundFrontend> {
+    const log = this.deps.log.child({ component: `frontend-${f.mode}` });
+    if (f.mode === "grpc") {
+      const grpc = new GrpcServer(
+        {
+          "/ProxyService/Proxy": (call) => {
+            const channel = new GrpcPacketChannel(call, (s, m) => call.end(s, m), (err) => call.end(GrpcStatus.UNAVAILABLE, err?.message ?? "closed"));
+            serveGrpcFrontend(channel, this.proxy, this.metrics, log);
+          },
+        },
+        {
+          tls: f.tls ? { cert: f.tls.cert, key: f.tls.key, ca: f.tls.ca, requestCert: f.tls.ca !== undefined } : undefined,
+          keepaliveTimeMs: this.options.frontendKeepaliveTimeMs,
+          logger: log,
+        },
+      );
+      this.grpcFrontends.push(grpc);
+      if ("path" in f.listen) {
+        await grpc.listen({ path: f.listen.path, mode: f.listen.mode ?? UDS_MODE });
+        return { mode: f.mode, path: f.listen.path };
+      }
+      const bound = await grpc.listen({ port: f.listen.port, host: f.listen.host });
+      return { mode: f.mode, port: bound.port };
+    }
+    const server = createHttpConnectFrontend(this.proxy, this.metrics, log, f.tls);
+    this.httpServers.push(server);
+    if ("path" in f.listen) {
+      if (this.options.deleteExistingUdsFile) await removeStaleSocket(f.listen.path);
+      await listenOn(server, f.listen.path);
+      this.socketPaths.push(f.listen.path);
+      await chmod(f.listen.path, f.listen.mode ?? UDS_MODE);
+      return { mode: f.mode, path: f.listen.path };
+    }
+    await listenOn(server, f.listen.port, f.listen.host);
+    return { mode: f.mode, port: (server.address() as AddressInfo).port };
+  }
+
+  private async listenHttp(target: { port: number; host?: string }, routes: RouteHandler): Promise<number> {
+    const server = http.createServer((req, res) => {
+      if (!routes(req, res)) text(res, 404, "not found");
+    });
+    this.httpServers.push(server);
+    await listenOn(server, target.port, target.host);
+    return (server.address() as AddressInfo).port;
+  }
+
+  private async acceptAgent(call: GrpcServerCall): Promise<void> {
+    const log = this.deps.log.child({ component: "agent-service" });
+    const fail = (status: number, message: string) => {
+      log.warn({ peer: call.peer.address, reason: message }, "agent connection refused");
+      call.end(status, message);
+    };
+    if (this.state !== "running") return fail(GrpcStatus.UNAVAILABLE, "server is shutting down");
+    const ids = call.metadata.get(MetadataName.agentId) ?? [];
+    if (ids.length !== 1 || ids[0] === "") return fail(GrpcStatus.INVALID_ARGUMENT, `expected exactly one ${MetadataName.agentId} metadata value, got ${ids.length}`);
+    const agentId = ids[0]!;
+    const idValues = call.metadata.get(MetadataName.agentIdentifiers) ?? [];
+    if (idValues.length > 1) return fail(GrpcStatus.INVALID_ARGUMENT, `expected at most one ${MetadataName.agentIdentifiers} metadata value, got ${idValues.length}`);
+    const identifiers = parseAgentIdentifiers(idValues[0] ?? "");
+    let authenticatedAs = "none";
+    if (this.options.agentTls?.ca) {
+      if (!call.peer.authorized) return fail(GrpcStatus.UNAUTHENTICATED, "a client certificate signed by --cluster-ca-cert is required");
+      authenticatedAs = `mtls:${String(call.peer.certificate?.subject?.CN ?? "")}`;
+    } else if (this.options.tokenAuth) {
+      const auth = call.metadata.get(MetadataName.authorization) ?? [];
+      if (auth.length !== 1 || !auth[0]!.startsWith("Bearer ")) return fail(GrpcStatus.UNAUTHENTICATED, "expected one authorization metadata value of the form 'Bearer <token>'");
+      if (!this.deps.authenticateToken) return fail(GrpcStatus.UNAUTHENTICATED, "token authentication is configured but no token reviewer is available");
+      try {
+        authenticatedAs = `token:${await this.deps.authenticateToken(auth[0]!.slice("Bearer ".length))}`;
+      } catch (err) {
+        return fail(GrpcStatus.UNAUTHENTICATED, `token rejected: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (call.signal.aborted) return;
+    }
+    const offered = (call.metadata.get(MetadataName.features) ?? []).join(",").split(",").map((s) => s.trim());
+    const credit = this.options.creditFlowControl && offered.includes(FEATURE_CREDIT);
+    const headers: Record<string, string> = {
+      [MetadataName.serverId]: this.options.serverId,
+      [MetadataName.serverCount]: String(this.options.serverCount),
+    };
+    if (credit) headers[MetadataName.features] = FEATURE_CREDIT;
+    call.sendHeaders(headers);
+    const channel = new GrpcPacketChannel(call, (s, m) => call.end(s, m), (err) => call.end(GrpcStatus.UNAVAILABLE, err?.message ?? "closed"));
+    this.proxy.attachAgent(channel, { agentId, identifiers, credit, peerAddress: call.peer.address, authenticatedAs });
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, GOAWAY to agents and frontends, let connections finish
+   * within the deadline, then destroy what is left. Idempotent.
+   */
+  async close(deadlineMs = this.options.gracefulShutdownTimeoutMs): Promise<void> {
+    if (this.state !== "running") return;
+    this.state = "draining";
+    this.proxy.close();
+    for (const s of this.httpServers) s.close();
+    const until = Date.now() + deadlineMs;
+    await Promise.all(this.grpcFrontends.map((g) => g.close(deadlineMs)));
+    while (this.proxy.establishedCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await this.agentServer.close(Math.max(0, until - Date.now()));
+    this.destroy();
+  }
+
+  /** Fails everything now. Idempotent. */
+  destroy(): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.proxy.destroy();
+    this.agentServer.destroy();
+    for (const g of this.grpcFrontends) g.destroy();
+    for (const s of this.httpServers) {
+      s.close();
+      (s as http.Server).closeAllConnections?.();
+    }
+    for (const p of this.socketPaths) void unlink(p).catch(() => {});
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.destroy();
+  }
+}
+
+async function listenOn(server: NetServer, portOrPath: number | string, host?: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const done = () => {
+      server.off("error", reject);
+      resolve();
+    };
+    if (typeof portOrPath === "string") server.listen(portOrPath, done);
+    else server.listen(portOrPath, host, done);
+  });
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (!st.isSocket()) throw new TunnelError("INVALID_OPTION", `${path} exists and is not a socket; refusing to delete it`);
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+}

@@ -38,6 +38,7 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
   #status: GrpcCallStatus | undefined;
   #streamError: Error | undefined;
   #isCancelled = false;
+  #hasPeerEnded = false;
   #hasEnded = false;
   #isFinished = false;
 
@@ -59,9 +60,14 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
       return;
     }
     this.#stream = stream;
+    const session = stream.session; // a stream forgets its session once destroyed
     this.#inbound = new InboundMessages(stream, maxMessageBytes, {
       message: (m) => this.emit("message", m),
-      end: () => {},
+      // node also ends the readable of streams cut by a dying session; only an end seen while
+      // the session still lives is the peer's END_STREAM.
+      end: () => {
+        this.#hasPeerEnded = session?.destroyed === false;
+      },
       error: (err) => {
         const code = err.code === "MESSAGE_TOO_LARGE" ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL;
         this.#status ??= { code, message: err.message, metadata: noMetadata };
@@ -157,8 +163,9 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
     if (rstCode === constants.NGHTTP2_CANCEL) {
       return { code: GrpcStatus.CANCELLED, message: "grpc: the server cancelled the stream (RST_STREAM CANCEL)", metadata: noMetadata };
     }
-    if (rstCode !== constants.NGHTTP2_NO_ERROR || this.#streamError) {
-      const why = this.#streamError?.message ?? `RST_STREAM code ${rstCode}`;
+    // Without END_STREAM from the peer the stream was cut (session destroyed, socket lost).
+    if (rstCode !== constants.NGHTTP2_NO_ERROR || this.#streamError || !this.#hasPeerEnded) {
+      const why = this.#streamError?.message ?? (rstCode !== constants.NGHTTP2_NO_ERROR ? `RST_STREAM code ${rstCode}` : "connection lost");
       return { code: GrpcStatus.UNAVAILABLE, message: `grpc: the stream broke without a status: ${why}`, metadata: noMetadata };
     }
     return { code: GrpcStatus.INTERNAL, message: "grpc: the server closed the stream without sending trailers", metadata: noMetadata };

@@ -8,7 +8,7 @@ import * as tls from "node:tls";
 import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { ClientCall, type GrpcClientCall } from "./grpc-client-call.js";
-import { maxSessionMemoryMiB, resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from "./grpc-options.js";
+import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from "./grpc-options.js";
 import { startKeepalive } from "./keepalive.js";
 import { metadataToHeaders, type MetadataInit } from "./metadata.js";
 
@@ -157,7 +157,7 @@ export class GrpcClient extends EventEmitter {
 
 function openSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions): http2.ClientHttp2Session {
   const common: http2.ClientSessionOptions = {
-    settings: { initialWindowSize: o.streamWindowBytes, enablePush: false },
+    settings: { initialWindowSize: o.streamWindowBytes, maxFrameSize: maxFrameBytes, enablePush: false },
     maxSessionMemory: maxSessionMemoryMiB(o),
   };
   if ("path" in target) {

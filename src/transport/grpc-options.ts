@@ -63,6 +63,14 @@ export function resolveCommonOptions(input: CommonInput): ResolvedCommonOptions 
 }
 
 /**
+ * SETTINGS_MAX_FRAME_SIZE we announce (RFC 9113 §6.5.2; default 16 KiB). It only permits the
+ * peer to send larger DATA frames; node then sends 64 KiB frames and one stream's throughput on
+ * loopback doubled in our measurement (370 → 760 MB/s raw node:http2, 256 KiB writes).
+ * grpc-go keeps writing 16 KiB frames, which is still fine.
+ */
+export const maxFrameBytes = 64 * 1024;
+
+/**
  * node:http2 refuses new streams once a session holds more than maxSessionMemory MiB (default
  * 10). With 32 MiB windows a busy session legitimately buffers more, so the cap follows them.
  */

@@ -12,7 +12,7 @@ import type * as tls from "node:tls";
 import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
-import { maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
+import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
 import { ServerCall, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
 import { startKeepalive } from "./keepalive.js";
 import { metadataFromHeaders } from "./metadata.js";
@@ -119,7 +119,7 @@ export class GrpcServer {
   #createHttp2Server(): Http2AnyServer {
     const o = this.#options;
     const common: http2.ServerOptions = {
-      settings: { initialWindowSize: o.streamWindowBytes, enablePush: false },
+      settings: { initialWindowSize: o.streamWindowBytes, maxFrameSize: maxFrameBytes, enablePush: false },
       maxSessionMemory: maxSessionMemoryMiB(o),
     };
     const server: Http2AnyServer = o.tls

@@ -44,11 +44,14 @@ const json = (r: RunResult) => JSON.parse(r.stdout) as Record<string, unknown>;
 const oneLine = (s: string) => s.trimEnd().split("\n").length === 1;
 
 describe("doctor CLI: common behaviour", () => {
-  it("--help of a subcommand shows examples and exits 0", async () => {
-    const r = await runDoctor(["egress", "--help"]);
-    assert.equal(r.code, 0);
-    assert.match(r.stdout, /Examples:\n {2}nodetunnel doctor egress /);
-    assert.equal(r.stderr, "");
+  it("--help of every subcommand shows examples and exits 0", async () => {
+    for (const check of ["explain", "nsg", "iptables", "ufw", "nftables", "egress"]) {
+      const r = await runDoctor([check, "--help"]);
+      assert.equal(r.code, 0, check);
+      assert.match(r.stdout, new RegExp(`Examples:\\n(.*\\n)*? {2}.*nodetunnel doctor ${check} `), check);
+      assert.match(r.stdout, /--output <format>/, check);
+      assert.equal(r.stderr, "", check);
+    }
   });
 
   it("an unknown option is a one-line usage error, exit 2; in JSON mode stdout holds only the JSON error", async () => {
@@ -431,3 +434,4 @@ describe("doctor explain (CLI)", () => {
     }
   });
 });
+

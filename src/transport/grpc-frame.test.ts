@@ -53,3 +53,11 @@ test("the compressed flag and unknown flags are protocol errors", () => {
   assert.deepEqual(split.push(hex("0100")), []);
   assert.throws(() => split.push(hex("000001 00")), (e) => isTunnelError(e, "PROTOCOL"));
 });
+
+test("messages completed before a framing error in the same chunk are still returned; the next push throws", () => {
+  const reader = new GrpcMessageReader(4);
+  const out = reader.push(Buffer.concat([encodeGrpcMessage(hex("01")), hex("00 00000005")]));
+  assert.deepEqual(out.map((m) => Buffer.from(m).toString("hex")), ["01"]);
+  assert.ok(isTunnelError(reader.failure, "MESSAGE_TOO_LARGE"));
+  assert.throws(() => reader.push(hex("00")), (e) => e === reader.failure);
+});

@@ -17,7 +17,9 @@ export function encodeGrpcMessage(message: Uint8Array): Buffer {
  * Reassembles messages from the chunks an HTTP/2 stream delivers. A message that lies inside one
  * chunk is returned as a subarray of that chunk (zero copy); only messages split across chunks
  * are copied into a buffer of exactly their size, allocated once their length is known.
- * After a thrown error the reader is spent and throws the same error again.
+ * A framing error throws, unless the same chunk already completed messages: those are returned
+ * first (they were valid and a peer may rely on them arriving), `failure` is set, and the next
+ * push() throws. After a failure the reader is spent.
  */
 export class GrpcMessageReader {
   readonly #maxMessageBytes: number;
@@ -36,9 +38,23 @@ export class GrpcMessageReader {
     return this.#body === undefined ? this.#headerFill : grpcFrameHeaderBytes + this.#bodyFill;
   }
 
+  /** Set once the stream is known to be malformed. */
+  get failure(): TunnelError | undefined {
+    return this.#failure;
+  }
+
   push(chunk: Uint8Array): Uint8Array[] {
     if (this.#failure) throw this.#failure;
     const messages: Uint8Array[] = [];
+    try {
+      this.#decode(chunk, messages);
+    } catch (err) {
+      if (messages.length === 0) throw err;
+    }
+    return messages;
+  }
+
+  #decode(chunk: Uint8Array, messages: Uint8Array[]): void {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#body !== undefined) {
@@ -74,7 +90,6 @@ export class GrpcMessageReader {
         this.#bodyFill = 0;
       }
     }
-    return messages;
   }
 
   // Checks flag and length from the prefix alone, so an oversized message is refused before

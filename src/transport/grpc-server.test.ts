@@ -80,9 +80,11 @@ test("a call over a Unix socket carries metadata both ways, messages in order an
 
 test("listen replaces a stale socket file, applies the mode, and refuses to delete a regular file", async (t) => {
   const path = socketPath(t);
-  const first = new GrpcServer({});
-  await first.listen({ path });
-  first.destroy(); // a crashed predecessor would leave the file; destroy() may too
+  // A predecessor that never cleaned up: its socket file is still there.
+  const predecessor = net.createServer().listen(path);
+  await once(predecessor, "listening");
+  t.after(() => predecessor.close());
+  assert.equal(statSync(path).isSocket(), true);
   writeFileSync(path + ".txt", "x");
   const server = new GrpcServer({});
   t.after(() => server.destroy());

@@ -36,6 +36,7 @@ export class GrpcServer {
   readonly #calls = new Set<ServerCall>();
   readonly #peers = new WeakMap<http2.ServerHttp2Session, GrpcPeer>();
   readonly #socketPaths = new Map<Http2AnyServer, string>();
+  readonly #removeListeners = new Map<Http2AnyServer, () => void>();
   #state: "open" | "closing" | "destroyed" = "open";
   #closed: Promise<void> | undefined;
   #onIdle: (() => void) | undefined;
@@ -67,6 +68,7 @@ export class GrpcServer {
       this.#forgetServer(server);
       throw err;
     });
+    // Stays for the server's life: a late socket error must not become an uncaught exception.
     server.on("error", (err) => this.#log?.error({ err }, "listener error"));
     if ("path" in target) {
       this.#socketPaths.set(server, target.path);
@@ -139,21 +141,31 @@ export class GrpcServer {
       : http2.createServer(common);
     // Both server kinds share the http2 event API; one type for registering is enough.
     const events = server as http2.Http2Server;
-    events.on("session", (session) => this.#onSession(session));
+    const onSession = (session: http2.ServerHttp2Session) => this.#onSession(session);
     // Node passes the raw header list as a fourth argument (@types/node omits it): it keeps
     // repeated metadata keys apart.
     const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) =>
       this.#onStream(stream, headers, rawHeaders);
+    const onSessionError = (err: Error) => this.#log?.debug({ err: err.message }, "session error");
+    const onTlsClientError = (err: Error) => this.#log?.info({ err: err.message }, "TLS handshake failed");
+    events.on("session", onSession);
     events.on("stream", onStream as (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void);
-    events.on("sessionError", (err) => this.#log?.debug({ err }, "session error"));
-    if (o.tls) (server as http2.Http2SecureServer).on("tlsClientError", (err) => this.#log?.info({ err: err.message }, "TLS handshake failed"));
+    events.on("sessionError", onSessionError);
+    events.on("tlsClientError", onTlsClientError);
+    this.#removeListeners.set(server, () => {
+      events.off("session", onSession);
+      events.off("stream", onStream as (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void);
+      events.off("sessionError", onSessionError);
+      events.off("tlsClientError", onTlsClientError);
+    });
     this.#servers.add(server);
     return server;
   }
 
   #forgetServer(server: Http2AnyServer): void {
     if (!this.#servers.delete(server)) return;
-    server.removeAllListeners();
+    this.#removeListeners.get(server)?.();
+    this.#removeListeners.delete(server);
     // Node unlinks a Unix socket it bound when the server closes; nothing more to remove here.
     this.#socketPaths.delete(server);
     this.#checkIdle();

@@ -99,6 +99,13 @@ export class InboundMessages {
       if (this.#isPaused) this.#queue.push(message);
       else this.#handlers.message(message);
     }
+    const failure = this.#reader.failure;
+    if (failure && !this.#isStopped) {
+      // Messages before the bad frame were delivered (or queued: a paused call loses them,
+      // the call is over anyway).
+      this.stop();
+      this.#handlers.error(failure);
+    }
   }
 
   #maybeEnd(): void {

@@ -1,0 +1,81 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { setImmediate as tick } from "node:timers/promises";
+import { encodeGrpcMessage } from "./grpc-frame.js";
+import { InboundMessages } from "./inbound-messages.js";
+import type { TunnelError } from "../protocol/tunnel-error.js";
+
+function harness(maxMessageBytes = 100) {
+  const stream = new PassThrough();
+  const got: string[] = [];
+  const events: string[] = [];
+  const inbound = new InboundMessages(stream, maxMessageBytes, {
+    message: (m) => got.push(Buffer.from(m).toString()),
+    end: () => events.push("end"),
+    error: (e: TunnelError) => events.push(`error:${e.code}`),
+  });
+  return { stream, got, events, inbound };
+}
+const frames = (...texts: string[]) => Buffer.concat(texts.map((t) => encodeGrpcMessage(Buffer.from(t))));
+
+test("nothing is read before start(); then messages and end arrive in order", async () => {
+  const { stream, got, events, inbound } = harness();
+  stream.end(frames("a", "b"));
+  await tick();
+  assert.deepEqual(got, []);
+  inbound.start();
+  await tick();
+  assert.deepEqual(got, ["a", "b"]);
+  assert.deepEqual(events, ["end"]);
+});
+
+test("pause() inside a message handler holds the rest of the chunk until resume(), and end waits too", async () => {
+  const stream = new PassThrough();
+  const got: string[] = [];
+  const events: string[] = [];
+  const inbound: InboundMessages = new InboundMessages(stream, 100, {
+    message: (m) => {
+      got.push(Buffer.from(m).toString());
+      if (got.length === 1) inbound.pause();
+    },
+    end: () => events.push("end"),
+    error: () => events.push("error"),
+  });
+  inbound.start();
+  stream.end(frames("1", "2", "3"));
+  await tick();
+  await tick();
+  assert.deepEqual(got, ["1"]);
+  assert.deepEqual(events, []);
+  assert.equal(inbound.isPaused, true);
+  inbound.resume();
+  await tick();
+  assert.deepEqual(got, ["1", "2", "3"]);
+  assert.deepEqual(events, ["end"]);
+});
+
+test("a framing error stops delivery; a stream that ends inside a message is a PROTOCOL error", async () => {
+  const big = harness(2);
+  big.inbound.start();
+  big.stream.end(Buffer.concat([frames("ok"), frames("too long")]));
+  await tick();
+  assert.deepEqual(big.got, ["ok"]);
+  assert.deepEqual(big.events, ["error:MESSAGE_TOO_LARGE"]);
+
+  const cut = harness();
+  cut.inbound.start();
+  cut.stream.end(frames("whole").subarray(0, 7));
+  await tick();
+  assert.deepEqual(cut.events, ["error:PROTOCOL"]);
+});
+
+test("stop() delivers nothing more", async () => {
+  const { stream, got, events, inbound } = harness();
+  inbound.start();
+  inbound.stop();
+  stream.end(frames("late"));
+  await tick();
+  assert.deepEqual(got, []);
+  assert.deepEqual(events, []);
+});

@@ -206,7 +206,7 @@ export class GrpcServer {
     session.once("close", () => {
       stopKeepalive();
       session.off("ping", onPing);
-      session.off("error", onError);
+      // "error" stays attached: a late socket error on a dead session must not become uncaught.
       this.#sessions.delete(session);
       this.#checkIdle();
     });

@@ -1,0 +1,178 @@
+// No head-of-line blocking between connections on one agent stream (DESIGN.md, upstream #180,
+// #222, #881): a reader that stops reading stalls only its own connection, with and without the
+// credit extension. Real server and agent over mTLS gRPC on loopback, real sockets.
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import net from "node:net";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
+import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
+import { createPki, type Pki } from "../src/transport/index.js";
+
+const log = pino({ level: "silent" });
+const MiB = 1024 * 1024;
+
+async function connectThrough(port: number, target: string): Promise<net.Socket> {
+  const socket = net.connect(port, "127.0.0.1");
+  await once(socket, "connect");
+  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  const expected = "HTTP/1.1 200 Connection Established\r\n\r\n";
+  let head = Buffer.alloc(0);
+  while (head.length < expected.length) {
+    const [chunk] = (await once(socket, "data")) as [Buffer];
+    head = Buffer.concat([head, chunk]);
+  }
+  socket.pause();
+  assert.equal(head.subarray(0, expected.length).toString(), expected);
+  if (head.length > expected.length) socket.unshift(head.subarray(expected.length));
+  return socket;
+}
+
+/** Destinations: /source streams bytes forever (bounded), /sink reads and counts, /stall accepts and never reads. */
+async function startDestinations() {
+  const sockets = new Set<net.Socket>();
+  const make = (onConn: (s: net.Socket) => void) => {
+    const server = net.createServer((s) => {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+      onConn(s);
+    });
+    server.listen(0, "127.0.0.1");
+    return server;
+  };
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const source = make((s) => {
+    let sent = 0;
+    const pump = () => {
+      while (sent < 512 * MiB && s.writable) {
+        sent += chunk.length;
+        if (!s.write(chunk)) return void s.once("drain", pump);
+      }
+    };
+    pump();
+  });
+  const sink = make((s) => s.resume());
+  const stall = make((s) => s.pause());
+  const echo = make((s) => s.pipe(s));
+  await Promise.all([source, sink, stall, echo].map((s) => once(s, "listening")));
+  const port = (s: net.Server) => (s.address() as net.AddressInfo).port;
+  return {
+    source: `127.0.0.1:${port(source)}`,
+    sink: `127.0.0.1:${port(sink)}`,
+    stall: `127.0.0.1:${port(stall)}`,
+    echo: `127.0.0.1:${port(echo)}`,
+    close() {
+      for (const s of sockets) s.destroy();
+      for (const s of [source, sink, stall, echo]) s.close();
+    },
+  };
+}
+
+async function download(socket: net.Socket, bytes: number, timeoutMs: number): Promise<number> {
+  let got = 0;
+  const started = performance.now();
+  socket.resume();
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`downloaded ${got} of ${bytes} bytes in ${timeoutMs} ms`)), timeoutMs);
+    socket.on("data", (c: Buffer) => {
+      got += c.length;
+      if (got >= bytes) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+  socket.destroy();
+  return bytes / MiB / ((performance.now() - started) / 1000);
+}
+
+async function upload(socket: net.Socket, bytes: number, timeoutMs: number): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024, 0x62);
+  let sent = 0;
+  const deadline = Date.now() + timeoutMs;
+  while (sent < bytes) {
+    if (Date.now() > deadline) throw new Error(`uploaded ${sent} of ${bytes} bytes in ${timeoutMs} ms`);
+    sent += chunk.length;
+    if (!socket.write(chunk)) await Promise.race([once(socket, "drain"), new Promise((r) => setTimeout(r, 1000))]);
+  }
+  socket.destroy();
+}
+
+async function echoOnce(port: number, target: string): Promise<number> {
+  const started = performance.now();
+  const s = await connectThrough(port, target);
+  s.resume();
+  s.write("x");
+  await once(s, "data");
+  s.destroy();
+  return performance.now() - started;
+}
+
+for (const credit of [true, false]) {
+  describe(`one stalled reader does not block the others (${credit ? "credit extension" : "upstream-style peer: slow-consumer cap"})`, () => {
+    let pki: Pki;
+    let server: NodetunnelServer;
+    let agent: NodetunnelAgent;
+    let dest: Awaited<ReturnType<typeof startDestinations>>;
+    let port = 0;
+
+    before(async () => {
+      pki = await createPki();
+      dest = await startDestinations();
+      // Without credit, the cap must be small enough for the test to reach it quickly.
+      const flow = credit ? {} : { creditWindowBytes: 2 * MiB, slowConsumerBytes: 8 * MiB };
+      server = await NodetunnelServer.start(resolveServerOptions({
+        frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
+        agentListen: { port: 0, host: "127.0.0.1" },
+        agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
+        creditFlowControl: credit,
+        flow,
+      }), { log, registry: new Registry() });
+      port = server.addresses.frontends[0]!.port!;
+      agent = await NodetunnelAgent.start(resolveAgentOptions({
+        agentId: "node-1",
+        proxyServerPort: server.addresses.agentPort,
+        tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [] },
+        creditFlowControl: credit,
+        flow,
+      }), { log, registry: new Registry() });
+      await agent.waitForServers(1);
+    });
+
+    after(() => {
+      agent.destroy();
+      server.destroy();
+      dest.close();
+    });
+
+    it("a frontend that stops reading its download leaves other downloads, uploads and new connections flowing", async () => {
+      const normal = await download(await connectThrough(port, dest.source), 64 * MiB, 20_000);
+      const stalled = await connectThrough(port, dest.source); // never read
+      await new Promise((r) => setTimeout(r, 300)); // let it fill every buffer on the way
+      const during = await download(await connectThrough(port, dest.source), 64 * MiB, 20_000);
+      await upload(await connectThrough(port, dest.sink), 32 * MiB, 20_000);
+      const echoMs = await echoOnce(port, dest.echo);
+      assert.ok(during > normal * 0.2, `bulk download kept ${during.toFixed(0)} MiB/s next to a stalled reader (normal ${normal.toFixed(0)} MiB/s)`);
+      assert.ok(echoMs < 2000, `a new connection opened and echoed in ${echoMs.toFixed(1)} ms`);
+      const buffered = [...server.proxy.registry.all()].flatMap((a) => [...a.connections.values()]).reduce((n, c) => n + c.bufferedBytes + c.queuedBytes, 0);
+      assert.ok(buffered < 64 * MiB, `the server buffers ${buffered} bytes for the stalled reader, within the caps`);
+      stalled.destroy();
+    });
+
+    it("a destination that stops reading leaves other connections flowing", async () => {
+      const stuck = await connectThrough(port, dest.stall);
+      const writer = upload(stuck, 256 * MiB, 3000).catch(() => {}); // will not finish: nobody reads
+      await new Promise((r) => setTimeout(r, 300));
+      const during = await download(await connectThrough(port, dest.source), 64 * MiB, 20_000);
+      await upload(await connectThrough(port, dest.sink), 32 * MiB, 20_000);
+      const echoMs = await echoOnce(port, dest.echo);
+      assert.ok(during > 20, `bulk download kept ${during.toFixed(0)} MiB/s next to a stalled destination`);
+      assert.ok(echoMs < 2000);
+      stuck.destroy();
+      await writer;
+    });
+  });
+}

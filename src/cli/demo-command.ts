@@ -12,12 +12,13 @@ import { Command } from "commander";
 import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions } from "../agent/index.js";
 import { startFakeKubelet, type FakeKubelet } from "../lab/index.js";
-import { NodetunnelServer, resolveServerOptions } from "../server/index.js";
+import { dashboardRoutes } from "../dashboard/index.js";
+import { NodetunnelServer, resolveServerOptions, serverSnapshot } from "../server/index.js";
 import { createPki, type Pki } from "../transport/index.js";
 import { dialThroughProxy } from "../tunnel/index.js";
 import { useColor, type CliIo } from "./cli-io.js";
 import { runCommand, withCliErrors } from "./command-support.js";
-import { createLogger } from "./logger.js";
+import { createLogger, serverTracers } from "./logger.js";
 import { waitForSignals } from "./server-command.js";
 
 interface DemoNode {
@@ -144,6 +145,7 @@ export function demoCommand(io: CliIo): Command {
           }
           const grpcSocket = join(dir, "konnectivity-server.socket");
           const registry = new Registry();
+          const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
           const server = await NodetunnelServer.start(
             resolveServerOptions({
               serverId: "demo-server",
@@ -157,7 +159,7 @@ export function demoCommand(io: CliIo): Command {
               adminListen: { port: 0, host: "127.0.0.1" },
               proxyStrategies: ["destHost"],
             }),
-            { log, registry },
+            { log, registry, adminRoutes, tracers: serverTracers(io, log) },
           );
           cleanups.push(() => server.destroy());
           const addr = server.addresses;

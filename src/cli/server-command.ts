@@ -3,12 +3,13 @@
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { isIP } from "node:net";
+import { dashboardRoutes } from "../dashboard/index.js";
 import {
-  NodetunnelServer, resolveServerOptions, type FrontendConfig, type FrontendMode, type ProxyStrategy, type ServerOptionsInput,
+  NodetunnelServer, resolveServerOptions, serverSnapshot, type FrontendConfig, type FrontendMode, type ProxyStrategy, type ServerOptionsInput,
 } from "../server/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
-import { createLogger } from "./logger.js";
+import { createLogger, serverTracers } from "./logger.js";
 import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 
 /** Upstream flags nodetunnel accepts and ignores, so existing manifests start unchanged. */
@@ -152,7 +153,9 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
       if (options.tokenAuth) log.warn("token authentication: TokenReview needs kube-apiserver access; see docs/security.md");
-      const server = await NodetunnelServer.start(options, { log, registry });
+      // The dashboard reads the server it is served by (only asked once the server listens).
+      const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
+      const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log) });
       await waitForSignals(io, async (first) => {
         if (first) {
           log.info({ deadlineMs: options.gracefulShutdownTimeoutMs }, "shutting down: draining");

@@ -16,7 +16,7 @@ import { GrpcPacketChannel } from "../tunnel/index.js";
 import { serveGrpcFrontend } from "./grpc-frontend.js";
 import { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";
 import { createHttpConnectFrontend } from "./http-connect-frontend.js";
-import { ProxyServer } from "./proxy-server.js";
+import { ProxyServer, type ServerTracers } from "./proxy-server.js";
 import { ServerMetrics } from "./server-metrics.js";
 import type { FrontendConfig, ServerOptions } from "./server-options.js";
 
@@ -27,6 +27,8 @@ export interface ServerDeps {
   readonly adminRoutes?: RouteHandler;
   /** Checks an agent's bearer token; resolves to the authenticated user name, rejects when invalid. */
   readonly authenticateToken?: (token: string) => Promise<string>;
+  /** NODETUNNEL_TRACE's loggers; off when absent. */
+  readonly tracers?: ServerTracers;
 }
 
 export interface BoundFrontend {
@@ -57,7 +59,13 @@ export class NodetunnelServer {
   private constructor(readonly options: ServerOptions, private readonly deps: ServerDeps) {
     this.metrics = new ServerMetrics(deps.registry);
     const agentEndpoint = () => `${options.agentListen.host ?? "<this server>"}:${this.bound?.agentPort ?? options.agentListen.port}`;
-    this.proxy = new ProxyServer(options, deps.log.child({ component: "server" }), this.metrics, agentEndpoint);
+    this.proxy = new ProxyServer(options, deps.log.child({ component: "server" }), this.metrics, agentEndpoint, deps.tracers);
+    // Summed at scrape time: walking the connections per scrape is cheaper than per byte.
+    this.metrics.observeQueuedBytes(() => {
+      let bytes = 0;
+      for (const agent of this.proxy.registry.all()) for (const c of agent.connections.values()) bytes += c.queuedBytes + c.bufferedBytes;
+      return bytes;
+    });
     this.agentServer = new GrpcServer(
       { "/AgentService/Connect": (call) => void this.acceptAgent(call) },
       {

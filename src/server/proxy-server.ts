@@ -45,6 +45,22 @@ interface PendingDial {
   readonly timer: NodeJS.Timeout;
 }
 
+/** A dial waiting for its agent's DIAL_RSP, as the dashboard shows it. */
+export interface PendingDialInfo {
+  readonly address: string;
+  readonly agentId: string;
+  readonly waitingMs: number;
+}
+
+/**
+ * Named tracers (NODETUNNEL_TRACE, made by the CLI): loggers that write at debug whatever the
+ * main level is. Undefined when off, so the per-packet path costs one check.
+ */
+export interface ServerTracers {
+  readonly packets?: Logger;
+  readonly dials?: Logger;
+}
+
 export interface RecentFailure {
   readonly at: number;
   readonly address: string;
@@ -72,6 +88,7 @@ export class ProxyServer {
     private readonly metrics: ServerMetrics,
     /** host:port agents dial, for explanations (known once the listener is bound). */
     private readonly agentEndpointOf: () => string,
+    private readonly tracers: ServerTracers = {},
   ) {
     this.registry = new AgentRegistry(options.proxyStrategies);
     this.budget = new MemoryBudget(options.flow.memoryBudgetBytes);
@@ -115,19 +132,28 @@ export class ProxyServer {
     return this.failures;
   }
 
+  pendingDials(): PendingDialInfo[] {
+    const now = performance.now();
+    return [...this.pending.values()].map((p) => ({ address: p.address, agentId: p.agent.agentId, waitingMs: now - p.startedAt }));
+  }
+
   /** Registers an agent's stream; its response headers have been sent. */
   attachAgent(channel: PacketChannel, info: AgentStreamInfo): AgentStream {
     const agent = new AgentStream(channel, info, this.options.flow.chunkBytes);
     const log = this.log.child({ agentId: agent.agentId });
     const removeBudgetSource = this.budget.addSource(channel);
+    const tracePackets = this.tracers.packets?.child({ agentId: agent.agentId });
+    this.metrics.grpcStreamOpened("Connect", 1);
     channel.start({
       packet: (p) => {
         this.metrics.packet("from_agent", p.type);
+        if (tracePackets) tracePackets.debug(packetFields(p), "packet from agent");
         (this.agentHandlers[p.type] as (a: AgentStream, p: Packet) => void)(agent, p);
       },
       drain: () => agent.scheduler.onDrain(),
       close: (err) => {
         removeBudgetSource();
+        this.metrics.grpcStreamOpened("Connect", -1);
         this.detachAgent(agent, err);
       },
     });
@@ -146,6 +172,7 @@ export class ProxyServer {
     const startedAt = performance.now();
     const ctx: DialFailureContext = { address, agentEndpoint: this.agentEndpointOf() };
     const fail = (reason: DialFailureReason, error: string, explanation: string, agentId: string | null) => {
+      this.tracers.dials?.debug({ address, agentId, outcome: "failed", reason, ms: performance.now() - startedAt }, "dial end");
       this.recordFailure({ at: Date.now(), address, agentId, reason, error, explanation });
       this.metrics.dialFailed(reason, reason, (performance.now() - startedAt) / 1000);
       this.log.warn({ address, agentId, reason, error }, `dial failed: ${explanation}`);
@@ -176,6 +203,7 @@ export class ProxyServer {
       agent.send(closeDial(random));
       this.metrics.dialFailed("backend_dial_timeout", "dial_timeout", (performance.now() - startedAt) / 1000);
       const explanation = explainDialTimeout(this.options.dialTimeoutMs, agent.agentId);
+      this.tracers.dials?.debug({ address, agentId: agent.agentId, dialID: String(random), outcome: "failed", reason: "backend_dial_timeout", ms: performance.now() - startedAt }, "dial end");
       this.recordFailure({ at: Date.now(), address, agentId: agent.agentId, reason: "backend_dial_timeout", error: "timed out waiting for backend dial", explanation });
       this.log.warn({ address, agentId: agent.agentId }, `dial timed out: ${explanation}`);
       requester.failed({ reason: "backend_dial_timeout", error: "timed out waiting for backend dial", explanation });
@@ -187,11 +215,13 @@ export class ProxyServer {
     this.metrics.packet("to_agent", "DIAL_REQ");
     agent.send(dialRequest(address, random));
     this.log.debug({ address, agentId: agent.agentId, strategy: picked.strategy, dialID: String(random) }, "dial sent to agent");
+    this.tracers.dials?.debug({ address, agentId: agent.agentId, strategy: picked.strategy, dialID: String(random) }, "dial start");
     return {
       cancel: () => {
         const p = this.takePending(random);
         if (!p) return;
         this.metrics.dialFailed("frontend_close", "frontend_close", (performance.now() - startedAt) / 1000);
+        this.tracers.dials?.debug({ address, agentId: agent.agentId, dialID: String(random), outcome: "cancelled", ms: performance.now() - startedAt }, "dial end");
         agent.send(closeDial(random));
       },
     };
@@ -220,6 +250,10 @@ export class ProxyServer {
     }
     this.takePending(p.random);
     const seconds = (performance.now() - pending.startedAt) / 1000;
+    this.tracers.dials?.debug(
+      { address: pending.address, agentId: agent.agentId, dialID: String(p.random), connectID: String(p.connectID), outcome: p.error === "" ? "established" : "failed", error: p.error || undefined, ms: seconds * 1000 },
+      "dial end",
+    );
     const ctx: DialFailureContext = { address: pending.address, agentEndpoint: this.agentEndpointOf() };
     if (p.error !== "") {
       const explanation = explainAgentDialError(p.error, ctx);
@@ -292,6 +326,7 @@ export class ProxyServer {
     if (!pending || pending.agent !== agent) return;
     this.takePending(p.random);
     this.metrics.dialFailed("backend_close", "dial_closed", (performance.now() - pending.startedAt) / 1000);
+    this.tracers.dials?.debug({ address: pending.address, agentId: agent.agentId, dialID: String(p.random), outcome: "failed", reason: "backend_close" }, "dial end");
     pending.requester.failed({ reason: "backend_close", error: "dial closed", explanation: `agent ${agent.agentId} abandoned the dial (it is shutting down); retry` });
   }
 
@@ -313,6 +348,7 @@ export class ProxyServer {
       const p = this.takePending(random);
       if (!p) continue;
       const explanation = explainAgentGone(agent.agentId);
+      this.tracers.dials?.debug({ address: p.address, agentId: agent.agentId, dialID: String(random), outcome: "failed", reason: "backend_close" }, "dial end");
       this.metrics.dialFailed("backend_close", "agent_gone", (performance.now() - p.startedAt) / 1000);
       this.recordFailure({ at: Date.now(), address: p.address, agentId: agent.agentId, reason: "backend_close", error: "agent disconnected", explanation });
       p.requester.failed({ reason: "backend_close", error: "agent disconnected", explanation });
@@ -341,6 +377,15 @@ export class ProxyServer {
     const perStrategy = new Map(proxyStrategies.map((s) => [s, this.registry.countFor(s)] as const));
     this.metrics.setBackends(this.registry.agentCount, perStrategy);
   }
+}
+
+/** What the packet tracer logs: the type and ids, never the payload. */
+function packetFields(p: Packet): Record<string, unknown> {
+  const fields: Record<string, unknown> = { type: p.type };
+  if ("connectID" in p) fields.connectID = String(p.connectID);
+  if ("random" in p) fields.dialID = String(p.random);
+  if (p.type === "DATA") fields.bytes = p.data.length;
+  return fields;
 }
 
 /** A random positive int64, as Go's rand.Int63(). */

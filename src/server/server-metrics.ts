@@ -34,6 +34,7 @@ export class ServerMetrics {
   private readonly dialOutcome: Histogram<"outcome" | "cause">;
   private readonly queueBytes: Gauge;
   private readonly budgetPauses: Counter;
+  private queuedBytesOf: (() => number) | undefined;
 
   constructor(registry: Registry) {
     const r = [registry];
@@ -60,7 +61,12 @@ export class ServerMetrics {
       name: "nodetunnel_server_dial_duration_seconds", help: "Dial duration through the tunnel by outcome and cause", labelNames: ["outcome", "cause"], registers: r,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     });
-    this.queueBytes = new Gauge({ name: "nodetunnel_server_queued_bytes", help: "Bytes waiting in per-connection queues and endpoint buffers", registers: r });
+    this.queueBytes = new Gauge({
+      name: "nodetunnel_server_queued_bytes", help: "Bytes waiting in per-connection queues and endpoint buffers", registers: r,
+      collect: () => {
+        if (this.queuedBytesOf) this.queueBytes.set(this.queuedBytesOf());
+      },
+    });
     this.budgetPauses = new Counter({ name: "nodetunnel_server_memory_budget_pauses_total", help: "Times the global memory budget paused reading agent streams", registers: r });
   }
 
@@ -105,6 +111,11 @@ export class ServerMetrics {
 
   setQueuedBytes(n: number): void {
     this.queueBytes.set(n);
+  }
+
+  /** Reads the queued bytes at each scrape instead of tracking every change. */
+  observeQueuedBytes(read: () => number): void {
+    this.queuedBytesOf = read;
   }
 
   fullReceiveChannel(method: "Proxy" | "Connect", delta: 1 | -1): void {

@@ -1,0 +1,2 @@
+export { dashboardRoutes } from "./dashboard-routes.js";
+export { dashboardHtml } from "./dashboard-page.js";

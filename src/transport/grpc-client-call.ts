@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders } from "node:http2";
 import { TunnelError } from "../protocol/tunnel-error.js";
-import { encodeGrpcMessage } from "./grpc-frame.js";
+import { encodeGrpcMessage, fillGrpcFrameHeader, grpcFrameHeaderBytes } from "./grpc-frame.js";
 import { GrpcStatus, GrpcStatusError, grpcStatusFromHttpStatus, percentDecodeGrpcMessage } from "./grpc-status.js";
 import { InboundMessages } from "./inbound-messages.js";
 import { metadataFromHeaders, type Metadata } from "./metadata.js";
@@ -19,6 +19,8 @@ export interface GrpcCallStatus {
 export interface GrpcClientCall extends EventEmitter {
   readonly headers: Promise<Metadata>;
   write(message: Uint8Array): boolean;
+  /** Writes a message encoded with 5 bytes of headroom for the gRPC prefix (no second copy). */
+  writeFramed(frame: Buffer): boolean;
   readonly writableLength: number;
   end(): void;
   cancel(): void;
@@ -100,6 +102,16 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
     // Once the call is over the message is dropped: "status" tells the writer why.
     if (!stream || this.#hasEnded || stream.destroyed || stream.closed) return false;
     return stream.write(encodeGrpcMessage(message));
+  }
+
+  /** Writes a message encoded with 5 bytes of headroom for the gRPC prefix (no second copy). */
+  writeFramed(frame: Buffer): boolean {
+    if (frame.length - grpcFrameHeaderBytes > this.#maxMessageBytes) {
+      throw new TunnelError("MESSAGE_TOO_LARGE", `grpc: trying to send message larger than max (${frame.length - grpcFrameHeaderBytes} vs. ${this.#maxMessageBytes})`);
+    }
+    const stream = this.#stream;
+    if (!stream || this.#hasEnded || stream.destroyed || stream.closed) return false;
+    return stream.write(fillGrpcFrameHeader(frame));
   }
 
   end(): void {

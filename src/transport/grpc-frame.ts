@@ -5,6 +5,16 @@ import { TunnelError } from "../protocol/tunnel-error.js";
 export const grpcFrameHeaderBytes = 5;
 
 /** One buffer, so a message goes to the stream in one write (one DATA frame when it fits). */
+/**
+ * Fills the 5-byte gRPC prefix at the start of `frame`, whose message follows it: for encoders
+ * that leave headroom for the prefix, so a message is not copied a second time.
+ */
+export function fillGrpcFrameHeader(frame: Buffer): Buffer {
+  frame[0] = 0;
+  frame.writeUInt32BE(frame.length - grpcFrameHeaderBytes, 1);
+  return frame;
+}
+
 export function encodeGrpcMessage(message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(grpcFrameHeaderBytes + message.length);
   out[0] = 0;

@@ -8,7 +8,7 @@ import { EventEmitter } from "node:events";
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type * as tls from "node:tls";
 import { TunnelError } from "../protocol/tunnel-error.js";
-import { encodeGrpcMessage } from "./grpc-frame.js";
+import { encodeGrpcMessage, fillGrpcFrameHeader, grpcFrameHeaderBytes } from "./grpc-frame.js";
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
 import { InboundMessages } from "./inbound-messages.js";
 import { metadataToHeaders, type Metadata } from "./metadata.js";
@@ -28,6 +28,8 @@ export interface GrpcServerCall extends EventEmitter {
   readonly peer: GrpcPeer;
   sendHeaders(md?: Record<string, string>): void;
   write(message: Uint8Array): boolean;
+  /** Writes a message encoded with 5 bytes of headroom for the gRPC prefix (no second copy). */
+  writeFramed(frame: Buffer): boolean;
   readonly writableLength: number;
   end(status?: number, message?: string): void;
   pause(): void;
@@ -103,6 +105,16 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
     if (this.#hasEnded || !this.#isStreamUsable()) return false;
     this.sendHeaders();
     return this.#stream.write(encodeGrpcMessage(message));
+  }
+
+  /** Writes a message encoded with 5 bytes of headroom for the gRPC prefix (no second copy). */
+  writeFramed(frame: Buffer): boolean {
+    if (frame.length - grpcFrameHeaderBytes > this.#maxMessageBytes) {
+      throw new TunnelError("MESSAGE_TOO_LARGE", `grpc: trying to send message larger than max (${frame.length - grpcFrameHeaderBytes} vs. ${this.#maxMessageBytes})`);
+    }
+    if (this.#hasEnded || !this.#isStreamUsable()) return false;
+    this.sendHeaders();
+    return this.#stream.write(fillGrpcFrameHeader(frame));
   }
 
   end(status: number = GrpcStatus.OK, message = ""): void {

@@ -1,5 +1,5 @@
 // gRPC over node:http2: the transport the tunnel runs on (DESIGN.md, konnectivity.md §1.2, §1.7).
-export { encodeGrpcMessage, GrpcMessageReader, grpcFrameHeaderBytes } from "./grpc-frame.js";
+export { encodeGrpcMessage, fillGrpcFrameHeader, GrpcMessageReader, grpcFrameHeaderBytes } from "./grpc-frame.js";
 export {
   GrpcStatus, GrpcStatusError, grpcStatusName, grpcStatusFromHttpStatus, percentDecodeGrpcMessage, percentEncodeGrpcMessage,
   type GrpcStatusCode,

@@ -4,6 +4,9 @@
 import type { EventEmitter } from "node:events";
 import { TunnelError, decodePacket, encodePacket, type Packet } from "../protocol/index.js";
 
+/** The gRPC length prefix (grpcFrameHeaderBytes in src/transport). */
+const FRAME_HEADROOM = 5;
+
 export interface ChannelHandlers {
   packet(packet: Packet): void;
   /** The channel's write buffer fell below its high-water mark after send() returned false. */
@@ -29,6 +32,8 @@ export interface PacketChannel {
 /** The subset of a transport call (server or client side) the channel needs. */
 export interface MessageCall extends EventEmitter {
   write(message: Uint8Array): boolean;
+  /** A message encoded with FRAME_HEADROOM bytes free at the front for the transport's prefix. */
+  writeFramed(frame: Buffer): boolean;
   readonly writableLength: number;
   pause(): void;
   resume(): void;
@@ -69,7 +74,8 @@ export class GrpcPacketChannel implements PacketChannel {
 
   send(packet: Packet): boolean {
     if (this.closed) return false;
-    return this.call.write(encodePacket(packet));
+    // The packet is encoded once, behind room for the gRPC prefix: one copy of the payload per hop.
+    return this.call.writeFramed(encodePacket(packet, FRAME_HEADROOM));
   }
 
   get writableLength(): number {

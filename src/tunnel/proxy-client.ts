@@ -37,7 +37,7 @@ class ProxyStreamDuplex extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.call.write(encodePacket(dataPacket(this.connectID, chunk)))) cb();
+    if (this.call.writeFramed(encodePacket(dataPacket(this.connectID, chunk), 5))) cb();
     else this.call.once("drain", () => cb());
   }
 

@@ -27,7 +27,9 @@ export const dashboardHtml = `<!doctype html>
   .card.bad .value { color: var(--bad); }
   h2 { font-size: 15px; margin: 18px 0 6px; }
   table { border-collapse: collapse; width: 100%; }
-  th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+  th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
+  /* Ids are chosen by whoever runs an agent: long ones wrap anywhere instead of widening the table. */
+  td .mono { display: inline-block; min-width: 8ch; max-width: 32ch; overflow-wrap: anywhere; }
   th { font-size: 12px; color: var(--muted); background: var(--bg); }
   tr.empty td { color: var(--muted); font-style: italic; }
   .diagnosis { color: #0a3069; }

@@ -1,0 +1,110 @@
+// The four ways the benchmark reaches a destination: direct TCP, the plain two-hop relay, and
+// nodetunnel through each frontend. Each `connect` resolves once bytes can flow, with the stream
+// paused (the caller attaches its listeners, then resumes).
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import { dialThroughProxy } from "../src/tunnel/index.js";
+import type { DestinationName } from "./destination-protocol.js";
+import type { Stack } from "./stack.js";
+
+export type ModeName = "direct" | "relay" | "http-connect" | "grpc";
+export const allModes: readonly ModeName[] = ["direct", "relay", "http-connect", "grpc"];
+export const tunnelModes: readonly ModeName[] = ["http-connect", "grpc"];
+
+export interface Path {
+  readonly mode: ModeName;
+  connect(dest: DestinationName): Promise<Duplex>;
+}
+
+const host = "127.0.0.1";
+const connectTimeoutMs = 15_000;
+
+/** Raised when a speak-first destination's bytes reached the client before the tunnel's "200". */
+export class OrderingError extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new Error(`${what}: no answer within ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function connectTcp(options: net.NetConnectOpts): Promise<net.Socket> {
+  const socket = net.connect(options);
+  socket.pause();
+  await withTimeout(new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      resolve();
+    });
+    socket.once("error", reject);
+  }), connectTimeoutMs, "connect", () => socket.destroy());
+  if ("port" in options) socket.setNoDelay(true);
+  return socket;
+}
+
+/** HTTP CONNECT on the Unix socket, then the raw stream; anything after the head is put back. */
+async function connectViaHttpConnect(path: string, target: string): Promise<net.Socket> {
+  const socket = await connectTcp({ path });
+  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+  const head = await withTimeout(new Promise<Buffer>((resolve, reject) => {
+    let buf: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) {
+        if (buf.length > 16 * 1024) done(new Error("CONNECT response head over 16 KiB"));
+        return;
+      }
+      socket.pause();
+      const rest = buf.subarray(end + 4);
+      if (rest.length > 0) socket.unshift(rest);
+      done(null, buf.subarray(0, end));
+    };
+    const onEnd = () => done(new Error(`connection closed during CONNECT: ${buf.toString("latin1").slice(0, 200)}`));
+    const done = (err: Error | null, value?: Buffer) => {
+      socket.off("data", onData).off("end", onEnd).off("error", done);
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    socket.on("data", onData).once("end", onEnd).once("error", done);
+    socket.resume();
+  }), connectTimeoutMs, "CONNECT", () => socket.destroy()).catch((err: unknown) => {
+    socket.destroy();
+    throw err;
+  });
+  const status = head.toString("latin1", 0, Math.min(head.length, 200));
+  if (!status.startsWith("HTTP/1.1 200")) {
+    socket.destroy();
+    if (!status.startsWith("HTTP/")) throw new OrderingError(`bytes before the CONNECT response: ${JSON.stringify(status.slice(0, 40))}`);
+    throw new Error(`CONNECT failed: ${status.split("\r\n")[0]}`);
+  }
+  return socket;
+}
+
+export function makePath(mode: ModeName, stack: Stack): Path {
+  const target = (dest: DestinationName) => `${host}:${stack.destinations[dest]}`;
+  switch (mode) {
+    case "direct":
+      return { mode, connect: (dest) => connectTcp({ host, port: stack.destinations[dest] }) };
+    case "relay":
+      return { mode, connect: (dest) => connectTcp({ host, port: stack.relayPorts[stack.destinations[dest]]! }) };
+    case "http-connect":
+      return { mode, connect: (dest) => connectViaHttpConnect(stack.httpConnectPath, target(dest)) };
+    case "grpc":
+      // kube-apiserver's way: one HTTP/2 connection and one /ProxyService/Proxy stream per dial,
+      // with the project's own konnectivity client (src/tunnel/proxy-client.ts).
+      return {
+        mode,
+        connect: async (dest) => {
+          const duplex = await dialThroughProxy({ path: stack.grpcPath }, target(dest), { timeoutMs: connectTimeoutMs });
+          duplex.pause();
+          return duplex;
+        },
+      };
+  }
+}

@@ -1,0 +1,83 @@
+// A byte-exact HTTP CONNECT client (what kube-apiserver's egress dialer sends: CONNECT with
+// Host 127.0.0.1, then nothing until the response; shared/spec/konnectivity.md §1.6). It keeps
+// every byte it read, so a test can check that nothing came before or inside the status line.
+import { once } from "node:events";
+import net from "node:net";
+import tls from "node:tls";
+
+export type ConnectTarget =
+  | { readonly path: string }
+  | { readonly port: number; readonly host?: string }
+  | { readonly port: number; readonly tls: tls.ConnectionOptions };
+
+export interface ConnectResult {
+  readonly socket: net.Socket;
+  /** The response head, up to and including the blank line (or all bytes if the socket ended first). */
+  readonly head: string;
+  /** Bytes read after the head. */
+  readonly rest: Buffer;
+}
+
+export async function openSocket(target: ConnectTarget): Promise<net.Socket> {
+  if ("path" in target) {
+    const s = net.connect(target.path);
+    await once(s, "connect");
+    return s;
+  }
+  if ("tls" in target) {
+    const s = tls.connect({ host: "127.0.0.1", port: target.port, ...target.tls });
+    await once(s, "secureConnect");
+    return s;
+  }
+  const s = net.connect(target.port, target.host ?? "127.0.0.1");
+  await once(s, "connect");
+  return s;
+}
+
+/** Reads until `enough(buffered)` or the socket ends; bounded by timeoutMs. */
+export async function readUntil(socket: net.Socket, initial: Buffer, enough: (b: Buffer) => boolean, timeoutMs = 5000): Promise<Buffer> {
+  let buf = initial;
+  if (enough(buf)) return buf;
+  return await new Promise<Buffer>((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("close", onEnd);
+      socket.off("error", onError);
+      if (err) reject(err);
+      else resolve(buf);
+    };
+    const onData = (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      if (enough(buf)) {
+        socket.pause();
+        done();
+      }
+    };
+    const onEnd = () => done();
+    const onError = (err: Error) => done(err);
+    const timer = setTimeout(() => done(new Error(`read timed out after ${timeoutMs} ms with ${JSON.stringify(buf.toString("latin1"))}`)), timeoutMs);
+    socket.on("data", onData);
+    socket.once("end", onEnd);
+    socket.once("close", onEnd);
+    socket.once("error", onError);
+    socket.resume();
+  });
+}
+
+export async function httpConnect(target: ConnectTarget, address: string, timeoutMs = 5000): Promise<ConnectResult> {
+  const socket = await openSocket(target);
+  socket.on("error", () => {});
+  socket.write(`CONNECT ${address} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: conformance-test\r\n\r\n`);
+  const buf = await readUntil(socket, Buffer.alloc(0), (b) => b.includes("\r\n\r\n"), timeoutMs);
+  const i = buf.indexOf("\r\n\r\n");
+  const end = i >= 0 ? i + 4 : buf.length;
+  return { socket, head: buf.subarray(0, end).toString("latin1"), rest: buf.subarray(end) };
+}
+
+/** Everything the server sends until it closes the socket. */
+export async function readToEnd(socket: net.Socket, rest: Buffer = Buffer.alloc(0), timeoutMs = 5000): Promise<string> {
+  const all = await readUntil(socket, rest, () => false, timeoutMs);
+  return all.toString("utf8");
+}

@@ -6,6 +6,7 @@ import { processIo, type CliIo } from "./cli-io.js";
 import { withCliErrors } from "./command-support.js";
 import { demoCommand } from "./demo-command.js";
 import { doctorCommand } from "./doctor-command.js";
+import { labCommand } from "./lab-command.js";
 import { serverCommand } from "./server-command.js";
 
 const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -26,6 +27,7 @@ Exit codes: 0 success; 1 failure (doctor: a problem was found); 2 bad usage or i
   program.addCommand(agentCommand(io));
   program.addCommand(demoCommand(io));
   program.addCommand(doctorCommand(io));
+  program.addCommand(labCommand(io));
   return program;
 }
 

@@ -1,0 +1,292 @@
+// `lab up`, `lab down`, `lab status`: the lab's life. `up` records every resource before creating
+// it and tears a half-built lab down on failure; `down` is idempotent and also works from the
+// namespaces alone when the state file is gone.
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  AGENT_HEALTH_PORT, AGENT_PORT, CONTROL_PLANE_IP, HTTP_CONNECT_PORT, KUBELET_PORT, SERVER_ADMIN_PORT, SERVER_HEALTH_PORT,
+  findNode, ownedNamespacePattern, planLab, type LabNode, type LabPlan, type LabPlanInput,
+} from "./lab-plan.js";
+import { killNamespacePids, startProcess, stopProcesses, isOurs } from "./lab-processes.js";
+import { STATE_ROOT, readState, stateDir, writeState, type LabProcess, type LabState } from "./lab-state.js";
+import { addBlackholes, buildRouter, checkRangesFree, describePlan } from "./lab-topology.js";
+import { onNode, prepareNodeEtc } from "./node-exec.js";
+import { run } from "./run-command.js";
+
+export type Progress = (line: string) => void;
+
+export interface PemPair { readonly cert: string; readonly key: string }
+
+/** Certificates made by the caller (the CLI owns createPki; the lab may not import the transport). */
+export interface LabCertificates {
+  readonly ca: string;
+  /** The server's agent-facing certificate, valid for the control plane's address. */
+  readonly server: PemPair;
+  /** The agents' client certificate. */
+  readonly client: PemPair;
+  /** A serving certificate per node name, valid for the node's address. */
+  readonly kubelets: Readonly<Record<string, PemPair>>;
+}
+
+export interface LabRuntime {
+  /** The repository root: bin/nodetunnel.js and src/lab/*-main.ts are run from there. */
+  readonly repoRoot: string;
+  /** The node binary to run them with. */
+  readonly nodeBin: string;
+  readonly progress?: Progress;
+}
+
+const REQUIRED_TOOLS = ["ip", "iptables", "iptables-save", "ufw", "conntrack", "unshare", "curl", "ss", "mount"];
+
+/** Root and the Debian tools the lab drives; a clear message otherwise. */
+export async function checkPrerequisites(uid: number): Promise<void> {
+  if (uid !== 0) throw new Error("the lab needs root (it creates network namespaces and firewall rules inside them): run it with sudo");
+  const missing: string[] = [];
+  for (const tool of REQUIRED_TOOLS) {
+    if ((await run(["sh", "-c", `command -v ${tool}`], { allowFailure: true })).code !== 0) missing.push(tool);
+  }
+  if (missing.length > 0) {
+    throw new Error(`the lab needs ${missing.join(", ")}: apt-get install iproute2 iptables ufw conntrack curl util-linux mount`);
+  }
+}
+
+export async function labUp(input: LabPlanInput, certs: LabCertificates, rt: LabRuntime): Promise<LabState> {
+  const progress = rt.progress ?? (() => {});
+  const plan = planLab(input);
+  const old = readState(plan.prefix);
+  if (old !== null || (await ownedNamespaces(plan.prefix)).length > 0) {
+    throw new Error(`a lab with prefix ${plan.prefix} exists already: run 'nodetunnel lab down${plan.prefix === "nt" ? "" : " --prefix " + plan.prefix}' first`);
+  }
+  await checkRangesFree();
+  const state: LabState = {
+    version: 1, plan, repoRoot: rt.repoRoot, nodeBin: rt.nodeBin, namespaces: [], routes: [], processes: [], faults: {}, ready: false,
+  };
+  writeState(state);
+  try {
+    mkdirSync(join(stateDir(plan.prefix), "logs"), { recursive: true, mode: 0o700 });
+    writePki(plan, certs);
+    progress("blackholing the lab's address ranges in the root namespace");
+    await addBlackholes(state);
+    progress(`creating namespaces ${plan.routerNamespace}, ${plan.cpNamespace}, ${plan.nodes.map((n) => n.namespace).join(", ")}`);
+    await buildRouter(state);
+    for (const node of plan.nodes) prepareNodeEtc(plan.prefix, node);
+    progress("checking the network: every node reaches the control plane through the router");
+    for (const node of plan.nodes) {
+      await run(["ping", "-c1", "-W2", CONTROL_PLANE_IP], { ns: node.namespace, timeoutMs: 5000 }).catch(async () => {
+        // ping may be missing; a TCP check comes with the agents anyway
+        if ((await run(["sh", "-c", "command -v ping"], { allowFailure: true })).code === 0) throw new Error(`${node.name} cannot reach ${CONTROL_PLANE_IP}`);
+      });
+    }
+    progress("starting the nodetunnel server in the control plane");
+    startServer(state);
+    await waitFor(`the server's health port`, () => httpCode(plan.cpNamespace, `http://127.0.0.1:${SERVER_HEALTH_PORT}/healthz`).then((c) => c === 200), 20_000);
+    for (const node of plan.nodes) {
+      progress(`starting the kubelet on ${node.name} (${node.ip}:${KUBELET_PORT})`);
+      startKubelet(state, node);
+    }
+    for (const node of plan.nodes) {
+      await waitFor(`the kubelet on ${node.name}`, () => httpCode(node.namespace, `https://${node.ip}:${KUBELET_PORT}/healthz`).then((c) => c === 200), 20_000);
+    }
+    for (const node of plan.nodes.filter((n) => n.hasAgent)) {
+      progress(`starting the agent on ${node.name}`);
+      startAgent(state, node);
+    }
+    for (const node of plan.nodes.filter((n) => n.hasAgent)) await waitForAgent(state, node);
+    state.ready = true;
+    writeState(state);
+    for (const line of describePlan(plan)) progress(line);
+    return state;
+  } catch (err) {
+    progress(`lab up failed (${err instanceof Error ? err.message : String(err)}); tearing down what was built`);
+    await labDown(plan.prefix, progress);
+    throw err;
+  }
+}
+
+function writePki(plan: LabPlan, certs: LabCertificates): void {
+  const dir = join(stateDir(plan.prefix), "pki");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files: Record<string, string> = {
+    "ca.crt": certs.ca, "server.crt": certs.server.cert, "server.key": certs.server.key,
+    "agent.crt": certs.client.cert, "agent.key": certs.client.key,
+  };
+  for (const node of plan.nodes) {
+    const pair = certs.kubelets[node.name];
+    if (!pair) throw new Error(`no kubelet certificate for ${node.name}`);
+    files[`kubelet-${node.name}.crt`] = pair.cert;
+    files[`kubelet-${node.name}.key`] = pair.key;
+  }
+  for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, name), pem, { mode: 0o600 });
+}
+
+const pki = (state: LabState, name: string) => join(stateDir(state.plan.prefix), "pki", name);
+const cli = (state: LabState) => [state.nodeBin, join(state.repoRoot, "bin", "nodetunnel.js")];
+
+function record(state: LabState, p: LabProcess): void {
+  state.processes = [...state.processes.filter((q) => !(q.role === p.role && q.node === p.node)), p];
+  writeState(state);
+}
+
+export function startServer(state: LabState): void {
+  const argv = [
+    ...cli(state), "server",
+    "--uds-name", join(stateDir(state.plan.prefix), "grpc-frontend.sock"), "--server-port=0",
+    "--frontend", `http-connect=tcp:127.0.0.1:${HTTP_CONNECT_PORT}`,
+    `--agent-port=${AGENT_PORT}`, `--health-port=${SERVER_HEALTH_PORT}`, `--admin-port=${SERVER_ADMIN_PORT}`,
+    "--cluster-cert", pki(state, "server.crt"), "--cluster-key", pki(state, "server.key"), "--cluster-ca-cert", pki(state, "ca.crt"),
+    `--proxy-strategies=${state.plan.proxyStrategies}`, "--backend-dial-timeout=10s", "--log-level=info",
+  ];
+  record(state, startProcess({
+    prefix: state.plan.prefix, role: "server", node: null, namespace: state.plan.cpNamespace,
+    argv: ["ip", "netns", "exec", state.plan.cpNamespace, ...argv], cwd: state.repoRoot,
+  }));
+}
+
+export function startKubelet(state: LabState, node: LabNode): void {
+  const config = { nodeName: node.name, certFile: pki(state, `kubelet-${node.name}.crt`), keyFile: pki(state, `kubelet-${node.name}.key`), host: "0.0.0.0", port: KUBELET_PORT };
+  record(state, startProcess({
+    prefix: state.plan.prefix, role: "kubelet", node: node.name, namespace: node.namespace,
+    argv: ["ip", "netns", "exec", node.namespace, state.nodeBin, "--import", "tsx", join(state.repoRoot, "src", "lab", "kubelet-main.ts")],
+    cwd: state.repoRoot, env: { NODETUNNEL_LAB_KUBELET: JSON.stringify(config) },
+  }));
+}
+
+export function startAgent(state: LabState, node: LabNode): void {
+  const argv = [
+    ...cli(state), "agent",
+    `--proxy-server-host=${CONTROL_PLANE_IP}`, `--proxy-server-port=${AGENT_PORT}`,
+    "--ca-cert", pki(state, "ca.crt"), "--agent-cert", pki(state, "agent.crt"), "--agent-key", pki(state, "agent.key"),
+    `--agent-id=${node.name}`, `--agent-identifiers=ipv4=${node.ip}&host=${node.name}`,
+    `--health-server-port=${AGENT_HEALTH_PORT}`, "--admin-server-port=8094",
+    // Short enough that a dropped SYN shows as the agent's "i/o timeout" before the server's 10 s backend timeout.
+    "--dial-timeout=3s", "--sync-interval=500ms", "--sync-interval-cap=2s", "--log-level=info",
+  ];
+  record(state, startProcess({
+    prefix: state.plan.prefix, role: "agent", node: node.name, namespace: node.namespace,
+    argv: ["ip", "netns", "exec", node.namespace, ...argv], cwd: state.repoRoot,
+  }));
+}
+
+export async function waitForAgent(state: LabState, node: LabNode, timeoutMs = 20_000): Promise<void> {
+  await waitFor(`the agent on ${node.name} to connect`, () => httpCode(node.namespace, `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`).then((c) => c === 200), timeoutMs);
+}
+
+/** Stops the recorded process of `role` on `node` (by its PID); returns whether one was running. */
+export async function stopRole(state: LabState, role: LabProcess["role"], node: string | null): Promise<boolean> {
+  const p = state.processes.find((q) => q.role === role && q.node === node);
+  if (!p) return false;
+  await stopProcesses([p.pid], state.plan.prefix);
+  state.processes = state.processes.filter((q) => q !== p);
+  writeState(state);
+  return true;
+}
+
+export async function httpCode(ns: string, url: string): Promise<number> {
+  const r = await run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url], { ns, allowFailure: true, timeoutMs: 5000 });
+  return Number(r.stdout.trim()) || 0;
+}
+
+export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export async function ownedNamespaces(prefix: string): Promise<string[]> {
+  const r = await run(["ip", "netns", "list"], { allowFailure: true });
+  const pattern = ownedNamespacePattern(prefix);
+  return r.stdout.split("\n").map((l) => l.split(" ")[0]!).filter((n) => pattern.test(n));
+}
+
+/** Idempotent: kills the lab's processes, deletes its namespaces and routes, removes the state. */
+export async function labDown(prefix: string, progress: Progress = () => {}): Promise<{ removed: string[] }> {
+  const state = readState(prefix);
+  const removed: string[] = [];
+  if (state) {
+    const pids = state.processes.map((p) => p.pid);
+    if (pids.some((pid) => isOurs(pid, prefix))) progress(`stopping ${pids.length} lab processes`);
+    await stopProcesses(pids, prefix);
+  }
+  const namespaces = [...new Set([...(state?.namespaces ?? []), ...(await ownedNamespaces(prefix))])];
+  const existing = new Set((await run(["ip", "netns", "list"], { allowFailure: true })).stdout.split("\n").map((l) => l.split(" ")[0]!));
+  for (const ns of namespaces.filter((n) => existing.has(n))) {
+    progress(`deleting namespace ${ns}`);
+    await killNamespacePids(ns);
+    await run(["ip", "netns", "del", ns], { allowFailure: true });
+    removed.push(ns);
+  }
+  for (const range of state?.routes ?? []) {
+    await run(["ip", "route", "del", "blackhole", range], { allowFailure: true });
+    removed.push(`blackhole ${range}`);
+  }
+  rmSync(stateDir(prefix), { recursive: true, force: true });
+  try {
+    if (existsSync(STATE_ROOT) && readdirSync(STATE_ROOT).length === 0) rmSync(STATE_ROOT, { recursive: true, force: true });
+  } catch {
+    // another lab is using it
+  }
+  return { removed };
+}
+
+export interface LabStatus {
+  readonly prefix: string;
+  readonly up: boolean;
+  readonly lines: readonly string[];
+  readonly processes: ReadonlyArray<LabProcess & { readonly running: boolean }>;
+  readonly faults: LabState["faults"];
+}
+
+export function labStatus(prefix: string): LabStatus {
+  const state = readState(prefix);
+  if (!state) return { prefix, up: false, lines: [`no lab with prefix ${prefix}`], processes: [], faults: {} };
+  const processes = state.processes.map((p) => ({ ...p, running: isOurs(p.pid, prefix) }));
+  return {
+    prefix,
+    up: state.ready,
+    lines: [
+      ...describePlan(state.plan),
+      ...processes.map((p) => `${p.role}${p.node ? " on " + p.node : ""}: pid ${p.pid} ${p.running ? "running" : "NOT running"} (log ${p.log})`),
+      ...Object.values(state.faults).map((f) => `fault ${f.fault} on ${f.node}: ${f.detail}`),
+    ],
+    processes,
+    faults: state.faults,
+  };
+}
+
+export function requireState(prefix: string): LabState {
+  const state = readState(prefix);
+  if (!state || !state.ready) throw new Error(`no lab is up with prefix ${prefix}: run 'nodetunnel lab up' first`);
+  return state;
+}
+
+/** argv that runs a command in a lab place: "cp", "router" or a node (with the node's private /etc/ufw). */
+export function labExecArgv(prefix: string, place: string, argv: readonly string[]): string[] {
+  const state = requireState(prefix);
+  if (place === "cp" || place === state.plan.cpNamespace) return ["ip", "netns", "exec", state.plan.cpNamespace, ...argv];
+  if (place === "router" || place === state.plan.routerNamespace) return ["ip", "netns", "exec", state.plan.routerNamespace, ...argv];
+  return onNode(prefix, findNode(state.plan, place), argv);
+}
+
+export interface TunnelCurl {
+  /** curl's exit code (0 = the kubelet answered). */
+  readonly exitCode: number;
+  /** The HTTP status of the CONNECT (200 when the tunnel dialled the kubelet). */
+  readonly connectStatus: number | null;
+  readonly body: string;
+  readonly stderr: string;
+}
+
+/** `curl --proxytunnel` from the control plane to a node's kubelet through the HTTP CONNECT frontend. */
+export async function curlThroughTunnel(prefix: string, nodeName: string, path = "/containerLogs/default/web/app"): Promise<TunnelCurl> {
+  const state = requireState(prefix);
+  const node = findNode(state.plan, nodeName);
+  const r = await run([
+    "curl", "-sS", "-v", "-k", "--proxytunnel", "-x", `http://127.0.0.1:${HTTP_CONNECT_PORT}`, "--max-time", "25",
+    `https://${node.ip}:${KUBELET_PORT}${path}`,
+  ], { ns: state.plan.cpNamespace, allowFailure: true, timeoutMs: 30_000 });
+  const m = /< HTTP\/1\.[01] (\d{3})/.exec(r.stderr) ?? /CONNECT tunnel failed, response (\d{3})/.exec(r.stderr);
+  return { exitCode: r.code, connectStatus: m ? Number(m[1]) : null, body: r.stdout, stderr: r.stderr };
+}

@@ -5,8 +5,12 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { isIP } from "node:net";
 import { dashboardRoutes } from "../dashboard/index.js";
 import {
-  NodetunnelServer, resolveServerOptions, serverSnapshot, type FrontendConfig, type FrontendMode, type ProxyStrategy, type ServerOptionsInput,
+  NodetunnelServer, resolveServerOptions, serverSnapshot, type FrontendConfig, type FrontendMode, type ProxyStrategy, type ServerDeps,
+  type ServerOptions, type ServerOptionsInput,
 } from "../server/index.js";
+import {
+  TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, requireAgentAuthentication, type IdentityBindingMode,
+} from "../server/agent-auth/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { createLogger, serverTracers } from "./logger.js";
@@ -27,6 +31,7 @@ export interface ServerFlags {
   agentNamespace?: string; agentServiceAccount?: string; authenticationAudience?: string; kubeconfig?: string;
   gracefulShutdownTimeout: string; backendDialTimeout: string; frontend?: string[]; maxPendingDials: string; maxConnections: string;
   creditFlowControl: string; logLevel?: string;
+  udsMode: string; identityBinding?: string; agentIdentityMap?: string; insecureAllowAnyAgent?: boolean; tokenReviewTimeout: string;
 }
 
 /** Flags → options input. Exported for tests. */
@@ -34,6 +39,11 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
   const mode = f.mode as FrontendMode;
   if (mode !== "grpc" && mode !== "http-connect") throw new UsageError(`--mode must be grpc or http-connect, not "${f.mode}"`);
   const serverPort = parseInteger("--server-port", f.serverPort, 0, 65535);
+  if (!/^0?[0-7]{3}$/.test(f.udsMode)) throw new UsageError(`--uds-mode must be an octal file mode such as 0770, not "${f.udsMode}"`);
+  const udsMode = parseInt(f.udsMode, 8);
+  if (f.identityBinding !== undefined && f.identityBinding !== "strict" && f.identityBinding !== "off") {
+    throw new UsageError(`--identity-binding must be strict or off, not "${f.identityBinding}"`);
+  }
   const frontends: FrontendConfig[] = [];
   const serverTls = f.serverCert || f.serverKey
     ? { cert: readFlagFile("--server-cert", f.serverCert)!, key: readFlagFile("--server-key", f.serverKey)!, ca: readFlagFile("--server-ca-cert", f.serverCaCert) }
@@ -42,12 +52,12 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
   if (f.udsName) {
     if (serverPort !== 0) throw new UsageError(`--uds-name requires --server-port=0 (got ${serverPort}), as upstream`);
     if (f.serverCert || f.serverKey || f.serverCaCert) throw new UsageError("--uds-name cannot be combined with --server-cert/--server-key/--server-ca-cert");
-    frontends.push({ mode, listen: { path: f.udsName } });
+    frontends.push({ mode, listen: { path: f.udsName, mode: udsMode } });
   } else if (serverPort !== 0) {
     if (f.serverCaCert && !serverTls) throw new UsageError("--server-ca-cert needs --server-cert and --server-key");
     frontends.push({ mode, listen: { port: serverPort, host: f.serverBindAddress || undefined }, tls: serverTls });
   }
-  for (const spec of f.frontend ?? []) frontends.push(parseFrontendFlag(spec, serverTls));
+  for (const spec of f.frontend ?? []) frontends.push(parseFrontendFlag(spec, serverTls, udsMode));
   if (frontends.length === 0) throw new UsageError("no frontend: give --uds-name with --server-port=0, a --server-port with --server-cert/--server-key, or --frontend");
   const strategies = f.proxyStrategies.split(",").map((s) => s.trim()).filter(Boolean) as ProxyStrategy[];
   const agentTls = f.clusterCert || f.clusterKey
@@ -77,15 +87,33 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
     maxConnections: parseInteger("--max-connections", f.maxConnections, 1),
     deleteExistingUdsFile: parseBoolean("--delete-existing-uds-file", f.deleteExistingUdsFile),
     creditFlowControl: parseBoolean("--credit-flow-control", f.creditFlowControl),
+    identityBinding: f.identityBinding as IdentityBindingMode | undefined,
+    identityMap: f.agentIdentityMap ? parseIdentityMap(readFlagFile("--agent-identity-map", f.agentIdentityMap)!.toString("utf8"), `--agent-identity-map ${f.agentIdentityMap}`) : undefined,
+    insecureAllowAnyAgent: f.insecureAllowAnyAgent === true,
   };
 }
 
+/**
+ * Agent authentication for resolved options: refuses to run with none unless consented
+ * (--insecure-allow-any-agent), and builds the TokenReview authenticator for token authentication.
+ * Exported for tests.
+ */
+export async function agentAuthenticationDeps(
+  options: ServerOptions, flags: Pick<ServerFlags, "kubeconfig" | "tokenReviewTimeout">, env: CliIo["env"],
+): Promise<{ authenticateToken?: ServerDeps["authenticateToken"]; warning?: string }> {
+  const warning = requireAgentAuthentication(options);
+  if (!options.tokenAuth) return { warning };
+  const config = await loadKubeClientConfig(flags.kubeconfig, env);
+  const client = new TokenReviewClient(config, parseDuration("--token-review-timeout", flags.tokenReviewTimeout));
+  return { authenticateToken: createTokenAuthenticator(client, options.tokenAuth), warning };
+}
+
 /** `--frontend grpc=unix:/path`, `--frontend http-connect=tcp:127.0.0.1:8090` or `=tcp:8090` (TLS from --server-cert). */
-function parseFrontendFlag(spec: string, tls: FrontendConfig["tls"]): FrontendConfig {
+function parseFrontendFlag(spec: string, tls: FrontendConfig["tls"], udsMode: number): FrontendConfig {
   const m = /^(grpc|http-connect)=(unix|tcp):(.+)$/.exec(spec);
   if (!m) throw new UsageError(`--frontend "${spec}": expected MODE=unix:PATH or MODE=tcp:[HOST:]PORT with MODE grpc or http-connect`);
   const mode = m[1] as FrontendMode;
-  if (m[2] === "unix") return { mode, listen: { path: m[3]! } };
+  if (m[2] === "unix") return { mode, listen: { path: m[3]!, mode: udsMode } };
   const hp = /^(?:(.+):)?(\d+)$/.exec(m[3]!);
   if (!hp || (hp[1] !== undefined && isIP(hp[1].replace(/^\[|\]$/g, "")) === 0 && hp[1] !== "localhost")) {
     throw new UsageError(`--frontend "${spec}": "${m[3]}" is not [HOST:]PORT`);
@@ -122,6 +150,11 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--agent-service-account <name>", "the agents' service account (token authentication)"))
     .addOption(envOption("--authentication-audience <aud>", "audience of the agents' tokens (token authentication)"))
     .addOption(envOption("--kubeconfig <file>", "kubeconfig for TokenReview (in-cluster when empty)"))
+    .addOption(envOption("--token-review-timeout <duration>", "give up on a TokenReview (and refuse the agent) after this", "10s"))
+    .addOption(envOption("--identity-binding <mode>", "strict: agents claim only identities their credential allows; off: any (upstream); default: strict for credentials that carry identities"))
+    .addOption(envOption("--agent-identity-map <file>", "JSON/YAML: node/<name>, pod/<name>, cn/<name> or system:serviceaccount:<ns>:<sa> → allowed identifiers"))
+    .option("--insecure-allow-any-agent", "run with neither agent mTLS nor token authentication (labs only; logged as a warning)")
+    .addOption(envOption("--uds-mode <octal>", "file mode of Unix socket frontends (no access for others)", "0770"))
     .addOption(envOption("--graceful-shutdown-timeout <duration>", "on SIGTERM, let connections finish this long", "0s"))
     .addOption(envOption("--backend-dial-timeout <duration>", "fail a dial the agent has not answered in this time (upstream: off; here on)", "10s"))
     .addOption(envOption("--max-pending-dials <n>", "pending dials the server holds at most", "10000"))
@@ -152,10 +185,11 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       const log = createLogger(io, { level: flags.logLevel });
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
-      if (options.tokenAuth) log.warn("token authentication: TokenReview needs kube-apiserver access; see docs/security.md");
+      const auth = await agentAuthenticationDeps(options, flags, io.env);
+      if (auth.warning) log.warn(auth.warning);
       // The dashboard reads the server it is served by (only asked once the server listens).
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
-      const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log) });
+      const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });
       await waitForSignals(io, async (first) => {
         if (first) {
           log.info({ deadlineMs: options.gracefulShutdownTimeoutMs }, "shutting down: draining");

@@ -13,6 +13,10 @@ import {
 } from "../protocol/index.js";
 import { GrpcServer, GrpcStatus, type GrpcServerCall } from "../transport/index.js";
 import { GrpcPacketChannel } from "../tunnel/index.js";
+import {
+  anonymousCredential, certificateCredential, checkIdentityClaims, isBindingEnforced, tokenCredential,
+  type AgentCredential, type TokenReviewUser,
+} from "./agent-auth/index.js";
 import { serveGrpcFrontend } from "./grpc-frontend.js";
 import { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";
 import { createHttpConnectFrontend } from "./http-connect-frontend.js";
@@ -25,8 +29,11 @@ export interface ServerDeps {
   readonly registry: Registry;
   /** Extra routes for the admin port (the dashboard), tried before /metrics. */
   readonly adminRoutes?: RouteHandler;
-  /** Checks an agent's bearer token; resolves to the authenticated user name, rejects when invalid. */
-  readonly authenticateToken?: (token: string) => Promise<string>;
+  /**
+   * Checks an agent's bearer token; resolves to the authenticated user (its name, or the TokenReview
+   * user whose bound node and pod feed identity binding), rejects when invalid.
+   */
+  readonly authenticateToken?: (token: string, signal?: AbortSignal) => Promise<string | TokenReviewUser>;
   /** NODETUNNEL_TRACE's loggers; off when absent. */
   readonly tracers?: ServerTracers;
 }
@@ -170,20 +177,32 @@ export class NodetunnelServer {
     const idValues = call.metadata.get(MetadataName.agentIdentifiers) ?? [];
     if (idValues.length > 1) return fail(GrpcStatus.INVALID_ARGUMENT, `expected at most one ${MetadataName.agentIdentifiers} metadata value, got ${idValues.length}`);
     const identifiers = parseAgentIdentifiers(idValues[0] ?? "");
-    let authenticatedAs = "none";
+    let credential: AgentCredential = anonymousCredential;
     if (this.options.agentTls?.ca) {
       if (!call.peer.authorized) return fail(GrpcStatus.UNAUTHENTICATED, "a client certificate signed by --cluster-ca-cert is required");
-      authenticatedAs = `mtls:${String(call.peer.certificate?.subject?.CN ?? "")}`;
+      credential = certificateCredential(call.peer.certificate, this.options.identityMap);
     } else if (this.options.tokenAuth) {
       const auth = call.metadata.get(MetadataName.authorization) ?? [];
       if (auth.length !== 1 || !auth[0]!.startsWith("Bearer ")) return fail(GrpcStatus.UNAUTHENTICATED, "expected one authorization metadata value of the form 'Bearer <token>'");
       if (!this.deps.authenticateToken) return fail(GrpcStatus.UNAUTHENTICATED, "token authentication is configured but no token reviewer is available");
       try {
-        authenticatedAs = `token:${await this.deps.authenticateToken(auth[0]!.slice("Bearer ".length))}`;
+        credential = tokenCredential(await this.deps.authenticateToken(auth[0]!.slice("Bearer ".length), call.signal), this.options.identityMap);
       } catch (err) {
-        return fail(GrpcStatus.UNAUTHENTICATED, `token rejected: ${err instanceof Error ? err.message : String(err)}`);
+        if (call.signal.aborted) return;
+        const denied = err instanceof TunnelError && err.code === "PERMISSION_DENIED";
+        return fail(denied ? GrpcStatus.PERMISSION_DENIED : GrpcStatus.UNAUTHENTICATED, `token rejected: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (call.signal.aborted) return;
+    }
+    // Identity binding (docs/security.md): claims outside the credential are refused and logged.
+    const refusal = checkIdentityClaims(this.options.identityBinding, credential, agentId, identifiers);
+    if (refusal) {
+      log.warn({ agentId, claim: refusal.claim, principal: credential.principal }, "agent claimed an identity its credential does not allow");
+      return fail(GrpcStatus.PERMISSION_DENIED, refusal.message);
+    }
+    const authenticatedAs = credential.principal;
+    if (!isBindingEnforced(this.options.identityBinding, credential) && this.options.identityBinding !== "off") {
+      log.debug({ agentId, principal: authenticatedAs }, "agent identity not bound: the credential carries no identities");
     }
     const offered = (call.metadata.get(MetadataName.features) ?? []).join(",").split(",").map((s) => s.trim());
     const credit = this.options.creditFlowControl && offered.includes(FEATURE_CREDIT);

@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { TunnelError } from "../protocol/index.js";
 import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
+import type { IdentityBindingMode, IdentityMap } from "./agent-auth/index.js";
 
 export type FrontendMode = "grpc" | "http-connect";
 export type ProxyStrategy = "default" | "destHost" | "defaultRoute";
@@ -39,6 +40,15 @@ export interface ServerOptions {
   /** The agent listener's TLS; `ca` requires and verifies agent client certificates. */
   readonly agentTls?: TlsFiles;
   readonly tokenAuth?: TokenAuthOptions;
+  /**
+   * Whether agents may only claim identities their credential allows (docs/security.md):
+   * "strict", "off", or undefined = enforced for credentials that carry identities.
+   */
+  readonly identityBinding?: IdentityBindingMode;
+  /** `--agent-identity-map`, parsed: identities for credentials that do not name them. */
+  readonly identityMap?: IdentityMap;
+  /** Consent to run with neither agent mTLS nor token authentication (checked by requireAgentAuthentication). */
+  readonly insecureAllowAnyAgent: boolean;
   readonly healthListen?: { readonly port: number; readonly host?: string };
   readonly adminListen?: { readonly port: number; readonly host?: string };
   /** How long a pending dial waits for the agent's DIAL_RSP (upstream --backend-dial-timeout; on here by default). */
@@ -72,6 +82,7 @@ const defaults: Omit<ServerOptions, "serverId" | "frontends"> = {
   frontendKeepaliveTimeMs: 60 * 60 * 1000,
   gracefulShutdownTimeoutMs: 0,
   deleteExistingUdsFile: true,
+  insecureAllowAnyAgent: false,
   flow: defaultFlowOptions,
   creditFlowControl: true,
 };
@@ -114,6 +125,10 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
     } else {
       if (f.listen.path === "") invalid("--uds-name must not be empty");
       if (f.tls) invalid("--uds-name cannot be combined with --server-cert/--server-key/--server-ca-cert (a Unix socket frontend has no TLS)");
+      // The socket's mode is its only access control: never world-accessible, always usable by its owner.
+      if (f.listen.mode !== undefined && (!Number.isInteger(f.listen.mode) || f.listen.mode < 0 || f.listen.mode > 0o777 || (f.listen.mode & 0o007) !== 0 || (f.listen.mode & 0o600) !== 0o600)) {
+        invalid(`--uds-mode must be an octal file mode from 0600 to 0770 without access for others, not ${f.listen.mode.toString(8)}`);
+      }
     }
   }
   checkPort("--agent-port", o.agentListen.port);
@@ -121,6 +136,9 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   if (o.adminListen) checkPort("--admin-port", o.adminListen.port);
   if (o.agentTls && o.tokenAuth && o.agentTls.ca) {
     invalid("--cluster-ca-cert (agent mTLS) and --agent-namespace/--agent-service-account/--authentication-audience (token authentication) are mutually exclusive");
+  }
+  if (o.identityBinding !== undefined && o.identityBinding !== "strict" && o.identityBinding !== "off") {
+    invalid(`--identity-binding must be strict or off, not "${String(o.identityBinding)}"`);
   }
   if (o.tokenAuth) {
     const t = o.tokenAuth;

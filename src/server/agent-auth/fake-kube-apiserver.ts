@@ -1,0 +1,97 @@
+// A stand-in for kube-apiserver's TokenReview endpoint, for tests and labs: HTTPS on loopback,
+// answering POST /apis/authentication.k8s.io/v1/tokenreviews the way the real one does — a token
+// is authenticated only for the audiences it was issued for, and `status.audiences` is the
+// intersection with `spec.audiences`. The caller must present `clientToken` or a client certificate.
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+
+export interface FakeToken {
+  readonly username: string;
+  readonly audiences: readonly string[];
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface FakeKubeApiserverOptions {
+  readonly cert: string;
+  readonly key: string;
+  /** Verifies client certificates when set (they are then accepted instead of a bearer token). */
+  readonly ca?: string;
+  /** The bearer token the server's own identity must present. */
+  readonly clientToken?: string;
+  readonly tokens: Readonly<Record<string, FakeToken>>;
+}
+
+export interface ReviewRequest {
+  readonly token: string;
+  readonly audiences: readonly string[];
+  readonly authorization: string | undefined;
+}
+
+export interface FakeKubeApiserver {
+  readonly url: string;
+  readonly requests: ReviewRequest[];
+  /** How the next requests are answered: normally, after a delay, or with an HTTP error. */
+  behaviour: { kind: "normal" } | { kind: "delay"; ms: number } | { kind: "status"; code: number };
+  close(): Promise<void>;
+}
+
+export async function startFakeKubeApiserver(o: FakeKubeApiserverOptions): Promise<FakeKubeApiserver> {
+  const requests: ReviewRequest[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const fake: FakeKubeApiserver = {
+    url: "",
+    requests,
+    behaviour: { kind: "normal" },
+    close: async () => {
+      for (const t of timers) clearTimeout(t);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  const server = https.createServer({ cert: o.cert, key: o.key, ca: o.ca, requestCert: o.ca !== undefined, rejectUnauthorized: false }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const send = (code: number, body: unknown) => {
+        res.writeHead(code, { "content-type": "application/json" });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method !== "POST" || req.url !== "/apis/authentication.k8s.io/v1/tokenreviews") return send(404, { kind: "Status", code: 404 });
+      const socket = req.socket as TLSSocket;
+      const hasClientCert = o.ca !== undefined && socket.authorized;
+      if (!hasClientCert && (o.clientToken === undefined || req.headers.authorization !== `Bearer ${o.clientToken}`)) {
+        return send(401, { kind: "Status", code: 401, message: "Unauthorized" });
+      }
+      let spec: { token?: unknown; audiences?: unknown } = {};
+      try {
+        spec = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { spec?: typeof spec }).spec ?? {};
+      } catch {
+        return send(400, { kind: "Status", code: 400 });
+      }
+      const token = typeof spec.token === "string" ? spec.token : "";
+      const audiences = Array.isArray(spec.audiences) ? spec.audiences.filter((a): a is string => typeof a === "string") : [];
+      requests.push({ token, audiences, authorization: req.headers.authorization });
+      const answer = () => {
+        const b = fake.behaviour;
+        if (b.kind === "status") return send(b.code, { kind: "Status", code: b.code, message: "injected failure" });
+        const known = o.tokens[token];
+        const matching = known ? known.audiences.filter((a) => audiences.length === 0 || audiences.includes(a)) : [];
+        const status = known && matching.length > 0
+          ? { authenticated: true, user: { username: known.username, uid: "uid-1", groups: ["system:serviceaccounts"], extra: known.extra ?? {} }, audiences: matching }
+          : { authenticated: false, error: known ? "token audiences do not match" : "invalid bearer token" };
+        send(201, { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token: "", audiences }, status });
+      };
+      if (fake.behaviour.kind === "delay") {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          if (!res.destroyed) answer();
+        }, fake.behaviour.ms);
+        timers.add(t);
+      } else answer();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  (fake as { url: string }).url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return fake;
+}

@@ -113,6 +113,12 @@ export class SendScheduler {
   constructor(
     private readonly channel: PacketChannel,
     private readonly chunkBytes: number,
+    /**
+     * Bytes allowed in the channel's write buffer before waiting for drain. A stream's own
+     * high-water mark (16 KiB) would keep a single 64 KiB packet in flight and leave the pipe idle
+     * between packets; a few chunks in flight keep it busy while fairness stays chunk by chunk.
+     */
+    private readonly highWaterBytes = 8 * chunkBytes,
   ) {}
 
   /** Sends a control packet ahead of all connection data. */
@@ -163,7 +169,7 @@ export class SendScheduler {
           }
           if (packet === undefined) continue;
         }
-        if (!this.channel.send(packet)) {
+        if (!this.channel.send(packet) && this.channel.writableLength >= this.highWaterBytes) {
           this.waitingForDrain = true;
           break;
         }

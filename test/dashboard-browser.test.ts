@@ -104,9 +104,10 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
       await agent.waitForServers(1, 10_000);
     }
     // A third "agent" on an in-memory stream, with an id built to break out of the page's markup.
+    // It never answers a DIAL_REQ, so a dial to stalled.node stays pending.
     const [serverSide, agentSide] = createChannelPair();
     agentSide.start({ packet: () => {}, drain: () => {}, close: () => {} });
-    server.proxy.attachAgent(serverSide, { agentId: XSS_ID, identifiers: { ...noIdentifiers, host: ["<b>bold</b>"] }, credit: false, peerAddress: "memory", authenticatedAs: "none" });
+    server.proxy.attachAgent(serverSide, { agentId: XSS_ID, identifiers: { ...noIdentifiers, host: ["<b>bold</b>", "stalled.node"] }, credit: false, peerAddress: "memory", authenticatedAs: "none" });
     cleanups.push(() => agentSide.destroy());
 
     // A live connection: CONNECT to node-1's kubelet, TLS inside the tunnel, one request on a kept-alive socket.
@@ -129,6 +130,12 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
     const refused = await connect(connectPort, `127.0.1.2:${closedPort}`);
     refused.socket.destroy();
     assert.match(refused.status, /^HTTP\/1\.1 5\d\d/);
+
+    const stalled = net.connect(connectPort, "127.0.0.1");
+    cleanups.push(() => stalled.destroy());
+    stalled.write("CONNECT stalled.node:10250 HTTP/1.1\r\nHost: stalled.node:10250\r\n\r\n");
+    for (let i = 0; i < 50 && server.proxy.pendingDialCount === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.proxy.pendingDialCount, 1);
 
     mkdirSync(ARTIFACTS, { recursive: true });
     const profile = mkdtempSync(join(tmpdir(), "nt-dashboard-chromium-"));
@@ -183,6 +190,10 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
     assert.ok(refused, "the refused dial is recorded");
     assert.equal(refused.agentId, "node-2");
     assert.match(refused.explanation, /refused the connection/);
+    assert.equal(s.pendingDials.length, 1);
+    assert.equal(s.pendingDials[0]!.address, "stalled.node:10250");
+    assert.equal(s.pendingDials[0]!.agentId, XSS_ID);
+    assert.equal(s.counts.pendingDials, 1);
     assert.equal(s.memory.isPaused, false);
     assert.ok(s.memory.limitBytes > 0);
   });
@@ -209,6 +220,8 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
     assert.equal(await page.textContent("#readiness"), "ready");
     assert.equal(await page.textContent('[data-card="agents"] .value'), "3");
     assert.equal(await page.textContent('[data-card="connections"] .value'), "1");
+    assert.equal(await page.textContent('[data-card="pending dials"] .value'), "1");
+    assert.match(await page.locator("#pending-body").innerText(), /^stalled\.node:10250\s+<img src=x[^]*\d+ ms$/);
 
     const agents = await page.locator("#agents-body tr").allInnerTexts();
     assert.equal(agents.length, 3);
@@ -221,7 +234,7 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
     assert.ok(agents.some((r) => r.includes(XSS_ID)), "the XSS id is shown as text");
     assert.ok(agents.some((r) => r.includes("host=<b>bold</b>")));
     assert.equal(await page.locator("#agents-body img, #agents-body script, #agents-body b").count(), 0);
-    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+    assert.equal(await page.evaluate(() => typeof (globalThis as { __pwned?: unknown }).__pwned), "undefined");
 
     const snapshot = (await (await fetch(`${adminUrl}api/snapshot`)).json()) as ServerSnapshot;
     const connections = await page.locator("#connections-body tr").allInnerTexts();
@@ -256,15 +269,16 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
     const late = await connect(connectPort, "127.0.1.8:10250");
     late.socket.destroy();
     live.destroy();
-    await page.waitForFunction(() => document.getElementById("failures-body")!.textContent!.includes("127.0.1.8:10250"), undefined, { timeout: 6_000 });
-    await page.waitForFunction(() => document.querySelector('[data-card="connections"] .value')?.textContent === "0", undefined, { timeout: 6_000 });
+    // Locators, not waitForFunction: the page's CSP (no eval) applies to the test's predicates too.
+    await page.locator("#failures-body tr", { hasText: "127.0.1.8:10250" }).waitFor({ timeout: 6_000 });
+    await page.locator('[data-card="connections"] .value', { hasText: /^0$/ }).waitFor({ timeout: 6_000 });
     assert.notEqual(await page.textContent("#updated"), before);
     assert.match((await page.locator("#connections-body").innerText()), /no live connection/);
   });
 
   it("says so when the server stops answering, and keeps the last data", async () => {
     server.destroy();
-    await page.waitForFunction(() => document.getElementById("updated")!.className === "stale", undefined, { timeout: 6_000 });
+    await page.locator("#updated.stale").waitFor({ timeout: 6_000 });
     assert.match((await page.textContent("#updated")) ?? "", /^update failed at .*showing older data$/);
     assert.equal(await page.locator("#agents-body tr").count(), 3);
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-stale.png") });

@@ -1,0 +1,52 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { noIdentifiers, parseAgentIdentifiers } from "../../protocol/index.js";
+import { certificateCredential, checkIdentityClaims, parseSubjectAltName, tokenCredential } from "./identity-binding.js";
+import { parseIdentityMap } from "./identity-map.js";
+
+test("subjectaltname as node:tls reports it, including JSON-quoted values and other name types", () => {
+  assert.deepEqual(parseSubjectAltName("DNS:Node-1, IP Address:10.0.0.5, IP Address:FD00:0:0:0:0:0:0:5, URI:spiffe://x, email:a@b"), {
+    dns: ["node-1"], ips: ["10.0.0.5", "FD00:0:0:0:0:0:0:5"],
+  });
+  assert.deepEqual(parseSubjectAltName('DNS:"a, DNS:evil", DNS:b'), { dns: ["a, dns:evil", "b"], ips: [] });
+  assert.deepEqual(parseSubjectAltName(""), { dns: [], ips: [] });
+});
+
+test("a certificate allows its CN and SAN names as agent id and host, and its SAN IPs in any notation", () => {
+  const cred = certificateCredential({ subject: { CN: "node-1" }, subjectaltname: "DNS:node-1.cluster, IP Address:FD00:0:0:0:0:0:0:5" }, undefined);
+  assert.equal(cred.carriesIdentities, true);
+  const ok = (id: string, ids: string) => checkIdentityClaims(undefined, cred, id, parseAgentIdentifiers(ids));
+  assert.equal(ok("node-1", "host=node-1.cluster&ipv6=fd00::5"), null);
+  assert.equal(ok("node-1.cluster", "host=NODE-1"), null);
+  assert.equal(ok("node-1", "ipv6=fd00::6")?.claim, "ipv6=fd00::6");
+  assert.equal(ok("node-1", "cidr=10.0.0.0/8")?.claim, "cidr=10.0.0.0/8");
+  assert.equal(checkIdentityClaims("off", cred, "x", parseAgentIdentifiers("ipv4=1.2.3.4")), null);
+});
+
+test("a token allows its bound node and pod, and the identity map's entries for the account, the node and the pod", () => {
+  const map = parseIdentityMap(JSON.stringify({
+    "node/n1": { ipv4: "10.0.0.1" },
+    "pod/p1": { cidr: ["10.0.0.0/24"] },
+    "system:serviceaccount:kube-system:agent": { defaultRoute: true },
+  }));
+  const user = { username: "system:serviceaccount:kube-system:agent", groups: [], extra: { "authentication.kubernetes.io/node-name": ["n1"], "authentication.kubernetes.io/pod-name": ["p1"] } };
+  const cred = tokenCredential(user, map);
+  assert.equal(cred.principal, "token:system:serviceaccount:kube-system:agent (node n1, pod p1)");
+  assert.equal(checkIdentityClaims(undefined, cred, "p1", parseAgentIdentifiers("host=n1&ipv4=10.0.0.1&cidr=10.0.0.0/24&default-route=true")), null);
+  // Without a map entry, a node-bound token is not bound unless strict, and then only to its names.
+  const bare = tokenCredential(user, undefined);
+  assert.equal(bare.carriesIdentities, false);
+  assert.equal(checkIdentityClaims(undefined, bare, "x", parseAgentIdentifiers("ipv4=10.9.9.9")), null);
+  assert.equal(checkIdentityClaims("strict", bare, "n1", parseAgentIdentifiers("host=n1")), null);
+  assert.equal(checkIdentityClaims("strict", bare, "n1", parseAgentIdentifiers("ipv4=10.0.0.1"))?.claim, "ipv4=10.0.0.1");
+  // A plain user name (an authenticator that only knows names) allows nothing by itself.
+  assert.equal(checkIdentityClaims("strict", tokenCredential("someone", undefined), "a", noIdentifiers)?.claim, "agentID=a");
+});
+
+test("the identity map refuses unknown keys, fields and malformed addresses, naming them", () => {
+  assert.throws(() => parseIdentityMap("node-1:\n  ipv4: [10.0.0.1]\n"), /"node-1" is not node\/<name>/);
+  assert.throws(() => parseIdentityMap("node/a:\n  ip: [10.0.0.1]\n"), /unknown field "ip"/);
+  assert.throws(() => parseIdentityMap("node/a:\n  ipv4: [10.0.0]\n"), /"10\.0\.0" is not an IPv4 address/);
+  assert.throws(() => parseIdentityMap("node/a:\n  cidr: [10.0.0.0/33]\n"), /is not a CIDR/);
+  assert.equal(parseIdentityMap("").size, 0);
+});

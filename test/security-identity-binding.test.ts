@@ -2,7 +2,7 @@
 // SANs are what its agent may claim; claims outside are refused at Connect with PERMISSION_DENIED
 // naming the claim; `--identity-binding` strict/off/unset; and what happens when two agents claim
 // one node identity (both kept, the one registered first is used, the other takes over when it leaves).
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { pino } from "pino";

@@ -45,7 +45,7 @@ const oneLine = (s: string) => s.trimEnd().split("\n").length === 1;
 
 describe("doctor CLI: common behaviour", () => {
   it("--help of every subcommand shows examples and exits 0", async () => {
-    for (const check of ["explain", "nsg", "iptables", "ufw", "nftables", "egress"]) {
+    for (const check of ["explain", "nsg", "iptables", "ufw", "nftables", "snat", "egress"]) {
       const r = await runDoctor([check, "--help"]);
       assert.equal(r.code, 0, check);
       assert.match(r.stdout, new RegExp(`Examples:\\n(.*\\n)*? {2}.*nodetunnel doctor ${check} `), check);
@@ -435,3 +435,52 @@ describe("doctor explain (CLI)", () => {
   });
 });
 
+describe("doctor snat (CLI)", () => {
+  it("A16: 4000 ports × (33 + 1) nodes on 2 IPs is a problem: exit 1 with the arithmetic in JSON", async () => {
+    const r = await runDoctor(["snat", "--nodes", "33", "--outbound-ips", "2", "--ports-per-node", "4000", "--output", "json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const j = json(r);
+    assert.deepEqual([j.check, j.status, j.portsPerNode, j.capacityNodes, j.requiredPorts, j.availablePorts],
+      ["snat", "problem", 4000, 32, 136000, 128000]);
+    assert.ok("nextBoundary" in j);
+  });
+
+  it("A15: 52 nodes on the default table get 512 ports; the default of one outbound IP is listed as assumed", async () => {
+    const r = await runDoctor(["snat", "--nodes", "52", "--output", "json"]);
+    assert.ok(r.code === 0 || r.code === 1, r.stderr);
+    const j = json(r);
+    assert.equal(j.portsPerNode, 512);
+    assert.equal(j.availablePorts, 64000);
+    assert.ok((j.assumptions as string[]).some((a) => a.includes("--outbound-ips")));
+  });
+
+  it("--connections - reads ss -tan from standard input and reports churn by destination", async () => {
+    const r = await runDoctor(["snat", "--nodes", "10", "--outbound-ips", "1", "--connections", "-", "--output", "json"],
+      { stdin: readFileSync(fixture("cli/ss-tan.txt"), "utf8") });
+    assert.ok(r.code === 0 || r.code === 1, r.stderr);
+    assert.deepEqual((json(r).churn as unknown[])[0], { destination: "20.76.12.34:80", connections: 40, timeWait: 40 });
+  });
+
+  it("a broken metrics file is exit 2 naming that file, not the connections file", async () => {
+    const bad = fixture("cli/bad-metrics.json");
+    const r = await runDoctor(["snat", "--nodes", "10", "--connections", fixture("cli/ss-tan.txt"), "--metrics", bad, "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(bad), r.stderr);
+    assert.equal((json(r) as { error: { file: string } }).error.file, bad);
+  });
+
+  it("bad counts are exit 2 naming the flag", async () => {
+    for (const [args, flag] of [
+      [[], "--nodes"],
+      [["--nodes", "0"], "--nodes"],
+      [["--nodes", "ten"], "--nodes"],
+      [["--nodes", "10", "--outbound-ips", "0"], "--outbound-ips"],
+      [["--nodes", "10", "--ports-per-node", "70000"], "--ports-per-node"],
+      [["--nodes", "10", "--max-surge", "-1"], "--max-surge"],
+    ] as const) {
+      const r = await runDoctor(["snat", ...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.ok(oneLine(r.stderr) && r.stderr.includes(flag), r.stderr);
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { iptablesCommand } from "./doctor-iptables-command.js";
 import { nftablesCommand } from "./doctor-nftables-command.js";
 import { nsgCommand } from "./doctor-nsg-command.js";
 import { withUsageErrors } from "./doctor-run.js";
+import { snatCommand } from "./doctor-snat-command.js";
 import { ufwCommand } from "./doctor-ufw-command.js";
 
 export function doctorCommand(io: CliIo): Command {
@@ -17,6 +18,6 @@ export function doctorCommand(io: CliIo): Command {
 Exit codes: 0 nothing wrong found, 1 a problem was found, 2 bad usage or invalid input,
 3 indeterminate (the answer depends on something the input does not show).
 Every check takes --output text|json; input files are named by flag and - means standard input.`);
-  for (const make of [explainCommand, nsgCommand, iptablesCommand, ufwCommand, nftablesCommand, egressCommand]) doctor.addCommand(make(io));
+  for (const make of [explainCommand, nsgCommand, iptablesCommand, ufwCommand, nftablesCommand, snatCommand, egressCommand]) doctor.addCommand(make(io));
   return doctor;
 }

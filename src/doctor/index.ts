@@ -10,3 +10,4 @@ export type { NsgInputs, NsgOptions } from "./nsg/index.js";
 export { checkIptables } from "./iptables/index.js";
 export { checkNftables } from "./nftables/index.js";
 export { explainError } from "./explain/index.js";
+export { checkSnat, parseConnections, parseSnatMetrics } from "./snat/index.js";

@@ -1,0 +1,191 @@
+// /metrics during a running stack (issue 7, "done when": upstream names with live values). A real
+// server with both frontends, two agents over mTLS and a kubelet-like endpoint on loopback; one
+// connection through each frontend and a dial to a node without an agent. The same values must
+// show on the health port and the admin port, and the agent's own /metrics must show its stream.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Duplex } from "node:stream";
+import tls from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
+import { startFakeKubelet, type FakeKubelet } from "../src/lab/index.js";
+import { noIdentifiers } from "../src/protocol/index.js";
+import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
+import { createPki, type Pki } from "../src/transport/index.js";
+import { createChannelPair, dialThroughProxy } from "../src/tunnel/index.js";
+
+const log = pino({ level: "silent" });
+const S = "konnectivity_network_proxy_server_";
+
+/** The value of one sample in Prometheus text format, or undefined when it is absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+async function scrape(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
+  return res.text();
+}
+
+/** TLS to the kubelet inside a tunnel socket, one GET on a kept-alive connection; resolves once the answer started. */
+async function kubeletRequest(socket: Duplex, pki: Pki): Promise<tls.TLSSocket> {
+  const secure = tls.connect({ socket, ca: pki.ca, servername: "node-1" });
+  await new Promise<void>((resolve, reject) => secure.once("secureConnect", resolve).once("error", reject));
+  secure.write("GET /containerLogs/default/web-1/app HTTP/1.1\r\nHost: node-1\r\n\r\n");
+  await new Promise<void>((resolve) => secure.once("data", () => resolve()));
+  return secure;
+}
+
+async function connectVia(port: number, target: string): Promise<{ status: string; socket: net.Socket }> {
+  const socket = net.connect(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+  const head = await new Promise<string>((resolve) => socket.once("data", (c: Buffer) => resolve(c.toString("latin1"))));
+  return { status: head.split("\r\n")[0]!, socket };
+}
+
+describe("metrics during a running stack", () => {
+  const cleanups: Array<() => unknown> = [];
+  let pki: Pki;
+  let kubelet: FakeKubelet;
+  let server: NodetunnelServer;
+  let agents: NodetunnelAgent[];
+  let healthPort = 0;
+  let adminPort = 0;
+
+  before(async () => {
+    pki = await createPki();
+    const leaf = await pki.issue("node-1", { dns: ["node-1"], ips: ["127.0.1.1"] });
+    kubelet = await startFakeKubelet({ nodeName: "node-1", cert: leaf.cert, key: leaf.key, host: "127.0.1.1", port: 0 });
+    cleanups.push(() => kubelet.close());
+    const dir = mkdtempSync(join(tmpdir(), "nt-metrics-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    server = await NodetunnelServer.start(
+      resolveServerOptions({
+        serverId: "metrics-test",
+        frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }, { mode: "grpc", listen: { path: join(dir, "grpc.sock") } }],
+        agentListen: { port: 0, host: "127.0.0.1" },
+        agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
+        healthListen: { port: 0, host: "127.0.0.1" },
+        adminListen: { port: 0, host: "127.0.0.1" },
+        proxyStrategies: ["destHost"],
+      }),
+      { log, registry: new Registry() },
+    );
+    cleanups.push(() => server.destroy());
+    healthPort = server.addresses.healthPort!;
+    adminPort = server.addresses.adminPort!;
+    agents = [];
+    for (const [name, ip] of [["node-1", "127.0.1.1"], ["node-2", "127.0.1.2"]] as const) {
+      const client = await pki.issue(name, { client: true });
+      const agent = await NodetunnelAgent.start(
+        resolveAgentOptions({
+          agentId: name, identifiers: `ipv4=${ip}`, proxyServerHost: "127.0.0.1", proxyServerPort: server.addresses.agentPort,
+          tls: { ca: pki.ca, cert: client.cert, key: client.key, alpnProtocols: [] }, healthListen: { port: 0, host: "127.0.0.1" },
+        }),
+        { log, registry: new Registry() },
+      );
+      cleanups.push(() => agent.destroy());
+      await agent.waitForServers(1, 10_000);
+      agents.push(agent);
+    }
+    const target = `127.0.1.1:${kubelet.port}`;
+    const viaConnect = await connectVia(server.addresses.frontends[0]!.port!, target);
+    assert.match(viaConnect.status, /^HTTP\/1\.1 200/);
+    const secure1 = await kubeletRequest(viaConnect.socket, pki);
+    cleanups.push(() => secure1.destroy());
+    const viaGrpc = await dialThroughProxy({ path: join(dir, "grpc.sock") }, target, { timeoutMs: 10_000 });
+    const secure2 = await kubeletRequest(viaGrpc, pki);
+    cleanups.push(() => secure2.destroy());
+    const failed = await connectVia(server.addresses.frontends[0]!.port!, "127.0.1.9:10250");
+    failed.socket.destroy();
+    assert.match(failed.status, /^HTTP\/1\.1 5\d\d/);
+  });
+
+  after(async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        // keep tearing down the rest
+      }
+    }
+  });
+
+  for (const port of ["health", "admin"] as const) {
+    it(`shows upstream's server metrics with live values on the ${port} port`, async () => {
+      const text = await scrape(port === "health" ? healthPort : adminPort);
+      assert.equal(sample(text, S + "ready_backend_connections"), 2);
+      assert.equal(sample(text, S + "ready_backends", { proxy_strategy: "destHost" }), 2);
+      assert.equal(sample(text, S + "established_connections"), 2);
+      assert.equal(sample(text, S + "pending_backend_dials"), 0);
+      assert.equal(sample(text, S + "dial_failure_count", { reason: "no_agent" }), 1);
+      assert.ok(sample(text, S + "stream_packets_total", { segment: "from_agent", packet_type: "DATA" })! > 0);
+      assert.equal(sample(text, S + "stream_packets_total", { segment: "from_agent", packet_type: "DIAL_RSP" }), 2);
+      assert.equal(sample(text, S + "stream_packets_total", { segment: "to_agent", packet_type: "DIAL_REQ" }), 2);
+      assert.ok(sample(text, S + "stream_packets_total", { segment: "from_client", packet_type: "DIAL_REQ" })! >= 1, "the gRPC frontend's DIAL_REQ");
+      assert.equal(sample(text, S + "grpc_connections", { service_method: "Connect" }), 2, "one agent stream per agent");
+      assert.equal(sample(text, S + "grpc_connections", { service_method: "Proxy" }), 1);
+      assert.equal(sample(text, S + "http_connections"), 1);
+      assert.equal(sample(text, S + "dial_duration_seconds_count"), 2);
+      assert.equal(sample(text, S + "dial_duration_seconds_bucket", { le: "+Inf" }), 2);
+      assert.ok(sample(text, "nodetunnel_server_bytes_total", { direction: "to_agent" })! > 0);
+      assert.ok(sample(text, "nodetunnel_server_bytes_total", { direction: "from_agent" })! > 0);
+      assert.equal(sample(text, "nodetunnel_server_dial_duration_seconds_count", { outcome: "success", cause: "none" }), 2);
+      assert.equal(sample(text, "nodetunnel_server_dial_duration_seconds_count", { outcome: "failure", cause: "no_agent" }), 1);
+      assert.notEqual(sample(text, "nodetunnel_server_queued_bytes"), undefined);
+    });
+  }
+
+  it("shows the agent's stream and its endpoint connection on the agent's /metrics", async () => {
+    const text = await scrape(agents[0]!.healthPort!);
+    assert.equal(sample(text, "konnectivity_network_proxy_agent_open_server_connections"), 1);
+    assert.equal(sample(text, "konnectivity_network_proxy_agent_known_server_count"), 1);
+    assert.equal(sample(text, "konnectivity_network_proxy_agent_open_endpoint_connections"), 2);
+    assert.ok(sample(text, "konnectivity_network_proxy_agent_stream_packets_total", { segment: "from_server", packet_type: "DATA" })! > 0);
+    assert.equal(sample(text, "konnectivity_network_proxy_agent_stream_packets_total", { segment: "from_server", packet_type: "DIAL_REQ" }), 2);
+    assert.equal(sample(text, "konnectivity_network_proxy_agent_dial_duration_seconds_count"), 2);
+    assert.ok(sample(text, "nodetunnel_agent_bytes_total", { direction: "to_server" })! > 0);
+    const idle = await scrape(agents[1]!.healthPort!);
+    assert.equal(sample(idle, "konnectivity_network_proxy_agent_open_server_connections"), 1);
+    assert.equal(sample(idle, "konnectivity_network_proxy_agent_open_endpoint_connections"), 0);
+  });
+
+  it("counts a dial waiting for an agent that does not answer, and the stream that carries it", async () => {
+    // A third agent on an in-memory stream that never answers DIAL_REQ.
+    const [serverSide, agentSide] = createChannelPair();
+    agentSide.start({ packet: () => {}, drain: () => {}, close: () => {} });
+    server.proxy.attachAgent(serverSide, { agentId: "silent", identifiers: { ...noIdentifiers, host: ["silent.node"] }, credit: false, peerAddress: "memory", authenticatedAs: "none" });
+    const waiting = net.connect(server.addresses.frontends[0]!.port!, "127.0.0.1");
+    try {
+      waiting.write("CONNECT silent.node:10250 HTTP/1.1\r\nHost: silent.node\r\n\r\n");
+      for (let i = 0; i < 100 && server.proxy.pendingDialCount === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const text = await scrape(healthPort);
+      assert.equal(sample(text, S + "pending_backend_dials"), 1);
+      assert.equal(sample(text, S + "ready_backend_connections"), 3);
+      assert.equal(sample(text, S + "grpc_connections", { service_method: "Connect" }), 3);
+    } finally {
+      waiting.destroy();
+      agentSide.destroy();
+    }
+    for (let i = 0; i < 100 && (server.proxy.pendingDialCount > 0 || server.proxy.registry.agentCount > 2); i++) await new Promise((r) => setTimeout(r, 20));
+    const text = await scrape(healthPort);
+    assert.equal(sample(text, S + "pending_backend_dials"), 0, "the dial is forgotten when its frontend goes");
+    assert.equal(sample(text, S + "ready_backend_connections"), 2);
+    assert.equal(sample(text, S + "grpc_connections", { service_method: "Connect" }), 2);
+  });
+});

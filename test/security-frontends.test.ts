@@ -1,0 +1,128 @@
+// Frontend protection (issue 6 item 3): Unix socket frontends are created with mode 0770 (or
+// --uds-mode) and the kernel really keeps other users out; TCP frontends with --server-ca-cert
+// refuse clients without a certificate signed by it.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import tls from "node:tls";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { serverOptionsFromFlags, type ServerFlags } from "../src/cli/server-command.js";
+import { isTunnelError } from "../src/protocol/index.js";
+import { NodetunnelServer, resolveServerOptions, type FrontendConfig } from "../src/server/index.js";
+import { GrpcClient, createPki } from "../src/transport/index.js";
+
+const log = pino({ level: "silent" });
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), "nt-security-fe-"));
+  // Traversable by everyone, so the socket's own mode is the only barrier under test.
+  chmodSync(dir, 0o755);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function start(t: { after(fn: () => void): void }, frontends: FrontendConfig[]) {
+  const pki = await createPki();
+  const server = await NodetunnelServer.start(resolveServerOptions({
+    frontends, agentListen: { port: 0, host: "127.0.0.1" }, agentTls: { ...pki.server, ca: pki.ca },
+  }), { log, registry: new Registry() });
+  t.after(() => server.destroy());
+  return server;
+}
+
+/** Connects to a Unix socket as another user; resolves "connected" or the errno. */
+async function connectAs(path: string, uid: number, gid: number): Promise<string> {
+  const code = `const s=require("net").connect(${JSON.stringify(path)});s.on("connect",()=>{console.log("connected");s.destroy()});s.on("error",e=>console.log(e.code))`;
+  const child = spawn(process.execPath, ["-e", code], { uid, gid, stdio: ["ignore", "pipe", "inherit"], timeout: 10_000 });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d));
+  await once(child, "close");
+  return out.trim();
+}
+
+const baseFlags: ServerFlags = {
+  mode: "grpc", udsName: "/run/nt.sock", deleteExistingUdsFile: "true", serverPort: "0", serverBindAddress: "",
+  agentPort: "8091", agentBindAddress: "", adminPort: "8095", adminBindAddress: "127.0.0.1", healthPort: "8092", healthBindAddress: "",
+  keepaliveTime: "1h", frontendKeepaliveTime: "1h", serverCount: "1", proxyStrategies: "default", gracefulShutdownTimeout: "0s",
+  backendDialTimeout: "10s", maxPendingDials: "10", maxConnections: "10", creditFlowControl: "true", udsMode: "0770", tokenReviewTimeout: "10s",
+};
+
+describe("Unix socket frontends", () => {
+  it("are created 0770 by default, both gRPC and HTTP CONNECT", async (t) => {
+    const dir = tempDir(t);
+    await start(t, [{ mode: "grpc", listen: { path: join(dir, "g.sock") } }, { mode: "http-connect", listen: { path: join(dir, "h.sock") } }]);
+    assert.equal(statSync(join(dir, "g.sock")).mode & 0o777, 0o770);
+    assert.equal(statSync(join(dir, "h.sock")).mode & 0o777, 0o770);
+  });
+
+  it("take --uds-mode, and refuse a mode that lets other users in or locks the owner out", async (t) => {
+    const flags = serverOptionsFromFlags({ ...baseFlags, udsMode: "0700", frontend: ["http-connect=unix:/run/b.sock"] });
+    assert.deepEqual(flags.frontends?.map((f) => f.listen), [{ path: "/run/nt.sock", mode: 0o700 }, { path: "/run/b.sock", mode: 0o700 }]);
+    assert.throws(() => serverOptionsFromFlags({ ...baseFlags, udsMode: "rw" }), /--uds-mode must be an octal file mode/);
+    for (const mode of [0o777, 0o666, 0o070]) {
+      assert.throws(() => resolveServerOptions({ frontends: [{ mode: "grpc", listen: { path: "/run/x.sock", mode } }] }),
+        (e) => isTunnelError(e, "INVALID_OPTION") && e.message.includes("--uds-mode"), mode.toString(8));
+    }
+    const dir = tempDir(t);
+    await start(t, [{ mode: "http-connect", listen: { path: join(dir, "m.sock"), mode: 0o700 } }]);
+    assert.equal(statSync(join(dir, "m.sock")).mode & 0o777, 0o700);
+  });
+
+  it("keep out a user outside the socket's group, and let a group member in", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip("needs root: connects as another user (uid 65534)");
+    const dir = tempDir(t);
+    const path = join(dir, "k.sock");
+    await start(t, [{ mode: "http-connect", listen: { path } }]);
+    assert.equal(await connectAs(path, 65534, 65534), "EACCES");
+    assert.equal(await connectAs(path, 65534, 0), "connected", "group root has rw on a 0770 socket owned by root");
+  });
+});
+
+describe("TCP frontends with --server-ca-cert", () => {
+  it("refuse an HTTP CONNECT client without a certificate, and answer one with a certificate", async (t) => {
+    const pki = await createPki();
+    const server = await start(t, [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" }, tls: { ...pki.server, ca: pki.ca } }]);
+    const port = server.addresses.frontends[0]!.port!;
+    const talk = async (opts: tls.ConnectionOptions): Promise<string> => {
+      const socket = tls.connect({ host: "127.0.0.1", port, ca: pki.ca, servername: "localhost", ...opts });
+      let data = "";
+      socket.on("data", (d: Buffer) => (data += d));
+      const closed = new Promise((r) => socket.on("close", r));
+      socket.on("error", (e) => (data += `error:${(e as NodeJS.ErrnoException).code ?? e.message}`));
+      socket.on("secureConnect", () => socket.write("CONNECT 10.0.0.1:10250 HTTP/1.1\r\nHost: 10.0.0.1:10250\r\n\r\n"));
+      const timer = setTimeout(() => socket.destroy(), 5000);
+      await closed;
+      clearTimeout(timer);
+      return data;
+    };
+    const without = await talk({});
+    assert.doesNotMatch(without, /^HTTP\//, "no HTTP answer without a client certificate");
+    assert.match(without, /error:/);
+    const other = await createPki();
+    const wrongCa = await talk({ cert: other.client.cert, key: other.client.key });
+    assert.doesNotMatch(wrongCa, /^HTTP\//, "a certificate from another CA is refused too");
+    const withCert = await talk({ cert: pki.client.cert, key: pki.client.key });
+    assert.match(withCert, /^HTTP\/1\.1 500 .*\r\n[\s\S]*no tunnels available/, "with a certificate: the dial is attempted (and fails: no agent)");
+  });
+
+  it("refuse a gRPC client without a certificate", async (t) => {
+    const pki = await createPki();
+    const server = await start(t, [{ mode: "grpc", listen: { port: 0, host: "127.0.0.1" }, tls: { ...pki.server, ca: pki.ca } }]);
+    const port = server.addresses.frontends[0]!.port!;
+    const result = await GrpcClient.connect({ host: "127.0.0.1", port, tls: { ca: pki.ca } }).then(async (client) => {
+      // TLS 1.3 reports the missing certificate after the handshake: the first call fails.
+      const call = client.openStream("/ProxyService/Proxy");
+      const [status] = await once(call, "status") as [{ code: number; message: string }];
+      client.destroy();
+      return `status ${status.code}`;
+    }, (e: Error) => `refused: ${e.message}`);
+    assert.doesNotMatch(result, /^status 0$/, result);
+    const ok = await GrpcClient.connect({ host: "127.0.0.1", port, tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key } });
+    ok.destroy();
+  });
+});

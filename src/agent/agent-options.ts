@@ -29,6 +29,8 @@ export interface AgentOptions {
   readonly syncIntervalMs: number;
   readonly syncIntervalCapMs: number;
   readonly keepaliveTimeMs: number;
+  /** No PING ack within this after a keepalive ping: the server (or the path) is dead (grpc-go's 20 s). */
+  readonly keepaliveTimeoutMs: number;
   readonly dialTimeoutMs: number;
   readonly connectTimeoutMs: number;
   /** After DRAIN, how long existing connections may run before the agent stops. */
@@ -81,6 +83,7 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
     syncIntervalMs: input.syncIntervalMs ?? 1000,
     syncIntervalCapMs: input.syncIntervalCapMs ?? 10_000,
     keepaliveTimeMs: input.keepaliveTimeMs ?? 60 * 60 * 1000,
+    keepaliveTimeoutMs: input.keepaliveTimeoutMs ?? 20_000,
     dialTimeoutMs: input.dialTimeoutMs ?? 5000,
     connectTimeoutMs: input.connectTimeoutMs ?? 10_000,
     drainTimeoutMs: input.drainTimeoutMs ?? 60_000,
@@ -93,6 +96,7 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
   if (o.syncIntervalMs <= 0) invalid("--sync-interval must be positive");
   if (o.syncIntervalCapMs < o.syncIntervalMs) invalid("--sync-interval-cap must be at least --sync-interval");
   if (o.dialTimeoutMs <= 0) invalid("--dial-timeout must be positive");
+  if (o.keepaliveTimeoutMs <= 0) invalid("the keepalive timeout must be positive");
   if (o.tls && (o.tls.cert === undefined) !== (o.tls.key === undefined)) invalid("--agent-cert and --agent-key go together");
   for (const l of [o.healthListen, o.adminListen]) {
     if (l && (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535)) invalid(`port ${l.port} is out of range`);

@@ -26,12 +26,14 @@ export interface AgentDeps {
   readonly registry: Registry;
   /** Random in [0, 1), injectable so backoff jitter can be tested. */
   readonly random?: () => number;
+  /** Resolves a server name to all its addresses (node:dns by default; injectable for HA tests). */
+  readonly lookup?: (host: string) => Promise<ReadonlyArray<{ address: string; family: number }>>;
 }
 
 interface Slot {
   readonly index: number;
   session: AgentSession | undefined;
-  backoffMs: number;
+  attempts: number;
   timer: NodeJS.Timeout | undefined;
   abort: AbortController | undefined;
   lastError: string | undefined;
@@ -45,9 +47,13 @@ export interface AgentStatus {
   readonly lastErrors: readonly string[];
 }
 
-/** Backoff after `previousMs`: ×1.5, capped, with ±10 % jitter (upstream's wait.Backoff shape). */
-export function nextBackoffMs(previousMs: number, o: { syncIntervalMs: number; syncIntervalCapMs: number }, random: () => number): number {
-  const base = previousMs === 0 ? o.syncIntervalMs : Math.min(previousMs * 1.5, o.syncIntervalCapMs);
+/**
+ * The wait before reconnect attempt `attempt` (0-based): --sync-interval × 1.5^attempt, capped at
+ * --sync-interval-cap, with ±10 % jitter (upstream's wait.Backoff shape). The jitter does not
+ * compound: it is applied to the un-jittered step.
+ */
+export function backoffMs(attempt: number, o: { syncIntervalMs: number; syncIntervalCapMs: number }, random: () => number): number {
+  const base = Math.min(o.syncIntervalMs * 1.5 ** attempt, o.syncIntervalCapMs);
   return Math.round(base * (1 + (random() * 2 - 1) * 0.1));
 }
 
@@ -167,7 +173,7 @@ export class NodetunnelAgent {
   private ensureSlots(): void {
     const wanted = Math.max(this.options.servers.length, this.serverCount);
     while (this.slots.length < wanted) {
-      const slot: Slot = { index: this.slots.length, session: undefined, backoffMs: 0, timer: undefined, abort: undefined, lastError: undefined };
+      const slot: Slot = { index: this.slots.length, session: undefined, attempts: 0, timer: undefined, abort: undefined, lastError: undefined };
       this.slots.push(slot);
       this.schedule(slot, 0);
     }
@@ -182,8 +188,7 @@ export class NodetunnelAgent {
 
   private retry(slot: Slot, reason: string): void {
     slot.lastError = reason;
-    slot.backoffMs = nextBackoffMs(slot.backoffMs, this.options, this.random);
-    this.schedule(slot, slot.backoffMs);
+    this.schedule(slot, backoffMs(slot.attempts++, this.options, this.random));
   }
 
   private async connectSlot(slot: Slot): Promise<void> {
@@ -218,10 +223,10 @@ export class NodetunnelAgent {
       // Reached a server this agent already holds (a load balancer sent us there): try again.
       conn.close();
       slot.lastError = `duplicate connection to server ${conn.serverId}`;
-      this.schedule(slot, nextBackoffMs(0, this.options, this.random));
+      this.schedule(slot, backoffMs(0, this.options, this.random));
       return;
     }
-    slot.backoffMs = 0;
+    slot.attempts = 0;
     slot.lastError = undefined;
     this.serverCount = conn.serverCount;
     this.metrics.setKnownServerCount(conn.serverCount);
@@ -254,7 +259,7 @@ export class NodetunnelAgent {
   /** A DNS name with several addresses spreads the slots over them (upstream #394). */
   private async resolveTarget(t: ServerTarget, slotIndex: number): Promise<ServerTarget> {
     if (isIP(t.host) !== 0 || this.options.servers.length > 1) return t;
-    const all = await lookup(t.host, { all: true });
+    const all = await (this.deps.lookup ?? ((host: string) => lookup(host, { all: true })))(t.host);
     if (all.length <= 1) return t;
     const pick = all[slotIndex % all.length]!;
     return { host: pick.address, port: t.port };

@@ -38,6 +38,7 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
   }
   const client = await GrpcClient.connect(grpcTarget, {
     keepaliveTimeMs: o.keepaliveTimeMs,
+    keepaliveTimeoutMs: o.keepaliveTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs,
     signal,
   });

@@ -6,6 +6,7 @@ import { egressCommand } from "./doctor-egress-command.js";
 import { explainCommand } from "./doctor-explain-command.js";
 import { iptablesCommand } from "./doctor-iptables-command.js";
 import { nftablesCommand } from "./doctor-nftables-command.js";
+import { nodeCommand } from "./doctor-node-command.js";
 import { nsgCommand } from "./doctor-nsg-command.js";
 import { withUsageErrors } from "./doctor-run.js";
 import { snatCommand } from "./doctor-snat-command.js";
@@ -18,6 +19,6 @@ export function doctorCommand(io: CliIo): Command {
 Exit codes: 0 nothing wrong found, 1 a problem was found, 2 bad usage or invalid input,
 3 indeterminate (the answer depends on something the input does not show).
 Every check takes --output text|json; input files are named by flag and - means standard input.`);
-  for (const make of [explainCommand, nsgCommand, iptablesCommand, ufwCommand, nftablesCommand, snatCommand, egressCommand]) doctor.addCommand(make(io));
+  for (const make of [explainCommand, nsgCommand, iptablesCommand, ufwCommand, nftablesCommand, snatCommand, egressCommand, nodeCommand]) doctor.addCommand(make(io));
   return doctor;
 }

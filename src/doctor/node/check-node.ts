@@ -1,0 +1,185 @@
+// `doctor node`: every local check of a node in one report (doctor-cli.md `doctor node`). This
+// module is pure: it takes what collect-node-state.ts read and probed, and returns the report
+// with one finding per check; the node's status is the worst finding's.
+import { checkIptables } from "../iptables/index.js";
+import { checkNftables } from "../nftables/index.js";
+import type { CheckResult, CheckStatus, Fix } from "../report/check-result.js";
+import { churnThreshold, parseConnections, summarizeChurn } from "../snat/index.js";
+import { checkUfw } from "../ufw/index.js";
+import { listensOn, parseProcNetTcp } from "./parse-proc-net-tcp.js";
+
+export interface NodeOptions {
+  /** Where kubelet connections come from (the agents' addresses). */
+  readonly sources: readonly string[];
+  /** The node's own address (the destination of those connections). */
+  readonly nodeIp: string | null;
+  readonly port: number;
+  readonly inInterface: string;
+  /** The node's SNAT allocation, when known: scales the churn threshold (troubleshooting.md §5.4). */
+  readonly snatPortsPerNode?: number;
+  readonly assumptions?: readonly string[];
+}
+
+/** A command's output, or why it could not be read. */
+export type Collected = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly reason: string };
+
+export type AgentHealth =
+  | { readonly kind: "ready"; readonly target: string }
+  | { readonly kind: "not-ready"; readonly target: string; readonly status: number; readonly body: string }
+  | { readonly kind: "absent"; readonly target: string; readonly reason: string }
+  | { readonly kind: "skipped" };
+
+export interface NodeState {
+  readonly iptablesSave: Collected;
+  readonly ufwStatus: Collected;
+  readonly nftRuleset: Collected;
+  /** /proc/net/tcp followed by /proc/net/tcp6 (each with its header). */
+  readonly procNetTcp: readonly string[];
+  /** The egress check's result (doctor egress to the server), or null when no server was given. */
+  readonly egress: CheckResult | null;
+  readonly agentHealth: AgentHealth;
+  readonly ssTan: Collected;
+}
+
+const rank: Record<CheckStatus, number> = { ok: 0, warning: 1, indeterminate: 2, problem: 3 };
+export const worstStatus = (statuses: readonly CheckStatus[]): CheckStatus =>
+  statuses.reduce<CheckStatus>((w, s) => (rank[s] > rank[w] ? s : w), "ok");
+
+export function checkNode(state: NodeState, opts: NodeOptions): CheckResult {
+  const findings: CheckResult[] = [
+    ...iptablesFindings(state, opts),
+    ...ufwFindings(state, opts),
+    ...nftFindings(state, opts),
+    listenerFinding(state, opts),
+    ...(state.egress ? [{ ...state.egress, id: "egress" }] : []),
+    ...agentFindings(state),
+    ...churnFindings(state, opts),
+  ];
+  const status = worstStatus(findings.map((f) => f.status));
+  const bad = findings.filter((f) => f.status === status && status !== "ok");
+  const summary = status === "ok"
+    ? `All ${findings.length} local checks passed: nothing on this node blocks the tunnel.`
+    : `${bad.length === 1 ? "" : `${bad.length} findings; first: `}${bad[0]!.summary}`;
+  const fixes: Fix[] = findings.filter((f) => f.status === "problem").flatMap((f) => f.fixes);
+  return {
+    check: "node",
+    status,
+    summary,
+    fixes,
+    assumptions: [...(opts.assumptions ?? [])],
+    findings,
+  };
+}
+
+function unreadable(id: string, check: CheckResult["check"], what: string, reason: string): CheckResult {
+  return { check, id, status: "indeterminate", summary: `Could not read ${what}: ${reason}.`, fixes: [], assumptions: [] };
+}
+
+function iptablesFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
+  if (!state.iptablesSave.ok) return [unreadable("iptables", "iptables", "iptables-save", state.iptablesSave.reason)];
+  if (!/^\*filter\b/m.test(state.iptablesSave.text)) {
+    return [{ check: "iptables", id: "iptables", status: "ok", summary: "iptables has no filter rules on this node.", fixes: [], assumptions: [] }];
+  }
+  return opts.sources.map((source) => ({
+    ...checkIptables(state.iptablesSave.ok ? state.iptablesSave.text : "", {
+      source, ...(opts.nodeIp ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT",
+    }),
+    id: "iptables",
+  }));
+}
+
+function ufwFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
+  if (!state.ufwStatus.ok) {
+    return /not found|no such file|ENOENT/i.test(state.ufwStatus.reason) ? [] : [unreadable("ufw", "ufw", "ufw status verbose", state.ufwStatus.reason)];
+  }
+  return opts.sources.map((source) => ({
+    ...checkUfw(state.ufwStatus.ok ? state.ufwStatus.text : "", {
+      source, ...(opts.nodeIp ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface,
+    }),
+    id: "ufw",
+  }));
+}
+
+// iptables-nft keeps its rules in nftables tables named like iptables' own; those were evaluated
+// from iptables-save already (with rule numbers the fixes can use), so only other tables count here.
+const iptablesNftTable = /^table (ip|ip6) (filter|nat|mangle|raw|security) \{/;
+
+function nftFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
+  if (!state.nftRuleset.ok) return [];
+  const tables = state.nftRuleset.text.split("\n").filter((l) => l.startsWith("table "));
+  if (tables.length === 0 || tables.every((t) => iptablesNftTable.test(t))) return [];
+  return opts.sources.map((source) => ({
+    ...checkNftables(state.nftRuleset.ok ? state.nftRuleset.text : "", {
+      source, ...(opts.nodeIp ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface,
+    }),
+    id: "nftables",
+  }));
+}
+
+function listenerFinding(state: NodeState, opts: NodeOptions): CheckResult {
+  const base = { check: "node" as const, id: "kubelet-listener", assumptions: [] };
+  let listeners;
+  try {
+    listeners = state.procNetTcp.flatMap((t) => parseProcNetTcp(t));
+  } catch (err) {
+    return { ...base, status: "indeterminate", summary: `Could not read the listening sockets: ${(err as Error).message}.`, fixes: [] };
+  }
+  if (listensOn(listeners, opts.port, opts.nodeIp ?? undefined)) {
+    return { ...base, status: "ok", summary: `Something listens on port ${opts.port}${opts.nodeIp ? ` for ${opts.nodeIp}` : ""} (the kubelet).`, fixes: [] };
+  }
+  const loopbackOnly = listensOn(listeners, opts.port);
+  return {
+    ...base,
+    status: "problem",
+    summary: loopbackOnly
+      ? `Port ${opts.port} listens only on a local address, not on ${opts.nodeIp}: connections through the tunnel are refused (502, connection refused).`
+      : `Nothing listens on port ${opts.port}: the kubelet is down, so connections through the tunnel are refused (502, connection refused).`,
+    fixes: [{ description: "Start the kubelet and check why it stopped", command: "systemctl restart kubelet && journalctl -u kubelet --since -10min | tail -50" }],
+  };
+}
+
+function agentFindings(state: NodeState): CheckResult[] {
+  const h = state.agentHealth;
+  const base = { check: "node" as const, id: "agent-health", assumptions: [] };
+  switch (h.kind) {
+    case "skipped":
+      return [];
+    case "ready":
+      return [{ ...base, status: "ok", summary: `The local agent is connected to a server (${h.target}/readyz answered 200).`, fixes: [] }];
+    case "not-ready":
+      return [{
+        ...base, status: "problem",
+        summary: `The local agent runs but has no server connection (${h.target}/readyz: ${h.status} ${h.body.trim()}): check egress to the server.`,
+        fixes: [{ description: "Probe the server from this node; then read the agent's log for the TLS or authentication error", command: "nodetunnel doctor egress --server <server>:<agent-port> --alpn konnectivity" }],
+      }];
+    case "absent":
+      return [{
+        ...base, status: "warning",
+        summary: `No agent health endpoint at ${h.target} (${h.reason}): no agent runs on this node. Fine when agents run on other nodes (default strategy); with destHost this node's pods get "No agent available".`,
+        fixes: [],
+      }];
+  }
+}
+
+function churnFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
+  if (!state.ssTan.ok) return [];
+  const parsed = parseConnections(state.ssTan.text);
+  const churn = summarizeChurn(parsed.connections.filter((c) => c.state !== "LISTEN"));
+  const threshold = churnThreshold(opts.snatPortsPerNode ?? null);
+  const busy = churn.filter((c) => c.timeWait >= threshold || (opts.snatPortsPerNode !== undefined && c.connections >= opts.snatPortsPerNode));
+  const base = { check: "snat" as const, id: "churn", assumptions: [], churn: churn.slice(0, 10) };
+  if (busy.length === 0) {
+    return [{ ...base, status: "ok", summary: `No connection churn: at most ${churn[0]?.connections ?? 0} connections to one destination.`, fixes: [] }];
+  }
+  const top = busy[0]!;
+  const ip = top.destination.replace(/:\d+$/, "");
+  return [{
+    ...base,
+    status: "warning",
+    summary: `Connection churn to ${top.destination}: ${top.connections} connections (${top.timeWait} in TIME_WAIT); each new connection takes a SNAT port (troubleshooting.md §5.4), which starves new connections once the node's ports run out.`,
+    fixes: [{
+      description: `Pool and reuse connections to ${top.destination} in the client instead of one per request; watch the count`,
+      command: `ss -tan state time-wait dst ${ip} | wc -l`,
+    }],
+  }];
+}

@@ -1,0 +1,82 @@
+// The live half of `doctor node`: reads the firewall state and sockets of the machine it runs on
+// and probes the server and the local agent, reporting progress as it goes. Read-only: it runs
+// iptables-save, ufw status verbose, nft list ruleset, ss -tan and reads /proc/net/tcp{,6}.
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import http from "node:http";
+import { checkEgress } from "../egress/index.js";
+import type { EgressTarget } from "../egress/index.js";
+import { formatHostPort } from "../egress/index.js";
+import type { AgentHealth, Collected, NodeState } from "./check-node.js";
+
+export interface CollectOptions {
+  /** The tunnel server's agent endpoint, probed like `doctor egress --server`. */
+  readonly server?: EgressTarget;
+  readonly alpn?: string;
+  /** The local agent's health endpoint (GET /readyz); null skips it. */
+  readonly agentHealth: EgressTarget | null;
+  readonly timeoutMs: number;
+  readonly progress?: (line: string) => void;
+}
+
+const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export function readCommand(argv: readonly string[], timeoutMs = 10_000): Promise<Collected> {
+  return new Promise((resolve) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { PATH, LC_ALL: "C" } }, (err, stdout, stderr) => {
+      if (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        resolve({ ok: false, reason: code === "ENOENT" ? `${argv[0]} not found` : (String(stderr).trim() || err.message).split("\n")[0]! });
+      } else resolve({ ok: true, text: String(stdout) });
+    });
+  });
+}
+
+export function getReadyz(target: EgressTarget, timeoutMs: number): Promise<AgentHealth> {
+  const name = `http://${formatHostPort(target)}`;
+  return new Promise((resolve) => {
+    const req = http.get({ host: target.host, port: target.port, path: "/readyz", timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => { if (body.length < 4096) body += c; });
+      res.on("end", () => resolve(res.statusCode === 200 ? { kind: "ready", target: name } : { kind: "not-ready", target: name, status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
+    req.on("error", (err: NodeJS.ErrnoException) => resolve({ kind: "absent", target: name, reason: err.code === "ECONNREFUSED" ? "connection refused" : err.code ?? err.message }));
+  });
+}
+
+/** The node's primary address and interface: those of the default route. */
+export async function defaultRouteAddress(): Promise<{ ip: string; iface: string } | null> {
+  const route = await readCommand(["ip", "-4", "-o", "route", "show", "default"]);
+  const dev = route.ok ? /\bdev (\S+)/.exec(route.text)?.[1] : undefined;
+  if (!dev) return null;
+  const addr = await readCommand(["ip", "-4", "-o", "addr", "show", "dev", dev]);
+  const ip = addr.ok ? /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(addr.text)?.[1] : undefined;
+  return ip ? { ip, iface: dev } : null;
+}
+
+export async function collectNodeState(o: CollectOptions): Promise<NodeState> {
+  const say = o.progress ?? (() => {});
+  say("reading iptables-save");
+  const iptablesSave = await readCommand(["iptables-save"]);
+  say("reading ufw status verbose");
+  const ufwStatus = await readCommand(["ufw", "status", "verbose"]);
+  say("reading nft list ruleset");
+  const nftRuleset = await readCommand(["nft", "list", "ruleset"]);
+  say("reading the listening sockets (/proc/net/tcp, /proc/net/tcp6)");
+  const procNetTcp = (await Promise.all(["/proc/net/tcp", "/proc/net/tcp6"].map((f) => readFile(f, "utf8").catch(() => "")))).filter((t) => t !== "");
+  let egress = null;
+  if (o.server) {
+    say(`probing the server ${formatHostPort(o.server)} (timeout ${o.timeoutMs} ms)`);
+    egress = await checkEgress({ targets: [o.server], timeoutMs: o.timeoutMs, ...(o.alpn ? { alpn: o.alpn } : {}) });
+  }
+  let agentHealth: AgentHealth = { kind: "skipped" };
+  if (o.agentHealth) {
+    say(`asking the local agent ${formatHostPort(o.agentHealth)}/readyz`);
+    agentHealth = await getReadyz(o.agentHealth, o.timeoutMs);
+  }
+  say("reading connections (ss -tan)");
+  const ssTan = await readCommand(["ss", "-tan"]);
+  return { iptablesSave, ufwStatus, nftRuleset, procNetTcp, egress, agentHealth, ssTan };
+}

@@ -49,8 +49,14 @@ const response = (status: number, body: string) =>
   `HTTP/1.1 ${status} ${statusText[status] ?? "Error"}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`;
 
 export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMetrics, log: Logger, tls?: TlsFiles): http.Server {
+  // Upstream's ReadHeaderTimeout is 60 s: a slow-loris client cannot hold a socket longer. Node
+  // checks the timeout only every connectionsCheckingInterval (30 s by default, which would let a
+  // stalled head live up to 90 s), so the check runs at a quarter of the timeout.
+  const headerTimeoutMs = server.options.frontendHeaderTimeoutMs;
+  const checking = { connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(headerTimeoutMs / 4))) };
   const httpServer: http.Server = tls
     ? https.createServer({
+        ...checking,
         cert: tls.cert,
         key: tls.key,
         ca: tls.ca,
@@ -59,10 +65,9 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
         ALPNProtocols: ["http/1.1"],
         minVersion: "TLSv1.2",
       })
-    : http.createServer();
-  // Upstream's ReadHeaderTimeout is 60 s: a slow-loris client cannot hold a socket longer.
-  httpServer.headersTimeout = 60_000;
-  httpServer.requestTimeout = 60_000;
+    : http.createServer(checking);
+  httpServer.headersTimeout = headerTimeoutMs;
+  httpServer.requestTimeout = headerTimeoutMs;
   httpServer.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => {
     res.writeHead(405, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" });
     res.end("this proxy only supports CONNECT passthrough\n");

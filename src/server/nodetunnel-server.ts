@@ -80,6 +80,7 @@ export class NodetunnelServer {
           ? { cert: options.agentTls.cert, key: options.agentTls.key, ca: options.agentTls.ca, requestCert: options.agentTls.ca !== undefined }
           : undefined,
         keepaliveTimeMs: options.keepaliveTimeMs,
+        keepaliveTimeoutMs: options.keepaliveTimeoutMs,
         logger: deps.log.child({ component: "agent-listener" }),
       },
     );

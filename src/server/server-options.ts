@@ -59,7 +59,11 @@ export interface ServerOptions {
   readonly maxPendingDialsPerAgent: number;
   readonly maxConnections: number;
   readonly keepaliveTimeMs: number;
+  /** No PING ack within this after a keepalive ping: the agent (or the path) is dead (grpc-go's 20 s). */
+  readonly keepaliveTimeoutMs: number;
   readonly frontendKeepaliveTimeMs: number;
+  /** An HTTP CONNECT client must send its whole request head within this (upstream's ReadHeaderTimeout, 60 s). */
+  readonly frontendHeaderTimeoutMs: number;
   readonly gracefulShutdownTimeoutMs: number;
   readonly deleteExistingUdsFile: boolean;
   readonly flow: FlowOptions;
@@ -79,7 +83,9 @@ const defaults: Omit<ServerOptions, "serverId" | "frontends"> = {
   maxPendingDialsPerAgent: 5_000,
   maxConnections: 100_000,
   keepaliveTimeMs: 60 * 60 * 1000,
+  keepaliveTimeoutMs: 20_000,
   frontendKeepaliveTimeMs: 60 * 60 * 1000,
+  frontendHeaderTimeoutMs: 60_000,
   gracefulShutdownTimeoutMs: 0,
   deleteExistingUdsFile: true,
   insecureAllowAnyAgent: false,
@@ -152,6 +158,8 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   checkPositive("--max-pending-dials-per-agent", o.maxPendingDialsPerAgent);
   checkPositive("--max-connections", o.maxConnections);
   checkPositive("--keepalive-time", o.keepaliveTimeMs, true);
+  checkPositive("keepalive timeout", o.keepaliveTimeoutMs);
+  checkPositive("frontend header timeout", o.frontendHeaderTimeoutMs);
   checkPositive("--graceful-shutdown-timeout", o.gracefulShutdownTimeoutMs, true);
   const f = o.flow;
   if (f.chunkBytes < 1024 || f.chunkBytes > 1024 * 1024) invalid(`chunk size must be between 1 KiB and 1 MiB, not ${f.chunkBytes}`);

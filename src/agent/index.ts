@@ -3,5 +3,5 @@ export { AgentSession, type AgentSessionOptions } from "./agent-session.js";
 export { DestinationPolicy } from "./destination-policy.js";
 export { DialError, dialDestination } from "./dial-destination.js";
 export { resolveAgentOptions, type AgentOptions, type AgentOptionsInput, type ServerTarget } from "./agent-options.js";
-export { NodetunnelAgent, nextBackoffMs, type AgentDeps, type AgentStatus } from "./nodetunnel-agent.js";
+export { NodetunnelAgent, backoffMs, type AgentDeps, type AgentStatus } from "./nodetunnel-agent.js";
 export { connectToServer, type ServerConnection } from "./server-connection.js";

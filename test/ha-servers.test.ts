@@ -1,0 +1,231 @@
+// HA (issue 6 item 4; shared/spec/konnectivity.md §2.7): three servers with --server-count=3,
+// and agents that reach all of them however they are told where the servers are — a list, one
+// address behind a round-robin load balancer (upstream's way: keep dialing, close duplicates), or
+// a DNS name with several addresses (resolution injected: every address here is loopback). Every
+// server must route to every agent; a server or agent that goes away and comes back is picked up
+// again by the reconnect loop, with no operator action.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { after, describe, it } from "node:test";
+import { Registry } from "prom-client";
+import { NodetunnelAgent, resolveAgentOptions, type AgentDeps, type AgentOptionsInput } from "../src/agent/index.js";
+import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
+import type { PemPair, Pki } from "../src/transport/index.js";
+import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { Cleanup, sharedPki, silentLog, startDestination, type Destination } from "./helpers/stack.js";
+import { waitFor } from "./helpers/wait.js";
+
+const SERVER_COUNT = 3;
+// Short reconnect backoff so a returning server is found quickly (upstream: 1 s ×1.5, cap 10 s).
+const SYNC = { syncIntervalMs: 100, syncIntervalCapMs: 400 };
+
+let certPromise: Promise<PemPair> | undefined;
+/** One server certificate valid for every loopback address the servers listen on. */
+const serverCert = async (pki: Pki) =>
+  (certPromise ??= pki.issue("localhost", { dns: ["localhost"], ips: ["127.0.0.1", "127.0.0.2", "127.0.0.3"] }));
+
+async function startServer(cleanup: Cleanup, serverId: string, agentListen: { host: string; port: number }): Promise<NodetunnelServer> {
+  const pki = await sharedPki();
+  const cert = await serverCert(pki);
+  const server = await NodetunnelServer.start(
+    resolveServerOptions({
+      serverId,
+      serverCount: SERVER_COUNT,
+      // destHost only: a dial that succeeds reached the agent that owns the address, not a fallback.
+      proxyStrategies: ["destHost"],
+      frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
+      agentListen,
+      agentTls: { cert: cert.cert, key: cert.key, ca: pki.ca },
+    }),
+    { log: silentLog, registry: new Registry() },
+  );
+  cleanup.after(() => server.destroy());
+  return server;
+}
+
+async function startAgent(cleanup: Cleanup, agentId: string, ip: string, input: Partial<AgentOptionsInput>, deps: Partial<AgentDeps> = {}): Promise<NodetunnelAgent> {
+  const pki = await sharedPki();
+  const agent = await NodetunnelAgent.start(
+    resolveAgentOptions({
+      agentId,
+      identifiers: `ipv4=${ip}`,
+      tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [] },
+      ...SYNC,
+      ...input,
+    }),
+    { log: silentLog, registry: new Registry(), ...deps },
+  );
+  cleanup.after(() => agent.destroy());
+  return agent;
+}
+
+/** CONNECT through `server` to `dest`, one round trip, close. Throws with the response when refused. */
+async function roundTrip(server: NodetunnelServer, dest: Destination, text: string): Promise<void> {
+  const { head, socket, rest } = await httpConnect({ port: server.addresses.frontends[0]!.port! }, dest.address);
+  try {
+    assert.match(head, /^HTTP\/1\.1 200 /, `${dest.address} via ${server.options.serverId}: ${head}${rest.toString()}`);
+    socket.write(text);
+    const echoed = await readUntil(socket, rest, (b) => b.length >= text.length);
+    assert.equal(echoed.toString(), text);
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** Every server routes to every agent: one round trip per (server, agent) pair. */
+async function assertFullMesh(servers: readonly NodetunnelServer[], dests: readonly Destination[]): Promise<void> {
+  for (const s of servers) {
+    for (const d of dests) await roundTrip(s, d, `${s.options.serverId}->${d.host}`);
+  }
+}
+
+const serverIdsOf = (agent: NodetunnelAgent) => agent.status().servers.map((s) => s.serverId).sort();
+
+/**
+ * A TCP load balancer on loopback in front of the servers' agent ports. `pick(n)` chooses the
+ * backend for the n-th connection (round robin by default).
+ */
+async function startLoadBalancer(cleanup: Cleanup, backends: () => readonly number[], pick?: (n: number, count: number) => number) {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const lb = net.createServer((client) => {
+    const n = accepted++;
+    const ports = backends();
+    const port = ports[pick ? pick(n, ports.length) : n % ports.length]!;
+    const upstream = net.connect(port, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.once("close", () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => lb.listen(0, "127.0.0.1", () => resolve()));
+  cleanup.after(() => {
+    lb.close();
+    for (const s of sockets) s.destroy();
+  });
+  return {
+    port: (lb.address() as net.AddressInfo).port,
+    get accepted() {
+      return accepted;
+    },
+    /** Client-side connections still open through the balancer. */
+    get open() {
+      return [...sockets].filter((s) => s.localPort === (lb.address() as net.AddressInfo).port).length;
+    },
+  };
+}
+
+describe("HA: three servers, agents connected to all of them", () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  it("agents given the list of servers connect to all three, and every server routes to every agent", async () => {
+    const servers = await Promise.all([1, 2, 3].map((i) => startServer(cleanup, `list-s${i}`, { host: "127.0.0.1", port: 0 })));
+    const list = servers.map((s) => `127.0.0.1:${s.addresses.agentPort}`).join(",");
+    const dests = await Promise.all([1, 2, 3].map((i) => startDestination(cleanup, { host: `127.0.1.${i}` })));
+    const agents = await Promise.all([1, 2, 3].map((i) => startAgent(cleanup, `list-node-${i}`, `127.0.1.${i}`, { proxyServerHost: list })));
+    for (const a of agents) await a.waitForServers(3, 5000);
+    for (const a of agents) {
+      assert.deepEqual(serverIdsOf(a), ["list-s1", "list-s2", "list-s3"]);
+      assert.equal(a.status().knownServerCount, 3);
+    }
+    for (const s of servers) for (const a of agents) assert.equal(s.proxy.registry.streamsOf(a.options.agentId).length, 1);
+    await assertFullMesh(servers, dests);
+
+    // Kill one server: the other two keep serving every agent, and nothing waits for it.
+    const port2 = servers[1]!.addresses.agentPort;
+    servers[1]!.destroy();
+    await waitFor(() => agents.every((a) => a.status().servers.length === 2), "agents to notice the lost server");
+    await assertFullMesh([servers[0]!, servers[2]!], dests);
+
+    // It comes back on the same address with the same id: agents reconnect on their own.
+    const returnedAt = Date.now();
+    const again = await startServer(cleanup, "list-s2", { host: "127.0.0.1", port: port2 });
+    await waitFor(() => agents.every((a) => a.status().servers.length === 3), "agents to reconnect to the returned server", 5000);
+    const reconnectMs = Date.now() - returnedAt;
+    // Backoff capped at 400 ms (+10 % jitter) plus connect time: well under 2 s.
+    assert.ok(reconnectMs < 2000, `reconnected after ${reconnectMs} ms`);
+    await assertFullMesh([servers[0]!, again, servers[2]!], dests);
+
+    // An agent restart: the new stream replaces the old one on every server.
+    agents[0]!.destroy();
+    await waitFor(() => [servers[0]!, again, servers[2]!].every((s) => s.proxy.registry.streamsOf("list-node-1").length === 0), "servers to drop the stopped agent");
+    const restarted = await startAgent(cleanup, "list-node-1", "127.0.1.1", { proxyServerHost: list });
+    await restarted.waitForServers(3, 5000);
+    for (const s of [servers[0]!, again, servers[2]!]) assert.equal(s.proxy.registry.streamsOf("list-node-1").length, 1);
+    await assertFullMesh([servers[0]!, again, servers[2]!], dests);
+    for (const s of [servers[0]!, again, servers[2]!]) {
+      await waitFor(() => s.proxy.establishedCount === 0 && s.proxy.pendingDialCount === 0, `${s.options.serverId} tables empty`);
+    }
+  });
+
+  it("an agent given one load-balanced address keeps dialing until it holds three distinct servers, closing duplicates", async () => {
+    const servers = await Promise.all([1, 2, 3].map((i) => startServer(cleanup, `lb-s${i}`, { host: "127.0.0.1", port: 0 })));
+    const ports = servers.map((s) => s.addresses.agentPort);
+    // Each backend twice in a row (s1, s1, s2, s2, s3, s3, ...): the agent's second connection
+    // lands on the server it already holds, which upstream closes and retries.
+    const lb = await startLoadBalancer(cleanup, () => ports, (n, count) => Math.floor(n / 2) % count);
+    const dests = await Promise.all([1, 2].map((i) => startDestination(cleanup, { host: `127.0.2.${i}` })));
+    const agent = await startAgent(cleanup, "lb-node-1", "127.0.2.1", { proxyServerHost: `127.0.0.1:${lb.port}` });
+    await agent.waitForServers(3, 5000);
+    assert.deepEqual(serverIdsOf(agent), ["lb-s1", "lb-s2", "lb-s3"]);
+    assert.ok(lb.accepted >= 4, `the balancer saw ${lb.accepted} connections; at least one duplicate was expected`);
+    await waitFor(() => lb.open === 3, `duplicates closed (open through the balancer: ${lb.open})`);
+    for (const s of servers) assert.equal(s.proxy.registry.streamsOf("lb-node-1").length, 1);
+
+    // A second agent behind plain round robin also ends up on all three.
+    const rr = await startLoadBalancer(cleanup, () => ports);
+    const second = await startAgent(cleanup, "lb-node-2", "127.0.2.2", { proxyServerHost: `127.0.0.1:${rr.port}` });
+    await second.waitForServers(3, 5000);
+    assert.deepEqual(serverIdsOf(second), ["lb-s1", "lb-s2", "lb-s3"]);
+    await assertFullMesh(servers, dests);
+
+    // A server behind the balancer dies and returns: agents find it again through the balancer.
+    const port3 = ports[2]!;
+    servers[2]!.destroy();
+    await waitFor(() => agent.status().servers.length === 2 && second.status().servers.length === 2, "agents to notice the lost server");
+    const again = await startServer(cleanup, "lb-s3", { host: "127.0.0.1", port: port3 });
+    await waitFor(() => agent.status().servers.length === 3 && second.status().servers.length === 3, "agents to find the returned server through the balancer", 8000);
+    await assertFullMesh([servers[0]!, servers[1]!, again], dests);
+    await waitFor(() => lb.open === 3 && rr.open === 3, `one connection per server per agent (${lb.open}, ${rr.open})`);
+  });
+
+  it("a DNS name with several addresses spreads the agent's slots over them", async (t) => {
+    const first = await startServer(cleanup, "dns-s1", { host: "127.0.0.1", port: 0 });
+    const port = first.addresses.agentPort;
+    let others: NodetunnelServer[];
+    try {
+      others = await Promise.all([2, 3].map((i) => startServer(cleanup, `dns-s${i}`, { host: `127.0.0.${i}`, port })));
+    } catch (err) {
+      t.skip(`port ${port} is taken on 127.0.0.2/127.0.0.3 (${(err as Error).message})`);
+      return;
+    }
+    const servers = [first, ...others];
+    const lookups: string[] = [];
+    // The name is never sent to a resolver: the injected lookup answers with loopback addresses.
+    const lookup = async (host: string) => {
+      lookups.push(host);
+      return [1, 2, 3].map((i) => ({ address: `127.0.0.${i}`, family: 4 }));
+    };
+    const dests = await Promise.all([1].map((i) => startDestination(cleanup, { host: `127.0.3.${i}` })));
+    const agent = await startAgent(cleanup, "dns-node-1", "127.0.3.1", { proxyServerHost: "konnectivity.nt-ha.invalid", proxyServerPort: port }, { lookup });
+    await agent.waitForServers(3, 5000);
+    assert.deepEqual(serverIdsOf(agent), ["dns-s1", "dns-s2", "dns-s3"]);
+    assert.ok(lookups.length >= 3 && lookups.every((h) => h === "konnectivity.nt-ha.invalid"), `lookups: ${lookups.join(",")}`);
+    await assertFullMesh(servers, dests);
+
+    // The name is resolved again at each attempt: a server that returns is found.
+    servers[2]!.destroy();
+    await waitFor(() => agent.status().servers.length === 2, "agent to notice the lost server");
+    const again = await startServer(cleanup, "dns-s3", { host: "127.0.0.3", port });
+    await waitFor(() => agent.status().servers.length === 3, "agent to reconnect to 127.0.0.3", 5000);
+    await assertFullMesh([servers[0]!, servers[1]!, again], dests);
+  });
+});

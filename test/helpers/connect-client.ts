@@ -81,3 +81,24 @@ export async function readToEnd(socket: net.Socket, rest: Buffer = Buffer.alloc(
   const all = await readUntil(socket, rest, () => false, timeoutMs);
   return all.toString("utf8");
 }
+
+/** Splits an HTTP/1.1 response into its head and its body, undoing chunked transfer coding. */
+export function parseResponse(response: string): { head: string; body: string } {
+  const i = response.indexOf("\r\n\r\n");
+  if (i < 0) return { head: response, body: "" };
+  const head = response.slice(0, i + 4);
+  let body = response.slice(i + 4);
+  if (/\r\ntransfer-encoding: chunked\r\n/i.test(head)) {
+    let out = "";
+    let rest = body;
+    for (;;) {
+      const eol = rest.indexOf("\r\n");
+      const size = parseInt(rest.slice(0, eol), 16);
+      if (!(size > 0)) break;
+      out += rest.slice(eol + 2, eol + 2 + size);
+      rest = rest.slice(eol + 2 + size + 2);
+    }
+    body = out;
+  }
+  return { head, body };
+}

@@ -2,6 +2,7 @@
 // own doctor-<check>-command.ts; the shared flags, inputs, outputs and exit codes in doctor-run.ts.
 import { Command } from "commander";
 import type { CliIo } from "./cli-io.js";
+import { clusterCommand } from "./doctor-cluster-command.js";
 import { egressCommand } from "./doctor-egress-command.js";
 import { explainCommand } from "./doctor-explain-command.js";
 import { iptablesCommand } from "./doctor-iptables-command.js";
@@ -19,6 +20,6 @@ export function doctorCommand(io: CliIo): Command {
 Exit codes: 0 nothing wrong found, 1 a problem was found, 2 bad usage or invalid input,
 3 indeterminate (the answer depends on something the input does not show).
 Every check takes --output text|json; input files are named by flag and - means standard input.`);
-  for (const make of [explainCommand, nsgCommand, iptablesCommand, ufwCommand, nftablesCommand, snatCommand, egressCommand, nodeCommand]) doctor.addCommand(make(io));
+  for (const make of [explainCommand, nsgCommand, iptablesCommand, ufwCommand, nftablesCommand, snatCommand, egressCommand, nodeCommand, clusterCommand]) doctor.addCommand(make(io));
   return doctor;
 }

@@ -1,0 +1,102 @@
+// `doctor cluster` (doctor-cli.md `doctor cluster`): from the control plane, the server's agents
+// and one dial per node through the tunnel, so "logs work only on some nodes" is one table.
+import type { CheckResult, CheckStatus, Fix } from "../report/check-result.js";
+import { textTable } from "../report/text-table.js";
+import type { DialOutcome, DialResult } from "./dial-through-connect.js";
+import type { ServerAgents } from "./server-agents.js";
+
+export interface ClusterNode { readonly name: string; readonly ip: string }
+
+export interface ClusterInputs {
+  readonly agents: ServerAgents;
+  readonly dials: ReadonlyArray<{ readonly node: ClusterNode; readonly result: DialResult }>;
+  /** host:port the agents dial, for the egress hint; null when not known. */
+  readonly agentEndpoint: string | null;
+}
+
+const meaning: Record<DialOutcome, string> = {
+  ok: "the tunnel reached the kubelet",
+  "no-agent": "no agent can serve this node (No agent available → HTTP 500)",
+  timeout: "the agent's dial timed out: something drops port 10250 on the way (NSG, ufw, iptables DROP) → HTTP 504 i/o timeout",
+  refused: "the connection was refused: the kubelet is down or a REJECT rule answers → HTTP 502",
+  "no-route": "no route to the node, or an ICMP-unreachable REJECT → HTTP 502",
+  limit: "the server refused the dial (a limit was reached) → HTTP 503",
+  "frontend-down": "the server's HTTP CONNECT frontend did not answer",
+  error: "the dial failed",
+};
+
+function fixFor(node: ClusterNode, r: DialResult, agentEndpoint: string | null): Fix | null {
+  const onNode = `nodetunnel doctor node${agentEndpoint ? ` --server ${agentEndpoint}` : ""} --node-ip ${node.ip}`;
+  switch (r.outcome) {
+    case "ok":
+      return null;
+    case "no-agent":
+      return {
+        description: `No agent serves ${node.name}: check the agents run, and that egress from the nodes to the server is open (run on ${node.name})`,
+        command: agentEndpoint ? `nodetunnel doctor egress --server ${agentEndpoint} --alpn konnectivity` : "kubectl -n kube-system get pods -l k8s-app=konnectivity-agent -o wide",
+      };
+    case "timeout":
+    case "refused":
+    case "no-route":
+      return { description: `Find the firewall rule or the stopped kubelet on ${node.name} (run there, as root; add --source with the agents' addresses)`, command: onNode };
+    case "frontend-down":
+      return { description: "Check that the nodetunnel server runs and that --frontend points at its HTTP CONNECT frontend", command: "ss -ltnp | grep -E ':(8131|8090)\\b'" };
+    default:
+      return { description: `Read why the dial to ${node.name} failed`, command: `nodetunnel doctor explain "${r.message.replace(/"/g, "'")}"` };
+  }
+}
+
+export function checkCluster(inputs: ClusterInputs): CheckResult {
+  const { agents, dials } = inputs;
+  const findings: CheckResult[] = [];
+  const agentStatus: CheckStatus = agents.source === "unreachable" ? "indeterminate" : agents.ready === false || agents.count === 0 ? "problem" : "ok";
+  findings.push({
+    check: "cluster",
+    id: "agents",
+    status: agentStatus,
+    summary: agents.source === "unreachable"
+      ? `Could not read the server's health port (${agents.reason}): the agents are unknown.`
+      : agents.ready === false || agents.count === 0
+        ? "The server has no connected agent: every dial fails with No agent available."
+        : `The server has ${agents.count ?? "at least one"} connected agent${agents.count === 1 ? "" : "s"}${agents.agents.length > 0 ? `: ${agents.agents.map((a) => a.agentId).join(", ")}` : ""}.`,
+    fixes: [],
+    assumptions: agents.source === "metrics" ? ["Agents counted from /metrics (ready_backend_connections); the admin port's /api/snapshot would name them."] : [],
+    agents: agents.agents,
+  });
+  for (const { node, result } of dials) {
+    const fix = fixFor(node, result, inputs.agentEndpoint);
+    findings.push({
+      check: "cluster",
+      id: "dial",
+      node: node.name,
+      target: result.target,
+      outcome: result.outcome,
+      httpStatus: result.status,
+      response: result.message,
+      elapsedMs: result.elapsedMs,
+      status: result.outcome === "ok" ? "ok" : "problem",
+      summary: `${node.name} (${result.target}): ${meaning[result.outcome]}${result.outcome === "ok" ? "" : `: ${result.message}`}.`,
+      fixes: fix ? [fix] : [],
+      assumptions: [],
+    });
+  }
+  const failed = dials.filter((d) => d.result.outcome !== "ok");
+  const status: CheckStatus = failed.length > 0 || agentStatus === "problem" ? "problem" : agentStatus;
+  const byOutcome = new Map<DialOutcome, string[]>();
+  for (const d of failed) byOutcome.set(d.result.outcome, [...(byOutcome.get(d.result.outcome) ?? []), d.node.name]);
+  const summary = failed.length === 0
+    ? dials.length === 0 ? findings[0]!.summary : `All ${dials.length} nodes answered through the tunnel.`
+    : `${dials.length - failed.length} of ${dials.length} nodes answer through the tunnel; ${[...byOutcome].map(([o, names]) => `${o}: ${names.join(", ")}`).join("; ")}.`;
+  return {
+    check: "cluster",
+    status,
+    summary,
+    fixes: findings.flatMap((f) => (f.status === "problem" ? f.fixes : [])),
+    assumptions: [],
+    findings,
+    details: dials.length === 0 ? [] : textTable(
+      ["NODE", "TARGET", "OUTCOME", "HTTP", "ELAPSED", "RESPONSE"],
+      dials.map(({ node, result }) => [node.name, result.target, result.outcome, result.status === null ? "-" : String(result.status), `${result.elapsedMs} ms`, result.message.slice(0, 100)]),
+    ),
+  };
+}

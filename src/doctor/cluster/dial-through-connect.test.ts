@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:net";
+import { after, test } from "node:test";
+import { classifyConnectResponse, dialThroughConnect } from "./dial-through-connect.js";
+
+test("the frontend's answers map to the guide's causes", () => {
+  assert.equal(classifyConnectResponse(200, ""), "ok");
+  assert.equal(classifyConnectResponse(500, "currently no tunnels available: No agent available — no connected agent serves 10.224.0.6"), "no-agent");
+  assert.equal(classifyConnectResponse(504, "dial tcp 10.224.0.5:10250: i/o timeout — the agent reached nothing"), "timeout");
+  assert.equal(classifyConnectResponse(502, "dial tcp 10.224.0.5:10250: connect: connection refused — 10.224.0.5 refused"), "refused");
+  assert.equal(classifyConnectResponse(502, "dial tcp 10.224.0.5:10250: connect: no route to host"), "no-route");
+  // The explanation after " — " mentions timeouts in words; only the error before it decides.
+  assert.equal(classifyConnectResponse(502, "dial tcp 10.224.0.5:10250: connect: connection refused — before its dial timeout"), "refused");
+  assert.equal(classifyConnectResponse(503, "Failed to tunnel dial request: too many pending dials"), "limit");
+});
+
+const servers: Server[] = [];
+after(() => servers.forEach((s) => s.close()));
+
+async function fakeFrontend(answer: string | null): Promise<number> {
+  const server = createServer((socket) => {
+    socket.once("data", () => {
+      if (answer !== null) socket.end(answer);
+    });
+    socket.on("error", () => {});
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return (server.address() as { port: number }).port;
+}
+
+test("a 504 with its body is read to the end and classified as a timeout", async () => {
+  const port = await fakeFrontend("HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ndial tcp 10.224.0.5:10250: i/o timeout — run 'nodetunnel doctor node'\r\n");
+  const r = await dialThroughConnect({ host: "127.0.0.1", port }, "10.224.0.5:10250", 2000);
+  assert.equal(r.outcome, "timeout");
+  assert.equal(r.status, 504);
+  assert.equal(r.message, "dial tcp 10.224.0.5:10250: i/o timeout — run 'nodetunnel doctor node'");
+});
+
+test("a frontend that never answers is a timeout of the doctor's own deadline", async () => {
+  const port = await fakeFrontend(null);
+  const r = await dialThroughConnect({ host: "127.0.0.1", port }, "10.224.0.5:10250", 300);
+  assert.equal(r.outcome, "timeout");
+  assert.equal(r.status, null);
+  assert.ok(r.elapsedMs >= 290);
+});
+
+test("no frontend at all is frontend-down", async () => {
+  const port = await fakeFrontend(null);
+  servers.pop()!.close();
+  await new Promise((r) => setTimeout(r, 50));
+  const r = await dialThroughConnect({ host: "127.0.0.1", port }, "10.224.0.5:10250", 1000);
+  assert.equal(r.outcome, "frontend-down");
+});

@@ -4,14 +4,14 @@
 //   running ──close(deadline)──▶ draining (listeners closed, GOAWAY, no new dials) ──▶ closed
 //      └──────────destroy()──────────────┴─────────── deadline ───────────────────────▶ destroyed
 import http from "node:http";
-import { chmod, lstat, unlink } from "node:fs/promises";
+import { chmod, unlink } from "node:fs/promises";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError, parseAgentIdentifiers,
 } from "../protocol/index.js";
-import { GrpcServer, GrpcStatus, type GrpcServerCall } from "../transport/index.js";
+import { GrpcServer, GrpcStatus, removeStaleSocket, type GrpcServerCall } from "../transport/index.js";
 import { GrpcPacketChannel } from "../tunnel/index.js";
 import {
   anonymousCredential, certificateCredential, checkIdentityClaims, isBindingEnforced, tokenCredential,
@@ -229,6 +229,10 @@ export class NodetunnelServer {
     const until = Date.now() + deadlineMs;
     await Promise.all(this.grpcFrontends.map((g) => g.close(deadlineMs)));
     while (this.proxy.establishedCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    // GOAWAY only stops new streams: agents keep their Connect stream open, so waiting for them
+    // to hang up would always run to the deadline. End each stream (UNAVAILABLE, as a grpc-go
+    // server stopping) so agents reconnect elsewhere now.
+    for (const agent of this.proxy.registry.all()) agent.channel.end(GrpcStatus.UNAVAILABLE, "server is shutting down");
     await this.agentServer.close(Math.max(0, until - Date.now()));
     this.destroy();
   }
@@ -264,12 +268,3 @@ async function listenOn(server: NetServer, portOrPath: number | string, host?: s
   });
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
-  try {
-    const st = await lstat(path);
-    if (!st.isSocket()) throw new TunnelError("INVALID_OPTION", `${path} exists and is not a socket; refusing to delete it`);
-    await unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-}

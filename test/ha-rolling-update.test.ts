@@ -1,0 +1,128 @@
+// Rolling updates (issue 6 item 4; shared/spec/konnectivity.md §2.4 signals, §4 #18): an agent
+// being replaced sends DRAIN, the server routes new dials to another agent, and the draining
+// agent's existing connections keep working until they finish or the drain deadline passes. A
+// server shutting down gracefully stops taking dials and lets its connections finish within its
+// deadline.
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import net from "node:net";
+import { describe, it } from "node:test";
+import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { startDestination, startStack, type Destination, type Stack } from "./helpers/stack.js";
+import { waitFor, within } from "./helpers/wait.js";
+
+/** An open tunnelled connection through the stack's TCP CONNECT frontend, checked with one echo. */
+async function open(stack: Stack, dest: Destination): Promise<net.Socket> {
+  const { head, socket, rest } = await httpConnect({ port: stack.connectPort }, dest.address);
+  assert.match(head, /^HTTP\/1\.1 200 /, head + rest.toString());
+  await echo(socket, "hello");
+  return socket;
+}
+
+async function echo(socket: net.Socket, text: string): Promise<void> {
+  socket.write(text);
+  const got = await readUntil(socket, Buffer.alloc(0), (b) => b.length >= text.length, 3000);
+  assert.equal(got.toString(), text);
+}
+
+const connectionsOf = (agent: { status(): { servers: ReadonlyArray<{ connections: number }> } }) =>
+  agent.status().servers.reduce((n, s) => n + s.connections, 0);
+
+describe("rolling update: agent DRAIN", () => {
+  it("routes new dials to another agent while the draining agent's connection keeps working; stops when it finishes", async (t) => {
+    const stack = await startStack(t, { proxyStrategies: ["default"] });
+    const dest = await startDestination(t);
+    const old = await stack.startAgent("old-agent", "ipv4=127.0.4.1", { drainTimeoutMs: 10_000 });
+    const kept = await open(stack, dest); // only the old agent exists: it carries this one
+    t.after(() => kept.destroy());
+    assert.equal(connectionsOf(old), 1);
+    const replacement = await stack.startAgent("new-agent", "ipv4=127.0.4.2");
+
+    const drained = old.drain();
+    await waitFor(() => stack.server.proxy.registry.streamsOf("old-agent")[0]?.isDraining === true, "the server to mark the agent draining");
+    assert.equal(old.status().state, "draining");
+
+    const fresh: net.Socket[] = [];
+    t.after(() => fresh.forEach((s) => s.destroy()));
+    for (let i = 0; i < 10; i++) fresh.push(await open(stack, dest));
+    assert.equal(connectionsOf(replacement), 10, "every new dial went to the agent that is not draining");
+    assert.equal(connectionsOf(old), 1);
+    await echo(kept, "still flowing during the drain");
+
+    const finishedAt = Date.now();
+    kept.end();
+    await within(drained, "drain() to resolve once the last connection finished", 3000);
+    assert.ok(Date.now() - finishedAt < 1500, `the agent stopped ${Date.now() - finishedAt} ms after its last connection`);
+    assert.equal(old.status().state, "stopped");
+    await waitFor(() => stack.server.proxy.registry.streamsOf("old-agent").length === 0, "the server to drop the drained agent");
+    for (const s of fresh) await echo(s, "unaffected");
+    for (const s of fresh) s.end();
+    await stack.settled();
+    assert.equal(dest.open, 0);
+  });
+
+  it("cuts a connection still open at the drain deadline, then stops", async (t) => {
+    const stack = await startStack(t, { proxyStrategies: ["default"] });
+    const dest = await startDestination(t);
+    const agent = await stack.startAgent("deadline-agent", "ipv4=127.0.4.3", { drainTimeoutMs: 400 });
+    const held = await open(stack, dest);
+    t.after(() => held.destroy());
+    const closed = once(held, "close");
+    const started = Date.now();
+    await within(agent.drain(), "drain() to give up at its deadline", 3000);
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs >= 400 && tookMs < 1500, `drain took ${tookMs} ms with a 400 ms deadline`);
+    await within(closed, "the frontend socket to be closed", 2000);
+    await stack.settled();
+    await waitFor(() => dest.open === 0, "the destination socket to be closed");
+    assert.equal(agent.status().state, "stopped");
+  });
+});
+
+describe("rolling update: server graceful shutdown", () => {
+  it("close(deadline) refuses new dials, lets an established connection finish, then stops", async (t) => {
+    const stack = await startStack(t, { proxyStrategies: ["default"] });
+    const dest = await startDestination(t);
+    const agent = await stack.startAgent("gs-agent", "ipv4=127.0.4.4", { syncIntervalMs: 100, syncIntervalCapMs: 200 });
+    const kept = await open(stack, dest);
+    t.after(() => kept.destroy());
+
+    const closing = stack.server.close(5000);
+    // New dials: the frontend listener is gone.
+    await assert.rejects(
+      new Promise<void>((resolve, reject) => {
+        const s = net.connect(stack.connectPort, "127.0.0.1", () => {
+          s.destroy();
+          resolve();
+        });
+        s.once("error", reject);
+      }),
+      /ECONNREFUSED/,
+    );
+    await echo(kept, "the established connection still flows");
+    assert.equal(stack.server.proxy.establishedCount, 1);
+
+    const finishedAt = Date.now();
+    kept.end();
+    await within(closing, "close() to resolve after the last connection finished", 3000);
+    assert.ok(Date.now() - finishedAt < 1500, `closed ${Date.now() - finishedAt} ms after the last connection`);
+    await waitFor(() => agent.status().servers.length === 0, "the agent to see the server go");
+    assert.equal(agent.status().state, "running", "the agent keeps trying to reconnect");
+    await waitFor(() => dest.open === 0, "the destination socket closed");
+  });
+
+  it("close(deadline) cuts what is still open when the deadline passes", async (t) => {
+    const stack = await startStack(t, { proxyStrategies: ["default"] });
+    const dest = await startDestination(t);
+    await stack.startAgent("gs-agent-2", "ipv4=127.0.4.5");
+    const held = await open(stack, dest);
+    t.after(() => held.destroy());
+    const closed = once(held, "close");
+    const started = Date.now();
+    await within(stack.server.close(400), "close() to give up at its deadline", 3000);
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs >= 350 && tookMs < 1500, `close took ${tookMs} ms with a 400 ms deadline`);
+    await within(closed, "the frontend socket to be closed", 2000);
+    await waitFor(() => dest.open === 0, "the destination socket to be closed by the agent");
+  });
+});

@@ -5,7 +5,7 @@
 //
 //   open ──close(deadline)──▶ closing (GOAWAY sent, listeners closed, calls finish) ──▶ closed
 //     └──────destroy()───────────────┴──destroy() / deadline──▶ destroyed (GOAWAY, everything cut)
-import { chmod, lstat, unlink } from "node:fs/promises";
+import { chmod } from "node:fs/promises";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import type * as tls from "node:tls";
@@ -15,6 +15,7 @@ import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
 import { ServerCall, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
 import { startKeepalive } from "./keepalive.js";
+import { removeStaleSocket } from "./unix-socket.js";
 import { metadataFromHeaders } from "./metadata.js";
 
 export type { GrpcServerOptions } from "./grpc-options.js";
@@ -296,12 +297,3 @@ function peerOf(session: http2.ServerHttp2Session, socketPaths: ReadonlyMap<Http
   };
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
-  try {
-    const stat = await lstat(path);
-    if (!stat.isSocket()) throw new TunnelError("INVALID_OPTION", `${path} exists and is not a socket; refusing to remove it`);
-    await unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-}

@@ -16,3 +16,4 @@ export type { GrpcPeer, GrpcServerCall } from "./grpc-server-call.js";
 export { GrpcClient, type GrpcClientTarget, type GrpcClientTlsOptions } from "./grpc-client.js";
 export type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki.js";
+export { removeStaleSocket } from "./unix-socket.js";

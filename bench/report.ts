@@ -21,6 +21,7 @@ function get<R extends RowId>(result: BenchResult, row: R, mode: ModeName): RowV
 
 const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "–");
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "–");
+const signed = (n: number) => (Number.isFinite(n) ? `${n >= 0 ? "+" : "−"}${Math.abs(n).toFixed(0)}` : "–");
 
 function goal(name: string, measured: string | undefined, ok: boolean | undefined): Goal {
   return { goal: name, status: ok === undefined || measured === undefined ? "not measured" : ok ? "met" : "not met", measured: measured ?? "–" };
@@ -53,7 +54,7 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       s && s.newConnections.errors === 0 && s.newConnections.count > 0 && s.newConnections.p50Ms <= limit));
     // "Bounded by the caps": neither process grows by more than 64 MiB while the reader is stalled.
     goals.push(goal(`${mode}: with one stalled reader, server and agent RSS each grow ≤ 64 MiB`,
-      s && `server +${f0(s.end.serverMiB - s.before.serverMiB)}, agent +${f0(s.end.agentMiB - s.before.agentMiB)} MiB`,
+      s && `server ${signed(s.end.serverMiB - s.before.serverMiB)}, agent ${signed(s.end.agentMiB - s.before.agentMiB)} MiB`,
       s && s.end.serverMiB - s.before.serverMiB <= 64 && s.end.agentMiB - s.before.agentMiB <= 64));
   }
   for (const [mode, ceiling] of [["http-connect", 0.5], ["grpc", 0.8]] as const) {
@@ -126,7 +127,7 @@ function cell<R extends RowId>(r: BenchResult, row: R, mode: ModeName): Cell {
     case "stalled": {
       const s = v as RowValues["stalled"];
       const n = s.newConnections;
-      return { text: `bulk ${f0(s.keptFraction * 100)} %, new ${n.count}/${n.count + n.errors} ok, RSS +${f0(s.end.serverMiB - s.before.serverMiB)}/+${f0(s.end.agentMiB - s.before.agentMiB)} MiB` };
+      return { text: `bulk ${f0(s.keptFraction * 100)} %, new ${n.count}/${n.count + n.errors} ok, RSS ${signed(s.end.serverMiB - s.before.serverMiB)}/${signed(s.end.agentMiB - s.before.agentMiB)} MiB` };
     }
   }
   return { text: "" };

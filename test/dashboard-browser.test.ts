@@ -110,13 +110,14 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
     server.proxy.attachAgent(serverSide, { agentId: XSS_ID, identifiers: { ...noIdentifiers, host: ["<b>bold</b>", "stalled.node"] }, credit: false, peerAddress: "memory", authenticatedAs: "none" });
     cleanups.push(() => agentSide.destroy());
 
-    // A live connection: CONNECT to node-1's kubelet, TLS inside the tunnel, one request on a kept-alive socket.
+    // A live connection: CONNECT to node-1's kubelet, TLS inside the tunnel, an exec-like POST /echo
+    // whose body stays open (an idle keep-alive socket would be closed by the kubelet after 5 s).
     const tunnel = await connect(connectPort, `127.0.1.1:${kubelets[0]!.port}`);
     assert.match(tunnel.status, /^HTTP\/1\.1 200/);
     live = tls.connect({ socket: tunnel.socket, ca: pki.ca, servername: "node-1" });
     cleanups.push(() => live.destroy());
     await new Promise<void>((resolve, reject) => live.once("secureConnect", resolve).once("error", reject));
-    live.write(`GET /containerLogs/default/web-1/app HTTP/1.1\r\nHost: node-1\r\n\r\n`);
+    live.write("POST /echo HTTP/1.1\r\nHost: node-1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
     await new Promise<void>((resolve) => live.once("data", () => resolve()));
 
     // A dial to a node without an agent, and one the agent cannot complete (nothing listens there).

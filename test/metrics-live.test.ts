@@ -41,11 +41,14 @@ async function scrape(port: number): Promise<string> {
   return res.text();
 }
 
-/** TLS to the kubelet inside a tunnel socket, one GET on a kept-alive connection; resolves once the answer started. */
+/**
+ * TLS to the kubelet inside a tunnel socket and an exec-like POST /echo whose body stays open, so
+ * the connection lives however slow the machine is (an idle keep-alive socket closes after 5 s).
+ */
 async function kubeletRequest(socket: Duplex, pki: Pki): Promise<tls.TLSSocket> {
   const secure = tls.connect({ socket, ca: pki.ca, servername: "node-1" });
   await new Promise<void>((resolve, reject) => secure.once("secureConnect", resolve).once("error", reject));
-  secure.write("GET /containerLogs/default/web-1/app HTTP/1.1\r\nHost: node-1\r\n\r\n");
+  secure.write("POST /echo HTTP/1.1\r\nHost: node-1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
   await new Promise<void>((resolve) => secure.once("data", () => resolve()));
   return secure;
 }

@@ -149,14 +149,15 @@ for (const credit of [true, false]) {
     });
 
     it("a frontend that stops reading its download leaves other downloads, uploads and new connections flowing", async () => {
-      const normal = await download(await connectThrough(port, dest.source), 64 * MiB, 20_000);
+      const normal = await download(await connectThrough(port, dest.source), 64 * MiB, 60_000);
       const stalled = await connectThrough(port, dest.source); // never read
       await new Promise((r) => setTimeout(r, 300)); // let it fill every buffer on the way
-      const during = await download(await connectThrough(port, dest.source), 64 * MiB, 20_000);
-      await upload(await connectThrough(port, dest.sink), 32 * MiB, 20_000);
+      const during = await download(await connectThrough(port, dest.source), 64 * MiB, 60_000);
+      await upload(await connectThrough(port, dest.sink), 32 * MiB, 60_000);
       const echoMs = await echoOnce(port, dest.echo);
-      assert.ok(during > normal * 0.2, `bulk download kept ${during.toFixed(0)} MiB/s next to a stalled reader (normal ${normal.toFixed(0)} MiB/s)`);
-      assert.ok(echoMs < 2000, `a new connection opened and echoed in ${echoMs.toFixed(1)} ms`);
+      // Generous floors that catch a stall, not noise: upstream gives the bulk connection 0 bytes.
+      assert.ok(during > normal * 0.1, `bulk download kept ${during.toFixed(0)} MiB/s next to a stalled reader (normal ${normal.toFixed(0)} MiB/s)`);
+      assert.ok(echoMs < 5000, `a new connection opened and echoed in ${echoMs.toFixed(1)} ms`);
       const buffered = [...server.proxy.registry.all()].flatMap((a) => [...a.connections.values()]).reduce((n, c) => n + c.bufferedBytes + c.queuedBytes, 0);
       assert.ok(buffered < 64 * MiB, `the server buffers ${buffered} bytes for the stalled reader, within the caps`);
       stalled.destroy();
@@ -166,11 +167,12 @@ for (const credit of [true, false]) {
       const stuck = await connectThrough(port, dest.stall);
       const writer = upload(stuck, 256 * MiB, 3000).catch(() => {}); // will not finish: nobody reads
       await new Promise((r) => setTimeout(r, 300));
-      const during = await download(await connectThrough(port, dest.source), 64 * MiB, 20_000);
-      await upload(await connectThrough(port, dest.sink), 32 * MiB, 20_000);
+      // Completing within the generous timeouts is the point: upstream stalls them all.
+      const during = await download(await connectThrough(port, dest.source), 64 * MiB, 60_000);
+      await upload(await connectThrough(port, dest.sink), 32 * MiB, 60_000);
       const echoMs = await echoOnce(port, dest.echo);
-      assert.ok(during > 20, `bulk download kept ${during.toFixed(0)} MiB/s next to a stalled destination`);
-      assert.ok(echoMs < 2000);
+      assert.ok(during > 2, `bulk download kept ${during.toFixed(0)} MiB/s next to a stalled destination`);
+      assert.ok(echoMs < 5000);
       stuck.destroy();
       await writer;
     });

@@ -197,11 +197,12 @@ test("keepalive on both ends tears down a session whose path went silent", async
   assert.equal(serverClosed.length, 1);
 });
 
-// The floor is generous (DESIGN.md measured 1.1–2.2 GB/s for raw node:http2 on a quiet machine);
-// CI machines are shared, so each direction gets the best of up to three 128 MiB runs.
-test("one stream moves at least 200 MB/s each way on loopback", async (t) => {
+// A floor that only catches a collapse (a 64 KiB window would crawl far below it): DESIGN.md
+// measured 1.1–2.2 GB/s for raw node:http2 on a quiet machine, and the benchmarks measure the real
+// figure; tests share the machine, so each direction gets the best of up to three 128 MiB runs.
+test("one stream moves at least 50 MB/s each way on loopback", async (t) => {
   const runBytes = 128 * 1024 * 1024;
-  const floorMBps = 200;
+  const floorMBps = 50;
   const chunk = Buffer.alloc(256 * 1024, 7);
   const writeAll = (call: { write(m: Uint8Array): boolean; once(e: "drain", f: () => void): unknown }, done: () => void) => {
     let sent = 0;

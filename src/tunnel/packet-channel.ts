@@ -69,6 +69,10 @@ export class GrpcPacketChannel implements PacketChannel {
     this.call.on("drain", () => {
       if (!this.closed) handlers.drain();
     });
+    // The peer half-closed (END_STREAM on a server call). Konnectivity has no half-close and
+    // upstream's handlers return on io.EOF, which ends the stream: do the same, or a frontend
+    // or agent that half-closes keeps its stream (and a pending dial) forever.
+    this.call.on("end", () => this.end());
     this.call.on("close", (err?: Error) => this.closeOnce(err));
   }
 

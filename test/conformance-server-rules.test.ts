@@ -221,6 +221,36 @@ describe("when the agent stream dies (§1.5, upstream #126)", () => {
   });
 });
 
+describe("half-close (Konnectivity has none: EOF ends the stream, as upstream's handlers return on io.EOF)", () => {
+  it("a frontend that half-closes during a pending dial gets its stream ended and the agent DIAL_CLS", async (t) => {
+    const stack = await startStack(t);
+    const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-1");
+    t.after(() => agent.destroy());
+    const frontend = await dialVia(stack, "127.0.0.1:10250", 601n);
+    t.after(() => frontend.destroy());
+    await agent.packets.expect("DIAL_REQ");
+    frontend.end();
+    assert.deepEqual(await agent.packets.next(), closeDial(601n));
+    assert.equal((await within(frontend.status, "the frontend stream to end")).code, GrpcStatus.OK);
+    await stack.settled();
+  });
+
+  it("an agent that half-closes its stream is removed, and its connections closed", async (t) => {
+    const stack = await startStack(t);
+    const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-1");
+    t.after(() => agent.destroy());
+    const frontend = await dialVia(stack, "127.0.0.1:10250", 602n);
+    t.after(() => frontend.destroy());
+    await answerDial(agent, 1n);
+    await frontend.packets.expect("DIAL_RSP");
+    agent.end();
+    assert.equal((await frontend.packets.expect("CLOSE_RSP")).connectID, 1n);
+    assert.equal((await within(agent.status, "the agent stream to end")).code, GrpcStatus.OK);
+    await waitFor(() => stack.server.proxy.registry.agentCount === 0, "the agent to be removed");
+    await stack.settled();
+  });
+});
+
 describe("agent selection (§2.2)", () => {
   /** Which of `agents` received the next DIAL_REQ (the others must receive nothing). */
   async function receiverOf(agents: Record<string, RawPeer>): Promise<string> {

@@ -1,10 +1,13 @@
 // Entry script for the SNAT-exhaustion fault: a client on a node that opens a NEW connection per
 // request to the control plane (troubleshooting.md §1.3 cause 5, §5.4: each connection to one
 // destination IP:port takes its own SNAT port, held for the TIME_WAIT of the NAT after close).
+// Each connection stays open (a request in flight that the slow server has not answered) until the
+// run ends: Linux's NAT reuses a port whose connection is in TIME_WAIT for a new one, where Azure's
+// load balancer holds it, so in the lab only connections still open use the ports up.
 // Bounded in count and time; writes its running totals as JSON to the stats file after every attempt.
 // Input: NODETUNNEL_LAB_CHATTY (JSON: host, port, attempts, connectTimeoutMs, statsFile).
 import { writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 
 const config = JSON.parse(process.env.NODETUNNEL_LAB_CHATTY ?? "{}") as {
   host: string; port: number; attempts: number; connectTimeoutMs: number; statsFile: string;
@@ -22,9 +25,12 @@ function once(): Promise<"ok" | "timeout" | "error"> {
     }, config.connectTimeoutMs);
     socket.once("connect", () => {
       connected = true;
-      // One request, then close from our side: the connection is not reused (no keep-alive).
-      socket.end(`GET /healthz HTTP/1.1\r\nHost: ${config.host}\r\nConnection: close\r\n\r\n`);
+      clearTimeout(timer);
+      // A request whose headers are not finished: the connection stays open and is never reused.
+      socket.write(`GET /healthz HTTP/1.1\r\nHost: ${config.host}\r\n`);
       socket.resume();
+      open.push(socket);
+      resolve("ok");
     });
     socket.once("close", () => {
       clearTimeout(timer);
@@ -38,6 +44,7 @@ function once(): Promise<"ok" | "timeout" | "error"> {
   });
 }
 
+const open: Socket[] = [];
 let stopped = false;
 process.once("SIGTERM", () => { stopped = true; });
 for (let i = 0; i < attempts && !stopped; i++) {
@@ -53,3 +60,7 @@ for (let i = 0; i < attempts && !stopped; i++) {
 }
 stats.done = true;
 writeFileSync(config.statsFile, JSON.stringify(stats));
+// Hold the connections (bounded) until stopped, then close them.
+const holdUntil = Date.now() + 120_000;
+while (!stopped && Date.now() < holdUntil) await new Promise((r) => setTimeout(r, 200));
+for (const s of open) s.destroy();

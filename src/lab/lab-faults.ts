@@ -114,18 +114,28 @@ export function defaultLabNsg(nodeIp: string): string {
 }
 
 async function nsgOn(c: FaultContext): Promise<{ detail: string; nsg: CheckResult }> {
-  const source = c.opts.source ?? c.state.plan.nodes.find((n) => n.hasAgent && n.name !== c.node.name)?.ip ?? CONTROL_PLANE_IP;
+  // Every place a kubelet connection to this node can come from: the agents on other nodes and the control plane.
+  const sources = c.opts.source ? [c.opts.source] : [...c.state.plan.nodes.filter((n) => n.hasAgent && n.name !== c.node.name).map((n) => n.ip), CONTROL_PLANE_IP];
   const text = c.opts.nsgText ?? defaultLabNsg(c.node.ip);
   const file = join(stateDir(c.state.plan.prefix), `nsg-${c.node.name}.json`);
   writeFileSync(file, text);
-  const nsg = checkNsg({ destNic: { label: file, text } }, {
-    source, destination: c.node.ip, port: KUBELET_PORT, protocol: "tcp", vnets: ["10.224.0.0/16", "10.225.0.0/16"], asgs: {},
-  });
-  if (nsg.verdict !== "blocked") return { detail: `the nsg evaluator lets the flow ${source} → ${c.node.ip}:${KUBELET_PORT} through (${nsg.summary}); nothing installed (NSG file ${file})`, nsg };
-  // The deciding deny becomes a FORWARD DROP for the flow it denies (an NSG drops silently: the client times out).
-  const d = nsg.decidedBy as { rule: string; priority: number };
-  await iptRouter(c, ["-I", NSG_CHAIN, "1", "-s", `${source}/32`, "-d", `${c.node.ip}/32`, "-p", "tcp", "--dport", String(KUBELET_PORT), "-m", "comment", "--comment", `nsg:${d.rule}`, "-j", "DROP"]);
-  return { detail: `NSG rule ${d.rule} (priority ${d.priority}) denies ${source} → ${c.node.ip}:${KUBELET_PORT}: router ${NSG_CHAIN} drops it (NSG file ${file})`, nsg };
+  const verdicts = sources.map((source) => ({
+    source,
+    nsg: checkNsg({ destNic: { label: file, text } }, {
+      source, destination: c.node.ip, port: KUBELET_PORT, protocol: "tcp", vnets: ["10.224.0.0/16", "10.225.0.0/16"], asgs: {},
+    }),
+  }));
+  const blocked = verdicts.filter((v) => v.nsg.verdict === "blocked");
+  if (blocked.length === 0) {
+    return { detail: `the nsg evaluator lets ${sources.join(", ")} → ${c.node.ip}:${KUBELET_PORT} through; nothing installed (NSG file ${file})`, nsg: verdicts[0]!.nsg };
+  }
+  // The deciding deny becomes a FORWARD DROP for each flow it denies (an NSG drops silently: the client times out).
+  for (const { source, nsg } of blocked) {
+    const d = nsg.decidedBy as { rule: string };
+    await iptRouter(c, ["-I", NSG_CHAIN, "1", "-s", `${source}/32`, "-d", `${c.node.ip}/32`, "-p", "tcp", "--dport", String(KUBELET_PORT), "-m", "comment", "--comment", `nsg:${d.rule}`, "-j", "DROP"]);
+  }
+  const d = blocked[0]!.nsg.decidedBy as { rule: string; priority: number };
+  return { detail: `NSG rule ${d.rule} (priority ${d.priority}) denies ${blocked.map((b) => b.source).join(", ")} → ${c.node.ip}:${KUBELET_PORT}: router ${NSG_CHAIN} drops it (NSG file ${file})`, nsg: blocked[0]!.nsg };
 }
 
 async function nsgOff(c: FaultContext): Promise<void> {

@@ -140,6 +140,7 @@ describe("metrics during a running stack", () => {
       assert.ok(sample(text, S + "stream_packets_total", { segment: "from_agent", packet_type: "DATA" })! > 0);
       assert.equal(sample(text, S + "stream_packets_total", { segment: "from_agent", packet_type: "DIAL_RSP" }), 2);
       assert.equal(sample(text, S + "stream_packets_total", { segment: "to_agent", packet_type: "DIAL_REQ" }), 2);
+      assert.ok(sample(text, S + "stream_packets_total", { segment: "to_agent", packet_type: "DATA" })! > 0);
       assert.ok(sample(text, S + "stream_packets_total", { segment: "from_client", packet_type: "DIAL_REQ" })! >= 1, "the gRPC frontend's DIAL_REQ");
       assert.equal(sample(text, S + "grpc_connections", { service_method: "Connect" }), 2, "one agent stream per agent");
       assert.equal(sample(text, S + "grpc_connections", { service_method: "Proxy" }), 1);

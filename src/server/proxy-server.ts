@@ -139,7 +139,8 @@ export class ProxyServer {
 
   /** Registers an agent's stream; its response headers have been sent. */
   attachAgent(channel: PacketChannel, info: AgentStreamInfo): AgentStream {
-    const agent = new AgentStream(channel, info, this.options.flow.chunkBytes);
+    // Every packet to the agent (DATA leaves through the scheduler, not through agent.send) is counted here.
+    const agent = new AgentStream(countingSends(channel, (p) => this.metrics.packet("to_agent", p.type)), info, this.options.flow.chunkBytes);
     const log = this.log.child({ agentId: agent.agentId });
     const removeBudgetSource = this.budget.addSource(channel);
     const tracePackets = this.tracers.packets?.child({ agentId: agent.agentId });
@@ -212,7 +213,6 @@ export class ProxyServer {
     this.pending.set(random, { random, address, requester, agent, startedAt, timer });
     agent.pendingDials.add(random);
     this.metrics.setPendingDials(this.pending.size);
-    this.metrics.packet("to_agent", "DIAL_REQ");
     agent.send(dialRequest(address, random));
     this.log.debug({ address, agentId: agent.agentId, strategy: picked.strategy, dialID: String(random) }, "dial sent to agent");
     this.tracers.dials?.debug({ address, agentId: agent.agentId, strategy: picked.strategy, dialID: String(random) }, "dial start");
@@ -377,6 +377,23 @@ export class ProxyServer {
     const perStrategy = new Map(proxyStrategies.map((s) => [s, this.registry.countFor(s)] as const));
     this.metrics.setBackends(this.registry.agentCount, perStrategy);
   }
+}
+
+function countingSends(channel: PacketChannel, count: (packet: Packet) => void): PacketChannel {
+  return {
+    start: (handlers) => channel.start(handlers),
+    send: (packet) => {
+      count(packet);
+      return channel.send(packet);
+    },
+    get writableLength() {
+      return channel.writableLength;
+    },
+    pause: () => channel.pause(),
+    resume: () => channel.resume(),
+    end: (status, message) => channel.end(status, message),
+    destroy: (err) => channel.destroy(err),
+  };
 }
 
 /** What the packet tracer logs: the type and ids, never the payload. */

@@ -11,6 +11,15 @@ export interface Timing {
   /** Time to let a transfer reach its steady state before counting. */
   readonly warmupMs: number;
   readonly durationMs: number;
+  /** CPU time used so far by each process of interest, in ms (read at the start and end of the window). */
+  readonly cpu?: () => Record<string, number>;
+}
+
+/** CPU ms each process spent per unit of work in the window: independent of how busy the machine is. */
+function cpuPer(t: Timing, before: Record<string, number> | undefined, units: number): Record<string, number> | undefined {
+  if (!t.cpu || !before || !(units > 0)) return undefined;
+  const after = t.cpu();
+  return Object.fromEntries(Object.keys(after).map((k) => [k, (after[k]! - before[k]!) / units]));
 }
 
 const MB = 1e6; // MB/s are 10^6 bytes per second, as upstream's table
@@ -51,11 +60,14 @@ export interface Throughput {
   readonly maxOverMin: number;
   /** Connections whose first bytes were not the speak-first greeting (download only). */
   readonly orderingErrors: number;
+  /** CPU ms per MB moved, per process (client, server, agent, relay, destinations). */
+  readonly cpuMsPerMB?: Record<string, number>;
 }
 
-function summarize(rates: number[], orderingErrors = 0): Throughput {
+function summarize(rates: number[], t: Timing, cpuBefore: Record<string, number> | undefined, orderingErrors = 0): Throughput {
   const total = rates.reduce((a, b) => a + b, 0);
-  return { ratesMBps: rates, totalMBps: total, maxOverMin: Math.max(...rates) / Math.min(...rates), orderingErrors };
+  const cpuMsPerMB = cpuPer(t, cpuBefore, total * (t.durationMs / 1000));
+  return { ratesMBps: rates, totalMBps: total, maxOverMin: Math.max(...rates) / Math.min(...rates), orderingErrors, cpuMsPerMB };
 }
 
 /** Client → destination: `n` connections write as fast as they can; the sink's own reports give the rate. */
@@ -82,8 +94,10 @@ export async function measureUpload(path: Path, n: number, t: Timing): Promise<T
     });
     await sleep(t.warmupMs);
     const start = nowNs();
+    const cpuBefore = t.cpu?.();
     await sleep(t.durationMs);
     const end = nowNs();
+    const cpuAfter = t.cpu?.();
     stopped = true;
     await sleep(SINK_REPORT_MS * 3); // the last reports of the window are still on their way back
     return summarize(reports.map((list, i) => {
@@ -92,7 +106,7 @@ export async function measureUpload(path: Path, n: number, t: Timing): Promise<T
       const a = inWindow[0]!;
       const b = inWindow[inWindow.length - 1]!;
       return (b.bytes - a.bytes) / MB / (Number(b.tNs - a.tNs) / 1e9);
-    }));
+    }), { ...t, cpu: cpuAfter && (() => cpuAfter) }, cpuBefore);
   } finally {
     stopped = true;
     for (const c of conns) c.destroy();
@@ -122,9 +136,10 @@ export async function measureDownload(path: Path, n: number, t: Timing): Promise
     await sleep(t.warmupMs);
     const before = [...counts];
     const start = performance.now();
+    const cpuBefore = t.cpu?.();
     await sleep(t.durationMs);
     const seconds = (performance.now() - start) / 1000;
-    return summarize(counts.map((c, i) => (c - before[i]!) / MB / seconds), orderingErrors);
+    return summarize(counts.map((c, i) => (c - before[i]!) / MB / seconds), t, cpuBefore, orderingErrors);
   } finally {
     for (const c of conns) c.destroy();
   }
@@ -234,6 +249,8 @@ export interface RequestRate {
   readonly completed: number;
   readonly errors: number;
   readonly firstError?: string;
+  /** CPU ms per request, per process. */
+  readonly cpuMsPerRequest?: Record<string, number>;
 }
 
 /** HTTP GETs, each on a new connection (a new tunnel), `concurrency` at once; completions in the window count. */
@@ -244,6 +261,10 @@ export async function measureHttp(path: Path, concurrency: number, t: Timing): P
   let completed = 0;
   let errors = 0;
   let firstError: string | undefined;
+  let cpuBefore: Record<string, number> | undefined;
+  const cpuTimer = setTimeout(() => {
+    cpuBefore = t.cpu?.();
+  }, t.warmupMs);
   const worker = async () => {
     while (performance.now() < end && errors < 1000) {
       try {
@@ -257,7 +278,8 @@ export async function measureHttp(path: Path, concurrency: number, t: Timing): P
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { requestsPerSecond: completed / (t.durationMs / 1000), completed, errors, firstError };
+  clearTimeout(cpuTimer);
+  return { requestsPerSecond: completed / (t.durationMs / 1000), completed, errors, firstError, cpuMsPerRequest: cpuPer(t, cpuBefore, completed) };
 }
 
 export interface ProcessRss {

@@ -168,6 +168,18 @@ export function formatTable(r: BenchResult): string {
   const fmt = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i]!)).join(" | ");
   lines.push(fmt(header), widths.map((w) => "-".repeat(w)).join("-|-"), ...body.map(fmt));
   lines.push("", "ratios: throughput and req/s as a fraction of direct TCP; latencies as times direct TCP's");
+  lines.push("", "CPU cost, per process (client / relay / server / agent / destinations): ms per MB moved, ms per HTTP request");
+  const cost = (c: Record<string, number> | undefined, digits: number) =>
+    c ? ["client", "relay", "server", "agent", "destinations"].map((k) => (c[k] ?? Number.NaN).toFixed(digits)).join(" / ") : "–";
+  for (const row of ["up1", "down1", "http"] as const) {
+    if (!r.rows[row]) continue;
+    const parts = modes.map((m) => {
+      const v = get(r, row, m);
+      if (!v) return `${m}: –`;
+      return row === "http" ? `${m}: ${cost((v as RowValues["http"]).cpuMsPerRequest, 3)}` : `${m}: ${cost((v as RowValues["up1"]).reps[0]?.cpuMsPerMB, 2)}`;
+    });
+    lines.push(`  ${row}: ${parts.join("  |  ")}`);
+  }
   return lines.join("\n");
 }
 

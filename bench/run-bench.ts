@@ -7,7 +7,7 @@ import {
   type FloodResult, type IdleResult, type Latency, type RequestRate, type StalledResult, type Throughput, type Timing,
 } from "./measure.js";
 import { allModes, makePath, tunnelModes, type ModeName, type Path } from "./paths.js";
-import { openFileLimit, startStack } from "./stack.js";
+import { cpuMs, openFileLimit, startStack } from "./stack.js";
 
 export const rowIds = ["up1", "down1", "up4", "down4", "echo", "http", "flood", "idle", "stalled"] as const;
 export type RowId = (typeof rowIds)[number];
@@ -133,7 +133,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   try {
     const paths = Object.fromEntries(modes.map((m) => [m, makePath(m, stack)])) as Record<ModeName, Path>;
     const pids = { server: stack.children.server.pid, agent: stack.children.agent.pid };
-    const t = settings.timing;
+    const children = stack.children;
+    // The client is this process; its CPU is counted too, so a slow client shows up as one.
+    const cpu = () => ({
+      client: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+      server: cpuMs(children.server.pid), agent: cpuMs(children.agent.pid),
+      relay: cpuMs(children.relay.pid), destinations: cpuMs(children.destinations.pid),
+    });
+    const t: Timing = { ...settings.timing, cpu };
     const set = <R extends RowId>(row: R, mode: ModeName, value: RowValues[R] | Failed) => {
       const r = (rows[row] ??= {}) as Partial<Record<ModeName, RowValues[R] | Failed>>;
       r[mode] = value;

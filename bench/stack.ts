@@ -206,3 +206,16 @@ export function openFileLimit(): number {
     return 1024;
   }
 }
+
+/** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat; NaN when it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const clockTicksPerSecond = 100; // USER_HZ on Linux (getconf CLK_TCK)

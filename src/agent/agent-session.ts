@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import {
   closeResponse, dialResponse, drain, type Packet, type PacketOf,
 } from "../protocol/index.js";
-import { SendScheduler, SocketEndpoint, TunnelConnection, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
+import { SendScheduler, SocketEndpoint, countingSends, TunnelConnection, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
 import type { AgentMetrics } from "./agent-metrics.js";
 import { DialError, dialDestination } from "./dial-destination.js";
 import type { DestinationPolicy } from "./destination-policy.js";
@@ -47,7 +47,7 @@ export class AgentSession {
 
   constructor(private readonly channel: PacketChannel, private readonly o: AgentSessionOptions) {
     this.serverId = o.serverId;
-    this.scheduler = new SendScheduler(channel, o.flow.chunkBytes);
+    this.scheduler = new SendScheduler(countingSends(channel, (p) => o.metrics.packet("to_server", p.type)), o.flow.chunkBytes);
     this.handlers = {
       DIAL_REQ: (p) => this.onDialRequest(p),
       DATA: (p) => {
@@ -122,7 +122,6 @@ export class AgentSession {
   }
 
   private send(p: Packet): void {
-    this.o.metrics.packet("to_server", p.type);
     this.scheduler.sendControl(p);
   }
 

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import {
   TunnelError, closeDial, closeRequest, dialRequest, type Packet, type PacketOf,
 } from "../protocol/index.js";
-import { MemoryBudget, TunnelConnection, type ConnectionSide, type Endpoint, type PacketChannel } from "../tunnel/index.js";
+import { MemoryBudget, TunnelConnection, countingSends, type ConnectionSide, type Endpoint, type PacketChannel } from "../tunnel/index.js";
 import { AgentRegistry } from "./agent-registry.js";
 import { AgentStream, type AgentStreamInfo } from "./agent-stream.js";
 import {
@@ -379,22 +379,6 @@ export class ProxyServer {
   }
 }
 
-function countingSends(channel: PacketChannel, count: (packet: Packet) => void): PacketChannel {
-  return {
-    start: (handlers) => channel.start(handlers),
-    send: (packet) => {
-      count(packet);
-      return channel.send(packet);
-    },
-    get writableLength() {
-      return channel.writableLength;
-    },
-    pause: () => channel.pause(),
-    resume: () => channel.resume(),
-    end: (status, message) => channel.end(status, message),
-    destroy: (err) => channel.destroy(err),
-  };
-}
 
 /** What the packet tracer logs: the type and ids, never the payload. */
 function packetFields(p: Packet): Record<string, unknown> {

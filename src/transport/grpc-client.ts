@@ -80,7 +80,7 @@ export class GrpcClient extends EventEmitter {
     super();
     this.#session = session;
     this.#options = options;
-    this.#log = options.logger?.child({ component: "grpc-client" });
+    this.#log = options.logger?.child({ subsystem: "grpc-client" });
     try {
       session.setLocalWindowSize(options.sessionWindowBytes);
     } catch (err) {

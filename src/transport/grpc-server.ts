@@ -45,7 +45,7 @@ export class GrpcServer {
   constructor(routes: Record<string, GrpcHandler>, options?: GrpcServerOptions) {
     this.#routes = new Map(Object.entries(routes));
     this.#options = resolveGrpcServerOptions(options);
-    this.#log = this.#options.logger?.child({ component: "grpc-server" });
+    this.#log = this.#options.logger?.child({ subsystem: "grpc-server" });
   }
 
   get sessionCount(): number {

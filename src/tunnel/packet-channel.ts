@@ -204,3 +204,21 @@ export function createChannelPair(options: { highWaterBytes?: number } = {}): [P
   b.peer = a;
   return [a, b];
 }
+
+/** The channel, with `count` called for every packet sent: metrics see data and control alike. */
+export function countingSends(channel: PacketChannel, count: (packet: Packet) => void): PacketChannel {
+  return {
+    start: (handlers) => channel.start(handlers),
+    send: (packet) => {
+      count(packet);
+      return channel.send(packet);
+    },
+    get writableLength() {
+      return channel.writableLength;
+    },
+    pause: () => channel.pause(),
+    resume: () => channel.resume(),
+    end: (status, message) => channel.end(status, message),
+    destroy: (err) => channel.destroy(err),
+  };
+}

@@ -69,8 +69,10 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
   httpServer.headersTimeout = headerTimeoutMs;
   httpServer.requestTimeout = headerTimeoutMs;
   httpServer.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    res.writeHead(405, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" });
-    res.end("this proxy only supports CONNECT passthrough\n");
+    // As Go's http.Error: a fixed-length plain-text body.
+    const body = "this proxy only supports CONNECT passthrough\n";
+    res.writeHead(405, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", "Content-Length": Buffer.byteLength(body) });
+    res.end(body);
   });
   httpServer.on("connect", (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(req, socket, head, server, metrics, log));
   httpServer.on("clientError", (err: Error, socket: Socket) => {

@@ -5,7 +5,7 @@
 //                           └──failure / DIAL_CLS / stream end──────────────▶ done
 import type { Logger } from "pino";
 import {
-  closeResponse, dataPacket, dialResponse, type Packet, type PacketOf,
+  closeDial, closeResponse, dataPacket, dialResponse, type Packet, type PacketOf,
 } from "../protocol/index.js";
 import type { Endpoint, EndpointHandlers, PacketChannel } from "../tunnel/index.js";
 import { withExplanation } from "./explain-dial-failure.js";
@@ -96,7 +96,7 @@ export function serveGrpcFrontend(channel: PacketChannel, server: ProxyServer, m
       failed: (f) => {
         if (state.kind !== "dialing") return;
         state = { kind: "done" };
-        send(dialResponse(random, 0n, withExplanation(f.error, f.explanation)));
+        send(f.dialClosedByAgent ? closeDial(random) : dialResponse(random, 0n, withExplanation(f.error, f.explanation)));
         // Upstream stops serving the stream after a failed dial; the client closes it.
         channel.end(0);
       },

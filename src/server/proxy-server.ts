@@ -22,6 +22,8 @@ export interface DialFailure {
   readonly error: string;
   /** What it means and what to do next. */
   readonly explanation: string;
+  /** The agent abandoned the dial with DIAL_CLS, which a gRPC frontend receives as such (upstream forwards it). */
+  readonly dialClosedByAgent?: boolean;
 }
 
 /** The side of a frontend that waits for a dial. Exactly one of its methods is called, once. */
@@ -327,7 +329,7 @@ export class ProxyServer {
     this.takePending(p.random);
     this.metrics.dialFailed("backend_close", "dial_closed", (performance.now() - pending.startedAt) / 1000);
     this.tracers.dials?.debug({ address: pending.address, agentId: agent.agentId, dialID: String(p.random), outcome: "failed", reason: "backend_close" }, "dial end");
-    pending.requester.failed({ reason: "backend_close", error: "dial closed", explanation: `agent ${agent.agentId} abandoned the dial (it is shutting down); retry` });
+    pending.requester.failed({ reason: "backend_close", error: "dial closed", explanation: `agent ${agent.agentId} abandoned the dial (it is shutting down); retry`, dialClosedByAgent: true });
   }
 
   private onDrain(agent: AgentStream): void {

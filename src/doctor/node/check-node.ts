@@ -164,7 +164,12 @@ function agentFindings(state: NodeState): CheckResult[] {
 function churnFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
   if (!state.ssTan.ok) return [];
   const parsed = parseConnections(state.ssTan.text);
-  const churn = summarizeChurn(parsed.connections.filter((c) => c.state !== "LISTEN"));
+  // Connections to this node itself or to loopback never pass the NAT: they take no SNAT port.
+  const local = (destination: string) => {
+    const host = destination.replace(/:\d+$/, "").replace(/^\[|\]$/g, "").replace(/^::ffff:/, "");
+    return host === opts.nodeIp || host.startsWith("127.") || host === "::1";
+  };
+  const churn = summarizeChurn(parsed.connections.filter((c) => c.state !== "LISTEN" && !local(c.destination)));
   const threshold = churnThreshold(opts.snatPortsPerNode ?? null);
   const busy = churn.filter((c) => c.timeWait >= threshold || (opts.snatPortsPerNode !== undefined && c.connections >= opts.snatPortsPerNode));
   const base = { check: "snat" as const, id: "churn", assumptions: [], churn: churn.slice(0, 10) };

@@ -1,5 +1,6 @@
 // One agent's stream to this server (/AgentService/Connect): everything routed to that agent is
 // multiplexed on it, and everything it owns (pending dials, connections) dies with it.
+import type { Logger } from "pino";
 import type { AgentIdentifiers, Packet } from "../protocol/index.js";
 import { SendScheduler, type PacketChannel, type TunnelConnection } from "../tunnel/index.js";
 import type { RegisteredAgent } from "./agent-registry.js";
@@ -29,7 +30,7 @@ export class AgentStream implements RegisteredAgent {
   bytesToAgent = 0;
   bytesFromAgent = 0;
 
-  constructor(readonly channel: PacketChannel, info: AgentStreamInfo, chunkBytes: number) {
+  constructor(readonly channel: PacketChannel, info: AgentStreamInfo, chunkBytes: number, readonly log: Logger) {
     this.agentId = info.agentId;
     this.identifiers = info.identifiers;
     this.credit = info.credit;

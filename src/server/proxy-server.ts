@@ -142,8 +142,10 @@ export class ProxyServer {
   /** Registers an agent's stream; its response headers have been sent. */
   attachAgent(channel: PacketChannel, info: AgentStreamInfo): AgentStream {
     // Every packet to the agent (DATA leaves through the scheduler, not through agent.send) is counted here.
-    const agent = new AgentStream(countingSends(channel, (p) => this.metrics.packet("to_agent", p.type)), info, this.options.flow.chunkBytes);
-    const log = this.log.child({ agentId: agent.agentId });
+    // One child logger per agent stream, shared by its connections (a child per connection cost
+    // memory for every idle tunnelled connection).
+    const log = this.log.child({ agentId: info.agentId });
+    const agent = new AgentStream(countingSends(channel, (p) => this.metrics.packet("to_agent", p.type)), info, this.options.flow.chunkBytes, log);
     const removeBudgetSource = this.budget.addSource(channel);
     const tracePackets = this.tracers.packets?.child({ agentId: agent.agentId });
     this.metrics.grpcStreamOpened("Connect", 1);
@@ -284,7 +286,7 @@ export class ProxyServer {
       credit: agent.credit,
       side: this.serverSide,
       budget: this.budget,
-      log: this.log.child({ agentId: agent.agentId }),
+      log: agent.log,
       counters: {
         bytesToPeer: (n) => {
           agent.bytesToAgent += n;

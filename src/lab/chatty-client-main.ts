@@ -6,7 +6,7 @@
 // load balancer holds it, so in the lab only connections still open use the ports up.
 // Bounded in count and time; writes its running totals as JSON to the stats file after every attempt.
 // Input: NODETUNNEL_LAB_CHATTY (JSON: host, port, attempts, connectTimeoutMs, statsFile).
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 
 const config = JSON.parse(process.env.NODETUNNEL_LAB_CHATTY ?? "{}") as {
@@ -56,11 +56,17 @@ for (let i = 0; i < attempts && !stopped; i++) {
     if (outcome === "timeout") stats.timeouts++;
     stats.firstFailureAt ??= stats.attempts;
   }
-  writeFileSync(config.statsFile, JSON.stringify(stats));
+  writeStats();
 }
 stats.done = true;
-writeFileSync(config.statsFile, JSON.stringify(stats));
+writeStats();
 // Hold the connections (bounded) until stopped, then close them.
 const holdUntil = Date.now() + 120_000;
 while (!stopped && Date.now() < holdUntil) await new Promise((r) => setTimeout(r, 200));
 for (const s of open) s.destroy();
+
+/** Written whole and renamed into place: the lab reads the file while this process runs. */
+function writeStats(): void {
+  writeFileSync(`${config.statsFile}.tmp`, JSON.stringify(stats));
+  renameSync(`${config.statsFile}.tmp`, config.statsFile);
+}

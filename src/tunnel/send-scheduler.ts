@@ -14,6 +14,7 @@ export class OutboundQueue {
   private readonly chunks = new Deque<Uint8Array>();
   private queuedBytes = 0;
   private closePacket: Packet | null = null;
+  private onCloseSent: (() => void) | undefined;
   /** Bytes the peer lets us send (Infinity without the credit extension). */
   credit: number;
   scheduled = false;
@@ -42,15 +43,26 @@ export class OutboundQueue {
     this.queuedBytes += chunk.length;
   }
 
-  /** The packet that ends this connection, sent once the queued data is out. */
-  setClosePacket(packet: Packet): void {
-    this.closePacket ??= packet;
+  /** The packet that ends this connection, sent once the queued data is out; `onSent` when it is taken. */
+  setClosePacket(packet: Packet, onSent?: () => void): void {
+    if (this.closePacket !== null) return;
+    this.closePacket = packet;
+    this.onCloseSent = onSent;
   }
 
   /** Drops queued data (the peer closed, nobody will read it). */
   discard(): void {
     this.chunks.clear();
     this.queuedBytes = 0;
+  }
+
+  /** Drops the data and takes the close packet out of line (the data can no longer be delivered). */
+  takeCloseNow(): Packet | null {
+    this.discard();
+    const p = this.closePacket;
+    this.closePacket = null;
+    this.onCloseSent = undefined;
+    return p;
   }
 
   get hasSendable(): boolean {
@@ -70,7 +82,10 @@ export class OutboundQueue {
     }
     if (this.queuedBytes === 0 && this.closePacket !== null) {
       const p = this.closePacket;
+      const onSent = this.onCloseSent;
       this.closePacket = null;
+      this.onCloseSent = undefined;
+      onSent?.();
       return p;
     }
     return null;

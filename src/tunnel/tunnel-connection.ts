@@ -52,6 +52,13 @@ export interface TunnelConnectionOptions {
 
 type State = "open" | "closing" | "finished";
 
+/**
+ * How long a closing connection may wait for its queued data to go out (credit the peer does not
+ * grant, because its reader stalled) before the data is dropped and the close sent out of line,
+ * when the side does not wait for the peer's close anyway.
+ */
+const CLOSE_FLUSH_DEADLINE_MS = 30_000;
+
 export class TunnelConnection {
   readonly connectID: bigint;
   readonly startedAt = Date.now();
@@ -120,7 +127,8 @@ export class TunnelConnection {
     const reply = this.o.side.peerCloseReply(this.connectID);
     if (reply !== null) this.o.scheduler.sendControl(reply);
     const wasOpen = this.state === "open";
-    if (wasOpen) this.queue.discard();
+    // Nobody reads what is still queued, and our own close is not owed any more.
+    this.queue.takeCloseNow();
     // Flush what was written, then close: a gRPC frontend also gets its CLOSE_RSP this way.
     this.o.endpoint.end();
     this.finish(wasOpen ? "peer-closed" : "local-closed");
@@ -152,18 +160,26 @@ export class TunnelConnection {
     }
   }
 
+  // The close travels behind the connection's data. With credit, that data may wait on a peer
+  // whose reader stalled; the connection stays in its table meanwhile (so WINDOW_UPDATEs still
+  // reach it), and at the deadline the data is dropped and the close sent anyway. Finishing at
+  // once instead left the close stuck behind credit that could no longer arrive: the peer kept
+  // its end of the connection (and its socket) forever.
   private localEnd(err?: Error): void {
     if (this.state !== "open") return;
     this.state = "closing";
-    this.queue.setClosePacket(this.o.side.localClose(this.connectID, ""));
-    this.o.scheduler.schedule(this.queue);
+    const awaitPeer = this.o.side.awaitPeerCloseMs > 0;
+    this.queue.setClosePacket(this.o.side.localClose(this.connectID, ""), () => {
+      if (!awaitPeer) this.finish("local-closed", err);
+    });
     this.releaseBuffered();
-    if (this.o.side.awaitPeerCloseMs <= 0) {
+    this.closeTimer = setTimeout(() => {
+      const close = this.queue.takeCloseNow();
+      if (close !== null) this.o.scheduler.sendControl(close);
       this.finish("local-closed", err);
-      return;
-    }
-    this.closeTimer = setTimeout(() => this.finish("local-closed", err), this.o.side.awaitPeerCloseMs);
+    }, awaitPeer ? this.o.side.awaitPeerCloseMs : CLOSE_FLUSH_DEADLINE_MS);
     this.closeTimer.unref();
+    this.o.scheduler.schedule(this.queue);
   }
 
   private endpointDrained(): void {

@@ -84,6 +84,10 @@ export class SocketEndpoint implements Endpoint {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    // Read on (what arrives is dropped: the connection is finished) so the peer's FIN is seen and
+    // the socket closes now. A reader paused for backpressure would otherwise hold the socket,
+    // and the peer's unsent bytes, until the flush deadline.
+    this.socket.resume();
     this.socket.end();
     this.flushTimer = setTimeout(() => this.socket.destroy(), END_FLUSH_DEADLINE_MS);
     this.flushTimer.unref();

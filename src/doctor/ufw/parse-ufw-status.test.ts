@@ -76,3 +76,19 @@ test("input errors name the line and what was expected", () => {
     assert.throws(() => parseUfwStatus(text), (e: unknown) => e instanceof DoctorInputError && e.line === line && e.expected !== undefined);
   }
 });
+
+test("an address with a protocol and no port (\"10.250.2.0/24/tcp\") keeps address and protocol apart", () => {
+  // Real ufw 0.36.2 output: `ufw deny from 10.250.2.0/24 proto tcp`, `... from 10.250.0.5 to 10.9.9.9 proto udp`,
+  // `... from 2001:db8::/32 proto tcp`. Found by test/doctor-ufw-kernel.test.ts.
+  const n = "Status: active\n\n     To                         Action      From\n     --                         ------      ----\n" +
+    "[ 1] Anywhere                   DENY IN     10.250.2.0/24/tcp         \n" +
+    "[ 2] 10.9.9.9/udp on eth0       DENY IN     10.250.0.5/udp            \n" +
+    "[ 3] Anywhere (v6)              DENY IN     2001:db8::/32/tcp         \n";
+  const s = parseUfwStatus(n);
+  assert.deepEqual(s.rules.map((r) => [r.from.address, r.to.address, r.to.protocol, r.to.ports, r.v6]), [
+    ["10.250.2.0/24", null, "tcp", null, false],
+    ["10.250.0.5", "10.9.9.9", "udp", null, false],
+    ["2001:db8::/32", null, "tcp", null, true],
+  ]);
+  assert.equal(s.rules[1]!.to.iface, "eth0");
+});

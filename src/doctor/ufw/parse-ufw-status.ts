@@ -62,6 +62,8 @@ export interface UfwStatus {
 const actionRe = /(?:^|\s)(ALLOW|DENY|REJECT|LIMIT)(?: (IN|OUT|FWD))?(?=\s|$)/;
 const portSpecRe = /^(\d+(?::\d+)?(?:,\d+(?::\d+)?)*)(?:\/([a-z0-9]+))?$/;
 const anyProtoRe = /^Anywhere\/([a-z0-9]+)$/;
+// A protocol name starts with a letter, which tells "10.0.0.0/8/tcp" from a CIDR's "/8".
+const addressProtoRe = /^(.+)\/([a-z][a-z0-9]*)$/;
 const ipv4Re = /^\d{1,3}(?:\.\d{1,3}){3}(?:\/\d{1,2})?$/;
 const ipv6Re = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(?:\/\d{1,3})?$/;
 const policyRe = /^(allow|deny|reject)$/;
@@ -223,6 +225,15 @@ function parseEndpoint(cell: string, lineNo: number): { endpoint: UfwEndpoint; v
   } else if (ipv4Re.test(tokens[0]!) || (ipv6Re.test(tokens[0]!) && !portSpecRe.test(tokens[0]!))) {
     address = tokens[0]!;
     k = 1;
+  } else if (addressProtoRe.test(tokens[0]!) && !portSpecRe.test(tokens[0]!)) {
+    // An address with a protocol and no port: ufw appends "/<proto>" to the address itself
+    // (`ufw deny from 10.0.0.0/8 proto tcp` shows "10.0.0.0/8/tcp"; seen with ufw 0.36.2).
+    const m = addressProtoRe.exec(tokens[0]!)!;
+    if (ipv4Re.test(m[1]!) || ipv6Re.test(m[1]!)) {
+      address = m[1]!;
+      protocol = m[2]!;
+      k = 1;
+    }
   }
   const remaining = tokens.slice(k);
   if (remaining.length === 1 && portSpecRe.test(remaining[0]!)) {

@@ -52,7 +52,9 @@ export class SocketEndpoint implements Endpoint {
     s.on("end", () => finish());
     s.on("error", (err) => finish(err));
     s.on("close", () => finish());
-    if (s.destroyed) finish();
+    // Already over before we listened: an HTTP CONNECT client that sent its request and EOF in
+    // one go has had its "end" read by the HTTP parser (allowHalfOpen keeps the socket open).
+    if (s.destroyed || s.readableEnded) finish();
     // A frontend socket is held paused while its dial is pending; start the flow now.
     s.resume();
   }

@@ -96,17 +96,25 @@ function handleConnect(req: http.IncomingMessage, socket: Socket, head: Buffer, 
   socket.pause(); // the client must not send before "200"; hold what it does send
   let settled = false;
   let handle: DialHandle | null = null;
+  // A client that closes, or sends EOF (Konnectivity has no half-close), before "200" gave up:
+  // cancel the dial (DIAL_CLS). Its EOF may already have been read with the request head.
   const onEarlyClose = () => {
     if (settled) return;
     settled = true;
+    socket.off("close", onEarlyClose);
+    socket.off("end", onEarlyClose);
     handle?.cancel();
+    socket.destroy();
   };
   socket.once("close", onEarlyClose);
+  socket.once("end", onEarlyClose);
+  if (socket.readableEnded) return onEarlyClose();
   handle = server.dial(address, {
     established: () => {
       if (settled || socket.destroyed) return null;
       settled = true;
       socket.off("close", onEarlyClose);
+      socket.off("end", onEarlyClose);
       socket.write(ESTABLISHED);
       if (head.length > 0) socket.unshift(head);
       return new SocketEndpoint(socket);
@@ -115,6 +123,7 @@ function handleConnect(req: http.IncomingMessage, socket: Socket, head: Buffer, 
       if (settled) return;
       settled = true;
       socket.off("close", onEarlyClose);
+      socket.off("end", onEarlyClose);
       socket.end(failureResponse(f));
     },
   });

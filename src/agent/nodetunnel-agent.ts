@@ -207,7 +207,7 @@ export class NodetunnelAgent {
     }
     let conn;
     try {
-      conn = await connectToServer(target, this.options, abort.signal);
+      conn = await connectToServer(target, this.options, abort.signal, this.log.child({ server: `${target.host}:${target.port}` }));
     } catch (err) {
       if (this.state !== "running") return;
       this.metrics.serverConnectionFailed();

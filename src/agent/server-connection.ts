@@ -2,6 +2,7 @@
 // the connect metadata, and the server's response headers read before any packet, as upstream
 // agents require (shared/spec/konnectivity.md §1.3).
 import { readFile } from "node:fs/promises";
+import type { Logger } from "pino";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError, formatAgentIdentifiers,
 } from "../protocol/index.js";
@@ -19,7 +20,7 @@ export interface ServerConnection {
   close(): void;
 }
 
-export async function connectToServer(target: ServerTarget, o: AgentOptions, signal?: AbortSignal): Promise<ServerConnection> {
+export async function connectToServer(target: ServerTarget, o: AgentOptions, signal?: AbortSignal, log?: Logger): Promise<ServerConnection> {
   const grpcTarget: GrpcClientTarget = o.tls
     ? {
         host: target.host,
@@ -41,6 +42,8 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
     keepaliveTimeoutMs: o.keepaliveTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs,
     signal,
+    // The client's own warnings (a keepalive that found the server dead) say why a stream ended.
+    logger: log,
   });
   try {
     const call = client.openStream("/AgentService/Connect", metadata);

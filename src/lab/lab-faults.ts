@@ -204,8 +204,10 @@ const table: Record<FaultName, { on(c: FaultContext): Promise<string | { detail:
   "snat-exhaustion": { on: snatOn, off: snatOff },
   "agent-kill": {
     async on(c) {
-      if (!(await stopRole(c.state, "agent", c.node.name))) return `${c.node.name} runs no agent`;
-      return `agent on ${c.node.name} killed`;
+      // SIGKILL, as an OOM kill or a crashed node: SIGTERM would make the agent drain (DRAIN, let
+      // its connections and pending dials finish), which is a rolling update, not this fault.
+      if (!(await stopRole(c.state, "agent", c.node.name, "SIGKILL"))) return `${c.node.name} runs no agent`;
+      return `agent on ${c.node.name} killed (SIGKILL)`;
     },
     async off(c) {
       if (!c.node.hasAgent || c.state.processes.some((p) => p.role === "agent" && p.node === c.node.name)) return;

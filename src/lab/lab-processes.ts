@@ -48,10 +48,10 @@ export function isOurs(pid: number, prefix: string): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** SIGTERM, then SIGKILL after `graceMs`; waits (bounded) until the processes are gone. */
-export async function stopProcesses(pids: readonly number[], prefix: string, graceMs = 3000): Promise<void> {
+/** `first` (SIGTERM: a graceful stop), then SIGKILL after `graceMs`; waits (bounded) until the processes are gone. */
+export async function stopProcesses(pids: readonly number[], prefix: string, graceMs = 3000, first: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const ours = pids.filter((pid) => isOurs(pid, prefix));
-  for (const pid of ours) signal(pid, "SIGTERM");
+  for (const pid of ours) signal(pid, first);
   const deadline = Date.now() + graceMs;
   while (ours.some((pid) => isOurs(pid, prefix)) && Date.now() < deadline) await sleep(50);
   for (const pid of ours.filter((p) => isOurs(p, prefix))) signal(pid, "SIGKILL");

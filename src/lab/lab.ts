@@ -171,11 +171,11 @@ export async function waitForAgent(state: LabState, node: LabNode, timeoutMs = 2
   await waitFor(`the agent on ${node.name} to connect`, () => httpCode(node.namespace, `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`).then((c) => c === 200), timeoutMs);
 }
 
-/** Stops the recorded process of `role` on `node` (by its PID); returns whether one was running. */
-export async function stopRole(state: LabState, role: LabProcess["role"], node: string | null): Promise<boolean> {
+/** Stops the recorded process of `role` on `node` (by its PID; SIGTERM unless told); returns whether one was running. */
+export async function stopRole(state: LabState, role: LabProcess["role"], node: string | null, signal: NodeJS.Signals = "SIGTERM"): Promise<boolean> {
   const p = state.processes.find((q) => q.role === role && q.node === node);
   if (!p) return false;
-  await stopProcesses([p.pid], state.plan.prefix);
+  await stopProcesses([p.pid], state.plan.prefix, 3000, signal);
   state.processes = state.processes.filter((q) => q !== p);
   writeState(state);
   return true;

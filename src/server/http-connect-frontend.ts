@@ -76,9 +76,12 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
   });
   httpServer.on("connect", (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(req, socket, head, server, metrics, log));
   httpServer.on("clientError", (err: Error, socket: Socket) => {
-    log.debug({ err: err.message }, "bad HTTP request on the CONNECT frontend");
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nmalformed request\r\n");
-    else socket.destroy();
+    // A head not received in time (slow loris) is a timeout, not a malformed request: say so.
+    const isTimeout = (err as NodeJS.ErrnoException).code === "ERR_HTTP_REQUEST_TIMEOUT";
+    log.debug({ err: err.message }, isTimeout ? "CONNECT request head not received in time" : "bad HTTP request on the CONNECT frontend");
+    if (!socket.writable) socket.destroy();
+    else if (isTimeout) socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nrequest head not received within ${headerTimeoutMs} ms\r\n`);
+    else socket.end("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nmalformed request\r\n");
   });
   return httpServer;
 }

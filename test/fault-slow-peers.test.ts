@@ -62,13 +62,18 @@ describe("slow-loris CONNECT clients", () => {
     await stack.startAgent("loris-node", "ipv4=127.0.8.1");
     const started = Date.now();
     const closedAfter: number[] = [];
+    const answers: string[] = [];
     const sockets: net.Socket[] = [];
     t.after(() => sockets.forEach((s) => s.destroy()));
     const watch = (s: net.Socket) => {
       sockets.push(s);
       s.on("error", () => {});
-      s.resume();
-      return once(s, "close").then(() => closedAfter.push(Date.now() - started));
+      let got = "";
+      s.on("data", (c: Buffer) => (got += c.toString("latin1")));
+      return new Promise<void>((resolve) => s.once("close", () => resolve())).then(() => {
+        closedAfter.push(Date.now() - started);
+        answers.push(got);
+      });
     };
     const closes: Array<Promise<unknown>> = [];
     // Half a request head, then nothing.
@@ -96,6 +101,7 @@ describe("slow-loris CONNECT clients", () => {
     await within(Promise.all(closes), "every slow client to be closed", HEADER_TIMEOUT_MS + 2000);
     await dripping;
     t.diagnostic(`slow clients closed after ${Math.min(...closedAfter)}–${Math.max(...closedAfter)} ms (header timeout ${HEADER_TIMEOUT_MS} ms)`);
+    for (const a of answers) assert.match(a, /^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*request head not received within 500 ms/);
     for (const ms of closedAfter) assert.ok(ms >= HEADER_TIMEOUT_MS - 50 && ms < HEADER_TIMEOUT_MS + 1000, `a slow client was closed after ${ms} ms`);
     await sleep(100);
     await pp.stop();

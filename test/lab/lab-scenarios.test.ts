@@ -54,6 +54,28 @@ async function doctorCluster(): Promise<Report> {
 
 const dialOf = (report: Report, node: string) => report.findings.find((f) => f.id === "dial" && f.node === node)!;
 
+interface Snapshot {
+  agents: Array<{ agentId: string }>;
+  pendingDials: Array<{ address: string; agentId: string }>;
+  recentFailures: Array<{ address: string; reason: string; error: string }>;
+}
+/** The server's own view (the dashboard's /api/snapshot on the admin port). */
+async function snapshot(): Promise<Snapshot> {
+  const r = await onLab("cp", ["curl", "-sS", "--max-time", "5", "http://127.0.0.1:8095/api/snapshot"]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Snapshot;
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const agentLog = async (node: string) => readFileSync(readState(prefix)!.processes.find((p) => p.role === "agent" && p.node === node)!.log, "utf8");
+
 async function fault(name: FaultName, node: string, on: boolean, opts: FaultOptions = {}) {
   return setFault(readState(prefix)!, name, node, on, opts);
 }
@@ -237,6 +259,72 @@ describe("lab scenarios", { skip, timeout: 600_000 }, () => {
       await fault("egress-drop", "node-1", false);
       await fault("egress-drop", "node-3", false);
     }
+    await assertTunnelWorks("node-2");
+  });
+
+  test("agent killed: its node falls back to another agent; a dial pending on it fails at once; with none left 500 No agent available; the off switch reconnects", async () => {
+    await fault("agent-kill", "node-3", true);
+    try {
+      // destHost,default: node-3's own agent is gone, node-1's agent serves it across the network.
+      await assertTunnelWorks("node-3");
+      assert.deepEqual((await snapshot()).agents.map((a) => a.agentId), ["node-1"]);
+      // A dial that stays pending on node-1's agent: node-2 drops the SYN, the agent waits its 3 s dial timeout.
+      await fault("iptables-drop", "node-2", true);
+      const pending = curlThroughTunnel(prefix, "node-2");
+      await waitUntil("a dial to node-2 pending on node-1's agent", async () => (await snapshot()).pendingDials.some((d) => d.agentId === "node-1" && d.address === "10.224.0.5:10250"));
+      const killedAt = performance.now();
+      await fault("agent-kill", "node-1", true);
+      const curl = await pending;
+      const answeredMs = performance.now() - killedAt;
+      assert.equal(curl.connectStatus, 502, curl.stderr);
+      assert.ok(answeredMs < 2000, `the pending dial failed ${Math.round(answeredMs)} ms after the kill, not at once`);
+      const failure = (await snapshot()).recentFailures.find((f) => f.address === "10.224.0.5:10250");
+      assert.equal(failure?.reason, "backend_close", JSON.stringify(failure));
+      assert.match(failure!.error, /agent disconnected/);
+      await fault("iptables-drop", "node-2", false);
+      // No agent left: every node's requests fail with 500 No agent available.
+      assert.equal((await curlThroughTunnel(prefix, "node-1")).connectStatus, 500);
+      const cluster = await doctorCluster();
+      assert.equal(cluster.findings.find((f) => f.id === "agents")!.status, "problem");
+      for (const n of ["node-1", "node-2", "node-3"]) {
+        assert.equal(dialOf(cluster, n).outcome, "no-agent");
+        assert.match(dialOf(cluster, n).response!, /No agent available/);
+      }
+      const health = (await doctorNode("node-1", "--timeout", "1")).findings.find((f) => f.id === "agent-health")!;
+      assert.equal(health.status, "warning");
+      assert.match(health.summary, /No agent health endpoint .*connection refused/);
+    } finally {
+      await fault("iptables-drop", "node-2", false);
+      await fault("agent-kill", "node-1", false); // the DaemonSet restarts the pods
+      await fault("agent-kill", "node-3", false);
+    }
+    assert.deepEqual((await snapshot()).agents.map((a) => a.agentId).sort(), ["node-1", "node-3"]);
+    for (const n of ["node-1", "node-2", "node-3"]) await assertTunnelWorks(n);
+  });
+
+  test("egress rejected (node-1's own OUTPUT, node-3 in the router): the agents see connection refused; 500 No agent available; doctor node names egress", async () => {
+    const on = await fault("egress-reject", "node-1", true, { where: "node" });
+    assert.match(on.detail, /node-1 OUTPUT: .*-j REJECT --reject-with tcp-reset; agent restarted/);
+    await fault("egress-reject", "node-3", true);
+    try {
+      assert.equal((await curlThroughTunnel(prefix, "node-2")).connectStatus, 500);
+      const cluster = await doctorCluster();
+      assert.equal(dialOf(cluster, "node-2").outcome, "no-agent");
+      assert.match(dialOf(cluster, "node-2").response!, /No agent available/);
+      for (const n of ["node-1", "node-3"]) {
+        const node = await doctorNode(n, "--timeout", "1");
+        const egress = node.findings.find((f) => f.id === "egress")!;
+        assert.equal(egress.status, "problem", `${n}: ${egress.summary}`);
+        assert.match(egress.summary, /10\.225\.0\.4:8132 refused the connection/, n);
+        assert.equal(node.findings.find((f) => f.id === "agent-health")!.status, "problem", `${n}: the agent runs but has no server`);
+        assert.match(await agentLog(n), /ECONNREFUSED|connection refused/i, `${n}: the agent saw the reset`);
+      }
+    } finally {
+      await fault("egress-reject", "node-1", false);
+      await fault("egress-reject", "node-3", false);
+    }
+    const rules = await onLab("node-1", ["iptables", "-S", "OUTPUT"]);
+    assert.doesNotMatch(rules.stdout, /REJECT/, "the off switch removed the node's OUTPUT rule");
     await assertTunnelWorks("node-2");
   });
 

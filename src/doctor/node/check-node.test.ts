@@ -1,0 +1,159 @@
+// checkNode's findings logic with injected node state (what collect-node-state.ts would have read):
+// which checks become findings, their ids and statuses, the node's status and summary, and which
+// fixes reach the report.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { CheckResult } from "../report/check-result.js";
+import { checkNode, worstStatus } from "./check-node.js";
+import type { NodeOptions, NodeState } from "./check-node.js";
+
+const NODE_IP = "10.224.0.5";
+const SOURCES = ["10.224.0.4", "10.224.0.6"];
+const opts: NodeOptions = { sources: SOURCES, nodeIp: NODE_IP, port: 10250, inInterface: "eth0" };
+
+const ok = (text: string) => ({ ok: true, text }) as const;
+const failed = (reason: string) => ({ ok: false, reason }) as const;
+
+const iptablesClean = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+const iptablesDrop = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 10.224.0.6/32 -p tcp -m tcp --dport 10250 -j DROP\nCOMMIT\n";
+const ufwVerboseDeny = "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), disabled (routed)\nNew profiles: skip\n\n" +
+  "To                         Action      From\n--                         ------      ----\n22/tcp                     ALLOW IN    Anywhere                  \n";
+// Captured from a lab node: kubelet on 0.0.0.0:10250, agent health on 127.0.0.1:8093.
+const procTcpHeader = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+const kubeletListening = procTcpHeader +
+  "   0: 00000000:280A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41234 1 0000000000000000 100 0 0 10 0\n" +
+  "   1: 0100007F:1F9D 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41250 1 0000000000000000 100 0 0 10 0\n";
+const kubeletOnLoopbackOnly = procTcpHeader +
+  "   0: 0100007F:280A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41234 1 0000000000000000 100 0 0 10 0\n";
+const ssHeader = "State      Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\n";
+const ssQuiet = ssHeader + "ESTAB      0      0        10.224.0.5:41000   10.225.0.4:8132\n";
+const egressOk: CheckResult = { check: "egress", status: "ok", summary: "10.225.0.4:8132 answered (TLS, ALPN konnectivity).", fixes: [], assumptions: [] };
+
+function state(over: Partial<NodeState> = {}): NodeState {
+  return {
+    iptablesSave: ok(iptablesClean),
+    ufwStatus: ok("Status: inactive\n"),
+    nftRuleset: ok(""),
+    procNetTcp: [kubeletListening],
+    egress: egressOk,
+    agentHealth: { kind: "ready", target: "http://127.0.0.1:8093" },
+    ssTan: ok(ssQuiet),
+    ...over,
+  };
+}
+
+const ids = (r: CheckResult) => (r.findings as CheckResult[]).map((f) => `${String(f.id)}:${f.status}`);
+const finding = (r: CheckResult, id: string) => (r.findings as CheckResult[]).filter((f) => f.id === id);
+
+describe("checkNode", () => {
+  test("a clean node: one finding per check, all ok, and a summary that says nothing blocks the tunnel", () => {
+    const r = checkNode(state(), opts);
+    assert.equal(r.check, "node");
+    assert.equal(r.status, "ok");
+    assert.deepEqual(ids(r), ["iptables:ok", "iptables:ok", "ufw:ok", "ufw:ok", "kubelet-listener:ok", "egress:ok", "agent-health:ok", "churn:ok"]);
+    assert.equal(r.summary, "All 8 local checks passed: nothing on this node blocks the tunnel.");
+    assert.deepEqual(r.fixes, []);
+  });
+
+  test("iptables is evaluated once per agent source: only the dropped source is a problem, and its fix reaches the report", () => {
+    const r = checkNode(state({ iptablesSave: ok(iptablesDrop) }), opts);
+    const ipt = finding(r, "iptables");
+    assert.deepEqual(ipt.map((f) => [(f.flow as { source: string }).source, f.status, f.effect]), [["10.224.0.4", "ok", "accept"], ["10.224.0.6", "problem", "drop"]]);
+    assert.equal((ipt[1]!.flow as { destination: string }).destination, NODE_IP, "the node's address is the destination");
+    assert.equal(r.status, "problem");
+    assert.equal(r.summary, ipt[1]!.summary, "one problem: its summary is the node's");
+    assert.deepEqual(r.fixes, ipt[1]!.fixes);
+    assert.match(r.fixes[0]!.command, /^iptables --delete INPUT 1$/);
+  });
+
+  test("iptables-save without a filter table is ok; an unreadable one is indeterminate with the reason", () => {
+    assert.deepEqual(finding(checkNode(state({ iptablesSave: ok("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n") }), opts), "iptables").map((f) => [f.status, f.summary]),
+      [["ok", "iptables has no filter rules on this node."]]);
+    const r = checkNode(state({ iptablesSave: failed("iptables-save not found") }), opts);
+    assert.deepEqual(finding(r, "iptables").map((f) => [f.status, f.summary]), [["indeterminate", "Could not read iptables-save: iptables-save not found."]]);
+    assert.equal(r.status, "indeterminate");
+  });
+
+  test("ufw: absent binary → no finding; another read error → indeterminate; default deny → a problem per source with an allow fix", () => {
+    assert.deepEqual(finding(checkNode(state({ ufwStatus: failed("ufw not found") }), opts), "ufw"), []);
+    assert.deepEqual(finding(checkNode(state({ ufwStatus: failed("ERROR: You need to be root to run this script") }), opts), "ufw").map((f) => f.status), ["indeterminate"]);
+    const r = checkNode(state({ ufwStatus: ok(ufwVerboseDeny) }), opts);
+    const ufw = finding(r, "ufw");
+    assert.deepEqual(ufw.map((f) => [f.status, (f.decidedBy as { policy: string }).policy]), [["problem", "deny"], ["problem", "deny"]]);
+    // The node's address is known, so the allow rule is as narrow as the flow.
+    assert.deepEqual(r.fixes.map((f) => f.command), SOURCES.map((s) => `ufw allow from ${s} to ${NODE_IP} port 10250 proto tcp`));
+    assert.equal(r.summary.startsWith("2 findings; first: "), true, r.summary);
+  });
+
+  test("nftables: tables iptables-nft made are skipped (iptables-save covered them); a table of its own is evaluated", () => {
+    const iptNft = "table ip filter {\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n";
+    assert.deepEqual(finding(checkNode(state({ nftRuleset: ok(iptNft) }), opts), "nftables"), []);
+    assert.deepEqual(finding(checkNode(state({ nftRuleset: failed("nft not found") }), opts), "nftables"), []);
+    const own = iptNft + "table inet guard {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport 10250 ip saddr 10.224.0.4 reject\n\t}\n}\n";
+    const nft = finding(checkNode(state({ nftRuleset: ok(own) }), opts), "nftables");
+    assert.deepEqual(nft.map((f) => [f.status, f.effect]), [["problem", "reject"], ["ok", "accept"]]);
+  });
+
+  test("the kubelet listener: missing → problem naming a refused connection; loopback only → problem saying so; unreadable → indeterminate", () => {
+    const none = finding(checkNode(state({ procNetTcp: [procTcpHeader] }), opts), "kubelet-listener")[0]!;
+    assert.equal(none.status, "problem");
+    assert.match(none.summary, /^Nothing listens on port 10250: the kubelet is down/);
+    assert.match(none.fixes[0]!.command, /systemctl restart kubelet/);
+    const loop = finding(checkNode(state({ procNetTcp: [kubeletOnLoopbackOnly] }), opts), "kubelet-listener")[0]!;
+    assert.match(loop.summary, /listens only on a local address, not on 10\.224\.0\.5/);
+    const bad = finding(checkNode(state({ procNetTcp: ["garbage\n"] }), opts), "kubelet-listener")[0]!;
+    assert.equal(bad.status, "indeterminate");
+    // Without the node's address, any listener on the port counts.
+    assert.equal(finding(checkNode(state({ procNetTcp: [kubeletOnLoopbackOnly] }), { ...opts, nodeIp: null }), "kubelet-listener")[0]!.status, "ok");
+  });
+
+  test("egress is reported as given (id egress); without a server probe there is no egress finding", () => {
+    const down: CheckResult = { check: "egress", status: "problem", summary: "10.225.0.4:8132 timed out", fixes: [{ description: "open egress", command: "x" }], assumptions: [] };
+    const r = checkNode(state({ egress: down }), opts);
+    assert.deepEqual(finding(r, "egress").map((f) => [f.check, f.status, f.summary]), [["egress", "problem", "10.225.0.4:8132 timed out"]]);
+    assert.deepEqual(r.fixes, down.fixes);
+    assert.deepEqual(finding(checkNode(state({ egress: null }), opts), "egress"), []);
+  });
+
+  test("the local agent: not ready → problem pointing at egress; absent → warning (fine with agents elsewhere); skipped → no finding", () => {
+    const notReady = finding(checkNode(state({ agentHealth: { kind: "not-ready", target: "http://127.0.0.1:8093", status: 503, body: "no server connection\n" } }), opts), "agent-health")[0]!;
+    assert.equal(notReady.status, "problem");
+    assert.match(notReady.summary, /readyz: 503 no server connection\): check egress/);
+    const absent = checkNode(state({ agentHealth: { kind: "absent", target: "http://127.0.0.1:8093", reason: "connection refused" } }), opts);
+    assert.deepEqual(finding(absent, "agent-health").map((f) => f.status), ["warning"]);
+    assert.equal(absent.status, "warning");
+    assert.deepEqual(absent.fixes, [], "a warning's fixes are not the node's fixes");
+    assert.deepEqual(finding(checkNode(state({ agentHealth: { kind: "skipped" } }), opts), "agent-health"), []);
+  });
+
+  test("churn: as many connections to one remote as the node's SNAT ports is a warning; connections to the node itself or loopback are not churn", () => {
+    const rows = (peer: string, n: number, st = "TIME-WAIT") => Array.from({ length: n }, (_, i) => `${st.padEnd(10)} 0      0        10.224.0.5:${40000 + i}   ${peer}\n`).join("");
+    const busy = checkNode(state({ ssTan: ok(ssHeader + rows("10.225.0.4:8092", 8)) }), { ...opts, snatPortsPerNode: 8 });
+    const churn = finding(busy, "churn")[0]!;
+    assert.equal(churn.status, "warning");
+    assert.match(churn.summary, /^Connection churn to 10\.225\.0\.4:8092: 8 connections \(8 in TIME_WAIT\)/);
+    assert.equal(churn.fixes[0]!.command, "ss -tan state time-wait dst 10.225.0.4 | wc -l");
+    // Without a SNAT allocation the threshold is 100 TIME_WAIT connections: 8 is no churn.
+    assert.equal(finding(checkNode(state({ ssTan: ok(ssHeader + rows("10.225.0.4:8092", 8)) }), opts), "churn")[0]!.status, "ok");
+    const local = ssHeader + rows(`${NODE_IP}:10250`, 20) + rows("127.0.0.1:8093", 20) + rows("[::1]:8093", 20);
+    assert.equal(finding(checkNode(state({ ssTan: ok(local) }), { ...opts, snatPortsPerNode: 8 }), "churn")[0]!.status, "ok");
+    assert.deepEqual(finding(checkNode(state({ ssTan: failed("ss not found") }), opts), "churn"), []);
+  });
+
+  test("the node's status is the worst finding's, and the summary counts the findings of that status", () => {
+    assert.equal(worstStatus([]), "ok");
+    assert.equal(worstStatus(["ok", "warning"]), "warning");
+    assert.equal(worstStatus(["warning", "indeterminate", "ok"]), "indeterminate");
+    assert.equal(worstStatus(["indeterminate", "problem", "warning"]), "problem");
+    const r = checkNode(state({ iptablesSave: ok(iptablesDrop), procNetTcp: [procTcpHeader], agentHealth: { kind: "absent", target: "t", reason: "refused" } }), { ...opts, assumptions: ["given"] });
+    assert.equal(r.status, "problem");
+    assert.match(r.summary, /^2 findings; first: /);
+    assert.deepEqual(r.assumptions, ["given"]);
+    // Every problem finding's fixes, in finding order; the warning's (none here) and the ok ones' are left out.
+    const problems = (r.findings as CheckResult[]).filter((f) => f.status === "problem");
+    assert.deepEqual(problems.map((f) => f.id), ["iptables", "kubelet-listener"]);
+    assert.deepEqual(r.fixes, problems.flatMap((f) => f.fixes));
+    assert.equal(r.fixes[0]!.command, "iptables --delete INPUT 1");
+    assert.match(r.fixes.at(-1)!.command, /^systemctl restart kubelet/);
+  });
+});

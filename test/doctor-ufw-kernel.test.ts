@@ -26,6 +26,7 @@ const NODE_ADDR = "10.250.0.1";
 const PORTS = [10250, 10255] as const;
 // Each set has its own sources, so no source sends more than two SYNs in the whole run: a LIMIT
 // rule rejects the 6th new connection from one address within 30 s (-m recent --hitcount 6).
+const LIMIT_SOURCE = "10.250.3.10";
 const sourcesOf = (set: number) => [`10.250.0.${10 + set}`, `10.250.1.${10 + set}`, `10.250.2.${10 + set}`];
 
 function mulberry32(seed: number): () => number {
@@ -108,6 +109,19 @@ ts = [threading.Thread(target=probe, args=p) for p in pairs]
 [t.start() for t in ts]; [t.join() for t in ts]
 print(" ".join(out[p] for p in pairs))
 `;
+// Opens `count` connections one after another from one source; prints each outcome.
+const PROBE_SEQUENCE = `
+import socket, sys
+dst, port, src, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]); out = []
+for _ in range(count):
+    s = socket.socket(); s.bind((src, 0)); s.settimeout(0.6)
+    try: s.connect((dst, port)); out.append("connected")
+    except socket.timeout: out.append("timeout")
+    except ConnectionRefusedError: out.append("refused")
+    except OSError: out.append("error")
+    finally: s.close()
+print(" ".join(out))
+`;
 const LISTEN = `
 import socket, sys, threading
 def serve(port):
@@ -129,6 +143,27 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
   let etc: string | undefined;
   const sh = (args: string[], input?: string) => execFileSync(args[0]!, args.slice(1), { input, encoding: "utf8", timeout: 20_000, stdio: ["pipe", "pipe", "pipe"] });
 
+  // The host's ufw configuration, to prove afterwards that no run touched it.
+  const hostFiles = ["/etc/ufw/ufw.conf", "/etc/ufw/user.rules", "/etc/ufw/user6.rules", "/etc/default/ufw"];
+  const readHost = () => hostFiles.map((f) => { try { return readFileSync(f, "utf8"); } catch { return null; } });
+  const hostBefore = readHost();
+
+  /** Applies a rule set with real ufw in the node namespace; returns `ufw status verbose` and `numbered`. */
+  function applyUfw(name: string, policy: string, commands: readonly string[]): { verbose: string; numbered: string } {
+    const dir = join(etc!, name);
+    cpSync(join(etc!, "pristine-ufw"), join(dir, "ufw"), { recursive: true });
+    cpSync(join(etc!, "pristine-default-ufw"), join(dir, "default-ufw"));
+    try {
+      const out = sh(["ip", "netns", "exec", node, "unshare", "--mount", "--propagation", "private", "sh", "-c", APPLY, "sh", dir, policy, ...commands]);
+      return {
+        verbose: out.slice(out.indexOf("=== verbose\n") + 12, out.indexOf("=== numbered\n")),
+        numbered: out.slice(out.indexOf("=== numbered\n") + 13),
+      };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   before(async () => {
     etc = mkdtempSync(join(tmpdir(), "nt-ufwk-etc."));
     cpSync("/etc/ufw", join(etc, "pristine-ufw"), { recursive: true });
@@ -148,7 +183,7 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
     }
     // A burst of REJECTs to one source would hit the per-peer ICMP rate limit (only inside the node namespace).
     sh(["ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_msgs_per_sec=100000"]);
-    const batch = Array.from({ length: SETS }, (_, set) => sourcesOf(set).map((s) => `addr add ${s}/32 dev peer0`)).flat().join("\n") + "\n";
+    const batch = [...Array.from({ length: SETS }, (_, set) => sourcesOf(set)).flat(), LIMIT_SOURCE].map((s) => `addr add ${s}/32 dev peer0`).join("\n") + "\n";
     sh(["ip", "-n", peer, "-batch", "-"], batch);
     listener = spawn("ip", ["netns", "exec", node, "python3", "-c", LISTEN, ...PORTS.map(String)], { stdio: ["ignore", "pipe", "inherit"] });
     await new Promise<void>((resolve, reject) => {
@@ -162,6 +197,7 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
     spawnSync("ip", ["netns", "del", node]);
     spawnSync("ip", ["netns", "del", peer]);
     if (etc !== undefined) rmSync(etc, { recursive: true, force: true });
+    assert.deepEqual(readHost(), hostBefore, "the host's ufw configuration is untouched");
   });
 
   it(`matches real SYNs for ${SETS} random ufw rule sets (seed ${SEED})`, { timeout: 150_000 }, () => {
@@ -170,19 +206,12 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
     for (let set = 0; set < SETS; set++) {
       const rules = generate(rand, set);
       const where = `seed ${SEED} (UFW_SEED=${SEED}), set ${set}: default ${rules.policy} incoming; ufw ${rules.commands.join("; ufw ")}`;
-      const dir = join(etc!, `set-${set}`);
-      cpSync(join(etc!, "pristine-ufw"), join(dir, "ufw"), { recursive: true });
-      cpSync(join(etc!, "pristine-default-ufw"), join(dir, "default-ufw"));
-      let out: string;
+      let verbose: string, numbered: string;
       try {
-        out = sh(["ip", "netns", "exec", node, "unshare", "--mount", "--propagation", "private", "sh", "-c", APPLY, "sh", dir, rules.policy, ...rules.commands]);
+        ({ verbose, numbered } = applyUfw(`set-${set}`, rules.policy, rules.commands));
       } catch (err) {
         throw new Error(`${where}: ufw failed: ${(err as { stderr?: string }).stderr ?? String(err)}`);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
       }
-      const verbose = out.slice(out.indexOf("=== verbose\n") + 12, out.indexOf("=== numbered\n"));
-      const numbered = out.slice(out.indexOf("=== numbered\n") + 13);
       const pairs = sourcesOf(set).flatMap((s) => PORTS.map((p) => `${s}/${p}`));
       const seen = sh(["ip", "netns", "exec", peer, "python3", "-c", PROBE, NODE_ADDR, ...pairs]).trim().split(" ");
       pairs.forEach((pair, i) => {
@@ -207,5 +236,14 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
     }
     // The generator must exercise every effect, or the test proves little.
     assert.ok(counts.accept > 0 && counts.drop > 0 && counts.reject > 0 || SETS < 8, `effects seen: ${JSON.stringify(counts)} (seed ${SEED})`);
+  });
+
+  it("LIMIT: the kernel rejects the 6th new connection within 30 s from one source, as the doctor's detail says", { timeout: 30_000 }, () => {
+    const { verbose } = applyUfw("limit", "deny", ["limit 10250/tcp"]);
+    const result = checkUfw(verbose, { source: LIMIT_SOURCE, destination: NODE_ADDR, port: 10250, protocol: "tcp", inInterface: "eth0" });
+    assert.equal(result.effect, "accept");
+    assert.match(result.details?.join(" ") ?? "", /LIMIT rejects the 6th new connection within 30 s/);
+    const seen = sh(["ip", "netns", "exec", peer, "python3", "-c", PROBE_SEQUENCE, NODE_ADDR, "10250", LIMIT_SOURCE, "7"]).trim().split(" ");
+    assert.deepEqual(seen, ["connected", "connected", "connected", "connected", "connected", "refused", "refused"]);
   });
 });

@@ -122,14 +122,15 @@ function tagLength(fieldNo: number): number {
 
 /**
  * Encodes a packet. `headroom` bytes are left free at the start of the returned buffer so that a
- * transport can put its frame header there without copying the packet again.
+ * transport can put its frame header there without copying the packet again; `allocate` lets a
+ * caller supply the buffer (from a pool of reusable ones).
  */
-export function encodePacket(p: Packet, headroom = 0): Buffer {
+export function encodePacket(p: Packet, headroom = 0, allocate: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   const { typeValue, member, fields } = payloadOf(p);
   let bodyLength = 0;
   for (const f of fields) bodyLength += fieldLength(f);
   const total = (typeValue === 0 ? 0 : 1 + varintLength(typeValue)) + tagLength(member) + varintLength(bodyLength) + bodyLength;
-  const buf = Buffer.allocUnsafe(headroom + total);
+  const buf = allocate(headroom + total);
   let pos = headroom;
   if (typeValue !== 0) {
     buf[pos++] = (1 << 3) | WIRE_VARINT;

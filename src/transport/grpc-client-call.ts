@@ -20,7 +20,8 @@ export interface GrpcClientCall extends EventEmitter {
   readonly headers: Promise<Metadata>;
   write(message: Uint8Array): boolean;
   /** Writes a message encoded with 5 bytes of headroom for the gRPC prefix (no second copy). */
-  writeFramed(frame: Buffer): boolean;
+  /** `done` runs once the transport no longer needs `frame` (written, or the call is over). */
+  writeFramed(frame: Buffer, done?: (err?: Error | null) => void): boolean;
   readonly writableLength: number;
   end(): void;
   cancel(): void;
@@ -105,13 +106,13 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
   }
 
   /** Writes a message encoded with 5 bytes of headroom for the gRPC prefix (no second copy). */
-  writeFramed(frame: Buffer): boolean {
+  writeFramed(frame: Buffer, done?: (err?: Error | null) => void): boolean {
     if (frame.length - grpcFrameHeaderBytes > this.#maxMessageBytes) {
       throw new TunnelError("MESSAGE_TOO_LARGE", `grpc: trying to send message larger than max (${frame.length - grpcFrameHeaderBytes} vs. ${this.#maxMessageBytes})`);
     }
     const stream = this.#stream;
     if (!stream || this.#hasEnded || stream.destroyed || stream.closed) return false;
-    return stream.write(fillGrpcFrameHeader(frame));
+    return stream.write(fillGrpcFrameHeader(frame), done);
   }
 
   end(): void {

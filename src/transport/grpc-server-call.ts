@@ -29,7 +29,8 @@ export interface GrpcServerCall extends EventEmitter {
   sendHeaders(md?: Record<string, string>): void;
   write(message: Uint8Array): boolean;
   /** Writes a message encoded with 5 bytes of headroom for the gRPC prefix (no second copy). */
-  writeFramed(frame: Buffer): boolean;
+  /** `done` runs once the transport no longer needs `frame` (written, or the call is over). */
+  writeFramed(frame: Buffer, done?: (err?: Error | null) => void): boolean;
   readonly writableLength: number;
   end(status?: number, message?: string): void;
   pause(): void;
@@ -108,13 +109,13 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
   }
 
   /** Writes a message encoded with 5 bytes of headroom for the gRPC prefix (no second copy). */
-  writeFramed(frame: Buffer): boolean {
+  writeFramed(frame: Buffer, done?: (err?: Error | null) => void): boolean {
     if (frame.length - grpcFrameHeaderBytes > this.#maxMessageBytes) {
       throw new TunnelError("MESSAGE_TOO_LARGE", `grpc: trying to send message larger than max (${frame.length - grpcFrameHeaderBytes} vs. ${this.#maxMessageBytes})`);
     }
     if (this.#hasEnded || !this.#isStreamUsable()) return false;
     this.sendHeaders();
-    return this.#stream.write(fillGrpcFrameHeader(frame));
+    return this.#stream.write(fillGrpcFrameHeader(frame), done);
   }
 
   end(status: number = GrpcStatus.OK, message = ""): void {

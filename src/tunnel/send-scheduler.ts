@@ -131,9 +131,11 @@ export class SendScheduler {
     /**
      * Bytes allowed in the channel's write buffer before waiting for drain. A stream's own
      * high-water mark (16 KiB) would keep a single 64 KiB packet in flight and leave the pipe idle
-     * between packets; a few chunks in flight keep it busy while fairness stays chunk by chunk.
+     * between packets (half the throughput); much more than a chunk (512 KiB) made node:http2 stop
+     * sending a stream's buffered data under two-way load with several connections — a stall that
+     * test/data-integrity.test.ts reproduces — so one chunk's worth it is.
      */
-    private readonly highWaterBytes = 8 * chunkBytes,
+    private readonly highWaterBytes = chunkBytes,
   ) {}
 
   /** Sends a control packet ahead of all connection data. */

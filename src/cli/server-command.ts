@@ -141,7 +141,7 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--admin-bind-address <ip>", "admin bind address", "127.0.0.1"))
     .addOption(envOption("--health-port <port>", "health port (/healthz, /readyz, /metrics)", "8092"))
     .addOption(envOption("--health-bind-address <ip>", "health bind address (default: all)", ""))
-    .addOption(envOption("--keepalive-time <duration>", "ping agents idle this long", "1h"))
+    .addOption(envOption("--keepalive-time <duration>", "ping agents this often; a dead one is dropped after the keepalive timeout (upstream: 1h)", "30s"))
     .addOption(envOption("--frontend-keepalive-time <duration>", "ping frontends idle this long", "1h"))
     .addOption(envOption("--server-id <id>", "this server's id (default: $PROXY_SERVER_ID or a random UUID)", undefined, "PROXY_SERVER_ID"))
     .addOption(envOption("--server-count <n>", "servers agents should connect to", "1"))

@@ -82,7 +82,10 @@ const defaults: Omit<ServerOptions, "serverId" | "frontends"> = {
   maxPendingDials: 10_000,
   maxPendingDialsPerAgent: 5_000,
   maxConnections: 100_000,
-  keepaliveTimeMs: 60 * 60 * 1000,
+  // Upstream pings agents after 1 h; a dead or half-open agent then keeps receiving dials that
+  // hang (upstream #152). 30 s finds it within a minute; grpc-go agents accept server pings at
+  // any rate (only servers enforce a minimum), so this is safe with upstream agents.
+  keepaliveTimeMs: 30_000,
   keepaliveTimeoutMs: 20_000,
   frontendKeepaliveTimeMs: 60 * 60 * 1000,
   frontendHeaderTimeoutMs: 60_000,

@@ -190,3 +190,43 @@ describe("pending dials", () => {
     }
   });
 });
+
+describe("dial floods", () => {
+  it("are refused beyond --max-dial-rate with 503, and the tunnel keeps serving within the rate", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nt-flood-"));
+    const path = join(dir, "c.sock");
+    const options = resolveServerOptions({
+      frontends: [{ mode: "http-connect", listen: { path } }], proxyStrategies: ["destHost"], maxDialsPerSecond: 1, dialBurst: 3,
+    });
+    const metrics = new ServerMetrics(new Registry());
+    const server = new ProxyServer(options, log, metrics, () => "127.0.0.1:8091");
+    const frontend = createHttpConnectFrontend(server, metrics, log);
+    frontend.listen(path);
+    await once(frontend, "listening");
+    const [serverSide, agentSide] = createChannelPair();
+    agentSide.start({ packet: () => {}, drain: () => {}, close: () => {} }); // a mute agent: dials stay pending
+    server.attachAgent(serverSide, { agentId: "n", identifiers: { ...noIdentifiers, ipv4: ["10.224.0.5"] }, credit: false, peerAddress: "memory", authenticatedAs: "none" });
+    try {
+      const heads: string[] = [];
+      const sockets: net.Socket[] = [];
+      for (let i = 0; i < 6; i++) {
+        const socket = net.connect(path);
+        sockets.push(socket);
+        await once(socket, "connect");
+        socket.write("CONNECT 10.224.0.5:10250 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      for (const s of sockets) {
+        const chunk = s.read() as Buffer | null;
+        heads.push(chunk ? chunk.toString().split("\r\n")[0]! : "pending");
+        s.destroy();
+      }
+      assert.deepEqual(heads.filter((h) => h === "pending").length, 3, heads.join(" | "));
+      assert.equal(heads.filter((h) => h === "HTTP/1.1 503 Service Unavailable").length, 3, heads.join(" | "));
+    } finally {
+      server.destroy();
+      frontend.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -30,6 +30,7 @@ export interface ServerFlags {
   keepaliveTime: string; frontendKeepaliveTime: string; serverId?: string; serverCount: string; proxyStrategies: string;
   agentNamespace?: string; agentServiceAccount?: string; authenticationAudience?: string; kubeconfig?: string;
   gracefulShutdownTimeout: string; backendDialTimeout: string; frontend?: string[]; maxPendingDials: string; maxConnections: string;
+  maxDialRate: string; dialBurst: string;
   creditFlowControl: string; logLevel?: string;
   udsMode: string; identityBinding?: string; agentIdentityMap?: string; insecureAllowAnyAgent?: boolean; tokenReviewTimeout: string;
 }
@@ -85,6 +86,8 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
     dialTimeoutMs: parseDuration("--backend-dial-timeout", f.backendDialTimeout),
     maxPendingDials: parseInteger("--max-pending-dials", f.maxPendingDials, 1),
     maxConnections: parseInteger("--max-connections", f.maxConnections, 1),
+    maxDialsPerSecond: parseInteger("--max-dial-rate", f.maxDialRate, 0),
+    dialBurst: parseInteger("--dial-burst", f.dialBurst, 1),
     deleteExistingUdsFile: parseBoolean("--delete-existing-uds-file", f.deleteExistingUdsFile),
     creditFlowControl: parseBoolean("--credit-flow-control", f.creditFlowControl),
     identityBinding: f.identityBinding as IdentityBindingMode | undefined,
@@ -159,6 +162,8 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--backend-dial-timeout <duration>", "fail a dial the agent has not answered in this time (upstream: off; here on)", "10s"))
     .addOption(envOption("--max-pending-dials <n>", "pending dials the server holds at most", "10000"))
     .addOption(envOption("--max-connections <n>", "established connections the server holds at most", "100000"))
+    .addOption(envOption("--max-dial-rate <n>", "dials per second the server accepts (0: no limit); a flood beyond it gets 503", "5000"))
+    .addOption(envOption("--dial-burst <n>", "dials accepted at once above the rate", "10000"))
     .addOption(envOption("--credit-flow-control <bool>", "offer per-connection credit flow control to nodetunnel agents", "true"))
     .option("--frontend <mode=unix:path|tcp:[host:]port>", "an additional frontend (repeatable), e.g. grpc=unix:/run/nt.sock", collectList)
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));

@@ -10,6 +10,7 @@ import {
 import { MemoryBudget, TunnelConnection, countingSends, type ConnectionSide, type Endpoint, type PacketChannel } from "../tunnel/index.js";
 import { AgentRegistry } from "./agent-registry.js";
 import { AgentStream, type AgentStreamInfo } from "./agent-stream.js";
+import { DialRateLimiter } from "./dial-rate-limiter.js";
 import {
   explainAgentDialError, explainAgentGone, explainDialTimeout, explainNoAgent, type DialFailureContext,
 } from "./explain-dial-failure.js";
@@ -80,6 +81,7 @@ export class ProxyServer {
   private readonly pending = new Map<bigint, PendingDial>();
   private readonly failures: RecentFailure[] = [];
   private established = 0;
+  private readonly dialLimiter: DialRateLimiter | undefined;
   private closed = false;
   private readonly serverSide: ConnectionSide;
   private readonly agentHandlers: { [T in Packet["type"]]: (agent: AgentStream, packet: PacketOf<T>) => void };
@@ -93,6 +95,7 @@ export class ProxyServer {
     private readonly tracers: ServerTracers = {},
   ) {
     this.registry = new AgentRegistry(options.proxyStrategies);
+    this.dialLimiter = options.maxDialsPerSecond > 0 ? new DialRateLimiter(options.maxDialsPerSecond, options.dialBurst) : undefined;
     this.budget = new MemoryBudget(options.flow.memoryBudgetBytes);
     this.budget.onChange((paused, used) => {
       if (paused) {
@@ -195,6 +198,10 @@ export class ProxyServer {
     const agent = picked.agent;
     if (this.pending.size >= this.options.maxPendingDials || agent.pendingDials.size >= this.options.maxPendingDialsPerAgent) {
       fail("limit", "too many pending dials", `more than ${this.options.maxPendingDials} dials wait for agents (or ${this.options.maxPendingDialsPerAgent} for agent ${agent.agentId}); retry shortly`, agent.agentId);
+      return null;
+    }
+    if (this.dialLimiter && !this.dialLimiter.tryTake()) {
+      fail("limit", "too many dials", `more than ${this.options.maxDialsPerSecond} dials per second (burst ${this.options.dialBurst}) reached this server; retry shortly, or raise --max-dial-rate`, agent.agentId);
       return null;
     }
     if (this.established >= this.options.maxConnections) {

@@ -58,6 +58,9 @@ export interface ServerOptions {
   readonly maxPendingDials: number;
   readonly maxPendingDialsPerAgent: number;
   readonly maxConnections: number;
+  /** Dials per second the server accepts (a token bucket with `dialBurst`); 0 turns the limit off. */
+  readonly maxDialsPerSecond: number;
+  readonly dialBurst: number;
   readonly keepaliveTimeMs: number;
   /** No PING ack within this after a keepalive ping: the agent (or the path) is dead (grpc-go's 20 s). */
   readonly keepaliveTimeoutMs: number;
@@ -82,6 +85,8 @@ const defaults: Omit<ServerOptions, "serverId" | "frontends"> = {
   maxPendingDials: 10_000,
   maxPendingDialsPerAgent: 5_000,
   maxConnections: 100_000,
+  maxDialsPerSecond: 5_000,
+  dialBurst: 10_000,
   // Upstream pings agents after 1 h; a dead or half-open agent then keeps receiving dials that
   // hang (upstream #152). 30 s finds it within a minute; grpc-go agents accept server pings at
   // any rate (only servers enforce a minimum), so this is safe with upstream agents.
@@ -160,6 +165,8 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   checkPositive("--max-pending-dials", o.maxPendingDials);
   checkPositive("--max-pending-dials-per-agent", o.maxPendingDialsPerAgent);
   checkPositive("--max-connections", o.maxConnections);
+  checkPositive("--max-dial-rate", o.maxDialsPerSecond, true);
+  checkPositive("--dial-burst", o.dialBurst);
   checkPositive("--keepalive-time", o.keepaliveTimeMs, true);
   checkPositive("keepalive timeout", o.keepaliveTimeoutMs);
   checkPositive("frontend header timeout", o.frontendHeaderTimeoutMs);

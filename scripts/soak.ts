@@ -23,6 +23,7 @@ import { TunnelError } from "../src/protocol/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
 import { createPki } from "../src/transport/index.js";
 import { dialThroughProxy } from "../src/tunnel/index.js";
+import { seededRandom as seeded } from "../test/helpers/seeded-random.js";
 
 export interface SoakOptions {
   readonly durationMs: number;
@@ -70,17 +71,6 @@ export interface SoakReport {
   readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly memoryGiB: number; readonly node: string };
 }
 
-/** mulberry32: a small seeded PRNG, so a run's sequence of operations can be repeated. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const MiB = 1024 * 1024;

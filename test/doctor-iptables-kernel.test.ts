@@ -7,6 +7,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { checkIptables } from "../src/doctor/iptables/index.js";
+import { seededRandom as mulberry32 } from "./helpers/seeded-random.js";
 
 const isRoot = process.getuid?.() === 0;
 const hasTools = spawnSync("sh", ["-c", "command -v ip && command -v iptables-restore && command -v python3"]).status === 0;
@@ -18,16 +19,6 @@ const NODE_ADDR = "10.250.0.1";
 const SOURCES = ["10.250.0.2", "10.250.1.5", "10.250.2.5"];
 const PORT = 10250;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generate(rand: () => number): string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { checkUfw } from "../src/doctor/ufw/index.js";
+import { seededRandom as mulberry32 } from "./helpers/seeded-random.js";
 
 const isRoot = process.getuid?.() === 0;
 const hasTools = spawnSync("sh", ["-c", "command -v ip && command -v ufw && command -v unshare && command -v python3 && test -d /etc/ufw"]).status === 0;
@@ -29,16 +30,6 @@ const PORTS = [10250, 10255] as const;
 const LIMIT_SOURCE = "10.250.3.10";
 const sourcesOf = (set: number) => [`10.250.0.${10 + set}`, `10.250.1.${10 + set}`, `10.250.2.${10 + set}`];
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const effectOfPolicy = { deny: "drop", reject: "reject", allow: "accept" } as const;
 

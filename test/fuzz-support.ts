@@ -1,3 +1,5 @@
+import { seededRandom } from "./helpers/seeded-random.js";
+export { seededRandom };
 // Shared pieces of the fuzz tests (test/fuzz-*.test.ts): a seeded generator, so a failure is
 // replayed with FUZZ_SEED=<seed>, and mutators for bytes and text. FUZZ_ITERATIONS scales every
 // fuzz test (short by default for CI; e.g. FUZZ_ITERATIONS=20000 for a long run).
@@ -7,17 +9,6 @@ export const fuzzIterations = (ciDefault: number): number => {
   return Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), 10_000_000) : ciDefault;
 };
 
-/** mulberry32: small, fast, good enough to drive mutations. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const randInt = (rand: () => number, n: number): number => Math.floor(rand() * n);
 

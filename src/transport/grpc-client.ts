@@ -162,7 +162,7 @@ function openSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions): ht
   };
   if ("path" in target) {
     // h2c with prior knowledge: the authority is only a name here, as grpc-go uses "localhost".
-    return http2.connect("http://localhost", { ...common, createConnection: () => net.connect(target.path) });
+    return http2.connect("http://localhost", { ...common, createConnection: () => net.connect({ path: target.path }) });
   }
   const { host, port } = target;
   const authorityHost = net.isIPv6(host) ? `[${host}]` : host;
@@ -177,6 +177,6 @@ function openSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions): ht
     servername: target.tls.servername ?? (net.isIP(host) ? undefined : host),
     ALPNProtocols: [...(target.tls.alpn ?? []), "h2"],
     minVersion: "TLSv1.2",
-  });
+  }).setNoDelay(true); // small packets (dials, closes, credit) must not wait for Nagle's algorithm
   return http2.connect(`https://${authorityHost}:${port}`, { ...common, createConnection });
 }

@@ -7,6 +7,7 @@
 //     └──────destroy()───────────────┴──destroy() / deadline──▶ destroyed (GOAWAY, everything cut)
 import { chmod } from "node:fs/promises";
 import * as http2 from "node:http2";
+import type * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import type * as tls from "node:tls";
 import type { Logger } from "pino";
@@ -142,6 +143,9 @@ export class GrpcServer {
       : http2.createServer(common);
     // Both server kinds share the http2 event API; one type for registering is enough.
     const events = server as http2.Http2Server;
+    // Small packets (dials, closes, credit, 1-byte echoes) must not wait for Nagle's algorithm.
+    // On a TLS server "connection" carries the TCP socket before the handshake.
+    events.on("connection", (socket: net.Socket) => socket.setNoDelay?.(true));
     const onSession = (session: http2.ServerHttp2Session) => this.#onSession(session);
     // Node passes the raw header list as a fourth argument (@types/node omits it): it keeps
     // repeated metadata keys apart.

@@ -18,6 +18,7 @@ import { noIdentifiers } from "../src/protocol/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
 import { createPki, type Pki } from "../src/transport/index.js";
 import { createChannelPair, dialThroughProxy } from "../src/tunnel/index.js";
+import { httpConnect } from "./helpers/connect-client.js";
 
 const log = pino({ level: "silent" });
 const S = "konnectivity_network_proxy_server_";
@@ -53,11 +54,11 @@ async function kubeletRequest(socket: Duplex, pki: Pki): Promise<tls.TLSSocket> 
   return secure;
 }
 
+/** A CONNECT through the frontend; `status` is the response's status line. */
 async function connectVia(port: number, target: string): Promise<{ status: string; socket: net.Socket }> {
-  const socket = net.connect(port, "127.0.0.1");
-  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
-  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
-  const head = await new Promise<string>((resolve) => socket.once("data", (c: Buffer) => resolve(c.toString("latin1"))));
+  const { head, socket, rest } = await httpConnect({ port }, target);
+  if (rest.length > 0) socket.unshift(rest);
+  socket.resume(); // the shared client pauses after the head; these tests read with once("data")
   return { status: head.split("\r\n")[0]!, socket };
 }
 

@@ -14,6 +14,7 @@ import { NodetunnelServer, resolveServerOptions } from "../server/index.js";
 import { createPki } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
 import { createLogger, enabledTracers, serverTracers } from "./logger.js";
+import { httpConnect } from "../../test/helpers/connect-client.js";
 
 const TOKEN = "eyJhbGciOiJSUzI1NiJ9.good-agent-token.c2lnbmF0dXJl";
 const BAD_TOKEN = "eyJhbGciOiJSUzI1NiJ9.stolen-agent-token.c2lnbmF0dXJl";
@@ -32,11 +33,11 @@ function capture(env: Record<string, string>, level = "info") {
   return { io, log, lines, records };
 }
 
+/** A CONNECT through the frontend; `status` is the response's status line. */
 async function connectVia(port: number, target: string): Promise<{ status: string; socket: net.Socket }> {
-  const socket = net.connect(port, "127.0.0.1");
-  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
-  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
-  const head = await new Promise<string>((resolve) => socket.once("data", (c: Buffer) => resolve(c.toString("latin1"))));
+  const { head, socket, rest } = await httpConnect({ port }, target);
+  if (rest.length > 0) socket.unshift(rest);
+  socket.resume(); // the shared client pauses after the head; these tests read with once("data")
   return { status: head.split("\r\n")[0]!, socket };
 }
 

@@ -1,33 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import protobuf from "protobufjs";
 import { decodePacket, encodePacket } from "./packet-codec.js";
 import {
   closeDial, closeRequest, closeResponse, dataPacket, dialRequest, dialResponse, drain, windowUpdate, type Packet,
 } from "./packet.js";
 import { TunnelError } from "./tunnel-error.js";
-
-const root = protobuf.loadSync(new URL("../../proto/konnectivity.proto", import.meta.url).pathname);
-const PbPacket = root.lookupType("Packet");
+import { PbPacket, encodeWithProtobufjs } from "../../test/helpers/protobufjs-reference.js";
 
 /** The reference encoding: protobufjs from proto/konnectivity.proto. */
-function reference(p: Packet): Uint8Array {
-  const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): unknown };
-  const long = (v: bigint) => Long.fromString(v.toString(), false);
-  const typeValue = { DIAL_REQ: 0, DIAL_RSP: 1, CLOSE_REQ: 2, CLOSE_RSP: 3, DATA: 4, DIAL_CLS: 5, DRAIN: 6 } as Record<string, number>;
-  const obj: Record<string, unknown> = { type: typeValue[p.type] };
-  switch (p.type) {
-    case "DIAL_REQ": obj.dialRequest = { protocol: p.protocol, address: p.address, random: long(p.random) }; break;
-    case "DIAL_RSP": obj.dialResponse = { error: p.error, connectID: long(p.connectID), random: long(p.random) }; break;
-    case "DATA": obj.data = { connectID: long(p.connectID), error: p.error, data: p.data }; break;
-    case "CLOSE_REQ": obj.closeRequest = { connectID: long(p.connectID) }; break;
-    case "CLOSE_RSP": obj.closeResponse = { error: p.error, connectID: long(p.connectID) }; break;
-    case "DIAL_CLS": obj.closeDial = { random: long(p.random) }; break;
-    case "DRAIN": obj.drain = {}; break;
-    default: throw new Error("no reference for " + p.type);
-  }
-  return new Uint8Array(PbPacket.encode(PbPacket.fromObject(obj)).finish());
-}
+const reference = (p: Packet): Uint8Array => new Uint8Array(encodeWithProtobufjs(p));
 
 const MAX_INT64 = (1n << 63n) - 1n;
 const MIN_INT64 = -(1n << 63n);

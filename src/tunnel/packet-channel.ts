@@ -3,10 +3,9 @@
 // the tunnel be tested without sockets (STYLE.md: seams by design).
 import type { EventEmitter } from "node:events";
 import { TunnelError, decodePacket, encodePacket, type Packet } from "../protocol/index.js";
+import { grpcFrameHeaderBytes } from "../transport/index.js";
 import { FramePool } from "./frame-pool.js";
 
-/** The gRPC length prefix (grpcFrameHeaderBytes in src/transport). */
-const FRAME_HEADROOM = 5;
 
 /** Room for a full 64 KiB DATA chunk, its packet fields and the prefix. */
 const framePool = new FramePool(64 * 1024 + 256);
@@ -36,7 +35,7 @@ export interface PacketChannel {
 /** The subset of a transport call (server or client side) the channel needs. */
 export interface MessageCall extends EventEmitter {
   write(message: Uint8Array): boolean;
-  /** A message encoded with FRAME_HEADROOM bytes free at the front for the transport's prefix. */
+  /** A message encoded with grpcFrameHeaderBytes bytes free at the front for the transport's prefix. */
   writeFramed(frame: Buffer, done?: (err?: Error | null) => void): boolean;
   readonly writableLength: number;
   pause(): void;
@@ -84,7 +83,7 @@ export class GrpcPacketChannel implements PacketChannel {
     if (this.closed) return false;
     // The packet is encoded once, behind room for the gRPC prefix, into a pooled buffer that
     // returns to the pool once written: one copy of the payload per hop and no garbage.
-    const frame = encodePacket(packet, FRAME_HEADROOM, framePool.take);
+    const frame = encodePacket(packet, grpcFrameHeaderBytes, framePool.take);
     return this.call.writeFramed(frame, () => framePool.give(frame));
   }
 

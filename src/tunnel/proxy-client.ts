@@ -6,7 +6,7 @@ import { Duplex } from "node:stream";
 import {
   TunnelError, closeDial, closeRequest, dataPacket, decodePacket, dialRequest, encodePacket, type Packet,
 } from "../protocol/index.js";
-import { GrpcClient, type GrpcClientCall, type GrpcClientTarget } from "../transport/index.js";
+import { GrpcClient, grpcFrameHeaderBytes, type GrpcClientCall, type GrpcClientTarget } from "../transport/index.js";
 import { randomBytes } from "node:crypto";
 
 export interface ProxyDialOptions {
@@ -37,7 +37,7 @@ class ProxyStreamDuplex extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.call.writeFramed(encodePacket(dataPacket(this.connectID, chunk), 5))) cb();
+    if (this.call.writeFramed(encodePacket(dataPacket(this.connectID, chunk), grpcFrameHeaderBytes))) cb();
     else this.call.once("drain", () => cb());
   }
 

@@ -1,6 +1,7 @@
 // One benchmark run: start the stack, measure every row for every path side by side, stop
 // everything (also on failure), and return the figures with the machine they were measured on.
 import os from "node:os";
+import { isDistCurrent } from "../bin/dist.js";
 import { codeVersion, describeMachine, type CodeVersion, type MachineDescription } from "./machine.js";
 import {
   measureDownload, measureEcho, measureFlood, measureHttp, measureIdle, measureStalled, measureUpload, median,
@@ -48,6 +49,8 @@ export interface BenchSettings {
   readonly floodDials: number;
   readonly floodConcurrency: number;
   readonly grpcClient: string;
+  /** What server and agent ran: the compiled dist/ or the sources through tsx (bin/dist.js). */
+  readonly entry: "dist" | "src (tsx)";
 }
 
 export interface BenchResult {
@@ -95,6 +98,7 @@ export function settingsFor(quick: boolean, requestedIdle: number | undefined, f
     floodDials: quick ? 1000 : 2000,
     floodConcurrency: 200,
     grpcClient: "src/tunnel/proxy-client.ts dialThroughProxy: one HTTP/2 connection + one /ProxyService/Proxy stream per dial",
+    entry: isDistCurrent() ? "dist" : "src (tsx)",
   };
 }
 
@@ -125,6 +129,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     notes.push(`the machine was busy when the run started (load average ${loadStart.map((l) => l.toFixed(2)).join(", ")} on ${os.cpus().length} cores): figures are lower and noisier than on an idle machine`);
   }
   const settings = settingsFor(options.quick ?? false, options.idleConnections, fdLimit, notes);
+  if (settings.entry !== "dist") notes.push("dist/ is missing or older than src/: server and agent ran from the sources through tsx (~25 MiB more RSS each); `npm run bench` builds it first");
   for (const n of notes) log(`note: ${n}`);
   const wanted = new Set(options.rows ?? rowIds);
   const modes = allModes.filter((m) => !options.modes || options.modes.includes(m));

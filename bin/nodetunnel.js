@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The published entry point runs the TypeScript sources through tsx, so a clone needs no build step.
-import { register } from "tsx/esm/api";
+// The entry point. It runs the compiled dist/ when that matches src/ exactly (see bin/dist.js), and
+// the TypeScript sources through tsx otherwise, so a clone works with or without a build.
+// NODETUNNEL_FROM_SOURCE=1 forces the sources.
+import { isDistCurrent } from "./dist.js";
 
-register();
-await import("../src/cli/main.ts");
+if (process.env.NODETUNNEL_FROM_SOURCE !== "1" && isDistCurrent()) {
+  await import("../dist/cli/main.js");
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../src/cli/main.ts");
+}

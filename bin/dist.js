@@ -1,0 +1,42 @@
+// The compiled copy of src/ in dist/, and whether it is current. Running plain JavaScript saves
+// each process the tsx loader (a module-hooks thread with its own V8 heap: ~25 MiB of RSS per
+// process, measured in docs/benchmarks.md) and the start-up compile. dist/ is written by
+// scripts/build-dist.mjs (run by `npm ci` through "prepare", by `npm test` and by the bench);
+// bin/nodetunnel.js uses it only while it matches src/ exactly, and runs src/ through tsx otherwise.
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+export const srcDir = join(repoRoot, "src");
+export const distDir = join(repoRoot, "dist");
+export const stampFile = join(distDir, ".src-fingerprint");
+
+/** The files of src/ that run (tests excluded), sorted. */
+export function sourceFiles(dir = srcDir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) sourceFiles(path, out);
+    else if ((name.endsWith(".ts") && !name.endsWith(".test.ts") && !name.endsWith(".d.ts")) || name.endsWith(".js")) out.push(path);
+  }
+  return out.sort();
+}
+
+/** Path, size and modification time of every source file: changes whenever src/ does. */
+export function sourceFingerprint() {
+  return sourceFiles()
+    .map((f) => {
+      const s = statSync(f);
+      return `${relative(srcDir, f)} ${s.size} ${Math.trunc(s.mtimeMs)}`;
+    })
+    .join("\n");
+}
+
+/** Whether dist/ was built from src/ as it is now. */
+export function isDistCurrent() {
+  try {
+    return readFileSync(stampFile, "utf8") === sourceFingerprint();
+  } catch {
+    return false;
+  }
+}

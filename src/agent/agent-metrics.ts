@@ -2,10 +2,11 @@
 // (shared/spec/konnectivity.md §2.6) plus nodetunnel_agent_*.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Packet } from "../protocol/index.js";
+import { PacketTally, Tally, packetTypes } from "../tunnel/index.js";
 
 const P = "konnectivity_network_proxy_agent_";
 type Segment = "from_server" | "to_server";
-const packetTypes: Array<Packet["type"]> = ["DIAL_REQ", "DIAL_RSP", "CLOSE_REQ", "CLOSE_RSP", "DATA", "DIAL_CLS", "DRAIN", "WINDOW_UPDATE", "UNKNOWN"];
+const segments: Segment[] = ["from_server", "to_server"];
 
 export class AgentMetrics {
   private readonly dialDuration: Histogram;
@@ -14,11 +15,11 @@ export class AgentMetrics {
   private readonly knownServerCount: Gauge;
   private readonly openEndpointConnections: Gauge;
   private readonly serverConnectionFailures: Counter<"direction">;
-  private readonly packetCounters = new Map<string, Counter.Internal>();
+  /** Per-packet counts, handed to prom-client at scrape time (see packet-tally.ts). */
+  private readonly packets = new PacketTally(segments);
   private readonly streamErrors: Counter<"segment" | "code" | "packet_type">;
-  private readonly bytes: Counter<"direction">;
-  private readonly bytesToServer: Counter.Internal;
-  private readonly bytesFromServer: Counter.Internal;
+  private readonly bytesToServer = new Tally();
+  private readonly bytesFromServer = new Tally();
   private readonly slowConsumers: Counter;
   private readonly deniedDestinations: Counter;
 
@@ -33,18 +34,30 @@ export class AgentMetrics {
     this.knownServerCount = new Gauge({ name: P + "known_server_count", help: "Current known server count", registers: r });
     this.openEndpointConnections = new Gauge({ name: P + "open_endpoint_connections", help: "Current number of open endpoint connections", registers: r });
     this.serverConnectionFailures = new Counter({ name: P + "server_connection_failure_count", help: "Count of failures to connect to the proxy server (deprecated)", labelNames: ["direction"], registers: r });
-    const packets = new Counter({ name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r });
-    for (const s of ["from_server", "to_server"] as const) for (const t of packetTypes) this.packetCounters.set(s + t, packets.labels(s, t));
+    const packets = this.packets;
+    const packetCounters = new Map<string, Counter.Internal>();
+    new Counter({
+      name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r,
+      collect() {
+        if (packetCounters.size === 0) for (const s of segments) for (const t of packetTypes) packetCounters.set(s + t, this.labels(s, t));
+        packets.flush((s, t, n) => packetCounters.get(s + t)!.inc(n));
+      },
+    });
     this.streamErrors = new Counter({ name: P + "stream_errors_total", help: "Count of gRPC stream errors", labelNames: ["segment", "code", "packet_type"], registers: r });
-    this.bytes = new Counter({ name: "nodetunnel_agent_bytes_total", help: "Payload bytes relayed, by direction", labelNames: ["direction"], registers: r });
-    this.bytesToServer = this.bytes.labels("to_server");
-    this.bytesFromServer = this.bytes.labels("from_server");
+    const { bytesToServer, bytesFromServer } = this;
+    new Counter({
+      name: "nodetunnel_agent_bytes_total", help: "Payload bytes relayed, by direction", labelNames: ["direction"], registers: r,
+      collect() {
+        this.labels("to_server").inc(bytesToServer.take());
+        this.labels("from_server").inc(bytesFromServer.take());
+      },
+    });
     this.slowConsumers = new Counter({ name: "nodetunnel_agent_slow_consumer_closes_total", help: "Connections closed because their destination fell behind the hard cap", registers: r });
     this.deniedDestinations = new Counter({ name: "nodetunnel_agent_denied_destinations_total", help: "Dials refused by --allowed-destinations", registers: r });
   }
 
   packet(segment: Segment, type: Packet["type"]): void {
-    this.packetCounters.get(segment + type)?.inc();
+    this.packets.add(segment, type);
   }
 
   streamError(segment: Segment, code: number): void {
@@ -77,7 +90,7 @@ export class AgentMetrics {
   }
 
   bytesRelayed(direction: "to_server" | "from_server", n: number): void {
-    (direction === "to_server" ? this.bytesToServer : this.bytesFromServer).inc(n);
+    (direction === "to_server" ? this.bytesToServer : this.bytesFromServer).add(n);
   }
 
   slowConsumer(): void {

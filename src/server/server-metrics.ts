@@ -3,6 +3,7 @@
 // nodetunnel's own under nodetunnel_server_*.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Packet } from "../protocol/index.js";
+import { PacketTally, Tally, packetTypes } from "../tunnel/index.js";
 import type { ProxyStrategy } from "./server-options.js";
 
 const P = "konnectivity_network_proxy_server_";
@@ -11,7 +12,6 @@ export type DialFailureReason =
   | "no_agent" | "error_response" | "unrecognized_response" | "send_rsp" | "backend_close" | "backend_dial_timeout" | "frontend_close"
   | "limit";
 export type Segment = "from_client" | "to_client" | "from_agent" | "to_agent";
-const packetTypes: Array<Packet["type"]> = ["DIAL_REQ", "DIAL_RSP", "CLOSE_REQ", "CLOSE_RSP", "DATA", "DIAL_CLS", "DRAIN", "WINDOW_UPDATE", "UNKNOWN"];
 const segments: Segment[] = ["from_client", "to_client", "from_agent", "to_agent"];
 
 export class ServerMetrics {
@@ -25,11 +25,10 @@ export class ServerMetrics {
   private readonly established: Gauge;
   private readonly fullReceiveChannels: Gauge<"service_method">;
   private readonly streamErrors: Counter<"segment" | "code" | "packet_type">;
-  /** Pre-bound children: the packet counter is on the per-packet path. */
-  private readonly packetCounters = new Map<string, Counter.Internal>();
-  private readonly bytes: Counter<"direction">;
-  private readonly bytesToAgent: Counter.Internal;
-  private readonly bytesFromAgent: Counter.Internal;
+  /** Per-packet counts, handed to prom-client at scrape time (see packet-tally.ts). */
+  private readonly packets = new PacketTally(segments);
+  private readonly bytesToAgent = new Tally();
+  private readonly bytesFromAgent = new Tally();
   private readonly slowConsumers: Counter;
   private readonly dialOutcome: Histogram<"outcome" | "cause">;
   private readonly queueBytes: Gauge;
@@ -50,12 +49,24 @@ export class ServerMetrics {
     this.pendingDials = new Gauge({ name: P + "pending_backend_dials", help: "Current number of pending backend dial requests", registers: r });
     this.established = new Gauge({ name: P + "established_connections", help: "Current number of established end-to-end connections", registers: r });
     this.fullReceiveChannels = new Gauge({ name: P + "full_receive_channels", help: "Number of current connections with a full receive channel", labelNames: ["service_method"], registers: r });
-    const packets = new Counter({ name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r });
-    for (const s of segments) for (const t of packetTypes) this.packetCounters.set(s + t, packets.labels(s, t));
+    const packets = this.packets;
+    const packetCounters = new Map<string, Counter.Internal>();
+    new Counter({
+      name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r,
+      collect() {
+        if (packetCounters.size === 0) for (const s of segments) for (const t of packetTypes) packetCounters.set(s + t, this.labels(s, t));
+        packets.flush((s, t, n) => packetCounters.get(s + t)!.inc(n));
+      },
+    });
     this.streamErrors = new Counter({ name: P + "stream_errors_total", help: "Count of gRPC stream errors, by segment, code and packet type", labelNames: ["segment", "code", "packet_type"], registers: r });
-    this.bytes = new Counter({ name: "nodetunnel_server_bytes_total", help: "Payload bytes relayed, by direction", labelNames: ["direction"], registers: r });
-    this.bytesToAgent = this.bytes.labels("to_agent");
-    this.bytesFromAgent = this.bytes.labels("from_agent");
+    const { bytesToAgent, bytesFromAgent } = this;
+    new Counter({
+      name: "nodetunnel_server_bytes_total", help: "Payload bytes relayed, by direction", labelNames: ["direction"], registers: r,
+      collect() {
+        this.labels("to_agent").inc(bytesToAgent.take());
+        this.labels("from_agent").inc(bytesFromAgent.take());
+      },
+    });
     this.slowConsumers = new Counter({ name: "nodetunnel_server_slow_consumer_closes_total", help: "Connections closed because their reader fell behind the hard cap", registers: r });
     this.dialOutcome = new Histogram({
       name: "nodetunnel_server_dial_duration_seconds", help: "Dial duration through the tunnel by outcome and cause", labelNames: ["outcome", "cause"], registers: r,
@@ -71,7 +82,7 @@ export class ServerMetrics {
   }
 
   packet(segment: Segment, type: Packet["type"]): void {
-    this.packetCounters.get(segment + type)?.inc();
+    this.packets.add(segment, type);
   }
 
   streamError(segment: Segment, code: number, type: Packet["type"] | "unknown"): void {
@@ -123,7 +134,7 @@ export class ServerMetrics {
   }
 
   bytesRelayed(direction: "to_agent" | "from_agent", n: number): void {
-    (direction === "to_agent" ? this.bytesToAgent : this.bytesFromAgent).inc(n);
+    (direction === "to_agent" ? this.bytesToAgent : this.bytesFromAgent).add(n);
   }
 
   slowConsumer(): void {

@@ -6,9 +6,9 @@ import { PassThrough } from "node:stream";
 import type { Command } from "commander";
 import { buildProgram } from "../src/cli/main.js";
 
-export function renderFlagsDoc(): string {
+export async function renderFlagsDoc(): Promise<string> {
   const io = { stdout: { write: () => true }, stderr: { write: () => true }, stdin: new PassThrough(), env: {}, exit: () => {} };
-  const program = buildProgram(io);
+  const program = await buildProgram(io);
   const out: string[] = [
     "# Command-line flags",
     "",
@@ -42,7 +42,7 @@ export function renderFlagsDoc(): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const text = renderFlagsDoc();
+  const text = await renderFlagsDoc();
   const path = new URL("../docs/flags.md", import.meta.url).pathname;
   if (process.argv.includes("--check")) {
     if (readFileSync(path, "utf8") !== text) {

@@ -15,5 +15,5 @@ export { GrpcServer, type GrpcHandler, type GrpcListenTarget } from "./grpc-serv
 export type { GrpcPeer, GrpcServerCall } from "./grpc-server-call.js";
 export { GrpcClient, type GrpcClientTarget, type GrpcClientTlsOptions } from "./grpc-client.js";
 export type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
-export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki.js";
+export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki-lazy.js";
 export { removeStaleSocket } from "./unix-socket.js";

@@ -7,20 +7,23 @@ ENV NODE_ENV=production
 WORKDIR /opt/nodetunnel
 
 COPY package.json package-lock.json ./
-# bin/nodetunnel.js runs the TypeScript sources through tsx, which package.json lists as a dev
-# dependency, so `npm ci --omit=dev` leaves it out (and `npm install --omit=dev tsx` inside the
-# project is a no-op). Install the locked tsx version one directory up, in /opt/node_modules,
-# where Node's resolution from /opt/nodetunnel/bin finds it. Checked by hand with npm 10.
+# esbuild is a runtime dependency: it compiles src/ to dist/ below, which bin/nodetunnel.js runs
+# (bin/dist.js). tsx (a dev dependency) is the entry's fallback for sources newer than dist/, which
+# cannot happen in the image; it is installed anyway, one directory up in /opt/node_modules, where
+# Node's resolution from /opt/nodetunnel/bin finds it, so a hand-edited source still runs.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm install --prefix /opt --no-save --ignore-scripts --no-audit --no-fund \
       "tsx@$(node -p 'require("./package-lock.json").packages["node_modules/tsx"].version')" \
  && npm cache clean --force
 
 COPY bin/ ./bin/
+COPY scripts/build-dist.mjs ./scripts/
 COPY src/ ./src/
 COPY proto/ ./proto/
 COPY tsconfig.json ./
-RUN chmod 0755 bin/nodetunnel.js && ln -s /opt/nodetunnel/bin/nodetunnel.js /usr/local/bin/nodetunnel
+# The entry point's #! line carries the V8 flags (bin/dist.js nodeFlags).
+RUN node scripts/build-dist.mjs \
+ && chmod 0755 bin/nodetunnel.js && ln -s /opt/nodetunnel/bin/nodetunnel.js /usr/local/bin/nodetunnel
 
 # Non-root by default; the static-pod server overrides this with runAsUser 0 because it writes
 # its socket into a root-owned host directory (deploy/kustomize/overlays/server-static-pod).

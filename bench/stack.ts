@@ -1,6 +1,8 @@
 // The processes a benchmark run starts: destinations, the plain relay, and nodetunnel's server and
 // agent as separate `node bin/nodetunnel.js` processes with the agent link over mTLS gRPC (as
 // upstream's Go binaries each run as their own process). Each is stopped by its PID.
+// The V8 flags `nodetunnel` runs with (its #! line and the image): the bench measures the product as shipped.
+import { nodeFlags } from "../bin/dist.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -151,7 +153,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const server = await spawnChild<{ agentPort: number }>({
       name: "server",
       args: [
-        ...prof, "bin/nodetunnel.js", "server", "--server-port=0",
+        ...prof, ...nodeFlags, "bin/nodetunnel.js", "server", "--server-port=0",
         `--frontend=http-connect=unix:${httpConnectPath}`, `--frontend=grpc=unix:${grpcPath}`,
         "--agent-port=0", "--agent-bind-address=127.0.0.1",
         `--cluster-cert=${file("server.crt", pki.server.cert)}`, `--cluster-key=${file("server.key", pki.server.key)}`, `--cluster-ca-cert=${ca}`,
@@ -164,7 +166,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const agent = await spawnChild<unknown>({
       name: "agent",
       args: [
-        ...prof, "bin/nodetunnel.js", "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${server.value.agentPort}`,
+        ...prof, ...nodeFlags, "bin/nodetunnel.js", "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${server.value.agentPort}`,
         `--ca-cert=${ca}`, `--agent-cert=${file("agent.crt", pki.client.cert)}`, `--agent-key=${file("agent.key", pki.client.key)}`,
         "--health-server-host=127.0.0.1", "--health-server-port=0", "--admin-bind-address=127.0.0.1", "--admin-server-port=0",
         "--agent-id=bench-node", "--agent-identifiers=ipv4=127.0.0.1", "--drain-timeout=1s", "--log-level=info",

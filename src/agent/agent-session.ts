@@ -47,7 +47,7 @@ export class AgentSession {
 
   constructor(private readonly channel: PacketChannel, private readonly o: AgentSessionOptions) {
     this.serverId = o.serverId;
-    this.scheduler = new SendScheduler(countingSends(channel, (p) => o.metrics.packet("to_server", p.type)), o.flow.chunkBytes);
+    this.scheduler = new SendScheduler(countingSends(channel, (p) => o.metrics.packet("to_server", p.type)), o.flow.chunkBytes, o.flow.inFlightBytes);
     this.handlers = {
       DIAL_REQ: (p) => this.onDialRequest(p),
       DATA: (p) => {

@@ -2,7 +2,7 @@
 // multiplexed on it, and everything it owns (pending dials, connections) dies with it.
 import type { Logger } from "pino";
 import type { AgentIdentifiers, Packet } from "../protocol/index.js";
-import { SendScheduler, type PacketChannel, type TunnelConnection } from "../tunnel/index.js";
+import { SendScheduler, type FlowOptions, type PacketChannel, type TunnelConnection } from "../tunnel/index.js";
 import type { RegisteredAgent } from "./agent-registry.js";
 
 export interface AgentStreamInfo {
@@ -30,13 +30,13 @@ export class AgentStream implements RegisteredAgent {
   bytesToAgent = 0;
   bytesFromAgent = 0;
 
-  constructor(readonly channel: PacketChannel, info: AgentStreamInfo, chunkBytes: number, readonly log: Logger) {
+  constructor(readonly channel: PacketChannel, info: AgentStreamInfo, flow: Pick<FlowOptions, "chunkBytes" | "inFlightBytes">, readonly log: Logger) {
     this.agentId = info.agentId;
     this.identifiers = info.identifiers;
     this.credit = info.credit;
     this.peerAddress = info.peerAddress;
     this.authenticatedAs = info.authenticatedAs;
-    this.scheduler = new SendScheduler(channel, chunkBytes);
+    this.scheduler = new SendScheduler(channel, flow.chunkBytes, flow.inFlightBytes);
   }
 
   send(packet: Packet): void {

@@ -81,6 +81,8 @@ export class NodetunnelServer {
           : undefined,
         keepaliveTimeMs: options.keepaliveTimeMs,
         keepaliveTimeoutMs: options.keepaliveTimeoutMs,
+        // Agents are node:http2 too when they are nodetunnel: see transport/keep-reading.ts.
+        readWhileWriting: true,
         logger: deps.log.child({ component: "agent-listener" }),
       },
     );

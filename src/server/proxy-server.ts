@@ -148,7 +148,7 @@ export class ProxyServer {
     // One child logger per agent stream, shared by its connections (a child per connection cost
     // memory for every idle tunnelled connection).
     const log = this.log.child({ agentId: info.agentId });
-    const agent = new AgentStream(countingSends(channel, (p) => this.metrics.packet("to_agent", p.type)), info, this.options.flow.chunkBytes, log);
+    const agent = new AgentStream(countingSends(channel, (p) => this.metrics.packet("to_agent", p.type)), info, this.options.flow, log);
     const removeBudgetSource = this.budget.addSource(channel);
     const tracePackets = this.tracers.packets?.child({ agentId: agent.agentId });
     this.metrics.grpcStreamOpened("Connect", 1);

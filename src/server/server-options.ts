@@ -174,6 +174,7 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   const f = o.flow;
   if (f.chunkBytes < 1024 || f.chunkBytes > 1024 * 1024) invalid(`chunk size must be between 1 KiB and 1 MiB, not ${f.chunkBytes}`);
   if (f.maxQueueBytes < f.chunkBytes) invalid("the per-connection queue must hold at least one chunk");
+  if (f.inFlightBytes < f.chunkBytes) invalid("the bytes in flight on an agent stream must be at least one chunk");
   if (f.slowConsumerBytes < f.creditWindowBytes) invalid("the slow-consumer cap must be at least the credit window");
   return Object.freeze({ ...o, frontends: Object.freeze([...o.frontends]), proxyStrategies: Object.freeze([...o.proxyStrategies]), flow: Object.freeze(f) });
 }

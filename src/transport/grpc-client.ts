@@ -8,6 +8,7 @@ import * as tls from "node:tls";
 import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { ClientCall, type GrpcClientCall } from "./grpc-client-call.js";
+import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from "./grpc-options.js";
 import { startKeepalive } from "./keepalive.js";
 import { metadataToHeaders, type MetadataInit } from "./metadata.js";
@@ -86,6 +87,9 @@ export class GrpcClient extends EventEmitter {
     } catch (err) {
       this.#log?.debug({ err }, "could not widen the session window");
     }
+    // Clients are few (an agent's links to its servers): all of them keep reading while they
+    // write, so a nodetunnel server and agent cannot deadlock (keep-reading.ts).
+    keepReading(session);
     this.#stopKeepalive = startKeepalive(session, {
       timeMs: options.keepaliveTimeMs,
       timeoutMs: options.keepaliveTimeoutMs,

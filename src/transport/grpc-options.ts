@@ -90,11 +90,17 @@ export interface GrpcServerOptions extends CommonInput {
   /** Clients pinging more often get GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (0 = not enforced). */
   minClientPingIntervalMs?: number;
   tls?: GrpcServerTlsOptions;
+  /**
+   * Keep each session reading its socket while a write is pending (keep-reading.ts): for the
+   * agent link, where both ends are node:http2. Off by default (a frontend's peer is Go).
+   */
+  readWhileWriting?: boolean;
 }
 
 export interface ResolvedGrpcServerOptions extends ResolvedCommonOptions {
   readonly minClientPingIntervalMs: number;
   readonly tls: Readonly<GrpcServerTlsOptions> | undefined;
+  readonly readWhileWriting: boolean;
 }
 
 export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): ResolvedGrpcServerOptions {
@@ -103,6 +109,7 @@ export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): Resolve
     ...resolveCommonOptions(input),
     minClientPingIntervalMs: checkInteger("minClientPingIntervalMs", input.minClientPingIntervalMs ?? grpcTransportDefaults.minClientPingIntervalMs, 0, 2 ** 31 - 1),
     tls: input.tls ? Object.freeze({ ...input.tls }) : undefined,
+    readWhileWriting: input.readWhileWriting ?? false,
   });
 }
 

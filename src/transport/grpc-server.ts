@@ -13,6 +13,7 @@ import type * as tls from "node:tls";
 import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
+import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
 import { ServerCall, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
 import { startKeepalive } from "./keepalive.js";
@@ -204,6 +205,7 @@ export class GrpcServer {
         session.destroy(new TunnelError("CLOSED", `keepalive: no PING ack within ${this.#options.keepaliveTimeoutMs} ms`));
       },
     });
+    if (this.#options.readWhileWriting) keepReading(session);
     const onPing = this.#pingPolicy(session);
     const onError = (err: Error) => this.#log?.debug({ err: err.message }, "session error");
     session.on("ping", onPing);

@@ -3,6 +3,12 @@
 export interface FlowOptions {
   /** Largest DATA payload put on a shared stream at once; the unit of round-robin fairness. */
   readonly chunkBytes: number;
+  /**
+   * Bytes handed to the shared stream before waiting for its drain: the pipelining depth. One
+   * chunk measured as fast as eight one way (docs/benchmarks.md); deeper settings are safe since
+   * the agent link keeps reading while it writes (transport/keep-reading.ts).
+   */
+  readonly inFlightBytes: number;
   /** A connection's outbound queue above this pauses its local reader (only that connection). */
   readonly maxQueueBytes: number;
   /** Credit window per connection when both peers speak the credit extension. */
@@ -15,6 +21,7 @@ export interface FlowOptions {
 
 export const defaultFlowOptions: FlowOptions = Object.freeze({
   chunkBytes: 64 * 1024,
+  inFlightBytes: 64 * 1024,
   maxQueueBytes: 1024 * 1024,
   creditWindowBytes: 4 * 1024 * 1024,
   slowConsumerBytes: 32 * 1024 * 1024,

@@ -129,16 +129,11 @@ export class SendScheduler {
     private readonly channel: PacketChannel,
     private readonly chunkBytes: number,
     /**
-     * Bytes allowed in the channel's write buffer before waiting for drain. A stream's own
-     * high-water mark (16 KiB) would keep a single 64 KiB packet in flight and leave the pipe idle
-     * between packets (half the throughput). Much more than a chunk (512 KiB) deadlocks two
-     * node:http2 peers under two-way load, which test/data-integrity.test.ts reproduces: a
-     * node:http2 session stops reading its socket while a socket write is pending
-     * (Http2Session::MaybeStopReading in node_http2.cc), so once both kernels' send buffers are
-     * full neither side reads and neither write completes (`ss` shows Recv-Q and Send-Q full on
-     * both ends; windows open, nothing queued in nghttp2). A Go peer keeps reading while it
-     * writes, so this needs nodetunnel on both ends. One chunk keeps each side's pending writes
-     * small enough for the kernel buffers; it also measured no slower one way (8 chunks: no gain).
+     * Bytes allowed in the channel's write buffer before waiting for drain (FlowOptions
+     * inFlightBytes). A stream's own high-water mark (16 KiB) would keep a single 64 KiB packet in
+     * flight and leave the pipe idle between packets (half the throughput). Deeper pipelining
+     * (512 KiB) used to deadlock two node:http2 peers under two-way load until the agent link kept
+     * reading while writing (transport/keep-reading.ts; test/data-integrity.test.ts).
      */
     private readonly highWaterBytes = chunkBytes,
   ) {}

@@ -48,7 +48,7 @@ async function connectAs(path: string, uid: number, gid: number): Promise<string
 const baseFlags: ServerFlags = {
   mode: "grpc", udsName: "/run/nt.sock", deleteExistingUdsFile: "true", serverPort: "0", serverBindAddress: "",
   agentPort: "8091", agentBindAddress: "", adminPort: "8095", adminBindAddress: "127.0.0.1", healthPort: "8092", healthBindAddress: "",
-  keepaliveTime: "1h", frontendKeepaliveTime: "1h", serverCount: "1", proxyStrategies: "default", gracefulShutdownTimeout: "0s",
+  keepaliveTime: "1h", keepaliveTimeout: "20s", frontendKeepaliveTime: "1h", frontendHeaderTimeout: "60s", serverCount: "1", proxyStrategies: "default", gracefulShutdownTimeout: "0s",
   backendDialTimeout: "10s", maxPendingDials: "10", maxConnections: "10", maxDialRate: "5000", dialBurst: "10000", creditFlowControl: "true", udsMode: "0770", tokenReviewTimeout: "10s",
 };
 
@@ -58,6 +58,14 @@ describe("Unix socket frontends", () => {
     await start(t, [{ mode: "grpc", listen: { path: join(dir, "g.sock") } }, { mode: "http-connect", listen: { path: join(dir, "h.sock") } }]);
     assert.equal(statSync(join(dir, "g.sock")).mode & 0o777, 0o770);
     assert.equal(statSync(join(dir, "h.sock")).mode & 0o777, 0o770);
+  });
+
+  it("take --keepalive-timeout and --frontend-header-timeout, and refuse ones that are not positive durations", () => {
+    const o = resolveServerOptions(serverOptionsFromFlags({ ...baseFlags, keepaliveTimeout: "5s", frontendHeaderTimeout: "1500ms" }));
+    assert.equal(o.keepaliveTimeoutMs, 5000);
+    assert.equal(o.frontendHeaderTimeoutMs, 1500);
+    assert.throws(() => serverOptionsFromFlags({ ...baseFlags, keepaliveTimeout: "soon" }), /--keepalive-timeout/);
+    assert.throws(() => resolveServerOptions(serverOptionsFromFlags({ ...baseFlags, frontendHeaderTimeout: "0s" })), /--frontend-header-timeout/);
   });
 
   it("take --uds-mode, and refuse a mode that lets other users in or locks the owner out", async (t) => {

@@ -27,7 +27,7 @@ export interface ServerFlags {
   serverCert?: string; serverKey?: string; serverCaCert?: string;
   agentPort: string; agentBindAddress: string; clusterCert?: string; clusterKey?: string; clusterCaCert?: string;
   adminPort: string; adminBindAddress: string; healthPort: string; healthBindAddress: string;
-  keepaliveTime: string; frontendKeepaliveTime: string; serverId?: string; serverCount: string; proxyStrategies: string;
+  keepaliveTime: string; keepaliveTimeout: string; frontendKeepaliveTime: string; frontendHeaderTimeout: string; serverId?: string; serverCount: string; proxyStrategies: string;
   agentNamespace?: string; agentServiceAccount?: string; authenticationAudience?: string; kubeconfig?: string;
   gracefulShutdownTimeout: string; backendDialTimeout: string; frontend?: string[]; maxPendingDials: string; maxConnections: string;
   maxDialRate: string; dialBurst: string;
@@ -81,6 +81,8 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
     healthListen: { port: parseInteger("--health-port", f.healthPort, 0, 65535), host: f.healthBindAddress || undefined },
     adminListen: { port: parseInteger("--admin-port", f.adminPort, 0, 65535), host: f.adminBindAddress || undefined },
     keepaliveTimeMs: parseDuration("--keepalive-time", f.keepaliveTime),
+    keepaliveTimeoutMs: parseDuration("--keepalive-timeout", f.keepaliveTimeout),
+    frontendHeaderTimeoutMs: parseDuration("--frontend-header-timeout", f.frontendHeaderTimeout),
     frontendKeepaliveTimeMs: parseDuration("--frontend-keepalive-time", f.frontendKeepaliveTime),
     gracefulShutdownTimeoutMs: parseDuration("--graceful-shutdown-timeout", f.gracefulShutdownTimeout),
     dialTimeoutMs: parseDuration("--backend-dial-timeout", f.backendDialTimeout),
@@ -145,7 +147,9 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--health-port <port>", "health port (/healthz, /readyz, /metrics)", "8092"))
     .addOption(envOption("--health-bind-address <ip>", "health bind address (default: all)", ""))
     .addOption(envOption("--keepalive-time <duration>", "ping agents this often; a dead one is dropped after the keepalive timeout (upstream: 1h)", "30s"))
+    .addOption(envOption("--keepalive-timeout <duration>", "drop an agent that does not acknowledge a keepalive PING in this time (grpc-go's default)", "20s"))
     .addOption(envOption("--frontend-keepalive-time <duration>", "ping frontends idle this long", "1h"))
+    .addOption(envOption("--frontend-header-timeout <duration>", "an HTTP CONNECT client must send its whole request head within this, or gets 408 (upstream's ReadHeaderTimeout)", "60s"))
     .addOption(envOption("--server-id <id>", "this server's id (default: $PROXY_SERVER_ID or a random UUID)", undefined, "PROXY_SERVER_ID"))
     .addOption(envOption("--server-count <n>", "servers agents should connect to", "1"))
     .addOption(envOption("--proxy-strategies <list>", "agent selection, tried in order: destHost, defaultRoute, default", "default"))

@@ -168,8 +168,8 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   checkPositive("--max-dial-rate", o.maxDialsPerSecond, true);
   checkPositive("--dial-burst", o.dialBurst);
   checkPositive("--keepalive-time", o.keepaliveTimeMs, true);
-  checkPositive("keepalive timeout", o.keepaliveTimeoutMs);
-  checkPositive("frontend header timeout", o.frontendHeaderTimeoutMs);
+  checkPositive("--keepalive-timeout", o.keepaliveTimeoutMs);
+  checkPositive("--frontend-header-timeout", o.frontendHeaderTimeoutMs);
   checkPositive("--graceful-shutdown-timeout", o.gracefulShutdownTimeoutMs, true);
   const f = o.flow;
   if (f.chunkBytes < 1024 || f.chunkBytes > 1024 * 1024) invalid(`chunk size must be between 1 KiB and 1 MiB, not ${f.chunkBytes}`);

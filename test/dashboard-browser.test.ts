@@ -20,6 +20,7 @@ import { noIdentifiers } from "../src/protocol/index.js";
 import { NodetunnelServer, resolveServerOptions, serverSnapshot, type ServerSnapshot } from "../src/server/index.js";
 import { createPki, type Pki } from "../src/transport/index.js";
 import { createChannelPair } from "../src/tunnel/index.js";
+import { httpConnect } from "./helpers/connect-client.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "artifacts");
@@ -30,19 +31,8 @@ const XSS_ID = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</
 
 /** CONNECT through the HTTP CONNECT frontend; resolves with the status line and the open socket. */
 async function connect(port: number, target: string): Promise<{ status: string; socket: net.Socket }> {
-  const socket = net.connect(port, "127.0.0.1");
-  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
-  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
-  let head = "";
-  const deadline = Date.now() + 10_000;
-  while (!head.includes("\r\n\r\n") && Date.now() < deadline) {
-    const chunk = await new Promise<Buffer | null>((resolve) => {
-      const t = setTimeout(() => resolve(null), 2_000);
-      socket.once("data", (c: Buffer) => (clearTimeout(t), resolve(c)));
-    });
-    if (chunk === null) break;
-    head += chunk.toString("latin1");
-  }
+  const { socket, head, rest } = await httpConnect({ port }, target, 10_000);
+  if (rest.length > 0) socket.unshift(rest);
   return { status: head.split("\r\n")[0] ?? "", socket };
 }
 

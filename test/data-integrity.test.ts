@@ -11,6 +11,7 @@ import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
 import { createPki } from "../src/transport/index.js";
 import type { FlowOptions } from "../src/tunnel/index.js";
+import { httpConnect } from "./helpers/connect-client.js";
 
 const log = pino({ level: "silent" });
 let echo: net.Server;
@@ -56,38 +57,31 @@ async function startStack(flow: Partial<FlowOptions> = {}): Promise<Stack> {
 
 async function echoThrough(server: NodetunnelServer, payload: Buffer): Promise<string> {
   const port = server.addresses.frontends[0]!.port!;
-  const s = net.connect(port, "127.0.0.1");
-  await once(s, "connect");
-  s.write(`CONNECT 127.0.0.1:${(echo.address() as net.AddressInfo).port} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
-  const hash = createHash("sha256");
-  let head = Buffer.alloc(0);
-  let got = 0;
+  const { socket: s, head, rest } = await httpConnect({ port }, `127.0.0.1:${(echo.address() as net.AddressInfo).port}`);
+  assert.equal(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+  const hash = createHash("sha256").update(rest);
+  let got = rest.length;
   const done = new Promise<void>((resolve, reject) => {
     s.on("error", reject);
     s.on("close", () => reject(new Error(`connection closed after ${got} of ${payload.length} bytes`)));
     s.on("data", (c: Buffer) => {
-      if (head !== null && head.length < 39) {
-        head = Buffer.concat([head, c]);
-        if (head.length < 39) return;
-        assert.equal(head.subarray(0, 39).toString(), "HTTP/1.1 200 Connection Established\r\n\r\n");
-        c = head.subarray(39);
-        // Send only after the 200, in uneven pieces.
-        let off = 0;
-        const pump = () => {
-          while (off < payload.length) {
-            const n = Math.min(payload.length - off, 1000 + Math.floor(Math.random() * 200_000));
-            const ok = s.write(payload.subarray(off, off + n));
-            off += n;
-            if (!ok) return void s.once("drain", pump);
-          }
-        };
-        pump();
-      }
       hash.update(c);
       got += c.length;
       if (got >= payload.length) resolve();
     });
   });
+  s.resume();
+  // Sent only after the 200, in uneven pieces.
+  let off = 0;
+  const pump = () => {
+    while (off < payload.length) {
+      const n = Math.min(payload.length - off, 1000 + Math.floor(Math.random() * 200_000));
+      const ok = s.write(payload.subarray(off, off + n));
+      off += n;
+      if (!ok) return void s.once("drain", pump);
+    }
+  };
+  pump();
   await done;
   s.destroy();
   return hash.digest("hex");

@@ -10,23 +10,15 @@ import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
 import { createPki, type Pki } from "../src/transport/index.js";
+import { httpConnect } from "./helpers/connect-client.js";
 
 const log = pino({ level: "silent" });
 const MiB = 1024 * 1024;
 
 async function connectThrough(port: number, target: string): Promise<net.Socket> {
-  const socket = net.connect(port, "127.0.0.1");
-  await once(socket, "connect");
-  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
-  const expected = "HTTP/1.1 200 Connection Established\r\n\r\n";
-  let head = Buffer.alloc(0);
-  while (head.length < expected.length) {
-    const [chunk] = (await once(socket, "data")) as [Buffer];
-    head = Buffer.concat([head, chunk]);
-  }
-  socket.pause();
-  assert.equal(head.subarray(0, expected.length).toString(), expected);
-  if (head.length > expected.length) socket.unshift(head.subarray(expected.length));
+  const { socket, head, rest } = await httpConnect({ port }, target);
+  assert.equal(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+  if (rest.length > 0) socket.unshift(rest);
   return socket;
 }
 

@@ -13,32 +13,9 @@ import { AgentMetrics, AgentSession, DestinationPolicy } from "../src/agent/inde
 import { noIdentifiers, type Packet } from "../src/protocol/index.js";
 import { ProxyServer, ServerMetrics, createHttpConnectFrontend, resolveServerOptions } from "../src/server/index.js";
 import { createChannelPair, defaultFlowOptions, type PacketChannel } from "../src/tunnel/index.js";
+import { httpConnect, readToEnd } from "./helpers/connect-client.js";
 
 const log = pino({ level: "silent" });
-
-/** Sends a CONNECT over the Unix socket and resolves with the response head and the socket. */
-async function connectVia(path: string, target: string): Promise<{ head: string; socket: net.Socket; rest: Buffer }> {
-  const socket = net.connect(path);
-  await once(socket, "connect");
-  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
-  let buf = Buffer.alloc(0);
-  for (;;) {
-    const [chunk] = (await Promise.race([once(socket, "data"), once(socket, "end").then(() => [Buffer.alloc(0)])])) as [Buffer];
-    buf = Buffer.concat([buf, chunk]);
-    const i = buf.indexOf("\r\n\r\n");
-    if (i >= 0 || chunk.length === 0) {
-      const end = i >= 0 ? i + 4 : buf.length;
-      return { head: buf.subarray(0, end).toString(), socket, rest: buf.subarray(end) };
-    }
-  }
-}
-
-async function readAll(socket: net.Socket, rest: Buffer = Buffer.alloc(0)): Promise<string> {
-  const chunks: Buffer[] = [rest];
-  socket.on("data", (c: Buffer) => chunks.push(c));
-  await once(socket, "close");
-  return Buffer.concat(chunks).toString();
-}
 
 describe("tunnel core over an in-memory agent stream", () => {
   const dir = mkdtempSync(join(tmpdir(), "nt-core-"));
@@ -87,8 +64,9 @@ describe("tunnel core over an in-memory agent stream", () => {
   });
 
   it("answers 200 only after the agent connected, then relays bytes both ways", async () => {
-    const { head, socket } = await connectVia(udsPath, `127.0.0.1:${echoPort}`);
+    const { head, socket } = await httpConnect({ path: udsPath }, `127.0.0.1:${echoPort}`);
     assert.equal(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+    socket.resume();
     socket.write("ping");
     const [data] = (await once(socket, "data")) as [Buffer];
     assert.equal(data.toString(), "ping");
@@ -98,8 +76,8 @@ describe("tunnel core over an in-memory agent stream", () => {
 
   it("answers 500 No agent available at once for a node without an agent, with the next step", async () => {
     const started = Date.now();
-    const { head, socket, rest } = await connectVia(udsPath, "10.224.0.6:10250");
-    const body = await readAll(socket, rest);
+    const { head, socket, rest } = await httpConnect({ path: udsPath }, "10.224.0.6:10250");
+    const body = await readToEnd(socket, rest);
     assert.match(head, /^HTTP\/1\.1 500 Internal Server Error\r\nContent-Type: text\/plain\r\n\r\n/);
     assert.match(body, /^currently no tunnels available: No agent available — no connected agent serves 10\.224\.0\.6/);
     assert.match(body, /nodetunnel doctor egress/);
@@ -107,14 +85,15 @@ describe("tunnel core over an in-memory agent stream", () => {
   });
 
   it("maps the agent's refused dial to 502 with Go's error text", async () => {
-    const { head, socket, rest } = await connectVia(udsPath, `127.0.0.1:${closedPort}`);
-    const body = await readAll(socket, rest);
+    const { head, socket, rest } = await httpConnect({ path: udsPath }, `127.0.0.1:${closedPort}`);
+    const body = await readToEnd(socket, rest);
     assert.match(head, /^HTTP\/1\.1 502 Bad Gateway\r\nContent-Type: text\/plain; charset=utf-8\r\n\r\n/);
     assert.match(body, new RegExp(`^dial tcp 127\\.0\\.0\\.1:${closedPort}: connect: connection refused — `));
   });
 
   it("relays 8 MiB in each direction intact", async () => {
-    const { socket } = await connectVia(udsPath, `127.0.0.1:${echoPort}`);
+    const { socket } = await httpConnect({ path: udsPath }, `127.0.0.1:${echoPort}`);
+    socket.resume();
     const payload = Buffer.alloc(8 << 20);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 0xff;
     const received: Buffer[] = [];
@@ -159,13 +138,13 @@ describe("pending dials", () => {
     const { server, path, cleanup } = await setup(30_000);
     try {
       const agent = silentAgent(server);
-      const pending = connectVia(path, "10.224.0.5:10250");
+      const pending = httpConnect({ path }, "10.224.0.5:10250");
       while (server.pendingDialCount === 0) await new Promise((r) => setTimeout(r, 5));
       assert.equal(agent.seen[0]?.type, "DIAL_REQ");
       const started = Date.now();
       agent.channel.destroy();
       const { head, socket, rest } = await pending;
-      const body = await readAll(socket, rest);
+      const body = await readToEnd(socket, rest);
       assert.ok(Date.now() - started < 1000, "the pending dial failed at once");
       assert.match(head, /^HTTP\/1\.1 502 Bad Gateway/);
       assert.match(body, /^Backend context error: agent disconnected — agent mute disconnected/);
@@ -179,8 +158,8 @@ describe("pending dials", () => {
     const { server, path, cleanup } = await setup(200);
     try {
       const agent = silentAgent(server);
-      const { head, socket, rest } = await connectVia(path, "10.224.0.5:10250");
-      const body = await readAll(socket, rest);
+      const { head, socket, rest } = await httpConnect({ path }, "10.224.0.5:10250");
+      const body = await readToEnd(socket, rest);
       assert.match(head, /^HTTP\/1\.1 504 Gateway Timeout/);
       assert.match(body, /^Backend dial timeout: timed out waiting for backend dial/);
       await new Promise((r) => setTimeout(r, 20));

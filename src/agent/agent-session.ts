@@ -7,7 +7,7 @@
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import {
-  closeResponse, dialResponse, drain, type Packet, type PacketOf,
+  closeResponse, dialResponse, drain, packetFields, type Packet, type PacketOf,
 } from "../protocol/index.js";
 import { SendScheduler, SocketEndpoint, countingSends, TunnelConnection, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
 import type { AgentMetrics } from "./agent-metrics.js";
@@ -24,6 +24,18 @@ export interface AgentSessionOptions {
   readonly budget?: MemoryBudget;
   readonly metrics: AgentMetrics;
   readonly log: Logger;
+  readonly tracers?: AgentTracers;
+}
+
+/**
+ * Named tracers (NODETUNNEL_TRACE, made by the CLI), as the server's: loggers that write at debug
+ * whatever the main level is; undefined when off, so the per-packet path costs one check.
+ * packets: every packet to and from the server (type and ids, never payload); dials: each
+ * dial's start and end with its outcome and duration.
+ */
+export interface AgentTracers {
+  readonly packets?: Logger;
+  readonly dials?: Logger;
 }
 
 type State = "serving" | "draining" | "closed";
@@ -44,10 +56,16 @@ export class AgentSession {
   private readonly pendingDials = new Map<bigint, AbortController>();
   private readonly handlers: { [T in Packet["type"]]?: (p: PacketOf<T>) => void };
   private readonly closedCallbacks: Array<(err?: Error) => void> = [];
+  private readonly traceDials: Logger | undefined;
 
   constructor(private readonly channel: PacketChannel, private readonly o: AgentSessionOptions) {
     this.serverId = o.serverId;
-    this.scheduler = new SendScheduler(countingSends(channel, (p) => o.metrics.packet("to_server", p.type)), o.flow.chunkBytes, o.flow.inFlightBytes);
+    const tracePackets = o.tracers?.packets?.child({ agentId: o.agentId, serverId: o.serverId });
+    this.traceDials = o.tracers?.dials?.child({ agentId: o.agentId, serverId: o.serverId });
+    this.scheduler = new SendScheduler(countingSends(channel, (p) => {
+      o.metrics.packet("to_server", p.type);
+      if (tracePackets) tracePackets.debug(packetFields(p), "packet to server");
+    }), o.flow.chunkBytes, o.flow.inFlightBytes);
     this.handlers = {
       DIAL_REQ: (p) => this.onDialRequest(p),
       DATA: (p) => {
@@ -70,6 +88,7 @@ export class AgentSession {
     channel.start({
       packet: (p) => {
         o.metrics.packet("from_server", p.type);
+        if (tracePackets) tracePackets.debug(packetFields(p), "packet from server");
         const h = this.handlers[p.type] as ((p: Packet) => void) | undefined;
         if (h) h(p);
         else o.log.debug({ type: p.type }, "ignoring an unexpected packet from the server");
@@ -139,6 +158,8 @@ export class AgentSession {
     const abort = new AbortController();
     this.pendingDials.set(random, abort);
     const started = performance.now();
+    const traceDials = this.traceDials;
+    traceDials?.debug({ address: p.address, dialID: String(random) }, "dial start");
     dialDestination(p.address, { timeoutMs: this.o.dialTimeoutMs, policy: this.o.policy, signal: abort.signal }).then(
       (socket) => {
         this.pendingDials.delete(random);
@@ -147,6 +168,7 @@ export class AgentSession {
           return;
         }
         this.o.metrics.dialSucceeded((performance.now() - started) / 1000);
+        traceDials?.debug({ address: p.address, dialID: String(random), connectID: String(connectID), outcome: "established", ms: performance.now() - started }, "dial end");
         // DIAL_RSP goes out as a control packet before the connection can queue any DATA.
         this.send(dialResponse(random, connectID));
         this.startConnection(connectID, socket);
@@ -155,6 +177,7 @@ export class AgentSession {
         this.pendingDials.delete(random);
         const e = err instanceof DialError ? err : new DialError(`dial tcp ${p.address}: ${String(err)}`, "other", err);
         this.o.metrics.dialFailed(e.kind);
+        traceDials?.debug({ address: p.address, dialID: String(random), outcome: e.kind === "cancelled" ? "cancelled" : "failed", error: e.goText, ms: performance.now() - started }, "dial end");
         if (e.kind === "cancelled" || this.state === "closed") return; // the server gave up on it
         this.o.log.info({ address: p.address, error: e.goText }, "dial failed");
         this.send(dialResponse(random, 0n, e.goText));

@@ -1,5 +1,5 @@
 export { AgentMetrics } from "./agent-metrics.js";
-export { AgentSession, type AgentSessionOptions } from "./agent-session.js";
+export { AgentSession, type AgentSessionOptions, type AgentTracers } from "./agent-session.js";
 export { DestinationPolicy } from "./destination-policy.js";
 export { DialError, dialDestination } from "./dial-destination.js";
 export { resolveAgentOptions, type AgentOptions, type AgentOptionsInput, type ServerTarget } from "./agent-options.js";

@@ -18,12 +18,14 @@ import { TunnelError } from "../protocol/index.js";
 import { MemoryBudget } from "../tunnel/index.js";
 import { AgentMetrics } from "./agent-metrics.js";
 import type { AgentOptions, ServerTarget } from "./agent-options.js";
-import { AgentSession } from "./agent-session.js";
+import { AgentSession, type AgentTracers } from "./agent-session.js";
 import { connectToServer } from "./server-connection.js";
 
 export interface AgentDeps {
   readonly log: Logger;
   readonly registry: Registry;
+  /** Named debug tracers (NODETUNNEL_TRACE), made by the CLI. */
+  readonly tracers?: AgentTracers;
   /** Random in [0, 1), injectable so backoff jitter can be tested. */
   readonly random?: () => number;
   /** Resolves a server name to all its addresses (node:dns by default; injectable for HA tests). */
@@ -240,6 +242,7 @@ export class NodetunnelAgent {
       budget: this.budget,
       metrics: this.metrics,
       log: this.log.child({ serverId: conn.serverId }),
+      tracers: this.deps.tracers,
     });
     slot.session = session;
     this.metrics.setOpenServerConnections(this.sessions().length);

@@ -5,7 +5,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "../agent/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors } from "./command-support.js";
-import { createLogger } from "./logger.js";
+import { agentTracers, createLogger } from "./logger.js";
 import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { waitForSignals } from "./server-command.js";
 
@@ -91,7 +91,7 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
       if (!options.tls?.ca) log.warn("no --ca-cert: the server's certificate is checked against the system's CAs");
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
-      const agent = await NodetunnelAgent.start(options, { log, registry });
+      const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log) });
       await waitForSignals(io, async (first) => {
         if (first) await agent.drain();
         else agent.destroy();

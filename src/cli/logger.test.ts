@@ -13,7 +13,7 @@ import { NodetunnelAgent, resolveAgentOptions } from "../agent/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../server/index.js";
 import { createPki } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
-import { createLogger, enabledTracers, serverTracers } from "./logger.js";
+import { agentTracers, createLogger, enabledTracers, serverTracers } from "./logger.js";
 import { httpConnect } from "../../test/helpers/connect-client.js";
 
 const TOKEN = "eyJhbGciOiJSUzI1NiJ9.good-agent-token.c2lnbmF0dXJl";
@@ -80,7 +80,7 @@ describe("logs of a running stack with tracers on", () => {
         agentId: "node-1", identifiers: "ipv4=127.0.0.1", proxyServerHost: "127.0.0.1", proxyServerPort: server.addresses.agentPort,
         tls: { ca: pki.ca, alpnProtocols: [] }, serviceAccountTokenPath: join(dir, "token"),
       }),
-      { log: out.log, registry: new Registry() },
+      { log: out.log, registry: new Registry(), tracers: agentTracers(out.io, out.log) },
     );
     cleanups.push(() => agent.destroy());
     await agent.waitForServers(1, 10_000);
@@ -144,8 +144,8 @@ describe("logs of a running stack with tracers on", () => {
 
   it("traces packets (type and ids, no payload) and dials at debug, and nothing else at debug", () => {
     const records = out.records();
-    const packets = records.filter((r) => r.tracer === "packets");
-    assert.ok(packets.every((r) => r.level === 20 && r.component === "server" && r.agentId === "node-1"));
+    const packets = records.filter((r) => r.tracer === "packets" && r.component === "server");
+    assert.ok(packets.every((r) => r.level === 20 && r.agentId === "node-1"));
     const dialRsp = packets.find((r) => r.type === "DIAL_RSP");
     assert.ok(dialRsp, "the DIAL_RSP is traced");
     assert.match(String(dialRsp.connectID), /^\d+$/);
@@ -156,7 +156,7 @@ describe("logs of a running stack with tracers on", () => {
     assert.ok(!out.lines.join("").includes("cGluZw"), "no payload (base64 of 'ping')");
     assert.ok(packets.some((r) => r.type === "CLOSE_RSP"));
 
-    const dials = records.filter((r) => r.tracer === "dials");
+    const dials = records.filter((r) => r.tracer === "dials" && r.component === "server");
     const start = dials.find((r) => r.msg === "dial start");
     assert.ok(start);
     assert.equal(start.agentId, "node-1");
@@ -169,6 +169,25 @@ describe("logs of a running stack with tracers on", () => {
     assert.ok(failed);
     assert.equal(failed.address, "127.0.0.9:10250");
     assert.equal(failed.reason, "no_agent");
+    // The agent's tracers: its side of the same packets, and its dial to the destination.
+    const agentPackets = records.filter((r) => r.tracer === "packets" && r.component === "agent");
+    assert.ok(agentPackets.every((r) => r.level === 20 && r.agentId === "node-1" && typeof r.serverId === "string"));
+    const dialReq = agentPackets.find((r) => r.msg === "packet from server" && r.type === "DIAL_REQ");
+    assert.ok(dialReq, "the agent traces the DIAL_REQ it received");
+    assert.equal(dialReq.dialID, start.dialID);
+    const sentRsp = agentPackets.find((r) => r.msg === "packet to server" && r.type === "DIAL_RSP");
+    assert.ok(sentRsp, "the agent traces the DIAL_RSP it sent");
+    assert.equal(sentRsp.connectID, dialRsp.connectID);
+    const agentDials = records.filter((r) => r.tracer === "dials" && r.component === "agent");
+    const agentStart = agentDials.find((r) => r.msg === "dial start");
+    assert.ok(agentStart);
+    assert.equal(agentStart.dialID, start.dialID);
+    assert.equal(agentStart.address, start.address);
+    const agentEnd = agentDials.find((r) => r.msg === "dial end" && r.dialID === start.dialID);
+    assert.ok(agentEnd);
+    assert.equal(agentEnd.outcome, "established");
+    assert.equal(agentEnd.connectID, dialRsp.connectID);
+    assert.equal(typeof agentEnd.ms, "number");
     // The level stays info: the only debug lines are the tracers'.
     assert.deepEqual(records.filter((r) => r.level === 20 && r.tracer === undefined).map((r) => r.msg), []);
   });

@@ -2,9 +2,12 @@
 // levels by --log-level or NODETUNNEL_LOG_LEVEL. Named tracers for deep debugging, as grpc-js's
 // GRPC_TRACE: NODETUNNEL_TRACE=packets,dials (or "all") turns their debug lines on whatever the
 // level, without turning on every other debug line.
-//   packets  each packet an agent sends the server: type, connectID/dialID, DATA size (never the payload)
-//   dials    each dial's start (address, agent, strategy) and end (outcome, reason, ms)
+//   packets  each packet on an agent stream (server: from agents; agent: to and from servers):
+//            type, connectID/dialID, DATA size (never the payload)
+//   dials    each dial's start (address, agent, strategy) and end (outcome, reason, ms); on the
+//            agent, its dials to destinations
 import { pino, type DestinationStream, type Logger } from "pino";
+import type { AgentTracers } from "../agent/index.js";
 import type { ServerTracers } from "../server/index.js";
 import type { CliIo } from "./cli-io.js";
 
@@ -46,8 +49,11 @@ export function enabledTracers(io: CliIo, log: Logger): ReadonlySet<TracerName> 
 }
 
 /** Child loggers at debug (pino lets a child log below its parent's level), undefined when off. */
-export function serverTracers(io: CliIo, log: Logger): ServerTracers {
+function tracers(io: CliIo, log: Logger, component: "server" | "agent"): ServerTracers & AgentTracers {
   const on = enabledTracers(io, log);
-  const tracer = (name: TracerName) => (on.has(name) ? log.child({ component: "server", tracer: name }, { level: "debug" }) : undefined);
+  const tracer = (name: TracerName) => (on.has(name) ? log.child({ component, tracer: name }, { level: "debug" }) : undefined);
   return { packets: tracer("packets"), dials: tracer("dials") };
 }
+
+export const serverTracers = (io: CliIo, log: Logger): ServerTracers => tracers(io, log, "server");
+export const agentTracers = (io: CliIo, log: Logger): AgentTracers => tracers(io, log, "agent");

@@ -41,3 +41,12 @@ export const dataPacket = (connectID: bigint, data: Uint8Array, error = ""): Dat
 export const closeDial = (random: bigint): CloseDial => ({ type: "DIAL_CLS", random });
 export const drain = (): Drain => ({ type: "DRAIN" });
 export const windowUpdate = (connectID: bigint, bytes: number): WindowUpdate => ({ type: "WINDOW_UPDATE", connectID, bytes });
+
+/** What a packet tracer logs: the type and ids, never the payload. */
+export function packetFields(p: Packet): Record<string, unknown> {
+  const fields: Record<string, unknown> = { type: p.type };
+  if ("connectID" in p) fields.connectID = String(p.connectID);
+  if ("random" in p) fields.dialID = String(p.random);
+  if (p.type === "DATA") fields.bytes = p.data.length;
+  return fields;
+}

@@ -2,7 +2,7 @@
 // (shared/spec/konnectivity.md §2.6) plus nodetunnel_agent_*.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Packet } from "../protocol/index.js";
-import { PacketTally, Tally, packetTypes } from "../tunnel/index.js";
+import { PacketTally, Tally, collectPackets, collectTallies } from "../tunnel/index.js";
 
 const P = "konnectivity_network_proxy_agent_";
 type Segment = "from_server" | "to_server";
@@ -34,23 +34,14 @@ export class AgentMetrics {
     this.knownServerCount = new Gauge({ name: P + "known_server_count", help: "Current known server count", registers: r });
     this.openEndpointConnections = new Gauge({ name: P + "open_endpoint_connections", help: "Current number of open endpoint connections", registers: r });
     this.serverConnectionFailures = new Counter({ name: P + "server_connection_failure_count", help: "Count of failures to connect to the proxy server (deprecated)", labelNames: ["direction"], registers: r });
-    const packets = this.packets;
-    const packetCounters = new Map<string, Counter.Internal>();
     new Counter({
       name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r,
-      collect() {
-        if (packetCounters.size === 0) for (const s of segments) for (const t of packetTypes) packetCounters.set(s + t, this.labels(s, t));
-        packets.flush((s, t, n) => packetCounters.get(s + t)!.inc(n));
-      },
+      collect: collectPackets(this.packets),
     });
     this.streamErrors = new Counter({ name: P + "stream_errors_total", help: "Count of gRPC stream errors", labelNames: ["segment", "code", "packet_type"], registers: r });
-    const { bytesToServer, bytesFromServer } = this;
     new Counter({
       name: "nodetunnel_agent_bytes_total", help: "Payload bytes relayed, by direction", labelNames: ["direction"], registers: r,
-      collect() {
-        this.labels("to_server").inc(bytesToServer.take());
-        this.labels("from_server").inc(bytesFromServer.take());
-      },
+      collect: collectTallies({ to_server: this.bytesToServer, from_server: this.bytesFromServer }),
     });
     this.slowConsumers = new Counter({ name: "nodetunnel_agent_slow_consumer_closes_total", help: "Connections closed because their destination fell behind the hard cap", registers: r });
     this.deniedDestinations = new Counter({ name: "nodetunnel_agent_denied_destinations_total", help: "Dials refused by --allowed-destinations", registers: r });

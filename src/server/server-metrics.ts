@@ -3,7 +3,7 @@
 // nodetunnel's own under nodetunnel_server_*.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Packet } from "../protocol/index.js";
-import { PacketTally, Tally, packetTypes } from "../tunnel/index.js";
+import { PacketTally, Tally, collectPackets, collectTallies } from "../tunnel/index.js";
 import type { ProxyStrategy } from "./server-options.js";
 
 const P = "konnectivity_network_proxy_server_";
@@ -49,23 +49,14 @@ export class ServerMetrics {
     this.pendingDials = new Gauge({ name: P + "pending_backend_dials", help: "Current number of pending backend dial requests", registers: r });
     this.established = new Gauge({ name: P + "established_connections", help: "Current number of established end-to-end connections", registers: r });
     this.fullReceiveChannels = new Gauge({ name: P + "full_receive_channels", help: "Number of current connections with a full receive channel", labelNames: ["service_method"], registers: r });
-    const packets = this.packets;
-    const packetCounters = new Map<string, Counter.Internal>();
     new Counter({
       name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r,
-      collect() {
-        if (packetCounters.size === 0) for (const s of segments) for (const t of packetTypes) packetCounters.set(s + t, this.labels(s, t));
-        packets.flush((s, t, n) => packetCounters.get(s + t)!.inc(n));
-      },
+      collect: collectPackets(this.packets),
     });
     this.streamErrors = new Counter({ name: P + "stream_errors_total", help: "Count of gRPC stream errors, by segment, code and packet type", labelNames: ["segment", "code", "packet_type"], registers: r });
-    const { bytesToAgent, bytesFromAgent } = this;
     new Counter({
       name: "nodetunnel_server_bytes_total", help: "Payload bytes relayed, by direction", labelNames: ["direction"], registers: r,
-      collect() {
-        this.labels("to_agent").inc(bytesToAgent.take());
-        this.labels("from_agent").inc(bytesFromAgent.take());
-      },
+      collect: collectTallies({ to_agent: this.bytesToAgent, from_agent: this.bytesFromAgent }),
     });
     this.slowConsumers = new Counter({ name: "nodetunnel_server_slow_consumer_closes_total", help: "Connections closed because their reader fell behind the hard cap", registers: r });
     this.dialOutcome = new Histogram({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { PacketTally, Tally } from "./packet-tally.js";
+import { PacketTally, Tally, collectPackets, collectTallies } from "./packet-tally.js";
 
 it("hands over each segment's packet counts once, then counts from zero again", () => {
   const tally = new PacketTally(["in", "out"] as const);
@@ -25,4 +25,23 @@ it("a Tally gives its sum once", () => {
   t.add(1);
   assert.equal(t.take(), 65537);
   assert.equal(t.take(), 0);
+});
+
+it("feeds prom-client counters at scrape time, each count once", async () => {
+  const { Counter, Registry } = await import("prom-client");
+  const registry = new Registry();
+  const packets = new PacketTally(["in"] as const);
+  const toPeer = new Tally();
+  new Counter({ name: "p_total", help: "p", labelNames: ["segment", "packet_type"], registers: [registry], collect: collectPackets(packets) });
+  new Counter({ name: "b_total", help: "b", labelNames: ["direction"], registers: [registry], collect: collectTallies({ to_peer: toPeer }) });
+  packets.add("in", "DATA");
+  toPeer.add(100);
+  const first = await registry.metrics();
+  assert.match(first, /p_total\{segment="in",packet_type="DATA"\} 1\n/);
+  assert.match(first, /p_total\{segment="in",packet_type="DIAL_REQ"\} 0\n/, "every type is listed from the first scrape");
+  assert.match(first, /b_total\{direction="to_peer"\} 100\n/);
+  packets.add("in", "DATA");
+  const second = await registry.metrics();
+  assert.match(second, /p_total\{segment="in",packet_type="DATA"\} 2\n/);
+  assert.match(second, /b_total\{direction="to_peer"\} 100\n/);
 });

@@ -30,6 +30,36 @@ export class PacketTally<S extends string> {
   }
 }
 
+/** The part of a prom-client counter a collect callback uses (kept structural: no metrics library here). */
+export interface LabelledCounter {
+  labels(...values: string[]): { inc(n: number): void };
+}
+
+/** A `collect` for a counter labelled (segment, packet_type) that hands it the tally's counts. */
+export function collectPackets<S extends string>(tally: PacketTally<S>): (this: LabelledCounter) => void {
+  const children = new Map<string, { inc(n: number): void }>();
+  return function (this: LabelledCounter) {
+    if (children.size === 0) {
+      // Every (segment, type) is listed from the first scrape, at 0 until it happens.
+      for (const s of tally.segments) {
+        for (const t of packetTypes) {
+          const child = this.labels(s, t);
+          child.inc(0);
+          children.set(s + t, child);
+        }
+      }
+    }
+    tally.flush((s, t, n) => children.get(s + t)!.inc(n));
+  };
+}
+
+/** A `collect` for a counter labelled by one name, fed by one Tally per label value. */
+export function collectTallies(byLabel: Readonly<Record<string, Tally>>): (this: LabelledCounter) => void {
+  return function (this: LabelledCounter) {
+    for (const [label, tally] of Object.entries(byLabel)) this.labels(label).inc(tally.take());
+  };
+}
+
 /** A number added to on the hot path and read (and zeroed) at scrape time. */
 export class Tally {
   private n = 0;

@@ -14,7 +14,7 @@ import { after, describe, it } from "node:test";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
-import { httpConnect, readToEnd, readUntil } from "./helpers/connect-client.js";
+import { httpConnect, pingPong, readToEnd, readUntil } from "./helpers/connect-client.js";
 import { Cleanup, sharedPki, startDestination, startStack, tempDir, type Destination } from "./helpers/stack.js";
 import { sleep, waitFor, within } from "./helpers/wait.js";
 
@@ -79,32 +79,6 @@ async function startSource(cleanup: Cleanup, host: string) {
   return { address: `${host}:${(server.address() as net.AddressInfo).port}`, get open() { return sockets.size; } };
 }
 
-/** Ping-pong of 64 KiB rounds over an echo connection until stopped; counts rounds and checks every byte. */
-function pingPong(socket: net.Socket) {
-  let rounds = 0;
-  let stopped = false;
-  const done = (async () => {
-    let pending: Buffer = Buffer.alloc(0);
-    while (!stopped) {
-      const payload = Buffer.alloc(64 * KiB, rounds & 0xff);
-      socket.write(payload);
-      const got = await readUntil(socket, pending, (b) => b.length >= payload.length, 3000);
-      assert.ok(got.subarray(0, payload.length).equals(payload), `round ${rounds} came back altered`);
-      pending = got.subarray(payload.length);
-      rounds++;
-    }
-  })();
-  return {
-    get rounds() {
-      return rounds;
-    },
-    async stop() {
-      stopped = true;
-      await done;
-    },
-  };
-}
-
 describe("kill -9 of an agent process", () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
@@ -149,7 +123,7 @@ describe("kill -9 of an agent process", () => {
 
     const up = await httpConnect({ port: stack.connectPort }, echoDest.address);
     assert.match(up.head, /^HTTP\/1\.1 200 /);
-    const pp = pingPong(up.socket);
+    const pp = pingPong(up.socket, 64 * KiB);
     try {
       await waitFor(() => downloaded > 8 * MiB && pp.rounds > 20, `both transfers running (download ${downloaded} B, ${pp.rounds} rounds)`, 10_000);
       assert.equal(stack.server.proxy.establishedCount, 2);
@@ -189,7 +163,7 @@ describe("kill -9 of an agent process", () => {
     await startAgentProcess("kill-pending-2", "127.0.5.4");
     const live = await httpConnect({ port: stack.connectPort }, other.address);
     assert.match(live.head, /^HTTP\/1\.1 200 /);
-    const pp = pingPong(live.socket);
+    const pp = pingPong(live.socket, 64 * KiB);
 
     // A stopped process holds its stream open and answers nothing: its dials stay pending.
     victim.child.kill("SIGSTOP");

@@ -8,7 +8,7 @@ import { once } from "node:events";
 import net from "node:net";
 import { describe, it } from "node:test";
 import { resolveServerOptions } from "../src/server/index.js";
-import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { httpConnect, pingPong, readUntil } from "./helpers/connect-client.js";
 import { startDestination, startStack, type Stack } from "./helpers/stack.js";
 import { sleep, waitFor, within } from "./helpers/wait.js";
 
@@ -22,32 +22,6 @@ async function openEcho(stack: Stack, address: string): Promise<net.Socket> {
   c.socket.write("ping");
   assert.equal((await readUntil(c.socket, c.rest, (b) => b.length >= 4)).toString(), "ping");
   return c.socket;
-}
-
-/** Ping-pong rounds of `size` bytes until stopped; every byte checked. */
-function pingPong(socket: net.Socket, size = 16 * KiB) {
-  let rounds = 0;
-  let stopped = false;
-  const done = (async () => {
-    let pending: Buffer = Buffer.alloc(0);
-    while (!stopped) {
-      const payload = Buffer.alloc(size, rounds & 0xff);
-      socket.write(payload);
-      const got = await readUntil(socket, pending, (b) => b.length >= size, 3000);
-      assert.ok(got.subarray(0, size).equals(payload), `round ${rounds} came back altered`);
-      pending = got.subarray(size);
-      rounds++;
-    }
-  })();
-  return {
-    get rounds() {
-      return rounds;
-    },
-    async stop() {
-      stopped = true;
-      await done;
-    },
-  };
 }
 
 describe("slow-loris CONNECT clients", () => {

@@ -102,3 +102,32 @@ export function parseResponse(response: string): { head: string; body: string } 
   }
   return { head, body };
 }
+
+/**
+ * Ping-pong rounds of `size` bytes over an echo connection until stopped: counts the rounds and
+ * checks every byte that comes back.
+ */
+export function pingPong(socket: net.Socket, size = 16 * 1024): { readonly rounds: number; stop(): Promise<void> } {
+  let rounds = 0;
+  let stopped = false;
+  const done = (async () => {
+    let pending: Buffer = Buffer.alloc(0);
+    while (!stopped) {
+      const payload = Buffer.alloc(size, rounds & 0xff);
+      socket.write(payload);
+      const got = await readUntil(socket, pending, (b) => b.length >= size, 3000);
+      if (!got.subarray(0, size).equals(payload)) throw new Error(`round ${rounds} came back altered`);
+      pending = got.subarray(size);
+      rounds++;
+    }
+  })();
+  return {
+    get rounds() {
+      return rounds;
+    },
+    async stop() {
+      stopped = true;
+      await done;
+    },
+  };
+}

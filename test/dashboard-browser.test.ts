@@ -10,22 +10,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
-import { pino } from "pino";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { Registry } from "prom-client";
-import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { dashboardRoutes } from "../src/dashboard/index.js";
 import { startFakeKubelet, type FakeKubelet } from "../src/lab/index.js";
 import { noIdentifiers } from "../src/protocol/index.js";
-import { NodetunnelServer, resolveServerOptions, serverSnapshot, type ServerSnapshot } from "../src/server/index.js";
-import { createPki, type Pki } from "../src/transport/index.js";
+import { serverSnapshot, type NodetunnelServer, type ServerSnapshot } from "../src/server/index.js";
+import type { Pki } from "../src/transport/index.js";
 import { createChannelPair } from "../src/tunnel/index.js";
 import { httpConnect } from "./helpers/connect-client.js";
+import { startStack } from "./helpers/stack.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "artifacts");
 const VIEWPORT = { width: 1280, height: 900 };
-const log = pino({ level: "silent" });
 // Written into the page as text if escaping works; sets a global if it ever runs.
 const XSS_ID = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
 
@@ -56,7 +53,13 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
   let page: Page;
 
   before(async () => {
-    pki = await createPki();
+    const stack = await startStack({ after: (fn: () => unknown) => void cleanups.push(fn) }, {
+      serverId: "dashboard-test",
+      adminListen: { port: 0, host: "127.0.0.1" },
+      proxyStrategies: ["destHost"],
+      adminRoutes: (current) => dashboardRoutes(() => serverSnapshot(current().proxy)),
+    });
+    ({ pki, server, connectPort } = stack);
     kubelets = [];
     for (const [name, ip] of [["node-1", "127.0.1.1"], ["node-2", "127.0.1.2"]] as const) {
       const leaf = await pki.issue(name, { dns: [name], ips: [ip] });
@@ -64,34 +67,10 @@ describe("admin dashboard in headless chromium", { skip: existsSync(CHROMIUM) ? 
       cleanups.push(() => k.close());
       kubelets.push(k);
     }
-    const dir = mkdtempSync(join(tmpdir(), "nt-dashboard-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    server = await NodetunnelServer.start(
-      resolveServerOptions({
-        serverId: "dashboard-test",
-        frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }, { mode: "grpc", listen: { path: join(dir, "grpc.sock") } }],
-        agentListen: { port: 0, host: "127.0.0.1" },
-        agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
-        healthListen: { port: 0, host: "127.0.0.1" },
-        adminListen: { port: 0, host: "127.0.0.1" },
-        proxyStrategies: ["destHost"],
-      }),
-      { log, registry: new Registry(), adminRoutes: dashboardRoutes(() => serverSnapshot(server.proxy)) },
-    );
-    cleanups.push(() => server.destroy());
-    connectPort = server.addresses.frontends.find((f) => f.mode === "http-connect")!.port!;
     adminUrl = `http://127.0.0.1:${server.addresses.adminPort}/`;
     for (const [name, ip] of [["node-1", "127.0.1.1"], ["node-2", "127.0.1.2"]] as const) {
       const client = await pki.issue(name, { client: true });
-      const agent = await NodetunnelAgent.start(
-        resolveAgentOptions({
-          agentId: name, identifiers: `host=${name}&ipv4=${ip}`, proxyServerHost: "127.0.0.1", proxyServerPort: server.addresses.agentPort,
-          tls: { ca: pki.ca, cert: client.cert, key: client.key, alpnProtocols: [] },
-        }),
-        { log, registry: new Registry() },
-      );
-      cleanups.push(() => agent.destroy());
-      await agent.waitForServers(1, 10_000);
+      await stack.startAgent(name, `host=${name}&ipv4=${ip}`, { tls: { ca: pki.ca, cert: client.cert, key: client.key, alpnProtocols: [] } });
     }
     // A third "agent" on an in-memory stream, with an id built to break out of the page's markup.
     // It never answers a DIAL_REQ, so a dial to stalled.node stays pending.

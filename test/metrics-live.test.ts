@@ -3,24 +3,19 @@
 // connection through each frontend and a dial to a node without an agent. The same values must
 // show on the health port and the admin port, and the agent's own /metrics must show its stream.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
-import { pino } from "pino";
-import { Registry } from "prom-client";
-import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
+import type { NodetunnelAgent } from "../src/agent/index.js";
 import { startFakeKubelet, type FakeKubelet } from "../src/lab/index.js";
 import { noIdentifiers } from "../src/protocol/index.js";
-import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
-import { createPki, type Pki } from "../src/transport/index.js";
+import type { NodetunnelServer } from "../src/server/index.js";
+import type { Pki } from "../src/transport/index.js";
 import { createChannelPair, dialThroughProxy } from "../src/tunnel/index.js";
 import { httpConnect } from "./helpers/connect-client.js";
+import { startStack } from "./helpers/stack.js";
 
-const log = pino({ level: "silent" });
 const S = "konnectivity_network_proxy_server_";
 
 /** The value of one sample in Prometheus text format, or undefined when it is absent. */
@@ -64,7 +59,9 @@ async function connectVia(port: number, target: string): Promise<{ status: strin
 
 describe("metrics during a running stack", () => {
   const cleanups: Array<() => unknown> = [];
+  const hooks = { after: (fn: () => unknown) => void cleanups.push(fn) };
   let pki: Pki;
+  let grpcPath = "";
   let kubelet: FakeKubelet;
   let server: NodetunnelServer;
   let agents: NodetunnelAgent[];
@@ -72,47 +69,26 @@ describe("metrics during a running stack", () => {
   let adminPort = 0;
 
   before(async () => {
-    pki = await createPki();
+    const stack = await startStack(hooks, { serverId: "metrics-test", adminListen: { port: 0, host: "127.0.0.1" }, proxyStrategies: ["destHost"] });
+    ({ pki, server, grpcPath } = stack);
     const leaf = await pki.issue("node-1", { dns: ["node-1"], ips: ["127.0.1.1"] });
     kubelet = await startFakeKubelet({ nodeName: "node-1", cert: leaf.cert, key: leaf.key, host: "127.0.1.1", port: 0 });
     cleanups.push(() => kubelet.close());
-    const dir = mkdtempSync(join(tmpdir(), "nt-metrics-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    server = await NodetunnelServer.start(
-      resolveServerOptions({
-        serverId: "metrics-test",
-        frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }, { mode: "grpc", listen: { path: join(dir, "grpc.sock") } }],
-        agentListen: { port: 0, host: "127.0.0.1" },
-        agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
-        healthListen: { port: 0, host: "127.0.0.1" },
-        adminListen: { port: 0, host: "127.0.0.1" },
-        proxyStrategies: ["destHost"],
-      }),
-      { log, registry: new Registry() },
-    );
-    cleanups.push(() => server.destroy());
     healthPort = server.addresses.healthPort!;
     adminPort = server.addresses.adminPort!;
     agents = [];
     for (const [name, ip] of [["node-1", "127.0.1.1"], ["node-2", "127.0.1.2"]] as const) {
       const client = await pki.issue(name, { client: true });
-      const agent = await NodetunnelAgent.start(
-        resolveAgentOptions({
-          agentId: name, identifiers: `ipv4=${ip}`, proxyServerHost: "127.0.0.1", proxyServerPort: server.addresses.agentPort,
-          tls: { ca: pki.ca, cert: client.cert, key: client.key, alpnProtocols: [] }, healthListen: { port: 0, host: "127.0.0.1" },
-        }),
-        { log, registry: new Registry() },
-      );
-      cleanups.push(() => agent.destroy());
-      await agent.waitForServers(1, 10_000);
-      agents.push(agent);
+      agents.push(await stack.startAgent(name, `ipv4=${ip}`, {
+        tls: { ca: pki.ca, cert: client.cert, key: client.key, alpnProtocols: [] }, healthListen: { port: 0, host: "127.0.0.1" },
+      }));
     }
     const target = `127.0.1.1:${kubelet.port}`;
     const viaConnect = await connectVia(server.addresses.frontends[0]!.port!, target);
     assert.match(viaConnect.status, /^HTTP\/1\.1 200/);
     const secure1 = await kubeletRequest(viaConnect.socket, pki);
     cleanups.push(() => secure1.destroy());
-    const viaGrpc = await dialThroughProxy({ path: join(dir, "grpc.sock") }, target, { timeoutMs: 10_000 });
+    const viaGrpc = await dialThroughProxy({ path: grpcPath }, target, { timeoutMs: 10_000 });
     const secure2 = await kubeletRequest(viaGrpc, pki);
     cleanups.push(() => secure2.destroy());
     const failed = await connectVia(server.addresses.frontends[0]!.port!, "127.0.1.9:10250");

@@ -10,7 +10,7 @@ import type { TestContext } from "node:test";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "../../src/agent/index.js";
-import { NodetunnelServer, resolveServerOptions, type FrontendConfig, type ServerOptionsInput } from "../../src/server/index.js";
+import { NodetunnelServer, resolveServerOptions, type FrontendConfig, type RouteHandler, type ServerOptionsInput } from "../../src/server/index.js";
 import { createPki, type Pki } from "../../src/transport/index.js";
 import { waitFor } from "./wait.js";
 
@@ -53,6 +53,8 @@ export function tempDir(t: Hooks, prefix = "nt-conf-"): string {
 export interface StackOptions extends Omit<ServerOptionsInput, "frontends"> {
   /** Also serve HTTP CONNECT over mTLS on loopback TCP. */
   readonly connectTls?: boolean;
+  /** Extra routes on the admin port (the dashboard), given the server they serve. */
+  readonly adminRoutes?: (server: () => NodetunnelServer) => RouteHandler;
 }
 
 export interface Stack {
@@ -80,7 +82,7 @@ export async function startStack(t: Hooks, options: StackOptions = {}): Promise<
   const dir = tempDir(t);
   const connectPath = join(dir, "connect.sock");
   const grpcPath = join(dir, "grpc.sock");
-  const { connectTls, ...serverInput } = options;
+  const { connectTls, adminRoutes, ...serverInput } = options;
   const frontends: FrontendConfig[] = [
     { mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } },
     { mode: "http-connect", listen: { path: connectPath } },
@@ -89,7 +91,7 @@ export async function startStack(t: Hooks, options: StackOptions = {}): Promise<
   if (connectTls) {
     frontends.push({ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" }, tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca } });
   }
-  const server = await NodetunnelServer.start(
+  const server: NodetunnelServer = await NodetunnelServer.start(
     resolveServerOptions({
       serverId: "conformance-server",
       proxyStrategies: ["destHost", "default"],
@@ -99,7 +101,7 @@ export async function startStack(t: Hooks, options: StackOptions = {}): Promise<
       ...serverInput,
       frontends,
     }),
-    { log: silentLog, registry: new Registry() },
+    { log: silentLog, registry: new Registry(), adminRoutes: adminRoutes?.(() => server) },
   );
   t.after(() => server.destroy());
   const a = server.addresses;

@@ -3,10 +3,10 @@
 // refused / timeout) must equal the evaluator's effect (accept / reject / drop). Root only.
 // Addresses are 10.250.x.x and exist only inside the two namespaces made here.
 import assert from "node:assert/strict";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { checkIptables } from "../src/doctor/iptables/index.js";
+import { runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
 import { seededRandom as mulberry32 } from "./helpers/seeded-random.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -82,51 +82,22 @@ ts = [threading.Thread(target=probe, args=(s,)) for s in sys.argv[3:]]
 [t.start() for t in ts]; [t.join() for t in ts]
 print(" ".join(out[s] for s in sys.argv[3:]))
 `;
-const LISTEN = `
-import socket, sys
-t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("0.0.0.0", int(sys.argv[1]))); t.listen(128)
-print("ready", flush=True)
-while True:
-    c, _ = t.accept(); c.close()
-`;
-
 describe("doctor iptables agrees with the kernel", { skip }, () => {
-  const node = `nt-iptk-${process.pid}-n`;
-  const peer = `nt-iptk-${process.pid}-p`;
-  let listener: ChildProcess | undefined;
-  const sh = (args: string[], input?: string) => execFileSync(args[0]!, args.slice(1), { input, encoding: "utf8", timeout: 10_000 });
+  let pair: NetnsPair | undefined;
+  const sh = runCommand;
 
   before(async () => {
-    sh(["ip", "netns", "add", node]);
-    sh(["ip", "netns", "add", peer]);
-    sh(["ip", "link", "add", "eth0", "netns", node, "type", "veth", "peer", "name", "peer0", "netns", peer]);
-    for (const [ns, dev, addr] of [[node, "eth0", `${NODE_ADDR}/16`], [peer, "peer0", "10.250.0.2/16"]] as const) {
-      sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
-      sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
-      sh(["ip", "-n", ns, "link", "set", dev, "up"]);
-    }
-    // The kernel rate-limits ICMP errors per peer (net.ipv4.icmp_ratelimit): a burst of REJECTs
-    // to one source would turn into timeouts. Switch it off inside the node namespace only.
-    sh(["ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_msgs_per_sec=100000"]);
-    for (const src of SOURCES.slice(1)) sh(["ip", "-n", peer, "addr", "add", `${src}/32`, "dev", "peer0"]);
-    listener = spawn("ip", ["netns", "exec", node, "python3", "-c", LISTEN, String(PORT)], { stdio: ["ignore", "pipe", "inherit"] });
-    await new Promise<void>((resolve, reject) => {
-      listener!.stdout!.once("data", () => resolve());
-      listener!.once("exit", (code) => reject(new Error(`listener exited ${code}`)));
-    });
+    pair = await startNetnsPair({ name: "iptk", nodeAddr: NODE_ADDR, sources: SOURCES, ports: [PORT] });
   });
 
-  after(() => {
-    if (listener?.pid !== undefined) listener.kill();
-    spawnSync("ip", ["netns", "del", node]);
-    spawnSync("ip", ["netns", "del", peer]);
-  });
+  after(() => pair?.remove());
 
   it(`matches real SYNs for ${SETS} random rule sets (seed ${SEED})`, { timeout: 90_000 }, () => {
     const rand = mulberry32(SEED);
     let compared = 0;
     for (let set = 0; set < SETS; set++) {
       const rules = generate(rand);
+      const { node, peer } = pair!;
       sh(["ip", "netns", "exec", node, "iptables-restore"], rules);
       const saved = sh(["ip", "netns", "exec", node, "iptables-save"]);
       const seen = sh(["ip", "netns", "exec", peer, "python3", "-c", PROBE, NODE_ADDR, String(PORT), ...SOURCES]).trim().split(" ");

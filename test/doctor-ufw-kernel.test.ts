@@ -7,13 +7,13 @@
 // Addresses are 10.250.x.x and exist only inside the two namespaces made here.
 // UFW_SEED=<n> reproduces a run; UFW_SETS=<n> (≤ 25) changes how many rule sets are tried.
 import assert from "node:assert/strict";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { checkUfw } from "../src/doctor/ufw/index.js";
+import { runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
 import { seededRandom as mulberry32 } from "./helpers/seeded-random.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -114,26 +114,12 @@ for _ in range(count):
     finally: s.close()
 print(" ".join(out))
 `;
-const LISTEN = `
-import socket, sys, threading
-def serve(port):
-    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("0.0.0.0", port)); t.listen(128)
-    return t
-socks = [serve(int(p)) for p in sys.argv[1:]]
-print("ready", flush=True)
-def loop(t):
-    while True:
-        c, _ = t.accept(); c.close()
-ts = [threading.Thread(target=loop, args=(t,), daemon=True) for t in socks]
-[t.start() for t in ts]; [t.join() for t in ts]
-`;
-
 describe("doctor ufw agrees with the kernel", { skip }, () => {
-  const node = `nt-ufwk-${process.pid}-n`;
-  const peer = `nt-ufwk-${process.pid}-p`;
-  let listener: ChildProcess | undefined;
+  let pair: NetnsPair | undefined;
   let etc: string | undefined;
-  const sh = (args: string[], input?: string) => execFileSync(args[0]!, args.slice(1), { input, encoding: "utf8", timeout: 20_000, stdio: ["pipe", "pipe", "pipe"] });
+  const sh = runCommand;
+  const node = () => pair!.node;
+  const peer = () => pair!.peer;
 
   // The host's ufw configuration, to prove afterwards that no run touched it.
   const hostFiles = ["/etc/ufw/ufw.conf", "/etc/ufw/user.rules", "/etc/ufw/user6.rules", "/etc/default/ufw"];
@@ -146,7 +132,7 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
     cpSync(join(etc!, "pristine-ufw"), join(dir, "ufw"), { recursive: true });
     cpSync(join(etc!, "pristine-default-ufw"), join(dir, "default-ufw"));
     try {
-      const out = sh(["ip", "netns", "exec", node, "unshare", "--mount", "--propagation", "private", "sh", "-c", APPLY, "sh", dir, policy, ...commands]);
+      const out = sh(["ip", "netns", "exec", node(), "unshare", "--mount", "--propagation", "private", "sh", "-c", APPLY, "sh", dir, policy, ...commands]);
       return {
         verbose: out.slice(out.indexOf("=== verbose\n") + 12, out.indexOf("=== numbered\n")),
         numbered: out.slice(out.indexOf("=== numbered\n") + 13),
@@ -165,29 +151,14 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
       .replace(/^IPV6=.*$/m, "IPV6=yes")
       .replace(/^IPT_SYSCTL=.*$/m, "IPT_SYSCTL=/dev/null")
       .replace(/^IPT_MODULES=.*$/m, 'IPT_MODULES=""'));
-    sh(["ip", "netns", "add", node]);
-    sh(["ip", "netns", "add", peer]);
-    sh(["ip", "link", "add", "eth0", "netns", node, "type", "veth", "peer", "name", "peer0", "netns", peer]);
-    for (const [ns, dev, addr] of [[node, "eth0", `${NODE_ADDR}/16`], [peer, "peer0", "10.250.0.2/16"]] as const) {
-      sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
-      sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
-      sh(["ip", "-n", ns, "link", "set", dev, "up"]);
-    }
-    // A burst of REJECTs to one source would hit the per-peer ICMP rate limit (only inside the node namespace).
-    sh(["ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_msgs_per_sec=100000"]);
-    const batch = [...Array.from({ length: SETS }, (_, set) => sourcesOf(set)).flat(), LIMIT_SOURCE].map((s) => `addr add ${s}/32 dev peer0`).join("\n") + "\n";
-    sh(["ip", "-n", peer, "-batch", "-"], batch);
-    listener = spawn("ip", ["netns", "exec", node, "python3", "-c", LISTEN, ...PORTS.map(String)], { stdio: ["ignore", "pipe", "inherit"] });
-    await new Promise<void>((resolve, reject) => {
-      listener!.stdout!.once("data", () => resolve());
-      listener!.once("exit", (code) => reject(new Error(`listener exited ${code}`)));
+    pair = await startNetnsPair({
+      name: "ufwk", nodeAddr: NODE_ADDR, ports: PORTS,
+      sources: [...Array.from({ length: SETS }, (_, set) => sourcesOf(set)).flat(), LIMIT_SOURCE],
     });
   });
 
   after(() => {
-    if (listener?.pid !== undefined) listener.kill();
-    spawnSync("ip", ["netns", "del", node]);
-    spawnSync("ip", ["netns", "del", peer]);
+    pair?.remove();
     if (etc !== undefined) rmSync(etc, { recursive: true, force: true });
     assert.deepEqual(readHost(), hostBefore, "the host's ufw configuration is untouched");
   });
@@ -205,13 +176,13 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
         throw new Error(`${where}: ufw failed: ${(err as { stderr?: string }).stderr ?? String(err)}`);
       }
       const pairs = sourcesOf(set).flatMap((s) => PORTS.map((p) => `${s}/${p}`));
-      const seen = sh(["ip", "netns", "exec", peer, "python3", "-c", PROBE, NODE_ADDR, ...pairs]).trim().split(" ");
+      const seen = sh(["ip", "netns", "exec", peer(), "python3", "-c", PROBE, NODE_ADDR, ...pairs]).trim().split(" ");
       // A timeout counts as a drop only when a second probe, waiting past the first SYN
       // retransmission (1 s), also gets no answer: under a loaded test run a first SYN was seen
       // to go unanswered where the kernel rejects (the reply came to the retransmission).
       const timedOut = pairs.filter((_, i) => seen[i] === "timeout");
       if (timedOut.length > 0) {
-        const again = sh(["ip", "netns", "exec", peer, "env", "PROBE_TIMEOUT=1.4", "python3", "-c", PROBE, NODE_ADDR, ...timedOut]).trim().split(" ");
+        const again = sh(["ip", "netns", "exec", peer(), "env", "PROBE_TIMEOUT=1.4", "python3", "-c", PROBE, NODE_ADDR, ...timedOut]).trim().split(" ");
         timedOut.forEach((pair, j) => (seen[pairs.indexOf(pair)] = again[j]!));
       }
       pairs.forEach((pair, i) => {
@@ -243,7 +214,7 @@ describe("doctor ufw agrees with the kernel", { skip }, () => {
     const result = checkUfw(verbose, { source: LIMIT_SOURCE, destination: NODE_ADDR, port: 10250, protocol: "tcp", inInterface: "eth0" });
     assert.equal(result.effect, "accept");
     assert.match(result.details?.join(" ") ?? "", /LIMIT rejects the 6th new connection within 30 s/);
-    const seen = sh(["ip", "netns", "exec", peer, "python3", "-c", PROBE_SEQUENCE, NODE_ADDR, "10250", LIMIT_SOURCE, "7"]).trim().split(" ");
+    const seen = sh(["ip", "netns", "exec", peer(), "python3", "-c", PROBE_SEQUENCE, NODE_ADDR, "10250", LIMIT_SOURCE, "7"]).trim().split(" ");
     assert.deepEqual(seen, ["connected", "connected", "connected", "connected", "connected", "refused", "refused"]);
   });
 });

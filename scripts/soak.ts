@@ -378,6 +378,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
     rssPeak = Math.max(rssPeak, now);
     if (rssStart === 0 && Date.now() - started >= warmupMs) {
       rssStart = now;
+      // Collected like the end sample, so both count what is held, not garbage not yet collected.
+      collectGarbage();
       heapStart = process.memoryUsage().heapUsed / MiB;
     }
   }, 250);

@@ -6,7 +6,10 @@ import assert from "node:assert/strict";
 import { it } from "node:test";
 import { formatSoakReport, runSoak, soakPassed } from "../scripts/soak.js";
 
-const MiB_LIMIT_HEAP_GROWTH = 24;
+// Both heap samples are taken after a full GC. The heap settles about 27 MiB above its 5-second
+// mark whatever the run's length (25 s, 9k operations: +26 to +30; 90 s, 34k operations: +27),
+// so growth that follows the work would break this; the warm-up (JIT, TLS and HTTP/2 state) does not.
+const MiB_LIMIT_HEAP_GROWTH = 40;
 const MiB_LIMIT_RSS_GROWTH = 160;
 
 it("a short soak: thousands of dials with random failures leave no leak and flat memory", async (t) => {

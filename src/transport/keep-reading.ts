@@ -7,7 +7,7 @@
 // the RST, until keepalive gave up. A Go peer reads while it writes, so both need nodetunnel on
 // both ends of the agent link — which is where this is used.
 //
-// The remedy: restart reading every sessions' socket on a short period. readStart() on a socket
+// The remedy: restart reading every registered session's socket on a short period. readStart() on a socket
 // that is reading is a no-op (~35 ns); on a stopped one it lets nghttp2 take in frames while the
 // write waits — the windows still bound what the peer may send, and a dead peer's RST is seen.
 // One timer serves every registered session.

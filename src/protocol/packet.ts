@@ -31,6 +31,13 @@ export type Packet =
 
 export type PacketOf<T extends Packet["type"]> = Extract<Packet, { type: T }>;
 
+// Every packet type once; the record's keys make the compiler reject a type left out or misspelt.
+const packetTypeSet: Record<Packet["type"], true> = {
+  DIAL_REQ: true, DIAL_RSP: true, CLOSE_REQ: true, CLOSE_RSP: true, DATA: true, DIAL_CLS: true, DRAIN: true, WINDOW_UPDATE: true, UNKNOWN: true,
+};
+/** All packet types, e.g. to label metrics. */
+export const packetTypes = Object.keys(packetTypeSet) as ReadonlyArray<Packet["type"]>;
+
 export const dialRequest = (address: string, random: bigint, protocol = "tcp"): DialRequest =>
   ({ type: "DIAL_REQ", protocol, address, random });
 export const dialResponse = (random: bigint, connectID: bigint, error = ""): DialResponse =>

@@ -8,4 +8,4 @@ export {
   TunnelConnection, type ConnectionCounters, type ConnectionSide, type FinishReason, type TunnelConnectionOptions,
 } from "./tunnel-connection.js";
 export { dialThroughProxy, type ProxyDialOptions } from "./proxy-client.js";
-export { PacketTally, Tally, collectPackets, collectTallies, packetTypes, type LabelledCounter } from "./packet-tally.js";
+export { PacketTally, Tally, collectPackets, collectTallies, type LabelledCounter } from "./packet-tally.js";

@@ -3,6 +3,7 @@
 // process, measured in docs/benchmarks.md) and the start-up compile. dist/ is written by
 // scripts/build-dist.mjs (run by `npm ci` through "prepare", by `npm test` and by the bench);
 // bin/nodetunnel.js uses it only while it matches src/ exactly, and runs src/ through tsx otherwise.
+import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,9 +31,9 @@ export function sourceFiles(dir = srcDir, out = []) {
   return out.sort();
 }
 
-/** Path, size and modification time of every source file: changes whenever src/ does. */
-export function sourceFingerprint() {
-  return sourceFiles()
+/** Path, size and modification time of every source file: changes whenever src/ is written. */
+function statFingerprint(files) {
+  return files
     .map((f) => {
       const s = statSync(f);
       return `${relative(srcDir, f)} ${s.size} ${Math.trunc(s.mtimeMs)}`;
@@ -40,11 +41,34 @@ export function sourceFingerprint() {
     .join("\n");
 }
 
-/** Whether dist/ was built from src/ as it is now. */
+/** A hash of every source file's path and bytes: changes only when what would be built does. */
+function contentHash(files) {
+  const hash = createHash("sha256");
+  for (const f of files) {
+    const bytes = readFileSync(f);
+    hash.update(`${relative(srcDir, f)} ${bytes.length}\n`).update(bytes);
+  }
+  return hash.digest("hex");
+}
+
+/** What dist/.src-fingerprint records about the src/ a build was made from. */
+export function sourceFingerprint() {
+  const files = sourceFiles();
+  return JSON.stringify({ stat: statFingerprint(files), sha256: contentHash(files) });
+}
+
+/**
+ * Whether dist/ was built from src/ as it is now. The stat line answers in well under a
+ * millisecond when nothing was touched; when times differ (a checkout, `touch`, a file written
+ * back unchanged) the content decides, which costs a few milliseconds.
+ */
 export function isDistCurrent() {
+  let stamp;
   try {
-    return readFileSync(stampFile, "utf8") === sourceFingerprint();
+    stamp = JSON.parse(readFileSync(stampFile, "utf8"));
   } catch {
     return false;
   }
+  const files = sourceFiles();
+  return stamp.stat === statFingerprint(files) || stamp.sha256 === contentHash(files);
 }

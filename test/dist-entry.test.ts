@@ -1,8 +1,9 @@
-// bin/nodetunnel.js runs the compiled dist/ only while it matches src/, and the sources through
-// tsx otherwise. Whether a process ran with the tsx module hooks is read from the modules it loaded.
+// bin/nodetunnel.js runs the compiled dist/ only while it matches src/ (by content, not file times),
+// and the sources through tsx otherwise. Whether a process ran with the tsx module hooks is read
+// from the modules it loaded.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, statSync, utimesSync } from "node:fs";
+import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { it } from "node:test";
 import { isDistCurrent, nodeFlags, repoRoot, sourceFiles } from "../bin/dist.js";
@@ -31,19 +32,24 @@ it("runs the sources through tsx when asked, and when src/ changed since the bui
   const forced = runVersion({ NODETUNNEL_FROM_SOURCE: "1" });
   assert.equal(forced.hooks, true);
 
-  // A source file newer than the build makes dist/ stale; its old time makes it current again.
   const file = sourceFiles().find((f) => f.endsWith(join("protocol", "index.ts")))!;
+  const original = readFileSync(file);
   const { atime, mtime } = statSync(file);
   try {
+    // A newer time alone (a checkout, `touch`) leaves the same bytes: dist/ is still current.
     utimesSync(file, atime, new Date(mtime.getTime() + 60_000));
-    assert.equal(isDistCurrent(), false);
+    assert.equal(isDistCurrent(), true, "same content, new time");
+
+    // Changed bytes make dist/ stale until the next build.
+    writeFileSync(file, Buffer.concat([original, Buffer.from("// edited by test/dist-entry.test.ts\n")]));
+    assert.equal(isDistCurrent(), false, "changed content");
     const stale = runVersion();
     assert.equal(stale.hooks, true, "stale dist/ is not used");
     assert.equal(stale.version, forced.version);
   } finally {
-    utimesSync(file, atime, mtime);
+    writeFileSync(file, original);
   }
-  assert.equal(isDistCurrent(), true);
+  assert.equal(isDistCurrent(), true, "the original bytes written back");
 });
 
 it("`nodetunnel` runs with the V8 flags the bench measures (the #! line of bin/nodetunnel.js)", () => {

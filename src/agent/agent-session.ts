@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import {
   closeResponse, dialResponse, drain, packetFields, type Packet, type PacketOf,
 } from "../protocol/index.js";
-import { SendScheduler, SocketEndpoint, countingSends, TunnelConnection, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
+import { SendScheduler, SocketEndpoint, countingSends, TunnelConnection, type ConnectionCounters, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
 import type { AgentMetrics } from "./agent-metrics.js";
 import { DialError, dialDestination } from "./dial-destination.js";
 import type { DestinationPolicy } from "./destination-policy.js";
@@ -185,6 +185,20 @@ export class AgentSession {
     );
   }
 
+  // Shared by all of this session's connections (a set of closures each cost memory per idle connection).
+  private readonly counters: ConnectionCounters = {
+    bytesToPeer: (n) => this.o.metrics.bytesRelayed("to_server", n),
+    bytesFromPeer: (n) => this.o.metrics.bytesRelayed("from_server", n),
+    slowConsumer: () => this.o.metrics.slowConsumer(),
+  };
+
+  private readonly connectionFinished = (c: TunnelConnection): void => {
+    if (this.connections.get(c.connectID) === c) {
+      this.connections.delete(c.connectID);
+      this.o.metrics.endpointConnections(-1);
+    }
+  };
+
   private startConnection(connectID: bigint, socket: Socket): void {
     this.o.metrics.endpointConnections(1);
     const conn = new TunnelConnection({
@@ -196,17 +210,8 @@ export class AgentSession {
       side: agentSide,
       budget: this.o.budget,
       log: this.o.log,
-      counters: {
-        bytesToPeer: (n) => this.o.metrics.bytesRelayed("to_server", n),
-        bytesFromPeer: (n) => this.o.metrics.bytesRelayed("from_server", n),
-        slowConsumer: () => this.o.metrics.slowConsumer(),
-      },
-      onFinished: (c) => {
-        if (this.connections.get(c.connectID) === c) {
-          this.connections.delete(c.connectID);
-          this.o.metrics.endpointConnections(-1);
-        }
-      },
+      counters: this.counters,
+      onFinished: this.connectionFinished,
     });
     this.connections.set(connectID, conn);
     conn.start();

@@ -107,15 +107,15 @@ export function serveGrpcFrontend(channel: PacketChannel, server: ProxyServer, m
   const handlers: { [T in Packet["type"]]?: (p: PacketOf<T>) => void } = {
     DIAL_REQ: onDialRequest,
     DATA: (p) => {
-      if (state.kind === "established" && p.connectID === state.connectID) state.endpoint.handlers?.data(p.data);
+      if (state.kind === "established" && p.connectID === state.connectID) state.endpoint.handlers?.localData(p.data);
       else if (state.kind === "established") {
         // A second connectID on one stream: upstream closes both.
         send(closeResponse(p.connectID, "connectID does not belong to this stream"));
-        state.endpoint.handlers?.end();
+        state.endpoint.handlers?.localEnd();
       } else send(closeResponse(p.connectID, "backend not initialized"));
     },
     CLOSE_REQ: (p) => {
-      if (state.kind === "established" && p.connectID === state.connectID) state.endpoint.handlers?.end();
+      if (state.kind === "established" && p.connectID === state.connectID) state.endpoint.handlers?.localEnd();
       else send(closeResponse(p.connectID, "backend uninitialized"));
     },
     DIAL_CLS: (p) => {
@@ -135,12 +135,12 @@ export function serveGrpcFrontend(channel: PacketChannel, server: ProxyServer, m
       else log.debug({ type: p.type }, "ignoring an unexpected packet from a frontend");
     },
     drain: () => {
-      if (state.kind === "established") state.endpoint.handlers?.drain();
+      if (state.kind === "established") state.endpoint.handlers?.localDrain();
     },
     close: (err) => {
       metrics.grpcStreamOpened("Proxy", -1);
       if (state.kind === "dialing") state.handle?.cancel();
-      else if (state.kind === "established") state.endpoint.handlers?.end(err);
+      else if (state.kind === "established") state.endpoint.handlers?.localEnd(err);
       state = { kind: "done" };
     },
   });

@@ -74,7 +74,13 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
     res.writeHead(405, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", "Content-Length": Buffer.byteLength(body) });
     res.end(body);
   });
-  httpServer.on("connect", (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(req, socket, head, server, metrics, log));
+  // Listeners for a client socket's whole life, shared by all of them: a closure per socket would
+  // also keep its dial's state (handle, request head) alive as long as the connection.
+  const lifetime = {
+    close: () => metrics.httpConnectionOpened(-1),
+    error: (err: Error) => log.debug({ err: err.message }, "CONNECT client socket error"),
+  };
+  httpServer.on("connect", (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(req, socket, head, server, metrics, lifetime));
   httpServer.on("clientError", (err: Error, socket: Socket) => {
     // A head not received in time (slow loris) is a timeout, not a malformed request: say so.
     const isTimeout = (err as NodeJS.ErrnoException).code === "ERR_HTTP_REQUEST_TIMEOUT";
@@ -86,10 +92,15 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
   return httpServer;
 }
 
-function handleConnect(req: http.IncomingMessage, socket: Socket, head: Buffer, server: ProxyServer, metrics: ServerMetrics, log: Logger): void {
+interface LifetimeListeners {
+  close(): void;
+  error(err: Error): void;
+}
+
+function handleConnect(req: http.IncomingMessage, socket: Socket, head: Buffer, server: ProxyServer, metrics: ServerMetrics, lifetime: LifetimeListeners): void {
   metrics.httpConnectionOpened(1);
-  socket.once("close", () => metrics.httpConnectionOpened(-1));
-  socket.on("error", (err) => log.debug({ err: err.message }, "CONNECT client socket error"));
+  socket.once("close", lifetime.close);
+  socket.on("error", lifetime.error);
   const address = req.url ?? "";
   if (!splitHostPort(address)) {
     socket.end(response(400, `CONNECT target "${address}" is not host:port`));

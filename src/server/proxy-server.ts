@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import {
   TunnelError, closeDial, closeRequest, dialRequest, packetFields, type Packet, type PacketOf,
 } from "../protocol/index.js";
-import { MemoryBudget, TunnelConnection, countingSends, type ConnectionSide, type Endpoint, type PacketChannel } from "../tunnel/index.js";
+import { MemoryBudget, TunnelConnection, countingSends, type ConnectionSide, type Endpoint, type PacketChannel, type TunnelConnectionOptions } from "../tunnel/index.js";
 import { AgentRegistry } from "./agent-registry.js";
 import { AgentStream, type AgentStreamInfo } from "./agent-stream.js";
 import { DialRateLimiter } from "./dial-rate-limiter.js";
@@ -84,6 +84,8 @@ export class ProxyServer {
   private readonly dialLimiter: DialRateLimiter | undefined;
   private closed = false;
   private readonly serverSide: ConnectionSide;
+  /** Per agent stream, what its connections report to: one set for all of them, not one each. */
+  private readonly connectionHooks = new WeakMap<AgentStream, Pick<TunnelConnectionOptions, "counters" | "onFinished">>();
   private readonly agentHandlers: { [T in Packet["type"]]: (agent: AgentStream, packet: PacketOf<T>) => void };
 
   constructor(
@@ -149,6 +151,7 @@ export class ProxyServer {
     // memory for every idle tunnelled connection).
     const log = this.log.child({ agentId: info.agentId });
     const agent = new AgentStream(countingSends(channel, (p) => this.metrics.packet("to_agent", p.type)), info, this.options.flow, log);
+    this.connectionHooks.set(agent, this.hooksFor(agent));
     const removeBudgetSource = this.budget.addSource(channel);
     const tracePackets = this.tracers.packets?.child({ agentId: agent.agentId });
     this.metrics.grpcStreamOpened("Connect", 1);
@@ -293,6 +296,16 @@ export class ProxyServer {
       side: this.serverSide,
       budget: this.budget,
       log: agent.log,
+      ...this.connectionHooks.get(agent)!,
+    });
+    agent.connections.set(p.connectID, conn);
+    this.established++;
+    this.metrics.setEstablished(this.established);
+    conn.start();
+  }
+
+  private hooksFor(agent: AgentStream): Pick<TunnelConnectionOptions, "counters" | "onFinished"> {
+    return {
       counters: {
         bytesToPeer: (n) => {
           agent.bytesToAgent += n;
@@ -311,11 +324,7 @@ export class ProxyServer {
           this.metrics.setEstablished(this.established);
         }
       },
-    });
-    agent.connections.set(p.connectID, conn);
-    this.established++;
-    this.metrics.setEstablished(this.established);
-    conn.start();
+    };
   }
 
   private onData(agent: AgentStream, p: PacketOf<"DATA">): void {

@@ -4,11 +4,12 @@
 import type { Socket } from "node:net";
 
 export interface EndpointHandlers {
-  data(chunk: Uint8Array): void;
+  /** Bytes the local side sent. */
+  localData(chunk: Uint8Array): void;
   /** The local side is finished (EOF, error or close). Called once. Konnectivity has no half-close. */
-  end(err?: Error): void;
+  localEnd(err?: Error): void;
   /** The endpoint's write buffer drained after write() returned false. */
-  drain(): void;
+  localDrain(): void;
 }
 
 export interface Endpoint {
@@ -27,36 +28,60 @@ export interface Endpoint {
 /** How long end() waits for a socket to flush before destroying it. */
 const END_FLUSH_DEADLINE_MS = 30_000;
 
+/** The SocketEndpoint a socket belongs to, for the listeners shared by all sockets. */
+const endpointOf = Symbol("nodetunnel.endpoint");
+type EndpointSocket = Socket & { [endpointOf]?: SocketEndpoint };
+
 export class SocketEndpoint implements Endpoint {
-  private ended = false;
+  private handlers: EndpointHandlers | undefined;
   private corked = false;
+  private ended = false;
+  private finished = false;
   private flushTimer: NodeJS.Timeout | undefined;
-  private readonly uncork = () => {
-    this.corked = false;
-    this.socket.uncork();
-  };
 
   constructor(private readonly socket: Socket) {}
 
+  // Socket listeners and the uncork callback are shared by every endpoint (a listener's `this` is
+  // its socket): a set of closures per connection cost memory for every idle tunnelled connection.
+  private static onData(this: EndpointSocket, chunk: Buffer): void {
+    this[endpointOf]?.handlers?.localData(chunk);
+  }
+  private static onDrain(this: EndpointSocket): void {
+    this[endpointOf]?.handlers?.localDrain();
+  }
+  private static onEnd(this: EndpointSocket): void {
+    this[endpointOf]?.finish();
+  }
+  private static onError(this: EndpointSocket, err: Error): void {
+    this[endpointOf]?.finish(err);
+  }
+  private static uncork(endpoint: SocketEndpoint): void {
+    endpoint.corked = false;
+    endpoint.socket.uncork();
+  }
+
   start(handlers: EndpointHandlers): void {
-    const s = this.socket;
-    let finished = false;
-    const finish = (err?: Error) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(this.flushTimer);
-      handlers.end(err);
-    };
-    s.on("data", (chunk: Buffer) => handlers.data(chunk));
-    s.on("drain", () => handlers.drain());
-    s.on("end", () => finish());
-    s.on("error", (err) => finish(err));
-    s.on("close", () => finish());
+    const s = this.socket as EndpointSocket;
+    this.handlers = handlers;
+    s[endpointOf] = this;
+    s.on("data", SocketEndpoint.onData);
+    s.on("drain", SocketEndpoint.onDrain);
+    s.on("end", SocketEndpoint.onEnd);
+    s.on("error", SocketEndpoint.onError);
+    s.on("close", SocketEndpoint.onEnd);
     // Already over before we listened: an HTTP CONNECT client that sent its request and EOF in
     // one go has had its "end" read by the HTTP parser (allowHalfOpen keeps the socket open).
-    if (s.destroyed || s.readableEnded) finish();
+    if (s.destroyed || s.readableEnded) this.finish();
     // A frontend socket is held paused while its dial is pending; start the flow now.
     s.resume();
+  }
+
+  /** The local side is over: tell the handlers, once. */
+  private finish(err?: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.flushTimer);
+    this.handlers?.localEnd(err);
   }
 
   write(chunk: Uint8Array): boolean {
@@ -66,7 +91,7 @@ export class SocketEndpoint implements Endpoint {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(SocketEndpoint.uncork, this);
     }
     return this.socket.write(chunk);
   }

@@ -3,7 +3,7 @@ import { it } from "node:test";
 import { FramePool } from "./frame-pool.js";
 
 it("hands a returned buffer out again, sized to the request", () => {
-  const pool = new FramePool(1024, 2);
+  const pool = new FramePool(1024, 2, 0);
   const a = pool.take(100);
   assert.equal(a.length, 100);
   pool.give(a);
@@ -14,7 +14,7 @@ it("hands a returned buffer out again, sized to the request", () => {
 });
 
 it("allocates larger requests normally and never pools foreign buffers", () => {
-  const pool = new FramePool(1024, 2);
+  const pool = new FramePool(1024, 2, 0);
   const big = pool.take(4096);
   assert.equal(big.length, 4096);
   pool.give(big);
@@ -24,8 +24,20 @@ it("allocates larger requests normally and never pools foreign buffers", () => {
 });
 
 it("keeps at most maxFree buffers", () => {
-  const pool = new FramePool(64, 2);
+  const pool = new FramePool(64, 2, 0);
   const bufs = [pool.take(10), pool.take(10), pool.take(10)];
   for (const b of bufs) pool.give(b);
   assert.equal(pool.freeCount, 2);
+});
+
+it("allocates small requests normally, so a burst of small packets does not take pooled-size buffers", () => {
+  const pool = new FramePool(1024, 2);
+  const small = pool.take(255);
+  assert.equal(small.length, 255);
+  assert.notEqual(small.buffer.byteLength, 1024, "not a pooled-size buffer");
+  pool.give(small);
+  assert.equal(pool.freeCount, 0);
+  const large = pool.take(256);
+  pool.give(large);
+  assert.equal(pool.freeCount, 1, "from a quarter of the pooled size up, buffers are pooled");
 });

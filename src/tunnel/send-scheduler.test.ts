@@ -37,7 +37,7 @@ describe("SendScheduler", () => {
   it("sends control packets before any connection's data", () => {
     const ch = recordingChannel();
     const s = new SendScheduler(ch, 64 * 1024);
-    const q = new OutboundQueue(1n, Infinity, 1 << 20, () => {});
+    const q = new OutboundQueue(1n, Infinity, 1 << 20, { queueLowWater: () => {} });
     q.push(bytes(10, 1));
     s.sendControl(dialResponse(7n, 1n));
     s.schedule(q);
@@ -47,8 +47,8 @@ describe("SendScheduler", () => {
   it("gives connections turns of at most one chunk each (round robin)", () => {
     const ch = recordingChannel(1); // every send asks to wait, so turns are observable one by one
     const s = new SendScheduler(ch, 1000, 1);
-    const a = new OutboundQueue(1n, Infinity, 1 << 20, () => {});
-    const b = new OutboundQueue(2n, Infinity, 1 << 20, () => {});
+    const a = new OutboundQueue(1n, Infinity, 1 << 20, { queueLowWater: () => {} });
+    const b = new OutboundQueue(2n, Infinity, 1 << 20, { queueLowWater: () => {} });
     s.sendControl(drain()); // the channel is now full: both queues wait their turn
     a.push(bytes(3000, 1));
     b.push(bytes(1500, 2));
@@ -66,7 +66,7 @@ describe("SendScheduler", () => {
   it("sends a connection's close after its queued data, never before", () => {
     const ch = recordingChannel();
     const s = new SendScheduler(ch, 1000);
-    const q = new OutboundQueue(5n, Infinity, 1 << 20, () => {});
+    const q = new OutboundQueue(5n, Infinity, 1 << 20, { queueLowWater: () => {} });
     q.push(bytes(2500, 1));
     q.setClosePacket(closeResponse(5n));
     s.schedule(q);
@@ -76,7 +76,7 @@ describe("SendScheduler", () => {
   it("sends no more than the connection's credit and resumes when credit comes", () => {
     const ch = recordingChannel();
     const s = new SendScheduler(ch, 1000);
-    const q = new OutboundQueue(3n, 1500, 1 << 20, () => {});
+    const q = new OutboundQueue(3n, 1500, 1 << 20, { queueLowWater: () => {} });
     q.push(bytes(4000, 1));
     s.schedule(q);
     assert.deepEqual(ch.sent.map(dataOf), [{ id: 3n, n: 1000 }, { id: 3n, n: 500 }]);
@@ -89,7 +89,7 @@ describe("SendScheduler", () => {
   it("gathers small chunks into one payload in order", () => {
     const ch = recordingChannel();
     const s = new SendScheduler(ch, 1000);
-    const q = new OutboundQueue(1n, Infinity, 1 << 20, () => {});
+    const q = new OutboundQueue(1n, Infinity, 1 << 20, { queueLowWater: () => {} });
     for (let i = 0; i < 5; i++) q.push(bytes(300, i));
     s.schedule(q);
     const first = ch.sent[0]!;
@@ -102,7 +102,7 @@ describe("SendScheduler", () => {
     const ch = recordingChannel(1);
     const s = new SendScheduler(ch, 1000, 1);
     let resumed = 0;
-    const q = new OutboundQueue(1n, Infinity, 1500, () => resumed++);
+    const q = new OutboundQueue(1n, Infinity, 1500, { queueLowWater: () => resumed++ });
     q.push(bytes(3000, 1));
     s.schedule(q);
     assert.equal(resumed, 0);

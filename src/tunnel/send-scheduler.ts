@@ -10,6 +10,10 @@ import { dataPacket, type Packet } from "../protocol/index.js";
 import { Deque } from "./deque.js";
 import type { PacketChannel } from "./packet-channel.js";
 
+export interface QueueOwner {
+  queueLowWater(): void;
+}
+
 export class OutboundQueue {
   private readonly chunks = new Deque<Uint8Array>();
   private queuedBytes = 0;
@@ -23,8 +27,8 @@ export class OutboundQueue {
     readonly connectID: bigint,
     credit: number,
     private readonly lowWaterBytes: number,
-    /** Called when the queue falls below the low-water mark, so a paused reader can resume. */
-    private readonly onLowWater: () => void,
+    /** Told when the queue falls below the low-water mark, so a paused reader can resume. */
+    private readonly owner: QueueOwner,
   ) {
     this.credit = credit;
   }
@@ -77,7 +81,7 @@ export class OutboundQueue {
       const wasAbove = this.queuedBytes >= this.lowWaterBytes;
       this.queuedBytes -= n;
       this.credit -= n;
-      if (wasAbove && this.queuedBytes < this.lowWaterBytes) this.onLowWater();
+      if (wasAbove && this.queuedBytes < this.lowWaterBytes) this.owner.queueLowWater();
       return dataPacket(this.connectID, payload);
     }
     if (this.queuedBytes === 0 && this.closePacket !== null) {

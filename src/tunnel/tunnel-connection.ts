@@ -14,10 +14,10 @@
 // as a slow consumer; nothing else on the stream waits for it.
 import type { Logger } from "pino";
 import { windowUpdate, type Packet } from "../protocol/index.js";
-import type { Endpoint } from "./endpoint.js";
+import type { Endpoint, EndpointHandlers } from "./endpoint.js";
 import type { FlowOptions } from "./flow-options.js";
 import type { MemoryBudget } from "./memory-budget.js";
-import { OutboundQueue, type SendScheduler } from "./send-scheduler.js";
+import { OutboundQueue, type QueueOwner, type SendScheduler } from "./send-scheduler.js";
 
 export interface ConnectionSide {
   /** The packet telling the peer our local end finished (agent: CLOSE_RSP; server: CLOSE_REQ). */
@@ -59,7 +59,7 @@ type State = "open" | "closing" | "finished";
  */
 const CLOSE_FLUSH_DEADLINE_MS = 30_000;
 
-export class TunnelConnection {
+export class TunnelConnection implements EndpointHandlers, QueueOwner {
   readonly connectID: bigint;
   readonly startedAt = Date.now();
   bytesToPeer = 0;
@@ -77,7 +77,7 @@ export class TunnelConnection {
       o.connectID,
       o.credit ? o.flow.creditWindowBytes : Infinity,
       o.flow.maxQueueBytes / 2,
-      () => this.resumeReader(),
+      this,
     );
   }
 
@@ -94,11 +94,7 @@ export class TunnelConnection {
   }
 
   start(): void {
-    this.o.endpoint.start({
-      data: (chunk) => this.localData(chunk),
-      end: (err) => this.localEnd(err),
-      drain: () => this.endpointDrained(),
-    });
+    this.o.endpoint.start(this);
   }
 
   /** DATA from the peer. */
@@ -141,7 +137,8 @@ export class TunnelConnection {
     this.finish("destroyed", err);
   }
 
-  private localData(chunk: Uint8Array): void {
+  /** Bytes from our endpoint, for the peer. */
+  localData(chunk: Uint8Array): void {
     if (this.state !== "open") return;
     this.bytesToPeer += chunk.length;
     this.o.counters?.bytesToPeer(chunk.length);
@@ -153,7 +150,8 @@ export class TunnelConnection {
     }
   }
 
-  private resumeReader(): void {
+  /** Our queue fell below its low-water mark: a reader paused for it may go on. */
+  queueLowWater(): void {
     if (this.readerPaused && this.state === "open") {
       this.readerPaused = false;
       this.o.endpoint.resume();
@@ -165,7 +163,7 @@ export class TunnelConnection {
   // reach it), and at the deadline the data is dropped and the close sent anyway. Finishing at
   // once instead left the close stuck behind credit that could no longer arrive: the peer kept
   // its end of the connection (and its socket) forever.
-  private localEnd(err?: Error): void {
+  localEnd(err?: Error): void {
     if (this.state !== "open") return;
     this.state = "closing";
     const awaitPeer = this.o.side.awaitPeerCloseMs > 0;
@@ -182,7 +180,7 @@ export class TunnelConnection {
     this.o.scheduler.schedule(this.queue);
   }
 
-  private endpointDrained(): void {
+  localDrain(): void {
     this.account();
     if (this.o.credit && this.ungrantedBytes > 0 && this.state === "open") this.grant();
   }

@@ -314,8 +314,14 @@ export interface IdleResult {
   readonly afterClose: ProcessRss;
 }
 
-/** Opens `n` tunnelled connections (each proven with a 1-byte echo), holds them, closes them; RSS at each step. */
-export async function measureIdle(path: Path, n: number, pids: Pids, o: { concurrency: number; settleMs: number }): Promise<IdleResult> {
+/**
+ * Opens `n` tunnelled connections (each proven with a 1-byte echo), holds them, closes them; RSS
+ * at each step, each read after `quietMs` without traffic. V8 gives garbage back only when its
+ * memory reducer runs, ~8 s after the last full GC once allocation has stopped, so a reading taken
+ * a few seconds after a busy phase still counts that phase's garbage; a steady state needs ~30 s.
+ */
+export async function measureIdle(path: Path, n: number, pids: Pids, o: { concurrency: number; quietMs: number }): Promise<IdleResult> {
+  await sleep(o.quietMs);
   const before = rssOf(pids);
   const conns: Duplex[] = [];
   let failed = 0;
@@ -336,10 +342,10 @@ export async function measureIdle(path: Path, n: number, pids: Pids, o: { concur
       }
     });
     const openSeconds = (performance.now() - t0) / 1000;
-    await sleep(o.settleMs);
+    await sleep(o.quietMs);
     const holding = rssOf(pids);
     for (const c of conns.splice(0)) c.destroy();
-    await sleep(o.settleMs * 2);
+    await sleep(o.quietMs);
     const afterClose = rssOf(pids);
     return { requested: n, opened: n - failed, failed, openSeconds, firstError, before, holding, afterClose };
   } finally {

@@ -189,8 +189,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     const tunnels = modes.filter((m) => tunnelModes.includes(m));
     if (wanted.has("idle") && settings.idleConnections > 0) {
       log(`idle (${settings.idleConnections} connections)…`);
-      const settleMs = settings.quick ? 1000 : 3000;
-      for (const m of tunnels) set("idle", m, await attempt(() => measureIdle(paths[m], settings.idleConnections, pids, { concurrency: 100, settleMs })));
+      const quietMs = settings.quick ? 1000 : 30_000;
+      for (const m of tunnels) set("idle", m, await attempt(() => measureIdle(paths[m], settings.idleConnections, pids, { concurrency: 100, quietMs })));
     }
     if (wanted.has("stalled")) {
       log("stalled reader…");

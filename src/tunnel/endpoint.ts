@@ -55,6 +55,15 @@ export class SocketEndpoint implements Endpoint {
   private static onError(this: EndpointSocket, err: Error): void {
     this[endpointOf]?.finish(err);
   }
+  private static onClose(this: EndpointSocket): void {
+    const endpoint = this[endpointOf];
+    if (!endpoint) return;
+    // The flush deadline guards a socket that end() could not close; a closed one needs none, and
+    // its timer would keep the endpoint, socket and connection alive for the rest of the deadline.
+    clearTimeout(endpoint.flushTimer);
+    endpoint.flushTimer = undefined;
+    endpoint.finish();
+  }
   private static uncork(endpoint: SocketEndpoint): void {
     endpoint.corked = false;
     endpoint.socket.uncork();
@@ -68,7 +77,7 @@ export class SocketEndpoint implements Endpoint {
     s.on("drain", SocketEndpoint.onDrain);
     s.on("end", SocketEndpoint.onEnd);
     s.on("error", SocketEndpoint.onError);
-    s.on("close", SocketEndpoint.onEnd);
+    s.on("close", SocketEndpoint.onClose);
     // Already over before we listened: an HTTP CONNECT client that sent its request and EOF in
     // one go has had its "end" read by the HTTP parser (allowHalfOpen keeps the socket open).
     if (s.destroyed || s.readableEnded) this.finish();
@@ -80,7 +89,6 @@ export class SocketEndpoint implements Endpoint {
   private finish(err?: Error): void {
     if (this.finished) return;
     this.finished = true;
-    clearTimeout(this.flushTimer);
     this.handlers?.localEnd(err);
   }
 
@@ -116,6 +124,7 @@ export class SocketEndpoint implements Endpoint {
     // and the peer's unsent bytes, until the flush deadline.
     this.socket.resume();
     this.socket.end();
+    if (this.socket.destroyed) return;
     this.flushTimer = setTimeout(() => this.socket.destroy(), END_FLUSH_DEADLINE_MS);
     this.flushTimer.unref();
   }

@@ -2,6 +2,7 @@
 // (shared/spec/konnectivity.md §2.1) so it can replace proxy-server in existing manifests.
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
+import { startIdleGc } from "./idle-gc.js";
 import { isIP } from "node:net";
 import { dashboardRoutes } from "../dashboard/index.js";
 import {
@@ -199,12 +200,14 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       // The dashboard reads the server it is served by (only asked once the server listens).
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
       const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });
+      const idleGc = startIdleGc(log);
       await waitForSignals(io, async (first) => {
         if (first) {
           log.info({ deadlineMs: options.gracefulShutdownTimeoutMs }, "shutting down: draining");
           await server.close();
         } else server.destroy();
       });
+      idleGc.stop();
     });
   });
   return cmd;

@@ -6,12 +6,14 @@ import { exposedGc, startIdleGc, type IdleGcDeps } from "./idle-gc.js";
 const log = pino({ level: "silent" });
 const MiB = 1024 * 1024;
 
-function fakeProcess(): IdleGcDeps & { used: number; busy: number; gcs: number; liveBytes: number } {
+function fakeProcess(): IdleGcDeps & { used: number; busy: number; gcs: number; liveBytes: number; clock: number; now: () => number } {
   const p = {
     used: 20 * MiB,
     busy: 0,
     gcs: 0,
     liveBytes: 12 * MiB,
+    clock: 0,
+    now: () => (p.clock += 60_000),
     gc: () => {
       p.gcs++;
       p.used = p.liveBytes;
@@ -22,6 +24,42 @@ function fakeProcess(): IdleGcDeps & { used: number; busy: number; gcs: number; 
   return p;
 }
 
+it("after a busy spell, collects on the first quiet check whatever the heap did (closed connections were live at the last collection)", () => {
+  const p = fakeProcess();
+  const idle = startIdleGc(log, { minGrowthBytes: 16 * MiB }, p);
+  try {
+    p.used += 5 * MiB;
+    assert.equal(idle.check(), false, "quiet all along: 5 MiB is below the threshold");
+    p.busy = 0.5;
+    assert.equal(idle.check(), false, "busy");
+    p.busy = 0;
+    p.used = 15 * MiB; // V8 scavenged meanwhile: below the last baseline
+    assert.equal(idle.check(), true, "quiet again after work");
+    p.used += 5 * MiB;
+    assert.equal(idle.check(), false, "no work since: the growth threshold applies again");
+  } finally {
+    idle.stop();
+  }
+});
+
+it("keeps collections at least minSpacingMs apart", () => {
+  const p = fakeProcess();
+  p.now = () => p.clock;
+  const idle = startIdleGc(log, { minGrowthBytes: 16 * MiB, minSpacingMs: 30_000 }, p);
+  try {
+    p.clock = 100_000;
+    p.used += 20 * MiB;
+    assert.equal(idle.check(), true);
+    p.used += 20 * MiB;
+    p.clock += 10_000;
+    assert.equal(idle.check(), false, "10 s after the last one");
+    p.clock += 25_000;
+    assert.equal(idle.check(), true, "35 s after");
+  } finally {
+    idle.stop();
+  }
+});
+
 it("collects once when the process is quiet and its heap grew, and not again until it grows again", () => {
   const p = fakeProcess();
   const idle = startIdleGc(log, { minGrowthBytes: 16 * MiB }, p);
@@ -30,7 +68,7 @@ it("collects once when the process is quiet and its heap grew, and not again unt
     assert.equal(idle.check(), false, "grew less than the threshold");
     p.used += 10 * MiB;
     assert.equal(idle.check(), true, "quiet and 20 MiB above the baseline");
-    assert.equal(p.gcs, 1);
+    assert.equal(p.gcs, 2, "two full collections: the second returns the pages the first emptied");
     assert.equal(p.used, 12 * MiB);
     assert.equal(idle.check(), false, "nothing new since");
     p.used += 17 * MiB;
@@ -50,10 +88,13 @@ it("leaves a busy process to V8, and follows V8's own collections down", () => {
     assert.equal(idle.check(), false, "busy: a full GC would pause live traffic");
     p.used = 8 * MiB; // V8 collected by itself: the baseline follows
     p.busy = 0;
+    p.liveBytes = 8 * MiB;
+    assert.equal(idle.check(), true, "the first quiet check after work collects");
+    assert.equal(idle.collections, 1);
     assert.equal(idle.check(), false);
     p.used = 8 * MiB + 17 * MiB;
-    assert.equal(idle.check(), true, "measured from the lower baseline");
-    assert.equal(p.gcs, 1);
+    assert.equal(idle.check(), true, "growth measured from the lower baseline");
+    assert.equal(idle.collections, 2);
   } finally {
     idle.stop();
   }

@@ -134,6 +134,7 @@ export class NodetunnelServer {
         {
           tls: f.tls ? { cert: f.tls.cert, key: f.tls.key, ca: f.tls.ca, requestCert: f.tls.ca !== undefined } : undefined,
           keepaliveTimeMs: this.options.frontendKeepaliveTimeMs,
+          http2: this.options.frontendHttp2,
           logger: log,
         },
       );

@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { TunnelError } from "../protocol/index.js";
 import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
+import { grpcServerHttp2Values, type GrpcServerHttp2 } from "../transport/index.js";
 import type { IdentityBindingMode, IdentityMap } from "./agent-auth/index.js";
 
 export type FrontendMode = "grpc" | "http-connect";
@@ -65,6 +66,11 @@ export interface ServerOptions {
   /** No PING ack within this after a keepalive ping: the agent (or the path) is dead (grpc-go's 20 s). */
   readonly keepaliveTimeoutMs: number;
   readonly frontendKeepaliveTimeMs: number;
+  /**
+   * The HTTP/2 implementation of the gRPC frontend: "builtin" (transport/http2-server-session.ts,
+   * a few KiB per connection) or "node" (node:http2, ~22 KiB more per connection).
+   */
+  readonly frontendHttp2: GrpcServerHttp2;
   /** An HTTP CONNECT client must send its whole request head within this (upstream's ReadHeaderTimeout, 60 s). */
   readonly frontendHeaderTimeoutMs: number;
   readonly gracefulShutdownTimeoutMs: number;
@@ -93,6 +99,7 @@ const defaults: Omit<ServerOptions, "serverId" | "frontends"> = {
   keepaliveTimeMs: 30_000,
   keepaliveTimeoutMs: 20_000,
   frontendKeepaliveTimeMs: 60 * 60 * 1000,
+  frontendHttp2: "builtin",
   frontendHeaderTimeoutMs: 60_000,
   gracefulShutdownTimeoutMs: 0,
   deleteExistingUdsFile: true,
@@ -170,6 +177,9 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   checkPositive("--keepalive-time", o.keepaliveTimeMs, true);
   checkPositive("--keepalive-timeout", o.keepaliveTimeoutMs);
   checkPositive("--frontend-header-timeout", o.frontendHeaderTimeoutMs);
+  if (!(grpcServerHttp2Values as readonly string[]).includes(o.frontendHttp2)) {
+    invalid(`--frontend-http2 must be one of ${grpcServerHttp2Values.join(", ")}, not ${JSON.stringify(o.frontendHttp2)}`);
+  }
   checkPositive("--graceful-shutdown-timeout", o.gracefulShutdownTimeoutMs, true);
   const f = o.flow;
   if (f.chunkBytes < 1024 || f.chunkBytes > 1024 * 1024) invalid(`chunk size must be between 1 KiB and 1 MiB, not ${f.chunkBytes}`);

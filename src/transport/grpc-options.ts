@@ -95,12 +95,25 @@ export interface GrpcServerOptions extends CommonInput {
    * agent link, where both ends are node:http2. Off by default (a frontend's peer is Go).
    */
   readWhileWriting?: boolean;
+  /**
+   * Which HTTP/2 implementation serves the connections: "builtin" (http2-server-session.ts, a
+   * few hundred bytes per connection) or "node" (node:http2, ~22 KiB of native memory per
+   * connection in nghttp2). Default "node".
+   */
+  http2?: GrpcServerHttp2;
+  /** Streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; builtin only). */
+  maxConcurrentStreams?: number;
 }
+
+export const grpcServerHttp2Values = ["builtin", "node"] as const;
+export type GrpcServerHttp2 = (typeof grpcServerHttp2Values)[number];
 
 export interface ResolvedGrpcServerOptions extends ResolvedCommonOptions {
   readonly minClientPingIntervalMs: number;
   readonly tls: Readonly<GrpcServerTlsOptions> | undefined;
   readonly readWhileWriting: boolean;
+  readonly http2: GrpcServerHttp2;
+  readonly maxConcurrentStreams: number;
 }
 
 export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): ResolvedGrpcServerOptions {
@@ -110,7 +123,16 @@ export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): Resolve
     minClientPingIntervalMs: checkInteger("minClientPingIntervalMs", input.minClientPingIntervalMs ?? grpcTransportDefaults.minClientPingIntervalMs, 0, 2 ** 31 - 1),
     tls: input.tls ? Object.freeze({ ...input.tls }) : undefined,
     readWhileWriting: input.readWhileWriting ?? false,
+    http2: checkHttp2(input.http2 ?? "node"),
+    maxConcurrentStreams: checkInteger("maxConcurrentStreams", input.maxConcurrentStreams ?? 1000, 1, 2 ** 31 - 1),
   });
+}
+
+function checkHttp2(value: string): GrpcServerHttp2 {
+  if (!(grpcServerHttp2Values as readonly string[]).includes(value)) {
+    throw new TunnelError("INVALID_OPTION", `http2 must be one of ${grpcServerHttp2Values.join(", ")}, got ${JSON.stringify(value)}`);
+  }
+  return value as GrpcServerHttp2;
 }
 
 export interface GrpcClientOptions extends CommonInput {

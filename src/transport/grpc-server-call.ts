@@ -5,12 +5,12 @@
 //     └──────────────end() (trailers-only response)─────────────────────────┤
 //   any state ──peer RST_STREAM / session gone / abort()────────────────────┴─▶ closed ("close" once)
 import { EventEmitter } from "node:events";
-import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { constants, type OutgoingHttpHeaders } from "node:http2";
 import type * as tls from "node:tls";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { encodeGrpcMessage, fillGrpcFrameHeader, grpcFrameHeaderBytes } from "./grpc-frame.js";
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
-import { InboundMessages } from "./inbound-messages.js";
+import { InboundMessages, type ReadableSource } from "./inbound-messages.js";
 import { metadataToHeaders, type Metadata } from "./metadata.js";
 
 export interface GrpcPeer {
@@ -38,13 +38,32 @@ export interface GrpcServerCall extends EventEmitter {
   readonly signal: AbortSignal;
 }
 
+/** The part of a server stream a call uses: node:http2's ServerHttp2Stream or our Http2ServerStream. */
+export interface CallStream extends ReadableSource {
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  readonly readableEnded: boolean;
+  readonly writableLength: number;
+  readonly rstCode?: number | undefined;
+  respond(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; waitForTrailers?: boolean }): void;
+  write(chunk: Uint8Array, done?: (err?: Error | null) => void): boolean;
+  end(): void;
+  sendTrailers(headers: OutgoingHttpHeaders): void;
+  close(code?: number): void;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  on(event: "drain" | "wantTrailers", listener: () => void): unknown;
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "end", listener: () => void): unknown;
+  once(event: "close", listener: () => void): unknown;
+}
+
 const grpcContentType = "application/grpc";
 
 export class ServerCall extends EventEmitter implements GrpcServerCall {
   readonly path: string;
   readonly metadata: Metadata;
   readonly peer: GrpcPeer;
-  readonly #stream: ServerHttp2Stream;
+  readonly #stream: CallStream;
   readonly #maxMessageBytes: number;
   readonly #inbound: InboundMessages;
   readonly #controller = new AbortController();
@@ -54,7 +73,7 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
   #trailers: OutgoingHttpHeaders | undefined;
   #closeReason: Error | undefined;
 
-  constructor(stream: ServerHttp2Stream, path: string, metadata: Metadata, peer: GrpcPeer, maxMessageBytes: number) {
+  constructor(stream: CallStream, path: string, metadata: Metadata, peer: GrpcPeer, maxMessageBytes: number) {
     super();
     this.path = path;
     this.metadata = metadata;

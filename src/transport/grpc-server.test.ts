@@ -1,4 +1,4 @@
-import { test, type TestContext } from "node:test";
+import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { GrpcClient } from "./grpc-client.js";
 import type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 import type { GrpcServerCall } from "./grpc-server-call.js";
+import { grpcServerHttp2Values } from "./grpc-options.js";
 import { GrpcServer, type GrpcHandler } from "./grpc-server.js";
 import { GrpcStatus, GrpcStatusError } from "./grpc-status.js";
 import { createPki, type Pki } from "./pki.js";
@@ -51,259 +52,265 @@ const echo: GrpcHandler = (call) => {
   call.on("end", () => call.end(GrpcStatus.OK, "done"));
 };
 
-test("a call over a Unix socket carries metadata both ways, messages in order and the trailers' status", async (t) => {
-  let seen: GrpcServerCall | undefined;
-  const { server, client, path } = await startServer(t, { "/AgentService/Connect": (call) => ((seen = call), echo(call)) });
-  assert.equal(statSync(path).isSocket(), true);
-  const call = client.openStream("/AgentService/Connect", { agentID: "agent-1", agentIdentifiers: "host=node-1" });
-  const received: string[] = [];
-  call.on("message", (m: Uint8Array) => received.push(text(m)));
-  const status = statusOf(call);
-  const headers = await call.headers;
-  assert.deepEqual(headers.get("serverid"), ["server-1"]);
-  assert.deepEqual(headers.get("servercount"), ["3"]);
-  for (let i = 0; i < 100; i++) call.write(Buffer.from(`m${i}`));
-  call.end();
-  assert.deepEqual(await status, { code: 0, message: "done", metadata: new Map() });
-  assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => `m${i}`));
-  assert.deepEqual(seen!.metadata.get("agentid"), ["agent-1"]);
-  assert.deepEqual(seen!.metadata.get("agentidentifiers"), ["host=node-1"]);
-  assert.equal(seen!.peer.address, `unix:${path}`);
-  assert.equal(seen!.signal.aborted, true);
-  assert.equal(server.sessionCount, 1);
-  client.close();
-  await once(client, "close");
-  await server.close();
-  assert.equal(server.sessionCount, 0);
-  assert.equal(existsSync(path), false, "the socket file is removed on close");
-});
+// The whole suite runs on both HTTP/2 implementations (options.http2).
+for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTTP/2 server`, () => {
+  const start = (t: TestContext, routes: Record<string, GrpcHandler>, options?: ConstructorParameters<typeof GrpcServer>[1]) =>
+    startServer(t, routes, { http2: http2Impl, ...options });
 
-test("listen replaces a stale socket file, applies the mode, and refuses to delete a regular file", async (t) => {
-  const path = socketPath(t);
-  // A predecessor that never cleaned up: its socket file is still there.
-  const predecessor = net.createServer().listen(path);
-  await once(predecessor, "listening");
-  t.after(() => predecessor.close());
-  assert.equal(statSync(path).isSocket(), true);
-  writeFileSync(path + ".txt", "x");
-  const server = new GrpcServer({});
-  t.after(() => server.destroy());
-  await server.listen({ path, mode: 0o660 });
-  assert.equal(statSync(path).mode & 0o777, 0o660);
-  await assert.rejects(server.listen({ path: path + ".txt" }), (e) => isTunnelError(e, "INVALID_OPTION"));
-});
-
-test("an unknown path gets a trailers-only UNIMPLEMENTED and the headers promise rejects", async (t) => {
-  const { client } = await startServer(t, {});
-  const call = client.openStream("/Nope/Nothing");
-  const status = await statusOf(call);
-  assert.equal(status.code, GrpcStatus.UNIMPLEMENTED);
-  assert.match(status.message, /\/Nope\/Nothing/);
-  await assert.rejects(call.headers, (e) => e instanceof GrpcStatusError && e.grpcStatus === 12);
-});
-
-test("a request that is not gRPC gets HTTP 415", async (t) => {
-  const { path } = await startServer(t, { "/AgentService/Connect": echo });
-  const session = http2.connect("http://localhost", { createConnection: () => net.connect(path) });
-  t.after(() => session.destroy());
-  for (const headers of [{ ":method": "GET", ":path": "/AgentService/Connect" }, { ":method": "POST", ":path": "/AgentService/Connect", "content-type": "application/json" }]) {
-    const req = session.request(headers);
-    req.end();
-    const [response] = await once(req, "response") as [http2.IncomingHttpHeaders];
-    assert.equal(response[":status"], 415);
-    req.resume();
-    await once(req, "close");
-  }
-});
-
-test("the handler sees the call end when the client cancels", async (t) => {
-  const closed = deferred<unknown>();
-  const { client } = await startServer(t, {
-    "/S/M": (call) => {
-      call.sendHeaders();
-      call.on("message", () => {});
-      call.on("close", (err: unknown) => closed.resolve(err));
-    },
+  test("a call over a Unix socket carries metadata both ways, messages in order and the trailers' status", async (t) => {
+    let seen: GrpcServerCall | undefined;
+    const { server, client, path } = await start(t, { "/AgentService/Connect": (call) => ((seen = call), echo(call)) });
+    assert.equal(statSync(path).isSocket(), true);
+    const call = client.openStream("/AgentService/Connect", { agentID: "agent-1", agentIdentifiers: "host=node-1" });
+    const received: string[] = [];
+    call.on("message", (m: Uint8Array) => received.push(text(m)));
+    const status = statusOf(call);
+    const headers = await call.headers;
+    assert.deepEqual(headers.get("serverid"), ["server-1"]);
+    assert.deepEqual(headers.get("servercount"), ["3"]);
+    for (let i = 0; i < 100; i++) call.write(Buffer.from(`m${i}`));
+    call.end();
+    assert.deepEqual(await status, { code: 0, message: "done", metadata: new Map() });
+    assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => `m${i}`));
+    assert.deepEqual(seen!.metadata.get("agentid"), ["agent-1"]);
+    assert.deepEqual(seen!.metadata.get("agentidentifiers"), ["host=node-1"]);
+    assert.equal(seen!.peer.address, `unix:${path}`);
+    assert.equal(seen!.signal.aborted, true);
+    assert.equal(server.sessionCount, 1);
+    client.close();
+    await once(client, "close");
+    await server.close();
+    assert.equal(server.sessionCount, 0);
+    assert.equal(existsSync(path), false, "the socket file is removed on close");
   });
-  const call = client.openStream("/S/M");
-  await call.headers;
-  call.cancel();
-  assert.equal((await statusOf(call)).code, GrpcStatus.CANCELLED);
-  assert.ok(isTunnelError(await closed.promise, "CANCELLED"));
-});
 
-test("a message above the receive limit ends the call with RESOURCE_EXHAUSTED naming the sizes", async (t) => {
-  const { client } = await startServer(t, { "/S/M": echo }, { maxMessageBytes: 1024 });
-  const call = client.openStream("/S/M");
-  call.on("message", () => {});
-  call.write(Buffer.alloc(1024));
-  call.write(Buffer.alloc(2048));
-  const status = await statusOf(call);
-  assert.equal(status.code, GrpcStatus.RESOURCE_EXHAUSTED);
-  assert.match(status.message, /2048 vs\. 1024/);
-});
-
-test("writing a message above the limit throws MESSAGE_TOO_LARGE on both ends", async (t) => {
-  let serverError: unknown;
-  const { client } = await startServer(t, {
-    "/S/M": (call) => {
-      try {
-        call.write(Buffer.alloc(101));
-      } catch (err) {
-        serverError = err;
-      }
-      call.end();
-    },
-  }, { maxMessageBytes: 100 });
-  const call = client.openStream("/S/M");
-  call.on("message", () => {});
-  assert.throws(() => call.write(Buffer.alloc(4 * 1024 * 1024 + 1)), (e) => isTunnelError(e, "MESSAGE_TOO_LARGE"));
-  assert.equal((await statusOf(call)).code, GrpcStatus.OK);
-  assert.ok(isTunnelError(serverError, "MESSAGE_TOO_LARGE"));
-});
-
-test("pause() on the server pushes back on the client through HTTP/2 flow control; resume() delivers everything in order", async (t) => {
-  const got: number[] = [];
-  let serverCall: GrpcServerCall | undefined;
-  const { client } = await startServer(t, {
-    "/S/M": (call) => {
-      serverCall = call;
-      call.sendHeaders();
-      call.pause();
-      call.on("message", (m: Uint8Array) => got.push(Buffer.from(m).readUInt32BE(0)));
-      call.on("end", () => call.end());
-    },
-  }, { streamWindowBytes: 65_535, sessionWindowBytes: 1024 * 1024 });
-  const call = client.openStream("/S/M");
-  call.on("message", () => {});
-  await call.headers;
-  // Write until a "drain" does not come: the stream window (64 KiB) and the server's read
-  // buffer are full and nothing more leaves the client.
-  let sent = 0;
-  let isBlocked = false;
-  while (sent < 1000 && !isBlocked) {
-    const message = Buffer.alloc(16 * 1024);
-    message.writeUInt32BE(sent++, 0);
-    if (call.write(message)) continue;
-    isBlocked = await Promise.race([once(call, "drain").then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 200))]);
-  }
-  assert.ok(isBlocked, `write() stays blocked while the server is paused (sent ${sent})`);
-  assert.equal(got.length, 0, "nothing is delivered while paused");
-  assert.ok(call.writableLength > 0, "the client buffers what the window does not admit");
-  serverCall!.resume();
-  call.end();
-  assert.equal((await statusOf(call)).code, GrpcStatus.OK);
-  assert.deepEqual(got, Array.from({ length: sent }, (_, i) => i));
-});
-
-test("mTLS: the handler sees the verified client certificate; a client without one is refused", async (t) => {
-  const { ca, server: serverPair, client: clientPair } = await pki();
-  let peer: GrpcServerCall["peer"] | undefined;
-  const server = new GrpcServer({ "/S/M": (call) => ((peer = call.peer), echo(call)) }, { tls: { ...serverPair, ca, requestCert: true } });
-  t.after(() => server.destroy());
-  const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
-  const client = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca, ...clientPair } });
-  t.after(() => client.destroy());
-  assert.equal(client.alpnProtocol, "h2");
-  const call = client.openStream("/S/M");
-  call.on("message", () => {});
-  call.end();
-  assert.equal((await statusOf(call)).code, GrpcStatus.OK);
-  assert.equal(peer?.authorized, true);
-  assert.equal(peer?.address, "127.0.0.1");
-  assert.equal(peer?.certificate?.subject.CN, "nodetunnel-client");
-
-  // TLS 1.3 reports the missing certificate after the client's handshake is done, so the
-  // refusal shows either as a failed connect or as a call that cannot complete.
-  const refused = await GrpcClient.connect({ host: "localhost", port: port!, tls: { ca } }).then(async (c) => {
-    t.after(() => c.destroy());
-    const s = c.openStream("/S/M");
-    s.end();
-    return (await statusOf(s)).code;
-  }, (err: Error) => err.message);
-  assert.ok(refused === GrpcStatus.UNAVAILABLE || /certificate|alert|handshake|socket/i.test(String(refused)), `refused: ${refused}`);
-});
-
-test("TLS offers extra ALPN protocols before h2 and still lands on h2", async (t) => {
-  const { ca, server: serverPair } = await pki();
-  const server = new GrpcServer({ "/S/M": echo }, { tls: serverPair });
-  t.after(() => server.destroy());
-  const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
-  const client = await GrpcClient.connect({ host: "localhost", port: port!, tls: { ca, alpn: ["konnectivity"] } });
-  t.after(() => client.destroy());
-  assert.equal(client.alpnProtocol, "h2");
-  await assert.rejects(
-    GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: (await createPki()).ca } }),
-    /certificate/i,
-  );
-});
-
-test("close() sends GOAWAY: the open call finishes, a new call is refused, close resolves when the session is gone", async (t) => {
-  const { server, client } = await startServer(t, { "/S/M": echo });
-  const call = client.openStream("/S/M");
-  const received: string[] = [];
-  call.on("message", (m: Uint8Array) => received.push(text(m)));
-  await call.headers;
-  const goaway = once(client, "goaway");
-  const closed = server.close(5000);
-  const [code] = await goaway;
-  assert.equal(code, http2.constants.NGHTTP2_NO_ERROR);
-  const refused = client.openStream("/S/M");
-  refused.on("message", () => {});
-  assert.equal((await statusOf(refused)).code, GrpcStatus.UNAVAILABLE);
-  call.write(Buffer.from("after goaway"));
-  call.end();
-  assert.equal((await statusOf(call)).code, GrpcStatus.OK);
-  assert.deepEqual(received, ["after goaway"]);
-  await closed;
-  assert.equal(server.sessionCount, 0);
-  await assert.rejects(server.listen({ port: 0 }), (e) => isTunnelError(e, "CLOSED"));
-});
-
-test("close() destroys what is still open at its deadline; destroy() is immediate and both are idempotent", async (t) => {
-  const serverClose = deferred<unknown>();
-  const { server, client } = await startServer(t, {
-    "/S/M": (call) => {
-      call.sendHeaders();
-      call.on("message", () => {});
-      call.on("close", (err: unknown) => serverClose.resolve(err));
-    },
+  test("listen replaces a stale socket file, applies the mode, and refuses to delete a regular file", async (t) => {
+    const path = socketPath(t);
+    // A predecessor that never cleaned up: its socket file is still there.
+    const predecessor = net.createServer().listen(path);
+    await once(predecessor, "listening");
+    t.after(() => predecessor.close());
+    assert.equal(statSync(path).isSocket(), true);
+    writeFileSync(path + ".txt", "x");
+    const server = new GrpcServer({}, { http2: http2Impl });
+    t.after(() => server.destroy());
+    await server.listen({ path, mode: 0o660 });
+    assert.equal(statSync(path).mode & 0o777, 0o660);
+    await assert.rejects(server.listen({ path: path + ".txt" }), (e) => isTunnelError(e, "INVALID_OPTION"));
   });
-  const call = client.openStream("/S/M");
-  call.on("message", () => {});
-  await call.headers;
-  const clientStatus = statusOf(call);
-  const started = Date.now();
-  await Promise.all([server.close(200), server.close(200)]);
-  assert.ok(Date.now() - started >= 150);
-  assert.ok(isTunnelError(await serverClose.promise, "CLOSED"));
-  const status = await clientStatus;
-  assert.ok([GrpcStatus.CANCELLED, GrpcStatus.UNAVAILABLE].includes(status.code as 1 | 14), `status ${status.code}`);
-  server.destroy();
-  server.destroy();
-  assert.equal(server.sessionCount, 0);
-});
 
-test("the server widens its windows: 8 MiB per stream and 32 MiB per session by default", async (t) => {
-  const { path } = await startServer(t, { "/S/M": echo });
-  const session = http2.connect("http://localhost", { createConnection: () => net.connect(path) });
-  t.after(() => session.destroy());
-  await once(session, "remoteSettings");
-  assert.equal(session.remoteSettings.initialWindowSize, 8 * 1024 * 1024);
-  const deadline = Date.now() + 2000;
-  while (session.state.remoteWindowSize !== 32 * 1024 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(session.state.remoteWindowSize, 32 * 1024 * 1024);
-});
+  test("an unknown path gets a trailers-only UNIMPLEMENTED and the headers promise rejects", async (t) => {
+    const { client } = await start(t, {});
+    const call = client.openStream("/Nope/Nothing");
+    const status = await statusOf(call);
+    assert.equal(status.code, GrpcStatus.UNIMPLEMENTED);
+    assert.match(status.message, /\/Nope\/Nothing/);
+    await assert.rejects(call.headers, (e) => e instanceof GrpcStatusError && e.grpcStatus === 12);
+  });
 
-test("a client that pings too often gets GOAWAY ENHANCE_YOUR_CALM too_many_pings", async (t) => {
-  const { path } = await startServer(t, {}, { minClientPingIntervalMs: 10_000 });
-  const session = http2.connect("http://localhost", { createConnection: () => net.connect(path) });
-  session.on("error", () => {});
-  t.after(() => session.destroy());
-  await once(session, "connect");
-  const goaway = once(session, "goaway");
-  for (let i = 0; i < 4; i++) await new Promise((r) => session.ping(r));
-  const [code, , data] = await goaway as [number, number, Buffer];
-  assert.equal(code, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-  assert.equal(data.toString(), "too_many_pings");
+  test("a request that is not gRPC gets HTTP 415", async (t) => {
+    const { path } = await start(t, { "/AgentService/Connect": echo });
+    const session = http2.connect("http://localhost", { createConnection: () => net.connect(path) });
+    t.after(() => session.destroy());
+    for (const headers of [{ ":method": "GET", ":path": "/AgentService/Connect" }, { ":method": "POST", ":path": "/AgentService/Connect", "content-type": "application/json" }]) {
+      const req = session.request(headers);
+      req.end();
+      const [response] = await once(req, "response") as [http2.IncomingHttpHeaders];
+      assert.equal(response[":status"], 415);
+      req.resume();
+      await once(req, "close");
+    }
+  });
+
+  test("the handler sees the call end when the client cancels", async (t) => {
+    const closed = deferred<unknown>();
+    const { client } = await start(t, {
+      "/S/M": (call) => {
+        call.sendHeaders();
+        call.on("message", () => {});
+        call.on("close", (err: unknown) => closed.resolve(err));
+      },
+    });
+    const call = client.openStream("/S/M");
+    await call.headers;
+    call.cancel();
+    assert.equal((await statusOf(call)).code, GrpcStatus.CANCELLED);
+    assert.ok(isTunnelError(await closed.promise, "CANCELLED"));
+  });
+
+  test("a message above the receive limit ends the call with RESOURCE_EXHAUSTED naming the sizes", async (t) => {
+    const { client } = await start(t, { "/S/M": echo }, { maxMessageBytes: 1024 });
+    const call = client.openStream("/S/M");
+    call.on("message", () => {});
+    call.write(Buffer.alloc(1024));
+    call.write(Buffer.alloc(2048));
+    const status = await statusOf(call);
+    assert.equal(status.code, GrpcStatus.RESOURCE_EXHAUSTED);
+    assert.match(status.message, /2048 vs\. 1024/);
+  });
+
+  test("writing a message above the limit throws MESSAGE_TOO_LARGE on both ends", async (t) => {
+    let serverError: unknown;
+    const { client } = await start(t, {
+      "/S/M": (call) => {
+        try {
+          call.write(Buffer.alloc(101));
+        } catch (err) {
+          serverError = err;
+        }
+        call.end();
+      },
+    }, { maxMessageBytes: 100 });
+    const call = client.openStream("/S/M");
+    call.on("message", () => {});
+    assert.throws(() => call.write(Buffer.alloc(4 * 1024 * 1024 + 1)), (e) => isTunnelError(e, "MESSAGE_TOO_LARGE"));
+    assert.equal((await statusOf(call)).code, GrpcStatus.OK);
+    assert.ok(isTunnelError(serverError, "MESSAGE_TOO_LARGE"));
+  });
+
+  test("pause() on the server pushes back on the client through HTTP/2 flow control; resume() delivers everything in order", async (t) => {
+    const got: number[] = [];
+    let serverCall: GrpcServerCall | undefined;
+    const { client } = await start(t, {
+      "/S/M": (call) => {
+        serverCall = call;
+        call.sendHeaders();
+        call.pause();
+        call.on("message", (m: Uint8Array) => got.push(Buffer.from(m).readUInt32BE(0)));
+        call.on("end", () => call.end());
+      },
+    }, { streamWindowBytes: 65_535, sessionWindowBytes: 1024 * 1024 });
+    const call = client.openStream("/S/M");
+    call.on("message", () => {});
+    await call.headers;
+    // Write until a "drain" does not come: the stream window (64 KiB) and the server's read
+    // buffer are full and nothing more leaves the client.
+    let sent = 0;
+    let isBlocked = false;
+    while (sent < 1000 && !isBlocked) {
+      const message = Buffer.alloc(16 * 1024);
+      message.writeUInt32BE(sent++, 0);
+      if (call.write(message)) continue;
+      isBlocked = await Promise.race([once(call, "drain").then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 200))]);
+    }
+    assert.ok(isBlocked, `write() stays blocked while the server is paused (sent ${sent})`);
+    assert.equal(got.length, 0, "nothing is delivered while paused");
+    assert.ok(call.writableLength > 0, "the client buffers what the window does not admit");
+    serverCall!.resume();
+    call.end();
+    assert.equal((await statusOf(call)).code, GrpcStatus.OK);
+    assert.deepEqual(got, Array.from({ length: sent }, (_, i) => i));
+  });
+
+  test("mTLS: the handler sees the verified client certificate; a client without one is refused", async (t) => {
+    const { ca, server: serverPair, client: clientPair } = await pki();
+    let peer: GrpcServerCall["peer"] | undefined;
+    const server = new GrpcServer({ "/S/M": (call) => ((peer = call.peer), echo(call)) }, { http2: http2Impl, tls: { ...serverPair, ca, requestCert: true } });
+    t.after(() => server.destroy());
+    const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+    const client = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca, ...clientPair } });
+    t.after(() => client.destroy());
+    assert.equal(client.alpnProtocol, "h2");
+    const call = client.openStream("/S/M");
+    call.on("message", () => {});
+    call.end();
+    assert.equal((await statusOf(call)).code, GrpcStatus.OK);
+    assert.equal(peer?.authorized, true);
+    assert.equal(peer?.address, "127.0.0.1");
+    assert.equal(peer?.certificate?.subject.CN, "nodetunnel-client");
+
+    // TLS 1.3 reports the missing certificate after the client's handshake is done, so the
+    // refusal shows either as a failed connect or as a call that cannot complete.
+    const refused = await GrpcClient.connect({ host: "localhost", port: port!, tls: { ca } }).then(async (c) => {
+      t.after(() => c.destroy());
+      const s = c.openStream("/S/M");
+      s.end();
+      return (await statusOf(s)).code;
+    }, (err: Error) => err.message);
+    assert.ok(refused === GrpcStatus.UNAVAILABLE || /certificate|alert|handshake|socket/i.test(String(refused)), `refused: ${refused}`);
+  });
+
+  test("TLS offers extra ALPN protocols before h2 and still lands on h2", async (t) => {
+    const { ca, server: serverPair } = await pki();
+    const server = new GrpcServer({ "/S/M": echo }, { http2: http2Impl, tls: serverPair });
+    t.after(() => server.destroy());
+    const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+    const client = await GrpcClient.connect({ host: "localhost", port: port!, tls: { ca, alpn: ["konnectivity"] } });
+    t.after(() => client.destroy());
+    assert.equal(client.alpnProtocol, "h2");
+    await assert.rejects(
+      GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: (await createPki()).ca } }),
+      /certificate/i,
+    );
+  });
+
+  test("close() sends GOAWAY: the open call finishes, a new call is refused, close resolves when the session is gone", async (t) => {
+    const { server, client } = await start(t, { "/S/M": echo });
+    const call = client.openStream("/S/M");
+    const received: string[] = [];
+    call.on("message", (m: Uint8Array) => received.push(text(m)));
+    await call.headers;
+    const goaway = once(client, "goaway");
+    const closed = server.close(5000);
+    const [code] = await goaway;
+    assert.equal(code, http2.constants.NGHTTP2_NO_ERROR);
+    const refused = client.openStream("/S/M");
+    refused.on("message", () => {});
+    assert.equal((await statusOf(refused)).code, GrpcStatus.UNAVAILABLE);
+    call.write(Buffer.from("after goaway"));
+    call.end();
+    assert.equal((await statusOf(call)).code, GrpcStatus.OK);
+    assert.deepEqual(received, ["after goaway"]);
+    await closed;
+    assert.equal(server.sessionCount, 0);
+    await assert.rejects(server.listen({ port: 0 }), (e) => isTunnelError(e, "CLOSED"));
+  });
+
+  test("close() destroys what is still open at its deadline; destroy() is immediate and both are idempotent", async (t) => {
+    const serverClose = deferred<unknown>();
+    const { server, client } = await start(t, {
+      "/S/M": (call) => {
+        call.sendHeaders();
+        call.on("message", () => {});
+        call.on("close", (err: unknown) => serverClose.resolve(err));
+      },
+    });
+    const call = client.openStream("/S/M");
+    call.on("message", () => {});
+    await call.headers;
+    const clientStatus = statusOf(call);
+    const started = Date.now();
+    await Promise.all([server.close(200), server.close(200)]);
+    assert.ok(Date.now() - started >= 150);
+    assert.ok(isTunnelError(await serverClose.promise, "CLOSED"));
+    const status = await clientStatus;
+    assert.ok([GrpcStatus.CANCELLED, GrpcStatus.UNAVAILABLE].includes(status.code as 1 | 14), `status ${status.code}`);
+    server.destroy();
+    server.destroy();
+    assert.equal(server.sessionCount, 0);
+  });
+
+  test("the server widens its windows: 8 MiB per stream and 32 MiB per session by default", async (t) => {
+    const { path } = await start(t, { "/S/M": echo });
+    const session = http2.connect("http://localhost", { createConnection: () => net.connect(path) });
+    t.after(() => session.destroy());
+    await once(session, "remoteSettings");
+    assert.equal(session.remoteSettings.initialWindowSize, 8 * 1024 * 1024);
+    const deadline = Date.now() + 2000;
+    while (session.state.remoteWindowSize !== 32 * 1024 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(session.state.remoteWindowSize, 32 * 1024 * 1024);
+  });
+
+  test("a client that pings too often gets GOAWAY ENHANCE_YOUR_CALM too_many_pings", async (t) => {
+    const { path } = await start(t, {}, { minClientPingIntervalMs: 10_000 });
+    const session = http2.connect("http://localhost", { createConnection: () => net.connect(path) });
+    session.on("error", () => {});
+    t.after(() => session.destroy());
+    await once(session, "connect");
+    const goaway = once(session, "goaway");
+    for (let i = 0; i < 4; i++) await new Promise((r) => session.ping(r));
+    const [code, , data] = await goaway as [number, number, Buffer];
+    assert.equal(code, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    assert.equal(data.toString(), "too_many_pings");
+  });
 });

@@ -7,15 +7,16 @@
 //     └──────destroy()───────────────┴──destroy() / deadline──▶ destroyed (GOAWAY, everything cut)
 import { chmod } from "node:fs/promises";
 import * as http2 from "node:http2";
-import type * as net from "node:net";
+import * as net from "node:net";
 import type { AddressInfo } from "node:net";
-import type * as tls from "node:tls";
+import * as tls from "node:tls";
 import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
 import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
-import { ServerCall, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
+import { ServerCall, type CallStream, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
+import { Http2ServerSession } from "./http2-server-session.js";
 import { startKeepalive } from "./keepalive.js";
 import { removeStaleSocket } from "./unix-socket.js";
 import { metadataFromHeaders } from "./metadata.js";
@@ -24,7 +25,11 @@ export type { GrpcServerOptions } from "./grpc-options.js";
 export type GrpcHandler = (call: GrpcServerCall) => void;
 export type GrpcListenTarget = { port: number; host?: string } | { path: string; mode?: number };
 
-type Http2AnyServer = http2.Http2Server | http2.Http2SecureServer;
+// node:http2's servers, or a plain net/tls server whose connections Http2ServerSession serves
+// (options.http2 "builtin").
+type Http2AnyServer = http2.Http2Server | http2.Http2SecureServer | net.Server;
+type AnySession = http2.ServerHttp2Session | Http2ServerSession;
+type IncomingHeaders = Record<string, string | string[] | undefined>;
 
 // grpc-go's keepalive enforcement allows two bad pings, the third gets GOAWAY
 // (internal/transport/http2_server.go, maxPingStrikes).
@@ -35,9 +40,9 @@ export class GrpcServer {
   readonly #options: ResolvedGrpcServerOptions;
   readonly #log: Logger | undefined;
   readonly #servers = new Set<Http2AnyServer>();
-  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  readonly #sessions = new Set<AnySession>();
   readonly #calls = new Set<ServerCall>();
-  readonly #peers = new WeakMap<http2.ServerHttp2Session, GrpcPeer>();
+  readonly #peers = new WeakMap<AnySession, GrpcPeer>();
   readonly #socketPaths = new Map<Http2AnyServer, string>();
   readonly #removeListeners = new Map<Http2AnyServer, () => void>();
   #state: "open" | "closing" | "destroyed" = "open";
@@ -57,7 +62,7 @@ export class GrpcServer {
   async listen(target: GrpcListenTarget): Promise<{ port?: number; path?: string }> {
     if (this.#state !== "open") throw new TunnelError("CLOSED", "grpc server is closed");
     if ("path" in target) await removeStaleSocket(target.path);
-    const server = this.#createHttp2Server();
+    const server = this.#options.http2 === "builtin" ? this.#createBuiltinServer() : this.#createHttp2Server();
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once("error", onError);
@@ -144,14 +149,16 @@ export class GrpcServer {
       : http2.createServer(common);
     // Both server kinds share the http2 event API; one type for registering is enough.
     const events = server as http2.Http2Server;
+    const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) => {
+      const session = stream.session as http2.ServerHttp2Session;
+      this.#onStream(stream, headers, rawHeaders, this.#peers.get(session) ?? peerOf(session.socket as tls.TLSSocket, this.#socketPaths));
+    };
     // Small packets (dials, closes, credit, 1-byte echoes) must not wait for Nagle's algorithm.
     // On a TLS server "connection" carries the TCP socket before the handshake.
     events.on("connection", (socket: net.Socket) => socket.setNoDelay?.(true));
     const onSession = (session: http2.ServerHttp2Session) => this.#onSession(session);
     // Node passes the raw header list as a fourth argument (@types/node omits it): it keeps
     // repeated metadata keys apart.
-    const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) =>
-      this.#onStream(stream, headers, rawHeaders);
     const onSessionError = (err: Error) => this.#log?.debug({ err: err.message }, "session error");
     const onTlsClientError = (err: Error) => this.#log?.info({ err: err.message }, "TLS handshake failed");
     events.on("session", onSession);
@@ -164,6 +171,50 @@ export class GrpcServer {
       events.off("sessionError", onSessionError);
       events.off("tlsClientError", onTlsClientError);
     });
+    this.#servers.add(server);
+    return server;
+  }
+
+  // A plain net or tls server; every accepted connection becomes an Http2ServerSession.
+  #createBuiltinServer(): net.Server {
+    const o = this.#options;
+    const sessionOptions = {
+      streamWindowBytes: o.streamWindowBytes,
+      sessionWindowBytes: o.sessionWindowBytes,
+      maxFrameBytes,
+      maxConcurrentStreams: o.maxConcurrentStreams,
+      maxHeaderListBytes: 64 * 1024,
+    };
+    const serve = (socket: net.Socket) => {
+      const session = new Http2ServerSession(socket, sessionOptions);
+      session.on("stream", (stream: CallStream, headers: IncomingHeaders, _flags: number, rawHeaders: string[]) => {
+        this.#onStream(stream, headers, rawHeaders, this.#peers.get(session) ?? peerOf(socket, this.#socketPaths));
+      });
+      this.#onSession(session);
+    };
+    const server = o.tls
+      ? tls.createServer({
+        cert: o.tls.cert,
+        key: o.tls.key,
+        ca: o.tls.ca,
+        requestCert: o.tls.requestCert === true,
+        rejectUnauthorized: o.tls.requestCert === true && o.tls.ca !== undefined,
+        minVersion: o.tls.minVersion ?? "TLSv1.2",
+        ALPNProtocols: ["h2"],
+      }, (socket) => {
+        // gRPC runs on h2 only; a client that negotiated nothing (or HTTP/1.1) is not ours.
+        if (socket.alpnProtocol !== "h2") {
+          this.#log?.info({ peer: socket.remoteAddress, alpn: socket.alpnProtocol }, "TLS client did not negotiate ALPN h2, closing");
+          socket.destroy();
+          return;
+        }
+        serve(socket);
+      })
+      : net.createServer(serve);
+    server.on("connection", (socket: net.Socket) => socket.setNoDelay?.(true));
+    const onTlsClientError = (err: Error) => this.#log?.info({ err: err.message }, "TLS handshake failed");
+    server.on("tlsClientError", onTlsClientError);
+    this.#removeListeners.set(server, () => server.off("tlsClientError", onTlsClientError));
     this.#servers.add(server);
     return server;
   }
@@ -185,17 +236,19 @@ export class GrpcServer {
     }
   }
 
-  #onSession(session: http2.ServerHttp2Session): void {
+  #onSession(session: AnySession): void {
     if (this.#state === "destroyed") {
       session.destroy();
       return;
     }
     this.#sessions.add(session);
-    this.#peers.set(session, peerOf(session, this.#socketPaths));
-    try {
-      session.setLocalWindowSize(this.#options.sessionWindowBytes);
-    } catch (err) {
-      this.#log?.debug({ err }, "could not widen the session window");
+    this.#peers.set(session, peerOf(session.socket as tls.TLSSocket, this.#socketPaths));
+    if (!(session instanceof Http2ServerSession)) {
+      try {
+        session.setLocalWindowSize(this.#options.sessionWindowBytes);
+      } catch (err) {
+        this.#log?.debug({ err }, "could not widen the session window");
+      }
     }
     const stopKeepalive = startKeepalive(session, {
       timeMs: this.#options.keepaliveTimeMs,
@@ -205,7 +258,7 @@ export class GrpcServer {
         session.destroy(new TunnelError("CLOSED", `keepalive: no PING ack within ${this.#options.keepaliveTimeoutMs} ms`));
       },
     });
-    if (this.#options.readWhileWriting) keepReading(session);
+    if (this.#options.readWhileWriting && !(session instanceof Http2ServerSession)) keepReading(session);
     const onPing = this.#pingPolicy(session);
     const onError = (err: Error) => this.#log?.debug({ err: err.message }, "session error");
     session.on("ping", onPing);
@@ -223,7 +276,7 @@ export class GrpcServer {
   // Enforces the client ping rate as grpc-go's keepalive EnforcementPolicy.MinTime does
   // (konnectivity.md §1.7: MinTime 30 s upstream): too-early pings are strikes; past
   // maxPingStrikes the client gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and is cut off.
-  #pingPolicy(session: http2.ServerHttp2Session): () => void {
+  #pingPolicy(session: AnySession): () => void {
     const minIntervalMs = this.#options.minClientPingIntervalMs;
     let lastPingAt = 0;
     let strikes = 0;
@@ -242,11 +295,11 @@ export class GrpcServer {
     };
   }
 
-  #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[] | undefined): void {
+  #onStream(stream: CallStream, headers: IncomingHeaders, rawHeaders: string[] | undefined, peer: GrpcPeer): void {
     stream.on("error", (err) => this.#log?.debug({ err: err.message }, "stream error"));
     const method = headers[":method"];
-    const path = headers[":path"] ?? "";
-    const contentType = headers["content-type"] ?? "";
+    const path = String(headers[":path"] ?? "");
+    const contentType = String(headers["content-type"] ?? "");
     if (method !== "POST" || !contentType.startsWith("application/grpc")) {
       // gRPC over HTTP/2: "servers SHOULD respond with HTTP status of 415".
       stream.respond({ ":status": 415, "content-type": "text/plain" }, { endStream: true });
@@ -261,8 +314,6 @@ export class GrpcServer {
       respondTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
       return;
     }
-    const session = stream.session as http2.ServerHttp2Session;
-    const peer = this.#peers.get(session) ?? peerOf(session, this.#socketPaths);
     const call = new ServerCall(stream, path, metadataFromHeaders(headers, rawHeaders), peer, this.#options.maxMessageBytes);
     this.#calls.add(call);
     call.once("close", () => this.#calls.delete(call));
@@ -275,7 +326,7 @@ export class GrpcServer {
   }
 }
 
-function respondTrailersOnly(stream: http2.ServerHttp2Stream, status: number, message: string): void {
+function respondTrailersOnly(stream: CallStream, status: number, message: string): void {
   stream.respond({
     ":status": 200, "content-type": "application/grpc", "grpc-status": String(status), "grpc-message": percentEncodeGrpcMessage(message),
   }, { endStream: true });
@@ -285,14 +336,13 @@ function respondTrailersOnly(stream: http2.ServerHttp2Stream, status: number, me
   });
 }
 
-function peerOf(session: http2.ServerHttp2Session, socketPaths: ReadonlyMap<Http2AnyServer, string>): GrpcPeer {
-  const socket = session.socket as tls.TLSSocket;
+function peerOf(socket: tls.TLSSocket | net.Socket, socketPaths: ReadonlyMap<Http2AnyServer, string>): GrpcPeer {
   if (socket.remoteAddress === undefined) {
     // Accepted sockets know their net.Server, which is the http2 server we listened with.
     const server = (socket as unknown as { server?: Http2AnyServer }).server;
     return { address: `unix:${(server && socketPaths.get(server)) ?? ""}`, authorized: false };
   }
-  if (!socket.encrypted) return { address: socket.remoteAddress, port: socket.remotePort, authorized: false };
+  if (!(socket instanceof tls.TLSSocket) || !socket.encrypted) return { address: socket.remoteAddress, port: socket.remotePort, authorized: false };
   const cert = socket.getPeerCertificate();
   const hasCert = cert !== null && Object.keys(cert).length > 0;
   return {

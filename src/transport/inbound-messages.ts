@@ -11,6 +11,14 @@ import type { Readable } from "node:stream";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { GrpcMessageReader } from "./grpc-frame.js";
 
+/** What is read from: a node:http2 stream or an Http2ServerStream. */
+export type ReadableSource = Pick<Readable, "pause" | "resume"> & {
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "end", listener: () => void): unknown;
+  off(event: "data", listener: (chunk: Buffer) => void): unknown;
+  off(event: "end", listener: () => void): unknown;
+};
+
 export interface InboundHandlers {
   message(message: Uint8Array): void;
   /** The peer half-closed and every message was delivered. */
@@ -20,7 +28,7 @@ export interface InboundHandlers {
 }
 
 export class InboundMessages {
-  readonly #stream: Readable;
+  readonly #stream: ReadableSource;
   readonly #reader: GrpcMessageReader;
   readonly #handlers: InboundHandlers;
   #queue: Uint8Array[] = [];
@@ -35,7 +43,7 @@ export class InboundMessages {
     this.#maybeEnd();
   };
 
-  constructor(stream: Readable, maxMessageBytes: number, handlers: InboundHandlers) {
+  constructor(stream: ReadableSource, maxMessageBytes: number, handlers: InboundHandlers) {
     this.#stream = stream;
     this.#reader = new GrpcMessageReader(maxMessageBytes);
     this.#handlers = handlers;

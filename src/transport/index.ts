@@ -1,4 +1,4 @@
-// gRPC over node:http2: the transport the tunnel runs on (DESIGN.md, konnectivity.md §1.2, §1.7).
+// gRPC over HTTP/2 (node:http2, or our own server side for the frontend): the transport the tunnel runs on (DESIGN.md, konnectivity.md §1.2, §1.7).
 export { encodeGrpcMessage, fillGrpcFrameHeader, GrpcMessageReader, grpcFrameHeaderBytes } from "./grpc-frame.js";
 export {
   GrpcStatus, GrpcStatusError, grpcStatusName, grpcStatusFromHttpStatus, percentDecodeGrpcMessage, percentEncodeGrpcMessage,
@@ -8,8 +8,8 @@ export {
   decodeBinaryMetadata, metadataFromHeaders, metadataToHeaders, metadataValue, type Metadata, type MetadataInit, type MetadataValue,
 } from "./metadata.js";
 export {
-  grpcTransportDefaults, resolveGrpcClientOptions, resolveGrpcServerOptions,
-  type GrpcClientOptions, type GrpcServerOptions, type GrpcServerTlsOptions,
+  grpcServerHttp2Values, grpcTransportDefaults, resolveGrpcClientOptions, resolveGrpcServerOptions,
+  type GrpcClientOptions, type GrpcServerHttp2, type GrpcServerOptions, type GrpcServerTlsOptions,
 } from "./grpc-options.js";
 export { GrpcServer, type GrpcHandler, type GrpcListenTarget } from "./grpc-server.js";
 export type { GrpcPeer, GrpcServerCall } from "./grpc-server-call.js";

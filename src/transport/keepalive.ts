@@ -2,7 +2,13 @@
 // Time/Timeout). A ping every `timeMs`; no ack within `timeoutMs` means the peer or the path is
 // dead (a silently dropped NAT mapping, a black-holed link) and `onDead` tears the session down.
 // Timers are unref'ed: keepalive alone never keeps a process alive.
-import type { Http2Session } from "node:http2";
+
+/** node:http2's Http2Session or our Http2ServerSession. */
+interface PingingSession {
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  ping(callback: (err: Error | null, durationMs: number, payload: Buffer) => void): boolean;
+}
 
 export interface KeepaliveOptions {
   readonly timeMs: number;
@@ -11,7 +17,7 @@ export interface KeepaliveOptions {
 }
 
 /** Starts pinging; returns the function that stops it (idempotent). timeMs 0 disables. */
-export function startKeepalive(session: Http2Session, options: KeepaliveOptions): () => void {
+export function startKeepalive(session: PingingSession, options: KeepaliveOptions): () => void {
   if (options.timeMs <= 0) return () => {};
   let deadline: NodeJS.Timeout | undefined;
   let isStopped = false;

@@ -1,0 +1,218 @@
+// HPACK header compression (RFC 7541) for the HTTP/2 server in http2-server-session.ts.
+// Decoding is complete: indexed fields, literals with and without indexing, never-indexed
+// literals, Huffman-coded strings and dynamic table size updates, as grpc-go, grpc-js (nghttp2)
+// and grpc-core encode them. Encoding uses no dynamic table: every field is "literal without
+// indexing" (a static-table name where there is one) or a static indexed field, so the peer's
+// table never has to track ours. Pure: bytes in, header lists out.
+import { TunnelError } from "../protocol/tunnel-error.js";
+import { huffmanDecode, huffmanEncode, huffmanEncodedLength } from "./huffman.js";
+
+/** A header list in wire order: names lower-case, values as latin1 strings (one char per byte). */
+export type HeaderList = Array<[name: string, value: string]>;
+
+// RFC 7541 Appendix A.
+const staticTable: ReadonlyArray<readonly [string, string]> = [
+  [":authority", ""], [":method", "GET"], [":method", "POST"], [":path", "/"], [":path", "/index.html"],
+  [":scheme", "http"], [":scheme", "https"], [":status", "200"], [":status", "204"], [":status", "206"],
+  [":status", "304"], [":status", "400"], [":status", "404"], [":status", "500"], ["accept-charset", ""],
+  ["accept-encoding", "gzip, deflate"], ["accept-language", ""], ["accept-ranges", ""], ["accept", ""],
+  ["access-control-allow-origin", ""], ["age", ""], ["allow", ""], ["authorization", ""], ["cache-control", ""],
+  ["content-disposition", ""], ["content-encoding", ""], ["content-language", ""], ["content-length", ""],
+  ["content-location", ""], ["content-range", ""], ["content-type", ""], ["cookie", ""], ["date", ""],
+  ["etag", ""], ["expect", ""], ["expires", ""], ["from", ""], ["host", ""], ["if-match", ""],
+  ["if-modified-since", ""], ["if-none-match", ""], ["if-range", ""], ["if-unmodified-since", ""],
+  ["last-modified", ""], ["link", ""], ["location", ""], ["max-forwards", ""], ["proxy-authenticate", ""],
+  ["proxy-authorization", ""], ["range", ""], ["referer", ""], ["refresh", ""], ["retry-after", ""],
+  ["server", ""], ["set-cookie", ""], ["strict-transport-security", ""], ["transfer-encoding", ""],
+  ["user-agent", ""], ["vary", ""], ["via", ""], ["www-authenticate", ""],
+];
+
+/** RFC 7541 §4.1: an entry's size is its name and value lengths plus 32. */
+const entrySize = (name: string, value: string): number => name.length + value.length + 32;
+
+// An integer longer than this is not a header we would accept anyway (and stays exact).
+const maxInteger = 2 ** 31 - 1;
+
+function hpackError(message: string): TunnelError {
+  return new TunnelError("PROTOCOL", `hpack: ${message}`);
+}
+
+export interface HpackDecoderOptions {
+  /** Our SETTINGS_HEADER_TABLE_SIZE: the most the encoder may size its table to. */
+  readonly maxTableBytes: number;
+  /** Our SETTINGS_MAX_HEADER_LIST_SIZE: a larger list is refused (after decoding, to stay in sync). */
+  readonly maxHeaderListBytes: number;
+}
+
+export class HpackDecoder {
+  readonly #maxTableBytesAllowed: number;
+  readonly #maxHeaderListBytes: number;
+  // Newest first.
+  #entries: Array<readonly [string, string]> = [];
+  #tableBytes = 0;
+  #maxTableBytes: number;
+
+  constructor(options: HpackDecoderOptions) {
+    this.#maxTableBytesAllowed = options.maxTableBytes;
+    this.#maxTableBytes = options.maxTableBytes;
+    this.#maxHeaderListBytes = options.maxHeaderListBytes;
+  }
+
+  get tableBytes(): number {
+    return this.#tableBytes;
+  }
+
+  /**
+   * Decodes one complete header block. Throws PROTOCOL on a malformed block (a connection error,
+   * COMPRESSION_ERROR). A list over the size limit is decoded all the same, so the table stays
+   * in step with the peer's, and flagged: the caller refuses that stream only.
+   */
+  decode(block: Uint8Array): { headers: HeaderList; isTooLarge: boolean } {
+    const headers: HeaderList = [];
+    let listBytes = 0;
+    let pos = 0;
+    let mayUpdateSize = true;
+    const readInteger = (prefixBits: number): number => {
+      if (pos >= block.length) throw hpackError("header block ends inside an integer");
+      const max = (1 << prefixBits) - 1;
+      let value = block[pos++]! & max;
+      if (value < max) return value;
+      let shift = 0;
+      for (;;) {
+        if (pos >= block.length) throw hpackError("header block ends inside an integer");
+        const byte = block[pos++]!;
+        value += (byte & 0x7f) * 2 ** shift;
+        shift += 7;
+        if (value > maxInteger) throw hpackError("integer too large");
+        if ((byte & 0x80) === 0) return value;
+      }
+    };
+    const readString = (): string => {
+      if (pos >= block.length) throw hpackError("header block ends inside a string");
+      const isHuffman = (block[pos]! & 0x80) !== 0;
+      const length = readInteger(7);
+      if (pos + length > block.length) throw hpackError("string literal runs past the header block");
+      const raw = block.subarray(pos, pos + length);
+      pos += length;
+      return (isHuffman ? huffmanDecode(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)).toString("latin1");
+    };
+    const lookup = (index: number): readonly [string, string] => {
+      if (index === 0) throw hpackError("index 0");
+      if (index <= staticTable.length) return staticTable[index - 1]!;
+      const entry = this.#entries[index - staticTable.length - 1];
+      if (entry === undefined) throw hpackError(`index ${index} is past the dynamic table (${this.#entries.length} entries)`);
+      return entry;
+    };
+    const emit = (name: string, value: string) => {
+      listBytes += entrySize(name, value);
+      headers.push([name, value]);
+    };
+    while (pos < block.length) {
+      const byte = block[pos]!;
+      if (byte & 0x80) {
+        // §6.1 Indexed Header Field.
+        const [name, value] = lookup(readInteger(7));
+        emit(name, value);
+        mayUpdateSize = false;
+      } else if (byte & 0x40) {
+        // §6.2.1 Literal Header Field with Incremental Indexing.
+        const index = readInteger(6);
+        const name = index === 0 ? readString() : lookup(index)[0];
+        const value = readString();
+        this.#insert(name, value);
+        emit(name, value);
+        mayUpdateSize = false;
+      } else if (byte & 0x20) {
+        // §6.3 Dynamic Table Size Update: only at the start of a block (§4.2).
+        if (!mayUpdateSize) throw hpackError("dynamic table size update after the first header field");
+        const size = readInteger(5);
+        if (size > this.#maxTableBytesAllowed) {
+          throw hpackError(`dynamic table size update to ${size} exceeds SETTINGS_HEADER_TABLE_SIZE ${this.#maxTableBytesAllowed}`);
+        }
+        this.#maxTableBytes = size;
+        this.#evict(0);
+      } else {
+        // §6.2.2 without indexing (0000xxxx) and §6.2.3 never indexed (0001xxxx): same shape.
+        const index = readInteger(4);
+        const name = index === 0 ? readString() : lookup(index)[0];
+        emit(name, readString());
+        mayUpdateSize = false;
+      }
+    }
+    return { headers, isTooLarge: listBytes > this.#maxHeaderListBytes };
+  }
+
+  #insert(name: string, value: string): void {
+    const size = entrySize(name, value);
+    // §4.4: an entry larger than the table empties it and is not added.
+    this.#evict(size);
+    if (size > this.#maxTableBytes) return;
+    this.#entries.unshift([name, value]);
+    this.#tableBytes += size;
+  }
+
+  #evict(room: number): void {
+    while (this.#tableBytes + room > this.#maxTableBytes && this.#entries.length > 0) {
+      const [name, value] = this.#entries.pop()!;
+      this.#tableBytes -= entrySize(name, value);
+    }
+  }
+}
+
+const staticNameIndex = new Map<string, number>();
+const staticPairIndex = new Map<string, number>();
+staticTable.forEach(([name, value], i) => {
+  if (!staticNameIndex.has(name)) staticNameIndex.set(name, i + 1);
+  if (value !== "") staticPairIndex.set(`${name}\0${value}`, i + 1);
+});
+
+function writeInteger(out: number[], value: number, prefixBits: number, firstByteFlags: number): void {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) {
+    out.push(firstByteFlags | value);
+    return;
+  }
+  out.push(firstByteFlags | max);
+  let rest = value - max;
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+}
+
+function writeString(out: number[], value: string): void {
+  const bytes = Buffer.from(value, "latin1");
+  const huffmanLength = huffmanEncodedLength(bytes);
+  if (huffmanLength < bytes.length) {
+    writeInteger(out, huffmanLength, 7, 0x80);
+    for (const b of huffmanEncode(bytes)) out.push(b);
+  } else {
+    writeInteger(out, bytes.length, 7, 0);
+    for (const b of bytes) out.push(b);
+  }
+}
+
+/**
+ * Encodes a header list without touching the dynamic table: an exact static match is one indexed
+ * byte (":status: 200" is 0x88), anything else a literal without indexing (RFC 7541 §6.2.2).
+ */
+export function encodeHeaderBlock(headers: HeaderList): Buffer {
+  const out: number[] = [];
+  for (const [name, value] of headers) {
+    const pairIndex = staticPairIndex.get(`${name}\0${value}`);
+    if (pairIndex !== undefined) {
+      writeInteger(out, pairIndex, 7, 0x80);
+      continue;
+    }
+    const nameIndex = staticNameIndex.get(name);
+    if (nameIndex !== undefined) {
+      writeInteger(out, nameIndex, 4, 0);
+    } else {
+      out.push(0);
+      writeString(out, name);
+    }
+    writeString(out, value);
+  }
+  return Buffer.from(out);
+}

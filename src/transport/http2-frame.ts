@@ -1,0 +1,113 @@
+// HTTP/2 frame layout and registry values (RFC 9113 §4.1, §6, §7, §11). The error codes equal
+// node:http2's NGHTTP2_* constants, so code written against either reads the same numbers.
+
+export const frameHeaderBytes = 9;
+export const clientPreface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+export const FrameType = {
+  DATA: 0x0,
+  HEADERS: 0x1,
+  PRIORITY: 0x2,
+  RST_STREAM: 0x3,
+  SETTINGS: 0x4,
+  PUSH_PROMISE: 0x5,
+  PING: 0x6,
+  GOAWAY: 0x7,
+  WINDOW_UPDATE: 0x8,
+  CONTINUATION: 0x9,
+} as const;
+
+export const Flag = {
+  END_STREAM: 0x1,
+  ACK: 0x1,
+  END_HEADERS: 0x4,
+  PADDED: 0x8,
+  PRIORITY: 0x20,
+} as const;
+
+export const Setting = {
+  HEADER_TABLE_SIZE: 0x1,
+  ENABLE_PUSH: 0x2,
+  MAX_CONCURRENT_STREAMS: 0x3,
+  INITIAL_WINDOW_SIZE: 0x4,
+  MAX_FRAME_SIZE: 0x5,
+  MAX_HEADER_LIST_SIZE: 0x6,
+} as const;
+
+export const Http2ErrorCode = {
+  NO_ERROR: 0x0,
+  PROTOCOL_ERROR: 0x1,
+  INTERNAL_ERROR: 0x2,
+  FLOW_CONTROL_ERROR: 0x3,
+  SETTINGS_TIMEOUT: 0x4,
+  STREAM_CLOSED: 0x5,
+  FRAME_SIZE_ERROR: 0x6,
+  REFUSED_STREAM: 0x7,
+  CANCEL: 0x8,
+  COMPRESSION_ERROR: 0x9,
+  CONNECT_ERROR: 0xa,
+  ENHANCE_YOUR_CALM: 0xb,
+  INADEQUATE_SECURITY: 0xc,
+  HTTP_1_1_REQUIRED: 0xd,
+} as const;
+
+/** RFC 9113 §6.9.1. */
+export const maxWindowBytes = 2 ** 31 - 1;
+export const defaultWindowBytes = 65_535;
+/** RFC 9113 §4.2: SETTINGS_MAX_FRAME_SIZE lies between these. */
+export const minMaxFrameBytes = 16_384;
+export const maxMaxFrameBytes = 2 ** 24 - 1;
+
+export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
+  const header = Buffer.allocUnsafe(frameHeaderBytes);
+  header[0] = length >>> 16;
+  header[1] = (length >>> 8) & 0xff;
+  header[2] = length & 0xff;
+  header[3] = type;
+  header[4] = flags;
+  header.writeUInt32BE(streamId & 0x7fffffff, 5);
+  return header;
+}
+
+/** A whole frame in one buffer (control frames and HEADERS). */
+export function encodeFrame(type: number, flags: number, streamId: number, payload?: Uint8Array): Buffer {
+  const length = payload?.length ?? 0;
+  const frame = Buffer.allocUnsafe(frameHeaderBytes + length);
+  frame[0] = length >>> 16;
+  frame[1] = (length >>> 8) & 0xff;
+  frame[2] = length & 0xff;
+  frame[3] = type;
+  frame[4] = flags;
+  frame.writeUInt32BE(streamId & 0x7fffffff, 5);
+  if (payload) frame.set(payload, frameHeaderBytes);
+  return frame;
+}
+
+export function settingsPayload(settings: ReadonlyArray<readonly [id: number, value: number]>): Buffer {
+  const payload = Buffer.allocUnsafe(6 * settings.length);
+  settings.forEach(([id, value], i) => {
+    payload.writeUInt16BE(id, 6 * i);
+    payload.writeUInt32BE(value, 6 * i + 2);
+  });
+  return payload;
+}
+
+export function windowUpdatePayload(increment: number): Buffer {
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(increment, 0);
+  return payload;
+}
+
+export function rstStreamPayload(code: number): Buffer {
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(code, 0);
+  return payload;
+}
+
+export function goawayPayload(lastStreamId: number, code: number, debug?: Uint8Array): Buffer {
+  const payload = Buffer.allocUnsafe(8 + (debug?.length ?? 0));
+  payload.writeUInt32BE(lastStreamId & 0x7fffffff, 0);
+  payload.writeUInt32BE(code, 4);
+  if (debug) payload.set(debug, 8);
+  return payload;
+}

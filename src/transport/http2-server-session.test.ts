@@ -1,0 +1,331 @@
+// The builtin HTTP/2 server session at the frame level: a raw client writes frames byte by byte
+// (RFC 9113) and reads what the session answers. The gRPC suite (grpc-server.test.ts) and the
+// interop tests run real clients (node:http2, grpc-js, python grpcio) against it as well.
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { AddressInfo } from "node:net";
+import { encodeHeaderBlock, HpackDecoder, type HeaderList } from "./hpack.js";
+import { clientPreface, encodeFrame, Flag, FrameType, Http2ErrorCode, Setting, settingsPayload, windowUpdatePayload } from "./http2-frame.js";
+import { Http2ServerSession, type Http2ServerSessionOptions, type IncomingHeaders } from "./http2-server-session.js";
+import type { Http2ServerStream } from "./http2-server-stream.js";
+
+const defaults: Http2ServerSessionOptions = {
+  streamWindowBytes: 1024 * 1024,
+  sessionWindowBytes: 4 * 1024 * 1024,
+  maxFrameBytes: 64 * 1024,
+  maxConcurrentStreams: 100,
+  maxHeaderListBytes: 16 * 1024,
+};
+
+interface Frame { type: number; flags: number; streamId: number; payload: Buffer }
+interface StreamEvent { stream: Http2ServerStream; headers: IncomingHeaders; raw: string[] }
+
+async function startServer(t: TestContext, options: Partial<Http2ServerSessionOptions> = {}) {
+  const sessions: Http2ServerSession[] = [];
+  const streams: StreamEvent[] = [];
+  const waiters: Array<() => void> = [];
+  const server = net.createServer((socket) => {
+    const session = new Http2ServerSession(socket, { ...defaults, ...options });
+    session.on("error", () => {});
+    session.on("stream", (stream: Http2ServerStream, headers: IncomingHeaders, _flags: number, raw: string[]) => {
+      stream.on("error", () => {});
+      streams.push({ stream, headers, raw });
+      waiters.splice(0).forEach((w) => w());
+    });
+    sessions.push(session);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => {
+    for (const s of sessions) s.destroy();
+    server.close();
+  });
+  const nextStream = async (): Promise<StreamEvent> => {
+    const deadline = Date.now() + 2000;
+    const seen = streams.length;
+    while (streams.length === seen) {
+      if (Date.now() > deadline) throw new Error("no stream event within 2 s");
+      await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 50); });
+    }
+    return streams[seen]!;
+  };
+  return { port: (server.address() as AddressInfo).port, sessions, streams, nextStream };
+}
+
+/** A client that writes raw frames and collects the server's. */
+class RawClient {
+  readonly frames: Frame[] = [];
+  readonly decoder = new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 1 << 20 });
+  isClosed = false;
+  #buffer = Buffer.alloc(0);
+
+  constructor(readonly socket: net.Socket) {
+    socket.on("data", (chunk: Buffer) => {
+      this.#buffer = Buffer.concat([this.#buffer, chunk]);
+      while (this.#buffer.length >= 9) {
+        const length = this.#buffer.readUIntBE(0, 3);
+        if (this.#buffer.length < 9 + length) break;
+        this.frames.push({ type: this.#buffer[3]!, flags: this.#buffer[4]!, streamId: this.#buffer.readUInt32BE(5) & 0x7fffffff, payload: this.#buffer.subarray(9, 9 + length) });
+        this.#buffer = this.#buffer.subarray(9 + length);
+      }
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => (this.isClosed = true));
+  }
+
+  static async connect(t: TestContext, port: number, settings: Array<[number, number]> = []): Promise<RawClient> {
+    const socket = net.connect(port, "127.0.0.1");
+    t.after(() => socket.destroy());
+    await once(socket, "connect");
+    const client = new RawClient(socket);
+    client.send(Buffer.concat([clientPreface, encodeFrame(FrameType.SETTINGS, 0, 0, settingsPayload(settings))]));
+    return client;
+  }
+
+  send(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  frame(type: number, flags: number, streamId: number, payload?: Buffer): void {
+    this.send(encodeFrame(type, flags, streamId, payload));
+  }
+
+  request(streamId: number, extra: HeaderList = [], flags: number = Flag.END_HEADERS): void {
+    this.frame(FrameType.HEADERS, flags, streamId, encodeHeaderBlock([
+      [":method", "POST"], [":scheme", "http"], [":path", "/S/M"], [":authority", "localhost"], ["content-type", "application/grpc"], ...extra,
+    ]));
+  }
+
+  async expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
+    const deadline = Date.now() + 2000;
+    for (;;) {
+      const found = this.frames.find(match);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`no ${what} within 2 s; got ${this.frames.map((f) => `type ${f.type} flags ${f.flags} stream ${f.streamId}`).join(", ")}`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async expectGoaway(code: number): Promise<string> {
+    const goaway = await this.expect((f) => f.type === FrameType.GOAWAY, `GOAWAY ${code}`);
+    assert.equal(goaway.payload.readUInt32BE(4), code, `GOAWAY code (debug: ${goaway.payload.subarray(8).toString()})`);
+    return goaway.payload.subarray(8).toString();
+  }
+
+  async expectReset(streamId: number, code: number): Promise<void> {
+    const rst = await this.expect((f) => f.type === FrameType.RST_STREAM && f.streamId === streamId, `RST_STREAM on ${streamId}`);
+    assert.equal(rst.payload.readUInt32BE(0), code);
+  }
+}
+
+const dataBytes = (frames: Frame[], streamId: number) =>
+  frames.filter((f) => f.type === FrameType.DATA && f.streamId === streamId).reduce((n, f) => n + f.payload.length, 0);
+
+test("the session sends its SETTINGS and opens the connection window at once, and acknowledges the client's", async (t) => {
+  const { port } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  const settings = await client.expect((f) => f.type === FrameType.SETTINGS && f.flags === 0, "SETTINGS");
+  const values = new Map<number, number>();
+  for (let i = 0; i < settings.payload.length; i += 6) values.set(settings.payload.readUInt16BE(i), settings.payload.readUInt32BE(i + 2));
+  assert.equal(values.get(Setting.INITIAL_WINDOW_SIZE), defaults.streamWindowBytes);
+  assert.equal(values.get(Setting.MAX_FRAME_SIZE), defaults.maxFrameBytes);
+  assert.equal(values.get(Setting.MAX_CONCURRENT_STREAMS), defaults.maxConcurrentStreams);
+  assert.equal(values.has(Setting.ENABLE_PUSH), false, "a server may not announce ENABLE_PUSH 1, and need not send 0");
+  const update = await client.expect((f) => f.type === FrameType.WINDOW_UPDATE && f.streamId === 0, "connection WINDOW_UPDATE");
+  assert.equal(update.payload.readUInt32BE(0), defaults.sessionWindowBytes - 65_535);
+  await client.expect((f) => f.type === FrameType.SETTINGS && f.flags === Flag.ACK, "SETTINGS ACK");
+});
+
+test("PING is answered with the same payload; unknown frame types and PRIORITY are ignored", async (t) => {
+  const { port } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  client.frame(0xfa, 0, 0, Buffer.from("whatever"));
+  client.frame(FrameType.PRIORITY, 0, 3, Buffer.alloc(5));
+  client.frame(FrameType.PING, 0, 0, Buffer.from("12345678"));
+  const ack = await client.expect((f) => f.type === FrameType.PING, "PING ACK");
+  assert.equal(ack.flags, Flag.ACK);
+  assert.equal(ack.payload.toString(), "12345678");
+});
+
+test("a request split over HEADERS (padded, with priority) and CONTINUATION arrives whole, Huffman and dynamic table included", async (t) => {
+  const { port, nextStream } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  const block = encodeHeaderBlock([[":method", "POST"], [":scheme", "http"], [":path", "/S/M"], ["content-type", "application/grpc"], ["agentid", "a".repeat(100)]]);
+  const first = Buffer.concat([Buffer.from([3]), Buffer.alloc(5), block.subarray(0, 10), Buffer.alloc(3)]); // pad length 3, priority fields
+  client.frame(FrameType.HEADERS, Flag.PADDED | Flag.PRIORITY, 1, first);
+  client.frame(FrameType.CONTINUATION, 0, 1, block.subarray(10, 20));
+  client.frame(FrameType.CONTINUATION, Flag.END_HEADERS, 1, block.subarray(20));
+  const { headers, raw } = await nextStream();
+  assert.equal(headers[":path"], "/S/M");
+  assert.equal(headers.agentid, "a".repeat(100));
+  assert.deepEqual(raw.slice(-2), ["agentid", "a".repeat(100)]);
+  // A literal with incremental indexing, then the same field by index on the next request.
+  client.frame(FrameType.HEADERS, Flag.END_HEADERS, 3, Buffer.concat([
+    Buffer.from("838684", "hex"), Buffer.from([0x40, 4]), Buffer.from("x-id"), Buffer.from([3]), Buffer.from("one"),
+  ]));
+  assert.equal((await nextStream()).headers["x-id"], "one");
+  client.frame(FrameType.HEADERS, Flag.END_HEADERS, 5, Buffer.from("838684be", "hex"));
+  assert.equal((await nextStream()).headers["x-id"], "one");
+});
+
+test("a frame between HEADERS and its CONTINUATION is a connection error (GOAWAY PROTOCOL_ERROR)", async (t) => {
+  const { port } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  client.frame(FrameType.HEADERS, 0, 1, encodeHeaderBlock([[":method", "POST"]]));
+  client.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  assert.match(await client.expectGoaway(Http2ErrorCode.PROTOCOL_ERROR), /expected CONTINUATION/);
+  await within(() => client.isClosed, "the socket closes");
+});
+
+test("the first frame must be SETTINGS; a bad preface closes the socket", async (t) => {
+  const { port } = await startServer(t);
+  const socket = net.connect(port, "127.0.0.1");
+  t.after(() => socket.destroy());
+  const client = new RawClient(socket);
+  client.send(Buffer.concat([clientPreface, encodeFrame(FrameType.PING, 0, 0, Buffer.alloc(8))]));
+  assert.match(await client.expectGoaway(Http2ErrorCode.PROTOCOL_ERROR), /first frame after the preface must be SETTINGS/);
+
+  const other = net.connect(port, "127.0.0.1");
+  t.after(() => other.destroy());
+  const http1 = new RawClient(other);
+  http1.send(Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  await within(() => http1.isClosed, "an HTTP/1.1 request is cut off");
+});
+
+test("frame size, stream-id and window violations are connection errors with the right code", async (t) => {
+  const { port } = await startServer(t, { maxFrameBytes: 16_384 });
+  const cases: Array<[string, (c: RawClient) => void, number]> = [
+    ["oversized frame", (c) => c.frame(FrameType.DATA, 0, 1, Buffer.alloc(16_385)), Http2ErrorCode.FRAME_SIZE_ERROR],
+    ["even stream id", (c) => c.request(2), Http2ErrorCode.PROTOCOL_ERROR],
+    ["DATA on an idle stream", (c) => c.frame(FrameType.DATA, 0, 7, Buffer.alloc(1)), Http2ErrorCode.PROTOCOL_ERROR],
+    ["PING of 7 bytes", (c) => c.frame(FrameType.PING, 0, 0, Buffer.alloc(7)), Http2ErrorCode.FRAME_SIZE_ERROR],
+    ["SETTINGS of 5 bytes", (c) => c.frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(5)), Http2ErrorCode.FRAME_SIZE_ERROR],
+    ["connection WINDOW_UPDATE of 0", (c) => c.frame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdatePayload(0)), Http2ErrorCode.PROTOCOL_ERROR],
+    ["connection window past 2^31-1", (c) => c.frame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdatePayload(2 ** 31 - 1)), Http2ErrorCode.FLOW_CONTROL_ERROR],
+    ["PUSH_PROMISE", (c) => c.frame(FrameType.PUSH_PROMISE, 0, 1, Buffer.alloc(4)), Http2ErrorCode.PROTOCOL_ERROR],
+    ["bad HPACK", (c) => c.frame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0x80])), Http2ErrorCode.COMPRESSION_ERROR],
+    ["lower stream id after a higher one", (c) => { c.request(5); c.request(3); }, Http2ErrorCode.STREAM_CLOSED],
+  ];
+  for (const [name, act, code] of cases) {
+    const client = await RawClient.connect(t, port);
+    act(client);
+    await client.expectGoaway(code).catch((err: Error) => assert.fail(`${name}: ${err.message}`));
+  }
+});
+
+test("stream errors reset only their stream: a malformed request and a stream-window overrun leave the others working", async (t) => {
+  const { port, nextStream } = await startServer(t, { streamWindowBytes: 65_535 });
+  const client = await RawClient.connect(t, port);
+  client.request(1, [["Upper", "x"]]);
+  await client.expectReset(1, Http2ErrorCode.PROTOCOL_ERROR);
+  client.request(3, [["connection", "keep-alive"]]);
+  await client.expectReset(3, Http2ErrorCode.PROTOCOL_ERROR);
+  client.request(5);
+  const { stream } = await nextStream();
+  stream.pause();
+  stream.on("data", () => {});
+  for (let i = 0; i < 4; i++) client.frame(FrameType.DATA, 0, 5, Buffer.alloc(16_000));
+  client.frame(FrameType.DATA, 0, 5, Buffer.alloc(2000)); // 66,000 > 65,535
+  await client.expectReset(5, Http2ErrorCode.FLOW_CONTROL_ERROR);
+  client.request(7, [], Flag.END_HEADERS | Flag.END_STREAM);
+  const next = await nextStream();
+  next.stream.respond({ ":status": 200 }, { endStream: true });
+  await client.expect((f) => f.type === FrameType.HEADERS && f.streamId === 7 && (f.flags & Flag.END_STREAM) !== 0, "the response on stream 7");
+  assert.equal(client.frames.some((f) => f.type === FrameType.GOAWAY), false);
+});
+
+test("streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused with REFUSED_STREAM", async (t) => {
+  const { port, streams } = await startServer(t, { maxConcurrentStreams: 2 });
+  const client = await RawClient.connect(t, port);
+  client.request(1);
+  client.request(3);
+  client.request(5);
+  await client.expectReset(5, Http2ErrorCode.REFUSED_STREAM);
+  assert.equal(streams.length, 2);
+});
+
+test("responses respect the client's stream window and frame size, and resume on WINDOW_UPDATE", async (t) => {
+  const { port, nextStream } = await startServer(t);
+  const client = await RawClient.connect(t, port, [[Setting.INITIAL_WINDOW_SIZE, 1000]]);
+  client.request(1);
+  const { stream } = await nextStream();
+  stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+  stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+  assert.equal(stream.write(Buffer.alloc(50_000, 1)), true);
+  stream.end();
+  await client.expect(() => dataBytes(client.frames, 1) === 1000, "1000 bytes of DATA");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(dataBytes(client.frames, 1), 1000, "nothing beyond the stream window");
+  client.frame(FrameType.WINDOW_UPDATE, 0, 1, windowUpdatePayload(100_000));
+  const trailers = await client.expect((f) => f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM) !== 0, "trailers");
+  assert.equal(dataBytes(client.frames, 1), 50_000);
+  assert.ok(client.frames.filter((f) => f.type === FrameType.DATA).every((f) => f.payload.length <= 16_384), "DATA frames fit the default SETTINGS_MAX_FRAME_SIZE");
+  assert.ok(client.frames.indexOf(trailers) > client.frames.findLastIndex((f) => f.type === FrameType.DATA), "trailers come after all DATA");
+  const headerFrames = client.frames.filter((f) => f.type === FrameType.HEADERS);
+  assert.deepEqual(client.decoder.decode(headerFrames[0]!.payload).headers, [[":status", "200"], ["content-type", "application/grpc"]]);
+  assert.deepEqual(client.decoder.decode(headerFrames[1]!.payload).headers, [["grpc-status", "0"]]);
+});
+
+test("a paused stream holds back its WINDOW_UPDATEs; the connection window is credited as data arrives", async (t) => {
+  // Credit is returned in steps of half a window: 75,000 bytes for the connection here.
+  const { port, nextStream } = await startServer(t, { streamWindowBytes: 100_000, sessionWindowBytes: 150_000 });
+  const client = await RawClient.connect(t, port);
+  client.request(1);
+  const { stream } = await nextStream();
+  const received: number[] = [];
+  stream.pause();
+  stream.on("data", (chunk: Buffer) => received.push(chunk.length));
+  for (let i = 0; i < 6; i++) client.frame(FrameType.DATA, 0, 1, Buffer.alloc(16_000));
+  await client.expect((f) => f.type === FrameType.WINDOW_UPDATE && f.streamId === 0 && f.payload.readUInt32BE(0) === 80_000, "connection credit");
+  assert.equal(client.frames.some((f) => f.type === FrameType.WINDOW_UPDATE && f.streamId === 1), false);
+  assert.deepEqual(received, []);
+  stream.resume();
+  await client.expect((f) => f.type === FrameType.WINDOW_UPDATE && f.streamId === 1, "stream credit after resume()");
+  assert.equal(received.reduce((a, b) => a + b, 0), 96_000);
+});
+
+test("a client's GOAWAY lets open streams finish, then the session closes", async (t) => {
+  const { port, nextStream, sessions } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  client.request(1, [], Flag.END_HEADERS | Flag.END_STREAM);
+  const { stream } = await nextStream();
+  client.frame(FrameType.GOAWAY, 0, 0, Buffer.from("0000000100000000", "hex"));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(sessions[0]!.destroyed, false, "the open stream keeps the session");
+  stream.respond({ ":status": 200 }, { endStream: true });
+  await within(() => client.isClosed, "the session closes once its last stream ends");
+});
+
+test("a node:http2 client's headers survive the round trip: repeated keys, long values, many requests on one session", async (t) => {
+  const { port, nextStream } = await startServer(t);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  t.after(() => session.destroy());
+  for (let i = 0; i < 20; i++) {
+    const req = session.request({
+      ":method": "POST", ":path": `/S/M${i}`, "content-type": "application/grpc", "x-rep": ["a", "b"], "x-long": "z".repeat(3000 + i), "x-same": "unchanging",
+    });
+    req.on("response", () => {});
+    req.end();
+    const { stream, headers, raw } = await nextStream();
+    assert.equal(headers[":path"], `/S/M${i}`);
+    assert.equal(headers["x-long"], "z".repeat(3000 + i));
+    assert.equal(headers["x-same"], "unchanging");
+    assert.deepEqual(raw.filter((_, j) => raw[j - 1] === "x-rep"), ["a", "b"]);
+    stream.respond({ ":status": 200, "x-answer": String(i) }, { endStream: true });
+    const [response] = await once(req, "response") as [http2.IncomingHttpHeaders];
+    assert.equal(response["x-answer"], String(i));
+  }
+});
+
+async function within(condition: () => boolean, what: string, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,627 @@
+// The server side of one HTTP/2 connection (RFC 9113), written for gRPC: the frontend's
+// kube-apiserver opens one connection per proxied TCP connection (konnectivity.md §1.5), and
+// node:http2 spends ~22 KiB of native memory on each (nghttp2 allocates a 16 KiB frame buffer
+// per session); this one holds a few hundred bytes of JavaScript objects besides the socket.
+//
+//   preface ──client preface──▶ settings ──client SETTINGS──▶ open ──close()──▶ closing ──no streams──▶ closed
+//                                                               └──destroy() / connection error / socket gone──▶ closed
+//
+// What it does: SETTINGS both ways (ours sent at once), HPACK in both directions (hpack.ts),
+// streams opened by HEADERS (+ CONTINUATION), DATA with connection and stream flow control,
+// WINDOW_UPDATE, PING (answered; ping() for keepalive), RST_STREAM, GOAWAY both ways, PRIORITY
+// and unknown frames ignored. Connection errors send GOAWAY with the code and close; stream
+// errors send RST_STREAM. No server push, no HTTP/1.1 upgrade.
+import { EventEmitter } from "node:events";
+import type * as net from "node:net";
+import { TunnelError } from "../protocol/tunnel-error.js";
+import { encodeHeaderBlock, HpackDecoder, type HeaderList } from "./hpack.js";
+import {
+  clientPreface, defaultWindowBytes, encodeFrame, Flag, FrameType, frameHeader, frameHeaderBytes, goawayPayload, Http2ErrorCode,
+  maxMaxFrameBytes, maxWindowBytes, minMaxFrameBytes, rstStreamPayload, Setting, settingsPayload, windowUpdatePayload,
+} from "./http2-frame.js";
+import { Http2ServerStream, type StreamOwner } from "./http2-server-stream.js";
+
+export interface Http2ServerSessionOptions {
+  /** Our SETTINGS_INITIAL_WINDOW_SIZE: how much a peer may send on one stream before we credit it. */
+  readonly streamWindowBytes: number;
+  /** The connection's receive window, opened with a WINDOW_UPDATE right after our SETTINGS. */
+  readonly sessionWindowBytes: number;
+  /** Our SETTINGS_MAX_FRAME_SIZE. */
+  readonly maxFrameBytes: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListBytes: number;
+}
+
+type State = "preface" | "settings" | "open" | "closing" | "closed";
+
+/** A received header block, as node:http2 passes it: an object for lookups and the raw list. */
+export type IncomingHeaders = Record<string, string>;
+
+const headerTableBytes = 4096;
+// RFC 9113 §8.2.2: connection-specific fields make a request malformed.
+const connectionSpecific = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
+class ConnectionError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+class StreamError extends Error {
+  constructor(readonly streamId: number, readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+export class Http2ServerSession extends EventEmitter implements StreamOwner {
+  readonly socket: net.Socket;
+  readonly streamWindowBytes: number;
+  readonly #options: Http2ServerSessionOptions;
+  readonly #decoder: HpackDecoder;
+  readonly #streams = new Map<number, Http2ServerStream>();
+  #state: State = "preface";
+  // Receive buffer: chunks not yet forming a whole frame.
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #continuation: { streamId: number; flags: number; fragments: Buffer[]; bytes: number } | undefined;
+  #lastStreamId = 0;
+  #receiveWindow: number;
+  #unackedBytes = 0;
+  #sendWindow = defaultWindowBytes;
+  #peerInitialWindow = defaultWindowBytes;
+  #peerMaxFrameBytes = minMaxFrameBytes;
+  #needsTableSizeUpdate = true;
+  #sendQueue: Http2ServerStream[] = [];
+  readonly #queued = new Set<Http2ServerStream>();
+  #isFlushing = false;
+  #isCorked = false;
+  #pings: Array<{ payload: Buffer; sentAt: bigint; callback: (err: Error | null, durationMs: number, payload: Buffer) => void }> = [];
+  #closeReason: Error | undefined;
+
+  constructor(socket: net.Socket, options: Http2ServerSessionOptions) {
+    super();
+    this.socket = socket;
+    this.#options = options;
+    this.streamWindowBytes = options.streamWindowBytes;
+    this.#receiveWindow = defaultWindowBytes;
+    this.#decoder = new HpackDecoder({ maxTableBytes: headerTableBytes, maxHeaderListBytes: options.maxHeaderListBytes });
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("drain", () => this.#flush());
+    socket.on("end", () => this.destroy());
+    socket.on("error", (err) => {
+      this.#closeReason ??= err;
+      this.destroy(err);
+    });
+    socket.once("close", () => this.#onSocketClose());
+    this.#sendSettings();
+  }
+
+  get closed(): boolean {
+    return this.#state === "closing" || this.#state === "closed";
+  }
+
+  get destroyed(): boolean {
+    return this.#state === "closed";
+  }
+
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  /** GOAWAY NO_ERROR: open streams run to their end, newer ones are refused, then the socket closes. */
+  close(): void {
+    if (this.closed) return;
+    this.#state = "closing";
+    this.goaway(Http2ErrorCode.NO_ERROR, this.#lastStreamId);
+    this.#closeIfIdle();
+  }
+
+  /** Closes now: GOAWAY (INTERNAL_ERROR when `err` is given), every stream reset, the socket destroyed. */
+  destroy(err?: Error, code: number = err ? Http2ErrorCode.INTERNAL_ERROR : Http2ErrorCode.NO_ERROR, debug?: string): void {
+    if (this.#state === "closed") return;
+    const wasOpen = this.#state !== "preface";
+    this.#state = "closed";
+    this.#closeReason ??= err;
+    if (wasOpen && !this.socket.destroyed && this.socket.writable) {
+      const debugBytes = debug === undefined ? undefined : Buffer.from(debug.slice(0, 200));
+      this.#write(encodeFrame(FrameType.GOAWAY, 0, 0, goawayPayload(this.#lastStreamId, code, debugBytes)));
+    }
+    for (const stream of [...this.#streams.values()]) stream.terminate(Http2ErrorCode.CANCEL);
+    for (const ping of this.#pings) ping.callback(new TunnelError("CLOSED", "http2: session closed before the PING ack"), 0, ping.payload);
+    this.#pings = [];
+    this.#uncork();
+    this.socket.end();
+    // Give the GOAWAY a moment to leave; a peer that does not close its side is cut.
+    if (!this.socket.destroyed) {
+      const timer = setTimeout(() => this.socket.destroy(), 1000).unref();
+      this.socket.once("close", () => clearTimeout(timer));
+    }
+  }
+
+  goaway(code: number, lastStreamId: number, debug?: Uint8Array): void {
+    if (this.#state === "closed" || this.socket.destroyed) return;
+    this.#write(encodeFrame(FrameType.GOAWAY, 0, 0, goawayPayload(lastStreamId, code, debug)));
+  }
+
+  /** Sends a PING; `callback` gets the round trip once the ACK arrives. */
+  ping(callback: (err: Error | null, durationMs: number, payload: Buffer) => void): boolean {
+    if (this.#state === "closed") return false;
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeBigUInt64BE(process.hrtime.bigint() & 0xffffffffffffffffn);
+    this.#pings.push({ payload, sentAt: process.hrtime.bigint(), callback });
+    this.#write(encodeFrame(FrameType.PING, 0, 0, payload));
+    return true;
+  }
+
+  // ---- StreamOwner ----
+
+  sendHeaders(stream: Http2ServerStream, headers: HeaderList, endStream: boolean): void {
+    if (this.#state === "closed") return;
+    let block = encodeHeaderBlock(headers);
+    if (this.#needsTableSizeUpdate) {
+      // We never index, so our table is empty at any size: announce 0 once, and again after the
+      // peer changes SETTINGS_HEADER_TABLE_SIZE (RFC 7541 §4.2), which some decoders insist on.
+      this.#needsTableSizeUpdate = false;
+      block = Buffer.concat([Buffer.from([0x20]), block]);
+    }
+    const endFlag = endStream ? Flag.END_STREAM : 0;
+    if (block.length <= this.#peerMaxFrameBytes) {
+      this.#write(encodeFrame(FrameType.HEADERS, endFlag | Flag.END_HEADERS, stream.id, block));
+      return;
+    }
+    for (let offset = 0; offset < block.length; offset += this.#peerMaxFrameBytes) {
+      const fragment = block.subarray(offset, offset + this.#peerMaxFrameBytes);
+      const isLast = offset + this.#peerMaxFrameBytes >= block.length;
+      const type = offset === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+      const flags = (offset === 0 ? endFlag : 0) | (isLast ? Flag.END_HEADERS : 0);
+      this.#write(encodeFrame(type, flags, stream.id, fragment));
+    }
+  }
+
+  sendReset(streamId: number, code: number): void {
+    if (this.#state === "closed") return;
+    this.#write(encodeFrame(FrameType.RST_STREAM, 0, streamId, rstStreamPayload(code)));
+  }
+
+  sendWindowUpdate(streamId: number, increment: number): void {
+    if (this.#state === "closed") return;
+    this.#write(encodeFrame(FrameType.WINDOW_UPDATE, 0, streamId, windowUpdatePayload(increment)));
+  }
+
+  sendEndStream(stream: Http2ServerStream): void {
+    if (this.#state === "closed") return;
+    this.#write(frameHeader(0, FrameType.DATA, Flag.END_STREAM, stream.id));
+  }
+
+  wantsToSend(stream: Http2ServerStream): void {
+    if (!this.#queued.has(stream)) {
+      this.#queued.add(stream);
+      this.#sendQueue.push(stream);
+    }
+    this.#flush();
+  }
+
+  streamClosed(stream: Http2ServerStream): void {
+    this.#streams.delete(stream.id);
+    if (this.#queued.delete(stream)) this.#sendQueue = this.#sendQueue.filter((s) => s !== stream);
+    this.#closeIfIdle();
+  }
+
+  // ---- sending ----
+
+  #write(frame: Buffer, done?: (err?: Error | null) => void): void {
+    this.#cork();
+    this.socket.write(frame, done);
+  }
+
+  // Frames written in one turn of the event loop leave in one writev.
+  #cork(): void {
+    if (this.#isCorked) return;
+    this.#isCorked = true;
+    this.socket.cork();
+    process.nextTick(() => this.#uncork());
+  }
+
+  #uncork(): void {
+    if (!this.#isCorked) return;
+    this.#isCorked = false;
+    this.socket.uncork();
+  }
+
+  #sendSettings(): void {
+    const o = this.#options;
+    const settings: Array<[number, number]> = [
+      [Setting.MAX_CONCURRENT_STREAMS, o.maxConcurrentStreams],
+      [Setting.INITIAL_WINDOW_SIZE, o.streamWindowBytes],
+      [Setting.MAX_FRAME_SIZE, o.maxFrameBytes],
+      [Setting.MAX_HEADER_LIST_SIZE, o.maxHeaderListBytes],
+    ];
+    this.#write(encodeFrame(FrameType.SETTINGS, 0, 0, settingsPayload(settings)));
+    if (o.sessionWindowBytes > defaultWindowBytes) {
+      this.#write(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdatePayload(o.sessionWindowBytes - defaultWindowBytes)));
+      this.#receiveWindow = o.sessionWindowBytes;
+    }
+  }
+
+  // Round-robin over streams with data, one frame each per turn, while both windows and the
+  // socket allow: a bulk stream cannot starve the others. A stream blocked on a window leaves
+  // the queue; the WINDOW_UPDATE that unblocks it puts it back.
+  #flush(): void {
+    if (this.#isFlushing || this.#state === "closed") return;
+    this.#isFlushing = true;
+    try {
+      while (this.#sendQueue.length > 0 && !this.socket.writableNeedDrain) {
+        const stream = this.#sendQueue.shift()!;
+        this.#queued.delete(stream);
+        if (this.#sendOne(stream)) {
+          this.#queued.add(stream);
+          this.#sendQueue.push(stream);
+        }
+      }
+    } finally {
+      this.#isFlushing = false;
+    }
+  }
+
+  /** One DATA frame for `stream`, or its end once nothing is queued; true when it can send more now. */
+  #sendOne(stream: Http2ServerStream): boolean {
+    if (stream.closed) return false;
+    const taken = stream.takeData(Math.min(stream.sendWindow, this.#sendWindow, this.#peerMaxFrameBytes));
+    if (taken) {
+      this.#sendWindow -= taken.piece.length;
+      this.#cork();
+      this.socket.write(frameHeader(taken.piece.length, FrameType.DATA, 0, stream.id));
+      this.socket.write(taken.piece, taken.done);
+      stream.afterSend();
+    }
+    if (stream.writableLength > 0) return stream.sendWindow > 0 && this.#sendWindow > 0;
+    stream.finishIfEnded();
+    return false;
+  }
+
+  // ---- receiving ----
+
+  #onData(chunk: Buffer): void {
+    if (this.#state === "closed") return;
+    let buffer = chunk;
+    if (this.#pendingBytes > 0) {
+      this.#pending.push(chunk);
+      this.#pendingBytes += chunk.length;
+      if (this.#pendingBytes < this.#bytesNeeded(this.#pending[0]!)) return;
+      buffer = Buffer.concat(this.#pending, this.#pendingBytes);
+      this.#pending = [];
+      this.#pendingBytes = 0;
+    }
+    let offset = 0;
+    try {
+      if (this.#state === "preface") {
+        if (buffer.length < clientPreface.length) {
+          if (!clientPreface.subarray(0, buffer.length).equals(buffer)) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "not an HTTP/2 client preface");
+          this.#keep(buffer);
+          return;
+        }
+        if (!clientPreface.equals(buffer.subarray(0, clientPreface.length))) {
+          throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "not an HTTP/2 client preface");
+        }
+        offset = clientPreface.length;
+        this.#state = "settings";
+      }
+      while (offset + frameHeaderBytes <= buffer.length && !this.destroyed) {
+        const length = (buffer[offset]! << 16) | (buffer[offset + 1]! << 8) | buffer[offset + 2]!;
+        if (length > this.#options.maxFrameBytes) {
+          throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${this.#options.maxFrameBytes}`);
+        }
+        if (offset + frameHeaderBytes + length > buffer.length) break;
+        const type = buffer[offset + 3]!;
+        const flags = buffer[offset + 4]!;
+        const streamId = buffer.readUInt32BE(offset + 5) & 0x7fffffff;
+        const payload = buffer.subarray(offset + frameHeaderBytes, offset + frameHeaderBytes + length);
+        offset += frameHeaderBytes + length;
+        try {
+          this.#onFrame(type, flags, streamId, payload);
+        } catch (err) {
+          if (!(err instanceof StreamError)) throw err;
+          this.sendReset(err.streamId, err.code);
+          this.#streams.get(err.streamId)?.terminate(err.code, new TunnelError("PROTOCOL", `http2: ${err.message}`));
+        }
+      }
+    } catch (err) {
+      if (err instanceof ConnectionError) {
+        this.#connectionError(err.code, err.message);
+        return;
+      }
+      if (err instanceof TunnelError) {
+        // hpack.ts reports a bad header block; RFC 9113 §4.3: COMPRESSION_ERROR.
+        this.#connectionError(Http2ErrorCode.COMPRESSION_ERROR, err.message);
+        return;
+      }
+      throw err;
+    }
+    if (offset < buffer.length && !this.destroyed) this.#keep(buffer.subarray(offset));
+  }
+
+  #keep(rest: Buffer): void {
+    this.#pending = [rest];
+    this.#pendingBytes = rest.length;
+  }
+
+  #bytesNeeded(first: Buffer): number {
+    if (this.#state === "preface") return clientPreface.length;
+    if (first.length < frameHeaderBytes) return frameHeaderBytes;
+    return frameHeaderBytes + ((first[0]! << 16) | (first[1]! << 8) | first[2]!);
+  }
+
+  #connectionError(code: number, message: string): void {
+    const err = new TunnelError("PROTOCOL", `http2: ${message}`);
+    if (this.listenerCount("error") > 0) this.emit("error", err);
+    this.destroy(err, code, message);
+  }
+
+  #onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+    if (this.#continuation && type !== FrameType.CONTINUATION) {
+      throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `expected CONTINUATION for stream ${this.#continuation.streamId}, got frame type ${type}`);
+    }
+    if (this.#state === "settings" && type !== FrameType.SETTINGS) {
+      throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "the first frame after the preface must be SETTINGS");
+    }
+    switch (type) {
+      case FrameType.DATA: return this.#onDataFrame(flags, streamId, payload);
+      case FrameType.HEADERS: return this.#onHeadersFrame(flags, streamId, payload);
+      case FrameType.PRIORITY: return this.#onPriority(streamId, payload);
+      case FrameType.RST_STREAM: return this.#onRstStream(streamId, payload);
+      case FrameType.SETTINGS: return this.#onSettings(flags, streamId, payload);
+      case FrameType.PUSH_PROMISE: throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "a client may not send PUSH_PROMISE");
+      case FrameType.PING: return this.#onPing(flags, streamId, payload);
+      case FrameType.GOAWAY: return this.#onGoaway(streamId, payload);
+      case FrameType.WINDOW_UPDATE: return this.#onWindowUpdate(streamId, payload);
+      case FrameType.CONTINUATION: return this.#onContinuation(flags, streamId, payload);
+      default: return; // RFC 9113 §5.5: unknown frame types are ignored.
+    }
+  }
+
+  #isIdle(streamId: number): boolean {
+    return streamId > this.#lastStreamId;
+  }
+
+  /** Strips padding (RFC 9113 §6.1, §6.2); the pad length must leave room for the content. */
+  #unpad(flags: number, payload: Buffer, fixedBytes = 0): Buffer {
+    if ((flags & Flag.PADDED) === 0) return payload;
+    if (payload.length < 1) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "padded frame without a pad length");
+    const padLength = payload[0]!;
+    if (padLength + fixedBytes >= payload.length) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "padding longer than the frame");
+    return payload.subarray(1, payload.length - padLength);
+  }
+
+  #onDataFrame(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "DATA on stream 0");
+    if (this.#isIdle(streamId)) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${streamId}`);
+    const flowControlled = payload.length;
+    if (flowControlled > this.#receiveWindow) {
+      throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${flowControlled} bytes exceeds the connection window (${this.#receiveWindow})`);
+    }
+    this.#receiveWindow -= flowControlled;
+    this.#consumed(flowControlled);
+    const data = this.#unpad(flags, payload);
+    const stream = this.#streams.get(streamId);
+    // A stream we already closed may still receive what the peer sent meanwhile: the connection
+    // window counts it (above) and the bytes go nowhere.
+    if (!stream) return;
+    if (stream.isRemoteEnded) throw new StreamError(streamId, Http2ErrorCode.STREAM_CLOSED, `DATA after END_STREAM on stream ${streamId}`);
+    if (!stream.receiveData(data, flowControlled, (flags & Flag.END_STREAM) !== 0)) {
+      throw new StreamError(streamId, Http2ErrorCode.FLOW_CONTROL_ERROR, `DATA exceeds stream ${streamId}'s window`);
+    }
+  }
+
+  // The connection window is credited as DATA arrives (each stream's own window is what holds a
+  // slow reader back), in steps of half the window.
+  #consumed(bytes: number): void {
+    this.#unackedBytes += bytes;
+    if (this.#unackedBytes * 2 < this.#options.sessionWindowBytes) return;
+    this.#receiveWindow += this.#unackedBytes;
+    this.sendWindowUpdate(0, this.#unackedBytes);
+    this.#unackedBytes = 0;
+  }
+
+  #onHeadersFrame(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0 || streamId % 2 === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${streamId}: client streams are odd`);
+    let fragment = this.#unpad(flags, payload, (flags & Flag.PRIORITY) !== 0 ? 5 : 0);
+    if (flags & Flag.PRIORITY) {
+      if (fragment.length < 5) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "HEADERS too short for its priority fields");
+      fragment = fragment.subarray(5);
+    }
+    if (flags & Flag.END_HEADERS) {
+      this.#onHeaderBlock(streamId, flags, fragment);
+      return;
+    }
+    this.#continuation = { streamId, flags, fragments: [Buffer.from(fragment)], bytes: fragment.length };
+  }
+
+  #onContinuation(flags: number, streamId: number, payload: Buffer): void {
+    const c = this.#continuation;
+    if (!c || c.streamId !== streamId) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `unexpected CONTINUATION on stream ${streamId}`);
+    c.fragments.push(Buffer.from(payload));
+    c.bytes += payload.length;
+    // A header block may not grow without bound while we wait for its end.
+    if (c.bytes > 4 * this.#options.maxHeaderListBytes) {
+      throw new ConnectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, `header block of stream ${streamId} exceeds ${4 * this.#options.maxHeaderListBytes} bytes`);
+    }
+    if ((flags & Flag.END_HEADERS) === 0) return;
+    this.#continuation = undefined;
+    this.#onHeaderBlock(streamId, c.flags, Buffer.concat(c.fragments, c.bytes));
+  }
+
+  #onHeaderBlock(streamId: number, flags: number, block: Buffer): void {
+    // Decoded whatever becomes of the stream: the HPACK table must stay in step with the peer's.
+    const { headers, isTooLarge } = this.#decoder.decode(block);
+    const isEnd = (flags & Flag.END_STREAM) !== 0;
+    const existing = this.#streams.get(streamId);
+    if (existing) {
+      // Trailers (RFC 9113 §8.1): they must end the stream.
+      if (existing.isRemoteEnded) throw new StreamError(streamId, Http2ErrorCode.STREAM_CLOSED, `HEADERS after END_STREAM on stream ${streamId}`);
+      if (!isEnd) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, "a second HEADERS without END_STREAM");
+      existing.receiveEnd();
+      return;
+    }
+    if (!this.#isIdle(streamId)) throw new ConnectionError(Http2ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
+    this.#lastStreamId = streamId;
+    // After our GOAWAY new streams are ignored (RFC 9113 §6.8); the client retries elsewhere.
+    if (this.#state !== "open" && this.#state !== "settings") return;
+    if (this.#streams.size >= this.#options.maxConcurrentStreams) {
+      this.sendReset(streamId, Http2ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    const stream = new Http2ServerStream(streamId, this, this.#peerInitialWindow, isEnd);
+    this.#streams.set(streamId, stream);
+    if (isTooLarge) {
+      stream.respond({ ":status": 431 }, { endStream: true });
+      stream.close(Http2ErrorCode.NO_ERROR);
+      return;
+    }
+    const malformed = validateRequestHeaders(headers);
+    if (malformed !== undefined) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `malformed request: ${malformed}`);
+    const object: IncomingHeaders = {};
+    const raw: string[] = [];
+    for (const [name, value] of headers) {
+      object[name] = object[name] === undefined ? value : `${object[name]}, ${value}`;
+      raw.push(name, value);
+    }
+    this.emit("stream", stream, object, flags, raw);
+  }
+
+  #onPriority(streamId: number, payload: Buffer): void {
+    if (streamId === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0");
+    if (payload.length !== 5) throw new StreamError(streamId, Http2ErrorCode.FRAME_SIZE_ERROR, "PRIORITY must be 5 bytes");
+  }
+
+  #onRstStream(streamId: number, payload: Buffer): void {
+    if (streamId === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0");
+    if (payload.length !== 4) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes");
+    if (this.#isIdle(streamId)) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${streamId}`);
+    this.#streams.get(streamId)?.terminate(payload.readUInt32BE(0));
+  }
+
+  #onSettings(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId !== 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream");
+    if (flags & Flag.ACK) {
+      if (payload.length !== 0) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
+      return;
+    }
+    if (payload.length % 6 !== 0) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length is not a multiple of 6");
+    if (this.#state === "settings") this.#state = "open";
+    for (let i = 0; i < payload.length; i += 6) {
+      const id = payload.readUInt16BE(i);
+      const value = payload.readUInt32BE(i + 2);
+      switch (id) {
+        case Setting.HEADER_TABLE_SIZE:
+          this.#needsTableSizeUpdate = true;
+          break;
+        case Setting.ENABLE_PUSH:
+          if (value > 1) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
+          break;
+        case Setting.INITIAL_WINDOW_SIZE: {
+          if (value > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value}`);
+          // RFC 9113 §6.9.2: the change applies to every open stream's send window.
+          const delta = value - this.#peerInitialWindow;
+          this.#peerInitialWindow = value;
+          for (const stream of this.#streams.values()) {
+            stream.sendWindow += delta;
+            if (stream.sendWindow > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "a stream window grew past 2^31-1");
+            if (delta > 0 && stream.writableLength > 0) this.wantsToSend(stream);
+          }
+          break;
+        }
+        case Setting.MAX_FRAME_SIZE:
+          if (value < minMaxFrameBytes || value > maxMaxFrameBytes) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
+          this.#peerMaxFrameBytes = value;
+          break;
+        default:
+          // MAX_CONCURRENT_STREAMS limits pushes (we send none); MAX_HEADER_LIST_SIZE is
+          // advisory; unknown settings are ignored (RFC 9113 §6.5.2).
+          break;
+      }
+    }
+    this.#write(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0));
+  }
+
+  #onPing(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId !== 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "PING on a stream");
+    if (payload.length !== 8) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "PING must be 8 bytes");
+    if ((flags & Flag.ACK) === 0) {
+      this.#write(encodeFrame(FrameType.PING, Flag.ACK, 0, payload));
+      this.emit("ping", Buffer.from(payload));
+      return;
+    }
+    const index = this.#pings.findIndex((p) => p.payload.equals(payload));
+    if (index < 0) return;
+    const [ping] = this.#pings.splice(index, 1);
+    ping!.callback(null, Number(process.hrtime.bigint() - ping!.sentAt) / 1e6, ping!.payload);
+  }
+
+  #onGoaway(streamId: number, payload: Buffer): void {
+    if (streamId !== 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream");
+    if (payload.length < 8) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes");
+    // The client opens no more streams; ours run to their end (a client closing its channel
+    // sends GOAWAY NO_ERROR, grpc-go among them).
+    this.emit("goaway", payload.readUInt32BE(4), payload.readUInt32BE(0) & 0x7fffffff);
+    if (this.#state === "open" || this.#state === "settings") this.#state = "closing";
+    this.#closeIfIdle();
+  }
+
+  #onWindowUpdate(streamId: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE must be 4 bytes");
+    const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    if (streamId === 0) {
+      if (increment === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
+      this.#sendWindow += increment;
+      if (this.#sendWindow > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "the connection window grew past 2^31-1");
+      for (const stream of this.#streams.values()) if (stream.writableLength > 0 || stream.hasQueuedOutput) this.wantsToSend(stream);
+      this.#flush();
+      return;
+    }
+    if (this.#isIdle(streamId)) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${streamId}`);
+    const stream = this.#streams.get(streamId);
+    if (!stream) return;
+    if (increment === 0) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0");
+    stream.sendWindow += increment;
+    if (stream.sendWindow > maxWindowBytes) throw new StreamError(streamId, Http2ErrorCode.FLOW_CONTROL_ERROR, "the stream window grew past 2^31-1");
+    if (stream.hasQueuedOutput) this.wantsToSend(stream);
+  }
+
+  #closeIfIdle(): void {
+    if (this.#state !== "closing" || this.#streams.size > 0) return;
+    this.destroy();
+  }
+
+  #onSocketClose(): void {
+    if (this.#state !== "closed") {
+      this.#state = "closed";
+      for (const stream of [...this.#streams.values()]) stream.terminate(Http2ErrorCode.CANCEL);
+      for (const ping of this.#pings) ping.callback(new TunnelError("CLOSED", "http2: connection closed before the PING ack"), 0, ping.payload);
+      this.#pings = [];
+    }
+    this.emit("close", this.#closeReason);
+  }
+}
+
+/** RFC 9113 §8.3.1 and §8.2: why a request's header list is malformed, or undefined. */
+function validateRequestHeaders(headers: HeaderList): string | undefined {
+  let hasRegular = false;
+  const seen = new Set<string>();
+  for (const [name, value] of headers) {
+    if (name !== name.toLowerCase()) return `header name ${JSON.stringify(name)} is not lower-case`;
+    if (name.startsWith(":")) {
+      if (hasRegular) return `pseudo-header ${name} after a regular header`;
+      if (name !== ":method" && name !== ":scheme" && name !== ":path" && name !== ":authority") return `unknown pseudo-header ${name}`;
+      if (seen.has(name)) return `repeated ${name}`;
+      seen.add(name);
+      continue;
+    }
+    hasRegular = true;
+    if (connectionSpecific.has(name)) return `connection-specific header ${name}`;
+    if (name === "te" && value !== "trailers") return `te: ${value}`;
+  }
+  if (!seen.has(":method")) return "no :method";
+  const method = headers.find(([n]) => n === ":method")![1];
+  if (method !== "CONNECT" && (!seen.has(":scheme") || !seen.has(":path"))) return "no :scheme or :path";
+  return undefined;
+}

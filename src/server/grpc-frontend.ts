@@ -7,9 +7,9 @@ import type { Logger } from "pino";
 import {
   closeDial, closeResponse, dataPacket, dialResponse, type Packet, type PacketOf,
 } from "../protocol/index.js";
-import type { Endpoint, EndpointHandlers, PacketChannel } from "../tunnel/index.js";
+import type { ChannelHandlers, Endpoint, EndpointHandlers, PacketChannel } from "../tunnel/index.js";
 import { withExplanation } from "./explain-dial-failure.js";
-import type { DialHandle, ProxyServer } from "./proxy-server.js";
+import type { DialFailure, DialHandle, DialRequester, ProxyServer } from "./proxy-server.js";
 import type { ServerMetrics } from "./server-metrics.js";
 
 type State =
@@ -64,84 +64,114 @@ class FrontendStreamEndpoint implements Endpoint {
   }
 }
 
-export function serveGrpcFrontend(channel: PacketChannel, server: ProxyServer, metrics: ServerMetrics, log: Logger): void {
-  let state: State = { kind: "waiting" };
-  metrics.grpcStreamOpened("Proxy", 1);
-  const send = (p: Packet) => {
-    metrics.packet("to_client", p.type);
-    channel.send(p);
-  };
+/**
+ * One frontend stream. A class with methods rather than closures: a frontend holds one stream per
+ * proxied connection, and ten closures each add up to ~0.7 KiB per connection.
+ */
+class GrpcFrontendStream implements ChannelHandlers, DialRequester {
+  private state: State = { kind: "waiting" };
 
-  const onDialRequest = (p: PacketOf<"DIAL_REQ">) => {
-    if (state.kind !== "waiting") {
-      send(dialResponse(p.random, 0n, "a Proxy stream carries one connection; open a new stream for another dial"));
+  constructor(
+    private readonly channel: PacketChannel,
+    private readonly server: ProxyServer,
+    private readonly metrics: ServerMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  private send(p: Packet): void {
+    this.metrics.packet("to_client", p.type);
+    this.channel.send(p);
+  }
+
+  // ---- ChannelHandlers ----
+
+  packet(p: Packet): void {
+    this.metrics.packet("from_client", p.type);
+    const h = packetHandlers[p.type] as ((s: GrpcFrontendStream, p: Packet) => void) | undefined;
+    if (h) h(this, p);
+    else this.log.debug({ type: p.type }, "ignoring an unexpected packet from a frontend");
+  }
+
+  drain(): void {
+    if (this.state.kind === "established") this.state.endpoint.handlers?.localDrain();
+  }
+
+  close(err?: Error): void {
+    this.metrics.grpcStreamOpened("Proxy", -1);
+    if (this.state.kind === "dialing") this.state.handle?.cancel();
+    else if (this.state.kind === "established") this.state.endpoint.handlers?.localEnd(err);
+    this.state = { kind: "done" };
+  }
+
+  // ---- DialRequester ----
+
+  established(connectID: bigint): Endpoint | null {
+    if (this.state.kind !== "dialing") return null;
+    this.send(dialResponse(this.state.random, connectID));
+    const endpoint = new FrontendStreamEndpoint(this.channel, connectID, this.metrics);
+    this.state = { kind: "established", connectID, endpoint };
+    return endpoint;
+  }
+
+  failed(f: DialFailure): void {
+    if (this.state.kind !== "dialing") return;
+    const random = this.state.random;
+    this.state = { kind: "done" };
+    this.send(f.dialClosedByAgent ? closeDial(random) : dialResponse(random, 0n, withExplanation(f.error, f.explanation)));
+    // Upstream stops serving the stream after a failed dial; the client closes it.
+    this.channel.end(0);
+  }
+
+  // ---- packets ----
+
+  dialRequest(p: PacketOf<"DIAL_REQ">): void {
+    if (this.state.kind !== "waiting") {
+      this.send(dialResponse(p.random, 0n, "a Proxy stream carries one connection; open a new stream for another dial"));
       return;
     }
     if (p.protocol !== "tcp") {
-      send(dialResponse(p.random, 0n, `protocol "${p.protocol}" is not supported: only tcp`));
-      state = { kind: "done" };
-      channel.end(0);
+      this.send(dialResponse(p.random, 0n, `protocol "${p.protocol}" is not supported: only tcp`));
+      this.state = { kind: "done" };
+      this.channel.end(0);
       return;
     }
     const random = p.random;
-    state = { kind: "dialing", random, handle: null };
-    const handle = server.dial(p.address, {
-      established: (connectID) => {
-        if (state.kind !== "dialing") return null;
-        send(dialResponse(random, connectID));
-        const endpoint = new FrontendStreamEndpoint(channel, connectID, metrics);
-        state = { kind: "established", connectID, endpoint };
-        return endpoint;
-      },
-      failed: (f) => {
-        if (state.kind !== "dialing") return;
-        state = { kind: "done" };
-        send(f.dialClosedByAgent ? closeDial(random) : dialResponse(random, 0n, withExplanation(f.error, f.explanation)));
-        // Upstream stops serving the stream after a failed dial; the client closes it.
-        channel.end(0);
-      },
-    }, random);
-    if (state.kind === "dialing") state = { kind: "dialing", random, handle };
-  };
+    this.state = { kind: "dialing", random, handle: null };
+    const handle = this.server.dial(p.address, this, random);
+    if (this.state.kind === "dialing") this.state = { kind: "dialing", random, handle };
+  }
 
-  const handlers: { [T in Packet["type"]]?: (p: PacketOf<T>) => void } = {
-    DIAL_REQ: onDialRequest,
-    DATA: (p) => {
-      if (state.kind === "established" && p.connectID === state.connectID) state.endpoint.handlers?.localData(p.data);
-      else if (state.kind === "established") {
-        // A second connectID on one stream: upstream closes both.
-        send(closeResponse(p.connectID, "connectID does not belong to this stream"));
-        state.endpoint.handlers?.localEnd();
-      } else send(closeResponse(p.connectID, "backend not initialized"));
-    },
-    CLOSE_REQ: (p) => {
-      if (state.kind === "established" && p.connectID === state.connectID) state.endpoint.handlers?.localEnd();
-      else send(closeResponse(p.connectID, "backend uninitialized"));
-    },
-    DIAL_CLS: (p) => {
-      if (state.kind === "dialing" && p.random === state.random) {
-        state.handle?.cancel();
-        state = { kind: "done" };
-        channel.end(0);
-      }
-    },
-  };
+  data(p: PacketOf<"DATA">): void {
+    if (this.state.kind === "established" && p.connectID === this.state.connectID) this.state.endpoint.handlers?.localData(p.data);
+    else if (this.state.kind === "established") {
+      // A second connectID on one stream: upstream closes both.
+      this.send(closeResponse(p.connectID, "connectID does not belong to this stream"));
+      this.state.endpoint.handlers?.localEnd();
+    } else this.send(closeResponse(p.connectID, "backend not initialized"));
+  }
 
-  channel.start({
-    packet: (p) => {
-      metrics.packet("from_client", p.type);
-      const h = handlers[p.type] as ((p: Packet) => void) | undefined;
-      if (h) h(p);
-      else log.debug({ type: p.type }, "ignoring an unexpected packet from a frontend");
-    },
-    drain: () => {
-      if (state.kind === "established") state.endpoint.handlers?.localDrain();
-    },
-    close: (err) => {
-      metrics.grpcStreamOpened("Proxy", -1);
-      if (state.kind === "dialing") state.handle?.cancel();
-      else if (state.kind === "established") state.endpoint.handlers?.localEnd(err);
-      state = { kind: "done" };
-    },
-  });
+  closeRequest(p: PacketOf<"CLOSE_REQ">): void {
+    if (this.state.kind === "established" && p.connectID === this.state.connectID) this.state.endpoint.handlers?.localEnd();
+    else this.send(closeResponse(p.connectID, "backend uninitialized"));
+  }
+
+  dialClose(p: PacketOf<"DIAL_CLS">): void {
+    if (this.state.kind === "dialing" && p.random === this.state.random) {
+      this.state.handle?.cancel();
+      this.state = { kind: "done" };
+      this.channel.end(0);
+    }
+  }
+}
+
+const packetHandlers: { [T in Packet["type"]]?: (s: GrpcFrontendStream, p: PacketOf<T>) => void } = {
+  DIAL_REQ: (s, p) => s.dialRequest(p),
+  DATA: (s, p) => s.data(p),
+  CLOSE_REQ: (s, p) => s.closeRequest(p),
+  DIAL_CLS: (s, p) => s.dialClose(p),
+};
+
+export function serveGrpcFrontend(channel: PacketChannel, server: ProxyServer, metrics: ServerMetrics, log: Logger): void {
+  metrics.grpcStreamOpened("Proxy", 1);
+  channel.start(new GrpcFrontendStream(channel, server, metrics, log));
 }

@@ -33,7 +33,8 @@ export function encodeGrpcMessage(message: Uint8Array): Buffer {
  */
 export class GrpcMessageReader {
   readonly #maxMessageBytes: number;
-  readonly #header = Buffer.alloc(grpcFrameHeaderBytes);
+  // Only a prefix split across chunks needs it: allocated then (a reader per call adds up).
+  #header: Buffer | undefined;
   #headerFill = 0;
   #body: Buffer | undefined;
   #bodyFill = 0;
@@ -85,6 +86,7 @@ export class GrpcMessageReader {
         offset += grpcFrameHeaderBytes;
       } else {
         const n = Math.min(grpcFrameHeaderBytes - this.#headerFill, chunk.length - offset);
+        this.#header ??= Buffer.alloc(grpcFrameHeaderBytes);
         this.#header.set(chunk.subarray(offset, offset + n), this.#headerFill);
         this.#headerFill += n;
         offset += n;

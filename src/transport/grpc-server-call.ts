@@ -54,7 +54,7 @@ export interface CallStream extends ReadableSource {
   on(event: "drain" | "wantTrailers", listener: () => void): unknown;
   on(event: "data", listener: (chunk: Buffer) => void): unknown;
   on(event: "end", listener: () => void): unknown;
-  once(event: "close", listener: () => void): unknown;
+  on(event: "close", listener: () => void): unknown;
 }
 
 const grpcContentType = "application/grpc";
@@ -66,7 +66,9 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
   readonly #stream: CallStream;
   readonly #maxMessageBytes: number;
   readonly #inbound: InboundMessages;
-  readonly #controller = new AbortController();
+  // Created when someone asks for the signal (most calls never do: an AbortController per call
+  // is ~0.5 KiB, and a frontend holds a call per proxied connection).
+  #controller: AbortController | undefined;
   #hasSentHeaders = false;
   #hasEnded = false;
   #isClosed = false;
@@ -98,11 +100,23 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
     });
     stream.on("drain", () => this.emit("drain"));
     stream.on("wantTrailers", () => this.#sendTrailers());
-    stream.once("close", () => this.#onClose());
+    // "close" comes once; on() spares the wrapper that once() allocates per call.
+    stream.on("close", () => this.#onClose());
   }
 
   get signal(): AbortSignal {
+    if (this.#controller) return this.#controller.signal;
+    if (this.#isClosed) return AbortSignal.abort(this.#abortReason());
+    this.#controller = new AbortController();
     return this.#controller.signal;
+  }
+
+  #abortReason(): Error {
+    return this.#closeReason ?? (this.#hasEnded ? new TunnelError("CLOSED", "grpc: call ended") : this.#cancelled());
+  }
+
+  #cancelled(): Error {
+    return new TunnelError("CANCELLED", `grpc: the client ended the call (RST_STREAM code ${this.#stream.rstCode ?? constants.NGHTTP2_NO_ERROR})`);
   }
 
   get writableLength(): number {
@@ -194,12 +208,11 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
   #onClose(): void {
     this.#isClosed = true;
     this.#inbound.stop();
-    const rstCode = this.#stream.rstCode ?? constants.NGHTTP2_NO_ERROR;
     let err = this.#closeReason;
-    if (err === undefined && !this.#hasEnded) {
-      err = new TunnelError("CANCELLED", `grpc: the client ended the call (RST_STREAM code ${rstCode})`);
-    }
-    this.#controller.abort(err ?? new TunnelError("CLOSED", "grpc: call ended"));
+    if (err === undefined && !this.#hasEnded) err = this.#cancelled();
+    // A signal asked for later carries the same reason.
+    this.#closeReason = err;
+    this.#controller?.abort(this.#abortReason());
     this.emit("close", err);
   }
 }

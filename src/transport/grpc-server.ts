@@ -263,7 +263,8 @@ export class GrpcServer {
     const onError = (err: Error) => this.#log?.debug({ err: err.message }, "session error");
     session.on("ping", onPing);
     session.on("error", onError);
-    session.once("close", () => {
+    // "close" comes once; on() spares the wrapper once() allocates (it adds up per connection).
+    session.on("close", () => {
       stopKeepalive();
       session.off("ping", onPing);
       // "error" stays attached: a late socket error on a dead session must not become uncaught.
@@ -316,7 +317,7 @@ export class GrpcServer {
     }
     const call = new ServerCall(stream, path, metadataFromHeaders(headers, rawHeaders), peer, this.#options.maxMessageBytes);
     this.#calls.add(call);
-    call.once("close", () => this.#calls.delete(call));
+    call.on("close", () => this.#calls.delete(call));
     try {
       handler(call);
     } catch (err) {

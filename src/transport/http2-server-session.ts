@@ -41,6 +41,9 @@ const headerTableBytes = 4096;
 // RFC 9113 §8.2.2: connection-specific fields make a request malformed.
 const connectionSpecific = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 
+const sessionOfSocket = Symbol("http2ServerSession");
+type SessionSocket = net.Socket & { [sessionOfSocket]?: Http2ServerSession };
+
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
@@ -72,11 +75,11 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
   #peerMaxFrameBytes = minMaxFrameBytes;
   #needsTableSizeUpdate = true;
   #sendQueue: Http2ServerStream[] = [];
-  readonly #queued = new Set<Http2ServerStream>();
   #isFlushing = false;
   #isCorked = false;
   #pings: Array<{ payload: Buffer; sentAt: bigint; callback: (err: Error | null, durationMs: number, payload: Buffer) => void }> = [];
   #closeReason: Error | undefined;
+  #destroyTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: net.Socket, options: Http2ServerSessionOptions) {
     super();
@@ -85,15 +88,36 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
     this.streamWindowBytes = options.streamWindowBytes;
     this.#receiveWindow = defaultWindowBytes;
     this.#decoder = new HpackDecoder({ maxTableBytes: headerTableBytes, maxHeaderListBytes: options.maxHeaderListBytes });
-    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
-    socket.on("drain", () => this.#flush());
-    socket.on("end", () => this.destroy());
-    socket.on("error", (err) => {
-      this.#closeReason ??= err;
-      this.destroy(err);
-    });
-    socket.once("close", () => this.#onSocketClose());
+    // Shared listeners that find the session through the socket: no closures per connection.
+    (socket as SessionSocket)[sessionOfSocket] = this;
+    socket.on("data", Http2ServerSession.#onSocketData);
+    socket.on("drain", Http2ServerSession.#onSocketDrain);
+    socket.on("end", Http2ServerSession.#onSocketEnd);
+    socket.on("error", Http2ServerSession.#onSocketError);
+    socket.on("close", Http2ServerSession.#onSocketClosed);
     this.#sendSettings();
+  }
+
+  static #onSocketData(this: SessionSocket, chunk: Buffer): void {
+    this[sessionOfSocket]!.#onData(chunk);
+  }
+
+  static #onSocketDrain(this: SessionSocket): void {
+    this[sessionOfSocket]!.#flush();
+  }
+
+  static #onSocketEnd(this: SessionSocket): void {
+    this[sessionOfSocket]!.destroy();
+  }
+
+  static #onSocketError(this: SessionSocket, err: Error): void {
+    const session = this[sessionOfSocket]!;
+    session.#closeReason ??= err;
+    session.destroy(err);
+  }
+
+  static #onSocketClosed(this: SessionSocket): void {
+    this[sessionOfSocket]!.#onSocketClose();
   }
 
   get closed(): boolean {
@@ -134,7 +158,7 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
     // Give the GOAWAY a moment to leave; a peer that does not close its side is cut.
     if (!this.socket.destroyed) {
       const timer = setTimeout(() => this.socket.destroy(), 1000).unref();
-      this.socket.once("close", () => clearTimeout(timer));
+      this.#destroyTimer = timer;
     }
   }
 
@@ -194,8 +218,8 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
   }
 
   wantsToSend(stream: Http2ServerStream): void {
-    if (!this.#queued.has(stream)) {
-      this.#queued.add(stream);
+    if (!stream.isQueuedToSend) {
+      stream.isQueuedToSend = true;
       this.#sendQueue.push(stream);
     }
     this.#flush();
@@ -203,7 +227,10 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
 
   streamClosed(stream: Http2ServerStream): void {
     this.#streams.delete(stream.id);
-    if (this.#queued.delete(stream)) this.#sendQueue = this.#sendQueue.filter((s) => s !== stream);
+    if (stream.isQueuedToSend) {
+      stream.isQueuedToSend = false;
+      this.#sendQueue = this.#sendQueue.filter((s) => s !== stream);
+    }
     this.#closeIfIdle();
   }
 
@@ -252,9 +279,9 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
     try {
       while (this.#sendQueue.length > 0 && !this.socket.writableNeedDrain) {
         const stream = this.#sendQueue.shift()!;
-        this.#queued.delete(stream);
+        stream.isQueuedToSend = false;
         if (this.#sendOne(stream)) {
-          this.#queued.add(stream);
+          stream.isQueuedToSend = true;
           this.#sendQueue.push(stream);
         }
       }
@@ -593,6 +620,7 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
   }
 
   #onSocketClose(): void {
+    clearTimeout(this.#destroyTimer);
     if (this.#state !== "closed") {
       this.#state = "closed";
       for (const stream of [...this.#streams.values()]) stream.terminate(Http2ErrorCode.CANCEL);

@@ -57,3 +57,24 @@ test("timeMs 0 disables keepalive", (t) => {
   t.mock.timers.tick(10_000);
   assert.equal(pending.length, 0);
 });
+
+test("sessions with the same interval share one timer; a late starter's first ping still waits a whole interval", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  const first = fakeSession();
+  const second = fakeSession();
+  const stopFirst = startKeepalive(first.session, { timeMs: 1000, timeoutMs: 10_000, onDead: () => {} });
+  t.mock.timers.tick(600);
+  const stopSecond = startKeepalive(second.session, { timeMs: 1000, timeoutMs: 10_000, onDead: () => {} });
+  t.mock.timers.tick(400); // t = 1000: the first is due, the second has waited 400 ms
+  assert.equal(first.pending.length, 1);
+  assert.equal(second.pending.length, 0);
+  t.mock.timers.tick(600); // t = 1600: one interval for the second
+  assert.equal(second.pending.length, 0, "not before a whole interval");
+  t.mock.timers.tick(250); // t = 1850, within 1.25 intervals
+  assert.equal(second.pending.length, 1);
+  second.pending.shift()!(null);
+  stopFirst();
+  t.mock.timers.tick(1000);
+  assert.equal(second.pending.length, 1, "the shared timer keeps running for the remaining session");
+  stopSecond();
+});

@@ -329,3 +329,60 @@ async function within(condition: () => boolean, what: string, ms = 2000): Promis
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test("an exception in a listener costs its connection (GOAWAY INTERNAL_ERROR), not the process", async (t) => {
+  const { port, nextStream } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  client.request(1);
+  const { stream } = await nextStream();
+  stream.on("data", () => {
+    throw new Error("a bug in a handler");
+  });
+  client.frame(FrameType.DATA, 0, 1, Buffer.from("x"));
+  assert.match(await client.expectGoaway(Http2ErrorCode.INTERNAL_ERROR), /a bug in a handler/);
+  const other = await RawClient.connect(t, port);
+  other.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  await other.expect((f) => f.type === FrameType.PING && f.flags === Flag.ACK, "PING ACK on another connection");
+});
+
+test("a peer that floods PINGs without reading the acks is cut off with ENHANCE_YOUR_CALM", async (t) => {
+  const { port, sessions } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  await client.expect((f) => f.type === FrameType.SETTINGS && f.flags === 0, "SETTINGS");
+  client.socket.pause();
+  const pings = Buffer.concat(Array.from({ length: 10_000 }, () => encodeFrame(FrameType.PING, 0, 0, Buffer.alloc(8))));
+  const deadline = Date.now() + 15_000;
+  let sent = 0;
+  // Bounded: at most 3 million PINGs (51 MB of acks) or 15 s; the kernel's buffers absorb ~10 MB first.
+  while (!sessions[0]!.destroyed && sent < 3_000_000 && Date.now() < deadline) {
+    if (!client.socket.write(pings)) await Promise.race([once(client.socket, "drain"), new Promise((r) => setTimeout(r, 50))]);
+    sent += 10_000;
+  }
+  assert.equal(sessions[0]!.destroyed, true, `the session is destroyed (after ${sent} PINGs)`);
+});
+
+test("random frames never throw out of the session, and the server keeps serving (seeded fuzz)", async (t) => {
+  const { port, nextStream, sessions } = await startServer(t, { maxFrameBytes: 16_384 });
+  let seed = 0x2545f491;
+  const random = (n: number) => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  for (let round = 0; round < 60; round++) {
+    const client = await RawClient.connect(t, port);
+    for (let i = 0; i < 40; i++) {
+      const type = random(11);
+      const payload = Buffer.from(Array.from({ length: random(24) }, () => random(256)));
+      if (random(4) === 0) client.request(1 + 2 * random(4), [], random(2) ? Flag.END_HEADERS : Flag.END_HEADERS | Flag.END_STREAM);
+      else client.frame(type, random(64), random(3) === 0 ? 0 : 1 + random(8), payload);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+    client.socket.destroy();
+  }
+  await within(() => sessions.every((s) => s.destroyed), "every fuzzed session ends once its client goes");
+  const client = await RawClient.connect(t, port);
+  client.request(1, [], Flag.END_HEADERS | Flag.END_STREAM);
+  const { stream } = await nextStream();
+  stream.respond({ ":status": 200 }, { endStream: true });
+  await client.expect((f) => f.type === FrameType.HEADERS && f.streamId === 1, "a normal response after the fuzzing");
+});

@@ -38,6 +38,7 @@ type State = "preface" | "settings" | "open" | "closing" | "closed";
 export type IncomingHeaders = Record<string, string>;
 
 const headerTableBytes = 4096;
+const maxUnsentBytesForAcks = 1024 * 1024;
 // RFC 9113 §8.2.2: connection-specific fields make a request malformed.
 const connectionSpecific = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 
@@ -357,12 +358,15 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
         this.#connectionError(err.code, err.message);
         return;
       }
-      if (err instanceof TunnelError) {
+      if (err instanceof TunnelError && err.message.startsWith("hpack:")) {
         // hpack.ts reports a bad header block; RFC 9113 §4.3: COMPRESSION_ERROR.
         this.#connectionError(Http2ErrorCode.COMPRESSION_ERROR, err.message);
         return;
       }
-      throw err;
+      // A bug here or in a listener (a "data" handler runs inside this loop) costs this
+      // connection, not the process and every other connection in it.
+      this.#connectionError(Http2ErrorCode.INTERNAL_ERROR, `internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      return;
     }
     if (offset < buffer.length && !this.destroyed) this.#keep(buffer.subarray(offset));
   }
@@ -534,6 +538,7 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
       return;
     }
     if (payload.length % 6 !== 0) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length is not a multiple of 6");
+    this.#checkUnreadAcks();
     if (this.#state === "settings") this.#state = "open";
     for (let i = 0; i < payload.length; i += 6) {
       const id = payload.readUInt16BE(i);
@@ -574,6 +579,7 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
     if (streamId !== 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "PING on a stream");
     if (payload.length !== 8) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "PING must be 8 bytes");
     if ((flags & Flag.ACK) === 0) {
+      this.#checkUnreadAcks();
       this.#write(encodeFrame(FrameType.PING, Flag.ACK, 0, payload));
       this.emit("ping", Buffer.from(payload));
       return;
@@ -582,6 +588,14 @@ export class Http2ServerSession extends EventEmitter implements StreamOwner {
     if (index < 0) return;
     const [ping] = this.#pings.splice(index, 1);
     ping!.callback(null, Number(process.hrtime.bigint() - ping!.sentAt) / 1e6, ping!.payload);
+  }
+
+  // A peer that sends PINGs or SETTINGS and does not read our acks would have us buffer them
+  // without end (nghttp2 caps its outbound control queue the same way).
+  #checkUnreadAcks(): void {
+    if (this.socket.writableLength > maxUnsentBytesForAcks) {
+      throw new ConnectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, `the peer does not read: ${this.socket.writableLength} bytes unsent, and it keeps asking for acks`);
+    }
   }
 
   #onGoaway(streamId: number, payload: Buffer): void {

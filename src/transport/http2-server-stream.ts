@@ -239,10 +239,13 @@ export class Http2ServerStream extends EventEmitter {
     this.#isClosed = true;
     this.rstCode = code;
     this.#inbox = [];
-    const failure = err ?? new TunnelError("CLOSED", `http2: stream closed (code ${code})`);
+    // An Error (and its stack trace) only when a pending write needs to hear about it.
+    let failure = err;
     for (let i = this.#outHead; i < this.#outQueue.length; i++) {
       const done = this.#outQueue[i]!.done;
-      if (done) process.nextTick(done, failure);
+      if (!done) continue;
+      failure ??= new TunnelError("CLOSED", `http2: stream closed (code ${code})`);
+      process.nextTick(done, failure);
     }
     this.#outQueue.length = 0;
     this.#outHead = 0;

@@ -61,8 +61,8 @@ const grpcContentType = "application/grpc";
 
 export class ServerCall extends EventEmitter implements GrpcServerCall {
   readonly path: string;
-  readonly metadata: Metadata;
   readonly peer: GrpcPeer;
+  #metadata: Metadata | (() => Metadata);
   readonly #stream: CallStream;
   readonly #maxMessageBytes: number;
   readonly #inbound: InboundMessages;
@@ -75,10 +75,11 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
   #trailers: OutgoingHttpHeaders | undefined;
   #closeReason: Error | undefined;
 
-  constructor(stream: CallStream, path: string, metadata: Metadata, peer: GrpcPeer, maxMessageBytes: number) {
+  /** `metadata` may be a function: it is then built on first use (most frontend calls never look). */
+  constructor(stream: CallStream, path: string, metadata: Metadata | (() => Metadata), peer: GrpcPeer, maxMessageBytes: number) {
     super();
     this.path = path;
-    this.metadata = metadata;
+    this.#metadata = metadata;
     this.peer = peer;
     this.#stream = stream;
     this.#maxMessageBytes = maxMessageBytes;
@@ -102,6 +103,11 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
     stream.on("wantTrailers", () => this.#sendTrailers());
     // "close" comes once; on() spares the wrapper that once() allocates per call.
     stream.on("close", () => this.#onClose());
+  }
+
+  get metadata(): Metadata {
+    if (typeof this.#metadata === "function") this.#metadata = this.#metadata();
+    return this.#metadata;
   }
 
   get signal(): AbortSignal {

@@ -260,7 +260,12 @@ export class GrpcServer {
     });
     if (this.#options.readWhileWriting && !(session instanceof Http2ServerSession)) keepReading(session);
     const onPing = this.#pingPolicy(session);
-    const onError = (err: Error) => this.#log?.debug({ err: err.message }, "session error");
+    // A peer's protocol error is its problem (debug); our own failure inside the builtin HTTP/2
+    // server, which cost the peer its connection, is ours (error).
+    const onError = (err: Error) => {
+      if (err.message.startsWith("http2: internal error")) this.#log?.error({ err: err.message }, "HTTP/2 session failed on an internal error");
+      else this.#log?.debug({ err: err.message }, "session error");
+    };
     session.on("ping", onPing);
     session.on("error", onError);
     // "close" comes once; on() spares the wrapper once() allocates (it adds up per connection).
@@ -315,7 +320,10 @@ export class GrpcServer {
       respondTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
       return;
     }
-    const call = new ServerCall(stream, path, metadataFromHeaders(headers, rawHeaders), peer, this.#options.maxMessageBytes);
+    // Metadata is built when a handler first reads it, from the raw list alone (the frontend's
+    // handler never does, and a Map per call adds up over 10,000 calls).
+    const metadata = rawHeaders ? () => metadataFromHeaders({}, rawHeaders) : metadataFromHeaders(headers as http2.IncomingHttpHeaders);
+    const call = new ServerCall(stream, path, metadata, peer, this.#options.maxMessageBytes);
     this.#calls.add(call);
     call.on("close", () => this.#calls.delete(call));
     try {

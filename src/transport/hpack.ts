@@ -27,6 +27,22 @@ const staticTable: ReadonlyArray<readonly [string, string]> = [
   ["user-agent", ""], ["vary", ""], ["via", ""], ["www-authenticate", ""],
 ];
 
+// Every connection of one client sends the same few fields (":authority", "user-agent", "te"...)
+// and indexes them in its table: one shared copy of each instead of one per connection and
+// request. Bounded, so a client that sends ever-new values cannot grow it without end.
+const maxInternedFields = 4096;
+const internedFields = new Map<string, readonly [string, string]>();
+
+function internField(name: string, value: string): readonly [string, string] {
+  if (name.length + value.length > 256) return [name, value];
+  const key = `${name}\0${value}`;
+  const found = internedFields.get(key);
+  if (found) return found;
+  const field = Object.freeze([name, value] as const);
+  if (internedFields.size < maxInternedFields) internedFields.set(key, field);
+  return field;
+}
+
 /** RFC 7541 §4.1: an entry's size is its name and value lengths plus 32. */
 const entrySize = (name: string, value: string): number => name.length + value.length + 32;
 
@@ -103,24 +119,23 @@ export class HpackDecoder {
       if (entry === undefined) throw hpackError(`index ${index} is past the dynamic table (${this.#entries.length} entries)`);
       return entry;
     };
-    const emit = (name: string, value: string) => {
-      listBytes += entrySize(name, value);
-      headers.push([name, value]);
+    const emit = (field: readonly [string, string]) => {
+      listBytes += entrySize(field[0], field[1]);
+      headers.push([field[0], field[1]]);
     };
     while (pos < block.length) {
       const byte = block[pos]!;
       if (byte & 0x80) {
         // §6.1 Indexed Header Field.
-        const [name, value] = lookup(readInteger(7));
-        emit(name, value);
+        emit(lookup(readInteger(7)));
         mayUpdateSize = false;
       } else if (byte & 0x40) {
         // §6.2.1 Literal Header Field with Incremental Indexing.
         const index = readInteger(6);
         const name = index === 0 ? readString() : lookup(index)[0];
-        const value = readString();
-        this.#insert(name, value);
-        emit(name, value);
+        const field = internField(name, readString());
+        this.#insert(field);
+        emit(field);
         mayUpdateSize = false;
       } else if (byte & 0x20) {
         // §6.3 Dynamic Table Size Update: only at the start of a block (§4.2).
@@ -135,19 +150,19 @@ export class HpackDecoder {
         // §6.2.2 without indexing (0000xxxx) and §6.2.3 never indexed (0001xxxx): same shape.
         const index = readInteger(4);
         const name = index === 0 ? readString() : lookup(index)[0];
-        emit(name, readString());
+        emit(internField(name, readString()));
         mayUpdateSize = false;
       }
     }
     return { headers, isTooLarge: listBytes > this.#maxHeaderListBytes };
   }
 
-  #insert(name: string, value: string): void {
-    const size = entrySize(name, value);
+  #insert(field: readonly [string, string]): void {
+    const size = entrySize(field[0], field[1]);
     // §4.4: an entry larger than the table empties it and is not added.
     this.#evict(size);
     if (size > this.#maxTableBytes) return;
-    this.#entries.unshift([name, value]);
+    this.#entries.unshift(field);
     this.#tableBytes += size;
   }
 

@@ -11,7 +11,6 @@
 // WINDOW_UPDATE, PING (answered; ping() for keepalive), RST_STREAM, GOAWAY both ways, PRIORITY
 // and unknown frames ignored. Connection errors send GOAWAY with the code and close; stream
 // errors send RST_STREAM. No server push, no HTTP/1.1 upgrade.
-import { EventEmitter } from "node:events";
 import type * as net from "node:net";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { encodeHeaderBlock, HpackDecoder, type HeaderList } from "./hpack.js";
@@ -20,6 +19,7 @@ import {
   maxMaxFrameBytes, maxWindowBytes, minMaxFrameBytes, rstStreamPayload, Setting, settingsPayload, windowUpdatePayload,
 } from "./http2-frame.js";
 import { Http2ServerStream, type StreamOwner } from "./http2-server-stream.js";
+import { SlotEmitter } from "./slot-emitter.js";
 
 export interface Http2ServerSessionOptions {
   /** Our SETTINGS_INITIAL_WINDOW_SIZE: how much a peer may send on one stream before we credit it. */
@@ -57,7 +57,13 @@ class StreamError extends Error {
   }
 }
 
-export class Http2ServerSession extends EventEmitter implements StreamOwner {
+/**
+ * Events: "stream" (stream, headers, flags, raw header list), "ping" (payload of a peer's PING),
+ * "goaway" (code, last stream id), "error" (a connection error, before "close"), "close" (reason).
+ */
+export type SessionEventName = "stream" | "ping" | "goaway" | "error" | "close";
+
+export class Http2ServerSession extends SlotEmitter<SessionEventName> implements StreamOwner {
   readonly socket: net.Socket;
   readonly streamWindowBytes: number;
   readonly #options: Http2ServerSessionOptions;

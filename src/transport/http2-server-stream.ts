@@ -10,13 +10,14 @@
 // and the stream's WINDOW_UPDATEs are held back, so the peer stops after one window.
 // Sending: written chunks wait in a queue that the session drains by flow-control window,
 // round-robin between streams; a write's callback runs once the socket has taken its bytes.
-import { EventEmitter } from "node:events";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import type { HeaderList } from "./hpack.js";
 import { Http2ErrorCode } from "./http2-frame.js";
+import { SlotEmitter, type Listener } from "./slot-emitter.js";
 
 export type OutgoingHeaders = Record<string, string | number | readonly string[] | undefined>;
 type WriteCallback = (err?: Error | null) => void;
+export type StreamEventName = "data" | "end" | "drain" | "wantTrailers" | "close" | "error";
 
 /** What a stream needs from its session. */
 export interface StreamOwner {
@@ -33,7 +34,7 @@ export interface StreamOwner {
 
 const highWaterBytes = 64 * 1024;
 
-export class Http2ServerStream extends EventEmitter {
+export class Http2ServerStream extends SlotEmitter<StreamEventName> {
   readonly id: number;
   readonly #owner: StreamOwner;
   /** How much more the peer may send us on this stream, and what we consumed but did not credit back. */
@@ -70,9 +71,7 @@ export class Http2ServerStream extends EventEmitter {
   }
 
   // As a Readable does: attaching a "data" listener starts the flow unless pause() came first.
-  // (An override rather than a "newListener" listener: one closure less per stream.)
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own signature
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+  override on(event: StreamEventName, listener: Listener): this {
     super.on(event, listener);
     if (event === "data" && !this.#isExplicitlyPaused) this.resume();
     return this;

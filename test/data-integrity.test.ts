@@ -1,5 +1,7 @@
 // Bytes arrive intact and in order through server and agent over real mTLS gRPC, with several
-// connections interleaved on the agent stream (pooled frame buffers, round-robin chunks, credit).
+// connections interleaved on the agent stream (pooled frame buffers, round-robin chunks, credit),
+// through the HTTP CONNECT frontend and through the gRPC frontend (the builtin HTTP/2 server's
+// flow control in both directions).
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
@@ -11,10 +13,17 @@ import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
 import { createPki } from "../src/transport/index.js";
 import type { FlowOptions } from "../src/tunnel/index.js";
+import { dialThroughProxy } from "../src/tunnel/index.js";
+import type { Duplex } from "node:stream";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { httpConnect } from "./helpers/connect-client.js";
 
 const log = pino({ level: "silent" });
 let echo: net.Server;
+const socketDir = mkdtempSync(join(tmpdir(), "nt-integrity-"));
+const grpcPath = join(socketDir, "grpc.sock");
 
 interface Stack {
   server: NodetunnelServer;
@@ -33,12 +42,16 @@ after(() => {
     server.destroy();
   }
   echo.close();
+  rmSync(socketDir, { recursive: true, force: true });
 });
 
-async function startStack(flow: Partial<FlowOptions> = {}): Promise<Stack> {
+async function startStack(flow: Partial<FlowOptions> = {}, withGrpcFrontend = false): Promise<Stack> {
   const pki = await createPki();
   const server = await NodetunnelServer.start(resolveServerOptions({
-    frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
+    frontends: [
+      { mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } },
+      ...(withGrpcFrontend ? [{ mode: "grpc" as const, listen: { path: grpcPath } }] : []),
+    ],
     agentListen: { port: 0, host: "127.0.0.1" },
     agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
     flow,
@@ -55,10 +68,19 @@ async function startStack(flow: Partial<FlowOptions> = {}): Promise<Stack> {
   return stack;
 }
 
-async function echoThrough(server: NodetunnelServer, payload: Buffer): Promise<string> {
+type Frontend = "http-connect" | "grpc";
+
+async function open(server: NodetunnelServer, frontend: Frontend): Promise<{ s: Duplex; rest: Buffer }> {
+  const destination = `127.0.0.1:${(echo.address() as net.AddressInfo).port}`;
+  if (frontend === "grpc") return { s: await dialThroughProxy({ path: grpcPath }, destination), rest: Buffer.alloc(0) };
   const port = server.addresses.frontends[0]!.port!;
-  const { socket: s, head, rest } = await httpConnect({ port }, `127.0.0.1:${(echo.address() as net.AddressInfo).port}`);
+  const { socket, head, rest } = await httpConnect({ port }, destination);
   assert.equal(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+  return { s: socket, rest };
+}
+
+async function echoThrough(server: NodetunnelServer, payload: Buffer, frontend: Frontend): Promise<string> {
+  const { s, rest } = await open(server, frontend);
   const hash = createHash("sha256").update(rest);
   let got = rest.length;
   const done = new Promise<void>((resolve, reject) => {
@@ -87,14 +109,18 @@ async function echoThrough(server: NodetunnelServer, payload: Buffer): Promise<s
   return hash.digest("hex");
 }
 
-async function echoFour(stack: Stack): Promise<void> {
-  const payloads = [0, 1, 2, 3].map(() => randomBytes(24 * 1024 * 1024));
-  const digests = await Promise.all(payloads.map((p) => echoThrough(stack.server, p)));
+async function echoFour(stack: Stack, frontend: Frontend = "http-connect", bytes = 24 * 1024 * 1024): Promise<void> {
+  const payloads = [0, 1, 2, 3].map(() => randomBytes(bytes));
+  const digests = await Promise.all(payloads.map((p) => echoThrough(stack.server, p, frontend)));
   for (let i = 0; i < payloads.length; i++) assert.equal(digests[i], createHash("sha256").update(payloads[i]!).digest("hex"), `connection ${i}`);
 }
 
 it("echoes 4 × 24 MiB of random bytes through interleaved connections, every byte intact", async () => {
   await echoFour(await startStack());
+});
+
+it("echoes 4 × 16 MiB through the gRPC frontend (builtin HTTP/2 server, one connection each), every byte intact", { timeout: 60_000 }, async () => {
+  await echoFour(await startStack({}, true), "grpc", 16 * 1024 * 1024);
 });
 
 // With half a MiB in flight on the agent stream both ways, two node:http2 peers used to stop

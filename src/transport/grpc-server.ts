@@ -133,19 +133,7 @@ export class GrpcServer {
       maxSessionMemory: maxSessionMemoryMiB(o),
     };
     const server: Http2AnyServer = o.tls
-      ? http2.createSecureServer({
-        ...common,
-        cert: o.tls.cert,
-        key: o.tls.key,
-        ca: o.tls.ca,
-        requestCert: o.tls.requestCert === true,
-        // With a CA to verify against, a client certificate is required (RequireAndVerifyClientCert
-        // upstream, konnectivity.md §1.7); without one, a certificate is only recorded.
-        rejectUnauthorized: o.tls.requestCert === true && o.tls.ca !== undefined,
-        minVersion: o.tls.minVersion ?? "TLSv1.2",
-        ALPNProtocols: ["h2"],
-        allowHTTP1: false,
-      })
+      ? http2.createSecureServer({ ...common, ...tlsServerOptions(o.tls), allowHTTP1: false })
       : http2.createServer(common);
     // Both server kinds share the http2 event API; one type for registering is enough.
     const events = server as http2.Http2Server;
@@ -193,15 +181,7 @@ export class GrpcServer {
       this.#onSession(session);
     };
     const server = o.tls
-      ? tls.createServer({
-        cert: o.tls.cert,
-        key: o.tls.key,
-        ca: o.tls.ca,
-        requestCert: o.tls.requestCert === true,
-        rejectUnauthorized: o.tls.requestCert === true && o.tls.ca !== undefined,
-        minVersion: o.tls.minVersion ?? "TLSv1.2",
-        ALPNProtocols: ["h2"],
-      }, (socket) => {
+      ? tls.createServer(tlsServerOptions(o.tls), (socket) => {
         // gRPC runs on h2 only; a client that negotiated nothing (or HTTP/1.1) is not ours.
         if (socket.alpnProtocol !== "h2") {
           this.#log?.info({ peer: socket.remoteAddress, alpn: socket.alpnProtocol }, "TLS client did not negotiate ALPN h2, closing");
@@ -333,6 +313,21 @@ export class GrpcServer {
       call.end(GrpcStatus.INTERNAL, "handler failed");
     }
   }
+}
+
+/** The TLS side of either server kind: gRPC's ALPN, and client certificates as upstream asks them. */
+function tlsServerOptions(t: NonNullable<ResolvedGrpcServerOptions["tls"]>): tls.TlsOptions {
+  return {
+    cert: t.cert,
+    key: t.key,
+    ca: t.ca,
+    requestCert: t.requestCert === true,
+    // With a CA to verify against, a client certificate is required (RequireAndVerifyClientCert
+    // upstream, konnectivity.md §1.7); without one, a certificate is only recorded.
+    rejectUnauthorized: t.requestCert === true && t.ca !== undefined,
+    minVersion: t.minVersion ?? "TLSv1.2",
+    ALPNProtocols: ["h2"],
+  };
 }
 
 function respondTrailersOnly(stream: CallStream, status: number, message: string): void {

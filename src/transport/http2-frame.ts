@@ -58,27 +58,25 @@ export const defaultWindowBytes = 65_535;
 export const minMaxFrameBytes = 16_384;
 export const maxMaxFrameBytes = 2 ** 24 - 1;
 
+function writeFrameHeader(into: Buffer, length: number, type: number, flags: number, streamId: number): Buffer {
+  into[0] = length >>> 16;
+  into[1] = (length >>> 8) & 0xff;
+  into[2] = length & 0xff;
+  into[3] = type;
+  into[4] = flags;
+  into.writeUInt32BE(streamId & 0x7fffffff, 5);
+  return into;
+}
+
+/** The 9-byte header alone, for a DATA frame whose payload is written after it as it is. */
 export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
-  const header = Buffer.allocUnsafe(frameHeaderBytes);
-  header[0] = length >>> 16;
-  header[1] = (length >>> 8) & 0xff;
-  header[2] = length & 0xff;
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId & 0x7fffffff, 5);
-  return header;
+  return writeFrameHeader(Buffer.allocUnsafe(frameHeaderBytes), length, type, flags, streamId);
 }
 
 /** A whole frame in one buffer (control frames and HEADERS). */
 export function encodeFrame(type: number, flags: number, streamId: number, payload?: Uint8Array): Buffer {
   const length = payload?.length ?? 0;
-  const frame = Buffer.allocUnsafe(frameHeaderBytes + length);
-  frame[0] = length >>> 16;
-  frame[1] = (length >>> 8) & 0xff;
-  frame[2] = length & 0xff;
-  frame[3] = type;
-  frame[4] = flags;
-  frame.writeUInt32BE(streamId & 0x7fffffff, 5);
+  const frame = writeFrameHeader(Buffer.allocUnsafe(frameHeaderBytes + length), length, type, flags, streamId);
   if (payload) frame.set(payload, frameHeaderBytes);
   return frame;
 }

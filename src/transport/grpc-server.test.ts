@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GrpcClient } from "./grpc-client.js";
@@ -244,6 +245,26 @@ for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTT
     );
   });
 
+  test("a TLS client that negotiates no ALPN, or only http/1.1, gets no HTTP/2 session", async (t) => {
+    const { ca, server: serverPair } = await pki();
+    const server = new GrpcServer({ "/S/M": echo }, { http2: http2Impl, tls: serverPair });
+    t.after(() => server.destroy());
+    const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+    for (const ALPNProtocols of [undefined, ["http/1.1"]]) {
+      const socket = tls.connect({ host: "127.0.0.1", port: port!, ca, servername: "localhost", ...(ALPNProtocols ? { ALPNProtocols } : {}) });
+      t.after(() => socket.destroy());
+      socket.on("error", () => {});
+      // Closed during or right after the handshake without an HTTP/2 server preface (a SETTINGS
+      // frame); node:http2 answers "HTTP/1.0 403 Forbidden" first, the builtin server with nothing.
+      const received: Buffer[] = [];
+      socket.on("data", (d: Buffer) => received.push(d));
+      await within(() => socket.destroyed || socket.readableEnded, `ALPN ${JSON.stringify(ALPNProtocols)}: the server closes the connection`);
+      const bytes = Buffer.concat(received);
+      assert.ok(bytes.length === 0 || /^HTTP\/1\.[01] 403/.test(bytes.toString("latin1")), `no HTTP/2 preface: ${bytes.toString("latin1").slice(0, 40)}`);
+      assert.equal(server.sessionCount, 0);
+    }
+  });
+
   test("close() sends GOAWAY: the open call finishes, a new call is refused, close resolves when the session is gone", async (t) => {
     const { server, client } = await start(t, { "/S/M": echo });
     const call = client.openStream("/S/M");
@@ -314,3 +335,11 @@ for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTT
     assert.equal(data.toString(), "too_many_pings");
   });
 });
+
+async function within(condition: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

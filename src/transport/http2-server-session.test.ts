@@ -210,6 +210,10 @@ test("frame size, stream-id and window violations are connection errors with the
     ["PUSH_PROMISE", (c) => c.frame(FrameType.PUSH_PROMISE, 0, 1, Buffer.alloc(4)), Http2ErrorCode.PROTOCOL_ERROR],
     ["bad HPACK", (c) => c.frame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0x80])), Http2ErrorCode.COMPRESSION_ERROR],
     ["lower stream id after a higher one", (c) => { c.request(5); c.request(3); }, Http2ErrorCode.STREAM_CLOSED],
+    ["a header block that never ends (CONTINUATION flood)", (c) => {
+      c.frame(FrameType.HEADERS, 0, 1, encodeHeaderBlock([[":method", "POST"]]));
+      for (let i = 0; i < 5; i++) c.frame(FrameType.CONTINUATION, 0, 1, Buffer.alloc(16_000, 0x82));
+    }, Http2ErrorCode.ENHANCE_YOUR_CALM],
   ];
   for (const [name, act, code] of cases) {
     const client = await RawClient.connect(t, port);

@@ -59,9 +59,9 @@ class StreamError extends Error {
 
 /**
  * Events: "stream" (stream, headers, flags, raw header list), "ping" (payload of a peer's PING),
- * "goaway" (code, last stream id), "error" (a connection error, before "close"), "close" (reason).
+ * "error" (a connection error, before "close"), "close" (reason).
  */
-export type SessionEventName = "stream" | "ping" | "goaway" | "error" | "close";
+export type SessionEventName = "stream" | "ping" | "error" | "close";
 
 export class Http2ServerSession extends SlotEmitter<SessionEventName> implements StreamOwner {
   readonly socket: net.Socket;
@@ -118,9 +118,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
   }
 
   static #onSocketError(this: SessionSocket, err: Error): void {
-    const session = this[sessionOfSocket]!;
-    session.#closeReason ??= err;
-    session.destroy(err);
+    this[sessionOfSocket]!.destroy(err);
   }
 
   static #onSocketClosed(this: SessionSocket): void {
@@ -133,10 +131,6 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
 
   get destroyed(): boolean {
     return this.#state === "closed";
-  }
-
-  get streamCount(): number {
-    return this.#streams.size;
   }
 
   /** GOAWAY NO_ERROR: open streams run to their end, newer ones are refused, then the socket closes. */
@@ -158,8 +152,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
       this.#write(encodeFrame(FrameType.GOAWAY, 0, 0, goawayPayload(this.#lastStreamId, code, debugBytes)));
     }
     for (const stream of [...this.#streams.values()]) stream.terminate(Http2ErrorCode.CANCEL);
-    for (const ping of this.#pings) ping.callback(new TunnelError("CLOSED", "http2: session closed before the PING ack"), 0, ping.payload);
-    this.#pings = [];
+    this.#failPings();
     this.#uncork();
     this.socket.end();
     // Give the GOAWAY a moment to leave; a peer that does not close its side is cut.
@@ -609,7 +602,6 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
     if (payload.length < 8) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes");
     // The client opens no more streams; ours run to their end (a client closing its channel
     // sends GOAWAY NO_ERROR, grpc-go among them).
-    this.emit("goaway", payload.readUInt32BE(4), payload.readUInt32BE(0) & 0x7fffffff);
     if (this.#state === "open" || this.#state === "settings") this.#state = "closing";
     this.#closeIfIdle();
   }
@@ -639,13 +631,18 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
     this.destroy();
   }
 
+  #failPings(): void {
+    const pings = this.#pings;
+    this.#pings = [];
+    for (const ping of pings) ping.callback(new TunnelError("CLOSED", "http2: the connection closed before the PING ack"), 0, ping.payload);
+  }
+
   #onSocketClose(): void {
     clearTimeout(this.#destroyTimer);
     if (this.#state !== "closed") {
       this.#state = "closed";
       for (const stream of [...this.#streams.values()]) stream.terminate(Http2ErrorCode.CANCEL);
-      for (const ping of this.#pings) ping.callback(new TunnelError("CLOSED", "http2: connection closed before the PING ack"), 0, ping.payload);
-      this.#pings = [];
+      this.#failPings();
     }
     this.emit("close", this.#closeReason);
   }

@@ -186,9 +186,9 @@ export class Http2ServerStream extends SlotEmitter<StreamEventName> {
   }
 
   /**
-   * Up to `maxBytes` of queued data for one DATA frame, or undefined. `done` goes with the
-   * piece that finishes a chunk. `isEnd` marks the last piece when end() has been called and no
-   * trailers are wanted (the session sets END_STREAM on it).
+   * Up to `maxBytes` of queued data for one DATA frame (the session passes the smaller of the two
+   * windows and the peer's frame size), or undefined. `done` goes with the piece that finishes a
+   * chunk; the session hands it to the socket write of that piece.
    */
   takeData(maxBytes: number): { piece: Uint8Array; done: WriteCallback | undefined } | undefined {
     if (this.#outHead >= this.#outQueue.length || maxBytes <= 0) return undefined;

@@ -144,22 +144,18 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
   /** Closes now: GOAWAY (INTERNAL_ERROR when `err` is given), every stream reset, the socket destroyed. */
   destroy(err?: Error, code: number = err ? Http2ErrorCode.INTERNAL_ERROR : Http2ErrorCode.NO_ERROR, debug?: string): void {
     if (this.#state === "closed") return;
-    const wasOpen = this.#state !== "preface";
+    // No GOAWAY for a peer that never sent the preface: it does not speak HTTP/2.
+    if (this.#state !== "preface" && this.socket.writable) {
+      this.goaway(code, this.#lastStreamId, debug === undefined ? undefined : Buffer.from(debug.slice(0, 200)));
+    }
     this.#state = "closed";
     this.#closeReason ??= err;
-    if (wasOpen && !this.socket.destroyed && this.socket.writable) {
-      const debugBytes = debug === undefined ? undefined : Buffer.from(debug.slice(0, 200));
-      this.#write(encodeFrame(FrameType.GOAWAY, 0, 0, goawayPayload(this.#lastStreamId, code, debugBytes)));
-    }
     for (const stream of [...this.#streams.values()]) stream.terminate(Http2ErrorCode.CANCEL);
     this.#failPings();
     this.#uncork();
     this.socket.end();
     // Give the GOAWAY a moment to leave; a peer that does not close its side is cut.
-    if (!this.socket.destroyed) {
-      const timer = setTimeout(() => this.socket.destroy(), 1000).unref();
-      this.#destroyTimer = timer;
-    }
+    if (!this.socket.destroyed) this.#destroyTimer = setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   goaway(code: number, lastStreamId: number, debug?: Uint8Array): void {

@@ -3,6 +3,7 @@
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startIdleGc } from "./idle-gc.js";
+import { dropPooledFrames } from "../tunnel/index.js";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "../agent/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors } from "./command-support.js";
@@ -93,7 +94,7 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
       const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log) });
-      const idleGc = startIdleGc(log);
+      const idleGc = startIdleGc(log, { beforeCollect: dropPooledFrames });
       await waitForSignals(io, async (first) => {
         if (first) await agent.drain();
         else agent.destroy();

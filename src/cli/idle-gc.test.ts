@@ -42,6 +42,27 @@ it("after a busy spell, collects on the first quiet check whatever the heap did 
   }
 });
 
+it("runs beforeCollect just before each collection, and only then", () => {
+  const p = fakeProcess();
+  const calls: string[] = [];
+  const gc = p.gc;
+  p.gc = () => {
+    calls.push("gc");
+    gc();
+  };
+  const idle = startIdleGc(log, { beforeCollect: () => calls.push("before") }, p);
+  try {
+    p.busy = 0.5;
+    assert.equal(idle.check(), false);
+    assert.deepEqual(calls, [], "busy: nothing runs");
+    p.busy = 0;
+    assert.equal(idle.check(), true);
+    assert.deepEqual(calls, ["before", "gc", "gc"]);
+  } finally {
+    idle.stop();
+  }
+});
+
 it("keeps collections at least minSpacingMs apart", () => {
   const p = fakeProcess();
   p.now = () => p.clock;

@@ -29,6 +29,8 @@ export interface IdleGcOptions {
   readonly minSpacingMs?: number;
   /** Event loop utilisation below which the process counts as quiet. */
   readonly quietBelow?: number;
+  /** Runs just before a collection: lets caches that only speed up busy times go. */
+  readonly beforeCollect?: () => void;
 }
 
 export interface IdleGc {
@@ -92,6 +94,7 @@ export function startIdleGc(log: Logger, options: IdleGcOptions = {}, deps?: Idl
     if ((!busySinceGc && used - baseline < minGrowth) || started - lastGcAt < minSpacingMs) return false;
     // Twice: the first collection frees the objects, the second gives back the pages the first one
     // emptied (measured: heap 44 MiB committed for 5 MiB live after one, 8 MiB after the second).
+    options.beforeCollect?.();
     d.gc();
     d.gc();
     baseline = d.heapUsed();

@@ -41,3 +41,16 @@ it("allocates small requests normally, so a burst of small packets does not take
   pool.give(large);
   assert.equal(pool.freeCount, 1, "from a quarter of the pooled size up, buffers are pooled");
 });
+
+it("drop() lets every free buffer go, and the pool makes new ones when asked again", () => {
+  const pool = new FramePool(1024, 4, 0);
+  const first = pool.take(100);
+  pool.give(first);
+  assert.equal(pool.freeCount, 1);
+  pool.drop();
+  assert.equal(pool.freeCount, 0);
+  const next = pool.take(100);
+  assert.notEqual(next.buffer, first.buffer, "a fresh buffer, not the dropped one");
+  pool.give(next);
+  assert.equal(pool.freeCount, 1, "buffers made after drop() are pooled as before");
+});

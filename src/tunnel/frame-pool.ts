@@ -36,6 +36,11 @@ export class FramePool {
     this.free.push(Buffer.from(view.buffer, 0, this.bufferBytes));
   };
 
+  /** Lets the free buffers go (a quiet process gives their memory back). */
+  drop(): void {
+    this.free.length = 0;
+  }
+
   get freeCount(): number {
     return this.free.length;
   }

@@ -10,6 +10,11 @@ import { FramePool } from "./frame-pool.js";
 /** Room for a full 64 KiB DATA chunk, its packet fields and the prefix. */
 const framePool = new FramePool(64 * 1024 + 256);
 
+/** Lets the pooled frame buffers go; the next bulk transfer makes new ones. */
+export function dropPooledFrames(): void {
+  framePool.drop();
+}
+
 export interface ChannelHandlers {
   packet(packet: Packet): void;
   /** The channel's write buffer fell below its high-water mark after send() returned false. */

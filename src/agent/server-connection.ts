@@ -6,9 +6,15 @@ import type { Logger } from "pino";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError, formatAgentIdentifiers,
 } from "../protocol/index.js";
-import { GrpcClient, type GrpcClientTarget } from "../transport/index.js";
-import { GrpcPacketChannel, type PacketChannel } from "../tunnel/index.js";
+import { GrpcClient, type GrpcClientCall, type GrpcClientTarget } from "../transport/index.js";
+import { GrpcPacketChannel, type CallEnds, type PacketChannel } from "../tunnel/index.js";
 import type { AgentOptions, ServerTarget } from "./agent-options.js";
+
+/** A client call's channel ends with a half-close, or cancels the call. */
+const clientCallEnds: CallEnds<GrpcClientCall> = {
+  finish: (call) => call.end(),
+  abort: (call) => call.cancel(),
+};
 
 export interface ServerConnection {
   readonly channel: PacketChannel;
@@ -61,7 +67,7 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
     if (ids.length !== 1) throw new TunnelError("PROTOCOL", `server sent ${ids.length} serverid values, expected one`);
     if (counts.length !== 1 || !/^\d+$/.test(counts[0]!)) throw new TunnelError("PROTOCOL", `server sent servercount ${JSON.stringify(counts)}, expected one integer`);
     const features = (headers.get(MetadataName.features) ?? []).join(",").split(",").map((s) => s.trim());
-    const channel = new GrpcPacketChannel(call, () => call.end(), () => call.cancel());
+    const channel = new GrpcPacketChannel(call, clientCallEnds);
     call.once("close", () => client.close());
     return {
       channel,

@@ -45,12 +45,14 @@ it("after a busy spell, collects on the first quiet check whatever the heap did 
 it("runs beforeCollect just before each collection, and only then", () => {
   const p = fakeProcess();
   const calls: string[] = [];
-  const gc = p.gc;
-  p.gc = () => {
-    calls.push("gc");
-    gc();
+  const deps: IdleGcDeps = {
+    ...p,
+    gc: () => {
+      calls.push("gc");
+      p.gc();
+    },
   };
-  const idle = startIdleGc(log, { beforeCollect: () => calls.push("before") }, p);
+  const idle = startIdleGc(log, { beforeCollect: () => calls.push("before") }, deps);
   try {
     p.busy = 0.5;
     assert.equal(idle.check(), false);

@@ -12,7 +12,7 @@ import {
   FEATURE_CREDIT, MetadataName, TunnelError, parseAgentIdentifiers,
 } from "../protocol/index.js";
 import { GrpcServer, GrpcStatus, removeStaleSocket, type GrpcServerCall } from "../transport/index.js";
-import { GrpcPacketChannel } from "../tunnel/index.js";
+import { GrpcPacketChannel, type CallEnds } from "../tunnel/index.js";
 import {
   anonymousCredential, certificateCredential, checkIdentityClaims, isBindingEnforced, tokenCredential,
   type AgentCredential, type TokenReviewUser,
@@ -52,6 +52,12 @@ export interface ServerAddresses {
 }
 
 const UDS_MODE = 0o770; // upstream creates the socket under umask 0007
+
+/** A server call's channel ends with trailers: OK, or UNAVAILABLE and the reason. */
+const serverCallEnds: CallEnds<GrpcServerCall> = {
+  finish: (call, status, message) => call.end(status, message),
+  abort: (call, err) => call.end(GrpcStatus.UNAVAILABLE, err?.message ?? "closed"),
+};
 
 export class NodetunnelServer {
   readonly proxy: ProxyServer;
@@ -127,7 +133,7 @@ export class NodetunnelServer {
       const grpc = new GrpcServer(
         {
           "/ProxyService/Proxy": (call) => {
-            const channel = new GrpcPacketChannel(call, (s, m) => call.end(s, m), (err) => call.end(GrpcStatus.UNAVAILABLE, err?.message ?? "closed"));
+            const channel = new GrpcPacketChannel(call, serverCallEnds);
             serveGrpcFrontend(channel, this.proxy, this.metrics, log);
           },
         },
@@ -216,7 +222,7 @@ export class NodetunnelServer {
     };
     if (credit) headers[MetadataName.features] = FEATURE_CREDIT;
     call.sendHeaders(headers);
-    const channel = new GrpcPacketChannel(call, (s, m) => call.end(s, m), (err) => call.end(GrpcStatus.UNAVAILABLE, err?.message ?? "closed"));
+    const channel = new GrpcPacketChannel(call, serverCallEnds);
     this.proxy.attachAgent(channel, { agentId, identifiers, credit, peerAddress: call.peer.address, authenticatedAs });
   }
 

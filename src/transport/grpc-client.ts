@@ -10,7 +10,7 @@ import { TunnelError } from "../protocol/tunnel-error.js";
 import { ClientCall, type GrpcClientCall } from "./grpc-client-call.js";
 import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from "./grpc-options.js";
-import { startKeepalive } from "./keepalive.js";
+import { startKeepalive, type Keepalive } from "./keepalive.js";
 import { metadataToHeaders, type MetadataInit } from "./metadata.js";
 
 export type { GrpcClientOptions } from "./grpc-options.js";
@@ -31,7 +31,7 @@ export class GrpcClient extends EventEmitter {
   readonly #session: http2.ClientHttp2Session;
   readonly #options: ResolvedGrpcClientOptions;
   readonly #log: Logger | undefined;
-  readonly #stopKeepalive: () => void;
+  readonly #keepalive: Keepalive;
   #isClosed = false;
 
   static async connect(target: GrpcClientTarget, options?: GrpcClientOptions): Promise<GrpcClient> {
@@ -90,7 +90,7 @@ export class GrpcClient extends EventEmitter {
     // Clients are few (an agent's links to its servers): all of them keep reading while they
     // write, so a nodetunnel server and agent cannot deadlock (keep-reading.ts).
     keepReading(session);
-    this.#stopKeepalive = startKeepalive(session, {
+    this.#keepalive = startKeepalive(session, {
       timeMs: options.keepaliveTimeMs,
       timeoutMs: options.keepaliveTimeoutMs,
       onDead: (silentForMs) => {
@@ -113,7 +113,7 @@ export class GrpcClient extends EventEmitter {
     session.on("goaway", onGoaway);
     session.once("close", () => {
       this.#isClosed = true;
-      this.#stopKeepalive();
+      this.#keepalive.stop();
       session.off("goaway", onGoaway);
       // "error" stays attached: node may still report a late socket error on a closed session.
       this.emit("close", closeError);

@@ -10,8 +10,8 @@ import type * as tls from "node:tls";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { encodeGrpcMessage, fillGrpcFrameHeader, grpcFrameHeaderBytes } from "./grpc-frame.js";
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
-import { InboundMessages, type ReadableSource } from "./inbound-messages.js";
-import { metadataToHeaders, type Metadata } from "./metadata.js";
+import { InboundMessages, type InboundHandlers, type ReadableSource } from "./inbound-messages.js";
+import { metadataFromHeaders, metadataToHeaders, type Metadata } from "./metadata.js";
 
 export interface GrpcPeer {
   /** Remote IP, or "unix:<socket path>" on a Unix socket. */
@@ -59,10 +59,32 @@ export interface CallStream extends ReadableSource {
 
 const grpcContentType = "application/grpc";
 
+// The call of each stream, for the stream listeners below: one set of functions serves every call
+// (a frontend holds a call per proxied connection; five closures each added up).
+const callOfStream = new WeakMap<CallStream, ServerCall>();
+
+function onStreamError(this: CallStream, err: Error): void {
+  callOfStream.get(this)?.noteStreamError(err);
+}
+
+function onStreamDrain(this: CallStream): void {
+  callOfStream.get(this)?.emit("drain");
+}
+
+function onStreamWantTrailers(this: CallStream): void {
+  callOfStream.get(this)?.sendTrailers();
+}
+
+function onStreamClose(this: CallStream): void {
+  const call = callOfStream.get(this);
+  callOfStream.delete(this);
+  call?.streamClosed();
+}
+
 export class ServerCall extends EventEmitter implements GrpcServerCall {
   readonly path: string;
   readonly peer: GrpcPeer;
-  #metadata: Metadata | (() => Metadata);
+  #metadata: Metadata | readonly string[];
   readonly #stream: CallStream;
   readonly #maxMessageBytes: number;
   readonly #inbound: InboundMessages;
@@ -75,39 +97,54 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
   #trailers: OutgoingHttpHeaders | undefined;
   #closeReason: Error | undefined;
 
-  /** `metadata` may be a function: it is then built on first use (most frontend calls never look). */
-  constructor(stream: CallStream, path: string, metadata: Metadata | (() => Metadata), peer: GrpcPeer, maxMessageBytes: number) {
+  /**
+   * `metadata` may be the raw header list (name, value, name, value…): it is then built on first
+   * use (most frontend calls never look, and a Map per call adds up over 10,000 calls).
+   */
+  constructor(stream: CallStream, path: string, metadata: Metadata | readonly string[], peer: GrpcPeer, maxMessageBytes: number) {
     super();
     this.path = path;
     this.#metadata = metadata;
     this.peer = peer;
     this.#stream = stream;
     this.#maxMessageBytes = maxMessageBytes;
-    this.#inbound = new InboundMessages(stream, maxMessageBytes, {
-      message: (m) => this.emit("message", m),
-      end: () => this.emit("end"),
-      error: (err) => {
-        this.#closeReason ??= err;
-        this.end(err.code === "MESSAGE_TOO_LARGE" ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL, err.message);
-      },
-    });
+    this.#inbound = new InboundMessages(stream, maxMessageBytes, new ServerCall.#Inbound(this));
     // Reading starts with the first "message" listener (or resume()), not before: see
     // inbound-messages.ts.
-    this.on("newListener", (event: string) => {
-      if (event === "message") this.#inbound.start();
-    });
-    stream.on("error", (err) => {
-      this.#closeReason ??= err;
-    });
-    stream.on("drain", () => this.emit("drain"));
-    stream.on("wantTrailers", () => this.#sendTrailers());
+    this.on("newListener", ServerCall.#startOnMessageListener);
+    callOfStream.set(stream, this);
+    stream.on("error", onStreamError);
+    stream.on("drain", onStreamDrain);
+    stream.on("wantTrailers", onStreamWantTrailers);
     // "close" comes once; on() spares the wrapper that once() allocates per call.
-    stream.on("close", () => this.#onClose());
+    stream.on("close", onStreamClose);
+  }
+
+  // What InboundMessages delivers, as one object per call instead of three closures.
+  static readonly #Inbound = class implements InboundHandlers {
+    constructor(readonly call: ServerCall) {}
+
+    message(m: Uint8Array): void {
+      this.call.emit("message", m);
+    }
+
+    end(): void {
+      this.call.emit("end");
+    }
+
+    error(err: TunnelError): void {
+      this.call.#closeReason ??= err;
+      this.call.end(err.code === "MESSAGE_TOO_LARGE" ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL, err.message);
+    }
+  };
+
+  static #startOnMessageListener(this: ServerCall, event: string | symbol): void {
+    if (event === "message") this.#inbound.start();
   }
 
   get metadata(): Metadata {
-    if (typeof this.#metadata === "function") this.#metadata = this.#metadata();
-    return this.#metadata;
+    if (Array.isArray(this.#metadata)) this.#metadata = metadataFromHeaders({}, this.#metadata as readonly string[]);
+    return this.#metadata as Metadata;
   }
 
   get signal(): AbortSignal {
@@ -194,7 +231,13 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
     return !this.#isClosed && !this.#stream.destroyed && !this.#stream.closed;
   }
 
-  #sendTrailers(): void {
+  /** For the stream's "error" listener: the first error is why the call closed. */
+  noteStreamError(err: Error): void {
+    this.#closeReason ??= err;
+  }
+
+  /** For the stream's "wantTrailers" listener. */
+  sendTrailers(): void {
     if (this.#stream.destroyed) return;
     this.#stream.sendTrailers(this.#trailers ?? { "grpc-status": String(GrpcStatus.OK) });
     this.#stopReadingIfUnfinished();
@@ -211,7 +254,8 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
     });
   }
 
-  #onClose(): void {
+  /** For the stream's "close" listener. */
+  streamClosed(): void {
     this.#isClosed = true;
     this.#inbound.stop();
     let err = this.#closeReason;

@@ -17,7 +17,7 @@ import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
 import { ServerCall, type CallStream, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
 import { Http2ServerSession } from "./http2-server-session.js";
-import { startKeepalive } from "./keepalive.js";
+import { startKeepalive, type Keepalive, type KeepaliveOptions } from "./keepalive.js";
 import { removeStaleSocket } from "./unix-socket.js";
 import { metadataFromHeaders } from "./metadata.js";
 
@@ -35,14 +35,35 @@ type IncomingHeaders = Record<string, string | string[] | undefined>;
 // (internal/transport/http2_server.go, maxPingStrikes).
 const maxPingStrikes = 2;
 
+/** What the server keeps per session, in one object: a frontend holds a session per proxied connection. */
+class SessionRecord {
+  lastPingAt = 0;
+  pingStrikes = 0;
+  keepalive: Keepalive | undefined;
+  constructor(readonly peer: GrpcPeer) {}
+}
+
+// Listeners every session shares (`this` is the session), so a session costs no closures.
+interface SessionListeners {
+  ping(this: AnySession): void;
+  error(this: AnySession, err: Error): void;
+  close(this: AnySession): void;
+  /** The builtin server's "stream" event. */
+  stream(this: Http2ServerSession, stream: CallStream, headers: IncomingHeaders, flags: number, rawHeaders: string[]): void;
+}
+
 export class GrpcServer {
   readonly #routes: ReadonlyMap<string, GrpcHandler>;
   readonly #options: ResolvedGrpcServerOptions;
   readonly #log: Logger | undefined;
   readonly #servers = new Set<Http2AnyServer>();
-  readonly #sessions = new Set<AnySession>();
+  readonly #sessions = new Map<AnySession, SessionRecord>();
   readonly #calls = new Set<ServerCall>();
-  readonly #peers = new WeakMap<AnySession, GrpcPeer>();
+  readonly #sessionListeners: SessionListeners;
+  readonly #keepaliveOptions: KeepaliveOptions<AnySession>;
+  // Shared by every call and stream (`this` is the call): none of them costs a closure.
+  readonly #forgetCall: (this: ServerCall) => void;
+  readonly #logStreamError = (err: Error): void => this.#log?.debug({ err: err.message }, "stream error");
   readonly #socketPaths = new Map<Http2AnyServer, string>();
   readonly #removeListeners = new Map<Http2AnyServer, () => void>();
   #state: "open" | "closing" | "destroyed" = "open";
@@ -53,6 +74,37 @@ export class GrpcServer {
     this.#routes = new Map(Object.entries(routes));
     this.#options = resolveGrpcServerOptions(options);
     this.#log = this.#options.logger?.child({ subsystem: "grpc-server" });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the listeners below get the session as `this`
+    const server = this;
+    this.#sessionListeners = {
+      ping() {
+        server.#onPing(this);
+      },
+      // A peer's protocol error is its problem (debug); our own failure inside the builtin HTTP/2
+      // server, which cost the peer its connection, is ours (error).
+      error(err) {
+        if (err.message.startsWith("http2: internal error")) server.#log?.error({ err: err.message }, "HTTP/2 session failed on an internal error");
+        else server.#log?.debug({ err: err.message }, "session error");
+      },
+      close() {
+        server.#onSessionClose(this);
+      },
+      stream(stream, headers, _flags, rawHeaders) {
+        server.#onStream(stream, headers, rawHeaders, server.#sessions.get(this)?.peer ?? peerOf(this.socket, server.#socketPaths));
+      },
+    };
+    this.#keepaliveOptions = {
+      timeMs: this.#options.keepaliveTimeMs,
+      timeoutMs: this.#options.keepaliveTimeoutMs,
+      onDead: (silentForMs, session) => {
+        this.#log?.warn({ peer: this.#sessions.get(session)?.peer.address, silentForMs }, "keepalive: no PING ack, dropping session");
+        session.destroy(new TunnelError("CLOSED", `keepalive: no PING ack within ${this.#options.keepaliveTimeoutMs} ms`));
+      },
+    };
+    const calls = this.#calls;
+    this.#forgetCall = function (this: ServerCall) {
+      calls.delete(this);
+    };
   }
 
   get sessionCount(): number {
@@ -108,7 +160,7 @@ export class GrpcServer {
     });
     // Node sends GOAWAY (NO_ERROR, last processed stream) and refuses newer streams; open
     // streams run to their end, then the session closes itself.
-    for (const session of this.#sessions) session.close();
+    for (const session of this.#sessions.keys()) session.close();
     for (const server of this.#servers) server.close(() => this.#forgetServer(server));
     this.#checkIdle();
     return this.#closed;
@@ -121,7 +173,7 @@ export class GrpcServer {
     const reason = new TunnelError("CLOSED", "grpc server destroyed");
     for (const call of this.#calls) call.abort(reason);
     // Http2Session.destroy() ends with a GOAWAY before the socket goes.
-    for (const session of this.#sessions) session.destroy();
+    for (const session of this.#sessions.keys()) session.destroy();
     if (!wasClosing) for (const server of this.#servers) server.close(() => this.#forgetServer(server));
     this.#checkIdle();
   }
@@ -139,7 +191,7 @@ export class GrpcServer {
     const events = server as http2.Http2Server;
     const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) => {
       const session = stream.session as http2.ServerHttp2Session;
-      this.#onStream(stream, headers, rawHeaders, this.#peers.get(session) ?? peerOf(session.socket as tls.TLSSocket, this.#socketPaths));
+      this.#onStream(stream, headers, rawHeaders, this.#sessions.get(session)?.peer ?? peerOf(session.socket as tls.TLSSocket, this.#socketPaths));
     };
     // Small packets (dials, closes, credit, 1-byte echoes) must not wait for Nagle's algorithm.
     // On a TLS server "connection" carries the TCP socket before the handshake.
@@ -175,9 +227,7 @@ export class GrpcServer {
     };
     const serve = (socket: net.Socket) => {
       const session = new Http2ServerSession(socket, sessionOptions);
-      session.on("stream", (stream: CallStream, headers: IncomingHeaders, _flags: number, rawHeaders: string[]) => {
-        this.#onStream(stream, headers, rawHeaders, this.#peers.get(session) ?? peerOf(socket, this.#socketPaths));
-      });
+      session.on("stream", this.#sessionListeners.stream);
       this.#onSession(session);
     };
     const server = o.tls
@@ -221,8 +271,8 @@ export class GrpcServer {
       session.destroy();
       return;
     }
-    this.#sessions.add(session);
-    this.#peers.set(session, peerOf(session.socket as tls.TLSSocket, this.#socketPaths));
+    const record = new SessionRecord(peerOf(session.socket as tls.TLSSocket, this.#socketPaths));
+    this.#sessions.set(session, record);
     if (!(session instanceof Http2ServerSession)) {
       try {
         session.setLocalWindowSize(this.#options.sessionWindowBytes);
@@ -230,59 +280,45 @@ export class GrpcServer {
         this.#log?.debug({ err }, "could not widen the session window");
       }
     }
-    const stopKeepalive = startKeepalive(session, {
-      timeMs: this.#options.keepaliveTimeMs,
-      timeoutMs: this.#options.keepaliveTimeoutMs,
-      onDead: (silentForMs) => {
-        this.#log?.warn({ peer: this.#peers.get(session)?.address, silentForMs }, "keepalive: no PING ack, dropping session");
-        session.destroy(new TunnelError("CLOSED", `keepalive: no PING ack within ${this.#options.keepaliveTimeoutMs} ms`));
-      },
-    });
+    record.keepalive = startKeepalive(session, this.#keepaliveOptions);
     if (this.#options.readWhileWriting && !(session instanceof Http2ServerSession)) keepReading(session);
-    const onPing = this.#pingPolicy(session);
-    // A peer's protocol error is its problem (debug); our own failure inside the builtin HTTP/2
-    // server, which cost the peer its connection, is ours (error).
-    const onError = (err: Error) => {
-      if (err.message.startsWith("http2: internal error")) this.#log?.error({ err: err.message }, "HTTP/2 session failed on an internal error");
-      else this.#log?.debug({ err: err.message }, "session error");
-    };
-    session.on("ping", onPing);
-    session.on("error", onError);
+    const listeners = this.#sessionListeners;
+    session.on("ping", listeners.ping);
+    session.on("error", listeners.error);
     // "close" comes once; on() spares the wrapper once() allocates (it adds up per connection).
-    session.on("close", () => {
-      stopKeepalive();
-      session.off("ping", onPing);
-      // "error" stays attached: a late socket error on a dead session must not become uncaught.
-      this.#sessions.delete(session);
-      this.#checkIdle();
-    });
+    session.on("close", listeners.close);
     if (this.#state === "closing") session.close();
+  }
+
+  #onSessionClose(session: AnySession): void {
+    this.#sessions.get(session)?.keepalive?.stop();
+    session.off("ping", this.#sessionListeners.ping);
+    // "error" stays attached: a late socket error on a dead session must not become uncaught.
+    this.#sessions.delete(session);
+    this.#checkIdle();
   }
 
   // Enforces the client ping rate as grpc-go's keepalive EnforcementPolicy.MinTime does
   // (konnectivity.md §1.7: MinTime 30 s upstream): too-early pings are strikes; past
   // maxPingStrikes the client gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and is cut off.
-  #pingPolicy(session: AnySession): () => void {
+  #onPing(session: AnySession): void {
     const minIntervalMs = this.#options.minClientPingIntervalMs;
-    let lastPingAt = 0;
-    let strikes = 0;
-    return () => {
-      if (minIntervalMs <= 0) return;
-      const now = Date.now();
-      const isTooEarly = lastPingAt !== 0 && now - lastPingAt < minIntervalMs;
-      lastPingAt = now;
-      if (!isTooEarly || ++strikes <= maxPingStrikes) return;
-      this.#log?.warn({ peer: this.#peers.get(session)?.address }, "client pings too often: GOAWAY too_many_pings");
-      if (session.destroyed || session.closed) return;
-      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from("too_many_pings"));
-      session.close();
-      // close() waits for open streams; a client that misbehaves does not get that courtesy.
-      setTimeout(() => session.destroy(), 1000).unref();
-    };
+    const record = this.#sessions.get(session);
+    if (minIntervalMs <= 0 || record === undefined) return;
+    const now = Date.now();
+    const isTooEarly = record.lastPingAt !== 0 && now - record.lastPingAt < minIntervalMs;
+    record.lastPingAt = now;
+    if (!isTooEarly || ++record.pingStrikes <= maxPingStrikes) return;
+    this.#log?.warn({ peer: record.peer.address }, "client pings too often: GOAWAY too_many_pings");
+    if (session.destroyed || session.closed) return;
+    session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from("too_many_pings"));
+    session.close();
+    // close() waits for open streams; a client that misbehaves does not get that courtesy.
+    setTimeout(() => session.destroy(), 1000).unref();
   }
 
   #onStream(stream: CallStream, headers: IncomingHeaders, rawHeaders: string[] | undefined, peer: GrpcPeer): void {
-    stream.on("error", (err) => this.#log?.debug({ err: err.message }, "stream error"));
+    stream.on("error", this.#logStreamError);
     const method = headers[":method"];
     const path = String(headers[":path"] ?? "");
     const contentType = String(headers["content-type"] ?? "");
@@ -302,10 +338,10 @@ export class GrpcServer {
     }
     // Metadata is built when a handler first reads it, from the raw list alone (the frontend's
     // handler never does, and a Map per call adds up over 10,000 calls).
-    const metadata = rawHeaders ? () => metadataFromHeaders({}, rawHeaders) : metadataFromHeaders(headers as http2.IncomingHttpHeaders);
+    const metadata = rawHeaders ?? metadataFromHeaders(headers as http2.IncomingHttpHeaders);
     const call = new ServerCall(stream, path, metadata, peer, this.#options.maxMessageBytes);
     this.#calls.add(call);
-    call.on("close", () => this.#calls.delete(call));
+    call.on("close", this.#forgetCall);
     try {
       handler(call);
     } catch (err) {

@@ -281,6 +281,8 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
           this.#sendQueue.push(stream);
         }
       }
+      // Let the grown backing store go: an idle session keeps an empty array (10,000 connections).
+      if (this.#sendQueue.length === 0) this.#sendQueue = [];
     } finally {
       this.#isFlushing = false;
     }

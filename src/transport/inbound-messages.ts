@@ -27,6 +27,18 @@ export interface InboundHandlers {
   error(err: TunnelError): void;
 }
 
+// The reader of each stream, for two listeners that every stream shares (a frontend holds a call
+// per proxied connection; two closures each added up).
+const readerOfStream = new WeakMap<ReadableSource, InboundMessages>();
+
+function onStreamData(this: ReadableSource, chunk: Buffer): void {
+  readerOfStream.get(this)?.receive(chunk);
+}
+
+function onStreamEnd(this: ReadableSource): void {
+  readerOfStream.get(this)?.streamEnded();
+}
+
 export class InboundMessages {
   readonly #stream: ReadableSource;
   readonly #reader: GrpcMessageReader;
@@ -37,11 +49,6 @@ export class InboundMessages {
   #isPaused = false;
   #isStopped = false;
   #hasStreamEnded = false;
-  readonly #onData = (chunk: Buffer) => this.#receive(chunk);
-  readonly #onEnd = () => {
-    this.#hasStreamEnded = true;
-    this.#maybeEnd();
-  };
 
   constructor(stream: ReadableSource, maxMessageBytes: number, handlers: InboundHandlers) {
     this.#stream = stream;
@@ -56,8 +63,9 @@ export class InboundMessages {
   start(): void {
     if (this.#isStarted || this.#isStopped) return;
     this.#isStarted = true;
-    this.#stream.on("data", this.#onData);
-    this.#stream.on("end", this.#onEnd);
+    readerOfStream.set(this.#stream, this);
+    this.#stream.on("data", onStreamData);
+    this.#stream.on("end", onStreamEnd);
     if (this.#isPaused) this.#stream.pause();
   }
 
@@ -89,11 +97,19 @@ export class InboundMessages {
     this.#isStopped = true;
     this.#queue = [];
     this.#queueHead = 0;
-    this.#stream.off("data", this.#onData);
-    this.#stream.off("end", this.#onEnd);
+    this.#stream.off("data", onStreamData);
+    this.#stream.off("end", onStreamEnd);
+    if (readerOfStream.get(this.#stream) === this) readerOfStream.delete(this.#stream);
   }
 
-  #receive(chunk: Buffer): void {
+  /** For the stream's "end" listener. */
+  streamEnded(): void {
+    this.#hasStreamEnded = true;
+    this.#maybeEnd();
+  }
+
+  /** For the stream's "data" listener. */
+  receive(chunk: Buffer): void {
     let messages: Uint8Array[];
     try {
       messages = this.#reader.push(chunk);

@@ -21,7 +21,14 @@ test("pings every timeMs and reports a dead peer when an ack is late", (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
   const { session, pending } = fakeSession();
   const dead: number[] = [];
-  const stop = startKeepalive(session, { timeMs: 1000, timeoutMs: 300, onDead: (ms) => dead.push(ms) });
+  const keepalive = startKeepalive(session, {
+    timeMs: 1000,
+    timeoutMs: 300,
+    onDead: (ms, which) => {
+      assert.equal(which, session, "onDead is told which session died");
+      dead.push(ms);
+    },
+  });
   t.mock.timers.tick(999);
   assert.equal(pending.length, 0);
   t.mock.timers.tick(1);
@@ -33,18 +40,18 @@ test("pings every timeMs and reports a dead peer when an ack is late", (t) => {
   assert.deepEqual(dead, []);
   t.mock.timers.tick(1);
   assert.equal(dead.length, 1);
-  stop();
+  keepalive.stop();
 });
 
 test("only one ping is outstanding at a time, and stop() cancels everything", (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
   const { session, pending } = fakeSession();
   const dead: number[] = [];
-  const stop = startKeepalive(session, { timeMs: 100, timeoutMs: 1000, onDead: (ms) => dead.push(ms) });
+  const keepalive = startKeepalive(session, { timeMs: 100, timeoutMs: 1000, onDead: (ms) => dead.push(ms) });
   t.mock.timers.tick(500);
   assert.equal(pending.length, 1);
-  stop();
-  stop();
+  keepalive.stop();
+  keepalive.stop();
   t.mock.timers.tick(5000);
   assert.deepEqual(dead, []);
   assert.equal(pending.length, 1);
@@ -53,7 +60,7 @@ test("only one ping is outstanding at a time, and stop() cancels everything", (t
 test("timeMs 0 disables keepalive", (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
   const { session, pending } = fakeSession();
-  startKeepalive(session, { timeMs: 0, timeoutMs: 10, onDead: () => assert.fail("no keepalive expected") })();
+  startKeepalive(session, { timeMs: 0, timeoutMs: 10, onDead: () => assert.fail("no keepalive expected") }).stop();
   t.mock.timers.tick(10_000);
   assert.equal(pending.length, 0);
 });
@@ -62,9 +69,9 @@ test("sessions with the same interval share one timer; a late starter's first pi
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
   const first = fakeSession();
   const second = fakeSession();
-  const stopFirst = startKeepalive(first.session, { timeMs: 1000, timeoutMs: 10_000, onDead: () => {} });
+  const firstKeepalive = startKeepalive(first.session, { timeMs: 1000, timeoutMs: 10_000, onDead: () => {} });
   t.mock.timers.tick(600);
-  const stopSecond = startKeepalive(second.session, { timeMs: 1000, timeoutMs: 10_000, onDead: () => {} });
+  const secondKeepalive = startKeepalive(second.session, { timeMs: 1000, timeoutMs: 10_000, onDead: () => {} });
   t.mock.timers.tick(400); // t = 1000: the first is due, the second has waited 400 ms
   assert.equal(first.pending.length, 1);
   assert.equal(second.pending.length, 0);
@@ -73,8 +80,8 @@ test("sessions with the same interval share one timer; a late starter's first pi
   t.mock.timers.tick(250); // t = 1850, within 1.25 intervals
   assert.equal(second.pending.length, 1);
   second.pending.shift()!(null);
-  stopFirst();
+  firstKeepalive.stop();
   t.mock.timers.tick(1000);
   assert.equal(second.pending.length, 1, "the shared timer keeps running for the remaining session");
-  stopSecond();
+  secondKeepalive.stop();
 });

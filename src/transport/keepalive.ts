@@ -14,21 +14,27 @@ interface PingingSession {
   ping(callback: (err: Error | null, durationMs: number, payload: Buffer) => void): boolean;
 }
 
-export interface KeepaliveOptions {
+export interface KeepaliveOptions<S extends PingingSession = PingingSession> {
   readonly timeMs: number;
   readonly timeoutMs: number;
-  readonly onDead: (silentForMs: number) => void;
+  /** The session is passed along, so one options object can serve every session of a server. */
+  readonly onDead: (silentForMs: number, session: S) => void;
+}
+
+/** A running keepalive; stop() is idempotent. */
+export interface Keepalive {
+  stop(): void;
 }
 
 // Time is counted in the group's ticks, not read from a clock: a ping is due after a whole
 // interval's worth of them since the last one.
-class Entry {
+class Entry implements Keepalive {
   ticks: number;
   deadline: NodeJS.Timeout | undefined;
   isStopped = false;
 
   /** `isMidInterval`: the group's timer is already running, so the first tick comes early and does not count. */
-  constructor(readonly session: PingingSession, readonly options: KeepaliveOptions, isMidInterval: boolean) {
+  constructor(readonly session: PingingSession, readonly options: KeepaliveOptions, readonly group: KeepaliveGroup, isMidInterval: boolean) {
     this.ticks = isMidInterval ? -1 : 0;
   }
 
@@ -39,7 +45,7 @@ class Entry {
     const now = Date.now();
     this.deadline = setTimeout(() => {
       this.deadline = undefined;
-      if (!this.isStopped) this.options.onDead(Date.now() - now);
+      if (!this.isStopped) this.options.onDead(Date.now() - now, this.session);
     }, this.options.timeoutMs);
     this.deadline.unref();
     try {
@@ -55,9 +61,11 @@ class Entry {
   }
 
   stop(): void {
+    if (this.isStopped) return;
     this.isStopped = true;
     clearTimeout(this.deadline);
     this.deadline = undefined;
+    this.group.delete(this);
   }
 }
 
@@ -88,9 +96,11 @@ class KeepaliveGroup {
 
 const groups = new Map<number, KeepaliveGroup>();
 
-/** Starts pinging; returns the function that stops it (idempotent). timeMs 0 disables. */
-export function startKeepalive(session: PingingSession, options: KeepaliveOptions): () => void {
-  if (options.timeMs <= 0) return () => {};
+const disabled: Keepalive = { stop: () => {} };
+
+/** Starts pinging `session`. timeMs 0 disables. */
+export function startKeepalive<S extends PingingSession>(session: S, options: KeepaliveOptions<S>): Keepalive {
+  if (options.timeMs <= 0) return disabled;
   const { timeMs } = options;
   let group = groups.get(timeMs);
   const isMidInterval = group !== undefined;
@@ -98,12 +108,7 @@ export function startKeepalive(session: PingingSession, options: KeepaliveOption
     group = new KeepaliveGroup(timeMs, () => groups.delete(timeMs));
     groups.set(timeMs, group);
   }
-  const entry = new Entry(session, options, isMidInterval);
+  const entry = new Entry(session, options as KeepaliveOptions, group, isMidInterval);
   group.add(entry);
-  const owner = group;
-  return () => {
-    if (entry.isStopped) return;
-    entry.stop();
-    owner.delete(entry);
-  };
+  return entry;
 }

@@ -16,6 +16,12 @@ export class Deque<T> {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];
     this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      // Empty: let the grown backing store go (~150 bytes per idle queue, 10,000 connections).
+      this.items = [];
+      this.head = 0;
+      return item;
+    }
     // Compact once the dead prefix dominates, so memory stays proportional to the live items.
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);

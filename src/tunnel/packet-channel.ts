@@ -51,41 +51,73 @@ export interface MessageCall extends EventEmitter {
  * A PacketChannel over a gRPC call. `finish` ends our side gracefully, `abort` tears it down;
  * they differ between server calls (trailers) and client calls (half-close / cancel).
  */
-export class GrpcPacketChannel implements PacketChannel {
-  private handlers: ChannelHandlers | undefined;
-  private closed = false;
+/** How a channel ends its call: one object serves every channel of a kind, and is told which call. */
+export interface CallEnds<C extends MessageCall> {
+  /** Graceful end (status OK and trailers, or a client's half-close). */
+  finish(call: C, status: number, message: string): void;
+  abort(call: C, err?: Error): void;
+}
 
-  constructor(
-    private readonly call: MessageCall,
-    private readonly finish: (status: number, message: string) => void,
-    private readonly abort: (err?: Error) => void,
-  ) {}
+// The channel of each call, for four listeners that every call shares: a frontend holds a call
+// per proxied connection, and four closures each added up.
+const channelOfCall = new WeakMap<MessageCall, GrpcPacketChannel<MessageCall>>();
+
+function onCallMessage(this: MessageCall, message: Uint8Array): void {
+  channelOfCall.get(this)?.receive(message);
+}
+
+function onCallDrain(this: MessageCall): void {
+  channelOfCall.get(this)?.drained();
+}
+
+// The peer half-closed (END_STREAM on a server call). Konnectivity has no half-close and
+// upstream's handlers return on io.EOF, which ends the stream: do the same, or a frontend or
+// agent that half-closes keeps its stream (and a pending dial) forever.
+function onCallEnd(this: MessageCall): void {
+  channelOfCall.get(this)?.end();
+}
+
+function onCallClose(this: MessageCall, err?: Error): void {
+  const channel = channelOfCall.get(this);
+  channelOfCall.delete(this);
+  channel?.closed(err);
+}
+
+export class GrpcPacketChannel<C extends MessageCall = MessageCall> implements PacketChannel {
+  private handlers: ChannelHandlers | undefined;
+  private isClosed = false;
+
+  constructor(private readonly call: C, private readonly ends: CallEnds<C>) {}
 
   start(handlers: ChannelHandlers): void {
     this.handlers = handlers;
-    this.call.on("message", (message: Uint8Array) => {
-      if (this.closed) return;
-      let packet: Packet;
-      try {
-        packet = decodePacket(message);
-      } catch (err) {
-        this.destroy(err instanceof Error ? err : new TunnelError("PROTOCOL", String(err)));
-        return;
-      }
-      handlers.packet(packet);
-    });
-    this.call.on("drain", () => {
-      if (!this.closed) handlers.drain();
-    });
-    // The peer half-closed (END_STREAM on a server call). Konnectivity has no half-close and
-    // upstream's handlers return on io.EOF, which ends the stream: do the same, or a frontend
-    // or agent that half-closes keeps its stream (and a pending dial) forever.
-    this.call.on("end", () => this.end());
-    this.call.on("close", (err?: Error) => this.closeOnce(err));
+    channelOfCall.set(this.call, this as unknown as GrpcPacketChannel<MessageCall>);
+    this.call.on("message", onCallMessage);
+    this.call.on("drain", onCallDrain);
+    this.call.on("end", onCallEnd);
+    this.call.on("close", onCallClose);
+  }
+
+  /** For the call's "message" listener. */
+  receive(message: Uint8Array): void {
+    if (this.isClosed) return;
+    let packet: Packet;
+    try {
+      packet = decodePacket(message);
+    } catch (err) {
+      this.destroy(err instanceof Error ? err : new TunnelError("PROTOCOL", String(err)));
+      return;
+    }
+    this.handlers?.packet(packet);
+  }
+
+  /** For the call's "drain" listener. */
+  drained(): void {
+    if (!this.isClosed) this.handlers?.drain();
   }
 
   send(packet: Packet): boolean {
-    if (this.closed) return false;
+    if (this.isClosed) return false;
     // The packet is encoded once, behind room for the gRPC prefix, into a pooled buffer that
     // returns to the pool once written: one copy of the payload per hop and no garbage.
     const frame = encodePacket(packet, grpcFrameHeaderBytes, framePool.take);
@@ -105,19 +137,20 @@ export class GrpcPacketChannel implements PacketChannel {
   }
 
   end(status = 0, message = ""): void {
-    if (this.closed) return;
-    this.finish(status, message);
+    if (this.isClosed) return;
+    this.ends.finish(this.call, status, message);
   }
 
   destroy(err?: Error): void {
-    if (this.closed) return;
-    this.abort(err);
-    this.closeOnce(err);
+    if (this.isClosed) return;
+    this.ends.abort(this.call, err);
+    this.closed(err);
   }
 
-  private closeOnce(err?: Error): void {
-    if (this.closed) return;
-    this.closed = true;
+  /** For the call's "close" listener; once. */
+  closed(err?: Error): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
     this.handlers?.close(err);
   }
 }

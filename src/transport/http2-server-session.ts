@@ -272,6 +272,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
   #flush(): void {
     if (this.#isFlushing || this.#state === "closed") return;
     this.#isFlushing = true;
+    const hadQueued = this.#sendQueue.length > 0;
     try {
       while (this.#sendQueue.length > 0 && !this.socket.writableNeedDrain) {
         const stream = this.#sendQueue.shift()!;
@@ -282,7 +283,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
         }
       }
       // Let the grown backing store go: an idle session keeps an empty array (10,000 connections).
-      if (this.#sendQueue.length === 0) this.#sendQueue = [];
+      if (hadQueued && this.#sendQueue.length === 0) this.#sendQueue = [];
     } finally {
       this.#isFlushing = false;
     }

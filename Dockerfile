@@ -1,6 +1,13 @@
 # nodetunnel image: ghcr.io/nodetunnel/nodetunnel:<version>, entrypoint `nodetunnel`
 # (`nodetunnel server ...`, `nodetunnel agent ...`; see deploy/ and docs/deploy.md).
 # Build: docker build -t ghcr.io/nodetunnel/nodetunnel:$(node -p 'require("./package.json").version') .
+# The native heap helper (native/heap-trim.c, optional: docs/operations.md) needs a C compiler,
+# which stays in this stage.
+FROM node:20-slim AS native
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+COPY native/ /src/native/
+RUN mkdir -p /src/build && cc -O2 -Wall -Wextra -shared -fPIC -o /src/build/heap-trim.node /src/native/heap-trim.c
+
 FROM node:20-slim
 
 ENV NODE_ENV=production
@@ -21,6 +28,8 @@ COPY scripts/build-dist.mjs ./scripts/
 COPY src/ ./src/
 COPY proto/ ./proto/
 COPY tsconfig.json ./
+COPY native/ ./native/
+COPY --from=native /src/build/heap-trim.node ./build/heap-trim.node
 # The entry point's #! line carries the V8 flags (bin/dist.js nodeFlags).
 RUN node scripts/build-dist.mjs \
  && chmod 0755 bin/nodetunnel.js && ln -s /opt/nodetunnel/bin/nodetunnel.js /usr/local/bin/nodetunnel

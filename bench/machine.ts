@@ -16,7 +16,7 @@ export interface MachineDescription {
 
 export interface CodeVersion {
   readonly commit: string;
-  /** True when src/ or bin/ differ from the commit (other work in progress was measured too). */
+  /** True when src/, bin/ or native/ differ from the commit (other work in progress was measured too). */
   readonly dirty: boolean;
 }
 
@@ -46,7 +46,7 @@ export function codeVersion(): CodeVersion {
   const cwd = resolve(import.meta.dirname, "..");
   const git = (...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
   try {
-    return { commit: git("rev-parse", "HEAD"), dirty: git("status", "--porcelain", "--", "src", "bin") !== "" };
+    return { commit: git("rev-parse", "HEAD"), dirty: git("status", "--porcelain", "--", "src", "bin", "native") !== "" };
   } catch {
     return { commit: "unknown", dirty: true };
   }

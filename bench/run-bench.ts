@@ -2,6 +2,7 @@
 // everything (also on failure), and return the figures with the machine they were measured on.
 import os from "node:os";
 import { isDistCurrent } from "../bin/dist.js";
+import { loadNativeHeap } from "../src/cli/native-heap.js";
 import { codeVersion, describeMachine, type CodeVersion, type MachineDescription } from "./machine.js";
 import {
   measureDownload, measureEcho, measureFlood, measureHttp, measureIdle, measureStalled, measureUpload, median,
@@ -130,6 +131,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   }
   const settings = settingsFor(options.quick ?? false, options.idleConnections, fdLimit, notes);
   if (settings.entry !== "dist") notes.push("dist/ is missing or older than src/: server and agent ran from the sources through tsx (~25 MiB more RSS each); `npm run bench` builds it first");
+  const heap = loadNativeHeap();
+  if (!heap.available) notes.push(`the native heap helper ${heap.reason}: quiet processes keep the native memory bulk rows freed, so later rows start from a higher RSS (docs/operations.md)`);
   for (const n of notes) log(`note: ${n}`);
   const wanted = new Set(options.rows ?? rowIds);
   const modes = allModes.filter((m) => !options.modes || options.modes.includes(m));

@@ -3,12 +3,41 @@
 // it ("prepare") before anything else is set up. Types are checked by `npm run typecheck`, not
 // here. The new tree is written beside dist/ and swapped in, so a process starting meanwhile
 // sees either the old tree (with its old fingerprint, hence unused) or the new one.
+// It also compiles native/*.c to build/*.node with the system's C compiler when one is there
+// (buildNative below); without one that step is skipped with a note, and nothing else depends on it.
 // Usage: node scripts/build-dist.mjs [--if-stale]
-import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { build } from "esbuild";
-import { distDir, isDistCurrent, sourceFiles, sourceFingerprint, srcDir, stampFile } from "../bin/dist.js";
+import { distDir, isDistCurrent, repoRoot, sourceFiles, sourceFingerprint, srcDir, stampFile } from "../bin/dist.js";
 
+/**
+ * native/<name>.c → build/<name>.node, when the .node is missing or older than its source.
+ * Optional helpers only (native/heap-trim.c): a machine without `cc` gets a one-line note.
+ */
+function buildNative() {
+  const nativeDir = join(repoRoot, "native");
+  const outDir = join(repoRoot, "build");
+  for (const name of readdirSync(nativeDir).filter((n) => n.endsWith(".c"))) {
+    const source = join(nativeDir, name);
+    const out = join(outDir, name.replace(/\.c$/, ".node"));
+    if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs) continue;
+    mkdirSync(outDir, { recursive: true });
+    const staging = `${out}.${process.pid}.tmp`;
+    const cc = process.env.CC || "cc";
+    try {
+      execFileSync(cc, ["-O2", "-Wall", "-Wextra", "-shared", "-fPIC", "-o", staging, source], { stdio: ["ignore", "ignore", "pipe"] });
+      renameSync(staging, out);
+    } catch (err) {
+      rmSync(staging, { force: true });
+      const why = err.code === "ENOENT" ? `no C compiler ("${cc}")` : `${cc} failed: ${String(err.stderr ?? err.message).trim().split("\n")[0]}`;
+      console.error(`build-dist: ${relative(repoRoot, source)} not built, ${why}; it is optional (docs/operations.md, "Memory after a burst")`);
+    }
+  }
+}
+
+buildNative();
 if (process.argv.includes("--if-stale") && isDistCurrent()) process.exit(0);
 
 const started = Date.now();

@@ -2,8 +2,7 @@
 // (shared/spec/konnectivity.md §2.4), plus a list of servers and --allowed-destinations.
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { startIdleGc } from "./idle-gc.js";
-import { dropPooledFrames } from "../tunnel/index.js";
+import { startProcessIdleGc } from "./idle-gc.js";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "../agent/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors } from "./command-support.js";
@@ -94,7 +93,7 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
       const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log) });
-      const idleGc = startIdleGc(log, { beforeCollect: dropPooledFrames });
+      const idleGc = startProcessIdleGc(log);
       await waitForSignals(io, async (first) => {
         if (first) await agent.drain();
         else agent.destroy();

@@ -20,6 +20,7 @@ function fakeProcess(): IdleGcDeps & { used: number; busy: number; gcs: number; 
     },
     heapUsed: () => p.used,
     busySinceLastCall: () => p.busy,
+    rss: () => 0,
   };
   return p;
 }
@@ -42,7 +43,7 @@ it("after a busy spell, collects on the first quiet check whatever the heap did 
   }
 });
 
-it("runs beforeCollect just before each collection, and only then", () => {
+it("runs beforeCollect just before each collection and afterCollect just after it, and only then", () => {
   const p = fakeProcess();
   const calls: string[] = [];
   const deps: IdleGcDeps = {
@@ -52,14 +53,16 @@ it("runs beforeCollect just before each collection, and only then", () => {
       p.gc();
     },
   };
-  const idle = startIdleGc(log, { beforeCollect: () => calls.push("before") }, deps);
+  const idle = startIdleGc(log, { beforeCollect: () => calls.push("before"), afterCollect: () => calls.push("after") }, deps);
   try {
     p.busy = 0.5;
     assert.equal(idle.check(), false);
     assert.deepEqual(calls, [], "busy: nothing runs");
     p.busy = 0;
     assert.equal(idle.check(), true);
-    assert.deepEqual(calls, ["before", "gc", "gc"]);
+    assert.deepEqual(calls, ["before", "gc", "gc", "after"]);
+    assert.equal(idle.check(), false, "nothing new to collect");
+    assert.deepEqual(calls, ["before", "gc", "gc", "after"]);
   } finally {
     idle.stop();
   }

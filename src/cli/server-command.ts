@@ -2,8 +2,7 @@
 // (shared/spec/konnectivity.md §2.1) so it can replace proxy-server in existing manifests.
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { startIdleGc } from "./idle-gc.js";
-import { dropPooledFrames } from "../tunnel/index.js";
+import { startProcessIdleGc } from "./idle-gc.js";
 import type { GrpcServerHttp2 } from "../transport/index.js";
 import { isIP } from "node:net";
 import { dashboardRoutes } from "../dashboard/index.js";
@@ -204,7 +203,7 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       // The dashboard reads the server it is served by (only asked once the server listens).
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
       const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });
-      const idleGc = startIdleGc(log, { beforeCollect: dropPooledFrames });
+      const idleGc = startProcessIdleGc(log);
       await waitForSignals(io, async (first) => {
         if (first) {
           log.info({ deadlineMs: options.gracefulShutdownTimeoutMs }, "shutting down: draining");

@@ -4,7 +4,6 @@
 //   open ──sendHeaders()/write()──▶ headers sent ──end()──▶ trailers sent ──┐
 //     └──────────────end() (trailers-only response)─────────────────────────┤
 //   any state ──peer RST_STREAM / session gone / abort()────────────────────┴─▶ closed ("close" once)
-import { EventEmitter } from "node:events";
 import { constants, type OutgoingHttpHeaders } from "node:http2";
 import type * as tls from "node:tls";
 import { TunnelError } from "../protocol/tunnel-error.js";
@@ -12,6 +11,7 @@ import { encodeGrpcMessage, fillGrpcFrameHeader, grpcFrameHeaderBytes } from "./
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
 import { InboundMessages, type InboundHandlers, type ReadableSource } from "./inbound-messages.js";
 import { metadataFromHeaders, metadataToHeaders, type Metadata } from "./metadata.js";
+import { SlotEmitter, type Listener } from "./slot-emitter.js";
 
 export interface GrpcPeer {
   /** Remote IP, or "unix:<socket path>" on a Unix socket. */
@@ -22,7 +22,20 @@ export interface GrpcPeer {
   readonly authorized: boolean;
 }
 
-export interface GrpcServerCall extends EventEmitter {
+/**
+ * Events: "message" (each request message, once reading started: see on()), "end" (the client
+ * half-closed), "drain" (below the write high-water mark again), "close" (once, at the very end,
+ * with the reason when it was not a clean end).
+ */
+export type ServerCallEvent = "message" | "end" | "drain" | "close";
+
+export interface GrpcServerCall {
+  /** A "message" listener starts reading (until then, messages wait in HTTP/2 flow control). */
+  on(event: "message", listener: (message: Uint8Array) => void): this;
+  on(event: "end" | "drain", listener: () => void): this;
+  on(event: "close", listener: (err?: Error) => void): this;
+  once(event: ServerCallEvent, listener: Listener): this;
+  off(event: ServerCallEvent, listener: Listener): this;
   readonly path: string;
   readonly metadata: Metadata;
   readonly peer: GrpcPeer;
@@ -81,7 +94,9 @@ function onStreamClose(this: CallStream): void {
   call?.streamClosed();
 }
 
-export class ServerCall extends EventEmitter implements GrpcServerCall {
+// A SlotEmitter, not an EventEmitter: EventEmitter's listener object is a dictionary of ~0.3 KiB,
+// and a frontend holds a call per proxied connection.
+export class ServerCall extends SlotEmitter<ServerCallEvent> implements GrpcServerCall {
   readonly path: string;
   readonly peer: GrpcPeer;
   #metadata: Metadata | readonly string[];
@@ -109,9 +124,6 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
     this.#stream = stream;
     this.#maxMessageBytes = maxMessageBytes;
     this.#inbound = new InboundMessages(stream, maxMessageBytes, new ServerCall.#Inbound(this));
-    // Reading starts with the first "message" listener (or resume()), not before: see
-    // inbound-messages.ts.
-    this.on("newListener", ServerCall.#startOnMessageListener);
     callOfStream.set(stream, this);
     stream.on("error", onStreamError);
     stream.on("drain", onStreamDrain);
@@ -138,8 +150,12 @@ export class ServerCall extends EventEmitter implements GrpcServerCall {
     }
   };
 
-  static #startOnMessageListener(this: ServerCall, event: string | symbol): void {
+  override on(event: ServerCallEvent, listener: Listener): this {
+    super.on(event, listener);
+    // Reading starts with the first "message" listener (or resume()), not before: see
+    // inbound-messages.ts.
     if (event === "message") this.#inbound.start();
+    return this;
   }
 
   get metadata(): Metadata {

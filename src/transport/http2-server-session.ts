@@ -20,6 +20,7 @@ import {
 } from "./http2-frame.js";
 import { Http2ServerStream, type StreamOwner } from "./http2-server-stream.js";
 import { SlotEmitter } from "./slot-emitter.js";
+import { StreamTable } from "./stream-table.js";
 
 export interface Http2ServerSessionOptions {
   /** Our SETTINGS_INITIAL_WINDOW_SIZE: how much a peer may send on one stream before we credit it. */
@@ -68,7 +69,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
   readonly streamWindowBytes: number;
   readonly #options: Http2ServerSessionOptions;
   readonly #decoder: HpackDecoder;
-  readonly #streams = new Map<number, Http2ServerStream>();
+  readonly #streams = new StreamTable<Http2ServerStream>();
   #state: State = "preface";
   // Receive buffer: chunks not yet forming a whole frame.
   #pending: Buffer[] = [];
@@ -150,7 +151,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
     }
     this.#state = "closed";
     this.#closeReason ??= err;
-    for (const stream of [...this.#streams.values()]) stream.terminate(Http2ErrorCode.CANCEL);
+    for (const stream of this.#streams.list()) stream.terminate(Http2ErrorCode.CANCEL);
     this.#failPings();
     this.#uncork();
     this.socket.end();
@@ -500,7 +501,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
       return;
     }
     const stream = new Http2ServerStream(streamId, this, this.#peerInitialWindow, isEnd);
-    this.#streams.set(streamId, stream);
+    this.#streams.add(stream);
     if (isTooLarge) {
       stream.respond({ ":status": 431 }, { endStream: true });
       stream.close(Http2ErrorCode.NO_ERROR);
@@ -553,7 +554,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
           // RFC 9113 §6.9.2: the change applies to every open stream's send window.
           const delta = value - this.#peerInitialWindow;
           this.#peerInitialWindow = value;
-          for (const stream of this.#streams.values()) {
+          for (const stream of this.#streams.list()) {
             stream.sendWindow += delta;
             if (stream.sendWindow > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "a stream window grew past 2^31-1");
             if (delta > 0 && stream.writableLength > 0) this.wantsToSend(stream);
@@ -612,7 +613,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
       if (increment === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
       this.#sendWindow += increment;
       if (this.#sendWindow > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "the connection window grew past 2^31-1");
-      for (const stream of this.#streams.values()) if (stream.writableLength > 0 || stream.hasQueuedOutput) this.wantsToSend(stream);
+      for (const stream of this.#streams.list()) if (stream.writableLength > 0 || stream.hasQueuedOutput) this.wantsToSend(stream);
       this.#flush();
       return;
     }
@@ -640,7 +641,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
     clearTimeout(this.#destroyTimer);
     if (this.#state !== "closed") {
       this.#state = "closed";
-      for (const stream of [...this.#streams.values()]) stream.terminate(Http2ErrorCode.CANCEL);
+      for (const stream of this.#streams.list()) stream.terminate(Http2ErrorCode.CANCEL);
       this.#failPings();
     }
     this.emit("close", this.#closeReason);

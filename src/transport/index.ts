@@ -12,7 +12,8 @@ export {
   type GrpcClientOptions, type GrpcServerHttp2, type GrpcServerOptions, type GrpcServerTlsOptions,
 } from "./grpc-options.js";
 export { GrpcServer, type GrpcHandler, type GrpcListenTarget } from "./grpc-server.js";
-export type { GrpcPeer, GrpcServerCall } from "./grpc-server-call.js";
+export type { GrpcPeer, GrpcServerCall, ServerCallEvent } from "./grpc-server-call.js";
+export type { Listener } from "./slot-emitter.js";
 export { GrpcClient, type GrpcClientTarget, type GrpcClientTlsOptions } from "./grpc-client.js";
 export type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki-lazy.js";

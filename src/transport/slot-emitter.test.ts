@@ -36,3 +36,21 @@ test("off removes one listener among several or the only one; a listener added w
   e.emit("a");
   assert.deepEqual(calls, ["one"]);
 });
+
+test("once runs at the next emit only, with the emitter as this; off with the original listener cancels it", () => {
+  const e = new SlotEmitter<"a">();
+  const seen: unknown[] = [];
+  e.once("a", function (this: unknown, x: number) {
+    seen.push(this === e, x);
+  });
+  e.on("a", (x: number) => seen.push(`on ${x}`));
+  e.emit("a", 1);
+  e.emit("a", 2);
+  assert.deepEqual(seen, [true, 1, "on 1", "on 2"]);
+  const cancelled = () => seen.push("cancelled ran");
+  e.once("a", cancelled);
+  e.off("a", cancelled);
+  e.emit("a", 3);
+  assert.deepEqual(seen.slice(4), ["on 3"]);
+  assert.equal(e.listenerCount("a"), 1);
+});

@@ -7,6 +7,8 @@
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- listeners take what their event passes, as with EventEmitter
 export type Listener = (...args: any[]) => void;
 
+type OnceWrapper = Listener & { listener?: Listener };
+
 export class SlotEmitter<E extends string> {
   readonly #listeners: Partial<Record<E, Listener | Listener[]>> = {};
 
@@ -16,12 +18,23 @@ export class SlotEmitter<E extends string> {
     return this;
   }
 
+  /** Runs `listener` at the next emit only; off() with `listener` removes it before that. */
+  once(event: E, listener: Listener): this {
+    const wrapper: OnceWrapper = (...args: unknown[]) => {
+      this.off(event, wrapper);
+      listener.apply(this, args);
+    };
+    wrapper.listener = listener;
+    return this.on(event, wrapper);
+  }
+
   off(event: E, listener: Listener): this {
     const current = this.#listeners[event];
-    if (current === listener) {
+    if (current === listener || (current as OnceWrapper | undefined)?.listener === listener) {
       this.#listeners[event] = undefined;
     } else if (Array.isArray(current)) {
-      const rest = current.filter((l) => l !== listener);
+      const index = current.findIndex((l) => l === listener || (l as OnceWrapper).listener === listener);
+      const rest = current.filter((_, i) => i !== index);
       this.#listeners[event] = rest.length === 0 ? undefined : rest.length === 1 ? rest[0] : rest;
     }
     return this;

@@ -1,9 +1,8 @@
 // The shared packet stream between a server and an agent (or a frontend stream), seen as a
 // channel of Packets. The gRPC implementation sits on a transport call; the in-memory pair lets
 // the tunnel be tested without sockets (STYLE.md: seams by design).
-import type { EventEmitter } from "node:events";
 import { TunnelError, decodePacket, encodePacket, type Packet } from "../protocol/index.js";
-import { grpcFrameHeaderBytes } from "../transport/index.js";
+import { grpcFrameHeaderBytes, type Listener } from "../transport/index.js";
 import { FramePool } from "./frame-pool.js";
 
 
@@ -38,7 +37,8 @@ export interface PacketChannel {
 }
 
 /** The subset of a transport call (server or client side) the channel needs. */
-export interface MessageCall extends EventEmitter {
+export interface MessageCall {
+  on(event: "message" | "drain" | "end" | "close", listener: Listener): unknown;
   write(message: Uint8Array): boolean;
   /** A message encoded with grpcFrameHeaderBytes bytes free at the front for the transport's prefix. */
   writeFramed(frame: Buffer, done?: (err?: Error | null) => void): boolean;

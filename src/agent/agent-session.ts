@@ -11,7 +11,7 @@ import {
 } from "../protocol/index.js";
 import { SendScheduler, SocketEndpoint, countingSends, TunnelConnection, type ConnectionCounters, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
 import type { AgentMetrics } from "./agent-metrics.js";
-import { DialError, dialDestination } from "./dial-destination.js";
+import { DialCancel, DialError, dialDestination } from "./dial-destination.js";
 import type { DestinationPolicy } from "./destination-policy.js";
 
 export interface AgentSessionOptions {
@@ -53,7 +53,7 @@ export class AgentSession {
   private nextConnectID = 1n;
   private readonly scheduler: SendScheduler;
   private readonly connections = new Map<bigint, TunnelConnection>();
-  private readonly pendingDials = new Map<bigint, AbortController>();
+  private readonly pendingDials = new Map<bigint, DialCancel>();
   private readonly handlers: { [T in Packet["type"]]?: (p: PacketOf<T>) => void };
   private readonly closedCallbacks: Array<(err?: Error) => void> = [];
   private readonly traceDials: Logger | undefined;
@@ -79,7 +79,7 @@ export class AgentSession {
         else this.send(closeResponse(p.connectID, "Unknown connectID"));
       },
       // Upstream agents ignore DIAL_CLS (#404); cancelling the dial keeps no orphan connection.
-      DIAL_CLS: (p) => this.pendingDials.get(p.random)?.abort(),
+      DIAL_CLS: (p) => this.pendingDials.get(p.random)?.cancel(),
       WINDOW_UPDATE: (p) => {
         if (this.o.credit) this.connections.get(p.connectID)?.peerCredit(p.bytes);
       },
@@ -155,15 +155,15 @@ export class AgentSession {
       return;
     }
     const connectID = this.nextConnectID++;
-    const abort = new AbortController();
-    this.pendingDials.set(random, abort);
+    const cancel = new DialCancel();
+    this.pendingDials.set(random, cancel);
     const started = performance.now();
     const traceDials = this.traceDials;
     traceDials?.debug({ address: p.address, dialID: String(random) }, "dial start");
-    dialDestination(p.address, { timeoutMs: this.o.dialTimeoutMs, policy: this.o.policy, signal: abort.signal }).then(
+    dialDestination(p.address, { timeoutMs: this.o.dialTimeoutMs, policy: this.o.policy, cancel }).then(
       (socket) => {
         this.pendingDials.delete(random);
-        if (this.state === "closed" || abort.signal.aborted) {
+        if (this.state === "closed" || cancel.cancelled) {
           socket.destroy();
           return;
         }
@@ -221,7 +221,7 @@ export class AgentSession {
     if (this.state === "closed") return;
     this.state = "closed";
     this.scheduler.close();
-    for (const a of this.pendingDials.values()) a.abort();
+    for (const c of this.pendingDials.values()) c.cancel();
     this.pendingDials.clear();
     for (const conn of [...this.connections.values()]) conn.destroy(err);
     for (const cb of this.closedCallbacks) cb(err);

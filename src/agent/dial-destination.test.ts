@@ -1,0 +1,57 @@
+// A dial cancelled by the server (DIAL_CLS): before it starts, during the connect, and after it
+// ended (no effect). Loopback only.
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import net from "node:net";
+import { it } from "node:test";
+import { DestinationPolicy } from "./destination-policy.js";
+import { DialCancel, DialError, dialDestination } from "./dial-destination.js";
+
+const anyDestination = DestinationPolicy.parse([]);
+
+async function listener(): Promise<{ port: number; accepted: net.Socket[]; close: () => void }> {
+  const accepted: net.Socket[] = [];
+  const server = net.createServer((s) => accepted.push(s)).listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted,
+    close: () => {
+      for (const s of accepted) s.destroy();
+      server.close();
+    },
+  };
+}
+
+const isCancelled = (e: unknown) => e instanceof DialError && e.kind === "cancelled" && /operation was canceled/.test(e.goText);
+
+it("a dial cancelled before it starts or while connecting rejects as cancelled and leaves no socket", async () => {
+  const l = await listener();
+  try {
+    const early = new DialCancel();
+    early.cancel();
+    await assert.rejects(dialDestination(`127.0.0.1:${l.port}`, { timeoutMs: 1000, policy: anyDestination, cancel: early }), isCancelled);
+
+    const during = new DialCancel();
+    const dial = dialDestination(`127.0.0.1:${l.port}`, { timeoutMs: 1000, policy: anyDestination, cancel: during });
+    during.cancel(); // the connect is under way: no await before it with an IP address
+    await assert.rejects(dial, isCancelled);
+    assert.equal(during.cancelled, true);
+  } finally {
+    l.close();
+  }
+});
+
+it("cancelling after the dial succeeded changes nothing", async () => {
+  const l = await listener();
+  try {
+    const cancel = new DialCancel();
+    const socket = await dialDestination(`127.0.0.1:${l.port}`, { timeoutMs: 1000, policy: anyDestination, cancel });
+    cancel.cancel();
+    assert.equal(socket.destroyed, false);
+    socket.write("still open");
+    socket.destroy();
+  } finally {
+    l.close();
+  }
+});

@@ -22,6 +22,8 @@ export class AgentMetrics {
   private readonly bytesFromServer = new Tally();
   private readonly slowConsumers: Counter;
   private readonly deniedDestinations: Counter;
+  /** Changes with every connection: a plain number handed to the gauge at scrape time. */
+  private endpointConnectionCount = 0;
 
   constructor(registry: Registry) {
     const r = [registry];
@@ -32,7 +34,10 @@ export class AgentMetrics {
     this.dialFailures = new Counter({ name: P + "endpoint_dial_failure_total", help: "Number of failures dialing the remote endpoint, by reason", labelNames: ["reason"], registers: r });
     this.openServerConnections = new Gauge({ name: P + "open_server_connections", help: "Current number of open server connections", registers: r });
     this.knownServerCount = new Gauge({ name: P + "known_server_count", help: "Current known server count", registers: r });
-    this.openEndpointConnections = new Gauge({ name: P + "open_endpoint_connections", help: "Current number of open endpoint connections", registers: r });
+    this.openEndpointConnections = new Gauge({
+      name: P + "open_endpoint_connections", help: "Current number of open endpoint connections", registers: r,
+      collect: () => this.openEndpointConnections.set(this.endpointConnectionCount),
+    });
     this.serverConnectionFailures = new Counter({ name: P + "server_connection_failure_count", help: "Count of failures to connect to the proxy server (deprecated)", labelNames: ["direction"], registers: r });
     new Counter({
       name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r,
@@ -73,7 +78,7 @@ export class AgentMetrics {
   }
 
   endpointConnections(delta: 1 | -1): void {
-    this.openEndpointConnections.inc(delta);
+    this.endpointConnectionCount += delta;
   }
 
   serverConnectionFailed(): void {

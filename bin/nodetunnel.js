@@ -1,9 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=300
 // The entry point. It runs the compiled dist/ when that matches src/ exactly (see bin/dist.js), and
 // the TypeScript sources through tsx otherwise, so a clone works with or without a build.
 // NODETUNNEL_FROM_SOURCE=1 forces the sources. The #! line carries bin/dist.js's nodeFlags for
 // `nodetunnel ...` (the npm bin link and the image's entry point); `node bin/nodetunnel.js` runs
-// without them unless given: `node --max-semi-space-size=1 bin/nodetunnel.js ...`.
+// without them unless given: `node --max-semi-space-size=1 --heap-growing-percent=300 bin/nodetunnel.js ...`.
 import { isDistCurrent } from "./dist.js";
 
 if (process.env.NODETUNNEL_FROM_SOURCE !== "1" && isDistCurrent()) {

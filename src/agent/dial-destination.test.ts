@@ -25,12 +25,14 @@ async function listener(): Promise<{ port: number; accepted: net.Socket[]; close
 
 const isCancelled = (e: unknown) => e instanceof DialError && e.kind === "cancelled" && /operation was canceled/.test(e.goText);
 
-it("a dial cancelled before it starts or while connecting rejects as cancelled and leaves no socket", async () => {
+it("a dial cancelled before it starts or while connecting rejects as cancelled", async () => {
   const l = await listener();
   try {
     const early = new DialCancel();
     early.cancel();
     await assert.rejects(dialDestination(`127.0.0.1:${l.port}`, { timeoutMs: 1000, policy: anyDestination, cancel: early }), isCancelled);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(l.accepted.length, 0, "a dial cancelled before it began makes no connection attempt");
 
     const during = new DialCancel();
     const dial = dialDestination(`127.0.0.1:${l.port}`, { timeoutMs: 1000, policy: anyDestination, cancel: during });

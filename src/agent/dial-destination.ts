@@ -66,6 +66,8 @@ export async function dialDestination(
   if (!options.policy.allows(ip, target.port)) {
     throw new DialError(`dial tcp ${address}: destination not allowed by the agent's --allowed-destinations (${options.policy.describe()})`, "denied");
   }
+  // Cancelled already (during the lookup, or before the dial began): no connection attempt at all.
+  if (cancel?.cancelled) throw new DialError(`dial tcp ${address}: operation was canceled`, "cancelled");
   return await new Promise<Socket>((resolve, reject) => {
     const socket = net.connect({ host: ip, port: target.port, noDelay: true });
     const fail = (timedOut: boolean) => {
@@ -91,7 +93,6 @@ export async function dialDestination(
       socket.off("error", onError);
       socket.off("connect", onConnect);
     };
-    if (cancel?.cancelled) return fail(false);
     if (cancel) cancel.onCancel = () => fail(false);
     socket.once("error", onError);
     socket.once("connect", onConnect);

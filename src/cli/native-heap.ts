@@ -19,9 +19,9 @@ interface HeapTrimModule {
   supported: boolean;
 }
 
-/** Loads the helper once; says why when it cannot be had (never throws). */
+/** Loads the helper (Node caches it); says why when it cannot be had (never throws). */
 export function loadNativeHeap(path = heapTrimPath): NativeHeap {
-  if (!existsSync(path)) return { available: false, path, reason: "not built (scripts/build-dist.mjs found no C compiler)" };
+  if (!existsSync(path)) return { available: false, path, reason: "not built (scripts/build-dist.mjs builds it where a C compiler is installed)" };
   let loaded: HeapTrimModule;
   try {
     loaded = createRequire(import.meta.url)(path) as HeapTrimModule;

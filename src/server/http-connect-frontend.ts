@@ -7,6 +7,7 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { splitHostPort } from "../protocol/index.js";
+import { tlsCipherOrder } from "../transport/index.js";
 import { SocketEndpoint } from "../tunnel/index.js";
 import { withExplanation } from "./explain-dial-failure.js";
 import type { DialFailure, DialHandle, ProxyServer } from "./proxy-server.js";
@@ -64,6 +65,7 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
         rejectUnauthorized: tls.ca !== undefined,
         ALPNProtocols: ["http/1.1"],
         minVersion: "TLSv1.2",
+        ciphers: tlsCipherOrder,
       })
     : http.createServer(checking);
   httpServer.headersTimeout = headerTimeoutMs;

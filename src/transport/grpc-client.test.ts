@@ -6,11 +6,14 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tls from "node:tls";
 import { GrpcClient } from "./grpc-client.js";
 import type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 import { encodeGrpcMessage } from "./grpc-frame.js";
 import { GrpcServer } from "./grpc-server.js";
 import { GrpcStatus } from "./grpc-status.js";
+import { createPki } from "./pki.js";
+import { tlsCipherOrder } from "./tls-suites.js";
 import { isTunnelError } from "../protocol/tunnel-error.js";
 
 function socketPath(t: TestContext, name = "s.sock"): string {
@@ -77,6 +80,26 @@ test("the client announces 8 MiB stream and 32 MiB session windows by default", 
   while (session.state.remoteWindowSize !== 32 * 1024 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.equal(session.remoteSettings.initialWindowSize, 8 * 1024 * 1024);
   assert.equal(session.state.remoteWindowSize, 32 * 1024 * 1024);
+});
+
+test("over TLS the client offers Node's suites with AES-128-GCM first, so a server that follows the client's order picks it", async (t) => {
+  assert.deepEqual(tlsCipherOrder.split(":").sort(), tls.DEFAULT_CIPHERS.split(":").sort(), "the same suites, only reordered");
+  assert.ok(tlsCipherOrder.startsWith("TLS_AES_128_GCM_SHA256:"));
+  const pki = await createPki();
+  // Node's default order puts AES-256-GCM first; this server lets the client's order decide.
+  const server = http2.createSecureServer({ cert: pki.server.cert, key: pki.server.key, honorCipherOrder: false });
+  const chosen: string[] = [];
+  server.on("session", (s: http2.ServerHttp2Session) => {
+    const socket = s.socket as tls.TLSSocket;
+    chosen.push(`${socket.getProtocol()} ${socket.getCipher().name}`);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => server.close());
+  const client = await GrpcClient.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, tls: { ca: pki.ca, servername: "localhost" } });
+  t.after(() => client.destroy());
+  for (let i = 0; i < 200 && chosen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(chosen, ["TLSv1.3 TLS_AES_128_GCM_SHA256"]);
 });
 
 test("options are validated at the edge", async () => {

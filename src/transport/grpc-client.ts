@@ -11,6 +11,7 @@ import { ClientCall, type GrpcClientCall } from "./grpc-client-call.js";
 import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from "./grpc-options.js";
 import { startKeepalive, type Keepalive } from "./keepalive.js";
+import { tlsCipherOrder } from "./tls-suites.js";
 import { metadataToHeaders, type MetadataInit } from "./metadata.js";
 
 export type { GrpcClientOptions } from "./grpc-options.js";
@@ -181,6 +182,7 @@ function openSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions): ht
     servername: target.tls.servername ?? (net.isIP(host) ? undefined : host),
     ALPNProtocols: [...(target.tls.alpn ?? []), "h2"],
     minVersion: "TLSv1.2",
+    ciphers: tlsCipherOrder,
   }).setNoDelay(true); // small packets (dials, closes, credit) must not wait for Nagle's algorithm
   return http2.connect(`https://${authorityHost}:${port}`, { ...common, createConnection });
 }

@@ -231,6 +231,18 @@ for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTT
     assert.ok(refused === GrpcStatus.UNAVAILABLE || /certificate|alert|handshake|socket/i.test(String(refused)), `refused: ${refused}`);
   });
 
+  test("TLS: the server's order puts AES-128-GCM first, so a client that lists AES-256-GCM first (Node's default) gets it", async (t) => {
+    const { ca, server: serverPair } = await pki();
+    const server = new GrpcServer({ "/S/M": echo }, { http2: http2Impl, tls: serverPair });
+    t.after(() => server.destroy());
+    const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+    const ciphers = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
+    const socket = tls.connect({ host: "127.0.0.1", port: port!, ca, servername: "localhost", ALPNProtocols: ["h2"], ciphers });
+    t.after(() => socket.destroy());
+    await once(socket, "secureConnect");
+    assert.equal(`${socket.getProtocol()} ${socket.getCipher().name}`, "TLSv1.3 TLS_AES_128_GCM_SHA256");
+  });
+
   test("TLS offers extra ALPN protocols before h2 and still lands on h2", async (t) => {
     const { ca, server: serverPair } = await pki();
     const server = new GrpcServer({ "/S/M": echo }, { http2: http2Impl, tls: serverPair });

@@ -18,6 +18,7 @@ import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type Grpc
 import { ServerCall, type CallStream, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
 import { Http2ServerSession } from "./http2-server-session.js";
 import { startKeepalive, type Keepalive, type KeepaliveOptions } from "./keepalive.js";
+import { tlsCipherOrder } from "./tls-suites.js";
 import { removeStaleSocket } from "./unix-socket.js";
 import { metadataFromHeaders } from "./metadata.js";
 
@@ -362,6 +363,7 @@ function tlsServerOptions(t: NonNullable<ResolvedGrpcServerOptions["tls"]>): tls
     // upstream, konnectivity.md §1.7); without one, a certificate is only recorded.
     rejectUnauthorized: t.requestCert === true && t.ca !== undefined,
     minVersion: t.minVersion ?? "TLSv1.2",
+    ciphers: tlsCipherOrder,
     ALPNProtocols: ["h2"],
   };
 }

@@ -18,3 +18,4 @@ export { GrpcClient, type GrpcClientTarget, type GrpcClientTlsOptions } from "./
 export type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki-lazy.js";
 export { removeStaleSocket } from "./unix-socket.js";
+export { tlsCipherOrder } from "./tls-suites.js";

@@ -150,19 +150,22 @@ describe("our agent against a grpc-js Konnectivity-like server", () => {
     }
   });
 
-  it("sends DRAIN on drain(), refuses new dials while existing connections finish, then ends the stream", async () => {
+  it("sends DRAIN on drain(), still serves a dial the server sends anyway (as upstream), then ends the stream once connections finish", async () => {
     const open = await dial(echo.address, 1005n);
     assert.equal(open.type, "DIAL_RSP");
     const connectID = (open as Extract<Packet, { type: "DIAL_RSP" }>).connectID;
     const drained = agent.drain();
     assert.deepEqual(await call.packets.next(), { type: "DRAIN" });
-    const refused = await dial(echo.address, 1006n);
-    assert.equal(refused.type, "DIAL_RSP");
-    assert.match((refused as Extract<Packet, { type: "DIAL_RSP" }>).error, /draining/);
-    call.send(dataPacket(connectID, Buffer.from("still served")));
-    assert.equal(text((await call.packets.expect("DATA")).data), "still served");
-    call.send(closeRequest(connectID));
-    assert.deepEqual(await call.packets.next(), closeResponse(connectID));
+    // A server with no other agent for the address falls back to a draining one (§1.5).
+    const late = await dial(echo.address, 1006n) as Extract<Packet, { type: "DIAL_RSP" }>;
+    assert.equal(late.type, "DIAL_RSP");
+    assert.equal(late.error, "", "the dial is served");
+    for (const id of [connectID, late.connectID]) {
+      call.send(dataPacket(id, Buffer.from(`still served ${id}`)));
+      assert.equal(text((await call.packets.expect("DATA")).data), `still served ${id}`);
+      call.send(closeRequest(id));
+      assert.deepEqual(await call.packets.next(), closeResponse(id));
+    }
     await drained;
     await waitFor(() => call.packets.ended, "the agent to end its stream");
     await waitFor(() => echo.open === 0, "the destination socket to close");

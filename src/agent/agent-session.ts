@@ -121,7 +121,11 @@ export class AgentSession {
     this.closedCallbacks.push(cb);
   }
 
-  /** Tells the server to avoid this agent and stops taking dials; existing connections go on. */
+  /**
+   * Tells the server to avoid this agent for new dials. Dials still come when the server has no
+   * other agent for the address (konnectivity.md §1.5: it falls back to a draining one), and are
+   * served, as upstream's agent serves them; existing connections go on.
+   */
   drain(): void {
     if (this.state !== "serving") return;
     this.state = "draining";
@@ -146,14 +150,11 @@ export class AgentSession {
 
   private onDialRequest(p: PacketOf<"DIAL_REQ">): void {
     const random = p.random;
-    if (this.state !== "serving") {
-      this.send(dialResponse(random, 0n, `agent ${this.o.agentId} is draining and takes no new dials`));
-      return;
-    }
     if (p.protocol !== "tcp" && p.protocol !== "") {
       this.send(dialResponse(random, 0n, `dial ${p.protocol} ${p.address}: unknown network ${p.protocol}`));
       return;
     }
+    if (this.state === "draining") this.o.log.debug({ address: p.address }, "draining, but the server sent a dial (no other agent for it): serving it");
     const connectID = this.nextConnectID++;
     const cancel = new DialCancel();
     this.pendingDials.set(random, cancel);

@@ -186,8 +186,8 @@ describe("when the agent stream dies (§1.5, upstream #126)", () => {
 
     const killedAt = performance.now();
     agent.destroy();
-    const close = await established.packets.expect("CLOSE_RSP", 1000);
-    assert.equal(close.connectID, 1n);
+    // Upstream's server sends an empty CloseResponse{connectID} for each established connection.
+    assert.deepEqual(await established.packets.expect("CLOSE_RSP", 1000), closeResponse(1n));
     const rsp = await pendingGrpc.packets.expect("DIAL_RSP", 1000);
     assert.equal(rsp.random, 102n);
     assert.match(rsp.error, /^agent disconnected — agent node-5 disconnected/);
@@ -341,16 +341,37 @@ describe("agent selection (§2.2)", () => {
 });
 
 describe("frontend stream rules (§1.5)", () => {
-  it("DATA or CLOSE_REQ before any DIAL_REQ gets CLOSE_RSP with an error", async (t) => {
+  it("CLOSE_REQ before any DIAL_REQ gets CLOSE_RSP \"backend uninitialized\" and the stream goes on; DATA gets \"backend not initialized\" and the stream ends", async (t) => {
     const stack = await startStack(t);
     const frontend = await openRawFrontend(stack.grpcPath);
     t.after(() => frontend.destroy());
+    frontend.send(closeRequest(6n));
+    assert.deepEqual(await frontend.packets.next(), closeResponse(6n, "backend uninitialized"));
     frontend.send(dataPacket(5n, bytes("too early")));
     assert.deepEqual(await frontend.packets.next(), closeResponse(5n, "backend not initialized"));
-    frontend.send(closeRequest(6n));
-    const rsp = await frontend.packets.expect("CLOSE_RSP");
-    assert.equal(rsp.connectID, 6n);
-    assert.match(rsp.error, /^backend (not initialized|uninitialized)$/);
+    await within(frontend.status, "the stream to end, as upstream's handler returns");
+  });
+
+  it("DATA with connectID 0 is dropped (§1.2): the connection goes on", async (t) => {
+    const stack = await startStack(t);
+    const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-1");
+    t.after(() => agent.destroy());
+    const frontend = await dialVia(stack, "127.0.0.1:10250", 502n);
+    t.after(() => frontend.destroy());
+    await answerDial(agent, 7n);
+    await frontend.packets.expect("DIAL_RSP");
+    frontend.send(dataPacket(0n, bytes("no id")));
+    frontend.send(dataPacket(7n, bytes("with id")));
+    const forwarded = await agent.packets.expect("DATA");
+    assert.deepEqual([forwarded.connectID, Buffer.from(forwarded.data).toString()], [7n, "with id"], "only the DATA with the stream's connectID reaches the agent");
+    agent.send(dataPacket(7n, bytes("back")));
+    const back = await frontend.packets.expect("DATA");
+    assert.deepEqual([back.connectID, Buffer.from(back.data).toString()], [7n, "back"]);
+    frontend.send(closeRequest(7n));
+    assert.deepEqual(await agent.packets.next(), closeRequest(7n));
+    agent.send(closeResponse(7n));
+    assert.deepEqual(await frontend.packets.expect("CLOSE_RSP"), closeResponse(7n));
+    await stack.settled();
   });
 
   it("DATA for a second connectID on one stream closes both", async (t) => {
@@ -362,12 +383,14 @@ describe("frontend stream rules (§1.5)", () => {
     await answerDial(agent, 4n);
     await frontend.packets.expect("DIAL_RSP");
     frontend.send(dataPacket(99n, bytes("wrong id")));
-    const bogus = await frontend.packets.expect("CLOSE_RSP");
-    assert.equal(bogus.connectID, 99n);
+    // As upstream: CLOSE_RSP for both IDs at once, then the stream ends.
+    assert.deepEqual(await frontend.packets.next(), closeResponse(99n, "mismatched connection IDs"));
+    assert.deepEqual(await frontend.packets.next(), closeResponse(4n, "mismatched connection IDs"));
+    await within(frontend.status, "the stream to end");
+    // The agent closes this stream's connection; connectID 99 is none of this stream's business.
     assert.deepEqual(await agent.packets.next(), closeRequest(4n));
     agent.send(closeResponse(4n));
-    const real = await frontend.packets.expect("CLOSE_RSP");
-    assert.equal(real.connectID, 4n);
+    await agent.packets.expectNothing(200);
     await stack.settled();
   });
 });

@@ -5,12 +5,15 @@
 //                           └──failure / DIAL_CLS / stream end──────────────▶ done
 import type { Logger } from "pino";
 import {
-  closeDial, closeResponse, dataPacket, dialResponse, type Packet, type PacketOf,
+  closeDial, closeResponse, dataPacket, dialResponse, isTunnelError, type Packet, type PacketOf,
 } from "../protocol/index.js";
 import type { ChannelHandlers, Endpoint, EndpointHandlers, PacketChannel } from "../tunnel/index.js";
 import { withExplanation } from "./explain-dial-failure.js";
 import type { DialFailure, DialHandle, DialRequester, ProxyServer } from "./proxy-server.js";
 import type { ServerMetrics } from "./server-metrics.js";
+
+/** Upstream's text when a frontend's DATA names another connection than the stream's. */
+const mismatchedIds = "mismatched connection IDs";
 
 type State =
   | { readonly kind: "waiting" }
@@ -52,7 +55,15 @@ class FrontendStreamEndpoint implements Endpoint {
   }
 
   destroy(err?: Error): void {
-    this.finish(err?.message ?? "connection closed");
+    // An agent that went away closes its connections with an empty CLOSE_RSP, as upstream's server
+    // does (konnectivity.md §1.5); nodetunnel's own reasons (a slow consumer, a server shutting
+    // down) are said in the error.
+    this.finish(isTunnelError(err, "AGENT_GONE") ? "" : err?.message ?? "connection closed");
+  }
+
+  /** A second connectID on the stream: CLOSE_RSP for ours too, at once, and the stream ends. */
+  mismatched(): void {
+    this.finish(mismatchedIds);
   }
 
   private finish(error: string): void {
@@ -142,11 +153,26 @@ class GrpcFrontendStream implements ChannelHandlers, DialRequester {
   }
 
   data(p: PacketOf<"DATA">): void {
-    if (this.state.kind === "established" && p.connectID === this.state.connectID) this.state.endpoint.handlers?.localData(p.data);
-    else if (this.state.kind === "established") {
-      // A second connectID on one stream: upstream closes both.
-      this.send(closeResponse(p.connectID, "connectID does not belong to this stream"));
-      this.state.endpoint.handlers?.localEnd();
+    const state = this.state;
+    if (state.kind === "waiting") {
+      // Upstream answers DATA before any DIAL_REQ and stops serving the stream.
+      this.send(closeResponse(p.connectID, "backend not initialized"));
+      this.state = { kind: "done" };
+      this.channel.end(0);
+      return;
+    }
+    // DATA without a connectID is dropped (konnectivity.md §1.2), as upstream logs and goes on.
+    if (p.connectID === 0n) return;
+    if (state.kind === "established" && p.connectID === state.connectID) state.endpoint.handlers?.localData(p.data);
+    else if (state.kind === "established") {
+      // A second connectID on one stream: as upstream, the frontend gets CLOSE_RSP for both and the
+      // stream ends. The agent is told to close only this stream's own connection: the other ID
+      // may be another client's connection, which upstream would close too.
+      this.log.debug({ connectID: String(state.connectID), other: String(p.connectID) }, "a frontend stream sent DATA for another connectID: closing it");
+      this.send(closeResponse(p.connectID, mismatchedIds));
+      this.state = { kind: "done" };
+      state.endpoint.mismatched();
+      state.endpoint.handlers?.localEnd();
     } else this.send(closeResponse(p.connectID, "backend not initialized"));
   }
 

@@ -57,3 +57,38 @@ it("cancelling after the dial succeeded changes nothing", async () => {
     l.close();
   }
 });
+
+it("the dial's deadline covers the name lookup: a resolver that never answers fails the dial on time", async () => {
+  const never = () => new Promise<string>(() => {});
+  const started = performance.now();
+  await assert.rejects(
+    dialDestination("slow.test:10250", { timeoutMs: 150, policy: anyDestination, lookup: never }),
+    (e) => e instanceof DialError && e.kind === "timeout" && e.goText === "dial tcp: lookup slow.test: i/o timeout",
+  );
+  const ms = performance.now() - started;
+  assert.ok(ms >= 140 && ms < 2000, `failed after ${ms.toFixed(0)} ms, deadline 150`);
+});
+
+it("a dial cancelled during its lookup rejects at once and connects nowhere when the lookup answers later", async () => {
+  const l = await listener();
+  try {
+    let answer!: (ip: string) => void;
+    const slow = () => new Promise<string>((r) => (answer = r));
+    const cancel = new DialCancel();
+    const dial = dialDestination(`named.test:${l.port}`, { timeoutMs: 5000, policy: anyDestination, cancel, lookup: slow });
+    cancel.cancel();
+    await assert.rejects(dial, isCancelled);
+    answer("127.0.0.1");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(l.accepted.length, 0);
+  } finally {
+    l.close();
+  }
+});
+
+it("an address without a port fails with Go's text", async () => {
+  await assert.rejects(
+    dialDestination("127.0.0.1", { timeoutMs: 1000, policy: anyDestination }),
+    (e) => e instanceof DialError && e.goText === "dial tcp: address 127.0.0.1: missing port in address",
+  );
+});

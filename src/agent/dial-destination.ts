@@ -44,25 +44,25 @@ export class DialCancel {
   }
 }
 
+/** Resolves a host name to one address (the agent's resolver, or a test's). */
+export type LookupHost = (host: string) => Promise<string>;
+
+const systemLookup: LookupHost = async (host) => (await lookup(host)).address;
+
 export async function dialDestination(
   address: string,
-  options: { timeoutMs: number; policy: DestinationPolicy; cancel?: DialCancel },
+  options: { timeoutMs: number; policy: DestinationPolicy; cancel?: DialCancel; lookup?: LookupHost },
 ): Promise<Socket> {
   const target = splitHostPort(address);
-  if (!target) throw new DialError(`dial tcp ${address}: address ${address}: missing port in address`, "other");
-  // The deadline covers the lookup and the connect. A plain timer, cleared on every outcome:
-  // AbortSignal.timeout/any cost a lingering timer and signal bookkeeping per dial (seen in the
-  // benchmark's profile under dial floods).
+  // Go's wording: the address is not split yet, so the error carries no address of its own.
+  if (!target) throw new DialError(`dial tcp: address ${address}: missing port in address`, "other");
+  // The deadline covers the lookup and the connect, as Go's net.DialTimeout. Plain timers, cleared
+  // on every outcome: AbortSignal.timeout/any cost a lingering timer and signal bookkeeping per
+  // dial (seen in the benchmark's profile under dial floods).
   const deadlineAt = Date.now() + options.timeoutMs;
   const cancel = options.cancel;
   let ip = target.host;
-  if (isIP(ip) === 0) {
-    try {
-      ip = (await lookup(target.host)).address;
-    } catch (err) {
-      throw new DialError(describeDialError(address, err).goText, "other", err);
-    }
-  }
+  if (isIP(ip) === 0) ip = await lookupWithin(target.host, address, options.timeoutMs, options.lookup ?? systemLookup, cancel);
   if (!options.policy.allows(ip, target.port)) {
     throw new DialError(`dial tcp ${address}: destination not allowed by the agent's --allowed-destinations (${options.policy.describe()})`, "denied");
   }
@@ -96,5 +96,29 @@ export async function dialDestination(
     if (cancel) cancel.onCancel = () => fail(false);
     socket.once("error", onError);
     socket.once("connect", onConnect);
+  });
+}
+
+/**
+ * The lookup, given up on at the deadline or on cancel. getaddrinfo itself cannot be stopped: a
+ * resolver that hangs keeps a libuv thread until it answers, but the dial fails on time.
+ */
+function lookupWithin(host: string, address: string, timeoutMs: number, lookupHost: LookupHost, cancel: DialCancel | undefined): Promise<string> {
+  if (cancel?.cancelled) return Promise.reject(new DialError(`dial tcp ${address}: operation was canceled`, "cancelled"));
+  return new Promise<string>((resolve, reject) => {
+    let isSettled = false;
+    const settle = (outcome: () => void) => {
+      if (isSettled) return;
+      isSettled = true;
+      clearTimeout(timer);
+      if (cancel) cancel.onCancel = undefined;
+      outcome();
+    };
+    const timer = setTimeout(() => settle(() => reject(new DialError(`dial tcp: lookup ${host}: i/o timeout`, "timeout"))), timeoutMs);
+    if (cancel) cancel.onCancel = () => settle(() => reject(new DialError(`dial tcp ${address}: operation was canceled`, "cancelled")));
+    lookupHost(host).then(
+      (ip) => settle(() => resolve(ip)),
+      (err: unknown) => settle(() => reject(new DialError(describeDialError(address, err).goText, "other", err))),
+    );
   });
 }

@@ -88,7 +88,7 @@ describe("our agent against a grpc-js Konnectivity-like server", () => {
 
   it("sends agentid, agentidentifiers, authorization and nodetunnel-features, then waits for the headers", async () => {
     assert.deepEqual(call.metadata.agentid, ["node-1"]);
-    assert.deepEqual(call.metadata.agentidentifiers, ["host=node-1&ipv4=127.0.0.1"]);
+    assert.deepEqual(call.metadata.agentidentifiers, ["ipv4=127.0.0.1&host=node-1"], "the flag's text, verbatim, as upstream's agent sends it");
     assert.deepEqual(call.metadata.authorization, ["Bearer token-1"]);
     assert.deepEqual(call.metadata["nodetunnel-features"], ["credit-v1"]);
     await sleep(300);

@@ -14,6 +14,8 @@ export interface ServerTarget {
 export interface AgentOptions {
   readonly agentId: string;
   readonly identifiers: AgentIdentifiers;
+  /** --agent-identifiers as given: sent verbatim in the `agentidentifiers` metadata, as upstream's agent does. */
+  readonly identifiersText: string;
   /** Servers to connect to: one address (a load balancer, as upstream), several, or a DNS name with several addresses. */
   readonly servers: readonly ServerTarget[];
   readonly tls?: {
@@ -42,7 +44,7 @@ export interface AgentOptions {
   readonly creditFlowControl: boolean;
 }
 
-export interface AgentOptionsInput extends Partial<Omit<AgentOptions, "identifiers" | "policy" | "flow" | "servers">> {
+export interface AgentOptionsInput extends Partial<Omit<AgentOptions, "identifiers" | "identifiersText" | "policy" | "flow" | "servers">> {
   readonly identifiers?: string;
   readonly allowedDestinations?: readonly string[];
   /** `host[,host...]`, each optionally `host:port`. */
@@ -77,6 +79,7 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
   const o: AgentOptions = {
     agentId: input.agentId || randomUUID(),
     identifiers,
+    identifiersText: input.identifiers ?? "",
     servers,
     tls: input.tls,
     serviceAccountTokenPath: input.serviceAccountTokenPath || undefined,

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import {
-  FEATURE_CREDIT, MetadataName, TunnelError, formatAgentIdentifiers,
+  FEATURE_CREDIT, MetadataName, TunnelError,
 } from "../protocol/index.js";
 import { GrpcClient, type GrpcClientCall, type GrpcClientTarget } from "../transport/index.js";
 import { GrpcPacketChannel, type CallEnds, type PacketChannel } from "../tunnel/index.js";
@@ -36,7 +36,8 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
     : { host: target.host, port: target.port, tls: {} };
   const metadata: Record<string, string> = {
     [MetadataName.agentId]: o.agentId,
-    [MetadataName.agentIdentifiers]: formatAgentIdentifiers(o.identifiers),
+    // Verbatim (validated at start-up): upstream's servers compare host values as given.
+    [MetadataName.agentIdentifiers]: o.identifiersText,
   };
   if (o.creditFlowControl) metadata[MetadataName.features] = FEATURE_CREDIT;
   if (o.serviceAccountTokenPath) {

@@ -40,13 +40,6 @@ export function parseAgentIdentifiers(text: string, options: { strict?: boolean 
   return out;
 }
 
-export function formatAgentIdentifiers(ids: AgentIdentifiers): string {
-  const params = new URLSearchParams();
-  for (const key of ["host", "ipv4", "ipv6", "cidr"] as const) for (const v of ids[key]) params.append(key, v);
-  if (ids.defaultRoute) params.append("default-route", "true");
-  return params.toString();
-}
-
 /** Every value that destHost routing matches a dial's host against. */
 export const hostIdentities = (ids: AgentIdentifiers): string[] => [...ids.ipv4, ...ids.ipv6, ...ids.host];
 

@@ -285,12 +285,11 @@ function readMember(buf: Uint8Array, start: number, end: number, member: number,
     const no = tag >>> 3;
     const wt = tag & 7;
     if (no === 0) r.fail("field number 0");
-    if (lenFields.has(no)) {
-      if (wt !== WIRE_LEN) r.fail(`field ${no} has wire type ${wt}, expected 2`);
+    // A known field with another wire type is an unknown field to protobuf-go (errUnknown), skipped.
+    if (lenFields.has(no) && wt === WIRE_LEN) {
       const [s, e] = r.lengthDelimited();
       into.bytes.set(no, buf.subarray(s, e));
-    } else if (intFields.has(no)) {
-      if (wt !== WIRE_VARINT) r.fail(`field ${no} has wire type ${wt}, expected 0`);
+    } else if (intFields.has(no) && wt === WIRE_VARINT) {
       into.i64.set(no, r.int64());
     } else {
       r.skip(wt, no);
@@ -312,12 +311,11 @@ export function decodePacket(buf: Uint8Array): Packet {
     const no = tag >>> 3;
     const wt = tag & 7;
     if (no === 0) r.fail("field number 0");
-    if (no === 1) {
-      if (wt !== WIRE_VARINT) r.fail(`field 1 (type) has wire type ${wt}, expected 0`);
+    // As in readMember: a known field with another wire type is skipped as unknown.
+    if (no === 1 && wt === WIRE_VARINT) {
       // An enum is an int32 on the wire; keep its low 32 bits as protobuf does.
       typeValue = Number(BigInt.asIntN(32, r.int64()));
-    } else if ((no >= 2 && no <= 8) || no === 100) {
-      if (wt !== WIRE_LEN) r.fail(`field ${no} has wire type ${wt}, expected 2`);
+    } else if (((no >= 2 && no <= 8) || no === 100) && wt === WIRE_LEN) {
       const [s, e] = r.lengthDelimited();
       lastMember = no;
       occurrences.push([no, s, e]);

@@ -5,11 +5,20 @@ import net from "node:net";
 import type { Duplex } from "node:stream";
 import { dialThroughProxy } from "../src/tunnel/index.js";
 import type { DestinationName } from "./destination-protocol.js";
+import { dialH2c } from "./h2c-proxy-client.js";
 import type { Stack } from "./stack.js";
 
 export type ModeName = "direct" | "relay" | "http-connect" | "grpc";
 export const allModes: readonly ModeName[] = ["direct", "relay", "http-connect", "grpc"];
 export const tunnelModes: readonly ModeName[] = ["http-connect", "grpc"];
+
+/** The client the gRPC rows use: both open one HTTP/2 connection and one stream per dial, as kube-apiserver does. */
+export type GrpcClientKind = "h2c" | "node-http2";
+export const grpcClientKinds: readonly GrpcClientKind[] = ["h2c", "node-http2"];
+export const grpcClientDescriptions: Record<GrpcClientKind, string> = {
+  "h2c": "bench/h2c-proxy-client.ts: HTTP/2 framed by hand, one connection + one /ProxyService/Proxy stream per dial",
+  "node-http2": "src/tunnel/proxy-client.ts dialThroughProxy on node:http2: one connection + one /ProxyService/Proxy stream per dial",
+};
 
 export interface Path {
   readonly mode: ModeName;
@@ -86,7 +95,7 @@ async function connectViaHttpConnect(path: string, target: string): Promise<net.
   return socket;
 }
 
-export function makePath(mode: ModeName, stack: Stack): Path {
+export function makePath(mode: ModeName, stack: Stack, grpcClient: GrpcClientKind = "h2c"): Path {
   const target = (dest: DestinationName) => `${host}:${stack.destinations[dest]}`;
   switch (mode) {
     case "direct":
@@ -96,8 +105,11 @@ export function makePath(mode: ModeName, stack: Stack): Path {
     case "http-connect":
       return { mode, connect: (dest) => connectViaHttpConnect(stack.httpConnectPath, target(dest)) };
     case "grpc":
-      // kube-apiserver's way: one HTTP/2 connection and one /ProxyService/Proxy stream per dial,
-      // with the project's own konnectivity client (src/tunnel/proxy-client.ts).
+      // kube-apiserver's way: one HTTP/2 connection and one /ProxyService/Proxy stream per dial.
+      // By default with the lean client (a node:http2 client costs as much CPU as the server it
+      // measures, on the same cores); --grpc-client=node-http2 uses the project's konnectivity
+      // client (src/tunnel/proxy-client.ts) instead.
+      if (grpcClient === "h2c") return { mode, connect: (dest) => dialH2c(stack.grpcPath, target(dest), connectTimeoutMs) };
       return {
         mode,
         connect: async (dest) => {

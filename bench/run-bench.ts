@@ -8,7 +8,7 @@ import {
   measureDownload, measureEcho, measureFlood, measureHttp, measureIdle, measureStalled, measureUpload, median,
   type FloodResult, type IdleResult, type Latency, type RequestRate, type StalledResult, type Throughput, type Timing,
 } from "./measure.js";
-import { allModes, makePath, tunnelModes, type ModeName, type Path } from "./paths.js";
+import { allModes, grpcClientDescriptions, makePath, tunnelModes, type GrpcClientKind, type ModeName, type Path } from "./paths.js";
 import { cpuMs, openFileLimit, startStack } from "./stack.js";
 
 export const rowIds = ["up1", "down1", "up4", "down4", "echo", "http", "flood", "idle", "stalled"] as const;
@@ -73,6 +73,8 @@ export interface BenchOptions {
   readonly idleConnections?: number;
   /** Directory for the server's and agent's `--cpu-prof` files. */
   readonly profileDir?: string;
+  /** How the gRPC rows reach the frontend (bench/paths.ts); "h2c" unless told. */
+  readonly grpcClient?: GrpcClientKind;
   readonly log?: (line: string) => void;
 }
 
@@ -82,7 +84,7 @@ export const isFailed = (v: unknown): v is Failed => typeof v === "object" && v 
 // hold their own end); keep this many descriptors spare for everything else.
 const spareFds = 512;
 
-export function settingsFor(quick: boolean, requestedIdle: number | undefined, fdLimit: number, notes: string[]): BenchSettings {
+export function settingsFor(quick: boolean, requestedIdle: number | undefined, fdLimit: number, notes: string[], grpcClient: GrpcClientKind = "h2c"): BenchSettings {
   const idleRequested = requestedIdle ?? (quick ? 2000 : 10_000);
   const idleConnections = Math.max(0, Math.min(idleRequested, fdLimit - spareFds));
   if (idleConnections < idleRequested) {
@@ -98,7 +100,7 @@ export function settingsFor(quick: boolean, requestedIdle: number | undefined, f
     idleRequested,
     floodDials: quick ? 1000 : 2000,
     floodConcurrency: 200,
-    grpcClient: "src/tunnel/proxy-client.ts dialThroughProxy: one HTTP/2 connection + one /ProxyService/Proxy stream per dial",
+    grpcClient: grpcClientDescriptions[grpcClient],
     entry: isDistCurrent() ? "dist" : "src (tsx)",
   };
 }
@@ -129,7 +131,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   if (loadStart[0]! > os.cpus().length * 0.5) {
     notes.push(`the machine was busy when the run started (load average ${loadStart.map((l) => l.toFixed(2)).join(", ")} on ${os.cpus().length} cores): figures are lower and noisier than on an idle machine`);
   }
-  const settings = settingsFor(options.quick ?? false, options.idleConnections, fdLimit, notes);
+  const grpcClient = options.grpcClient ?? "h2c";
+  const settings = settingsFor(options.quick ?? false, options.idleConnections, fdLimit, notes, grpcClient);
   if (settings.entry !== "dist") notes.push("dist/ is missing or older than src/: server and agent ran from the sources through tsx (~25 MiB more RSS each); `npm run bench` builds it first");
   const heap = loadNativeHeap();
   if (!heap.available) notes.push(`the native heap helper ${heap.reason}: quiet processes keep the native memory bulk rows freed, so later rows start from a higher RSS (docs/operations.md)`);
@@ -139,7 +142,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const rows: Rows = {};
   const stack = await startStack({ profileDir: options.profileDir });
   try {
-    const paths = Object.fromEntries(modes.map((m) => [m, makePath(m, stack)])) as Record<ModeName, Path>;
+    const paths = Object.fromEntries(modes.map((m) => [m, makePath(m, stack, grpcClient)])) as Record<ModeName, Path>;
     const pids = { server: stack.children.server.pid, agent: stack.children.agent.pid };
     const children = stack.children;
     // The client is this process; its CPU is counted too, so a slow client shows up as one.

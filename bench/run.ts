@@ -1,15 +1,15 @@
-// `npm run bench [-- --quick] [--rows=up1,echo] [--modes=direct,grpc] [--idle=N] [--profile=DIR] [--no-write]`:
+// `npm run bench [-- --quick] [--rows=up1,echo] [--modes=direct,grpc] [--idle=N] [--profile=DIR] [--grpc-client=h2c|node-http2] [--no-write]`:
 // runs the benchmark once, prints the table and the goals, and writes
 // bench/results/<date>-<machine>.json (docs/benchmarks.md explains the method).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { shortMachineName } from "./machine.js";
-import { allModes, type ModeName } from "./paths.js";
+import { allModes, grpcClientKinds, type GrpcClientKind, type ModeName } from "./paths.js";
 import { evaluateGoals, formatGoals, formatTable } from "./report.js";
 import { rowIds, runBench, type RowId } from "./run-bench.js";
 
 function parseArgs(argv: readonly string[]) {
-  const out: { quick: boolean; write: boolean; rows?: RowId[]; modes?: ModeName[]; idle?: number; profileDir?: string } = { quick: false, write: true };
+  const out: { quick: boolean; write: boolean; rows?: RowId[]; modes?: ModeName[]; idle?: number; profileDir?: string; grpcClient?: GrpcClientKind } = { quick: false, write: true };
   for (const arg of argv) {
     const [name, value] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, ""];
     const list = () => value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -23,6 +23,10 @@ function parseArgs(argv: readonly string[]) {
       for (const m of out.modes) if (!allModes.includes(m)) throw new Error(`--modes: unknown mode "${m}" (known: ${allModes.join(", ")})`);
     } else if (name === "--idle") out.idle = Number(value);
     else if (name === "--profile") out.profileDir = resolve(value || "bench/profiles");
+    else if (name === "--grpc-client") {
+      if (!grpcClientKinds.includes(value as GrpcClientKind)) throw new Error(`--grpc-client: unknown client "${value}" (known: ${grpcClientKinds.join(", ")})`);
+      out.grpcClient = value as GrpcClientKind;
+    }
     else throw new Error(`unknown argument "${arg}"`);
   }
   return out;
@@ -32,7 +36,7 @@ async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const log = (line: string) => process.stderr.write(`${line}\n`);
   log(`nodetunnel benchmark (${args.quick ? "quick" : "full"}) on loopback`);
-  const result = await runBench({ quick: args.quick, rows: args.rows, modes: args.modes, idleConnections: args.idle, profileDir: args.profileDir, log });
+  const result = await runBench({ quick: args.quick, rows: args.rows, modes: args.modes, idleConnections: args.idle, profileDir: args.profileDir, grpcClient: args.grpcClient, log });
   const goals = evaluateGoals(result);
   const m = result.machine;
   console.log(`\n${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}, node ${m.node}; commit ${result.code.commit.slice(0, 12)}${result.code.dirty ? " (+ uncommitted changes in src/)" : ""}`);

@@ -1,0 +1,98 @@
+// The benchmark's hand-framed gRPC frontend client (bench/h2c-proxy-client.ts) against a real
+// server and agent: what the gRPC rows measure is only right if this client is. Loopback only.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import { describe, it, type TestContext } from "node:test";
+import { dialH2c } from "../bench/h2c-proxy-client.js";
+import { startStack } from "./helpers/stack.js";
+import { waitFor } from "./helpers/wait.js";
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+async function echoServer(t: TestContext): Promise<{ address: string; open: () => number }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+    s.pipe(s);
+  }).listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, open: () => sockets.size };
+}
+
+function readExactly(s: Duplex, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const onData = (c: Buffer) => {
+      parts.push(c);
+      got += c.length;
+      if (got >= n) {
+        s.off("data", onData);
+        resolve(Buffer.concat(parts));
+      }
+    };
+    s.on("data", onData);
+    s.once("error", reject);
+    s.once("close", () => reject(new Error(`closed after ${got} of ${n} bytes`)));
+    s.resume();
+  });
+}
+
+describe("bench/h2c-proxy-client.ts", () => {
+  it("carries 24 MiB both ways intact, past both HTTP/2 windows, with a reader that pauses", async (t) => {
+    const stack = await startStack(t);
+    await stack.startAgent("node-1", "ipv4=127.0.0.1");
+    const echo = await echoServer(t);
+    const s = await dialH2c(stack.grpcPath, echo.address, 5000);
+    const payload = randomBytes(24 * 1024 * 1024);
+    const received = readExactly(s, payload.length);
+    s.pause(); // nothing is read for a while: the windows must stop the server, not lose bytes
+    for (let off = 0; off < payload.length; off += 64 * 1024) s.write(payload.subarray(off, off + 64 * 1024));
+    await new Promise((r) => setTimeout(r, 300));
+    s.resume();
+    const back = await received;
+    assert.equal(back.length, payload.length);
+    assert.equal(sha(back), sha(payload));
+    s.end();
+    await once(s, "close");
+    await waitFor(() => echo.open() === 0, "the destination socket to close after CLOSE_REQ");
+    await stack.settled();
+  });
+
+  it("a refused destination rejects the dial with the agent's error text", async (t) => {
+    const stack = await startStack(t);
+    await stack.startAgent("node-1", "ipv4=127.0.0.1");
+    const closed = net.createServer().listen(0, "127.0.0.1");
+    await once(closed, "listening");
+    const port = (closed.address() as net.AddressInfo).port;
+    closed.close();
+    await assert.rejects(dialH2c(stack.grpcPath, `127.0.0.1:${port}`, 5000), /dial failed: dial tcp 127\.0\.0\.1:\d+: connect: connection refused/);
+    await stack.settled();
+  });
+
+  it("a destination that closes ends the stream: CLOSE_RSP, then trailers", async (t) => {
+    const stack = await startStack(t);
+    await stack.startAgent("node-1", "ipv4=127.0.0.1");
+    const banner = net.createServer((c) => c.end("hello and goodbye")).listen(0, "127.0.0.1");
+    await once(banner, "listening");
+    t.after(() => banner.close());
+    const s = await dialH2c(stack.grpcPath, `127.0.0.1:${(banner.address() as net.AddressInfo).port}`, 5000);
+    const parts: Buffer[] = [];
+    s.on("data", (c: Buffer) => parts.push(c));
+    const ended = once(s, "end");
+    const closed = once(s, "close");
+    s.resume();
+    await ended;
+    assert.equal(Buffer.concat(parts).toString(), "hello and goodbye");
+    await closed;
+    await stack.settled();
+  });
+});

@@ -145,6 +145,9 @@ interface MatchResult { result: Tri; why: string; verdict?: NftVerdict }
 
 function matchStatement(st: Extract<NftStatement, { kind: "match" }>, table: NftTable, ctx: Ctx): MatchResult {
   const items = valueItems(st.value, table);
+  // A key that does not apply to the packet (tcp dport or icmp type for UDP, ip saddr for IPv6)
+  // never matches, whatever the operator or the set: nft checks the protocol before the field.
+  if (!keysApply(st.keys, ctx)) return { result: false, why: "" };
   if (items === null) return { result: "unknown", why: `set @${(st.value as { name: string }).name} is not in the input` };
   const negate = st.op === "!=";
   if (!["==", "!="].includes(st.op)) {
@@ -161,9 +164,6 @@ function matchStatement(st: Extract<NftStatement, { kind: "match" }>, table: Nft
   }
   const r = matchItems(st.keys, items, ctx);
   if (r.result === "unknown") return r;
-  // A key that does not apply to the packet (tcp dport for UDP, ip saddr for IPv6) never matches,
-  // not even with `!=`: nft checks the protocol before the field.
-  if (negate && !keysApply(st.keys, ctx)) return { result: false, why: "" };
   return { result: negate ? !r.result : r.result, why: "" };
 }
 

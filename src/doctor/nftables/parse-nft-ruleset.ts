@@ -22,7 +22,8 @@ export function parsePriority(expr: string, line: number | undefined): number {
   return m![3] === "-" ? base - Number(m![4]) : base + Number(m![4] ?? 0);
 }
 
-interface MutableChain { name: string; base: NftBaseHook | null; rules: NftRule[] }
+type BaseHookSpec = Omit<NftBaseHook, "policy">;
+interface MutableChain { name: string; base: BaseHookSpec | null; policy: { value: NftBaseHook["policy"]; line: number } | null; rules: NftRule[] }
 interface MutableTable { family: NftFamily; name: string; chains: MutableChain[]; sets: Map<string, NftSet> }
 
 function parseText(text: string): NftRuleset {
@@ -69,7 +70,7 @@ function parseText(text: string): NftRuleset {
       }
       let m = /^chain\s+(\S+)\s*\{$/.exec(noHandle);
       if (m) {
-        chain = { name: m[1]!.replace(/"/g, ""), base: null, rules: [] };
+        chain = { name: m[1]!.replace(/"/g, ""), base: null, policy: null, rules: [] };
         table.chains.push(chain);
         continue;
       }
@@ -86,16 +87,26 @@ function parseText(text: string): NftRuleset {
       throw err('"chain <name> {", "set <name> {", "map <name> {" or "}"');
     }
     if (noHandle === "}") {
+      if (chain.policy !== null && chain.base === null) {
+        throw new DoctorInputError(`chain ${chain.name} has a policy but no hook`, { line: chain.policy.line, expected: '"type <filter|nat|route> hook <hook> priority <prio>;" in a chain with a policy' });
+      }
       chain = null;
       continue;
     }
-    if (noHandle.startsWith("type ")) {
-      const m = /^type\s+(\w+)\s+hook\s+(\w+)(?:\s+device\s+\S+)?\s+priority\s+([^;]+);\s*(?:policy\s+(accept|drop);)?$/.exec(noHandle);
-      if (!m) throw err('"type <filter|nat|route> hook <hook> priority <prio>; policy <accept|drop>;"');
-      chain.base = { type: m[1]!, hook: m[2]!, priority: parsePriority(m[3]!, lineNo), policy: (m[4] ?? "accept") as "accept" | "drop" };
+    // The chain's own properties (nft's chain_block grammar): `type ... hook ... priority ...`,
+    // `policy ...`, `comment ...`, `devices = ...`, `flags ...`, each ended by `;` or by the end
+    // of the line, so several may share a line (`nft list ruleset` prints `type ...; policy ...;`)
+    // or each stand on its own, in any order; a rule may follow them after a `;`.
+    if (chainProperty.test(noHandle)) {
+      for (const item of splitStatements(noHandle)) {
+        if (chainProperty.test(item)) setChainProperty(chain, item, lineNo);
+        else {
+          const { statements, handle } = parseNftStatements(item);
+          chain.rules.push({ index: chain.rules.length + 1, handle, text: item, line: lineNo, statements });
+        }
+      }
       continue;
     }
-    if (/^(comment\s+".*"|policy\s+(accept|drop);|devices\s*=.*)$/.test(noHandle)) continue;
     const { statements, handle } = parseNftStatements(line);
     chain.rules.push({ index: chain.rules.length + 1, handle, text: noHandle, line: lineNo, statements });
   }
@@ -105,8 +116,40 @@ function parseText(text: string): NftRuleset {
   return { tables: tables.map(freeze), legacyWarning, format: "text" };
 }
 
+const chainProperty = /^(type|policy|comment|devices|flags)(\s|=|$)/;
+
+/** `a; b; c` as its statements, keeping `;` inside quoted strings (comments). */
+function splitStatements(text: string): string[] {
+  return (text.match(/(?:"(?:[^"\\]|\\.)*"|[^;"])+/g) ?? []).map((x) => x.trim()).filter((x) => x !== "");
+}
+
+function setChainProperty(chain: MutableChain, item: string, line: number): void {
+  const key = /^\w+/.exec(item)![0];
+  const err = (expected: string) => new DoctorInputError(`unexpected chain ${key} in chain ${chain.name}: ${JSON.stringify(item)}`, { line, expected });
+  switch (key) {
+    case "type": {
+      const m = /^type\s+(\w+)\s+hook\s+(\w+)(?:\s+device\s+\S+|\s+devices\s*=\s*(?:\{[^}]*\}|\S+))?\s+priority\s+(.+)$/.exec(item);
+      if (!m) throw err('"type <filter|nat|route> hook <hook> priority <prio>; policy <accept|drop>;"');
+      chain.base = { type: m[1]!, hook: m[2]!, priority: parsePriority(m[3]!, line) };
+      return;
+    }
+    case "policy": {
+      const m = /^policy\s+(accept|drop)$/.exec(item);
+      if (!m) throw err('"policy <accept|drop>"');
+      // nft itself refuses this: "you cannot set chain policy twice".
+      if (chain.policy !== null) throw new DoctorInputError(`chain ${chain.name} sets its policy twice (first on line ${chain.policy.line})`, { line, expected: "one policy per chain" });
+      chain.policy = { value: m[1] as NftBaseHook["policy"], line };
+      return;
+    }
+    default:
+      // comment, devices, flags: nothing the evaluator needs.
+      return;
+  }
+}
+
 function freeze(t: MutableTable): NftTable {
-  return { family: t.family, name: t.name, chains: t.chains.map((c): NftChain => ({ name: c.name, base: c.base, rules: c.rules })), sets: t.sets };
+  const chains = t.chains.map((c): NftChain => ({ name: c.name, base: c.base && { ...c.base, policy: c.policy?.value ?? "accept" }, rules: c.rules }));
+  return { family: t.family, name: t.name, chains, sets: t.sets };
 }
 
 function buildSet(name: string, isMap: boolean, body: string): NftSet {
@@ -156,10 +199,10 @@ function parseJson(text: string): NftRuleset {
       tables.set(key(t.family, t.name), { family: t.family as NftFamily, name: t.name, chains: [], sets: new Map() });
     } else if (item.chain) {
       const c = item.chain as { family: string; table: string; name: string; type?: string; hook?: string; prio?: number | string; policy?: string };
-      const base: NftBaseHook | null = c.hook
-        ? { type: c.type ?? "filter", hook: c.hook, priority: typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined), policy: c.policy === "drop" ? "drop" : "accept" }
+      const base: BaseHookSpec | null = c.hook
+        ? { type: c.type ?? "filter", hook: c.hook, priority: typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined) }
         : null;
-      tableOf(c).chains.push({ name: c.name, base, rules: [] });
+      tableOf(c).chains.push({ name: c.name, base, policy: base && { value: c.policy === "drop" ? "drop" : "accept", line: 1 }, rules: [] });
     } else if (item.set || item.map) {
       const s = (item.set ?? item.map) as { family: string; table: string; name: string; elem?: unknown[] };
       tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? []));

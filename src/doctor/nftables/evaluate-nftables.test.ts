@@ -71,3 +71,31 @@ describe("nftables: matches on another protocol than the flow's", () => {
     assert.deepEqual(decided(checkNftables(json, { ...flow, source: "192.168.1.1" })), ["blocked", "drop", null]);
   });
 });
+
+describe("nftables: decidedBy for an indeterminate verdict", () => {
+  it("names the undecidable rule with that rule's own verdict, in the shape of a decided one", () => {
+    const r = checkNftables(inet(["ct count over 10 drop", "tcp dport 10250 accept"]), flow);
+    assert.equal(r.verdict, "indeterminate");
+    assert.deepEqual(r.decidedBy, { table: "inet filter", chain: "input", rule: 1, verdict: "drop", policy: null, text: "ct count over 10 drop" });
+    assert.equal(checkNftables(inet(["limit rate 10/second accept"]), flow).decidedBy?.verdict, "accept");
+    assert.equal(checkNftables(inet(["limit rate 10/second reject with tcp reset"]), flow).decidedBy?.verdict, "reject");
+  });
+
+  it("a rule that passes control on names how: jump, goto or return", () => {
+    const jumps = `table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tlimit rate 10/second jump kubelet\n\t}\n\n\tchain kubelet {\n\t\tct count over 5 return\n\t\tdrop\n\t}\n}\n`;
+    assert.deepEqual([checkNftables(jumps, flow).decidedBy?.rule, checkNftables(jumps, flow).decidedBy?.verdict], [1, "jump"]);
+    const direct = jumps.replace("limit rate 10/second jump kubelet", "tcp dport 10250 goto kubelet");
+    assert.deepEqual([checkNftables(direct, flow).decidedBy?.chain, checkNftables(direct, flow).decidedBy?.verdict], ["kubelet", "return"]);
+  });
+
+  it("a jump loop names the jump rule, not a policy of a chain that has none", () => {
+    const loop = `table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tjump a\n\t}\n\n\tchain a {\n\t\tjump a\n\t}\n}\n`;
+    const r = checkNftables(loop, flow);
+    assert.equal(r.verdict, "indeterminate");
+    assert.deepEqual([r.decidedBy?.chain, r.decidedBy?.rule, r.decidedBy?.verdict, r.decidedBy?.text], ["a", 1, "jump", "jump a"]);
+  });
+
+  it("an undecidable rule whose verdict is continue changes nothing", () => {
+    assert.deepEqual(decided(checkNftables(inet(["limit rate 10/second continue", "tcp dport 10250 drop"], "accept"), flow)), ["blocked", "drop", 2]);
+  });
+});

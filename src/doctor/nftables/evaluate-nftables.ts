@@ -80,7 +80,6 @@ interface Ctx {
 }
 
 function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
-  if (depth > maxDepth) return { kind: "unknown", place: { table, chain, rule: null }, reason: "jumps nest deeper than 64 chains (a loop?)" };
   for (const rule of chain.rules) {
     const place: NftPlace = { table, chain, rule };
     let matched: Tri = true;
@@ -116,7 +115,8 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         if (matched === false) break;
       }
     }
-    if (matched === false || verdict === null) continue; // a rule without a verdict changes nothing here
+    // A rule without a verdict, or with `continue`, changes nothing here, matched or not.
+    if (matched === false || verdict === null || verdict.kind === "continue") continue;
     if (matched === "unknown") return { kind: "unknown", place, reason: unknownWhy };
     switch (verdict.kind) {
       case "accept":
@@ -124,14 +124,14 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         return { kind: "final", effect: verdict.kind, place, reject: null };
       case "reject":
         return { kind: "final", effect: "reject", place, reject: verdict.with ?? "icmp port-unreachable (tcp reset for TCP in inet tables)" };
-      case "continue":
-        continue;
       case "return":
         return { kind: "continue" };
       case "jump":
       case "goto": {
         const target = table.chains.find((c) => c.name === verdict.target);
         if (!target) return { kind: "unknown", place, reason: `chain ${verdict.target} is not in the input` };
+        // Name the jump that goes too deep: the chain it is in need not be a base chain with a policy.
+        if (depth >= maxDepth) return { kind: "unknown", place, reason: `jumps nest deeper than ${maxDepth} chains (a loop?)` };
         const r = walk(table, target, ctx, depth + 1);
         if (r.kind !== "continue" || verdict.kind === "goto") return r;
         continue;

@@ -2,6 +2,7 @@
 // Format detected from content: JSON starts with `{`. Layout per nft(8) and the real nft 1.0.6
 // output in test/fixtures/doctor/nftables/generated.
 import { DoctorInputError } from "../input-error.js";
+import { findJsonSyntaxError, jsonPlace, jsonPlaceText, memberItemOffsets } from "../json-places.js";
 import type { NftAtom, NftBaseHook, NftChain, NftFamily, NftMapEntry, NftRule, NftRuleset, NftSet, NftStatement, NftTable } from "./nft-model.js";
 import { priorityNames } from "./nft-model.js";
 import { mapEntry, parseNftStatements, tokenizeNft } from "./parse-nft-statements.js";
@@ -177,50 +178,70 @@ function buildSet(name: string, isMap: boolean, body: string): NftSet {
 }
 
 function parseJson(text: string): NftRuleset {
+  const expected = "the output of nft -j list ruleset";
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (cause) {
-    throw new DoctorInputError(`not valid JSON: ${(cause as Error).message}`, { line: 1, expected: "the output of nft -j list ruleset", cause });
+    // Node's message names the position only for some errors: find it (and say what was expected) ourselves.
+    const at = findJsonSyntaxError(text);
+    if (!at) throw new DoctorInputError(`not valid JSON: ${(cause as Error).message}`, { line: 1, expected, cause });
+    throw new DoctorInputError(`not valid JSON: ${at.found} at ${jsonPlaceText(text, at)}`, { line: at.line, expected: `${at.expected}, in ${expected}`, cause });
   }
-  const items = (doc as { nftables?: unknown }).nftables;
-  if (!Array.isArray(items)) throw new DoctorInputError('JSON without an "nftables" array', { line: 1, expected: 'the output of nft -j list ruleset: {"nftables": [...]}' });
+  const items = (doc as { nftables?: unknown } | null)?.nftables;
+  if (!Array.isArray(items)) throw new DoctorInputError('JSON without an "nftables" array', { line: 1, expected: `${expected}: {"nftables": [...]}` });
   const tables = new Map<string, MutableTable>();
-  const key = (family: string, name: string) => `${family} ${name}`;
-  const tableOf = (o: { family: string; table: string }): MutableTable => {
-    const t = tables.get(key(o.family, o.table));
-    if (!t) throw new DoctorInputError(`object refers to unknown table ${o.family} ${o.table}`, { line: 1, expected: "tables listed before their chains, sets and rules" });
-    return t;
-  };
-  for (const item of items as Record<string, Record<string, unknown>>[]) {
-    if (item.table) {
-      const t = item.table as { family: string; name: string };
-      if (!families.has(t.family)) throw new DoctorInputError(`unknown table family ${t.family}`, { line: 1, expected: "ip, ip6, inet, arp, bridge or netdev" });
-      tables.set(key(t.family, t.name), { family: t.family as NftFamily, name: t.name, chains: [], sets: new Map() });
-    } else if (item.chain) {
-      const c = item.chain as { family: string; table: string; name: string; type?: string; hook?: string; prio?: number | string; policy?: string };
-      const base: BaseHookSpec | null = c.hook
-        ? { type: c.type ?? "filter", hook: c.hook, priority: typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined) }
-        : null;
-      tableOf(c).chains.push({ name: c.name, base, policy: base && { value: c.policy === "drop" ? "drop" : "accept", line: 1 }, rules: [] });
-    } else if (item.set || item.map) {
-      const s = (item.set ?? item.map) as { family: string; table: string; name: string; elem?: unknown[] };
-      tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? []));
-    } else if (item.rule) {
-      const r = item.rule as { family: string; table: string; chain: string; handle?: number; comment?: string; expr?: unknown[] };
-      const chain = tableOf(r).chains.find((c) => c.name === r.chain);
-      if (!chain) throw new DoctorInputError(`rule in unknown chain ${r.chain}`, { line: 1, expected: "chains listed before their rules" });
-      const { statements, text } = jsonRuleStatements(r.expr ?? []);
-      chain.rules.push({
-        index: chain.rules.length + 1,
-        handle: r.handle ?? null,
-        text: text + (r.comment ? ` comment ${JSON.stringify(r.comment)}` : ""),
-        line: null,
-        statements,
-      });
+  for (const [index, item] of items.entries()) {
+    try {
+      readJsonItem(item, tables);
+    } catch (err) {
+      // Errors in one item carry no line: add where that item starts.
+      if (!(err instanceof DoctorInputError) || err.line !== undefined) throw err;
+      const offset = memberItemOffsets(text, "nftables")[index];
+      const place = offset === undefined ? null : jsonPlace(text, offset);
+      const where = `item ${index + 1} of "nftables"${place ? ` at ${jsonPlaceText(text, place)}` : ""}`;
+      throw new DoctorInputError(`${where}: ${err.message}`, { line: place?.line ?? 1, expected: err.expected ?? expected, cause: err });
     }
   }
   return { tables: [...tables.values()].map(freeze), legacyWarning: false, format: "json" };
+}
+
+/** One item of `nft -j list ruleset` (libnftables-json(5)); errors without a line, the caller adds it. */
+function readJsonItem(value: unknown, tables: Map<string, MutableTable>): void {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new DoctorInputError(`${JSON.stringify(value)} is not an object`, { expected: 'objects such as {"table": {...}}, {"chain": {...}}, {"rule": {...}}' });
+  const item = value as Record<string, Record<string, unknown>>;
+  const key = (family: string, name: string) => `${family} ${name}`;
+  const tableOf = (o: { family: string; table: string }): MutableTable => {
+    const t = tables.get(key(o.family, o.table));
+    if (!t) throw new DoctorInputError(`object refers to unknown table ${o.family} ${o.table}`, { expected: "tables listed before their chains, sets and rules" });
+    return t;
+  };
+  if (item.table) {
+    const t = item.table as { family: string; name: string };
+    if (!families.has(t.family)) throw new DoctorInputError(`unknown table family ${t.family}`, { expected: "ip, ip6, inet, arp, bridge or netdev" });
+    tables.set(key(t.family, t.name), { family: t.family as NftFamily, name: t.name, chains: [], sets: new Map() });
+  } else if (item.chain) {
+    const c = item.chain as { family: string; table: string; name: string; type?: string; hook?: string; prio?: number | string; policy?: string };
+    const base: BaseHookSpec | null = c.hook
+      ? { type: c.type ?? "filter", hook: c.hook, priority: typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined) }
+      : null;
+    tableOf(c).chains.push({ name: c.name, base, policy: base && { value: c.policy === "drop" ? "drop" : "accept", line: 1 }, rules: [] });
+  } else if (item.set || item.map) {
+    const s = (item.set ?? item.map) as { family: string; table: string; name: string; elem?: unknown[] };
+    tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? []));
+  } else if (item.rule) {
+    const r = item.rule as { family: string; table: string; chain: string; handle?: number; comment?: string; expr?: unknown[] };
+    const chain = tableOf(r).chains.find((c) => c.name === r.chain);
+    if (!chain) throw new DoctorInputError(`rule in unknown chain ${r.chain}`, { expected: "chains listed before their rules" });
+    const { statements, text } = jsonRuleStatements(r.expr ?? []);
+    chain.rules.push({
+      index: chain.rules.length + 1,
+      handle: r.handle ?? null,
+      text: text + (r.comment ? ` comment ${JSON.stringify(r.comment)}` : ""),
+      line: null,
+      statements,
+    });
+  }
 }
 
 function jsonSet(name: string, isMap: boolean, elems: unknown[]): NftSet {

@@ -390,6 +390,16 @@ describe("doctor nftables (CLI)", () => {
     assert.match(r.stdout, /Undecided at: table \S+ \S+, chain \S+, rule 1\n/);
   });
 
+  it("indeterminate JSON names the undecidable rule in the decided shape, with that rule's verdict", async () => {
+    const r = await runDoctor(["nftables", "--file", fixture("nftables/generated/limit-and-unknown.json"), "--source", "10.224.0.5", "--output", "json"]);
+    assert.equal(r.code, 3, r.stderr);
+    const j = json(r);
+    assert.deepEqual([j.verdict, j.effect], ["indeterminate", null]);
+    const { text, ...d } = j.decidedBy as Record<string, unknown>;
+    assert.deepEqual(d, { table: "inet fw", chain: "input", rule: 1, verdict: "drop", policy: null, handle: 2 });
+    assert.match(String(text), /^tcp dport 10250 .*limit.* drop$/);
+  });
+
   it("text that is no ruleset is exit 2 naming the file", async () => {
     const file = fixture("ufw/hand/a7-spec.numbered.txt");
     const r = await runDoctor(["nftables", "--file", file, "--source", "10.224.0.5", "--output", "json"]);

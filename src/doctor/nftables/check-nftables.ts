@@ -4,7 +4,7 @@ import type { CheckResult, Fix } from "../report/check-result.js";
 import { DoctorInputError } from "../input-error.js";
 import type { NftEvaluation, NftFlow } from "./evaluate-nftables.js";
 import { evaluateNftables, parseAddr } from "./evaluate-nftables.js";
-import type { NftRuleset } from "./nft-model.js";
+import type { NftRule, NftRuleset } from "./nft-model.js";
 import { parseNftRuleset } from "./parse-nft-ruleset.js";
 
 export interface CheckNftablesOptions {
@@ -56,13 +56,27 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
       table: `${e.place.table.family} ${e.place.table.name}`,
       chain: e.place.chain.name,
       rule: e.place.rule?.index ?? null,
-      verdict: e.place.rule === null ? "policy" : e.verdict === "indeterminate" ? null : e.effect,
+      verdict: e.place.rule === null ? "policy" : e.verdict === "indeterminate" ? undecidedVerdict(e.place.rule) : e.effect,
       policy: e.place.rule === null ? e.place.chain.base?.policy ?? null : null,
       text: e.place.rule?.text ?? `policy ${e.place.chain.base?.policy}`,
       ...(e.place.rule?.handle != null ? { handle: e.place.rule.handle } : {}),
     },
     ...(details.length > 0 ? { details } : {}),
   };
+}
+
+/**
+ * doctor-cli.md: for an indeterminate verdict decidedBy names the first rule that could not be
+ * decided "in the same shape", so its `verdict` is what that rule would do if it applied: accept,
+ * drop or reject as for a decided rule; jump, goto or return where it passes control on (nft's own
+ * verdict names: the outcome then depends on another chain), vmap where a verdict map picks it.
+ */
+function undecidedVerdict(rule: NftRule): string | null {
+  for (const st of rule.statements) {
+    if (st.kind === "verdict") return st.verdict.kind;
+    if (st.kind === "vmap") return "vmap";
+  }
+  return null; // not reached: the walk stops only at a rule with a verdict
 }
 
 function summarize(e: NftEvaluation, flow: NftFlow): string {

@@ -80,7 +80,6 @@ interface Ctx {
 }
 
 function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
-  if (depth > maxDepth) return { kind: "unknown", place: { table, chain, rule: null }, reason: "jumps nest deeper than 64 chains (a loop?)" };
   for (const rule of chain.rules) {
     const place: NftPlace = { table, chain, rule };
     let matched: Tri = true;
@@ -116,7 +115,8 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         if (matched === false) break;
       }
     }
-    if (matched === false || verdict === null) continue; // a rule without a verdict changes nothing here
+    // A rule without a verdict, or with `continue`, changes nothing here, matched or not.
+    if (matched === false || verdict === null || verdict.kind === "continue") continue;
     if (matched === "unknown") return { kind: "unknown", place, reason: unknownWhy };
     switch (verdict.kind) {
       case "accept":
@@ -124,14 +124,14 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         return { kind: "final", effect: verdict.kind, place, reject: null };
       case "reject":
         return { kind: "final", effect: "reject", place, reject: verdict.with ?? "icmp port-unreachable (tcp reset for TCP in inet tables)" };
-      case "continue":
-        continue;
       case "return":
         return { kind: "continue" };
       case "jump":
       case "goto": {
         const target = table.chains.find((c) => c.name === verdict.target);
         if (!target) return { kind: "unknown", place, reason: `chain ${verdict.target} is not in the input` };
+        // Name the jump that goes too deep: the chain it is in need not be a base chain with a policy.
+        if (depth >= maxDepth) return { kind: "unknown", place, reason: `jumps nest deeper than ${maxDepth} chains (a loop?)` };
         const r = walk(table, target, ctx, depth + 1);
         if (r.kind !== "continue" || verdict.kind === "goto") return r;
         continue;
@@ -145,6 +145,9 @@ interface MatchResult { result: Tri; why: string; verdict?: NftVerdict }
 
 function matchStatement(st: Extract<NftStatement, { kind: "match" }>, table: NftTable, ctx: Ctx): MatchResult {
   const items = valueItems(st.value, table);
+  // A key that does not apply to the packet (tcp dport or icmp type for UDP, ip saddr for IPv6)
+  // never matches, whatever the operator or the set: nft checks the protocol before the field.
+  if (!keysApply(st.keys, ctx)) return { result: false, why: "" };
   if (items === null) return { result: "unknown", why: `set @${(st.value as { name: string }).name} is not in the input` };
   const negate = st.op === "!=";
   if (!["==", "!="].includes(st.op)) {
@@ -161,9 +164,6 @@ function matchStatement(st: Extract<NftStatement, { kind: "match" }>, table: Nft
   }
   const r = matchItems(st.keys, items, ctx);
   if (r.result === "unknown") return r;
-  // A key that does not apply to the packet (tcp dport for UDP, ip saddr for IPv6) never matches,
-  // not even with `!=`: nft checks the protocol before the field.
-  if (negate && !keysApply(st.keys, ctx)) return { result: false, why: "" };
   return { result: negate ? !r.result : r.result, why: "" };
 }
 

@@ -6,8 +6,8 @@ export type NftFamily = "ip" | "ip6" | "inet" | "arp" | "bridge" | "netdev";
 /** A match key: `ip saddr`, `tcp dport` (dport with an implied protocol), `ct state`... */
 export interface NftKey {
   readonly name: string;
-  /** Protocol the key implies (`tcp dport` only matches TCP); null for `th dport` and others. */
-  readonly impliedProto?: "tcp" | "udp" | null;
+  /** Protocol the key implies, as `meta l4proto` names it (`tcp dport` only matches TCP, `icmpv6 type` only ipv6-icmp); null for `th dport` and others. */
+  readonly impliedProto?: string | null;
   /** Family the key implies (`ip saddr` only matches IPv4). */
   readonly impliedFamily?: "ip" | "ip6" | null;
 }

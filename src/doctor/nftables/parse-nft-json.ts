@@ -3,6 +3,7 @@
 // carry untranslated `xt` matches in JSON (conntrack, multiport...) that the text form shows
 // translated, so the JSON form of such a ruleset is more often indeterminate.
 import type { NftAtom, NftKey, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
+import { payloadKey } from "./payload-key.js";
 
 type Json = Record<string, unknown>;
 
@@ -84,13 +85,9 @@ function jsonKeys(left: unknown): NftKey[] | null {
     return parts.every((p) => p) ? parts.flatMap((p) => p!) : null;
   }
   if (o.payload) {
-    const p = o.payload as { protocol: string; field: string };
-    if ((p.protocol === "ip" || p.protocol === "ip6") && (p.field === "saddr" || p.field === "daddr")) return [{ name: p.field, impliedFamily: p.protocol }];
-    if (p.protocol === "ip" && p.field === "protocol") return [{ name: "l4proto", impliedFamily: "ip" }];
-    if (p.protocol === "ip6" && p.field === "nexthdr") return [{ name: "l4proto", impliedFamily: "ip6" }];
-    if ((p.protocol === "tcp" || p.protocol === "udp") && (p.field === "dport" || p.field === "sport")) return [{ name: p.field, impliedProto: p.protocol }];
-    if (p.protocol === "th" && (p.field === "dport" || p.field === "sport")) return [{ name: p.field, impliedProto: null }];
-    return null;
+    const p = o.payload as { protocol?: unknown; field?: unknown };
+    const key = typeof p.protocol === "string" && typeof p.field === "string" ? payloadKey(p.protocol, p.field) : null;
+    return key ? [key] : null;
   }
   if (o.meta) {
     const k = (o.meta as { key: string }).key;

@@ -2,6 +2,7 @@
 // Format detected from content: JSON starts with `{`. Layout per nft(8) and the real nft 1.0.6
 // output in test/fixtures/doctor/nftables/generated.
 import { DoctorInputError } from "../input-error.js";
+import { findJsonSyntaxError, jsonPlace, jsonPlaceText, memberItemOffsets } from "../json-places.js";
 import type { NftAtom, NftBaseHook, NftChain, NftFamily, NftMapEntry, NftRule, NftRuleset, NftSet, NftStatement, NftTable } from "./nft-model.js";
 import { priorityNames } from "./nft-model.js";
 import { mapEntry, parseNftStatements, tokenizeNft } from "./parse-nft-statements.js";
@@ -22,7 +23,8 @@ export function parsePriority(expr: string, line: number | undefined): number {
   return m![3] === "-" ? base - Number(m![4]) : base + Number(m![4] ?? 0);
 }
 
-interface MutableChain { name: string; base: NftBaseHook | null; rules: NftRule[] }
+type BaseHookSpec = Omit<NftBaseHook, "policy">;
+interface MutableChain { name: string; base: BaseHookSpec | null; policy: { value: NftBaseHook["policy"]; line: number } | null; rules: NftRule[] }
 interface MutableTable { family: NftFamily; name: string; chains: MutableChain[]; sets: Map<string, NftSet> }
 
 function parseText(text: string): NftRuleset {
@@ -69,7 +71,7 @@ function parseText(text: string): NftRuleset {
       }
       let m = /^chain\s+(\S+)\s*\{$/.exec(noHandle);
       if (m) {
-        chain = { name: m[1]!.replace(/"/g, ""), base: null, rules: [] };
+        chain = { name: m[1]!.replace(/"/g, ""), base: null, policy: null, rules: [] };
         table.chains.push(chain);
         continue;
       }
@@ -86,16 +88,26 @@ function parseText(text: string): NftRuleset {
       throw err('"chain <name> {", "set <name> {", "map <name> {" or "}"');
     }
     if (noHandle === "}") {
+      if (chain.policy !== null && chain.base === null) {
+        throw new DoctorInputError(`chain ${chain.name} has a policy but no hook`, { line: chain.policy.line, expected: '"type <filter|nat|route> hook <hook> priority <prio>;" in a chain with a policy' });
+      }
       chain = null;
       continue;
     }
-    if (noHandle.startsWith("type ")) {
-      const m = /^type\s+(\w+)\s+hook\s+(\w+)(?:\s+device\s+\S+)?\s+priority\s+([^;]+);\s*(?:policy\s+(accept|drop);)?$/.exec(noHandle);
-      if (!m) throw err('"type <filter|nat|route> hook <hook> priority <prio>; policy <accept|drop>;"');
-      chain.base = { type: m[1]!, hook: m[2]!, priority: parsePriority(m[3]!, lineNo), policy: (m[4] ?? "accept") as "accept" | "drop" };
+    // The chain's own properties (nft's chain_block grammar): `type ... hook ... priority ...`,
+    // `policy ...`, `comment ...`, `devices = ...`, `flags ...`, each ended by `;` or by the end
+    // of the line, so several may share a line (`nft list ruleset` prints `type ...; policy ...;`)
+    // or each stand on its own, in any order; a rule may follow them after a `;`.
+    if (chainProperty.test(noHandle)) {
+      for (const item of splitStatements(noHandle)) {
+        if (chainProperty.test(item)) setChainProperty(chain, item, lineNo);
+        else {
+          const { statements, handle } = parseNftStatements(item);
+          chain.rules.push({ index: chain.rules.length + 1, handle, text: item, line: lineNo, statements });
+        }
+      }
       continue;
     }
-    if (/^(comment\s+".*"|policy\s+(accept|drop);|devices\s*=.*)$/.test(noHandle)) continue;
     const { statements, handle } = parseNftStatements(line);
     chain.rules.push({ index: chain.rules.length + 1, handle, text: noHandle, line: lineNo, statements });
   }
@@ -105,8 +117,40 @@ function parseText(text: string): NftRuleset {
   return { tables: tables.map(freeze), legacyWarning, format: "text" };
 }
 
+const chainProperty = /^(type|policy|comment|devices|flags)(\s|=|$)/;
+
+/** `a; b; c` as its statements, keeping `;` inside quoted strings (comments). */
+function splitStatements(text: string): string[] {
+  return (text.match(/(?:"(?:[^"\\]|\\.)*"|[^;"])+/g) ?? []).map((x) => x.trim()).filter((x) => x !== "");
+}
+
+function setChainProperty(chain: MutableChain, item: string, line: number): void {
+  const key = /^\w+/.exec(item)![0];
+  const err = (expected: string) => new DoctorInputError(`unexpected chain ${key} in chain ${chain.name}: ${JSON.stringify(item)}`, { line, expected });
+  switch (key) {
+    case "type": {
+      const m = /^type\s+(\w+)\s+hook\s+(\w+)(?:\s+device\s+\S+|\s+devices\s*=\s*(?:\{[^}]*\}|\S+))?\s+priority\s+(.+)$/.exec(item);
+      if (!m) throw err('"type <filter|nat|route> hook <hook> priority <prio>; policy <accept|drop>;"');
+      chain.base = { type: m[1]!, hook: m[2]!, priority: parsePriority(m[3]!, line) };
+      return;
+    }
+    case "policy": {
+      const m = /^policy\s+(accept|drop)$/.exec(item);
+      if (!m) throw err('"policy <accept|drop>"');
+      // nft itself refuses this: "you cannot set chain policy twice".
+      if (chain.policy !== null) throw new DoctorInputError(`chain ${chain.name} sets its policy twice (first on line ${chain.policy.line})`, { line, expected: "one policy per chain" });
+      chain.policy = { value: m[1] as NftBaseHook["policy"], line };
+      return;
+    }
+    default:
+      // comment, devices, flags: nothing the evaluator needs.
+      return;
+  }
+}
+
 function freeze(t: MutableTable): NftTable {
-  return { family: t.family, name: t.name, chains: t.chains.map((c): NftChain => ({ name: c.name, base: c.base, rules: c.rules })), sets: t.sets };
+  const chains = t.chains.map((c): NftChain => ({ name: c.name, base: c.base && { ...c.base, policy: c.policy?.value ?? "accept" }, rules: c.rules }));
+  return { family: t.family, name: t.name, chains, sets: t.sets };
 }
 
 function buildSet(name: string, isMap: boolean, body: string): NftSet {
@@ -134,50 +178,70 @@ function buildSet(name: string, isMap: boolean, body: string): NftSet {
 }
 
 function parseJson(text: string): NftRuleset {
+  const expected = "the output of nft -j list ruleset";
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (cause) {
-    throw new DoctorInputError(`not valid JSON: ${(cause as Error).message}`, { line: 1, expected: "the output of nft -j list ruleset", cause });
+    // Node's message names the position only for some errors: find it (and say what was expected) ourselves.
+    const at = findJsonSyntaxError(text);
+    if (!at) throw new DoctorInputError(`not valid JSON: ${(cause as Error).message}`, { line: 1, expected, cause });
+    throw new DoctorInputError(`not valid JSON: ${at.found} at ${jsonPlaceText(text, at)}`, { line: at.line, expected: `${at.expected}, in ${expected}`, cause });
   }
-  const items = (doc as { nftables?: unknown }).nftables;
-  if (!Array.isArray(items)) throw new DoctorInputError('JSON without an "nftables" array', { line: 1, expected: 'the output of nft -j list ruleset: {"nftables": [...]}' });
+  const items = (doc as { nftables?: unknown } | null)?.nftables;
+  if (!Array.isArray(items)) throw new DoctorInputError('JSON without an "nftables" array', { line: 1, expected: `${expected}: {"nftables": [...]}` });
   const tables = new Map<string, MutableTable>();
-  const key = (family: string, name: string) => `${family} ${name}`;
-  const tableOf = (o: { family: string; table: string }): MutableTable => {
-    const t = tables.get(key(o.family, o.table));
-    if (!t) throw new DoctorInputError(`object refers to unknown table ${o.family} ${o.table}`, { line: 1, expected: "tables listed before their chains, sets and rules" });
-    return t;
-  };
-  for (const item of items as Record<string, Record<string, unknown>>[]) {
-    if (item.table) {
-      const t = item.table as { family: string; name: string };
-      if (!families.has(t.family)) throw new DoctorInputError(`unknown table family ${t.family}`, { line: 1, expected: "ip, ip6, inet, arp, bridge or netdev" });
-      tables.set(key(t.family, t.name), { family: t.family as NftFamily, name: t.name, chains: [], sets: new Map() });
-    } else if (item.chain) {
-      const c = item.chain as { family: string; table: string; name: string; type?: string; hook?: string; prio?: number | string; policy?: string };
-      const base: NftBaseHook | null = c.hook
-        ? { type: c.type ?? "filter", hook: c.hook, priority: typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined), policy: c.policy === "drop" ? "drop" : "accept" }
-        : null;
-      tableOf(c).chains.push({ name: c.name, base, rules: [] });
-    } else if (item.set || item.map) {
-      const s = (item.set ?? item.map) as { family: string; table: string; name: string; elem?: unknown[] };
-      tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? []));
-    } else if (item.rule) {
-      const r = item.rule as { family: string; table: string; chain: string; handle?: number; comment?: string; expr?: unknown[] };
-      const chain = tableOf(r).chains.find((c) => c.name === r.chain);
-      if (!chain) throw new DoctorInputError(`rule in unknown chain ${r.chain}`, { line: 1, expected: "chains listed before their rules" });
-      const { statements, text } = jsonRuleStatements(r.expr ?? []);
-      chain.rules.push({
-        index: chain.rules.length + 1,
-        handle: r.handle ?? null,
-        text: text + (r.comment ? ` comment ${JSON.stringify(r.comment)}` : ""),
-        line: null,
-        statements,
-      });
+  for (const [index, item] of items.entries()) {
+    try {
+      readJsonItem(item, tables);
+    } catch (err) {
+      // Errors in one item carry no line: add where that item starts.
+      if (!(err instanceof DoctorInputError) || err.line !== undefined) throw err;
+      const offset = memberItemOffsets(text, "nftables")[index];
+      const place = offset === undefined ? null : jsonPlace(text, offset);
+      const where = `item ${index + 1} of "nftables"${place ? ` at ${jsonPlaceText(text, place)}` : ""}`;
+      throw new DoctorInputError(`${where}: ${err.message}`, { line: place?.line ?? 1, expected: err.expected ?? expected, cause: err });
     }
   }
   return { tables: [...tables.values()].map(freeze), legacyWarning: false, format: "json" };
+}
+
+/** One item of `nft -j list ruleset` (libnftables-json(5)); errors without a line, the caller adds it. */
+function readJsonItem(value: unknown, tables: Map<string, MutableTable>): void {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new DoctorInputError(`${JSON.stringify(value)} is not an object`, { expected: 'objects such as {"table": {...}}, {"chain": {...}}, {"rule": {...}}' });
+  const item = value as Record<string, Record<string, unknown>>;
+  const key = (family: string, name: string) => `${family} ${name}`;
+  const tableOf = (o: { family: string; table: string }): MutableTable => {
+    const t = tables.get(key(o.family, o.table));
+    if (!t) throw new DoctorInputError(`object refers to unknown table ${o.family} ${o.table}`, { expected: "tables listed before their chains, sets and rules" });
+    return t;
+  };
+  if (item.table) {
+    const t = item.table as { family: string; name: string };
+    if (!families.has(t.family)) throw new DoctorInputError(`unknown table family ${t.family}`, { expected: "ip, ip6, inet, arp, bridge or netdev" });
+    tables.set(key(t.family, t.name), { family: t.family as NftFamily, name: t.name, chains: [], sets: new Map() });
+  } else if (item.chain) {
+    const c = item.chain as { family: string; table: string; name: string; type?: string; hook?: string; prio?: number | string; policy?: string };
+    const base: BaseHookSpec | null = c.hook
+      ? { type: c.type ?? "filter", hook: c.hook, priority: typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined) }
+      : null;
+    tableOf(c).chains.push({ name: c.name, base, policy: base && { value: c.policy === "drop" ? "drop" : "accept", line: 1 }, rules: [] });
+  } else if (item.set || item.map) {
+    const s = (item.set ?? item.map) as { family: string; table: string; name: string; elem?: unknown[] };
+    tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? []));
+  } else if (item.rule) {
+    const r = item.rule as { family: string; table: string; chain: string; handle?: number; comment?: string; expr?: unknown[] };
+    const chain = tableOf(r).chains.find((c) => c.name === r.chain);
+    if (!chain) throw new DoctorInputError(`rule in unknown chain ${r.chain}`, { expected: "chains listed before their rules" });
+    const { statements, text } = jsonRuleStatements(r.expr ?? []);
+    chain.rules.push({
+      index: chain.rules.length + 1,
+      handle: r.handle ?? null,
+      text: text + (r.comment ? ` comment ${JSON.stringify(r.comment)}` : ""),
+      line: null,
+      statements,
+    });
+  }
 }
 
 function jsonSet(name: string, isMap: boolean, elems: unknown[]): NftSet {

@@ -2,6 +2,7 @@
 // test/fixtures/doctor/nftables/generated). An expression the parser does not know becomes an
 // `unknown` statement: the evaluator then calls the rule indeterminate rather than guess.
 import type { NftAtom, NftKey, NftMapEntry, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
+import { payloadKey, payloadProtocols } from "./payload-key.js";
 
 const ops = new Set(["==", "!=", "<", ">", "<=", ">=", "eq", "ne"]);
 
@@ -12,12 +13,13 @@ export function tokenizeNft(text: string): string[] {
   return tokens;
 }
 
+const payload = (t: string[], i: number): [NftKey, number] | null => {
+  const k = payloadKey(t[i]!, t[i + 1] ?? "");
+  return k ? [k, i + 2] : null;
+};
+
 const keyStarts: Record<string, (t: string[], i: number) => [NftKey, number] | null> = {
-  ip: (t, i) => (["saddr", "daddr", "protocol"].includes(t[i + 1]!) ? [t[i + 1] === "protocol" ? { name: "l4proto", impliedFamily: "ip" } : { name: `${t[i + 1]}`, impliedFamily: "ip" }, i + 2] : null),
-  ip6: (t, i) => (["saddr", "daddr", "nexthdr"].includes(t[i + 1]!) ? [t[i + 1] === "nexthdr" ? { name: "l4proto", impliedFamily: "ip6" } : { name: `${t[i + 1]}`, impliedFamily: "ip6" }, i + 2] : null),
-  tcp: (t, i) => (["dport", "sport"].includes(t[i + 1]!) ? [{ name: t[i + 1]!, impliedProto: "tcp" }, i + 2] : null),
-  udp: (t, i) => (["dport", "sport"].includes(t[i + 1]!) ? [{ name: t[i + 1]!, impliedProto: "udp" }, i + 2] : null),
-  th: (t, i) => (["dport", "sport"].includes(t[i + 1]!) ? [{ name: t[i + 1]!, impliedProto: null }, i + 2] : null),
+  ...Object.fromEntries(payloadProtocols.map((h) => [h, payload])),
   meta: (t, i) => {
     const k = t[i + 1];
     if (k === "l4proto" || k === "iifname" || k === "iif" || k === "nfproto" || k === "mark" || k === "oifname" || k === "oif") return [{ name: k }, i + 2];

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { checkNftables } from "./check-nftables.js";
+
+const flow = { source: "10.1.2.3", destination: "10.0.0.4", port: 10250, protocol: "tcp" as const, inInterface: "eth0" };
+/** One inet input chain as `nft list ruleset` prints it. */
+const inet = (rules: string[], policy = "drop") =>
+  `table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy ${policy};\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n}\n`;
+const decided = (r: ReturnType<typeof checkNftables>) => [r.verdict, r.effect, r.decidedBy?.rule ?? null];
+
+describe("nftables: matches on another protocol than the flow's", () => {
+  const basic = inet([
+    "ct state established,related accept",
+    "ct state invalid drop",
+    'iifname "lo" accept',
+    "icmp type echo-request accept",
+    "icmpv6 type { nd-neighbor-solicit, nd-router-advert, nd-neighbor-advert } accept",
+    "meta l4proto ipv6-icmp accept",
+    "tcp dport 22 accept",
+    "ip saddr 10.0.0.0/8 tcp dport 10250 accept",
+  ]);
+
+  it("an icmp or icmpv6 rule does not match a TCP SYN, so the kubelet rule decides", () => {
+    assert.deepEqual(decided(checkNftables(basic, flow)), ["allowed", "accept", 8]);
+    assert.deepEqual(decided(checkNftables(basic, { ...flow, source: "192.168.1.1" })), ["blocked", "drop", null]);
+  });
+
+  it("icmp and icmpv6 rules are decided for IPv6 and UDP flows too", () => {
+    assert.deepEqual(decided(checkNftables(basic, { ...flow, source: "fd00::5", destination: "fd00::4" })), ["blocked", "drop", null]);
+    assert.deepEqual(decided(checkNftables(basic, { ...flow, protocol: "udp" })), ["blocked", "drop", null]);
+  });
+
+  it("udp, udplite, sctp and dccp matches never match a TCP SYN, negated or compared", () => {
+    const r = checkNftables(inet(["udp dport >= 1024 drop", "udp dport != 53 drop", "sctp dport 10250 drop", "udplite dport 10250 drop", "dccp dport 10250 drop", "udp length 20 drop"], "accept"), flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", null]);
+  });
+
+  it("a udp comparison still decides a UDP flow", () => {
+    assert.deepEqual(decided(checkNftables(inet(["udp dport >= 1024 drop"], "accept"), { ...flow, protocol: "udp" })), ["blocked", "drop", 1]);
+  });
+
+  it("meta l4proto, ip protocol and meta nfproto are decided both ways", () => {
+    assert.deepEqual(decided(checkNftables(inet(["meta l4proto { icmp, ipv6-icmp, udp } drop", "ip protocol icmp drop", "meta nfproto ipv6 drop", "meta l4proto tcp accept"]), flow)), ["allowed", "accept", 4]);
+    assert.deepEqual(decided(checkNftables(inet(["ip protocol tcp accept"]), flow)), ["allowed", "accept", 1]);
+    assert.deepEqual(decided(checkNftables(inet(["ip protocol tcp accept"]), { ...flow, source: "fd00::5", destination: "fd00::4" })), ["blocked", "drop", null]);
+  });
+
+  it("a rate limit after an icmp match cannot matter for TCP; an unknown expression on its own stays indeterminate", () => {
+    assert.deepEqual(decided(checkNftables(inet(["icmp type echo-request limit rate 5/second accept", "tcp dport 10250 accept"]), flow)), ["allowed", "accept", 2]);
+    assert.deepEqual(decided(checkNftables(inet(["ct count over 10 drop", "tcp dport 10250 accept"]), flow)), ["indeterminate", null, 1]);
+  });
+
+  it("the JSON listing (nft -j) decides icmp, icmpv6 and sctp payload matches the same way", () => {
+    const rule = (handle: number, expr: unknown[]) => ({ rule: { family: "inet", table: "filter", chain: "input", handle, expr } });
+    const payload = (protocol: string, field: string, right: unknown) => ({ match: { op: "==", left: { payload: { protocol, field } }, right } });
+    const json = JSON.stringify({
+      nftables: [
+        { metainfo: { version: "1.0.6", release_name: "Lester Gooch #5", json_schema_version: 1 } },
+        { table: { family: "inet", name: "filter", handle: 1 } },
+        { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "drop" } },
+        rule(2, [payload("icmp", "type", "echo-request"), { accept: null }]),
+        rule(3, [payload("icmpv6", "type", { set: ["nd-neighbor-solicit", "nd-router-advert"] }), { accept: null }]),
+        rule(4, [payload("sctp", "dport", 10250), { drop: null }]),
+        rule(5, [{ match: { op: "==", left: { meta: { key: "l4proto" } }, right: "ipv6-icmp" } }, { accept: null }]),
+        rule(6, [payload("ip", "saddr", { prefix: { addr: "10.0.0.0", len: 8 } }), payload("tcp", "dport", 10250), { accept: null }]),
+      ],
+    });
+    const r = checkNftables(json, flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 5]);
+    assert.equal(r.decidedBy?.text, "ip saddr 10.0.0.0/8 tcp dport 10250 accept");
+    assert.deepEqual(decided(checkNftables(json, { ...flow, source: "192.168.1.1" })), ["blocked", "drop", null]);
+  });
+});
+
+describe("nftables: decidedBy for an indeterminate verdict", () => {
+  it("names the undecidable rule with that rule's own verdict, in the shape of a decided one", () => {
+    const r = checkNftables(inet(["ct count over 10 drop", "tcp dport 10250 accept"]), flow);
+    assert.equal(r.verdict, "indeterminate");
+    assert.deepEqual(r.decidedBy, { table: "inet filter", chain: "input", rule: 1, verdict: "drop", policy: null, text: "ct count over 10 drop" });
+    assert.equal(checkNftables(inet(["limit rate 10/second accept"]), flow).decidedBy?.verdict, "accept");
+    assert.equal(checkNftables(inet(["limit rate 10/second reject with tcp reset"]), flow).decidedBy?.verdict, "reject");
+  });
+
+  it("a rule that passes control on names how: jump, goto or return", () => {
+    const jumps = `table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tlimit rate 10/second jump kubelet\n\t}\n\n\tchain kubelet {\n\t\tct count over 5 return\n\t\tdrop\n\t}\n}\n`;
+    assert.deepEqual([checkNftables(jumps, flow).decidedBy?.rule, checkNftables(jumps, flow).decidedBy?.verdict], [1, "jump"]);
+    const direct = jumps.replace("limit rate 10/second jump kubelet", "tcp dport 10250 goto kubelet");
+    assert.deepEqual([checkNftables(direct, flow).decidedBy?.chain, checkNftables(direct, flow).decidedBy?.verdict], ["kubelet", "return"]);
+  });
+
+  it("a jump loop names the jump rule, not a policy of a chain that has none", () => {
+    const loop = `table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tjump a\n\t}\n\n\tchain a {\n\t\tjump a\n\t}\n}\n`;
+    const r = checkNftables(loop, flow);
+    assert.equal(r.verdict, "indeterminate");
+    assert.deepEqual([r.decidedBy?.chain, r.decidedBy?.rule, r.decidedBy?.verdict, r.decidedBy?.text], ["a", 1, "jump", "jump a"]);
+  });
+
+  it("an undecidable rule whose verdict is continue changes nothing", () => {
+    assert.deepEqual(decided(checkNftables(inet(["limit rate 10/second continue", "tcp dport 10250 drop"], "accept"), flow)), ["blocked", "drop", 2]);
+  });
+});

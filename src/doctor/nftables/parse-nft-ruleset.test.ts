@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DoctorInputError } from "../input-error.js";
+import { parseNftRuleset } from "./parse-nft-ruleset.js";
+
+/** One chain of `table inet filter`, its body lines as given (written as for `nft -f`). */
+const chain = (...body: string[]) => `table inet filter {\n\tchain input {\n${body.map((l) => `\t\t${l}\n`).join("")}\t}\n}\n`;
+const base = (text: string) => parseNftRuleset(text).tables[0]!.chains[0]!.base;
+const inputError = (line: number, what: RegExp) => (e: unknown) => e instanceof DoctorInputError && e.line === line && what.test(`${e.message} ${e.expected ?? ""}`);
+
+describe("nftables text: the chain's type, hook and policy", () => {
+  it("takes the policy from the type line, as nft list ruleset prints it", () => {
+    assert.equal(base(chain("type filter hook input priority filter; policy drop;", "tcp dport 22 accept"))?.policy, "drop");
+  });
+
+  it("takes a policy written on a line of its own, with or without the semicolon", () => {
+    assert.equal(base(chain("type filter hook input priority filter;", "policy drop;", "tcp dport 22 accept"))?.policy, "drop");
+    assert.equal(base(chain("type filter hook input priority filter", "policy drop", "tcp dport 22 accept"))?.policy, "drop");
+    assert.equal(base(chain("type filter hook input priority 0; policy drop"))?.policy, "drop");
+  });
+
+  it("takes a policy written before the type line", () => {
+    assert.deepEqual(base(chain("policy drop;", "type filter hook input priority filter;")), { type: "filter", hook: "input", priority: 0, policy: "drop" });
+  });
+
+  it("keeps a rule that follows the chain's properties on the same line", () => {
+    const c = parseNftRuleset(chain("type filter hook input priority filter; policy drop; tcp dport 22 accept", 'comment "a; b"')).tables[0]!.chains[0]!;
+    assert.equal(c.base?.policy, "drop");
+    assert.deepEqual(c.rules.map((r) => [r.index, r.text, r.line]), [[1, "tcp dport 22 accept", 3]]);
+  });
+
+  it("defaults to policy accept", () => {
+    assert.equal(base(chain("type filter hook input priority filter;"))?.policy, "accept");
+  });
+
+  it("rejects a second policy, a policy on a chain without a hook, and an unknown policy, naming the line", () => {
+    assert.throws(() => parseNftRuleset(chain("type filter hook input priority filter; policy accept;", "policy drop;")), inputError(4, /policy twice/));
+    assert.throws(() => parseNftRuleset(chain("policy drop;", "tcp dport 22 accept")), inputError(3, /type <filter\|nat\|route> hook/));
+    assert.throws(() => parseNftRuleset(chain("type filter hook input priority filter;", "policy reject;")), inputError(4, /policy <accept\|drop>/));
+  });
+});
+
+describe("nftables JSON: bad input names where it is", () => {
+  const fixture = readFileSync(join(import.meta.dirname, "../../../test/fixtures/doctor/nftables/generated/inet-drop-10250.json"), "utf8");
+  const pretty = JSON.stringify(JSON.parse(fixture), null, 2) + "\n";
+  const lineOf = (text: string, needle: string) => text.slice(0, text.indexOf(needle)).split("\n").length;
+  const error = (text: string): DoctorInputError => {
+    try {
+      parseNftRuleset(text);
+    } catch (e) {
+      if (e instanceof DoctorInputError) return e;
+      throw e;
+    }
+    assert.fail("no input error");
+  };
+
+  it("a syntax error in one-line nft -j output names the character, also where Node's message has no position", () => {
+    // `Unexpected token '}', ... is not valid JSON`: no position in Node 20's message.
+    const broken = fixture.replace('"right": 10250}', '"right": }');
+    const e = error(broken);
+    assert.equal(e.line, 1);
+    assert.match(e.message, new RegExp(`"}" at character ${broken.indexOf('"right": }') + 10}$`));
+    assert.match(e.expected ?? "", /^a JSON value/);
+    // Output cut off: `Unexpected end of JSON input`.
+    const cut = error(fixture.slice(0, 500));
+    assert.deepEqual([cut.line, /the end of the input at character 501$/.test(cut.message)], [1, true]);
+  });
+
+  it("a syntax error in pretty-printed JSON names its line and column", () => {
+    const broken = pretty.replace('"policy": "accept"', '"policy": accept');
+    const e = error(broken);
+    const line = lineOf(broken, '"policy": accept');
+    assert.equal(e.line, line);
+    assert.match(e.message, new RegExp(`"a" at line ${line}, column ${broken.split("\n")[line - 1]!.indexOf("accept") + 1}$`));
+  });
+
+  it("an item that refers to an unknown chain names that item's place", () => {
+    const orphan = pretty.replace('"chain": "input",\n        "handle": 5', '"chain": "inptu",\n        "handle": 5');
+    assert.notEqual(orphan, pretty);
+    const e = error(orphan);
+    // The item's own line: `    {`, just before `      "rule": {` of the rule in chain inptu.
+    const itemLine = lineOf(orphan, '"chain": "inptu"') - 4;
+    assert.equal(orphan.split("\n")[itemLine - 1], "    {");
+    assert.equal(e.line, itemLine);
+    assert.equal(e.message, `item 6 of "nftables" at line ${itemLine}, column 5: rule in unknown chain inptu`);
+    const oneLine = JSON.stringify(JSON.parse(orphan));
+    const at = oneLine.indexOf('{"rule":{"family":"inet","table":"filter","chain":"inptu"') + 1;
+    assert.equal(error(oneLine).message, `item 6 of "nftables" at character ${at}: rule in unknown chain inptu`);
+  });
+});

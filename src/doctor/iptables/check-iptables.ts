@@ -74,7 +74,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     inInterface: opts.inInterface,
     ctstates: new Set(["NEW"]),
   };
-  const { outcome, warnings } = evaluateIptables(ruleset, packet, { chain: opts.chain });
+  const { outcome, packet: walked, warnings } = evaluateIptables(ruleset, packet, { chain: opts.chain });
   const proto = opts.protocol.toUpperCase();
   const flowText = `a new ${proto} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
   const cmd = ruleset.family === "ipv6" ? "ip6tables" : "iptables";
@@ -120,7 +120,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
       summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it.`;
     } else {
       const verb = outcome.effect === "drop" ? "drops" : "rejects";
-      const plan = planIptablesFix(filter, packet, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family: ruleset.family });
+      const plan = planIptablesFix(filter, walked, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family: ruleset.family });
       fixes = plan.fixes;
       details.push(...plan.notes);
       const first = fixes[0];

@@ -247,6 +247,8 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
 
 export interface EvaluateResult {
   readonly outcome: Outcome;
+  /** The packet as filter saw it (UNTRACKED after a raw NOTRACK): what any re-walk must use. */
+  readonly packet: Packet;
   /** Warnings about tables before filter INPUT (nat DNAT, raw NOTRACK): §4.3. */
   readonly warnings: readonly string[];
 }
@@ -292,5 +294,5 @@ export function evaluateIptables(ruleset: Ruleset, packet: Packet, options: Walk
   if (!filter) throw new Error("the input has no filter table");
   const { warnings, untracked } = earlierTableWarnings(ruleset, packet);
   const walked = untracked ? { ...packet, ctstates: new Set(["UNTRACKED"]) } : packet;
-  return { outcome: walkChain(filter, walked, options), warnings };
+  return { outcome: walkChain(filter, walked, options), packet: walked, warnings };
 }

@@ -74,7 +74,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     inInterface: opts.inInterface,
     ctstates: new Set(["NEW"]),
   };
-  const { outcome, packet: walked, warnings } = evaluateIptables(ruleset, packet, { chain: opts.chain });
+  const { outcome, packet: walked, warnings, rewrite } = evaluateIptables(ruleset, packet, { chain: opts.chain });
   const proto = opts.protocol.toUpperCase();
   const flowText = `a new ${proto} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
   const cmd = ruleset.family === "ipv6" ? "ip6tables" : "iptables";
@@ -131,9 +131,21 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     }
     details.push(`The client sees ${sees}.`);
   }
+  // §4.3: a nat rule that certainly rewrites the destination sends the connection elsewhere
+  // before filter INPUT sees it. A flow filter would let in is then a warning, not "ok".
+  let status: CheckResult["status"] = verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate";
+  if (rewrite) {
+    const nat = `nat ${rewrite.rule.chain} rule ${rewrite.rule.number} ("${rewrite.rule.text.trim()}") rewrites its destination${rewrite.to ? ` to ${rewrite.to}` : ""} (${rewrite.target}) before filter ${opts.chain} sees it`;
+    if (verdict === "allowed") {
+      status = "warning";
+      summary = `iptables sends ${flowText} elsewhere: ${nat}; as sent, filter ${opts.chain} would let it in (${where(outcome)}).`;
+    } else {
+      details.unshift(`${nat}: the verdict is for the connection as sent.`);
+    }
+  }
   return {
     check: "iptables",
-    status: verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate",
+    status,
     summary,
     fixes,
     assumptions,

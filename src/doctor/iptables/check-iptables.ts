@@ -3,7 +3,7 @@
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
 import type { CheckResult, FlowEffect, FlowVerdict } from "../report/check-result.js";
-import type { Outcome } from "./evaluate-iptables.js";
+import type { Decider, Outcome } from "./evaluate-iptables.js";
 import { evaluateIptables } from "./evaluate-iptables.js";
 import { planIptablesFix } from "./fix-iptables.js";
 import { EPHEMERAL_PORTS } from "./match-condition.js";
@@ -52,9 +52,21 @@ function parseAddress(text: string, flag: string): ipaddr.IPv4 | ipaddr.IPv6 {
   }
 }
 
-function where(outcome: Outcome): string {
-  const d = outcome.decider;
+function whereOf(d: Decider): string {
   return d.rule === null ? `the ${d.chain} policy ${d.policy ?? ""}`.trimEnd() : `${d.chain} rule ${d.rule}`;
+}
+
+const where = (outcome: Outcome): string => whereOf(outcome.decider);
+
+// The first rule the walk could not decide that may decide ahead of the named one (same effect).
+function mayDecideFirst(outcome: Extract<Outcome, { kind: "decided" }>): string {
+  const u = outcome.uncertain.find((x) => x.ifApplies.chain !== outcome.decider.chain || x.ifApplies.rule !== outcome.decider.rule);
+  if (!u) return "";
+  const verb = { accept: "accept", drop: "drop", reject: "reject" }[outcome.effect];
+  const self = u.ifApplies.chain === u.chain && u.ifApplies.rule === u.rule;
+  return self
+    ? `; ${u.chain} rule ${u.rule}, which could not be decided, may ${verb} it first`
+    : `; if ${u.chain} rule ${u.rule} (which could not be decided) applies, ${whereOf(u.ifApplies)} ${verb}s it first`;
 }
 
 export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
@@ -111,20 +123,21 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     summary = `Cannot tell whether iptables lets ${flowText} in: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason})${hint}.${either}`;
   } else {
     for (const u of outcome.uncertain) {
-      assumptions.push(`${u.chain} rule ${u.rule} could not be decided (${u.reason}); if it does not apply, ${u.otherwise.rule === null ? `the ${u.otherwise.chain} policy` : `${u.otherwise.chain} rule ${u.otherwise.rule}`} gives the same verdict.`);
+      const self = u.ifApplies.chain === u.chain && u.ifApplies.rule === u.rule;
+      assumptions.push(`${u.chain} rule ${u.rule} could not be decided (${u.reason}); if it applies, ${self ? "it" : whereOf(u.ifApplies)} decides first, with the same verdict.`);
     }
     verdict = outcome.effect === "accept" ? "allowed" : "blocked";
     effect = outcome.effect;
     const sees = clientErrorOf(outcome.effect, outcome.rejectWith);
     if (outcome.effect === "accept") {
-      summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it.`;
+      summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it${mayDecideFirst(outcome)}.`;
     } else {
       const verb = outcome.effect === "drop" ? "drops" : "rejects";
       const plan = planIptablesFix(filter, walked, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family: ruleset.family });
       fixes = plan.fixes;
       details.push(...plan.notes);
       const first = fixes[0];
-      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${first ? `; fix: ${first.command}` : ""}.`;
+      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${mayDecideFirst(outcome)}${first ? `; fix: ${first.command}` : ""}.`;
       if (plan.blockers.length > 1 || (plan.blockers.length > 0 && fixes.some((f) => f.command.includes("--insert")))) {
         details.push(`More than one thing blocks this flow: ${fixes.filter((f) => !f.command.includes("-save")).map((f) => f.command).join(" ; ")}.`);
       }

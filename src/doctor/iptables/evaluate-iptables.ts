@@ -3,20 +3,26 @@
 // and the end of a user chain go back to the caller, a built-in chain's end applies its policy.
 //
 // A rule whose match cannot be decided from the input (a rate limit, a hidden interface...) is
-// followed both ways. If both ways end with the same effect the answer stands (the report says
-// which rule was uncertain); otherwise the verdict is indeterminate and names that rule.
+// followed both ways. If both ways end with the same effect the answer stands, decided by the way
+// where the rule does not apply — the one that holds for certain — and the report says which rule
+// may decide first; otherwise the verdict is indeterminate and names that rule.
 import type { Chain, Rule, Ruleset, Table } from "./model.js";
 import { matchAll } from "./match-condition.js";
 import type { MatchState, Packet } from "./match-condition.js";
 
 export type Effect = "accept" | "drop" | "reject";
 
+/** doctor-cli.md `doctor iptables`: `decidedBy.target` is one of these, whatever the rule's own target. */
+export type DeciderTarget = "ACCEPT" | "DROP" | "REJECT" | "policy";
+
 export interface Decider {
   readonly chain: string;
   readonly rule: number | null;
-  readonly target: string;
+  readonly target: DeciderTarget;
   readonly policy: "ACCEPT" | "DROP" | null;
   readonly text: string;
+  /** For an undecidable rule whose own target is not ACCEPT/DROP/REJECT: that target (a chain, RETURN, NFQUEUE...). */
+  readonly ruleTarget?: string;
 }
 
 export interface PathStep {
@@ -29,8 +35,9 @@ export interface Uncertainty {
   readonly chain: string;
   readonly rule: number;
   readonly reason: string;
-  /** What decides when the uncertain rule does not apply. */
-  readonly otherwise: Decider;
+  /** What decides first, with the same effect, when the uncertain rule applies. */
+  readonly ifApplies: Decider;
+  readonly ifAppliesRule: Rule | null;
 }
 
 export type Outcome =
@@ -80,8 +87,28 @@ function sameDecider(a: Decider, b: Decider): boolean {
   return a.chain === b.chain && a.rule === b.rule;
 }
 
-function ruleDecider(rule: Rule, target: string): Decider {
+function ruleDecider(rule: Rule, target: "ACCEPT" | "DROP" | "REJECT"): Decider {
   return { chain: rule.chain, rule: rule.number, target, policy: null, text: rule.text };
+}
+
+// For an indeterminate verdict, decidedBy names the undecidable rule "in the same shape"
+// (doctor-cli.md), so `target` stays in the contract's set: the rule's own ACCEPT/DROP/REJECT, or
+// else what the walk ends in if it applies (the ACCEPT/DROP/REJECT met, or "policy" with the
+// policy reached, e.g. through a RETURN). Where that is unknown too (a chain the input lacks,
+// NFQUEUE, a later undecidable rule) it is "policy" with policy null: handed on to something the
+// input does not show, as at the end of a user chain. `ruleTarget` keeps the rule's own target.
+function undecidedDecider(rule: Rule, ifApplies: Outcome | Returned | null): Decider {
+  const own = targetName(rule);
+  if (own === "ACCEPT" || own === "DROP" || own === "REJECT") return ruleDecider(rule, own);
+  const leadsTo = ifApplies?.kind === "decided" ? ifApplies.decider : null;
+  return {
+    chain: rule.chain,
+    rule: rule.number,
+    target: leadsTo?.target ?? "policy",
+    policy: leadsTo?.rule === null ? leadsTo.policy : null,
+    text: rule.text,
+    ruleTarget: own,
+  };
 }
 
 export function targetName(rule: Rule): string {
@@ -167,17 +194,18 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
           return ifNot;
         }
         if (ifApplies.kind === "returned" || ifNot.kind === "returned") {
-          return { kind: "indeterminate", reason: matched.unknown, decider: ruleDecider(rule, targetName(rule)), deciderRule: rule, path };
+          return { kind: "indeterminate", reason: matched.unknown, decider: undecidedDecider(rule, null), deciderRule: rule, path };
         }
         if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.effect === ifNot.effect) {
-          return { ...ifApplies, uncertain: [{ chain: rule.chain, rule: rule.number, reason: matched.unknown, otherwise: ifNot.decider }, ...ifApplies.uncertain, ...ifNot.uncertain] };
+          const uncertainty = { chain: rule.chain, rule: rule.number, reason: matched.unknown, ifApplies: ifApplies.decider, ifAppliesRule: ifApplies.deciderRule };
+          return { ...ifNot, uncertain: [uncertainty, ...ifNot.uncertain, ...ifApplies.uncertain] };
         }
         // Both ways stop at the same later undecidable rule: that rule is the one to name.
         if (ifApplies.kind === "indeterminate" && ifNot.kind === "indeterminate" && sameDecider(ifApplies.decider, ifNot.decider)) return ifNot;
         return {
           kind: "indeterminate",
           reason: matched.unknown,
-          decider: ruleDecider(rule, targetName(rule)),
+          decider: undecidedDecider(rule, ifApplies),
           deciderRule: rule,
           path: [...path, { chain: rule.chain, rule: rule.number, action: `undecidable: ${matched.unknown}` }],
           ifApplies: ifApplies.kind === "decided" ? ifApplies.effect : "indeterminate",
@@ -208,7 +236,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
           kind: "decided",
           effect: target.kind,
           rejectWith: target.kind === "reject" ? target.rejectWith : null,
-          decider: ruleDecider(rule, targetName(rule)),
+          decider: ruleDecider(rule, target.kind === "accept" ? "ACCEPT" : target.kind === "drop" ? "DROP" : "REJECT"),
           deciderRule: rule,
           path,
           uncertain: [],
@@ -218,7 +246,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       case "jump": {
         const chain = table.chains.get(target.chain)!;
         if (frames.length >= MAX_DEPTH) {
-          return { kind: "indeterminate", reason: `chains nest deeper than ${MAX_DEPTH} (a loop?)`, decider: ruleDecider(rule, target.chain), deciderRule: rule, path };
+          return { kind: "indeterminate", reason: `chains nest deeper than ${MAX_DEPTH} (a loop?)`, decider: undecidedDecider(rule, null), deciderRule: rule, path };
         }
         // -g replaces the current chain, so its RETURN goes to the caller of the chain that did the goto.
         const below = target.goto ? frames.slice(0, -1) : frames;
@@ -236,7 +264,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       case "continue":
         return next({ frames, match, path });
       case "unknown":
-        return { kind: "indeterminate", reason: target.reason, decider: ruleDecider(rule, target.name), deciderRule: rule, path };
+        return { kind: "indeterminate", reason: target.reason, decider: undecidedDecider(rule, null), deciderRule: rule, path };
     }
   };
 

@@ -46,18 +46,30 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
   const excluded = new Set<Rule>();
   let outcome: Outcome = first;
   let policyBlocks = false;
+  const uncertain = new Map<Rule, string>();
   for (let round = 0; round < MAX_ROUNDS; round++) {
     if (outcome.kind !== "decided") {
       notes.push(`With the rules above deleted, ${outcome.decider.chain} rule ${outcome.decider.rule ?? "policy"} cannot be decided (${outcome.reason}).`);
       break;
     }
     if (outcome.effect === "accept") break;
-    if (outcome.deciderRule === null) {
-      policyBlocks = true;
-      break;
+    // Rules the walk could not decide that may block ahead of the decider go too: otherwise the
+    // fix works only when they do not match.
+    const maybe = outcome.uncertain.map((u) => u.ifAppliesRule).filter((r): r is Rule => r !== null && !excluded.has(r));
+    for (const rule of maybe) {
+      blockers.push(rule);
+      excluded.add(rule);
+      uncertain.set(rule, outcome.uncertain.find((u) => u.ifAppliesRule === rule)!.reason);
     }
-    blockers.push(outcome.deciderRule);
-    excluded.add(outcome.deciderRule);
+    if (outcome.deciderRule === null) {
+      if (maybe.length === 0) {
+        policyBlocks = true;
+        break;
+      }
+    } else {
+      blockers.push(outcome.deciderRule);
+      excluded.add(outcome.deciderRule);
+    }
     outcome = walkChain(table, packet, { ...options, excluded });
   }
 
@@ -68,7 +80,7 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
   const several = ordered.length > 1;
   for (const rule of ordered) {
     fixes.push({
-      description: `Delete ${rule.chain} rule ${rule.number} (${rule.text.trim()})${several ? "; rule numbers shift after each delete, so run these in the order given (highest number first in each chain)" : ""}`,
+      description: `Delete ${rule.chain} rule ${rule.number} (${rule.text.trim()})${uncertain.has(rule) ? `, which blocks the flow if it matches (${uncertain.get(rule)})` : ""}${several ? "; rule numbers shift after each delete, so run these in the order given (highest number first in each chain)" : ""}`,
       command: `${cmd} --delete ${rule.chain} ${rule.number}`,
     });
   }

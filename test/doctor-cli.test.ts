@@ -333,6 +333,15 @@ describe("doctor iptables (CLI)", () => {
     assert.deepEqual([d.chain, d.rule, d.target, d.policy], ["INPUT", null, "policy", "DROP"]);
   });
 
+  it("a nat DNAT of the port that certainly applies: status warning, exit 0, the summary names it", async () => {
+    const save = "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -m tcp --dport 10250 -j DNAT --to-destination 10.0.0.9:8080\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
+    const r = await runDoctor(["iptables", "--file", "-", "--source", "10.224.0.7", "--output", "json"], { stdin: save });
+    assert.equal(r.code, 0, r.stderr);
+    const j = json(r);
+    assert.deepEqual([j.status, j.verdict], ["warning", "allowed"]);
+    assert.match(String(j.summary), /nat PREROUTING rule 1 .*DNAT/);
+  });
+
   it("an interface hidden by -L without -v is indeterminate: exit 3", async () => {
     const r = await runDoctor(["iptables", "--file", fixture("cli/interface-hidden.iptables-list.txt"), "--source", "10.224.0.7", "--output", "json"]);
     assert.equal(r.code, 3, r.stderr);

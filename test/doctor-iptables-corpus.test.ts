@@ -18,6 +18,13 @@ const kernelEffect: Record<string, string> = { connected: "accept", refused: "re
 const FULL = ["save.txt", "save-c.txt", "list-nv.txt", "list-v.txt"];
 const NO_V = ["list.txt", "list-n.txt"];
 
+// doctor-cli.md: decidedBy.target is "ACCEPT" | "DROP" | "REJECT" | "policy", whatever decided,
+// for an indeterminate verdict too.
+function assertTargetInContract(result: ReturnType<typeof checkIptables>, label: string): void {
+  const target = (result.decidedBy as { target: unknown }).target;
+  assert.ok(["ACCEPT", "DROP", "REJECT", "policy"].includes(target as string), `${label}: decidedBy.target ${String(target)}`);
+}
+
 function assertExpect(result: ReturnType<typeof checkIptables>, expect: Expect, label: string): void {
   assert.equal(result.verdict, expect.verdict, `${label}: ${result.summary}`);
   if (expect.effect !== undefined) assert.equal(result.effect, expect.effect, label);
@@ -44,6 +51,7 @@ describe("doctor iptables corpus", () => {
       for (const file of FULL) {
         it(`${file}`, () => {
           const result = checkIptables(readFileSync(join(dir, c.rules, file), "utf8"), c.flags);
+          assertTargetInContract(result, `${c.id}/${file}`);
           assertExpect(result, file.startsWith("list") && c.listExpect ? c.listExpect : c.expect, `${c.id}/${file}`);
           if (c.fixes && file.startsWith("save")) assert.deepEqual(result.fixes.map((f) => f.command), c.fixes);
         });
@@ -51,6 +59,7 @@ describe("doctor iptables corpus", () => {
       for (const file of NO_V) {
         it(`${file} (interfaces hidden)`, () => {
           const result = checkIptables(readFileSync(join(dir, c.rules, file), "utf8"), c.flags);
+          assertTargetInContract(result, `${c.id}/${file}`);
           if (c.listWithoutV) assertExpect(result, c.listWithoutV, `${c.id}/${file}`);
           // Without -v the doctor may only be less sure, never different.
           else if (result.verdict !== "indeterminate") assertExpect(result, c.listExpect ?? c.expect, `${c.id}/${file}`);

@@ -3,7 +3,7 @@
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
 import type { CheckResult, FlowEffect, FlowVerdict } from "../report/check-result.js";
-import type { Outcome } from "./evaluate-iptables.js";
+import type { Decider, Outcome } from "./evaluate-iptables.js";
 import { evaluateIptables } from "./evaluate-iptables.js";
 import { planIptablesFix } from "./fix-iptables.js";
 import { EPHEMERAL_PORTS } from "./match-condition.js";
@@ -52,9 +52,21 @@ function parseAddress(text: string, flag: string): ipaddr.IPv4 | ipaddr.IPv6 {
   }
 }
 
-function where(outcome: Outcome): string {
-  const d = outcome.decider;
+function whereOf(d: Decider): string {
   return d.rule === null ? `the ${d.chain} policy ${d.policy ?? ""}`.trimEnd() : `${d.chain} rule ${d.rule}`;
+}
+
+const where = (outcome: Outcome): string => whereOf(outcome.decider);
+
+// The first rule the walk could not decide that may decide ahead of the named one (same effect).
+function mayDecideFirst(outcome: Extract<Outcome, { kind: "decided" }>): string {
+  const u = outcome.uncertain.find((x) => x.ifApplies.chain !== outcome.decider.chain || x.ifApplies.rule !== outcome.decider.rule);
+  if (!u) return "";
+  const verb = { accept: "accept", drop: "drop", reject: "reject" }[outcome.effect];
+  const self = u.ifApplies.chain === u.chain && u.ifApplies.rule === u.rule;
+  return self
+    ? `; ${u.chain} rule ${u.rule}, which could not be decided, may ${verb} it first`
+    : `; if ${u.chain} rule ${u.rule} (which could not be decided) applies, ${whereOf(u.ifApplies)} ${verb}s it first`;
 }
 
 export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
@@ -74,7 +86,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     inInterface: opts.inInterface,
     ctstates: new Set(["NEW"]),
   };
-  const { outcome, warnings } = evaluateIptables(ruleset, packet, { chain: opts.chain });
+  const { outcome, packet: walked, warnings, rewrite } = evaluateIptables(ruleset, packet, { chain: opts.chain });
   const proto = opts.protocol.toUpperCase();
   const flowText = `a new ${proto} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
   const cmd = ruleset.family === "ipv6" ? "ip6tables" : "iptables";
@@ -111,29 +123,42 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     summary = `Cannot tell whether iptables lets ${flowText} in: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason})${hint}.${either}`;
   } else {
     for (const u of outcome.uncertain) {
-      assumptions.push(`${u.chain} rule ${u.rule} could not be decided (${u.reason}); if it does not apply, ${u.otherwise.rule === null ? `the ${u.otherwise.chain} policy` : `${u.otherwise.chain} rule ${u.otherwise.rule}`} gives the same verdict.`);
+      const self = u.ifApplies.chain === u.chain && u.ifApplies.rule === u.rule;
+      assumptions.push(`${u.chain} rule ${u.rule} could not be decided (${u.reason}); if it applies, ${self ? "it" : whereOf(u.ifApplies)} decides first, with the same verdict.`);
     }
     verdict = outcome.effect === "accept" ? "allowed" : "blocked";
     effect = outcome.effect;
     const sees = clientErrorOf(outcome.effect, outcome.rejectWith);
     if (outcome.effect === "accept") {
-      summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it.`;
+      summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it${mayDecideFirst(outcome)}.`;
     } else {
       const verb = outcome.effect === "drop" ? "drops" : "rejects";
-      const plan = planIptablesFix(filter, packet, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family: ruleset.family });
+      const plan = planIptablesFix(filter, walked, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family: ruleset.family });
       fixes = plan.fixes;
       details.push(...plan.notes);
       const first = fixes[0];
-      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${first ? `; fix: ${first.command}` : ""}.`;
+      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${mayDecideFirst(outcome)}${first ? `; fix: ${first.command}` : ""}.`;
       if (plan.blockers.length > 1 || (plan.blockers.length > 0 && fixes.some((f) => f.command.includes("--insert")))) {
         details.push(`More than one thing blocks this flow: ${fixes.filter((f) => !f.command.includes("-save")).map((f) => f.command).join(" ; ")}.`);
       }
     }
     details.push(`The client sees ${sees}.`);
   }
+  // §4.3: a nat rule that certainly rewrites the destination sends the connection elsewhere
+  // before filter INPUT sees it. A flow filter would let in is then a warning, not "ok".
+  let status: CheckResult["status"] = verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate";
+  if (rewrite) {
+    const nat = `nat ${rewrite.rule.chain} rule ${rewrite.rule.number} ("${rewrite.rule.text.trim()}") rewrites its destination${rewrite.to ? ` to ${rewrite.to}` : ""} (${rewrite.target}) before filter ${opts.chain} sees it`;
+    if (verdict === "allowed") {
+      status = "warning";
+      summary = `iptables sends ${flowText} elsewhere: ${nat}; as sent, filter ${opts.chain} would let it in (${where(outcome)}).`;
+    } else {
+      details.unshift(`${nat}: the verdict is for the connection as sent.`);
+    }
+  }
   return {
     check: "iptables",
-    status: verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate",
+    status,
     summary,
     fixes,
     assumptions,

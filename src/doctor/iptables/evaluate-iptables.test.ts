@@ -31,6 +31,55 @@ describe("evaluate iptables", () => {
     assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 1, target: "DROP", policy: null, text: "-A INPUT -m recent --rcheck --name bad -j DROP" });
     assert.match(r.summary, /If it applies the flow ends in drop, otherwise in accept/);
   });
+  it("names the rule that decides for certain, and the undecidable one that may decide first", () => {
+    const text = save("-A INPUT -m set --match-set bad src -j DROP\n-A INPUT -p tcp -m tcp --dport 10250 -j DROP");
+    const r = checkIptables(text, flow);
+    assert.equal(r.verdict, "blocked");
+    assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 2, target: "DROP", policy: null, text: "-A INPUT -p tcp -m tcp --dport 10250 -j DROP" });
+    assert.match(r.summary, /at INPUT rule 2 .*; INPUT rule 1, which could not be decided, may drop it first; fix: iptables --delete INPUT 2\./);
+    assert.ok(r.assumptions.some((a) => /^INPUT rule 1 could not be decided \(-m set .*\); if it applies, it decides first, with the same verdict\.$/.test(a)), r.assumptions.join("\n"));
+    // Both are deleted, so the fix works whether or not the source is in the set.
+    assert.deepEqual(r.fixes.map((f) => f.command).slice(0, 2), ["iptables --delete INPUT 2", "iptables --delete INPUT 1"]);
+    assert.match(r.fixes[1]!.description, /which blocks the flow if it matches \(-m set/);
+  });
+  it("names the policy when only an undecidable rule would accept first", () => {
+    const r = checkIptables(save("-A INPUT -p tcp -m tcp --dport 10250 -m limit --limit 10/sec -j ACCEPT"), flow);
+    assert.deepEqual([r.verdict, (r.decidedBy as { target: string }).target], ["allowed", "policy"]);
+    assert.match(r.summary, /the INPUT policy ACCEPT accepts it; INPUT rule 1, which could not be decided, may accept it first\./);
+  });
+  describe("decidedBy.target is one the contract allows, for an undecidable rule too", () => {
+    const allowed = ["ACCEPT", "DROP", "REJECT", "policy"];
+    it("an undecidable jump: what the chain does if the rule applies, and the chain as ruleTarget", () => {
+      const r = checkIptables(save("-A INPUT -m set --match-set bad src -j CUSTOM-BLOCK\n-A CUSTOM-BLOCK -p tcp -m tcp --dport 10250 -j DROP", "ACCEPT", "CUSTOM-BLOCK"), flow);
+      assert.equal(r.verdict, "indeterminate");
+      assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 1, target: "DROP", policy: null, text: "-A INPUT -m set --match-set bad src -j CUSTOM-BLOCK", ruleTarget: "CUSTOM-BLOCK" });
+    });
+    it("an undecidable RETURN in INPUT: the policy it hands the packet to", () => {
+      const r = checkIptables(save("-A INPUT -m set --match-set skip src -j RETURN\n-A INPUT -p tcp -m tcp --dport 10250 -j ACCEPT", "DROP"), flow);
+      assert.equal(r.verdict, "indeterminate");
+      const d = r.decidedBy as Record<string, unknown>;
+      assert.deepEqual([d.rule, d.target, d.policy, d.ruleTarget], [1, "policy", "DROP", "RETURN"]);
+    });
+    it("a jump to a chain the input does not declare: policy null, the input does not show what decides", () => {
+      const r = checkIptables(save("-A INPUT -p tcp -m tcp --dport 10250 -j NOSUCHCHAIN"), flow);
+      assert.equal(r.verdict, "indeterminate");
+      const d = r.decidedBy as Record<string, unknown>;
+      assert.deepEqual([d.rule, d.target, d.policy, d.ruleTarget], [1, "policy", null, "NOSUCHCHAIN"]);
+    });
+    it("across jumps, gotos, RETURN, NFQUEUE, loops and hidden interfaces", () => {
+      const texts = [
+        save("-A INPUT -m limit --limit 1/sec -g CHK\n-A CHK -j RETURN", "DROP", "CHK"),
+        save("-A INPUT -m recent --rcheck -j NFQUEUE --queue-num 1"),
+        save("-A INPUT -m set --match-set a src -j MARK --set-xmark 0x1/0xffffffff\n-A INPUT -m mark --mark 0x1 -j DROP"),
+        save("-A INPUT -j A\n-A A -j B\n-A B -j A", "ACCEPT", "A B"),
+        "Chain INPUT (policy DROP)\nnum  target     prot opt source               destination\n1    KUBE-FIREWALL  all  --  anywhere             anywhere\n2    ACCEPT     tcp  --  anywhere             anywhere             tcp dpt:10250\n",
+      ];
+      for (const text of texts) {
+        const r = checkIptables(text, flow);
+        assert.ok(allowed.includes((r.decidedBy as { target: string }).target), `${JSON.stringify(r.decidedBy)}\n${text}`);
+      }
+    });
+  });
   it("a -d match without --destination is undecidable unless it is loopback", () => {
     const { destination: _d, ...noDest } = flow;
     assert.equal(checkIptables(save("-A INPUT -d 10.0.0.4/32 -j DROP"), noDest).verdict, "indeterminate");
@@ -57,6 +106,68 @@ describe("evaluate iptables", () => {
   it("a nat DNAT of the port is flagged in the assumptions", () => {
     const text = "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -m tcp --dport 10250 -j DNAT --to-destination 10.9.9.9\nCOMMIT\n" + save("");
     assert.ok(checkIptables(text, flow).assumptions.some((a) => /DNAT/.test(a)));
+  });
+  describe("nat PREROUTING before filter INPUT (§4.3)", () => {
+    // iptables-save v1.8.9 with a nat table: the DNAT certainly takes every new TCP :10250 away.
+    const natSave = (rules: string, chains = "", filterRules = "") => `# Generated by iptables-save v1.8.9 (nf_tables) on Wed Nov 25 13:23:09 2026
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+${chains.split(" ").filter(Boolean).map((c) => `:${c} - [0:0]\n`).join("")}${rules}
+COMMIT
+# Completed on Wed Nov 25 13:23:09 2026
+# Generated by iptables-save v1.8.9 (nf_tables) on Wed Nov 25 13:23:09 2026
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+${filterRules}COMMIT
+# Completed on Wed Nov 25 13:23:09 2026
+`;
+    const dnat = "-A PREROUTING -p tcp -m tcp --dport 10250 -j DNAT --to-destination 10.0.0.9:8080";
+    it("a DNAT that certainly applies makes an allowed flow a warning whose summary names it", () => {
+      const { destination: _d, ...noDest } = flow;
+      const r = checkIptables(natSave(dnat), noDest);
+      assert.deepEqual([r.verdict, r.status], ["allowed", "warning"]);
+      assert.match(r.summary, /nat PREROUTING rule 1 \("-A PREROUTING -p tcp -m tcp --dport 10250 -j DNAT --to-destination 10\.0\.0\.9:8080"\) rewrites its destination to 10\.0\.0\.9:8080 \(DNAT\)/);
+      assert.ok(!r.assumptions.some((a) => /assumes it does not apply/.test(a)), r.assumptions.join("\n"));
+    });
+    it("a DNAT reached through a jump, and a REDIRECT, are certain too", () => {
+      assert.equal(checkIptables(natSave("-A PREROUTING -j KUBE-SERVICES\n-A KUBE-SERVICES -p tcp -m tcp --dport 10250 -j DNAT --to-destination 10.0.0.9", "KUBE-SERVICES"), flow).status, "warning");
+      const r = checkIptables(natSave("-A PREROUTING -p tcp -m tcp --dport 10250 -j REDIRECT --to-ports 8080"), flow);
+      assert.match(r.summary, /to this node's port 8080 \(REDIRECT\)/);
+    });
+    it("one that may not apply stays an assumption and the status ok", () => {
+      for (const rules of [
+        "-A PREROUTING -p tcp -m tcp --dport 10250 -m set --match-set redirect src -j DNAT --to-destination 10.0.0.9:8080",
+        `-A PREROUTING -m set --match-set skip src -j RETURN\n${dnat}`,
+        `-A PREROUTING -m set --match-set skip src -j ACCEPT\n${dnat}`,
+        `-A PREROUTING -m set --match-set svc src -j SVC\n-A SVC ${dnat.slice("-A PREROUTING ".length)}`,
+      ]) {
+        const r = checkIptables(natSave(rules, "SVC"), flow);
+        assert.equal(r.status, "ok", rules);
+        assert.ok(r.assumptions.some((a) => /may rewrite .*The verdict assumes it does not apply/.test(a)), rules);
+      }
+    });
+    it("one that cannot apply is not mentioned: another interface, an earlier certain RETURN", () => {
+      for (const rules of [`-A PREROUTING -i eth1 ${dnat.slice("-A PREROUTING ".length)}`, `-A PREROUTING -j RETURN\n${dnat}`]) {
+        const r = checkIptables(natSave(rules), flow);
+        assert.equal(r.status, "ok", rules);
+        assert.ok(!r.assumptions.some((a) => /DNAT/.test(a)), rules);
+      }
+    });
+    it("a blocked flow stays a problem, and the details name the DNAT", () => {
+      const blocked = natSave(dnat, "", "-A INPUT -p tcp -m tcp --dport 10250 -j DROP\n");
+      const r = checkIptables(blocked, flow);
+      assert.deepEqual([r.verdict, r.status], ["blocked", "problem"]);
+      assert.match(String(r.details?.[0]), /nat PREROUTING rule 1 .*rewrites its destination to 10\.0\.0\.9:8080 \(DNAT\).*the verdict is for the connection as sent/);
+    });
+  });
+  it("a raw NOTRACK on another interface does not make the packet UNTRACKED", () => {
+    const text = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -i eth1 -p tcp -m tcp --dport 10250 -j CT --notrack\nCOMMIT\n" + save("-A INPUT -m conntrack --ctstate NEW -j ACCEPT", "DROP");
+    assert.equal(checkIptables(text, flow).verdict, "allowed");
   });
   it("a rule in a ufw chain is fixed through ufw, not iptables --delete", () => {
     const r = checkIptables(save("-A INPUT -j ufw-user-input\n-A ufw-user-input -p tcp -m tcp --dport 10250 -j DROP", "DROP", "ufw-user-input"), flow);

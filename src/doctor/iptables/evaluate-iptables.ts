@@ -3,20 +3,26 @@
 // and the end of a user chain go back to the caller, a built-in chain's end applies its policy.
 //
 // A rule whose match cannot be decided from the input (a rate limit, a hidden interface...) is
-// followed both ways. If both ways end with the same effect the answer stands (the report says
-// which rule was uncertain); otherwise the verdict is indeterminate and names that rule.
+// followed both ways. If both ways end with the same effect the answer stands, decided by the way
+// where the rule does not apply — the one that holds for certain — and the report says which rule
+// may decide first; otherwise the verdict is indeterminate and names that rule.
 import type { Chain, Rule, Ruleset, Table } from "./model.js";
 import { matchAll } from "./match-condition.js";
 import type { MatchState, Packet } from "./match-condition.js";
 
 export type Effect = "accept" | "drop" | "reject";
 
+/** doctor-cli.md `doctor iptables`: `decidedBy.target` is one of these, whatever the rule's own target. */
+export type DeciderTarget = "ACCEPT" | "DROP" | "REJECT" | "policy";
+
 export interface Decider {
   readonly chain: string;
   readonly rule: number | null;
-  readonly target: string;
+  readonly target: DeciderTarget;
   readonly policy: "ACCEPT" | "DROP" | null;
   readonly text: string;
+  /** For an undecidable rule whose own target is not ACCEPT/DROP/REJECT: that target (a chain, RETURN, NFQUEUE...). */
+  readonly ruleTarget?: string;
 }
 
 export interface PathStep {
@@ -29,8 +35,9 @@ export interface Uncertainty {
   readonly chain: string;
   readonly rule: number;
   readonly reason: string;
-  /** What decides when the uncertain rule does not apply. */
-  readonly otherwise: Decider;
+  /** What decides first, with the same effect, when the uncertain rule applies. */
+  readonly ifApplies: Decider;
+  readonly ifAppliesRule: Rule | null;
 }
 
 export type Outcome =
@@ -80,8 +87,28 @@ function sameDecider(a: Decider, b: Decider): boolean {
   return a.chain === b.chain && a.rule === b.rule;
 }
 
-function ruleDecider(rule: Rule, target: string): Decider {
+function ruleDecider(rule: Rule, target: "ACCEPT" | "DROP" | "REJECT"): Decider {
   return { chain: rule.chain, rule: rule.number, target, policy: null, text: rule.text };
+}
+
+// For an indeterminate verdict, decidedBy names the undecidable rule "in the same shape"
+// (doctor-cli.md), so `target` stays in the contract's set: the rule's own ACCEPT/DROP/REJECT, or
+// else what the walk ends in if it applies (the ACCEPT/DROP/REJECT met, or "policy" with the
+// policy reached, e.g. through a RETURN). Where that is unknown too (a chain the input lacks,
+// NFQUEUE, a later undecidable rule) it is "policy" with policy null: handed on to something the
+// input does not show, as at the end of a user chain. `ruleTarget` keeps the rule's own target.
+function undecidedDecider(rule: Rule, ifApplies: Outcome | Returned | null): Decider {
+  const own = targetName(rule);
+  if (own === "ACCEPT" || own === "DROP" || own === "REJECT") return ruleDecider(rule, own);
+  const leadsTo = ifApplies?.kind === "decided" ? ifApplies.decider : null;
+  return {
+    chain: rule.chain,
+    rule: rule.number,
+    target: leadsTo?.target ?? "policy",
+    policy: leadsTo?.rule === null ? leadsTo.policy : null,
+    text: rule.text,
+    ruleTarget: own,
+  };
 }
 
 export function targetName(rule: Rule): string {
@@ -167,17 +194,18 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
           return ifNot;
         }
         if (ifApplies.kind === "returned" || ifNot.kind === "returned") {
-          return { kind: "indeterminate", reason: matched.unknown, decider: ruleDecider(rule, targetName(rule)), deciderRule: rule, path };
+          return { kind: "indeterminate", reason: matched.unknown, decider: undecidedDecider(rule, null), deciderRule: rule, path };
         }
         if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.effect === ifNot.effect) {
-          return { ...ifApplies, uncertain: [{ chain: rule.chain, rule: rule.number, reason: matched.unknown, otherwise: ifNot.decider }, ...ifApplies.uncertain, ...ifNot.uncertain] };
+          const uncertainty = { chain: rule.chain, rule: rule.number, reason: matched.unknown, ifApplies: ifApplies.decider, ifAppliesRule: ifApplies.deciderRule };
+          return { ...ifNot, uncertain: [uncertainty, ...ifNot.uncertain, ...ifApplies.uncertain] };
         }
         // Both ways stop at the same later undecidable rule: that rule is the one to name.
         if (ifApplies.kind === "indeterminate" && ifNot.kind === "indeterminate" && sameDecider(ifApplies.decider, ifNot.decider)) return ifNot;
         return {
           kind: "indeterminate",
           reason: matched.unknown,
-          decider: ruleDecider(rule, targetName(rule)),
+          decider: undecidedDecider(rule, ifApplies),
           deciderRule: rule,
           path: [...path, { chain: rule.chain, rule: rule.number, action: `undecidable: ${matched.unknown}` }],
           ifApplies: ifApplies.kind === "decided" ? ifApplies.effect : "indeterminate",
@@ -208,7 +236,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
           kind: "decided",
           effect: target.kind,
           rejectWith: target.kind === "reject" ? target.rejectWith : null,
-          decider: ruleDecider(rule, targetName(rule)),
+          decider: ruleDecider(rule, target.kind === "accept" ? "ACCEPT" : target.kind === "drop" ? "DROP" : "REJECT"),
           deciderRule: rule,
           path,
           uncertain: [],
@@ -218,7 +246,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       case "jump": {
         const chain = table.chains.get(target.chain)!;
         if (frames.length >= MAX_DEPTH) {
-          return { kind: "indeterminate", reason: `chains nest deeper than ${MAX_DEPTH} (a loop?)`, decider: ruleDecider(rule, target.chain), deciderRule: rule, path };
+          return { kind: "indeterminate", reason: `chains nest deeper than ${MAX_DEPTH} (a loop?)`, decider: undecidedDecider(rule, null), deciderRule: rule, path };
         }
         // -g replaces the current chain, so its RETURN goes to the caller of the chain that did the goto.
         const below = target.goto ? frames.slice(0, -1) : frames;
@@ -236,7 +264,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       case "continue":
         return next({ frames, match, path });
       case "unknown":
-        return { kind: "indeterminate", reason: target.reason, decider: ruleDecider(rule, target.name), deciderRule: rule, path };
+        return { kind: "indeterminate", reason: target.reason, decider: undecidedDecider(rule, null), deciderRule: rule, path };
     }
   };
 
@@ -245,52 +273,106 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
   return outcome;
 }
 
+/** A nat rule that certainly rewrites the connection's destination before filter INPUT. */
+export interface DestinationRewrite {
+  readonly rule: Rule;
+  /** DNAT, REDIRECT, NETMAP... */
+  readonly target: string;
+  /** Where it sends the connection, as the rule says it (`10.0.0.9:8080`, `ports 8080`); null if unread. */
+  readonly to: string | null;
+}
+
 export interface EvaluateResult {
   readonly outcome: Outcome;
+  /** The packet as filter saw it (UNTRACKED after a raw NOTRACK): what any re-walk must use. */
+  readonly packet: Packet;
   /** Warnings about tables before filter INPUT (nat DNAT, raw NOTRACK): §4.3. */
   readonly warnings: readonly string[];
+  /** The nat PREROUTING rule that certainly rewrites the destination, if any (§4.3 "flag"). */
+  readonly rewrite: DestinationRewrite | null;
+}
+
+const DESTINATION_NAT = new Set(["DNAT", "REDIRECT", "NETMAP", "DNPT"]);
+// Targets that end a walk of the nat or raw table (a NAT target binds the connection's mapping).
+const ENDS_NAT_WALK = new Set([...DESTINATION_NAT, "SNAT", "MASQUERADE", "SNPT"]);
+
+interface EarlierRule { readonly rule: Rule; readonly certain: boolean }
+
+// Walks a built-in chain of a table that runs before filter INPUT and collects the rules `wanted`
+// picks that the packet may reach and match. `certain` holds only when every rule before it
+// decidably matched or missed and it matches for sure: a rule after an undecidable RETURN, ACCEPT
+// or DNAT, or in a chain reached through an undecidable jump, may never be reached. Marks set in
+// mangle are not followed (they read as unknown).
+function earlierRules(table: Table | undefined, chainName: string, packet: Packet, wanted: (rule: Rule) => boolean): EarlierRule[] {
+  const found: EarlierRule[] = [];
+  if (!table) return found;
+  let steps = 0;
+  // "ended": a verdict or NAT target certainly applied; "returned": certainly came back; "maybe": either.
+  const walk = (name: string, reached: boolean, depth: number): "ended" | "returned" | "maybe" => {
+    const chain = table.chains.get(name);
+    if (!chain || depth > MAX_DEPTH) return "maybe";
+    let sure = reached;
+    for (const rule of chain.rules) {
+      if (++steps > MAX_STEPS) return "maybe";
+      const m = matchAll(rule.conditions, packet, { mark: null, connmark: null });
+      if (m === false) continue;
+      const certain = sure && m === true;
+      if (wanted(rule)) found.push({ rule, certain });
+      const t = rule.target;
+      let result: "ended" | "returned" | "maybe" | "continue";
+      if (t.kind === "jump") {
+        const sub = walk(t.chain, certain, depth + 1);
+        // A goto never comes back here: its chain's RETURN is this chain's.
+        result = t.goto ? sub : sub === "returned" ? "continue" : sub;
+      } else if (t.kind === "return") result = "returned";
+      else if (t.kind === "accept" || t.kind === "drop" || t.kind === "reject" || (t.kind === "unknown" && ENDS_NAT_WALK.has(t.name))) result = "ended";
+      else if (t.kind === "unknown") result = "maybe";
+      else result = "continue";
+      if (result === "continue") continue;
+      if (certain && result !== "maybe") return result;
+      sure = false;
+    }
+    return sure ? "returned" : "maybe";
+  };
+  walk(chainName, true, 0);
+  return found;
+}
+
+function rewriteDestination(rule: Rule, name: string): string | null {
+  const option = name === "REDIRECT" ? "--to-ports" : name === "NETMAP" ? "--to" : "--to-destination";
+  const value = new RegExp(`${option}\\s+(\\S+)`).exec(rule.text)?.[1];
+  return value === undefined ? null : name === "REDIRECT" ? `this node's port ${value}` : value;
 }
 
 // The nat and raw tables run before filter INPUT (§4.3); the doctor does not rewrite the packet
 // but names any rule that would, since it changes what filter sees.
-function earlierTableWarnings(ruleset: Ruleset, packet: Packet): { warnings: string[]; untracked: boolean } {
+function earlierTableWarnings(ruleset: Ruleset, packet: Packet): { warnings: string[]; untracked: boolean; rewrite: DestinationRewrite | null } {
   const warnings: string[] = [];
   let untracked = false;
-  const scan = (table: Table | undefined, chainName: string, visit: (rule: Rule, certain: boolean) => void) => {
-    if (!table) return;
-    const seen = new Set<string>();
-    const dfs = (name: string, depth: number): void => {
-      const chain = table.chains.get(name);
-      if (!chain || seen.has(name) || depth > 16) return;
-      seen.add(name);
-      for (const rule of chain.rules) {
-        const m = matchAll(rule.conditions.filter((c) => c.kind !== "interface"), packet, { mark: null, connmark: null });
-        if (m === false) continue;
-        if (rule.target.kind === "jump") dfs(rule.target.chain, depth + 1);
-        else visit(rule, m === true);
-      }
-    };
-    dfs(chainName, 0);
-  };
-  scan(ruleset.tables.get("nat"), "PREROUTING", (rule) => {
-    if (rule.target.kind === "unknown" && ["DNAT", "REDIRECT", "NETMAP", "DNPT"].includes(rule.target.name)) {
-      warnings.push(`nat ${rule.chain} rule ${rule.number} may rewrite this connection's destination before filter INPUT sees it (${rule.target.name}): "${rule.text}". The verdict assumes it does not apply.`);
+  let rewrite: DestinationRewrite | null = null;
+  const nameOf = (rule: Rule) => (rule.target.kind === "unknown" || rule.target.kind === "continue" ? rule.target.name : "");
+  for (const { rule, certain } of earlierRules(ruleset.tables.get("nat"), "PREROUTING", packet, (r) => DESTINATION_NAT.has(nameOf(r)))) {
+    const name = nameOf(rule);
+    if (certain) {
+      const to = rewriteDestination(rule, name);
+      rewrite ??= { rule, target: name, to };
+      warnings.push(`nat ${rule.chain} rule ${rule.number} rewrites this connection's destination${to ? ` to ${to}` : ""} (${name}) before filter INPUT sees it: "${rule.text}". The verdict is for the connection as sent, which is not what filter INPUT sees.`);
+    } else {
+      warnings.push(`nat ${rule.chain} rule ${rule.number} may rewrite this connection's destination before filter INPUT sees it (${name}): "${rule.text}". The verdict assumes it does not apply.`);
     }
-  });
-  scan(ruleset.tables.get("raw"), "PREROUTING", (rule, certain) => {
-    const name = rule.target.kind === "continue" ? rule.target.name : "";
-    if (name === "NOTRACK" || (name === "CT" && /--notrack|\bnotrack\b/.test(rule.text))) {
-      if (certain) untracked = true;
-      warnings.push(`raw ${rule.chain} rule ${rule.number} exempts this connection from conntrack ("${rule.text}"): its ctstate is UNTRACKED, not NEW${certain ? "; the walk used UNTRACKED" : "; the walk assumed it does not apply"}.`);
-    }
-  });
-  return { warnings, untracked };
+  }
+  const notrack = (r: Rule) => nameOf(r) === "NOTRACK" || (nameOf(r) === "CT" && /--notrack|\bnotrack\b/.test(r.text));
+  for (const { rule, certain } of earlierRules(ruleset.tables.get("raw"), "PREROUTING", packet, notrack)) {
+    if (certain) untracked = true;
+    warnings.push(`raw ${rule.chain} rule ${rule.number} exempts this connection from conntrack ("${rule.text}"): its ctstate is UNTRACKED, not NEW${certain ? "; the walk used UNTRACKED" : "; the walk assumed it does not apply"}.`);
+  }
+  return { warnings, untracked, rewrite };
 }
 
 export function evaluateIptables(ruleset: Ruleset, packet: Packet, options: WalkOptions): EvaluateResult {
   const filter = ruleset.tables.get("filter");
   if (!filter) throw new Error("the input has no filter table");
-  const { warnings, untracked } = earlierTableWarnings(ruleset, packet);
+  const { warnings, untracked, rewrite } = earlierTableWarnings(ruleset, packet);
   const walked = untracked ? { ...packet, ctstates: new Set(["UNTRACKED"]) } : packet;
-  return { outcome: walkChain(filter, walked, options), warnings };
+  return { outcome: walkChain(filter, walked, options), packet: walked, warnings, rewrite };
 }

@@ -30,8 +30,8 @@ export interface UfwEvaluation {
   readonly decider: UfwDecider;
   /** Why the deciding (or undecidable) rule matched or could not be decided. */
   readonly reason: string | null;
-  /** Rules that might have matched but would have had the same effect. */
-  readonly sameEffectUnknowns: readonly { rule: UfwRule; number: number; reason: string }[];
+  /** Rules that might have matched, before the decider, but would have had the same effect. */
+  readonly sameEffectUnknowns: readonly { rule: UfwRule; number: number; numberExact: boolean; reason: string }[];
   readonly assumptions: readonly string[];
 }
 
@@ -130,7 +130,7 @@ export function evaluateUfw(status: UfwStatus, flow: UfwFlow, options: { skipRul
     effect: finalEffect,
     decider,
     reason,
-    sameEffectUnknowns: unknowns.map(({ rule, number, reason: why }) => ({ rule, number, reason: why })),
+    sameEffectUnknowns: unknowns,
     assumptions,
   };
 }

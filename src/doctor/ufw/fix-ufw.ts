@@ -1,7 +1,7 @@
 // The narrowest ufw command that lets the flow in (troubleshooting.md §1.3 cause 2, doctor-cli.md
 // `doctor ufw`): an allow for this one source inserted ahead of the blocking rule, or appended
-// when the default policy blocks; deleting the blocking rule is offered only when that alone
-// would let the flow in. `ufw disable` is never the first answer: it drops all host filtering.
+// when the default policy blocks — in both cases ahead of any earlier rule that may block too;
+// deleting the blocking rule is offered only when that alone would let the flow in. `ufw disable` is never the first answer: it drops all host filtering.
 import type { Fix } from "../report/check-result.js";
 import type { UfwEvaluation, UfwFlow } from "./evaluate-ufw.js";
 import { evaluateUfw, formatPorts } from "./evaluate-ufw.js";
@@ -11,23 +11,41 @@ export function fixUfw(status: UfwStatus, flow: UfwFlow, evaluation: UfwEvaluati
   if (evaluation.verdict !== "blocked") return [];
   const allow = `allow from ${flow.source} to ${flow.destination ?? "any"} port ${flow.port} proto ${flow.protocol}`;
   const d = evaluation.decider;
-  if (d.kind === "policy") {
-    return [{
-      description: `Allow ${flow.source} to port ${flow.port}/${flow.protocol}; no rule matches, so the default incoming policy (${d.policy}) decides and an appended allow is reached.`,
-      command: `ufw ${allow}`,
-    }];
-  }
-  if (d.kind !== "rule") return [];
+  if (d.kind !== "policy" && d.kind !== "rule") return [];
   const fixes: Fix[] = [];
-  fixes.push(d.numberExact
-    ? {
-      description: `Allow ${flow.source} to port ${flow.port}/${flow.protocol} ahead of rule ${d.number}, which ${d.rule.action === "REJECT" ? "rejects" : "drops"} it; other sources stay blocked.`,
-      command: `ufw insert ${d.number} ${allow}`,
-    }
-    : {
-      description: `Allow ${flow.source} to port ${flow.port}/${flow.protocol} ahead of every other rule of its family (the blocking rule's number is not shown by this output, so prepend instead of insert).`,
-      command: `ufw prepend ${allow}`,
+  const what = `${flow.source} to port ${flow.port}/${flow.protocol}`;
+  // A rule the input cannot decide (a To address without --destination...) that would block the
+  // same way comes before the decider and may match first: an allow placed after it would work
+  // only when it does not match, so the allow goes ahead of the first such rule.
+  const maybe = evaluation.sameEffectUnknowns[0];
+  if (maybe) {
+    const otherwise = d.kind === "policy" ? `the default incoming policy (${d.policy}) decides` : `rule ${d.number} blocks`;
+    fixes.push(maybe.numberExact
+      ? {
+        description: `Allow ${what} ahead of rule ${maybe.number}, which blocks it if it matches (${maybe.reason}); otherwise ${otherwise}. Inserted there, the allow works either way.`,
+        command: `ufw insert ${maybe.number} ${allow}`,
+      }
+      : {
+        description: `Allow ${what} ahead of every other rule of its family: rule ${maybe.number} ("${maybe.rule.text.trim()}") blocks it if it matches (${maybe.reason}), otherwise ${otherwise}, and this output does not show its exact number.`,
+        command: `ufw prepend ${allow}`,
+      });
+  } else if (d.kind === "policy") {
+    fixes.push({
+      description: `Allow ${what}; no rule matches, so the default incoming policy (${d.policy}) decides and an appended allow is reached.`,
+      command: `ufw ${allow}`,
     });
+  } else {
+    fixes.push(d.numberExact
+      ? {
+        description: `Allow ${what} ahead of rule ${d.number}, which ${d.rule.action === "REJECT" ? "rejects" : "drops"} it; other sources stay blocked.`,
+        command: `ufw insert ${d.number} ${allow}`,
+      }
+      : {
+        description: `Allow ${what} ahead of every other rule of its family (the blocking rule's number is not shown by this output, so prepend instead of insert).`,
+        command: `ufw prepend ${allow}`,
+      });
+  }
+  if (d.kind !== "rule") return fixes;
   const withoutIt = evaluateUfw(status, flow, { skipRule: d.rule });
   if (withoutIt.verdict === "allowed") {
     fixes.push({

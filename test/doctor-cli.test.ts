@@ -461,6 +461,25 @@ describe("doctor snat (CLI)", () => {
     assert.deepEqual((json(r).churn as unknown[])[0], { destination: "20.76.12.34:80", connections: 40, timeWait: 40 });
   });
 
+  it("--connections: destinations in the VNet or cluster take no SNAT port; they are left out and counted (§5.4)", async () => {
+    const ss = fixture("snat/ss-tan-in-vnet.txt");
+    const r = await runDoctor(["snat", "--nodes", "52", "--connections", ss, "--output", "json"]);
+    assert.equal(r.code, 0, r.stdout);
+    const j = json(r);
+    assert.equal(j.status, "warning");
+    assert.deepEqual(j.churn, [{ destination: "20.50.1.2:443", connections: 30, timeWait: 0 }]);
+    assert.equal(j.excludedConnections, 800);
+    assert.deepEqual((j.excludedDestinations as { destination: string }[]).map((d) => d.destination), ["10.96.0.1:443", "10.224.0.9:10250"]);
+    assert.doesNotMatch(String(j.summary), /10\.96\.0\.1|10\.224\.0\.9/);
+    const text = await runDoctor(["snat", "--nodes", "52", "--connections", ss]);
+    assert.match(text.stdout, /Not counted: 800 connection\(s\) to 2 destination\(s\) that take no SNAT port: 10\.96\.0\.1:443 \(600\)/);
+    const vnet = await runDoctor(["snat", "--nodes", "52", "--connections", ss, "--vnet", "20.50.0.0/16", "--output", "json"]);
+    assert.equal(json(vnet).excludedConnections, 830);
+    const bad = await runDoctor(["snat", "--nodes", "52", "--connections", ss, "--vnet", "20.50.0.0/99"]);
+    assert.equal(bad.code, 2);
+    assert.ok(oneLine(bad.stderr) && bad.stderr.includes("--vnet"), bad.stderr);
+  });
+
   it("a broken metrics file is exit 2 naming that file, not the connections file", async () => {
     const bad = fixture("cli/bad-metrics.json");
     const r = await runDoctor(["snat", "--nodes", "10", "--connections", fixture("cli/ss-tan.txt"), "--metrics", bad, "--output", "json"]);

@@ -402,6 +402,14 @@ describe("doctor nftables (CLI)", () => {
 describe("doctor explain (CLI)", () => {
   const timeout = "Error from server: error dialing backend: dial tcp 10.224.0.5:10250: i/o timeout";
 
+  it("a connection reset is mechanism refused in JSON (the contract's values only), with mechanismDetail reset", async () => {
+    const text = "read tcp 10.224.0.7:41234->20.76.12.34:443: read: connection reset by peer";
+    const r = await runDoctor(["explain", text, "--output", "json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual([json(r).mechanism, json(r).mechanismDetail], ["refused", "reset"]);
+    assert.match((await runDoctor(["explain", text])).stdout, /^EXPLAINED {2}explain: refused \(reset\)\n/);
+  });
+
   it("a recognised message is exit 0 with mechanism and ranked causes", async () => {
     const r = await runDoctor(["explain", timeout, "--output", "json"]);
     assert.equal(r.code, 0, r.stderr);

@@ -274,6 +274,14 @@ describe("doctor nsg (CLI)", () => {
     assert.deepEqual([error.file, error.line], [bad, 4]);
   });
 
+  it("a syntax error without a position in Node's message (`[ }`) still names the line", async () => {
+    const bad = fixture("cli/bad-nsg-no-position.json");
+    const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", bad, "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:3:`), r.stderr);
+    assert.equal((json(r) as { error: { line: number | null } }).error.line, 3);
+  });
+
   it("text: the deciding rule as a table line", async () => {
     const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", nsg("a1-subnet.json")]);
     assert.equal(r.code, 1);
@@ -494,6 +502,14 @@ describe("doctor snat (CLI)", () => {
     assert.equal(r.code, 2);
     assert.ok(oneLine(r.stderr) && r.stderr.includes(bad), r.stderr);
     assert.equal((json(r) as { error: { file: string } }).error.file, bad);
+  });
+
+  it("truncated az output (Unexpected end of JSON input) names the file's last line", async () => {
+    const bad = fixture("cli/truncated-metrics.json");
+    const r = await runDoctor(["snat", "--nodes", "10", "--metrics", bad, "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:8:`), r.stderr);
+    assert.equal((json(r) as { error: { line: number | null } }).error.line, 8);
   });
 
   it("bad counts are exit 2 naming the flag", async () => {

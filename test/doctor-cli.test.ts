@@ -274,6 +274,14 @@ describe("doctor nsg (CLI)", () => {
     assert.deepEqual([error.file, error.line], [bad, 4]);
   });
 
+  it("a syntax error without a position in Node's message (`[ }`) still names the line", async () => {
+    const bad = fixture("cli/bad-nsg-no-position.json");
+    const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", bad, "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:3:`), r.stderr);
+    assert.equal((json(r) as { error: { line: number | null } }).error.line, 3);
+  });
+
   it("text: the deciding rule as a table line", async () => {
     const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", nsg("a1-subnet.json")]);
     assert.equal(r.code, 1);
@@ -421,6 +429,14 @@ describe("doctor nftables (CLI)", () => {
 describe("doctor explain (CLI)", () => {
   const timeout = "Error from server: error dialing backend: dial tcp 10.224.0.5:10250: i/o timeout";
 
+  it("a connection reset is mechanism refused in JSON (the contract's values only), with mechanismDetail reset", async () => {
+    const text = "read tcp 10.224.0.7:41234->20.76.12.34:443: read: connection reset by peer";
+    const r = await runDoctor(["explain", text, "--output", "json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual([json(r).mechanism, json(r).mechanismDetail], ["refused", "reset"]);
+    assert.match((await runDoctor(["explain", text])).stdout, /^EXPLAINED {2}explain: refused \(reset\)\n/);
+  });
+
   it("a recognised message is exit 0 with mechanism and ranked causes", async () => {
     const r = await runDoctor(["explain", timeout, "--output", "json"]);
     assert.equal(r.code, 0, r.stderr);
@@ -480,12 +496,39 @@ describe("doctor snat (CLI)", () => {
     assert.deepEqual((json(r).churn as unknown[])[0], { destination: "20.76.12.34:80", connections: 40, timeWait: 40 });
   });
 
+  it("--connections: destinations in the VNet or cluster take no SNAT port; they are left out and counted (§5.4)", async () => {
+    const ss = fixture("snat/ss-tan-in-vnet.txt");
+    const r = await runDoctor(["snat", "--nodes", "52", "--connections", ss, "--output", "json"]);
+    assert.equal(r.code, 0, r.stdout);
+    const j = json(r);
+    assert.equal(j.status, "warning");
+    assert.deepEqual(j.churn, [{ destination: "20.50.1.2:443", connections: 30, timeWait: 0 }]);
+    assert.equal(j.excludedConnections, 800);
+    assert.deepEqual((j.excludedDestinations as { destination: string }[]).map((d) => d.destination), ["10.96.0.1:443", "10.224.0.9:10250"]);
+    assert.doesNotMatch(String(j.summary), /10\.96\.0\.1|10\.224\.0\.9/);
+    const text = await runDoctor(["snat", "--nodes", "52", "--connections", ss]);
+    assert.match(text.stdout, /Not counted: 800 connection\(s\) to 2 destination\(s\) that take no SNAT port: 10\.96\.0\.1:443 \(600\)/);
+    const vnet = await runDoctor(["snat", "--nodes", "52", "--connections", ss, "--vnet", "20.50.0.0/16", "--output", "json"]);
+    assert.equal(json(vnet).excludedConnections, 830);
+    const bad = await runDoctor(["snat", "--nodes", "52", "--connections", ss, "--vnet", "20.50.0.0/99"]);
+    assert.equal(bad.code, 2);
+    assert.ok(oneLine(bad.stderr) && bad.stderr.includes("--vnet"), bad.stderr);
+  });
+
   it("a broken metrics file is exit 2 naming that file, not the connections file", async () => {
     const bad = fixture("cli/bad-metrics.json");
     const r = await runDoctor(["snat", "--nodes", "10", "--connections", fixture("cli/ss-tan.txt"), "--metrics", bad, "--output", "json"]);
     assert.equal(r.code, 2);
     assert.ok(oneLine(r.stderr) && r.stderr.includes(bad), r.stderr);
     assert.equal((json(r) as { error: { file: string } }).error.file, bad);
+  });
+
+  it("truncated az output (Unexpected end of JSON input) names the file's last line", async () => {
+    const bad = fixture("cli/truncated-metrics.json");
+    const r = await runDoctor(["snat", "--nodes", "10", "--metrics", bad, "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:8:`), r.stderr);
+    assert.equal((json(r) as { error: { line: number | null } }).error.line, 8);
   });
 
   it("bad counts are exit 2 naming the flag", async () => {

@@ -1,5 +1,6 @@
 // Runs every message of test/fixtures/doctor/explain/corpus.json through explainError and checks
-// the mechanism, the first cause and what was extracted from the text.
+// the mechanism (one of the contract's values), its finer detail, the first cause and what was
+// extracted from the text.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -10,12 +11,17 @@ import { exitCodeOf } from "../src/doctor/report/check-result.js";
 interface Entry {
   text: string;
   mechanism: string;
+  /** The doctor's finer class where it differs from the contract's mechanism. */
+  mechanismDetail?: string;
   firstCause: string | null;
   host?: string;
   port?: number;
   nodeName?: string;
   checkIncludes?: string;
 }
+
+// doctor-cli.md `explain`: the only values `mechanism` may take.
+const contractMechanisms = ["timeout", "refused", "no-route", "no-agent", "tls", "not-tls", "auth", "dns", "unknown"];
 
 const corpus = JSON.parse(readFileSync(join(import.meta.dirname, "fixtures/doctor/explain/corpus.json"), "utf8")) as Entry[];
 
@@ -28,7 +34,9 @@ for (const e of corpus) {
     const r = explainError(e.text);
     const causes = r["causes"] as { id: string; why: string; check: string }[];
     assert.equal(r.check, "explain");
+    assert.ok(contractMechanisms.includes(String(r["mechanism"])), `mechanism ${String(r["mechanism"])} is not in the contract`);
     assert.equal(r["mechanism"], e.mechanism, r.summary);
+    assert.equal(r["mechanismDetail"], e.mechanismDetail ?? e.mechanism);
     if (e.firstCause === null) {
       assert.equal(r.status, "indeterminate");
       assert.equal(exitCodeOf(r.status), 3);

@@ -1,5 +1,6 @@
 // Runs every case of test/fixtures/doctor/snat/cases.json through checkSnat: the arithmetic fields
-// of the contract, the status, and what the metrics and connection samples reveal.
+// of the contract, the status, and what the metrics and connection samples reveal (including which
+// connections take no SNAT port).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -8,7 +9,7 @@ import { checkSnat } from "../src/doctor/snat/index.js";
 
 interface Case {
   name: string;
-  opts: { nodes: number; outboundIps: number; portsPerNode?: number; maxSurge: number; maxNodes?: number; natGateway?: boolean };
+  opts: { nodes: number; outboundIps: number; portsPerNode?: number; maxSurge: number; maxNodes?: number; natGateway?: boolean; vnets?: string[] };
   metrics?: string;
   connections?: string;
   expected: Record<string, unknown> & {
@@ -16,6 +17,7 @@ interface Case {
     summaryIncludes?: string;
     fixIncludes?: string;
     assumptionIncludes?: string;
+    detailIncludes?: string;
     failedConnections?: number | null;
     hotBackends?: string[];
     churnFirst?: { destination: string; connections: number; timeWait: number };
@@ -25,7 +27,7 @@ interface Case {
 
 const dir = join(import.meta.dirname, "fixtures/doctor/snat");
 const cases = JSON.parse(readFileSync(join(dir, "cases.json"), "utf8")) as Case[];
-const fields = ["portsPerNode", "capacityNodes", "requiredPorts", "availablePorts", "nextBoundary"];
+const fields = ["portsPerNode", "capacityNodes", "requiredPorts", "availablePorts", "nextBoundary", "excludedConnections"];
 
 for (const c of cases) {
   test(`snat corpus: ${c.name}`, () => {
@@ -41,6 +43,7 @@ for (const c of cases) {
     if (e.summaryIncludes) assert.ok(r.summary.includes(e.summaryIncludes), r.summary);
     if (e.fixIncludes) assert.ok(r.fixes.some((f) => f.command.includes(e.fixIncludes!)), JSON.stringify(r.fixes));
     if (e.assumptionIncludes) assert.ok(r.assumptions.some((a) => a.includes(e.assumptionIncludes!)), JSON.stringify(r.assumptions));
+    if (e.detailIncludes) assert.ok(r.details?.some((d) => d.includes(e.detailIncludes!)), JSON.stringify(r.details));
     const metrics = r["metrics"] as { failedConnections: number | null; backends: { backendIp: string; ratio: number }[] } | undefined;
     if ("failedConnections" in e) assert.equal(metrics?.failedConnections, e.failedConnections);
     if (e.hotBackends) assert.deepEqual(metrics?.backends.filter((b) => b.ratio >= 0.8).map((b) => b.backendIp).sort(), e.hotBackends);

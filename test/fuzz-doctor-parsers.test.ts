@@ -38,6 +38,9 @@ const parsers: Record<string, { run: (text: string) => unknown; fixtures: RegExp
   explain: { run: explainError, fixtures: /explain\// },
 };
 
+// The parsers that read JSON through src/doctor/json-input.ts (nft JSON has its own, for now).
+const jsonParsers = new Set(["NSG JSON", "LB metrics"]);
+
 const fixtureRoot = fileURLToPath(new URL("./fixtures/doctor/", import.meta.url));
 const procNetTcp = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:2802 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0
@@ -85,6 +88,12 @@ function fuzzInChild(): void {
       } catch (err) {
         if (!(err instanceof DoctorInputError)) {
           process.stdout.write(`bad ${JSON.stringify({ parser: name, i, base: base.path, error: String(err), stack: (err as Error).stack?.split("\n").slice(0, 4).join(" | "), input: input.slice(0, 2000) })}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        // doctor-cli.md: an input error names the line; JSON syntax errors too, whatever Node's message says.
+        if (jsonParsers.has(name) && err.message.startsWith("not JSON: ") && !(err.line !== undefined && err.line >= 1 && err.line <= input.split("\n").length)) {
+          process.stdout.write(`bad ${JSON.stringify({ parser: name, i, base: base.path, error: `JSON syntax error without a line in the input: line ${err.line}, ${err.message}`, input: input.slice(0, 2000) })}\n`);
           process.exitCode = 1;
           return;
         }

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { checkSnat, DoctorInputError, parseConnections, parseSnatMetrics, type CheckResult } from "../doctor/index.js";
 import type { CliIo } from "./cli-io.js";
-import { intFlag, UsageError } from "./doctor-flags.js";
+import { cidrFlag, collect, intFlag, UsageError } from "./doctor-flags.js";
 import { checkCommand, InputErrorInFile, type DoctorInputs } from "./doctor-run.js";
 
 const maxCount = 100_000;
@@ -16,10 +16,11 @@ export function snatCommand(io: CliIo): Command {
     const portsPerNode = opts.portsPerNode === undefined ? undefined : intFlag("--ports-per-node", opts.portsPerNode as string, 0, 64_000);
     const maxSurge = intFlag("--max-surge", opts.maxSurge as string, 0, maxCount);
     const maxNodes = opts.maxNodes === undefined ? undefined : intFlag("--max-nodes", opts.maxNodes as string, 1, maxCount);
+    const vnets = ((opts.vnet as string[] | undefined) ?? []).map((v) => cidrFlag("--vnet", v));
     const metricsText = await parsedFile(inputs, "--metrics", opts.metrics, parseSnatMetrics);
     const connectionsText = await parsedFile(inputs, "--connections", opts.connections, parseConnections);
     const result: CheckResult = checkSnat({
-      nodes, outboundIps, maxSurge, natGateway: opts.natGateway === true,
+      nodes, outboundIps, maxSurge, natGateway: opts.natGateway === true, vnets,
       ...(portsPerNode === undefined ? {} : { portsPerNode }),
       ...(maxNodes === undefined ? {} : { maxNodes }),
       ...(metricsText === undefined ? {} : { metricsText }),
@@ -37,6 +38,7 @@ export function snatCommand(io: CliIo): Command {
     .option("--nat-gateway", "outbound through a NAT gateway instead of the load balancer")
     .option("--metrics <file>", "`az monitor metrics list` JSON for SnatConnectionCount, UsedSnatPorts, AllocatedSnatPorts; - for stdin")
     .option("--connections <file>", "`ss -tan` output from a node, or `conntrack -L` from the NAT device; - for stdin")
+    .option("--vnet <cidr>", "with --connections: a VNet or peering range with public addresses, reached without SNAT (repeatable; private, shared, loopback and link-local ranges always are)", collect)
     .addHelpText("after", `
 Examples:
   nodetunnel doctor snat --nodes 52 --outbound-ips 1

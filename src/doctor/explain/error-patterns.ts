@@ -3,22 +3,20 @@
 // troubleshooting.md §1.2 (the article's symptoms), §6.2 (error-string → cause map);
 // konnectivity.md §1.5-§1.6 (server and client-library texts, CONNECT statuses), §4 (issues).
 import type { ErrorContext } from "./extract-context.js";
-
-export type ExplainMechanism =
-  | "timeout" | "refused" | "no-route" | "no-agent" | "tls" | "not-tls" | "auth" | "dns"
-  | "reset" | "fd-limit" | "permission" | "unknown";
+import type { MechanismDetail } from "./mechanism.js";
 
 export interface ErrorPattern {
   readonly name: string;
   readonly test: RegExp;
-  readonly mechanism: ExplainMechanism;
+  /** The doctor's class; JSON reports it as `mechanismDetail` and its contract value as `mechanism`. */
+  readonly mechanism: MechanismDetail;
   /** One sentence: what the text means. */
   readonly meaning: string;
   readonly causes: (ctx: ErrorContext) => readonly string[];
 }
 
 /** Per mechanism of a plain dial error, by the leg it happened on (§6.2). */
-export function dialCauses(mechanism: ExplainMechanism, ctx: ErrorContext): readonly string[] {
+export function dialCauses(mechanism: MechanismDetail, ctx: ErrorContext): readonly string[] {
   const server = ctx.leg === "server";
   switch (mechanism) {
     case "timeout":
@@ -40,7 +38,7 @@ export function dialCauses(mechanism: ExplainMechanism, ctx: ErrorContext): read
   }
 }
 
-const dial = (mechanism: ExplainMechanism) => (ctx: ErrorContext) => dialCauses(mechanism, ctx);
+const dial = (mechanism: MechanismDetail) => (ctx: ErrorContext) => dialCauses(mechanism, ctx);
 
 export const errorPatterns: readonly ErrorPattern[] = [
   // nodetunnel's own error codes (src/protocol/tunnel-error.ts).

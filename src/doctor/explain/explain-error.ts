@@ -5,8 +5,8 @@ import { mechanismOfText } from "../../protocol/net-error.js";
 import type { CheckResult } from "../report/check-result.js";
 import { causesFor } from "./causes.js";
 import { dialCauses, errorPatterns } from "./error-patterns.js";
-import type { ExplainMechanism } from "./error-patterns.js";
 import { extractContext } from "./extract-context.js";
+import { reportedMechanism, type MechanismDetail } from "./mechanism.js";
 
 /** What to gather when a message is not recognised. */
 export const whatToCollect: readonly string[] = [
@@ -27,7 +27,7 @@ export function explainError(text: string): CheckResult {
   const original = stripOwnExplanation(text.trim());
   const ctx = extractContext(original);
   const pattern = errorPatterns.find((p) => p.test.test(original));
-  let mechanism: ExplainMechanism;
+  let mechanism: MechanismDetail;
   let ids: readonly string[];
   let meaning: string;
   if (pattern) {
@@ -43,7 +43,7 @@ export function explainError(text: string): CheckResult {
   const extracted = { host: ctx.host, port: ctx.port, nodeName: ctx.nodeName, httpCode: ctx.httpCode, leg: ctx.leg };
   if (mechanism === "unknown" || ids.length === 0) {
     return {
-      check: "explain", status: "indeterminate", mechanism: "unknown", causes: [], extracted,
+      check: "explain", status: "indeterminate", mechanism: "unknown", mechanismDetail: "unknown", causes: [], extracted,
       summary: "Not a message the doctor recognises; collect the items listed and run the checks for the failing node.",
       fixes: [], assumptions: [], collect: whatToCollect,
       details: whatToCollect.map((c) => `collect: ${c}`),
@@ -59,7 +59,7 @@ export function explainError(text: string): CheckResult {
     assumptions.push("The source address is not in the text: replace <agent-node-ip> with the address of a node running an agent");
   }
   return {
-    check: "explain", status: "warning", mechanism, causes, extracted,
+    check: "explain", status: "warning", mechanism: reportedMechanism(mechanism), mechanismDetail: mechanism, causes, extracted,
     summary: `${meaning}${where} Most likely: ${causes[0]!.why}; check with: ${causes[0]!.check}`,
     fixes: [], assumptions,
     details: causes.map((c, i) => `${i + 1}. ${c.id}: ${c.why}\n   ${c.check}`),

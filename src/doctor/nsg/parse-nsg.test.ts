@@ -25,6 +25,12 @@ test("text that is not JSON is an input error with its line", () => {
   assert.equal(e.line, 3);
 });
 
+test("a syntax error Node 20 gives no position for still names its line", () => {
+  assert.equal(inputError(() => parseNsg('{"name": "x", "securityRules": [ }', "f.json")).line, 1);
+  assert.equal(inputError(() => parseNsg('{\n  "name": "x",\n  "securityRules": [ }\n}\n', "f.json")).line, 3);
+  assert.equal(inputError(() => parseNsg('[\n  {"name": "a",\n', "f.json")).line, 2, "truncated: the last line");
+});
+
 test("a missing priority names the JSON path and the rule's line", () => {
   const text = show([rule({}), rule({ name: "NoPrio", priority: undefined })]);
   const e = inputError(() => parseNsg(text, "f.json"));

@@ -4,6 +4,7 @@
 // at the NSG level and per rule (troubleshooting.md §2.1).
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
+import { parseJsonInput } from "../json-input.js";
 import { defaultRules, isDefaultRuleName } from "./default-rules.js";
 import type { Nsg, NsgAccess, NsgDirection, NsgProtocol, NsgRule } from "./nsg-model.js";
 
@@ -28,19 +29,6 @@ function lineOfName(text: string, name: string | undefined): number | undefined 
   const escaped = JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const m = new RegExp(`"name"\\s*:\\s*${escaped}`).exec(text);
   return m ? lineAt(text, m.index) : undefined;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const pos = /position (\d+)/.exec(message);
-    const line = pos ? lineAt(text, Number(pos[1])) : undefined;
-    throw new DoctorInputError(`not JSON: ${message}`, {
-      line, expected: "the JSON of `az network nsg show -o json` or `az network nsg rule list -o json`", cause: err,
-    });
-  }
 }
 
 /** `.../resourceGroups/<rg>/providers/Microsoft.Network/networkSecurityGroups/<nsg>/securityRules/<rule>` */
@@ -202,7 +190,7 @@ function checkUniquePriorities(rules: readonly NsgRule[], text: string): void {
 }
 
 export function parseNsg(text: string, label: string): Nsg {
-  const doc = parseJson(text);
+  const doc = parseJsonInput(text, "the JSON of `az network nsg show -o json` or `az network nsg rule list -o json`");
   if (Array.isArray(doc)) {
     const rules = doc.map((raw, i) => parseRule(raw, `[${i}]`, text, false));
     checkUniquePriorities(rules, text);

@@ -53,7 +53,8 @@ function headline(r: CheckResult, paint: Paint): string {
   if (r.check === "explain") {
     // explain recognises a message or does not; "warning" would read as a problem of its own.
     const known = r.status !== "indeterminate";
-    const mechanism = typeof r.mechanism === "string" ? `: ${r.mechanism}` : "";
+    const detail = typeof r.mechanismDetail === "string" && r.mechanismDetail !== r.mechanism ? ` (${r.mechanismDetail})` : "";
+    const mechanism = typeof r.mechanism === "string" ? `: ${r.mechanism}${detail}` : "";
     return `${paint(ansi.bold + ";" + (known ? ansi.green : ansi.yellow), known ? "EXPLAINED" : "UNRECOGNISED")}  explain${mechanism}`;
   }
   return `${paint(ansi.bold + ";" + statusColor[r.status], r.status.toUpperCase())}  ${r.check}`;

@@ -3,16 +3,20 @@
 import { DoctorInputError } from "../input-error.js";
 import type { CheckResult, CheckStatus, Fix } from "../report/check-result.js";
 import { parseConnections } from "./parse-connections.js";
+import type { Connection } from "./parse-connections.js";
 import { parseSnatMetrics } from "./parse-snat-metrics.js";
 import type { SnatMetrics } from "./parse-snat-metrics.js";
 import { computeSnat } from "./snat-arithmetic.js";
 import type { Finding, SnatInput } from "./snat-arithmetic.js";
+import { noSnatRanges, takesSnatPort } from "./snat-destination.js";
 import { churnThreshold, summarizeChurn } from "./summarize-churn.js";
 import type { DestinationChurn } from "./summarize-churn.js";
 
 export interface SnatOptions extends SnatInput {
   readonly metricsText?: string;
   readonly connectionsText?: string;
+  /** More ranges reached without SNAT (`--vnet`: a VNet or peering with public addresses), as CIDRs. */
+  readonly vnets?: readonly string[];
 }
 
 const usedRatioWarning = 0.8;
@@ -88,11 +92,28 @@ export function checkSnat(opts: SnatOptions): CheckResult {
     extra["metrics"] = { failedConnections: m.failedConnections, successfulConnections: m.successfulConnections, backends: m.backends };
     findings.push(...metricFindings(m, assumptions));
   }
+  const notCounted: string[] = [];
   if (opts.connectionsText !== undefined) {
     const parsed = parseConnections(opts.connectionsText);
-    const churn = summarizeChurn(parsed.connections);
+    // Only flows that leave through the load balancer or NAT gateway hold SNAT ports (§5.4); a
+    // flow conntrack shows SNATed by the device it ran on holds one wherever it goes.
+    const isSnatDestination = takesSnatPort(opts.vnets);
+    const takesPort = (c: Connection) => c.sourceNatted === true || isSnatDestination(c.destination);
+    const churn = summarizeChurn(parsed.connections.filter(takesPort));
+    const excluded = summarizeChurn(parsed.connections.filter((c) => !takesPort(c)));
+    const excludedConnections = excluded.reduce((n, e) => n + e.connections, 0);
     extra["churn"] = churn;
+    extra["excludedConnections"] = excludedConnections;
+    extra["excludedDestinations"] = excluded;
     if (parsed.format === "conntrack") assumptions.push("conntrack input: destinations counted across every source the table holds");
+    assumptions.push(`Connections to ${[...noSnatRanges, ...(opts.vnets ?? [])].join(", ")} take no SNAT port unless conntrack shows them SNATed: they stay in the VNet or the host (§5.4)${opts.vnets?.length ? "" : "; give --vnet for a VNet or peering with public addresses"}`);
+    if (excludedConnections > 0 && parsed.format === "ss") {
+      assumptions.push("ss shows a Service's ClusterIP, not the endpoint kube-proxy sends it to: a ClusterIP with public endpoints (the kubernetes service of a cluster whose API server is public) does use SNAT ports; conntrack -L on the node shows the endpoint");
+    }
+    if (excludedConnections > 0) {
+      const top = excluded.slice(0, 3).map((e) => `${e.destination} (${e.connections})`).join(", ");
+      notCounted.push(`Not counted: ${excludedConnections} connection(s) to ${excluded.length} destination(s) that take no SNAT port: ${top}${excluded.length > 3 ? ", ..." : ""}.`);
+    }
     findings.push(...churnFindings(churn, a.portsPerNode, parsed.format, a.mode !== "nat-gateway"));
   }
   const order = { problem: 0, warning: 1 } as const;
@@ -116,6 +137,10 @@ export function checkSnat(opts: SnatOptions): CheckResult {
     availablePorts: a.availablePorts,
     nextBoundary: a.nextBoundary,
     ...extra,
-    details: [...findings.slice(1).map((f) => `${f.severity}: ${f.text}`), ...(findings.length > 0 ? [okSummary.replace(/ Nothing wrong found\.| nothing wrong found\./, "")] : [])],
+    details: [
+      ...findings.slice(1).map((f) => `${f.severity}: ${f.text}`),
+      ...(findings.length > 0 ? [okSummary.replace(/ Nothing wrong found\.| nothing wrong found\./, "")] : []),
+      ...notCounted,
+    ],
   };
 }

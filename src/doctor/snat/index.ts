@@ -9,4 +9,5 @@ export type { SnatMetrics, BackendPorts } from "./parse-snat-metrics.js";
 export { parseConnections } from "./parse-connections.js";
 export type { Connection, ParsedConnections } from "./parse-connections.js";
 export { summarizeChurn, churnThreshold } from "./summarize-churn.js";
+export { noSnatRanges, takesSnatPort } from "./snat-destination.js";
 export type { DestinationChurn } from "./summarize-churn.js";

@@ -32,6 +32,16 @@ test("conntrack: the original direction's destination, with and without -o exten
   assert.deepEqual(p.connections.map((c) => [c.protocol, c.state, c.destination]), [["tcp", "TIME_WAIT", "20.1.2.3:443"], ["udp", "", "168.63.129.16:53"]]);
 });
 
+test("conntrack: after a DNAT (a Service ClusterIP) the destination is the endpoint the reply comes from", () => {
+  const line = "tcp      6 110 TIME_WAIT src=10.224.0.5 dst=10.0.0.1 sport=41240 dport=443 src=20.61.99.7 dst=10.224.0.5 sport=443 dport=41240 [ASSURED] mark=0 use=1";
+  assert.deepEqual(parseConnections(line).connections.map((c) => [c.source, c.destination, c.sourceNatted]), [["10.224.0.5:41240", "20.61.99.7:443", false]]);
+});
+
+test("conntrack: a reply to another address than the source means this device SNATed the flow", () => {
+  const natted = "tcp      6 117 TIME_WAIT src=10.224.0.8 dst=10.60.1.2 sport=40112 dport=443 src=10.60.1.2 dst=10.226.0.1 sport=443 dport=1031 [ASSURED] mark=0 use=1";
+  assert.equal(parseConnections(natted).connections[0]?.sourceNatted, true);
+});
+
 test("text in neither format, or a broken line, is an input error with its line", () => {
   assert.throws(() => parseConnections("hello\nworld"), (e: unknown) => e instanceof DoctorInputError && e.line === 1);
   assert.throws(

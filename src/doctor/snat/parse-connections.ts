@@ -8,8 +8,10 @@ export interface Connection {
   /** Upper case with underscores: ESTABLISHED, TIME_WAIT, SYN_SENT...; "" for UDP. */
   readonly state: string;
   readonly source: string;
-  /** `ip:port` (IPv6 in brackets). */
+  /** `ip:port` (IPv6 in brackets); from conntrack, the address after any DNAT (the reply's source). */
   readonly destination: string;
+  /** conntrack only: the reply goes to another address than the source, so this device SNATed the flow. */
+  readonly sourceNatted?: boolean;
 }
 
 export interface ParsedConnections {
@@ -70,17 +72,21 @@ function parseConntrack(lines: readonly string[]): Connection[] {
     const f = line.trim().split(/\s+/);
     const at = f[0] === "ipv4" || f[0] === "ipv6" ? 2 : 0;
     const proto = f[at];
-    const get = (key: string) => f.find((x) => x.startsWith(`${key}=`))?.slice(key.length + 1);
-    const src = get("src");
-    const dst = get("dst");
-    const sport = get("sport");
-    const dport = get("dport");
+    // Each key twice: the original tuple, then the reply tuple.
+    const all = (key: string) => f.filter((x) => x.startsWith(`${key}=`)).map((x) => x.slice(key.length + 1));
+    const [src, replySrc] = all("src");
+    const [dst, replyDst] = all("dst");
+    const [sport, replySport] = all("sport");
+    const [dport] = all("dport");
     if (!proto || !/^\d+$/.test(f[at + 1] ?? "") || !src || !dst) {
       throw new DoctorInputError(`not a conntrack line: ${line.trim()}`, { line: i + 1, expected: "proto num timeout [state] src= dst= sport= dport= ..., as `conntrack -L` prints" });
     }
     if (proto !== "tcp" && proto !== "udp") return;
     const state = proto === "tcp" && /^[A-Z_]+$/.test(f[at + 3] ?? "") ? f[at + 3]! : "";
-    out.push({ protocol: proto, state, source: joinAddress(src, sport ?? "0"), destination: joinAddress(dst, dport ?? "0") });
+    // Where the flow really goes is the reply tuple's source: after a DNAT (a Service ClusterIP
+    // that kube-proxy sends to its endpoint) the original destination is only the virtual address.
+    const destination = replySrc !== undefined ? joinAddress(replySrc, replySport ?? dport ?? "0") : joinAddress(dst, dport ?? "0");
+    out.push({ protocol: proto, state, source: joinAddress(src, sport ?? "0"), destination, sourceNatted: replyDst !== undefined && replyDst !== src });
   });
   return out;
 }

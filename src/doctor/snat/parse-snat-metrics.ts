@@ -2,6 +2,7 @@
 // AllocatedSnatPorts (troubleshooting.md §5.5): failed SNAT connections, and used/allocated
 // ports per backend IP. Also accepts an array of such documents (several calls joined with jq -s).
 import { DoctorInputError } from "../input-error.js";
+import { parseJsonInput } from "../json-input.js";
 
 export interface BackendPorts {
   readonly backendIp: string;
@@ -60,15 +61,7 @@ function metricsOf(doc: unknown): Json[] {
 }
 
 export function parseSnatMetrics(text: string): SnatMetrics {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    const pos = /position (\d+)/.exec(String(err));
-    throw new DoctorInputError(`not JSON: ${err instanceof Error ? err.message : String(err)}`, {
-      line: pos ? text.slice(0, Number(pos[1])).split("\n").length : undefined, expected, cause: err,
-    });
-  }
+  const doc = parseJsonInput(text, expected);
   const metrics = metricsOf(doc);
   const wanted = new Set(["snatconnectioncount", "usedsnatports", "allocatedsnatports"]);
   const known = metrics.filter((m) => wanted.has(metricName(m).toLowerCase()));

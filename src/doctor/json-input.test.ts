@@ -5,7 +5,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "../../test/helpers/seeded-random.js";
 import { DoctorInputError } from "./input-error.js";
-import { jsonErrorLine, jsonSyntaxErrorOffset, parseJsonInput } from "./json-input.js";
+import { jsonErrorLine, parseJsonInput } from "./json-input.js";
+import { findJsonSyntaxError } from "./json-places.js";
+
+const jsonSyntaxErrorOffset = (text: string): number | null => findJsonSyntaxError(text)?.offset ?? null;
 
 function lineOf(text: string): number | undefined {
   try {

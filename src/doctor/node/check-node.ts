@@ -4,7 +4,7 @@
 import { checkIptables } from "../iptables/index.js";
 import { checkNftables } from "../nftables/index.js";
 import type { CheckResult, CheckStatus, Fix } from "../report/check-result.js";
-import { churnThreshold, parseConnections, summarizeChurn, takesSnatPort } from "../snat/index.js";
+import { churnThreshold, parseConnections, summarizeChurn } from "../snat/index.js";
 import { checkUfw } from "../ufw/index.js";
 import { listensOn, parseProcNetTcp } from "./parse-proc-net-tcp.js";
 
@@ -164,12 +164,10 @@ function agentFindings(state: NodeState): CheckResult[] {
 function churnFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
   if (!state.ssTan.ok) return [];
   const parsed = parseConnections(state.ssTan.text);
-  // Only flows the load balancer translates take a SNAT port: not those to this node, to loopback,
-  // or to private space (the VNet, the cluster's pods and services; snat-destination.ts).
-  const takesPort = takesSnatPort();
+  // Connections to this node itself or to loopback never pass the NAT: they take no SNAT port.
   const local = (destination: string) => {
     const host = destination.replace(/:\d+$/, "").replace(/^\[|\]$/g, "").replace(/^::ffff:/, "");
-    return host === opts.nodeIp || !takesPort(destination);
+    return host === opts.nodeIp || host.startsWith("127.") || host === "::1";
   };
   const churn = summarizeChurn(parsed.connections.filter((c) => c.state !== "LISTEN" && !local(c.destination)));
   const threshold = churnThreshold(opts.snatPortsPerNode ?? null);

@@ -355,3 +355,19 @@ async function within(condition: () => boolean, what: string, ms = 3000): Promis
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test("the builtin HTTP/2 server announces SETTINGS_MAX_FRAME_SIZE 16384, RFC 9113's default (node:http2's 64 KiB frames cost it more per byte)", async (t) => {
+  const server = new GrpcServer({}, { http2: "builtin" });
+  t.after(() => server.destroy());
+  const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+  const socket = net.connect({ port: port!, host: "127.0.0.1" });
+  t.after(() => socket.destroy());
+  socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  socket.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])); // our empty SETTINGS
+  let got = Buffer.alloc(0);
+  while (got.length < 9 || got.length < 9 + got.readUIntBE(0, 3)) got = Buffer.concat([got, (await once(socket, "data"))[0] as Buffer]);
+  assert.equal(got[3], 4, "the server's first frame is SETTINGS");
+  const settings = new Map<number, number>();
+  for (let i = 9; i < 9 + got.readUIntBE(0, 3); i += 6) settings.set(got.readUInt16BE(i), got.readUInt32BE(i + 2));
+  assert.equal(settings.get(5), 16_384);
+});

@@ -56,8 +56,11 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
       table: `${e.place.table.family} ${e.place.table.name}`,
       chain: e.place.chain.name,
       rule: e.place.rule?.index ?? null,
-      verdict: e.place.rule === null ? "policy" : e.verdict === "indeterminate" ? undecidedVerdict(e.place.rule) : e.effect,
+      verdict: e.place.rule === null ? "policy" : e.verdict === "indeterminate" ? contractVerdict(undecidedVerdict(e.place.rule)) : e.effect,
       policy: e.place.rule === null ? e.place.chain.base?.policy ?? null : null,
+      // The rule's own verdict where the contract's list has no word for it (jump, goto, return, vmap).
+      ...(e.place.rule !== null && e.verdict === "indeterminate" && contractVerdict(undecidedVerdict(e.place.rule)) === "policy"
+        ? { ruleVerdict: undecidedVerdict(e.place.rule) } : {}),
       text: e.place.rule?.text ?? `policy ${e.place.chain.base?.policy}`,
       ...(e.place.rule?.handle != null ? { handle: e.place.rule.handle } : {}),
     },
@@ -71,6 +74,16 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
  * drop or reject as for a decided rule; jump, goto or return where it passes control on (nft's own
  * verdict names: the outcome then depends on another chain), vmap where a verdict map picks it.
  */
+/**
+ * doctor-cli.md lists accept, drop, reject and policy. A rule that hands the decision on (jump,
+ * goto, return, vmap) leaves it to another chain and in the end to a policy: "policy", with
+ * `policy: null` as it is not known which, and the rule's own verdict in `ruleVerdict` (as the
+ * iptables check's `ruleTarget`).
+ */
+function contractVerdict(verdict: string | null): "accept" | "drop" | "reject" | "policy" {
+  return verdict === "accept" || verdict === "drop" || verdict === "reject" ? verdict : "policy";
+}
+
 function undecidedVerdict(rule: NftRule): string | null {
   for (const st of rule.statements) {
     if (st.kind === "verdict") return st.verdict.kind;

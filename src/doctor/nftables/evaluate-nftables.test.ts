@@ -81,18 +81,22 @@ describe("nftables: decidedBy for an indeterminate verdict", () => {
     assert.equal(checkNftables(inet(["limit rate 10/second reject with tcp reset"]), flow).decidedBy?.verdict, "reject");
   });
 
-  it("a rule that passes control on names how: jump, goto or return", () => {
+  it("a rule that passes control on is verdict \"policy\" (the contract's word; which policy is not known) and says how in ruleVerdict", () => {
     const jumps = `table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tlimit rate 10/second jump kubelet\n\t}\n\n\tchain kubelet {\n\t\tct count over 5 return\n\t\tdrop\n\t}\n}\n`;
-    assert.deepEqual([checkNftables(jumps, flow).decidedBy?.rule, checkNftables(jumps, flow).decidedBy?.verdict], [1, "jump"]);
+    const at = (r: ReturnType<typeof checkNftables>) => {
+      const d = r.decidedBy as { chain?: string; rule?: number | null; verdict?: string; policy?: string | null; ruleVerdict?: string } | null;
+      return [d?.chain, d?.rule, d?.verdict, d?.policy, d?.ruleVerdict];
+    };
+    assert.deepEqual(at(checkNftables(jumps, flow)), ["input", 1, "policy", null, "jump"]);
     const direct = jumps.replace("limit rate 10/second jump kubelet", "tcp dport 10250 goto kubelet");
-    assert.deepEqual([checkNftables(direct, flow).decidedBy?.chain, checkNftables(direct, flow).decidedBy?.verdict], ["kubelet", "return"]);
+    assert.deepEqual(at(checkNftables(direct, flow)), ["kubelet", 1, "policy", null, "return"]);
   });
 
   it("a jump loop names the jump rule, not a policy of a chain that has none", () => {
     const loop = `table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tjump a\n\t}\n\n\tchain a {\n\t\tjump a\n\t}\n}\n`;
     const r = checkNftables(loop, flow);
     assert.equal(r.verdict, "indeterminate");
-    assert.deepEqual([r.decidedBy?.chain, r.decidedBy?.rule, r.decidedBy?.verdict, r.decidedBy?.text], ["a", 1, "jump", "jump a"]);
+    assert.deepEqual([r.decidedBy?.chain, r.decidedBy?.rule, r.decidedBy?.verdict, (r.decidedBy as { ruleVerdict?: string } | null)?.ruleVerdict, r.decidedBy?.text], ["a", 1, "policy", "jump", "jump a"]);
   });
 
   it("an undecidable rule whose verdict is continue changes nothing", () => {

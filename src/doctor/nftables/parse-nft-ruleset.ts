@@ -1,4 +1,5 @@
-// Parses `nft list ruleset` (with or without `-a`) and `nft -j list ruleset` into one model.
+// Parses `nft list ruleset` (with or without `-a`), a ruleset file as `nft -f` reads it
+// (/etc/nftables.conf; split into items by split-nft-file.ts) and `nft -j list ruleset` into one model.
 // Format detected from content: JSON starts with `{`. Layout per nft(8) and the real nft 1.0.6
 // output in test/fixtures/doctor/nftables/generated.
 import { DoctorInputError } from "../input-error.js";
@@ -7,9 +8,9 @@ import type { NftAtom, NftBaseHook, NftChain, NftFamily, NftMapEntry, NftRule, N
 import { priorityNames } from "./nft-model.js";
 import { mapEntry, parseNftStatements, tokenizeNft } from "./parse-nft-statements.js";
 import { jsonRuleStatements } from "./parse-nft-json.js";
+import { splitNftFile } from "./split-nft-file.js";
 
 const families = new Set(["ip", "ip6", "inet", "arp", "bridge", "netdev"]);
-const legacyRe = /iptables-legacy tables present/;
 
 export function parseNftRuleset(text: string): NftRuleset {
   return text.trimStart().startsWith("{") ? parseJson(text) : parseText(text);
@@ -27,102 +28,201 @@ type BaseHookSpec = Omit<NftBaseHook, "policy">;
 interface MutableChain { name: string; base: BaseHookSpec | null; policy: { value: NftBaseHook["policy"]; line: number } | null; rules: NftRule[] }
 interface MutableTable { family: NftFamily; name: string; chains: MutableChain[]; sets: Map<string, NftSet> }
 
+/** The block an item stands in: the parser's state, one frame per open `{`. */
+type Frame =
+  | { readonly kind: "table"; readonly table: MutableTable }
+  | { readonly kind: "chain"; readonly table: MutableTable; readonly chain: MutableChain }
+  | { readonly kind: "set"; readonly table: MutableTable; readonly name: string; readonly isMap: boolean; readonly body: string[] }
+  | { readonly kind: "skip" };
+
+const tableExpected = '"table <ip|ip6|inet|arp|bridge|netdev> <name> {"';
+const commandExpected = `${tableExpected}, or a command of nft -f: add|create table, add|create chain, add|insert rule, add element, flush ruleset, define`;
+
 function parseText(text: string): NftRuleset {
-  const lines = text.replace(/\r\n?/g, "\n").split("\n");
-  const tables: MutableTable[] = [];
-  let legacyWarning = false;
-  let table: MutableTable | null = null;
-  let chain: MutableChain | null = null;
-  let set: { name: string; isMap: boolean; body: string[] } | null = null;
-  let skipDepth = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    const raw = lines[i]!;
-    const line = raw.trim();
-    if (line === "") continue;
-    if (line.startsWith("#")) {
-      if (legacyRe.test(line)) legacyWarning = true;
-      continue;
-    }
-    const err = (expected: string) => new DoctorInputError(`unexpected line in nft ruleset: ${JSON.stringify(line)}`, { line: lineNo, expected });
-    const noHandle = line.replace(/\s#\s*handle\s+\d+\s*$/, "");
-    if (skipDepth > 0) {
-      skipDepth += (noHandle.match(/\{/g)?.length ?? 0) - (noHandle.match(/\}/g)?.length ?? 0);
-      continue;
-    }
-    if (set) {
-      if (noHandle === "}" && set.body.join(" ").split("{").length === set.body.join(" ").split("}").length) {
-        table!.sets.set(set.name, buildSet(set.name, set.isMap, set.body.join(" ")));
-        set = null;
-      } else set.body.push(noHandle);
-      continue;
-    }
-    if (table === null) {
-      const m = /^table\s+(\S+)\s+(\S+)\s*\{$/.exec(noHandle);
-      if (!m || !families.has(m[1]!)) throw err('"table <ip|ip6|inet|arp|bridge|netdev> <name> {"');
-      table = { family: m[1] as NftFamily, name: m[2]!, chains: [], sets: new Map() };
-      tables.push(table);
-      continue;
-    }
-    if (chain === null) {
-      if (noHandle === "}") {
-        table = null;
-        continue;
-      }
-      let m = /^chain\s+(\S+)\s*\{$/.exec(noHandle);
-      if (m) {
-        chain = { name: m[1]!.replace(/"/g, ""), base: null, policy: null, rules: [] };
-        table.chains.push(chain);
-        continue;
-      }
-      m = /^(set|map)\s+(\S+)\s*\{$/.exec(noHandle);
-      if (m) {
-        set = { name: m[2]!, isMap: m[1] === "map", body: [] };
-        continue;
-      }
-      if (/^(flowtable|ct\s+\w+|counter|quota|limit|secmark|synproxy)\s+\S+.*\{$/.test(noHandle)) {
-        skipDepth = 1;
-        continue;
-      }
-      if (/^(comment\s+".*"|flags\s+.*)$/.test(noHandle)) continue;
-      throw err('"chain <name> {", "set <name> {", "map <name> {" or "}"');
-    }
-    if (noHandle === "}") {
-      if (chain.policy !== null && chain.base === null) {
-        throw new DoctorInputError(`chain ${chain.name} has a policy but no hook`, { line: chain.policy.line, expected: '"type <filter|nat|route> hook <hook> priority <prio>;" in a chain with a policy' });
-      }
-      chain = null;
-      continue;
-    }
-    // The chain's own properties (nft's chain_block grammar): `type ... hook ... priority ...`,
-    // `policy ...`, `comment ...`, `devices = ...`, `flags ...`, each ended by `;` or by the end
-    // of the line, so several may share a line (`nft list ruleset` prints `type ...; policy ...;`)
-    // or each stand on its own, in any order; a rule may follow them after a `;`.
-    if (chainProperty.test(noHandle)) {
-      for (const item of splitStatements(noHandle)) {
-        if (chainProperty.test(item)) setChainProperty(chain, item, lineNo);
-        else {
-          const { statements, handle } = parseNftStatements(item);
-          chain.rules.push({ index: chain.rules.length + 1, handle, text: item, line: lineNo, statements });
-        }
-      }
-      continue;
-    }
-    const { statements, handle } = parseNftStatements(line);
-    chain.rules.push({ index: chain.rules.length + 1, handle, text: noHandle, line: lineNo, statements });
+  const { items, legacyWarning } = splitNftFile(text);
+  const state: TextState = { tables: [], frames: [] };
+  for (const item of items) {
+    const frame = state.frames.at(-1);
+    if (item.kind === "close") {
+      state.frames.pop();
+      if (frame) closeFrame(frame);
+    } else if (item.kind === "open") {
+      openBlock(state, frame, item.head, item.line);
+    } else if (frame === undefined) {
+      topCommand(state, item.text, item.line);
+    } else if (frame.kind === "table") {
+      // Table options (comment, flags); `chain x` without a body declares nothing we need.
+      if (!/^(comment\s+".*"|flags\s+.*|chain\s+\S+)$/.test(item.text)) throw unexpected(item.text, item.line, '"chain <name> {", "set <name> {", "map <name> {" or "}"');
+    } else if (frame.kind === "chain") {
+      // The chain's own properties (nft's chain_block grammar): `type ... hook ... priority ...`,
+      // `policy ...`, `comment ...`, `devices = ...`, `flags ...`, each ended by `;` or by the end
+      // of the line, in any order, so `nft list ruleset`'s `type ...; policy ...;` is two items.
+      if (chainProperty.test(item.text)) setChainProperty(frame.chain, item.text, item.line);
+      else addRule(frame.chain, item.text, item.line, item.handle, "append");
+    } else if (frame.kind === "set") frame.body.push(item.text);
   }
-  if (table !== null || tables.length === 0 && lines.some((l) => l.trim() !== "" && !l.trim().startsWith("#"))) {
-    throw new DoctorInputError("nft ruleset ends inside a table or chain", { line: lines.length, expected: 'a closing "}"' });
+  return { tables: state.tables.map(freeze), legacyWarning, format: "text" };
+}
+
+interface TextState { tables: MutableTable[]; readonly frames: Frame[] }
+
+const unexpected = (text: string, line: number, expected: string) => new DoctorInputError(`unexpected line in nft ruleset: ${JSON.stringify(text)}`, { line, expected });
+const unquote = (s: string) => s.replace(/"/g, "");
+
+function closeFrame(frame: Frame): void {
+  if (frame.kind === "chain") {
+    const { chain } = frame;
+    if (chain.policy !== null && chain.base === null) {
+      throw new DoctorInputError(`chain ${chain.name} has a policy but no hook`, { line: chain.policy.line, expected: '"type <filter|nat|route> hook <hook> priority <prio>;" in a chain with a policy' });
+    }
+  } else if (frame.kind === "set") {
+    frame.table.sets.set(frame.name, buildSet(frame.name, frame.isMap, frame.body.join(" ")));
   }
-  return { tables: tables.map(freeze), legacyWarning, format: "text" };
+}
+
+/** `table inet filter {`, `chain input {` in a table, `add chain inet filter input {`... */
+function openBlock(state: TextState, frame: Frame | undefined, head: string, line: number): void {
+  if (frame !== undefined && frame.kind !== "table") {
+    state.frames.push({ kind: "skip" });
+    return;
+  }
+  const words = head.replace(/^(add|create)\s+/, "").split(/\s+/);
+  const kind = words[0]!;
+  if (frame === undefined) {
+    if (kind === "table") {
+      const table = ensureTable(state, words.slice(1), line, head);
+      state.frames.push({ kind: "table", table });
+    } else if (kind === "chain") {
+      const [table, name] = objectOf(state, words.slice(1), line, head);
+      state.frames.push({ kind: "chain", table, chain: ensureChain(table, name) });
+    } else if (kind === "set" || kind === "map") {
+      const [table, name] = objectOf(state, words.slice(1), line, head);
+      state.frames.push({ kind: "set", table, name, isMap: kind === "map", body: [] });
+    } else state.frames.push({ kind: "skip" }); // flowtables and stateful objects
+    return;
+  }
+  const name = words.slice(kind === "ct" ? 2 : 1).join(" ");
+  if (kind === "chain") state.frames.push({ kind: "chain", table: frame.table, chain: ensureChain(frame.table, unquote(name)) });
+  else if (kind === "set" || kind === "map") state.frames.push({ kind: "set", table: frame.table, name, isMap: kind === "map", body: [] });
+  else state.frames.push({ kind: "skip" });
+}
+
+/** `[family] name`: nft's table_spec, where the family defaults to ip. */
+function tableSpec(words: readonly string[], line: number, text: string): { family: NftFamily; name: string } {
+  const [family, name] = words.length === 1 ? ["ip", words[0]!] : [words[0]!, words[1]];
+  if (words.length > 2 || name === undefined || !families.has(family)) throw unexpected(text, line, tableExpected);
+  return { family: family as NftFamily, name: unquote(name) };
+}
+
+function ensureTable(state: TextState, words: readonly string[], line: number, text: string): MutableTable {
+  const spec = tableSpec(words, line, text);
+  let table = findTable(state, spec);
+  if (!table) {
+    table = { ...spec, chains: [], sets: new Map() };
+    state.tables.push(table);
+  }
+  return table;
+}
+
+const findTable = (state: TextState, spec: { family: string; name: string }) => state.tables.find((t) => t.family === spec.family && t.name === spec.name);
+
+function ensureChain(table: MutableTable, name: string): MutableChain {
+  let chain = table.chains.find((c) => c.name === name);
+  if (!chain) {
+    chain = { name, base: null, policy: null, rules: [] };
+    table.chains.push(chain);
+  }
+  return chain;
+}
+
+/** `[family] table name` of a chain, set or rule command: the table must be declared before. */
+function objectOf(state: TextState, words: readonly string[], line: number, text: string): [MutableTable, string] {
+  const spec = families.has(words[0]!) && words.length === 3 ? words.slice(0, 2) : words.slice(0, 1);
+  if (words.length !== spec.length + 1) throw unexpected(text, line, "<family> <table> <name>");
+  const { family, name } = tableSpec(spec, line, text);
+  const table = findTable(state, { family, name });
+  if (!table) throw new DoctorInputError(`${text}: table ${family} ${name} is not declared before it`, { line, expected: `"table ${family} ${name} { ... }" or "add table ${family} ${name}" first` });
+  return [table, unquote(words.at(-1)!)];
+}
+
+/**
+ * A statement outside any block: nft's commands (parser_bison.y base_cmd; a bare `table ...` is
+ * `add table ...`). Those that build the ruleset are applied; `flush ruleset` empties what came
+ * before it (at the top of /etc/nftables.conf: nothing).
+ */
+function topCommand(state: TextState, text: string, line: number): void {
+  const words = text.split(/\s+/);
+  const verb = /^(add|create|insert|flush|delete)$/.test(words[0]!) ? words.shift()! : "add";
+  const what = words.shift();
+  if (verb === "flush" && what === "ruleset") {
+    if (words.length > 1 || (words.length === 1 && !families.has(words[0]!))) throw unexpected(text, line, "flush ruleset [family]");
+    state.tables = words.length === 0 ? [] : state.tables.filter((t) => t.family !== words[0]);
+    return;
+  }
+  if (what === "table" && (verb === "add" || verb === "create")) {
+    ensureTable(state, words, line, text);
+    return;
+  }
+  if (what === "table" && (verb === "delete" || verb === "flush")) {
+    const spec = tableSpec(words, line, text);
+    if (verb === "delete") state.tables = state.tables.filter((t) => !(t.family === spec.family && t.name === spec.name));
+    else for (const c of findTable(state, spec)?.chains ?? []) c.rules = [];
+    return;
+  }
+  if (what === "chain" && verb !== "insert") {
+    const [table, name] = objectOf(state, words, line, text);
+    if (verb === "delete") table.chains = table.chains.filter((c) => c.name !== name);
+    else if (verb === "flush") ensureChain(table, name).rules = [];
+    else ensureChain(table, name);
+    return;
+  }
+  if (what === "rule" && (verb === "add" || verb === "insert")) {
+    const chainWords = families.has(words[0]!) ? 3 : 2;
+    const [table, name] = objectOf(state, words.slice(0, chainWords), line, text);
+    const chain = table.chains.find((c) => c.name === name);
+    if (!chain) throw new DoctorInputError(`${verb} rule: chain ${name} is not declared in table ${table.family} ${table.name}`, { line, expected: `"add chain ${table.family} ${table.name} ${name}" before its rules` });
+    let rest = words.slice(chainWords);
+    let at: RulePosition = verb === "insert" ? "prepend" : "append";
+    const pos = /^(position|handle|index)$/.test(rest[0] ?? "") ? rest.slice(0, 2) : null;
+    if (pos) {
+      if (!/^\d+$/.test(pos[1] ?? "")) throw unexpected(text, line, `"${pos[0]} <number>"`);
+      at = { verb, by: pos[0] === "index" ? "index" : "handle", n: Number(pos[1]) };
+      rest = rest.slice(2);
+    }
+    if (rest.length === 0) throw unexpected(text, line, "a rule after the chain's name");
+    addRule(chain, rest.join(" "), line, null, at);
+    return;
+  }
+  if (what === "element" && verb === "add") {
+    const brace = text.indexOf("{");
+    const [table, name] = objectOf(state, text.slice(0, brace < 0 ? undefined : brace).split(/\s+/).filter((w) => w !== "").slice(2), line, text);
+    const set = table.sets.get(name);
+    if (brace < 0 || !set) throw unexpected(text, line, `"add element <family> <table> <set> { ... }" for a set declared before it`);
+    const more = buildSet(name, set.entries.length > 0, `elements = ${text.slice(brace)}`);
+    table.sets.set(name, { name, elements: [...set.elements, ...more.elements], entries: [...set.entries, ...more.entries] });
+    return;
+  }
+  throw unexpected(text, line, commandExpected);
+}
+
+type RulePosition = "append" | "prepend" | { readonly verb: string; readonly by: "handle" | "index"; readonly n: number };
+
+/**
+ * nft(8) RULES: `add` appends (or goes after `handle`/`position N`, or after the rule at 0-based
+ * `index N`), `insert` prepends (or goes before them). Indexes are assigned when the table is frozen.
+ */
+function addRule(chain: MutableChain, text: string, line: number, handle: number | null, at: RulePosition): void {
+  const rule: NftRule = { index: 0, handle, text, line, statements: parseNftStatements(text).statements };
+  if (at === "append") chain.rules.push(rule);
+  else if (at === "prepend") chain.rules.unshift(rule);
+  else {
+    const i = at.by === "index" ? at.n : chain.rules.findIndex((r) => r.handle === at.n);
+    if (i < 0 || i >= chain.rules.length) throw new DoctorInputError(`${at.verb} rule: chain ${chain.name} has no rule at ${at.by} ${at.n}`, { line, expected: `a ${at.by} the input shows for chain ${chain.name}` });
+    chain.rules.splice(at.verb === "insert" ? i : i + 1, 0, rule);
+  }
 }
 
 const chainProperty = /^(type|policy|comment|devices|flags)(\s|=|$)/;
-
-/** `a; b; c` as its statements, keeping `;` inside quoted strings (comments). */
-function splitStatements(text: string): string[] {
-  return (text.match(/(?:"(?:[^"\\]|\\.)*"|[^;"])+/g) ?? []).map((x) => x.trim()).filter((x) => x !== "");
-}
 
 function setChainProperty(chain: MutableChain, item: string, line: number): void {
   const key = /^\w+/.exec(item)![0];
@@ -149,7 +249,11 @@ function setChainProperty(chain: MutableChain, item: string, line: number): void
 }
 
 function freeze(t: MutableTable): NftTable {
-  const chains = t.chains.map((c): NftChain => ({ name: c.name, base: c.base && { ...c.base, policy: c.policy?.value ?? "accept" }, rules: c.rules }));
+  const chains = t.chains.map((c): NftChain => ({
+    name: c.name,
+    base: c.base && { ...c.base, policy: c.policy?.value ?? "accept" },
+    rules: c.rules.map((r, i) => (r.index === i + 1 ? r : { ...r, index: i + 1 })),
+  }));
   return { family: t.family, name: t.name, chains, sets: t.sets };
 }
 

@@ -90,3 +90,65 @@ describe("nftables JSON: bad input names where it is", () => {
     assert.equal(error(oneLine).message, `item 6 of "nftables" at character ${at}: rule in unknown chain inptu`);
   });
 });
+
+describe("nftables text: a ruleset file as nft -f reads it", () => {
+  const rules = (text: string, t = 0, c = 0) => parseNftRuleset(text).tables[t]!.chains[c]!.rules.map((r) => [r.index, r.text, r.line]);
+
+  it("ignores the shebang, flush ruleset and comments, also at the end of a line", () => {
+    const text = "#!/usr/sbin/nft -f\n\nflush ruleset\n# the firewall\n" + chain("type filter hook input priority 0; policy drop; # default deny", "tcp dport 22 accept # ssh");
+    const c = parseNftRuleset(text).tables[0]!.chains[0]!;
+    assert.equal(c.base?.policy, "drop");
+    assert.deepEqual(c.rules.map((r) => [r.text, r.line]), [["tcp dport 22 accept", 8]]);
+  });
+
+  it("reads blocks and statements written on one line, separated by semicolons", () => {
+    const text = "table inet filter { chain input { type filter hook input priority 0; policy drop; tcp dport 22 accept; ip saddr { 10.0.0.1, 10.0.0.2 } tcp dport 10250 accept; } }\n";
+    assert.deepEqual(base(text), { type: "filter", hook: "input", priority: 0, policy: "drop" });
+    assert.deepEqual(rules(text), [[1, "tcp dport 22 accept", 1], [2, "ip saddr { 10.0.0.1, 10.0.0.2 } tcp dport 10250 accept", 1]]);
+  });
+
+  it("substitutes define'd variables, a set value merging into the braces it is used in", () => {
+    const text = "define k8s_port = 10250\ndefine allowed = { 10.0.0.0/8, 192.168.0.0/16 }\ndefine more = { $allowed, 172.16.0.0/12 }\n"
+      + chain("tcp dport $k8s_port ip saddr $allowed accept", "ip saddr { $more } drop", 'comment "costs $5"');
+    assert.deepEqual(rules(text).map((r) => r[1]), ["tcp dport 10250 ip saddr { 10.0.0.0/8, 192.168.0.0/16 } accept", "ip saddr { 10.0.0.0/8, 192.168.0.0/16, 172.16.0.0/12 } drop"]);
+  });
+
+  it("rejects an undefined variable and an include, naming the line", () => {
+    assert.throws(() => parseNftRuleset("define a = 1\n" + chain("tcp dport $k8s_port accept")), inputError(4, /undefined variable \$k8s_port.*define k8s_port =/));
+    assert.throws(() => parseNftRuleset('flush ruleset\ninclude "/etc/nftables.d/*.nft"\n'), inputError(2, /cannot open included files.*nftables\.d.*pasted/));
+  });
+
+  it("builds the same model from add/insert commands, insert rule going first", () => {
+    const commands = [
+      "add table inet filter",
+      "add chain inet filter input { type filter hook input priority 0 ; policy drop ; }",
+      "add rule inet filter input tcp dport 22 accept",
+      "add rule inet filter input tcp dport 10250 drop",
+      "insert rule inet filter input ct state established,related accept",
+      "add rule inet filter input index 1 iifname \"lo\" accept",
+    ].join("\n");
+    assert.deepEqual(base(commands), { type: "filter", hook: "input", priority: 0, policy: "drop" });
+    assert.deepEqual(rules(commands).map((r) => r.slice(0, 2)), [[1, "ct state established,related accept"], [2, "tcp dport 22 accept"], [3, 'iifname "lo" accept'], [4, "tcp dport 10250 drop"]]);
+    const block = chain("type filter hook input priority 0; policy drop;", "ct state established,related accept", "tcp dport 22 accept", 'iifname "lo" accept', "tcp dport 10250 drop");
+    const strip = (text: string) => parseNftRuleset(text).tables.map((t) => ({ ...t, chains: t.chains.map((c) => ({ ...c, rules: c.rules.map(({ line: _line, ...r }) => r) })) }));
+    assert.deepEqual(strip(commands), strip(block));
+  });
+
+  it("adds elements to a named set, and applies flush and delete commands in order", () => {
+    const text = "table ip t { set allowed { type ipv4_addr; elements = { 10.0.0.1 } }\nchain c { type filter hook input priority 0; } }\n"
+      + "add element ip t allowed { 10.0.0.2, 10.0.0.3 }\nadd rule ip t c ip saddr @allowed accept\nflush chain ip t c\nadd rule ip t c drop\n"
+      + "table ip gone { chain x { type filter hook input priority 0; policy drop; } }\ndelete table ip gone\n";
+    const r = parseNftRuleset(text);
+    assert.deepEqual(r.tables[0]!.sets.get("allowed")?.elements, [["10.0.0.1"], ["10.0.0.2"], ["10.0.0.3"]]);
+    assert.deepEqual(r.tables[0]!.chains[0]!.rules.map((x) => x.text), ["drop"]);
+    assert.deepEqual(r.tables.map((t) => t.name), ["t"]);
+  });
+
+  it("names the line of a command for a table or chain that is not declared, and of an unknown command", () => {
+    assert.throws(() => parseNftRuleset("add chain inet filter input\n"), inputError(1, /table inet filter is not declared/));
+    assert.throws(() => parseNftRuleset("add table inet filter\n\nadd rule inet filter input tcp dport 22 accept\n"), inputError(3, /chain input is not declared/));
+    assert.throws(() => parseNftRuleset("add table inet filter\nlist ruleset\n"), inputError(2, /unexpected line.*add\|insert rule/));
+    assert.throws(() => parseNftRuleset("table inet filter {\n\tchain input {\n\t\tip saddr { 10.0.0.1,\n"), inputError(3, /never closed/));
+    assert.throws(() => parseNftRuleset("table inet filter {\n}\n}\n"), inputError(3, /closes no table/));
+  });
+});

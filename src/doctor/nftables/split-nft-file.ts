@@ -41,6 +41,8 @@ export function splitNftFile(text: string): NftFile {
   let cur = "";
   let curLine = 1;
   let curMultiLine = false;
+  /** cur holds only whitespace (checked per character, so kept rather than recomputed). */
+  let curBlank = true;
   let handle: number | null = null;
   let exprDepth = 0;
   let exprLine = 0;
@@ -48,13 +50,15 @@ export function splitNftFile(text: string): NftFile {
     const t = cur.trim();
     if (t !== "") items.push({ kind: "statement", text: curMultiLine ? t.replace(/\s+/g, " ") : t, line: curLine, handle });
     cur = "";
+    curBlank = true;
     curMultiLine = false;
     handle = null;
   };
   const append = (s: string) => {
-    if (cur.trim() === "" && s.trim() !== "") {
+    if (curBlank && s.trim() !== "") {
       cur = "";
       curLine = line;
+      curBlank = false;
     }
     cur += s;
   };
@@ -73,7 +77,7 @@ export function splitNftFile(text: string): NftFile {
       const comment = src.slice(i, end < 0 ? src.length : end);
       if (legacyRe.test(comment)) legacyWarning = true;
       const h = handleComment.exec(comment);
-      if (h && cur.trim() !== "") handle = Number(h[1]);
+      if (h && !curBlank) handle = Number(h[1]);
       i = (end < 0 ? src.length : end) - 1;
     } else if (c === "\\" && src[i + 1] === "\n") {
       line++;
@@ -89,12 +93,12 @@ export function splitNftFile(text: string): NftFile {
     } else if (c === ";" && exprDepth === 0) {
       flush();
     } else if (c === "{") {
-      const head = cur.trim();
-      const inTable = blocks.at(-1) === "table";
-      if (exprDepth === 0 && (blocks.length === 0 ? topBlockHeader.test(head) : inTable && tableBlockHeader.test(head))) {
+      const head = exprDepth === 0 ? cur.trim() : "";
+      if (head !== "" && (blocks.length === 0 ? topBlockHeader.test(head) : blocks.at(-1) === "table" && tableBlockHeader.test(head))) {
         items.push({ kind: "open", head: curMultiLine ? head.replace(/\s+/g, " ") : head, line: curLine });
         blocks.push(/^(?:(?:add|create)\s+)?table\s/.test(head) ? "table" : "other");
         cur = "";
+        curBlank = true;
         curMultiLine = false;
         handle = null;
       } else {

@@ -72,6 +72,58 @@ describe("nftables: matches on another protocol than the flow's", () => {
   });
 });
 
+describe("nftables: tcp flags, decided for a new connection's SYN", () => {
+  const hardening = [
+    "ct state established,related accept",
+    "tcp flags & (fin|syn|rst|ack) != syn ct state new drop",
+    "tcp flags & (syn|ack) == syn|ack ct state new reject",
+    "tcp flags & (fin|syn) == fin|syn drop",
+    "tcp flags ! syn ct state new drop",
+    "tcp flags != syn / fin,syn,rst,ack drop",
+  ];
+
+  it("hardening rules that drop malformed or non-SYN segments do not stop the SYN", () => {
+    const r = checkNftables(inet([...hardening, "ip saddr 10.0.0.0/8 tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 7]);
+    assert.ok(r.assumptions.some((a) => /first TCP segment: tcp flags syn/.test(a)), r.assumptions.join("\n"));
+    assert.deepEqual(decided(checkNftables(inet(hardening), flow)), ["blocked", "drop", null]);
+  });
+
+  it("a rule that picks the SYN out decides it", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp flags syn / fin,syn,rst,ack tcp dport 10250 reject with tcp reset"], "accept"), flow)), ["blocked", "reject", 1]);
+    assert.deepEqual(decided(checkNftables(inet(["tcp flags & (fin | syn | rst | ack) == syn ip saddr 10.1.2.3 drop"], "accept"), flow)), ["blocked", "drop", 1]);
+  });
+
+  it("a flags match never matches UDP", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp flags ! syn drop", "tcp flags syn drop"], "accept"), { ...flow, protocol: "udp" })), ["allowed", "accept", null]);
+  });
+
+  it("with something still unknown the rule stays undecidable, unless the flags rule it out", () => {
+    const mss = checkNftables(inet(["tcp flags syn tcp option maxseg size 1-535 drop", "tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(mss), ["indeterminate", null, 1]);
+    assert.equal(mss.decidedBy?.verdict, "drop");
+    assert.deepEqual(decided(checkNftables(inet(["tcp flags ! syn tcp option maxseg size 1-535 drop", "tcp option maxseg size 1-535 tcp flags ack drop", "tcp dport 10250 accept"]), flow)), ["allowed", "accept", 3]);
+  });
+
+  it("the JSON listing decides the same rules", () => {
+    const rule = (handle: number, expr: unknown[]) => ({ rule: { family: "inet", table: "filter", chain: "input", handle, expr } });
+    const flagsMatch = (op: string, mask: unknown, right: unknown) => ({ match: { op, left: mask === null ? { payload: { protocol: "tcp", field: "flags" } } : { "&": [{ payload: { protocol: "tcp", field: "flags" } }, mask] }, right } });
+    const json = JSON.stringify({
+      nftables: [
+        { metainfo: { version: "1.0.6", release_name: "Lester Gooch #5", json_schema_version: 1 } },
+        { table: { family: "inet", name: "filter", handle: 1 } },
+        { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "drop" } },
+        rule(2, [flagsMatch("!=", ["fin", "syn", "rst", "ack"], "syn"), { match: { op: "in", left: { ct: { key: "state" } }, right: "new" } }, { drop: null }]),
+        rule(3, [flagsMatch("==", { "|": ["syn", "ack"] }, { "|": ["syn", "ack"] }), { reject: null }]),
+        rule(4, [flagsMatch("in", null, "syn"), { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } }, { accept: null }]),
+      ],
+    });
+    const r = checkNftables(json, flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 3]);
+    assert.equal(r.decidedBy?.text, "tcp flags syn tcp dport 10250 accept");
+  });
+});
+
 describe("nftables: decidedBy for an indeterminate verdict", () => {
   it("names the undecidable rule with that rule's own verdict, in the shape of a decided one", () => {
     const r = checkNftables(inet(["ct count over 10 drop", "tcp dport 10250 accept"]), flow);

@@ -6,6 +6,7 @@
 // chains do not filter (a DNAT on prerouting is outside this check).
 import ipaddr from "ipaddr.js";
 import type { NftAtom, NftChain, NftKey, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
+import { synMatches } from "./tcp-flags.js";
 
 export interface NftFlow {
   readonly source: string;
@@ -96,7 +97,7 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         unknownWhy ||= `the evaluator cannot decide "${st.text}"`;
         continue;
       }
-      const m = st.kind === "match" ? matchStatement(st, table, ctx) : vmapLookup(st, table, ctx);
+      const m = st.kind === "tcp-flags" ? matchTcpFlags(st, ctx) : st.kind === "match" ? matchStatement(st, table, ctx) : vmapLookup(st, table, ctx);
       if (m.result === false) {
         matched = false;
         break;
@@ -165,6 +166,14 @@ function matchStatement(st: Extract<NftStatement, { kind: "match" }>, table: Nft
   const r = matchItems(st.keys, items, ctx);
   if (r.result === "unknown") return r;
   return { result: negate ? !r.result : r.result, why: "" };
+}
+
+// The flow's packet is a new connection's SYN (flags: syn alone). A flags match never matches
+// a UDP packet: nft checks the protocol before it reads the header field (payload-key.ts).
+function matchTcpFlags(st: Extract<NftStatement, { kind: "tcp-flags" }>, ctx: Ctx): MatchResult {
+  if (ctx.flow.protocol !== "tcp") return { result: false, why: "" };
+  ctx.notes.add("The packet is the connection's first TCP segment: tcp flags syn, with fin, rst, psh, ack, urg, ecn and cwr clear.");
+  return { result: synMatches(st), why: "" };
 }
 
 function vmapLookup(st: Extract<NftStatement, { kind: "vmap" }>, table: NftTable, ctx: Ctx): MatchResult {

@@ -124,6 +124,71 @@ describe("nftables: tcp flags, decided for a new connection's SYN", () => {
   });
 });
 
+describe("nftables: an undecidable rule is followed both ways", () => {
+  /** Tables of base chains, each `[name, priority, policy, rules]`, plus user chains `[name, rules]`. */
+  const chains = (bases: [string, number, string, string[]][], users: [string, string[]][] = []) =>
+    `table inet filter {\n${[
+      ...bases.map(([name, prio, policy, rules]) => `\tchain ${name} {\n\t\ttype filter hook input priority ${prio}; policy ${policy};\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n`),
+      ...users.map(([name, rules]) => `\tchain ${name} {\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n`),
+    ].join("\n")}}\n`;
+
+  it("an undecidable accept before the rule that accepts anyway: allowed, decided by the certain rule", () => {
+    const r = checkNftables(inet(["limit rate 10/second accept", "tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 2]);
+    assert.equal(r.status, "ok");
+    assert.match(r.summary, /rule 1 "limit rate 10\/second accept" in inet filter chain input, which could not be decided, may accept them first/);
+    assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second accept" .* could not be decided \(the evaluator cannot decide "limit rate 10\/second"\); if it applies, it decides first, with the same verdict/.test(a)), r.assumptions.join("\n"));
+  });
+
+  it("an undecidable drop in a chain whose policy drops anyway: blocked by the policy", () => {
+    const r = checkNftables(inet(["ip saddr 10.1.2.3 limit rate over 5/second drop", "tcp dport 22 accept"]), flow);
+    assert.deepEqual(decided(r), ["blocked", "drop", null]);
+    assert.deepEqual([r.decidedBy?.verdict, r.decidedBy?.policy], ["policy", "drop"]);
+    assert.match(r.summary, /rule 1 .* which could not be decided, may drop them first/);
+    assert.equal(r.fixes[0]?.command, "nft insert rule inet filter input ip saddr 10.1.2.3 tcp dport 10250 accept");
+  });
+
+  it("ways that end differently stay indeterminate, and the summary says where each ends", () => {
+    const r = checkNftables(inet(["ct count over 10 drop", "tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.match(r.summary, /If it applies they are dropped, otherwise accepted\./);
+    // drop versus reject is a different effect for the client: still indeterminate.
+    assert.deepEqual(decided(checkNftables(inet(["limit rate 10/second reject", "tcp dport 10250 drop"], "accept"), flow)), ["indeterminate", null, 1]);
+  });
+
+  it("follows an undecidable accept into the next base chain, which decides either way", () => {
+    const blocked = checkNftables(chains([["early", 0, "accept", ["limit rate 10/second accept"]], ["late", 10, "drop", ["tcp dport 22 accept"]]]), flow);
+    assert.deepEqual([blocked.verdict, blocked.decidedBy?.chain, blocked.decidedBy?.rule], ["blocked", "late", null]);
+    const allowed = checkNftables(chains([["early", 0, "accept", ["limit rate 10/second accept"]], ["late", 10, "drop", ["tcp dport 10250 accept"]]]), flow);
+    assert.deepEqual([allowed.verdict, allowed.decidedBy?.chain, allowed.decidedBy?.rule], ["allowed", "late", 1]);
+  });
+
+  it("an undecidable jump into a chain that drops, in a chain whose policy drops: the assumptions name the rule that would decide", () => {
+    const r = checkNftables(chains([["input", 0, "drop", ["limit rate 10/second jump kubelet", "tcp dport 22 accept"]]], [["kubelet", ["tcp dport 10250 drop"]]]), flow);
+    assert.deepEqual([r.verdict, r.effect, r.decidedBy?.chain, r.decidedBy?.rule], ["blocked", "drop", "input", null]);
+    assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second jump kubelet" .* if it applies, rule 1 "tcp dport 10250 drop" in inet filter chain kubelet decides first/.test(a)), r.assumptions.join("\n"));
+  });
+
+  it("gives up as indeterminate past the bound on walks, naming the first undecidable rule", () => {
+    // Each `limit ... jump noop` leads on both ways: n of them need 2^n walks.
+    const jumps = (n: number) => chains([["input", 0, "drop", [...Array.from({ length: n }, () => "limit rate 10/second jump noop"), "tcp dport 10250 accept"]]], [["noop", ["counter"]]]);
+    assert.deepEqual(decided(checkNftables(jumps(4), flow)), ["allowed", "accept", 5]);
+    const many = checkNftables(jumps(9), flow);
+    assert.deepEqual(decided(many), ["indeterminate", null, 1]);
+    // A row of undecidable drops costs one walk each, so a long one is still decided.
+    assert.deepEqual(decided(checkNftables(inet([...Array.from({ length: 40 }, (_, i) => `ip saddr 10.1.2.${i} limit rate over 5/second drop`), "tcp dport 22 accept"]), flow)), ["blocked", "drop", null]);
+  });
+
+  it("a verdict map that cannot be looked up is indeterminate, not skipped", () => {
+    const vmap = inet(["ip daddr . tcp dport vmap { 10.0.0.4 . 10250 : drop }", "tcp dport 10250 accept"]);
+    assert.deepEqual(decided(checkNftables(vmap, flow)), ["blocked", "drop", 1]);
+    const { destination: _, ...noDestination } = flow;
+    const r = checkNftables(vmap, noDestination);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.equal((r.decidedBy as { ruleVerdict?: string } | null)?.ruleVerdict, "vmap");
+  });
+});
+
 describe("nftables: decidedBy for an indeterminate verdict", () => {
   it("names the undecidable rule with that rule's own verdict, in the shape of a decided one", () => {
     const r = checkNftables(inet(["ct count over 10 drop", "tcp dport 10250 accept"]), flow);

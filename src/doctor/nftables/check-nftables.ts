@@ -2,7 +2,7 @@
 // Contract: doctor-cli.md `doctor nftables`; semantics: troubleshooting.md §4.4.
 import type { CheckResult, Fix } from "../report/check-result.js";
 import { DoctorInputError } from "../input-error.js";
-import type { NftEvaluation, NftFlow } from "./evaluate-nftables.js";
+import type { NftEvaluation, NftFlow, NftPlace } from "./evaluate-nftables.js";
 import { evaluateNftables, parseAddr } from "./evaluate-nftables.js";
 import type { NftRule, NftRuleset } from "./nft-model.js";
 import { parseNftRuleset } from "./parse-nft-ruleset.js";
@@ -39,6 +39,10 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   const assumptions = [...e.assumptions];
   const details: string[] = e.baseChains.map((b) => `base chain ${b.table.family} ${b.table.name} ${b.chain.name}: hook ${b.chain.base!.hook} priority ${b.chain.base!.priority}, policy ${b.chain.base!.policy}`);
   if (warning) details.unshift(warning);
+  for (const u of e.uncertain) {
+    const self = u.ifApplies !== null && samePlace(u.ifApplies, u.place);
+    assumptions.push(`${placeText(u.place)} could not be decided (${u.reason}); if it applies, ${self ? "it" : u.ifApplies ? placeText(u.ifApplies) : "nothing"} decides first, with the same verdict.`);
+  }
   if (ruleset.format === "json" && ruleset.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.text.includes("xt match"))))) {
     assumptions.push("iptables-nft rules carry untranslated xt matches in JSON; `nft list ruleset` (text) shows them translated.");
   }
@@ -92,15 +96,37 @@ function undecidedVerdict(rule: NftRule): string | null {
   return null; // not reached: the walk stops only at a rule with a verdict
 }
 
+const samePlace = (a: NftPlace, b: NftPlace) => a.table === b.table && a.chain === b.chain && a.rule === b.rule;
+
+function placeText(p: NftPlace): string {
+  const where = `${p.table.family} ${p.table.name} chain ${p.chain.name}`;
+  return p.rule ? `rule ${p.rule.index} "${p.rule.text}" in ${where}` : `the policy (${p.chain.base?.policy}) of ${where}`;
+}
+
+// The first undecidable rule that may decide ahead of the named one, with the same verdict.
+function mayDecideFirst(e: NftEvaluation): string {
+  const u = e.uncertain.find((x) => x.ifApplies !== null && e.place !== null && !samePlace(x.ifApplies, e.place));
+  if (!u) return "";
+  const verb = { accept: "accept", drop: "drop", reject: "reject" }[e.effect ?? "accept"];
+  return samePlace(u.ifApplies!, u.place)
+    ? `; ${placeText(u.place)}, which could not be decided, may ${verb} them first`
+    : `; if ${placeText(u.place)} (which could not be decided) applies, ${placeText(u.ifApplies!)} ${verb}s them first`;
+}
+
+const endText = { accept: "accepted", drop: "dropped", reject: "rejected", indeterminate: "still undecided" } as const;
+
 function summarize(e: NftEvaluation, flow: NftFlow): string {
   const what = `new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port}`;
   if (e.place === null) return `nftables has no filter chain on the input path for this address family, so it does not filter ${what}.`;
   const where = `${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name}`;
   const rule = e.place.rule ? `rule ${e.place.rule.index} "${e.place.rule.text}"` : `the policy (${e.place.chain.base?.policy})`;
-  if (e.verdict === "indeterminate") return `nftables' verdict on ${what} depends on ${rule} in ${where}: ${e.reason}.`;
-  if (e.verdict === "allowed") return `nftables accepts ${what}: every base chain on the path accepts them (last: ${rule} in ${where}).`;
+  if (e.verdict === "indeterminate") {
+    const either = e.ifApplies && e.ifNot ? ` If it applies they are ${endText[e.ifApplies]}, otherwise ${endText[e.ifNot]}.` : "";
+    return `nftables' verdict on ${what} depends on ${rule} in ${where}: ${e.reason}.${either}`;
+  }
+  if (e.verdict === "allowed") return `nftables accepts ${what}: every base chain on the path accepts them (last: ${rule} in ${where})${mayDecideFirst(e)}.`;
   const seen = e.effect === "drop" ? "the client sees an i/o timeout" : `rejected with ${e.reject ?? "an error"}: the client sees connection refused or no route`;
-  return `nftables ${e.effect === "drop" ? "drops" : "rejects"} ${what}: ${rule} in ${where} decides (${seen}).`;
+  return `nftables ${e.effect === "drop" ? "drops" : "rejects"} ${what}: ${rule} in ${where} decides (${seen})${mayDecideFirst(e)}.`;
 }
 
 function fixNftables(e: NftEvaluation, flow: NftFlow): Fix[] {

@@ -72,6 +72,123 @@ describe("nftables: matches on another protocol than the flow's", () => {
   });
 });
 
+describe("nftables: tcp flags, decided for a new connection's SYN", () => {
+  const hardening = [
+    "ct state established,related accept",
+    "tcp flags & (fin|syn|rst|ack) != syn ct state new drop",
+    "tcp flags & (syn|ack) == syn|ack ct state new reject",
+    "tcp flags & (fin|syn) == fin|syn drop",
+    "tcp flags ! syn ct state new drop",
+    "tcp flags != syn / fin,syn,rst,ack drop",
+  ];
+
+  it("hardening rules that drop malformed or non-SYN segments do not stop the SYN", () => {
+    const r = checkNftables(inet([...hardening, "ip saddr 10.0.0.0/8 tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 7]);
+    assert.ok(r.assumptions.some((a) => /first TCP segment: tcp flags syn/.test(a)), r.assumptions.join("\n"));
+    assert.deepEqual(decided(checkNftables(inet(hardening), flow)), ["blocked", "drop", null]);
+  });
+
+  it("a rule that picks the SYN out decides it", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp flags syn / fin,syn,rst,ack tcp dport 10250 reject with tcp reset"], "accept"), flow)), ["blocked", "reject", 1]);
+    assert.deepEqual(decided(checkNftables(inet(["tcp flags & (fin | syn | rst | ack) == syn ip saddr 10.1.2.3 drop"], "accept"), flow)), ["blocked", "drop", 1]);
+  });
+
+  it("a flags match never matches UDP", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp flags ! syn drop", "tcp flags syn drop"], "accept"), { ...flow, protocol: "udp" })), ["allowed", "accept", null]);
+  });
+
+  it("with something still unknown the rule stays undecidable, unless the flags rule it out", () => {
+    const mss = checkNftables(inet(["tcp flags syn tcp option maxseg size 1-535 drop", "tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(mss), ["indeterminate", null, 1]);
+    assert.equal(mss.decidedBy?.verdict, "drop");
+    assert.deepEqual(decided(checkNftables(inet(["tcp flags ! syn tcp option maxseg size 1-535 drop", "tcp option maxseg size 1-535 tcp flags ack drop", "tcp dport 10250 accept"]), flow)), ["allowed", "accept", 3]);
+  });
+
+  it("the JSON listing decides the same rules", () => {
+    const rule = (handle: number, expr: unknown[]) => ({ rule: { family: "inet", table: "filter", chain: "input", handle, expr } });
+    const flagsMatch = (op: string, mask: unknown, right: unknown) => ({ match: { op, left: mask === null ? { payload: { protocol: "tcp", field: "flags" } } : { "&": [{ payload: { protocol: "tcp", field: "flags" } }, mask] }, right } });
+    const json = JSON.stringify({
+      nftables: [
+        { metainfo: { version: "1.0.6", release_name: "Lester Gooch #5", json_schema_version: 1 } },
+        { table: { family: "inet", name: "filter", handle: 1 } },
+        { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "drop" } },
+        rule(2, [flagsMatch("!=", ["fin", "syn", "rst", "ack"], "syn"), { match: { op: "in", left: { ct: { key: "state" } }, right: "new" } }, { drop: null }]),
+        rule(3, [flagsMatch("==", { "|": ["syn", "ack"] }, { "|": ["syn", "ack"] }), { reject: null }]),
+        rule(4, [flagsMatch("in", null, "syn"), { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } }, { accept: null }]),
+      ],
+    });
+    const r = checkNftables(json, flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 3]);
+    assert.equal(r.decidedBy?.text, "tcp flags syn tcp dport 10250 accept");
+  });
+});
+
+describe("nftables: an undecidable rule is followed both ways", () => {
+  /** Tables of base chains, each `[name, priority, policy, rules]`, plus user chains `[name, rules]`. */
+  const chains = (bases: [string, number, string, string[]][], users: [string, string[]][] = []) =>
+    `table inet filter {\n${[
+      ...bases.map(([name, prio, policy, rules]) => `\tchain ${name} {\n\t\ttype filter hook input priority ${prio}; policy ${policy};\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n`),
+      ...users.map(([name, rules]) => `\tchain ${name} {\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n`),
+    ].join("\n")}}\n`;
+
+  it("an undecidable accept before the rule that accepts anyway: allowed, decided by the certain rule", () => {
+    const r = checkNftables(inet(["limit rate 10/second accept", "tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 2]);
+    assert.equal(r.status, "ok");
+    assert.match(r.summary, /rule 1 "limit rate 10\/second accept" in inet filter chain input, which could not be decided, may accept them first/);
+    assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second accept" .* could not be decided \(the evaluator cannot decide "limit rate 10\/second"\); if it applies, it decides first, with the same verdict/.test(a)), r.assumptions.join("\n"));
+  });
+
+  it("an undecidable drop in a chain whose policy drops anyway: blocked by the policy", () => {
+    const r = checkNftables(inet(["ip saddr 10.1.2.3 limit rate over 5/second drop", "tcp dport 22 accept"]), flow);
+    assert.deepEqual(decided(r), ["blocked", "drop", null]);
+    assert.deepEqual([r.decidedBy?.verdict, r.decidedBy?.policy], ["policy", "drop"]);
+    assert.match(r.summary, /rule 1 .* which could not be decided, may drop them first/);
+    assert.equal(r.fixes[0]?.command, "nft insert rule inet filter input ip saddr 10.1.2.3 tcp dport 10250 accept");
+  });
+
+  it("ways that end differently stay indeterminate, and the summary says where each ends", () => {
+    const r = checkNftables(inet(["ct count over 10 drop", "tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.match(r.summary, /If it applies they are dropped, otherwise accepted\./);
+    // drop versus reject is a different effect for the client: still indeterminate.
+    assert.deepEqual(decided(checkNftables(inet(["limit rate 10/second reject", "tcp dport 10250 drop"], "accept"), flow)), ["indeterminate", null, 1]);
+  });
+
+  it("follows an undecidable accept into the next base chain, which decides either way", () => {
+    const blocked = checkNftables(chains([["early", 0, "accept", ["limit rate 10/second accept"]], ["late", 10, "drop", ["tcp dport 22 accept"]]]), flow);
+    assert.deepEqual([blocked.verdict, blocked.decidedBy?.chain, blocked.decidedBy?.rule], ["blocked", "late", null]);
+    const allowed = checkNftables(chains([["early", 0, "accept", ["limit rate 10/second accept"]], ["late", 10, "drop", ["tcp dport 10250 accept"]]]), flow);
+    assert.deepEqual([allowed.verdict, allowed.decidedBy?.chain, allowed.decidedBy?.rule], ["allowed", "late", 1]);
+  });
+
+  it("an undecidable jump into a chain that drops, in a chain whose policy drops: the assumptions name the rule that would decide", () => {
+    const r = checkNftables(chains([["input", 0, "drop", ["limit rate 10/second jump kubelet", "tcp dport 22 accept"]]], [["kubelet", ["tcp dport 10250 drop"]]]), flow);
+    assert.deepEqual([r.verdict, r.effect, r.decidedBy?.chain, r.decidedBy?.rule], ["blocked", "drop", "input", null]);
+    assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second jump kubelet" .* if it applies, rule 1 "tcp dport 10250 drop" in inet filter chain kubelet decides first/.test(a)), r.assumptions.join("\n"));
+  });
+
+  it("gives up as indeterminate past the bound on walks, naming the first undecidable rule", () => {
+    // Each `limit ... jump noop` leads on both ways: n of them need 2^n walks.
+    const jumps = (n: number) => chains([["input", 0, "drop", [...Array.from({ length: n }, () => "limit rate 10/second jump noop"), "tcp dport 10250 accept"]]], [["noop", ["counter"]]]);
+    assert.deepEqual(decided(checkNftables(jumps(4), flow)), ["allowed", "accept", 5]);
+    const many = checkNftables(jumps(9), flow);
+    assert.deepEqual(decided(many), ["indeterminate", null, 1]);
+    // A row of undecidable drops costs one walk each, so a long one is still decided.
+    assert.deepEqual(decided(checkNftables(inet([...Array.from({ length: 40 }, (_, i) => `ip saddr 10.1.2.${i} limit rate over 5/second drop`), "tcp dport 22 accept"]), flow)), ["blocked", "drop", null]);
+  });
+
+  it("a verdict map that cannot be looked up is indeterminate, not skipped", () => {
+    const vmap = inet(["ip daddr . tcp dport vmap { 10.0.0.4 . 10250 : drop }", "tcp dport 10250 accept"]);
+    assert.deepEqual(decided(checkNftables(vmap, flow)), ["blocked", "drop", 1]);
+    const { destination: _, ...noDestination } = flow;
+    const r = checkNftables(vmap, noDestination);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.equal((r.decidedBy as { ruleVerdict?: string } | null)?.ruleVerdict, "vmap");
+  });
+});
+
 describe("nftables: decidedBy for an indeterminate verdict", () => {
   it("names the undecidable rule with that rule's own verdict, in the shape of a decided one", () => {
     const r = checkNftables(inet(["ct count over 10 drop", "tcp dport 10250 accept"]), flow);

@@ -4,8 +4,18 @@
 // (IPv6) plus inet. `accept` ends only its base chain — the next base chain still runs — while
 // `drop` and `reject` are final; a base chain that runs off its end applies its policy. nat/route
 // chains do not filter (a DNAT on prerouting is outside this check).
+//
+// A rule whose match cannot be decided from the input (a rate limit, `ct count`, a tcp option...)
+// is followed both ways, as the iptables check does (evaluate-iptables.ts): the whole walk runs
+// again with that rule assumed to apply and assumed not to. If both ways end in the same verdict
+// and effect, the answer stands, decided by the way where the rule does not apply (the one that
+// holds for certain), and the report names the rule that may decide first; otherwise the verdict
+// is indeterminate and names that rule. At most maxWalks walks are made (2^8: eight undecidable
+// rules that each lead on both ways; a row of undecidable accepts costs only one walk each);
+// past that the verdict is indeterminate.
 import ipaddr from "ipaddr.js";
 import type { NftAtom, NftChain, NftKey, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
+import { synMatches } from "./tcp-flags.js";
 
 export interface NftFlow {
   readonly source: string;
@@ -17,33 +27,56 @@ export interface NftFlow {
 
 export interface NftPlace { readonly table: NftTable; readonly chain: NftChain; readonly rule: NftRule | null }
 
+export type NftEffect = "accept" | "drop" | "reject";
+
+/** A rule that could not be decided but did not change the verdict: either way it comes out the same. */
+export interface NftUncertainty {
+  readonly place: NftPlace;
+  readonly reason: string;
+  /** What decides, with the same verdict, where that rule applies (the rule itself for an accept/drop/reject). */
+  readonly ifApplies: NftPlace | null;
+}
+
 export interface NftEvaluation {
   readonly verdict: "allowed" | "blocked" | "indeterminate";
-  readonly effect: "accept" | "drop" | "reject" | null;
+  readonly effect: NftEffect | null;
   /** The deciding rule or policy (for allowed: the last base chain's accept); null when no chain filters. */
   readonly place: NftPlace | null;
   readonly reject: string | null;
   readonly reason: string | null;
   readonly assumptions: readonly string[];
   readonly baseChains: readonly NftPlace[];
+  /** Decided flows: the undecidable rules met on the way, first first. */
+  readonly uncertain: readonly NftUncertainty[];
+  /** Indeterminate flows where the named rule was followed both ways: what each way ends in. */
+  readonly ifApplies?: NftEffect | "indeterminate";
+  readonly ifNot?: NftEffect | "indeterminate";
 }
 
 type Tri = true | false | "unknown";
 type Walk =
   | { kind: "continue" }
-  | { kind: "final"; effect: "accept" | "drop" | "reject"; place: NftPlace; reject: string | null }
-  | { kind: "unknown"; place: NftPlace; reason: string };
+  | { kind: "final"; effect: NftEffect; place: NftPlace; reject: string | null }
+  // The walk cannot go on at all (a chain the input lacks, a loop, a verdict map it cannot look up).
+  | { kind: "unknown"; place: NftPlace; reason: string }
+  // An undecidable rule past the choices this walk was given: walk again both ways.
+  | { kind: "branch"; place: NftPlace; reason: string };
+
+type Outcome =
+  | { kind: "decided"; verdict: "allowed" | "blocked"; effect: NftEffect | null; place: NftPlace | null; reject: string | null; uncertain: readonly NftUncertainty[] }
+  | { kind: "indeterminate"; place: NftPlace; reason: string; ifApplies?: NftEffect | "indeterminate"; ifNot?: NftEffect | "indeterminate" };
 
 const serviceNames: Record<string, number> = { ssh: 22, http: 80, https: 443, openvpn: 1194 };
 const hookOrder = ["prerouting", "input"];
 const maxDepth = 64;
+/** Walks through the chains, each with other assumptions about the undecidable rules. */
+export const maxWalks = 256;
 
 export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow): NftEvaluation {
   const src = parseAddr(flow.source);
   const family = src.kind() === "ipv6" ? "ip6" : "ip";
   const dst = flow.destination === null ? null : parseAddr(flow.destination);
   const notes = new Set<string>(["The connection is new (ct state new): rules accepting established/related traffic do not apply."]);
-  const ctx: Ctx = { flow, family, src, dst, notes };
   const bases: NftPlace[] = [];
   for (const table of ruleset.tables) {
     if (table.family !== family && table.family !== "inet") continue;
@@ -53,22 +86,52 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow): NftEvaluat
   }
   // Stable sort: equal priorities keep listed order.
   bases.sort((a, b) => hookOrder.indexOf(a.chain.base!.hook) - hookOrder.indexOf(b.chain.base!.hook) || a.chain.base!.priority - b.chain.base!.priority);
+  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0 });
+  const o = explore(once, [], { walks: 0 });
+  const common = { assumptions: [...notes], baseChains: bases };
+  if (o.kind === "indeterminate") {
+    return { verdict: "indeterminate", effect: null, place: o.place, reject: null, reason: o.reason, uncertain: [], ...common, ...(o.ifApplies ? { ifApplies: o.ifApplies, ifNot: o.ifNot! } : {}) };
+  }
+  return { verdict: o.verdict, effect: o.effect, place: o.place, reject: o.reject, reason: null, uncertain: o.uncertain, ...common };
+}
+
+const samePlace = (a: NftPlace, b: NftPlace) => a.table === b.table && a.chain === b.chain && a.rule === b.rule;
+
+// Runs the walk with `prefix` as the outcomes of the undecidable rules met, in order; where it
+// meets one more, runs it both ways and merges the two answers (see the top of this file).
+function explore(once: (choices: readonly boolean[]) => Outcome | Extract<Walk, { kind: "branch" }>, prefix: readonly boolean[], budget: { walks: number }): Outcome {
+  budget.walks++;
+  const r = once(prefix);
+  if (r.kind !== "branch") return r;
+  if (budget.walks + 2 > maxWalks) {
+    return { kind: "indeterminate", place: r.place, reason: `${r.reason} (and too many undecidable rules lie on the way to follow every way)` };
+  }
+  const ifApplies = explore(once, [...prefix, true], budget);
+  const ifNot = explore(once, [...prefix, false], budget);
+  if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.verdict === ifNot.verdict && ifApplies.effect === ifNot.effect) {
+    return { ...ifNot, uncertain: [{ place: r.place, reason: r.reason, ifApplies: ifApplies.place }, ...ifNot.uncertain, ...ifApplies.uncertain] };
+  }
+  // Both ways stop at the same later undecidable rule: that rule is the one to name.
+  if (ifApplies.kind === "indeterminate" && ifNot.kind === "indeterminate" && samePlace(ifApplies.place, ifNot.place)) return ifNot;
+  const end = (o: Outcome) => (o.kind === "decided" && o.effect !== null ? o.effect : o.kind === "decided" ? "accept" : "indeterminate");
+  return { kind: "indeterminate", place: r.place, reason: r.reason, ifApplies: end(ifApplies), ifNot: end(ifNot) };
+}
+
+function walkBases(bases: readonly NftPlace[], ctx: Ctx): Outcome | Extract<Walk, { kind: "branch" }> {
   let last: NftPlace | null = null;
   for (const base of bases) {
     const r = walk(base.table, base.chain, ctx, 0);
-    if (r.kind === "unknown") {
-      return { verdict: "indeterminate", effect: null, place: r.place, reject: null, reason: r.reason, assumptions: [...notes], baseChains: bases };
-    }
+    if (r.kind === "branch") return r;
+    if (r.kind === "unknown") return { kind: "indeterminate", place: r.place, reason: r.reason };
     if (r.kind === "continue") {
-      const policy = base.chain.base!.policy;
-      if (policy === "drop") return { verdict: "blocked", effect: "drop", place: base, reject: null, reason: null, assumptions: [...notes], baseChains: bases };
+      if (base.chain.base!.policy === "drop") return { kind: "decided", verdict: "blocked", effect: "drop", place: base, reject: null, uncertain: [] };
       last = base;
       continue;
     }
-    if (r.effect !== "accept") return { verdict: "blocked", effect: r.effect, place: r.place, reject: r.reject, reason: null, assumptions: [...notes], baseChains: bases };
+    if (r.effect !== "accept") return { kind: "decided", verdict: "blocked", effect: r.effect, place: r.place, reject: r.reject, uncertain: [] };
     last = r.place;
   }
-  return { verdict: "allowed", effect: last ? "accept" : null, place: last, reject: null, reason: null, assumptions: [...notes], baseChains: bases };
+  return { kind: "decided", verdict: "allowed", effect: last ? "accept" : null, place: last, reject: null, uncertain: [] };
 }
 
 interface Ctx {
@@ -77,6 +140,9 @@ interface Ctx {
   src: ipaddr.IPv4 | ipaddr.IPv6;
   dst: ipaddr.IPv4 | ipaddr.IPv6 | null;
   notes: Set<string>;
+  /** Whether each undecidable rule met, in order, is assumed to apply. */
+  choices: readonly boolean[];
+  used: number;
 }
 
 function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
@@ -96,11 +162,14 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         unknownWhy ||= `the evaluator cannot decide "${st.text}"`;
         continue;
       }
-      const m = st.kind === "match" ? matchStatement(st, table, ctx) : vmapLookup(st, table, ctx);
+      const m = st.kind === "tcp-flags" ? matchTcpFlags(st, ctx) : st.kind === "match" ? matchStatement(st, table, ctx) : vmapLookup(st, table, ctx);
       if (m.result === false) {
         matched = false;
         break;
       }
+      // A verdict map that cannot be looked up leaves the rule's verdict itself unknown: no way
+      // to follow, so the walk stops there.
+      if (st.kind === "vmap" && m.result === "unknown") return { kind: "unknown", place, reason: m.why };
       if (m.result === "unknown") {
         matched = "unknown";
         unknownWhy ||= m.why;
@@ -117,7 +186,10 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
     }
     // A rule without a verdict, or with `continue`, changes nothing here, matched or not.
     if (matched === false || verdict === null || verdict.kind === "continue") continue;
-    if (matched === "unknown") return { kind: "unknown", place, reason: unknownWhy };
+    if (matched === "unknown") {
+      if (ctx.used >= ctx.choices.length) return { kind: "branch", place, reason: unknownWhy };
+      if (!ctx.choices[ctx.used++]) continue; // this way: the rule does not apply
+    }
     switch (verdict.kind) {
       case "accept":
       case "drop":
@@ -165,6 +237,14 @@ function matchStatement(st: Extract<NftStatement, { kind: "match" }>, table: Nft
   const r = matchItems(st.keys, items, ctx);
   if (r.result === "unknown") return r;
   return { result: negate ? !r.result : r.result, why: "" };
+}
+
+// The flow's packet is a new connection's SYN (flags: syn alone). A flags match never matches
+// a UDP packet: nft checks the protocol before it reads the header field (payload-key.ts).
+function matchTcpFlags(st: Extract<NftStatement, { kind: "tcp-flags" }>, ctx: Ctx): MatchResult {
+  if (ctx.flow.protocol !== "tcp") return { result: false, why: "" };
+  ctx.notes.add("The packet is the connection's first TCP segment: tcp flags syn, with fin, rst, psh, ack, urg, ecn and cwr clear.");
+  return { result: synMatches(st), why: "" };
 }
 
 function vmapLookup(st: Extract<NftStatement, { kind: "vmap" }>, table: NftTable, ctx: Ctx): MatchResult {

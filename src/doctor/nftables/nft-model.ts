@@ -28,6 +28,11 @@ export type NftStatement =
   | { readonly kind: "match"; readonly keys: readonly NftKey[]; readonly op: string; readonly value: NftValue }
   | { readonly kind: "verdict"; readonly verdict: NftVerdict }
   | { readonly kind: "vmap"; readonly keys: readonly NftKey[]; readonly map: readonly NftMapEntry[] | { readonly ref: string } }
+  /**
+   * `tcp flags ...` (tcp-flags.ts): the flags byte ANDed with `mask`, then compared: "==" / "!=" with
+   * any of `values`, "any" / "none" of the bits of `values[0]` set.
+   */
+  | { readonly kind: "tcp-flags"; readonly mask: number; readonly op: "==" | "!=" | "any" | "none"; readonly values: readonly number[] }
   | { readonly kind: "nop" }
   | { readonly kind: "unknown"; readonly text: string };
 

@@ -4,6 +4,7 @@
 // translated, so the JSON form of such a ruleset is more often indeterminate.
 import type { NftAtom, NftKey, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
 import { payloadKey } from "./payload-key.js";
+import { isTcpFlagsJson, tcpFlagsFromJson, tcpFlagsText } from "./tcp-flags.js";
 
 type Json = Record<string, unknown>;
 
@@ -16,6 +17,11 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
     if (verdict) {
       statements.push({ kind: "verdict", verdict });
       text.push(verdictText(verdict));
+    } else if (kind === "match" && isTcpFlagsJson((body as { left: unknown }).left)) {
+      const m = body as { op: string; left: unknown; right: unknown };
+      const flags = tcpFlagsFromJson(m.op, m.left, m.right);
+      statements.push(flags ?? { kind: "unknown", text: JSON.stringify(e) });
+      text.push(flags ? tcpFlagsText(flags) : JSON.stringify(e));
     } else if (kind === "match") {
       const m = body as { op: string; left: unknown; right: unknown };
       const keys = jsonKeys(m.left);

@@ -3,6 +3,7 @@
 // `unknown` statement: the evaluator then calls the rule indeterminate rather than guess.
 import type { NftAtom, NftKey, NftMapEntry, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
 import { payloadKey, payloadProtocols } from "./payload-key.js";
+import { readTcpFlagsText } from "./tcp-flags.js";
 
 const ops = new Set(["==", "!=", "<", ">", "<=", ">=", "eq", "ne"]);
 
@@ -50,7 +51,13 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
   // verdict: keep the verdict, so the evaluator knows what the undecidable rule would do.
   const unknownRest = (from: number) => {
     let k = from;
+    let depth = 0;
     for (; k < t.length; k++) {
+      if (t[k] === "{") depth++;
+      else if (t[k] === "}") depth--;
+      // `tcp option maxseg size 1-535 tcp flags ! syn drop`: the flags part can still rule the
+      // rule out, so the unknown expression ends where it starts.
+      if (depth === 0 && k > from && t[k] === "tcp" && t[k + 1] === "flags") break;
       const v = readVerdict(t, k);
       if (v && (v[1] === t.length || (t[v[1]] === "comment" && v[1] + 2 === t.length))) break;
     }
@@ -98,6 +105,16 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
     if ((tok === "meta" || tok === "ct") && t[i + 2] === "set") {
       i += 4;
       out.push({ kind: "nop" });
+      continue;
+    }
+    if (tok === "tcp" && t[i + 1] === "flags") {
+      const flags = readTcpFlagsText(t, i + 2);
+      if (!flags) {
+        unknownRest(i);
+        continue;
+      }
+      out.push(flags[0]);
+      i = flags[1];
       continue;
     }
     const keys: NftKey[] = [];

@@ -243,6 +243,52 @@ test("stream errors reset only their stream: a malformed request and a stream-wi
   assert.equal(client.frames.some((f) => f.type === FrameType.GOAWAY), false);
 });
 
+test("a DATA frame that arrives in pieces reaches its stream as it comes, ending on its last piece; a streamed frame's errors are those of a whole one", async (t) => {
+  const { port, nextStream } = await startServer(t, { streamWindowBytes: 65_535 });
+  const client = await RawClient.connect(t, port);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  client.request(1);
+  const { stream } = await nextStream();
+  const got: Buffer[] = [];
+  let ended = 0;
+  stream.on("data", (c: Buffer) => got.push(Buffer.from(c)));
+  stream.on("end", () => ended++);
+  const payload = Buffer.from(Array.from({ length: 40_000 }, (_, i) => i % 251));
+  const frame = encodeFrame(FrameType.DATA, Flag.END_STREAM, 1, payload);
+  client.send(frame.subarray(0, 9 + 15_000));
+  await sleep(50);
+  assert.equal(Buffer.concat(got).length, 15_000, "the first piece is delivered before the rest of the frame exists");
+  assert.equal(ended, 0);
+  client.send(frame.subarray(9 + 15_000, 9 + 30_000));
+  await sleep(50);
+  client.send(frame.subarray(9 + 30_000));
+  await sleep(50);
+  assert.deepEqual(Buffer.concat(got), payload);
+  assert.equal(ended, 1, "END_STREAM applies once, with the last piece");
+
+  // Over the stream's window, known from the header: RST_STREAM before any byte is delivered,
+  // and the frame's remaining bytes are skipped, so the next frames still parse.
+  client.request(3);
+  const over = await nextStream();
+  let overBytes = 0;
+  over.stream.on("data", (c: Buffer) => (overBytes += c.length));
+  const big = encodeFrame(FrameType.DATA, 0, 3, Buffer.alloc(65_536, 7));
+  client.send(big.subarray(0, 9 + 1000));
+  await client.expectReset(3, Http2ErrorCode.FLOW_CONTROL_ERROR);
+  client.send(big.subarray(9 + 1000));
+  client.request(5, [], Flag.END_HEADERS | Flag.END_STREAM);
+  const next = await nextStream();
+  next.stream.respond({ ":status": 200 }, { endStream: true });
+  await client.expect((f) => f.type === FrameType.HEADERS && f.streamId === 5 && (f.flags & Flag.END_STREAM) !== 0, "the response on stream 5");
+  assert.equal(overBytes, 0);
+  assert.equal(client.frames.some((f) => f.type === FrameType.GOAWAY), false);
+
+  // DATA on stream 0 is a connection error, streamed or not.
+  const other = await RawClient.connect(t, port);
+  other.send(encodeFrame(FrameType.DATA, 0, 0, Buffer.alloc(20_000)).subarray(0, 9 + 100));
+  await other.expectGoaway(Http2ErrorCode.PROTOCOL_ERROR);
+});
+
 test("streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused with REFUSED_STREAM", async (t) => {
   const { port, streams } = await startServer(t, { maxConcurrentStreams: 2 });
   const client = await RawClient.connect(t, port);

@@ -163,6 +163,11 @@ export class Http2ServerStream extends SlotEmitter<StreamEventName> {
 
   // ---- called by the session ----
 
+  /** Whether `flowControlledBytes` of DATA fit this stream's window. */
+  canReceive(flowControlledBytes: number): boolean {
+    return flowControlledBytes <= this.#receiveWindow;
+  }
+
   /** DATA from the peer; false when it exceeds this stream's window (a FLOW_CONTROL_ERROR). */
   receiveData(payload: Uint8Array, flowControlledBytes: number, isEnd: boolean): boolean {
     if (flowControlledBytes > this.#receiveWindow) return false;

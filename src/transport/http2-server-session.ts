@@ -316,7 +316,13 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
     if (this.#state === "closed") return;
     if (this.#inData) {
       const n = Math.min(this.#inData.left, chunk.length);
-      if (!this.#guarded(() => this.#dataPiece(chunk.subarray(0, n))) || n === chunk.length) return;
+      try {
+        this.#dataPiece(chunk.subarray(0, n));
+      } catch (err) {
+        this.#failOn(err);
+        return;
+      }
+      if (this.destroyed || n === chunk.length) return;
       chunk = chunk.subarray(n);
     }
     let buffer = chunk;
@@ -374,17 +380,6 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
       return;
     }
     if (offset < buffer.length && !this.destroyed) this.#keep(buffer.subarray(offset));
-  }
-
-  /** Runs `receive`; false when it failed, and the connection with it (#failOn). */
-  #guarded(receive: () => void): boolean {
-    try {
-      receive();
-      return !this.destroyed;
-    } catch (err) {
-      this.#failOn(err);
-      return false;
-    }
   }
 
   #failOn(err: unknown): void {

@@ -10,6 +10,7 @@ import { hostVirtualIp } from "./match-rule.js";
 import type { AddressContext } from "./match-rule.js";
 import type { Nsg, NsgFlow, NsgRule, NsgSource } from "./nsg-model.js";
 import { parseNsg } from "./parse-nsg.js";
+import { rfc1918Ranges } from "../private-ranges.js";
 
 export interface NsgInputs {
   readonly sourceNic?: NsgSource;
@@ -30,7 +31,7 @@ export interface NsgOptions {
   readonly asgs: Readonly<Record<string, readonly string[]>>;
 }
 
-const rfc1918 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+const rfc1918 = rfc1918Ranges;
 
 function addressContext(opts: NsgOptions): AddressContext {
   const vnets = (opts.vnets.length > 0 ? opts.vnets : rfc1918).map((c) => {

@@ -3,6 +3,7 @@
 // the flow out (troubleshooting.md §2.1, §2.3, §2.8 `match`).
 import ipaddr from "ipaddr.js";
 import type { NsgFlow, NsgRule } from "./nsg-model.js";
+import { hostVirtualIp } from "../private-ranges.js";
 
 export type Match = { readonly kind: "yes" } | { readonly kind: "no" } | { readonly kind: "unknown"; readonly reason: string; readonly needs: string };
 
@@ -38,7 +39,7 @@ export interface AddressContext {
 }
 
 /** The host virtual IP: in the AzureLoadBalancer tag and in VirtualNetwork (§2.3). */
-export const hostVirtualIp = "168.63.129.16";
+export { hostVirtualIp };
 
 const anyAddress = new Set(["*", "any", "0.0.0.0/0", "::/0"]);
 

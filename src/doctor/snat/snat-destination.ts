@@ -6,12 +6,13 @@
 // (IMDS 169.254.169.254) never leave the host, and 168.63.129.16, the host's virtual IP behind
 // Azure DNS and the health probes, belongs to the VirtualNetwork tag (§2, service tags).
 import ipaddr from "ipaddr.js";
+import { hostVirtualIp, rfc1918Ranges } from "../private-ranges.js";
 
 /** Destinations that never take a SNAT port, as CIDRs (listed in the report's assumptions). */
 export const noSnatRanges: readonly string[] = [
-  "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", // RFC 1918
+  ...rfc1918Ranges,
   "100.64.0.0/10", // RFC 6598 shared address space
-  "127.0.0.0/8", "169.254.0.0/16", "168.63.129.16/32",
+  "127.0.0.0/8", "169.254.0.0/16", `${hostVirtualIp}/32`,
   "::1/128", "fc00::/7", "fe80::/10", // IPv6 loopback, unique local (ULA), link-local
 ];
 

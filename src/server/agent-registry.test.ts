@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { noIdentifiers, type AgentIdentifiers } from "../protocol/index.js";
+import { hostIdentities, noIdentifiers, type AgentIdentifiers } from "../protocol/index.js";
 import { AgentRegistry, type RegisteredAgent } from "./agent-registry.js";
 
 const agent = (agentId: string, ids: Partial<AgentIdentifiers> = {}, isDraining = false): RegisteredAgent & { isDraining: boolean } =>
@@ -68,5 +68,100 @@ describe("AgentRegistry", () => {
     assert.equal(r.isReady, false);
     r.add(agent("node", { ipv4: ["10.0.0.2"] }));
     assert.equal(r.isReady, true);
+  });
+
+  it("moves an agent's dials to its other stream when the one in use drains", () => {
+    const r = new AgentRegistry(["destHost"]);
+    const older = agent("n", { ipv4: ["10.0.0.3"] });
+    const newer = agent("n", { ipv4: ["10.0.0.3"] });
+    r.add(older);
+    r.add(newer);
+    assert.equal(r.pick("10.0.0.3:10250")?.agent, older);
+    older.isDraining = true;
+    r.drained(older);
+    assert.equal(r.pick("10.0.0.3:10250")?.agent, newer);
+    newer.isDraining = true;
+    r.drained(newer);
+    assert.equal(r.pick("10.0.0.3:10250")?.agent, older, "all drain: the oldest stream");
+  });
+
+  it("stops routing a host to an agent whose stream in use no longer claims it", () => {
+    const r = new AgentRegistry(["destHost", "defaultRoute"]);
+    const old = agent("n", { ipv4: ["10.0.0.4"], defaultRoute: true });
+    const renamed = agent("n", { ipv4: ["10.0.0.5"] });
+    r.add(old);
+    r.add(renamed);
+    old.isDraining = true;
+    r.drained(old);
+    assert.equal(r.pick("10.0.0.4:10250"), undefined);
+    assert.equal(r.pick("10.0.0.5:10250")?.agent, renamed);
+    assert.equal(r.countFor("defaultRoute"), 0);
+    assert.equal(r.countFor("destHost"), 1);
+  });
+
+  // The indexes against the rule they implement, written as a scan of every agent (the registry's
+  // first form), over random sequences of streams coming, draining and going.
+  it("agrees with a scan of every agent over random connects, drains and disconnects", () => {
+    type Stream = RegisteredAgent & { isDraining: boolean };
+    const hosts = ["10.0.0.1", "10.0.0.2", "fd00::1", "node-a", "Node-B"];
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const preferred = (streams: readonly Stream[]) => streams.find((s) => !s.isDraining) ?? streams[0]!;
+    const scan = (live: Map<string, Stream[]>, strategy: "default" | "defaultRoute" | "destHost", host?: string): Stream[] =>
+      [...live.values()].map(preferred).filter((s) => {
+        if (strategy === "default") return true;
+        if (strategy === "defaultRoute") return s.identifiers.defaultRoute;
+        const ids = hostIdentities(s.identifiers).map((h) => h.toLowerCase());
+        return host === undefined ? ids.length > 0 : ids.includes(host.toLowerCase());
+      });
+    const registries = {
+      default: new AgentRegistry<Stream>(["default"]),
+      defaultRoute: new AgentRegistry<Stream>(["defaultRoute"]),
+      destHost: new AgentRegistry<Stream>(["destHost"]),
+    };
+    const live = new Map<string, Stream[]>();
+    for (let step = 0; step < 3000; step++) {
+      const op = random(10);
+      const id = `a${random(12)}`;
+      const streams = live.get(id) ?? [];
+      if (op < 5) {
+        const claimed = hosts.filter(() => random(3) === 0);
+        const s = agent(id, {
+          ipv4: claimed.filter((h) => h.startsWith("10.")),
+          ipv6: claimed.filter((h) => h.includes(":")),
+          host: claimed.filter((h) => /^node/i.test(h)),
+          defaultRoute: random(4) === 0,
+        });
+        live.set(id, [...streams, s]);
+        for (const r of Object.values(registries)) r.add(s);
+      } else if (op < 7 && streams.length > 0) {
+        const s = streams[random(streams.length)]!;
+        s.isDraining = true;
+        for (const r of Object.values(registries)) r.drained(s);
+      } else if (streams.length > 0) {
+        const s = streams[random(streams.length)]!;
+        const rest = streams.filter((x) => x !== s);
+        if (rest.length > 0) live.set(id, rest);
+        else live.delete(id);
+        for (const r of Object.values(registries)) r.remove(s);
+      }
+      for (const [strategy, r] of Object.entries(registries) as Array<[keyof typeof registries, AgentRegistry<Stream>]>) {
+        assert.equal(r.countFor(strategy), scan(live, strategy).length, `step ${step}: count for ${strategy}`);
+        assert.equal(r.isReady, scan(live, strategy).length > 0);
+        for (const host of strategy === "destHost" ? [...hosts, "NODE-A", "10.9.9.9"] : ["x"]) {
+          const expected = scan(live, strategy, host);
+          const picked = r.pick(host.includes(":") ? `[${host}]:10250` : `${host}:10250`)?.agent;
+          if (expected.length === 0) {
+            assert.equal(picked, undefined, `step ${step}: ${strategy} ${host}`);
+            continue;
+          }
+          assert.ok(picked && expected.includes(picked), `step ${step}: ${strategy} ${host} picked a stream the rule does not allow`);
+          if (expected.some((s) => !s.isDraining)) assert.equal(picked.isDraining, false, `step ${step}: picked a draining stream`);
+        }
+      }
+    }
   });
 });

@@ -352,6 +352,7 @@ export class ProxyServer {
   private onDrain(agent: AgentStream): void {
     if (agent.isDraining) return;
     agent.isDraining = true;
+    this.registry.drained(agent);
     this.log.info({ agentId: agent.agentId }, "agent is draining: new dials go to other agents when possible");
     this.updateBackendMetrics();
   }

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createPki } from "../src/transport/index.js";
+import { createPki, type Pki } from "../src/transport/index.js";
 import type { DestinationPorts } from "./destination-protocol.js";
 
 const repoRoot = resolve(import.meta.dirname, "..");
@@ -141,32 +141,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     started.push(relay.child);
 
     const pki = await createPki();
-    const file = (name: string, text: string) => {
-      const path = join(dir, name);
-      writeFileSync(path, text, { mode: 0o600 });
-      return path;
-    };
-    const ca = file("ca.crt", pki.ca);
-    const httpConnectPath = join(dir, "http-connect.sock");
-    const grpcPath = join(dir, "grpc.sock");
-    const prof = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
-    const server = await spawnChild<{ agentPort: number }>({
-      name: "server",
-      args: [
-        ...prof, ...nodeFlags, "bin/nodetunnel.js", "server", "--server-port=0",
-        `--frontend=http-connect=unix:${httpConnectPath}`, `--frontend=grpc=unix:${grpcPath}`,
-        "--agent-port=0", "--agent-bind-address=127.0.0.1",
-        `--cluster-cert=${file("server.crt", pki.server.cert)}`, `--cluster-key=${file("server.key", pki.server.key)}`, `--cluster-ca-cert=${ca}`,
-        "--health-port=0", "--health-bind-address=127.0.0.1", "--admin-port=0", "--admin-bind-address=127.0.0.1",
-        "--proxy-strategies=default", "--log-level=info",
-      ],
-      ready: logLine("server started"),
-    });
+    const server = await startServerProcess(dir, pki, options.profileDir);
     started.push(server.child);
+    const { ca, httpConnectPath, grpcPath } = server;
+    const file = (name: string, text: string) => writeSecret(dir, name, text);
+    const prof = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
     const agent = await spawnChild<unknown>({
       name: "agent",
       args: [
-        ...prof, ...nodeFlags, "bin/nodetunnel.js", "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${server.value.agentPort}`,
+        ...prof, ...nodeFlags, "bin/nodetunnel.js", "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${server.agentPort}`,
         `--ca-cert=${ca}`, `--agent-cert=${file("agent.crt", pki.client.cert)}`, `--agent-key=${file("agent.key", pki.client.key)}`,
         "--health-server-host=127.0.0.1", "--health-server-port=0", "--admin-bind-address=127.0.0.1", "--admin-server-port=0",
         "--agent-id=bench-node", "--agent-identifiers=ipv4=127.0.0.1", "--drain-timeout=1s", "--log-level=info",
@@ -187,6 +170,48 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop();
     throw err;
   }
+}
+
+/** Writes a key or certificate for a child to read (mode 0600). */
+function writeSecret(dir: string, name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text, { mode: 0o600 });
+  return path;
+}
+
+export interface ServerProcess {
+  readonly child: Child;
+  readonly agentPort: number;
+  readonly adminPort: number;
+  readonly httpConnectPath: string;
+  readonly grpcPath: string;
+  /** The CA file agents trust (it also signed the client certificate in `pki`). */
+  readonly ca: string;
+}
+
+/**
+ * `nodetunnel server` as shipped (dist/, the #! line's V8 flags): both frontends on Unix sockets in
+ * `dir`, the agent port on 127.0.0.1 with mTLS against `pki`'s CA, strategy `default`.
+ */
+export async function startServerProcess(dir: string, pki: Pki, profileDir?: string): Promise<ServerProcess> {
+  const file = (name: string, text: string) => writeSecret(dir, name, text);
+  const ca = file("ca.crt", pki.ca);
+  const httpConnectPath = join(dir, "http-connect.sock");
+  const grpcPath = join(dir, "grpc.sock");
+  const prof = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const server = await spawnChild<{ agentPort: number; adminPort: number }>({
+    name: "server",
+    args: [
+      ...prof, ...nodeFlags, "bin/nodetunnel.js", "server", "--server-port=0",
+      `--frontend=http-connect=unix:${httpConnectPath}`, `--frontend=grpc=unix:${grpcPath}`,
+      "--agent-port=0", "--agent-bind-address=127.0.0.1",
+      `--cluster-cert=${file("server.crt", pki.server.cert)}`, `--cluster-key=${file("server.key", pki.server.key)}`, `--cluster-ca-cert=${ca}`,
+      "--health-port=0", "--health-bind-address=127.0.0.1", "--admin-port=0", "--admin-bind-address=127.0.0.1",
+      "--proxy-strategies=default", "--log-level=info",
+    ],
+    ready: logLine("server started"),
+  });
+  return { child: server.child, agentPort: server.value.agentPort, adminPort: server.value.adminPort, httpConnectPath, grpcPath, ca };
 }
 
 /** Resident set size of a process in MiB (VmRSS in /proc/<pid>/status), or NaN when it is gone. */

@@ -112,6 +112,9 @@ async function main(): Promise<void> {
 
     log(`connecting ${args.agents} agents, ${args.atOnce} at once…`);
     const connectMs: number[] = [];
+    // A refused or reset attempt is retried after 1 s, as an agent retries (its --sync-interval);
+    // the errors are counted and reported, and the connect time includes the retries.
+    const retries = new Map<string, number>();
     const cpuStart = cpuMs(pid);
     const started = performance.now();
     let next = 0;
@@ -119,7 +122,17 @@ async function main(): Promise<void> {
       while (next < args.agents) {
         const i = next++;
         const t0 = performance.now();
-        connections.push(await connectToServer(target, options(i)));
+        for (let attempt = 1; ; attempt++) {
+          try {
+            connections.push(await connectToServer(target, options(i)));
+            break;
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            retries.set(message, (retries.get(message) ?? 0) + 1);
+            if (attempt === 5) throw new Error(`agent ${i}: 5 attempts failed, the last with: ${message}`);
+            await sleep(1000);
+          }
+        }
         connectMs.push(performance.now() - t0);
       }
     };
@@ -150,6 +163,7 @@ async function main(): Promise<void> {
         connectP50Ms: round1(percentile(connectMs, 50)),
         connectP99Ms: round1(percentile(connectMs, 99)),
         serverCpuMsPerAgent: Math.round((stormCpuMs / args.agents) * 100) / 100,
+        retried: Object.fromEntries(retries),
       },
       server: { before, holding, after },
       serverKiBPerAgent: {
@@ -162,6 +176,7 @@ async function main(): Promise<void> {
     console.log(`\n${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}, node ${m.node}; commit ${result.code.commit.slice(0, 12)}${result.code.dirty ? " (+ uncommitted changes)" : ""}`);
     console.log(`${args.agents} agents, ${args.atOnce} connecting at once (TLS with a client certificate + Connect stream each; the connecting side shares the cores)`);
     console.log(`  storm: all connected in ${result.storm.wallMs} ms; per agent p50 ${result.storm.connectP50Ms} ms, p99 ${result.storm.connectP99Ms} ms; server CPU ${result.storm.serverCpuMsPerAgent} ms per agent`);
+    for (const [message, count] of retries) console.log(`  retried ${count}× after: ${message}`);
     const mem = (r: MemoryReading) => `${r.rssMiB} (heap ${r.heapUsedMiB}, external ${r.externalMiB})`;
     console.log(`  server MiB of RSS: ${mem(before)} before, ${mem(holding)} holding, ${mem(after)} after they left`);
     const per = result.serverKiBPerAgent;

@@ -6,10 +6,14 @@
 // without them unless given: `node --max-semi-space-size=1 --heap-growing-percent=300 bin/nodetunnel.js ...`.
 import { isDistCurrent } from "./dist.js";
 
+// main() is called here rather than by the module itself: started through a symlink (the npm bin
+// link, `npx nodetunnel`, the image's /usr/local/bin/nodetunnel), argv[1] is the link's path.
+let cli;
 if (process.env.NODETUNNEL_FROM_SOURCE !== "1" && isDistCurrent()) {
-  await import("../dist/cli/main.js");
+  cli = await import("../dist/cli/main.js");
 } else {
   const { register } = await import("tsx/esm/api");
   register();
-  await import("../src/cli/main.ts");
+  cli = await import("../src/cli/main.ts");
 }
+await cli.main(process.argv.slice(2));

@@ -3,7 +3,8 @@
 // from the modules it loaded.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "node:test";
 import { isDistCurrent, nodeFlags, repoRoot, sourceFiles } from "../bin/dist.js";
@@ -57,4 +58,22 @@ it("`nodetunnel` runs with the V8 flags the bench measures (the #! line of bin/n
   assert.equal(shebang, `#!/usr/bin/env -S node ${nodeFlags.join(" ")}`);
   const out = execFileSync(join(repoRoot, "bin", "nodetunnel.js"), ["--version"], { encoding: "utf8" });
   assert.match(out, /^\d+\.\d+\.\d+/);
+});
+
+// The npm bin link, `npx nodetunnel` and the image's /usr/local/bin/nodetunnel are symlinks: the
+// command must run under the link's name too (it once checked argv[1] and did nothing, exit 0).
+it("runs when started through a symlink, as the npm bin link and the image start it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "nt-bin-link-"));
+  try {
+    const link = join(dir, "nodetunnel");
+    symlinkSync(join(repoRoot, "bin", "nodetunnel.js"), link);
+    assert.match(execFileSync(link, ["--version"], { encoding: "utf8" }), /^\d+\.\d+\.\d+/);
+    const out = execFileSync(link, ["doctor", "explain", "Error from server: error dialing backend: dial tcp 10.224.0.5:10250: i/o timeout", "--output", "json"], { encoding: "utf8" });
+    assert.equal((JSON.parse(out) as { check: string }).check, "explain");
+    for (const env of [{}, { NODETUNNEL_FROM_SOURCE: "1" }]) {
+      assert.match(execFileSync(link, ["--version"], { encoding: "utf8", env: { ...process.env, ...env } }), /^\d+\.\d+\.\d+/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -46,6 +46,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("bin/nodetunnel.js")) {
+// Run as a script itself (`tsx src/cli/main.ts ...`); bin/nodetunnel.js imports it and calls main().
+if (import.meta.url === `file://${process.argv[1]}`) {
   await main(process.argv.slice(2));
 }

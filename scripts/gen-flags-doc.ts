@@ -9,14 +9,27 @@ import { buildProgram } from "../src/cli/main.js";
 export async function renderFlagsDoc(): Promise<string> {
   const io = { stdout: { write: () => true }, stderr: { write: () => true }, stdin: new PassThrough(), env: {}, exit: () => {} };
   const program = await buildProgram(io);
+  // The environment paragraph is derived from the options too: which flags read which variable.
+  const envOf = (name: string) => {
+    const options = program.commands.find((c) => c.name() === name)!.options.filter((o) => !(o as unknown as { hidden: boolean }).hidden && o.long !== "--help");
+    const conventional = (o: (typeof options)[number]) => `NODETUNNEL_${o.long!.slice(2).toUpperCase().replace(/-/g, "_")}`;
+    return {
+      other: options.filter((o) => o.envVar !== undefined && o.envVar !== conventional(o)).map((o) => `\`${o.long}\` reads \`${o.envVar}\``),
+      none: options.filter((o) => o.envVar === undefined).map((o) => `\`${o.long}\``),
+    };
+  };
+  const server = envOf("server");
+  const agent = envOf("agent");
   const out: string[] = [
     "# Command-line flags",
     "",
     "Generated from the commands' definitions by `npx tsx scripts/gen-flags-doc.ts`; `npm test` checks it is current.",
-    "Every flag of `server` and `agent` can also be set in the environment as `NODETUNNEL_<FLAG>`",
-    "(upper case, dashes as underscores); `--server-id` and `--agent-id` also read upstream's",
-    "`PROXY_SERVER_ID` and `PROXY_AGENT_ID`. Exit codes: 0 success, 1 failure (doctor: a problem was",
-    "found), 2 bad usage or input, 3 doctor: indeterminate.",
+    "The flags of `server` and `agent` can also be set in the environment as `NODETUNNEL_<FLAG>`",
+    "(upper case, dashes as underscores; a flag given on the command line wins), with these exceptions.",
+    `Instead of \`NODETUNNEL_...\`, ${[...server.other, ...agent.other].join(", ")} (upstream's variables).`,
+    `No environment variable: server ${server.none.join(", ")}; agent ${agent.none.join(", ")}.`,
+    "Exit codes: 0 success, 1 failure (doctor: a problem was found), 2 bad usage or input, 3 doctor:",
+    "indeterminate.",
     "",
   ];
   const walk = (cmd: Command, path: string[]) => {

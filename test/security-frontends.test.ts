@@ -53,6 +53,27 @@ const baseFlags: ServerFlags = {
 };
 
 describe("Unix socket frontends", () => {
+  it("keep a stale socket file with --delete-existing-uds-file=false (the start fails on it) and replace it by default, both modes", async (t) => {
+    const dir = tempDir(t);
+    for (const mode of ["grpc", "http-connect"] as const) {
+      const path = join(dir, `${mode}.sock`);
+      // A socket file left by a process that died: bound, never unlinked.
+      const child = spawn(process.execPath, ["-e", `require("net").createServer().listen(${JSON.stringify(path)},()=>console.log("up"))`], { stdio: ["ignore", "pipe", "inherit"] });
+      await once(child.stdout, "data");
+      child.kill("SIGKILL");
+      await once(child, "close");
+      assert.ok(statSync(path).isSocket());
+      const pki = await createPki();
+      const options = (deleteExistingUdsFile: boolean) => resolveServerOptions({
+        frontends: [{ mode, listen: { path } }], agentListen: { port: 0, host: "127.0.0.1" }, agentTls: { ...pki.server, ca: pki.ca }, deleteExistingUdsFile,
+      });
+      await assert.rejects(NodetunnelServer.start(options(false), { log, registry: new Registry() }), /EADDRINUSE/, `${mode}: kept`);
+      const server = await NodetunnelServer.start(options(true), { log, registry: new Registry() });
+      t.after(() => server.destroy());
+      assert.deepEqual(server.addresses.frontends.map((f) => f.path), [path], `${mode}: replaced`);
+    }
+  });
+
   it("are created 0770 by default, both gRPC and HTTP CONNECT", async (t) => {
     const dir = tempDir(t);
     await start(t, [{ mode: "grpc", listen: { path: join(dir, "g.sock") } }, { mode: "http-connect", listen: { path: join(dir, "h.sock") } }]);
@@ -138,3 +159,20 @@ describe("TCP frontends with --server-ca-cert", () => {
     ok.destroy();
   });
 });
+
+describe("The agent port", () => {
+  // 192.0.2.1 (TEST-NET-1) is on no interface here: a server that gets past the check fails to bind
+  // it (EADDRNOTAVAIL), so nothing ever listens off loopback in this test.
+  const options = (extra: object) => resolveServerOptions({ frontends: [{ mode: "grpc", listen: { path: "/tmp/nt-unused.sock" } }], agentListen: { port: 0, host: "192.0.2.1" }, ...extra });
+
+  it("refuses cleartext off loopback, naming the flags, unless the server is explicitly insecure", async () => {
+    await assert.rejects(NodetunnelServer.start(options({}), { log, registry: new Registry() }),
+      (e) => isTunnelError(e, "INVALID_OPTION") && /--cluster-cert and --cluster-key/.test(e.message));
+    await assert.rejects(NodetunnelServer.start(options({ insecureAllowAnyAgent: true }), { log, registry: new Registry() }),
+      (e: NodeJS.ErrnoException) => e.code === "EADDRNOTAVAIL", "past the check: the bind itself fails");
+    const pki = await createPki();
+    await assert.rejects(NodetunnelServer.start(options({ agentTls: { ...pki.server, ca: pki.ca } }), { log, registry: new Registry() }),
+      (e: NodeJS.ErrnoException) => e.code === "EADDRNOTAVAIL", "with TLS: past the check");
+  });
+});
+

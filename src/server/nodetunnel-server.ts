@@ -22,7 +22,7 @@ import { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";
 import { createHttpConnectFrontend } from "./http-connect-frontend.js";
 import { ProxyServer, type ServerTracers } from "./proxy-server.js";
 import { ServerMetrics } from "./server-metrics.js";
-import type { FrontendConfig, ServerOptions } from "./server-options.js";
+import { isLoopback, type FrontendConfig, type ServerOptions } from "./server-options.js";
 
 export interface ServerDeps {
   readonly log: Logger;
@@ -112,6 +112,10 @@ export class NodetunnelServer {
 
   private async listen(): Promise<void> {
     const o = this.options;
+    // The agent port carries the agents' tokens and every tunnelled byte; upstream's agents always use TLS.
+    if (!o.agentTls && !isLoopback(o.agentListen.host) && !o.insecureAllowAnyAgent) {
+      throw new TunnelError("INVALID_OPTION", "the agent port needs TLS unless it binds to loopback: give --cluster-cert and --cluster-key (upstream's agents always connect with TLS), or --agent-bind-address=127.0.0.1");
+    }
     if (!o.agentTls) this.deps.log.warn("the agent port has no TLS: agents connect in cleartext (h2c); use --cluster-cert/--cluster-key outside tests");
     else if (!o.agentTls.ca && !o.tokenAuth) this.deps.log.warn("agents are not authenticated: any TLS client can register as any node (give --cluster-ca-cert, or token authentication)");
     const agent = await this.agentServer.listen({ port: o.agentListen.port, host: o.agentListen.host });
@@ -146,7 +150,7 @@ export class NodetunnelServer {
       );
       this.grpcFrontends.push(grpc);
       if ("path" in f.listen) {
-        await grpc.listen({ path: f.listen.path, mode: f.listen.mode ?? UDS_MODE });
+        await grpc.listen({ path: f.listen.path, mode: f.listen.mode ?? UDS_MODE, deleteExisting: this.options.deleteExistingUdsFile });
         return { mode: f.mode, path: f.listen.path };
       }
       const bound = await grpc.listen({ port: f.listen.port, host: f.listen.host });

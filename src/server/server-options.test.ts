@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { resolveServerOptions, type ServerOptionsInput } from "./server-options.js";
 
-const uds: ServerOptionsInput = { frontends: [{ mode: "grpc", listen: { path: "/tmp/x.sock" } }] };
+const uds: ServerOptionsInput = {
+  frontends: [{ mode: "grpc", listen: { path: "/tmp/x.sock" } }],
+  agentTls: { cert: "c", key: "k", ca: "ca" },
+};
 const rejects = (input: ServerOptionsInput, message: RegExp) =>
   assert.throws(() => resolveServerOptions(input), (e: Error & { code?: string }) => e.code === "INVALID_OPTION" && message.test(e.message));
 
@@ -28,13 +31,24 @@ describe("resolveServerOptions", () => {
   });
 
   it("refuses a cleartext TCP frontend off loopback, and TLS on a Unix socket", () => {
-    rejects({ frontends: [{ mode: "http-connect", listen: { port: 8090 } }] }, /needs TLS unless it binds to loopback/);
-    assert.doesNotThrow(() => resolveServerOptions({ frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }] }));
+    rejects({ ...uds, frontends: [{ mode: "http-connect", listen: { port: 8090 } }] }, /needs TLS unless it binds to loopback/);
+    assert.doesNotThrow(() => resolveServerOptions({ ...uds, frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }] }));
     rejects({ frontends: [{ mode: "grpc", listen: { path: "/x" }, tls: { cert: "c", key: "k" } }] }, /Unix socket frontend has no TLS/);
   });
 
   it("refuses agent mTLS together with token authentication, and partial token flags", () => {
     rejects({ ...uds, agentTls: { cert: "c", key: "k", ca: "ca" }, tokenAuth: { agentNamespace: "kube-system", agentServiceAccount: "a", audience: "x" } }, /mutually exclusive/);
-    rejects({ ...uds, tokenAuth: { agentNamespace: "kube-system", agentServiceAccount: "", audience: "x" } }, /needs all of/);
+    rejects({ ...uds, agentTls: undefined, agentListen: { port: 0, host: "127.0.0.1" }, tokenAuth: { agentNamespace: "kube-system", agentServiceAccount: "", audience: "x" } }, /needs all of/);
   });
+
+  it("refuses a TLS TCP frontend off loopback without client certificates, as upstream", () => {
+    const tcp = (host: string | undefined, ca?: string): ServerOptionsInput => ({
+      ...uds, frontends: [{ mode: "http-connect", listen: { port: 8131, host }, tls: { cert: "c", key: "k", ca } }],
+    });
+    rejects(tcp(undefined), /needs --server-ca-cert/);
+    rejects(tcp("10.0.0.4"), /needs --server-ca-cert/);
+    assert.doesNotThrow(() => resolveServerOptions(tcp("10.0.0.4", "ca")));
+    assert.doesNotThrow(() => resolveServerOptions(tcp("127.0.0.1")));
+  });
+
 });

@@ -143,6 +143,11 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
       if (!f.tls && !isLoopback(f.listen.host)) {
         invalid(`a TCP ${f.mode} frontend needs TLS unless it binds to loopback: give --server-cert and --server-key (and --server-ca-cert for mTLS), or use --uds-name`);
       }
+      // Without client certificates, anyone who reaches the port could dial every node (upstream
+      // requires --server-ca-cert in TCP mode).
+      if (f.tls && f.tls.ca === undefined && !isLoopback(f.listen.host)) {
+        invalid(`a TCP ${f.mode} frontend off loopback needs --server-ca-cert: kube-apiserver presents a client certificate, and without checking it anyone who reaches the port can dial every node`);
+      }
     } else {
       if (f.listen.path === "") invalid("--uds-name must not be empty");
       if (f.tls) invalid("--uds-name cannot be combined with --server-cert/--server-key/--server-ca-cert (a Unix socket frontend has no TLS)");
@@ -153,6 +158,7 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
     }
   }
   checkPort("--agent-port", o.agentListen.port);
+
   if (o.healthListen) checkPort("--health-port", o.healthListen.port);
   if (o.adminListen) checkPort("--admin-port", o.adminListen.port);
   if (o.agentTls && o.tokenAuth && o.agentTls.ca) {
@@ -189,6 +195,6 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   return Object.freeze({ ...o, frontends: Object.freeze([...o.frontends]), proxyStrategies: Object.freeze([...o.proxyStrategies]), flow: Object.freeze(f) });
 }
 
-function isLoopback(host: string | undefined): boolean {
+export function isLoopback(host: string | undefined): boolean {
   return host !== undefined && (host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host));
 }

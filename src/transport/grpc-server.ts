@@ -25,7 +25,8 @@ import { metadataFromHeaders } from "./metadata.js";
 
 export type { GrpcServerOptions } from "./grpc-options.js";
 export type GrpcHandler = (call: GrpcServerCall) => void;
-export type GrpcListenTarget = { port: number; host?: string } | { path: string; mode?: number };
+/** `deleteExisting` (default true): remove a stale socket file at `path` first (upstream's --delete-existing-uds-file). */
+export type GrpcListenTarget = { port: number; host?: string } | { path: string; mode?: number; deleteExisting?: boolean };
 
 // node:http2's servers, or a plain net/tls server whose connections Http2ServerSession serves
 // (options.http2 "builtin").
@@ -115,7 +116,7 @@ export class GrpcServer {
 
   async listen(target: GrpcListenTarget): Promise<{ port?: number; path?: string }> {
     if (this.#state !== "open") throw new TunnelError("CLOSED", "grpc server is closed");
-    if ("path" in target) await removeStaleSocket(target.path);
+    if ("path" in target && target.deleteExisting !== false) await removeStaleSocket(target.path);
     const server = this.#options.http2 === "builtin" ? this.#createBuiltinServer() : this.#createHttp2Server();
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);

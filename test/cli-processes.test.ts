@@ -98,6 +98,7 @@ describe("nodetunnel server and agent as processes", () => {
       "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${ports.agent}`, `--ca-cert=${f("ca.crt")}`,
       `--agent-cert=${f("agent.crt")}`, `--agent-key=${f("agent.key")}`, "--agent-id=node-1", "--agent-identifiers=ipv4=127.0.0.1&host=node-1",
       `--health-server-port=${ports.agentHealth}`, "--health-server-host=127.0.0.1", `--admin-server-port=${ports.agentAdmin}`, "--sync-interval=200ms",
+      "--probe-interval=1s",
     ]);
     children.push(agent);
     await until("agent ready", async () => (await get(`http://127.0.0.1:${ports.agentHealth}/readyz`)).status === 200);
@@ -119,6 +120,10 @@ describe("nodetunnel server and agent as processes", () => {
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /500/);
     }
+    // Upstream flags that are accepted and ignored are named, by both commands.
+    const stderrOf = (c: ChildProcess) => (c as ChildProcess & { stderrText: () => string }).stderrText();
+    assert.match(stderrOf(server), /nodetunnel server: --enable-profiling is accepted for compatibility and ignored/);
+    assert.match(stderrOf(agent), /nodetunnel agent: --probe-interval is accepted for compatibility and ignored/);
     agent.kill("SIGTERM");
     const [agentCode] = await once(agent, "exit");
     assert.equal(agentCode, 0, (agent as ChildProcess & { stderrText: () => string }).stderrText());

@@ -7,7 +7,7 @@ import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "..
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors } from "./command-support.js";
 import { agentTracers, createLogger } from "./logger.js";
-import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
+import { collectDestinations, collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { waitForSignals } from "./server-command.js";
 
 const ignoredUpstreamFlags = [
@@ -67,7 +67,7 @@ export function agentCommand(io: CliIo): Command {
     .addOption(envOption("--sync-interval-cap <duration>", "longest reconnect backoff", "10s"))
     .addOption(envOption("--keepalive-time <duration>", "ping the server when idle this long", "1h"))
     .addOption(envOption("--service-account-token-path <file>", "token sent as 'authorization: Bearer' (re-read at every connect)"))
-    .option("--allowed-destinations <cidr[:ports]>", "only dial these (repeatable): CIDR, CIDR:PORT, CIDR:LOW-HIGH, [v6CIDR]:PORT", collectList)
+    .option("--allowed-destinations <cidr[:ports]>", "only dial these (repeatable or comma-separated): CIDR, CIDR:PORT, CIDR:LOW-HIGH, CIDR:P1,P2, [v6CIDR]:PORT", collectDestinations)
     .addOption(envOption("--dial-timeout <duration>", "destination dial timeout", "5s"))
     .addOption(envOption("--drain-timeout <duration>", "after the first SIGTERM, how long connections may finish", "60s"))
     .addOption(envOption("--credit-flow-control <bool>", "offer per-connection credit flow control to nodetunnel servers", "true"))
@@ -87,6 +87,10 @@ Examples:
 Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may finish for --drain-timeout); the second stops.`);
   cmd.action(async (flags: AgentFlags) => {
     await runCommand(io, "nodetunnel agent", async () => {
+      for (const name of ignoredUpstreamFlags) {
+        const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+        if ((flags as unknown as Record<string, unknown>)[key] !== undefined) io.stderr.write(`nodetunnel agent: --${name} is accepted for compatibility and ignored\n`);
+      }
       const options = resolveAgentOptions(agentOptionsFromFlags(flags));
       const log = createLogger(io, { level: flags.logLevel });
       if (!options.tls?.ca) log.warn("no --ca-cert: the server's certificate is checked against the system's CAs");

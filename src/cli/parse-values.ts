@@ -38,3 +38,19 @@ export function parseBoolean(flag: string, text: string): boolean {
 /** Comma-separated and repeatable list flags collect into one array. */
 export const collectList = (value: string, previous: string[] | undefined): string[] =>
   [...(previous ?? []), ...value.split(",").map((s) => s.trim()).filter((s) => s !== "")];
+
+/**
+ * --allowed-destinations: repeatable and comma-separated like collectList, except that a bare port
+ * or port range after a CIDR:PORT entry extends that entry's ports, so `10.0.0.0/8:10250,10255`
+ * is one entry (the form DestinationPolicy documents) and `10.0.0.0/8,192.168.0.0/16` two.
+ */
+export const collectDestinations = (value: string, previous: string[] | undefined): string[] => {
+  const out = [...(previous ?? [])];
+  const fresh = out.length;
+  for (const part of value.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    const last = out.length > fresh ? out[out.length - 1]! : undefined;
+    if (/^\d+(-\d+)?$/.test(part) && last !== undefined && /:\d+(-\d+)?(,\d+(-\d+)?)*$/.test(last)) out[out.length - 1] = `${last},${part}`;
+    else out.push(part);
+  }
+  return out;
+};

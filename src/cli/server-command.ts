@@ -182,11 +182,11 @@ Examples:
   nodetunnel server --uds-name=/etc/kubernetes/konnectivity-server/konnectivity-server.socket --server-port=0 \\
     --agent-port=8132 --admin-port=8133 --health-port=8134 --cluster-cert=server.crt --cluster-key=server.key \\
     --proxy-strategies=destHost,default --agent-namespace=kube-system --agent-service-account=konnectivity-agent \\
-    --authentication-audience=system:konnectivity-server
+    --authentication-audience=system:konnectivity-server --kubeconfig=/etc/kubernetes/konnectivity-server.conf
   # HTTP CONNECT over mTLS TCP
   nodetunnel server --mode=http-connect --server-port=8131 --server-cert=s.crt --server-key=s.key --server-ca-cert=ca.crt ...
 
-Every flag can also be set as NODETUNNEL_<FLAG> (e.g. NODETUNNEL_AGENT_PORT=8132).
+Most flags can also be set as NODETUNNEL_<FLAG> (e.g. NODETUNNEL_AGENT_PORT=8132; docs/flags.md lists which).
 Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits at once.`);
   cmd.action(async (flags: ServerFlags) => {
     await runCommand(io, "nodetunnel server", async () => {

@@ -152,3 +152,29 @@ describe("nftables text: a ruleset file as nft -f reads it", () => {
     assert.throws(() => parseNftRuleset("table inet filter {\n}\n}\n"), inputError(3, /closes no table/));
   });
 });
+
+describe("nftables text: a block's { stands on its header's line, as nft reads it", () => {
+  // nft 1.0.6 (`nft -c -f`): "syntax error, unexpected '{'" for each of these; a newline ends the
+  // header, so the file never loads and the rules in it are not the node's.
+  it("refuses a { on the line after a table header, naming the { and the header's line", () => {
+    const text = "table inet filter\n{\n    chain input\n    {\n        type filter hook input priority 0; policy drop;\n        tcp dport 10250 accept\n    }\n}\n";
+    assert.throws(() => parseNftRuleset(text), inputError(2, /nft ends "table inet filter" at the end of line 1.*refuses.*the "\{" at the end of line 1/));
+  });
+
+  it("refuses a { on the line after a chain header in a table, and after an add chain command", () => {
+    assert.throws(() => parseNftRuleset("table inet filter {\n\tchain input\n\t{\n\t\ttype filter hook input priority 0;\n\t}\n}\n"), inputError(3, /nft ends "chain input" at the end of line 2/));
+    assert.throws(() => parseNftRuleset("add table inet filter\nadd chain inet filter input\n{ type filter hook input priority 0; policy drop; }\n"), inputError(3, /nft ends "add chain inet filter input" at the end of line 2/));
+  });
+
+  it("refuses a { that follows no header, and a chain without its body in a table", () => {
+    assert.throws(() => parseNftRuleset("table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0;\n\t\t{ tcp dport 22 } accept\n\t}\n}\n"), inputError(4, /follows no table, chain or set header/));
+    assert.throws(() => parseNftRuleset("table inet filter {\n\tchain input\n}\n"), inputError(2, /"chain input \{" with the "\{" on the chain's line/));
+  });
+
+  it("reads a header continued with \\ onto the { of the next line as the one-line form", () => {
+    const continued = "table inet filter \\\n{\n\tchain input \\\n\t{\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 10250 accept\n\t}\n}\n";
+    const oneLine = chain("type filter hook input priority 0; policy drop;", "tcp dport 10250 accept");
+    const strip = (text: string) => parseNftRuleset(text).tables.map((t) => ({ ...t, chains: t.chains.map((c) => ({ ...c, rules: c.rules.map(({ line: _line, ...r }) => r) })) }));
+    assert.deepEqual(strip(continued), strip(oneLine));
+  });
+});

@@ -51,8 +51,10 @@ function parseText(text: string): NftRuleset {
     } else if (frame === undefined) {
       topCommand(state, item.text, item.line);
     } else if (frame.kind === "table") {
-      // Table options (comment, flags); `chain x` without a body declares nothing we need.
-      if (!/^(comment\s+".*"|flags\s+.*|chain\s+\S+)$/.test(item.text)) throw unexpected(item.text, item.line, '"chain <name> {", "set <name> {", "map <name> {" or "}"');
+      // Table options (comment, flags). In a table nft takes a chain only with its body, `{` on
+      // the chain's line ("syntax error, unexpected newline, expecting '{'").
+      if (/^chain\s+\S+$/.test(item.text)) throw unexpected(item.text, item.line, `"${item.text} {" with the "{" on the chain's line (nft -f refuses a chain without it)`);
+      if (!/^(comment\s+".*"|flags\s+.*)$/.test(item.text)) throw unexpected(item.text, item.line, '"chain <name> {", "set <name> {", "map <name> {" or "}"');
     } else if (frame.kind === "chain") {
       // The chain's own properties (nft's chain_block grammar): `type ... hook ... priority ...`,
       // `policy ...`, `comment ...`, `devices = ...`, `flags ...`, each ended by `;` or by the end

@@ -56,6 +56,46 @@ test("text, -a and JSON listings of one ruleset give the same verdicts", () => {
   }
 });
 
+test("a ruleset file and what nft 1.0.6 lists after loading it give the same verdicts", () => {
+  // hand/<name>.listing.txt: `nft -a list ruleset` after `nft -f hand/<name>.nft` (check-hand.sh).
+  for (const name of ["rule-handle-commands", "replace-rule"]) {
+    for (const source of ["10.224.0.5", "10.224.0.66", "172.16.0.9", "192.168.1.1"]) {
+      for (const protocol of ["tcp", "udp"] as const) {
+        const verdicts = [".nft", ".listing.txt"].map((ext) => {
+          const r = checkNftables(readFileSync(join(dir, `hand/${name}${ext}`), "utf8"), { ...corpus.defaults, source, protocol });
+          return [r.verdict, r.effect, r.decidedBy?.chain, r.decidedBy?.rule];
+        });
+        assert.deepEqual(verdicts[0], verdicts[1], `${name} for ${protocol} from ${source}`);
+      }
+    }
+  }
+});
+
+test("delete rule with each handle nft listed after loading a file removes that rule, and only it", () => {
+  // generated/<name>.handles.txt is nft's listing after `nft -f src/<name>.nft`; loading that
+  // listing again gives the same handles (checked with nft 1.0.6), so both files are inputs here.
+  const rulesOf = (text: string, family: string, table: string, chain: string) =>
+    parseNftRuleset(text).tables.find((t) => t.family === family && t.name === table)!.chains.find((c) => c.name === chain)!.rules.map((r) => r.text);
+  let deletes = 0;
+  for (const name of ["goto-and-negation", "inet-drop-10250", "ip6-only", "jump-return-reject", "kube-proxy", "limit-and-unknown", "policy-drop", "two-base-chains", "vmap-iface"]) {
+    const listing = readFileSync(join(dir, `generated/${name}.handles.txt`), "utf8");
+    for (const file of [`src/${name}.nft`, `generated/${name}.handles.txt`]) {
+      const text = readFileSync(join(dir, file), "utf8");
+      for (const t of parseNftRuleset(listing).tables) {
+        for (const c of t.chains) {
+          const before = rulesOf(text, t.family, t.name, c.name);
+          c.rules.forEach((r, k) => {
+            const after = rulesOf(`${text}\ndelete rule ${t.family} ${t.name} ${c.name} handle ${r.handle}\n`, t.family, t.name, c.name);
+            assert.deepEqual(after, before.filter((_x, i) => i !== k), `${file}: delete rule ${t.family} ${t.name} ${c.name} handle ${r.handle}`);
+            deletes++;
+          });
+        }
+      }
+    }
+  }
+  assert.equal(deletes, 2 * 40);
+});
+
 test("the legacy-rules helper warns from the flag or from the input's own warning", () => {
   const plain = parseNftRuleset(readFileSync(join(dir, "generated/policy-drop.txt"), "utf8"));
   assert.equal(legacyRulesWarning(plain), null);

@@ -102,6 +102,7 @@ export function splitNftFile(text: string): NftFile {
         curMultiLine = false;
         handle = null;
       } else {
+        if (head === "" && exprDepth === 0) throw braceWithoutHeader(items.at(-1), line, blocks.at(-1));
         if (exprDepth === 0) exprLine = line;
         exprDepth++;
         append(c);
@@ -122,6 +123,26 @@ export function splitNftFile(text: string): NftFile {
   flush();
   if (blocks.length > 0) throw new DoctorInputError("nft ruleset ends inside a table or chain", { line: src.split("\n").length, expected: 'a closing "}"' });
   return { items: expandDefines(items), legacyWarning };
+}
+
+/**
+ * A `{` that starts a statement belongs to no expression and opens no block. nft refuses it
+ * (nft 1.0.6: "syntax error, unexpected '{'"): a newline ends the command or header before it
+ * (`line: base_cmd stmt_separator`), so `table inet filter` alone on a line is a whole `add table`
+ * and the `{` on the next line cannot give it a body. Only `\` at the line's end carries a header on.
+ */
+function braceWithoutHeader(prev: NftFileItem | undefined, line: number, block: Block | undefined): DoctorInputError {
+  const header = block === undefined ? topBlockHeader : block === "table" ? tableBlockHeader : null;
+  if (prev?.kind === "statement" && prev.line < line && header?.test(prev.text)) {
+    return new DoctorInputError(
+      `"{" on a line of its own: nft ends "${prev.text}" at the end of line ${prev.line}, so this "{" opens no block and nft -f refuses the file (syntax error, unexpected '{')`,
+      { line, expected: `the "{" at the end of line ${prev.line}, after "${prev.text}" (or "\\" there to continue the line)` },
+    );
+  }
+  return new DoctorInputError('"{" that follows no table, chain or set header: nft -f refuses it (syntax error, unexpected \'{\')', {
+    line,
+    expected: '"table|chain|set <name> {" with the "{" on the line of its header',
+  });
 }
 
 const defineRe = /^(define|redefine)\s+([A-Za-z_][\w-]*)\s*=\s*([^]*)$/;

@@ -29,7 +29,7 @@ export interface ServerFlags {
   serverCert?: string; serverKey?: string; serverCaCert?: string;
   agentPort: string; agentBindAddress: string; clusterCert?: string; clusterKey?: string; clusterCaCert?: string;
   adminPort: string; adminBindAddress: string; healthPort: string; healthBindAddress: string;
-  keepaliveTime: string; keepaliveTimeout: string; frontendKeepaliveTime: string; frontendHeaderTimeout: string; frontendHttp2: string; serverId?: string; serverCount: string; proxyStrategies: string;
+  keepaliveTime: string; keepaliveTimeout: string; frontendKeepaliveTime: string; frontendHeaderTimeout: string; frontendHttp2: string; agentHttp2: string; serverId?: string; serverCount: string; proxyStrategies: string;
   agentNamespace?: string; agentServiceAccount?: string; authenticationAudience?: string; kubeconfig?: string;
   gracefulShutdownTimeout: string; backendDialTimeout: string; frontend?: string[]; maxPendingDials: string; maxConnections: string;
   maxDialRate: string; dialBurst: string;
@@ -87,6 +87,7 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
     frontendHeaderTimeoutMs: parseDuration("--frontend-header-timeout", f.frontendHeaderTimeout),
     frontendKeepaliveTimeMs: parseDuration("--frontend-keepalive-time", f.frontendKeepaliveTime),
     frontendHttp2: f.frontendHttp2 as GrpcServerHttp2,
+    agentHttp2: f.agentHttp2 as GrpcServerHttp2,
     gracefulShutdownTimeoutMs: parseDuration("--graceful-shutdown-timeout", f.gracefulShutdownTimeout),
     dialTimeoutMs: parseDuration("--backend-dial-timeout", f.backendDialTimeout),
     maxPendingDials: parseInteger("--max-pending-dials", f.maxPendingDials, 1),
@@ -153,6 +154,7 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--keepalive-timeout <duration>", "drop an agent that does not acknowledge a keepalive PING in this time (grpc-go's default)", "20s"))
     .addOption(envOption("--frontend-keepalive-time <duration>", "ping frontends idle this long", "1h"))
     .addOption(envOption("--frontend-http2 <impl>", "HTTP/2 under the gRPC frontend: builtin (a few KiB per connection) or node (node:http2, ~22 KiB more per connection)", "builtin"))
+    .addOption(envOption("--agent-http2 <impl>", "HTTP/2 under the agent port: builtin (~66 KiB per agent) or node (node:http2, ~91 KiB per agent)", "builtin"))
     .addOption(envOption("--frontend-header-timeout <duration>", "an HTTP CONNECT client must send its whole request head within this, or gets 408 (upstream's ReadHeaderTimeout)", "60s"))
     .addOption(envOption("--server-id <id>", "this server's id (default: $PROXY_SERVER_ID or a random UUID)", undefined, "PROXY_SERVER_ID"))
     .addOption(envOption("--server-count <n>", "servers agents should connect to", "1"))

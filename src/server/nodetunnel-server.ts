@@ -87,7 +87,9 @@ export class NodetunnelServer {
           : undefined,
         keepaliveTimeMs: options.keepaliveTimeMs,
         keepaliveTimeoutMs: options.keepaliveTimeoutMs,
-        // Agents are node:http2 too when they are nodetunnel: see transport/keep-reading.ts.
+        http2: options.agentHttp2,
+        // With node:http2 (--agent-http2=node): agents are node:http2 too when they are nodetunnel,
+        // see transport/keep-reading.ts. The builtin session always reads.
         readWhileWriting: true,
         logger: deps.log.child({ component: "agent-listener" }),
       },

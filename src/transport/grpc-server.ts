@@ -308,6 +308,8 @@ export class GrpcServer {
   // Enforces the client ping rate as grpc-go's keepalive EnforcementPolicy.MinTime does
   // (konnectivity.md §1.7: MinTime 30 s upstream): too-early pings are strikes; past
   // maxPingStrikes the client gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and is cut off.
+  // Unlike grpc-go, sending DATA or HEADERS does not forgive the strikes, so a grpc-go or C-core
+  // client's BDP pings during a download would count: the servers leave it off (0, the default).
   #onPing(session: AnySession): void {
     const minIntervalMs = this.#options.minClientPingIntervalMs;
     const record = this.#sessions.get(session);

@@ -11,7 +11,7 @@ import type { Registry } from "prom-client";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError, parseAgentIdentifiers,
 } from "../protocol/index.js";
-import { GrpcServer, GrpcStatus, removeStaleSocket, type GrpcServerCall } from "../transport/index.js";
+import { GrpcServer, GrpcStatus, bindWithMode, removeStaleSocket, type GrpcServerCall } from "../transport/index.js";
 import { GrpcPacketChannel, type CallEnds } from "../tunnel/index.js";
 import {
   anonymousCredential, certificateCredential, checkIdentityClaims, isBindingEnforced, tokenCredential,
@@ -160,9 +160,10 @@ export class NodetunnelServer {
     this.httpServers.push(server);
     if ("path" in f.listen) {
       if (this.options.deleteExistingUdsFile) await removeStaleSocket(f.listen.path);
-      await listenOn(server, f.listen.path);
+      const mode = f.listen.mode ?? UDS_MODE;
+      await listenOn(server, f.listen.path, undefined, mode);
       this.socketPaths.push(f.listen.path);
-      await chmod(f.listen.path, f.listen.mode ?? UDS_MODE);
+      await chmod(f.listen.path, mode);
       return { mode: f.mode, path: f.listen.path };
     }
     await listenOn(server, f.listen.port, f.listen.host);
@@ -269,14 +270,15 @@ export class NodetunnelServer {
   }
 }
 
-async function listenOn(server: NetServer, portOrPath: number | string, host?: string): Promise<void> {
+/** `socketMode`: a Unix socket is created with this mode (bindWithMode), never wider. */
+async function listenOn(server: NetServer, portOrPath: number | string, host?: string, socketMode = UDS_MODE): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     const done = () => {
       server.off("error", reject);
       resolve();
     };
-    if (typeof portOrPath === "string") server.listen(portOrPath, done);
+    if (typeof portOrPath === "string") bindWithMode(socketMode, () => server.listen(portOrPath, done));
     else server.listen(portOrPath, host, done);
   });
 }

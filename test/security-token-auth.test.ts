@@ -147,6 +147,20 @@ describe("the token authenticator", () => {
     assert.deepEqual(api.requests.at(-1)!.audiences, [audience], "the review asked for our audience only");
   });
 
+  // TokenReviewStatus.audiences (authentication.k8s.io/v1): a client that sets spec.audiences must
+  // check that status.audiences names one of them; an empty list with authenticated=true means the
+  // token is valid for the API server's own audience, not for ours.
+  it("refuses a token when the review does not confirm our audience (a TokenReview server that ignores spec.audiences)", async () => {
+    api.behaviour = { kind: "audienceUnaware" };
+    try {
+      await assert.rejects(authenticate("wrong-audience-token"),
+        (e) => isTunnelError(e, "UNAUTHENTICATED") && e.message.includes(audience) && /audience/.test(e.message));
+      await assert.rejects(authenticate("good-token"), (e) => isTunnelError(e, "UNAUTHENTICATED"), "not even a good token: the answer proves nothing about the audience");
+    } finally {
+      api.behaviour = { kind: "normal" };
+    }
+  });
+
   it("refuses with a clear reason when the API server is down", async () => {
     const closed = net.createServer().listen(0, "127.0.0.1");
     await once(closed, "listening");

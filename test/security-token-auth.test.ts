@@ -283,6 +283,62 @@ describe("a server with token authentication", () => {
   });
 });
 
+describe("TokenReviews under a flood of Connects", () => {
+  // The agent port takes any TLS client when agents authenticate with tokens, and each Connect
+  // with a bearer token cost one TokenReview (a new HTTPS connection to kube-apiserver) with no
+  // bound: one unauthenticated connection could keep hundreds in flight. Upstream's client-go
+  // client throttles them (5 QPS by default); here they are bounded in flight and in waiting.
+  it("keeps at most maxInFlight reviews at the API server and refuses Connects beyond the waiting room at once, UNAVAILABLE", async (t) => {
+    const config = await loadKubeClientConfig(kubeconfig("flood.conf", { token: "server-identity-token" }), {});
+    const server = await NodetunnelServer.start(resolveServerOptions({
+      frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
+      agentListen: { port: 0, host: "127.0.0.1" }, agentTls: { cert: pki.server.cert, key: pki.server.key }, tokenAuth,
+    }), {
+      log, registry: new Registry(),
+      authenticateToken: createTokenAuthenticator(new TokenReviewClient(config, 5000, { maxInFlight: 4, maxWaiting: 8 }), tokenAuth),
+    });
+    t.after(() => server.destroy());
+    const attacker = await GrpcClient.connect({ host: "127.0.0.1", port: server.addresses.agentPort, tls: { ca: pki.ca } });
+    t.after(() => attacker.destroy());
+    const before = api.requests.length;
+    // Each review takes 1 s: the 4 in flight, then the 8 waiting in two rounds, within the 5 s timeout.
+    api.behaviour = { kind: "delay", ms: 1000 };
+    t.after(() => (api.behaviour = { kind: "normal" }));
+    const started = Date.now();
+    const outcomes = Array.from({ length: 30 }, (_, i) => {
+      const call = attacker.openStream("/AgentService/Connect", { agentID: `x${i}`, authorization: `Bearer junk-${i}` });
+      return once(call, "status").then(([s]) => ({ status: s as GrpcCallStatus, ms: Date.now() - started }));
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(api.requests.length - before, 4, "reviews at the API server while the first ones are unanswered");
+    const done = await Promise.all(outcomes);
+    const busy = done.filter((o) => o.status.code === GrpcStatus.UNAVAILABLE);
+    assert.equal(busy.length, 30 - 4 - 8, "Connects beyond the 4 in flight and the 8 waiting");
+    assert.ok(busy.every((o) => o.ms < 700 && /TokenReview/.test(o.status.message)), JSON.stringify(busy[0]));
+    assert.ok(done.filter((o) => o.status.code !== GrpcStatus.UNAVAILABLE).every((o) => o.status.code === GrpcStatus.UNAUTHENTICATED));
+    assert.equal(api.requests.length - before, 12, "every Connect that waited got its review");
+  });
+
+  it("a Connect that gives up while waiting for its turn leaves the waiting room", async () => {
+    const config = await loadKubeClientConfig(kubeconfig("wait.conf", { token: "server-identity-token" }), {});
+    const client = new TokenReviewClient(config, 5000, { maxInFlight: 1, maxWaiting: 1 });
+    api.behaviour = { kind: "delay", ms: 600 };
+    try {
+      const first = client.review("good-token", [audience]);
+      const giveUp = new AbortController();
+      const waiting = client.review("good-token", [audience], giveUp.signal);
+      await assert.rejects(client.review("good-token", [audience]), (e) => isTunnelError(e, "LIMIT"), "the waiting room holds one");
+      giveUp.abort();
+      await assert.rejects(waiting, (e) => isTunnelError(e, "CANCELLED"));
+      const third = client.review("good-token", [audience]);
+      assert.equal((await first).authenticated, true);
+      assert.equal((await third).authenticated, true, "the place freed by the cancelled one was taken");
+    } finally {
+      api.behaviour = { kind: "normal" };
+    }
+  });
+});
+
 describe("no agent authentication at all", () => {
   const base = {
     frontends: [{ mode: "grpc" as const, listen: { port: 0, host: "127.0.0.1" } }],

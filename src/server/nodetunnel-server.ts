@@ -204,8 +204,11 @@ export class NodetunnelServer {
         credential = tokenCredential(await this.deps.authenticateToken(auth[0]!.slice("Bearer ".length), call.signal), this.options.identityMap);
       } catch (err) {
         if (call.signal.aborted) return;
+        const message = err instanceof Error ? err.message : String(err);
+        // Too many agents being authenticated at once: not a verdict on the token; the agent retries.
+        if (err instanceof TunnelError && err.code === "LIMIT") return fail(GrpcStatus.UNAVAILABLE, `token not checked yet: ${message}`);
         const denied = err instanceof TunnelError && err.code === "PERMISSION_DENIED";
-        return fail(denied ? GrpcStatus.PERMISSION_DENIED : GrpcStatus.UNAUTHENTICATED, `token rejected: ${err instanceof Error ? err.message : String(err)}`);
+        return fail(denied ? GrpcStatus.PERMISSION_DENIED : GrpcStatus.UNAUTHENTICATED, `token rejected: ${message}`);
       }
       if (call.signal.aborted) return;
     }

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,6 +114,20 @@ describe("the kube client configuration", () => {
     assert.equal((await new TokenReviewClient(config).review("good-token", [audience])).authenticated, true);
     await assert.rejects(loadKubeClientConfig(undefined, {}, sa), /needs --kubeconfig outside a pod/);
     await assert.rejects(loadKubeClientConfig(join(dir, "missing.conf"), {}), /--kubeconfig .*missing\.conf/);
+  });
+
+  it("never quotes the kubeconfig's text in an error: a malformed line may hold the token or the key", async () => {
+    const secret = "eyJhbGciOiJSUzI1NiJ9.SECRET-TOKEN";
+    for (const line of [`token: "${secret}`, `token: '${secret}`, `token: "${secret}\\q"`, `client-key-data: [${secret}`, `token: {${secret}`, `token: [a, ${secret}`]) {
+      const path = join(dir, "broken.conf");
+      writeFileSync(path, readFileSync(kubeconfig("ok.conf", { token: "x" }), "utf8").replace("    token: x", `    ${line}`));
+      await assert.rejects(loadKubeClientConfig(path, {}),
+        (e) => isTunnelError(e, "INVALID_OPTION") && /YAML line \d+/.test(e.message) && !e.message.includes("SECRET"), line);
+    }
+    // A line that is not "key: value" at all (a token wrapped onto a line of its own).
+    const wrapped = join(dir, "wrapped.conf");
+    writeFileSync(wrapped, readFileSync(kubeconfig("ok2.conf", { token: "x" }), "utf8").replace("    token: x", `    token: eyJhbGciOiJSUzI1NiJ9.\n    ${secret}`));
+    await assert.rejects(loadKubeClientConfig(wrapped, {}), (e) => isTunnelError(e, "INVALID_OPTION") && !e.message.includes("SECRET"));
   });
 
   it("refuses a cleartext server and unsupported exec credentials", async () => {

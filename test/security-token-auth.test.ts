@@ -16,7 +16,7 @@ import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import type { CliIo } from "../src/cli/cli-io.js";
 import { main } from "../src/cli/main.js";
 import { agentAuthenticationDeps } from "../src/cli/server-command.js";
-import { isTunnelError } from "../src/protocol/index.js";
+import { drain, encodePacket, isTunnelError } from "../src/protocol/index.js";
 import {
   TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, podNameExtra, nodeNameExtra,
 } from "../src/server/agent-auth/index.js";
@@ -331,6 +331,41 @@ describe("TokenReviews under a flood of Connects", () => {
     assert.ok(busy.every((o) => o.ms < 700 && /TokenReview/.test(o.status.message)), JSON.stringify(busy[0]));
     assert.ok(done.filter((o) => o.status.code !== GrpcStatus.UNAVAILABLE).every((o) => o.status.code === GrpcStatus.UNAUTHENTICATED));
     assert.equal(api.requests.length - before, 12, "every Connect that waited got its review");
+  });
+
+  // Until its token passed, a Connect's stream was not read, and node:http2 kept what the client
+  // sent in the stream's window: 8 MiB per stream, any number of streams per unauthenticated
+  // connection (20 streams held 160 MiB in the server). Agents send nothing before the server's
+  // response headers (konnectivity.md §1.3); grpc-go, upstream, buffers at most its 64 KiB window.
+  it("holds at most 64 KiB of what a Connect sends before its token passed, and keeps what a real agent sends early", async (t) => {
+    const config = await loadKubeClientConfig(kubeconfig("early.conf", { token: "server-identity-token" }), {});
+    const server = await NodetunnelServer.start(resolveServerOptions({
+      frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
+      agentListen: { port: 0, host: "127.0.0.1" }, agentTls: { cert: pki.server.cert, key: pki.server.key }, tokenAuth,
+    }), { log, registry: new Registry(), authenticateToken: createTokenAuthenticator(new TokenReviewClient(config, 5000), tokenAuth) });
+    t.after(() => server.destroy());
+    const client = await GrpcClient.connect({ host: "127.0.0.1", port: server.addresses.agentPort, tls: { ca: pki.ca } });
+    t.after(() => client.destroy());
+    api.behaviour = { kind: "delay", ms: 1500 };
+    t.after(() => (api.behaviour = { kind: "normal" }));
+    const started = Date.now();
+    const flood = client.openStream("/AgentService/Connect", { agentID: "flood", authorization: "Bearer junk" });
+    const floodStatus = once(flood, "status").then(([s]) => s as GrpcCallStatus);
+    // 1 MiB: within the stream window, so the client is not held up writing (then it stops reading).
+    for (let i = 0; i < 4; i++) flood.write(new Uint8Array(256 * 1024));
+    const refused = await floodStatus;
+    assert.equal(refused.code, GrpcStatus.RESOURCE_EXHAUSTED, refused.message);
+    assert.match(refused.message, /before the call was accepted/);
+    assert.ok(Date.now() - started < 1500, "refused while the token was still under review");
+    // A small message sent before the response headers (a DRAIN) is kept and handled once accepted.
+    const early = client.openStream("/AgentService/Connect", { agentID: "early", authorization: "Bearer good-token" });
+    early.write(encodePacket(drain()));
+    await early.headers;
+    const stream = server.proxy.registry.streamsOf("early")[0];
+    assert.ok(stream, "registered");
+    for (let i = 0; i < 50 && !stream.isDraining; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(stream.isDraining, true, "the DRAIN sent before acceptance was delivered");
+    early.cancel();
   });
 
   it("a Connect that gives up while waiting for its turn leaves the waiting room", async () => {

@@ -52,6 +52,8 @@ export interface ServerAddresses {
 }
 
 const UDS_MODE = 0o770; // upstream creates the socket under umask 0007
+/** Agents send nothing before the server's response headers (konnectivity.md §1.3); grpc-go's window is 64 KiB. */
+const MAX_BYTES_BEFORE_ACCEPT = 64 * 1024;
 
 /** A server call's channel ends with trailers: OK, or UNAVAILABLE and the reason. */
 const serverCallEnds: CallEnds<GrpcServerCall> = {
@@ -186,6 +188,9 @@ export class NodetunnelServer {
       call.end(status, message);
     };
     if (this.state !== "running") return fail(GrpcStatus.UNAVAILABLE, "server is shutting down");
+    // Until it is accepted the peer is nobody (a TokenReview can take seconds): hold at most this
+    // of what it sends, not the 8 MiB stream window node:http2 would keep per stream.
+    call.readAhead(MAX_BYTES_BEFORE_ACCEPT);
     const ids = call.metadata.get(MetadataName.agentId) ?? [];
     if (ids.length !== 1 || ids[0] === "") return fail(GrpcStatus.INVALID_ARGUMENT, `expected exactly one ${MetadataName.agentId} metadata value, got ${ids.length}`);
     const agentId = ids[0]!;

@@ -36,6 +36,30 @@ describe("parsing and matching", () => {
     it(`${allowed ? "allows" : "refuses"} ${ip} port ${port}`, () => assert.equal(policy.allows(ip, port), allowed));
   }
 
+  // Node's BlockList matches an IPv4 address against an IPv6 subnet through its IPv4-mapped form,
+  // so an entry such as [::/0] (meant: any IPv6 node) also let through 127.0.0.1 and 169.254.169.254.
+  it("keeps IPv6 entries to IPv6: [::/0] allows no IPv4 address, nor an IPv4-mapped one", () => {
+    const v6Only = DestinationPolicy.parse(["10.224.0.0/16:10250", "[::/0]:10250"]);
+    for (const ip of ["127.0.0.1", "169.254.169.254", "0.0.0.0", "::ffff:127.0.0.1", "::ffff:7f00:1", "0:0:0:0:0:ffff:a9fe:a9fe"]) {
+      assert.equal(v6Only.allows(ip, 10250), false, ip);
+    }
+    for (const ip of ["fd00::1", "2001:db8::5", "10.224.0.5", "::ffff:10.224.0.5"]) assert.equal(v6Only.allows(ip, 10250), true, ip);
+  });
+
+  it("checks an IPv4-mapped IPv6 address as the IPv4 address it is, and takes IPv4-mapped CIDRs as IPv4", () => {
+    const mapped = DestinationPolicy.parse(["[::ffff:10.224.0.0/112]:10250"]);
+    assert.equal(mapped.allows("10.224.3.4", 10250), true);
+    assert.equal(mapped.allows("::ffff:10.224.3.4", 10250), true);
+    assert.equal(mapped.allows("10.225.0.1", 10250), false);
+    assert.equal(mapped.allows("fd00::1", 10250), false);
+    assert.equal(policy.allows("::ffff:10.224.3.4", 10250), true);
+    assert.equal(policy.allows("::ffff:10.224.3.4", 10255), false);
+  });
+
+  it("refuses what is not an IP address (an empty host resolves to none)", () => {
+    for (const ip of ["", "node-1", "10.224.0.5.", "::ffff:"]) assert.equal(policy.allows(ip, 10250), false, JSON.stringify(ip));
+  });
+
   it("allows everything with no entries (upstream's default) and describes itself", () => {
     const open = DestinationPolicy.allowAll();
     assert.equal(open.isRestricted, false);
@@ -76,6 +100,27 @@ describe("the dialer", () => {
       e.message === `dial tcp 127.0.0.1:${port}: destination not allowed by the agent's --allowed-destinations (10.0.0.0/8)`);
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(accepted, 0, "no connection was attempted");
+  });
+
+  it("does not let an IPv6 entry reach the node itself through 0.0.0.0, an IPv4-mapped or a numeric host", async () => {
+    let accepted = 0;
+    const count = () => accepted++;
+    listener.on("connection", count);
+    const v6Only = DestinationPolicy.parse([`[::/0]:${port}`]);
+    try {
+      for (const host of ["0.0.0.0", "127.0.0.1", "[::ffff:127.0.0.1]", "2130706433", "localhost"]) {
+        const outcome = await dialDestination(`${host}:${port}`, { timeoutMs: 1000, policy: v6Only }).then(
+          (socket) => (socket.destroy(), "connected"),
+          (e: unknown) => (isTunnelError(e, "DESTINATION_DENIED") ? "denied" : String(e)),
+        );
+        // localhost may resolve to ::1, which [::/0] allows (nothing listens there on this port).
+        if (host === "localhost" && outcome !== "denied") assert.notEqual(outcome, "connected", host);
+        else assert.equal(outcome, "denied", host);
+      }
+    } finally {
+      listener.off("connection", count);
+    }
+    assert.equal(accepted, 0, "no connection reached the IPv4 listener");
   });
 
   it("resolves a host name, then checks the address", async () => {

@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import type * as FsPromises from "node:fs/promises";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
@@ -112,6 +114,44 @@ describe("Unix socket frontends", () => {
     await start(t, [{ mode: "http-connect", listen: { path } }]);
     assert.equal(await connectAs(path, 65534, 65534), "EACCES");
     assert.equal(await connectAs(path, 65534, 0), "connected", "group root has rw on a 0770 socket owned by root");
+  });
+});
+
+describe("Unix socket frontends under a permissive umask", () => {
+  // The socket file is created by bind() with the process umask; --uds-mode was applied by a chmod
+  // after listening, so under umask 0 (some container entry points set it) the socket first existed
+  // 0777 and another user could connect, and keep the connection, before the chmod. Upstream binds
+  // under umask 0007. Here the chmod is held back (fs/promises patched) to look at the socket while
+  // it is listening and not yet chmod-ed.
+  it("never exist with a mode wider than --uds-mode, not even before the chmod", async (t) => {
+    const fsp = createRequire(import.meta.url)("node:fs/promises") as typeof FsPromises;
+    const realChmod = fsp.chmod;
+    const seen: Array<{ path: string; mode: number; otherUser?: string }> = [];
+    const asRoot = process.getuid?.() === 0;
+    fsp.chmod = async (path, mode) => {
+      const p = String(path);
+      if (p.endsWith(".sock")) seen.push({ path: p, mode: statSync(p).mode & 0o777, otherUser: asRoot ? await connectAs(p, 65534, 65534) : undefined });
+      return await realChmod(path, mode);
+    };
+    syncBuiltinESMExports();
+    const umask = process.umask(0);
+    t.after(() => {
+      process.umask(umask);
+      fsp.chmod = realChmod;
+      syncBuiltinESMExports();
+    });
+    const dir = tempDir(t);
+    await start(t, [
+      { mode: "grpc", listen: { path: join(dir, "g.sock") } },
+      { mode: "http-connect", listen: { path: join(dir, "h.sock"), mode: 0o700 } },
+    ]);
+    assert.equal(statSync(join(dir, "g.sock")).mode & 0o777, 0o770);
+    assert.equal(statSync(join(dir, "h.sock")).mode & 0o777, 0o700);
+    assert.equal(seen.length, 2, "both sockets were looked at while listening, before their chmod");
+    for (const s of seen) {
+      assert.equal(s.mode & ~(s.path.endsWith("h.sock") ? 0o700 : 0o770), 0, `${s.path} was ${s.mode.toString(8)} while listening`);
+      if (s.otherUser !== undefined) assert.notEqual(s.otherUser, "connected", `uid 65534 connected to ${s.path} while it was ${s.mode.toString(8)}`);
+    }
   });
 });
 

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +16,7 @@ import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import type { CliIo } from "../src/cli/cli-io.js";
 import { main } from "../src/cli/main.js";
 import { agentAuthenticationDeps } from "../src/cli/server-command.js";
-import { isTunnelError } from "../src/protocol/index.js";
+import { drain, encodePacket, isTunnelError } from "../src/protocol/index.js";
 import {
   TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, podNameExtra, nodeNameExtra,
 } from "../src/server/agent-auth/index.js";
@@ -116,6 +116,20 @@ describe("the kube client configuration", () => {
     await assert.rejects(loadKubeClientConfig(join(dir, "missing.conf"), {}), /--kubeconfig .*missing\.conf/);
   });
 
+  it("never quotes the kubeconfig's text in an error: a malformed line may hold the token or the key", async () => {
+    const secret = "eyJhbGciOiJSUzI1NiJ9.SECRET-TOKEN";
+    for (const line of [`token: "${secret}`, `token: '${secret}`, `token: "${secret}\\q"`, `client-key-data: [${secret}`, `token: {${secret}`, `token: [a, ${secret}`]) {
+      const path = join(dir, "broken.conf");
+      writeFileSync(path, readFileSync(kubeconfig("ok.conf", { token: "x" }), "utf8").replace("    token: x", `    ${line}`));
+      await assert.rejects(loadKubeClientConfig(path, {}),
+        (e) => isTunnelError(e, "INVALID_OPTION") && /YAML line \d+/.test(e.message) && !e.message.includes("SECRET"), line);
+    }
+    // A line that is not "key: value" at all (a token wrapped onto a line of its own).
+    const wrapped = join(dir, "wrapped.conf");
+    writeFileSync(wrapped, readFileSync(kubeconfig("ok2.conf", { token: "x" }), "utf8").replace("    token: x", `    token: eyJhbGciOiJSUzI1NiJ9.\n    ${secret}`));
+    await assert.rejects(loadKubeClientConfig(wrapped, {}), (e) => isTunnelError(e, "INVALID_OPTION") && !e.message.includes("SECRET"));
+  });
+
   it("refuses a cleartext server and unsupported exec credentials", async () => {
     await assert.rejects(loadKubeClientConfig(kubeconfig("http.conf", { token: "x" }, "http://127.0.0.1:1"), {}), /not https/);
     await assert.rejects(loadKubeClientConfig(kubeconfig("exec.conf", { exec: "{}" }), {}), /exec and auth-provider/);
@@ -145,6 +159,20 @@ describe("the token authenticator", () => {
   it("refuses a token issued for another audience", async () => {
     await assert.rejects(authenticate("wrong-audience-token"), (e) => isTunnelError(e, "UNAUTHENTICATED") && e.message.includes(audience));
     assert.deepEqual(api.requests.at(-1)!.audiences, [audience], "the review asked for our audience only");
+  });
+
+  // TokenReviewStatus.audiences (authentication.k8s.io/v1): a client that sets spec.audiences must
+  // check that status.audiences names one of them; an empty list with authenticated=true means the
+  // token is valid for the API server's own audience, not for ours.
+  it("refuses a token when the review does not confirm our audience (a TokenReview server that ignores spec.audiences)", async () => {
+    api.behaviour = { kind: "audienceUnaware" };
+    try {
+      await assert.rejects(authenticate("wrong-audience-token"),
+        (e) => isTunnelError(e, "UNAUTHENTICATED") && e.message.includes(audience) && /audience/.test(e.message));
+      await assert.rejects(authenticate("good-token"), (e) => isTunnelError(e, "UNAUTHENTICATED"), "not even a good token: the answer proves nothing about the audience");
+    } finally {
+      api.behaviour = { kind: "normal" };
+    }
   });
 
   it("refuses with a clear reason when the API server is down", async () => {
@@ -266,6 +294,97 @@ describe("a server with token authentication", () => {
     const id = await connect({ agentID: "node-2", agentIdentifiers: "ipv4=10.224.0.5", authorization: auth }) as GrpcCallStatus;
     assert.equal(id.code, GrpcStatus.PERMISSION_DENIED);
     assert.match(id.message, /agentID=node-2/);
+  });
+});
+
+describe("TokenReviews under a flood of Connects", () => {
+  // The agent port takes any TLS client when agents authenticate with tokens, and each Connect
+  // with a bearer token cost one TokenReview (a new HTTPS connection to kube-apiserver) with no
+  // bound: one unauthenticated connection could keep hundreds in flight. Upstream's client-go
+  // client throttles them (5 QPS by default); here they are bounded in flight and in waiting.
+  it("keeps at most maxInFlight reviews at the API server and refuses Connects beyond the waiting room at once, UNAVAILABLE", async (t) => {
+    const config = await loadKubeClientConfig(kubeconfig("flood.conf", { token: "server-identity-token" }), {});
+    const server = await NodetunnelServer.start(resolveServerOptions({
+      frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
+      agentListen: { port: 0, host: "127.0.0.1" }, agentTls: { cert: pki.server.cert, key: pki.server.key }, tokenAuth,
+    }), {
+      log, registry: new Registry(),
+      authenticateToken: createTokenAuthenticator(new TokenReviewClient(config, 5000, { maxInFlight: 4, maxWaiting: 8 }), tokenAuth),
+    });
+    t.after(() => server.destroy());
+    const attacker = await GrpcClient.connect({ host: "127.0.0.1", port: server.addresses.agentPort, tls: { ca: pki.ca } });
+    t.after(() => attacker.destroy());
+    const before = api.requests.length;
+    // Each review takes 1 s: the 4 in flight, then the 8 waiting in two rounds, within the 5 s timeout.
+    api.behaviour = { kind: "delay", ms: 1000 };
+    t.after(() => (api.behaviour = { kind: "normal" }));
+    const started = Date.now();
+    const outcomes = Array.from({ length: 30 }, (_, i) => {
+      const call = attacker.openStream("/AgentService/Connect", { agentID: `x${i}`, authorization: `Bearer junk-${i}` });
+      return once(call, "status").then(([s]) => ({ status: s as GrpcCallStatus, ms: Date.now() - started }));
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(api.requests.length - before, 4, "reviews at the API server while the first ones are unanswered");
+    const done = await Promise.all(outcomes);
+    const busy = done.filter((o) => o.status.code === GrpcStatus.UNAVAILABLE);
+    assert.equal(busy.length, 30 - 4 - 8, "Connects beyond the 4 in flight and the 8 waiting");
+    assert.ok(busy.every((o) => o.ms < 700 && /TokenReview/.test(o.status.message)), JSON.stringify(busy[0]));
+    assert.ok(done.filter((o) => o.status.code !== GrpcStatus.UNAVAILABLE).every((o) => o.status.code === GrpcStatus.UNAUTHENTICATED));
+    assert.equal(api.requests.length - before, 12, "every Connect that waited got its review");
+  });
+
+  // Until its token passed, a Connect's stream was not read, and node:http2 kept what the client
+  // sent in the stream's window: 8 MiB per stream, any number of streams per unauthenticated
+  // connection (20 streams held 160 MiB in the server). Agents send nothing before the server's
+  // response headers (konnectivity.md §1.3); grpc-go, upstream, buffers at most its 64 KiB window.
+  it("holds at most 64 KiB of what a Connect sends before its token passed, and keeps what a real agent sends early", async (t) => {
+    const config = await loadKubeClientConfig(kubeconfig("early.conf", { token: "server-identity-token" }), {});
+    const server = await NodetunnelServer.start(resolveServerOptions({
+      frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
+      agentListen: { port: 0, host: "127.0.0.1" }, agentTls: { cert: pki.server.cert, key: pki.server.key }, tokenAuth,
+    }), { log, registry: new Registry(), authenticateToken: createTokenAuthenticator(new TokenReviewClient(config, 5000), tokenAuth) });
+    t.after(() => server.destroy());
+    const client = await GrpcClient.connect({ host: "127.0.0.1", port: server.addresses.agentPort, tls: { ca: pki.ca } });
+    t.after(() => client.destroy());
+    api.behaviour = { kind: "delay", ms: 1500 };
+    t.after(() => (api.behaviour = { kind: "normal" }));
+    const started = Date.now();
+    const flood = client.openStream("/AgentService/Connect", { agentID: "flood", authorization: "Bearer junk" });
+    const floodStatus = once(flood, "status").then(([s]) => s as GrpcCallStatus);
+    // 1 MiB: within the stream window, so the client is not held up writing (then it stops reading).
+    for (let i = 0; i < 4; i++) flood.write(new Uint8Array(256 * 1024));
+    const refused = await floodStatus;
+    assert.equal(refused.code, GrpcStatus.RESOURCE_EXHAUSTED, refused.message);
+    assert.match(refused.message, /before the call was accepted/);
+    assert.ok(Date.now() - started < 1500, "refused while the token was still under review");
+    // A small message sent before the response headers (a DRAIN) is kept and handled once accepted.
+    const early = client.openStream("/AgentService/Connect", { agentID: "early", authorization: "Bearer good-token" });
+    early.write(encodePacket(drain()));
+    await early.headers;
+    const stream = server.proxy.registry.streamsOf("early")[0];
+    assert.ok(stream, "registered");
+    for (let i = 0; i < 50 && !stream.isDraining; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(stream.isDraining, true, "the DRAIN sent before acceptance was delivered");
+    early.cancel();
+  });
+
+  it("a Connect that gives up while waiting for its turn leaves the waiting room", async () => {
+    const config = await loadKubeClientConfig(kubeconfig("wait.conf", { token: "server-identity-token" }), {});
+    const client = new TokenReviewClient(config, 5000, { maxInFlight: 1, maxWaiting: 1 });
+    api.behaviour = { kind: "delay", ms: 600 };
+    try {
+      const first = client.review("good-token", [audience]);
+      const giveUp = new AbortController();
+      const waiting = client.review("good-token", [audience], giveUp.signal);
+      await assert.rejects(client.review("good-token", [audience]), (e) => isTunnelError(e, "LIMIT"), "the waiting room holds one");
+      giveUp.abort();
+      await assert.rejects(waiting, (e) => isTunnelError(e, "CANCELLED"));
+      const third = client.review("good-token", [audience]);
+      assert.equal((await first).authenticated, true);
+      assert.equal((await third).authenticated, true, "the place freed by the cancelled one was taken");
+    } finally {
+      api.behaviour = { kind: "normal" };
+    }
   });
 });
 

@@ -3,11 +3,21 @@
 // `CIDR:P1,P2` (IPv6 CIDRs in brackets: `[fd00::/8]:10250`); no entries means everything is
 // allowed, as upstream (kube-apiserver also reaches webhooks and aggregated APIs on pod and
 // service addresses). Host names are resolved by the dialer, then checked by address.
-import { BlockList, isIP } from "node:net";
+//
+// Each entry matches addresses of its own family only. Node's BlockList matches an IPv4 address
+// against an IPv6 subnet through the address's IPv4-mapped form (::ffff:a.b.c.d), so on its own an
+// entry like [::/0] (meant: any IPv6 node) would allow every IPv4 address too, loopback and
+// link-local included. An IPv4-mapped address is an IPv4 destination (the connect goes out over IPv4), so it
+// is checked as that IPv4 address, and an IPv4-mapped CIDR entry is an IPv4 entry.
+import { BlockList } from "node:net";
+import ipaddr from "ipaddr.js";
 import { TunnelError } from "../protocol/index.js";
+
+type Family = "ipv4" | "ipv6";
 
 interface PolicyEntry {
   readonly text: string;
+  readonly family: Family;
   readonly addresses: BlockList;
   /** Inclusive port ranges; empty means every port. */
   readonly ports: ReadonlyArray<readonly [number, number]>;
@@ -32,12 +42,24 @@ export class DestinationPolicy {
     return this.entries.length === 0 ? "any destination" : this.entries.map((e) => e.text).join(", ");
   }
 
-  /** Whether an IP address and port may be dialled. */
+  /** Whether an IP address and port may be dialled; anything that is not an IP address is refused. */
   allows(ip: string, port: number): boolean {
     if (this.entries.length === 0) return true;
-    const family = isIP(ip) === 6 ? "ipv6" : "ipv4";
-    return this.entries.some((e) => e.addresses.check(ip, family) && (e.ports.length === 0 || e.ports.some(([lo, hi]) => port >= lo && port <= hi)));
+    const address = destinationAddress(ip);
+    if (address === undefined) return false;
+    return this.entries.some((e) => e.family === address.family && e.addresses.check(address.text, address.family) &&
+      (e.ports.length === 0 || e.ports.some(([lo, hi]) => port >= lo && port <= hi)));
   }
+}
+
+/** The address as the connect will use it: IPv4-mapped IPv6 as IPv4. */
+function destinationAddress(ip: string): { text: string; family: Family } | undefined {
+  if (typeof ip !== "string" || !ipaddr.isValid(ip)) return undefined;
+  // ipaddr.js also reads "127.1" or "0x7f.0.0.1" as IPv4; the dialer hands over what net.isIP accepts.
+  if (ipaddr.IPv4.isValid(ip)) return ipaddr.IPv4.isValidFourPartDecimal(ip) ? { text: ip, family: "ipv4" } : undefined;
+  const v6 = ipaddr.IPv6.parse(ip);
+  if (v6.isIPv4MappedAddress()) return { text: v6.toIPv4Address().toString(), family: "ipv4" };
+  return { text: ip, family: "ipv6" };
 }
 
 function parseEntry(spec: string): PolicyEntry {
@@ -53,14 +75,20 @@ function parseEntry(spec: string): PolicyEntry {
   } else if (cidr.includes(":") && cidr.split(":").length === 2) {
     [cidr, portText] = cidr.split(":") as [string, string];
   }
-  const [address, bitsText] = cidr.split("/");
-  const family = isIP(address ?? "");
-  if (family === 0) bad(`"${address}" is not an IP address`);
-  const maxBits = family === 6 ? 128 : 32;
-  const bits = bitsText === undefined ? maxBits : Number(bitsText);
+  const [addressText, bitsText] = cidr.split("/");
+  const parsed = destinationAddress(addressText ?? "");
+  if (parsed === undefined) return bad(`"${addressText}" is not an IP address`);
+  const mapped = parsed.family === "ipv4" && addressText!.includes(":");
+  const maxBits = parsed.family === "ipv6" || mapped ? 128 : 32;
+  let bits = bitsText === undefined ? maxBits : Number(bitsText);
   if (!Number.isInteger(bits) || bits < 0 || bits > maxBits) bad(`prefix length "${bitsText}" is out of range`);
+  // [::ffff:10.0.0.0/104] is 10.0.0.0/8; a shorter prefix would cover IPv6 and IPv4 at once.
+  if (mapped) {
+    if (bits < 96) bad(`an IPv4-mapped CIDR needs a prefix length of at least 96, not ${bits}`);
+    bits -= 96;
+  }
   const addresses = new BlockList();
-  addresses.addSubnet(address!, bits, family === 6 ? "ipv6" : "ipv4");
+  addresses.addSubnet(parsed.text, bits, parsed.family);
   const ports: Array<[number, number]> = [];
   if (portText !== "") {
     for (const part of portText.split(",")) {
@@ -72,5 +100,5 @@ function parseEntry(spec: string): PolicyEntry {
       ports.push([lo, hi]);
     }
   }
-  return { text: spec, addresses, ports };
+  return { text: spec, family: parsed.family, addresses, ports };
 }

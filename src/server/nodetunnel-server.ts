@@ -11,7 +11,7 @@ import type { Registry } from "prom-client";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError, parseAgentIdentifiers,
 } from "../protocol/index.js";
-import { GrpcServer, GrpcStatus, removeStaleSocket, type GrpcServerCall } from "../transport/index.js";
+import { GrpcServer, GrpcStatus, bindWithMode, removeStaleSocket, type GrpcServerCall } from "../transport/index.js";
 import { GrpcPacketChannel, type CallEnds } from "../tunnel/index.js";
 import {
   anonymousCredential, certificateCredential, checkIdentityClaims, isBindingEnforced, tokenCredential,
@@ -52,6 +52,8 @@ export interface ServerAddresses {
 }
 
 const UDS_MODE = 0o770; // upstream creates the socket under umask 0007
+/** Agents send nothing before the server's response headers (konnectivity.md §1.3); grpc-go's window is 64 KiB. */
+const MAX_BYTES_BEFORE_ACCEPT = 64 * 1024;
 
 /** A server call's channel ends with trailers: OK, or UNAVAILABLE and the reason. */
 const serverCallEnds: CallEnds<GrpcServerCall> = {
@@ -162,9 +164,10 @@ export class NodetunnelServer {
     this.httpServers.push(server);
     if ("path" in f.listen) {
       if (this.options.deleteExistingUdsFile) await removeStaleSocket(f.listen.path);
-      await listenOn(server, f.listen.path);
+      const mode = f.listen.mode ?? UDS_MODE;
+      await listenOn(server, f.listen.path, undefined, mode);
       this.socketPaths.push(f.listen.path);
-      await chmod(f.listen.path, f.listen.mode ?? UDS_MODE);
+      await chmod(f.listen.path, mode);
       return { mode: f.mode, path: f.listen.path };
     }
     await listenOn(server, f.listen.port, f.listen.host);
@@ -187,6 +190,9 @@ export class NodetunnelServer {
       call.end(status, message);
     };
     if (this.state !== "running") return fail(GrpcStatus.UNAVAILABLE, "server is shutting down");
+    // Until it is accepted the peer is nobody (a TokenReview can take seconds): hold at most this
+    // of what it sends, not the 8 MiB stream window node:http2 would keep per stream.
+    call.readAhead(MAX_BYTES_BEFORE_ACCEPT);
     const ids = call.metadata.get(MetadataName.agentId) ?? [];
     if (ids.length !== 1 || ids[0] === "") return fail(GrpcStatus.INVALID_ARGUMENT, `expected exactly one ${MetadataName.agentId} metadata value, got ${ids.length}`);
     const agentId = ids[0]!;
@@ -205,8 +211,11 @@ export class NodetunnelServer {
         credential = tokenCredential(await this.deps.authenticateToken(auth[0]!.slice("Bearer ".length), call.signal), this.options.identityMap);
       } catch (err) {
         if (call.signal.aborted) return;
+        const message = err instanceof Error ? err.message : String(err);
+        // Too many agents being authenticated at once: not a verdict on the token; the agent retries.
+        if (err instanceof TunnelError && err.code === "LIMIT") return fail(GrpcStatus.UNAVAILABLE, `token not checked yet: ${message}`);
         const denied = err instanceof TunnelError && err.code === "PERMISSION_DENIED";
-        return fail(denied ? GrpcStatus.PERMISSION_DENIED : GrpcStatus.UNAUTHENTICATED, `token rejected: ${err instanceof Error ? err.message : String(err)}`);
+        return fail(denied ? GrpcStatus.PERMISSION_DENIED : GrpcStatus.UNAUTHENTICATED, `token rejected: ${message}`);
       }
       if (call.signal.aborted) return;
     }
@@ -271,14 +280,15 @@ export class NodetunnelServer {
   }
 }
 
-async function listenOn(server: NetServer, portOrPath: number | string, host?: string): Promise<void> {
+/** `socketMode`: a Unix socket is created with this mode (bindWithMode), never wider. */
+async function listenOn(server: NetServer, portOrPath: number | string, host?: string, socketMode = UDS_MODE): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     const done = () => {
       server.off("error", reject);
       resolve();
     };
-    if (typeof portOrPath === "string") server.listen(portOrPath, done);
+    if (typeof portOrPath === "string") bindWithMode(socketMode, () => server.listen(portOrPath, done));
     else server.listen(portOrPath, host, done);
   });
 }

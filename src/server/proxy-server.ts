@@ -207,8 +207,10 @@ export class ProxyServer {
       fail("limit", "too many dials", `more than ${this.options.maxDialsPerSecond} dials per second (burst ${this.options.dialBurst}) reached this server; retry shortly, or raise --max-dial-rate`, agent.agentId);
       return null;
     }
-    if (this.established >= this.options.maxConnections) {
-      fail("limit", "too many open connections", `the server holds its maximum of ${this.options.maxConnections} connections`, agent.agentId);
+    // Pending dials count: each may become a connection, and a frontend that opens dials faster
+    // than agents answer them would otherwise pass the limit by up to --max-pending-dials.
+    if (this.established + this.pending.size >= this.options.maxConnections) {
+      fail("limit", "too many open connections", `the server holds its maximum of ${this.options.maxConnections} connections (${this.established} open, ${this.pending.size} being dialled)`, agent.agentId);
       return null;
     }
     if (this.pending.has(random)) random = randomInt63();

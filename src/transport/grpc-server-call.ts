@@ -32,6 +32,12 @@ export type ServerCallEvent = "message" | "end" | "drain" | "close";
 export interface GrpcServerCall {
   /** A "message" listener starts reading (until then, messages wait in HTTP/2 flow control). */
   on(event: "message", listener: (message: Uint8Array) => void): this;
+  /**
+   * Starts reading before any "message" listener, holding at most `limitBytes` of messages until
+   * one comes; more ends the call with RESOURCE_EXHAUSTED. For a handler that first checks who the
+   * peer is: unread, node:http2 would hold a whole stream window for each of the peer's streams.
+   */
+  readAhead(limitBytes: number): void;
   on(event: "end" | "drain", listener: () => void): this;
   on(event: "close", listener: (err?: Error) => void): this;
   once(event: ServerCallEvent, listener: Listener): this;
@@ -146,7 +152,8 @@ export class ServerCall extends SlotEmitter<ServerCallEvent> implements GrpcServ
 
     error(err: TunnelError): void {
       this.call.#closeReason ??= err;
-      this.call.end(err.code === "MESSAGE_TOO_LARGE" ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL, err.message);
+      const exhausted = err.code === "MESSAGE_TOO_LARGE" || err.code === "LIMIT";
+      this.call.end(exhausted ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL, err.message);
     }
   };
 
@@ -156,6 +163,10 @@ export class ServerCall extends SlotEmitter<ServerCallEvent> implements GrpcServ
     // inbound-messages.ts.
     if (event === "message") this.#inbound.start();
     return this;
+  }
+
+  readAhead(limitBytes: number): void {
+    this.#inbound.readAhead(limitBytes);
   }
 
   get metadata(): Metadata {

@@ -20,7 +20,7 @@ import { minMaxFrameBytes } from "./http2-frame.js";
 import { Http2ServerSession } from "./http2-server-session.js";
 import { startKeepalive, type Keepalive, type KeepaliveOptions } from "./keepalive.js";
 import { tlsCipherOrder } from "./tls-suites.js";
-import { removeStaleSocket } from "./unix-socket.js";
+import { bindWithMode, removeStaleSocket } from "./unix-socket.js";
 import { metadataFromHeaders } from "./metadata.js";
 
 export type { GrpcServerOptions } from "./grpc-options.js";
@@ -125,8 +125,11 @@ export class GrpcServer {
         server.off("error", onError);
         resolve();
       };
-      if ("path" in target) server.listen(target.path, done);
-      else server.listen(target.port, target.host, done);
+      if ("path" in target) {
+        const path = target.path;
+        if (target.mode === undefined) server.listen(path, done);
+        else bindWithMode(target.mode, () => server.listen(path, done));
+      } else server.listen(target.port, target.host, done);
     }).catch((err: unknown) => {
       this.#forgetServer(server);
       throw err;
@@ -135,8 +138,8 @@ export class GrpcServer {
     server.on("error", (err) => this.#log?.error({ err }, "listener error"));
     if ("path" in target) {
       this.#socketPaths.set(server, target.path);
-      // Upstream creates the socket under umask 0007 (konnectivity.md §1.7); we chmod right
-      // after bind, before anyone is told the path.
+      // Created with the mode already (bindWithMode); the chmod also covers a platform whose
+      // bind ignores the umask.
       if (target.mode !== undefined) await chmod(target.path, target.mode);
       this.#log?.info({ path: target.path }, "listening on unix socket");
       return { path: target.path };

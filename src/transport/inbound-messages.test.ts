@@ -79,3 +79,37 @@ test("stop() delivers nothing more", async () => {
   assert.deepEqual(got, []);
   assert.deepEqual(events, []);
 });
+
+test("readAhead() reads at once and holds messages (and the end) until start()", async () => {
+  const { stream, got, events, inbound } = harness();
+  inbound.readAhead(64);
+  stream.end(frames("a", "b"));
+  await tick();
+  assert.deepEqual(got, []);
+  assert.deepEqual(events, []);
+  assert.equal(stream.readableLength, 0, "the stream was read: nothing left in its buffer");
+  inbound.start();
+  await tick();
+  assert.deepEqual(got, ["a", "b"]);
+  assert.deepEqual(events, ["end"]);
+});
+
+test("readAhead() fails with LIMIT once more than its limit arrived, a message still arriving included", async () => {
+  const whole = harness();
+  whole.inbound.readAhead(10);
+  whole.stream.write(frames("12345", "67890"));
+  await tick();
+  assert.deepEqual(whole.events, []);
+  whole.stream.write(frames("x"));
+  await tick();
+  assert.deepEqual(whole.events, ["error:LIMIT"]);
+  whole.inbound.start();
+  await tick();
+  assert.deepEqual(whole.got, [], "nothing is delivered after the failure");
+
+  const partial = harness(100);
+  partial.inbound.readAhead(10);
+  partial.stream.write(frames("a".repeat(50)).subarray(0, 20));
+  await tick();
+  assert.deepEqual(partial.events, ["error:LIMIT"]);
+});

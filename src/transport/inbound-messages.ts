@@ -6,7 +6,10 @@
 // paused call never sees another "message".
 //
 // Reading starts lazily, at start(): a handler that first awaits something (a token review,
-// konnectivity.md §1.3) loses no message that arrived meanwhile.
+// konnectivity.md §1.3) loses no message that arrived meanwhile. Until then node:http2 holds what
+// the peer sends, up to a whole stream window per stream; a handler that waits on behalf of a peer
+// it does not trust yet calls readAhead(limit) instead, which reads at once and holds at most
+// `limit` bytes until start().
 import type { Readable } from "node:stream";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { GrpcMessageReader } from "./grpc-frame.js";
@@ -46,6 +49,8 @@ export class InboundMessages {
   #queue: Uint8Array[] = [];
   #queueHead = 0;
   #isStarted = false;
+  /** Reading before start(): messages are held, up to limitBytes (with a partial one). */
+  #readAhead: { readonly limitBytes: number; heldBytes: number } | undefined;
   #isPaused = false;
   #isStopped = false;
   #hasStreamEnded = false;
@@ -63,10 +68,32 @@ export class InboundMessages {
   start(): void {
     if (this.#isStarted || this.#isStopped) return;
     this.#isStarted = true;
+    if (this.#readAhead) {
+      // Already reading: hand over what was held, unless paused meanwhile.
+      this.#readAhead = undefined;
+      if (this.#isPaused) this.#stream.pause();
+      else this.resume();
+      return;
+    }
+    this.#listen();
+    if (this.#isPaused) this.#stream.pause();
+  }
+
+  /**
+   * Reads now and holds the messages until start(), at most `limitBytes` of them (a message still
+   * arriving included); more fails the stream with LIMIT. For a peer not trusted yet: node:http2
+   * would otherwise hold a whole stream window (8 MiB) for each of its streams.
+   */
+  readAhead(limitBytes: number): void {
+    if (this.#isStarted || this.#isStopped || this.#readAhead) return;
+    this.#readAhead = { limitBytes, heldBytes: 0 };
+    this.#listen();
+  }
+
+  #listen(): void {
     readerOfStream.set(this.#stream, this);
     this.#stream.on("data", onStreamData);
     this.#stream.on("end", onStreamEnd);
-    if (this.#isPaused) this.#stream.pause();
   }
 
   pause(): void {
@@ -118,9 +145,18 @@ export class InboundMessages {
       this.#handlers.error(err as TunnelError);
       return;
     }
+    const ahead = this.#readAhead;
+    if (ahead) {
+      for (const message of messages) ahead.heldBytes += message.length;
+      if (ahead.heldBytes + this.#reader.bufferedBytes > ahead.limitBytes) {
+        this.stop();
+        this.#handlers.error(new TunnelError("LIMIT", `grpc: more than ${ahead.limitBytes} bytes sent before the call was accepted`));
+        return;
+      }
+    }
     for (const message of messages) {
       if (this.#isStopped) return;
-      if (this.#isPaused) this.#queue.push(message);
+      if (this.#isPaused || ahead) this.#queue.push(message);
       else this.#handlers.message(message);
     }
     const failure = this.#reader.failure;
@@ -133,7 +169,7 @@ export class InboundMessages {
   }
 
   #maybeEnd(): void {
-    if (!this.#hasStreamEnded || this.#isStopped || this.#isPaused || this.#queueHead < this.#queue.length) return;
+    if (!this.#hasStreamEnded || this.#isStopped || this.#isPaused || this.#readAhead || this.#queueHead < this.#queue.length) return;
     const truncated = this.#reader.bufferedBytes;
     this.stop();
     if (truncated > 0) {

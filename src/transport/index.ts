@@ -17,5 +17,5 @@ export type { Listener } from "./slot-emitter.js";
 export { GrpcClient, type GrpcClientTarget, type GrpcClientTlsOptions } from "./grpc-client.js";
 export type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki-lazy.js";
-export { removeStaleSocket } from "./unix-socket.js";
+export { bindWithMode, removeStaleSocket } from "./unix-socket.js";
 export { tlsCipherOrder } from "./tls-suites.js";

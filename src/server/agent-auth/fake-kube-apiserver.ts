@@ -31,8 +31,12 @@ export interface ReviewRequest {
 export interface FakeKubeApiserver {
   readonly url: string;
   readonly requests: ReviewRequest[];
-  /** How the next requests are answered: normally, after a delay, or with an HTTP error. */
-  behaviour: { kind: "normal" } | { kind: "delay"; ms: number } | { kind: "status"; code: number };
+  /**
+   * How the next requests are answered: normally, after a delay, with an HTTP error, or as a
+   * TokenReview server that ignores spec.audiences (it checks every token against its own
+   * audience, accepts any known token, and answers with no status.audiences).
+   */
+  behaviour: { kind: "normal" } | { kind: "delay"; ms: number } | { kind: "status"; code: number } | { kind: "audienceUnaware" };
   close(): Promise<void>;
 }
 
@@ -76,6 +80,12 @@ export async function startFakeKubeApiserver(o: FakeKubeApiserverOptions): Promi
         const b = fake.behaviour;
         if (b.kind === "status") return send(b.code, { kind: "Status", code: b.code, message: "injected failure" });
         const known = o.tokens[token];
+        if (b.kind === "audienceUnaware") {
+          const status = known
+            ? { authenticated: true, user: { username: known.username, uid: "uid-1", groups: ["system:serviceaccounts"], extra: known.extra ?? {} } }
+            : { authenticated: false, error: "invalid bearer token" };
+          return send(201, { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token: "", audiences }, status });
+        }
         const matching = known ? known.audiences.filter((a) => audiences.length === 0 || audiences.includes(a)) : [];
         const status = known && matching.length > 0
           ? { authenticated: true, user: { username: known.username, uid: "uid-1", groups: ["system:serviceaccounts"], extra: known.extra ?? {} }, audiences: matching }

@@ -2,7 +2,9 @@
 // is (client certificate or service-account token through TokenReview) and what it may claim.
 export { parseSimpleYaml, type YamlValue } from "./parse-simple-yaml.js";
 export { inClusterDir, kubeClientConfigFromKubeconfig, loadKubeClientConfig, type KubeClientConfig } from "./kube-client-config.js";
-export { TokenReviewClient, type TokenReviewResult, type TokenReviewUser } from "./token-review-client.js";
+export {
+  TokenReviewClient, defaultTokenReviewLimits, type TokenReviewLimits, type TokenReviewResult, type TokenReviewUser,
+} from "./token-review-client.js";
 export {
   createTokenAuthenticator, serviceAccountUsername, type TokenAuthenticator, type TokenAuthenticatorOptions,
 } from "./token-authenticator.js";

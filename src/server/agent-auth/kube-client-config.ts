@@ -38,7 +38,7 @@ const str = (o: Obj | undefined, key: string): string | undefined => {
 export async function kubeClientConfigFromKubeconfig(text: string, path: string): Promise<KubeClientConfig> {
   let doc: YamlValue;
   try {
-    doc = parseSimpleYaml(text);
+    doc = parseSimpleYaml(text, { withholdText: true });
   } catch (err) {
     return invalid(`--kubeconfig ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -79,3 +79,10 @@ test("refuses what it does not understand, with the line", () => {
     assert.throws(() => parseSimpleYaml(text), (e) => isTunnelError(e, "INVALID_OPTION") && why.test(e.message), text);
   }
 });
+
+test("quotes the offending text, unless told to withhold it (a kubeconfig holds tokens and keys)", () => {
+  const text = 'token: "s3cr3t\n';
+  assert.throws(() => parseSimpleYaml(text), (e) => isTunnelError(e, "INVALID_OPTION") && e.message.includes('"s3cr3t'));
+  assert.throws(() => parseSimpleYaml(text, { withholdText: true }),
+    (e) => isTunnelError(e, "INVALID_OPTION") && /^YAML line 1: unterminated .*withheld/.test(e.message) && !e.message.includes("s3cr3t"));
+});

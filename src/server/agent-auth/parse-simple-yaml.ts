@@ -14,11 +14,37 @@ interface Line {
   readonly number: number;
 }
 
-const fail = (line: number, why: string): never => {
-  throw new TunnelError("INVALID_OPTION", `YAML line ${line}: ${why}`);
+/**
+ * A syntax error inside the parser. `why` may name the offending text as `{text}`; the public
+ * function fills it in, or withholds it for a file that holds credentials (a kubeconfig's token or
+ * key on a malformed line would otherwise end up in the error, on stderr and in the logs).
+ */
+class YamlSyntaxError extends Error {
+  constructor(readonly line: number, readonly why: string, readonly text = "") {
+    super(why);
+  }
+}
+
+const fail = (line: number, why: string, text?: string): never => {
+  throw new YamlSyntaxError(line, why, text);
 };
 
-export function parseSimpleYaml(source: string): YamlValue {
+export interface ParseYamlOptions {
+  /** Errors name the line but never quote its text: the file holds secrets. */
+  readonly withholdText?: boolean;
+}
+
+export function parseSimpleYaml(source: string, options: ParseYamlOptions = {}): YamlValue {
+  try {
+    return parseDocument(source);
+  } catch (err) {
+    if (!(err instanceof YamlSyntaxError)) throw err;
+    const text = options.withholdText ? "[withheld: the file may hold credentials]" : err.text;
+    throw new TunnelError("INVALID_OPTION", `YAML line ${err.line}: ${err.why.replace("{text}", () => text)}`);
+  }
+}
+
+function parseDocument(source: string): YamlValue {
   const trimmed = source.trim();
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
     try {
@@ -87,7 +113,7 @@ function parseMapping(lines: Line[], raw: string[], state: { i: number }, indent
     const kv = mappingKey(line.text);
     if (kv === null) {
       if (line.text.startsWith("- ") || line.text === "-") break;
-      fail(line.number, `expected "key: value", got "${line.text}"`);
+      fail(line.number, 'expected "key: value", got "{text}"', line.text);
     }
     const [key, rest] = kv!;
     if (Object.hasOwn(out, key)) fail(line.number, `duplicate key "${key}"`);
@@ -168,15 +194,15 @@ function parseScalar(text: string, line: number): YamlValue {
   const t = text.trim();
   if (t.startsWith("&") || t.startsWith("*") || t.startsWith("!")) fail(line, "anchors, aliases and tags are not supported");
   if (t.startsWith('"')) {
-    if (quotedEnd(t) !== t.length - 1) fail(line, `unterminated or trailing text after a quoted string: ${t}`);
+    if (quotedEnd(t) !== t.length - 1) fail(line, "unterminated or trailing text after a quoted string: {text}", t);
     try {
       return JSON.parse(t) as string;
     } catch {
-      return fail(line, `bad double-quoted string: ${t}`);
+      return fail(line, "bad double-quoted string: {text}", t);
     }
   }
   if (t.startsWith("'")) {
-    if (quotedEnd(t) !== t.length - 1) fail(line, `unterminated or trailing text after a quoted string: ${t}`);
+    if (quotedEnd(t) !== t.length - 1) fail(line, "unterminated or trailing text after a quoted string: {text}", t);
     return t.slice(1, -1).replace(/''/g, "'");
   }
   if (t.startsWith("[") || t.startsWith("{")) return parseFlow(t, line);
@@ -191,14 +217,14 @@ function parseScalar(text: string, line: number): YamlValue {
 /** Flow collections of scalars only: `[a, "b", 1]`, `{k: v}`; nesting is refused. */
 function parseFlow(t: string, line: number): YamlValue {
   const isList = t.startsWith("[");
-  if (!t.endsWith(isList ? "]" : "}")) fail(line, `unterminated flow collection: ${t}`);
+  if (!t.endsWith(isList ? "]" : "}")) fail(line, "unterminated flow collection: {text}", t);
   const inner = t.slice(1, -1).trim();
   const items = inner === "" ? [] : splitFlow(inner, line);
   if (isList) return items.map((s) => parseScalar(s, line));
   const out: { [key: string]: YamlValue } = {};
   for (const item of items) {
     const kv = mappingKey(item);
-    if (!kv) fail(line, `expected "key: value" in a flow mapping, got "${item}"`);
+    if (!kv) fail(line, 'expected "key: value" in a flow mapping, got "{text}"', item);
     out[kv![0]] = parseScalar(kv![1], line);
   }
   return out;

@@ -26,9 +26,14 @@ export function createTokenAuthenticator(
     if (!result.authenticated || !result.user) {
       throw new TunnelError("UNAUTHENTICATED", `not authenticated by TokenReview${result.error ? `: ${result.error}` : ""} (audience ${options.audience})`);
     }
-    // An API server that ignored spec.audiences answers with other ones; that is not a yes for ours.
-    if (result.audiences.length > 0 && !result.audiences.includes(options.audience)) {
-      throw new TunnelError("UNAUTHENTICATED", `token is for audiences ${result.audiences.join(", ")}, not ${options.audience}`);
+    // status.audiences must name ours (TokenReviewStatus, authentication.k8s.io/v1: a client that
+    // sets spec.audiences validates it). Empty with authenticated=true means "valid for the API
+    // server's own audience", the answer of a TokenReview server that ignored spec.audiences: a
+    // token kube-apiserver accepts (any service-account token) is not one issued for this server.
+    if (!result.audiences.includes(options.audience)) {
+      throw new TunnelError("UNAUTHENTICATED", result.audiences.length > 0
+        ? `token is for audiences ${result.audiences.join(", ")}, not ${options.audience}`
+        : `the TokenReview did not confirm the audience ${options.audience} (status.audiences is empty: the API server checked the token against its own audience)`);
     }
     if (result.user.username !== expected) {
       throw new TunnelError("PERMISSION_DENIED", `token belongs to ${result.user.username || "(no user name)"}, not ${expected} (--agent-namespace/--agent-service-account)`);

@@ -22,18 +22,95 @@ export interface TokenReviewResult {
   readonly error?: string;
 }
 
+/**
+ * Every agent Connect with a bearer token costs a review, and the agent port takes any TLS client
+ * before its token is checked: without a bound, one unauthenticated connection kept hundreds of
+ * reviews (each a new HTTPS connection to kube-apiserver) in flight. Upstream's client-go client
+ * throttles them (5 QPS by default, --kubeconfig-qps); here they are bounded in flight, and the
+ * agents waiting for a turn are bounded too: beyond, a review fails at once (LIMIT) and the agent
+ * retries with its backoff. A reconnect storm of thousands of agents still passes within seconds.
+ */
+export interface TokenReviewLimits {
+  /** Reviews sent to the API server at once; more wait their turn. */
+  readonly maxInFlight?: number;
+  /** Reviews waiting for a turn; beyond, review() fails at once with LIMIT. */
+  readonly maxWaiting?: number;
+}
+
+export const defaultTokenReviewLimits = { maxInFlight: 32, maxWaiting: 1024 } as const;
+
 const reviewPath = "/apis/authentication.k8s.io/v1/tokenreviews";
 const maxResponseBytes = 1024 * 1024;
 
 export class TokenReviewClient {
-  constructor(private readonly config: KubeClientConfig, private readonly timeoutMs = 10_000) {}
+  private readonly maxInFlight: number;
+  private readonly maxWaiting: number;
+  private inFlight = 0;
+  /** Reviews waiting for a turn, oldest first; a finishing review hands its turn to the first. */
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly config: KubeClientConfig, private readonly timeoutMs = 10_000, limits: TokenReviewLimits = {}) {
+    this.maxInFlight = limits.maxInFlight ?? defaultTokenReviewLimits.maxInFlight;
+    this.maxWaiting = limits.maxWaiting ?? defaultTokenReviewLimits.maxWaiting;
+    if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1 || !Number.isInteger(this.maxWaiting) || this.maxWaiting < 0) {
+      throw new TunnelError("INVALID_OPTION", `TokenReview limits must be integers, maxInFlight at least 1: ${JSON.stringify(limits)}`);
+    }
+  }
 
   get server(): string {
     return this.config.server;
   }
 
-  /** Resolves with the review's status; rejects (UNAUTHENTICATED) when the API cannot answer. */
+  /**
+   * Resolves with the review's status; rejects UNAUTHENTICATED when the API cannot answer within
+   * the timeout (waiting for a turn included), LIMIT when too many reviews already wait, and
+   * CANCELLED when `signal` aborts.
+   */
   async review(token: string, audiences: readonly string[], signal?: AbortSignal): Promise<TokenReviewResult> {
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    await this.takeTurn(signal, deadline);
+    try {
+      return await this.send(token, audiences, signal, deadline);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
+  }
+
+  private takeTurn(signal: AbortSignal | undefined, deadline: AbortSignal): Promise<void> {
+    if (this.inFlight < this.maxInFlight) {
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    if (this.waiting.length >= this.maxWaiting) {
+      return Promise.reject(new TunnelError("LIMIT",
+        `TokenReview at ${this.config.server} not sent: ${this.inFlight} reviews in flight and ${this.waiting.length} waiting for a turn; retry`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const stop = () => {
+        const at = this.waiting.indexOf(turn);
+        if (at >= 0) this.waiting.splice(at, 1);
+        signal?.removeEventListener("abort", stop);
+        deadline.removeEventListener("abort", stop);
+        reject(signal?.aborted
+          ? new TunnelError("CANCELLED", "TokenReview cancelled")
+          : new TunnelError("UNAUTHENTICATED", `TokenReview at ${this.config.server} failed: no turn within ${this.timeoutMs} ms (${this.inFlight} reviews in flight)`));
+      };
+      // The turn is handed over with the slot: inFlight stays as it is.
+      const turn = () => {
+        signal?.removeEventListener("abort", stop);
+        deadline.removeEventListener("abort", stop);
+        resolve();
+      };
+      if (signal?.aborted) return stop();
+      signal?.addEventListener("abort", stop, { once: true });
+      deadline.addEventListener("abort", stop, { once: true });
+      this.waiting.push(turn);
+    });
+  }
+
+  private async send(token: string, audiences: readonly string[], signal: AbortSignal | undefined, deadline: AbortSignal): Promise<TokenReviewResult> {
     const c = this.config;
     let bearer = c.token;
     if (c.tokenFile) bearer = (await readFile(c.tokenFile, "utf8")).trim();
@@ -43,7 +120,6 @@ export class TokenReviewClient {
       spec: { token, audiences },
     });
     const url = new URL(reviewPath, `${c.server}/`);
-    const deadline = AbortSignal.timeout(this.timeoutMs);
     const abort = signal ? AbortSignal.any([signal, deadline]) : deadline;
     const unavailable = (why: string, cause?: unknown) =>
       new TunnelError("UNAUTHENTICATED", `TokenReview at ${c.server} failed: ${why}`, { cause });

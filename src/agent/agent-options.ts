@@ -9,6 +9,11 @@ import { DestinationPolicy } from "./destination-policy.js";
 export interface ServerTarget {
   readonly host: string;
   readonly port: number;
+  /**
+   * The name the server's certificate must carry when `host` is one of the addresses a DNS name
+   * resolved to (an address is not what the certificate names).
+   */
+  readonly servername?: string;
 }
 
 export interface AgentOptions {

@@ -265,7 +265,7 @@ export class NodetunnelAgent {
     const all = await (this.deps.lookup ?? ((host: string) => lookup(host, { all: true })))(t.host);
     if (all.length <= 1) return t;
     const pick = all[slotIndex % all.length]!;
-    return { host: pick.address, port: t.port };
+    return { host: pick.address, port: t.port, servername: t.host };
   }
 
   private async listen(): Promise<void> {

@@ -31,7 +31,7 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
     ? {
         host: target.host,
         port: target.port,
-        tls: { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: o.tls.servername, alpn: [...o.tls.alpnProtocols] },
+        tls: { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: o.tls.servername ?? target.servername, alpn: [...o.tls.alpnProtocols] },
       }
     : { host: target.host, port: target.port, tls: {} };
   const metadata: Record<string, string> = {

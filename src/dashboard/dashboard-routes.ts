@@ -2,7 +2,9 @@
 // and /api/snapshot (the data as JSON). Other paths fall through to /metrics and friends.
 // The admin port binds to 127.0.0.1 by default; the page has no controls, it only reads.
 import { readFileSync } from "node:fs";
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { isIP } from "node:net";
+import { hostname } from "node:os";
 import type { RouteHandler, ServerSnapshot } from "../server/index.js";
 import { dashboardHtml } from "./dashboard-page.js";
 
@@ -18,6 +20,10 @@ export function dashboardRoutes(snapshot: () => ServerSnapshot): RouteHandler {
   return (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== "/" && path !== "/dashboard.js" && path !== "/api/snapshot") return false;
+    if (!isHostAllowed(req)) {
+      send(res, 403, "text/plain; charset=utf-8", `the dashboard answers browsers only at an IP address, localhost or ${hostname()} (Host: ${JSON.stringify(req.headers.host ?? "")} refused: DNS rebinding protection)`);
+      return true;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       send(res, 405, "text/plain; charset=utf-8", "method not allowed", { Allow: "GET, HEAD" });
       return true;
@@ -34,6 +40,20 @@ export function dashboardRoutes(snapshot: () => ServerSnapshot): RouteHandler {
     }
     return true;
   };
+}
+
+/**
+ * DNS rebinding: a page from another site can re-point its own name at 127.0.0.1 and then read this
+ * port as its own origin; its requests carry that name in Host. So a browser (every one sends a
+ * "Mozilla/" user agent) must name the port by an IP address, localhost or this machine's name.
+ * Other clients (curl, Prometheus, `nodetunnel doctor cluster`) may use any name.
+ */
+function isHostAllowed(req: IncomingMessage): boolean {
+  if (!(req.headers["user-agent"] ?? "").startsWith("Mozilla/")) return true;
+  const host = (req.headers.host ?? "").toLowerCase();
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.replace(/:\d*$/, "");
+  const own = hostname().toLowerCase();
+  return isIP(name) !== 0 || name === "localhost" || name.endsWith(".localhost") || name === own || name === own.split(".")[0];
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {

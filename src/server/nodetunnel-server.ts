@@ -22,6 +22,7 @@ import { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";
 import { createHttpConnectFrontend } from "./http-connect-frontend.js";
 import { ProxyServer, type ServerTracers } from "./proxy-server.js";
 import { ServerMetrics } from "./server-metrics.js";
+import { WarningBudget } from "./warning-budget.js";
 import { isLoopback, type FrontendConfig, type ServerOptions } from "./server-options.js";
 
 export interface ServerDeps {
@@ -70,9 +71,16 @@ export class NodetunnelServer {
   private readonly socketPaths: string[] = [];
   private state: "running" | "draining" | "closed" = "running";
   private bound: ServerAddresses | undefined;
+  private readonly agentServiceLog: Logger;
+  /** Refused Connects are logged at most 10 per 10 s each kind, the rest counted (a retry loop or a flood). */
+  private readonly refusedAgents: WarningBudget;
+  private readonly refusedClaims: WarningBudget;
 
   private constructor(readonly options: ServerOptions, private readonly deps: ServerDeps) {
     this.metrics = new ServerMetrics(deps.registry);
+    this.agentServiceLog = deps.log.child({ component: "agent-service" });
+    this.refusedAgents = new WarningBudget(this.agentServiceLog, "agent connection refused");
+    this.refusedClaims = new WarningBudget(this.agentServiceLog, "agent claimed an identity its credential does not allow");
     const agentEndpoint = () => `${options.agentListen.host ?? "<this server>"}:${this.bound?.agentPort ?? options.agentListen.port}`;
     this.proxy = new ProxyServer(options, deps.log.child({ component: "server" }), this.metrics, agentEndpoint, deps.tracers);
     // Summed at scrape time: walking the connections per scrape is cheaper than per byte.
@@ -184,9 +192,9 @@ export class NodetunnelServer {
   }
 
   private async acceptAgent(call: GrpcServerCall): Promise<void> {
-    const log = this.deps.log.child({ component: "agent-service" });
+    const log = this.agentServiceLog;
     const fail = (status: number, message: string) => {
-      log.warn({ peer: call.peer.address, reason: message }, "agent connection refused");
+      this.refusedAgents.warn({ peer: call.peer.address, reason: message });
       call.end(status, message);
     };
     if (this.state !== "running") return fail(GrpcStatus.UNAVAILABLE, "server is shutting down");
@@ -222,7 +230,7 @@ export class NodetunnelServer {
     // Identity binding (docs/security.md): claims outside the credential are refused and logged.
     const refusal = checkIdentityClaims(this.options.identityBinding, credential, agentId, identifiers);
     if (refusal) {
-      log.warn({ agentId, claim: refusal.claim, principal: credential.principal }, "agent claimed an identity its credential does not allow");
+      this.refusedClaims.warn({ agentId, claim: refusal.claim, principal: credential.principal });
       return fail(GrpcStatus.PERMISSION_DENIED, refusal.message);
     }
     const authenticatedAs = credential.principal;

@@ -53,6 +53,7 @@ export interface ServerAddresses {
 }
 
 const UDS_MODE = 0o770; // upstream creates the socket under umask 0007
+const AGENT_STREAMLESS_SESSION_TIMEOUT_MS = 30_000;
 /** Agents send nothing before the server's response headers (konnectivity.md §1.3); grpc-go's window is 64 KiB. */
 const MAX_BYTES_BEFORE_ACCEPT = 64 * 1024;
 
@@ -98,6 +99,9 @@ export class NodetunnelServer {
         keepaliveTimeMs: options.keepaliveTimeMs,
         keepaliveTimeoutMs: options.keepaliveTimeoutMs,
         http2: options.agentHttp2,
+        // An agent keeps its Connect stream open for its whole life; a TLS session without one for
+        // this long (a peer that never authenticates, or whose Connect was refused) is closed.
+        streamlessSessionTimeoutMs: AGENT_STREAMLESS_SESSION_TIMEOUT_MS,
         // With node:http2 (--agent-http2=node): agents are node:http2 too when they are nodetunnel,
         // see transport/keep-reading.ts. The builtin session always reads.
         readWhileWriting: true,

@@ -103,6 +103,12 @@ export interface GrpcServerOptions extends CommonInput {
   http2?: GrpcServerHttp2;
   /** Streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; builtin only). */
   maxConcurrentStreams?: number;
+  /**
+   * A session with no open stream for this long is closed (0 = never). For a port where every
+   * legitimate peer keeps a stream open (agents): idle TLS sessions from peers that never
+   * authenticate would otherwise hold a socket and its memory for good.
+   */
+  streamlessSessionTimeoutMs?: number;
 }
 
 export const grpcServerHttp2Values = ["builtin", "node"] as const;
@@ -114,6 +120,7 @@ export interface ResolvedGrpcServerOptions extends ResolvedCommonOptions {
   readonly readWhileWriting: boolean;
   readonly http2: GrpcServerHttp2;
   readonly maxConcurrentStreams: number;
+  readonly streamlessSessionTimeoutMs: number;
 }
 
 export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): ResolvedGrpcServerOptions {
@@ -125,6 +132,7 @@ export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): Resolve
     readWhileWriting: input.readWhileWriting ?? false,
     http2: checkHttp2(input.http2 ?? "node"),
     maxConcurrentStreams: checkInteger("maxConcurrentStreams", input.maxConcurrentStreams ?? 1000, 1, 2 ** 31 - 1),
+    streamlessSessionTimeoutMs: checkInteger("streamlessSessionTimeoutMs", input.streamlessSessionTimeoutMs ?? 0, 0, 2 ** 31 - 1),
   });
 }
 

@@ -58,6 +58,33 @@ for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTT
   const start = (t: TestContext, routes: Record<string, GrpcHandler>, options?: ConstructorParameters<typeof GrpcServer>[1]) =>
     startServer(t, routes, { http2: http2Impl, ...options });
 
+  test("with streamlessSessionTimeoutMs, a session without a stream is closed; one with a stream is kept until it has none", async (t) => {
+    const { client, path } = await start(t, { "/AgentService/Connect": echo }, { streamlessSessionTimeoutMs: 300 });
+    // Whether the client's session ends within `ms` (a failure must not hang the run).
+    const closesWithin = (c: GrpcClient, ms: number) =>
+      Promise.race([once(c, "close").then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+    // A session that never opens a stream (a peer that never authenticates) goes.
+    assert.equal(await closesWithin(client, 3000), true, "closed within the timeout and the GOAWAY's grace");
+
+    // A session with a stream open stays past the timeout, and goes once the stream is over.
+    const busy = await GrpcClient.connect({ path });
+    t.after(() => busy.destroy());
+    const call = busy.openStream("/AgentService/Connect", {});
+    await call.headers;
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(busy.isClosed, false, "kept while its stream is open");
+    const status = statusOf(call);
+    call.end();
+    assert.equal((await status).code, 0);
+    assert.equal(await closesWithin(busy, 3000), true, "closed once its stream was over");
+  });
+
+  test("without streamlessSessionTimeoutMs (the default), a session without a stream stays", async (t) => {
+    const { client } = await start(t, { "/AgentService/Connect": echo });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(client.isClosed, false);
+  });
+
   test("a call over a Unix socket carries metadata both ways, messages in order and the trailers' status", async (t) => {
     let seen: GrpcServerCall | undefined;
     const { server, client, path } = await start(t, { "/AgentService/Connect": (call) => ((seen = call), echo(call)) });

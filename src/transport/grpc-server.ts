@@ -43,6 +43,9 @@ class SessionRecord {
   lastPingAt = 0;
   pingStrikes = 0;
   keepalive: Keepalive | undefined;
+  /** Open streams and the timer that closes the session while it has none (streamlessSessionTimeoutMs). */
+  openStreams = 0;
+  streamlessTimer: NodeJS.Timeout | undefined;
   constructor(readonly peer: GrpcPeer) {}
 }
 
@@ -93,6 +96,7 @@ export class GrpcServer {
         server.#onSessionClose(this);
       },
       stream(stream, headers, _flags, rawHeaders) {
+        server.#countStream(this, stream);
         server.#onStream(stream, headers, rawHeaders, server.#sessions.get(this)?.peer ?? peerOf(this.socket, server.#socketPaths));
       },
     };
@@ -197,6 +201,7 @@ export class GrpcServer {
     const events = server as http2.Http2Server;
     const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) => {
       const session = stream.session as http2.ServerHttp2Session;
+      this.#countStream(session, stream);
       this.#onStream(stream, headers, rawHeaders, this.#sessions.get(session)?.peer ?? peerOf(session.socket as tls.TLSSocket, this.#socketPaths));
     };
     // Small packets (dials, closes, credit, 1-byte echoes) must not wait for Nagle's algorithm.
@@ -291,6 +296,7 @@ export class GrpcServer {
       }
     }
     record.keepalive = startKeepalive(session, this.#keepaliveOptions);
+    this.#armStreamlessTimer(session, record);
     if (this.#options.readWhileWriting && !(session instanceof Http2ServerSession)) keepReading(session);
     const listeners = this.#sessionListeners;
     session.on("ping", listeners.ping);
@@ -300,7 +306,38 @@ export class GrpcServer {
     if (this.#state === "closing") session.close();
   }
 
+  // Only with streamlessSessionTimeoutMs (the agent port): a closure per stream is fine there, one
+  // stream per agent; frontends, with a session per proxied connection, skip all of this.
+  #countStream(session: AnySession, stream: { on(event: "close", listener: () => void): unknown }): void {
+    const record = this.#sessions.get(session);
+    if (record === undefined || this.#options.streamlessSessionTimeoutMs === 0) return;
+    record.openStreams++;
+    clearTimeout(record.streamlessTimer);
+    record.streamlessTimer = undefined;
+    // "close" comes once per stream.
+    stream.on("close", () => {
+      record.openStreams--;
+      this.#armStreamlessTimer(session, record);
+    });
+  }
+
+  #armStreamlessTimer(session: AnySession, record: SessionRecord): void {
+    const timeoutMs = this.#options.streamlessSessionTimeoutMs;
+    if (timeoutMs === 0 || record.openStreams > 0 || session.destroyed || session.closed) return;
+    clearTimeout(record.streamlessTimer);
+    record.streamlessTimer = setTimeout(() => {
+      if (record.openStreams > 0 || session.destroyed) return;
+      this.#log?.debug({ peer: record.peer.address, timeoutMs }, "session without a stream: closing it");
+      session.close();
+      // close() waits for streams; there are none, but a peer that never answers the GOAWAY is not waited for.
+      setTimeout(() => session.destroy(), 1000).unref();
+    }, timeoutMs);
+    record.streamlessTimer.unref();
+  }
+
   #onSessionClose(session: AnySession): void {
+    const record = this.#sessions.get(session);
+    clearTimeout(record?.streamlessTimer);
     this.#sessions.get(session)?.keepalive?.stop();
     session.off("ping", this.#sessionListeners.ping);
     // "error" stays attached: a late socket error on a dead session must not become uncaught.

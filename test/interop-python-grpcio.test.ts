@@ -14,10 +14,9 @@ import { waitFor } from "./helpers/wait.js";
 
 const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
-const script = String.raw`
-import json, sys, grpc
-
-def varint(n):
+// Proto3 wire format by hand, shared by both Python peers: neither our codec nor protobufjs is
+// involved on their side.
+const packetHelpers = String.raw`def varint(n):
     n &= (1 << 64) - 1
     out = bytearray()
     while True:
@@ -59,6 +58,12 @@ def read_varint(buf, i):
         if not b & 0x80:
             return result, i
 
+`;
+
+const script = String.raw`
+import json, sys, grpc
+
+${packetHelpers}
 def describe(raw):
     f = parse(raw)
     ptype = f.get(1, 0)
@@ -96,48 +101,7 @@ print(json.dumps({"seen": seen, "rest": rest, "code": str(responses.code())}))
 const agentScript = String.raw`
 import json, sys, queue, grpc
 
-def varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7f
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-def field(num, wire, payload):
-    key = varint((num << 3) | wire)
-    return key + (varint(payload) if wire == 0 else varint(len(payload)) + payload)
-
-def packet(ptype, sub_num, sub):
-    head = field(1, 0, ptype) if ptype else b""
-    return head + field(sub_num, 2, sub)
-
-def parse(buf):
-    fields, i = {}, 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            val, i = read_varint(buf, i)
-        else:
-            ln, i = read_varint(buf, i)
-            val, i = buf[i:i + ln], i + ln
-        fields[num] = val
-    return fields
-
-def read_varint(buf, i):
-    shift = result = 0
-    while True:
-        b = buf[i]; i += 1
-        result |= (b & 0x7f) << shift
-        shift += 7
-        if not b & 0x80:
-            return result, i
-
+${packetHelpers}
 ca, cert, key = [open(p, "rb").read() for p in sys.argv[1:4]]
 port = sys.argv[4]
 creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)

@@ -338,7 +338,7 @@ export class GrpcServer {
   #onSessionClose(session: AnySession): void {
     const record = this.#sessions.get(session);
     clearTimeout(record?.streamlessTimer);
-    this.#sessions.get(session)?.keepalive?.stop();
+    record?.keepalive?.stop();
     session.off("ping", this.#sessionListeners.ping);
     // "error" stays attached: a late socket error on a dead session must not become uncaught.
     this.#sessions.delete(session);

@@ -67,7 +67,7 @@ export interface ServerOptions {
   readonly keepaliveTimeoutMs: number;
   readonly frontendKeepaliveTimeMs: number;
   /**
-   * The HTTP/2 implementation of the gRPC frontend: "builtin" (transport/http2-server-session.ts,
+   * The HTTP/2 implementation of the gRPC frontend: "builtin" (transport/http2-session.ts,
    * a few KiB per connection) or "node" (node:http2, ~22 KiB more per connection).
    */
   readonly frontendHttp2: GrpcServerHttp2;

@@ -96,7 +96,7 @@ export interface GrpcServerOptions extends CommonInput {
    */
   readWhileWriting?: boolean;
   /**
-   * Which HTTP/2 implementation serves the connections: "builtin" (http2-server-session.ts, a
+   * Which HTTP/2 implementation serves the connections: "builtin" (http2-session.ts, a
    * few hundred bytes per connection) or "node" (node:http2, ~22 KiB of native memory per
    * connection in nghttp2). Default "node".
    */

@@ -57,7 +57,7 @@ export interface GrpcServerCall {
   readonly signal: AbortSignal;
 }
 
-/** The part of a server stream a call uses: node:http2's ServerHttp2Stream or our Http2ServerStream. */
+/** The part of a server stream a call uses: node:http2's ServerHttp2Stream or our Http2Stream. */
 export interface CallStream extends ReadableSource {
   readonly destroyed: boolean;
   readonly closed: boolean;

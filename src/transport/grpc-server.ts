@@ -17,7 +17,7 @@ import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
 import { ServerCall, type CallStream, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
 import { minMaxFrameBytes } from "./http2-frame.js";
-import { Http2ServerSession } from "./http2-server-session.js";
+import { Http2Session } from "./http2-session.js";
 import { startKeepalive, type Keepalive, type KeepaliveOptions } from "./keepalive.js";
 import { tlsCipherOrder } from "./tls-suites.js";
 import { bindWithMode, removeStaleSocket } from "./unix-socket.js";
@@ -28,10 +28,10 @@ export type GrpcHandler = (call: GrpcServerCall) => void;
 /** `deleteExisting` (default true): remove a stale socket file at `path` first (upstream's --delete-existing-uds-file). */
 export type GrpcListenTarget = { port: number; host?: string } | { path: string; mode?: number; deleteExisting?: boolean };
 
-// node:http2's servers, or a plain net/tls server whose connections Http2ServerSession serves
+// node:http2's servers, or a plain net/tls server whose connections Http2Session serves
 // (options.http2 "builtin").
 type Http2AnyServer = http2.Http2Server | http2.Http2SecureServer | net.Server;
-type AnySession = http2.ServerHttp2Session | Http2ServerSession;
+type AnySession = http2.ServerHttp2Session | Http2Session;
 type IncomingHeaders = Record<string, string | string[] | undefined>;
 
 // grpc-go's keepalive enforcement allows two bad pings, the third gets GOAWAY
@@ -55,7 +55,7 @@ interface SessionListeners {
   error(this: AnySession, err: Error): void;
   close(this: AnySession): void;
   /** The builtin server's "stream" event. */
-  stream(this: Http2ServerSession, stream: CallStream, headers: IncomingHeaders, flags: number, rawHeaders: string[]): void;
+  stream(this: Http2Session, stream: CallStream, headers: IncomingHeaders, flags: number, rawHeaders: string[]): void;
 }
 
 export class GrpcServer {
@@ -226,7 +226,7 @@ export class GrpcServer {
     return server;
   }
 
-  // A plain net or tls server; every accepted connection becomes an Http2ServerSession.
+  // A plain net or tls server; every accepted connection becomes an Http2Session.
   #createBuiltinServer(): net.Server {
     const o = this.#options;
     const sessionOptions = {
@@ -241,7 +241,7 @@ export class GrpcServer {
       maxHeaderListBytes: 64 * 1024,
     };
     const serve = (socket: net.Socket) => {
-      const session = new Http2ServerSession(socket, sessionOptions);
+      const session = new Http2Session(socket, sessionOptions);
       session.on("stream", this.#sessionListeners.stream);
       this.#onSession(session);
     };
@@ -288,7 +288,7 @@ export class GrpcServer {
     }
     const record = new SessionRecord(peerOf(session.socket as tls.TLSSocket, this.#socketPaths));
     this.#sessions.set(session, record);
-    if (!(session instanceof Http2ServerSession)) {
+    if (!(session instanceof Http2Session)) {
       try {
         session.setLocalWindowSize(this.#options.sessionWindowBytes);
       } catch (err) {
@@ -297,7 +297,7 @@ export class GrpcServer {
     }
     record.keepalive = startKeepalive(session, this.#keepaliveOptions);
     this.#armStreamlessTimer(session, record);
-    if (this.#options.readWhileWriting && !(session instanceof Http2ServerSession)) keepReading(session);
+    if (this.#options.readWhileWriting && !(session instanceof Http2Session)) keepReading(session);
     const listeners = this.#sessionListeners;
     session.on("ping", listeners.ping);
     session.on("error", listeners.error);

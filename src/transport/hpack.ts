@@ -1,4 +1,4 @@
-// HPACK header compression (RFC 7541) for the HTTP/2 server in http2-server-session.ts.
+// HPACK header compression (RFC 7541) for the HTTP/2 server in http2-session.ts.
 // Decoding is complete: indexed fields, literals with and without indexing, never-indexed
 // literals, Huffman-coded strings and dynamic table size updates, as grpc-go, grpc-js (nghttp2)
 // and grpc-core encode them. Encoding uses no dynamic table: every field is "literal without

@@ -14,7 +14,7 @@ import type { Readable } from "node:stream";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { GrpcMessageReader } from "./grpc-frame.js";
 
-/** What is read from: a node:http2 stream or an Http2ServerStream. */
+/** What is read from: a node:http2 stream or an Http2Stream. */
 export type ReadableSource = Pick<Readable, "pause" | "resume"> & {
   on(event: "data", listener: (chunk: Buffer) => void): unknown;
   on(event: "end", listener: () => void): unknown;

@@ -7,7 +7,7 @@
 // session per proxied connection (10,000 and more): a timer and two closures each would cost
 // ~0.4 KiB per connection. Timers are unref'ed: keepalive alone never keeps a process alive.
 
-/** node:http2's Http2Session or our Http2ServerSession. */
+/** node:http2's Http2Session or our Http2Session. */
 interface PingingSession {
   readonly destroyed: boolean;
   readonly closed: boolean;

@@ -1,4 +1,4 @@
-// One HTTP/2 stream of http2-server-session.ts, with the subset of node:http2's
+// One HTTP/2 stream of http2-session.ts, with the subset of node:http2's
 // ServerHttp2Stream that a gRPC call uses (respond, write, end, sendTrailers, close, pause and
 // resume, the same events), so ServerCall runs on either. RFC 9113 §5.1, server side:
 //
@@ -22,19 +22,19 @@ export type StreamEventName = "data" | "end" | "drain" | "wantTrailers" | "close
 /** What a stream needs from its session. */
 export interface StreamOwner {
   readonly streamWindowBytes: number;
-  sendHeaders(stream: Http2ServerStream, headers: HeaderList, endStream: boolean): void;
+  sendHeaders(stream: Http2Stream, headers: HeaderList, endStream: boolean): void;
   sendReset(streamId: number, code: number): void;
   sendWindowUpdate(streamId: number, increment: number): void;
   /** An empty DATA frame with END_STREAM. */
-  sendEndStream(stream: Http2ServerStream): void;
+  sendEndStream(stream: Http2Stream): void;
   /** The stream has queued data (or a queued end) to send. */
-  wantsToSend(stream: Http2ServerStream): void;
-  streamClosed(stream: Http2ServerStream): void;
+  wantsToSend(stream: Http2Stream): void;
+  streamClosed(stream: Http2Stream): void;
 }
 
 const highWaterBytes = 64 * 1024;
 
-export class Http2ServerStream extends SlotEmitter<StreamEventName> {
+export class Http2Stream extends SlotEmitter<StreamEventName> {
   readonly id: number;
   readonly #owner: StreamOwner;
   /** How much more the peer may send us on this stream, and what we consumed but did not credit back. */

@@ -18,11 +18,11 @@ import {
   clientPreface, defaultWindowBytes, encodeFrame, Flag, FrameType, frameHeader, frameHeaderBytes, goawayPayload, Http2ErrorCode,
   maxMaxFrameBytes, maxWindowBytes, minMaxFrameBytes, rstStreamPayload, Setting, settingsPayload, windowUpdatePayload,
 } from "./http2-frame.js";
-import { Http2ServerStream, type StreamOwner } from "./http2-server-stream.js";
+import { Http2Stream, type StreamOwner } from "./http2-stream.js";
 import { SlotEmitter } from "./slot-emitter.js";
 import { StreamTable } from "./stream-table.js";
 
-export interface Http2ServerSessionOptions {
+export interface Http2SessionOptions {
   /** Our SETTINGS_INITIAL_WINDOW_SIZE: how much a peer may send on one stream before we credit it. */
   readonly streamWindowBytes: number;
   /** The connection's receive window, opened with a WINDOW_UPDATE right after our SETTINGS. */
@@ -44,7 +44,7 @@ const maxUnsentBytesForAcks = 1024 * 1024;
 const connectionSpecific = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 
 const sessionOfSocket = Symbol("http2ServerSession");
-type SessionSocket = net.Socket & { [sessionOfSocket]?: Http2ServerSession };
+type SessionSocket = net.Socket & { [sessionOfSocket]?: Http2Session };
 
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
@@ -64,12 +64,12 @@ class StreamError extends Error {
  */
 export type SessionEventName = "stream" | "ping" | "error" | "close";
 
-export class Http2ServerSession extends SlotEmitter<SessionEventName> implements StreamOwner {
+export class Http2Session extends SlotEmitter<SessionEventName> implements StreamOwner {
   readonly socket: net.Socket;
   readonly streamWindowBytes: number;
-  readonly #options: Http2ServerSessionOptions;
+  readonly #options: Http2SessionOptions;
   readonly #decoder: HpackDecoder;
-  readonly #streams = new StreamTable<Http2ServerStream>();
+  readonly #streams = new StreamTable<Http2Stream>();
   #state: State = "preface";
   // Receive buffer: chunks not yet forming a whole frame.
   #pending: Buffer[] = [];
@@ -77,7 +77,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
   // A DATA frame whose payload is still arriving: its pieces go to the stream as they come, so a
   // frame that spans socket reads is not joined into a new buffer first (that copy, and the
   // garbage it made, was ~10 % of the server's busy time in a gRPC upload).
-  #inData: { readonly streamId: number; stream: Http2ServerStream | undefined; left: number; readonly isEnd: boolean } | undefined;
+  #inData: { readonly streamId: number; stream: Http2Stream | undefined; left: number; readonly isEnd: boolean } | undefined;
   #continuation: { streamId: number; flags: number; fragments: Buffer[]; bytes: number } | undefined;
   #lastStreamId = 0;
   #receiveWindow: number;
@@ -86,14 +86,14 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
   #peerInitialWindow = defaultWindowBytes;
   #peerMaxFrameBytes = minMaxFrameBytes;
   #needsTableSizeUpdate = true;
-  #sendQueue: Http2ServerStream[] = [];
+  #sendQueue: Http2Stream[] = [];
   #isFlushing = false;
   #isCorked = false;
   #pings: Array<{ payload: Buffer; sentAt: bigint; callback: (err: Error | null, durationMs: number, payload: Buffer) => void }> = [];
   #closeReason: Error | undefined;
   #destroyTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: net.Socket, options: Http2ServerSessionOptions) {
+  constructor(socket: net.Socket, options: Http2SessionOptions) {
     super();
     this.socket = socket;
     this.#options = options;
@@ -102,11 +102,11 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
     this.#decoder = new HpackDecoder({ maxTableBytes: headerTableBytes, maxHeaderListBytes: options.maxHeaderListBytes });
     // Shared listeners that find the session through the socket: no closures per connection.
     (socket as SessionSocket)[sessionOfSocket] = this;
-    socket.on("data", Http2ServerSession.#onSocketData);
-    socket.on("drain", Http2ServerSession.#onSocketDrain);
-    socket.on("end", Http2ServerSession.#onSocketEnd);
-    socket.on("error", Http2ServerSession.#onSocketError);
-    socket.on("close", Http2ServerSession.#onSocketClosed);
+    socket.on("data", Http2Session.#onSocketData);
+    socket.on("drain", Http2Session.#onSocketDrain);
+    socket.on("end", Http2Session.#onSocketEnd);
+    socket.on("error", Http2Session.#onSocketError);
+    socket.on("close", Http2Session.#onSocketClosed);
     this.#sendSettings();
   }
 
@@ -180,7 +180,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
 
   // ---- StreamOwner ----
 
-  sendHeaders(stream: Http2ServerStream, headers: HeaderList, endStream: boolean): void {
+  sendHeaders(stream: Http2Stream, headers: HeaderList, endStream: boolean): void {
     if (this.#state === "closed") return;
     let block = encodeHeaderBlock(headers);
     if (this.#needsTableSizeUpdate) {
@@ -213,12 +213,12 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
     this.#write(encodeFrame(FrameType.WINDOW_UPDATE, 0, streamId, windowUpdatePayload(increment)));
   }
 
-  sendEndStream(stream: Http2ServerStream): void {
+  sendEndStream(stream: Http2Stream): void {
     if (this.#state === "closed") return;
     this.#write(frameHeader(0, FrameType.DATA, Flag.END_STREAM, stream.id));
   }
 
-  wantsToSend(stream: Http2ServerStream): void {
+  wantsToSend(stream: Http2Stream): void {
     if (!stream.isQueuedToSend) {
       stream.isQueuedToSend = true;
       this.#sendQueue.push(stream);
@@ -226,7 +226,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
     this.#flush();
   }
 
-  streamClosed(stream: Http2ServerStream): void {
+  streamClosed(stream: Http2Stream): void {
     this.#streams.delete(stream.id);
     if (stream.isQueuedToSend) {
       stream.isQueuedToSend = false;
@@ -295,7 +295,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
   }
 
   /** One DATA frame for `stream`, or its end once nothing is queued; true when it can send more now. */
-  #sendOne(stream: Http2ServerStream): boolean {
+  #sendOne(stream: Http2Stream): boolean {
     if (stream.closed) return false;
     const taken = stream.takeData(Math.min(stream.sendWindow, this.#sendWindow, this.#peerMaxFrameBytes));
     if (taken) {
@@ -461,7 +461,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
    * closed may still receive what the peer sent meanwhile, which the connection window counts and
    * which goes nowhere.
    */
-  #acceptData(streamId: number, flowControlled: number): Http2ServerStream | undefined {
+  #acceptData(streamId: number, flowControlled: number): Http2Stream | undefined {
     if (streamId === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "DATA on stream 0");
     if (this.#isIdle(streamId)) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${streamId}`);
     if (flowControlled > this.#receiveWindow) {
@@ -554,7 +554,7 @@ export class Http2ServerSession extends SlotEmitter<SessionEventName> implements
       this.sendReset(streamId, Http2ErrorCode.REFUSED_STREAM);
       return;
     }
-    const stream = new Http2ServerStream(streamId, this, this.#peerInitialWindow, isEnd);
+    const stream = new Http2Stream(streamId, this, this.#peerInitialWindow, isEnd);
     this.#streams.add(stream);
     if (isTooLarge) {
       stream.respond({ ":status": 431 }, { endStream: true });

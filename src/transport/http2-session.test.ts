@@ -9,10 +9,10 @@ import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { encodeHeaderBlock, HpackDecoder, type HeaderList } from "./hpack.js";
 import { clientPreface, encodeFrame, Flag, FrameType, Http2ErrorCode, Setting, settingsPayload, windowUpdatePayload } from "./http2-frame.js";
-import { Http2ServerSession, type Http2ServerSessionOptions, type IncomingHeaders } from "./http2-server-session.js";
-import type { Http2ServerStream } from "./http2-server-stream.js";
+import { Http2Session, type Http2SessionOptions, type IncomingHeaders } from "./http2-session.js";
+import type { Http2Stream } from "./http2-stream.js";
 
-const defaults: Http2ServerSessionOptions = {
+const defaults: Http2SessionOptions = {
   streamWindowBytes: 1024 * 1024,
   sessionWindowBytes: 4 * 1024 * 1024,
   maxFrameBytes: 64 * 1024,
@@ -21,16 +21,16 @@ const defaults: Http2ServerSessionOptions = {
 };
 
 interface Frame { type: number; flags: number; streamId: number; payload: Buffer }
-interface StreamEvent { stream: Http2ServerStream; headers: IncomingHeaders; raw: string[] }
+interface StreamEvent { stream: Http2Stream; headers: IncomingHeaders; raw: string[] }
 
-async function startServer(t: TestContext, options: Partial<Http2ServerSessionOptions> = {}) {
-  const sessions: Http2ServerSession[] = [];
+async function startServer(t: TestContext, options: Partial<Http2SessionOptions> = {}) {
+  const sessions: Http2Session[] = [];
   const streams: StreamEvent[] = [];
   const waiters: Array<() => void> = [];
   const server = net.createServer((socket) => {
-    const session = new Http2ServerSession(socket, { ...defaults, ...options });
+    const session = new Http2Session(socket, { ...defaults, ...options });
     session.on("error", () => {});
-    session.on("stream", (stream: Http2ServerStream, headers: IncomingHeaders, _flags: number, raw: string[]) => {
+    session.on("stream", (stream: Http2Stream, headers: IncomingHeaders, _flags: number, raw: string[]) => {
       stream.on("error", () => {});
       streams.push({ stream, headers, raw });
       waiters.splice(0).forEach((w) => w());

@@ -11,7 +11,7 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
-import { createPki, type GrpcServerHttp2 } from "../src/transport/index.js";
+import { createPki, type Http2Implementation } from "../src/transport/index.js";
 import type { FlowOptions } from "../src/tunnel/index.js";
 import { dialThroughProxy } from "../src/tunnel/index.js";
 import type { Duplex } from "node:stream";
@@ -45,7 +45,7 @@ after(() => {
   rmSync(socketDir, { recursive: true, force: true });
 });
 
-async function startStack(flow: Partial<FlowOptions> = {}, withGrpcFrontend = false, agentHttp2: GrpcServerHttp2 = "builtin"): Promise<Stack> {
+async function startStack(flow: Partial<FlowOptions> = {}, withGrpcFrontend = false, http2: Http2Implementation = "builtin"): Promise<Stack> {
   const pki = await createPki();
   const server = await NodetunnelServer.start(resolveServerOptions({
     frontends: [
@@ -54,13 +54,14 @@ async function startStack(flow: Partial<FlowOptions> = {}, withGrpcFrontend = fa
     ],
     agentListen: { port: 0, host: "127.0.0.1" },
     agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
-    agentHttp2,
+    agentHttp2: http2,
     flow,
   }), { log, registry: new Registry() });
   const agent = await NodetunnelAgent.start(resolveAgentOptions({
     agentId: "node-1",
     proxyServerPort: server.addresses.agentPort,
     tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [] },
+    serverHttp2: http2,
     flow,
   }), { log, registry: new Registry() });
   await agent.waitForServers(1);
@@ -126,10 +127,10 @@ it("echoes 4 × 16 MiB through the gRPC frontend (builtin HTTP/2 server, one con
 
 // With half a MiB in flight on the agent stream both ways, two node:http2 peers used to stop
 // reading at once (each waits for its own socket write) and this hung for good; with node:http2 on
-// the agent port (--agent-http2=node) both ends now keep reading while they write
-// (src/transport/keep-reading.ts). The builtin server always reads.
-for (const agentHttp2 of ["builtin", "node"] as const) {
-  it(`does the same with 512 KiB in flight on the agent stream, without the two HTTP/2 peers deadlocking (agent port on ${agentHttp2})`, { timeout: 60_000 }, async () => {
-    await echoFour(await startStack({ inFlightBytes: 512 * 1024 }, false, agentHttp2));
+// both ends (--agent-http2=node, --server-http2=node) both now keep reading while they write
+// (src/transport/keep-reading.ts). The builtin HTTP/2 session, server and client, always reads.
+for (const http2 of ["builtin", "node"] as const) {
+  it(`does the same with 512 KiB in flight on the agent stream, without the two HTTP/2 peers deadlocking (both ends of the agent link on ${http2})`, { timeout: 60_000 }, async () => {
+    await echoFour(await startStack({ inFlightBytes: 512 * 1024 }, false, http2));
   });
 }

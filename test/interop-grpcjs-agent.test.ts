@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "../src/agent/index.js";
+import { http2Implementations } from "../src/transport/index.js";
 import { closeDial, closeRequest, closeResponse, dataPacket, dialRequest, dialResponse, type Packet } from "../src/protocol/index.js";
 import { startGrpcJsAgentServer, type GrpcJsAgentCall, type GrpcJsAgentServer } from "./helpers/grpcjs-peers.js";
 import { Cleanup, closedPort, sharedPki, silentLog, startDestination, tempDir, type Destination } from "./helpers/stack.js";
@@ -52,7 +53,8 @@ const synSentTo = (port: number): Promise<number | undefined> =>
 const metricValue = async (registry: Registry, name: string): Promise<number> =>
   (await registry.getSingleMetric(name)?.get())?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
 
-describe("our agent against a grpc-js Konnectivity-like server", () => {
+// Both HTTP/2 clients the agent can run its server links on (--server-http2).
+for (const serverHttp2 of http2Implementations) describe(`our agent (${serverHttp2} HTTP/2 client) against a grpc-js Konnectivity-like server`, () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
   let server: GrpcJsAgentServer;
@@ -82,6 +84,7 @@ describe("our agent against a grpc-js Konnectivity-like server", () => {
       serviceAccountTokenPath: tokenPath,
       dialTimeoutMs: 1500,
       drainTimeoutMs: 5000,
+      serverHttp2,
     });
     call = await server.nextCall();
   });

@@ -8,7 +8,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { startDestination, startStack } from "./helpers/stack.js";
+import { Registry } from "prom-client";
+import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
+import { http2Implementations } from "../src/transport/index.js";
+import { sharedPki, silentLog, startDestination, startStack, tempDir } from "./helpers/stack.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -136,6 +139,57 @@ for raw in responses:
         print(json.dumps({"event": "closed", "connectID": cid, "echoed": echoed}), flush=True)
 `;
 
+// A Konnectivity-like server's agent port: mTLS, serverid/servercount as initial metadata, then
+// DIAL_REQ to the agent, 4 MiB of DATA in 64 KiB packets each echoed back before the next, and
+// CLOSE_REQ; the call then ends OK. It prints what it saw as one JSON line.
+const serverScript = String.raw`
+import json, sys, hashlib, threading, grpc
+from concurrent import futures
+
+${packetHelpers}
+ca, cert, key = [open(p, "rb").read() for p in sys.argv[1:4]]
+destination = sys.argv[4].encode()
+done = threading.Event()
+result = {}
+
+def connect(requests, context):
+    md = dict(context.invocation_metadata())
+    result["agentid"] = md.get("agentid")
+    context.send_initial_metadata((("serverid", "py-server"), ("servercount", "1")))
+    yield packet(0, 2, field(1, 2, b"tcp") + field(2, 2, destination) + field(3, 0, 777))
+    rsp = parse(parse(next(requests))[3])
+    cid = rsp.get(2, 0)
+    result["dial"] = {"connectID": cid, "random": rsp.get(3, 0), "error": rsp.get(1, b"").decode()}
+    sent, back = hashlib.sha256(), hashlib.sha256()
+    total = echoed = 0
+    for i in range(64):
+        chunk = bytes((i * 7 + j) % 251 for j in range(256)) * 256
+        sent.update(chunk); total += len(chunk)
+        yield packet(4, 4, field(1, 0, cid) + field(3, 2, chunk))
+        while echoed < total:
+            f = parse(next(requests))
+            if f.get(1, 0) != 4:
+                raise Exception("expected DATA, got packet type %d" % f.get(1, 0))
+            data = parse(f[4]).get(3, b"")
+            back.update(data); echoed += len(data)
+    result["echo"] = {"sent": total, "echoed": echoed, "same": sent.hexdigest() == back.hexdigest()}
+    yield packet(2, 5, field(1, 0, cid))
+    close = parse(next(requests))
+    result["close"] = {"type": close.get(1, 0), "connectID": parse(close.get(6, b"")).get(2, 0)}
+    done.set()
+
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("AgentService", {
+    "Connect": grpc.stream_stream_rpc_method_handler(connect)}),))
+creds = grpc.ssl_server_credentials(((key, cert),), root_certificates=ca, require_client_auth=True)
+port = server.add_secure_port("127.0.0.1:0", creds)
+server.start()
+print(json.dumps({"port": port}), flush=True)
+ok = done.wait(30)
+print(json.dumps(result if ok else {"timeout": True, **result}), flush=True)
+server.stop(1).wait()
+`;
+
 const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
     execFile(python, args, { encoding: "utf8", timeout: 20_000 }, (err, stdout, stderr) =>
@@ -209,3 +263,49 @@ describe("python3-grpcio agent against the agent port", { skip: hasGrpcio ? fals
   }
 });
 
+// The other direction: Debian's grpcio as the server that our agent connects to, as upstream's
+// grpc-go konnectivity-server would be, with the agent on each HTTP/2 client it offers.
+describe("our agent against a python3-grpcio agent port", { skip: hasGrpcio ? false : "needs python3-grpcio (apt-get install python3-grpcio)" }, () => {
+  for (const serverHttp2 of http2Implementations) {
+    it(`connects over mTLS, answers the dial, echoes 4 MiB intact and closes (agent on ${serverHttp2})`, { timeout: 60_000 }, async (t) => {
+      const pki = await sharedPki();
+      const dir = tempDir(t);
+      const files = [["ca.crt", pki.ca], ["server.crt", pki.server.cert], ["server.key", pki.server.key]].map(([name, pem]) => {
+        const file = join(dir, name!);
+        writeFileSync(file, pem!, { mode: 0o600 });
+        return file;
+      });
+      const echo = await startDestination(t);
+      const server = spawn(python, ["-c", serverScript, ...files, echo.address], { stdio: ["ignore", "pipe", "pipe"] });
+      t.after(() => void server.kill("SIGKILL"));
+      const lines: Array<Record<string, unknown>> = [];
+      let stderr = "";
+      server.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+      let partial = "";
+      server.stdout.on("data", (c: Buffer) => {
+        partial += c.toString();
+        for (let i = partial.indexOf("\n"); i >= 0; i = partial.indexOf("\n")) {
+          lines.push(JSON.parse(partial.slice(0, i)) as Record<string, unknown>);
+          partial = partial.slice(i + 1);
+        }
+      });
+      await waitFor(() => lines.length >= 1, `the python server to listen (${stderr})`, 15_000);
+      const agent = await NodetunnelAgent.start(resolveAgentOptions({
+        agentId: "node-py",
+        proxyServerHost: "127.0.0.1",
+        proxyServerPort: lines[0]!.port as number,
+        tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [], servername: "localhost" },
+        serverHttp2,
+      }), { log: silentLog, registry: new Registry() });
+      t.after(() => agent.destroy());
+      await waitFor(() => lines.length >= 2, `the python server's result (${stderr})`, 40_000);
+      const result = lines[1]!;
+      assert.equal(result.timeout, undefined, `the exchange finished: ${JSON.stringify(result)} ${stderr}`);
+      assert.equal(result.agentid, "node-py");
+      assert.deepEqual(result.dial, { connectID: 1, random: 777, error: "" });
+      assert.deepEqual(result.echo, { sent: 4 * 1024 * 1024, echoed: 4 * 1024 * 1024, same: true });
+      assert.deepEqual(result.close, { type: 3, connectID: 1 });
+      await waitFor(() => echo.open === 0, "the destination socket to close");
+    });
+  }
+});

@@ -3,6 +3,7 @@
 // once, validated here, then frozen.
 import { randomUUID } from "node:crypto";
 import { TunnelError, parseAgentIdentifiers, type AgentIdentifiers } from "../protocol/index.js";
+import { http2Implementations, type Http2Implementation } from "../transport/index.js";
 import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
 import { DestinationPolicy } from "./destination-policy.js";
 
@@ -47,6 +48,11 @@ export interface AgentOptions {
   readonly policy: DestinationPolicy;
   readonly flow: FlowOptions;
   readonly creditFlowControl: boolean;
+  /**
+   * The HTTP/2 client under each server link: "builtin" (transport/http2-session.ts, less CPU per
+   * MB, reads while it writes) or "node" (node:http2).
+   */
+  readonly serverHttp2: Http2Implementation;
 }
 
 export interface AgentOptionsInput extends Partial<Omit<AgentOptions, "identifiers" | "identifiersText" | "policy" | "flow" | "servers">> {
@@ -100,6 +106,7 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
     policy: DestinationPolicy.parse(input.allowedDestinations ?? []),
     flow,
     creditFlowControl: input.creditFlowControl ?? true,
+    serverHttp2: checkServerHttp2(input.serverHttp2 ?? "builtin"),
   };
   if (o.syncIntervalMs <= 0) invalid("--sync-interval must be positive");
   if (o.syncIntervalCapMs < o.syncIntervalMs) invalid("--sync-interval-cap must be at least --sync-interval");
@@ -110,4 +117,11 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
     if (l && (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535)) invalid(`port ${l.port} is out of range`);
   }
   return Object.freeze(o);
+}
+
+function checkServerHttp2(value: string): Http2Implementation {
+  if (!(http2Implementations as readonly string[]).includes(value)) {
+    return invalid(`--server-http2 must be one of ${http2Implementations.join(", ")}, not ${JSON.stringify(value)}`);
+  }
+  return value as Http2Implementation;
 }

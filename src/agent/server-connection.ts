@@ -48,6 +48,7 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
     keepaliveTimeMs: o.keepaliveTimeMs,
     keepaliveTimeoutMs: o.keepaliveTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs,
+    http2: o.serverHttp2,
     signal,
     // The client's own warnings (a keepalive that found the server dead) say why a stream ended.
     logger: log,

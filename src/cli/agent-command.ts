@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "../agent/index.js";
+import type { Http2Implementation } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors } from "./command-support.js";
 import { agentTracers, createLogger } from "./logger.js";
@@ -20,7 +21,7 @@ export interface AgentFlags {
   healthServerHost: string; healthServerPort: string; adminBindAddress: string; adminServerPort: string;
   agentId?: string; agentIdentifiers: string; syncInterval: string; syncIntervalCap: string; keepaliveTime: string;
   serviceAccountTokenPath?: string; allowedDestinations?: string[]; dialTimeout: string; drainTimeout: string;
-  creditFlowControl: string; kubeconfig?: string; logLevel?: string;
+  creditFlowControl: string; serverHttp2: string; kubeconfig?: string; logLevel?: string;
 }
 
 export function agentOptionsFromFlags(f: AgentFlags): AgentOptionsInput {
@@ -45,6 +46,7 @@ export function agentOptionsFromFlags(f: AgentFlags): AgentOptionsInput {
     adminListen: { port: parseInteger("--admin-server-port", f.adminServerPort, 0, 65535), host: f.adminBindAddress || undefined },
     allowedDestinations: f.allowedDestinations ?? [],
     creditFlowControl: parseBoolean("--credit-flow-control", f.creditFlowControl),
+    serverHttp2: f.serverHttp2 as Http2Implementation,
   };
 }
 
@@ -71,6 +73,7 @@ export function agentCommand(io: CliIo): Command {
     .addOption(envOption("--dial-timeout <duration>", "destination dial timeout", "5s"))
     .addOption(envOption("--drain-timeout <duration>", "after the first SIGTERM, how long connections may finish", "60s"))
     .addOption(envOption("--credit-flow-control <bool>", "offer per-connection credit flow control to nodetunnel servers", "true"))
+    .addOption(envOption("--server-http2 <impl>", "HTTP/2 under the link to each server: builtin (less CPU per MB) or node (node:http2)", "builtin"))
     .addOption(envOption("--kubeconfig <file>", "accepted for upstream compatibility (lease counting is not used)"))
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
   for (const name of ignoredUpstreamFlags) cmd.addOption(new Option(`--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp());

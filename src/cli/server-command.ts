@@ -3,7 +3,7 @@
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
-import type { GrpcServerHttp2 } from "../transport/index.js";
+import type { Http2Implementation } from "../transport/index.js";
 import { isIP } from "node:net";
 import { dashboardRoutes } from "../dashboard/index.js";
 import {
@@ -86,8 +86,8 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
     keepaliveTimeoutMs: parseDuration("--keepalive-timeout", f.keepaliveTimeout),
     frontendHeaderTimeoutMs: parseDuration("--frontend-header-timeout", f.frontendHeaderTimeout),
     frontendKeepaliveTimeMs: parseDuration("--frontend-keepalive-time", f.frontendKeepaliveTime),
-    frontendHttp2: f.frontendHttp2 as GrpcServerHttp2,
-    agentHttp2: f.agentHttp2 as GrpcServerHttp2,
+    frontendHttp2: f.frontendHttp2 as Http2Implementation,
+    agentHttp2: f.agentHttp2 as Http2Implementation,
     gracefulShutdownTimeoutMs: parseDuration("--graceful-shutdown-timeout", f.gracefulShutdownTimeout),
     dialTimeoutMs: parseDuration("--backend-dial-timeout", f.backendDialTimeout),
     maxPendingDials: parseInteger("--max-pending-dials", f.maxPendingDials, 1),

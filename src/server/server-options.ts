@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { TunnelError } from "../protocol/index.js";
 import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
-import { grpcServerHttp2Values, type GrpcServerHttp2 } from "../transport/index.js";
+import { http2Implementations, type Http2Implementation } from "../transport/index.js";
 import type { IdentityBindingMode, IdentityMap } from "./agent-auth/index.js";
 
 export type FrontendMode = "grpc" | "http-connect";
@@ -70,12 +70,12 @@ export interface ServerOptions {
    * The HTTP/2 implementation of the gRPC frontend: "builtin" (transport/http2-session.ts,
    * a few KiB per connection) or "node" (node:http2, ~22 KiB more per connection).
    */
-  readonly frontendHttp2: GrpcServerHttp2;
+  readonly frontendHttp2: Http2Implementation;
   /**
    * The HTTP/2 implementation of the agent port: "builtin" (~66 KiB per connected agent, measured
    * with 2,000 agents) or "node" (node:http2, ~91 KiB: nghttp2 holds ~23 KiB per session).
    */
-  readonly agentHttp2: GrpcServerHttp2;
+  readonly agentHttp2: Http2Implementation;
   /** An HTTP CONNECT client must send its whole request head within this (upstream's ReadHeaderTimeout, 60 s). */
   readonly frontendHeaderTimeoutMs: number;
   readonly gracefulShutdownTimeoutMs: number;
@@ -190,8 +190,8 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   checkPositive("--keepalive-timeout", o.keepaliveTimeoutMs);
   checkPositive("--frontend-header-timeout", o.frontendHeaderTimeoutMs);
   for (const [flag, value] of [["--frontend-http2", o.frontendHttp2], ["--agent-http2", o.agentHttp2]] as const) {
-    if (!(grpcServerHttp2Values as readonly string[]).includes(value)) {
-      invalid(`${flag} must be one of ${grpcServerHttp2Values.join(", ")}, not ${JSON.stringify(value)}`);
+    if (!(http2Implementations as readonly string[]).includes(value)) {
+      invalid(`${flag} must be one of ${http2Implementations.join(", ")}, not ${JSON.stringify(value)}`);
     }
   }
   checkPositive("--graceful-shutdown-timeout", o.gracefulShutdownTimeoutMs, true);

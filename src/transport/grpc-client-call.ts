@@ -5,6 +5,7 @@
 import { EventEmitter } from "node:events";
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders } from "node:http2";
 import { TunnelError } from "../protocol/tunnel-error.js";
+import type { Http2Stream } from "./http2-stream.js";
 import { encodeGrpcMessage, fillGrpcFrameHeader, grpcFrameHeaderBytes } from "./grpc-frame.js";
 import { GrpcStatus, GrpcStatusError, grpcStatusFromHttpStatus, percentDecodeGrpcMessage } from "./grpc-status.js";
 import { InboundMessages } from "./inbound-messages.js";
@@ -31,9 +32,12 @@ export interface GrpcClientCall extends EventEmitter {
 
 const noMetadata: Metadata = new Map();
 
+/** The stream under a call: node:http2's, or one of a client Http2Session (http2-session.ts). */
+export type ClientStream = ClientHttp2Stream | Http2Stream;
+
 export class ClientCall extends EventEmitter implements GrpcClientCall {
   readonly headers: Promise<Metadata>;
-  readonly #stream: ClientHttp2Stream | undefined;
+  readonly #stream: ClientStream | undefined;
   readonly #maxMessageBytes: number;
   readonly #inbound: InboundMessages | undefined;
   #resolveHeaders!: (md: Metadata) => void;
@@ -46,7 +50,7 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
   #isFinished = false;
 
   /** `stream` is what session.request() returned, or the error it threw. */
-  constructor(stream: ClientHttp2Stream | Error, maxMessageBytes: number) {
+  constructor(stream: ClientStream | Error, maxMessageBytes: number) {
     super();
     this.#maxMessageBytes = maxMessageBytes;
     this.headers = new Promise<Metadata>((resolve, reject) => {
@@ -63,13 +67,14 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
       return;
     }
     this.#stream = stream;
-    const session = stream.session; // a stream forgets its session once destroyed
+    // A stream forgets its session once destroyed. node also ends the readable of streams cut by
+    // a dying session, so only an end seen while the session still lives is the peer's
+    // END_STREAM; an Http2Stream emits "end" for the peer's END_STREAM alone.
+    const session = "session" in stream ? stream.session : undefined;
     this.#inbound = new InboundMessages(stream, maxMessageBytes, {
       message: (m) => this.emit("message", m),
-      // node also ends the readable of streams cut by a dying session; only an end seen while
-      // the session still lives is the peer's END_STREAM.
       end: () => {
-        this.#hasPeerEnded = session?.destroyed === false;
+        this.#hasPeerEnded = !("session" in stream) || session?.destroyed === false;
       },
       error: (err) => {
         const code = err.code === "MESSAGE_TOO_LARGE" ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL;

@@ -1,4 +1,4 @@
-import { test, type TestContext } from "node:test";
+import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,6 +10,7 @@ import * as tls from "node:tls";
 import { GrpcClient } from "./grpc-client.js";
 import type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 import { encodeGrpcMessage } from "./grpc-frame.js";
+import { http2Implementations } from "./grpc-options.js";
 import { GrpcServer } from "./grpc-server.js";
 import { GrpcStatus } from "./grpc-status.js";
 import { createPki } from "./pki.js";
@@ -70,9 +71,10 @@ async function freezableRelay(t: TestContext, targetPath: string) {
   return { path, freeze: () => (isFrozen = true) };
 }
 
+for (const impl of http2Implementations) describe(`on the ${impl} HTTP/2 client`, () => {
 test("the client announces 8 MiB stream and 32 MiB session windows by default", async (t) => {
   const { path, sessions } = await rawServer(t, () => {});
-  const client = await GrpcClient.connect({ path });
+  const client = await GrpcClient.connect({ path }, { http2: impl });
   t.after(() => client.destroy());
   const [session] = [...sessions];
   assert.ok(session);
@@ -96,23 +98,23 @@ test("over TLS the client offers Node's suites with AES-128-GCM first, so a serv
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   t.after(() => server.close());
-  const client = await GrpcClient.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, tls: { ca: pki.ca, servername: "localhost" } });
+  const client = await GrpcClient.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, tls: { ca: pki.ca, servername: "localhost" } }, { http2: impl });
   t.after(() => client.destroy());
   for (let i = 0; i < 200 && chosen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(chosen, ["TLSv1.3 TLS_AES_128_GCM_SHA256"]);
 });
 
 test("options are validated at the edge", async () => {
-  await assert.rejects(GrpcClient.connect({ path: "/nonexistent" }, { streamWindowBytes: 10 }), (e) => isTunnelError(e, "INVALID_OPTION"));
+  await assert.rejects(GrpcClient.connect({ path: "/nonexistent" }, { http2: impl, streamWindowBytes: 10 }), (e) => isTunnelError(e, "INVALID_OPTION"));
   await assert.rejects(
-    GrpcClient.connect({ path: "/nonexistent" }, { streamWindowBytes: 8 << 20, sessionWindowBytes: 4 << 20 }),
+    GrpcClient.connect({ path: "/nonexistent" }, { http2: impl, streamWindowBytes: 8 << 20, sessionWindowBytes: 4 << 20 }),
     (e) => isTunnelError(e, "INVALID_OPTION") && /sessionWindowBytes/.test(e.message),
   );
   assert.throws(() => new GrpcServer({}, { maxMessageBytes: 0 }), (e) => isTunnelError(e, "INVALID_OPTION") && /maxMessageBytes/.test(e.message));
 });
 
 test("connect fails with the socket's error, times out as ETIMEDOUT, and aborts with CANCELLED", async (t) => {
-  await assert.rejects(GrpcClient.connect({ path: socketPath(t) }), (e: NodeJS.ErrnoException) => e.code === "ENOENT");
+  await assert.rejects(GrpcClient.connect({ path: socketPath(t) }, { http2: impl }), (e: NodeJS.ErrnoException) => e.code === "ENOENT");
   // A listener that accepts and never speaks TLS: the handshake cannot finish.
   const silent = net.createServer(() => {});
   const sockets = new Set<net.Socket>();
@@ -125,11 +127,11 @@ test("connect fails with the socket's error, times out as ETIMEDOUT, and aborts 
   });
   const { port } = silent.address() as net.AddressInfo;
   await assert.rejects(
-    GrpcClient.connect({ host: "127.0.0.1", port, tls: {} }, { connectTimeoutMs: 100 }),
+    GrpcClient.connect({ host: "127.0.0.1", port, tls: {} }, { http2: impl, connectTimeoutMs: 100 }),
     (e: NodeJS.ErrnoException) => e.code === "ETIMEDOUT",
   );
   const controller = new AbortController();
-  const connecting = GrpcClient.connect({ host: "127.0.0.1", port, tls: {} }, { signal: controller.signal });
+  const connecting = GrpcClient.connect({ host: "127.0.0.1", port, tls: {} }, { http2: impl, signal: controller.signal });
   setTimeout(() => controller.abort(), 20);
   await assert.rejects(connecting, (e) => isTunnelError(e, "CANCELLED"));
 });
@@ -152,7 +154,7 @@ test("a stream that breaks without trailers ends UNAVAILABLE, a server RST_STREA
       setTimeout(() => stream.session?.destroy(), 20);
     }
   });
-  const client = await GrpcClient.connect({ path });
+  const client = await GrpcClient.connect({ path }, { http2: impl });
   t.after(() => client.destroy());
   const run = async (p: string) => {
     const call = client.openStream(p);
@@ -176,7 +178,7 @@ test("a response message above the client's limit ends the call RESOURCE_EXHAUST
   t.after(() => server.destroy());
   const path = socketPath(t);
   await server.listen({ path });
-  const client = await GrpcClient.connect({ path }, { maxMessageBytes: 2000 });
+  const client = await GrpcClient.connect({ path }, { http2: impl, maxMessageBytes: 2000 });
   t.after(() => client.destroy());
   const call = client.openStream("/S/M");
   call.on("message", () => assert.fail("no message expected"));
@@ -196,7 +198,7 @@ test("keepalive on both ends tears down a session whose path went silent", async
   const serverPath = socketPath(t);
   await server.listen({ path: serverPath });
   const relay = await freezableRelay(t, serverPath);
-  const client = await GrpcClient.connect({ path: relay.path }, { keepaliveTimeMs: 50, keepaliveTimeoutMs: 150 });
+  const client = await GrpcClient.connect({ path: relay.path }, { http2: impl, keepaliveTimeMs: 50, keepaliveTimeoutMs: 150 });
   t.after(() => client.destroy());
   const call = client.openStream("/S/M");
   call.on("message", () => {});
@@ -249,7 +251,7 @@ test("one stream moves at least 50 MB/s each way on loopback", async (t) => {
   t.after(() => server.destroy());
   const path = socketPath(t);
   await server.listen({ path });
-  const client = await GrpcClient.connect({ path });
+  const client = await GrpcClient.connect({ path }, { http2: impl });
   t.after(() => client.destroy());
 
   const upload = async () => {
@@ -282,4 +284,5 @@ test("one stream moves at least 50 MB/s each way on loopback", async (t) => {
   t.diagnostic(`one stream, 256 KiB messages, Unix socket: upload ${show(up)} MB/s; download ${show(down)} MB/s`);
   assert.ok(Math.max(...up) >= floorMBps, `upload ${show(up)} MB/s`);
   assert.ok(Math.max(...down) >= floorMBps, `download ${show(down)} MB/s`);
+});
 });

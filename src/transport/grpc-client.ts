@@ -1,13 +1,15 @@
-// A gRPC client session on node:http2: TLS with ALPN (extra protocols offered before "h2",
-// as the upstream agent's --alpn-proto does, konnectivity.md §1.7) and optional client
-// certificate, or cleartext HTTP/2 with prior knowledge on a Unix socket.
+// A gRPC client session: TLS with ALPN (extra protocols offered before "h2", as the upstream
+// agent's --alpn-proto does, konnectivity.md §1.7) and optional client certificate, or cleartext
+// HTTP/2 with prior knowledge on a Unix socket. It runs on node:http2 or on the client side of
+// our own HTTP/2 session (http2-session.ts, options.http2 "builtin"); calls are the same either way.
 import { EventEmitter } from "node:events";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
-import { ClientCall, type GrpcClientCall } from "./grpc-client-call.js";
+import { ClientCall, type ClientStream, type GrpcClientCall } from "./grpc-client-call.js";
+import { Http2Session } from "./http2-session.js";
 import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from "./grpc-options.js";
 import { startKeepalive, type Keepalive } from "./keepalive.js";
@@ -28,69 +30,59 @@ export type GrpcClientTarget = { host: string; port: number; tls: GrpcClientTlsO
 
 const userAgent = "nodetunnel-grpc/0.1";
 
+type AnyClientSession = http2.ClientHttp2Session | Http2Session;
+
+// Response headers and trailers are a handful of fields; a server sending more is broken.
+const maxResponseHeaderListBytes = 64 * 1024;
+
 export class GrpcClient extends EventEmitter {
-  readonly #session: http2.ClientHttp2Session;
+  readonly #session: AnyClientSession;
   readonly #options: ResolvedGrpcClientOptions;
   readonly #log: Logger | undefined;
   readonly #keepalive: Keepalive;
+  readonly #target: RequestTarget;
   #isClosed = false;
 
   static async connect(target: GrpcClientTarget, options?: GrpcClientOptions): Promise<GrpcClient> {
     const o = resolveGrpcClientOptions(options);
     if (o.signal?.aborted) throw new TunnelError("CANCELLED", "grpc connect aborted", { cause: o.signal.reason });
-    const session = openSession(target, o);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const err = Object.assign(new Error(`grpc connect timed out after ${o.connectTimeoutMs} ms`), { code: "ETIMEDOUT" });
-        fail(err);
-      }, o.connectTimeoutMs);
-      const onAbort = () => fail(new TunnelError("CANCELLED", "grpc connect aborted", { cause: o.signal?.reason }));
-      const cleanup = () => {
-        clearTimeout(timer);
-        o.signal?.removeEventListener("abort", onAbort);
-        session.off("connect", onConnect);
-        session.off("error", fail);
-        session.off("close", onClose);
-      };
-      function fail(err: Error) {
-        cleanup();
-        session.destroy();
-        reject(err);
-      }
-      function onClose() {
-        fail(new TunnelError("CLOSED", "grpc session closed while connecting"));
-      }
-      function onConnect() {
-        cleanup();
-        const socket = session.socket as tls.TLSSocket;
-        if (socket.encrypted && session.alpnProtocol !== "h2") {
-          session.destroy();
-          reject(new TunnelError("PROTOCOL", `server negotiated ALPN ${JSON.stringify(session.alpnProtocol)}, not "h2"`));
-          return;
-        }
-        resolve();
-      }
-      o.signal?.addEventListener("abort", onAbort, { once: true });
-      session.once("connect", onConnect);
-      session.once("error", fail);
-      session.once("close", onClose);
-    });
-    return new GrpcClient(session, o);
+    if (o.http2 === "builtin") {
+      const socket = openSocket(target);
+      await whenReady(socket, socket instanceof tls.TLSSocket ? "secureConnect" : "connect", o, () => socket.destroy());
+      if (socket instanceof tls.TLSSocket) checkAlpn(socket.alpnProtocol, () => socket.destroy());
+      const session = new Http2Session(socket, {
+        role: "client",
+        streamWindowBytes: o.streamWindowBytes,
+        sessionWindowBytes: o.sessionWindowBytes,
+        maxFrameBytes,
+        maxConcurrentStreams: 0, // a client announces none: it accepts no pushes
+        maxHeaderListBytes: maxResponseHeaderListBytes,
+      });
+      return new GrpcClient(session, o, requestTarget(target));
+    }
+    const session = openNodeSession(target, o);
+    await whenReady(session, "connect", o, () => session.destroy());
+    if (!("path" in target)) checkAlpn(session.alpnProtocol, () => session.destroy());
+    return new GrpcClient(session, o, requestTarget(target));
   }
 
-  private constructor(session: http2.ClientHttp2Session, options: ResolvedGrpcClientOptions) {
+  private constructor(session: AnyClientSession, options: ResolvedGrpcClientOptions, target: RequestTarget) {
     super();
     this.#session = session;
+    this.#target = target;
     this.#options = options;
     this.#log = options.logger?.child({ subsystem: "grpc-client" });
-    try {
-      session.setLocalWindowSize(options.sessionWindowBytes);
-    } catch (err) {
-      this.#log?.debug({ err }, "could not widen the session window");
+    if (!(session instanceof Http2Session)) {
+      try {
+        session.setLocalWindowSize(options.sessionWindowBytes);
+      } catch (err) {
+        this.#log?.debug({ err }, "could not widen the session window");
+      }
+      // Clients are few (an agent's links to its servers): all of them keep reading while they
+      // write, so a nodetunnel server and agent cannot deadlock (keep-reading.ts). The builtin
+      // session always reads.
+      keepReading(session);
     }
-    // Clients are few (an agent's links to its servers): all of them keep reading while they
-    // write, so a nodetunnel server and agent cannot deadlock (keep-reading.ts).
-    keepReading(session);
     this.#keepalive = startKeepalive(session, {
       timeMs: options.keepaliveTimeMs,
       timeoutMs: options.keepaliveTimeoutMs,
@@ -99,8 +91,8 @@ export class GrpcClient extends EventEmitter {
         this.destroy(new TunnelError("CLOSED", `keepalive: no PING ack within ${options.keepaliveTimeoutMs} ms`));
       },
     });
-    // A GOAWAY with an error code (e.g. ENHANCE_YOUR_CALM "too_many_pings") makes node destroy
-    // the session with an error; the "close" event carries it.
+    // A GOAWAY with an error code (e.g. ENHANCE_YOUR_CALM "too_many_pings") destroys the session
+    // with an error (node:http2 and the builtin session alike); "close" carries it.
     let closeError: Error | undefined;
     const onError = (err: Error) => {
       closeError ??= err;
@@ -110,19 +102,22 @@ export class GrpcClient extends EventEmitter {
       this.#log?.info({ errorCode, lastStreamID, debug: opaqueData?.toString("latin1") }, "GOAWAY received");
       this.emit("goaway", errorCode, lastStreamID, opaqueData);
     };
-    session.on("error", onError);
-    session.on("goaway", onGoaway);
-    session.once("close", () => {
+    const onClose = (reason?: Error) => {
       this.#isClosed = true;
       this.#keepalive.stop();
       session.off("goaway", onGoaway);
       // "error" stays attached: node may still report a late socket error on a closed session.
-      this.emit("close", closeError);
-    });
+      this.emit("close", closeError ?? reason);
+    };
+    session.on("error", onError);
+    session.on("goaway", onGoaway);
+    session.once("close", onClose);
   }
 
   get alpnProtocol(): string | undefined {
-    return this.#session.alpnProtocol;
+    if (!(this.#session instanceof Http2Session)) return this.#session.alpnProtocol;
+    const socket = this.#session.socket;
+    return socket instanceof tls.TLSSocket ? socket.alpnProtocol || undefined : "h2c";
   }
 
   /** True once the session is closing or gone: open a new client. */
@@ -131,18 +126,23 @@ export class GrpcClient extends EventEmitter {
   }
 
   openStream(path: string, metadata?: MetadataInit): GrpcClientCall {
-    let stream: http2.ClientHttp2Stream | Error;
+    // Bad metadata is the caller's mistake and throws; a session that cannot open a stream gives
+    // a call that ends UNAVAILABLE, as grpc-go does.
+    const headers = {
+      ...metadataToHeaders(metadata),
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      "user-agent": userAgent,
+    };
+    let stream: ClientStream | Error;
     try {
-      stream = this.#session.request({
-        ...metadataToHeaders(metadata),
-        ":method": "POST",
-        ":path": path,
-        "content-type": "application/grpc",
-        te: "trailers",
-        "user-agent": userAgent,
-      }, { endStream: false });
+      // node:http2 adds :scheme and :authority itself; RFC 9113 §8.3.1 requires them (nghttp2 resets a request without :scheme).
+      stream = this.#session instanceof Http2Session
+        ? this.#session.request({ ":scheme": this.#target.scheme, ":authority": this.#target.authority, ...headers })
+        : this.#session.request(headers, { endStream: false });
     } catch (err) {
-      if (err instanceof TunnelError) throw err; // bad metadata is the caller's mistake
       stream = err as Error;
     }
     return new ClientCall(stream, this.#options.maxMessageBytes);
@@ -160,19 +160,22 @@ export class GrpcClient extends EventEmitter {
   }
 }
 
-function openSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions): http2.ClientHttp2Session {
-  const common: http2.ClientSessionOptions = {
-    settings: { initialWindowSize: o.streamWindowBytes, maxFrameSize: maxFrameBytes, enablePush: false },
-    maxSessionMemory: maxSessionMemoryMiB(o),
-  };
-  if ("path" in target) {
-    // h2c with prior knowledge: the authority is only a name here, as grpc-go uses "localhost".
-    return http2.connect("http://localhost", { ...common, createConnection: () => net.connect({ path: target.path }) });
-  }
+interface RequestTarget {
+  readonly scheme: "http" | "https";
+  readonly authority: string;
+}
+
+// As node:http2 derives them from the URL it connects to (openNodeSession).
+function requestTarget(target: GrpcClientTarget): RequestTarget {
+  if ("path" in target) return { scheme: "http", authority: "localhost" };
+  return { scheme: "https", authority: `${net.isIPv6(target.host) ? `[${target.host}]` : target.host}:${target.port}` };
+}
+
+/** The socket for a target: TLS with our ALPN list ("h2" last), or a Unix socket for h2c. */
+function openSocket(target: GrpcClientTarget): net.Socket {
+  if ("path" in target) return net.connect({ path: target.path });
   const { host, port } = target;
-  const authorityHost = net.isIPv6(host) ? `[${host}]` : host;
-  // node's http2.connect forces ALPN ["h2"]; our own socket lets us offer more, h2 last.
-  const createConnection = () => tls.connect({
+  return tls.connect({
     host,
     port,
     ca: target.tls.ca,
@@ -184,5 +187,53 @@ function openSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions): ht
     minVersion: "TLSv1.2",
     ciphers: tlsCipherOrder,
   }).setNoDelay(true); // small packets (dials, closes, credit) must not wait for Nagle's algorithm
-  return http2.connect(`https://${authorityHost}:${port}`, { ...common, createConnection });
+}
+
+function openNodeSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions): http2.ClientHttp2Session {
+  const common: http2.ClientSessionOptions = {
+    settings: { initialWindowSize: o.streamWindowBytes, maxFrameSize: maxFrameBytes, enablePush: false },
+    maxSessionMemory: maxSessionMemoryMiB(o),
+  };
+  // h2c with prior knowledge: the authority is only a name here, as grpc-go uses "localhost".
+  if ("path" in target) return http2.connect("http://localhost", { ...common, createConnection: () => openSocket(target) });
+  const authorityHost = net.isIPv6(target.host) ? `[${target.host}]` : target.host;
+  // node's http2.connect forces ALPN ["h2"]; our own socket lets us offer more, h2 last.
+  return http2.connect(`https://${authorityHost}:${target.port}`, { ...common, createConnection: () => openSocket(target) });
+}
+
+/** Waits for `event` (connected), failing on error, close, the connect timeout or the abort signal. */
+async function whenReady(emitter: EventEmitter, event: string, o: ResolvedGrpcClientOptions, destroy: () => void): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      fail(Object.assign(new Error(`grpc connect timed out after ${o.connectTimeoutMs} ms`), { code: "ETIMEDOUT" }));
+    }, o.connectTimeoutMs);
+    const onAbort = () => fail(new TunnelError("CANCELLED", "grpc connect aborted", { cause: o.signal?.reason }));
+    const onClose = () => fail(new TunnelError("CLOSED", "grpc session closed while connecting"));
+    const cleanup = () => {
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+      emitter.off(event, onReady);
+      emitter.off("error", fail);
+      emitter.off("close", onClose);
+    };
+    function fail(err: Error) {
+      cleanup();
+      destroy();
+      reject(err);
+    }
+    function onReady() {
+      cleanup();
+      resolve();
+    }
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    emitter.once(event, onReady);
+    emitter.once("error", fail);
+    emitter.once("close", onClose);
+  });
+}
+
+function checkAlpn(alpn: string | false | undefined | null, destroy: () => void): void {
+  if (alpn === "h2") return;
+  destroy();
+  throw new TunnelError("PROTOCOL", `server negotiated ALPN ${JSON.stringify(alpn)}, not "h2"`);
 }

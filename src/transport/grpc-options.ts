@@ -100,7 +100,7 @@ export interface GrpcServerOptions extends CommonInput {
    * few hundred bytes per connection) or "node" (node:http2, ~22 KiB of native memory per
    * connection in nghttp2). Default "node".
    */
-  http2?: GrpcServerHttp2;
+  http2?: Http2Implementation;
   /** Streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; builtin only). */
   maxConcurrentStreams?: number;
   /**
@@ -111,14 +111,15 @@ export interface GrpcServerOptions extends CommonInput {
   streamlessSessionTimeoutMs?: number;
 }
 
-export const grpcServerHttp2Values = ["builtin", "node"] as const;
-export type GrpcServerHttp2 = (typeof grpcServerHttp2Values)[number];
+/** "builtin": http2-session.ts; "node": node:http2 (nghttp2). */
+export const http2Implementations = ["builtin", "node"] as const;
+export type Http2Implementation = (typeof http2Implementations)[number];
 
 export interface ResolvedGrpcServerOptions extends ResolvedCommonOptions {
   readonly minClientPingIntervalMs: number;
   readonly tls: Readonly<GrpcServerTlsOptions> | undefined;
   readonly readWhileWriting: boolean;
-  readonly http2: GrpcServerHttp2;
+  readonly http2: Http2Implementation;
   readonly maxConcurrentStreams: number;
   readonly streamlessSessionTimeoutMs: number;
 }
@@ -136,22 +137,29 @@ export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): Resolve
   });
 }
 
-function checkHttp2(value: string): GrpcServerHttp2 {
-  if (!(grpcServerHttp2Values as readonly string[]).includes(value)) {
-    throw new TunnelError("INVALID_OPTION", `http2 must be one of ${grpcServerHttp2Values.join(", ")}, got ${JSON.stringify(value)}`);
+function checkHttp2(value: string): Http2Implementation {
+  if (!(http2Implementations as readonly string[]).includes(value)) {
+    throw new TunnelError("INVALID_OPTION", `http2 must be one of ${http2Implementations.join(", ")}, got ${JSON.stringify(value)}`);
   }
-  return value as GrpcServerHttp2;
+  return value as Http2Implementation;
 }
 
 export interface GrpcClientOptions extends CommonInput {
   connectTimeoutMs?: number;
   /** Aborts connecting (not an established client: close() or destroy() that). */
   signal?: AbortSignal;
+  /**
+   * Which HTTP/2 implementation the client runs on: "builtin" (the client side of
+   * http2-session.ts, which reads while it writes and costs less CPU per MB) or "node"
+   * (node:http2). Default "node".
+   */
+  http2?: Http2Implementation;
 }
 
 export interface ResolvedGrpcClientOptions extends ResolvedCommonOptions {
   readonly connectTimeoutMs: number;
   readonly signal: AbortSignal | undefined;
+  readonly http2: Http2Implementation;
 }
 
 export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): ResolvedGrpcClientOptions {
@@ -159,5 +167,6 @@ export function resolveGrpcClientOptions(input: GrpcClientOptions = {}): Resolve
     ...resolveCommonOptions(input),
     connectTimeoutMs: checkInteger("connectTimeoutMs", input.connectTimeoutMs ?? grpcTransportDefaults.connectTimeoutMs, 1, 2 ** 31 - 1),
     signal: input.signal,
+    http2: checkHttp2(input.http2 ?? "node"),
   });
 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { GrpcClient } from "./grpc-client.js";
 import type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 import type { GrpcServerCall } from "./grpc-server-call.js";
-import { grpcServerHttp2Values } from "./grpc-options.js";
+import { http2Implementations, type Http2Implementation } from "./grpc-options.js";
 import { GrpcServer, type GrpcHandler } from "./grpc-server.js";
 import { GrpcStatus, GrpcStatusError } from "./grpc-status.js";
 import { createPki, type Pki } from "./pki.js";
@@ -25,7 +25,7 @@ function socketPath(t: TestContext): string {
   return join(dir, "s.sock");
 }
 
-async function startServer(t: TestContext, routes: Record<string, GrpcHandler>, options?: ConstructorParameters<typeof GrpcServer>[1]) {
+async function startServer(t: TestContext, routes: Record<string, GrpcHandler>, options?: ConstructorParameters<typeof GrpcServer>[1], clientImpl: Http2Implementation = "node") {
   const server = new GrpcServer(routes, options);
   t.after(async () => {
     server.destroy();
@@ -33,7 +33,7 @@ async function startServer(t: TestContext, routes: Record<string, GrpcHandler>, 
   });
   const path = socketPath(t);
   await server.listen({ path });
-  const client = await GrpcClient.connect({ path });
+  const client = await GrpcClient.connect({ path }, { http2: clientImpl });
   t.after(() => client.destroy());
   return { server, client, path };
 }
@@ -53,10 +53,11 @@ const echo: GrpcHandler = (call) => {
   call.on("end", () => call.end(GrpcStatus.OK, "done"));
 };
 
-// The whole suite runs on both HTTP/2 implementations (options.http2).
-for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTTP/2 server`, () => {
+// The whole suite runs on both HTTP/2 implementations (options.http2) of the server, each with
+// both implementations of the client.
+for (const http2Impl of http2Implementations) for (const clientImpl of http2Implementations) describe(`the ${clientImpl} HTTP/2 client against the ${http2Impl} HTTP/2 server`, () => {
   const start = (t: TestContext, routes: Record<string, GrpcHandler>, options?: ConstructorParameters<typeof GrpcServer>[1]) =>
-    startServer(t, routes, { http2: http2Impl, ...options });
+    startServer(t, routes, { http2: http2Impl, ...options }, clientImpl);
 
   test("with streamlessSessionTimeoutMs, a session without a stream is closed; one with a stream is kept until it has none", async (t) => {
     const { client, path } = await start(t, { "/AgentService/Connect": echo }, { streamlessSessionTimeoutMs: 300 });
@@ -67,7 +68,7 @@ for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTT
     assert.equal(await closesWithin(client, 3000), true, "closed within the timeout and the GOAWAY's grace");
 
     // A session with a stream open stays past the timeout, and goes once the stream is over.
-    const busy = await GrpcClient.connect({ path });
+    const busy = await GrpcClient.connect({ path }, { http2: clientImpl });
     t.after(() => busy.destroy());
     const call = busy.openStream("/AgentService/Connect", {});
     await call.headers;
@@ -236,7 +237,7 @@ for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTT
     const server = new GrpcServer({ "/S/M": (call) => ((peer = call.peer), echo(call)) }, { http2: http2Impl, tls: { ...serverPair, ca, requestCert: true } });
     t.after(() => server.destroy());
     const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
-    const client = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca, ...clientPair } });
+    const client = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca, ...clientPair } }, { http2: clientImpl });
     t.after(() => client.destroy());
     assert.equal(client.alpnProtocol, "h2");
     const call = client.openStream("/S/M");
@@ -249,7 +250,7 @@ for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTT
 
     // TLS 1.3 reports the missing certificate after the client's handshake is done, so the
     // refusal shows either as a failed connect or as a call that cannot complete.
-    const refused = await GrpcClient.connect({ host: "localhost", port: port!, tls: { ca } }).then(async (c) => {
+    const refused = await GrpcClient.connect({ host: "localhost", port: port!, tls: { ca } }, { http2: clientImpl }).then(async (c) => {
       t.after(() => c.destroy());
       const s = c.openStream("/S/M");
       s.end();
@@ -275,11 +276,11 @@ for (const http2Impl of grpcServerHttp2Values) describe(`on the ${http2Impl} HTT
     const server = new GrpcServer({ "/S/M": echo }, { http2: http2Impl, tls: serverPair });
     t.after(() => server.destroy());
     const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
-    const client = await GrpcClient.connect({ host: "localhost", port: port!, tls: { ca, alpn: ["konnectivity"] } });
+    const client = await GrpcClient.connect({ host: "localhost", port: port!, tls: { ca, alpn: ["konnectivity"] } }, { http2: clientImpl });
     t.after(() => client.destroy());
     assert.equal(client.alpnProtocol, "h2");
     await assert.rejects(
-      GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: (await createPki()).ca } }),
+      GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: (await createPki()).ca } }, { http2: clientImpl }),
       /certificate/i,
     );
   });

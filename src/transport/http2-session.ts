@@ -1,16 +1,23 @@
-// The server side of one HTTP/2 connection (RFC 9113), written for gRPC: the frontend's
-// kube-apiserver opens one connection per proxied TCP connection (konnectivity.md §1.5), and
-// node:http2 spends ~22 KiB of native memory on each (nghttp2 allocates a 16 KiB frame buffer
-// per session); this one holds a few hundred bytes of JavaScript objects besides the socket.
+// One HTTP/2 connection (RFC 9113), written for gRPC, either side of it.
 //
-//   preface ──client preface──▶ settings ──client SETTINGS──▶ open ──close()──▶ closing ──no streams──▶ closed
-//                                                               └──destroy() / connection error / socket gone──▶ closed
+// Server side: the frontend's kube-apiserver opens one connection per proxied TCP connection
+// (konnectivity.md §1.5), and node:http2 spends ~22 KiB of native memory on each (nghttp2
+// allocates a 16 KiB frame buffer per session); this one holds a few hundred bytes of JavaScript
+// objects besides the socket. The agent port runs on it too.
+//
+// Client side (role "client"): the agent's link to its servers, one long stream carrying every
+// tunnelled byte, where node:http2 costs CPU per MB on top of TLS (docs/benchmarks.md).
+//
+//   server: preface ──client preface──▶ settings ──peer SETTINGS──▶ open ──close()/GOAWAY──▶ closing ──no streams──▶ closed
+//   client:              (preface sent) settings ──peer SETTINGS──▶ open ──close()/GOAWAY──▶ closing ──no streams──▶ closed
+//                                                                     └──destroy() / connection error / socket gone──▶ closed
 //
 // What it does: SETTINGS both ways (ours sent at once), HPACK in both directions (hpack.ts),
-// streams opened by HEADERS (+ CONTINUATION), DATA with connection and stream flow control,
-// WINDOW_UPDATE, PING (answered; ping() for keepalive), RST_STREAM, GOAWAY both ways, PRIORITY
-// and unknown frames ignored. Connection errors send GOAWAY with the code and close; stream
-// errors send RST_STREAM. No server push, no HTTP/1.1 upgrade.
+// streams opened by HEADERS (+ CONTINUATION) from the client (request()), responses and
+// trailers read by the client, DATA with connection and stream flow control, WINDOW_UPDATE,
+// PING (answered; ping() for keepalive), RST_STREAM, GOAWAY both ways, PRIORITY and unknown
+// frames ignored. Connection errors send GOAWAY with the code and close; stream errors send
+// RST_STREAM. No server push (a client announces SETTINGS_ENABLE_PUSH 0), no HTTP/1.1 upgrade.
 import type * as net from "node:net";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { encodeHeaderBlock, HpackDecoder, type HeaderList } from "./hpack.js";
@@ -18,17 +25,20 @@ import {
   clientPreface, defaultWindowBytes, encodeFrame, Flag, FrameType, frameHeader, frameHeaderBytes, goawayPayload, Http2ErrorCode,
   maxMaxFrameBytes, maxWindowBytes, minMaxFrameBytes, rstStreamPayload, Setting, settingsPayload, windowUpdatePayload,
 } from "./http2-frame.js";
-import { Http2Stream, type StreamOwner } from "./http2-stream.js";
+import { Http2Stream, toHeaderList, type OutgoingHeaders, type StreamOwner } from "./http2-stream.js";
 import { SlotEmitter } from "./slot-emitter.js";
 import { StreamTable } from "./stream-table.js";
 
 export interface Http2SessionOptions {
+  /** Which side of the connection this is; default "server". A client writes the preface. */
+  readonly role?: "server" | "client";
   /** Our SETTINGS_INITIAL_WINDOW_SIZE: how much a peer may send on one stream before we credit it. */
   readonly streamWindowBytes: number;
   /** The connection's receive window, opened with a WINDOW_UPDATE right after our SETTINGS. */
   readonly sessionWindowBytes: number;
   /** Our SETTINGS_MAX_FRAME_SIZE. */
   readonly maxFrameBytes: number;
+  /** Server: streams a client may have open at once. Client: not announced (no pushes). */
   readonly maxConcurrentStreams: number;
   readonly maxHeaderListBytes: number;
 }
@@ -59,15 +69,17 @@ class StreamError extends Error {
 }
 
 /**
- * Events: "stream" (stream, headers, flags, raw header list), "ping" (payload of a peer's PING),
- * "error" (a connection error, before "close"), "close" (reason).
+ * Events: "stream" (server: stream, headers, flags, raw header list), "goaway" (error code, last
+ * stream id, debug data of a peer's GOAWAY), "ping" (payload of a peer's PING), "error" (a
+ * connection error, before "close"), "close" (reason).
  */
-export type SessionEventName = "stream" | "ping" | "error" | "close";
+export type SessionEventName = "stream" | "goaway" | "ping" | "error" | "close";
 
 export class Http2Session extends SlotEmitter<SessionEventName> implements StreamOwner {
   readonly socket: net.Socket;
   readonly streamWindowBytes: number;
   readonly #options: Http2SessionOptions;
+  readonly #isClient: boolean;
   readonly #decoder: HpackDecoder;
   readonly #streams = new StreamTable<Http2Stream>();
   #state: State = "preface";
@@ -79,7 +91,9 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   // garbage it made, was ~10 % of the server's busy time in a gRPC upload).
   #inData: { readonly streamId: number; stream: Http2Stream | undefined; left: number; readonly isEnd: boolean } | undefined;
   #continuation: { streamId: number; flags: number; fragments: Buffer[]; bytes: number } | undefined;
+  /** Server: the highest stream the peer opened. Client: the highest we opened. */
   #lastStreamId = 0;
+  #peerMaxConcurrentStreams = Number.POSITIVE_INFINITY;
   #receiveWindow: number;
   #unackedBytes = 0;
   #sendWindow = defaultWindowBytes;
@@ -97,6 +111,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     super();
     this.socket = socket;
     this.#options = options;
+    this.#isClient = options.role === "client";
     this.streamWindowBytes = options.streamWindowBytes;
     this.#receiveWindow = defaultWindowBytes;
     this.#decoder = new HpackDecoder({ maxTableBytes: headerTableBytes, maxHeaderListBytes: options.maxHeaderListBytes });
@@ -107,6 +122,11 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     socket.on("end", Http2Session.#onSocketEnd);
     socket.on("error", Http2Session.#onSocketError);
     socket.on("close", Http2Session.#onSocketClosed);
+    if (this.#isClient) {
+      // The preface, then our SETTINGS; the server's SETTINGS must be its first frame.
+      this.#state = "settings";
+      this.#write(clientPreface);
+    }
     this.#sendSettings();
   }
 
@@ -142,7 +162,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   close(): void {
     if (this.closed) return;
     this.#state = "closing";
-    this.goaway(Http2ErrorCode.NO_ERROR, this.#lastStreamId);
+    this.goaway(Http2ErrorCode.NO_ERROR, this.#lastPeerStreamId);
     this.#closeIfIdle();
   }
 
@@ -151,11 +171,11 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     if (this.#state === "closed") return;
     // No GOAWAY for a peer that never sent the preface: it does not speak HTTP/2.
     if (this.#state !== "preface" && this.socket.writable) {
-      this.goaway(code, this.#lastStreamId, debug === undefined ? undefined : Buffer.from(debug.slice(0, 200)));
+      this.goaway(code, this.#lastPeerStreamId, debug === undefined ? undefined : Buffer.from(debug.slice(0, 200)));
     }
     this.#state = "closed";
     this.#closeReason ??= err;
-    for (const stream of this.#streams.list()) stream.terminate(Http2ErrorCode.CANCEL);
+    this.#endStreams();
     this.#failPings();
     this.#uncork();
     this.socket.end();
@@ -166,6 +186,26 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   goaway(code: number, lastStreamId: number, debug?: Uint8Array): void {
     if (this.#state === "closed" || this.socket.destroyed) return;
     this.#write(encodeFrame(FrameType.GOAWAY, 0, 0, goawayPayload(lastStreamId, code, debug)));
+  }
+
+  /**
+   * Client: opens a stream with a request's HEADERS (pseudo-headers first, as given). Its
+   * response arrives as the stream's "response" event (headers, flags, raw list), trailers as
+   * "trailers". Throws once the session is closing or the server's stream limit is reached.
+   */
+  request(headers: OutgoingHeaders): Http2Stream {
+    if (!this.#isClient) throw new TunnelError("PROTOCOL", "http2: only a client opens streams");
+    if (this.#state === "closing" || this.#state === "closed") throw new TunnelError("CLOSED", "http2: the session is closing; open a new one");
+    if (this.#streams.size >= this.#peerMaxConcurrentStreams) {
+      throw new TunnelError("LIMIT", `http2: the server allows ${this.#peerMaxConcurrentStreams} concurrent streams, all in use`);
+    }
+    const id = this.#lastStreamId === 0 ? 1 : this.#lastStreamId + 2;
+    if (id > 0x7fffffff) throw new TunnelError("LIMIT", "http2: stream ids exhausted; open a new session");
+    const stream = new Http2Stream(id, this, this.#peerInitialWindow, false, true);
+    this.#lastStreamId = id;
+    this.#streams.add(stream);
+    this.sendHeaders(stream, toHeaderList(headers), false);
+    return stream;
   }
 
   /** Sends a PING; `callback` gets the round trip once the ACK arrives. */
@@ -256,10 +296,15 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     this.socket.uncork();
   }
 
+  get #lastPeerStreamId(): number {
+    // A client allows no pushes, so the server opened no stream that a GOAWAY could name.
+    return this.#isClient ? 0 : this.#lastStreamId;
+  }
+
   #sendSettings(): void {
     const o = this.#options;
     const settings: Array<[number, number]> = [
-      [Setting.MAX_CONCURRENT_STREAMS, o.maxConcurrentStreams],
+      this.#isClient ? [Setting.ENABLE_PUSH, 0] : [Setting.MAX_CONCURRENT_STREAMS, o.maxConcurrentStreams],
       [Setting.INITIAL_WINDOW_SIZE, o.streamWindowBytes],
       [Setting.MAX_FRAME_SIZE, o.maxFrameBytes],
       [Setting.MAX_HEADER_LIST_SIZE, o.maxHeaderListBytes],
@@ -427,7 +472,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
       case FrameType.PRIORITY: return this.#onPriority(streamId, payload);
       case FrameType.RST_STREAM: return this.#onRstStream(streamId, payload);
       case FrameType.SETTINGS: return this.#onSettings(flags, streamId, payload);
-      case FrameType.PUSH_PROMISE: throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "a client may not send PUSH_PROMISE");
+      case FrameType.PUSH_PROMISE: throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, this.#isClient ? "PUSH_PROMISE after SETTINGS_ENABLE_PUSH 0" : "a client may not send PUSH_PROMISE");
       case FrameType.PING: return this.#onPing(flags, streamId, payload);
       case FrameType.GOAWAY: return this.#onGoaway(streamId, payload);
       case FrameType.WINDOW_UPDATE: return this.#onWindowUpdate(streamId, payload);
@@ -437,7 +482,8 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   }
 
   #isIdle(streamId: number): boolean {
-    return streamId > this.#lastStreamId;
+    // A client's peer can open no stream (no pushes): every even stream is idle to it.
+    return streamId > this.#lastStreamId || (this.#isClient && streamId % 2 === 0);
   }
 
   /** Strips padding (RFC 9113 §6.1, §6.2); the pad length must leave room for the content. */
@@ -472,6 +518,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     const stream = this.#streams.get(streamId);
     if (!stream) return undefined;
     if (stream.isRemoteEnded) throw new StreamError(streamId, Http2ErrorCode.STREAM_CLOSED, `DATA after END_STREAM on stream ${streamId}`);
+    if (this.#isClient && !stream.hasResponse) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `DATA before the response headers on stream ${streamId}`);
     if (!stream.canReceive(flowControlled)) throw new StreamError(streamId, Http2ErrorCode.FLOW_CONTROL_ERROR, `DATA exceeds stream ${streamId}'s window`);
     return stream;
   }
@@ -507,7 +554,9 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   }
 
   #onHeadersFrame(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId === 0 || streamId % 2 === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${streamId}: client streams are odd`);
+    if (streamId === 0 || streamId % 2 === 0) {
+      throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${streamId}: ${this.#isClient ? "a server opens no streams without push" : "client streams are odd"}`);
+    }
     let fragment = this.#unpad(flags, payload, (flags & Flag.PRIORITY) !== 0 ? 5 : 0);
     if (flags & Flag.PRIORITY) {
       if (fragment.length < 5) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "HEADERS too short for its priority fields");
@@ -538,6 +587,10 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     // Decoded whatever becomes of the stream: the HPACK table must stay in step with the peer's.
     const { headers, isTooLarge } = this.#decoder.decode(block);
     const isEnd = (flags & Flag.END_STREAM) !== 0;
+    if (this.#isClient) {
+      this.#onResponseBlock(streamId, flags, headers, isTooLarge);
+      return;
+    }
     const existing = this.#streams.get(streamId);
     if (existing) {
       // Trailers (RFC 9113 §8.1): they must end the stream.
@@ -570,6 +623,40 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
       raw.push(name, value);
     }
     this.emit("stream", stream, object, flags, raw);
+  }
+
+  /** Client: a response's headers (1xx skipped), or its trailers. */
+  #onResponseBlock(streamId: number, flags: number, headers: HeaderList, isTooLarge: boolean): void {
+    if (this.#isIdle(streamId)) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `HEADERS on idle stream ${streamId}`);
+    const stream = this.#streams.get(streamId);
+    // A stream we reset or closed: frames the server sent meanwhile are dropped (RFC 9113 §5.1).
+    if (!stream) return;
+    const isEnd = (flags & Flag.END_STREAM) !== 0;
+    if (stream.isRemoteEnded) throw new StreamError(streamId, Http2ErrorCode.STREAM_CLOSED, `HEADERS after END_STREAM on stream ${streamId}`);
+    if (isTooLarge) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `the server's header list on stream ${streamId} exceeds ${this.#options.maxHeaderListBytes} bytes`);
+    const malformed = validateResponseHeaders(headers, stream.hasResponse);
+    if (malformed !== undefined) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `malformed response: ${malformed}`);
+    const object: IncomingHeaders = {};
+    const raw: string[] = [];
+    for (const [name, value] of headers) {
+      object[name] = object[name] === undefined ? value : `${object[name]}, ${value}`;
+      raw.push(name, value);
+    }
+    if (stream.hasResponse) {
+      // Trailers (RFC 9113 §8.1): they must end the stream.
+      if (!isEnd) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM");
+      stream.emit("trailers", object, flags, raw);
+    } else {
+      const status = Number(object[":status"]);
+      if (status >= 100 && status < 200) {
+        // Informational (RFC 9113 §8.1): the final response follows; it may not end the stream.
+        if (isEnd) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `END_STREAM on an informational ${status} response`);
+        return;
+      }
+      stream.hasResponse = true;
+      stream.emit("response", object, flags, raw);
+    }
+    if (isEnd) stream.receiveEnd();
   }
 
   #onPriority(streamId: number, payload: Buffer): void {
@@ -615,13 +702,15 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
           }
           break;
         }
+        case Setting.MAX_CONCURRENT_STREAMS:
+          if (this.#isClient) this.#peerMaxConcurrentStreams = value;
+          break;
         case Setting.MAX_FRAME_SIZE:
           if (value < minMaxFrameBytes || value > maxMaxFrameBytes) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
           this.#peerMaxFrameBytes = value;
           break;
         default:
-          // MAX_CONCURRENT_STREAMS limits pushes (we send none); MAX_HEADER_LIST_SIZE is
-          // advisory; unknown settings are ignored (RFC 9113 §6.5.2).
+          // MAX_HEADER_LIST_SIZE is advisory; unknown settings are ignored (RFC 9113 §6.5.2).
           break;
       }
     }
@@ -654,9 +743,33 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   #onGoaway(streamId: number, payload: Buffer): void {
     if (streamId !== 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream");
     if (payload.length < 8) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes");
+    const lastStreamId = payload.readUInt32BE(0) & 0x7fffffff;
+    const code = payload.readUInt32BE(4);
+    const debug = Buffer.from(payload.subarray(8));
+    this.emit("goaway", code, lastStreamId, debug);
+    if (this.#isClient) return this.#onServerGoaway(code, lastStreamId, debug);
     // The client opens no more streams; ours run to their end (a client closing its channel
     // sends GOAWAY NO_ERROR, grpc-go among them).
     if (this.#state === "open" || this.#state === "settings") this.#state = "closing";
+    this.#closeIfIdle();
+  }
+
+  /**
+   * Client: streams above `lastStreamId` were never processed and end with REFUSED_STREAM (safe
+   * to retry elsewhere); with NO_ERROR the others run to their end, with an error code the
+   * session ends now, as node:http2 does.
+   */
+  #onServerGoaway(code: number, lastStreamId: number, debug: Buffer): void {
+    if (this.#state === "closed") return;
+    if (this.#state === "open" || this.#state === "settings") this.#state = "closing";
+    const why = debug.length > 0 ? `: ${debug.toString("latin1").slice(0, 200)}` : "";
+    for (const stream of this.#streams.list()) {
+      if (stream.id > lastStreamId) stream.terminate(Http2ErrorCode.REFUSED_STREAM, new TunnelError("CLOSED", `http2: the server refused the stream (GOAWAY, last stream ${lastStreamId})${why}`));
+    }
+    if (code !== Http2ErrorCode.NO_ERROR) {
+      this.destroy(new TunnelError("CLOSED", `http2: the server sent GOAWAY with error code ${code}${why}`), Http2ErrorCode.NO_ERROR);
+      return;
+    }
     this.#closeIfIdle();
   }
 
@@ -685,6 +798,17 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     this.destroy();
   }
 
+  // A server's handler learns that its stream ended (CANCEL); a client's caller learns why its
+  // call broke, which gRPC reports as UNAVAILABLE.
+  #endStreams(): void {
+    if (!this.#isClient) {
+      for (const stream of this.#streams.list()) stream.terminate(Http2ErrorCode.CANCEL);
+      return;
+    }
+    const why = this.#closeReason ?? new TunnelError("CLOSED", "http2: the connection closed");
+    for (const stream of this.#streams.list()) stream.terminate(Http2ErrorCode.INTERNAL_ERROR, why);
+  }
+
   #failPings(): void {
     const pings = this.#pings;
     this.#pings = [];
@@ -695,11 +819,33 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     clearTimeout(this.#destroyTimer);
     if (this.#state !== "closed") {
       this.#state = "closed";
-      for (const stream of this.#streams.list()) stream.terminate(Http2ErrorCode.CANCEL);
+      this.#endStreams();
       this.#failPings();
     }
     this.emit("close", this.#closeReason);
   }
+}
+
+/** RFC 9113 §8.3.2 and §8.2: why a response's (or its trailers') header list is malformed, or undefined. */
+function validateResponseHeaders(headers: HeaderList, isTrailers: boolean): string | undefined {
+  let hasStatus = false;
+  let hasRegular = false;
+  for (const [name, value] of headers) {
+    if (name !== name.toLowerCase()) return `header name ${JSON.stringify(name)} is not lower-case`;
+    if (name.startsWith(":")) {
+      if (isTrailers) return `pseudo-header ${name} in trailers`;
+      if (hasRegular) return `pseudo-header ${name} after a regular header`;
+      if (name !== ":status") return `unknown pseudo-header ${name}`;
+      if (hasStatus) return "repeated :status";
+      if (!/^[1-9]\d\d$/.test(value)) return `:status ${JSON.stringify(value)}`;
+      hasStatus = true;
+      continue;
+    }
+    hasRegular = true;
+    if (connectionSpecific.has(name)) return `connection-specific header ${name}`;
+  }
+  if (!isTrailers && !hasStatus) return "no :status";
+  return undefined;
 }
 
 /** RFC 9113 §8.3.1 and §8.2: why a request's header list is malformed, or undefined. */

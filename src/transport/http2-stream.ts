@@ -1,6 +1,9 @@
 // One HTTP/2 stream of http2-session.ts, with the subset of node:http2's
 // ServerHttp2Stream that a gRPC call uses (respond, write, end, sendTrailers, close, pause and
-// resume, the same events), so ServerCall runs on either. RFC 9113 §5.1, server side:
+// resume, the same events), so ServerCall runs on either; on a client session, the subset of
+// ClientHttp2Stream that ClientCall uses ("response" and "trailers" events, write, end, close).
+// RFC 9113 §5.1, server side (a client's is the same with its request headers sent at the start,
+// except that it closes only once the peer's END_STREAM has been read: see #finishClientStream):
 //
 //   open ──peer END_STREAM──▶ half-closed (remote) ──trailers / END_STREAM sent──▶ closed
 //     └──trailers / END_STREAM sent──▶ half-closed (local) ──peer END_STREAM──────▶ closed
@@ -17,7 +20,7 @@ import { SlotEmitter, type Listener } from "./slot-emitter.js";
 
 export type OutgoingHeaders = Record<string, string | number | readonly string[] | undefined>;
 type WriteCallback = (err?: Error | null) => void;
-export type StreamEventName = "data" | "end" | "drain" | "wantTrailers" | "close" | "error";
+export type StreamEventName = "data" | "end" | "drain" | "wantTrailers" | "response" | "trailers" | "close" | "error";
 
 /** What a stream needs from its session. */
 export interface StreamOwner {
@@ -37,6 +40,7 @@ const highWaterBytes = 64 * 1024;
 export class Http2Stream extends SlotEmitter<StreamEventName> {
   readonly id: number;
   readonly #owner: StreamOwner;
+  readonly #isClientSide: boolean;
   /** How much more the peer may send us on this stream, and what we consumed but did not credit back. */
   #receiveWindow: number;
   #unackedBytes = 0;
@@ -60,14 +64,19 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
   rstCode: number | undefined;
   /** Set by the session while the stream waits in its send queue. */
   isQueuedToSend = false;
+  /** Client: set by the session once the response's final headers arrived. */
+  hasResponse = false;
 
-  constructor(id: number, owner: StreamOwner, sendWindow: number, isRemoteEnded: boolean) {
+  /** `hasSentHeaders`: a client's stream, opened with its request headers. */
+  constructor(id: number, owner: StreamOwner, sendWindow: number, isRemoteEnded: boolean, hasSentHeaders = false) {
     super();
     this.id = id;
     this.#owner = owner;
     this.#receiveWindow = owner.streamWindowBytes;
     this.sendWindow = sendWindow;
     this.#isRemoteEnded = isRemoteEnded;
+    this.#hasResponded = hasSentHeaders;
+    this.#isClientSide = hasSentHeaders;
   }
 
   // As a Readable does: attaching a "data" listener starts the flow unless pause() came first.
@@ -187,7 +196,7 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
     if (this.#isRemoteEnded) return;
     this.#isRemoteEnded = true;
     if (this.#isFlowing) this.#scheduleDelivery();
-    if (this.#isLocalEnded) this.terminate(Http2ErrorCode.NO_ERROR);
+    if (this.#isLocalEnded && !this.#isClientSide) this.terminate(Http2ErrorCode.NO_ERROR);
   }
 
   /**
@@ -261,6 +270,10 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
 
   #localEnded(): void {
     this.#isLocalEnded = true;
+    if (this.#isClientSide) {
+      if (this.#hasEmittedEnd) this.#finishClientStream();
+      return;
+    }
     if (this.#isRemoteEnded && !this.#isClosed) {
       // Both sides are done; "end" still reaches a reader that has not seen it.
       this.#scheduleDelivery();
@@ -284,7 +297,17 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
     if (this.#isFlowing && this.#isRemoteEnded && this.#inbox.length === 0 && !this.#hasEmittedEnd && this.listenerCount("data") > 0) {
       this.#hasEmittedEnd = true;
       this.emit("end");
+      if (this.#isClientSide) this.#finishClientStream();
     }
+  }
+
+  // A client's stream ends once the server's END_STREAM (a gRPC call's trailers) and every byte
+  // before it were read: the server's last messages must not be dropped because the reader was
+  // paused. Our side, if still open, is cut with RST_STREAM NO_ERROR, as grpc-go's client does.
+  #finishClientStream(): void {
+    if (this.#isClosed) return;
+    if (!this.#isLocalEnded) this.#owner.sendReset(this.id, Http2ErrorCode.NO_ERROR);
+    this.terminate(Http2ErrorCode.NO_ERROR);
   }
 
   #deliver(payload: Uint8Array): void {
@@ -304,7 +327,7 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
   }
 }
 
-function toHeaderList(headers: OutgoingHeaders): HeaderList {
+export function toHeaderList(headers: OutgoingHeaders): HeaderList {
   const pseudo: HeaderList = [];
   const regular: HeaderList = [];
   for (const [name, value] of Object.entries(headers)) {

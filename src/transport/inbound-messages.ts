@@ -10,12 +10,13 @@
 // the peer sends, up to a whole stream window per stream; a handler that waits on behalf of a peer
 // it does not trust yet calls readAhead(limit) instead, which reads at once and holds at most
 // `limit` bytes until start().
-import type { Readable } from "node:stream";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { GrpcMessageReader } from "./grpc-frame.js";
 
 /** What is read from: a node:http2 stream or an Http2Stream. */
-export type ReadableSource = Pick<Readable, "pause" | "resume"> & {
+export type ReadableSource = {
+  pause(): unknown;
+  resume(): unknown;
   on(event: "data", listener: (chunk: Buffer) => void): unknown;
   on(event: "end", listener: () => void): unknown;
   off(event: "data", listener: (chunk: Buffer) => void): unknown;

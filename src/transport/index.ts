@@ -8,8 +8,8 @@ export {
   decodeBinaryMetadata, metadataFromHeaders, metadataToHeaders, metadataValue, type Metadata, type MetadataInit, type MetadataValue,
 } from "./metadata.js";
 export {
-  grpcServerHttp2Values, grpcTransportDefaults, resolveGrpcClientOptions, resolveGrpcServerOptions,
-  type GrpcClientOptions, type GrpcServerHttp2, type GrpcServerOptions, type GrpcServerTlsOptions,
+  http2Implementations, grpcTransportDefaults, resolveGrpcClientOptions, resolveGrpcServerOptions,
+  type GrpcClientOptions, type Http2Implementation, type GrpcServerOptions, type GrpcServerTlsOptions,
 } from "./grpc-options.js";
 export { GrpcServer, type GrpcHandler, type GrpcListenTarget } from "./grpc-server.js";
 export type { GrpcPeer, GrpcServerCall, ServerCallEvent } from "./grpc-server-call.js";

@@ -49,6 +49,11 @@ type State = "preface" | "settings" | "open" | "closing" | "closed";
 export type IncomingHeaders = Record<string, string>;
 
 const headerTableBytes = 4096;
+// DATA is written while the socket holds less than this. Stopping at the socket's own high-water
+// mark (16 KiB) made a TLS write, and a syscall, of a frame or two at a time: ~20 writes per MB
+// against ~9 for node:http2, and 3.7 against 2.3 ms of the agent's CPU per MB sent (2026-11-26).
+// A small packet queued behind waits for at most this much to leave (~0.4 ms at 300 MB/s).
+const socketBufferBytes = 128 * 1024;
 const maxUnsentBytesForAcks = 1024 * 1024;
 // RFC 9113 §8.2.2: connection-specific fields make a request malformed.
 const connectionSpecific = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
@@ -324,7 +329,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     this.#isFlushing = true;
     const hadQueued = this.#sendQueue.length > 0;
     try {
-      while (this.#sendQueue.length > 0 && !this.socket.writableNeedDrain) {
+      while (this.#sendQueue.length > 0 && this.socket.writableLength < socketBufferBytes) {
         const stream = this.#sendQueue.shift()!;
         stream.isQueuedToSend = false;
         if (this.#sendOne(stream)) {

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import * as net from "node:net";
+import pino from "pino";
+import { Registry } from "prom-client";
 import { resolveAgentOptions } from "./agent-options.js";
-import { backoffMs } from "./nodetunnel-agent.js";
+import { backoffMs, NodetunnelAgent } from "./nodetunnel-agent.js";
 
 describe("agent reconnect backoff", () => {
   const o = { syncIntervalMs: 1000, syncIntervalCapMs: 10_000 };
@@ -36,5 +39,36 @@ describe("resolveAgentOptions", () => {
   });
   it("rejects a backoff cap below the interval", () => {
     assert.throws(() => resolveAgentOptions({ syncIntervalMs: 5000, syncIntervalCapMs: 1000 }), /--sync-interval-cap/);
+  });
+});
+
+describe("the admin port's /metrics redirect", () => {
+  const rawGet = (port: number, host: string | undefined): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let text = "";
+      socket.on("data", (c: Buffer) => (text += c.toString("latin1")));
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+      socket.write(`GET /metrics HTTP/1.1\r\n${host === undefined ? "" : `Host: ${host}\r\n`}Connection: close\r\n\r\n`);
+    });
+
+  it("points at the health port on the host the client named, and at the address it reached when Host is not a plain host", async (t) => {
+    const agent = await NodetunnelAgent.start(resolveAgentOptions({
+      proxyServerHost: "127.0.0.1",
+      proxyServerPort: 1, // nothing listens: the agent keeps retrying in the background
+      healthListen: { port: 0, host: "127.0.0.1" },
+      adminListen: { port: 0, host: "127.0.0.1" },
+    }), { log: pino({ level: "silent" }), registry: new Registry() });
+    t.after(() => agent.destroy());
+    const location = async (host: string | undefined) => /\r\nlocation: ([^\r]*)\r\n/i.exec(await rawGet(agent.adminPort!, host))?.[1];
+    const health = agent.healthPort!;
+    assert.equal(await location(`127.0.0.1:${agent.adminPort}`), `http://127.0.0.1:${health}/metrics`);
+    assert.equal(await location("node-1.example:8094"), `http://node-1.example:${health}/metrics`);
+    assert.equal(await location("[::1]:8094"), `http://[::1]:${health}/metrics`);
+    for (const hostile of ["evil.example/x?", "user@evil.example", "evil.example:80:81", "evil.example#"]) {
+      assert.equal(await location(hostile), `http://127.0.0.1:${health}/metrics`, hostile);
+    }
+    assert.match(await rawGet(agent.adminPort!, undefined), /^HTTP\/1\.1 400 /, "HTTP/1.1 without Host is refused by node:http itself");
   });
 });

@@ -300,7 +300,7 @@ export class NodetunnelAgent {
       this.adminServer = await listenHttp(this.options.adminListen, (req, res) => {
         if ((req.url ?? "").startsWith("/metrics") && this.healthServer) {
           // Upstream's admin port redirects /metrics to the health port.
-          res.writeHead(301, { Location: `http://${req.headers.host?.replace(/:\d+$/, "")}:${this.healthPort}/metrics` });
+          res.writeHead(301, { Location: metricsLocation(req, this.healthPort!) });
           res.end();
           return;
         }
@@ -308,6 +308,22 @@ export class NodetunnelAgent {
       });
     }
   }
+}
+
+/**
+ * Where the admin port's /metrics redirect points: the health port on the host the client named,
+ * as upstream does, but only when the Host header is a plain name or address. Anything else (a
+ * path, userinfo, another scheme smuggled into Host) gets the address the request arrived on, so
+ * the redirect cannot be made to point elsewhere.
+ */
+export function metricsLocation(req: Pick<http.IncomingMessage, "headers" | "socket">, healthPort: number): string {
+  const named = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/.exec(req.headers.host ?? "");
+  let host = named?.[1];
+  if (host === undefined) {
+    const local = req.socket.localAddress ?? "127.0.0.1";
+    host = local.includes(":") ? `[${local}]` : local;
+  }
+  return `http://${host}:${healthPort}/metrics`;
 }
 
 async function listenHttp(target: { port: number; host?: string }, handler: http.RequestListener): Promise<http.Server> {

@@ -38,6 +38,8 @@ export type ClientStream = ClientHttp2Stream | Http2Stream;
 export class ClientCall extends EventEmitter implements GrpcClientCall {
   readonly headers: Promise<Metadata>;
   readonly #stream: ClientStream | undefined;
+  /** node:http2's stream (it knows its session), or an Http2Stream. */
+  readonly #isNodeStream: boolean;
   readonly #maxMessageBytes: number;
   readonly #inbound: InboundMessages | undefined;
   #resolveHeaders!: (md: Metadata) => void;
@@ -61,20 +63,23 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
     this.headers.catch(() => {});
     if (stream instanceof Error) {
       this.#stream = undefined;
+      this.#isNodeStream = false;
       this.#inbound = undefined;
       this.#status = { code: GrpcStatus.UNAVAILABLE, message: `grpc: cannot open stream: ${stream.message}`, metadata: noMetadata };
       process.nextTick(() => this.#finish());
       return;
     }
     this.#stream = stream;
+    this.#isNodeStream = "session" in stream;
     // A stream forgets its session once destroyed. node also ends the readable of streams cut by
     // a dying session, so only an end seen while the session still lives is the peer's
     // END_STREAM; an Http2Stream emits "end" for the peer's END_STREAM alone.
     const session = "session" in stream ? stream.session : undefined;
+    const isNodeStream = this.#isNodeStream;
     this.#inbound = new InboundMessages(stream, maxMessageBytes, {
       message: (m) => this.emit("message", m),
       end: () => {
-        this.#hasPeerEnded = !("session" in stream) || session?.destroyed === false;
+        this.#hasPeerEnded = !isNodeStream || session?.destroyed === false;
       },
       error: (err) => {
         const code = err.code === "MESSAGE_TOO_LARGE" ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL;
@@ -148,7 +153,10 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
     if (headers["grpc-status"] !== undefined) {
       // Trailers-only (gRPC over HTTP/2, "Responses"): the status came with the headers.
       this.#status ??= statusFrom(headers, rawHeaders);
-      if ((flags & constants.NGHTTP2_FLAG_END_STREAM) === 0 && this.#stream && !this.#stream.destroyed) {
+      // The call is over: our request side goes too (RST_STREAM NO_ERROR, as grpc-go's client).
+      // node:http2 closes a stream that the server ended by itself; an Http2Stream waits until
+      // its END_STREAM has been read, and nothing reads a call that has had its status.
+      if ((!this.#isNodeStream || (flags & constants.NGHTTP2_FLAG_END_STREAM) === 0) && this.#stream && !this.#stream.destroyed) {
         this.#stream.close(constants.NGHTTP2_NO_ERROR);
       }
       return;

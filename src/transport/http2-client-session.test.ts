@@ -8,6 +8,8 @@ import { once } from "node:events";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { isTunnelError } from "../protocol/tunnel-error.js";
+import { ClientCall } from "./grpc-client-call.js";
+import { GrpcStatusError } from "./grpc-status.js";
 import { encodeHeaderBlock, HpackDecoder, type HeaderList } from "./hpack.js";
 import { clientPreface, encodeFrame, Flag, FrameType, Http2ErrorCode, Setting, settingsPayload, goawayPayload } from "./http2-frame.js";
 import { Http2Session, type Http2SessionOptions, type IncomingHeaders } from "./http2-session.js";
@@ -285,4 +287,16 @@ test("a lost connection ends open streams with an error naming it, and PING gets
   await within(() => seen.events.includes("close"), "the stream closes");
   assert.notEqual(stream.rstCode, Http2ErrorCode.NO_ERROR);
   assert.match(seen.events.find((e) => e.startsWith("error"))!, /connection closed/);
+});
+
+test("a gRPC call given a trailers-only response ends with its status at once, unread, from a server that never resets the stream", async (t) => {
+  const { session, server } = await connect(t);
+  const call = new ClientCall(session.request(grpcRequest), 4 * 1024 * 1024);
+  // END_STREAM on the headers and nothing after: grpc-go and nghttp2 would also reset the request
+  // side (RST_STREAM NO_ERROR), a minimal server need not.
+  server.headers(1, [[":status", "200"], ["content-type", "application/grpc"], ["grpc-status", "16"], ["grpc-message", "bad token"]], Flag.END_HEADERS | Flag.END_STREAM);
+  const started = Date.now();
+  await assert.rejects(call.headers, (e) => e instanceof GrpcStatusError && e.grpcStatus === 16 && e.grpcMessage === "bad token");
+  assert.ok(Date.now() - started < 1000, `the status came after ${Date.now() - started} ms`);
+  await server.expectReset(1, Http2ErrorCode.NO_ERROR);
 });

@@ -86,6 +86,31 @@ it("keeps collections at least minSpacingMs apart", () => {
   }
 });
 
+it("collects sooner than minSpacingMs when the heap grew by four times minGrowthBytes (a burst of connections)", () => {
+  const p = fakeProcess();
+  p.now = () => p.clock;
+  const idle = startIdleGc(log, { minGrowthBytes: 16 * MiB, minSpacingMs: 30_000 }, p);
+  try {
+    p.clock = 100_000;
+    p.busy = 0.5;
+    assert.equal(idle.check(), false, "busy");
+    p.busy = 0;
+    assert.equal(idle.check(), true, "quiet after work");
+    p.busy = 0.5;
+    p.used += 63 * MiB;
+    p.clock += 5_000;
+    assert.equal(idle.check(), false, "busy");
+    p.busy = 0;
+    p.clock += 5_000;
+    assert.equal(idle.check(), false, "quiet after work, 10 s after the last one, 63 MiB grown: spacing holds");
+    p.used += 2 * MiB;
+    p.clock += 5_000;
+    assert.equal(idle.check(), true, "65 MiB grown: collected 15 s after the last one");
+  } finally {
+    idle.stop();
+  }
+});
+
 it("collects once when the process is quiet and its heap grew, and not again until it grows again", () => {
   const p = fakeProcess();
   const idle = startIdleGc(log, { minGrowthBytes: 16 * MiB }, p);

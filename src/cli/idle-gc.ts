@@ -5,8 +5,10 @@
 // (docs/benchmarks.md). A quiet server or agent (its event loop under 5 % busy for a check
 // interval) is collected once when it was busy since the last collection (connections that were
 // live then and have closed since are garbage that no growth figure shows), or when its heap grew
-// by `minGrowthBytes` meanwhile. At most one collection per `minSpacingMs`; a full GC of a heap
-// this size takes milliseconds, and nothing is waiting on the process when it runs.
+// by `minGrowthBytes` meanwhile. At most one collection per `minSpacingMs`, unless the heap grew
+// by four times `minGrowthBytes` since the last one (a burst of thousands of connections just
+// opened: its garbage should not wait up to 30 s); a full GC of a heap this size takes
+// milliseconds, and nothing is waiting on the process when it runs.
 // After the collection, a server or agent also gives back the memory glibc's malloc holds free
 // (native-heap.ts): the buffers a burst of bulk traffic freed stay resident otherwise.
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
@@ -100,7 +102,9 @@ export function startIdleGc(log: Logger, options: IdleGcOptions = {}, deps?: Idl
     const used = d.heapUsed();
     if (used < baseline) baseline = used; // V8 collected on its own
     const started = d.now();
-    if ((!busySinceGc && used - baseline < minGrowth) || started - lastGcAt < minSpacingMs) return false;
+    const growth = used - baseline;
+    if (!busySinceGc && growth < minGrowth) return false;
+    if (started - lastGcAt < minSpacingMs && growth < 4 * minGrowth) return false;
     // Twice: the first collection frees the objects, the second gives back the pages the first one
     // emptied (measured: heap 44 MiB committed for 5 MiB live after one, 8 MiB after the second).
     const rssBefore = d.rss();

@@ -6,7 +6,10 @@
 FROM node:20-slim AS native
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
 COPY native/ /src/native/
-RUN mkdir -p /src/build && cc -O2 -Wall -Wextra -shared -fPIC -o /src/build/heap-trim.node /src/native/heap-trim.c
+# As scripts/native-build.mjs builds it: with the source's SHA-256 baked in (the module's `source`).
+RUN mkdir -p /src/build && cc -O2 -Wall -Wextra -shared -fPIC \
+      -DHEAP_TRIM_SOURCE_SHA256="\"$(sha256sum /src/native/heap-trim.c | cut -d' ' -f1)\"" \
+      -o /src/build/heap-trim.node /src/native/heap-trim.c
 
 FROM node:20-slim
 
@@ -24,7 +27,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
 COPY bin/ ./bin/
-COPY scripts/build-dist.mjs ./scripts/
+COPY scripts/build-dist.mjs scripts/native-build.mjs ./scripts/
 COPY src/ ./src/
 COPY proto/ ./proto/
 COPY tsconfig.json ./

@@ -2,7 +2,7 @@
 // everything (also on failure), and return the figures with the machine they were measured on.
 import os from "node:os";
 import { isDistCurrent } from "../bin/dist.js";
-import { loadNativeHeap } from "../src/cli/native-heap.js";
+import { heapTrimPath, loadNativeHeap } from "../src/cli/native-heap.js";
 import { codeVersion, describeMachine, type CodeVersion, type MachineDescription } from "./machine.js";
 import {
   measureDownload, measureEcho, measureFlood, measureHttp, measureIdle, measureStalled, measureUpload, median,
@@ -136,6 +136,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   if (settings.entry !== "dist") notes.push("dist/ is missing or older than src/: server and agent ran from the sources through tsx (~25 MiB more RSS each); `npm run bench` builds it first");
   const heap = loadNativeHeap();
   if (!heap.available) notes.push(`the native heap helper ${heap.reason}: quiet processes keep the native memory bulk rows freed, so later rows start from a higher RSS (docs/operations.md)`);
+  else if (heap.path !== heapTrimPath) notes.push(`the native heap helper was not built here (no C compiler?): server and agent use the prebuilt ${heap.path}`);
   for (const n of notes) log(`note: ${n}`);
   const wanted = new Set(options.rows ?? rowIds);
   const modes = allModes.filter((m) => !options.modes || options.modes.includes(m));

@@ -6,11 +6,11 @@
 // It also compiles native/*.c to build/*.node with the system's C compiler when one is there
 // (buildNative below); without one that step is skipped with a note, and nothing else depends on it.
 // Usage: node scripts/build-dist.mjs [--if-stale]
-import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { build } from "esbuild";
 import { distDir, isDistCurrent, repoRoot, sourceFiles, sourceFingerprint, srcDir, stampFile } from "../bin/dist.js";
+import { compileNative } from "./native-build.mjs";
 
 /**
  * native/<name>.c → build/<name>.node, when the .node is missing or older than its source.
@@ -24,15 +24,14 @@ function buildNative() {
     const out = join(outDir, name.replace(/\.c$/, ".node"));
     if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs) continue;
     mkdirSync(outDir, { recursive: true });
-    const staging = `${out}.${process.pid}.tmp`;
-    const cc = process.env.CC || "cc";
     try {
-      execFileSync(cc, ["-O2", "-Wall", "-Wextra", "-shared", "-fPIC", "-o", staging, source], { stdio: ["ignore", "ignore", "pipe"] });
-      renameSync(staging, out);
+      compileNative(source, out);
     } catch (err) {
-      rmSync(staging, { force: true });
-      const why = err.code === "ENOENT" ? `no C compiler ("${cc}")` : `${cc} failed: ${String(err.stderr ?? err.message).trim().split("\n")[0]}`;
-      console.error(`build-dist: ${relative(repoRoot, source)} not built, ${why}; it is optional (docs/operations.md, "Memory after a burst")`);
+      const why = err.code === "ENOENT" ? `no C compiler ("${err.cc}")` : `${err.cc} failed: ${String(err.stderr ?? err.message).trim().split("\n")[0]}`;
+      const fallback = existsSync(join(nativeDir, "prebuilt", `${process.platform}-${process.arch}`, name.replace(/\.c$/, ".node")))
+        ? "the prebuilt copy in native/prebuilt/ is used instead"
+        : "it is optional";
+      console.error(`build-dist: ${relative(repoRoot, source)} not built, ${why}; ${fallback} (docs/operations.md, "Memory after a burst")`);
     }
   }
 }

@@ -21,3 +21,16 @@ it("every COPY from the build context is let through by .dockerignore", () => {
   const missing = sources.filter((src) => !allowed.some((a) => src === a || src.startsWith(`${a}/`)));
   assert.deepEqual(missing, [], "add a !<path> line to .dockerignore for each");
 });
+
+it("every script the image copies has the local modules it imports copied too", () => {
+  const copied = lines("Dockerfile")
+    .filter((l) => /^COPY\s/i.test(l) && !/--from=/i.test(l))
+    .flatMap((l) => l.split(/\s+/).slice(1, -1));
+  const scripts = copied.filter((src) => src.startsWith("scripts/") && src.endsWith(".mjs"));
+  assert.ok(scripts.includes("scripts/build-dist.mjs"), `the image builds dist/ with scripts/build-dist.mjs: ${copied.join(", ")}`);
+  for (const script of scripts) {
+    const imports = [...readFileSync(join(repoRoot, script), "utf8").matchAll(/from "\.\/([^"]+)"/g)].map((m) => `scripts/${m[1]}`);
+    const missing = imports.filter((i) => !copied.includes(i));
+    assert.deepEqual(missing, [], `${script} imports them: add them to its COPY line`);
+  }
+});

@@ -300,3 +300,18 @@ test("a gRPC call given a trailers-only response ends with its status at once, u
   assert.ok(Date.now() - started < 1000, `the status came after ${Date.now() - started} ms`);
   await server.expectReset(1, Http2ErrorCode.NO_ERROR);
 });
+
+test("a stream nobody reads closes as soon as the server ends it when nothing is left unread, as node:http2's does", async (t) => {
+  const { session, server } = await connect(t);
+  const stream = session.request(grpcRequest);
+  const events: string[] = [];
+  stream.on("response", () => events.push("response"));
+  stream.on("trailers", () => events.push("trailers"));
+  stream.on("close", () => events.push("close"));
+  stream.end();
+  server.headers(1, okResponse);
+  server.headers(1, okTrailers, Flag.END_HEADERS | Flag.END_STREAM);
+  await within(() => events.includes("close"), "the stream closes without a reader");
+  assert.deepEqual(events, ["response", "trailers", "close"]);
+  assert.equal(stream.rstCode, Http2ErrorCode.NO_ERROR);
+});

@@ -196,6 +196,13 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
     if (this.#isRemoteEnded) return;
     this.#isRemoteEnded = true;
     if (this.#isFlowing) this.#scheduleDelivery();
+    else if (this.#isClientSide && this.#inbox.length === 0) {
+      // Nothing left unread (a call whose messages nobody reads, or that had none): done now, as
+      // node:http2 ends such a stream at once. Unread data keeps it open until it is read.
+      this.#hasEmittedEnd = true;
+      this.emit("end");
+      this.#finishClientStream();
+    }
     if (this.#isLocalEnded && !this.#isClientSide) this.terminate(Http2ErrorCode.NO_ERROR);
   }
 

@@ -7,7 +7,7 @@ import { execFile, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { http2Implementations } from "../src/transport/index.js";
@@ -198,6 +198,24 @@ const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: st
 
 const hasGrpcio = (await run(["-c", "import grpc"])).code === 0;
 
+/** A long-running Python peer that reports as JSON lines on stdout; killed after the test. */
+function spawnPython(t: TestContext, script: string, args: string[]): { lines: Array<Record<string, unknown>>; stderr: () => string } {
+  const child = spawn(python, ["-c", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => void child.kill("SIGKILL"));
+  const lines: Array<Record<string, unknown>> = [];
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  let partial = "";
+  child.stdout.on("data", (c: Buffer) => {
+    partial += c.toString();
+    for (let i = partial.indexOf("\n"); i >= 0; i = partial.indexOf("\n")) {
+      lines.push(JSON.parse(partial.slice(0, i)) as Record<string, unknown>);
+      partial = partial.slice(i + 1);
+    }
+  });
+  return { lines, stderr: () => stderr };
+}
+
 describe("python3-grpcio client against the gRPC frontend", { skip: hasGrpcio ? false : "needs python3-grpcio (apt-get install python3-grpcio)" }, () => {
   it("dials, echoes DATA and closes with CLOSE_REQ → CLOSE_RSP", async (t) => {
     const stack = await startStack(t);
@@ -232,20 +250,9 @@ describe("python3-grpcio agent against the agent port", { skip: hasGrpcio ? fals
       writeFileSync(files[0]!, stack.pki.ca);
       writeFileSync(files[1]!, stack.pki.client.cert);
       writeFileSync(files[2]!, stack.pki.client.key, { mode: 0o600 });
-      const agent = spawn(python, ["-c", agentScript, ...files, String(stack.agentPort)], { stdio: ["ignore", "pipe", "pipe"] });
-      t.after(() => void agent.kill("SIGKILL"));
-      const events: Array<Record<string, unknown>> = [];
-      let stderr = "";
-      agent.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-      let partial = "";
-      agent.stdout.on("data", (c: Buffer) => {
-        partial += c.toString();
-        for (let i = partial.indexOf("\n"); i >= 0; i = partial.indexOf("\n")) {
-          events.push(JSON.parse(partial.slice(0, i)) as Record<string, unknown>);
-          partial = partial.slice(i + 1);
-        }
-      });
-      await waitFor(() => events.some((e) => e.event === "connected"), `the python agent to connect (${stderr})`, 15_000);
+      const agent = spawnPython(t, agentScript, [...files, String(stack.agentPort)]);
+      const events = agent.lines;
+      await waitFor(() => events.some((e) => e.event === "connected"), `the python agent to connect (${agent.stderr()})`, 15_000);
       assert.equal(events[0]!.serverid, "conformance-server");
       await waitFor(() => stack.server.proxy.registry.streamsOf("py-agent").length === 1, "the server to register py-agent");
 
@@ -276,20 +283,9 @@ describe("our agent against a python3-grpcio agent port", { skip: hasGrpcio ? fa
         return file;
       });
       const echo = await startDestination(t);
-      const server = spawn(python, ["-c", serverScript, ...files, echo.address], { stdio: ["ignore", "pipe", "pipe"] });
-      t.after(() => void server.kill("SIGKILL"));
-      const lines: Array<Record<string, unknown>> = [];
-      let stderr = "";
-      server.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-      let partial = "";
-      server.stdout.on("data", (c: Buffer) => {
-        partial += c.toString();
-        for (let i = partial.indexOf("\n"); i >= 0; i = partial.indexOf("\n")) {
-          lines.push(JSON.parse(partial.slice(0, i)) as Record<string, unknown>);
-          partial = partial.slice(i + 1);
-        }
-      });
-      await waitFor(() => lines.length >= 1, `the python server to listen (${stderr})`, 15_000);
+      const server = spawnPython(t, serverScript, [...files, echo.address]);
+      const lines = server.lines;
+      await waitFor(() => lines.length >= 1, `the python server to listen (${server.stderr()})`, 15_000);
       const agent = await NodetunnelAgent.start(resolveAgentOptions({
         agentId: "node-py",
         proxyServerHost: "127.0.0.1",
@@ -298,9 +294,9 @@ describe("our agent against a python3-grpcio agent port", { skip: hasGrpcio ? fa
         serverHttp2,
       }), { log: silentLog, registry: new Registry() });
       t.after(() => agent.destroy());
-      await waitFor(() => lines.length >= 2, `the python server's result (${stderr})`, 40_000);
+      await waitFor(() => lines.length >= 2, `the python server's result (${server.stderr()})`, 40_000);
       const result = lines[1]!;
-      assert.equal(result.timeout, undefined, `the exchange finished: ${JSON.stringify(result)} ${stderr}`);
+      assert.equal(result.timeout, undefined, `the exchange finished: ${JSON.stringify(result)} ${server.stderr()}`);
       assert.equal(result.agentid, "node-py");
       assert.deepEqual(result.dial, { connectID: 1, random: 777, error: "" });
       assert.deepEqual(result.echo, { sent: 4 * 1024 * 1024, echoed: 4 * 1024 * 1024, same: true });

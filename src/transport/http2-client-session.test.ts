@@ -10,10 +10,11 @@ import type { AddressInfo } from "node:net";
 import { isTunnelError } from "../protocol/tunnel-error.js";
 import { ClientCall } from "./grpc-client-call.js";
 import { GrpcStatusError } from "./grpc-status.js";
-import { encodeHeaderBlock, HpackDecoder, type HeaderList } from "./hpack.js";
-import { clientPreface, encodeFrame, Flag, FrameType, Http2ErrorCode, Setting, settingsPayload, goawayPayload } from "./http2-frame.js";
+import { encodeHeaderBlock, type HeaderList } from "./hpack.js";
+import { clientPreface, Flag, FrameType, Http2ErrorCode, Setting, settingsPayload, goawayPayload } from "./http2-frame.js";
 import { Http2Session, type Http2SessionOptions, type IncomingHeaders } from "./http2-session.js";
 import type { Http2Stream } from "./http2-stream.js";
+import { RawHttp2Peer } from "../../test/helpers/raw-http2-peer.js";
 
 const options: Http2SessionOptions = {
   role: "client",
@@ -24,64 +25,14 @@ const options: Http2SessionOptions = {
   maxHeaderListBytes: 16 * 1024,
 };
 
-interface Frame { type: number; flags: number; streamId: number; payload: Buffer }
-
 /** A server that checks the client preface, then collects frames and lets the test write its own. */
-class RawServer {
-  readonly frames: Frame[] = [];
-  readonly decoder = new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 1 << 20 });
-  preface: Buffer | undefined;
-  isClosed = false;
-  #buffer = Buffer.alloc(0);
-
-  constructor(readonly socket: net.Socket) {
-    socket.on("data", (chunk: Buffer) => {
-      this.#buffer = Buffer.concat([this.#buffer, chunk]);
-      if (!this.preface) {
-        if (this.#buffer.length < clientPreface.length) return;
-        this.preface = this.#buffer.subarray(0, clientPreface.length);
-        this.#buffer = this.#buffer.subarray(clientPreface.length);
-      }
-      while (this.#buffer.length >= 9) {
-        const length = this.#buffer.readUIntBE(0, 3);
-        if (this.#buffer.length < 9 + length) break;
-        this.frames.push({ type: this.#buffer[3]!, flags: this.#buffer[4]!, streamId: this.#buffer.readUInt32BE(5) & 0x7fffffff, payload: this.#buffer.subarray(9, 9 + length) });
-        this.#buffer = this.#buffer.subarray(9 + length);
-      }
-    });
-    socket.on("error", () => {});
-    socket.on("close", () => (this.isClosed = true));
-  }
-
-  frame(type: number, flags: number, streamId: number, payload?: Buffer): void {
-    this.socket.write(encodeFrame(type, flags, streamId, payload));
+class RawServer extends RawHttp2Peer {
+  constructor(socket: net.Socket) {
+    super(socket, true);
   }
 
   headers(streamId: number, fields: HeaderList, flags: number = Flag.END_HEADERS): void {
     this.frame(FrameType.HEADERS, flags, streamId, encodeHeaderBlock(fields));
-  }
-
-  async expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
-    const deadline = Date.now() + 2000;
-    for (;;) {
-      const found = this.frames.find(match);
-      if (found) return found;
-      if (Date.now() > deadline) {
-        throw new Error(`no ${what} within 2 s; got ${this.frames.map((f) => `type ${f.type} flags ${f.flags} stream ${f.streamId}`).join(", ")}`);
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  async expectReset(streamId: number, code: number): Promise<void> {
-    const rst = await this.expect((f) => f.type === FrameType.RST_STREAM && f.streamId === streamId, `RST_STREAM on ${streamId}`);
-    assert.equal(rst.payload.readUInt32BE(0), code, "RST_STREAM code");
-  }
-
-  async expectGoaway(code: number): Promise<string> {
-    const goaway = await this.expect((f) => f.type === FrameType.GOAWAY, `GOAWAY ${code}`);
-    assert.equal(goaway.payload.readUInt32BE(4), code, `GOAWAY code (debug: ${goaway.payload.subarray(8).toString()})`);
-    return goaway.payload.subarray(8).toString();
   }
 }
 

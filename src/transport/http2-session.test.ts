@@ -7,10 +7,11 @@ import { once } from "node:events";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
-import { encodeHeaderBlock, HpackDecoder, type HeaderList } from "./hpack.js";
+import { encodeHeaderBlock, type HeaderList } from "./hpack.js";
 import { clientPreface, encodeFrame, Flag, FrameType, Http2ErrorCode, Setting, settingsPayload, windowUpdatePayload } from "./http2-frame.js";
 import { Http2Session, type Http2SessionOptions, type IncomingHeaders } from "./http2-session.js";
 import type { Http2Stream } from "./http2-stream.js";
+import { RawHttp2Peer, type Frame } from "../../test/helpers/raw-http2-peer.js";
 
 const defaults: Http2SessionOptions = {
   streamWindowBytes: 1024 * 1024,
@@ -20,7 +21,6 @@ const defaults: Http2SessionOptions = {
   maxHeaderListBytes: 16 * 1024,
 };
 
-interface Frame { type: number; flags: number; streamId: number; payload: Buffer }
 interface StreamEvent { stream: Http2Stream; headers: IncomingHeaders; raw: string[] }
 
 async function startServer(t: TestContext, options: Partial<Http2SessionOptions> = {}) {
@@ -56,26 +56,7 @@ async function startServer(t: TestContext, options: Partial<Http2SessionOptions>
 }
 
 /** A client that writes raw frames and collects the server's. */
-class RawClient {
-  readonly frames: Frame[] = [];
-  readonly decoder = new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 1 << 20 });
-  isClosed = false;
-  #buffer = Buffer.alloc(0);
-
-  constructor(readonly socket: net.Socket) {
-    socket.on("data", (chunk: Buffer) => {
-      this.#buffer = Buffer.concat([this.#buffer, chunk]);
-      while (this.#buffer.length >= 9) {
-        const length = this.#buffer.readUIntBE(0, 3);
-        if (this.#buffer.length < 9 + length) break;
-        this.frames.push({ type: this.#buffer[3]!, flags: this.#buffer[4]!, streamId: this.#buffer.readUInt32BE(5) & 0x7fffffff, payload: this.#buffer.subarray(9, 9 + length) });
-        this.#buffer = this.#buffer.subarray(9 + length);
-      }
-    });
-    socket.on("error", () => {});
-    socket.on("close", () => (this.isClosed = true));
-  }
-
+class RawClient extends RawHttp2Peer {
   static async connect(t: TestContext, port: number, settings: Array<[number, number]> = []): Promise<RawClient> {
     const socket = net.connect(port, "127.0.0.1");
     t.after(() => socket.destroy());
@@ -85,41 +66,10 @@ class RawClient {
     return client;
   }
 
-  send(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  frame(type: number, flags: number, streamId: number, payload?: Buffer): void {
-    this.send(encodeFrame(type, flags, streamId, payload));
-  }
-
   request(streamId: number, extra: HeaderList = [], flags: number = Flag.END_HEADERS): void {
     this.frame(FrameType.HEADERS, flags, streamId, encodeHeaderBlock([
       [":method", "POST"], [":scheme", "http"], [":path", "/S/M"], [":authority", "localhost"], ["content-type", "application/grpc"], ...extra,
     ]));
-  }
-
-  async expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
-    const deadline = Date.now() + 2000;
-    for (;;) {
-      const found = this.frames.find(match);
-      if (found) return found;
-      if (Date.now() > deadline) {
-        throw new Error(`no ${what} within 2 s; got ${this.frames.map((f) => `type ${f.type} flags ${f.flags} stream ${f.streamId}`).join(", ")}`);
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  async expectGoaway(code: number): Promise<string> {
-    const goaway = await this.expect((f) => f.type === FrameType.GOAWAY, `GOAWAY ${code}`);
-    assert.equal(goaway.payload.readUInt32BE(4), code, `GOAWAY code (debug: ${goaway.payload.subarray(8).toString()})`);
-    return goaway.payload.subarray(8).toString();
-  }
-
-  async expectReset(streamId: number, code: number): Promise<void> {
-    const rst = await this.expect((f) => f.type === FrameType.RST_STREAM && f.streamId === streamId, `RST_STREAM on ${streamId}`);
-    assert.equal(rst.payload.readUInt32BE(0), code);
   }
 }
 

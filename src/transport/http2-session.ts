@@ -621,12 +621,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     }
     const malformed = validateRequestHeaders(headers);
     if (malformed !== undefined) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `malformed request: ${malformed}`);
-    const object: IncomingHeaders = {};
-    const raw: string[] = [];
-    for (const [name, value] of headers) {
-      object[name] = object[name] === undefined ? value : `${object[name]}, ${value}`;
-      raw.push(name, value);
-    }
+    const { object, raw } = asIncoming(headers);
     this.emit("stream", stream, object, flags, raw);
   }
 
@@ -641,12 +636,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     if (isTooLarge) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `the server's header list on stream ${streamId} exceeds ${this.#options.maxHeaderListBytes} bytes`);
     const malformed = validateResponseHeaders(headers, stream.hasResponse);
     if (malformed !== undefined) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `malformed response: ${malformed}`);
-    const object: IncomingHeaders = {};
-    const raw: string[] = [];
-    for (const [name, value] of headers) {
-      object[name] = object[name] === undefined ? value : `${object[name]}, ${value}`;
-      raw.push(name, value);
-    }
+    const { object, raw } = asIncoming(headers);
     if (stream.hasResponse) {
       // Trailers (RFC 9113 §8.1): they must end the stream.
       if (!isEnd) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM");
@@ -839,6 +829,17 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     }
     this.emit("close", this.#closeReason);
   }
+}
+
+/** A decoded header list as node:http2 passes it on: an object (repeated fields joined with ", ") and the raw list. */
+function asIncoming(headers: HeaderList): { object: IncomingHeaders; raw: string[] } {
+  const object: IncomingHeaders = {};
+  const raw: string[] = [];
+  for (const [name, value] of headers) {
+    object[name] = object[name] === undefined ? value : `${object[name]}, ${value}`;
+    raw.push(name, value);
+  }
+  return { object, raw };
 }
 
 /** RFC 9113 §8.3.2 and §8.2: why a response's (or its trailers') header list is malformed, or undefined. */

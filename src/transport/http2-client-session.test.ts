@@ -266,3 +266,54 @@ test("a stream nobody reads closes as soon as the server ends it when nothing is
   assert.deepEqual(events, ["response", "trailers", "close"]);
   assert.equal(stream.rstCode, Http2ErrorCode.NO_ERROR);
 });
+
+test("random frames from a server never throw out of the client session, and every call ends with exactly one status (seeded fuzz)", async (t) => {
+  let seed = 0x5bd1e995;
+  const random = (n: number) => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const okBlock = (streamId: number, flags: number) => ({ streamId, flags, block: encodeHeaderBlock(okResponse) });
+  // What the calls saw over all rounds, so that the fuzz is known to reach past the first frame.
+  const codes = new Set<number>();
+  let messages = 0;
+  for (let round = 0; round < 40; round++) {
+    const { session, server } = await connect(t);
+    const statuses = new Map<number, number>();
+    const calls = [0, 1, 2].map((i) => {
+      const call = new ClientCall(session.request(grpcRequest), 1024);
+      call.on("message", () => messages++);
+      call.on("status", (status: { code: number }) => {
+        codes.add(status.code);
+        statuses.set(i, (statuses.get(i) ?? 0) + 1);
+      });
+      return call;
+    });
+    if (random(2) === 0) server.headers(1, okResponse);
+    for (let i = 0; i < 30; i++) {
+      const streamId = random(3) === 0 ? random(8) : 1 + 2 * random(3);
+      const pick = random(8);
+      if (pick === 0) {
+        const { block } = okBlock(streamId, 0);
+        server.frame(FrameType.HEADERS, Flag.END_HEADERS | (random(3) === 0 ? Flag.END_STREAM : 0), streamId, block);
+      } else if (pick === 1) {
+        server.headers(streamId, [["grpc-status", String(random(17))]], Flag.END_HEADERS | Flag.END_STREAM);
+      } else if (pick <= 4) {
+        // A gRPC message, sometimes with a length prefix that lies.
+        const body = Buffer.from(Array.from({ length: random(40) }, () => random(256)));
+        const isHonest = random(4) !== 0;
+        const prefix = Buffer.from([isHonest ? 0 : random(2), 0, 0, isHonest ? 0 : random(16), isHonest ? body.length : random(256)]);
+        server.frame(FrameType.DATA, random(4) === 0 ? Flag.END_STREAM : 0, streamId, Buffer.concat([prefix, body]));
+      } else {
+        server.frame(random(11), random(64), random(3) === 0 ? 0 : streamId, Buffer.from(Array.from({ length: random(24) }, () => random(256))));
+      }
+    }
+    await new Promise((r) => setTimeout(r, 5));
+    server.socket.destroy();
+    await within(() => session.destroyed, "the session ends once its server goes");
+    await within(() => statuses.size === calls.length, "every call ends");
+    assert.deepEqual([...statuses.values()], [1, 1, 1], `round ${round}: one status per call`);
+  }
+  assert.ok(messages > 0, "some messages were delivered");
+  assert.ok(codes.size >= 3, `statuses seen: ${[...codes].join(", ")}`);
+});

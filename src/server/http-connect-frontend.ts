@@ -58,6 +58,9 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
   const httpServer: http.Server = tls
     ? https.createServer({
         ...checking,
+        // Node waits 120 s for a TLS handshake by default; a client that says nothing gets the
+        // same time as one that sends half a request head.
+        handshakeTimeout: headerTimeoutMs,
         cert: tls.cert,
         key: tls.key,
         ca: tls.ca,

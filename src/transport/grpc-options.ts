@@ -109,6 +109,11 @@ export interface GrpcServerOptions extends CommonInput {
    * authenticate would otherwise hold a socket and its memory for good.
    */
   streamlessSessionTimeoutMs?: number;
+  /**
+   * A TLS connection whose handshake has not finished by then is dropped (Node's default is
+   * 120 s): a peer that connects and says nothing would hold a socket that long. Default 20 s.
+   */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 /** "builtin": http2-session.ts; "node": node:http2 (nghttp2). */
@@ -122,6 +127,7 @@ export interface ResolvedGrpcServerOptions extends ResolvedCommonOptions {
   readonly http2: Http2Implementation;
   readonly maxConcurrentStreams: number;
   readonly streamlessSessionTimeoutMs: number;
+  readonly tlsHandshakeTimeoutMs: number;
 }
 
 export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): ResolvedGrpcServerOptions {
@@ -134,6 +140,7 @@ export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): Resolve
     http2: checkHttp2(input.http2 ?? "node"),
     maxConcurrentStreams: checkInteger("maxConcurrentStreams", input.maxConcurrentStreams ?? 1000, 1, 2 ** 31 - 1),
     streamlessSessionTimeoutMs: checkInteger("streamlessSessionTimeoutMs", input.streamlessSessionTimeoutMs ?? 0, 0, 2 ** 31 - 1),
+    tlsHandshakeTimeoutMs: checkInteger("tlsHandshakeTimeoutMs", input.tlsHandshakeTimeoutMs ?? 20_000, 1, 2 ** 31 - 1),
   });
 }
 

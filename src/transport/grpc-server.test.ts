@@ -376,6 +376,21 @@ for (const http2Impl of http2Implementations) for (const clientImpl of http2Impl
   });
 });
 
+for (const http2Impl of http2Implementations) test(`a TLS peer that connects and never completes the handshake is dropped after tlsHandshakeTimeoutMs (${http2Impl} server)`, async (t) => {
+  const { server: serverPair } = await pki();
+  const server = new GrpcServer({}, { http2: http2Impl, tls: serverPair, tlsHandshakeTimeoutMs: 300 });
+  t.after(() => server.destroy());
+  const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+  const silent = net.connect({ port: port!, host: "127.0.0.1" });
+  t.after(() => silent.destroy());
+  silent.on("error", () => {});
+  await once(silent, "connect");
+  const started = Date.now();
+  await Promise.race([once(silent, "close"), new Promise((_, reject) => setTimeout(() => reject(new Error("still open after 3 s")), 3000).unref())]);
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 200 && elapsed < 3000, `closed after ${elapsed} ms`);
+});
+
 async function within(condition: () => boolean, what: string, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {

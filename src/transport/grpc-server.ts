@@ -195,7 +195,7 @@ export class GrpcServer {
       maxSessionMemory: maxSessionMemoryMiB(o),
     };
     const server: Http2AnyServer = o.tls
-      ? http2.createSecureServer({ ...common, ...tlsServerOptions(o.tls), allowHTTP1: false })
+      ? http2.createSecureServer({ ...common, ...tlsServerOptions(o.tls, o.tlsHandshakeTimeoutMs), allowHTTP1: false })
       : http2.createServer(common);
     // Both server kinds share the http2 event API; one type for registering is enough.
     const events = server as http2.Http2Server;
@@ -246,7 +246,7 @@ export class GrpcServer {
       this.#onSession(session);
     };
     const server = o.tls
-      ? tls.createServer(tlsServerOptions(o.tls), (socket) => {
+      ? tls.createServer(tlsServerOptions(o.tls, o.tlsHandshakeTimeoutMs), (socket) => {
         // gRPC runs on h2 only; a client that negotiated nothing (or HTTP/1.1) is not ours.
         if (socket.alpnProtocol !== "h2") {
           this.#log?.info({ peer: socket.remoteAddress, alpn: socket.alpnProtocol }, "TLS client did not negotiate ALPN h2, closing");
@@ -257,7 +257,12 @@ export class GrpcServer {
       })
       : net.createServer(serve);
     server.on("connection", (socket: net.Socket) => socket.setNoDelay?.(true));
-    const onTlsClientError = (err: Error) => this.#log?.info({ err: err.message }, "TLS handshake failed");
+    // A plain tls.Server leaves the socket open after a handshake timeout (only the error is
+    // emitted), so it is destroyed here; node:http2's secure server does that itself.
+    const onTlsClientError = (err: Error, socket: tls.TLSSocket) => {
+      this.#log?.info({ err: err.message }, "TLS handshake failed");
+      socket.destroy();
+    };
     server.on("tlsClientError", onTlsClientError);
     this.#removeListeners.set(server, () => server.off("tlsClientError", onTlsClientError));
     this.#servers.add(server);
@@ -401,8 +406,9 @@ export class GrpcServer {
 }
 
 /** The TLS side of either server kind: gRPC's ALPN, and client certificates as upstream asks them. */
-function tlsServerOptions(t: NonNullable<ResolvedGrpcServerOptions["tls"]>): tls.TlsOptions {
+function tlsServerOptions(t: NonNullable<ResolvedGrpcServerOptions["tls"]>, handshakeTimeoutMs: number): tls.TlsOptions {
   return {
+    handshakeTimeout: handshakeTimeoutMs,
     cert: t.cert,
     key: t.key,
     ca: t.ca,

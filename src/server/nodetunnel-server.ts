@@ -102,6 +102,8 @@ export class NodetunnelServer {
         // An agent keeps its Connect stream open for its whole life; a TLS session without one for
         // this long (a peer that never authenticates, or whose Connect was refused) is closed.
         streamlessSessionTimeoutMs: AGENT_STREAMLESS_SESSION_TIMEOUT_MS,
+        // One connection carries every tunnel of an agent (transport/http2-session.ts).
+        socketBufferBytes: 128 * 1024,
         // With node:http2 (--agent-http2=node): agents are node:http2 too when they are nodetunnel,
         // see transport/keep-reading.ts. The builtin session always reads.
         readWhileWriting: true,

@@ -57,6 +57,8 @@ export class GrpcClient extends EventEmitter {
         maxFrameBytes,
         maxConcurrentStreams: 0, // a client announces none: it accepts no pushes
         maxHeaderListBytes: maxResponseHeaderListBytes,
+        // A client connection carries a whole agent link (Http2SessionOptions.socketBufferBytes).
+        socketBufferBytes: 128 * 1024,
       });
       return new GrpcClient(session, o, requestTarget(target));
     }

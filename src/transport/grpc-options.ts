@@ -114,6 +114,8 @@ export interface GrpcServerOptions extends CommonInput {
    * 120 s): a peer that connects and says nothing would hold a socket that long. Default 20 s.
    */
   tlsHandshakeTimeoutMs?: number;
+  /** Builtin only: DATA is written while a session's socket holds less than this (Http2SessionOptions). Default 16 KiB. */
+  socketBufferBytes?: number;
 }
 
 /** "builtin": http2-session.ts; "node": node:http2 (nghttp2). */
@@ -128,6 +130,7 @@ export interface ResolvedGrpcServerOptions extends ResolvedCommonOptions {
   readonly maxConcurrentStreams: number;
   readonly streamlessSessionTimeoutMs: number;
   readonly tlsHandshakeTimeoutMs: number;
+  readonly socketBufferBytes: number;
 }
 
 export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): ResolvedGrpcServerOptions {
@@ -141,6 +144,7 @@ export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): Resolve
     maxConcurrentStreams: checkInteger("maxConcurrentStreams", input.maxConcurrentStreams ?? 1000, 1, 2 ** 31 - 1),
     streamlessSessionTimeoutMs: checkInteger("streamlessSessionTimeoutMs", input.streamlessSessionTimeoutMs ?? 0, 0, 2 ** 31 - 1),
     tlsHandshakeTimeoutMs: checkInteger("tlsHandshakeTimeoutMs", input.tlsHandshakeTimeoutMs ?? 20_000, 1, 2 ** 31 - 1),
+    socketBufferBytes: checkInteger("socketBufferBytes", input.socketBufferBytes ?? 16 * 1024, 1, 2 ** 31 - 1),
   });
 }
 

@@ -239,6 +239,7 @@ export class GrpcServer {
       maxFrameBytes: minMaxFrameBytes,
       maxConcurrentStreams: o.maxConcurrentStreams,
       maxHeaderListBytes: 64 * 1024,
+      socketBufferBytes: o.socketBufferBytes,
     };
     const serve = (socket: net.Socket) => {
       const session = new Http2Session(socket, sessionOptions);

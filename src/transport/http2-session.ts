@@ -41,6 +41,15 @@ export interface Http2SessionOptions {
   /** Server: streams a client may have open at once. Client: not announced (no pushes). */
   readonly maxConcurrentStreams: number;
   readonly maxHeaderListBytes: number;
+  /**
+   * DATA is written while the socket holds less than this (default 16 KiB, the socket's own
+   * high-water mark). A connection that carries many tunnels (the agent link) wants more: at 16
+   * KiB every frame or two was a TLS write and a syscall, ~20 writes per MB against ~9 for
+   * node:http2, and 3.7 against 2.3 ms of the agent's CPU per MB sent (2026-11-26); 128 KiB there.
+   * A connection per tunnel (the gRPC frontend) keeps the default, so 10,000 slow readers do not
+   * hold 128 KiB each; a small packet queued behind waits for at most this much to leave.
+   */
+  readonly socketBufferBytes?: number;
 }
 
 type State = "preface" | "settings" | "open" | "closing" | "closed";
@@ -49,11 +58,6 @@ type State = "preface" | "settings" | "open" | "closing" | "closed";
 export type IncomingHeaders = Record<string, string>;
 
 const headerTableBytes = 4096;
-// DATA is written while the socket holds less than this. Stopping at the socket's own high-water
-// mark (16 KiB) made a TLS write, and a syscall, of a frame or two at a time: ~20 writes per MB
-// against ~9 for node:http2, and 3.7 against 2.3 ms of the agent's CPU per MB sent (2026-11-26).
-// A small packet queued behind waits for at most this much to leave (~0.4 ms at 300 MB/s).
-const socketBufferBytes = 128 * 1024;
 const maxUnsentBytesForAcks = 1024 * 1024;
 // RFC 9113 §8.2.2: connection-specific fields make a request malformed.
 const connectionSpecific = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
@@ -85,6 +89,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   readonly streamWindowBytes: number;
   readonly #options: Http2SessionOptions;
   readonly #isClient: boolean;
+  readonly #socketBufferBytes: number;
   readonly #decoder: HpackDecoder;
   readonly #streams = new StreamTable<Http2Stream>();
   #state: State = "preface";
@@ -117,6 +122,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     this.socket = socket;
     this.#options = options;
     this.#isClient = options.role === "client";
+    this.#socketBufferBytes = options.socketBufferBytes ?? 16 * 1024;
     this.streamWindowBytes = options.streamWindowBytes;
     this.#receiveWindow = defaultWindowBytes;
     this.#decoder = new HpackDecoder({ maxTableBytes: headerTableBytes, maxHeaderListBytes: options.maxHeaderListBytes });
@@ -329,7 +335,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     this.#isFlushing = true;
     const hadQueued = this.#sendQueue.length > 0;
     try {
-      while (this.#sendQueue.length > 0 && this.socket.writableLength < socketBufferBytes) {
+      while (this.#sendQueue.length > 0 && this.socket.writableLength < this.#socketBufferBytes) {
         const stream = this.#sendQueue.shift()!;
         stream.isQueuedToSend = false;
         if (this.#sendOne(stream)) {

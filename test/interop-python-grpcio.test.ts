@@ -39,6 +39,16 @@ def packet(ptype, sub_num, sub):
     head = field(1, 0, ptype) if ptype else b""
     return head + field(sub_num, 2, sub)
 
+# A client's request stream: packets put in the outbox are sent in order; None ends the stream.
+import queue
+outbox = queue.Queue()
+def requests():
+    while True:
+        item = outbox.get()
+        if item is None:
+            return
+        yield item
+
 def parse(buf):
     fields, i = {}, 0
     while i < len(buf):
@@ -79,14 +89,6 @@ def describe(raw):
 path, address = sys.argv[1], sys.argv[2]
 channel = grpc.insecure_channel("unix://" + path)
 proxy = channel.stream_stream("/ProxyService/Proxy")
-import queue
-outbox = queue.Queue()
-def requests():
-    while True:
-        item = outbox.get()
-        if item is None:
-            return
-        yield item
 responses = proxy(requests(), timeout=10)
 seen = []
 outbox.put(packet(0, 2, field(1, 2, b"tcp") + field(2, 2, address.encode()) + field(3, 0, 424242)))
@@ -110,13 +112,6 @@ port = sys.argv[4]
 creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 channel = grpc.secure_channel("127.0.0.1:" + port, creds, options=[("grpc.ssl_target_name_override", "localhost")])
 connect = channel.stream_stream("/AgentService/Connect")
-outbox = queue.Queue()
-def requests():
-    while True:
-        item = outbox.get()
-        if item is None:
-            return
-        yield item
 responses = connect(requests(), metadata=(("agentid", "py-agent"), ("agentidentifiers", "host=py-node")))
 headers = dict(responses.initial_metadata())
 print(json.dumps({"event": "connected", "serverid": headers.get("serverid")}), flush=True)

@@ -17,8 +17,8 @@ import { waitFor } from "./helpers/wait.js";
 
 const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
-// Proto3 wire format by hand, shared by both Python peers: neither our codec nor protobufjs is
-// involved on their side.
+// Proto3 wire format by hand (and a client's request outbox), shared by the Python peers: neither
+// our codec nor protobufjs is involved on their side.
 const packetHelpers = String.raw`def varint(n):
     n &= (1 << 64) - 1
     out = bytearray()

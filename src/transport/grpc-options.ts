@@ -116,6 +116,11 @@ export interface GrpcServerOptions extends CommonInput {
   tlsHandshakeTimeoutMs?: number;
   /** Builtin only: DATA is written while a session's socket holds less than this (Http2SessionOptions). Default 16 KiB. */
   socketBufferBytes?: number;
+  /**
+   * TLS only: connections still in their handshake beyond this are closed at once
+   * (handshake-guard.ts). Default 1024.
+   */
+  maxPendingTlsHandshakes?: number;
 }
 
 /** "builtin": http2-session.ts; "node": node:http2 (nghttp2). */
@@ -131,6 +136,7 @@ export interface ResolvedGrpcServerOptions extends ResolvedCommonOptions {
   readonly streamlessSessionTimeoutMs: number;
   readonly tlsHandshakeTimeoutMs: number;
   readonly socketBufferBytes: number;
+  readonly maxPendingTlsHandshakes: number;
 }
 
 export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): ResolvedGrpcServerOptions {
@@ -145,6 +151,7 @@ export function resolveGrpcServerOptions(input: GrpcServerOptions = {}): Resolve
     streamlessSessionTimeoutMs: checkInteger("streamlessSessionTimeoutMs", input.streamlessSessionTimeoutMs ?? 0, 0, 2 ** 31 - 1),
     tlsHandshakeTimeoutMs: checkInteger("tlsHandshakeTimeoutMs", input.tlsHandshakeTimeoutMs ?? 20_000, 1, 2 ** 31 - 1),
     socketBufferBytes: checkInteger("socketBufferBytes", input.socketBufferBytes ?? 16 * 1024, 1, 2 ** 31 - 1),
+    maxPendingTlsHandshakes: checkInteger("maxPendingTlsHandshakes", input.maxPendingTlsHandshakes ?? 1024, 1, 2 ** 31 - 1),
   });
 }
 

@@ -391,6 +391,35 @@ for (const http2Impl of http2Implementations) test(`a TLS peer that connects and
   assert.ok(elapsed >= 200 && elapsed < 3000, `closed after ${elapsed} ms`);
 });
 
+for (const http2Impl of http2Implementations) test(`past maxPendingTlsHandshakes, new TCP connections are closed at once; those in handshake stay, and a real client gets in once one goes (${http2Impl} server)`, async (t) => {
+  const { ca, server: serverPair } = await pki();
+  const server = new GrpcServer({ "/S/M": echo }, { http2: http2Impl, tls: serverPair, maxPendingTlsHandshakes: 3 });
+  t.after(() => server.destroy());
+  const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+  const closed = new Set<net.Socket>();
+  const silent = async () => {
+    const socket = net.connect({ port: port!, host: "127.0.0.1" });
+    t.after(() => socket.destroy());
+    socket.on("error", () => {});
+    socket.on("close", () => closed.add(socket));
+    await once(socket, "connect");
+    return socket;
+  };
+  const held = [await silent(), await silent(), await silent()];
+  await new Promise((r) => setTimeout(r, 100));
+  const refused = await silent();
+  await within(() => closed.has(refused), "the fourth connection is closed");
+  assert.equal(held.filter((s) => closed.has(s)).length, 0, "the three in handshake stay open");
+  held[0]!.destroy();
+  await within(() => closed.has(held[0]!), "one of them goes");
+  const client = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca, servername: "localhost" } });
+  t.after(() => client.destroy());
+  const call = client.openStream("/S/M");
+  call.on("message", () => {});
+  call.end();
+  assert.equal((await statusOf(call)).code, GrpcStatus.OK);
+});
+
 async function within(condition: () => boolean, what: string, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {

@@ -17,6 +17,7 @@ import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
 import { ServerCall, type CallStream, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
 import { minMaxFrameBytes } from "./http2-frame.js";
+import { HandshakeGuard } from "./handshake-guard.js";
 import { Http2Session } from "./http2-session.js";
 import { startKeepalive, type Keepalive, type KeepaliveOptions } from "./keepalive.js";
 import { tlsCipherOrder } from "./tls-suites.js";
@@ -211,16 +212,15 @@ export class GrpcServer {
     // Node passes the raw header list as a fourth argument (@types/node omits it): it keeps
     // repeated metadata keys apart.
     const onSessionError = (err: Error) => this.#log?.debug({ err: err.message }, "session error");
-    const onTlsClientError = (err: Error) => this.#log?.info({ err: err.message }, "TLS handshake failed");
     events.on("session", onSession);
     events.on("stream", onStream as (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void);
     events.on("sessionError", onSessionError);
-    events.on("tlsClientError", onTlsClientError);
+    const detachGuard = o.tls ? new HandshakeGuard(o.maxPendingTlsHandshakes, this.#log).attach(server as http2.Http2SecureServer) : undefined;
     this.#removeListeners.set(server, () => {
       events.off("session", onSession);
       events.off("stream", onStream as (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void);
       events.off("sessionError", onSessionError);
-      events.off("tlsClientError", onTlsClientError);
+      detachGuard?.();
     });
     this.#servers.add(server);
     return server;
@@ -258,14 +258,8 @@ export class GrpcServer {
       })
       : net.createServer(serve);
     server.on("connection", (socket: net.Socket) => socket.setNoDelay?.(true));
-    // A plain tls.Server leaves the socket open after a handshake timeout (only the error is
-    // emitted), so it is destroyed here; node:http2's secure server does that itself.
-    const onTlsClientError = (err: Error, socket: tls.TLSSocket) => {
-      this.#log?.info({ err: err.message }, "TLS handshake failed");
-      socket.destroy();
-    };
-    server.on("tlsClientError", onTlsClientError);
-    this.#removeListeners.set(server, () => server.off("tlsClientError", onTlsClientError));
+    const detachGuard = server instanceof tls.Server ? new HandshakeGuard(o.maxPendingTlsHandshakes, this.#log).attach(server) : undefined;
+    this.#removeListeners.set(server, () => detachGuard?.());
     this.#servers.add(server);
     return server;
   }

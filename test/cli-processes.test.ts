@@ -4,23 +4,15 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startFakeKubelet, type FakeKubelet } from "../src/lab/index.js";
 import { createPki, type Pki } from "../src/transport/index.js";
+import { freePort } from "./helpers/free-port.js";
 
 const bin = new URL("../bin/nodetunnel.js", import.meta.url).pathname;
 const hasCurl = spawnSync("curl", ["--version"]).status === 0;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  return port;
-}
 
 function run(args: string[]): ChildProcess {
   const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODETUNNEL_LOG_FORMAT: "json" } });

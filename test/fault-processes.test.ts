@@ -17,18 +17,11 @@ import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { httpConnect, pingPong, readToEnd, readUntil } from "./helpers/connect-client.js";
 import { Cleanup, sharedPki, startDestination, startStack, tempDir, type Destination } from "./helpers/stack.js";
 import { sleep, waitFor, within } from "./helpers/wait.js";
+import { freePort } from "./helpers/free-port.js";
 
 const bin = new URL("../bin/nodetunnel.js", import.meta.url).pathname;
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", () => resolve()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 interface Proc {
   readonly child: ChildProcess;

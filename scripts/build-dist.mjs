@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, s
 import { dirname, join, relative } from "node:path";
 import { build } from "esbuild";
 import { distDir, isDistCurrent, repoRoot, sourceFiles, sourceFingerprint, srcDir, stampFile } from "../bin/dist.js";
-import { compileNative } from "./native-build.mjs";
+import { compileNative, prebuiltPath } from "./native-build.mjs";
 
 /**
  * native/<name>.c → build/<name>.node, when the .node is missing or older than its source.
@@ -28,7 +28,7 @@ function buildNative() {
       compileNative(source, out);
     } catch (err) {
       const why = err.code === "ENOENT" ? `no C compiler ("${err.cc}")` : `${err.cc} failed: ${String(err.stderr ?? err.message).trim().split("\n")[0]}`;
-      const fallback = existsSync(join(nativeDir, "prebuilt", `${process.platform}-${process.arch}`, name.replace(/\.c$/, ".node")))
+      const fallback = existsSync(prebuiltPath(repoRoot, name))
         ? "the prebuilt copy in native/prebuilt/ is used instead"
         : "it is optional";
       console.error(`build-dist: ${relative(repoRoot, source)} not built, ${why}; ${fallback} (docs/operations.md, "Memory after a burst")`);

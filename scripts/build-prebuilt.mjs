@@ -4,14 +4,13 @@
 // hash differs from the file. Stripped, so that it holds nothing but the code.
 // Usage: node scripts/build-prebuilt.mjs
 import { mkdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { repoRoot } from "../bin/dist.js";
-import { compileNative, sourceSha256 } from "./native-build.mjs";
+import { compileNative, prebuiltPath, sourceSha256 } from "./native-build.mjs";
 
 if (process.platform !== "linux") throw new Error("prebuilt helpers are built on Linux (glibc) only");
 const source = join(repoRoot, "native", "heap-trim.c");
-const outDir = join(repoRoot, "native", "prebuilt", `${process.platform}-${process.arch}`);
-mkdirSync(outDir, { recursive: true });
-const out = join(outDir, "heap-trim.node");
+const out = prebuiltPath(repoRoot, "heap-trim.c");
+mkdirSync(dirname(out), { recursive: true });
 compileNative(source, out, ["-s"]);
 console.log(`built ${relative(repoRoot, out)} from ${relative(repoRoot, source)} (sha256 ${sourceSha256(source)})`);

@@ -4,6 +4,12 @@
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+/** Where the committed copy of native/<name>.c for this platform lives (src/cli/native-heap.ts loads it). */
+export function prebuiltPath(repoRoot, name) {
+  return join(repoRoot, "native", "prebuilt", `${process.platform}-${process.arch}`, name.replace(/\.c$/, ".node"));
+}
 
 export function sourceSha256(source) {
   return createHash("sha256").update(readFileSync(source)).digest("hex");

@@ -94,6 +94,9 @@ describe("nodetunnel server and agent as processes", () => {
     ]);
     children.push(agent);
     await until("agent ready", async () => (await get(`http://127.0.0.1:${ports.agentHealth}/readyz`)).status === 200);
+    // Upstream's bodies once ready: "ok", and the checks with "check passed" when verbose.
+    assert.deepEqual(await get(`http://127.0.0.1:${ports.agentHealth}/readyz`), { status: 200, body: "ok" });
+    assert.deepEqual(await get(`http://127.0.0.1:${ports.agentHealth}/readyz?verbose`), { status: 200, body: "[+]ping ok\n[+]server-connected ok\ncheck passed\n" });
     await until("server ready", async () => (await get(`http://127.0.0.1:${ports.health}/readyz`)).status === 200);
     const metrics = (await get(`http://127.0.0.1:${ports.health}/metrics`)).body;
     assert.match(metrics, /konnectivity_network_proxy_server_ready_backend_connections 1/);

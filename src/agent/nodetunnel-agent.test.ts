@@ -72,3 +72,19 @@ describe("the admin port's /metrics redirect", () => {
     assert.match(await rawGet(agent.adminPort!, undefined), /^HTTP\/1\.1 400 /, "HTTP/1.1 without Host is refused by node:http itself");
   });
 });
+
+describe("the health port's /readyz", () => {
+  it("answers upstream's bytes while no server is connected: 503 and every check, verbose or not", async (t) => {
+    const agent = await NodetunnelAgent.start(resolveAgentOptions({
+      proxyServerHost: "127.0.0.1",
+      proxyServerPort: 1, // nothing listens: the agent never becomes ready
+      healthListen: { port: 0, host: "127.0.0.1" },
+    }), { log: pino({ level: "silent" }), registry: new Registry() });
+    t.after(() => agent.destroy());
+    const expected = { status: 503, body: "[+]ping ok\n[-]server-connected failed: no servers connected\n" };
+    for (const path of ["/readyz", "/readyz?verbose", "/ready"]) {
+      const res = await fetch(`http://127.0.0.1:${agent.healthPort}${path}`);
+      assert.deepEqual({ status: res.status, body: await res.text() }, expected, path);
+    }
+  });
+});

@@ -280,11 +280,12 @@ export class NodetunnelAgent {
           return send(200, "ok");
         case "/readyz":
         case "/ready": {
+          // Upstream's bytes (cmd/agent/app/server.go): a failure always lists every check;
+          // success is "ok", or the list and "check passed" when ?verbose is asked for.
           const ready = this.isReady;
-          if (url.searchParams.has("verbose")) {
-            return send(ready ? 200 : 503, `[+]ping ok\n[${ready ? "+" : "-"}]server-connected ${ready ? "ok" : "failed: no servers connected"}\n${ready ? "readyz check passed" : "readyz check failed"}\n`);
-          }
-          return ready ? send(200, "ok") : send(503, "[-]server-connected failed: no servers connected\nreadyz check failed\n");
+          const checks = `[+]ping ok\n${ready ? "[+]server-connected ok" : "[-]server-connected failed: no servers connected"}\n`;
+          if (!ready) return send(503, checks);
+          return send(200, url.searchParams.has("verbose") ? `${checks}check passed\n` : "ok");
         }
         case "/metrics":
           void this.deps.registry.metrics().then((body) => send(200, body, this.deps.registry.contentType));

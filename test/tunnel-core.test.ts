@@ -168,6 +168,26 @@ describe("pending dials", () => {
       cleanup();
     }
   });
+
+  it("wait for the agent's answer with --backend-dial-timeout=0 (upstream's default), and still end when the client gives up", async () => {
+    const { server, path, cleanup } = await setup(0);
+    try {
+      const agent = silentAgent(server);
+      const socket = net.connect(path);
+      socket.write("CONNECT 10.224.0.5:10250 HTTP/1.1\r\nHost: 10.224.0.5:10250\r\n\r\n");
+      let answer = "";
+      socket.on("data", (c: Buffer) => (answer += c.toString("latin1")));
+      while (server.pendingDialCount === 0) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(server.pendingDialCount, 1, "still pending: no timer ended it");
+      assert.equal(answer, "", "nothing answered yet");
+      socket.destroy();
+      while (server.pendingDialCount > 0) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(agent.seen.map((p) => p.type), ["DIAL_REQ", "DIAL_CLS"]);
+    } finally {
+      cleanup();
+    }
+  });
 });
 
 describe("dial floods", () => {

@@ -21,7 +21,7 @@ export interface AgentFlags {
   healthServerHost: string; healthServerPort: string; adminBindAddress: string; adminServerPort: string;
   agentId?: string; agentIdentifiers: string; syncInterval: string; syncIntervalCap: string; keepaliveTime: string;
   serviceAccountTokenPath?: string; allowedDestinations?: string[]; dialTimeout: string; drainTimeout: string;
-  creditFlowControl: string; serverHttp2: string; kubeconfig?: string; logLevel?: string;
+  creditFlowControl: string | true; serverHttp2: string; kubeconfig?: string; logLevel?: string;
 }
 
 export function agentOptionsFromFlags(f: AgentFlags): AgentOptionsInput {
@@ -72,7 +72,7 @@ export function agentCommand(io: CliIo): Command {
     .option("--allowed-destinations <cidr[:ports]>", "only dial these (repeatable or comma-separated): CIDR, CIDR:PORT, CIDR:LOW-HIGH, CIDR:P1,P2, [v6CIDR]:PORT", collectDestinations)
     .addOption(envOption("--dial-timeout <duration>", "destination dial timeout", "5s"))
     .addOption(envOption("--drain-timeout <duration>", "after the first SIGTERM, how long connections may finish", "60s"))
-    .addOption(envOption("--credit-flow-control <bool>", "offer per-connection credit flow control to nodetunnel servers", "true"))
+    .addOption(envOption("--credit-flow-control [bool]", "offer per-connection credit flow control to nodetunnel servers", "true"))
     .addOption(envOption("--server-http2 <impl>", "HTTP/2 under the link to each server: builtin (less CPU per MB) or node (node:http2)", "builtin"))
     .addOption(envOption("--kubeconfig <file>", "accepted for upstream compatibility (lease counting is not used)"))
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));

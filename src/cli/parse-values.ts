@@ -28,7 +28,9 @@ export function parseInteger(flag: string, text: string, min = 0, max = Number.M
   return n;
 }
 
-export function parseBoolean(flag: string, text: string): boolean {
+/** A boolean flag's value; `true` is a bare `--flag`, which means true (as Go's pflag). */
+export function parseBoolean(flag: string, text: string | true): boolean {
+  if (text === true) return true;
   const t = text.trim().toLowerCase();
   if (["true", "1", "t", "yes"].includes(t)) return true;
   if (["false", "0", "f", "no"].includes(t)) return false;

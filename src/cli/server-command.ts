@@ -25,7 +25,7 @@ const ignoredUpstreamFlags = [
 ];
 
 export interface ServerFlags {
-  mode: string; udsName: string; deleteExistingUdsFile: string; serverPort: string; serverBindAddress: string;
+  mode: string; udsName: string; deleteExistingUdsFile: string | true; serverPort: string; serverBindAddress: string;
   serverCert?: string; serverKey?: string; serverCaCert?: string;
   agentPort: string; agentBindAddress: string; clusterCert?: string; clusterKey?: string; clusterCaCert?: string;
   adminPort: string; adminBindAddress: string; healthPort: string; healthBindAddress: string;
@@ -33,7 +33,7 @@ export interface ServerFlags {
   agentNamespace?: string; agentServiceAccount?: string; authenticationAudience?: string; kubeconfig?: string;
   gracefulShutdownTimeout: string; backendDialTimeout: string; frontend?: string[]; maxPendingDials: string; maxConnections: string;
   maxDialRate: string; dialBurst: string;
-  creditFlowControl: string; logLevel?: string;
+  creditFlowControl: string | true; logLevel?: string;
   udsMode: string; identityBinding?: string; agentIdentityMap?: string; insecureAllowAnyAgent?: boolean; tokenReviewTimeout: string;
 }
 
@@ -135,7 +135,7 @@ export function serverCommand(io: CliIo): Command {
     .description("run the proxy server beside kube-apiserver (Konnectivity proxy-server compatible)")
     .addOption(envOption("--mode <mode>", "frontend protocol: grpc or http-connect", "grpc"))
     .addOption(envOption("--uds-name <path>", "Unix socket for the frontend (requires --server-port=0)", ""))
-    .addOption(envOption("--delete-existing-uds-file <bool>", "delete a stale socket file before listening", "true"))
+    .addOption(envOption("--delete-existing-uds-file [bool]", "delete a stale socket file before listening", "true"))
     .addOption(envOption("--server-port <port>", "frontend TCP port (0 with --uds-name)", "8090"))
     .addOption(envOption("--server-bind-address <ip>", "frontend bind address (default: all)", ""))
     .addOption(envOption("--server-cert <file>", "frontend TLS certificate"))
@@ -169,12 +169,12 @@ export function serverCommand(io: CliIo): Command {
     .option("--insecure-allow-any-agent", "run with neither agent mTLS nor token authentication (labs only; logged as a warning)")
     .addOption(envOption("--uds-mode <octal>", "file mode of Unix socket frontends (no access for others)", "0770"))
     .addOption(envOption("--graceful-shutdown-timeout <duration>", "on SIGTERM, let connections finish this long", "0s"))
-    .addOption(envOption("--backend-dial-timeout <duration>", "fail a dial the agent has not answered in this time (upstream: off; here on)", "10s"))
+    .addOption(envOption("--backend-dial-timeout <duration>", "fail a dial the agent has not answered in this time (upstream: off; here on; 0 turns it off)", "10s"))
     .addOption(envOption("--max-pending-dials <n>", "pending dials the server holds at most", "10000"))
     .addOption(envOption("--max-connections <n>", "established connections the server holds at most", "100000"))
     .addOption(envOption("--max-dial-rate <n>", "dials per second the server accepts (0: no limit); a flood beyond it gets 503", "5000"))
     .addOption(envOption("--dial-burst <n>", "dials accepted at once above the rate", "10000"))
-    .addOption(envOption("--credit-flow-control <bool>", "offer per-connection credit flow control to nodetunnel agents", "true"))
+    .addOption(envOption("--credit-flow-control [bool]", "offer per-connection credit flow control to nodetunnel agents", "true"))
     .option("--frontend <mode=unix:path|tcp:[host:]port>", "an additional frontend (repeatable), e.g. grpc=unix:/run/nt.sock", collectList)
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
   for (const name of ignoredUpstreamFlags) cmd.addOption(new Option(`--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp());

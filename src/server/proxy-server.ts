@@ -45,7 +45,8 @@ interface PendingDial {
   readonly requester: DialRequester;
   readonly agent: AgentStream;
   readonly startedAt: number;
-  readonly timer: NodeJS.Timeout;
+  /** Undefined with --backend-dial-timeout=0 (upstream's default: wait for the agent's answer). */
+  readonly timer: NodeJS.Timeout | undefined;
 }
 
 /** A dial waiting for its agent's DIAL_RSP, as the dashboard shows it. */
@@ -214,7 +215,7 @@ export class ProxyServer {
       return null;
     }
     if (this.pending.has(random)) random = randomInt63();
-    const timer = setTimeout(() => {
+    const timer = this.options.dialTimeoutMs === 0 ? undefined : setTimeout(() => {
       const p = this.takePending(random);
       if (!p) return;
       agent.send(closeDial(random));
@@ -225,7 +226,7 @@ export class ProxyServer {
       this.log.warn({ address, agentId: agent.agentId }, `dial timed out: ${explanation}`);
       requester.failed({ reason: "backend_dial_timeout", error: "timed out waiting for backend dial", explanation });
     }, this.options.dialTimeoutMs);
-    timer.unref();
+    timer?.unref();
     this.pending.set(random, { random, address, requester, agent, startedAt, timer });
     agent.pendingDials.add(random);
     this.metrics.setPendingDials(this.pending.size);

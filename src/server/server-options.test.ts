@@ -26,7 +26,8 @@ describe("resolveServerOptions", () => {
     rejects({ ...uds, proxyStrategies: ["destHost", "nearest" as never] }, /unknown strategy "nearest"/);
     rejects({ ...uds, proxyStrategies: ["default", "default"] }, /twice/);
     rejects({ ...uds, agentListen: { port: 70000 } }, /--agent-port/);
-    rejects({ ...uds, dialTimeoutMs: 0 }, /--backend-dial-timeout/);
+    rejects({ ...uds, dialTimeoutMs: -1 }, /--backend-dial-timeout/);
+    assert.equal(resolveServerOptions({ ...uds, dialTimeoutMs: 0 }).dialTimeoutMs, 0, "0 turns the timeout off, as upstream's default");
     rejects({ frontends: [] }, /no frontend/);
   });
 

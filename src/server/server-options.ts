@@ -52,7 +52,7 @@ export interface ServerOptions {
   readonly insecureAllowAnyAgent: boolean;
   readonly healthListen?: { readonly port: number; readonly host?: string };
   readonly adminListen?: { readonly port: number; readonly host?: string };
-  /** How long a pending dial waits for the agent's DIAL_RSP (upstream --backend-dial-timeout; on here by default). */
+  /** How long a pending dial waits for the agent's DIAL_RSP (upstream --backend-dial-timeout; on here by default, 0 = off). */
   readonly dialTimeoutMs: number;
   /** A client whose CLOSE_REQ the agent does not answer is forgotten after this. */
   readonly closeTimeoutMs: number;
@@ -179,7 +179,7 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
       invalid("token authentication needs all of --agent-namespace, --agent-service-account and --authentication-audience");
     }
   }
-  checkPositive("--backend-dial-timeout", o.dialTimeoutMs);
+  checkPositive("--backend-dial-timeout", o.dialTimeoutMs, true); // 0: off, as upstream
   checkPositive("--close-timeout", o.closeTimeoutMs);
   checkPositive("--max-pending-dials", o.maxPendingDials);
   checkPositive("--max-pending-dials-per-agent", o.maxPendingDialsPerAgent);

@@ -99,8 +99,8 @@ describe("HTTP CONNECT through a real agent", () => {
     const port = await closedPort();
     const { head, socket, rest } = await httpConnect({ path: stack.connectPath }, `127.0.0.1:${port}`);
     const body = await readToEnd(socket, rest);
-    assert.equal(head, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
-    assert.match(body, new RegExp(`^dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused — `));
+    assert.equal(head, `HTTP/1.1 502 Bad Gateway\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`);
+    assert.match(body, new RegExp(`^dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused — [^\r\n]*[^\r\n]$`));
     await stack.settled();
   });
 
@@ -138,11 +138,13 @@ describe("HTTP CONNECT failure mapping with a raw-packet agent", () => {
     ["503 Service Unavailable", "dial tcp 127.0.0.5:10250: socket: too many open files"],
     ["504 Gateway Timeout", "dial tcp 127.0.0.5:10250: i/o timeout"],
     ["504 Gateway Timeout", "dial tcp 127.0.0.5:10250: connect: context deadline exceeded"],
+    ["504 Gateway Timeout", "dial tcp 127.0.0.5:10250: connect: connection timed out"],
   ] as const) {
-    it(`maps "${error.replace(/^dial tcp [^ ]+: /, "")}" to ${status}`, async () => {
+    it(`maps "${error.replace(/^dial tcp [^ ]+: /, "")}" to ${status}, framed as Go's http.Response.Write`, async () => {
       const { head, body } = await failWith(error);
-      assert.equal(head, `HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`);
+      assert.equal(head, `HTTP/1.1 ${status}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`);
       assert.ok(body.startsWith(`${error} — `), body);
+      assert.ok(!body.endsWith("\n"), "no line end after the body");
       await stack.settled();
     });
   }

@@ -22,7 +22,8 @@ const statusText: Record<number, string> = {
 /** The status upstream (v0.34+) gives an agent's dial error, from its text. */
 export function statusForAgentError(error: string): number {
   const e = error.toLowerCase();
-  if (e.includes("timeout") || e.includes("deadline exceeded")) return 504;
+  // "timed out": Go's "connect: connection timed out" (ETIMEDOUT), as upstream's mapDialErrorToHTTPStatus.
+  if (e.includes("timeout") || e.includes("deadline exceeded") || e.includes("timed out")) return 504;
   if (e.includes("too many open files")) return 503;
   return 502;
 }
@@ -34,7 +35,7 @@ export function failureResponse(f: DialFailure): string {
     case "no_agent":
       return `HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\ncurrently no tunnels available: ${body}`;
     case "error_response":
-      return response(statusForAgentError(f.error), body);
+      return agentErrorResponse(statusForAgentError(f.error), body);
     case "backend_dial_timeout":
       return response(504, `Backend dial timeout: ${body}`);
     case "backend_close":
@@ -48,6 +49,11 @@ export function failureResponse(f: DialFailure): string {
 
 const response = (status: number, body: string) =>
   `HTTP/1.1 ${status} ${statusText[status] ?? "Error"}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`;
+
+// Upstream writes an agent's dial error with Go's http.Response.Write: Content-Length first, then
+// the headers, and the body without a line end.
+const agentErrorResponse = (status: number, body: string) =>
+  `HTTP/1.1 ${status} ${statusText[status] ?? "Error"}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}`;
 
 export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMetrics, log: Logger, tls?: TlsFiles): http.Server {
   // Upstream's ReadHeaderTimeout is 60 s: a slow-loris client cannot hold a socket longer. Node

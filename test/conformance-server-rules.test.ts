@@ -153,6 +153,20 @@ describe("packets from the agent (§1.5)", () => {
     await stack.settled();
   });
 
+  it("forwards the error text of the agent's CLOSE_RSP to the frontend (§1.5 step 7)", async (t) => {
+    const stack = await startStack(t);
+    const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-1");
+    t.after(() => agent.destroy());
+    const frontend = await dialVia(stack, "127.0.0.1:10250", 79n);
+    t.after(() => frontend.destroy());
+    await answerDial(agent, 7n);
+    await frontend.packets.expect("DIAL_RSP");
+    agent.send(closeResponse(7n, "read tcp 127.0.0.1:10250: connection reset by peer"));
+    assert.deepEqual(await frontend.packets.next(), closeResponse(7n, "read tcp 127.0.0.1:10250: connection reset by peer"));
+    await within(frontend.status, "the frontend stream to end");
+    await stack.settled();
+  });
+
   it("DIAL_CLS from the agent fails the pending dial at once", async (t) => {
     const stack = await startStack(t);
     const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-1");

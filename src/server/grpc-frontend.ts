@@ -49,9 +49,9 @@ class FrontendStreamEndpoint implements Endpoint {
     this.channel.resume();
   }
 
-  /** The agent closed: forward CLOSE_RSP and end the stream, as upstream does. */
-  end(): void {
-    this.finish("");
+  /** The agent closed: forward its CLOSE_RSP (with the agent's error text) and end the stream, as upstream does. */
+  end(peerError = ""): void {
+    this.finish(peerError);
   }
 
   destroy(err?: Error): void {

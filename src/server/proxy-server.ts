@@ -340,7 +340,7 @@ export class ProxyServer {
     const conn = agent.connections.get(p.connectID);
     if (!conn) return;
     if (p.error) this.log.debug({ agentId: agent.agentId, connectID: String(p.connectID), error: p.error }, "agent closed a connection with an error");
-    conn.peerClose();
+    conn.peerClose(p.error);
   }
 
   private onAgentDialClose(agent: AgentStream, p: PacketOf<"DIAL_CLS">): void {

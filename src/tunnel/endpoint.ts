@@ -19,8 +19,8 @@ export interface Endpoint {
   readonly writableLength: number;
   pause(): void;
   resume(): void;
-  /** Closes after flushing what was written (the peer closed). */
-  end(): void;
+  /** Closes after flushing what was written (the peer closed; `peerError` is its close's error text, if any). */
+  end(peerError?: string): void;
   /** Closes now, dropping buffered bytes. */
   destroy(err?: Error): void;
 }

@@ -117,8 +117,8 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     this.o.scheduler.schedule(this.queue);
   }
 
-  /** The peer closed the connection (CLOSE_REQ to an agent, CLOSE_RSP to a server). */
-  peerClose(): void {
+  /** The peer closed the connection (CLOSE_REQ to an agent, CLOSE_RSP to a server, with its error text). */
+  peerClose(peerError = ""): void {
     if (this.state === "finished") return;
     const reply = this.o.side.peerCloseReply(this.connectID);
     if (reply !== null) this.o.scheduler.sendControl(reply);
@@ -126,7 +126,7 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     // Nobody reads what is still queued, and our own close is not owed any more.
     this.queue.takeCloseNow();
     // Flush what was written, then close: a gRPC frontend also gets its CLOSE_RSP this way.
-    this.o.endpoint.end();
+    this.o.endpoint.end(peerError);
     this.finish(wasOpen ? "peer-closed" : "local-closed");
   }
 

@@ -30,7 +30,7 @@ async function fakeFrontend(answer: string | null): Promise<number> {
 }
 
 test("a 504 with its body is read to the end and classified as a timeout", async () => {
-  const port = await fakeFrontend("HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ndial tcp 10.224.0.5:10250: i/o timeout — run 'nodetunnel doctor node'\r\n");
+  const port = await fakeFrontend("HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 71\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ndial tcp 10.224.0.5:10250: i/o timeout — run 'nodetunnel doctor node'");
   const r = await dialThroughConnect({ host: "127.0.0.1", port }, "10.224.0.5:10250", 2000);
   assert.equal(r.outcome, "timeout");
   assert.equal(r.status, 504);

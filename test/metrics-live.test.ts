@@ -124,6 +124,11 @@ describe("metrics during a running stack", () => {
       assert.equal(sample(text, S + "http_connections"), 1);
       assert.equal(sample(text, S + "dial_duration_seconds_count"), 2);
       assert.equal(sample(text, S + "dial_duration_seconds_bucket", { le: "+Inf" }), 2);
+      // Upstream's bucket boundaries, so dashboards' le="…" series match.
+      assert.equal(sample(text, S + "dial_duration_seconds_bucket", { le: "12.5" }), 2);
+      assert.equal(sample(text, S + "dial_duration_seconds_bucket", { le: "0.0005" }), undefined);
+      assert.ok(sample(text, S + "frontend_write_duration_seconds_count")! > 0, "the kubelet's answers were written to both frontends");
+      assert.notEqual(sample(text, S + "frontend_write_duration_seconds_bucket", { le: "0.000001" }), undefined);
       assert.ok(sample(text, "nodetunnel_server_bytes_total", { direction: "to_agent" })! > 0);
       assert.ok(sample(text, "nodetunnel_server_bytes_total", { direction: "from_agent" })! > 0);
       assert.equal(sample(text, "nodetunnel_server_dial_duration_seconds_count", { outcome: "success", cause: "none" }), 2);
@@ -140,6 +145,7 @@ describe("metrics during a running stack", () => {
     assert.ok(sample(text, "konnectivity_network_proxy_agent_stream_packets_total", { segment: "from_server", packet_type: "DATA" })! > 0);
     assert.equal(sample(text, "konnectivity_network_proxy_agent_stream_packets_total", { segment: "from_server", packet_type: "DIAL_REQ" }), 2);
     assert.equal(sample(text, "konnectivity_network_proxy_agent_dial_duration_seconds_count"), 2);
+    assert.equal(sample(text, "konnectivity_network_proxy_agent_dial_duration_seconds_bucket", { le: "10" }), 2, "upstream's agent buckets");
     assert.ok(sample(text, "nodetunnel_agent_bytes_total", { direction: "to_server" })! > 0);
     const idle = await scrape(agents[1]!.healthPort!);
     assert.equal(sample(idle, "konnectivity_network_proxy_agent_open_server_connections"), 1);
@@ -169,4 +175,5 @@ describe("metrics during a running stack", () => {
     assert.equal(sample(text, S + "ready_backend_connections"), 2);
     assert.equal(sample(text, S + "grpc_connections", { service_method: "Connect" }), 2);
   });
+
 });

@@ -29,7 +29,7 @@ export class AgentMetrics {
     const r = [registry];
     this.dialDuration = new Histogram({
       name: P + "dial_duration_seconds", help: "Latency of dial to the remote endpoint in seconds", registers: r,
-      buckets: [0.005, 0.025, 0.1, 0.5, 2.5, 12.5, 30],
+      buckets: [0.005, 0.025, 0.1, 0.5, 2.5, 10, 30], // upstream's (pkg/agent/metrics)
     });
     this.dialFailures = new Counter({ name: P + "endpoint_dial_failure_total", help: "Number of failures dialing the remote endpoint, by reason", labelNames: ["reason"], registers: r });
     this.openServerConnections = new Gauge({ name: P + "open_server_connections", help: "Current number of open server connections", registers: r });

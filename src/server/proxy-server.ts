@@ -319,6 +319,7 @@ export class ProxyServer {
           this.metrics.bytesRelayed("from_agent", n);
         },
         slowConsumer: () => this.metrics.slowConsumer(),
+        endpointWritten: (seconds) => this.metrics.frontendWritten(seconds),
       },
       onFinished: (c) => {
         if (agent.connections.get(c.connectID) === c) {

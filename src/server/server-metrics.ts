@@ -13,9 +13,13 @@ export type DialFailureReason =
   | "limit";
 export type Segment = "from_client" | "to_client" | "from_agent" | "to_agent";
 const segments: Segment[] = ["from_client", "to_client", "from_agent", "to_agent"];
+// Upstream's buckets for both server latency histograms (pkg/server/metrics), so dashboards'
+// bucket boundaries (le="0.005", ...) match.
+const upstreamLatencyBuckets = [0.000001, 0.00001, 0.0001, 0.005, 0.025, 0.1, 0.5, 2.5, 12.5];
 
 export class ServerMetrics {
   private readonly dialDuration: Histogram;
+  private readonly frontendWriteDuration: Histogram;
   private readonly dialFailures: Counter<"reason">;
   private readonly grpcConnections: Gauge<"service_method">;
   private readonly httpConnections: Gauge;
@@ -46,7 +50,10 @@ export class ServerMetrics {
     const r = [registry];
     this.dialDuration = new Histogram({
       name: P + "dial_duration_seconds", help: "Latency of dial to the remote endpoint in seconds", registers: r,
-      buckets: [0.000001, 0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 12.5],
+      buckets: upstreamLatencyBuckets,
+    });
+    this.frontendWriteDuration = new Histogram({
+      name: P + "frontend_write_duration_seconds", help: "Latency of write to the frontend in seconds", registers: r, buckets: upstreamLatencyBuckets,
     });
     this.dialFailures = new Counter({ name: P + "dial_failure_count", help: "Number of dial failures observed, by reason", labelNames: ["reason"], registers: r });
     this.grpcConnections = new Gauge({
@@ -99,6 +106,11 @@ export class ServerMetrics {
 
   streamError(segment: Segment, code: number, type: Packet["type"] | "unknown"): void {
     this.streamErrors.labels(segment, String(code), type).inc();
+  }
+
+  /** How long handing DATA to a frontend took. It never blocks here (the data waits in the connection's queue instead), unlike upstream's Send. */
+  frontendWritten(seconds: number): void {
+    this.frontendWriteDuration.observe(seconds);
   }
 
   dialSucceeded(seconds: number): void {

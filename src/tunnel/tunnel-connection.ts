@@ -34,6 +34,8 @@ export interface ConnectionCounters {
   bytesToPeer(n: number): void;
   bytesFromPeer(n: number): void;
   slowConsumer(): void;
+  /** How long the endpoint's write of the peer's DATA took, in seconds (the server's frontend write latency). */
+  readonly endpointWritten?: (seconds: number) => void;
 }
 
 export interface TunnelConnectionOptions {
@@ -102,7 +104,10 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     if (this.state !== "open") return; // closing: our local end is gone, nobody reads it
     this.bytesFromPeer += data.length;
     this.o.counters?.bytesFromPeer(data.length);
+    const timed = this.o.counters?.endpointWritten;
+    const startedAt = timed ? performance.now() : 0;
     const ok = this.o.endpoint.write(data);
+    if (timed) timed((performance.now() - startedAt) / 1000);
     this.account();
     if (this.o.credit) {
       this.ungrantedBytes += data.length;

@@ -176,4 +176,34 @@ describe("metrics during a running stack", () => {
     assert.equal(sample(text, S + "grpc_connections", { service_method: "Connect" }), 2);
   });
 
+  it("counts a frontend stream the client resets in stream_errors_total, spelled as grpc-go spells the code", async () => {
+    const labels = { segment: "from_client", code: "Canceled", packet_type: "Unknown" };
+    const before = sample(await scrape(healthPort), S + "stream_errors_total", labels) ?? 0;
+    const stream = await dialThroughProxy({ path: grpcPath }, `127.0.1.1:${kubelet.port}`, { timeoutMs: 10_000 });
+    stream.destroy(); // kube-apiserver giving up on a tunnel: RST_STREAM CANCEL
+    let now = before;
+    for (let i = 0; i < 100 && now === before; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      now = sample(await scrape(healthPort), S + "stream_errors_total", labels) ?? 0;
+    }
+    assert.equal(now, before + 1);
+    assert.equal(sample(await scrape(healthPort), S + "stream_errors_total", { segment: "from_agent", code: "Canceled", packet_type: "Unknown" }), undefined, "the agents' streams are fine");
+  });
+});
+
+describe("the agent's stream_errors_total", () => {
+  it("counts its stream to a server that went away, as grpc-go would see it", async (t) => {
+    const stack = await startStack(t);
+    const agent = await stack.startAgent("node-1", "ipv4=127.0.1.1", { healthListen: { port: 0, host: "127.0.0.1" }, syncIntervalMs: 60_000, syncIntervalCapMs: 60_000 });
+    // The server's connection went with it: grpc-go's agent reads "Unavailable: transport is closing".
+    const labels = { segment: "from_server", code: "Unavailable", packet_type: "Unknown" };
+    assert.equal(sample(await scrape(agent.healthPort!), "konnectivity_network_proxy_agent_stream_errors_total", labels), undefined);
+    stack.server.destroy();
+    let counted: number | undefined;
+    for (let i = 0; i < 100 && counted === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      counted = sample(await scrape(agent.healthPort!), "konnectivity_network_proxy_agent_stream_errors_total", labels);
+    }
+    assert.equal(counted, 1);
+  });
 });

@@ -2,6 +2,7 @@
 // (shared/spec/konnectivity.md §2.6) plus nodetunnel_agent_*.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Packet } from "../protocol/index.js";
+import { streamErrorCodeName } from "../transport/index.js";
 import { PacketTally, Tally, collectPackets, collectTallies } from "../tunnel/index.js";
 
 const P = "konnectivity_network_proxy_agent_";
@@ -56,8 +57,10 @@ export class AgentMetrics {
     this.packets.add(segment, type);
   }
 
-  streamError(segment: Segment, code: number): void {
-    this.streamErrors.labels(segment, String(code), "unknown").inc();
+  /** The stream to a server ended with `err`: counted as upstream counts a receive error. */
+  streamEnded(err: Error | undefined): void {
+    const code = streamErrorCodeName(err);
+    if (code !== null) this.streamErrors.labels("from_server", code, "Unknown").inc();
   }
 
   dialSucceeded(seconds: number): void {

@@ -96,6 +96,7 @@ export class AgentSession {
       drain: () => this.scheduler.onDrain(),
       close: (err) => {
         removeBudgetSource?.();
+        o.metrics.streamEnded(err);
         this.release(err);
       },
     });

@@ -109,6 +109,7 @@ class GrpcFrontendStream implements ChannelHandlers, DialRequester {
 
   close(err?: Error): void {
     this.metrics.grpcStreamOpened("Proxy", -1);
+    this.metrics.streamEnded("from_client", err);
     if (this.state.kind === "dialing") this.state.handle?.cancel();
     else if (this.state.kind === "established") this.state.endpoint.handlers?.localEnd(err);
     this.state = { kind: "done" };

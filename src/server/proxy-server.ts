@@ -166,6 +166,7 @@ export class ProxyServer {
       close: (err) => {
         removeBudgetSource();
         this.metrics.grpcStreamOpened("Connect", -1);
+        this.metrics.streamEnded("from_agent", err);
         this.detachAgent(agent, err);
       },
     });

@@ -3,6 +3,7 @@
 // nodetunnel's own under nodetunnel_server_*.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Packet } from "../protocol/index.js";
+import { streamErrorCodeName } from "../transport/index.js";
 import { PacketTally, Tally, collectPackets, collectTallies } from "../tunnel/index.js";
 import type { ProxyStrategy } from "./server-options.js";
 
@@ -104,8 +105,10 @@ export class ServerMetrics {
     this.packets.add(segment, type);
   }
 
-  streamError(segment: Segment, code: number, type: Packet["type"] | "unknown"): void {
-    this.streamErrors.labels(segment, String(code), type).inc();
+  /** A gRPC stream (an agent's or a frontend's) ended with `err`: counted as upstream counts a receive error. */
+  streamEnded(segment: "from_agent" | "from_client", err: Error | undefined): void {
+    const code = streamErrorCodeName(err);
+    if (code !== null) this.streamErrors.labels(segment, code, "Unknown").inc();
   }
 
   /** How long handing DATA to a frontend took. It never blocks here (the data waits in the connection's queue instead), unlike upstream's Send. */

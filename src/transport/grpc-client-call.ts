@@ -2,6 +2,8 @@
 // from the trailers (or a trailers-only response), or made up from how the stream broke —
 // CANCELLED for our own cancel() or the server's RST_STREAM CANCEL, UNAVAILABLE when the
 // stream or session died without trailers (gRPC over HTTP/2, "Errors"; grpc-go does the same).
+// "close" carries the status as a GrpcStatusError when the call failed for a reason other than
+// our own cancel(), as a server call's "close" carries why it ended.
 import { EventEmitter } from "node:events";
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders } from "node:http2";
 import { TunnelError } from "../protocol/tunnel-error.js";
@@ -177,10 +179,11 @@ export class ClientCall extends EventEmitter implements GrpcClientCall {
     this.#isFinished = true;
     this.#inbound?.stop();
     const status = this.#status ?? this.#brokenStatus();
-    if (status.code === GrpcStatus.OK) this.#resolveHeaders(status.metadata);
-    else this.#rejectHeaders(new GrpcStatusError(status.code, status.message, status.metadata, { cause: this.#streamError }));
+    const failure = status.code === GrpcStatus.OK ? undefined : new GrpcStatusError(status.code, status.message, status.metadata, { cause: this.#streamError });
+    if (failure) this.#rejectHeaders(failure);
+    else this.#resolveHeaders(status.metadata);
     this.emit("status", status);
-    this.emit("close");
+    this.emit("close", this.#isCancelled ? undefined : failure);
   }
 
   #brokenStatus(): GrpcCallStatus {

@@ -222,9 +222,9 @@ export class ServerCall extends SlotEmitter<ServerCallEvent> implements GrpcServ
   }
 
   end(status: number = GrpcStatus.OK, message = ""): void {
-    if (this.#hasEnded) return;
+    // A stream the client already reset stays cancelled: ending it now is too late to count as ours.
+    if (this.#hasEnded || !this.#isStreamUsable()) return;
     this.#hasEnded = true;
-    if (!this.#isStreamUsable()) return;
     const trailers: OutgoingHttpHeaders = { "grpc-status": String(status) };
     if (message !== "") trailers["grpc-message"] = percentEncodeGrpcMessage(message);
     if (!this.#hasSentHeaders) {

@@ -1,9 +1,10 @@
-import { test } from "node:test";
+import { describe, it, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   GrpcStatus, GrpcStatusError, grpcStatusFromHttpStatus, grpcStatusName, percentDecodeGrpcMessage, percentEncodeGrpcMessage,
+  streamErrorCodeName,
 } from "./grpc-status.js";
-import { isTunnelError } from "../protocol/tunnel-error.js";
+import { isTunnelError, TunnelError } from "../protocol/tunnel-error.js";
 
 test("the status codes are gRPC's numbers", () => {
   assert.equal(GrpcStatus.OK, 0);
@@ -46,4 +47,18 @@ test("GrpcStatusError is a TunnelError with the nearest code and the exact statu
   assert.equal(e.grpcMessage, "token rejected");
   assert.match(e.message, /16 UNAUTHENTICATED: token rejected/);
   assert.ok(isTunnelError(new GrpcStatusError(12, "x"), "PROTOCOL"));
+});
+
+describe("streamErrorCodeName (the code label of upstream's stream_errors_total)", () => {
+  it("spells the status as grpc-go does, and counts nothing for an ordinary end or our own close", () => {
+    assert.equal(streamErrorCodeName(undefined), null);
+    assert.equal(streamErrorCodeName(new TunnelError("CLOSED", "server shut down")), null);
+    assert.equal(streamErrorCodeName(new TunnelError("DRAINING", "draining")), null);
+    assert.equal(streamErrorCodeName(new TunnelError("CANCELLED", "RST_STREAM")), "Canceled");
+    assert.equal(streamErrorCodeName(new TunnelError("PROTOCOL", "bad frame")), "Internal");
+    assert.equal(streamErrorCodeName(new TunnelError("MESSAGE_TOO_LARGE", "5 MiB")), "ResourceExhausted");
+    assert.equal(streamErrorCodeName(new GrpcStatusError(GrpcStatus.UNAVAILABLE, "connection lost")), "Unavailable");
+    assert.equal(streamErrorCodeName(new GrpcStatusError(GrpcStatus.UNAUTHENTICATED, "no token")), "Unauthenticated");
+    assert.equal(streamErrorCodeName(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" })), "Unavailable");
+  });
 });

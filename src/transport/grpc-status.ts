@@ -68,6 +68,35 @@ export function grpcStatusFromHttpStatus(httpStatus: number): GrpcStatusCode {
   }
 }
 
+// grpc-go's codes.Code.String(), indexed by code: the spelling of upstream's `code` labels.
+const goCodeNames = [
+  "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied",
+  "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss",
+  "Unauthenticated",
+];
+
+const receiveStatuses: Partial<Record<TunnelErrorCode, GrpcStatusCode>> = {
+  CANCELLED: GrpcStatus.CANCELLED,
+  PROTOCOL: GrpcStatus.INTERNAL,
+  MESSAGE_TOO_LARGE: GrpcStatus.RESOURCE_EXHAUSTED,
+  UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
+  PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
+};
+
+/**
+ * The code upstream's stream_errors_total counts for a stream that ended with `err`, spelled as
+ * grpc-go spells it ("Canceled", "Unavailable"), or null when the stream just ended or this side
+ * ended it (a shutdown, a drain): upstream counts receive errors other than EOF.
+ */
+export function streamErrorCodeName(err: Error | undefined): string | null {
+  if (err === undefined) return null;
+  let code: number | undefined;
+  if (err instanceof GrpcStatusError) code = err.grpcStatus;
+  else if (err instanceof TunnelError) code = receiveStatuses[err.code];
+  else code = GrpcStatus.UNAVAILABLE; // the transport failed under the stream (a reset, a broken pipe)
+  return code === undefined ? null : goCodeNames[code] ?? `Code(${code})`;
+}
+
 const tunnelCodes: Partial<Record<number, TunnelErrorCode>> = {
   [GrpcStatus.CANCELLED]: "CANCELLED",
   [GrpcStatus.UNAUTHENTICATED]: "UNAUTHENTICATED",

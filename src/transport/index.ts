@@ -1,7 +1,7 @@
 // gRPC over HTTP/2 (node:http2, or our own server side for the frontend): the transport the tunnel runs on (DESIGN.md, konnectivity.md §1.2, §1.7).
 export { encodeGrpcMessage, fillGrpcFrameHeader, GrpcMessageReader, grpcFrameHeaderBytes } from "./grpc-frame.js";
 export {
-  GrpcStatus, GrpcStatusError, grpcStatusName, grpcStatusFromHttpStatus, percentDecodeGrpcMessage, percentEncodeGrpcMessage,
+  GrpcStatus, GrpcStatusError, grpcStatusName, grpcStatusFromHttpStatus, percentDecodeGrpcMessage, percentEncodeGrpcMessage, streamErrorCodeName,
   type GrpcStatusCode,
 } from "./grpc-status.js";
 export {

@@ -489,6 +489,14 @@ describe("doctor snat (CLI)", () => {
     assert.ok((j.assumptions as string[]).some((a) => a.includes("--outbound-ips")));
   });
 
+  it("900 nodes sit in the table's last row: no next boundary, in JSON (null) and in text", async () => {
+    const j = json(await runDoctor(["snat", "--nodes", "900", "--output", "json"]));
+    assert.equal(j.portsPerNode, 32);
+    assert.equal(j.nextBoundary, null);
+    const text = await runDoctor(["snat", "--nodes", "900"]);
+    assert.match(text.stdout, /Default allocation halves next at: never/);
+  });
+
   it("--connections - reads ss -tan from standard input and reports churn by destination", async () => {
     const r = await runDoctor(["snat", "--nodes", "10", "--outbound-ips", "1", "--connections", "-", "--output", "json"],
       { stdin: readFileSync(fixture("cli/ss-tan.txt"), "utf8") });

@@ -264,6 +264,17 @@ describe("doctor nsg (CLI)", () => {
     assert.equal((json(r).decidedBy as { priority: number }).priority, 200);
   });
 
+  it("a rule list: the fix names the NSG of the rules' ids even when the first rule has none", async () => {
+    const rules = JSON.parse(readFileSync(nsg("rule-list-include-default.json"), "utf8")) as Record<string, unknown>[];
+    delete rules[0]!.id;
+    const r = await runDoctor(["nsg", "--source", "10.225.0.4", "--destination", "10.224.0.5", "--dest-nic-nsg", "-", "--output", "json"],
+      { stdin: JSON.stringify(rules, null, 2) });
+    assert.equal(r.code, 1, r.stderr);
+    const j = json(r);
+    assert.equal((j.decidedBy as { nsg: string }).nsg, "aks-agentpool-12345678-nsg", r.stdout);
+    assert.match((j.fixes as { command: string }[])[0]!.command, /--nsg-name aks-agentpool-12345678-nsg /);
+  });
+
   it("a broken NSG file among several is named, with its line", async () => {
     const bad = fixture("cli/bad-nsg.json");
     const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5",

@@ -25,6 +25,15 @@ function assertTargetInContract(result: ReturnType<typeof checkIptables>, label:
   assert.ok(["ACCEPT", "DROP", "REJECT", "policy"].includes(target as string), `${label}: decidedBy.target ${String(target)}`);
 }
 
+// doctor-cli.md: decidedBy.text is "the rule as the input showed it"; for a policy, the input's
+// own line (`:INPUT DROP [0:0]`, `Chain INPUT (policy DROP 0 packets, 0 bytes)`).
+function assertPolicyQuoted(result: ReturnType<typeof checkIptables>, input: string, label: string): void {
+  const d = result.decidedBy as { rule: number | null; policy: string | null; text: string };
+  if (d.rule !== null || d.policy === null) return;
+  assert.ok(input.split("\n").some((l) => l.trim() === d.text), `${label}: "${d.text}" is not a line of the input`);
+  assert.match(d.text, /^:\S+ (ACCEPT|DROP) \[\d+:\d+\]$|^Chain \S+ \(policy (ACCEPT|DROP)( \d+ packets, \d+ bytes)?\)$/, label);
+}
+
 function assertExpect(result: ReturnType<typeof checkIptables>, expect: Expect, label: string): void {
   assert.equal(result.verdict, expect.verdict, `${label}: ${result.summary}`);
   if (expect.effect !== undefined) assert.equal(result.effect, expect.effect, label);
@@ -50,16 +59,20 @@ describe("doctor iptables corpus", () => {
       });
       for (const file of FULL) {
         it(`${file}`, () => {
-          const result = checkIptables(readFileSync(join(dir, c.rules, file), "utf8"), c.flags);
+          const input = readFileSync(join(dir, c.rules, file), "utf8");
+          const result = checkIptables(input, c.flags);
           assertTargetInContract(result, `${c.id}/${file}`);
+          assertPolicyQuoted(result, input, `${c.id}/${file}`);
           assertExpect(result, file.startsWith("list") && c.listExpect ? c.listExpect : c.expect, `${c.id}/${file}`);
           if (c.fixes && file.startsWith("save")) assert.deepEqual(result.fixes.map((f) => f.command), c.fixes);
         });
       }
       for (const file of NO_V) {
         it(`${file} (interfaces hidden)`, () => {
-          const result = checkIptables(readFileSync(join(dir, c.rules, file), "utf8"), c.flags);
+          const input = readFileSync(join(dir, c.rules, file), "utf8");
+          const result = checkIptables(input, c.flags);
           assertTargetInContract(result, `${c.id}/${file}`);
+          assertPolicyQuoted(result, input, `${c.id}/${file}`);
           if (c.listWithoutV) assertExpect(result, c.listWithoutV, `${c.id}/${file}`);
           // Without -v the doctor may only be less sure, never different.
           else if (result.verdict !== "indeterminate") assertExpect(result, c.listExpect ?? c.expect, `${c.id}/${file}`);

@@ -46,6 +46,13 @@ for (const c of corpus.cases) {
     assert.equal(r.status, x.status ?? { allowed: "ok", blocked: "problem", indeterminate: "indeterminate" }[x.verdict]);
     if (x.decidedBy === null) assert.equal(r.decidedBy, null);
     else for (const [k, v] of Object.entries(x.decidedBy)) assert.deepEqual(r.decidedBy?.[k], v, `decidedBy.${k}`);
+    // doctor-cli.md: decidedBy.text is the input's own line, for the default policy too (its
+    // Default: line); plain `ufw status` shows none, and the assumed one says so.
+    const d = r.decidedBy as { action: string; text: string } | null;
+    if (d?.action === "policy") {
+      if (text.includes("\nDefault: ")) assert.ok(text.split("\n").some((l) => l.trim() === d.text), `"${d.text}" is not a line of the input`);
+      else assert.match(d.text, /^Default: \w+ \(incoming\) \(assumed\)$/);
+    }
     if (x.fix) assert.equal(r.fixes[0]?.command, x.fix);
     if (x.fixes) assert.deepEqual(r.fixes.map((f) => f.command), x.fixes);
     if (x.verdict !== "blocked") assert.deepEqual(r.fixes, []);

@@ -147,7 +147,9 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       kind: "decided",
       effect: start.policy === "ACCEPT" ? "accept" : "drop",
       rejectWith: null,
-      decider: { chain: start.name, rule: null, target: "policy", policy: start.policy, text: `Chain ${start.name} (policy ${start.policy})` },
+      // doctor-cli.md: the text as the input showed it. A built-in chain the input gives no
+      // policy line (iptables -S without -P) has the kernel's default, ACCEPT.
+      decider: { chain: start.name, rule: null, target: "policy", policy: start.policy, text: start.policyText ?? `(no policy line for ${start.name} in the input: ${start.policy}, the default)` },
       deciderRule: null,
       path: [...path, { chain: start.name, rule: null, action: `policy ${start.policy}` }],
       uncertain: [],

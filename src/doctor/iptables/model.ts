@@ -60,6 +60,8 @@ export interface Chain {
   readonly name: string;
   /** Built-in chains have a policy; user chains have null. */
   readonly policy: "ACCEPT" | "DROP" | null;
+  /** The line that set the policy, as the input showed it (`:INPUT DROP [12:34]`, `Chain INPUT (policy DROP 0 packets, 0 bytes)`); null where none did. */
+  readonly policyText: string | null;
   readonly rules: readonly Rule[];
 }
 

@@ -28,6 +28,8 @@ interface Header {
 interface PendingChain {
   readonly name: string;
   readonly policy: "ACCEPT" | "DROP" | null;
+  /** The `Chain ...` header line, for a chain with a policy. */
+  readonly header: string;
   readonly rows: { text: string; line: number; target: string; conditions: Condition[]; isGoto: boolean; options: Map<string, string> }[];
 }
 
@@ -173,7 +175,7 @@ export function parseIptablesList(text: string): Ruleset {
     if (trimmed === "" || trimmed.startsWith("#")) return;
     let m = /^Chain (\S+) \((?:policy (ACCEPT|DROP)(?: \d+ packets, \d+ bytes)?|\d+ references)\)$/.exec(trimmed);
     if (m) {
-      chain = { name: m[1]!, policy: (m[2] as "ACCEPT" | "DROP" | undefined) ?? null, rows: [] };
+      chain = { name: m[1]!, policy: (m[2] as "ACCEPT" | "DROP" | undefined) ?? null, header: trimmed, rows: [] };
       chains.push(chain);
       header = undefined;
       return;
@@ -244,7 +246,7 @@ export function parseIptablesList(text: string): Ruleset {
       if (target.kind === "mark" && op !== undefined) target = { ...target, update: markUpdateOf(op, row.options.get("set-xmark")!) ?? null };
       return { chain: c.name, number: index + 1, text: row.text, line: row.line, conditions: row.conditions, target };
     });
-    resolved.set(c.name, { name: c.name, policy: c.policy, rules });
+    resolved.set(c.name, { name: c.name, policy: c.policy, policyText: c.policy === null ? null : c.header, rules });
   }
   const notes: string[] = [
     "iptables -L lists one table (filter): raw NOTRACK and nat DNAT rules, which change what filter INPUT sees, are not in the input (iptables-save shows them).",

@@ -65,7 +65,7 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
       // The rule's own verdict where the contract's list has no word for it (jump, goto, return, vmap).
       ...(e.place.rule !== null && e.verdict === "indeterminate" && contractVerdict(undecidedVerdict(e.place.rule)) === "policy"
         ? { ruleVerdict: undecidedVerdict(e.place.rule) } : {}),
-      text: e.place.rule?.text ?? `policy ${e.place.chain.base?.policy}`,
+      text: e.place.rule?.text ?? e.place.chain.base!.text,
       ...(e.place.rule?.handle != null ? { handle: e.place.rule.handle } : {}),
     },
     ...(details.length > 0 ? { details } : {}),

@@ -53,6 +53,8 @@ export interface NftBaseHook {
   readonly hook: string;
   readonly priority: number;
   readonly policy: "accept" | "drop";
+  /** The chain's hook and policy as the input showed them (`type filter hook input priority 0; policy drop;`; built from the fields for JSON). */
+  readonly text: string;
 }
 
 export interface NftChain {

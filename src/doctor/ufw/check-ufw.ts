@@ -6,6 +6,7 @@ import type { UfwEvaluation, UfwFlow } from "./evaluate-ufw.js";
 import { evaluateUfw, parseAddress } from "./evaluate-ufw.js";
 import { fixUfw } from "./fix-ufw.js";
 import { parseUfwStatus } from "./parse-ufw-status.js";
+import type { UfwDefaults } from "./parse-ufw-status.js";
 
 export interface CheckUfwOptions {
   readonly source: string;
@@ -55,12 +56,12 @@ export function checkUfw(text: string, opts: CheckUfwOptions): CheckResult {
     flow: { protocol: flow.protocol, source: flow.source, destination: flow.destination, port: flow.port },
     verdict: evaluation.verdict,
     effect: evaluation.effect,
-    decidedBy: decidedBy(evaluation, status.defaults === null),
+    decidedBy: decidedBy(evaluation, status.defaults),
     ...(details.length > 0 ? { details } : {}),
   };
 }
 
-function decidedBy(evaluation: UfwEvaluation, policyAssumed: boolean): Record<string, unknown> | null {
+function decidedBy(evaluation: UfwEvaluation, defaults: UfwDefaults | null): Record<string, unknown> | null {
   const d = evaluation.decider;
   switch (d.kind) {
     case "inactive":
@@ -68,7 +69,8 @@ function decidedBy(evaluation: UfwEvaluation, policyAssumed: boolean): Record<st
     case "loopback":
       return { rule: null, action: "ALLOW", policy: null, text: "-A ufw-before-input -i lo -j ACCEPT (before.rules)" };
     case "policy":
-      return { rule: null, action: "policy", policy: d.policy, text: `Default: ${d.policy} (incoming)${policyAssumed ? " (assumed)" : ""}` };
+      // The input's own Default line; plain `ufw status` shows none, so the assumed one is said as such.
+      return { rule: null, action: "policy", policy: d.policy, text: defaults?.text ?? `Default: ${d.policy} (incoming) (assumed)` };
     case "rule":
       return { rule: d.number, action: d.rule.action, policy: null, text: d.rule.text, ...(d.numberExact ? {} : { ruleNumberExact: false }) };
   }

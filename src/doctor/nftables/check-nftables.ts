@@ -80,7 +80,7 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
  */
 /**
  * doctor-cli.md lists accept, drop, reject and policy. A rule that hands the decision on (jump,
- * goto, return, vmap) leaves it to another chain and in the end to a policy: "policy", with
+ * goto, return, vmap, queue) leaves it to another chain and in the end to a policy: "policy", with
  * `policy: null` as it is not known which, and the rule's own verdict in `ruleVerdict` (as the
  * iptables check's `ruleTarget`).
  */

@@ -220,3 +220,35 @@ describe("nftables: decidedBy for an indeterminate verdict", () => {
     assert.deepEqual(decided(checkNftables(inet(["limit rate 10/second continue", "tcp dport 10250 drop"], "accept"), flow)), ["blocked", "drop", 2]);
   });
 });
+
+describe("nftables: queue hands the packet to userspace", () => {
+  const json = (exprs: unknown[][]) => JSON.stringify({
+    nftables: [
+      { table: { family: "inet", name: "filter", handle: 1 } },
+      { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "accept" } },
+      ...exprs.map((expr, i) => ({ rule: { family: "inet", table: "filter", chain: "input", handle: i + 2, expr } })),
+    ],
+  });
+  const dport = { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } };
+
+  it("a matching queue rule makes the verdict indeterminate and names it, in every form nft lists", () => {
+    for (const q of ["queue", "queue num 3", "queue to 1-3 bypass", "queue flags bypass,fanout to 1-3", "queue num 2 fanout"]) {
+      const r = checkNftables(inet([`tcp dport 10250 ${q}`, "tcp dport 10250 accept"], "accept"), flow);
+      assert.deepEqual(decided(r), ["indeterminate", null, 1], q);
+      assert.equal(r.status, "indeterminate");
+      assert.deepEqual([r.decidedBy?.verdict, r.decidedBy?.policy, r.decidedBy?.ruleVerdict, r.decidedBy?.text], ["policy", null, "queue", `tcp dport 10250 ${q}`], q);
+      assert.match(r.summary, /userspace program/);
+    }
+  });
+
+  it("a queue rule that does not match changes nothing", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp dport 22 queue num 3", "tcp dport 10250 accept"]), flow)), ["allowed", "accept", 2]);
+  });
+
+  it("the JSON listing's queue statement is the same verdict", () => {
+    const r = checkNftables(json([[dport, { queue: { num: 3, flags: ["bypass"] } }], [dport, { drop: null }]]), flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.equal(r.decidedBy?.text, "tcp dport 10250 queue flags bypass num 3");
+    assert.deepEqual(decided(checkNftables(json([[dport, { queue: null }]]), flow)), ["indeterminate", null, 1]);
+  });
+});

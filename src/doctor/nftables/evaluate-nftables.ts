@@ -198,6 +198,10 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         return { kind: "final", effect: "reject", place, reject: verdict.with ?? "icmp port-unreachable (tcp reset for TCP in inet tables)" };
       case "return":
         return { kind: "continue" };
+      // The packet goes to a userspace program (NFQUEUE), which gives the verdict: as the iptables
+      // check does for NFQUEUE, the walk cannot go on, and the rule is the one to name.
+      case "queue":
+        return { kind: "unknown", place, reason: `the rule hands the packet to a userspace program (queue), whose verdict the input does not show` };
       case "jump":
       case "goto": {
         const target = table.chains.find((c) => c.name === verdict.target);

@@ -22,7 +22,9 @@ export type NftValue =
 export type NftVerdict =
   | { readonly kind: "accept" | "drop" | "continue" | "return" }
   | { readonly kind: "reject"; readonly with: string | null }
-  | { readonly kind: "jump" | "goto"; readonly target: string };
+  | { readonly kind: "jump" | "goto"; readonly target: string }
+  /** Hands the packet to a userspace program (nft(8) QUEUE STATEMENT); `options` as listed (`num 3`, `flags bypass to 1-3`). */
+  | { readonly kind: "queue"; readonly options: string };
 
 export type NftStatement =
   | { readonly kind: "match"; readonly keys: readonly NftKey[]; readonly op: string; readonly value: NftValue }

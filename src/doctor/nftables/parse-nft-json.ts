@@ -76,6 +76,13 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
 function jsonVerdict(kind: string, body: unknown): NftVerdict | null {
   if (kind === "accept" || kind === "drop" || kind === "continue" || kind === "return") return { kind };
   if (kind === "jump" || kind === "goto") return { kind, target: (body as { target: string }).target };
+  if (kind === "queue") {
+    // libnftables-json(5): {"queue": {"num": N | {"range": [N, M]}, "flags": "bypass" | [...]}}, both optional.
+    const q = (body ?? {}) as { num?: unknown; flags?: unknown };
+    const num = q.num === undefined ? [] : [`num ${atomOf(q.num).join("")}`];
+    const flags = q.flags === undefined ? [] : [`flags ${([] as unknown[]).concat(q.flags).join(",")}`];
+    return { kind: "queue", options: [...flags, ...num].join(" ") };
+  }
   if (kind === "reject") {
     const r = (body ?? {}) as { type?: string; expr?: string };
     return { kind: "reject", with: r.type ? (r.type === "tcp reset" ? "tcp reset" : `${r.type} ${r.expr ?? ""}`.trim()) : null };
@@ -154,6 +161,8 @@ export function verdictText(v: NftVerdict): string {
       return `${v.kind} ${v.target}`;
     case "reject":
       return v.with ? `reject with ${v.with}` : "reject";
+    case "queue":
+      return v.options ? `queue ${v.options}` : "queue";
     default:
       return v.kind;
   }

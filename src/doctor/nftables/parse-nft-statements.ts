@@ -172,6 +172,12 @@ function readVerdict(t: string[], i: number): [NftVerdict, number] | null {
   const tok = t[i];
   if (tok === "accept" || tok === "drop" || tok === "continue" || tok === "return") return [{ kind: tok }, i + 1];
   if ((tok === "jump" || tok === "goto") && t[i + 1]) return [{ kind: tok, target: t[i + 1]!.replace(/"/g, "") }, i + 2];
+  if (tok === "queue") {
+    // `queue [num N | to N-M] [flags bypass,fanout] [bypass] [fanout]`, in either order.
+    let j = i + 1;
+    while (t[j] === "bypass" || t[j] === "fanout" || ((t[j] === "num" || t[j] === "to" || t[j] === "flags") && t[j + 1] !== undefined)) j += t[j] === "bypass" || t[j] === "fanout" ? 1 : 2;
+    return [{ kind: "queue", options: t.slice(i + 1, j).join(" ") }, j];
+  }
   if (tok === "reject") {
     if (t[i + 1] !== "with") return [{ kind: "reject", with: null }, i + 1];
     // `with tcp reset`, `with icmp host-unreachable`, `with icmp type host-unreachable`, `with icmpx ...`

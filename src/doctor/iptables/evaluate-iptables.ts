@@ -6,6 +6,7 @@
 // followed both ways. If both ways end with the same effect the answer stands, decided by the way
 // where the rule does not apply — the one that holds for certain — and the report says which rule
 // may decide first; otherwise the verdict is indeterminate and names that rule.
+import { applyMarkUpdate } from "../mark-update.js";
 import type { Chain, Rule, Ruleset, Table } from "./model.js";
 import { matchAll } from "./match-condition.js";
 import type { MatchState, Packet } from "./match-condition.js";
@@ -255,8 +256,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
         return next({ frames: [...below, { chain, next: 0 }], match, path });
       }
       case "mark": {
-        const old = target.which === "packet" ? match.mark : match.connmark;
-        const value = old === null || target.update === null ? null : (((old & target.update.and) >>> 0) ^ target.update.xor) >>> 0;
+        const value = applyMarkUpdate(target.which === "packet" ? match.mark : match.connmark, target.update);
         return next({ frames, match: target.which === "packet" ? { ...match, mark: value } : { ...match, connmark: value }, path });
       }
       case "connmark-save":

@@ -1,6 +1,7 @@
 // The typed form both parsers produce and the evaluator walks. It keeps only what decides a
 // new connection's fate in the filter table (troubleshooting.md §4.3), plus the rule's text as
 // the input showed it, so that a report can quote it back to the user.
+import type { MarkUpdate } from "../mark-update.js";
 
 export type InputFormat = "iptables-save" | "iptables-list";
 
@@ -27,8 +28,8 @@ export type Condition =
   | { readonly kind: "pkttype"; readonly negate: boolean; readonly type: string }
   | { readonly kind: "unknown"; readonly reason: string };
 
-/** A mark update written as `new = (old & and) ^ xor`: every MARK/CONNMARK form reduces to it (null: an update the doctor cannot follow). */
-export interface MarkUpdate { readonly and: number; readonly xor: number }
+/** Every MARK/CONNMARK form reduces to a MarkUpdate (null in a target: an update the doctor cannot follow). */
+export type { MarkUpdate };
 
 export type Target =
   | { readonly kind: "accept" }

@@ -3,9 +3,10 @@
 // without `-n` addresses and ports are names. Whatever cannot be read back becomes an "unknown"
 // condition, which makes the verdict indeterminate only if it matters.
 import { DoctorInputError } from "../input-error.js";
+import { parseUint32 } from "../mark-update.js";
 import type { Chain, Condition, Rule, Ruleset, Table } from "./model.js";
 import { parseTcpFlagList } from "./parse-iptables-save.js";
-import { addressCondition, markUpdateOf, normaliseCidr, parseInteger, parseMarkMask, portCondition, targetOf } from "./rule-parts.js";
+import { addressCondition, markUpdateOf, normaliseCidr, parseMarkMask, portCondition, targetOf } from "./rule-parts.js";
 import { protocolNumberOf } from "./services.js";
 
 // Names `-L` prints without `-n` for the well-known local addresses (glibc /etc/hosts and
@@ -121,8 +122,8 @@ export function parseMatchText(text: string): { conditions: Condition[]; isGoto:
       let sub: RegExpExecArray | null;
       while ((sub = take(/^(spts?|dpts?):(!)?(\S+)/)) || (sub = take(/^flags:(!)?([^/\s]+)\/(\S+)/))) {
         if (sub[0].startsWith("flags")) {
-          const mask = /^0x/.test(sub[2]!) ? parseInteger(sub[2]!) : parseTcpFlagList(sub[2]!);
-          const comparison = /^0x/.test(sub[3]!) ? parseInteger(sub[3]!) : parseTcpFlagList(sub[3]!);
+          const mask = /^0x/.test(sub[2]!) ? parseUint32(sub[2]!) : parseTcpFlagList(sub[2]!);
+          const comparison = /^0x/.test(sub[3]!) ? parseUint32(sub[3]!) : parseTcpFlagList(sub[3]!);
           conditions.push(mask === undefined || comparison === undefined
             ? { kind: "unknown", reason: `tcp flags "${sub[0]}"` }
             : { kind: "tcp-flags", negate: sub[1] !== undefined, mask, comparison });

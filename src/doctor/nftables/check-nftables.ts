@@ -84,16 +84,17 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
  * `policy: null` as it is not known which, and the rule's own verdict in `ruleVerdict` (as the
  * iptables check's `ruleTarget`).
  */
-function contractVerdict(verdict: string | null): "accept" | "drop" | "reject" | "policy" {
+function contractVerdict(verdict: string): "accept" | "drop" | "reject" | "policy" {
   return verdict === "accept" || verdict === "drop" || verdict === "reject" ? verdict : "policy";
 }
 
-function undecidedVerdict(rule: NftRule): string | null {
+function undecidedVerdict(rule: NftRule): string {
   for (const st of rule.statements) {
     if (st.kind === "verdict") return st.verdict.kind;
     if (st.kind === "vmap") return "vmap";
   }
-  return null; // not reached: the walk stops only at a rule with a verdict
+  // No verdict: a rule that may set the packet mark (meta mark set), then goes on as nft does.
+  return "continue";
 }
 
 const samePlace = (a: NftPlace, b: NftPlace) => a.table === b.table && a.chain === b.chain && a.rule === b.rule;

@@ -252,3 +252,85 @@ describe("nftables: queue hands the packet to userspace", () => {
     assert.deepEqual(decided(checkNftables(json([[dport, { queue: null }]]), flow)), ["indeterminate", null, 1]);
   });
 });
+
+describe("nftables: the packet mark", () => {
+  it("a mark set by one rule is read by a later rule's meta mark match", () => {
+    const r = checkNftables(inet(["tcp dport 10250 meta mark set 0x00008000", "meta mark 0x00008000 drop"], "accept"), flow);
+    assert.deepEqual(decided(r), ["blocked", "drop", 2]);
+    assert.equal(r.status, "problem");
+  });
+
+  it("follows mark set mark or/and/xor and matches with a mask, !=, sets and ranges", () => {
+    const cases: [string[], unknown[]][] = [
+      [["mark set mark or 0x8000", "meta mark & 0x00008000 == 0x00008000 drop"], ["blocked", "drop", 2]],
+      [["meta mark set 0x00c0", "meta mark set meta mark and 0xffbf or 0x4000", "meta mark and 0x4000 != 0x4000 drop", "meta mark 0x4080 reject"], ["blocked", "reject", 4]],
+      [["meta mark set meta mark xor 0x3", "meta mark { 0x1, 0x3 } drop"], ["blocked", "drop", 2]],
+      [["meta mark set 0x5", "meta mark 0x1-0x4 drop", "meta mark != 0x5 drop", "meta mark 0x1-0x7 reject"], ["blocked", "reject", 4]],
+      [["meta mark 0x0 accept"], ["allowed", "accept", 1]],
+    ];
+    for (const [rules, expect] of cases) assert.deepEqual(decided(checkNftables(inet(rules, "accept"), flow)), expect, rules.join(" ; "));
+  });
+
+  it("the mark stays on the packet across jumps, gotos and into later base chains", () => {
+    const text = `table inet filter {
+\tchain set-mark {
+\t\tmeta mark set 0x8000
+\t}
+\tchain goto-mark {
+\t\tmeta mark set mark or 0x1
+\t\treturn
+\t}
+\tchain early {
+\t\ttype filter hook prerouting priority -150; policy accept;
+\t\ttcp dport 10250 jump set-mark
+\t\tmeta mark 0x8000 goto goto-mark
+\t\tdrop
+\t}
+\tchain input {
+\t\ttype filter hook input priority filter; policy accept;
+\t\tmeta mark 0x8001 drop
+\t}
+}
+`;
+    const r = checkNftables(text, flow);
+    assert.deepEqual([r.verdict, r.decidedBy?.chain, r.decidedBy?.rule], ["blocked", "input", 1]);
+  });
+
+  it("a mark the doctor cannot compute makes a later mark match undecidable", () => {
+    for (const set of ["meta mark set ct mark", "meta mark set ct mark and 0xff", "meta mark set tcp dport map { 10250 : 0x1, 22 : 0x2 } counter"]) {
+      const r = checkNftables(inet([`tcp dport 10250 ${set}`, "meta mark 0x00008000 drop"], "accept"), flow);
+      assert.deepEqual(decided(r), ["indeterminate", null, 2], set);
+      assert.match(r.summary, /packet mark/);
+    }
+  });
+
+  it("ct mark set changes the connection's mark, not the packet's", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp dport 10250 ct mark set 0x8000", "meta mark 0x8000 drop"], "accept"), flow)), ["allowed", "accept", null]);
+  });
+
+  it("a mark set by a rule whose match cannot be decided is followed both ways", () => {
+    const r = checkNftables(inet(["tcp dport 10250 limit rate 10/second meta mark set 0x8000", "meta mark 0x8000 drop"], "accept"), flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.deepEqual([r.decidedBy?.verdict, r.decidedBy?.ruleVerdict], ["policy", "continue"]);
+  });
+
+  it("the JSON listing's mangle statement and masked match are the same", () => {
+    const mark = { meta: { key: "mark" } };
+    const dport = { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } };
+    const json = (exprs: unknown[][]) => JSON.stringify({
+      nftables: [
+        { table: { family: "inet", name: "filter", handle: 1 } },
+        { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "accept" } },
+        ...exprs.map((expr, i) => ({ rule: { family: "inet", table: "filter", chain: "input", handle: i + 2, expr } })),
+      ],
+    });
+    const set = (value: unknown) => [dport, { mangle: { key: mark, value } }];
+    const r = checkNftables(json([set(32768), [{ match: { op: "==", left: mark, right: 32768 } }, { drop: null }]]), flow);
+    assert.deepEqual(decided(r), ["blocked", "drop", 2]);
+    const masked = checkNftables(json([set({ "|": [{ "&": [mark, 0xffff7fff] }, 0x8000] }), [{ match: { op: "==", left: { "&": [mark, 0x8000] }, right: 0x8000 } }, { drop: null }]]), flow);
+    assert.deepEqual(decided(masked), ["blocked", "drop", 2]);
+    assert.equal(masked.decidedBy?.text, "meta mark & 0x00008000 == 32768 drop");
+    const ct = checkNftables(json([set({ ct: { key: "mark" } }), [{ match: { op: "==", left: mark, right: 32768 } }, { drop: null }]]), flow);
+    assert.deepEqual(decided(ct), ["indeterminate", null, 2]);
+  });
+});

@@ -16,6 +16,7 @@
 import ipaddr from "ipaddr.js";
 import type { NftAtom, NftChain, NftKey, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
 import { synMatches } from "./tcp-flags.js";
+import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
 
 export interface NftFlow {
   readonly source: string;
@@ -86,7 +87,7 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow): NftEvaluat
   }
   // Stable sort: equal priorities keep listed order.
   bases.sort((a, b) => hookOrder.indexOf(a.chain.base!.hook) - hookOrder.indexOf(b.chain.base!.hook) || a.chain.base!.priority - b.chain.base!.priority);
-  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0 });
+  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0 });
   const o = explore(once, [], { walks: 0 });
   const common = { assumptions: [...notes], baseChains: bases };
   if (o.kind === "indeterminate") {
@@ -143,6 +144,11 @@ interface Ctx {
   /** Whether each undecidable rule met, in order, is assumed to apply. */
   choices: readonly boolean[];
   used: number;
+  /**
+   * The packet mark (0 when the packet arrives; null once a rule set it to something the doctor
+   * cannot compute). It stays on the packet through jumps, gotos and every later base chain.
+   */
+  mark: number | null;
 }
 
 function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
@@ -156,6 +162,20 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
       if (st.kind === "verdict") {
         verdict = st.verdict;
         break;
+      }
+      if (st.kind === "mark-set") {
+        // Statements run in order: the mark is set here when the matches before it hold, whatever
+        // follows. Where they may or may not hold, the walk is made both ways, as for a verdict.
+        if (matched === "unknown") {
+          if (ctx.used >= ctx.choices.length) return { kind: "branch", place, reason: unknownWhy };
+          if (!ctx.choices[ctx.used++]) {
+            matched = false;
+            break;
+          }
+          matched = true;
+        }
+        ctx.mark = applyMarkUpdate(ctx.mark, st.update);
+        continue;
       }
       if (st.kind === "unknown") {
         matched = "unknown";
@@ -304,6 +324,8 @@ function keyValue(key: NftKey, ctx: Ctx): { value: number | string | false | nul
   switch (key.name) {
     case "dport":
       return { value: ctx.flow.port };
+    case "mark":
+      return { value: ctx.mark === null ? null : (ctx.mark & (key.mask ?? 0xffffffff)) >>> 0 };
     default:
       return { value: null };
   }
@@ -344,9 +366,14 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
     case "fib daddr type":
       ctx.notes.add("The destination is a local address of the node (fib daddr type local).");
       return atom === "local" ? yes : no;
-    case "mark":
-      ctx.notes.add("The packet carries no mark (meta mark 0) when it reaches these chains.");
-      return Number(atom) === 0 ? yes : no;
+    case "mark": {
+      ctx.notes.add("The packet carries no mark (meta mark 0) when it reaches the first of these chains; rules that set it (meta mark set) are followed.");
+      if (ctx.mark === null) return { result: "unknown", why: "an earlier rule set the packet mark to a value the doctor cannot compute" };
+      const mark = (ctx.mark & (key.mask ?? 0xffffffff)) >>> 0;
+      const [lo, hi] = atom.split("-").map(parseUint32);
+      if (lo === undefined || (atom.includes("-") && hi === undefined)) return { result: "unknown", why: `mark ${atom} is not a number` };
+      return mark >= lo && mark <= (hi ?? lo) ? yes : no;
+    }
     default:
       return { result: "unknown", why: `key ${key.name} is not evaluated` };
   }

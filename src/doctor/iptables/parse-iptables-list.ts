@@ -252,7 +252,7 @@ export function parseIptablesList(text: string): Ruleset {
   const notes: string[] = [
     "iptables -L lists one table (filter): raw NOTRACK and nat DNAT rules, which change what filter INPUT sees, are not in the input (iptables-save shows them).",
   ];
-  if (!anyVerbose) notes.push("The listing has no -v, so interface matches are invisible; a rule that could decide is indeterminate unless the outcome is the same either way (use iptables-save or iptables -L -n -v --line-numbers).");
+  if (!anyVerbose) notes.push("The listing has no -v, so interface matches are invisible; a rule the packet could match makes the verdict indeterminate (use iptables-save or iptables -L -n -v --line-numbers).");
   if (!anyNumeric) notes.push("The listing has no -n: service and host names were mapped back to numbers where this doctor knows them.");
   const table: Table = { name: "filter", chains: resolved };
   return { format: "iptables-list", family, showsInterfaces: anyVerbose, tables: new Map([["filter", table]]), notes };

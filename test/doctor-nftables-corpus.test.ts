@@ -11,7 +11,11 @@ interface Case {
   name: string;
   file: string;
   flow?: { source?: string; destination?: string | null; port?: number; protocol?: "tcp" | "udp"; inInterface?: string };
-  expect?: { verdict: string; effect: string | null; status?: string; decidedBy: Record<string, unknown>; fix?: string; fixes?: string[] };
+  expect?: {
+    verdict: string; effect: string | null; status?: string; decidedBy: Record<string, unknown>; fix?: string; fixes?: string[];
+    /** Where an undecidable rule makes the verdict indeterminate: what the flow ends in whichever way it matches. */
+    eitherWay?: { verdict: string; effect: string | null; decidedBy: Record<string, unknown> };
+  };
   expectError?: { line: number };
 }
 
@@ -48,7 +52,13 @@ for (const c of corpus.cases) {
     }
     if (x.fix) assert.equal(r.fixes[0]?.command, x.fix);
     if (x.fixes) assert.deepEqual(r.fixes.map((f) => f.command), x.fixes);
-    if (x.verdict !== "blocked") assert.deepEqual(r.fixes, []);
+    if (x.eitherWay) {
+      const e = r.eitherWay as { verdict: string; effect: string | null; decidedBy: Record<string, unknown> } | undefined;
+      assert.deepEqual([e?.verdict, e?.effect], [x.eitherWay.verdict, x.eitherWay.effect], r.summary);
+      for (const [k, v] of Object.entries(x.eitherWay.decidedBy)) assert.deepEqual(e?.decidedBy[k], v, `eitherWay.decidedBy.${k}`);
+    }
+    // The fix stays where the flow is blocked whichever way an undecidable rule matches.
+    if (x.verdict !== "blocked" && x.eitherWay?.verdict !== "blocked") assert.deepEqual(r.fixes, []);
   });
 }
 

@@ -124,6 +124,14 @@ describe("nftables: tcp flags, decided for a new connection's SYN", () => {
   });
 });
 
+// doctor-cli.md: an undecidable match makes the verdict indeterminate and names the rule, unless
+// an earlier rule already decided, also where both ways end alike: `eitherWay` and the summary
+// keep what the flow ends in whichever way it matches.
+const eitherWay = (r: ReturnType<typeof checkNftables>) => {
+  const e = r.eitherWay as { verdict: string; effect: string | null; decidedBy: { chain: string; rule: number | null; verdict: string; policy: string | null } };
+  return [e.verdict, e.effect, e.decidedBy.rule];
+};
+
 describe("nftables: an undecidable rule is followed both ways", () => {
   /** Tables of base chains, each `[name, priority, policy, rules]`, plus user chains `[name, rules]`. */
   const chains = (bases: [string, number, string, string[]][], users: [string, string[]][] = []) =>
@@ -132,18 +140,21 @@ describe("nftables: an undecidable rule is followed both ways", () => {
       ...users.map(([name, rules]) => `\tchain ${name} {\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n`),
     ].join("\n")}}\n`;
 
-  it("an undecidable accept before the rule that accepts anyway: allowed, decided by the certain rule", () => {
+  it("an undecidable accept before the rule that accepts anyway: indeterminate, allowed either way by the certain rule", () => {
     const r = checkNftables(inet(["limit rate 10/second accept", "tcp dport 10250 accept"]), flow);
-    assert.deepEqual(decided(r), ["allowed", "accept", 2]);
-    assert.equal(r.status, "ok");
-    assert.match(r.summary, /rule 1 "limit rate 10\/second accept" in inet filter chain input, which could not be decided, may accept them first/);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.equal(r.status, "indeterminate");
+    assert.deepEqual(eitherWay(r), ["allowed", "accept", 2]);
+    assert.match(r.summary, /depends on rule 1 .*; but they are allowed whichever way it matches: .*rule 1 "limit rate 10\/second accept" in inet filter chain input, which could not be decided, may accept them first/);
     assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second accept" .* could not be decided \(the evaluator cannot decide "limit rate 10\/second"\); if it applies, it decides first, with the same verdict/.test(a)), r.assumptions.join("\n"));
   });
 
-  it("an undecidable drop in a chain whose policy drops anyway: blocked by the policy", () => {
+  it("an undecidable drop in a chain whose policy drops anyway: indeterminate, blocked either way by the policy, with the fix", () => {
     const r = checkNftables(inet(["ip saddr 10.1.2.3 limit rate over 5/second drop", "tcp dport 22 accept"]), flow);
-    assert.deepEqual(decided(r), ["blocked", "drop", null]);
-    assert.deepEqual([r.decidedBy?.verdict, r.decidedBy?.policy], ["policy", "drop"]);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.deepEqual(eitherWay(r), ["blocked", "drop", null]);
+    const e = r.eitherWay as { decidedBy: { verdict: string; policy: string } };
+    assert.deepEqual([e.decidedBy.verdict, e.decidedBy.policy], ["policy", "drop"]);
     assert.match(r.summary, /rule 1 .* which could not be decided, may drop them first/);
     assert.equal(r.fixes[0]?.command, "nft insert rule inet filter input ip saddr 10.1.2.3 tcp dport 10250 accept");
   });
@@ -158,25 +169,30 @@ describe("nftables: an undecidable rule is followed both ways", () => {
 
   it("follows an undecidable accept into the next base chain, which decides either way", () => {
     const blocked = checkNftables(chains([["early", 0, "accept", ["limit rate 10/second accept"]], ["late", 10, "drop", ["tcp dport 22 accept"]]]), flow);
-    assert.deepEqual([blocked.verdict, blocked.decidedBy?.chain, blocked.decidedBy?.rule], ["blocked", "late", null]);
+    assert.deepEqual([blocked.verdict, blocked.decidedBy?.chain, blocked.decidedBy?.rule], ["indeterminate", "early", 1]);
+    assert.deepEqual([...eitherWay(blocked), (blocked.eitherWay as { decidedBy: { chain: string } }).decidedBy.chain], ["blocked", "drop", null, "late"]);
     const allowed = checkNftables(chains([["early", 0, "accept", ["limit rate 10/second accept"]], ["late", 10, "drop", ["tcp dport 10250 accept"]]]), flow);
-    assert.deepEqual([allowed.verdict, allowed.decidedBy?.chain, allowed.decidedBy?.rule], ["allowed", "late", 1]);
+    assert.deepEqual([allowed.verdict, allowed.decidedBy?.chain, allowed.decidedBy?.rule], ["indeterminate", "early", 1]);
+    assert.deepEqual([...eitherWay(allowed), (allowed.eitherWay as { decidedBy: { chain: string } }).decidedBy.chain], ["allowed", "accept", 1, "late"]);
   });
 
   it("an undecidable jump into a chain that drops, in a chain whose policy drops: the assumptions name the rule that would decide", () => {
     const r = checkNftables(chains([["input", 0, "drop", ["limit rate 10/second jump kubelet", "tcp dport 22 accept"]]], [["kubelet", ["tcp dport 10250 drop"]]]), flow);
-    assert.deepEqual([r.verdict, r.effect, r.decidedBy?.chain, r.decidedBy?.rule], ["blocked", "drop", "input", null]);
+    assert.deepEqual([r.verdict, r.effect, r.decidedBy?.chain, r.decidedBy?.rule], ["indeterminate", null, "input", 1]);
+    assert.deepEqual(eitherWay(r), ["blocked", "drop", null]);
     assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second jump kubelet" .* if it applies, rule 1 "tcp dport 10250 drop" in inet filter chain kubelet decides first/.test(a)), r.assumptions.join("\n"));
   });
 
   it("gives up as indeterminate past the bound on walks, naming the first undecidable rule", () => {
     // Each `limit ... jump noop` leads on both ways: n of them need 2^n walks.
     const jumps = (n: number) => chains([["input", 0, "drop", [...Array.from({ length: n }, () => "limit rate 10/second jump noop"), "tcp dport 10250 accept"]]], [["noop", ["counter"]]]);
-    assert.deepEqual(decided(checkNftables(jumps(4), flow)), ["allowed", "accept", 5]);
+    const four = checkNftables(jumps(4), flow);
+    assert.deepEqual([decided(four), eitherWay(four)], [["indeterminate", null, 1], ["allowed", "accept", 5]]);
     const many = checkNftables(jumps(9), flow);
     assert.deepEqual(decided(many), ["indeterminate", null, 1]);
     // A row of undecidable drops costs one walk each, so a long one is still decided.
-    assert.deepEqual(decided(checkNftables(inet([...Array.from({ length: 40 }, (_, i) => `ip saddr 10.1.2.${i} limit rate over 5/second drop`), "tcp dport 22 accept"]), flow)), ["blocked", "drop", null]);
+    const row = checkNftables(inet([...Array.from({ length: 40 }, (_, i) => `ip saddr 10.1.2.${i} limit rate over 5/second drop`), "tcp dport 22 accept"]), flow);
+    assert.deepEqual([decided(row), eitherWay(row)], [["indeterminate", null, 4], ["blocked", "drop", null]]);
   });
 
   it("a verdict map that cannot be looked up is indeterminate, not skipped", () => {

@@ -8,9 +8,10 @@
 // A rule whose match cannot be decided from the input (a rate limit, `ct count`, a tcp option...)
 // is followed both ways, as the iptables check does (evaluate-iptables.ts): the whole walk runs
 // again with that rule assumed to apply and assumed not to. If both ways end in the same verdict
-// and effect, the answer stands, decided by the way where the rule does not apply (the one that
-// holds for certain), and the report names the rule that may decide first; otherwise the verdict
-// is indeterminate and names that rule. At most maxWalks walks are made (2^8: eight undecidable
+// and effect, the evaluation is decided by the way where the rule does not apply (the one that
+// holds for certain) and lists the rule as uncertain — check-nftables.ts still reports the flow as
+// indeterminate, naming it, as doctor-cli.md asks, with what it ends in either way — otherwise the
+// verdict is indeterminate and names that rule. At most maxWalks walks are made (2^8: eight undecidable
 // rules that each lead on both ways; a row of undecidable accepts costs only one walk each);
 // past that the verdict is indeterminate.
 import ipaddr from "ipaddr.js";

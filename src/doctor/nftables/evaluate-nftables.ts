@@ -15,9 +15,9 @@
 // rules that each lead on both ways; a row of undecidable accepts costs only one walk each);
 // past that the verdict is indeterminate.
 import ipaddr from "ipaddr.js";
+import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
 import type { NftAtom, NftChain, NftKey, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
 import { synMatches } from "./tcp-flags.js";
-import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
 
 export interface NftFlow {
   readonly source: string;

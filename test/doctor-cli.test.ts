@@ -264,6 +264,17 @@ describe("doctor nsg (CLI)", () => {
     assert.equal((json(r).decidedBy as { priority: number }).priority, 200);
   });
 
+  it("a rule list: the fix names the NSG of the rules' ids even when the first rule has none", async () => {
+    const rules = JSON.parse(readFileSync(nsg("rule-list-include-default.json"), "utf8")) as Record<string, unknown>[];
+    delete rules[0]!.id;
+    const r = await runDoctor(["nsg", "--source", "10.225.0.4", "--destination", "10.224.0.5", "--dest-nic-nsg", "-", "--output", "json"],
+      { stdin: JSON.stringify(rules, null, 2) });
+    assert.equal(r.code, 1, r.stderr);
+    const j = json(r);
+    assert.equal((j.decidedBy as { nsg: string }).nsg, "aks-agentpool-12345678-nsg", r.stdout);
+    assert.match((j.fixes as { command: string }[])[0]!.command, /--nsg-name aks-agentpool-12345678-nsg /);
+  });
+
   it("a broken NSG file among several is named, with its line", async () => {
     const bad = fixture("cli/bad-nsg.json");
     const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5",
@@ -487,6 +498,14 @@ describe("doctor snat (CLI)", () => {
     assert.equal(j.portsPerNode, 512);
     assert.equal(j.availablePorts, 64000);
     assert.ok((j.assumptions as string[]).some((a) => a.includes("--outbound-ips")));
+  });
+
+  it("900 nodes sit in the table's last row: no next boundary, in JSON (null) and in text", async () => {
+    const j = json(await runDoctor(["snat", "--nodes", "900", "--output", "json"]));
+    assert.equal(j.portsPerNode, 32);
+    assert.equal(j.nextBoundary, null);
+    const text = await runDoctor(["snat", "--nodes", "900"]);
+    assert.match(text.stdout, /Default allocation halves next at: never/);
   });
 
   it("--connections - reads ss -tan from standard input and reports churn by destination", async () => {

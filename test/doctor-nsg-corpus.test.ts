@@ -14,6 +14,8 @@ interface Case {
   expected: {
     verdict: "allowed" | "blocked" | "indeterminate";
     decidedBy: Record<string, unknown> | null;
+    /** Where an undecidable rule makes the verdict indeterminate: what the flow ends in whichever way it matches. */
+    eitherWay?: { verdict: "allowed" | "blocked"; decidedBy: Record<string, unknown> };
     summaryIncludes?: string;
     fixIncludes?: string;
     assumptionIncludes?: string;
@@ -47,6 +49,11 @@ for (const c of cases) {
     else {
       assert.ok(r.decidedBy, "decidedBy is set");
       for (const [k, v] of Object.entries(c.expected.decidedBy)) assert.deepEqual(r.decidedBy[k], v, `decidedBy.${k}`);
+    }
+    if (c.expected.eitherWay) {
+      const e = r["eitherWay"] as { verdict: string; effect: string; decidedBy: Record<string, unknown> } | undefined;
+      assert.deepEqual([e?.verdict, e?.effect], [c.expected.eitherWay.verdict, effectOf[c.expected.eitherWay.verdict]], r.summary);
+      for (const [k, v] of Object.entries(c.expected.eitherWay.decidedBy)) assert.deepEqual(e?.decidedBy[k], v, `eitherWay.decidedBy.${k}`);
     }
     if (c.expected.summaryIncludes) assert.ok(r.summary.includes(c.expected.summaryIncludes), r.summary);
     if (c.expected.fixIncludes) assert.ok(r.fixes.some((f) => f.command.includes(c.expected.fixIncludes!)), JSON.stringify(r.fixes));

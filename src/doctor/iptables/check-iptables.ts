@@ -52,6 +52,13 @@ function parseAddress(text: string, flag: string): ipaddr.IPv4 | ipaddr.IPv6 {
   }
 }
 
+/** What input would decide an undecidable match. */
+function decideHint(reason: string): string {
+  return /shows only with -v/.test(reason)
+    ? "; run iptables-save (or iptables -L -n -v --line-numbers) to decide it"
+    : /--destination/.test(reason) ? "; give --destination to decide it" : "";
+}
+
 function whereOf(d: Decider): string {
   return d.rule === null ? `the ${d.chain} policy ${d.policy ?? ""}`.trimEnd() : `${d.chain} rule ${d.rule}`;
 }
@@ -114,13 +121,10 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
   if (outcome.kind === "indeterminate") {
     verdict = "indeterminate";
     effect = null;
-    const hint = /shows only with -v/.test(outcome.reason)
-      ? "; run iptables-save (or iptables -L -n -v --line-numbers) to decide it"
-      : /--destination/.test(outcome.reason) ? "; give --destination to decide it" : "";
     const either = outcome.ifApplies && outcome.ifNot
       ? ` If it applies the flow ends in ${outcome.ifApplies}, otherwise in ${outcome.ifNot}.`
       : "";
-    summary = `Cannot tell whether iptables lets ${flowText} in: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason})${hint}.${either}`;
+    summary = `Cannot tell whether iptables lets ${flowText} in: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason})${decideHint(outcome.reason)}.${either}`;
   } else {
     for (const u of outcome.uncertain) {
       const self = u.ifApplies.chain === u.chain && u.ifApplies.rule === u.rule;
@@ -144,6 +148,18 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     }
     details.push(`The client sees ${sees}.`);
   }
+  // doctor-cli.md: a match the evaluator cannot decide makes the verdict indeterminate and names
+  // the rule, unless an earlier rule already decided — also where both ways end alike. What the
+  // flow ends in either way stays in the summary, in `eitherWay` and in the fixes.
+  const undecided = outcome.kind === "decided" ? outcome.uncertain[0] : undefined;
+  const eitherWay = undecided && outcome.kind === "decided"
+    ? { verdict, effect, decidedBy: { ...outcome.decider }, rejectWith: outcome.rejectWith }
+    : undefined;
+  if (undecided) {
+    summary = `Cannot tell for certain whether iptables lets ${flowText} in: ${undecided.chain} rule ${undecided.rule} ("${undecided.decider.text.trim()}") depends on something the input does not show (${undecided.reason})${decideHint(undecided.reason)}; but the flow is ${verdict} whichever way it matches: ${summary}`;
+    verdict = "indeterminate";
+    effect = null;
+  }
   // §4.3: a nat rule that certainly rewrites the destination sends the connection elsewhere
   // before filter INPUT sees it. A flow filter would let in is then a warning, not "ok".
   let status: CheckResult["status"] = verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate";
@@ -165,10 +181,11 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     flow: { protocol: opts.protocol, source: opts.source, destination: opts.destination ?? null, port: opts.port },
     verdict,
     effect,
-    decidedBy: { ...outcome.decider },
+    decidedBy: { ...(undecided?.decider ?? outcome.decider) },
+    ...(eitherWay ? { eitherWay } : {}),
     path,
     format: ruleset.format,
-    rejectWith: outcome.kind === "decided" ? outcome.rejectWith : null,
+    rejectWith: outcome.kind === "decided" && !undecided ? outcome.rejectWith : null,
     details,
     command: cmd,
   };

@@ -19,10 +19,25 @@ describe("evaluate iptables", () => {
     assert.equal(checkIptables(save("-A INPUT -o eth0 -j DROP"), flow).verdict, "allowed");
     assert.equal(checkIptables(save("-A INPUT ! -o eth0 -j DROP"), flow).verdict, "blocked");
   });
-  it("an undecidable rule that cannot change the outcome leaves the verdict decided, with an assumption", () => {
+  // doctor-cli.md: an undecidable match makes the verdict indeterminate and names the rule,
+  // unless an earlier rule already decided — also where both ways end alike; the summary and
+  // `eitherWay` keep what the flow ends in either way.
+  it("an undecidable rule that cannot change the outcome still makes the verdict indeterminate, saying how it ends either way", () => {
     const r = checkIptables(save("-A INPUT -m set --match-set allow src -j ACCEPT"), flow);
-    assert.equal(r.verdict, "allowed");
+    assert.deepEqual([r.verdict, r.status, r.effect], ["indeterminate", "indeterminate", null]);
+    assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 1, target: "ACCEPT", policy: null, text: "-A INPUT -m set --match-set allow src -j ACCEPT" });
+    assert.match(r.summary, /INPUT rule 1 .* depends on something the input does not show .*; but the flow is allowed whichever way it matches: iptables lets .* in: the INPUT policy ACCEPT accepts it/);
+    assert.deepEqual(r.eitherWay, { verdict: "allowed", effect: "accept", decidedBy: { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: ":INPUT ACCEPT [0:0]" }, rejectWith: null });
     assert.ok(r.assumptions.some((a) => /INPUT rule 1 could not be decided/.test(a)));
+  });
+  it("-L without -v: a hidden interface on the rule before the policy makes a policy block indeterminate, keeping the fix", () => {
+    const list = "Chain INPUT (policy DROP)\nnum  target     prot opt source               destination\n1    ACCEPT     tcp  --  anywhere             anywhere             tcp dpt:22\n2    DROP       tcp  --  anywhere             anywhere             tcp dpt:10250\n";
+    const r = checkIptables(list, flow);
+    assert.deepEqual([r.verdict, r.status, r.effect], ["indeterminate", "indeterminate", null]);
+    assert.deepEqual([(r.decidedBy as { rule: number }).rule, (r.decidedBy as { target: string }).target], [2, "DROP"]);
+    assert.match(r.summary, /INPUT rule 2 .*iptables -L -n -v.*; but the flow is blocked whichever way it matches: iptables drops/);
+    assert.deepEqual((r.eitherWay as { decidedBy: { text: string } }).decidedBy.text, "Chain INPUT (policy DROP)");
+    assert.ok(r.fixes.some((f) => f.command.startsWith("iptables --insert INPUT")), JSON.stringify(r.fixes));
   });
   it("an undecidable rule that decides makes the verdict indeterminate and names it", () => {
     const r = checkIptables(save("-A INPUT -m recent --rcheck --name bad -j DROP"), flow);
@@ -31,20 +46,21 @@ describe("evaluate iptables", () => {
     assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 1, target: "DROP", policy: null, text: "-A INPUT -m recent --rcheck --name bad -j DROP" });
     assert.match(r.summary, /If it applies the flow ends in drop, otherwise in accept/);
   });
-  it("names the rule that decides for certain, and the undecidable one that may decide first", () => {
+  it("names the undecidable rule, the rule that decides for certain either way, and fixes both", () => {
     const text = save("-A INPUT -m set --match-set bad src -j DROP\n-A INPUT -p tcp -m tcp --dport 10250 -j DROP");
     const r = checkIptables(text, flow);
-    assert.equal(r.verdict, "blocked");
-    assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 2, target: "DROP", policy: null, text: "-A INPUT -p tcp -m tcp --dport 10250 -j DROP" });
-    assert.match(r.summary, /at INPUT rule 2 .*; INPUT rule 1, which could not be decided, may drop it first; fix: iptables --delete INPUT 2\./);
+    assert.equal(r.verdict, "indeterminate");
+    assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 1, target: "DROP", policy: null, text: "-A INPUT -m set --match-set bad src -j DROP" });
+    assert.deepEqual((r.eitherWay as { decidedBy: unknown }).decidedBy, { chain: "INPUT", rule: 2, target: "DROP", policy: null, text: "-A INPUT -p tcp -m tcp --dport 10250 -j DROP" });
+    assert.match(r.summary, /blocked whichever way it matches: .*at INPUT rule 2 .*; INPUT rule 1, which could not be decided, may drop it first; fix: iptables --delete INPUT 2\./);
     assert.ok(r.assumptions.some((a) => /^INPUT rule 1 could not be decided \(-m set .*\); if it applies, it decides first, with the same verdict\.$/.test(a)), r.assumptions.join("\n"));
     // Both are deleted, so the fix works whether or not the source is in the set.
     assert.deepEqual(r.fixes.map((f) => f.command).slice(0, 2), ["iptables --delete INPUT 2", "iptables --delete INPUT 1"]);
     assert.match(r.fixes[1]!.description, /which blocks the flow if it matches \(-m set/);
   });
-  it("names the policy when only an undecidable rule would accept first", () => {
+  it("names the policy, either way, when only an undecidable rule would accept first", () => {
     const r = checkIptables(save("-A INPUT -p tcp -m tcp --dport 10250 -m limit --limit 10/sec -j ACCEPT"), flow);
-    assert.deepEqual([r.verdict, (r.decidedBy as { target: string }).target], ["allowed", "policy"]);
+    assert.deepEqual([r.verdict, (r.decidedBy as { rule: number }).rule, (r.eitherWay as { decidedBy: { target: string } }).decidedBy.target], ["indeterminate", 1, "policy"]);
     assert.match(r.summary, /the INPUT policy ACCEPT accepts it; INPUT rule 1, which could not be decided, may accept it first\./);
   });
   describe("decidedBy.target is one the contract allows, for an undecidable rule too", () => {

@@ -3,9 +3,12 @@
 // and the end of a user chain go back to the caller, a built-in chain's end applies its policy.
 //
 // A rule whose match cannot be decided from the input (a rate limit, a hidden interface...) is
-// followed both ways. If both ways end with the same effect the answer stands, decided by the way
-// where the rule does not apply — the one that holds for certain — and the report says which rule
-// may decide first; otherwise the verdict is indeterminate and names that rule.
+// followed both ways. If both ways end with the same effect the walk's outcome is decided by the
+// way where the rule does not apply — the one that holds for certain — and lists the rule as
+// uncertain (check-iptables.ts still reports such a flow as indeterminate, as doctor-cli.md asks,
+// with what it ends in either way; the fix planner works from the decided outcome); otherwise the
+// outcome is indeterminate and names that rule.
+import { applyMarkUpdate } from "../mark-update.js";
 import type { Chain, Rule, Ruleset, Table } from "./model.js";
 import { matchAll } from "./match-condition.js";
 import type { MatchState, Packet } from "./match-condition.js";
@@ -35,6 +38,8 @@ export interface Uncertainty {
   readonly chain: string;
   readonly rule: number;
   readonly reason: string;
+  /** The uncertain rule in decidedBy's shape, for the indeterminate verdict it makes (doctor-cli.md). */
+  readonly decider: Decider;
   /** What decides first, with the same effect, when the uncertain rule applies. */
   readonly ifApplies: Decider;
   readonly ifAppliesRule: Rule | null;
@@ -147,7 +152,9 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       kind: "decided",
       effect: start.policy === "ACCEPT" ? "accept" : "drop",
       rejectWith: null,
-      decider: { chain: start.name, rule: null, target: "policy", policy: start.policy, text: `Chain ${start.name} (policy ${start.policy})` },
+      // doctor-cli.md: the text as the input showed it. A built-in chain the input gives no
+      // policy line (iptables -S without -P) has the kernel's default, ACCEPT.
+      decider: { chain: start.name, rule: null, target: "policy", policy: start.policy, text: start.policyText ?? `(no policy line for ${start.name} in the input: ${start.policy}, the default)` },
       deciderRule: null,
       path: [...path, { chain: start.name, rule: null, action: `policy ${start.policy}` }],
       uncertain: [],
@@ -197,7 +204,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
           return { kind: "indeterminate", reason: matched.unknown, decider: undecidedDecider(rule, null), deciderRule: rule, path };
         }
         if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.effect === ifNot.effect) {
-          const uncertainty = { chain: rule.chain, rule: rule.number, reason: matched.unknown, ifApplies: ifApplies.decider, ifAppliesRule: ifApplies.deciderRule };
+          const uncertainty = { chain: rule.chain, rule: rule.number, reason: matched.unknown, decider: undecidedDecider(rule, ifApplies), ifApplies: ifApplies.decider, ifAppliesRule: ifApplies.deciderRule };
           return { ...ifNot, uncertain: [uncertainty, ...ifNot.uncertain, ...ifApplies.uncertain] };
         }
         // Both ways stop at the same later undecidable rule: that rule is the one to name.
@@ -253,8 +260,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
         return next({ frames: [...below, { chain, next: 0 }], match, path });
       }
       case "mark": {
-        const old = target.which === "packet" ? match.mark : match.connmark;
-        const value = old === null || target.update === null ? null : (((old & target.update.and) >>> 0) ^ target.update.xor) >>> 0;
+        const value = applyMarkUpdate(target.which === "packet" ? match.mark : match.connmark, target.update);
         return next({ frames, match: target.which === "packet" ? { ...match, mark: value } : { ...match, connmark: value }, path });
       }
       case "connmark-save":

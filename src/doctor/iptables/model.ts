@@ -1,6 +1,7 @@
 // The typed form both parsers produce and the evaluator walks. It keeps only what decides a
 // new connection's fate in the filter table (troubleshooting.md §4.3), plus the rule's text as
 // the input showed it, so that a report can quote it back to the user.
+import type { MarkUpdate } from "../mark-update.js";
 
 export type InputFormat = "iptables-save" | "iptables-list";
 
@@ -27,8 +28,8 @@ export type Condition =
   | { readonly kind: "pkttype"; readonly negate: boolean; readonly type: string }
   | { readonly kind: "unknown"; readonly reason: string };
 
-/** A mark update written as `new = (old & and) ^ xor`: every MARK/CONNMARK form reduces to it (null: an update the doctor cannot follow). */
-export interface MarkUpdate { readonly and: number; readonly xor: number }
+/** Every MARK/CONNMARK form reduces to a MarkUpdate (null in a target: an update the doctor cannot follow). */
+export type { MarkUpdate };
 
 export type Target =
   | { readonly kind: "accept" }
@@ -60,6 +61,8 @@ export interface Chain {
   readonly name: string;
   /** Built-in chains have a policy; user chains have null. */
   readonly policy: "ACCEPT" | "DROP" | null;
+  /** The line that set the policy, as the input showed it (`:INPUT DROP [12:34]`, `Chain INPUT (policy DROP 0 packets, 0 bytes)`); null where none did. */
+  readonly policyText: string | null;
   readonly rules: readonly Rule[];
 }
 

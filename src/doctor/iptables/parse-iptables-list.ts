@@ -3,9 +3,10 @@
 // without `-n` addresses and ports are names. Whatever cannot be read back becomes an "unknown"
 // condition, which makes the verdict indeterminate only if it matters.
 import { DoctorInputError } from "../input-error.js";
+import { parseUint32 } from "../mark-update.js";
 import type { Chain, Condition, Rule, Ruleset, Table } from "./model.js";
 import { parseTcpFlagList } from "./parse-iptables-save.js";
-import { addressCondition, markUpdateOf, normaliseCidr, parseInteger, parseMarkMask, portCondition, targetOf } from "./rule-parts.js";
+import { addressCondition, markUpdateOf, normaliseCidr, parseMarkMask, portCondition, targetOf } from "./rule-parts.js";
 import { protocolNumberOf } from "./services.js";
 
 // Names `-L` prints without `-n` for the well-known local addresses (glibc /etc/hosts and
@@ -28,6 +29,8 @@ interface Header {
 interface PendingChain {
   readonly name: string;
   readonly policy: "ACCEPT" | "DROP" | null;
+  /** The `Chain ...` header line, for a chain with a policy. */
+  readonly header: string;
   readonly rows: { text: string; line: number; target: string; conditions: Condition[]; isGoto: boolean; options: Map<string, string> }[];
 }
 
@@ -119,8 +122,8 @@ export function parseMatchText(text: string): { conditions: Condition[]; isGoto:
       let sub: RegExpExecArray | null;
       while ((sub = take(/^(spts?|dpts?):(!)?(\S+)/)) || (sub = take(/^flags:(!)?([^/\s]+)\/(\S+)/))) {
         if (sub[0].startsWith("flags")) {
-          const mask = /^0x/.test(sub[2]!) ? parseInteger(sub[2]!) : parseTcpFlagList(sub[2]!);
-          const comparison = /^0x/.test(sub[3]!) ? parseInteger(sub[3]!) : parseTcpFlagList(sub[3]!);
+          const mask = /^0x/.test(sub[2]!) ? parseUint32(sub[2]!) : parseTcpFlagList(sub[2]!);
+          const comparison = /^0x/.test(sub[3]!) ? parseUint32(sub[3]!) : parseTcpFlagList(sub[3]!);
           conditions.push(mask === undefined || comparison === undefined
             ? { kind: "unknown", reason: `tcp flags "${sub[0]}"` }
             : { kind: "tcp-flags", negate: sub[1] !== undefined, mask, comparison });
@@ -173,7 +176,7 @@ export function parseIptablesList(text: string): Ruleset {
     if (trimmed === "" || trimmed.startsWith("#")) return;
     let m = /^Chain (\S+) \((?:policy (ACCEPT|DROP)(?: \d+ packets, \d+ bytes)?|\d+ references)\)$/.exec(trimmed);
     if (m) {
-      chain = { name: m[1]!, policy: (m[2] as "ACCEPT" | "DROP" | undefined) ?? null, rows: [] };
+      chain = { name: m[1]!, policy: (m[2] as "ACCEPT" | "DROP" | undefined) ?? null, header: trimmed, rows: [] };
       chains.push(chain);
       header = undefined;
       return;
@@ -244,12 +247,12 @@ export function parseIptablesList(text: string): Ruleset {
       if (target.kind === "mark" && op !== undefined) target = { ...target, update: markUpdateOf(op, row.options.get("set-xmark")!) ?? null };
       return { chain: c.name, number: index + 1, text: row.text, line: row.line, conditions: row.conditions, target };
     });
-    resolved.set(c.name, { name: c.name, policy: c.policy, rules });
+    resolved.set(c.name, { name: c.name, policy: c.policy, policyText: c.policy === null ? null : c.header, rules });
   }
   const notes: string[] = [
     "iptables -L lists one table (filter): raw NOTRACK and nat DNAT rules, which change what filter INPUT sees, are not in the input (iptables-save shows them).",
   ];
-  if (!anyVerbose) notes.push("The listing has no -v, so interface matches are invisible; a rule that could decide is indeterminate unless the outcome is the same either way (use iptables-save or iptables -L -n -v --line-numbers).");
+  if (!anyVerbose) notes.push("The listing has no -v, so interface matches are invisible; a rule the packet could match makes the verdict indeterminate (use iptables-save or iptables -L -n -v --line-numbers).");
   if (!anyNumeric) notes.push("The listing has no -n: service and host names were mapped back to numbers where this doctor knows them.");
   const table: Table = { name: "filter", chains: resolved };
   return { format: "iptables-list", family, showsInterfaces: anyVerbose, tables: new Map([["filter", table]]), notes };

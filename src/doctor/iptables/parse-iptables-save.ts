@@ -21,7 +21,7 @@ interface PendingRule {
 
 interface PendingTable {
   readonly name: string;
-  readonly chains: Map<string, { policy: "ACCEPT" | "DROP" | null; rules: PendingRule[] }>;
+  readonly chains: Map<string, { policy: "ACCEPT" | "DROP" | null; policyText: string | null; rules: PendingRule[] }>;
 }
 
 // Matches whose outcome depends on state the input does not show (§4.3: rate, ipset contents...).
@@ -291,7 +291,7 @@ export function parseIptablesSave(text: string): Ruleset {
   const chainFor = (table: PendingTable, name: string) => {
     let chain = table.chains.get(name);
     if (!chain) {
-      chain = { policy: BUILTIN_CHAINS.has(name) ? "ACCEPT" : null, rules: [] };
+      chain = { policy: BUILTIN_CHAINS.has(name) ? "ACCEPT" : null, policyText: null, rules: [] };
       table.chains.set(name, chain);
     }
     return chain;
@@ -317,17 +317,17 @@ export function parseIptablesSave(text: string): Ruleset {
     let m = /^:(\S+)\s+(\S+)(\s+\[\d+:\d+\])?$/.exec(text);
     if (m) {
       const policy = m[2] === "-" ? null : m[2] === "ACCEPT" || m[2] === "DROP" ? m[2] : fail(line, `unknown policy ${m[2]}`, "ACCEPT, DROP or -");
-      chainFor(table, m[1]!).policy = policy;
+      Object.assign(chainFor(table, m[1]!), { policy, policyText: policy === null ? null : text });
       return;
     }
     m = /^-P\s+(\S+)\s+(ACCEPT|DROP)(\s+-c\s+\d+\s+\d+)?$/.exec(text);
     if (m) {
-      chainFor(table, m[1]!).policy = m[2] as "ACCEPT" | "DROP";
+      Object.assign(chainFor(table, m[1]!), { policy: m[2] as "ACCEPT" | "DROP", policyText: text });
       return;
     }
     m = /^-N\s+(\S+)$/.exec(text);
     if (m) {
-      chainFor(table, m[1]!).policy = null;
+      Object.assign(chainFor(table, m[1]!), { policy: null, policyText: null });
       return;
     }
     m = /^(?:\[\d+:\d+\]\s+)?-A\s+(\S+)(.*)$/.exec(text);
@@ -353,7 +353,7 @@ export function parseIptablesSave(text: string): Ruleset {
         conditions: r.conditions,
         target: targetOf(r.targetName, r.targetOptions, userChains, r.isGoto),
       }));
-      chains.set(name, { name, policy: chain.policy, rules });
+      chains.set(name, { name, policy: chain.policy, policyText: chain.policyText, rules });
     }
     resolved.set(table.name, { name: table.name, chains });
   }

@@ -1,21 +1,16 @@
 // Pieces both parsers share: numbers, port lists, marks and the meaning of target names.
 import ipaddr from "ipaddr.js";
 import type { Condition, MarkUpdate, PortRange, Target } from "./model.js";
+import { parseUint32 } from "../mark-update.js";
 import { portNumberOf } from "./services.js";
 
 const FULL_MASK = 0xffffffff;
 
-export function parseInteger(text: string): number | undefined {
-  if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) return undefined;
-  const value = Number(text);
-  return Number.isSafeInteger(value) && value <= FULL_MASK ? value : undefined;
-}
-
 /** `v` or `v/m` as the mark match takes it (mask defaults to all ones). */
 export function parseMarkMask(text: string): { value: number; mask: number } | undefined {
   const [v, m] = text.split("/");
-  const value = parseInteger(v ?? "");
-  const mask = m === undefined ? FULL_MASK : parseInteger(m);
+  const value = parseUint32(v ?? "");
+  const mask = m === undefined ? FULL_MASK : parseUint32(m);
   return value === undefined || mask === undefined ? undefined : { value, mask };
 }
 
@@ -131,7 +126,7 @@ export function targetOf(name: string | undefined, options: ReadonlyMap<string, 
       const which = name === "MARK" ? "packet" : "connection";
       if (name === "CONNMARK" && (options.has("save-mark") || options.has("restore-mark"))) {
         const masks = ["nfmask", "ctmask", "mask"].map((k) => options.get(k)).filter((v) => v !== undefined);
-        if (masks.some((m) => parseInteger(m!) !== FULL_MASK)) {
+        if (masks.some((m) => parseUint32(m!) !== FULL_MASK)) {
           return { kind: "mark", which: options.has("save-mark") ? "connection" : "packet", update: null };
         }
         return options.has("save-mark") ? { kind: "connmark-save" } : { kind: "connmark-restore" };

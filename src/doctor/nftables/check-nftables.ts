@@ -46,29 +46,44 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   if (ruleset.format === "json" && ruleset.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.text.includes("xt match"))))) {
     assumptions.push("iptables-nft rules carry untranslated xt matches in JSON; `nft list ruleset` (text) shows them translated.");
   }
-  const status = e.verdict === "allowed" ? (warning ? "warning" : "ok") : e.verdict === "blocked" ? "problem" : "indeterminate";
+  // doctor-cli.md: a match the evaluator cannot decide makes the verdict indeterminate and names
+  // the rule, unless an earlier rule already decided — also where both ways end alike. What the
+  // flow ends in either way stays in the summary, in `eitherWay` and in the fixes.
+  const undecided = e.verdict === "indeterminate" ? undefined : e.uncertain[0];
+  const verdict = undecided ? "indeterminate" : e.verdict;
+  const status = verdict === "allowed" ? (warning ? "warning" : "ok") : verdict === "blocked" ? "problem" : "indeterminate";
+  const decided = decidedBy(e.place, e.verdict, e.effect);
   return {
     check: "nftables",
     status,
-    summary: summarize(e, flow),
+    summary: undecided
+      ? `nftables' verdict on new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} depends on ${placeText(undecided.place)}: ${undecided.reason}; but they are ${e.verdict} whichever way it matches: ${summarize(e, flow)}`
+      : summarize(e, flow),
     fixes: fixNftables(e, flow),
     assumptions,
     flow: { protocol: flow.protocol, source: flow.source, destination: flow.destination, port: flow.port },
-    verdict: e.verdict,
-    effect: e.effect,
-    decidedBy: e.place === null ? null : {
-      table: `${e.place.table.family} ${e.place.table.name}`,
-      chain: e.place.chain.name,
-      rule: e.place.rule?.index ?? null,
-      verdict: e.place.rule === null ? "policy" : e.verdict === "indeterminate" ? contractVerdict(undecidedVerdict(e.place.rule)) : e.effect,
-      policy: e.place.rule === null ? e.place.chain.base?.policy ?? null : null,
-      // The rule's own verdict where the contract's list has no word for it (jump, goto, return, vmap).
-      ...(e.place.rule !== null && e.verdict === "indeterminate" && contractVerdict(undecidedVerdict(e.place.rule)) === "policy"
-        ? { ruleVerdict: undecidedVerdict(e.place.rule) } : {}),
-      text: e.place.rule?.text ?? `policy ${e.place.chain.base?.policy}`,
-      ...(e.place.rule?.handle != null ? { handle: e.place.rule.handle } : {}),
-    },
+    verdict,
+    effect: undecided ? null : e.effect,
+    decidedBy: undecided ? decidedBy(undecided.place, "indeterminate", null) : decided,
+    ...(undecided ? { eitherWay: { verdict: e.verdict, effect: e.effect, decidedBy: decided } } : {}),
     ...(details.length > 0 ? { details } : {}),
+  };
+}
+
+function decidedBy(place: NftPlace | null, verdict: NftEvaluation["verdict"], effect: NftEvaluation["effect"]): Record<string, unknown> | null {
+  if (place === null) return null;
+  const { table, chain, rule } = place;
+  return {
+    table: `${table.family} ${table.name}`,
+    chain: chain.name,
+    rule: rule?.index ?? null,
+    verdict: rule === null ? "policy" : verdict === "indeterminate" ? contractVerdict(undecidedVerdict(rule)) : effect,
+    policy: rule === null ? chain.base?.policy ?? null : null,
+    // The rule's own verdict where the contract's list has no word for it (jump, goto, return, vmap).
+    ...(rule !== null && verdict === "indeterminate" && contractVerdict(undecidedVerdict(rule)) === "policy"
+      ? { ruleVerdict: undecidedVerdict(rule) } : {}),
+    text: rule?.text ?? chain.base!.text,
+    ...(rule?.handle != null ? { handle: rule.handle } : {}),
   };
 }
 
@@ -80,20 +95,21 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
  */
 /**
  * doctor-cli.md lists accept, drop, reject and policy. A rule that hands the decision on (jump,
- * goto, return, vmap) leaves it to another chain and in the end to a policy: "policy", with
+ * goto, return, vmap, queue) leaves it to another chain and in the end to a policy: "policy", with
  * `policy: null` as it is not known which, and the rule's own verdict in `ruleVerdict` (as the
  * iptables check's `ruleTarget`).
  */
-function contractVerdict(verdict: string | null): "accept" | "drop" | "reject" | "policy" {
+function contractVerdict(verdict: string): "accept" | "drop" | "reject" | "policy" {
   return verdict === "accept" || verdict === "drop" || verdict === "reject" ? verdict : "policy";
 }
 
-function undecidedVerdict(rule: NftRule): string | null {
+function undecidedVerdict(rule: NftRule): string {
   for (const st of rule.statements) {
     if (st.kind === "verdict") return st.verdict.kind;
     if (st.kind === "vmap") return "vmap";
   }
-  return null; // not reached: the walk stops only at a rule with a verdict
+  // No verdict: a rule that may set the packet mark (meta mark set), then goes on as nft does.
+  return "continue";
 }
 
 const samePlace = (a: NftPlace, b: NftPlace) => a.table === b.table && a.chain === b.chain && a.rule === b.rule;

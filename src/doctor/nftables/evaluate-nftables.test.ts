@@ -124,6 +124,14 @@ describe("nftables: tcp flags, decided for a new connection's SYN", () => {
   });
 });
 
+// doctor-cli.md: an undecidable match makes the verdict indeterminate and names the rule, unless
+// an earlier rule already decided, also where both ways end alike: `eitherWay` and the summary
+// keep what the flow ends in whichever way it matches.
+const eitherWay = (r: ReturnType<typeof checkNftables>) => {
+  const e = r.eitherWay as { verdict: string; effect: string | null; decidedBy: { chain: string; rule: number | null; verdict: string; policy: string | null } };
+  return [e.verdict, e.effect, e.decidedBy.rule];
+};
+
 describe("nftables: an undecidable rule is followed both ways", () => {
   /** Tables of base chains, each `[name, priority, policy, rules]`, plus user chains `[name, rules]`. */
   const chains = (bases: [string, number, string, string[]][], users: [string, string[]][] = []) =>
@@ -132,18 +140,21 @@ describe("nftables: an undecidable rule is followed both ways", () => {
       ...users.map(([name, rules]) => `\tchain ${name} {\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n`),
     ].join("\n")}}\n`;
 
-  it("an undecidable accept before the rule that accepts anyway: allowed, decided by the certain rule", () => {
+  it("an undecidable accept before the rule that accepts anyway: indeterminate, allowed either way by the certain rule", () => {
     const r = checkNftables(inet(["limit rate 10/second accept", "tcp dport 10250 accept"]), flow);
-    assert.deepEqual(decided(r), ["allowed", "accept", 2]);
-    assert.equal(r.status, "ok");
-    assert.match(r.summary, /rule 1 "limit rate 10\/second accept" in inet filter chain input, which could not be decided, may accept them first/);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.equal(r.status, "indeterminate");
+    assert.deepEqual(eitherWay(r), ["allowed", "accept", 2]);
+    assert.match(r.summary, /depends on rule 1 .*; but they are allowed whichever way it matches: .*rule 1 "limit rate 10\/second accept" in inet filter chain input, which could not be decided, may accept them first/);
     assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second accept" .* could not be decided \(the evaluator cannot decide "limit rate 10\/second"\); if it applies, it decides first, with the same verdict/.test(a)), r.assumptions.join("\n"));
   });
 
-  it("an undecidable drop in a chain whose policy drops anyway: blocked by the policy", () => {
+  it("an undecidable drop in a chain whose policy drops anyway: indeterminate, blocked either way by the policy, with the fix", () => {
     const r = checkNftables(inet(["ip saddr 10.1.2.3 limit rate over 5/second drop", "tcp dport 22 accept"]), flow);
-    assert.deepEqual(decided(r), ["blocked", "drop", null]);
-    assert.deepEqual([r.decidedBy?.verdict, r.decidedBy?.policy], ["policy", "drop"]);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.deepEqual(eitherWay(r), ["blocked", "drop", null]);
+    const e = r.eitherWay as { decidedBy: { verdict: string; policy: string } };
+    assert.deepEqual([e.decidedBy.verdict, e.decidedBy.policy], ["policy", "drop"]);
     assert.match(r.summary, /rule 1 .* which could not be decided, may drop them first/);
     assert.equal(r.fixes[0]?.command, "nft insert rule inet filter input ip saddr 10.1.2.3 tcp dport 10250 accept");
   });
@@ -158,25 +169,30 @@ describe("nftables: an undecidable rule is followed both ways", () => {
 
   it("follows an undecidable accept into the next base chain, which decides either way", () => {
     const blocked = checkNftables(chains([["early", 0, "accept", ["limit rate 10/second accept"]], ["late", 10, "drop", ["tcp dport 22 accept"]]]), flow);
-    assert.deepEqual([blocked.verdict, blocked.decidedBy?.chain, blocked.decidedBy?.rule], ["blocked", "late", null]);
+    assert.deepEqual([blocked.verdict, blocked.decidedBy?.chain, blocked.decidedBy?.rule], ["indeterminate", "early", 1]);
+    assert.deepEqual([...eitherWay(blocked), (blocked.eitherWay as { decidedBy: { chain: string } }).decidedBy.chain], ["blocked", "drop", null, "late"]);
     const allowed = checkNftables(chains([["early", 0, "accept", ["limit rate 10/second accept"]], ["late", 10, "drop", ["tcp dport 10250 accept"]]]), flow);
-    assert.deepEqual([allowed.verdict, allowed.decidedBy?.chain, allowed.decidedBy?.rule], ["allowed", "late", 1]);
+    assert.deepEqual([allowed.verdict, allowed.decidedBy?.chain, allowed.decidedBy?.rule], ["indeterminate", "early", 1]);
+    assert.deepEqual([...eitherWay(allowed), (allowed.eitherWay as { decidedBy: { chain: string } }).decidedBy.chain], ["allowed", "accept", 1, "late"]);
   });
 
   it("an undecidable jump into a chain that drops, in a chain whose policy drops: the assumptions name the rule that would decide", () => {
     const r = checkNftables(chains([["input", 0, "drop", ["limit rate 10/second jump kubelet", "tcp dport 22 accept"]]], [["kubelet", ["tcp dport 10250 drop"]]]), flow);
-    assert.deepEqual([r.verdict, r.effect, r.decidedBy?.chain, r.decidedBy?.rule], ["blocked", "drop", "input", null]);
+    assert.deepEqual([r.verdict, r.effect, r.decidedBy?.chain, r.decidedBy?.rule], ["indeterminate", null, "input", 1]);
+    assert.deepEqual(eitherWay(r), ["blocked", "drop", null]);
     assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second jump kubelet" .* if it applies, rule 1 "tcp dport 10250 drop" in inet filter chain kubelet decides first/.test(a)), r.assumptions.join("\n"));
   });
 
   it("gives up as indeterminate past the bound on walks, naming the first undecidable rule", () => {
     // Each `limit ... jump noop` leads on both ways: n of them need 2^n walks.
     const jumps = (n: number) => chains([["input", 0, "drop", [...Array.from({ length: n }, () => "limit rate 10/second jump noop"), "tcp dport 10250 accept"]]], [["noop", ["counter"]]]);
-    assert.deepEqual(decided(checkNftables(jumps(4), flow)), ["allowed", "accept", 5]);
+    const four = checkNftables(jumps(4), flow);
+    assert.deepEqual([decided(four), eitherWay(four)], [["indeterminate", null, 1], ["allowed", "accept", 5]]);
     const many = checkNftables(jumps(9), flow);
     assert.deepEqual(decided(many), ["indeterminate", null, 1]);
     // A row of undecidable drops costs one walk each, so a long one is still decided.
-    assert.deepEqual(decided(checkNftables(inet([...Array.from({ length: 40 }, (_, i) => `ip saddr 10.1.2.${i} limit rate over 5/second drop`), "tcp dport 22 accept"]), flow)), ["blocked", "drop", null]);
+    const row = checkNftables(inet([...Array.from({ length: 40 }, (_, i) => `ip saddr 10.1.2.${i} limit rate over 5/second drop`), "tcp dport 22 accept"]), flow);
+    assert.deepEqual([decided(row), eitherWay(row)], [["indeterminate", null, 4], ["blocked", "drop", null]]);
   });
 
   it("a verdict map that cannot be looked up is indeterminate, not skipped", () => {
@@ -218,5 +234,119 @@ describe("nftables: decidedBy for an indeterminate verdict", () => {
 
   it("an undecidable rule whose verdict is continue changes nothing", () => {
     assert.deepEqual(decided(checkNftables(inet(["limit rate 10/second continue", "tcp dport 10250 drop"], "accept"), flow)), ["blocked", "drop", 2]);
+  });
+});
+
+describe("nftables: queue hands the packet to userspace", () => {
+  const json = (exprs: unknown[][]) => JSON.stringify({
+    nftables: [
+      { table: { family: "inet", name: "filter", handle: 1 } },
+      { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "accept" } },
+      ...exprs.map((expr, i) => ({ rule: { family: "inet", table: "filter", chain: "input", handle: i + 2, expr } })),
+    ],
+  });
+  const dport = { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } };
+
+  it("a matching queue rule makes the verdict indeterminate and names it, in every form nft lists", () => {
+    for (const q of ["queue", "queue num 3", "queue to 1-3 bypass", "queue flags bypass,fanout to 1-3", "queue num 2 fanout"]) {
+      const r = checkNftables(inet([`tcp dport 10250 ${q}`, "tcp dport 10250 accept"], "accept"), flow);
+      assert.deepEqual(decided(r), ["indeterminate", null, 1], q);
+      assert.equal(r.status, "indeterminate");
+      assert.deepEqual([r.decidedBy?.verdict, r.decidedBy?.policy, r.decidedBy?.ruleVerdict, r.decidedBy?.text], ["policy", null, "queue", `tcp dport 10250 ${q}`], q);
+      assert.match(r.summary, /userspace program/);
+    }
+  });
+
+  it("a queue rule that does not match changes nothing", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp dport 22 queue num 3", "tcp dport 10250 accept"]), flow)), ["allowed", "accept", 2]);
+  });
+
+  it("the JSON listing's queue statement is the same verdict", () => {
+    const r = checkNftables(json([[dport, { queue: { num: 3, flags: ["bypass"] } }], [dport, { drop: null }]]), flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.equal(r.decidedBy?.text, "tcp dport 10250 queue flags bypass num 3");
+    assert.deepEqual(decided(checkNftables(json([[dport, { queue: null }]]), flow)), ["indeterminate", null, 1]);
+  });
+});
+
+describe("nftables: the packet mark", () => {
+  it("a mark set by one rule is read by a later rule's meta mark match", () => {
+    const r = checkNftables(inet(["tcp dport 10250 meta mark set 0x00008000", "meta mark 0x00008000 drop"], "accept"), flow);
+    assert.deepEqual(decided(r), ["blocked", "drop", 2]);
+    assert.equal(r.status, "problem");
+  });
+
+  it("follows mark set mark or/and/xor and matches with a mask, !=, sets and ranges", () => {
+    const cases: [string[], unknown[]][] = [
+      [["mark set mark or 0x8000", "meta mark & 0x00008000 == 0x00008000 drop"], ["blocked", "drop", 2]],
+      [["meta mark set 0x00c0", "meta mark set meta mark and 0xffbf or 0x4000", "meta mark and 0x4000 != 0x4000 drop", "meta mark 0x4080 reject"], ["blocked", "reject", 4]],
+      [["meta mark set meta mark xor 0x3", "meta mark { 0x1, 0x3 } drop"], ["blocked", "drop", 2]],
+      [["meta mark set 0x5", "meta mark 0x1-0x4 drop", "meta mark != 0x5 drop", "meta mark 0x1-0x7 reject"], ["blocked", "reject", 4]],
+      [["meta mark 0x0 accept"], ["allowed", "accept", 1]],
+    ];
+    for (const [rules, expect] of cases) assert.deepEqual(decided(checkNftables(inet(rules, "accept"), flow)), expect, rules.join(" ; "));
+  });
+
+  it("the mark stays on the packet across jumps, gotos and into later base chains", () => {
+    const text = `table inet filter {
+\tchain set-mark {
+\t\tmeta mark set 0x8000
+\t}
+\tchain goto-mark {
+\t\tmeta mark set mark or 0x1
+\t\treturn
+\t}
+\tchain early {
+\t\ttype filter hook prerouting priority -150; policy accept;
+\t\ttcp dport 10250 jump set-mark
+\t\tmeta mark 0x8000 goto goto-mark
+\t\tdrop
+\t}
+\tchain input {
+\t\ttype filter hook input priority filter; policy accept;
+\t\tmeta mark 0x8001 drop
+\t}
+}
+`;
+    const r = checkNftables(text, flow);
+    assert.deepEqual([r.verdict, r.decidedBy?.chain, r.decidedBy?.rule], ["blocked", "input", 1]);
+  });
+
+  it("a mark the doctor cannot compute makes a later mark match undecidable", () => {
+    for (const set of ["meta mark set ct mark", "meta mark set ct mark and 0xff", "meta mark set tcp dport map { 10250 : 0x1, 22 : 0x2 } counter"]) {
+      const r = checkNftables(inet([`tcp dport 10250 ${set}`, "meta mark 0x00008000 drop"], "accept"), flow);
+      assert.deepEqual(decided(r), ["indeterminate", null, 2], set);
+      assert.match(r.summary, /packet mark/);
+    }
+  });
+
+  it("ct mark set changes the connection's mark, not the packet's", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp dport 10250 ct mark set 0x8000", "meta mark 0x8000 drop"], "accept"), flow)), ["allowed", "accept", null]);
+  });
+
+  it("a mark set by a rule whose match cannot be decided is followed both ways", () => {
+    const r = checkNftables(inet(["tcp dport 10250 limit rate 10/second meta mark set 0x8000", "meta mark 0x8000 drop"], "accept"), flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.deepEqual([r.decidedBy?.verdict, r.decidedBy?.ruleVerdict], ["policy", "continue"]);
+  });
+
+  it("the JSON listing's mangle statement and masked match are the same", () => {
+    const mark = { meta: { key: "mark" } };
+    const dport = { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } };
+    const json = (exprs: unknown[][]) => JSON.stringify({
+      nftables: [
+        { table: { family: "inet", name: "filter", handle: 1 } },
+        { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "accept" } },
+        ...exprs.map((expr, i) => ({ rule: { family: "inet", table: "filter", chain: "input", handle: i + 2, expr } })),
+      ],
+    });
+    const set = (value: unknown) => [dport, { mangle: { key: mark, value } }];
+    const r = checkNftables(json([set(32768), [{ match: { op: "==", left: mark, right: 32768 } }, { drop: null }]]), flow);
+    assert.deepEqual(decided(r), ["blocked", "drop", 2]);
+    const masked = checkNftables(json([set({ "|": [{ "&": [mark, 0xffff7fff] }, 0x8000] }), [{ match: { op: "==", left: { "&": [mark, 0x8000] }, right: 0x8000 } }, { drop: null }]]), flow);
+    assert.deepEqual(decided(masked), ["blocked", "drop", 2]);
+    assert.equal(masked.decidedBy?.text, "meta mark & 0x00008000 == 32768 drop");
+    const ct = checkNftables(json([set({ ct: { key: "mark" } }), [{ match: { op: "==", left: mark, right: 32768 } }, { drop: null }]]), flow);
+    assert.deepEqual(decided(ct), ["indeterminate", null, 2]);
   });
 });

@@ -8,12 +8,14 @@
 // A rule whose match cannot be decided from the input (a rate limit, `ct count`, a tcp option...)
 // is followed both ways, as the iptables check does (evaluate-iptables.ts): the whole walk runs
 // again with that rule assumed to apply and assumed not to. If both ways end in the same verdict
-// and effect, the answer stands, decided by the way where the rule does not apply (the one that
-// holds for certain), and the report names the rule that may decide first; otherwise the verdict
-// is indeterminate and names that rule. At most maxWalks walks are made (2^8: eight undecidable
+// and effect, the evaluation is decided by the way where the rule does not apply (the one that
+// holds for certain) and lists the rule as uncertain — check-nftables.ts still reports the flow as
+// indeterminate, naming it, as doctor-cli.md asks, with what it ends in either way — otherwise the
+// verdict is indeterminate and names that rule. At most maxWalks walks are made (2^8: eight undecidable
 // rules that each lead on both ways; a row of undecidable accepts costs only one walk each);
 // past that the verdict is indeterminate.
 import ipaddr from "ipaddr.js";
+import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
 import type { NftAtom, NftChain, NftKey, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
 import { synMatches } from "./tcp-flags.js";
 
@@ -86,7 +88,7 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow): NftEvaluat
   }
   // Stable sort: equal priorities keep listed order.
   bases.sort((a, b) => hookOrder.indexOf(a.chain.base!.hook) - hookOrder.indexOf(b.chain.base!.hook) || a.chain.base!.priority - b.chain.base!.priority);
-  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0 });
+  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0 });
   const o = explore(once, [], { walks: 0 });
   const common = { assumptions: [...notes], baseChains: bases };
   if (o.kind === "indeterminate") {
@@ -143,6 +145,11 @@ interface Ctx {
   /** Whether each undecidable rule met, in order, is assumed to apply. */
   choices: readonly boolean[];
   used: number;
+  /**
+   * The packet mark (0 when the packet arrives; null once a rule set it to something the doctor
+   * cannot compute). It stays on the packet through jumps, gotos and every later base chain.
+   */
+  mark: number | null;
 }
 
 function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
@@ -156,6 +163,20 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
       if (st.kind === "verdict") {
         verdict = st.verdict;
         break;
+      }
+      if (st.kind === "mark-set") {
+        // Statements run in order: the mark is set here when the matches before it hold, whatever
+        // follows. Where they may or may not hold, the walk is made both ways, as for a verdict.
+        if (matched === "unknown") {
+          if (ctx.used >= ctx.choices.length) return { kind: "branch", place, reason: unknownWhy };
+          if (!ctx.choices[ctx.used++]) {
+            matched = false;
+            break;
+          }
+          matched = true;
+        }
+        ctx.mark = applyMarkUpdate(ctx.mark, st.update);
+        continue;
       }
       if (st.kind === "unknown") {
         matched = "unknown";
@@ -198,6 +219,10 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         return { kind: "final", effect: "reject", place, reject: verdict.with ?? "icmp port-unreachable (tcp reset for TCP in inet tables)" };
       case "return":
         return { kind: "continue" };
+      // The packet goes to a userspace program (NFQUEUE), which gives the verdict: as the iptables
+      // check does for NFQUEUE, the walk cannot go on, and the rule is the one to name.
+      case "queue":
+        return { kind: "unknown", place, reason: `the rule hands the packet to a userspace program (queue), whose verdict the input does not show` };
       case "jump":
       case "goto": {
         const target = table.chains.find((c) => c.name === verdict.target);
@@ -300,6 +325,8 @@ function keyValue(key: NftKey, ctx: Ctx): { value: number | string | false | nul
   switch (key.name) {
     case "dport":
       return { value: ctx.flow.port };
+    case "mark":
+      return { value: ctx.mark === null ? null : (ctx.mark & (key.mask ?? 0xffffffff)) >>> 0 };
     default:
       return { value: null };
   }
@@ -340,9 +367,14 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
     case "fib daddr type":
       ctx.notes.add("The destination is a local address of the node (fib daddr type local).");
       return atom === "local" ? yes : no;
-    case "mark":
-      ctx.notes.add("The packet carries no mark (meta mark 0) when it reaches these chains.");
-      return Number(atom) === 0 ? yes : no;
+    case "mark": {
+      ctx.notes.add("The packet carries no mark (meta mark 0) when it reaches the first of these chains; rules that set it (meta mark set) are followed.");
+      if (ctx.mark === null) return { result: "unknown", why: "an earlier rule set the packet mark to a value the doctor cannot compute" };
+      const mark = (ctx.mark & (key.mask ?? 0xffffffff)) >>> 0;
+      const [lo, hi] = atom.split("-").map(parseUint32);
+      if (lo === undefined || (atom.includes("-") && hi === undefined)) return { result: "unknown", why: `mark ${atom} is not a number` };
+      return mark >= lo && mark <= (hi ?? lo) ? yes : no;
+    }
     default:
       return { result: "unknown", why: `key ${key.name} is not evaluated` };
   }

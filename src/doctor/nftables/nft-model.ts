@@ -1,5 +1,6 @@
 // The typed ruleset both parsers (text `nft list ruleset` and `nft -j list ruleset`) produce,
 // holding just what the input-hook evaluator needs (troubleshooting.md §4.4, doctor-cli.md).
+import type { MarkUpdate } from "../mark-update.js";
 
 export type NftFamily = "ip" | "ip6" | "inet" | "arp" | "bridge" | "netdev";
 
@@ -10,6 +11,8 @@ export interface NftKey {
   readonly impliedProto?: string | null;
   /** Family the key implies (`ip saddr` only matches IPv4). */
   readonly impliedFamily?: "ip" | "ip6" | null;
+  /** `meta mark and M` / `meta mark & M`: the key's value ANDed with M before it is compared. */
+  readonly mask?: number;
 }
 
 /** A literal as nft prints it (`10.0.0.0/8`, `10000-11000`, `"eth*"`, `tcp`), or a concatenation of them. */
@@ -22,7 +25,9 @@ export type NftValue =
 export type NftVerdict =
   | { readonly kind: "accept" | "drop" | "continue" | "return" }
   | { readonly kind: "reject"; readonly with: string | null }
-  | { readonly kind: "jump" | "goto"; readonly target: string };
+  | { readonly kind: "jump" | "goto"; readonly target: string }
+  /** Hands the packet to a userspace program (nft(8) QUEUE STATEMENT); `options` as listed (`num 3`, `flags bypass to 1-3`). */
+  | { readonly kind: "queue"; readonly options: string };
 
 export type NftStatement =
   | { readonly kind: "match"; readonly keys: readonly NftKey[]; readonly op: string; readonly value: NftValue }
@@ -33,6 +38,8 @@ export type NftStatement =
    * any of `values`, "any" / "none" of the bits of `values[0]` set.
    */
   | { readonly kind: "tcp-flags"; readonly mask: number; readonly op: "==" | "!=" | "any" | "none"; readonly values: readonly number[] }
+  /** `meta mark set ...`: the packet mark later rules read; null where the doctor cannot compute it (`ct mark`, a map). */
+  | { readonly kind: "mark-set"; readonly update: MarkUpdate | null }
   | { readonly kind: "nop" }
   | { readonly kind: "unknown"; readonly text: string };
 
@@ -53,6 +60,8 @@ export interface NftBaseHook {
   readonly hook: string;
   readonly priority: number;
   readonly policy: "accept" | "drop";
+  /** The chain's hook and policy as the input showed them (`type filter hook input priority 0; policy drop;`; built from the fields for JSON). */
+  readonly text: string;
 }
 
 export interface NftChain {

@@ -2,6 +2,8 @@
 // statements, and renders them back in nft's text syntax for the report. Note: iptables-nft rules
 // carry untranslated `xt` matches in JSON (conntrack, multiport...) that the text form shows
 // translated, so the JSON form of such a ruleset is more often indeterminate.
+import { parseUint32, thenMarkUpdate } from "../mark-update.js";
+import type { MarkUpdate } from "../mark-update.js";
 import type { NftAtom, NftKey, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
 import { payloadKey } from "./payload-key.js";
 import { isTcpFlagsJson, tcpFlagsFromJson, tcpFlagsText } from "./tcp-flags.js";
@@ -32,7 +34,8 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
       } else {
         const op = m.op === "in" ? "==" : m.op;
         statements.push({ kind: "match", keys, op, value });
-        text.push(`${keysText(keys)} ${op === "==" ? "" : op + " "}${valueText(value)}`);
+        // nft writes the `==` after a mask: `meta mark & 0x0000ff00 == 0x00008000`.
+        text.push(`${keysText(keys)} ${op === "==" && keys.every((k) => k.mask === undefined) ? "" : op + " "}${valueText(value)}`);
       }
     } else if (kind === "vmap") {
       const v = body as { key: unknown; data: unknown };
@@ -58,7 +61,13 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
         statements.push({ kind: "unknown", text: JSON.stringify(e) });
         text.push(JSON.stringify(e));
       }
+    } else if (kind === "mangle" && isMetaMark((body as { key: unknown }).key)) {
+      // `meta mark set ...` (libnftables-json(5) MANGLE): the packet mark later matches read.
+      const update = jsonMarkUpdate((body as { value: unknown }).value);
+      statements.push({ kind: "mark-set", update });
+      text.push(`meta mark set ${update === null ? JSON.stringify((body as { value: unknown }).value) : markUpdateText(update)}`);
     } else if (kind === "counter" || kind === "log" || kind === "notrack" || kind === "mangle") {
+      // Other mangling (`ct mark set`, header fields) changes nothing the walk reads.
       statements.push({ kind: "nop" });
       text.push(kind === "mangle" ? "mangle" : kind);
     } else if (kind === "xt") {
@@ -76,6 +85,13 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
 function jsonVerdict(kind: string, body: unknown): NftVerdict | null {
   if (kind === "accept" || kind === "drop" || kind === "continue" || kind === "return") return { kind };
   if (kind === "jump" || kind === "goto") return { kind, target: (body as { target: string }).target };
+  if (kind === "queue") {
+    // libnftables-json(5): {"queue": {"num": N | {"range": [N, M]}, "flags": "bypass" | [...]}}, both optional.
+    const q = (body ?? {}) as { num?: unknown; flags?: unknown };
+    const num = q.num === undefined ? [] : [`num ${atomOf(q.num).join("")}`];
+    const flags = q.flags === undefined ? [] : [`flags ${([] as unknown[]).concat(q.flags).join(",")}`];
+    return { kind: "queue", options: [...flags, ...num].join(" ") };
+  }
   if (kind === "reject") {
     const r = (body ?? {}) as { type?: string; expr?: string };
     return { kind: "reject", with: r.type ? (r.type === "tcp reset" ? "tcp reset" : `${r.type} ${r.expr ?? ""}`.trim()) : null };
@@ -83,9 +99,44 @@ function jsonVerdict(kind: string, body: unknown): NftVerdict | null {
   return null;
 }
 
+const isMetaMark = (v: unknown): boolean => !!v && typeof v === "object" && (v as { meta?: { key?: unknown } }).meta?.key === "mark";
+
+/**
+ * A `meta mark set` value: a number, or the mark with `&`, `|`, `^` (nested, innermost first) of
+ * numbers, as nft -j writes `mark and M or V`; null for anything else (`ct mark`, a map...).
+ */
+function jsonMarkUpdate(v: unknown): MarkUpdate | null {
+  if (typeof v === "number" || typeof v === "string") {
+    const n = parseUint32(String(v));
+    return n === undefined ? null : { and: 0, xor: n };
+  }
+  if (isMetaMark(v)) return { and: 0xffffffff, xor: 0 };
+  if (!v || typeof v !== "object") return null;
+  const [op, args] = Object.entries(v as Json)[0] ?? ["", null];
+  if (!Array.isArray(args) || args.length !== 2) return null;
+  const inner = jsonMarkUpdate(args[0]);
+  const n = parseUint32(String(args[1]));
+  if (inner === null || n === undefined) return null;
+  const step = op === "&" ? { and: n, xor: 0 } : op === "|" ? { and: ~n >>> 0, xor: n } : op === "^" ? { and: 0xffffffff, xor: n } : null;
+  return step && thenMarkUpdate(inner, step);
+}
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
+
+/** An update as nft would write it: `0x00008000`, or `mark and 0xffff7fff xor 0x00008000`. */
+function markUpdateText(u: MarkUpdate): string {
+  return u.and === 0 ? hex(u.xor) : `mark${u.and === 0xffffffff ? "" : ` and ${hex(u.and)}`}${u.xor === 0 ? "" : ` xor ${hex(u.xor)}`}`;
+}
+
 function jsonKeys(left: unknown): NftKey[] | null {
   if (!left || typeof left !== "object") return null;
   const o = left as Json;
+  // `meta mark & M` (`{"&": [{"meta": {"key": "mark"}}, M]}`).
+  const and = o["&"];
+  if (Array.isArray(and) && and.length === 2 && isMetaMark(and[0])) {
+    const mask = parseUint32(String(and[1]));
+    return mask === undefined ? null : [{ name: "mark", mask }];
+  }
   if (Array.isArray(o.concat)) {
     const parts = (o.concat as unknown[]).map(jsonKeys);
     return parts.every((p) => p) ? parts.flatMap((p) => p!) : null;
@@ -135,6 +186,7 @@ const keyText = (k: NftKey) =>
   k.impliedFamily && (k.name === "saddr" || k.name === "daddr") ? `${k.impliedFamily} ${k.name}`
     : k.impliedFamily && k.name === "l4proto" ? (k.impliedFamily === "ip" ? "ip protocol" : "ip6 nexthdr")
     : k.name === "dport" || k.name === "sport" ? `${k.impliedProto ?? "th"} ${k.name}`
+    : k.name === "mark" && k.mask !== undefined ? `meta mark & ${hex(k.mask)}`
     : ["l4proto", "nfproto", "mark"].includes(k.name) ? `meta ${k.name}` : k.name;
 
 function keysText(keys: readonly NftKey[]): string {
@@ -154,6 +206,8 @@ export function verdictText(v: NftVerdict): string {
       return `${v.kind} ${v.target}`;
     case "reject":
       return v.with ? `reject with ${v.with}` : "reject";
+    case "queue":
+      return v.options ? `queue ${v.options}` : "queue";
     default:
       return v.kind;
   }

@@ -21,8 +21,14 @@ describe("nftables text: the chain's type, hook and policy", () => {
     assert.equal(base(chain("type filter hook input priority 0; policy drop"))?.policy, "drop");
   });
 
+  it("keeps the type and policy as written, for the report to quote", () => {
+    assert.equal(base(chain("type filter hook input priority filter; policy drop;"))?.text, "type filter hook input priority filter; policy drop;");
+    assert.equal(base(chain("type filter hook input priority -10", "policy accept"))?.text, "type filter hook input priority -10; policy accept;");
+    assert.equal(base(chain("type filter hook input priority 0;"))?.text, "type filter hook input priority 0;");
+  });
+
   it("takes a policy written before the type line", () => {
-    assert.deepEqual(base(chain("policy drop;", "type filter hook input priority filter;")), { type: "filter", hook: "input", priority: 0, policy: "drop" });
+    assert.deepEqual(base(chain("policy drop;", "type filter hook input priority filter;")), { type: "filter", hook: "input", priority: 0, policy: "drop", text: "type filter hook input priority filter; policy drop;" });
   });
 
   it("keeps a rule that follows the chain's properties on the same line", () => {
@@ -103,7 +109,7 @@ describe("nftables text: a ruleset file as nft -f reads it", () => {
 
   it("reads blocks and statements written on one line, separated by semicolons", () => {
     const text = "table inet filter { chain input { type filter hook input priority 0; policy drop; tcp dport 22 accept; ip saddr { 10.0.0.1, 10.0.0.2 } tcp dport 10250 accept; } }\n";
-    assert.deepEqual(base(text), { type: "filter", hook: "input", priority: 0, policy: "drop" });
+    assert.deepEqual(base(text), { type: "filter", hook: "input", priority: 0, policy: "drop", text: "type filter hook input priority 0; policy drop;" });
     assert.deepEqual(rules(text), [[1, "tcp dport 22 accept", 1], [2, "ip saddr { 10.0.0.1, 10.0.0.2 } tcp dport 10250 accept", 1]]);
   });
 
@@ -127,7 +133,7 @@ describe("nftables text: a ruleset file as nft -f reads it", () => {
       "insert rule inet filter input ct state established,related accept",
       "add rule inet filter input index 1 iifname \"lo\" accept",
     ].join("\n");
-    assert.deepEqual(base(commands), { type: "filter", hook: "input", priority: 0, policy: "drop" });
+    assert.deepEqual(base(commands), { type: "filter", hook: "input", priority: 0, policy: "drop", text: "type filter hook input priority 0; policy drop;" });
     assert.deepEqual(rules(commands).map((r) => r.slice(0, 2)), [[1, "ct state established,related accept"], [2, "tcp dport 22 accept"], [3, 'iifname "lo" accept'], [4, "tcp dport 10250 drop"]]);
     const block = chain("type filter hook input priority 0; policy drop;", "ct state established,related accept", "tcp dport 22 accept", 'iifname "lo" accept', "tcp dport 10250 drop");
     const strip = (text: string) => parseNftRuleset(text).tables.map((t) => ({ ...t, chains: t.chains.map((c) => ({ ...c, rules: c.rules.map(({ line: _line, ...r }) => r) })) }));

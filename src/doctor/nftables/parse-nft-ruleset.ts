@@ -25,13 +25,14 @@ export function parsePriority(expr: string, line: number | undefined): number {
   return m![3] === "-" ? base - Number(m![4]) : base + Number(m![4] ?? 0);
 }
 
+/** `text`: the `type ...` item as written. */
 type BaseHookSpec = Omit<NftBaseHook, "policy">;
 /** A rule, and the handle nft gives it when it loads the file (nft-load-handles.ts); null where not known. */
 interface MutableRule { readonly rule: NftRule; loadHandle: number | null }
 interface MutableChain {
   name: string;
   base: BaseHookSpec | null;
-  policy: { value: NftBaseHook["policy"]; line: number } | null;
+  policy: { value: NftBaseHook["policy"]; line: number; text: string } | null;
   rules: MutableRule[];
   /** A `delete rule` or `flush` removed rules of this chain earlier in the file. */
   rulesRemoved?: boolean;
@@ -480,7 +481,7 @@ function setChainProperty(chain: MutableChain, item: string, line: number): void
     case "type": {
       const m = /^type\s+(\w+)\s+hook\s+(\w+)(?:\s+device\s+\S+|\s+devices\s*=\s*(?:\{[^}]*\}|\S+))?\s+priority\s+(.+)$/.exec(item);
       if (!m) throw err('"type <filter|nat|route> hook <hook> priority <prio>; policy <accept|drop>;"');
-      chain.base = { type: m[1]!, hook: m[2]!, priority: parsePriority(m[3]!, line) };
+      chain.base = { type: m[1]!, hook: m[2]!, priority: parsePriority(m[3]!, line), text: item };
       return;
     }
     case "policy": {
@@ -488,7 +489,7 @@ function setChainProperty(chain: MutableChain, item: string, line: number): void
       if (!m) throw err('"policy <accept|drop>"');
       // nft itself refuses this: "you cannot set chain policy twice".
       if (chain.policy !== null) throw new DoctorInputError(`chain ${chain.name} sets its policy twice (first on line ${chain.policy.line})`, { line, expected: "one policy per chain" });
-      chain.policy = { value: m[1] as NftBaseHook["policy"], line };
+      chain.policy = { value: m[1] as NftBaseHook["policy"], line, text: item };
       return;
     }
     default:
@@ -500,7 +501,8 @@ function setChainProperty(chain: MutableChain, item: string, line: number): void
 function freeze(t: MutableTable): NftTable {
   const chains = t.chains.map((c): NftChain => ({
     name: c.name,
-    base: c.base && { ...c.base, policy: c.policy?.value ?? "accept" },
+    // nft lists both items on one line, each ended by `;`: `type ... priority 0; policy drop;`.
+    base: c.base && { ...c.base, policy: c.policy?.value ?? "accept", text: [c.base.text, ...(c.policy ? [c.policy.text] : [])].map((t) => `${t};`).join(" ") },
     rules: c.rules.map(({ rule }, i) => (rule.index === i + 1 ? rule : { ...rule, index: i + 1 })),
   }));
   return { family: t.family, name: t.name, chains, sets: t.sets };
@@ -575,10 +577,10 @@ function readJsonItem(value: unknown, tables: Map<string, MutableTable>): void {
     tables.set(key(t.family, t.name), { family: t.family as NftFamily, name: t.name, chains: [], sets: new Map(), handles: new TableHandles(), objects: new Set() });
   } else if (item.chain) {
     const c = item.chain as { family: string; table: string; name: string; type?: string; hook?: string; prio?: number | string; policy?: string };
-    const base: BaseHookSpec | null = c.hook
-      ? { type: c.type ?? "filter", hook: c.hook, priority: typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined) }
-      : null;
-    tableOf(c).chains.push({ name: c.name, base, policy: base && { value: c.policy === "drop" ? "drop" : "accept", line: 1 }, rules: [] });
+    const priority = typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined);
+    const base: BaseHookSpec | null = c.hook ? { type: c.type ?? "filter", hook: c.hook, priority, text: `type ${c.type ?? "filter"} hook ${c.hook} priority ${c.prio ?? 0}` } : null;
+    const policy = c.policy === "drop" ? "drop" : "accept";
+    tableOf(c).chains.push({ name: c.name, base, policy: base && { value: policy, line: 1, text: `policy ${policy}` }, rules: [] });
   } else if (item.set || item.map) {
     const s = (item.set ?? item.map) as { family: string; table: string; name: string; elem?: unknown[] };
     tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? []));

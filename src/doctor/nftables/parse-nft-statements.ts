@@ -1,6 +1,8 @@
 // Parses the statements of one rule as `nft list ruleset` prints it (nft 1.0.6; fixtures in
 // test/fixtures/doctor/nftables/generated). An expression the parser does not know becomes an
 // `unknown` statement: the evaluator then calls the rule indeterminate rather than guess.
+import { parseUint32, thenMarkUpdate } from "../mark-update.js";
+import type { MarkUpdate } from "../mark-update.js";
 import type { NftAtom, NftKey, NftMapEntry, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
 import { payloadKey, payloadProtocols } from "./payload-key.js";
 import { readTcpFlagsText } from "./tcp-flags.js";
@@ -35,6 +37,12 @@ const keyStarts: Record<string, (t: string[], i: number) => [NftKey, number] | n
   fib: (t, i) => (t[i + 1] === "daddr" && t[i + 2] === "type" ? [{ name: "fib daddr type" }, i + 3] : null),
 };
 
+/** Where `set` stands in a statement `meta|ct <key> set ...` or `mark set ...` starting at i; -1 if it is none. */
+function setIndex(t: string[], i: number): number {
+  const at = t[i] === "mark" ? i + 1 : t[i] === "meta" || t[i] === "ct" ? i + 2 : -1;
+  return at > 0 && t[at] === "set" ? at : -1;
+}
+
 /** Returns the statements and the handle (`# handle N`), if shown. */
 export function parseNftStatements(text: string): { statements: NftStatement[]; handle: number | null } {
   let body = text;
@@ -58,6 +66,8 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
       // `tcp option maxseg size 1-535 tcp flags ! syn drop`: the flags part can still rule the
       // rule out, so the unknown expression ends where it starts.
       if (depth === 0 && k > from && t[k] === "tcp" && t[k + 1] === "flags") break;
+      // Nor does a mark it sets: `limit rate 10/second meta mark set 0x8000` may set it.
+      if (depth === 0 && k > from && setIndex(t, k) > 0) break;
       const v = readVerdict(t, k);
       if (v && (v[1] === t.length || (t[v[1]] === "comment" && v[1] + 2 === t.length))) break;
     }
@@ -101,10 +111,21 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
       i = verdict[1];
       continue;
     }
-    // `meta mark set ...`, `ct mark set ...`: non-terminal mangling.
-    if ((tok === "meta" || tok === "ct") && t[i + 2] === "set") {
-      i += 4;
-      out.push({ kind: "nop" });
+    // `meta mark set ...` (short: `mark set ...`) sets the packet mark, which later `meta mark`
+    // matches read, in this chain and in every later one (troubleshooting.md §4.3). `ct mark set`
+    // sets the connection's mark, which no match the evaluator decides reads (`ct mark` matches
+    // stay unknown expressions); other keys (`meta priority`, `ct helper`...) take one value and
+    // change nothing the walk reads.
+    const setAt = setIndex(t, i);
+    if (setAt > 0) {
+      if (tok === "mark" || t[i + 1] === "mark") {
+        const [update, next] = readMarkValue(t, setAt + 1);
+        out.push(tok === "ct" ? { kind: "nop" } : { kind: "mark-set", update });
+        i = next;
+      } else {
+        out.push({ kind: "nop" });
+        i = setAt + 2;
+      }
       continue;
     }
     if (tok === "tcp" && t[i + 1] === "flags") {
@@ -123,8 +144,10 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
       const start = keyStarts[t[j]!];
       const k = start?.(t, j);
       if (!k) break;
-      keys.push(k[0]);
-      j = k[1];
+      // `meta mark and 0xff00 == 0x8000`, `meta mark & 0xff00 == 0x8000`.
+      const mask = k[0].name === "mark" && (t[k[1]] === "and" || t[k[1]] === "&") ? parseUint32(t[k[1] + 1] ?? "") : undefined;
+      keys.push(mask === undefined ? k[0] : { ...k[0], mask });
+      j = mask === undefined ? k[1] : k[1] + 2;
       if (t[j] === ".") j++;
       else break;
     }
@@ -172,6 +195,12 @@ function readVerdict(t: string[], i: number): [NftVerdict, number] | null {
   const tok = t[i];
   if (tok === "accept" || tok === "drop" || tok === "continue" || tok === "return") return [{ kind: tok }, i + 1];
   if ((tok === "jump" || tok === "goto") && t[i + 1]) return [{ kind: tok, target: t[i + 1]!.replace(/"/g, "") }, i + 2];
+  if (tok === "queue") {
+    // `queue [num N | to N-M] [flags bypass,fanout] [bypass] [fanout]`, in either order.
+    let j = i + 1;
+    while (t[j] === "bypass" || t[j] === "fanout" || ((t[j] === "num" || t[j] === "to" || t[j] === "flags") && t[j + 1] !== undefined)) j += t[j] === "bypass" || t[j] === "fanout" ? 1 : 2;
+    return [{ kind: "queue", options: t.slice(i + 1, j).join(" ") }, j];
+  }
   if (tok === "reject") {
     if (t[i + 1] !== "with") return [{ kind: "reject", with: null }, i + 1];
     // `with tcp reset`, `with icmp host-unreachable`, `with icmp type host-unreachable`, `with icmpx ...`
@@ -182,6 +211,53 @@ function readVerdict(t: string[], i: number): [NftVerdict, number] | null {
     return [{ kind: "reject", with: parts.join(" ") }, j];
   }
   return null;
+}
+
+const markOps: Readonly<Record<string, (v: number) => MarkUpdate>> = {
+  and: (v) => ({ and: v, xor: 0 }),
+  "&": (v) => ({ and: v, xor: 0 }),
+  or: (v) => ({ and: ~v >>> 0, xor: v }),
+  "|": (v) => ({ and: ~v >>> 0, xor: v }),
+  xor: (v) => ({ and: 0xffffffff, xor: v }),
+  "^": (v) => ({ and: 0xffffffff, xor: v }),
+};
+
+/**
+ * The value of `meta mark set <value>` as an update of the mark: a number, or the mark itself
+ * (`mark`, `meta mark`) with `and|& M`, `or|| V`, `xor|^ V` applied in order. Anything else
+ * (`ct mark`, a map lookup, numgen, a hash) is null, an update the doctor cannot compute; such a
+ * value is taken to run to the rule's verdict, counter, log or comment (or its end).
+ */
+function readMarkValue(t: string[], i: number): [MarkUpdate | null, number] {
+  let j = i;
+  let update: MarkUpdate | null;
+  const n = parseUint32(t[j] ?? "");
+  if (n !== undefined) {
+    update = { and: 0, xor: n };
+    j++;
+  } else if (t[j] === "mark" || (t[j] === "meta" && t[j + 1] === "mark")) {
+    update = { and: 0xffffffff, xor: 0 };
+    j += t[j] === "mark" ? 1 : 2;
+  } else if (t[j] === "ct" && t[j + 1] === "mark") {
+    update = null;
+    j += 2;
+  } else {
+    let depth = 0;
+    for (; j < t.length; j++) {
+      if (t[j] === "{") depth++;
+      else if (t[j] === "}") depth--;
+      else if (depth === 0 && (readVerdict(t, j) || ["counter", "log", "comment"].includes(t[j]!))) break;
+    }
+    return [null, j];
+  }
+  for (;;) {
+    const op = Object.hasOwn(markOps, t[j] ?? "") ? markOps[t[j]!] : undefined;
+    const v = parseUint32(t[j + 1] ?? "");
+    if (op === undefined || v === undefined) break;
+    update = update && thenMarkUpdate(update, op(v));
+    j += 2;
+  }
+  return [update, j];
 }
 
 function readBraced(t: string[], i: number): { items: string[][]; next: number } | null {

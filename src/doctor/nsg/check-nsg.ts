@@ -141,18 +141,23 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
         fixes: [],
       };
     }
-    return {
+    return undecidedFirst(verdict.steps, flowText, {
       ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: decidedByOf(d, d.matched), path, details,
       summary: `Allowed: every NSG on the path allows ${flowText}; the last, "${d.nsg.name}" (${d.place}), by rule "${d.matched.name}" (priority ${d.matched.priority}). If it still fails, check the node's own firewall (ufw, iptables, nftables).`,
       fixes: [],
-    };
+    });
   }
 
   if (verdict.kind === "blocked") {
     const d = verdict.decider!;
     const fixes: Fix[] = [];
     const denying = verdict.steps.filter((s) => s.outcome === "Deny");
-    for (const s of denying) fixes.push(...fixNsg(s.nsg, s.matched, flow));
+    // The allow goes ahead of every deny that may apply, the undecided ones too (they come first
+    // by priority), so that it opens the flow whichever way they match.
+    for (const s of verdict.steps) {
+      const deny = [...s.undecided.map((u) => u.rule), s.matched].find((r) => r.access === "Deny");
+      if (deny && s.outcome !== "Allow") fixes.push(...fixNsg(s.nsg, deny, flow));
+    }
     const also = denying.length > 1
       ? ` NSG${denying.length > 2 ? "s" : ""} ${denying.slice(1).map((s) => `"${s.nsg.name}" (${s.place}, rule "${s.matched.name}")`).join(", ")} also den${denying.length > 2 ? "y" : "ies"} it: fix all of them.`
       : "";
@@ -160,19 +165,45 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
     if (earlierUnknown.length > 0) {
       assumptions.push(`Earlier NSG${earlierUnknown.length > 1 ? "s" : ""} ${earlierUnknown.map((s) => `"${s.nsg.name}"`).join(", ")} could not be decided; the flow is blocked either way`);
     }
-    return {
+    return undecidedFirst(verdict.steps.slice(0, verdict.steps.indexOf(d) + 1), flowText, {
       ...base, status: "problem", verdict: "blocked", effect: "drop", decidedBy: decidedByOf(d, d.matched), path, details,
       summary: `Blocked: NSG "${d.nsg.name}" on the ${d.place} (${d.direction.toLowerCase()}) denies ${flowText} by rule "${d.matched.name}" (priority ${d.matched.priority}); the packets are dropped, so the client sees an i/o timeout. Add an allow rule with a lower priority number.${also}`,
       fixes,
-    };
+    });
   }
 
   const d = verdict.decider!;
   const first = d.undecided[0]!;
-  const needs = [...new Set(d.undecided.map((u) => u.needs))];
   return {
     ...base, status: "indeterminate", verdict: "indeterminate", effect: null, decidedBy: decidedByOf(d, first.rule), path, details,
-    summary: `Indeterminate: in NSG "${d.nsg.name}" (${d.place}) rule "${first.rule.name}" (priority ${first.rule.priority}, ${first.rule.access}) depends on ${first.reason}, and it decides whether ${flowText} is allowed; to decide, give ${needs.join("; ")}.`,
+    summary: `Indeterminate: ${undecidedText(d)}, and it decides whether ${flowText} is allowed; to decide, give ${needsOf(d)}.`,
     fixes: [],
+  };
+}
+
+const undecidedText = (s: PathStep) => {
+  const u = s.undecided[0]!;
+  return `in NSG "${s.nsg.name}" (${s.place}) rule "${u.rule.name}" (priority ${u.rule.priority}, ${u.rule.access}) depends on ${u.reason}`;
+};
+const needsOf = (s: PathStep) => [...new Set(s.undecided.map((u) => u.needs))].join("; ");
+
+/**
+ * doctor-cli.md: a match that cannot be decided makes the verdict indeterminate and names the rule,
+ * unless an earlier rule already decided — also where every way leads to the same access. `steps`
+ * are the NSGs evaluated up to the decision; the first undecided rule among them (in path order,
+ * then priority) is named. What the flow ends in either way stays in the summary, in `eitherWay`
+ * and in the fixes.
+ */
+function undecidedFirst(steps: readonly PathStep[], flowText: string, decided: CheckResult): CheckResult {
+  const s = steps.find((x) => x.undecided.length > 0);
+  if (!s) return decided;
+  return {
+    ...decided,
+    status: "indeterminate",
+    verdict: "indeterminate",
+    effect: null,
+    decidedBy: decidedByOf(s, s.undecided[0]!.rule),
+    eitherWay: { verdict: decided.verdict, effect: decided.effect, decidedBy: decided.decidedBy },
+    summary: `Indeterminate: ${undecidedText(s)} (to decide, give ${needsOf(s)}); but ${flowText} is ${decided.verdict} whichever way it matches. ${decided.summary}`,
   };
 }

@@ -1,6 +1,7 @@
 // One NSG, one direction: rules sorted by priority, the first match decides (troubleshooting.md
 // §2.1, §2.8 `evalNsg`). Rules the input cannot decide are collected; the NSG's outcome is still
-// certain when every undecided rule would lead to the same access as the first certain match.
+// certain when every undecided rule would lead to the same access as the first certain match
+// (check-nsg.ts then reports the flow indeterminate, naming the rule, with that outcome either way).
 import { defaultRules } from "./default-rules.js";
 import { matchRule } from "./match-rule.js";
 import type { AddressContext } from "./match-rule.js";

@@ -90,3 +90,24 @@ test("ARM shape: fields nested under properties, at both levels", () => {
   assert.equal(nsg.rules[0]!.priority, 200);
   assert.equal(nsg.rules[0]!.protocol, "Tcp");
 });
+
+const ruleId = (rg: string, nsg: string, name: string) =>
+  `/subscriptions/0/resourceGroups/${rg}/providers/Microsoft.Network/networkSecurityGroups/${nsg}/securityRules/${name}`;
+
+test("a rule list takes the NSG's name from the first rule that has an id, not from the file name", () => {
+  const text = JSON.stringify([rule({ name: "NoId" }), rule({ name: "R2", priority: 300, id: ruleId("rg1", "aks-nsg", "R2") })], null, 2);
+  const nsg = parseNsg(text, "rules.json");
+  assert.equal(nsg.name, "aks-nsg");
+  assert.equal(nsg.resourceGroup, "rg1");
+});
+
+test("a rule list whose ids name two NSGs is an input error naming both, on the second one's line", () => {
+  const text = JSON.stringify([
+    rule({ name: "R1", id: ruleId("rg1", "nsg-a", "R1") }),
+    rule({ name: "R2", priority: 300, id: ruleId("RG1", "NSG-A", "R2") }),
+    rule({ name: "R3", priority: 400, id: ruleId("rg1", "nsg-b", "R3") }),
+  ], null, 2);
+  const e = inputError(() => parseNsg(text, "rules.json"));
+  assert.match(e.message, /two NSGs: rule "R1" to NSG "nsg-a" \(resource group rg1\), rule "R3" to NSG "nsg-b"/);
+  assert.equal(e.line, text.split("\n").findIndex((l) => l.includes('"R3"')) + 1);
+});

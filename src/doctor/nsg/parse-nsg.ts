@@ -189,18 +189,46 @@ function checkUniquePriorities(rules: readonly NsgRule[], text: string): void {
   }
 }
 
+/**
+ * The NSG a rule list belongs to, from the rules' ids (doctor-cli.md: "the NSG's name is then the
+ * one in the rules' ids"): the first id that names one, whichever rule carries it. A list whose
+ * ids name two NSGs (two `rule list` outputs pasted together) is bad input: the fix would be
+ * written for one of them only. Null when no rule has such an id.
+ */
+function ruleListOwner(doc: readonly unknown[], rules: readonly NsgRule[], text: string): { name: string; resourceGroup: string | null } | null {
+  let owner: { name: string; resourceGroup: string | null; rule: string } | null = null;
+  for (const [i, raw] of doc.entries()) {
+    const id = isObject(raw) ? field(raw, "id", "").value : undefined;
+    const name = idSegment(id, "networkSecurityGroups");
+    if (name === null) continue;
+    const resourceGroup = idSegment(id, "resourceGroups");
+    const rule = rules[i]!.name;
+    if (owner === null) {
+      owner = { name, resourceGroup, rule };
+      continue;
+    }
+    // Azure resource names and groups are case-insensitive.
+    if (owner.name.toLowerCase() === name.toLowerCase() && (owner.resourceGroup ?? "").toLowerCase() === (resourceGroup ?? "").toLowerCase()) continue;
+    const where = (n: string, g: string | null) => `NSG "${n}"${g === null ? "" : ` (resource group ${g})`}`;
+    throw new DoctorInputError(
+      `the rules belong to two NSGs: rule "${owner.rule}" to ${where(owner.name, owner.resourceGroup)}, rule "${rule}" to ${where(name, resourceGroup)}`,
+      { line: lineOfName(text, rule), expected: "the rules of one NSG (one `az network nsg rule list` per file)" },
+    );
+  }
+  return owner;
+}
+
 export function parseNsg(text: string, label: string): Nsg {
   const doc = parseJsonInput(text, "the JSON of `az network nsg show -o json` or `az network nsg rule list -o json`");
   if (Array.isArray(doc)) {
     const rules = doc.map((raw, i) => parseRule(raw, `[${i}]`, text, false));
     checkUniquePriorities(rules, text);
-    const first = doc.find(isObject);
-    const firstId = first ? field(first, "id", "").value : undefined;
-    const rg = first ? field(first, "resourceGroup", "").value : undefined;
+    const owner = ruleListOwner(doc, rules, text);
+    const rg = doc.map((raw) => (isObject(raw) ? field(raw, "resourceGroup", "").value : undefined)).find((v) => typeof v === "string");
     const { rules: all, added } = withDefaults(rules);
     return {
-      name: idSegment(firstId, "networkSecurityGroups") ?? label,
-      resourceGroup: typeof rg === "string" ? rg : idSegment(firstId, "resourceGroups"),
+      name: owner?.name ?? label,
+      resourceGroup: typeof rg === "string" ? rg : owner?.resourceGroup ?? null,
       label, rules: all, addedDefaults: added, shape: "rule-list",
     };
   }

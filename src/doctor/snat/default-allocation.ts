@@ -15,10 +15,19 @@ export function defaultPortsPerNode(poolSize: number): number | null {
   return table.find((row) => poolSize <= row.maxPool)?.ports ?? null;
 }
 
-/** The smallest pool size above `poolSize` at which the default allocation halves; null past the table. */
+/** The largest pool size that gets the same default allocation as `poolSize`; null past the table. */
+export function lastPoolSizeAt(poolSize: number): number | null {
+  return table.find((r) => poolSize <= r.maxPool)?.maxPool ?? null;
+}
+
+/**
+ * The smallest pool size above `poolSize` at which the default allocation halves (doctor-cli.md
+ * `nextBoundary`); null in the table's last row, since past 1,000 instances there is no default
+ * allocation to halve, and null past the table.
+ */
 export function nextBoundary(poolSize: number): number | null {
-  const row = table.find((r) => poolSize <= r.maxPool);
-  return row ? row.maxPool + 1 : null;
+  const last = lastPoolSizeAt(poolSize);
+  return last === null || last >= maxDefaultPoolSize ? null : last + 1;
 }
 
 export const maxDefaultPoolSize = 1000;

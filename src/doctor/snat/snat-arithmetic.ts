@@ -1,6 +1,6 @@
 // The SNAT port arithmetic (troubleshooting.md §5.2-§5.6): ports per node, the most nodes the
 // configuration supports, what nodes + surge need, and the NAT-gateway alternative.
-import { defaultPortsPerNode, maxDefaultPoolSize, nextBoundary } from "./default-allocation.js";
+import { defaultPortsPerNode, lastPoolSizeAt, maxDefaultPoolSize, nextBoundary } from "./default-allocation.js";
 
 export const portsPerLbIp = 64_000;
 export const portsPerNatGatewayIp = 64_512;
@@ -118,7 +118,8 @@ function byDefault(input: SnatInput): SnatArithmetic {
     });
     return { mode: "default", portsPerNode: null, capacityNodes: null, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions };
   }
-  const boundary = nextBoundary(input.nodes);
+  // Pools past `last` get less, or (past 1,000) no default allocation at all.
+  const last = lastPoolSizeAt(input.nodes)!;
   const capacity = Math.floor(available / ports);
   const withSurge = input.nodes + input.maxSurge;
   const explicitFix = (target: number) => ({
@@ -132,15 +133,15 @@ function byDefault(input: SnatInput): SnatArithmetic {
       fix: explicitFix(input.maxNodes !== undefined ? input.maxNodes + input.maxSurge : withSurge),
     });
   }
-  if (boundary !== null && withSurge >= boundary) {
+  if (withSurge > last) {
     const after = defaultPortsPerNode(withSurge);
     findings.push({
       severity: "warning",
-      text: `An upgrade surge takes the pool to ${withSurge} nodes, past ${boundary - 1}: every node's SNAT ports ${after === null ? "lose their default allocation" : `halve to ${fmt(after)}`} during the upgrade (§5.2).`,
+      text: `An upgrade surge takes the pool to ${withSurge} nodes, past ${last}: every node's SNAT ports ${after === null ? "lose their default allocation" : `halve to ${fmt(after)}`} during the upgrade (§5.2).`,
       fix: explicitFix(withSurge),
     });
   }
-  if (input.maxNodes !== undefined && boundary !== null && input.maxNodes + input.maxSurge >= boundary) {
+  if (input.maxNodes !== undefined && input.maxNodes + input.maxSurge > last) {
     const top = input.maxNodes + input.maxSurge;
     const after = defaultPortsPerNode(top);
     findings.push({
@@ -149,7 +150,7 @@ function byDefault(input: SnatInput): SnatArithmetic {
       fix: explicitFix(top),
     });
   }
-  return { mode: "default", portsPerNode: ports, capacityNodes: capacity, requiredPorts: withSurge * ports, availablePorts: available, nextBoundary: boundary, findings, assumptions };
+  return { mode: "default", portsPerNode: ports, capacityNodes: capacity, requiredPorts: withSurge * ports, availablePorts: available, nextBoundary: nextBoundary(input.nodes), findings, assumptions };
 }
 
 export function computeSnat(input: SnatInput): SnatArithmetic {

@@ -6,6 +6,7 @@ import type { UfwEvaluation, UfwFlow } from "./evaluate-ufw.js";
 import { evaluateUfw, parseAddress } from "./evaluate-ufw.js";
 import { fixUfw } from "./fix-ufw.js";
 import { parseUfwStatus } from "./parse-ufw-status.js";
+import type { UfwDefaults, UfwRule } from "./parse-ufw-status.js";
 
 export interface CheckUfwOptions {
   readonly source: string;
@@ -46,21 +47,36 @@ export function checkUfw(text: string, opts: CheckUfwOptions): CheckResult {
   for (const u of evaluation.sameEffectUnknowns) {
     assumptions.push(`Rule ${u.number} ("${u.rule.text}") might match instead (${u.reason}); it would have the same effect.`);
   }
+  // doctor-cli.md: a match the evaluator cannot decide makes the verdict indeterminate and names
+  // the rule, unless an earlier rule already decided — also where it would have the same effect.
+  // What the flow ends in either way stays in the summary, in `eitherWay` and in the fixes.
+  const undecided = evaluation.sameEffectUnknowns[0];
+  const decided = decidedBy(evaluation, status.defaults);
+  const verdict = undecided ? "indeterminate" : evaluation.verdict;
   return {
     check: "ufw",
-    status: evaluation.verdict === "allowed" ? "ok" : evaluation.verdict === "blocked" ? "problem" : "indeterminate",
-    summary: summarize(evaluation, flow),
+    status: verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate",
+    summary: undecided
+      ? `ufw's verdict on new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} depends on ${ruleText(undecided.number, undecided.rule)}: ${undecided.reason}; but they are ${evaluation.verdict} whichever way it matches: ${summarize(evaluation, flow)}`
+      : summarize(evaluation, flow),
     fixes: fixUfw(status, flow, evaluation),
     assumptions,
     flow: { protocol: flow.protocol, source: flow.source, destination: flow.destination, port: flow.port },
-    verdict: evaluation.verdict,
-    effect: evaluation.effect,
-    decidedBy: decidedBy(evaluation, status.defaults === null),
+    verdict,
+    effect: undecided ? null : evaluation.effect,
+    decidedBy: undecided ? ruleDecidedBy(undecided) : decided,
+    ...(undecided ? { eitherWay: { verdict: evaluation.verdict, effect: evaluation.effect, decidedBy: decided } } : {}),
     ...(details.length > 0 ? { details } : {}),
   };
 }
 
-function decidedBy(evaluation: UfwEvaluation, policyAssumed: boolean): Record<string, unknown> | null {
+function ruleDecidedBy(d: { rule: UfwRule; number: number; numberExact: boolean }): Record<string, unknown> {
+  return { rule: d.number, action: d.rule.action, policy: null, text: d.rule.text, ...(d.numberExact ? {} : { ruleNumberExact: false }) };
+}
+
+const ruleText = (n: number, rule: UfwRule) => `rule ${n} "${rule.text.replace(/^\[\s*\d+\]\s*/, "").replace(/\s+/g, " ")}"`;
+
+function decidedBy(evaluation: UfwEvaluation, defaults: UfwDefaults | null): Record<string, unknown> | null {
   const d = evaluation.decider;
   switch (d.kind) {
     case "inactive":
@@ -68,9 +84,10 @@ function decidedBy(evaluation: UfwEvaluation, policyAssumed: boolean): Record<st
     case "loopback":
       return { rule: null, action: "ALLOW", policy: null, text: "-A ufw-before-input -i lo -j ACCEPT (before.rules)" };
     case "policy":
-      return { rule: null, action: "policy", policy: d.policy, text: `Default: ${d.policy} (incoming)${policyAssumed ? " (assumed)" : ""}` };
+      // The input's own Default line; plain `ufw status` shows none, so the assumed one is said as such.
+      return { rule: null, action: "policy", policy: d.policy, text: defaults?.text ?? `Default: ${d.policy} (incoming) (assumed)` };
     case "rule":
-      return { rule: d.number, action: d.rule.action, policy: null, text: d.rule.text, ...(d.numberExact ? {} : { ruleNumberExact: false }) };
+      return ruleDecidedBy(d);
   }
 }
 
@@ -88,7 +105,7 @@ function summarize(e: UfwEvaluation, flow: UfwFlow): string {
         ? `ufw allows ${what}: no rule matches and the default incoming policy is allow.`
         : `ufw ${e.effect === "reject" ? "rejects" : "drops"} ${what}: no rule allows them, so the default incoming policy "${d.policy}" decides${seen}; add an allow rule.`;
     case "rule": {
-      const rule = `rule ${d.number} "${d.rule.text.replace(/^\[\s*\d+\]\s*/, "").replace(/\s+/g, " ")}"`;
+      const rule = ruleText(d.number, d.rule);
       if (e.verdict === "indeterminate") return `ufw's verdict on ${what} depends on ${rule}: ${e.reason}.`;
       if (e.verdict === "allowed") return `ufw allows ${what}: ${rule} matches first${d.rule.action === "LIMIT" ? " (rate-limited: the 6th new connection within 30 s is rejected)" : ""}.`;
       return `ufw ${e.effect === "reject" ? "rejects" : "drops"} ${what}: ${rule} matches first${seen}; allow the source ahead of it.`;

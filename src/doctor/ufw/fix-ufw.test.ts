@@ -29,7 +29,10 @@ describe("ufw fix", () => {
 
   it("goes ahead of a blocking rule the input cannot decide, so it works whichever way that rule goes", () => {
     const r = checkUfw(edge, flow);
-    assert.deepEqual([r.verdict, (r.decidedBy as { action: string }).action], ["blocked", "policy"]);
+    // doctor-cli.md: the undecidable DENY makes the verdict indeterminate; blocked either way, the fix stays.
+    assert.deepEqual([r.verdict, (r.decidedBy as { rule: number; action: string }).action, (r.decidedBy as { rule: number }).rule], ["indeterminate", "DENY", 2]);
+    assert.deepEqual([(r.eitherWay as { verdict: string }).verdict, (r.eitherWay as { decidedBy: { action: string } }).decidedBy.action], ["blocked", "policy"]);
+    assert.match(r.summary, /depends on rule 2 .*; but they are blocked whichever way it matches: ufw drops/);
     const fixed = applyUfwCommand(edge, r.fixes[0]!.command);
     for (const destination of ["10.224.0.5", "10.224.0.6"]) {
       assert.equal(checkUfw(edge, { ...flow, destination }).verdict, "blocked", destination);

@@ -52,7 +52,7 @@ test("format detection: plain, verbose (defaults), numbered (numbers and (out))"
   assert.equal(parseUfwStatus(header).format, "plain");
   const v = parseUfwStatus("Status: active\nLogging: on (low)\nDefault: reject (incoming), allow (outgoing), disabled (routed)\nNew profiles: skip\n");
   assert.equal(v.format, "verbose");
-  assert.deepEqual(v.defaults, { incoming: "reject", outgoing: "allow", routed: "disabled" });
+  assert.deepEqual(v.defaults, { incoming: "reject", outgoing: "allow", routed: "disabled", text: "Default: reject (incoming), allow (outgoing), disabled (routed)" });
   const n = parseUfwStatus("Status: active\n\n     To                         Action      From\n     --                         ------      ----\n[ 1] 1194/udp                   DENY OUT    Anywhere                   (out)\n[12] 22/tcp                     ALLOW IN    Anywhere\n");
   assert.equal(n.format, "numbered");
   assert.deepEqual(n.rules.map((r) => [r.shownNumber, r.direction, r.log]), [[1, "out", null], [12, "in", null]]);

@@ -46,6 +46,8 @@ export interface UfwDefaults {
   readonly outgoing: UfwPolicy;
   /** `disabled` when forwarding is off. */
   readonly routed: UfwPolicy | "disabled";
+  /** The `Default: ...` line as the input showed it. */
+  readonly text: string;
 }
 
 export interface UfwStatus {
@@ -127,7 +129,7 @@ function parseDefaults(line: string, lineNo: number): UfwDefaults {
     expected: '"Default: <allow|deny|reject> (incoming), <...> (outgoing), <...|disabled> (routed)"',
   });
   if (!m || !policyRe.test(m[1]!) || !policyRe.test(m[2]!) || !(policyRe.test(m[3]!) || m[3] === "disabled")) throw bad();
-  return { incoming: m[1] as UfwPolicy, outgoing: m[2] as UfwPolicy, routed: m[3] as UfwPolicy | "disabled" };
+  return { incoming: m[1] as UfwPolicy, outgoing: m[2] as UfwPolicy, routed: m[3] as UfwPolicy | "disabled", text: line };
 }
 
 function parseRow(raw: string, lineNo: number, numberedHeader: boolean): UfwRule {

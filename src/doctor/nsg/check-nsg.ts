@@ -76,6 +76,9 @@ function pathEntry(step: PathStep) {
   };
 }
 
+const targetsPlatformTag = (rule: NsgRule): boolean =>
+  [...rule.sourcePrefixes, ...rule.destinationPrefixes].some((p) => /^AzurePlatform(?:DNS|IMDS|LKM)$/i.test(p));
+
 function parseAll(inputs: NsgInputs): NsgsOnPath {
   const out: { -readonly [K in keyof NsgsOnPath]: Nsg } = {};
   for (const { key } of pathOrder) {
@@ -110,12 +113,24 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
     }
   }
   assumptions.push("Azure Virtual Network Manager security admin rules (evaluated before NSGs) are not in the input");
-  if ([flow.source, flow.destination].some((ip) => ip === hostVirtualIp || ip === "169.254.169.254")) {
-    assumptions.push(`Platform traffic to or from ${hostVirtualIp} / 169.254.169.254 may bypass NSGs (troubleshooting.md §2.3); evaluated as ordinary traffic`);
+  const platformAddress = [flow.source, flow.destination].find((ip) => ip === hostVirtualIp || ip === "169.254.169.254");
+  const platformRules = pathOrder.flatMap(({ key }) => nsgs[key]?.rules.filter(targetsPlatformTag) ?? []);
+  const base = { check: "nsg" as const, flow, assumptions };
+  // §2.3: platform traffic (DHCP, DNS, IMDS, health probes) is not subject to NSGs unless a rule
+  // targets one of the dedicated AzurePlatform* tags.
+  if (platformAddress !== undefined && platformRules.length === 0) {
+    assumptions.push("NSG rules are not evaluated for platform traffic (troubleshooting.md §2.3, NSG overview); Load Balancer's documentation says a rule denying the AzureLoadBalancer tag breaks health probes, so for a probe check such rules too");
+    return {
+      ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: null, path: [],
+      summary: `Allowed: ${flowText} is Azure platform traffic (${platformAddress}), which NSGs do not filter unless a rule uses the AzurePlatformDNS, AzurePlatformIMDS or AzurePlatformLKM tag; none of these NSGs does.`,
+      fixes: [],
+    };
+  }
+  if (platformAddress !== undefined) {
+    assumptions.push(`${platformAddress} is Azure platform traffic, filtered only by rules with the AzurePlatform* tags (${platformRules.map((r) => `"${r.name}"`).join(", ")}): evaluated with the NSGs' rules`);
   }
 
   const verdict = evaluateNsgPath(nsgs, flow, ctx);
-  const base = { check: "nsg" as const, flow, assumptions };
   if (verdict.kind === "local") {
     return {
       ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: null, path: [],

@@ -110,6 +110,19 @@ describe("HTTP CONNECT through a real agent", () => {
     assert.match(head, /^HTTP\/1\.1 400 Bad Request\r\n/);
     await stack.settled();
   });
+
+  it("answers a request head it cannot parse with Go's bytes, and closes", async () => {
+    for (const [name, target] of targets) {
+      const socket = await openSocket(target());
+      socket.write("CONNECT 10.0.0.1:10250 HTTP/1.1\r\nBad Header Line\r\n\r\n");
+      assert.equal(
+        (await readToEnd(socket)).toString(),
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request",
+        name,
+      );
+    }
+    await stack.settled();
+  });
 });
 
 describe("HTTP CONNECT failure mapping with a raw-packet agent", () => {

@@ -47,6 +47,10 @@ export function failureResponse(f: DialFailure): string {
   }
 }
 
+// Go's net/http answers a request it cannot read with these bytes (server.go, conn.serve).
+const goClientError = (publicErr: string) =>
+  `HTTP/1.1 ${publicErr}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${publicErr}`;
+
 const response = (status: number, body: string) =>
   `HTTP/1.1 ${status} ${statusText[status] ?? "Error"}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`;
 
@@ -98,7 +102,7 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
     log.debug({ err: err.message }, isTimeout ? "CONNECT request head not received in time" : "bad HTTP request on the CONNECT frontend");
     if (!socket.writable) socket.destroy();
     else if (isTimeout) socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nrequest head not received within ${headerTimeoutMs} ms\r\n`);
-    else socket.end("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nmalformed request\r\n");
+    else socket.end(goClientError((err as NodeJS.ErrnoException).code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request"));
   });
   return httpServer;
 }

@@ -3,6 +3,7 @@
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
 import type { CheckResult, FlowEffect, FlowVerdict } from "../report/check-result.js";
+import { undecidedFirst } from "../report/undecided-first.js";
 import type { Decider, Outcome } from "./evaluate-iptables.js";
 import { evaluateIptables } from "./evaluate-iptables.js";
 import { planIptablesFix } from "./fix-iptables.js";
@@ -148,18 +149,6 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     }
     details.push(`The client sees ${sees}.`);
   }
-  // doctor-cli.md: a match the evaluator cannot decide makes the verdict indeterminate and names
-  // the rule, unless an earlier rule already decided — also where both ways end alike. What the
-  // flow ends in either way stays in the summary, in `eitherWay` and in the fixes.
-  const undecided = outcome.kind === "decided" ? outcome.uncertain[0] : undefined;
-  const eitherWay = undecided && outcome.kind === "decided"
-    ? { verdict, effect, decidedBy: { ...outcome.decider }, rejectWith: outcome.rejectWith }
-    : undefined;
-  if (undecided) {
-    summary = `Cannot tell for certain whether iptables lets ${flowText} in: ${undecided.chain} rule ${undecided.rule} ("${undecided.decider.text.trim()}") depends on something the input does not show (${undecided.reason})${decideHint(undecided.reason)}; but the flow is ${verdict} whichever way it matches: ${summary}`;
-    verdict = "indeterminate";
-    effect = null;
-  }
   // §4.3: a nat rule that certainly rewrites the destination sends the connection elsewhere
   // before filter INPUT sees it. A flow filter would let in is then a warning, not "ok".
   let status: CheckResult["status"] = verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate";
@@ -172,7 +161,8 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
       details.unshift(`${nat}: the verdict is for the connection as sent.`);
     }
   }
-  return {
+  const rejectWith = outcome.kind === "decided" ? outcome.rejectWith : null;
+  const decided: CheckResult = {
     check: "iptables",
     status,
     summary,
@@ -181,12 +171,20 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     flow: { protocol: opts.protocol, source: opts.source, destination: opts.destination ?? null, port: opts.port },
     verdict,
     effect,
-    decidedBy: { ...(undecided?.decider ?? outcome.decider) },
-    ...(eitherWay ? { eitherWay } : {}),
+    decidedBy: { ...outcome.decider },
     path,
     format: ruleset.format,
-    rejectWith: outcome.kind === "decided" && !undecided ? outcome.rejectWith : null,
+    rejectWith,
     details,
     command: cmd,
+  };
+  const undecided = outcome.kind === "decided" ? outcome.uncertain[0] : undefined;
+  if (!undecided) return decided;
+  return {
+    ...undecidedFirst(decided, {
+      decidedBy: { ...undecided.decider },
+      because: `whether iptables lets ${flowText} in: ${undecided.chain} rule ${undecided.rule} ("${undecided.decider.text.trim()}") depends on something the input does not show (${undecided.reason})${decideHint(undecided.reason)}`,
+    }, { rejectWith }),
+    rejectWith: null,
   };
 }

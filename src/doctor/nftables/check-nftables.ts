@@ -1,6 +1,7 @@
 // `doctor nftables`: does the nftables ruleset let a new connection reach the kubelet port?
 // Contract: doctor-cli.md `doctor nftables`; semantics: troubleshooting.md §4.4.
 import type { CheckResult, Fix } from "../report/check-result.js";
+import { undecidedFirst } from "../report/undecided-first.js";
 import { DoctorInputError } from "../input-error.js";
 import type { NftEvaluation, NftFlow, NftPlace } from "./evaluate-nftables.js";
 import { evaluateNftables, parseAddr } from "./evaluate-nftables.js";
@@ -46,28 +47,23 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   if (ruleset.format === "json" && ruleset.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.text.includes("xt match"))))) {
     assumptions.push("iptables-nft rules carry untranslated xt matches in JSON; `nft list ruleset` (text) shows them translated.");
   }
-  // doctor-cli.md: a match the evaluator cannot decide makes the verdict indeterminate and names
-  // the rule, unless an earlier rule already decided — also where both ways end alike. What the
-  // flow ends in either way stays in the summary, in `eitherWay` and in the fixes.
-  const undecided = e.verdict === "indeterminate" ? undefined : e.uncertain[0];
-  const verdict = undecided ? "indeterminate" : e.verdict;
-  const status = verdict === "allowed" ? (warning ? "warning" : "ok") : verdict === "blocked" ? "problem" : "indeterminate";
-  const decided = decidedBy(e.place, e.verdict, e.effect);
-  return {
+  const decided: CheckResult = {
     check: "nftables",
-    status,
-    summary: undecided
-      ? `nftables' verdict on new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} depends on ${placeText(undecided.place)}: ${undecided.reason}; but they are ${e.verdict} whichever way it matches: ${summarize(e, flow)}`
-      : summarize(e, flow),
+    status: e.verdict === "allowed" ? (warning ? "warning" : "ok") : e.verdict === "blocked" ? "problem" : "indeterminate",
+    summary: summarize(e, flow),
     fixes: fixNftables(e, flow),
     assumptions,
     flow: { protocol: flow.protocol, source: flow.source, destination: flow.destination, port: flow.port },
-    verdict,
-    effect: undecided ? null : e.effect,
-    decidedBy: undecided ? decidedBy(undecided.place, "indeterminate", null) : decided,
-    ...(undecided ? { eitherWay: { verdict: e.verdict, effect: e.effect, decidedBy: decided } } : {}),
+    verdict: e.verdict,
+    effect: e.effect,
+    decidedBy: decidedBy(e.place, e.verdict, e.effect),
     ...(details.length > 0 ? { details } : {}),
   };
+  const undecided = e.verdict === "indeterminate" ? undefined : e.uncertain[0];
+  return undecidedFirst(decided, undecided && {
+    decidedBy: decidedBy(undecided.place, "indeterminate", null)!,
+    because: `whether nftables lets new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} in, which depends on ${placeText(undecided.place)}: ${undecided.reason}`,
+  });
 }
 
 function decidedBy(place: NftPlace | null, verdict: NftEvaluation["verdict"], effect: NftEvaluation["effect"]): Record<string, unknown> | null {

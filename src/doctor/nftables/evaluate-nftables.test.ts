@@ -145,7 +145,7 @@ describe("nftables: an undecidable rule is followed both ways", () => {
     assert.deepEqual(decided(r), ["indeterminate", null, 1]);
     assert.equal(r.status, "indeterminate");
     assert.deepEqual(eitherWay(r), ["allowed", "accept", 2]);
-    assert.match(r.summary, /depends on rule 1 .*; but they are allowed whichever way it matches: .*rule 1 "limit rate 10\/second accept" in inet filter chain input, which could not be decided, may accept them first/);
+    assert.match(r.summary, /depends on rule 1 .*; but the flow is allowed whichever way it matches: .*rule 1 "limit rate 10\/second accept" in inet filter chain input, which could not be decided, may accept them first/);
     assert.ok(r.assumptions.some((a) => /rule 1 "limit rate 10\/second accept" .* could not be decided \(the evaluator cannot decide "limit rate 10\/second"\); if it applies, it decides first, with the same verdict/.test(a)), r.assumptions.join("\n"));
   });
 

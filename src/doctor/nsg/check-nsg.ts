@@ -3,6 +3,7 @@
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
 import type { CheckResult, Fix } from "../report/check-result.js";
+import { undecidedFirst, type UndecidedRule } from "../report/undecided-first.js";
 import { evaluateNsgPath, pathOrder } from "./evaluate-nsg-path.js";
 import type { NsgsOnPath, PathStep } from "./evaluate-nsg-path.js";
 import { fixNsg } from "./fix-nsg.js";
@@ -156,11 +157,11 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
         fixes: [],
       };
     }
-    return undecidedFirst(verdict.steps, flowText, {
+    return undecidedFirst({
       ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: decidedByOf(d, d.matched), path, details,
       summary: `Allowed: every NSG on the path allows ${flowText}; the last, "${d.nsg.name}" (${d.place}), by rule "${d.matched.name}" (priority ${d.matched.priority}). If it still fails, check the node's own firewall (ufw, iptables, nftables).`,
       fixes: [],
-    });
+    }, firstUndecided(verdict.steps, flowText));
   }
 
   if (verdict.kind === "blocked") {
@@ -180,11 +181,11 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
     if (earlierUnknown.length > 0) {
       assumptions.push(`Earlier NSG${earlierUnknown.length > 1 ? "s" : ""} ${earlierUnknown.map((s) => `"${s.nsg.name}"`).join(", ")} could not be decided; the flow is blocked either way`);
     }
-    return undecidedFirst(verdict.steps.slice(0, verdict.steps.indexOf(d) + 1), flowText, {
+    return undecidedFirst({
       ...base, status: "problem", verdict: "blocked", effect: "drop", decidedBy: decidedByOf(d, d.matched), path, details,
       summary: `Blocked: NSG "${d.nsg.name}" on the ${d.place} (${d.direction.toLowerCase()}) denies ${flowText} by rule "${d.matched.name}" (priority ${d.matched.priority}); the packets are dropped, so the client sees an i/o timeout. Add an allow rule with a lower priority number.${also}`,
       fixes,
-    });
+    }, firstUndecided(verdict.steps.slice(0, verdict.steps.indexOf(d) + 1), flowText));
   }
 
   const d = verdict.decider!;
@@ -203,22 +204,13 @@ const undecidedText = (s: PathStep) => {
 const needsOf = (s: PathStep) => [...new Set(s.undecided.map((u) => u.needs))].join("; ");
 
 /**
- * doctor-cli.md: a match that cannot be decided makes the verdict indeterminate and names the rule,
- * unless an earlier rule already decided — also where every way leads to the same access. `steps`
- * are the NSGs evaluated up to the decision; the first undecided rule among them (in path order,
- * then priority) is named. What the flow ends in either way stays in the summary, in `eitherWay`
- * and in the fixes.
+ * The first rule left undecided among `steps`, the NSGs evaluated up to the decision (in path
+ * order, then priority), for undecidedFirst.
  */
-function undecidedFirst(steps: readonly PathStep[], flowText: string, decided: CheckResult): CheckResult {
+function firstUndecided(steps: readonly PathStep[], flowText: string): UndecidedRule | undefined {
   const s = steps.find((x) => x.undecided.length > 0);
-  if (!s) return decided;
-  return {
-    ...decided,
-    status: "indeterminate",
-    verdict: "indeterminate",
-    effect: null,
+  return s && {
     decidedBy: decidedByOf(s, s.undecided[0]!.rule),
-    eitherWay: { verdict: decided.verdict, effect: decided.effect, decidedBy: decided.decidedBy },
-    summary: `Indeterminate: ${undecidedText(s)} (to decide, give ${needsOf(s)}); but ${flowText} is ${decided.verdict} whichever way it matches. ${decided.summary}`,
+    because: `whether ${flowText} is allowed: ${undecidedText(s)} (to decide, give ${needsOf(s)})`,
   };
 }

@@ -1,6 +1,7 @@
 // `doctor ufw`: is a new connection from the source to the kubelet port let in by ufw?
 // Contract: doctor-cli.md `doctor ufw`; semantics: troubleshooting.md §3 and §1.3 cause 2.
 import type { CheckResult } from "../report/check-result.js";
+import { undecidedFirst } from "../report/undecided-first.js";
 import { DoctorInputError } from "../input-error.js";
 import type { UfwEvaluation, UfwFlow } from "./evaluate-ufw.js";
 import { evaluateUfw, parseAddress } from "./evaluate-ufw.js";
@@ -47,27 +48,23 @@ export function checkUfw(text: string, opts: CheckUfwOptions): CheckResult {
   for (const u of evaluation.sameEffectUnknowns) {
     assumptions.push(`Rule ${u.number} ("${u.rule.text}") might match instead (${u.reason}); it would have the same effect.`);
   }
-  // doctor-cli.md: a match the evaluator cannot decide makes the verdict indeterminate and names
-  // the rule, unless an earlier rule already decided — also where it would have the same effect.
-  // What the flow ends in either way stays in the summary, in `eitherWay` and in the fixes.
-  const undecided = evaluation.sameEffectUnknowns[0];
-  const decided = decidedBy(evaluation, status.defaults);
-  const verdict = undecided ? "indeterminate" : evaluation.verdict;
-  return {
+  const decided: CheckResult = {
     check: "ufw",
-    status: verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate",
-    summary: undecided
-      ? `ufw's verdict on new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} depends on ${ruleText(undecided.number, undecided.rule)}: ${undecided.reason}; but they are ${evaluation.verdict} whichever way it matches: ${summarize(evaluation, flow)}`
-      : summarize(evaluation, flow),
+    status: evaluation.verdict === "allowed" ? "ok" : evaluation.verdict === "blocked" ? "problem" : "indeterminate",
+    summary: summarize(evaluation, flow),
     fixes: fixUfw(status, flow, evaluation),
     assumptions,
     flow: { protocol: flow.protocol, source: flow.source, destination: flow.destination, port: flow.port },
-    verdict,
-    effect: undecided ? null : evaluation.effect,
-    decidedBy: undecided ? ruleDecidedBy(undecided) : decided,
-    ...(undecided ? { eitherWay: { verdict: evaluation.verdict, effect: evaluation.effect, decidedBy: decided } } : {}),
+    verdict: evaluation.verdict,
+    effect: evaluation.effect,
+    decidedBy: decidedBy(evaluation, status.defaults),
     ...(details.length > 0 ? { details } : {}),
   };
+  const undecided = evaluation.sameEffectUnknowns[0];
+  return undecidedFirst(decided, undecided && {
+    decidedBy: ruleDecidedBy(undecided),
+    because: `whether ufw lets new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} in, which depends on ${ruleText(undecided.number, undecided.rule)}: ${undecided.reason}`,
+  });
 }
 
 function ruleDecidedBy(d: { rule: UfwRule; number: number; numberExact: boolean }): Record<string, unknown> {

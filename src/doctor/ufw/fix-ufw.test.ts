@@ -32,7 +32,7 @@ describe("ufw fix", () => {
     // doctor-cli.md: the undecidable DENY makes the verdict indeterminate; blocked either way, the fix stays.
     assert.deepEqual([r.verdict, (r.decidedBy as { rule: number; action: string }).action, (r.decidedBy as { rule: number }).rule], ["indeterminate", "DENY", 2]);
     assert.deepEqual([(r.eitherWay as { verdict: string }).verdict, (r.eitherWay as { decidedBy: { action: string } }).decidedBy.action], ["blocked", "policy"]);
-    assert.match(r.summary, /depends on rule 2 .*; but they are blocked whichever way it matches: ufw drops/);
+    assert.match(r.summary, /depends on rule 2 .*; but the flow is blocked whichever way it matches: ufw drops/);
     const fixed = applyUfwCommand(edge, r.fixes[0]!.command);
     for (const destination of ["10.224.0.5", "10.224.0.6"]) {
       assert.equal(checkUfw(edge, { ...flow, destination }).verdict, "blocked", destination);

@@ -17,6 +17,25 @@ export function applyMarkUpdate(mark: number | null, update: MarkUpdate | null):
   return mark === null || update === null ? null : (((mark & update.and) >>> 0) ^ update.xor) >>> 0;
 }
 
+/** Setting the mark to `v`, and keeping it as it is. */
+export const markSetTo = (v: number): MarkUpdate => ({ and: 0, xor: v });
+export const markUnchanged: MarkUpdate = { and: 0xffffffff, xor: 0 };
+
+// nft's bit operations on the mark, in its text (`and`, `or`, `xor`) and JSON (`&`, `|`, `^`) spellings.
+const markOperations: Readonly<Record<string, (v: number) => MarkUpdate>> = {
+  and: (v) => ({ and: v, xor: 0 }),
+  "&": (v) => ({ and: v, xor: 0 }),
+  or: (v) => ({ and: ~v >>> 0, xor: v }),
+  "|": (v) => ({ and: ~v >>> 0, xor: v }),
+  xor: (v) => ({ and: 0xffffffff, xor: v }),
+  "^": (v) => ({ and: 0xffffffff, xor: v }),
+};
+
+/** The update `mark <op> v` makes; undefined for an operator that is none of these. */
+export function markOperation(op: string, v: number): MarkUpdate | undefined {
+  return Object.hasOwn(markOperations, op) ? markOperations[op]!(v) : undefined;
+}
+
 /** `first`, then `then`, as one update. */
 export function thenMarkUpdate(first: MarkUpdate, then: MarkUpdate): MarkUpdate {
   return { and: (first.and & then.and) >>> 0, xor: (((first.xor & then.and) >>> 0) ^ then.xor) >>> 0 };

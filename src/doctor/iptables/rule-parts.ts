@@ -1,7 +1,7 @@
 // Pieces both parsers share: numbers, port lists, marks and the meaning of target names.
 import ipaddr from "ipaddr.js";
 import type { Condition, MarkUpdate, PortRange, Target } from "./model.js";
-import { parseUint32 } from "../mark-update.js";
+import { markOperation, parseUint32 } from "../mark-update.js";
 import { portNumberOf } from "./services.js";
 
 const FULL_MASK = 0xffffffff;
@@ -27,14 +27,8 @@ export function markUpdateOf(op: string, text: string): MarkUpdate | undefined {
     case "set":
       // --set-mark v/m zeroes the mask bits, then ORs v: the same as xset v/(m|v).
       return u(~(mask | value), value);
-    case "or":
-      return u(~value, value);
-    case "and":
-      return u(value, 0);
-    case "xor":
-      return u(FULL_MASK, value);
     default:
-      return undefined;
+      return markOperation(op, value); // --or-mark, --and-mark, --xor-mark v: the mask does not apply
   }
 }
 

@@ -152,6 +152,14 @@ interface Ctx {
   mark: number | null;
 }
 
+/** Whether this walk takes the next undecidable rule met as applying; undefined when the walk must branch there. */
+function nextChoice(ctx: Ctx): boolean | undefined {
+  return ctx.used < ctx.choices.length ? ctx.choices[ctx.used++] : undefined;
+}
+
+/** The packet's mark under the key's mask (`meta mark and 0xff00`); null when it cannot be computed. */
+const maskedMark = (key: NftKey, ctx: Ctx): number | null => (ctx.mark === null ? null : (ctx.mark & (key.mask ?? 0xffffffff)) >>> 0);
+
 function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
   for (const rule of chain.rules) {
     const place: NftPlace = { table, chain, rule };
@@ -168,12 +176,10 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         // Statements run in order: the mark is set here when the matches before it hold, whatever
         // follows. Where they may or may not hold, the walk is made both ways, as for a verdict.
         if (matched === "unknown") {
-          if (ctx.used >= ctx.choices.length) return { kind: "branch", place, reason: unknownWhy };
-          if (!ctx.choices[ctx.used++]) {
-            matched = false;
-            break;
-          }
-          matched = true;
+          const applies = nextChoice(ctx);
+          if (applies === undefined) return { kind: "branch", place, reason: unknownWhy };
+          matched = applies;
+          if (!matched) break;
         }
         ctx.mark = applyMarkUpdate(ctx.mark, st.update);
         continue;
@@ -208,8 +214,9 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
     // A rule without a verdict, or with `continue`, changes nothing here, matched or not.
     if (matched === false || verdict === null || verdict.kind === "continue") continue;
     if (matched === "unknown") {
-      if (ctx.used >= ctx.choices.length) return { kind: "branch", place, reason: unknownWhy };
-      if (!ctx.choices[ctx.used++]) continue; // this way: the rule does not apply
+      const applies = nextChoice(ctx);
+      if (applies === undefined) return { kind: "branch", place, reason: unknownWhy };
+      if (!applies) continue; // this way: the rule does not apply
     }
     switch (verdict.kind) {
       case "accept":
@@ -326,7 +333,7 @@ function keyValue(key: NftKey, ctx: Ctx): { value: number | string | false | nul
     case "dport":
       return { value: ctx.flow.port };
     case "mark":
-      return { value: ctx.mark === null ? null : (ctx.mark & (key.mask ?? 0xffffffff)) >>> 0 };
+      return { value: maskedMark(key, ctx) };
     default:
       return { value: null };
   }
@@ -369,8 +376,8 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       return atom === "local" ? yes : no;
     case "mark": {
       ctx.notes.add("The packet carries no mark (meta mark 0) when it reaches the first of these chains; rules that set it (meta mark set) are followed.");
-      if (ctx.mark === null) return { result: "unknown", why: "an earlier rule set the packet mark to a value the doctor cannot compute" };
-      const mark = (ctx.mark & (key.mask ?? 0xffffffff)) >>> 0;
+      const mark = maskedMark(key, ctx);
+      if (mark === null) return { result: "unknown", why: "an earlier rule set the packet mark to a value the doctor cannot compute" };
       const [lo, hi] = atom.split("-").map(parseUint32);
       if (lo === undefined || (atom.includes("-") && hi === undefined)) return { result: "unknown", why: `mark ${atom} is not a number` };
       return mark >= lo && mark <= (hi ?? lo) ? yes : no;

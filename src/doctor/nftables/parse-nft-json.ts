@@ -2,7 +2,7 @@
 // statements, and renders them back in nft's text syntax for the report. Note: iptables-nft rules
 // carry untranslated `xt` matches in JSON (conntrack, multiport...) that the text form shows
 // translated, so the JSON form of such a ruleset is more often indeterminate.
-import { parseUint32, thenMarkUpdate } from "../mark-update.js";
+import { markOperation, markSetTo, markUnchanged, parseUint32, thenMarkUpdate } from "../mark-update.js";
 import type { MarkUpdate } from "../mark-update.js";
 import type { NftAtom, NftKey, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
 import { payloadKey } from "./payload-key.js";
@@ -108,17 +108,17 @@ const isMetaMark = (v: unknown): boolean => !!v && typeof v === "object" && (v a
 function jsonMarkUpdate(v: unknown): MarkUpdate | null {
   if (typeof v === "number" || typeof v === "string") {
     const n = parseUint32(String(v));
-    return n === undefined ? null : { and: 0, xor: n };
+    return n === undefined ? null : markSetTo(n);
   }
-  if (isMetaMark(v)) return { and: 0xffffffff, xor: 0 };
+  if (isMetaMark(v)) return markUnchanged;
   if (!v || typeof v !== "object") return null;
   const [op, args] = Object.entries(v as Json)[0] ?? ["", null];
   if (!Array.isArray(args) || args.length !== 2) return null;
   const inner = jsonMarkUpdate(args[0]);
   const n = parseUint32(String(args[1]));
   if (inner === null || n === undefined) return null;
-  const step = op === "&" ? { and: n, xor: 0 } : op === "|" ? { and: ~n >>> 0, xor: n } : op === "^" ? { and: 0xffffffff, xor: n } : null;
-  return step && thenMarkUpdate(inner, step);
+  const step = ["&", "|", "^"].includes(op) ? markOperation(op, n) : undefined;
+  return step === undefined ? null : thenMarkUpdate(inner, step);
 }
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;

@@ -1,7 +1,7 @@
 // Parses the statements of one rule as `nft list ruleset` prints it (nft 1.0.6; fixtures in
 // test/fixtures/doctor/nftables/generated). An expression the parser does not know becomes an
 // `unknown` statement: the evaluator then calls the rule indeterminate rather than guess.
-import { parseUint32, thenMarkUpdate } from "../mark-update.js";
+import { markOperation, markSetTo, markUnchanged, parseUint32, thenMarkUpdate } from "../mark-update.js";
 import type { MarkUpdate } from "../mark-update.js";
 import type { NftAtom, NftKey, NftMapEntry, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
 import { payloadKey, payloadProtocols } from "./payload-key.js";
@@ -213,15 +213,6 @@ function readVerdict(t: string[], i: number): [NftVerdict, number] | null {
   return null;
 }
 
-const markOps: Readonly<Record<string, (v: number) => MarkUpdate>> = {
-  and: (v) => ({ and: v, xor: 0 }),
-  "&": (v) => ({ and: v, xor: 0 }),
-  or: (v) => ({ and: ~v >>> 0, xor: v }),
-  "|": (v) => ({ and: ~v >>> 0, xor: v }),
-  xor: (v) => ({ and: 0xffffffff, xor: v }),
-  "^": (v) => ({ and: 0xffffffff, xor: v }),
-};
-
 /**
  * The value of `meta mark set <value>` as an update of the mark: a number, or the mark itself
  * (`mark`, `meta mark`) with `and|& M`, `or|| V`, `xor|^ V` applied in order. Anything else
@@ -233,10 +224,10 @@ function readMarkValue(t: string[], i: number): [MarkUpdate | null, number] {
   let update: MarkUpdate | null;
   const n = parseUint32(t[j] ?? "");
   if (n !== undefined) {
-    update = { and: 0, xor: n };
+    update = markSetTo(n);
     j++;
   } else if (t[j] === "mark" || (t[j] === "meta" && t[j + 1] === "mark")) {
-    update = { and: 0xffffffff, xor: 0 };
+    update = markUnchanged;
     j += t[j] === "mark" ? 1 : 2;
   } else if (t[j] === "ct" && t[j + 1] === "mark") {
     update = null;
@@ -251,10 +242,10 @@ function readMarkValue(t: string[], i: number): [MarkUpdate | null, number] {
     return [null, j];
   }
   for (;;) {
-    const op = Object.hasOwn(markOps, t[j] ?? "") ? markOps[t[j]!] : undefined;
     const v = parseUint32(t[j + 1] ?? "");
-    if (op === undefined || v === undefined) break;
-    update = update && thenMarkUpdate(update, op(v));
+    const step = v === undefined ? undefined : markOperation(t[j] ?? "", v);
+    if (step === undefined) break;
+    update = update && thenMarkUpdate(update, step);
     j += 2;
   }
   return [update, j];

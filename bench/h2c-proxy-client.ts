@@ -38,6 +38,8 @@ const sendFrameBytes = 16 * 1024;
 const creditThreshold = ourStreamWindow / 2;
 /** _write calls back while no more than this is waiting for the peer's window or the socket. */
 const writeHighWater = 256 * 1024;
+/** How long a closed tunnel waits for CLOSE_RSP before it drops the connection: konnectivity-client's CloseTimeout. */
+const closeTimeoutMs = 10_000;
 
 /** Encoded DATA packets, reused once written (a fresh 64 KiB buffer per write made the client's GC run). */
 const framePool = new FramePool(64 * 1024 + 256);
@@ -91,6 +93,7 @@ class H2cProxyStream extends Duplex {
   #isReaderFull = false;
   #isRemoteDone = false;
   #isLocalDone = false;
+  #isCloseRequested = false;
 
   constructor(socket: net.Socket) {
     super({ allowHalfOpen: false });
@@ -137,19 +140,39 @@ class H2cProxyStream extends Duplex {
 
   override _final(cb: (err?: Error | null) => void): void {
     // After CLOSE_RSP our half is already closed: nothing more may be sent on the stream.
-    if (!this.#isLocalDone) this.#sendMessage(encodePacket(closeRequest(this.#connectID), grpcFrameHeaderBytes));
+    this.#requestClose();
     cb();
   }
 
+  /**
+   * Closing an established tunnel without an error is kube-apiserver's `conn.Close()`: CLOSE_REQ
+   * (unless the agent's CLOSE_RSP came first), then the HTTP/2 connection stays until CLOSE_RSP
+   * and the server's trailers end the stream, at most `closeTimeoutMs`; nobody waits for that.
+   * An error, or a tunnel never established, resets the stream and drops the connection.
+   */
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (!this.#socket.destroyed && !(this.#isRemoteDone && this.#isLocalDone)) {
-      this.#socket.end(encodeFrame(FrameType.RST_STREAM, 0, streamId, rstStreamPayload(Http2ErrorCode.CANCEL)));
+    const isEstablished = this.#connectID !== 0n && this.#dialed === undefined;
+    if (err === null && isEstablished && !this.#socket.destroyed) {
+      this.#requestClose();
+      if (this.#isRemoteDone && this.#isLocalDone) this.#socket.end();
+      else setTimeout(() => this.#socket.destroy(), closeTimeoutMs).unref();
+    } else {
+      if (!this.#socket.destroyed && !(this.#isRemoteDone && this.#isLocalDone)) {
+        this.#socket.end(encodeFrame(FrameType.RST_STREAM, 0, streamId, rstStreamPayload(Http2ErrorCode.CANCEL)));
+      }
+      this.#socket.destroy();
     }
-    this.#socket.destroy();
     const cbw = this.#writeCallback;
     this.#writeCallback = undefined;
     cbw?.(err ?? new H2cProxyError("destroyed"));
     cb(err);
+  }
+
+  /** CLOSE_REQ once, unless CLOSE_RSP already closed our half. */
+  #requestClose(): void {
+    if (this.#isLocalDone || this.#isCloseRequested) return;
+    this.#isCloseRequested = true;
+    this.#sendMessage(encodePacket(closeRequest(this.#connectID), grpcFrameHeaderBytes));
   }
 
   #fail(err: Error): void {
@@ -373,7 +396,8 @@ class H2cProxyStream extends Duplex {
       return d.resolve();
     }
     if (packet.type === "DATA") {
-      if (!this.push(packet.data)) this.#isReaderFull = true;
+      // Closed by us and waiting for CLOSE_RSP: what still comes is dropped, and credited back.
+      if (!this.destroyed && !this.push(packet.data)) this.#isReaderFull = true;
     } else if (packet.type === "CLOSE_RSP") {
       this.push(null);
       // Our half of the stream ends too; the server answers with its trailers.

@@ -95,4 +95,29 @@ describe("bench/h2c-proxy-client.ts", () => {
     await closed;
     await stack.settled();
   });
+
+  it("destroy() closes as kube-apiserver does: CLOSE_REQ, then the connection goes after CLOSE_RSP, with no reset", async (t) => {
+    const stack = await startStack(t);
+    await stack.startAgent("node-1", "ipv4=127.0.0.1");
+    const echo = await echoServer(t);
+    const scrapeStreamErrors = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${stack.healthPort}/metrics`)).text();
+      return text.split("\n").filter((l) => l.startsWith("konnectivity_network_proxy_server_stream_errors_total{"));
+    };
+    const s = await dialH2c(stack.grpcPath, echo.address, 5000);
+    s.write("ping");
+    assert.equal((await readExactly(s, 4)).toString(), "ping");
+    s.destroy();
+    await waitFor(() => echo.open() === 0, "the destination socket to close after CLOSE_REQ");
+    await stack.settled();
+    // A reset stream would be counted (Canceled, from_client); CLOSE_REQ → CLOSE_RSP → trailers is not.
+    assert.deepEqual(await scrapeStreamErrors(), []);
+
+    const reset = await dialH2c(stack.grpcPath, echo.address, 5000);
+    reset.destroy(new Error("given up"));
+    const isCounted = (lines: string[]) => lines.some((l) => l.includes('segment="from_client"') && l.includes('code="Canceled"'));
+    for (let i = 0; i < 100 && !isCounted(await scrapeStreamErrors()); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(isCounted(await scrapeStreamErrors()), "an error resets the stream, counted as Canceled");
+    await stack.settled();
+  });
 });

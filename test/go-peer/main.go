@@ -1,0 +1,559 @@
+// A grpc-go peer for test/interop-grpc-go.test.ts: the gRPC implementation upstream Konnectivity
+// and kube-apiserver are built on, in the three roles they play against nodetunnel. Packets are
+// encoded by hand with protowire (konnectivity.md §1.2), so neither nodetunnel's codec nor
+// protobufjs is involved on this side. It prints what it saw as JSON lines on stdout.
+//
+//	go-peer frontend UDS ADDRESS TUNNELS BYTES       kube-apiserver: one ClientConn and Proxy stream per tunnel
+//	go-peer agent CA CERT KEY HOST:PORT ID IDENTS     an agent: Connect over mTLS, dials for real, pumps both ways
+//	go-peer server CA CERT KEY ADDRESS BYTES          the server's agent port: DIAL_REQ, DATA both ways, CLOSE_REQ
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/ioutil"
+	"math/rand"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// ---- the wire format, by hand ----
+
+const (
+	dialReq  = 0
+	dialRsp  = 1
+	closeReq = 2
+	closeRsp = 3
+	data     = 4
+	dialCls  = 5
+)
+
+// payloadField is the oneof member each packet type carries.
+var payloadField = map[int]protowire.Number{dialReq: 2, dialRsp: 3, data: 4, closeReq: 5, closeRsp: 6, dialCls: 7}
+
+type field struct {
+	num protowire.Number
+	u   uint64 // varint fields
+	b   []byte // length-delimited fields
+	isB bool
+}
+
+func vf(num protowire.Number, v uint64) field { return field{num: num, u: v} }
+func bf(num protowire.Number, b []byte) field { return field{num: num, b: b, isB: true} }
+
+// message encodes fields as proto3 does: zero varints and empty strings are left out.
+func message(fields ...field) []byte {
+	var out []byte
+	for _, f := range fields {
+		if f.isB {
+			if len(f.b) == 0 {
+				continue
+			}
+			out = protowire.AppendTag(out, f.num, protowire.BytesType)
+			out = protowire.AppendBytes(out, f.b)
+		} else if f.u != 0 {
+			out = protowire.AppendTag(out, f.num, protowire.VarintType)
+			out = protowire.AppendVarint(out, f.u)
+		}
+	}
+	return out
+}
+
+// packet wraps a sub-message: type (absent for DIAL_REQ), then the oneof member, present even when empty.
+func packet(ptype int, sub []byte) []byte {
+	out := message(vf(1, uint64(ptype)))
+	out = protowire.AppendTag(out, payloadField[ptype], protowire.BytesType)
+	return protowire.AppendBytes(out, sub)
+}
+
+// parsed is a decoded message: varints and length-delimited fields by number.
+type parsed struct {
+	u map[protowire.Number]uint64
+	b map[protowire.Number][]byte
+}
+
+func parse(buf []byte) (parsed, error) {
+	p := parsed{u: map[protowire.Number]uint64{}, b: map[protowire.Number][]byte{}}
+	for len(buf) > 0 {
+		num, typ, n := protowire.ConsumeTag(buf)
+		if n < 0 {
+			return p, protowire.ParseError(n)
+		}
+		buf = buf[n:]
+		switch typ {
+		case protowire.VarintType:
+			v, m := protowire.ConsumeVarint(buf)
+			if m < 0 {
+				return p, protowire.ParseError(m)
+			}
+			p.u[num] = v
+			buf = buf[m:]
+		case protowire.BytesType:
+			v, m := protowire.ConsumeBytes(buf)
+			if m < 0 {
+				return p, protowire.ParseError(m)
+			}
+			p.b[num] = v
+			buf = buf[m:]
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, buf)
+			if m < 0 {
+				return p, protowire.ParseError(m)
+			}
+			buf = buf[m:]
+		}
+	}
+	return p, nil
+}
+
+// decoded is one packet: its type and its sub-message.
+type decoded struct {
+	ptype int
+	sub   parsed
+}
+
+func decode(raw []byte) (decoded, error) {
+	top, err := parse(raw)
+	if err != nil {
+		return decoded{}, err
+	}
+	ptype := int(top.u[1])
+	f, ok := payloadField[ptype]
+	if !ok {
+		return decoded{ptype: ptype}, nil
+	}
+	sub, err := parse(top.b[f])
+	return decoded{ptype: ptype, sub: sub}, err
+}
+
+// rawCodec replaces grpc-go's "proto" codec: messages are the encoded bytes themselves.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v interface{}) ([]byte, error) { return *(v.(*[]byte)), nil }
+func (rawCodec) Unmarshal(b []byte, v interface{}) error {
+	*(v.(*[]byte)) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+// ---- helpers ----
+
+func emit(v interface{}) {
+	line, _ := json.Marshal(v)
+	fmt.Println(string(line))
+}
+
+func fail(format string, args ...interface{}) {
+	emit(map[string]string{"error": fmt.Sprintf(format, args...)})
+	os.Exit(1)
+}
+
+func tlsConfig(caFile, certFile, keyFile string, isServer bool) *tls.Config {
+	caPEM, err := ioutil.ReadFile(caFile)
+	if err != nil {
+		fail("read CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		fail("no certificate in %s", caFile)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		fail("load key pair: %v", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	if isServer {
+		c.ClientCAs = pool
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	} else {
+		c.RootCAs = pool
+		c.ServerName = "localhost"
+	}
+	return c
+}
+
+var proxyDesc = &grpc.StreamDesc{StreamName: "Proxy", ServerStreams: true, ClientStreams: true}
+var connectDesc = &grpc.StreamDesc{StreamName: "Connect", ServerStreams: true, ClientStreams: true}
+
+// pattern is a deterministic payload of n bytes (seeded), so both ends can hash it.
+func pattern(seed int64, n int) []byte {
+	b := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(b)
+	return b
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// ---- kube-apiserver: the gRPC frontend ----
+
+// tunnel dials address through one Proxy stream, sends size bytes in 32 KiB DATA packets while
+// it reads the echo back, then CLOSE_REQ, and expects CLOSE_RSP and a clean end of the stream.
+func tunnel(stream grpc.ClientStream, address string, seed int64, size int) (map[string]interface{}, error) {
+	random := uint64(seed*7919 + 1)
+	req := packet(dialReq, message(bf(1, []byte("tcp")), bf(2, []byte(address)), vf(3, random)))
+	if err := stream.SendMsg(&req); err != nil {
+		return nil, fmt.Errorf("send DIAL_REQ: %w", err)
+	}
+	var raw []byte
+	if err := stream.RecvMsg(&raw); err != nil {
+		return nil, fmt.Errorf("receive DIAL_RSP: %w", err)
+	}
+	rsp, err := decode(raw)
+	if err != nil || rsp.ptype != dialRsp {
+		return nil, fmt.Errorf("expected DIAL_RSP, got type %d (%v)", rsp.ptype, err)
+	}
+	if e := string(rsp.sub.b[1]); e != "" {
+		return nil, fmt.Errorf("dial failed: %s", e)
+	}
+	if rsp.sub.u[3] != random {
+		return nil, fmt.Errorf("DIAL_RSP random %d, sent %d", rsp.sub.u[3], random)
+	}
+	connectID := rsp.sub.u[2]
+	payload := pattern(seed, size)
+	sendErr := make(chan error, 1)
+	go func() {
+		for off := 0; off < len(payload); off += 32 * 1024 {
+			end := off + 32*1024
+			if end > len(payload) {
+				end = len(payload)
+			}
+			p := packet(data, message(vf(1, connectID), bf(3, payload[off:end])))
+			if err := stream.SendMsg(&p); err != nil {
+				sendErr <- fmt.Errorf("send DATA: %w", err)
+				return
+			}
+		}
+		sendErr <- nil
+	}()
+	var back bytes.Buffer
+	for back.Len() < size {
+		if err := stream.RecvMsg(&raw); err != nil {
+			return nil, fmt.Errorf("receive DATA after %d of %d bytes: %w", back.Len(), size, err)
+		}
+		p, err := decode(raw)
+		if err != nil || p.ptype != data || p.sub.u[1] != connectID {
+			return nil, fmt.Errorf("expected DATA for %d, got type %d (%v)", connectID, p.ptype, err)
+		}
+		back.Write(p.sub.b[3])
+	}
+	if err := <-sendErr; err != nil {
+		return nil, err
+	}
+	cr := packet(closeReq, message(vf(1, connectID)))
+	if err := stream.SendMsg(&cr); err != nil {
+		return nil, fmt.Errorf("send CLOSE_REQ: %w", err)
+	}
+	if err := stream.RecvMsg(&raw); err != nil {
+		return nil, fmt.Errorf("receive CLOSE_RSP: %w", err)
+	}
+	if p, _ := decode(raw); p.ptype != closeRsp || p.sub.u[2] != connectID {
+		return nil, fmt.Errorf("expected CLOSE_RSP for %d, got type %d", connectID, p.ptype)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return nil, fmt.Errorf("CloseSend: %w", err)
+	}
+	endErr := stream.RecvMsg(&raw)
+	if endErr != io.EOF {
+		return nil, fmt.Errorf("the stream ended with %v, not OK", endErr)
+	}
+	return map[string]interface{}{
+		"connectID": connectID, "sent": size, "echoed": back.Len(), "same": sum(back.Bytes()) == sum(payload),
+	}, nil
+}
+
+func frontend(path, address string, tunnels, size int) {
+	var wg sync.WaitGroup
+	results := make([]map[string]interface{}, tunnels+1)
+	run := func(i int, conn *grpc.ClientConn) {
+		defer wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		stream, err := conn.NewStream(ctx, proxyDesc, "/ProxyService/Proxy")
+		if err != nil {
+			results[i] = map[string]interface{}{"error": "NewStream: " + err.Error()}
+			return
+		}
+		r, err := tunnel(stream, address, int64(i+1), size)
+		if err != nil {
+			results[i] = map[string]interface{}{"error": err.Error()}
+			return
+		}
+		results[i] = r
+	}
+	dial := func() *grpc.ClientConn {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := grpc.DialContext(ctx, "unix://"+path, grpc.WithInsecure(), grpc.WithBlock())
+		if err != nil {
+			fail("dial %s: %v", path, err)
+		}
+		return conn
+	}
+	// As kube-apiserver: one ClientConn per tunnel...
+	for i := 0; i < tunnels-1; i++ {
+		conn := dial()
+		defer conn.Close()
+		wg.Add(1)
+		go run(i, conn)
+	}
+	// ...and, beyond it, two streams at once on one ClientConn.
+	shared := dial()
+	defer shared.Close()
+	wg.Add(2)
+	go run(tunnels-1, shared)
+	go run(tunnels, shared)
+	wg.Wait()
+	emit(map[string]interface{}{"tunnels": results})
+}
+
+// ---- an agent ----
+
+type agentConn struct {
+	sock net.Conn
+	once sync.Once
+}
+
+func agent(caFile, certFile, keyFile, server, id, identifiers string) {
+	creds := credentials.NewTLS(tlsConfig(caFile, certFile, keyFile, false))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	conn, err := grpc.DialContext(ctx, server, grpc.WithTransportCredentials(creds), grpc.WithBlock())
+	cancel()
+	if err != nil {
+		fail("dial %s: %v", server, err)
+	}
+	defer conn.Close()
+	md := metadata.Pairs("agentID", id, "agentIdentifiers", identifiers)
+	stream, err := conn.NewStream(metadata.NewOutgoingContext(context.Background(), md), connectDesc, "/AgentService/Connect")
+	if err != nil {
+		fail("Connect: %v", err)
+	}
+	header, err := stream.Header()
+	if err != nil {
+		fail("Connect header: %v", err)
+	}
+	emit(map[string]interface{}{"event": "connected", "serverid": header.Get("serverid"), "servercount": header.Get("servercount")})
+
+	var sendMu sync.Mutex
+	send := func(p []byte) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		if err := stream.SendMsg(&p); err != nil {
+			emit(map[string]string{"event": "send failed", "error": err.Error()})
+		}
+	}
+	var mu sync.Mutex
+	conns := map[uint64]*agentConn{}
+	var nextID uint64
+	// closeConn answers CLOSE_RSP once per connection, whichever side ended it first.
+	closeConn := func(id uint64, c *agentConn) {
+		c.once.Do(func() {
+			c.sock.Close()
+			mu.Lock()
+			delete(conns, id)
+			mu.Unlock()
+			send(packet(closeRsp, message(vf(2, id))))
+			emit(map[string]interface{}{"event": "closed", "connectID": id})
+		})
+	}
+	for {
+		var raw []byte
+		if err := stream.RecvMsg(&raw); err != nil {
+			emit(map[string]string{"event": "stream ended", "error": fmt.Sprint(err), "status": status.Code(err).String()})
+			return
+		}
+		p, err := decode(raw)
+		if err != nil {
+			fail("decode: %v", err)
+		}
+		switch p.ptype {
+		case dialReq:
+			random := p.sub.u[3]
+			address := string(p.sub.b[2])
+			sock, err := net.DialTimeout("tcp", address, 5*time.Second)
+			if err != nil {
+				send(packet(dialRsp, message(bf(1, []byte(err.Error())), vf(3, random))))
+				continue
+			}
+			mu.Lock()
+			nextID++
+			id := nextID
+			c := &agentConn{sock: sock}
+			conns[id] = c
+			mu.Unlock()
+			send(packet(dialRsp, message(vf(2, id), vf(3, random))))
+			go func() {
+				buf := make([]byte, 4096) // upstream's agent reads in 4 KiB chunks
+				for {
+					n, err := sock.Read(buf)
+					if n > 0 {
+						send(packet(data, message(vf(1, id), bf(3, buf[:n]))))
+					}
+					if err != nil {
+						closeConn(id, c)
+						return
+					}
+				}
+			}()
+		case data:
+			mu.Lock()
+			c := conns[p.sub.u[1]]
+			mu.Unlock()
+			if c != nil {
+				if _, err := c.sock.Write(p.sub.b[3]); err != nil {
+					closeConn(p.sub.u[1], c)
+				}
+			}
+		case closeReq:
+			mu.Lock()
+			c := conns[p.sub.u[1]]
+			mu.Unlock()
+			if c != nil {
+				closeConn(p.sub.u[1], c)
+			} else {
+				send(packet(closeRsp, message(bf(1, []byte("unknown connectID")), vf(2, p.sub.u[1]))))
+			}
+		default:
+			emit(map[string]interface{}{"event": "ignored", "type": p.ptype})
+		}
+	}
+}
+
+// ---- a server's agent port ----
+
+func server(caFile, certFile, keyFile, address string, size int) {
+	result := map[string]interface{}{}
+	done := make(chan struct{})
+	handler := func(_ interface{}, stream grpc.ServerStream) error {
+		defer close(done)
+		md, _ := metadata.FromIncomingContext(stream.Context())
+		result["agentid"] = md.Get("agentid")
+		result["agentidentifiers"] = md.Get("agentidentifiers")
+		if err := stream.SendHeader(metadata.Pairs("serverID", "go-server", "serverCount", "1")); err != nil {
+			return err
+		}
+		err := func() error {
+			req := packet(dialReq, message(bf(1, []byte("tcp")), bf(2, []byte(address)), vf(3, 777)))
+			if err := stream.SendMsg(&req); err != nil {
+				return fmt.Errorf("send DIAL_REQ: %w", err)
+			}
+			var raw []byte
+			if err := stream.RecvMsg(&raw); err != nil {
+				return fmt.Errorf("receive DIAL_RSP: %w", err)
+			}
+			rsp, err := decode(raw)
+			if err != nil || rsp.ptype != dialRsp {
+				return fmt.Errorf("expected DIAL_RSP, got type %d (%v)", rsp.ptype, err)
+			}
+			connectID := rsp.sub.u[2]
+			result["dial"] = map[string]interface{}{"connectID": connectID, "random": rsp.sub.u[3], "error": string(rsp.sub.b[1])}
+			payload := pattern(42, size)
+			sendErr := make(chan error, 1)
+			go func() {
+				// The upstream server's frontend reads in 32 KiB chunks.
+				for off := 0; off < len(payload); off += 32 * 1024 {
+					end := off + 32*1024
+					if end > len(payload) {
+						end = len(payload)
+					}
+					p := packet(data, message(vf(1, connectID), bf(3, payload[off:end])))
+					if err := stream.SendMsg(&p); err != nil {
+						sendErr <- err
+						return
+					}
+				}
+				sendErr <- nil
+			}()
+			var back bytes.Buffer
+			for back.Len() < size {
+				if err := stream.RecvMsg(&raw); err != nil {
+					return fmt.Errorf("receive DATA after %d of %d bytes: %w", back.Len(), size, err)
+				}
+				p, err := decode(raw)
+				if err != nil || p.ptype != data || p.sub.u[1] != connectID {
+					return fmt.Errorf("expected DATA for %d, got type %d (%v)", connectID, p.ptype, err)
+				}
+				back.Write(p.sub.b[3])
+			}
+			if err := <-sendErr; err != nil {
+				return fmt.Errorf("send DATA: %w", err)
+			}
+			result["echo"] = map[string]interface{}{"sent": size, "echoed": back.Len(), "same": sum(back.Bytes()) == sum(payload)}
+			cr := packet(closeReq, message(vf(1, connectID)))
+			if err := stream.SendMsg(&cr); err != nil {
+				return fmt.Errorf("send CLOSE_REQ: %w", err)
+			}
+			if err := stream.RecvMsg(&raw); err != nil {
+				return fmt.Errorf("receive CLOSE_RSP: %w", err)
+			}
+			p, _ := decode(raw)
+			result["close"] = map[string]interface{}{"type": p.ptype, "connectID": p.sub.u[2], "error": string(p.sub.b[1])}
+			return nil
+		}()
+		if err != nil {
+			result["error"] = err.Error()
+		}
+		return nil
+	}
+	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConfig(caFile, certFile, keyFile, true))))
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "AgentService",
+		HandlerType: (*interface{})(nil),
+		Streams:     []grpc.StreamDesc{{StreamName: "Connect", Handler: handler, ServerStreams: true, ClientStreams: true}},
+	}, struct{}{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail("listen: %v", err)
+	}
+	go func() { _ = s.Serve(lis) }()
+	emit(map[string]interface{}{"port": lis.Addr().(*net.TCPAddr).Port})
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		result["timeout"] = true
+	}
+	emit(result)
+	s.Stop()
+}
+
+func main() {
+	encoding.RegisterCodec(rawCodec{})
+	args := os.Args[1:]
+	atoi := func(s string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			fail("not a number: %q", s)
+		}
+		return n
+	}
+	switch {
+	case len(args) == 5 && args[0] == "frontend":
+		frontend(args[1], args[2], atoi(args[3]), atoi(args[4]))
+	case len(args) == 7 && args[0] == "agent":
+		agent(args[1], args[2], args[3], args[4], args[5], args[6])
+	case len(args) == 6 && args[0] == "server":
+		server(args[1], args[2], args[3], args[4], atoi(args[5]))
+	default:
+		fail("%v", errors.New("usage: go-peer frontend|agent|server ... (see the comment at the top)"))
+	}
+}

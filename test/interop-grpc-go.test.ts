@@ -1,0 +1,181 @@
+// grpc-go, the gRPC implementation upstream Konnectivity and kube-apiserver are built on, against
+// nodetunnel in the three roles it plays upstream: kube-apiserver on the gRPC frontend, an agent on
+// the agent port, and the server our agent connects to. The peer is test/go-peer/main.go, built
+// from Debian's golang-go and golang-google-grpc-dev (grpc-go 1.33); its packets are encoded by
+// hand with protowire, so neither our codec nor protobufjs is on its side. Loopback only.
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it, type TestContext } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Registry } from "prom-client";
+import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
+import { http2Implementations } from "../src/transport/index.js";
+import { closedPort, sharedPki, silentLog, startDestination, startStack, tempDir, type Stack } from "./helpers/stack.js";
+import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { waitFor } from "./helpers/wait.js";
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const goPaths = ["/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go"];
+const go = goPaths.find((p) => existsSync(p));
+const grpcGoSources = "/usr/share/gocode/src/google.golang.org/grpc";
+const skip = go === undefined ? "needs Go (apt-get install golang-go golang-google-grpc-dev golang-google-protobuf-dev)"
+  : !existsSync(grpcGoSources) ? `needs grpc-go's sources in ${grpcGoSources} (apt-get install golang-google-grpc-dev golang-google-protobuf-dev)`
+  : false;
+
+const buildDir = mkdtempSync(join(tmpdir(), "nt-go-peer-"));
+const peer = join(buildDir, "go-peer");
+after(() => rmSync(buildDir, { recursive: true, force: true }));
+
+function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { encoding: "utf8", timeout: timeoutMs, env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }));
+  });
+}
+
+/** Builds the peer in GOPATH mode against Debian's Go library sources. */
+async function buildPeer(): Promise<void> {
+  const source = fileURLToPath(new URL("./go-peer/main.go", import.meta.url));
+  const env = { ...process.env, GO111MODULE: "off", GOPATH: "/usr/share/gocode", GOFLAGS: "", CGO_ENABLED: "0" };
+  const r = await run(go!, ["build", "-o", peer, source], env, 240_000);
+  assert.equal(r.code, 0, `go build failed:\n${r.stderr}`);
+}
+
+/** A long-running peer that reports as JSON lines on stdout; killed by its PID after the test. */
+function spawnPeer(t: TestContext, args: string[]): { lines: Array<Record<string, unknown>>; stderr: () => string } {
+  const child = spawn(peer, args, { stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => void child.kill("SIGKILL"));
+  const lines: Array<Record<string, unknown>> = [];
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  let partial = "";
+  child.stdout.on("data", (c: Buffer) => {
+    partial += c.toString();
+    for (let i = partial.indexOf("\n"); i >= 0; i = partial.indexOf("\n")) {
+      lines.push(JSON.parse(partial.slice(0, i)) as Record<string, unknown>);
+      partial = partial.slice(i + 1);
+    }
+  });
+  return { lines, stderr: () => stderr };
+}
+
+/** The PKI as files: the CA and the server's or the client's pair. */
+function pkiFiles(dir: string, ca: string, cert: string, key: string): string[] {
+  return [["ca.crt", ca], ["peer.crt", cert], ["peer.key", key]].map(([name, pem]) => {
+    const file = join(dir, name!);
+    writeFileSync(file, pem!, { mode: 0o600 });
+    return file;
+  });
+}
+
+describe("grpc-go against nodetunnel", { skip }, () => {
+  before(buildPeer, { timeout: 240_000 });
+
+  for (const frontendHttp2 of http2Implementations) {
+    it(`as kube-apiserver on the gRPC frontend (${frontendHttp2}): 4 tunnels of 8 MiB echoed at once, CLOSE_REQ → CLOSE_RSP, status OK`, { timeout: 90_000 }, async (t) => {
+      const stack = await startStack(t, { frontendHttp2 });
+      await stack.startAgent("node-1", "ipv4=127.0.0.1");
+      const echo = await startDestination(t);
+      const size = 8 * 1024 * 1024;
+      const r = await run(peer, ["frontend", stack.grpcPath, echo.address, "3", String(size)], process.env, 60_000);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const out = JSON.parse(r.stdout) as { tunnels: Array<Record<string, unknown>> };
+      assert.equal(out.tunnels.length, 4);
+      const ids = new Set<unknown>();
+      for (const tunnel of out.tunnels) {
+        assert.equal(tunnel.error, undefined, JSON.stringify(tunnel));
+        assert.deepEqual({ sent: tunnel.sent, echoed: tunnel.echoed, same: tunnel.same }, { sent: size, echoed: size, same: true });
+        ids.add(tunnel.connectID);
+      }
+      assert.equal(ids.size, 4, "each tunnel has its own connectID");
+      await waitFor(() => echo.open === 0, "the destination sockets to close after CLOSE_REQ", 10_000);
+      await stack.settled();
+    });
+  }
+
+  /** A grpc-go agent on the agent port, registered as ipv4=127.0.0.1, and the server knowing it. */
+  async function goAgent(t: TestContext, stack: Stack): Promise<Array<Record<string, unknown>>> {
+    const files = pkiFiles(stack.dir, stack.pki.ca, stack.pki.client.cert, stack.pki.client.key);
+    const agent = spawnPeer(t, ["agent", ...files, `127.0.0.1:${stack.agentPort}`, "go-agent", "ipv4=127.0.0.1"]);
+    await waitFor(() => agent.lines.some((e) => e.event === "connected" || e.error !== undefined), `the grpc-go agent to connect (${agent.stderr()})`, 15_000);
+    assert.deepEqual(agent.lines[0], { event: "connected", serverid: ["conformance-server"], servercount: ["1"] });
+    await waitFor(() => stack.server.proxy.registry.streamsOf("go-agent").length === 1, "the server to register go-agent");
+    return agent.lines;
+  }
+
+  for (const agentHttp2 of http2Implementations) {
+    it(`as an agent on the agent port (${agentHttp2}): HTTP CONNECT through it, 8 MiB both ways at once, then CLOSE_REQ → CLOSE_RSP`, { timeout: 60_000 }, async (t) => {
+      const stack = await startStack(t, { agentHttp2 });
+      const events = await goAgent(t, stack);
+      const echo = await startDestination(t);
+      const { head, socket, rest } = await httpConnect({ port: stack.connectPort }, echo.address);
+      assert.match(head, /^HTTP\/1\.1 200 /);
+      const payload = randomBytes(8 * 1024 * 1024);
+      const echoed = readUntil(socket, rest, (b) => b.length >= payload.length, 30_000);
+      socket.write(payload);
+      assert.equal(sha(await echoed), sha(payload));
+      socket.destroy();
+      await waitFor(() => events.some((e) => e.event === "closed"), "CLOSE_REQ to reach the grpc-go agent", 10_000);
+      await waitFor(() => echo.open === 0, "the grpc-go agent to close the destination socket");
+      await stack.settled();
+      assert.equal(events.filter((e) => e.event === "send failed").length, 0, JSON.stringify(events));
+    });
+  }
+
+  it("as an agent: a destination that closes first ends the tunnel (the agent's CLOSE_RSP), and a refused dial is a 502 with its error", { timeout: 60_000 }, async (t) => {
+    const stack = await startStack(t);
+    const events = await goAgent(t, stack);
+    const banner = await startDestination(t, { banner: "hello and goodbye", echo: false });
+    const { head, socket, rest } = await httpConnect({ port: stack.connectPort }, banner.address);
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    const got = await readUntil(socket, rest, (b) => b.length >= "hello and goodbye".length);
+    assert.equal(got.toString(), "hello and goodbye");
+    for (const s of banner.sockets) s.end();
+    await waitFor(() => socket.readableEnded || socket.destroyed, "the frontend connection to end after the agent's CLOSE_RSP", 10_000);
+    assert.ok(events.some((e) => e.event === "closed"));
+
+    const port = await closedPort();
+    const refused = await httpConnect({ port: stack.connectPort }, `127.0.0.1:${port}`);
+    assert.match(refused.head, /^HTTP\/1\.1 502 /);
+    assert.match(refused.head + refused.rest.toString(), new RegExp(`dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused`));
+    refused.socket.destroy();
+    await stack.settled();
+  });
+
+  for (const serverHttp2 of http2Implementations) {
+    it(`as the server our agent connects to (agent on ${serverHttp2}): DIAL_REQ, 8 MiB echoed both ways at once, CLOSE_REQ → CLOSE_RSP`, { timeout: 60_000 }, async (t) => {
+      const pki = await sharedPki();
+      const files = pkiFiles(tempDir(t), pki.ca, pki.server.cert, pki.server.key);
+      const echo = await startDestination(t);
+      const size = 8 * 1024 * 1024;
+      const server = spawnPeer(t, ["server", ...files, echo.address, String(size)]);
+      const lines = server.lines;
+      await waitFor(() => lines.length >= 1, `the grpc-go server to listen (${server.stderr()})`, 15_000);
+      assert.equal(lines[0]!.error, undefined, JSON.stringify(lines[0]));
+      const agent = await NodetunnelAgent.start(resolveAgentOptions({
+        agentId: "node-go",
+        identifiers: "ipv4=127.0.0.1",
+        proxyServerHost: "127.0.0.1",
+        proxyServerPort: lines[0]!.port as number,
+        tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [], servername: "localhost" },
+        serverHttp2,
+      }), { log: silentLog, registry: new Registry() });
+      t.after(() => agent.destroy());
+      await waitFor(() => lines.length >= 2, `the grpc-go server's result (${server.stderr()})`, 40_000);
+      const result = lines[1]!;
+      assert.equal(result.timeout, undefined, `the exchange finished: ${JSON.stringify(result)} ${server.stderr()}`);
+      assert.equal(result.error, undefined, JSON.stringify(result));
+      assert.deepEqual(result.agentid, ["node-go"]);
+      assert.deepEqual(result.agentidentifiers, ["ipv4=127.0.0.1"]);
+      assert.deepEqual(result.dial, { connectID: 1, random: 777, error: "" });
+      assert.deepEqual(result.echo, { sent: size, echoed: size, same: true });
+      assert.deepEqual(result.close, { type: 3, connectID: 1, error: "" });
+      await waitFor(() => echo.open === 0, "the destination socket to close");
+    });
+  }
+});

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -515,7 +516,13 @@ func server(caFile, certFile, keyFile, address string, size int) {
 		}
 		return nil
 	}
-	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConfig(caFile, certFile, keyFile, true))))
+	// Upstream's agent listener: keepalive Time = --keepalive-time (1 h), and pings from an agent
+	// less than 30 s apart are strikes that end in GOAWAY too_many_pings (konnectivity.md §1.7).
+	s := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsConfig(caFile, certFile, keyFile, true))),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Hour}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second, PermitWithoutStream: true}),
+	)
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "AgentService",
 		HandlerType: (*interface{})(nil),

@@ -19,7 +19,7 @@ import { encodeHeaderBlock, HpackDecoder } from "../src/transport/hpack.js";
 import { FramePool } from "../src/tunnel/frame-pool.js";
 import {
   clientPreface, defaultWindowBytes, encodeFrame, Flag, frameHeader, frameHeaderBytes, FrameType, Setting,
-  settingsPayload, windowUpdatePayload, rstStreamPayload, Http2ErrorCode,
+  settingsPayload, windowUpdatePayload, rstStreamPayload, goawayPayload, Http2ErrorCode,
 } from "../src/transport/http2-frame.js";
 
 const streamId = 1;
@@ -147,15 +147,14 @@ class H2cProxyStream extends Duplex {
   /**
    * Closing an established tunnel without an error is kube-apiserver's `conn.Close()`: CLOSE_REQ
    * (unless the agent's CLOSE_RSP came first), then the HTTP/2 connection stays until CLOSE_RSP
-   * and the server's trailers end the stream, at most `closeTimeoutMs`; nobody waits for that.
-   * An error, or a tunnel never established, resets the stream and drops the connection.
+   * comes (#onClosed), at most `closeTimeoutMs`; nobody waits for that. An error, or a tunnel
+   * never established, resets the stream and drops the connection.
    */
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const isEstablished = this.#connectID !== 0n && this.#dialed === undefined;
     if (err === null && isEstablished && !this.#socket.destroyed) {
       this.#requestClose();
-      if (this.#isRemoteDone && this.#isLocalDone) this.#socket.end();
-      else setTimeout(() => this.#socket.destroy(), closeTimeoutMs).unref();
+      if (!this.#isLocalDone) setTimeout(() => this.#socket.destroy(), closeTimeoutMs).unref();
     } else {
       if (!this.#socket.destroyed && !(this.#isRemoteDone && this.#isLocalDone)) {
         this.#socket.end(encodeFrame(FrameType.RST_STREAM, 0, streamId, rstStreamPayload(Http2ErrorCode.CANCEL)));
@@ -183,8 +182,10 @@ class H2cProxyStream extends Duplex {
       d.reject(err);
       return;
     }
-    if (this.#isRemoteDone) {
+    if (this.#isRemoteDone || this.#isLocalDone) {
+      // The stream is over (trailers, or CLOSE_RSP and our GOAWAY): the connection going is no error.
       this.#socket.destroy();
+      if (!this.destroyed) this.destroy();
       return;
     }
     this.destroy(err);
@@ -399,10 +400,12 @@ class H2cProxyStream extends Duplex {
       // Closed by us and waiting for CLOSE_RSP: what still comes is dropped, and credited back.
       if (!this.destroyed && !this.push(packet.data)) this.#isReaderFull = true;
     } else if (packet.type === "CLOSE_RSP") {
-      this.push(null);
-      // Our half of the stream ends too; the server answers with its trailers.
+      // konnectivity-client's serve() returns on CLOSE_RSP and closes its grpc.ClientConn: grpc-go
+      // sends GOAWAY (NO_ERROR, "client transport shutdown") and closes the connection, neither
+      // ending nor resetting the stream.
       this.#isLocalDone = true;
-      this.#socket.write(frameHeader(0, FrameType.DATA, Flag.END_STREAM, streamId));
+      this.push(null);
+      this.#socket.end(encodeFrame(FrameType.GOAWAY, 0, 0, goawayPayload(0, Http2ErrorCode.NO_ERROR, Buffer.from("client transport shutdown"))));
     }
   }
 

@@ -78,7 +78,7 @@ describe("bench/h2c-proxy-client.ts", () => {
     await stack.settled();
   });
 
-  it("a destination that closes ends the stream: CLOSE_RSP, then trailers", async (t) => {
+  it("a destination that closes ends the tunnel: CLOSE_RSP, then the client closes its connection as konnectivity-client does", async (t) => {
     const stack = await startStack(t);
     await stack.startAgent("node-1", "ipv4=127.0.0.1");
     const banner = net.createServer((c) => c.end("hello and goodbye")).listen(0, "127.0.0.1");

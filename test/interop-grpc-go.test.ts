@@ -77,7 +77,7 @@ describe("grpc-go against nodetunnel", { skip }, () => {
   before(buildPeer, { timeout: 240_000 });
 
   for (const frontendHttp2 of http2Implementations) {
-    it(`as kube-apiserver on the gRPC frontend (${frontendHttp2}): 4 tunnels of 8 MiB echoed at once, CLOSE_REQ → CLOSE_RSP, status OK`, { timeout: 90_000 }, async (t) => {
+    it(`as kube-apiserver on the gRPC frontend (${frontendHttp2}): 4 tunnels of 8 MiB echoed at once, CLOSE_REQ → CLOSE_RSP, then the ClientConn closed (as konnectivity-client) or status OK`, { timeout: 90_000 }, async (t) => {
       const stack = await startStack(t, { frontendHttp2 });
       await stack.startAgent("node-1", "ipv4=127.0.0.1");
       const echo = await startDestination(t);

@@ -209,8 +209,10 @@ func sum(b []byte) string {
 // ---- kube-apiserver: the gRPC frontend ----
 
 // tunnel dials address through one Proxy stream, sends size bytes in 32 KiB DATA packets while
-// it reads the echo back, then CLOSE_REQ, and expects CLOSE_RSP and a clean end of the stream.
-func tunnel(stream grpc.ClientStream, address string, seed int64, size int) (map[string]interface{}, error) {
+// it reads the echo back, then CLOSE_REQ, and expects CLOSE_RSP. Then, with closeConn, it closes
+// the ClientConn at once, as konnectivity-client does on CLOSE_RSP (no CloseSend, no status
+// read); without, it half-closes and expects the stream to end with status OK.
+func tunnel(stream grpc.ClientStream, address string, seed int64, size int, closeConn func() error) (map[string]interface{}, error) {
 	random := uint64(seed*7919 + 1)
 	req := packet(dialReq, message(bf(1, []byte("tcp")), bf(2, []byte(address)), vf(3, random)))
 	if err := stream.SendMsg(&req); err != nil {
@@ -271,6 +273,12 @@ func tunnel(stream grpc.ClientStream, address string, seed int64, size int) (map
 	if p, _ := decode(raw); p.ptype != closeRsp || p.sub.u[2] != connectID {
 		return nil, fmt.Errorf("expected CLOSE_RSP for %d, got type %d", connectID, p.ptype)
 	}
+	result := map[string]interface{}{
+		"connectID": connectID, "sent": size, "echoed": back.Len(), "same": sum(back.Bytes()) == sum(payload),
+	}
+	if closeConn != nil {
+		return result, closeConn()
+	}
 	if err := stream.CloseSend(); err != nil {
 		return nil, fmt.Errorf("CloseSend: %w", err)
 	}
@@ -278,15 +286,13 @@ func tunnel(stream grpc.ClientStream, address string, seed int64, size int) (map
 	if endErr != io.EOF {
 		return nil, fmt.Errorf("the stream ended with %v, not OK", endErr)
 	}
-	return map[string]interface{}{
-		"connectID": connectID, "sent": size, "echoed": back.Len(), "same": sum(back.Bytes()) == sum(payload),
-	}, nil
+	return result, nil
 }
 
 func frontend(path, address string, tunnels, size int) {
 	var wg sync.WaitGroup
 	results := make([]map[string]interface{}, tunnels+1)
-	run := func(i int, conn *grpc.ClientConn) {
+	run := func(i int, conn *grpc.ClientConn, closeConn func() error) {
 		defer wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -295,7 +301,7 @@ func frontend(path, address string, tunnels, size int) {
 			results[i] = map[string]interface{}{"error": "NewStream: " + err.Error()}
 			return
 		}
-		r, err := tunnel(stream, address, int64(i+1), size)
+		r, err := tunnel(stream, address, int64(i+1), size, closeConn)
 		if err != nil {
 			results[i] = map[string]interface{}{"error": err.Error()}
 			return
@@ -311,19 +317,18 @@ func frontend(path, address string, tunnels, size int) {
 		}
 		return conn
 	}
-	// As kube-apiserver: one ClientConn per tunnel...
+	// As kube-apiserver: one ClientConn per tunnel, closed on CLOSE_RSP...
 	for i := 0; i < tunnels-1; i++ {
 		conn := dial()
-		defer conn.Close()
 		wg.Add(1)
-		go run(i, conn)
+		go run(i, conn, conn.Close)
 	}
-	// ...and, beyond it, two streams at once on one ClientConn.
+	// ...and, beyond it, two streams at once on one ClientConn, each ending with status OK.
 	shared := dial()
 	defer shared.Close()
 	wg.Add(2)
-	go run(tunnels-1, shared)
-	go run(tunnels, shared)
+	go run(tunnels-1, shared, nil)
+	go run(tunnels, shared, nil)
 	wg.Wait()
 	emit(map[string]interface{}{"tunnels": results})
 }

@@ -47,8 +47,8 @@ async function buildPeer(): Promise<void> {
 }
 
 /** A long-running peer that reports as JSON lines on stdout; killed by its PID after the test. */
-function spawnPeer(t: TestContext, args: string[]): { lines: Array<Record<string, unknown>>; stderr: () => string } {
-  const child = spawn(peer, args, { stdio: ["ignore", "pipe", "pipe"] });
+function spawnPeer(t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}): { lines: Array<Record<string, unknown>>; stderr: () => string } {
+  const child = spawn(peer, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   t.after(() => void child.kill("SIGKILL"));
   const lines: Array<Record<string, unknown>> = [];
   let stderr = "";
@@ -99,9 +99,9 @@ describe("grpc-go against nodetunnel", { skip }, () => {
   }
 
   /** A grpc-go agent on the agent port, registered as ipv4=127.0.0.1, and the server knowing it. */
-  async function goAgent(t: TestContext, stack: Stack): Promise<Array<Record<string, unknown>>> {
+  async function goAgent(t: TestContext, stack: Stack, env: NodeJS.ProcessEnv = {}): Promise<Array<Record<string, unknown>>> {
     const files = pkiFiles(stack.dir, stack.pki.ca, stack.pki.client.cert, stack.pki.client.key);
-    const agent = spawnPeer(t, ["agent", ...files, `127.0.0.1:${stack.agentPort}`, "go-agent", "ipv4=127.0.0.1"]);
+    const agent = spawnPeer(t, ["agent", ...files, `127.0.0.1:${stack.agentPort}`, "go-agent", "ipv4=127.0.0.1"], env);
     await waitFor(() => agent.lines.some((e) => e.event === "connected" || e.error !== undefined), `the grpc-go agent to connect (${agent.stderr()})`, 15_000);
     assert.deepEqual(agent.lines[0], { event: "connected", serverid: ["conformance-server"], servercount: ["1"] });
     await waitFor(() => stack.server.proxy.registry.streamsOf("go-agent").length === 1, "the server to register go-agent");
@@ -144,6 +144,20 @@ describe("grpc-go against nodetunnel", { skip }, () => {
     assert.match(refused.head, /^HTTP\/1\.1 502 /);
     assert.match(refused.head + refused.rest.toString(), new RegExp(`dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused`));
     refused.socket.destroy();
+    await stack.settled();
+  });
+
+  it("as an agent that answers after the dial timed out: the DIAL_CLS is ignored, as upstream's agent does, and the late DIAL_RSP gets CLOSE_REQ (no leak, #404)", { timeout: 60_000 }, async (t) => {
+    const stack = await startStack(t, { dialTimeoutMs: 300 });
+    const events = await goAgent(t, stack, { GO_PEER_DIAL_DELAY_MS: "1500" });
+    const echo = await startDestination(t);
+    const { head, socket } = await httpConnect({ port: stack.connectPort }, echo.address);
+    assert.match(head, /^HTTP\/1\.1 504 /, "our dial timeout answers first");
+    socket.destroy();
+    await waitFor(() => events.some((e) => e.event === "dialed"), "the grpc-go agent's late dial", 10_000);
+    await waitFor(() => events.some((e) => e.event === "closed"), "CLOSE_REQ for the late DIAL_RSP to reach the agent", 10_000);
+    assert.ok(events.some((e) => e.event === "ignored" && e.type === 5), `the agent saw our DIAL_CLS: ${JSON.stringify(events)}`);
+    await waitFor(() => echo.accepted === 1 && echo.open === 0, "the agent to close the destination socket it opened too late");
     await stack.settled();
   });
 

@@ -5,6 +5,7 @@
 //
 //	go-peer frontend UDS ADDRESS TUNNELS BYTES       kube-apiserver: one ClientConn and Proxy stream per tunnel
 //	go-peer agent CA CERT KEY HOST:PORT ID IDENTS     an agent: Connect over mTLS, dials for real, pumps both ways
+//	                                                  (GO_PEER_DIAL_DELAY_MS: wait that long before each dial)
 //	go-peer server CA CERT KEY ADDRESS BYTES          the server's agent port: DIAL_REQ, DATA both ways, CLOSE_REQ
 package main
 
@@ -371,6 +372,7 @@ func agent(caFile, certFile, keyFile, server, id, identifiers string) {
 	var mu sync.Mutex
 	conns := map[uint64]*agentConn{}
 	var nextID uint64
+	dialDelay, _ := strconv.Atoi(os.Getenv("GO_PEER_DIAL_DELAY_MS"))
 	// closeConn answers CLOSE_RSP once per connection, whichever side ended it first.
 	closeConn := func(id uint64, c *agentConn) {
 		c.once.Do(func() {
@@ -381,6 +383,20 @@ func agent(caFile, certFile, keyFile, server, id, identifiers string) {
 			send(packet(closeRsp, message(vf(2, id))))
 			emit(map[string]interface{}{"event": "closed", "connectID": id})
 		})
+	}
+	// pump carries the destination's bytes back, read in 4 KiB chunks as upstream's agent reads them.
+	pump := func(id uint64, c *agentConn) {
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.sock.Read(buf)
+			if n > 0 {
+				send(packet(data, message(vf(1, id), bf(3, buf[:n]))))
+			}
+			if err != nil {
+				closeConn(id, c)
+				return
+			}
+		}
 	}
 	for {
 		var raw []byte
@@ -394,32 +410,25 @@ func agent(caFile, certFile, keyFile, server, id, identifiers string) {
 		}
 		switch p.ptype {
 		case dialReq:
+			// Each dial on its own goroutine, as upstream's agent does.
 			random := p.sub.u[3]
 			address := string(p.sub.b[2])
-			sock, err := net.DialTimeout("tcp", address, 5*time.Second)
-			if err != nil {
-				send(packet(dialRsp, message(bf(1, []byte(err.Error())), vf(3, random))))
-				continue
-			}
-			mu.Lock()
-			nextID++
-			id := nextID
-			c := &agentConn{sock: sock}
-			conns[id] = c
-			mu.Unlock()
-			send(packet(dialRsp, message(vf(2, id), vf(3, random))))
 			go func() {
-				buf := make([]byte, 4096) // upstream's agent reads in 4 KiB chunks
-				for {
-					n, err := sock.Read(buf)
-					if n > 0 {
-						send(packet(data, message(vf(1, id), bf(3, buf[:n]))))
-					}
-					if err != nil {
-						closeConn(id, c)
-						return
-					}
+				time.Sleep(time.Duration(dialDelay) * time.Millisecond)
+				sock, err := net.DialTimeout("tcp", address, 5*time.Second)
+				if err != nil {
+					send(packet(dialRsp, message(bf(1, []byte(err.Error())), vf(3, random))))
+					return
 				}
+				mu.Lock()
+				nextID++
+				id := nextID
+				c := &agentConn{sock: sock}
+				conns[id] = c
+				mu.Unlock()
+				emit(map[string]interface{}{"event": "dialed", "connectID": id})
+				send(packet(dialRsp, message(vf(2, id), vf(3, random))))
+				pump(id, c)
 			}()
 		case data:
 			mu.Lock()

@@ -192,4 +192,38 @@ describe("grpc-go against nodetunnel", { skip }, () => {
       await waitFor(() => echo.open === 0, "the destination socket to close");
     });
   }
+
+  for (const serverHttp2 of http2Implementations) {
+    it(`a grpc-go server going away as upstream's does (GracefulStop): our agent (on ${serverHttp2}) keeps its tunnel and reaches the next server before the old one stops`, { timeout: 60_000 }, async (t) => {
+      const pki = await sharedPki();
+      const files = pkiFiles(tempDir(t), pki.ca, pki.server.cert, pki.server.key);
+      const echo = await startDestination(t);
+      const server = spawnPeer(t, ["restart", ...files, echo.address, String(1024 * 1024)]);
+      const lines = server.lines;
+      await waitFor(() => lines.length >= 1, `the grpc-go server to listen (${server.stderr()})`, 15_000);
+      const agent = await NodetunnelAgent.start(resolveAgentOptions({
+        agentId: "node-go",
+        proxyServerHost: "127.0.0.1",
+        proxyServerPort: lines[0]!.port as number,
+        tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [], servername: "localhost" },
+        serverHttp2,
+      }), { log: silentLog, registry: new Registry() });
+      t.after(() => agent.destroy());
+      await waitFor(() => lines.length >= 3, `the grpc-go servers' result (${JSON.stringify(lines)} ${server.stderr()})`, 45_000);
+      assert.deepEqual(lines[1], { event: "first connected" });
+      const result = lines[2]!;
+      assert.equal(result.timeout, undefined, `the agent came back and the exchange finished: ${JSON.stringify(result)}`);
+      assert.equal(result.error, undefined, JSON.stringify(result));
+      assert.equal(result.firstError, undefined, JSON.stringify(result));
+      assert.equal(result.firstEchoAfterGoaway, true, "the going-away server's tunnel still carried data and closed cleanly");
+      assert.equal(result.firstEndedByAgent, true, "once its tunnel closed, the agent ended the going-away server's stream, so its GracefulStop could finish");
+      t.diagnostic(`on the second server ${String(result.reconnectedAfterMs)} ms after the first sent GOAWAY`);
+      // The first server stops 10 s after its GOAWAY; an agent that waits for its stream to end
+      // would only come then.
+      assert.equal(result.beforeFirstStopped, true, `the agent replaced the server while it was going away (${String(result.reconnectedAfterMs)} ms)`);
+      assert.deepEqual(result.echo, { sent: 1024 * 1024, echoed: 1024 * 1024, same: true });
+      assert.deepEqual(result.close, { type: 3, connectID: (result.dial as { connectID: number }).connectID, error: "" });
+      await waitFor(() => echo.open === 0, "the destination socket to close");
+    });
+  }
 });

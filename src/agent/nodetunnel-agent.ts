@@ -6,6 +6,11 @@
 // server ids, closing duplicates. nodetunnel also takes a list of servers (or a DNS name with
 // several addresses, resolved at each attempt): it keeps max(servers, servercount) slots, slot i
 // dialing servers[i % n], and a slot that reaches a server already held closes it and retries.
+// A server that sends a graceful GOAWAY (grpc-go's GracefulStop in a rolling update) gives up
+// its slot at once: its stream keeps serving the connections it carries until it ends, and the
+// slot connects a replacement meanwhile, so the new server can reach this node without waiting
+// out the old one's shutdown; once that stream carries nothing, the agent ends it, so the old
+// server's shutdown need not wait for it either.
 //
 //   running ──drain()──▶ draining (DRAIN on every stream, no new dials or streams) ──▶ stopped
 //      └────────────────────────── destroy() ──────────────────────────────────────────┘
@@ -62,6 +67,10 @@ export function backoffMs(attempt: number, o: { syncIntervalMs: number; syncInte
 export class NodetunnelAgent {
   readonly metrics: AgentMetrics;
   private readonly slots: Slot[] = [];
+  /** Streams of servers going away (GOAWAY): out of their slot, serving what they carry until they end. */
+  private readonly retiring = new Set<AgentSession>();
+  private readonly endedRetiring = new WeakSet<AgentSession>();
+  private retiringTimer: NodeJS.Timeout | undefined;
   private readonly budget: MemoryBudget;
   private readonly log: Logger;
   private readonly random: () => number;
@@ -140,11 +149,12 @@ export class NodetunnelAgent {
       slot.abort?.abort();
       slot.session?.drain();
     }
+    for (const s of this.retiring) s.drain();
     const until = Date.now() + this.options.drainTimeoutMs;
-    while (this.sessions().some((s) => s.connectionCount > 0 || s.pendingDialCount > 0) && Date.now() < until && this.state === "draining") {
+    while (this.allSessions().some((s) => s.connectionCount > 0 || s.pendingDialCount > 0) && Date.now() < until && this.state === "draining") {
       await new Promise((r) => setTimeout(r, 100));
     }
-    for (const s of this.sessions()) s.end();
+    for (const s of this.allSessions()) s.end();
     this.destroy();
   }
 
@@ -157,6 +167,8 @@ export class NodetunnelAgent {
       slot.abort?.abort();
       slot.session?.destroy(new TunnelError("CLOSED", "agent stopped"));
     }
+    for (const s of this.retiring) s.destroy(new TunnelError("CLOSED", "agent stopped"));
+    clearInterval(this.retiringTimer);
     this.healthServer?.close();
     this.healthServer?.closeAllConnections();
     this.adminServer?.close();
@@ -168,8 +180,14 @@ export class NodetunnelAgent {
     this.destroy();
   }
 
+  /** The streams in slots: the servers that can route new dials here. */
   private sessions(): AgentSession[] {
     return this.slots.map((s) => s.session).filter((s): s is AgentSession => s !== undefined && !s.isClosed);
+  }
+
+  /** Those and the streams of servers going away. */
+  private allSessions(): AgentSession[] {
+    return [...this.sessions(), ...[...this.retiring].filter((s) => !s.isClosed)];
   }
 
   private ensureSlots(): void {
@@ -221,7 +239,7 @@ export class NodetunnelAgent {
       conn.close();
       return;
     }
-    if (this.sessions().some((s) => s.serverId === conn.serverId)) {
+    if (this.allSessions().some((s) => s.serverId === conn.serverId)) {
       // Reached a server this agent already holds (a load balancer sent us there): try again.
       conn.close();
       slot.lastError = `duplicate connection to server ${conn.serverId}`;
@@ -245,18 +263,43 @@ export class NodetunnelAgent {
       tracers: this.deps.tracers,
     });
     slot.session = session;
-    this.metrics.setOpenServerConnections(this.sessions().length);
+    this.metrics.setOpenServerConnections(this.allSessions().length);
     this.log.info({ serverId: conn.serverId, server: `${target.host}:${target.port}`, serverCount: conn.serverCount, credit: conn.credit, alpn: conn.alpnProtocol }, "connected to server");
     for (const w of this.readyWaiters.splice(0)) w();
+    conn.onGoingAway(() => {
+      if (slot.session !== session || this.state !== "running") return;
+      slot.session = undefined;
+      this.retiring.add(session);
+      this.log.info({ serverId: conn.serverId, connections: session.connectionCount }, "server is going away (GOAWAY): connecting a replacement; its stream serves its connections until they end");
+      this.schedule(slot, 0);
+      this.endIdleRetiring();
+    });
     session.onClosed((err) => {
       conn.close();
+      const wasRetiring = this.retiring.delete(session);
       if (slot.session === session) slot.session = undefined;
-      this.metrics.setOpenServerConnections(this.sessions().length);
-      if (this.state !== "running") return;
+      this.metrics.setOpenServerConnections(this.allSessions().length);
+      if (wasRetiring) this.endIdleRetiring();
+      if (this.state !== "running" || wasRetiring) return;
       this.log.warn({ serverId: conn.serverId, reason: err?.message }, "lost the server stream; reconnecting");
       this.retry(slot, `stream to ${conn.serverId} ended${err ? `: ${err.message}` : ""}`);
     });
     this.ensureSlots();
+  }
+
+  /** Ends the streams of going-away servers that carry nothing (checked every 500 ms while there are any). */
+  private endIdleRetiring(): void {
+    for (const s of this.retiring) {
+      if (s.connectionCount > 0 || s.pendingDialCount > 0 || this.endedRetiring.has(s)) continue;
+      this.endedRetiring.add(s);
+      s.end();
+    }
+    if (this.retiring.size === 0) {
+      clearInterval(this.retiringTimer);
+      this.retiringTimer = undefined;
+    } else {
+      this.retiringTimer ??= setInterval(() => this.endIdleRetiring(), 500).unref();
+    }
   }
 
   /** A DNS name with several addresses spreads the slots over them (upstream #394). */

@@ -2,6 +2,7 @@
 // the connect metadata, and the server's response headers read before any packet, as upstream
 // agents require (shared/spec/konnectivity.md §1.3).
 import { readFile } from "node:fs/promises";
+import { constants as http2Constants } from "node:http2";
 import type { Logger } from "pino";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError,
@@ -24,6 +25,12 @@ export interface ServerConnection {
   readonly alpnProtocol: string | undefined;
   /** Closes the HTTP/2 session under the stream. */
   close(): void;
+  /**
+   * Calls `listener` once when the server sends a graceful GOAWAY (NO_ERROR): it is going away
+   * (grpc-go's GracefulStop), and its stream only serves what it already carries. A GOAWAY with
+   * an error code ends the session instead, and with it the stream.
+   */
+  onGoingAway(listener: () => void): void;
 }
 
 export async function connectToServer(target: ServerTarget, o: AgentOptions, signal?: AbortSignal, log?: Logger): Promise<ServerConnection> {
@@ -78,6 +85,15 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
       credit: o.creditFlowControl && features.includes(FEATURE_CREDIT),
       alpnProtocol: client.alpnProtocol,
       close: () => client.destroy(),
+      onGoingAway: (listener) => {
+        // grpc-go's GracefulStop sends two GOAWAYs (the first with the largest stream id): one call.
+        const onGoaway = (errorCode: number) => {
+          if (errorCode !== http2Constants.NGHTTP2_NO_ERROR) return;
+          client.off("goaway", onGoaway);
+          listener();
+        };
+        client.on("goaway", onGoaway);
+      },
     };
   } catch (err) {
     client.destroy();

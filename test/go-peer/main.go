@@ -7,6 +7,7 @@
 //	go-peer agent CA CERT KEY HOST:PORT ID IDENTS     an agent: Connect over mTLS, dials for real, pumps both ways
 //	                                                  (GO_PEER_DIAL_DELAY_MS: wait that long before each dial)
 //	go-peer server CA CERT KEY ADDRESS BYTES          the server's agent port: DIAL_REQ, DATA both ways, CLOSE_REQ
+//	go-peer restart CA CERT KEY ADDRESS BYTES         the same after a first server on that port shut down
 package main
 
 import (
@@ -456,10 +457,10 @@ func agent(caFile, certFile, keyFile, server, id, identifiers string) {
 
 // ---- a server's agent port ----
 
-func server(caFile, certFile, keyFile, address string, size int) {
+func server(caFile, certFile, keyFile, address string, size int, restart bool) {
 	result := map[string]interface{}{}
 	done := make(chan struct{})
-	handler := func(_ interface{}, stream grpc.ServerStream) error {
+	var handler grpc.StreamHandler = func(_ interface{}, stream grpc.ServerStream) error {
 		defer close(done)
 		md, _ := metadata.FromIncomingContext(stream.Context())
 		result["agentid"] = md.Get("agentid")
@@ -530,10 +531,140 @@ func server(caFile, certFile, keyFile, address string, size int) {
 		}
 		return nil
 	}
-	// Upstream's agent listener: keepalive Time = --keepalive-time (1 h), and pings from an agent
-	// less than 30 s apart are strikes that end in GOAWAY too_many_pings (konnectivity.md §1.7).
+	creds := credentials.NewTLS(tlsConfig(caFile, certFile, keyFile, true))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail("listen: %v", err)
+	}
+	port := lis.Addr().(*net.TCPAddr).Port
+	emit(map[string]interface{}{"port": port})
+	waitFirst := func() {}
+	if restart {
+		// A first server takes the agent's Connect, opens a tunnel through it, and goes as
+		// upstream's does on SIGTERM with a --graceful-shutdown-timeout: GracefulStop (GOAWAY, no
+		// new streams, open ones run on), then Stop 10 s later. Its tunnel must keep working
+		// after the GOAWAY; the exchange then runs on a second server on the same port, which
+		// the agent should reach before the first one's Stop.
+		connected := make(chan struct{}, 1)
+		goingAway := make(chan struct{})
+		firstDone := make(chan struct{})
+		first := agentServer(creds, func(_ interface{}, stream grpc.ServerStream) error {
+			defer close(firstDone)
+			if err := stream.SendHeader(metadata.Pairs("serverID", "go-server-1", "serverCount", "1")); err != nil {
+				return err
+			}
+			err := func() error {
+				req := packet(dialReq, message(bf(1, []byte("tcp")), bf(2, []byte(address)), vf(3, 555)))
+				if err := stream.SendMsg(&req); err != nil {
+					return err
+				}
+				var raw []byte
+				if err := stream.RecvMsg(&raw); err != nil {
+					return err
+				}
+				rsp, err := decode(raw)
+				if err != nil || rsp.ptype != dialRsp || len(rsp.sub.b[1]) > 0 {
+					return fmt.Errorf("first server's dial: type %d, error %q", rsp.ptype, rsp.sub.b[1])
+				}
+				connectID := rsp.sub.u[2]
+				connected <- struct{}{}
+				<-goingAway
+				d := packet(data, message(vf(1, connectID), bf(3, []byte("after goaway"))))
+				if err := stream.SendMsg(&d); err != nil {
+					return err
+				}
+				if err := stream.RecvMsg(&raw); err != nil {
+					return err
+				}
+				if p, _ := decode(raw); p.ptype != data || string(p.sub.b[3]) != "after goaway" {
+					return fmt.Errorf("first server's echo after GOAWAY: type %d %q", p.ptype, p.sub.b[3])
+				}
+				cr := packet(closeReq, message(vf(1, connectID)))
+				if err := stream.SendMsg(&cr); err != nil {
+					return err
+				}
+				if err := stream.RecvMsg(&raw); err != nil {
+					return err
+				}
+				if p, _ := decode(raw); p.ptype != closeRsp {
+					return fmt.Errorf("first server's close: type %d", p.ptype)
+				}
+				return nil
+			}()
+			if err != nil {
+				result["firstError"] = err.Error()
+				return nil
+			}
+			result["firstEchoAfterGoaway"] = true
+			// As upstream's handler, the stream stays until the agent ends it (or Stop).
+			var raw []byte
+			result["firstEndedByAgent"] = stream.RecvMsg(&raw) == io.EOF
+			return nil
+		})
+		go func() { _ = first.Serve(lis) }()
+		select {
+		case <-connected:
+		case <-time.After(30 * time.Second):
+			emit(map[string]interface{}{"timeout": true, "waiting": "the first Connect"})
+			return
+		}
+		emit(map[string]interface{}{"event": "first connected"})
+		stoppedAt := time.Now()
+		firstStopped := make(chan struct{})
+		go first.GracefulStop()
+		time.AfterFunc(10*time.Second, func() {
+			close(firstStopped)
+			first.Stop()
+		})
+		time.Sleep(100 * time.Millisecond) // the GOAWAY is out before the tunnel is used again
+		close(goingAway)
+		for {
+			lis, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				break
+			}
+			if time.Since(stoppedAt) > 5*time.Second {
+				fail("listen again on %d: %v", port, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		inner := handler
+		handler = func(srv interface{}, stream grpc.ServerStream) error {
+			result["reconnectedAfterMs"] = time.Since(stoppedAt).Milliseconds()
+			select {
+			case <-firstStopped:
+				result["beforeFirstStopped"] = false
+			default:
+				result["beforeFirstStopped"] = true
+			}
+			return inner(srv, stream)
+		}
+		waitFirst = func() {
+			select {
+			case <-firstDone:
+			case <-time.After(5 * time.Second):
+				result["firstError"] = "the first server's stream did not finish"
+			}
+		}
+	}
+	s := agentServer(creds, handler)
+	go func() { _ = s.Serve(lis) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		result["timeout"] = true
+	}
+	waitFirst()
+	emit(result)
+	s.Stop()
+}
+
+// agentServer is upstream's agent listener: keepalive Time = --keepalive-time (1 h), and pings
+// from an agent less than 30 s apart are strikes that end in GOAWAY too_many_pings
+// (konnectivity.md §1.7).
+func agentServer(creds credentials.TransportCredentials, handler grpc.StreamHandler) *grpc.Server {
 	s := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(tlsConfig(caFile, certFile, keyFile, true))),
+		grpc.Creds(creds),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Hour}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second, PermitWithoutStream: true}),
 	)
@@ -542,19 +673,7 @@ func server(caFile, certFile, keyFile, address string, size int) {
 		HandlerType: (*interface{})(nil),
 		Streams:     []grpc.StreamDesc{{StreamName: "Connect", Handler: handler, ServerStreams: true, ClientStreams: true}},
 	}, struct{}{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fail("listen: %v", err)
-	}
-	go func() { _ = s.Serve(lis) }()
-	emit(map[string]interface{}{"port": lis.Addr().(*net.TCPAddr).Port})
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		result["timeout"] = true
-	}
-	emit(result)
-	s.Stop()
+	return s
 }
 
 func main() {
@@ -572,8 +691,8 @@ func main() {
 		frontend(args[1], args[2], atoi(args[3]), atoi(args[4]))
 	case len(args) == 7 && args[0] == "agent":
 		agent(args[1], args[2], args[3], args[4], args[5], args[6])
-	case len(args) == 6 && args[0] == "server":
-		server(args[1], args[2], args[3], args[4], atoi(args[5]))
+	case len(args) == 6 && (args[0] == "server" || args[0] == "restart"):
+		server(args[1], args[2], args[3], args[4], atoi(args[5]), args[0] == "restart")
 	default:
 		fail("%v", errors.New("usage: go-peer frontend|agent|server ... (see the comment at the top)"))
 	}

@@ -111,6 +111,28 @@ describe("rolling update: server graceful shutdown", () => {
     await waitFor(() => dest.open === 0, "the destination socket closed");
   });
 
+  it("close(deadline) sends agents GOAWAY first: the old stream keeps its connection while the agent already tries a replacement", async (t) => {
+    const stack = await startStack(t, { proxyStrategies: ["default"] });
+    const dest = await startDestination(t);
+    const agent = await stack.startAgent("ga-agent", "ipv4=127.0.4.6", { syncIntervalMs: 100, syncIntervalCapMs: 200 });
+    const kept = await open(stack, dest);
+    t.after(() => kept.destroy());
+
+    const closing = stack.server.close(10_000);
+    await waitFor(() => agent.status().servers.some((s) => s.goingAway === true && s.connections === 1),
+      "the agent to see the server going away, with the connection still on its stream");
+    await echo(kept, "still flows after the GOAWAY");
+    // The slot is free: the agent already tries to connect a replacement (here the same address,
+    // whose agent port no longer listens), instead of waiting for this server's deadline.
+    await waitFor(() => agent.status().lastErrors.some((e) => e.includes("ECONNREFUSED")), "the agent to try a replacement during the drain");
+    assert.equal(stack.server.proxy.establishedCount, 1);
+
+    kept.end();
+    await within(closing, "close() to resolve after the last connection finished", 3000);
+    await waitFor(() => agent.status().servers.length === 0, "the old stream to be gone");
+    await waitFor(() => dest.open === 0, "the destination socket closed");
+  });
+
   it("close(deadline) cuts what is still open when the deadline passes", async (t) => {
     const stack = await startStack(t, { proxyStrategies: ["default"] });
     const dest = await startDestination(t);

@@ -49,7 +49,8 @@ interface Slot {
 export interface AgentStatus {
   readonly agentId: string;
   readonly state: "running" | "draining" | "stopped";
-  readonly servers: ReadonlyArray<{ serverId: string; connectedAt: number; connections: number }>;
+  /** `goingAway`: the server sent GOAWAY; its stream serves the connections it has until they end. */
+  readonly servers: ReadonlyArray<{ serverId: string; connectedAt: number; connections: number; goingAway?: true }>;
   readonly knownServerCount: number;
   readonly lastErrors: readonly string[];
 }
@@ -130,7 +131,9 @@ export class NodetunnelAgent {
     return {
       agentId: this.options.agentId,
       state: this.state,
-      servers: this.sessions().map((s) => ({ serverId: s.serverId, connectedAt: s.connectedAt, connections: s.connectionCount })),
+      servers: this.allSessions().map((s) => ({
+        serverId: s.serverId, connectedAt: s.connectedAt, connections: s.connectionCount, ...(this.retiring.has(s) ? { goingAway: true as const } : {}),
+      })),
       knownServerCount: this.serverCount,
       lastErrors: this.slots.map((s) => s.lastError).filter((e): e is string => e !== undefined),
     };

@@ -258,6 +258,11 @@ export class NodetunnelServer {
   /**
    * Graceful shutdown: stop accepting, GOAWAY to agents and frontends, let connections finish
    * within the deadline, then destroy what is left. Idempotent.
+   *
+   * The agent port closes first, as grpc-go's GracefulStop: its listener goes and every agent
+   * gets GOAWAY while its stream carries on. nodetunnel agents take that as "connect a
+   * replacement now" and end the old stream once it carries nothing, so the server that replaces
+   * this one reaches them at once instead of after this one's deadline.
    */
   async close(deadlineMs = this.options.gracefulShutdownTimeoutMs): Promise<void> {
     if (this.state !== "running") return;
@@ -265,13 +270,14 @@ export class NodetunnelServer {
     this.proxy.close();
     for (const s of this.httpServers) s.close();
     const until = Date.now() + deadlineMs;
+    const agentsGone = this.agentServer.close(deadlineMs);
     await Promise.all(this.grpcFrontends.map((g) => g.close(deadlineMs)));
     while (this.proxy.establishedCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    // GOAWAY only stops new streams: agents keep their Connect stream open, so waiting for them
-    // to hang up would always run to the deadline. End each stream (UNAVAILABLE, as a grpc-go
-    // server stopping) so agents reconnect elsewhere now.
+    // GOAWAY only stops new streams: upstream's agents keep their Connect stream open, so waiting
+    // for them to hang up would always run to the deadline. End each stream (UNAVAILABLE, as a
+    // grpc-go server stopping) so agents reconnect elsewhere now.
     for (const agent of this.proxy.registry.all()) agent.channel.end(GrpcStatus.UNAVAILABLE, "server is shutting down");
-    await this.agentServer.close(Math.max(0, until - Date.now()));
+    await agentsGone;
     this.destroy();
   }
 

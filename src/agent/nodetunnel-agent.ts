@@ -292,6 +292,11 @@ export class NodetunnelAgent {
 
   /** Ends the streams of going-away servers that carry nothing (checked every 500 ms while there are any). */
   private endIdleRetiring(): void {
+    if (this.state === "stopped") {
+      clearInterval(this.retiringTimer);
+      this.retiringTimer = undefined;
+      return;
+    }
     for (const s of this.retiring) {
       if (s.connectionCount > 0 || s.pendingDialCount > 0 || this.endedRetiring.has(s)) continue;
       this.endedRetiring.add(s);

@@ -4,7 +4,7 @@
 // from Debian's golang-go and golang-google-grpc-dev (grpc-go 1.33); its packets are encoded by
 // hand with protowire, so neither our codec nor protobufjs is on its side. Loopback only.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,11 +12,10 @@ import { join } from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Registry } from "prom-client";
-import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
-import { http2Implementations } from "../src/transport/index.js";
-import { closedPort, sharedPki, silentLog, startDestination, startStack, tempDir, type Stack } from "./helpers/stack.js";
+import { http2Implementations, type Http2Implementation } from "../src/transport/index.js";
+import { closedPort, sharedPki, startAgentAgainst, startDestination, startStack, tempDir, type Stack } from "./helpers/stack.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { spawnJsonLines } from "./helpers/json-lines-child.js";
 import { waitFor } from "./helpers/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -47,22 +46,7 @@ async function buildPeer(): Promise<void> {
 }
 
 /** A long-running peer that reports as JSON lines on stdout; killed by its PID after the test. */
-function spawnPeer(t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}): { lines: Array<Record<string, unknown>>; stderr: () => string } {
-  const child = spawn(peer, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-  t.after(() => void child.kill("SIGKILL"));
-  const lines: Array<Record<string, unknown>> = [];
-  let stderr = "";
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  let partial = "";
-  child.stdout.on("data", (c: Buffer) => {
-    partial += c.toString();
-    for (let i = partial.indexOf("\n"); i >= 0; i = partial.indexOf("\n")) {
-      lines.push(JSON.parse(partial.slice(0, i)) as Record<string, unknown>);
-      partial = partial.slice(i + 1);
-    }
-  });
-  return { lines, stderr: () => stderr };
-}
+const spawnPeer = (t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}) => spawnJsonLines(t, peer, args, env);
 
 /** The PKI as files: the CA and the server's or the client's pair. */
 function pkiFiles(dir: string, ca: string, cert: string, key: string): string[] {
@@ -161,28 +145,29 @@ describe("grpc-go against nodetunnel", { skip }, () => {
     await stack.settled();
   });
 
+  /**
+   * A grpc-go server peer in `mode` (server, restart) on loopback, our agent (on `serverHttp2`)
+   * connected to it, and the peer's lines once it printed `lineCount` of them.
+   */
+  async function goServerWithOurAgent(t: TestContext, mode: string, destination: string, size: number, serverHttp2: Http2Implementation, lineCount: number): Promise<Array<Record<string, unknown>>> {
+    const pki = await sharedPki();
+    const files = pkiFiles(tempDir(t), pki.ca, pki.server.cert, pki.server.key);
+    const server = spawnPeer(t, [mode, ...files, destination, String(size)]);
+    const lines = server.lines;
+    await waitFor(() => lines.length >= 1, `the grpc-go server to listen (${server.stderr()})`, 15_000);
+    assert.equal(lines[0]!.error, undefined, JSON.stringify(lines[0]));
+    await startAgentAgainst(t, lines[0]!.port as number, { agentId: "node-go", identifiers: "ipv4=127.0.0.1", serverHttp2 });
+    await waitFor(() => lines.length >= lineCount, `the grpc-go server's result (${JSON.stringify(lines)} ${server.stderr()})`, 45_000);
+    return lines;
+  }
+
   for (const serverHttp2 of http2Implementations) {
     it(`as the server our agent connects to (agent on ${serverHttp2}): DIAL_REQ, 8 MiB echoed both ways at once, CLOSE_REQ → CLOSE_RSP`, { timeout: 60_000 }, async (t) => {
-      const pki = await sharedPki();
-      const files = pkiFiles(tempDir(t), pki.ca, pki.server.cert, pki.server.key);
       const echo = await startDestination(t);
       const size = 8 * 1024 * 1024;
-      const server = spawnPeer(t, ["server", ...files, echo.address, String(size)]);
-      const lines = server.lines;
-      await waitFor(() => lines.length >= 1, `the grpc-go server to listen (${server.stderr()})`, 15_000);
-      assert.equal(lines[0]!.error, undefined, JSON.stringify(lines[0]));
-      const agent = await NodetunnelAgent.start(resolveAgentOptions({
-        agentId: "node-go",
-        identifiers: "ipv4=127.0.0.1",
-        proxyServerHost: "127.0.0.1",
-        proxyServerPort: lines[0]!.port as number,
-        tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [], servername: "localhost" },
-        serverHttp2,
-      }), { log: silentLog, registry: new Registry() });
-      t.after(() => agent.destroy());
-      await waitFor(() => lines.length >= 2, `the grpc-go server's result (${server.stderr()})`, 40_000);
+      const lines = await goServerWithOurAgent(t, "server", echo.address, size, serverHttp2, 2);
       const result = lines[1]!;
-      assert.equal(result.timeout, undefined, `the exchange finished: ${JSON.stringify(result)} ${server.stderr()}`);
+      assert.equal(result.timeout, undefined, `the exchange finished: ${JSON.stringify(result)}`);
       assert.equal(result.error, undefined, JSON.stringify(result));
       assert.deepEqual(result.agentid, ["node-go"]);
       assert.deepEqual(result.agentidentifiers, ["ipv4=127.0.0.1"]);
@@ -195,21 +180,8 @@ describe("grpc-go against nodetunnel", { skip }, () => {
 
   for (const serverHttp2 of http2Implementations) {
     it(`a grpc-go server going away as upstream's does (GracefulStop): our agent (on ${serverHttp2}) keeps its tunnel and reaches the next server before the old one stops`, { timeout: 60_000 }, async (t) => {
-      const pki = await sharedPki();
-      const files = pkiFiles(tempDir(t), pki.ca, pki.server.cert, pki.server.key);
       const echo = await startDestination(t);
-      const server = spawnPeer(t, ["restart", ...files, echo.address, String(1024 * 1024)]);
-      const lines = server.lines;
-      await waitFor(() => lines.length >= 1, `the grpc-go server to listen (${server.stderr()})`, 15_000);
-      const agent = await NodetunnelAgent.start(resolveAgentOptions({
-        agentId: "node-go",
-        proxyServerHost: "127.0.0.1",
-        proxyServerPort: lines[0]!.port as number,
-        tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [], servername: "localhost" },
-        serverHttp2,
-      }), { log: silentLog, registry: new Registry() });
-      t.after(() => agent.destroy());
-      await waitFor(() => lines.length >= 3, `the grpc-go servers' result (${JSON.stringify(lines)} ${server.stderr()})`, 45_000);
+      const lines = await goServerWithOurAgent(t, "restart", echo.address, 1024 * 1024, serverHttp2, 3);
       assert.deepEqual(lines[1], { event: "first connected" });
       const result = lines[2]!;
       assert.equal(result.timeout, undefined, `the agent came back and the exchange finished: ${JSON.stringify(result)}`);

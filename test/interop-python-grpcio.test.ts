@@ -3,16 +3,15 @@
 // CLOSE_RSP, then the stream ends OK. Packets are encoded by hand in Python (proto3 wire format),
 // so neither our codec nor protobufjs is involved on that side.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
-import { Registry } from "prom-client";
-import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { http2Implementations } from "../src/transport/index.js";
-import { sharedPki, silentLog, startDestination, startStack, tempDir } from "./helpers/stack.js";
+import { sharedPki, startAgentAgainst, startDestination, startStack, tempDir } from "./helpers/stack.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { spawnJsonLines } from "./helpers/json-lines-child.js";
 import { waitFor } from "./helpers/wait.js";
 
 const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
@@ -194,22 +193,7 @@ const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: st
 const hasGrpcio = (await run(["-c", "import grpc"])).code === 0;
 
 /** A long-running Python peer that reports as JSON lines on stdout; killed after the test. */
-function spawnPython(t: TestContext, script: string, args: string[]): { lines: Array<Record<string, unknown>>; stderr: () => string } {
-  const child = spawn(python, ["-c", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  t.after(() => void child.kill("SIGKILL"));
-  const lines: Array<Record<string, unknown>> = [];
-  let stderr = "";
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  let partial = "";
-  child.stdout.on("data", (c: Buffer) => {
-    partial += c.toString();
-    for (let i = partial.indexOf("\n"); i >= 0; i = partial.indexOf("\n")) {
-      lines.push(JSON.parse(partial.slice(0, i)) as Record<string, unknown>);
-      partial = partial.slice(i + 1);
-    }
-  });
-  return { lines, stderr: () => stderr };
-}
+const spawnPython = (t: TestContext, script: string, args: string[]) => spawnJsonLines(t, python, ["-c", script, ...args]);
 
 describe("python3-grpcio client against the gRPC frontend", { skip: hasGrpcio ? false : "needs python3-grpcio (apt-get install python3-grpcio)" }, () => {
   it("dials, echoes DATA and closes with CLOSE_REQ → CLOSE_RSP", async (t) => {
@@ -281,14 +265,7 @@ describe("our agent against a python3-grpcio agent port", { skip: hasGrpcio ? fa
       const server = spawnPython(t, serverScript, [...files, echo.address]);
       const lines = server.lines;
       await waitFor(() => lines.length >= 1, `the python server to listen (${server.stderr()})`, 15_000);
-      const agent = await NodetunnelAgent.start(resolveAgentOptions({
-        agentId: "node-py",
-        proxyServerHost: "127.0.0.1",
-        proxyServerPort: lines[0]!.port as number,
-        tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [], servername: "localhost" },
-        serverHttp2,
-      }), { log: silentLog, registry: new Registry() });
-      t.after(() => agent.destroy());
+      await startAgentAgainst(t, lines[0]!.port as number, { agentId: "node-py", serverHttp2 });
       await waitFor(() => lines.length >= 2, `the python server's result (${server.stderr()})`, 40_000);
       const result = lines[1]!;
       assert.equal(result.timeout, undefined, `the exchange finished: ${JSON.stringify(result)} ${server.stderr()}`);

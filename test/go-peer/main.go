@@ -208,6 +208,45 @@ func sum(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
+// msgStream is what a client and a server stream share.
+type msgStream interface {
+	SendMsg(m interface{}) error
+	RecvMsg(m interface{}) error
+}
+
+// echoThrough sends payload as DATA for connectID in 32 KiB packets (upstream's server reads its
+// frontend in 32 KiB chunks) while it reads the DATA that comes back, until as many bytes came.
+func echoThrough(stream msgStream, connectID uint64, payload []byte) ([]byte, error) {
+	sendErr := make(chan error, 1)
+	go func() {
+		for off := 0; off < len(payload); off += 32 * 1024 {
+			end := off + 32*1024
+			if end > len(payload) {
+				end = len(payload)
+			}
+			p := packet(data, message(vf(1, connectID), bf(3, payload[off:end])))
+			if err := stream.SendMsg(&p); err != nil {
+				sendErr <- fmt.Errorf("send DATA: %w", err)
+				return
+			}
+		}
+		sendErr <- nil
+	}()
+	var back bytes.Buffer
+	var raw []byte
+	for back.Len() < len(payload) {
+		if err := stream.RecvMsg(&raw); err != nil {
+			return nil, fmt.Errorf("receive DATA after %d of %d bytes: %w", back.Len(), len(payload), err)
+		}
+		p, err := decode(raw)
+		if err != nil || p.ptype != data || p.sub.u[1] != connectID {
+			return nil, fmt.Errorf("expected DATA for %d, got type %d (%v)", connectID, p.ptype, err)
+		}
+		back.Write(p.sub.b[3])
+	}
+	return back.Bytes(), <-sendErr
+}
+
 // ---- kube-apiserver: the gRPC frontend ----
 
 // tunnel dials address through one Proxy stream, sends size bytes in 32 KiB DATA packets while
@@ -236,33 +275,8 @@ func tunnel(stream grpc.ClientStream, address string, seed int64, size int, clos
 	}
 	connectID := rsp.sub.u[2]
 	payload := pattern(seed, size)
-	sendErr := make(chan error, 1)
-	go func() {
-		for off := 0; off < len(payload); off += 32 * 1024 {
-			end := off + 32*1024
-			if end > len(payload) {
-				end = len(payload)
-			}
-			p := packet(data, message(vf(1, connectID), bf(3, payload[off:end])))
-			if err := stream.SendMsg(&p); err != nil {
-				sendErr <- fmt.Errorf("send DATA: %w", err)
-				return
-			}
-		}
-		sendErr <- nil
-	}()
-	var back bytes.Buffer
-	for back.Len() < size {
-		if err := stream.RecvMsg(&raw); err != nil {
-			return nil, fmt.Errorf("receive DATA after %d of %d bytes: %w", back.Len(), size, err)
-		}
-		p, err := decode(raw)
-		if err != nil || p.ptype != data || p.sub.u[1] != connectID {
-			return nil, fmt.Errorf("expected DATA for %d, got type %d (%v)", connectID, p.ptype, err)
-		}
-		back.Write(p.sub.b[3])
-	}
-	if err := <-sendErr; err != nil {
+	back, err := echoThrough(stream, connectID, payload)
+	if err != nil {
 		return nil, err
 	}
 	cr := packet(closeReq, message(vf(1, connectID)))
@@ -276,7 +290,7 @@ func tunnel(stream grpc.ClientStream, address string, seed int64, size int, clos
 		return nil, fmt.Errorf("expected CLOSE_RSP for %d, got type %d", connectID, p.ptype)
 	}
 	result := map[string]interface{}{
-		"connectID": connectID, "sent": size, "echoed": back.Len(), "same": sum(back.Bytes()) == sum(payload),
+		"connectID": connectID, "sent": size, "echoed": len(back), "same": sum(back) == sum(payload),
 	}
 	if closeConn != nil {
 		return result, closeConn()
@@ -484,37 +498,11 @@ func server(caFile, certFile, keyFile, address string, size int, restart bool) {
 			connectID := rsp.sub.u[2]
 			result["dial"] = map[string]interface{}{"connectID": connectID, "random": rsp.sub.u[3], "error": string(rsp.sub.b[1])}
 			payload := pattern(42, size)
-			sendErr := make(chan error, 1)
-			go func() {
-				// The upstream server's frontend reads in 32 KiB chunks.
-				for off := 0; off < len(payload); off += 32 * 1024 {
-					end := off + 32*1024
-					if end > len(payload) {
-						end = len(payload)
-					}
-					p := packet(data, message(vf(1, connectID), bf(3, payload[off:end])))
-					if err := stream.SendMsg(&p); err != nil {
-						sendErr <- err
-						return
-					}
-				}
-				sendErr <- nil
-			}()
-			var back bytes.Buffer
-			for back.Len() < size {
-				if err := stream.RecvMsg(&raw); err != nil {
-					return fmt.Errorf("receive DATA after %d of %d bytes: %w", back.Len(), size, err)
-				}
-				p, err := decode(raw)
-				if err != nil || p.ptype != data || p.sub.u[1] != connectID {
-					return fmt.Errorf("expected DATA for %d, got type %d (%v)", connectID, p.ptype, err)
-				}
-				back.Write(p.sub.b[3])
+			back, err := echoThrough(stream, connectID, payload)
+			if err != nil {
+				return err
 			}
-			if err := <-sendErr; err != nil {
-				return fmt.Errorf("send DATA: %w", err)
-			}
-			result["echo"] = map[string]interface{}{"sent": size, "echoed": back.Len(), "same": sum(back.Bytes()) == sum(payload)}
+			result["echo"] = map[string]interface{}{"sent": size, "echoed": len(back), "same": sum(back) == sum(payload)}
 			cr := packet(closeReq, message(vf(1, connectID)))
 			if err := stream.SendMsg(&cr); err != nil {
 				return fmt.Errorf("send CLOSE_REQ: %w", err)

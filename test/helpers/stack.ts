@@ -197,6 +197,22 @@ export async function startDestination(t: Hooks, o: { host?: string; banner?: st
   };
 }
 
+/**
+ * One of our agents, connected over mTLS (the shared PKI's client pair) to another
+ * implementation's server on loopback `port` (a Python or Go peer); destroyed after the test.
+ */
+export async function startAgentAgainst(t: Hooks, port: number, o: Partial<AgentOptionsInput> & { agentId: string }): Promise<NodetunnelAgent> {
+  const pki = await sharedPki();
+  const agent = await NodetunnelAgent.start(resolveAgentOptions({
+    proxyServerHost: "127.0.0.1",
+    proxyServerPort: port,
+    tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [], servername: "localhost" },
+    ...o,
+  }), { log: silentLog, registry: new Registry() });
+  t.after(() => agent.destroy());
+  return agent;
+}
+
 /** A loopback port nothing listens on (bound, then released). */
 export async function closedPort(host = "127.0.0.1"): Promise<number> {
   const probe = net.createServer();

@@ -82,6 +82,34 @@ describe("grpc-go against nodetunnel", { skip }, () => {
     });
   }
 
+  it("as kube-apiserver on the HTTP CONNECT frontend, over the Unix socket and over mTLS: Go's http.ReadResponse takes our 200 with no tunnel byte behind it, then 4 MiB echo", { timeout: 60_000 }, async (t) => {
+    const stack = await startStack(t, { connectTls: true });
+    await stack.startAgent("node-1", "ipv4=127.0.0.1");
+    const echo = await startDestination(t);
+    const size = 4 * 1024 * 1024;
+    const tlsFiles = pkiFiles(stack.dir, stack.pki.ca, stack.pki.client.cert, stack.pki.client.key);
+    for (const [name, proxy, extra] of [["Unix socket", stack.connectPath, []], ["mTLS", `127.0.0.1:${stack.connectTlsPort!}`, tlsFiles]] as const) {
+      const r = await run(peer, ["connect", proxy, echo.address, String(size), ...extra], process.env, 40_000);
+      assert.equal(r.code, 0, `${name}: ${r.stdout}\n${r.stderr}`);
+      assert.deepEqual(JSON.parse(r.stdout), { status: "200 Connection Established", proto: "HTTP/1.1", buffered: 0, echoed: size, same: true }, name);
+    }
+    await waitFor(() => echo.open === 0, "the destination sockets to close");
+    await stack.settled();
+  });
+
+  it("as kube-apiserver on the HTTP CONNECT frontend: a refused dial is a 502 that Go reads, with the agent's error as a text/plain body", { timeout: 30_000 }, async (t) => {
+    const stack = await startStack(t);
+    await stack.startAgent("node-1", "ipv4=127.0.0.1");
+    const port = await closedPort();
+    const r = await run(peer, ["connect", stack.connectPath, `127.0.0.1:${port}`, "1"], process.env, 20_000);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const out = JSON.parse(r.stdout) as Record<string, string>;
+    assert.equal(out.status, "502 Bad Gateway");
+    assert.equal(out.contentType, "text/plain; charset=utf-8");
+    assert.match(out.body!, new RegExp(`^dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused`));
+    await stack.settled();
+  });
+
   /** A grpc-go agent on the agent port, registered as ipv4=127.0.0.1, and the server knowing it. */
   async function goAgent(t: TestContext, stack: Stack, env: NodeJS.ProcessEnv = {}): Promise<Array<Record<string, unknown>>> {
     const files = pkiFiles(stack.dir, stack.pki.ca, stack.pki.client.cert, stack.pki.client.key);

@@ -8,9 +8,12 @@
 //	                                                  (GO_PEER_DIAL_DELAY_MS: wait that long before each dial)
 //	go-peer server CA CERT KEY ADDRESS BYTES          the server's agent port: DIAL_REQ, DATA both ways, CLOSE_REQ
 //	go-peer restart CA CERT KEY ADDRESS BYTES         the same after a first server on that port shut down
+//	go-peer connect PROXY ADDRESS BYTES [CA CERT KEY] kube-apiserver's HTTP CONNECT egress: PROXY is a Unix
+//	                                                  socket path, or host:port with mTLS; Go's http.ReadResponse
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -24,6 +27,7 @@ import (
 	"io/ioutil"
 	"math/rand"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -245,6 +249,55 @@ func echoThrough(stream msgStream, connectID uint64, payload []byte) ([]byte, er
 		back.Write(p.sub.b[3])
 	}
 	return back.Bytes(), <-sendErr
+}
+
+// ---- kube-apiserver: the HTTP CONNECT frontend ----
+
+// connect does what kube-apiserver's egress dialer does in http-connect mode: CONNECT, the
+// answer read with Go's http.ReadResponse through a bufio.Reader, no byte of the tunnel allowed
+// in that reader's buffer, then the connection used raw. It echoes size bytes through it.
+func connect(proxy, address string, size int, tlsFiles []string) {
+	var conn net.Conn
+	var err error
+	if len(tlsFiles) == 3 {
+		conn, err = tls.Dial("tcp", proxy, tlsConfig(tlsFiles[0], tlsFiles[1], tlsFiles[2], false))
+	} else {
+		conn, err = net.Dial("unix", proxy)
+	}
+	if err != nil {
+		fail("dial the proxy %s: %v", proxy, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", address, "127.0.0.1")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		fail("read the CONNECT response: %v", err)
+	}
+	out := map[string]interface{}{"status": res.Status, "proto": res.Proto, "buffered": br.Buffered()}
+	if res.StatusCode != http.StatusOK {
+		body, _ := ioutil.ReadAll(res.Body)
+		out["body"] = string(body)
+		out["contentType"] = res.Header.Get("Content-Type")
+		emit(out)
+		return
+	}
+	payload := pattern(7, size)
+	sendErr := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(payload)
+		sendErr <- err
+	}()
+	back := make([]byte, size)
+	if _, err := io.ReadFull(conn, back); err != nil {
+		out["error"] = "read the echo: " + err.Error()
+	} else if err := <-sendErr; err != nil {
+		out["error"] = "write: " + err.Error()
+	}
+	out["echoed"] = size
+	out["same"] = sum(back) == sum(payload)
+	emit(out)
 }
 
 // ---- kube-apiserver: the gRPC frontend ----
@@ -681,7 +734,9 @@ func main() {
 		agent(args[1], args[2], args[3], args[4], args[5], args[6])
 	case len(args) == 6 && (args[0] == "server" || args[0] == "restart"):
 		server(args[1], args[2], args[3], args[4], atoi(args[5]), args[0] == "restart")
+	case (len(args) == 4 || len(args) == 7) && args[0] == "connect":
+		connect(args[1], args[2], atoi(args[3]), args[4:])
 	default:
-		fail("%v", errors.New("usage: go-peer frontend|agent|server ... (see the comment at the top)"))
+		fail("%v", errors.New("usage: go-peer frontend|agent|server|restart|connect ... (see the comment at the top)"))
 	}
 }

@@ -188,9 +188,9 @@ export class NodetunnelAgent {
     return this.slots.map((s) => s.session).filter((s): s is AgentSession => s !== undefined && !s.isClosed);
   }
 
-  /** Those and the streams of servers going away. */
+  /** Those and the streams of servers going away (a retiring stream leaves the set when it closes). */
   private allSessions(): AgentSession[] {
-    return [...this.sessions(), ...[...this.retiring].filter((s) => !s.isClosed)];
+    return [...this.sessions(), ...this.retiring];
   }
 
   private ensureSlots(): void {

@@ -1,6 +1,7 @@
 // grpc-go, the gRPC implementation upstream Konnectivity and kube-apiserver are built on, against
-// nodetunnel in the three roles it plays upstream: kube-apiserver on the gRPC frontend, an agent on
-// the agent port, and the server our agent connects to. The peer is test/go-peer/main.go, built
+// nodetunnel in the roles Go plays upstream: kube-apiserver on the gRPC frontend and on the HTTP
+// CONNECT frontend (Go's net/http), an agent on the agent port, and the server our agent connects
+// to, also while it shuts down as upstream's does. The peer is test/go-peer/main.go, built
 // from Debian's golang-go and golang-google-grpc-dev (grpc-go 1.33); its packets are encoded by
 // hand with protowire, so neither our codec nor protobufjs is on its side. Loopback only.
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 // A grpc-go peer for test/interop-grpc-go.test.ts: the gRPC implementation upstream Konnectivity
-// and kube-apiserver are built on, in the three roles they play against nodetunnel. Packets are
+// and kube-apiserver are built on, in the roles they play against nodetunnel. Packets are
 // encoded by hand with protowire (konnectivity.md §1.2), so neither nodetunnel's codec nor
 // protobufjs is involved on this side. It prints what it saw as JSON lines on stdout.
 //

@@ -83,6 +83,21 @@ describe("grpc-go against nodetunnel", { skip }, () => {
     });
   }
 
+  it("as kube-apiserver on the gRPC frontend, a burst: 200 tunnels at once, each on its own ClientConn, 64 KiB echoed on each", { timeout: 90_000 }, async (t) => {
+    const stack = await startStack(t);
+    await stack.startAgent("node-1", "ipv4=127.0.0.1");
+    const echo = await startDestination(t);
+    const r = await run(peer, ["frontend", stack.grpcPath, echo.address, "200", String(64 * 1024)], process.env, 60_000);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const out = JSON.parse(r.stdout) as { tunnels: Array<Record<string, unknown>> };
+    assert.equal(out.tunnels.length, 201);
+    const failed = out.tunnels.filter((x) => x.error !== undefined || x.same !== true);
+    assert.deepEqual(failed, [], `${failed.length} of 201 tunnels failed`);
+    assert.equal(new Set(out.tunnels.map((x) => x.connectID)).size, 201, "each tunnel has its own connectID");
+    await waitFor(() => echo.open === 0, "the destination sockets to close", 10_000);
+    await stack.settled();
+  });
+
   it("as kube-apiserver on the HTTP CONNECT frontend, over the Unix socket and over mTLS: Go's http.ReadResponse takes our 200 with no tunnel byte behind it, then 4 MiB echo", { timeout: 60_000 }, async (t) => {
     const stack = await startStack(t, { connectTls: true });
     await stack.startAgent("node-1", "ipv4=127.0.0.1");

@@ -7,25 +7,19 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { http2Implementations, type Http2Implementation } from "../src/transport/index.js";
 import { closedPort, sharedPki, startAgentAgainst, startDestination, startStack, tempDir, type Stack } from "./helpers/stack.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { buildGoPeer, goPeerMissing } from "./go-peer/build-peer.js";
 import { spawnJsonLines } from "./helpers/json-lines-child.js";
 import { waitFor } from "./helpers/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-const goPaths = ["/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go"];
-const go = goPaths.find((p) => existsSync(p));
-const grpcGoSources = "/usr/share/gocode/src/google.golang.org/grpc";
-const skip = go === undefined ? "needs Go (apt-get install golang-go golang-google-grpc-dev golang-google-protobuf-dev)"
-  : !existsSync(grpcGoSources) ? `needs grpc-go's sources in ${grpcGoSources} (apt-get install golang-google-grpc-dev golang-google-protobuf-dev)`
-  : false;
+const skip = goPeerMissing() ?? false;
 
 const buildDir = mkdtempSync(join(tmpdir(), "nt-go-peer-"));
 const peer = join(buildDir, "go-peer");
@@ -36,14 +30,6 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: nu
     execFile(file, args, { encoding: "utf8", timeout: timeoutMs, env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
       resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }));
   });
-}
-
-/** Builds the peer in GOPATH mode against Debian's Go library sources. */
-async function buildPeer(): Promise<void> {
-  const source = fileURLToPath(new URL("./go-peer/main.go", import.meta.url));
-  const env = { ...process.env, GO111MODULE: "off", GOPATH: "/usr/share/gocode", GOFLAGS: "", CGO_ENABLED: "0" };
-  const r = await run(go!, ["build", "-o", peer, source], env, 240_000);
-  assert.equal(r.code, 0, `go build failed:\n${r.stderr}`);
 }
 
 /** A long-running peer that reports as JSON lines on stdout; killed by its PID after the test. */
@@ -59,7 +45,7 @@ function pkiFiles(dir: string, ca: string, cert: string, key: string): string[] 
 }
 
 describe("grpc-go against nodetunnel", { skip }, () => {
-  before(buildPeer, { timeout: 240_000 });
+  before(() => buildGoPeer(peer), { timeout: 240_000 });
 
   for (const frontendHttp2 of http2Implementations) {
     it(`as kube-apiserver on the gRPC frontend (${frontendHttp2}): 4 tunnels of 8 MiB echoed at once, CLOSE_REQ → CLOSE_RSP, then the ClientConn closed (as konnectivity-client) or status OK`, { timeout: 90_000 }, async (t) => {

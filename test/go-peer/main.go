@@ -10,6 +10,7 @@
 //	go-peer restart CA CERT KEY ADDRESS BYTES         the same after a first server on that port shut down
 //	go-peer connect PROXY ADDRESS BYTES [CA CERT KEY] kube-apiserver's HTTP CONNECT egress: PROXY is a Unix
 //	                                                  socket path, or host:port with mTLS; Go's http.ReadResponse
+//	go-peer load ROW WAY PROXY ADDRESS SECONDS [N]    the benchmark's rows with a Go client (load.go)
 package main
 
 import (
@@ -734,9 +735,15 @@ func main() {
 		agent(args[1], args[2], args[3], args[4], args[5], args[6])
 	case len(args) == 6 && (args[0] == "server" || args[0] == "restart"):
 		server(args[1], args[2], args[3], args[4], atoi(args[5]), args[0] == "restart")
+	case (len(args) == 6 || len(args) == 7) && args[0] == "load":
+		concurrency := 1
+		if len(args) == 7 {
+			concurrency = atoi(args[6])
+		}
+		load(args[1], args[2], args[3], args[4], atoi(args[5]), concurrency)
 	case (len(args) == 4 || len(args) == 7) && args[0] == "connect":
 		connect(args[1], args[2], atoi(args[3]), args[4:])
 	default:
-		fail("%v", errors.New("usage: go-peer frontend|agent|server|restart|connect ... (see the comment at the top)"))
+		fail("%v", errors.New("usage: go-peer frontend|agent|server|restart|connect|load ... (see the comment at the top)"))
 	}
 }

@@ -181,7 +181,9 @@ const warmup = 500 * time.Millisecond
 // (its 16-byte reports: bytes received, its monotonic clock in ns).
 func loadUp1(t tun, d time.Duration) map[string]interface{} {
 	stop := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		chunk := make([]byte, 64*1024)
 		for {
 			select {
@@ -194,7 +196,11 @@ func loadUp1(t tun, d time.Duration) map[string]interface{} {
 			}
 		}
 	}()
-	defer close(stop)
+	// The writer is done before the tunnel is closed: a stream takes one sender at a time.
+	defer func() {
+		close(stop)
+		<-stopped
+	}()
 	var report [16]byte
 	read := func() (uint64, uint64, error) {
 		if _, err := io.ReadFull(t, report[:]); err != nil {

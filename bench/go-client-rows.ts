@@ -76,7 +76,7 @@ async function main(): Promise<void> {
           const cpu0 = { server: cpuMs(pids.server), agent: cpuMs(pids.agent) };
           const r = await runPeer(peer, ["load", row, way, proxy, destination, String(args.seconds), "16"], (args.seconds + 30) * 1000);
           const cpu = { serverMs: cpuMs(pids.server) - cpu0.server, agentMs: cpuMs(pids.agent) - cpu0.agent };
-          log(`round ${round} ${row} ${wayNames[way]}: ${JSON.stringify(r)}`);
+          log(`round ${round} ${row} ${wayNames[way]}: ${JSON.stringify({ ...r, ...cpu })}`);
           ((results[row] ??= {})[way] ??= []).push({ ...r, ...cpu });
           await new Promise((r2) => setTimeout(r2, 300));
         }

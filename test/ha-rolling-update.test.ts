@@ -133,6 +133,36 @@ describe("rolling update: server graceful shutdown", () => {
     await waitFor(() => dest.open === 0, "the destination socket closed");
   });
 
+  it("one server restarting on its address: after a long drain the agent comes back at the first backoff step, not at the step its retries had reached", async (t) => {
+    const first = await startStack(t, { proxyStrategies: ["default"] });
+    const dest = await startDestination(t);
+    const agent = await first.startAgent("restart-agent", "ipv4=127.0.4.7", {
+      syncIntervalMs: 400, syncIntervalCapMs: 4000, healthListen: { port: 0, host: "127.0.0.1" },
+    });
+    const kept = await open(first, dest);
+    t.after(() => kept.destroy());
+    const closing = first.server.close(20_000);
+    await waitFor(() => agent.status().servers.some((s) => s.goingAway === true), "the agent to see the server going away");
+    // While the connection drains, the agent's tries at a replacement are refused and back off:
+    // after the fifth, the next is ~3 s away (400 ms × 1.5⁵).
+    const failures = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${agent.healthPort!}/metrics`)).text();
+      return Number(/^konnectivity_network_proxy_agent_server_connection_failure_count\{direction="to_server"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    for (const until = Date.now() + 15_000; (await failures()) < 5;) {
+      assert.ok(Date.now() < until, "five refused tries within 15 s");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    kept.end();
+    await within(closing, "close() to resolve after the last connection finished", 3000);
+    const second = await startStack(t, { proxyStrategies: ["default"], serverId: "second-server", agentListen: { port: first.agentPort, host: "127.0.0.1" } });
+    const startedAt = Date.now();
+    await waitFor(() => second.server.proxy.registry.streamsOf("restart-agent").length === 1, "the agent on the restarted server", 6000);
+    const tookMs = Date.now() - startedAt;
+    t.diagnostic(`back on the restarted server after ${tookMs} ms`);
+    assert.ok(tookMs < 1500, `the agent came back ${tookMs} ms after the server (first backoff step: 400 ms)`);
+  });
+
   it("close(deadline) cuts what is still open when the deadline passes", async (t) => {
     const stack = await startStack(t, { proxyStrategies: ["default"] });
     const dest = await startDestination(t);

@@ -44,6 +44,8 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
   abort: AbortController | undefined;
   lastError: string | undefined;
+  /** A connection attempt is under way (between its timer and its outcome). */
+  isConnecting: boolean;
 }
 
 export interface AgentStatus {
@@ -196,7 +198,7 @@ export class NodetunnelAgent {
   private ensureSlots(): void {
     const wanted = Math.max(this.options.servers.length, this.serverCount);
     while (this.slots.length < wanted) {
-      const slot: Slot = { index: this.slots.length, session: undefined, attempts: 0, timer: undefined, abort: undefined, lastError: undefined };
+      const slot: Slot = { index: this.slots.length, session: undefined, attempts: 0, timer: undefined, abort: undefined, lastError: undefined, isConnecting: false };
       this.slots.push(slot);
       this.schedule(slot, 0);
     }
@@ -215,6 +217,15 @@ export class NodetunnelAgent {
   }
 
   private async connectSlot(slot: Slot): Promise<void> {
+    slot.isConnecting = true;
+    try {
+      await this.tryConnectSlot(slot);
+    } finally {
+      slot.isConnecting = false;
+    }
+  }
+
+  private async tryConnectSlot(slot: Slot): Promise<void> {
     if (this.state !== "running") return;
     // Slots beyond what the servers and the count need stay idle.
     if (slot.index >= Math.max(this.options.servers.length, this.serverCount)) return;
@@ -282,8 +293,17 @@ export class NodetunnelAgent {
       const wasRetiring = this.retiring.delete(session);
       if (slot.session === session) slot.session = undefined;
       this.metrics.setOpenServerConnections(this.allSessions().length);
-      if (wasRetiring) this.endIdleRetiring();
-      if (this.state !== "running" || wasRetiring) return;
+      if (wasRetiring) {
+        this.endIdleRetiring();
+        // No replacement yet (one server, restarting): its retries have backed off while it
+        // drained, so start again from the first step, as a lost stream does.
+        if (this.state === "running" && slot.session === undefined && !slot.isConnecting) {
+          slot.attempts = 0;
+          this.schedule(slot, backoffMs(0, this.options, this.random));
+        }
+        return;
+      }
+      if (this.state !== "running") return;
       this.log.warn({ serverId: conn.serverId, reason: err?.message }, "lost the server stream; reconnecting");
       this.retry(slot, `stream to ${conn.serverId} ended${err ? `: ${err.message}` : ""}`);
     });

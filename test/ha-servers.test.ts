@@ -201,6 +201,48 @@ describe("HA: three servers, agents connected to all of them", () => {
     await waitFor(() => lb.open === 3 && rr.open === 3, `one connection per server per agent (${lb.open}, ${rr.open})`);
   });
 
+  it("a server behind the balancer goes away gracefully: the agent backs off while no replacement exists, then reaches it while the old one still drains", async () => {
+    const servers = await Promise.all([1, 2, 3].map((i) => startServer(cleanup, `roll-s${i}`, { host: "127.0.0.1", port: 0 })));
+    const backends = servers.map((s) => s.addresses.agentPort);
+    const lb = await startLoadBalancer(cleanup, () => backends);
+    const dest = await startDestination(cleanup, { host: "127.0.3.1" });
+    const agent = await startAgent(cleanup, "roll-node-1", "127.0.3.1", { proxyServerHost: `127.0.0.1:${lb.port}` });
+    await agent.waitForServers(3, 5000);
+    // A connection through the server that will leave, open for its whole drain.
+    const { head, socket, rest } = await httpConnect({ port: servers[2]!.addresses.frontends[0]!.port! }, dest.address);
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    socket.write("before");
+    assert.equal((await readUntil(socket, rest, (b) => b.length >= 6)).toString(), "before");
+
+    // It goes (SIGTERM with a graceful timeout): GOAWAY to the agent, its listener closed. Its
+    // replacement is not there yet, so every try through the balancer lands on a server the agent
+    // holds (or on the closed port). Those tries back off (100 ms × 1.5ⁿ, capped at 400 ms here)
+    // instead of coming every 100 ms.
+    const closing = servers[2]!.close(20_000);
+    backends.splice(2, 1);
+    await waitFor(() => agent.status().servers.some((s) => s.serverId === "roll-s3" && s.goingAway === true), "the agent to see roll-s3 going away");
+    const acceptedBefore = lb.accepted;
+    await new Promise((r) => setTimeout(r, 3000));
+    const tries = lb.accepted - acceptedBefore;
+    assert.ok(tries >= 3 && tries <= 20, `${tries} tries in 3 s with no replacement (without the backoff: ~26)`);
+
+    // The replacement joins the balancer: the agent reaches it while roll-s3 still drains.
+    const replacement = await startServer(cleanup, "roll-s4", { host: "127.0.0.1", port: 0 });
+    backends.push(replacement.addresses.agentPort);
+    await waitFor(() => replacement.proxy.registry.streamsOf("roll-node-1").length === 1, "the agent on the replacement", 5000);
+    assert.equal(servers[2]!.proxy.establishedCount, 1, "roll-s3 still drains its connection");
+    socket.write("during");
+    assert.equal((await readUntil(socket, Buffer.alloc(0), (b) => b.length >= 6)).toString(), "during");
+    assert.deepEqual(agent.status().servers.map((s) => `${s.serverId}${s.goingAway ? " (going away)" : ""}`).sort(),
+      ["roll-s1", "roll-s2", "roll-s3 (going away)", "roll-s4"]);
+    await assertFullMesh([servers[0]!, servers[1]!, replacement], [dest]);
+
+    socket.end();
+    await closing;
+    await waitFor(() => agent.status().servers.length === 3, "roll-s3's stream to be gone");
+    assert.deepEqual(serverIdsOf(agent), ["roll-s1", "roll-s2", "roll-s4"]);
+  });
+
   // The servers' certificate carries only the DNS name: the agent checks it against the name it was
   // given, not against the address it picked (it once did, and failed closed).
   it("a DNS name with several addresses spreads the agent's slots over them", async (t) => {

@@ -254,9 +254,16 @@ export class NodetunnelAgent {
       return;
     }
     if (this.allSessions().some((s) => s.serverId === conn.serverId)) {
-      // Reached a server this agent already holds (a load balancer sent us there): try again.
+      // Reached a server this agent already holds (a load balancer sent us there): try again,
+      // at the first step, as upstream's agent does below its server count. While a server is
+      // going away the replacement may not exist yet (its pod starts after the old one leaves),
+      // so back off: thousands of agents retrying every second through the balancer would be a
+      // TLS handshake storm on the servers that stay. The first step comes back when the old
+      // stream ends.
       conn.close();
-      slot.lastError = `duplicate connection to server ${conn.serverId}`;
+      const message = `duplicate connection to server ${conn.serverId}`;
+      if (this.retiring.size > 0) return this.retry(slot, message);
+      slot.lastError = message;
       this.schedule(slot, backoffMs(0, this.options, this.random));
       return;
     }

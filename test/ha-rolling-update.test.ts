@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import net from "node:net";
 import { describe, it } from "node:test";
+import { http2Implementations } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
 import { startDestination, startStack, type Destination, type Stack } from "./helpers/stack.js";
 import { waitFor, within } from "./helpers/wait.js";
@@ -111,27 +112,29 @@ describe("rolling update: server graceful shutdown", () => {
     await waitFor(() => dest.open === 0, "the destination socket closed");
   });
 
-  it("close(deadline) sends agents GOAWAY first: the old stream keeps its connection while the agent already tries a replacement", async (t) => {
-    const stack = await startStack(t, { proxyStrategies: ["default"] });
-    const dest = await startDestination(t);
-    const agent = await stack.startAgent("ga-agent", "ipv4=127.0.4.6", { syncIntervalMs: 100, syncIntervalCapMs: 200 });
-    const kept = await open(stack, dest);
-    t.after(() => kept.destroy());
+  for (const agentHttp2 of http2Implementations) {
+    it(`close(deadline) sends agents GOAWAY first (agent port on ${agentHttp2}): the old stream keeps its connection while the agent already tries a replacement`, async (t) => {
+      const stack = await startStack(t, { proxyStrategies: ["default"], agentHttp2 });
+      const dest = await startDestination(t);
+      const agent = await stack.startAgent("ga-agent", "ipv4=127.0.4.6", { syncIntervalMs: 100, syncIntervalCapMs: 200 });
+      const kept = await open(stack, dest);
+      t.after(() => kept.destroy());
 
-    const closing = stack.server.close(10_000);
-    await waitFor(() => agent.status().servers.some((s) => s.goingAway === true && s.connections === 1),
-      "the agent to see the server going away, with the connection still on its stream");
-    await echo(kept, "still flows after the GOAWAY");
-    // The slot is free: the agent already tries to connect a replacement (here the same address,
-    // whose agent port no longer listens), instead of waiting for this server's deadline.
-    await waitFor(() => agent.status().lastErrors.some((e) => e.includes("ECONNREFUSED")), "the agent to try a replacement during the drain");
-    assert.equal(stack.server.proxy.establishedCount, 1);
+      const closing = stack.server.close(10_000);
+      await waitFor(() => agent.status().servers.some((s) => s.goingAway === true && s.connections === 1),
+        "the agent to see the server going away, with the connection still on its stream");
+      await echo(kept, "still flows after the GOAWAY");
+      // The slot is free: the agent already tries to connect a replacement (here the same address,
+      // whose agent port no longer listens), instead of waiting for this server's deadline.
+      await waitFor(() => agent.status().lastErrors.some((e) => e.includes("ECONNREFUSED")), "the agent to try a replacement during the drain");
+      assert.equal(stack.server.proxy.establishedCount, 1);
 
-    kept.end();
-    await within(closing, "close() to resolve after the last connection finished", 3000);
-    await waitFor(() => agent.status().servers.length === 0, "the old stream to be gone");
-    await waitFor(() => dest.open === 0, "the destination socket closed");
-  });
+      kept.end();
+      await within(closing, "close() to resolve after the last connection finished", 3000);
+      await waitFor(() => agent.status().servers.length === 0, "the old stream to be gone");
+      await waitFor(() => dest.open === 0, "the destination socket closed");
+    });
+  }
 
   it("one server restarting on its address: after a long drain the agent comes back at the first backoff step, not at the step its retries had reached", async (t) => {
     const first = await startStack(t, { proxyStrategies: ["default"] });

@@ -65,17 +65,7 @@ var packetBytes = func() int {
 }()
 
 func (t *grpcTun) Write(b []byte) (int, error) {
-	for off := 0; off < len(b); off += packetBytes {
-		end := off + packetBytes
-		if end > len(b) {
-			end = len(b)
-		}
-		p := packet(data, message(vf(1, t.connectID), bf(3, b[off:end])))
-		if err := t.stream.SendMsg(&p); err != nil {
-			return off, err
-		}
-	}
-	return len(b), nil
+	return sendData(t.stream, t.connectID, b, packetBytes)
 }
 
 func (t *grpcTun) Read(b []byte) (int, error) {

@@ -219,21 +219,30 @@ type msgStream interface {
 	RecvMsg(m interface{}) error
 }
 
+// sendData sends b as DATA packets for connectID of at most max bytes each; it returns how many
+// bytes went out.
+func sendData(stream msgStream, connectID uint64, b []byte, max int) (int, error) {
+	for off := 0; off < len(b); off += max {
+		end := off + max
+		if end > len(b) {
+			end = len(b)
+		}
+		p := packet(data, message(vf(1, connectID), bf(3, b[off:end])))
+		if err := stream.SendMsg(&p); err != nil {
+			return off, err
+		}
+	}
+	return len(b), nil
+}
+
 // echoThrough sends payload as DATA for connectID in 32 KiB packets (upstream's server reads its
 // frontend in 32 KiB chunks) while it reads the DATA that comes back, until as many bytes came.
 func echoThrough(stream msgStream, connectID uint64, payload []byte) ([]byte, error) {
 	sendErr := make(chan error, 1)
 	go func() {
-		for off := 0; off < len(payload); off += 32 * 1024 {
-			end := off + 32*1024
-			if end > len(payload) {
-				end = len(payload)
-			}
-			p := packet(data, message(vf(1, connectID), bf(3, payload[off:end])))
-			if err := stream.SendMsg(&p); err != nil {
-				sendErr <- fmt.Errorf("send DATA: %w", err)
-				return
-			}
+		if _, err := sendData(stream, connectID, payload, 32*1024); err != nil {
+			sendErr <- fmt.Errorf("send DATA: %w", err)
+			return
 		}
 		sendErr <- nil
 	}()

@@ -14,6 +14,10 @@ import { httpConnect } from "./helpers/connect-client.js";
 
 const log = pino({ level: "silent" });
 const MiB = 1024 * 1024;
+// A reader slower than the node but steady: with the caps below (8 MiB, drained to half within the
+// 2 s grace), anything over 2 MiB/s must be slowed down with its peer, never closed.
+const SLOW_READER_BYTES_PER_SECOND = 24 * MiB;
+const SLOW_READ_BYTES = 32 * MiB;
 
 async function connectThrough(port: number, target: string): Promise<net.Socket> {
   const { socket, head, rest } = await httpConnect({ port }, target);
@@ -22,7 +26,40 @@ async function connectThrough(port: number, target: string): Promise<net.Socket>
   return socket;
 }
 
-/** Destinations: /source streams bytes forever (bounded), /sink reads and counts, /stall accepts and never reads. */
+/**
+ * Reads a socket at about `bytesPerSecond`, pausing it whenever it is ahead; resolves with the
+ * bytes read once `bytes` arrived, rejects when the socket closes first or after timeoutMs.
+ */
+function readSlowly(socket: net.Socket, bytes: number, bytesPerSecond: number, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  let got = 0;
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => fail(`read ${got} of ${bytes} bytes in ${timeoutMs} ms`), timeoutMs);
+    const fail = (why: string) => {
+      clearTimeout(t);
+      socket.destroy();
+      reject(new Error(why));
+    };
+    socket.on("close", () => fail(`the connection closed after ${got} of ${bytes} bytes`));
+    socket.on("data", (c: Buffer) => {
+      got += c.length;
+      if (got >= bytes) {
+        clearTimeout(t);
+        resolve(got);
+        socket.destroy();
+        return;
+      }
+      const aheadMs = (got / bytesPerSecond) * 1000 - (performance.now() - started);
+      if (aheadMs > 5) {
+        socket.pause();
+        setTimeout(() => socket.resume(), aheadMs);
+      }
+    });
+    socket.resume();
+  });
+}
+
+/** Destinations: /source streams bytes forever (bounded), /sink reads and counts, /stall accepts and never reads, /slow reads at SLOW_READER_BYTES_PER_SECOND. */
 async function startDestinations() {
   const sockets = new Set<net.Socket>();
   const make = (onConn: (s: net.Socket) => void) => {
@@ -49,16 +86,23 @@ async function startDestinations() {
   const sink = make((s) => s.resume());
   const stall = make((s) => s.pause());
   const echo = make((s) => s.pipe(s));
-  await Promise.all([source, sink, stall, echo].map((s) => once(s, "listening")));
+  const slowReads: Array<Promise<number>> = [];
+  const slow = make((s) => {
+    slowReads.push(readSlowly(s, SLOW_READ_BYTES, SLOW_READER_BYTES_PER_SECOND, 30_000));
+  });
+  await Promise.all([source, sink, stall, echo, slow].map((s) => once(s, "listening")));
   const port = (s: net.Server) => (s.address() as net.AddressInfo).port;
   return {
     source: `127.0.0.1:${port(source)}`,
     sink: `127.0.0.1:${port(sink)}`,
     stall: `127.0.0.1:${port(stall)}`,
     echo: `127.0.0.1:${port(echo)}`,
+    slow: `127.0.0.1:${port(slow)}`,
+    /** What the slow destination's readers read, in order of connection. */
+    slowReads,
     close() {
       for (const s of sockets) s.destroy();
-      for (const s of [source, sink, stall, echo]) s.close();
+      for (const s of [source, sink, stall, echo, slow]) s.close();
     },
   };
 }
@@ -93,6 +137,12 @@ async function upload(socket: net.Socket, bytes: number, timeoutMs: number): Pro
   socket.destroy();
 }
 
+async function counterOf(registry: Registry, name: string): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  assert.ok(metric, `${name} is registered`);
+  return (await metric.get()).values[0]?.value ?? 0;
+}
+
 async function echoOnce(port: number, target: string): Promise<number> {
   const started = performance.now();
   const s = await connectThrough(port, target);
@@ -110,6 +160,8 @@ for (const credit of [true, false]) {
     let agent: NodetunnelAgent;
     let dest: Awaited<ReturnType<typeof startDestinations>>;
     let port = 0;
+    const serverRegistry = new Registry();
+    const agentRegistry = new Registry();
 
     before(async () => {
       pki = await createPki();
@@ -122,7 +174,7 @@ for (const credit of [true, false]) {
         agentTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca },
         creditFlowControl: credit,
         flow,
-      }), { log, registry: new Registry() });
+      }), { log, registry: serverRegistry });
       port = server.addresses.frontends[0]!.port!;
       agent = await NodetunnelAgent.start(resolveAgentOptions({
         agentId: "node-1",
@@ -130,7 +182,7 @@ for (const credit of [true, false]) {
         tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, alpnProtocols: [] },
         creditFlowControl: credit,
         flow,
-      }), { log, registry: new Registry() });
+      }), { log, registry: agentRegistry });
       await agent.waitForServers(1);
     });
 
@@ -167,6 +219,31 @@ for (const credit of [true, false]) {
       assert.ok(echoMs < 5000);
       stuck.destroy();
       await writer;
+    });
+
+    it("a frontend that reads slower than the node gets every byte: its peer is slowed down, not the connection closed", async () => {
+      const slowConsumersBefore = await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total");
+      const reader = await connectThrough(port, dest.source);
+      const got = await readSlowly(reader, SLOW_READ_BYTES, SLOW_READER_BYTES_PER_SECOND, 30_000);
+      assert.ok(got >= SLOW_READ_BYTES);
+      assert.equal(await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total"), slowConsumersBefore);
+      if (!credit) assert.ok(await counterOf(serverRegistry, "nodetunnel_server_slow_reader_stream_pauses_total") > 0, "the reader paused the agent stream");
+    });
+
+    it("a destination that reads slower than the client gets every byte: the client is slowed down", async () => {
+      const slowConsumersBefore = await counterOf(agentRegistry, "nodetunnel_agent_slow_consumer_closes_total");
+      const reads = dest.slowReads.length;
+      const writer = await connectThrough(port, dest.slow);
+      writer.on("error", () => {});
+      const chunk = Buffer.alloc(64 * 1024, 0x63);
+      for (let sent = 0; sent < SLOW_READ_BYTES && writer.writable; sent += chunk.length) {
+        if (!writer.write(chunk)) await Promise.race([once(writer, "drain"), once(writer, "close")]);
+      }
+      assert.equal(dest.slowReads.length, reads + 1, "the slow destination took the connection");
+      const read = await dest.slowReads[reads]!;
+      assert.ok(read >= SLOW_READ_BYTES, `the destination read ${read} bytes`);
+      assert.equal(await counterOf(agentRegistry, "nodetunnel_agent_slow_consumer_closes_total"), slowConsumersBefore);
+      if (!credit) assert.ok(await counterOf(agentRegistry, "nodetunnel_agent_slow_reader_stream_pauses_total") > 0, "the destination paused the server stream");
     });
   });
 }

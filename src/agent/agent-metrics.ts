@@ -22,6 +22,7 @@ export class AgentMetrics {
   private readonly bytesToServer = new Tally();
   private readonly bytesFromServer = new Tally();
   private readonly slowConsumers: Counter;
+  private readonly streamHolds: Counter;
   private readonly deniedDestinations: Counter;
   /** Changes with every connection: a plain number handed to the gauge at scrape time. */
   private endpointConnectionCount = 0;
@@ -50,6 +51,7 @@ export class AgentMetrics {
       collect: collectTallies({ to_server: this.bytesToServer, from_server: this.bytesFromServer }),
     });
     this.slowConsumers = new Counter({ name: "nodetunnel_agent_slow_consumer_closes_total", help: "Connections closed because their destination fell behind the hard cap", registers: r });
+    this.streamHolds = new Counter({ name: "nodetunnel_agent_slow_reader_stream_pauses_total", help: "Times a destination past the slow-consumer cap paused reading its server stream (servers without the credit extension)", registers: r });
     this.deniedDestinations = new Counter({ name: "nodetunnel_agent_denied_destinations_total", help: "Dials refused by --allowed-destinations", registers: r });
   }
 
@@ -94,5 +96,9 @@ export class AgentMetrics {
 
   slowConsumer(): void {
     this.slowConsumers.inc();
+  }
+
+  streamHeld(): void {
+    this.streamHolds.inc();
   }
 }

@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import {
   closeResponse, dialResponse, drain, packetFields, type Packet, type PacketOf,
 } from "../protocol/index.js";
-import { SendScheduler, SocketEndpoint, countingSends, TunnelConnection, type ConnectionCounters, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
+import { PauseHolds, SendScheduler, SocketEndpoint, countingSends, TunnelConnection, type ConnectionCounters, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
 import type { AgentMetrics } from "./agent-metrics.js";
 import { DialCancel, DialError, dialDestination } from "./dial-destination.js";
 import type { DestinationPolicy } from "./destination-policy.js";
@@ -57,9 +57,13 @@ export class AgentSession {
   private readonly handlers: { [T in Packet["type"]]?: (p: PacketOf<T>) => void };
   private readonly closedCallbacks: Array<(err?: Error) => void> = [];
   private readonly traceDials: Logger | undefined;
+  /** Who keeps the server stream paused: the memory budget, connections past the slow-consumer cap. */
+  private readonly holds: PauseHolds;
+  private readonly holdStream = (): (() => void) => this.holds.hold();
 
   constructor(private readonly channel: PacketChannel, private readonly o: AgentSessionOptions) {
     this.serverId = o.serverId;
+    this.holds = new PauseHolds(channel);
     const tracePackets = o.tracers?.packets?.child({ agentId: o.agentId, serverId: o.serverId });
     this.traceDials = o.tracers?.dials?.child({ agentId: o.agentId, serverId: o.serverId });
     this.scheduler = new SendScheduler(countingSends(channel, (p) => {
@@ -84,7 +88,7 @@ export class AgentSession {
         if (this.o.credit) this.connections.get(p.connectID)?.peerCredit(p.bytes);
       },
     };
-    const removeBudgetSource = o.budget?.addSource(channel);
+    const removeBudgetSource = o.budget?.addSource(this.holds.asPausable());
     channel.start({
       packet: (p) => {
         o.metrics.packet("from_server", p.type);
@@ -192,6 +196,7 @@ export class AgentSession {
     bytesToPeer: (n) => this.o.metrics.bytesRelayed("to_server", n),
     bytesFromPeer: (n) => this.o.metrics.bytesRelayed("from_server", n),
     slowConsumer: () => this.o.metrics.slowConsumer(),
+    streamHeld: () => this.o.metrics.streamHeld(),
   };
 
   private readonly connectionFinished = (c: TunnelConnection): void => {
@@ -213,6 +218,7 @@ export class AgentSession {
       budget: this.o.budget,
       log: this.o.log,
       counters: this.counters,
+      holdStream: this.holdStream,
       onFinished: this.connectionFinished,
     });
     this.connections.set(connectID, conn);

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import {
   TunnelError, closeDial, closeRequest, dialRequest, packetFields, type Packet, type PacketOf,
 } from "../protocol/index.js";
-import { MemoryBudget, TunnelConnection, countingSends, type ConnectionSide, type Endpoint, type PacketChannel, type TunnelConnectionOptions } from "../tunnel/index.js";
+import { MemoryBudget, PauseHolds, TunnelConnection, countingSends, type ConnectionSide, type Endpoint, type PacketChannel, type TunnelConnectionOptions } from "../tunnel/index.js";
 import { AgentRegistry } from "./agent-registry.js";
 import { AgentStream, type AgentStreamInfo } from "./agent-stream.js";
 import { DialRateLimiter } from "./dial-rate-limiter.js";
@@ -86,7 +86,7 @@ export class ProxyServer {
   private closed = false;
   private readonly serverSide: ConnectionSide;
   /** Per agent stream, what its connections report to: one set for all of them, not one each. */
-  private readonly connectionHooks = new WeakMap<AgentStream, Pick<TunnelConnectionOptions, "counters" | "onFinished">>();
+  private readonly connectionHooks = new WeakMap<AgentStream, Pick<TunnelConnectionOptions, "counters" | "onFinished" | "holdStream">>();
   private readonly agentHandlers: { [T in Packet["type"]]: (agent: AgentStream, packet: PacketOf<T>) => void };
 
   constructor(
@@ -152,8 +152,9 @@ export class ProxyServer {
     // memory for every idle tunnelled connection).
     const log = this.log.child({ agentId: info.agentId });
     const agent = new AgentStream(countingSends(channel, (p) => this.metrics.packet("to_agent", p.type)), info, this.options.flow, log);
-    this.connectionHooks.set(agent, this.hooksFor(agent));
-    const removeBudgetSource = this.budget.addSource(channel);
+    const holds = new PauseHolds(channel);
+    this.connectionHooks.set(agent, this.hooksFor(agent, holds));
+    const removeBudgetSource = this.budget.addSource(holds.asPausable());
     const tracePackets = this.tracers.packets?.child({ agentId: agent.agentId });
     this.metrics.grpcStreamOpened("Connect", 1);
     channel.start({
@@ -308,8 +309,9 @@ export class ProxyServer {
     conn.start();
   }
 
-  private hooksFor(agent: AgentStream): Pick<TunnelConnectionOptions, "counters" | "onFinished"> {
+  private hooksFor(agent: AgentStream, holds: PauseHolds): Pick<TunnelConnectionOptions, "counters" | "onFinished" | "holdStream"> {
     return {
+      holdStream: () => holds.hold(),
       counters: {
         bytesToPeer: (n) => {
           agent.bytesToAgent += n;
@@ -320,6 +322,7 @@ export class ProxyServer {
           this.metrics.bytesRelayed("from_agent", n);
         },
         slowConsumer: () => this.metrics.slowConsumer(),
+        streamHeld: () => this.metrics.streamHeld(),
         endpointWritten: (seconds) => this.metrics.frontendWritten(seconds),
       },
       onFinished: (c) => {

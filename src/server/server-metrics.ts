@@ -35,6 +35,7 @@ export class ServerMetrics {
   private readonly bytesToAgent = new Tally();
   private readonly bytesFromAgent = new Tally();
   private readonly slowConsumers: Counter;
+  private readonly streamHolds: Counter;
   private readonly dialOutcome: Histogram<"outcome" | "cause">;
   private readonly queueBytes: Gauge;
   private readonly budgetPauses: Counter;
@@ -88,6 +89,7 @@ export class ServerMetrics {
       collect: collectTallies({ to_agent: this.bytesToAgent, from_agent: this.bytesFromAgent }),
     });
     this.slowConsumers = new Counter({ name: "nodetunnel_server_slow_consumer_closes_total", help: "Connections closed because their reader fell behind the hard cap", registers: r });
+    this.streamHolds = new Counter({ name: "nodetunnel_server_slow_reader_stream_pauses_total", help: "Times a reader past the slow-consumer cap paused reading its agent stream (agents without the credit extension)", registers: r });
     this.dialOutcome = new Histogram({
       name: "nodetunnel_server_dial_duration_seconds", help: "Dial duration through the tunnel by outcome and cause", labelNames: ["outcome", "cause"], registers: r,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
@@ -166,6 +168,10 @@ export class ServerMetrics {
 
   slowConsumer(): void {
     this.slowConsumers.inc();
+  }
+
+  streamHeld(): void {
+    this.streamHolds.inc();
   }
 
   memoryBudgetPaused(): void {

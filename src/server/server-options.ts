@@ -200,6 +200,7 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   if (f.maxQueueBytes < f.chunkBytes) invalid("the per-connection queue must hold at least one chunk");
   if (f.inFlightBytes < f.chunkBytes) invalid("the bytes in flight on an agent stream must be at least one chunk");
   if (f.slowConsumerBytes < f.creditWindowBytes) invalid("the slow-consumer cap must be at least the credit window");
+  if (!(f.slowConsumerGraceMs >= 0)) invalid(`the slow-consumer grace period must be 0 or more milliseconds, not ${f.slowConsumerGraceMs}`);
   return Object.freeze({ ...o, frontends: Object.freeze([...o.frontends]), proxyStrategies: Object.freeze([...o.proxyStrategies]), flow: Object.freeze(f) });
 }
 

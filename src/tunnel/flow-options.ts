@@ -13,8 +13,14 @@ export interface FlowOptions {
   readonly maxQueueBytes: number;
   /** Credit window per connection when both peers speak the credit extension. */
   readonly creditWindowBytes: number;
-  /** Without credit, a local writer that falls this far behind is closed as a slow consumer. */
+  /**
+   * Without credit, a local writer this far behind pauses reading the shared stream, so the peer
+   * slows down (upstream's own backpressure); one that does not drain to half of it within
+   * slowConsumerGraceMs is closed as a slow consumer, and the stream reads again.
+   */
   readonly slowConsumerBytes: number;
+  /** How long a writer over slowConsumerBytes may hold the shared stream paused; 0 closes it at once. */
+  readonly slowConsumerGraceMs: number;
   /** All connections' unflushed inbound bytes above this pause reading the shared streams (last resort). */
   readonly memoryBudgetBytes: number;
 }
@@ -25,5 +31,6 @@ export const defaultFlowOptions: FlowOptions = Object.freeze({
   maxQueueBytes: 1024 * 1024,
   creditWindowBytes: 4 * 1024 * 1024,
   slowConsumerBytes: 32 * 1024 * 1024,
+  slowConsumerGraceMs: 2000,
   memoryBudgetBytes: 512 * 1024 * 1024,
 });

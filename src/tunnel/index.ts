@@ -2,6 +2,7 @@ export { Deque } from "./deque.js";
 export { SocketEndpoint, type Endpoint, type EndpointHandlers } from "./endpoint.js";
 export { defaultFlowOptions, type FlowOptions } from "./flow-options.js";
 export { MemoryBudget, type Pausable } from "./memory-budget.js";
+export { PauseHolds } from "./pause-holds.js";
 export { GrpcPacketChannel, countingSends, createChannelPair, dropPooledFrames, type CallEnds, type ChannelHandlers, type MessageCall, type PacketChannel } from "./packet-channel.js";
 export { OutboundQueue, SendScheduler } from "./send-scheduler.js";
 export {

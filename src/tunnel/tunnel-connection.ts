@@ -10,8 +10,11 @@
 //
 // Flow control, receiving: with the credit extension, credit is granted back to the peer as
 // bytes leave our endpoint buffer, so a slow reader throttles only its own sender. Without it
-// (an upstream peer), bytes are buffered up to slowConsumerBytes, then the connection is closed
-// as a slow consumer; nothing else on the stream waits for it.
+// (an upstream peer), bytes are buffered up to slowConsumerBytes; past that the connection holds
+// the shared stream paused, as upstream would, so the peer slows down to its reader. A reader
+// that drains to half the cap within slowConsumerGraceMs lets go and goes on (a bulk download to
+// a client that is merely slower than the node); one that does not is closed as a slow consumer,
+// so a stalled reader costs the other connections at most the grace period.
 import type { Logger } from "pino";
 import { windowUpdate, type Packet } from "../protocol/index.js";
 import type { Endpoint, EndpointHandlers } from "./endpoint.js";
@@ -34,6 +37,8 @@ export interface ConnectionCounters {
   bytesToPeer(n: number): void;
   bytesFromPeer(n: number): void;
   slowConsumer(): void;
+  /** A connection over the slow-consumer cap paused reading the shared stream (no credit). */
+  readonly streamHeld?: () => void;
   /** How long the endpoint's write of the peer's DATA took, in seconds (the server's frontend write latency). */
   readonly endpointWritten?: (seconds: number) => void;
 }
@@ -48,6 +53,11 @@ export interface TunnelConnectionOptions {
   readonly side: ConnectionSide;
   readonly budget?: MemoryBudget;
   readonly counters?: ConnectionCounters;
+  /**
+   * Pauses reading the shared stream until the returned release is called (PauseHolds.hold).
+   * Without it, a connection over the slow-consumer cap is closed at once.
+   */
+  readonly holdStream?: () => () => void;
   readonly log: Logger;
   onFinished(conn: TunnelConnection, reason: FinishReason, err?: Error): void;
 }
@@ -61,6 +71,16 @@ type State = "open" | "closing" | "finished";
  */
 const CLOSE_FLUSH_DEADLINE_MS = 30_000;
 
+/** How often a connection holding the shared stream checks whether its writer caught up. */
+const HOLD_CHECK_MS = 50;
+
+/** The shared stream paused for this connection's writer, since when, and the check's timer. */
+interface StreamHold {
+  readonly release: () => void;
+  readonly since: number;
+  readonly timer: NodeJS.Timeout;
+}
+
 export class TunnelConnection implements EndpointHandlers, QueueOwner {
   readonly connectID: bigint;
   readonly startedAt = Date.now();
@@ -72,6 +92,7 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
   private ungrantedBytes = 0;
   private accountedBytes = 0;
   private closeTimer: NodeJS.Timeout | undefined;
+  private hold: StreamHold | undefined;
 
   constructor(private readonly o: TunnelConnectionOptions) {
     this.connectID = o.connectID;
@@ -113,7 +134,7 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
       this.ungrantedBytes += data.length;
       if (ok && this.ungrantedBytes >= this.o.flow.creditWindowBytes / 4) this.grant();
     }
-    if (this.o.endpoint.writableLength > this.o.flow.slowConsumerBytes) this.slowConsumer();
+    if (this.o.endpoint.writableLength > this.o.flow.slowConsumerBytes) this.overCap();
   }
 
   /** WINDOW_UPDATE from the peer. */
@@ -171,6 +192,7 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
   localEnd(err?: Error): void {
     if (this.state !== "open") return;
     this.state = "closing";
+    this.releaseHold(); // nothing more is written to the local end
     const awaitPeer = this.o.side.awaitPeerCloseMs > 0;
     this.queue.setClosePacket(this.o.side.localClose(this.connectID, ""), () => {
       if (!awaitPeer) this.finish("local-closed", err);
@@ -187,12 +209,40 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
 
   localDrain(): void {
     this.account();
+    if (this.hold) this.checkHold();
     if (this.o.credit && this.ungrantedBytes > 0 && this.state === "open") this.grant();
   }
 
   private grant(): void {
     this.o.scheduler.sendControl(windowUpdate(this.connectID, this.ungrantedBytes));
     this.ungrantedBytes = 0;
+  }
+
+  // Past the cap. A credit peer cannot get here (the cap is at least its window) unless it
+  // misbehaves, and is closed at once; so is every connection when holding is off.
+  private overCap(): void {
+    if (this.hold) return;
+    const { slowConsumerGraceMs } = this.o.flow;
+    if (this.o.credit || !this.o.holdStream || slowConsumerGraceMs <= 0) return this.slowConsumer();
+    this.o.counters?.streamHeld?.();
+    this.o.log.debug({ connectID: String(this.connectID), bufferedBytes: this.o.endpoint.writableLength }, "a reader fell behind the cap: pausing the shared stream for it");
+    const timer = setInterval(() => this.checkHold(), HOLD_CHECK_MS);
+    timer.unref();
+    this.hold = { release: this.o.holdStream(), since: performance.now(), timer };
+  }
+
+  private checkHold(): void {
+    const hold = this.hold;
+    if (!hold) return;
+    if (this.o.endpoint.writableLength <= this.o.flow.slowConsumerBytes / 2) this.releaseHold();
+    else if (performance.now() - hold.since >= this.o.flow.slowConsumerGraceMs) this.slowConsumer();
+  }
+
+  private releaseHold(): void {
+    if (!this.hold) return;
+    clearInterval(this.hold.timer);
+    this.hold.release();
+    this.hold = undefined;
   }
 
   private slowConsumer(): void {
@@ -224,6 +274,7 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     if (this.state === "finished") return;
     this.state = "finished";
     clearTimeout(this.closeTimer);
+    this.releaseHold();
     this.releaseBuffered();
     this.o.onFinished(this, reason, err);
   }

@@ -15,9 +15,10 @@ import { httpConnect } from "./helpers/connect-client.js";
 const log = pino({ level: "silent" });
 const MiB = 1024 * 1024;
 // A reader slower than the node but steady: with the caps below (8 MiB, drained to half within the
-// 2 s grace), anything over 2 MiB/s must be slowed down with its peer, never closed.
+// grace), it must be slowed down with its peer, never closed.
 const SLOW_READER_BYTES_PER_SECOND = 24 * MiB;
 const SLOW_READ_BYTES = 32 * MiB;
+const SLOW_CONSUMER_GRACE_MS = 10_000;
 
 async function connectThrough(port: number, target: string): Promise<net.Socket> {
   const { socket, head, rest } = await httpConnect({ port }, target);
@@ -166,8 +167,9 @@ for (const credit of [true, false]) {
     before(async () => {
       pki = await createPki();
       dest = await startDestinations();
-      // Without credit, the cap must be small enough for the test to reach it quickly.
-      const flow = credit ? {} : { creditWindowBytes: 2 * MiB, slowConsumerBytes: 8 * MiB };
+      // Without credit, the cap must be small enough for the test to reach it quickly, and the
+      // grace long enough that only a stall (no progress for half a second) closes a reader in time.
+      const flow = credit ? {} : { creditWindowBytes: 2 * MiB, slowConsumerBytes: 8 * MiB, slowConsumerGraceMs: SLOW_CONSUMER_GRACE_MS };
       server = await NodetunnelServer.start(resolveServerOptions({
         frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
         agentListen: { port: 0, host: "127.0.0.1" },
@@ -220,6 +222,21 @@ for (const credit of [true, false]) {
       stuck.destroy();
       await writer;
     });
+
+    if (!credit) {
+      it("a reader that stalls is closed once it drains nothing for half a second, without waiting out the grace period", async () => {
+        const before = await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total");
+        const started = performance.now();
+        const stalled = await connectThrough(port, dest.source); // never read
+        while (await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total") === before) {
+          assert.ok(performance.now() - started < SLOW_CONSUMER_GRACE_MS, "the stalled reader was not closed before the grace period ended");
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const ms = performance.now() - started;
+        assert.ok(ms < 4000, `closed after ${ms.toFixed(0)} ms`);
+        stalled.destroy();
+      });
+    }
 
     it("a frontend that reads slower than the node gets every byte: its peer is slowed down, not the connection closed", async () => {
       const slowConsumersBefore = await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total");

@@ -74,11 +74,20 @@ const CLOSE_FLUSH_DEADLINE_MS = 30_000;
 /** How often a connection holding the shared stream checks whether its writer caught up. */
 const HOLD_CHECK_MS = 50;
 
-/** The shared stream paused for this connection's writer, since when, and the check's timer. */
+/**
+ * A writer holding the shared stream that drains nothing for this long has stalled (a pager the
+ * user stopped), and is closed without waiting out the rest of the grace period.
+ */
+const HOLD_STALL_MS = 500;
+
+/** The shared stream paused for this connection's writer, and how far the writer has come since. */
 interface StreamHold {
   readonly release: () => void;
   readonly since: number;
   readonly timer: NodeJS.Timeout;
+  /** The least the writer had buffered during the hold, and when it last went lower. */
+  lowestBytes: number;
+  progressAt: number;
 }
 
 export class TunnelConnection implements EndpointHandlers, QueueOwner {
@@ -228,14 +237,22 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     this.o.log.debug({ connectID: String(this.connectID), bufferedBytes: this.o.endpoint.writableLength }, "a reader fell behind the cap: pausing the shared stream for it");
     const timer = setInterval(() => this.checkHold(), HOLD_CHECK_MS);
     timer.unref();
-    this.hold = { release: this.o.holdStream(), since: performance.now(), timer };
+    const now = performance.now();
+    this.hold = { release: this.o.holdStream(), since: now, timer, lowestBytes: this.o.endpoint.writableLength, progressAt: now };
   }
 
   private checkHold(): void {
     const hold = this.hold;
     if (!hold) return;
-    if (this.o.endpoint.writableLength <= this.o.flow.slowConsumerBytes / 2) this.releaseHold();
-    else if (performance.now() - hold.since >= this.o.flow.slowConsumerGraceMs) this.slowConsumer();
+    const buffered = this.o.endpoint.writableLength;
+    if (buffered <= this.o.flow.slowConsumerBytes / 2) return this.releaseHold();
+    const now = performance.now();
+    if (buffered < hold.lowestBytes) {
+      hold.lowestBytes = buffered;
+      hold.progressAt = now;
+    }
+    const { slowConsumerGraceMs } = this.o.flow;
+    if (now - hold.since >= slowConsumerGraceMs || now - hold.progressAt >= Math.min(HOLD_STALL_MS, slowConsumerGraceMs)) this.slowConsumer();
   }
 
   private releaseHold(): void {

@@ -15,9 +15,10 @@ import { httpConnect } from "./helpers/connect-client.js";
 const log = pino({ level: "silent" });
 const MiB = 1024 * 1024;
 // A reader slower than the node but steady: with the caps below (8 MiB, drained to half within the
-// grace), it must be slowed down with its peer, never closed.
-const SLOW_READER_BYTES_PER_SECOND = 24 * MiB;
-const SLOW_READ_BYTES = 32 * MiB;
+// grace), it must be slowed down with its peer, never closed. Slow enough that a socket handed the
+// whole cap at once would show no progress for a second (SOCKET_BATCH_BYTES).
+const SLOW_READER_BYTES_PER_SECOND = 8 * MiB;
+const SLOW_READ_BYTES = 12 * MiB;
 const SLOW_CONSUMER_GRACE_MS = 10_000;
 
 async function connectThrough(port: number, target: string): Promise<net.Socket> {

@@ -2,6 +2,7 @@
 // socket or frontend gRPC stream on the server. The tunnel moves bytes between an Endpoint and
 // a shared packet channel.
 import type { Socket } from "node:net";
+import { Deque } from "./deque.js";
 
 export interface EndpointHandlers {
   /** Bytes the local side sent. */
@@ -28,6 +29,15 @@ export interface Endpoint {
 /** How long end() waits for a socket to flush before destroying it. */
 const END_FLUSH_DEADLINE_MS = 30_000;
 
+/**
+ * Bytes handed to a socket at most; what comes while it holds this much waits in the endpoint's
+ * backlog. A backed-up socket gives libuv everything it buffers as one writev, and counts all of
+ * it in writableLength until the last byte is out: a 32 MiB batch to a reader at 20 MB/s showed
+ * no progress for 1.6 s, and a reader that was merely slow looked stalled. In batches of at most
+ * this much, the backlog shrinks as the reader reads.
+ */
+export const SOCKET_BATCH_BYTES = 1024 * 1024;
+
 /** The SocketEndpoint a socket belongs to, for the listeners shared by all sockets. */
 const endpointOf = Symbol("nodetunnel.endpoint");
 type EndpointSocket = Socket & { [endpointOf]?: SocketEndpoint };
@@ -38,6 +48,9 @@ export class SocketEndpoint implements Endpoint {
   private ended = false;
   private finished = false;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Bytes waiting for the socket to take them (made on first use: most connections never need it). */
+  private backlog: Deque<Uint8Array> | undefined;
+  private backlogBytes = 0;
 
   constructor(private readonly socket: Socket) {}
 
@@ -47,7 +60,8 @@ export class SocketEndpoint implements Endpoint {
     this[endpointOf]?.handlers?.localData(chunk);
   }
   private static onDrain(this: EndpointSocket): void {
-    this[endpointOf]?.handlers?.localDrain();
+    const endpoint = this[endpointOf];
+    if (endpoint && endpoint.refill()) endpoint.handlers?.localDrain();
   }
   private static onEnd(this: EndpointSocket): void {
     this[endpointOf]?.finish();
@@ -94,6 +108,11 @@ export class SocketEndpoint implements Endpoint {
 
   write(chunk: Uint8Array): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
+    if (this.backlogBytes > 0 || this.socket.writableLength >= SOCKET_BATCH_BYTES) {
+      (this.backlog ??= new Deque()).push(chunk);
+      this.backlogBytes += chunk.length;
+      return false;
+    }
     // Several DATA packets often arrive in one read of the shared stream: cork until the end of
     // this tick so they leave in one writev instead of a syscall each.
     if (!this.corked) {
@@ -105,7 +124,39 @@ export class SocketEndpoint implements Endpoint {
   }
 
   get writableLength(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.backlogBytes;
+  }
+
+  /**
+   * The socket drained: hands it the next batch from the backlog. True when nothing is left to
+   * wait for (the backlog is empty and the socket took everything without asking for a drain).
+   */
+  private refill(): boolean {
+    const backlog = this.backlog;
+    if (!backlog || this.backlogBytes === 0) return true;
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    let ok = true;
+    this.socket.cork();
+    while (this.backlogBytes > 0 && this.socket.writableLength < SOCKET_BATCH_BYTES) {
+      const chunk = backlog.shift()!;
+      this.backlogBytes -= chunk.length;
+      ok = this.socket.write(chunk);
+    }
+    this.socket.uncork();
+    if (this.backlogBytes > 0) return false; // the socket is full again: its drain comes back here
+    this.backlog = undefined;
+    return ok; // a false write brings one more drain, which reports it
+  }
+
+  /** Hands the whole backlog to the socket (it is ending, or being written out before ending). */
+  private flushBacklog(): void {
+    const backlog = this.backlog;
+    if (!backlog) return;
+    this.backlog = undefined;
+    this.backlogBytes = 0;
+    this.socket.cork();
+    for (let chunk = backlog.shift(); chunk !== undefined; chunk = backlog.shift()) this.socket.write(chunk);
+    this.socket.uncork();
   }
 
   pause(): void {
@@ -123,6 +174,7 @@ export class SocketEndpoint implements Endpoint {
     // the socket closes now. A reader paused for backpressure would otherwise hold the socket,
     // and the peer's unsent bytes, until the flush deadline.
     this.socket.resume();
+    this.flushBacklog();
     this.socket.end();
     if (this.socket.destroyed) return;
     this.flushTimer = setTimeout(() => this.socket.destroy(), END_FLUSH_DEADLINE_MS);
@@ -131,6 +183,8 @@ export class SocketEndpoint implements Endpoint {
 
   destroy(err?: Error): void {
     clearTimeout(this.flushTimer);
+    this.backlog = undefined;
+    this.backlogBytes = 0;
     this.socket.destroy(err);
   }
 }

@@ -85,8 +85,12 @@ interface StreamHold {
   readonly release: () => void;
   readonly since: number;
   readonly timer: NodeJS.Timeout;
-  /** The least the writer had buffered during the hold, and when it last went lower. */
-  lowestBytes: number;
+  /**
+   * What the writer had passed on when last seen going forward, and when. Bytes still arriving
+   * in the peer's window grow the buffer while it drains, so progress is counted in bytes
+   * delivered, not in the buffer shrinking.
+   */
+  deliveredBytes: number;
   progressAt: number;
 }
 
@@ -238,7 +242,7 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     const timer = setInterval(() => this.checkHold(), HOLD_CHECK_MS);
     timer.unref();
     const now = performance.now();
-    this.hold = { release: this.o.holdStream(), since: now, timer, lowestBytes: this.o.endpoint.writableLength, progressAt: now };
+    this.hold = { release: this.o.holdStream(), since: now, timer, deliveredBytes: this.deliveredBytes, progressAt: now };
   }
 
   private checkHold(): void {
@@ -247,12 +251,18 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     const buffered = this.o.endpoint.writableLength;
     if (buffered <= this.o.flow.slowConsumerBytes / 2) return this.releaseHold();
     const now = performance.now();
-    if (buffered < hold.lowestBytes) {
-      hold.lowestBytes = buffered;
+    const delivered = this.deliveredBytes;
+    if (delivered > hold.deliveredBytes) {
+      hold.deliveredBytes = delivered;
       hold.progressAt = now;
     }
     const { slowConsumerGraceMs } = this.o.flow;
     if (now - hold.since >= slowConsumerGraceMs || now - hold.progressAt >= Math.min(HOLD_STALL_MS, slowConsumerGraceMs)) this.slowConsumer();
+  }
+
+  /** Bytes from the peer that have left the endpoint's buffer. */
+  private get deliveredBytes(): number {
+    return this.bytesFromPeer - this.o.endpoint.writableLength;
   }
 
   private releaseHold(): void {

@@ -401,6 +401,63 @@ export async function measureStalled(path: Path, pids: Pids, t: Timing, o: { sta
   }
 }
 
+export interface SlowReaderResult {
+  readonly normalMBps: number;
+  readonly withSlowMBps: number;
+  /** withSlow / normal. */
+  readonly keptFraction: number;
+  /** The pace the slow reader aims at, and what it read in the bulk connection's window. */
+  readonly readerTargetMBps: number;
+  readonly readerMBps: number;
+  /** Whether the tunnel closed the slow reader's connection (as a slow consumer) during the test. */
+  readonly readerClosed: boolean;
+}
+
+/**
+ * One download read at a steady `readerMBps`, slower than the tunnel (`kubectl cp` to a laptop),
+ * and one bulk download beside it. With credit only the slow connection's own sender slows down;
+ * without it (upstream peers) the only brake is the shared stream, and the bulk download shares
+ * the slow reader's pace, as it would upstream, while the slow reader still gets every byte.
+ */
+export async function measureSlowReader(path: Path, t: Timing, o: { readerMBps: number; settleMs: number }): Promise<SlowReaderResult> {
+  const normal = await measureDownload(path, 1, t);
+  const slow = await path.connect("source");
+  let got = 0;
+  let readerClosed = false;
+  let resumeTimer: NodeJS.Timeout | undefined;
+  const started = performance.now();
+  slow.on("error", () => undefined).once("close", () => {
+    readerClosed = true;
+  });
+  slow.on("data", (d: Buffer) => {
+    got += d.length;
+    const aheadMs = (got / (o.readerMBps * MB)) * 1000 - (performance.now() - started);
+    if (aheadMs > 5) {
+      slow.pause();
+      resumeTimer = setTimeout(() => slow.resume(), aheadMs);
+    }
+  });
+  slow.resume();
+  try {
+    await sleep(o.settleMs); // past the caps: the slow reader is now the one setting its pace
+    const gotBefore = got;
+    const windowStart = performance.now();
+    const withSlow = await measureDownload(path, 1, t);
+    const readerMBps = (got - gotBefore) / MB / ((performance.now() - windowStart) / 1000);
+    return {
+      normalMBps: normal.totalMBps,
+      withSlowMBps: withSlow.totalMBps,
+      keptFraction: withSlow.totalMBps / normal.totalMBps,
+      readerTargetMBps: o.readerMBps,
+      readerMBps,
+      readerClosed,
+    };
+  } finally {
+    clearTimeout(resumeTimer);
+    slow.destroy();
+  }
+}
+
 export interface FloodResult extends Latency {
   readonly total: number;
   readonly concurrency: number;

@@ -129,6 +129,10 @@ function cell<R extends RowId>(r: BenchResult, row: R, mode: ModeName): Cell {
       const n = s.newConnections;
       return { text: `bulk ${f0(s.keptFraction * 100)} %, new ${n.count}/${n.count + n.errors} ok, RSS ${signed(s.end.serverMiB - s.before.serverMiB)}/${signed(s.end.agentMiB - s.before.agentMiB)} MiB` };
     }
+    case "slow": {
+      const s = v as RowValues["slow"];
+      return { text: `bulk ${f0(s.keptFraction * 100)} % (${f0(s.withSlowMBps)} MB/s), reader ${f0(s.readerMBps)} MB/s${s.readerClosed ? ", closed" : ""}` };
+    }
   }
   return { text: "" };
 }
@@ -143,6 +147,7 @@ export const rowTitles: Record<RowId, string> = {
   flood: "dial flood: set-up p50 / p99",
   idle: "idle connections: RSS server / agent (before→holding→closed)",
   stalled: "one stalled reader + one bulk connection",
+  slow: "one slow reader (20 MB/s) + one bulk connection",
 };
 
 /** Bigger is better for throughput and request rate; for latencies the ratio is "times slower". */

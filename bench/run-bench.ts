@@ -5,13 +5,13 @@ import { isDistCurrent } from "../bin/dist.js";
 import { heapTrimPath, loadNativeHeap } from "../src/cli/native-heap.js";
 import { codeVersion, describeMachine, type CodeVersion, type MachineDescription } from "./machine.js";
 import {
-  measureDownload, measureEcho, measureFlood, measureHttp, measureIdle, measureStalled, measureUpload, median,
-  type FloodResult, type IdleResult, type Latency, type RequestRate, type StalledResult, type Throughput, type Timing,
+  measureDownload, measureEcho, measureFlood, measureHttp, measureIdle, measureSlowReader, measureStalled, measureUpload, median,
+  type FloodResult, type IdleResult, type Latency, type RequestRate, type SlowReaderResult, type StalledResult, type Throughput, type Timing,
 } from "./measure.js";
 import { allModes, grpcClientDescriptions, makePath, tunnelModes, type GrpcClientKind, type ModeName, type Path } from "./paths.js";
 import { cpuMs, openFileLimit, startStack } from "./stack.js";
 
-export const rowIds = ["up1", "down1", "up4", "down4", "echo", "http", "flood", "idle", "stalled"] as const;
+export const rowIds = ["up1", "down1", "up4", "down4", "echo", "http", "flood", "idle", "stalled", "slow"] as const;
 export type RowId = (typeof rowIds)[number];
 
 export interface RepeatedThroughput {
@@ -31,6 +31,7 @@ export interface RowValues {
   flood: FloodResult;
   idle: IdleResult;
   stalled: StalledResult;
+  slow: SlowReaderResult;
 }
 
 export interface Failed {
@@ -50,6 +51,10 @@ export interface BenchSettings {
   readonly floodDials: number;
   readonly floodConcurrency: number;
   readonly grpcClient: string;
+  /** Whether server and agent used the credit extension (false: upstream-style peers, `--no-credit`). */
+  readonly creditFlowControl: boolean;
+  /** The pace of the slow row's reader, MB/s. */
+  readonly slowReaderMBps: number;
   /** What server and agent ran: the compiled dist/ or the sources through tsx (bin/dist.js). */
   readonly entry: "dist" | "src (tsx)";
 }
@@ -75,6 +80,8 @@ export interface BenchOptions {
   readonly profileDir?: string;
   /** How the gRPC rows reach the frontend (bench/paths.ts); "h2c" unless told. */
   readonly grpcClient?: GrpcClientKind;
+  /** Start server and agent with `--credit-flow-control=false`, as against upstream peers. */
+  readonly noCredit?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -84,7 +91,7 @@ export const isFailed = (v: unknown): v is Failed => typeof v === "object" && v 
 // hold their own end); keep this many descriptors spare for everything else.
 const spareFds = 512;
 
-export function settingsFor(quick: boolean, requestedIdle: number | undefined, fdLimit: number, notes: string[], grpcClient: GrpcClientKind = "h2c"): BenchSettings {
+export function settingsFor(quick: boolean, requestedIdle: number | undefined, fdLimit: number, notes: string[], grpcClient: GrpcClientKind = "h2c", creditFlowControl = true): BenchSettings {
   const idleRequested = requestedIdle ?? (quick ? 2000 : 10_000);
   const idleConnections = Math.max(0, Math.min(idleRequested, fdLimit - spareFds));
   if (idleConnections < idleRequested) {
@@ -101,6 +108,8 @@ export function settingsFor(quick: boolean, requestedIdle: number | undefined, f
     floodDials: quick ? 1000 : 2000,
     floodConcurrency: 200,
     grpcClient: grpcClientDescriptions[grpcClient],
+    creditFlowControl,
+    slowReaderMBps: 20,
     entry: isDistCurrent() ? "dist" : "src (tsx)",
   };
 }
@@ -132,7 +141,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     notes.push(`the machine was busy when the run started (load average ${loadStart.map((l) => l.toFixed(2)).join(", ")} on ${os.cpus().length} cores): figures are lower and noisier than on an idle machine`);
   }
   const grpcClient = options.grpcClient ?? "h2c";
-  const settings = settingsFor(options.quick ?? false, options.idleConnections, fdLimit, notes, grpcClient);
+  const settings = settingsFor(options.quick ?? false, options.idleConnections, fdLimit, notes, grpcClient, !options.noCredit);
+  if (options.noCredit) notes.push("server and agent ran with --credit-flow-control=false: flow control as against upstream peers (slow-consumer cap, then the shared stream pauses)");
   if (settings.entry !== "dist") notes.push("dist/ is missing or older than src/: server and agent ran from the sources through tsx (~25 MiB more RSS each); `npm run bench` builds it first");
   const heap = loadNativeHeap();
   if (!heap.available) notes.push(`the native heap helper ${heap.reason}: quiet processes keep the native memory bulk rows freed, so later rows start from a higher RSS (docs/operations.md)`);
@@ -141,7 +151,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const wanted = new Set(options.rows ?? rowIds);
   const modes = allModes.filter((m) => !options.modes || options.modes.includes(m));
   const rows: Rows = {};
-  const stack = await startStack({ profileDir: options.profileDir });
+  const stack = await startStack({ profileDir: options.profileDir, noCredit: options.noCredit });
   try {
     const paths = Object.fromEntries(modes.map((m) => [m, makePath(m, stack, grpcClient)])) as Record<ModeName, Path>;
     const pids = { server: stack.children.server.pid, agent: stack.children.agent.pid };
@@ -203,6 +213,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       log("stalled reader…");
       const stallSettleMs = settings.quick ? 1000 : 3000;
       for (const m of tunnels) set("stalled", m, await attempt(() => measureStalled(paths[m], pids, t, { stallSettleMs, echoCount: 50 })));
+    }
+    if (wanted.has("slow")) {
+      log(`slow reader (${settings.slowReaderMBps} MB/s)…`);
+      const settleMs = settings.quick ? 2000 : 4000;
+      for (const m of tunnels) set("slow", m, await attempt(() => measureSlowReader(paths[m], t, { readerMBps: settings.slowReaderMBps, settleMs })));
     }
   } finally {
     await stack.stop();

@@ -119,6 +119,8 @@ export interface Stack {
 export interface StackOptions {
   /** Directory for `--cpu-prof` output of the server and agent; no profiling when absent. */
   readonly profileDir?: string;
+  /** Both run with `--credit-flow-control=false`, as against upstream peers. */
+  readonly noCredit?: boolean;
 }
 
 /** Starts everything; on failure stops what it had started and rethrows. */
@@ -141,7 +143,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     started.push(relay.child);
 
     const pki = await createPki();
-    const server = await startServerProcess(dir, pki, options.profileDir);
+    const credit = options.noCredit ? ["--credit-flow-control=false"] : [];
+    const server = await startServerProcess(dir, pki, options.profileDir, credit);
     started.push(server.child);
     const { ca, httpConnectPath, grpcPath } = server;
     const file = (name: string, text: string) => writeSecret(dir, name, text);
@@ -152,7 +155,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...prof, ...nodeFlags, "bin/nodetunnel.js", "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${server.agentPort}`,
         `--ca-cert=${ca}`, `--agent-cert=${file("agent.crt", pki.client.cert)}`, `--agent-key=${file("agent.key", pki.client.key)}`,
         "--health-server-host=127.0.0.1", "--health-server-port=0", "--admin-bind-address=127.0.0.1", "--admin-server-port=0",
-        "--agent-id=bench-node", "--agent-identifiers=ipv4=127.0.0.1", "--drain-timeout=1s", "--log-level=info",
+        "--agent-id=bench-node", "--agent-identifiers=ipv4=127.0.0.1", "--drain-timeout=1s", "--log-level=info", ...credit,
       ],
       ready: logLine("connected to server"),
     });
@@ -193,7 +196,7 @@ export interface ServerProcess {
  * `nodetunnel server` as shipped (dist/, the #! line's V8 flags): both frontends on Unix sockets in
  * `dir`, the agent port on 127.0.0.1 with mTLS against `pki`'s CA, strategy `default`.
  */
-export async function startServerProcess(dir: string, pki: Pki, profileDir?: string): Promise<ServerProcess> {
+export async function startServerProcess(dir: string, pki: Pki, profileDir?: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
   const file = (name: string, text: string) => writeSecret(dir, name, text);
   const ca = file("ca.crt", pki.ca);
   const httpConnectPath = join(dir, "http-connect.sock");
@@ -207,7 +210,7 @@ export async function startServerProcess(dir: string, pki: Pki, profileDir?: str
       "--agent-port=0", "--agent-bind-address=127.0.0.1",
       `--cluster-cert=${file("server.crt", pki.server.cert)}`, `--cluster-key=${file("server.key", pki.server.key)}`, `--cluster-ca-cert=${ca}`,
       "--health-port=0", "--health-bind-address=127.0.0.1", "--admin-port=0", "--admin-bind-address=127.0.0.1",
-      "--proxy-strategies=default", "--log-level=info",
+      "--proxy-strategies=default", "--log-level=info", ...extraArgs,
     ],
     ready: logLine("server started"),
   });

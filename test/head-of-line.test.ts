@@ -11,6 +11,7 @@ import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
 import { createPki, type Pki } from "../src/transport/index.js";
 import { httpConnect } from "./helpers/connect-client.js";
+import { readSlowly } from "./helpers/slow-reader.js";
 
 const log = pino({ level: "silent" });
 const MiB = 1024 * 1024;
@@ -26,39 +27,6 @@ async function connectThrough(port: number, target: string): Promise<net.Socket>
   assert.equal(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
   if (rest.length > 0) socket.unshift(rest);
   return socket;
-}
-
-/**
- * Reads a socket at about `bytesPerSecond`, pausing it whenever it is ahead; resolves with the
- * bytes read once `bytes` arrived, rejects when the socket closes first or after timeoutMs.
- */
-function readSlowly(socket: net.Socket, bytes: number, bytesPerSecond: number, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  let got = 0;
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => fail(`read ${got} of ${bytes} bytes in ${timeoutMs} ms`), timeoutMs);
-    const fail = (why: string) => {
-      clearTimeout(t);
-      socket.destroy();
-      reject(new Error(why));
-    };
-    socket.on("close", () => fail(`the connection closed after ${got} of ${bytes} bytes`));
-    socket.on("data", (c: Buffer) => {
-      got += c.length;
-      if (got >= bytes) {
-        clearTimeout(t);
-        resolve(got);
-        socket.destroy();
-        return;
-      }
-      const aheadMs = (got / bytesPerSecond) * 1000 - (performance.now() - started);
-      if (aheadMs > 5) {
-        socket.pause();
-        setTimeout(() => socket.resume(), aheadMs);
-      }
-    });
-    socket.resume();
-  });
 }
 
 /** Destinations: /source streams bytes forever (bounded), /sink reads and counts, /stall accepts and never reads, /slow reads at SLOW_READER_BYTES_PER_SECOND. */

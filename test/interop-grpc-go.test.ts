@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
@@ -16,7 +17,8 @@ import { closedPort, sharedPki, startAgentAgainst, startDestination, startStack,
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
 import { buildGoPeer, goPeerMissing } from "./go-peer/build-peer.js";
 import { spawnJsonLines } from "./helpers/json-lines-child.js";
-import { waitFor } from "./helpers/wait.js";
+import { readSlowly } from "./helpers/slow-reader.js";
+import { sleep, waitFor } from "./helpers/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const skip = goPeerMissing() ?? false;
@@ -140,6 +142,60 @@ describe("grpc-go against nodetunnel", { skip }, () => {
       assert.equal(events.filter((e) => e.event === "send failed").length, 0, JSON.stringify(events));
     });
   }
+
+  it("as an agent, which has no per-connection credit: a frontend reading slower than the node gets every byte (the agent is slowed down), and a stalled one is closed while the agent keeps serving", { timeout: 60_000 }, async (t) => {
+    const MiB = 1024 * 1024;
+    const stack = await startStack(t, { flow: { slowConsumerBytes: 8 * MiB, creditWindowBytes: 2 * MiB } });
+    await goAgent(t, stack);
+    // A destination that streams as fast as its connection takes it (at most 256 MiB).
+    const chunk = Buffer.alloc(64 * 1024, 0x73);
+    const sources: net.Socket[] = [];
+    const source = net.createServer((s) => {
+      sources.push(s);
+      s.on("error", () => {});
+      let sent = 0;
+      const pump = () => {
+        while (sent < 256 * MiB && s.writable) {
+          sent += chunk.length;
+          if (!s.write(chunk)) return void s.once("drain", pump);
+        }
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => source.listen(0, "127.0.0.1", resolve));
+    t.after(() => {
+      source.close();
+      for (const s of sources) s.destroy();
+    });
+    const address = `127.0.0.1:${(source.address() as net.AddressInfo).port}`;
+    const metric = async (name: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${stack.healthPort}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    };
+
+    const slow = await httpConnect({ port: stack.connectPort }, address);
+    assert.match(slow.head, /^HTTP\/1\.1 200 /);
+    if (slow.rest.length > 0) slow.socket.unshift(slow.rest);
+    assert.ok(await readSlowly(slow.socket, 12 * MiB, 8 * MiB, 30_000) >= 12 * MiB);
+    assert.equal(await metric("nodetunnel_server_slow_consumer_closes_total"), 0);
+    assert.ok(await metric("nodetunnel_server_slow_reader_stream_pauses_total") > 0, "the reader paused the grpc-go agent's stream");
+
+    const stalled = await httpConnect({ port: stack.connectPort }, address);
+    assert.match(stalled.head, /^HTTP\/1\.1 200 /);
+    stalled.socket.on("error", () => {});
+    const until = Date.now() + 10_000;
+    while (await metric("nodetunnel_server_slow_consumer_closes_total") !== 1) {
+      assert.ok(Date.now() < until, "the stalled reader was closed as a slow consumer within 10 s");
+      await sleep(50);
+    }
+    const echo = await startDestination(t);
+    const after = await httpConnect({ port: stack.connectPort }, echo.address);
+    assert.match(after.head, /^HTTP\/1\.1 200 /);
+    after.socket.write("still here");
+    assert.equal((await readUntil(after.socket, after.rest, (b) => b.length >= 10)).toString(), "still here");
+    after.socket.destroy();
+    stalled.socket.destroy();
+  });
 
   it("as an agent: a destination that closes first ends the tunnel (the agent's CLOSE_RSP), and a refused dial is a 502 with its error", { timeout: 60_000 }, async (t) => {
     const stack = await startStack(t);

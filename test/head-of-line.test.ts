@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
-import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
+import { NodetunnelServer, resolveServerOptions, serverSnapshot } from "../src/server/index.js";
 import { createPki, type Pki } from "../src/transport/index.js";
 import { httpConnect } from "./helpers/connect-client.js";
 import { readSlowly } from "./helpers/slow-reader.js";
@@ -197,10 +197,14 @@ for (const credit of [true, false]) {
         const before = await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total");
         const started = performance.now();
         const stalled = await connectThrough(port, dest.source); // never read
+        let shownPausing = false;
         while (await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total") === before) {
           assert.ok(performance.now() - started < SLOW_CONSUMER_GRACE_MS, "the stalled reader was not closed before the grace period ended");
-          await new Promise((r) => setTimeout(r, 50));
+          shownPausing ||= serverSnapshot(server.proxy).connections.some((c) => c.pausesAgentStream);
+          await new Promise((r) => setTimeout(r, 20));
         }
+        assert.ok(shownPausing, "the dashboard's snapshot showed the connection pausing the agent stream meanwhile");
+        assert.ok(!serverSnapshot(server.proxy).connections.some((c) => c.pausesAgentStream), "and no longer once it was closed");
         const ms = performance.now() - started;
         assert.ok(ms < 4000, `closed after ${ms.toFixed(0)} ms`);
         stalled.destroy();

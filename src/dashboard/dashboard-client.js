@@ -87,7 +87,9 @@ function render(s) {
     duration(c.ageMs),
     bytes(c.bytesToAgent),
     bytes(c.bytesFromAgent),
-    bytes(c.queuedBytes + c.bufferedBytes),
+    c.pausesAgentStream
+      ? el("span", {}, bytes(c.queuedBytes + c.bufferedBytes), " ", el("span", { class: "badge warn", title: "its reader fell behind the slow-consumer cap: the agent's stream waits for it" }, "reader behind: agent stream paused"))
+      : bytes(c.queuedBytes + c.bufferedBytes),
   ]), "no live connection");
   fillTable("pending-body", s.pendingDials.map((p) => [p.address, el("span", { class: "mono" }, p.agentId), `${Math.round(p.waitingMs)} ms`]), "no dial is waiting");
   fillTable("failures-body", s.recentFailures.map((f) => [

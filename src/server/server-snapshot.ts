@@ -28,6 +28,8 @@ export interface ConnectionSnapshot {
   /** Waiting to go to the agent, and written to the frontend but not yet flushed. */
   readonly queuedBytes: number;
   readonly bufferedBytes: number;
+  /** Its reader fell past the slow-consumer cap (an agent without credit): the agent's stream is paused for it. */
+  readonly pausesAgentStream: boolean;
 }
 
 export interface ServerSnapshot {
@@ -78,6 +80,7 @@ export function serverSnapshot(proxy: ProxyServer, now: number = Date.now()): Se
         bytesFromAgent: c.bytesFromPeer,
         queuedBytes: c.queuedBytes,
         bufferedBytes: c.bufferedBytes,
+        pausesAgentStream: c.isHoldingStream,
       });
     }
   }

@@ -129,6 +129,11 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     return this.o.endpoint.writableLength;
   }
 
+  /** Past the slow-consumer cap without credit: reading the shared stream waits for this connection. */
+  get isHoldingStream(): boolean {
+    return this.hold !== undefined;
+  }
+
   start(): void {
     this.o.endpoint.start(this);
   }

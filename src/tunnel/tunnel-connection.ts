@@ -13,8 +13,9 @@
 // (an upstream peer), bytes are buffered up to slowConsumerBytes; past that the connection holds
 // the shared stream paused, as upstream would, so the peer slows down to its reader. A reader
 // that drains to half the cap within slowConsumerGraceMs lets go and goes on (a bulk download to
-// a client that is merely slower than the node); one that does not is closed as a slow consumer,
-// so a stalled reader costs the other connections at most the grace period.
+// a client that is merely slower than the node); one that drains nothing for HOLD_STALL_MS, or
+// does not catch up within the grace period, is closed as a slow consumer, so a stalled reader
+// costs the other connections about half a second.
 import type { Logger } from "pino";
 import { windowUpdate, type Packet } from "../protocol/index.js";
 import type { Endpoint, EndpointHandlers } from "./endpoint.js";
@@ -241,7 +242,7 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
   private overCap(): void {
     if (this.hold) return;
     const { slowConsumerGraceMs } = this.o.flow;
-    if (this.o.credit || !this.o.holdStream || slowConsumerGraceMs <= 0) return this.slowConsumer();
+    if (this.o.credit || !this.o.holdStream || slowConsumerGraceMs <= 0) return this.slowConsumer("");
     this.o.counters?.streamHeld?.();
     this.o.log.debug({ connectID: String(this.connectID), bufferedBytes: this.o.endpoint.writableLength }, "a reader fell behind the cap: pausing the shared stream for it");
     const timer = setInterval(() => this.checkHold(), HOLD_CHECK_MS);
@@ -262,7 +263,9 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
       hold.progressAt = now;
     }
     const { slowConsumerGraceMs } = this.o.flow;
-    if (now - hold.since >= slowConsumerGraceMs || now - hold.progressAt >= Math.min(HOLD_STALL_MS, slowConsumerGraceMs)) this.slowConsumer();
+    const stalledMs = now - hold.progressAt;
+    if (stalledMs >= Math.min(HOLD_STALL_MS, slowConsumerGraceMs)) this.slowConsumer(` and read nothing for ${Math.round(stalledMs)} ms`);
+    else if (now - hold.since >= slowConsumerGraceMs) this.slowConsumer(` and did not catch up within ${slowConsumerGraceMs} ms`);
   }
 
   /** Bytes from the peer that have left the endpoint's buffer. */
@@ -277,12 +280,14 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     this.hold = undefined;
   }
 
-  private slowConsumer(): void {
+  /** Closes the connection; `why` follows "the reader fell N bytes behind" in the log and the close's error. */
+  private slowConsumer(why: string): void {
     const buffered = this.o.endpoint.writableLength;
-    this.o.log.warn({ connectID: String(this.connectID), bufferedBytes: buffered }, "closing a slow consumer: its reader fell behind the hard cap");
+    const error = `slow consumer: the reader fell ${buffered} bytes behind${why}`;
+    this.o.log.warn({ connectID: String(this.connectID), bufferedBytes: buffered, error }, "closing a slow consumer: its reader fell behind the hard cap");
     this.o.counters?.slowConsumer();
     this.queue.discard();
-    this.queue.setClosePacket(this.o.side.localClose(this.connectID, `slow consumer: the reader fell ${buffered} bytes behind`));
+    this.queue.setClosePacket(this.o.side.localClose(this.connectID, error));
     this.o.scheduler.schedule(this.queue);
     this.o.endpoint.destroy();
     this.finish("slow-consumer");

@@ -127,7 +127,7 @@ function cell<R extends RowId>(r: BenchResult, row: R, mode: ModeName): Cell {
     case "stalled": {
       const s = v as RowValues["stalled"];
       const n = s.newConnections;
-      return { text: `bulk ${f0(s.keptFraction * 100)} %, new ${n.count}/${n.count + n.errors} ok, RSS ${signed(s.end.serverMiB - s.before.serverMiB)}/${signed(s.end.agentMiB - s.before.agentMiB)} MiB` };
+      return { text: `bulk ${f0(s.keptFraction * 100)} %, new ${n.count}/${n.count + n.errors} ok, RSS ${signed(s.end.serverMiB - s.before.serverMiB)}/${signed(s.end.agentMiB - s.before.agentMiB)} MiB${s.stalledClosed ? ", stalled one closed" : ""}` };
     }
     case "slow": {
       const s = v as RowValues["slow"];

@@ -13,7 +13,7 @@ import { resolveAgentOptions } from "../src/agent/agent-options.js";
 import { connectToServer, type ServerConnection } from "../src/agent/server-connection.js";
 import { createPki } from "../src/transport/index.js";
 import { codeVersion, describeMachine, shortMachineName } from "./machine.js";
-import { cpuMs, openFileLimit, rssMiB, startServerProcess } from "./stack.js";
+import { cpuMs, serverMetric as metric, openFileLimit, rssMiB, startServerProcess } from "./stack.js";
 
 interface Args {
   readonly agents: number;
@@ -47,13 +47,6 @@ function parseArgs(argv: readonly string[]): Args {
   return { agents: n, atOnce: Math.min(atOnce ?? n, n), quietMs: quick ? 3000 : 30_000, write, profileDir };
 }
 
-/** One sample of the server's /metrics (a gauge without labels). */
-async function metric(adminPort: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-  const m = new RegExp(`^${name} ([0-9.e+-]+)`, "m").exec(text);
-  if (!m) throw new Error(`the server's /metrics has no ${name}`);
-  return Number(m[1]);
-}
 
 /** The server's own count of connected agents. */
 const readyBackends = (adminPort: number) => metric(adminPort, "konnectivity_network_proxy_server_ready_backend_connections");

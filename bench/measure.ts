@@ -360,7 +360,7 @@ export interface StalledResult {
   readonly keptFraction: number;
   /** Fresh connection + echo while the reader is stalled. */
   readonly newConnections: Latency;
-  /** Whether the tunnel closed the stalled connection (as a slow consumer) during the test. */
+  /** Whether the server closed a slow consumer during the test (the stalled reader never reads, so it cannot see its close). */
   readonly stalledClosed: boolean;
   readonly before: ProcessRss;
   readonly stalledSettled: ProcessRss;
@@ -372,14 +372,12 @@ export interface StalledResult {
  * download beside it: the bulk rate against its rate alone, new connections during the stall,
  * and whether memory stays bounded.
  */
-export async function measureStalled(path: Path, pids: Pids, t: Timing, o: { stallSettleMs: number; echoCount: number }): Promise<StalledResult> {
+export async function measureStalled(path: Path, pids: Pids, t: Timing, o: { stallSettleMs: number; echoCount: number; slowConsumerCloses: () => Promise<number> }): Promise<StalledResult> {
   const normal = await measureDownload(path, 1, t);
   const before = rssOf(pids);
+  const closesBefore = await o.slowConsumerCloses();
   const stalled = await path.connect("source"); // left paused: nobody reads it
-  let stalledClosed = false;
-  stalled.on("error", () => undefined).once("close", () => {
-    stalledClosed = true;
-  });
+  stalled.on("error", () => undefined);
   try {
     await sleep(o.stallSettleMs); // let every queue on its way fill up
     const stalledSettled = rssOf(pids);
@@ -391,7 +389,7 @@ export async function measureStalled(path: Path, pids: Pids, t: Timing, o: { sta
       withStallMBps: withStall.totalMBps,
       keptFraction: withStall.totalMBps / normal.totalMBps,
       newConnections,
-      stalledClosed,
+      stalledClosed: (await o.slowConsumerCloses()) > closesBefore,
       before,
       stalledSettled,
       end,
@@ -419,8 +417,9 @@ export interface SlowReaderResult {
  * without it (upstream peers) the only brake is the shared stream, and the bulk download shares
  * the slow reader's pace, as it would upstream, while the slow reader still gets every byte.
  */
-export async function measureSlowReader(path: Path, t: Timing, o: { readerMBps: number; settleMs: number }): Promise<SlowReaderResult> {
+export async function measureSlowReader(path: Path, t: Timing, o: { readerMBps: number; settleMs: number; slowConsumerCloses: () => Promise<number> }): Promise<SlowReaderResult> {
   const normal = await measureDownload(path, 1, t);
+  const closesBefore = await o.slowConsumerCloses();
   const slow = await path.connect("source");
   let got = 0;
   let readerClosed = false;
@@ -450,7 +449,7 @@ export async function measureSlowReader(path: Path, t: Timing, o: { readerMBps: 
       keptFraction: withSlow.totalMBps / normal.totalMBps,
       readerTargetMBps: o.readerMBps,
       readerMBps,
-      readerClosed,
+      readerClosed: readerClosed || (await o.slowConsumerCloses()) > closesBefore,
     };
   } finally {
     clearTimeout(resumeTimer);

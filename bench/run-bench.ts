@@ -9,7 +9,7 @@ import {
   type FloodResult, type IdleResult, type Latency, type RequestRate, type SlowReaderResult, type StalledResult, type Throughput, type Timing,
 } from "./measure.js";
 import { allModes, grpcClientDescriptions, makePath, tunnelModes, type GrpcClientKind, type ModeName, type Path } from "./paths.js";
-import { cpuMs, openFileLimit, startStack } from "./stack.js";
+import { cpuMs, openFileLimit, serverMetric, startStack } from "./stack.js";
 
 export const rowIds = ["up1", "down1", "up4", "down4", "echo", "http", "flood", "idle", "stalled", "slow"] as const;
 export type RowId = (typeof rowIds)[number];
@@ -163,6 +163,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       relay: cpuMs(children.relay.pid), destinations: cpuMs(children.destinations.pid),
     });
     const t: Timing = { ...settings.timing, cpu };
+    const slowConsumerCloses = () => serverMetric(stack.serverAdminPort, "nodetunnel_server_slow_consumer_closes_total");
     const set = <R extends RowId>(row: R, mode: ModeName, value: RowValues[R] | Failed) => {
       const r = (rows[row] ??= {}) as Partial<Record<ModeName, RowValues[R] | Failed>>;
       r[mode] = value;
@@ -212,12 +213,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     if (wanted.has("stalled")) {
       log("stalled reader…");
       const stallSettleMs = settings.quick ? 1000 : 3000;
-      for (const m of tunnels) set("stalled", m, await attempt(() => measureStalled(paths[m], pids, t, { stallSettleMs, echoCount: 50 })));
+      for (const m of tunnels) set("stalled", m, await attempt(() => measureStalled(paths[m], pids, t, { stallSettleMs, echoCount: 50, slowConsumerCloses })));
     }
     if (wanted.has("slow")) {
       log(`slow reader (${settings.slowReaderMBps} MB/s)…`);
       const settleMs = settings.quick ? 2000 : 4000;
-      for (const m of tunnels) set("slow", m, await attempt(() => measureSlowReader(paths[m], t, { readerMBps: settings.slowReaderMBps, settleMs })));
+      for (const m of tunnels) set("slow", m, await attempt(() => measureSlowReader(paths[m], t, { readerMBps: settings.slowReaderMBps, settleMs, slowConsumerCloses })));
     }
   } finally {
     await stack.stop();

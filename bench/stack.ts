@@ -112,6 +112,8 @@ export interface Stack {
   readonly relayPorts: Readonly<Record<number, number>>;
   readonly httpConnectPath: string;
   readonly grpcPath: string;
+  /** The server's admin port (/metrics). */
+  readonly serverAdminPort: number;
   readonly children: { readonly destinations: Child; readonly relay: Child; readonly server: Child; readonly agent: Child };
   stop(): Promise<void>;
 }
@@ -166,6 +168,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       relayPorts: relay.value,
       httpConnectPath,
       grpcPath,
+      serverAdminPort: server.adminPort,
       children: { destinations: dest.child, relay: relay.child, server: server.child, agent: agent.child },
       stop,
     };
@@ -215,6 +218,14 @@ export async function startServerProcess(dir: string, pki: Pki, profileDir?: str
     ready: logLine("server started"),
   });
   return { child: server.child, agentPort: server.value.agentPort, adminPort: server.value.adminPort, httpConnectPath, grpcPath, ca };
+}
+
+/** One sample of a server's /metrics on its admin port (a gauge or counter without labels). */
+export async function serverMetric(adminPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const m = new RegExp(`^${name} ([0-9.e+-]+)`, "m").exec(text);
+  if (!m) throw new Error(`the server's /metrics has no ${name}`);
+  return Number(m[1]);
 }
 
 /** Resident set size of a process in MiB (VmRSS in /proc/<pid>/status), or NaN when it is gone. */

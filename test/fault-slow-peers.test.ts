@@ -142,6 +142,9 @@ for (const credit of [true, false]) {
       t.after(() => clearInterval(sampling));
       await writer;
       const rssPeak = process.memoryUsage().rss;
+      // Without credit the writer ends when the stalled connection is closed, about a second in:
+      // the other connection must be flowing by then, so give it half a second more.
+      await sleep(500);
       await pp.stop();
       clearInterval(sampling);
       t.diagnostic(`client wrote ${(written / MiB).toFixed(1)} MiB into the stall; server queues peaked at ${(maxQueued / MiB).toFixed(2)} MiB; RSS +${((rssPeak - rssBefore) / MiB).toFixed(0)} MiB; ${pp.rounds} echo rounds meanwhile`);

@@ -137,7 +137,7 @@ for (const credit of [true, false]) {
       pki = await createPki();
       dest = await startDestinations();
       // Without credit, the cap must be small enough for the test to reach it quickly, and the
-      // grace long enough that only a stall (no progress for half a second) closes a reader in time.
+      // grace long enough that only a stall (no progress for a second) closes a reader in time.
       const flow = credit ? {} : { creditWindowBytes: 2 * MiB, slowConsumerBytes: 8 * MiB, slowConsumerGraceMs: SLOW_CONSUMER_GRACE_MS };
       server = await NodetunnelServer.start(resolveServerOptions({
         frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }],
@@ -193,7 +193,7 @@ for (const credit of [true, false]) {
     });
 
     if (!credit) {
-      it("a reader that stalls is closed once it drains nothing for half a second, without waiting out the grace period", async () => {
+      it("a reader that stalls is closed once it drains nothing for a second, without waiting out the grace period", async () => {
         const before = await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total");
         const started = performance.now();
         const stalled = await connectThrough(port, dest.source); // never read

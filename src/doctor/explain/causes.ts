@@ -149,7 +149,7 @@ const templates: Record<string, CauseTemplate> = {
     check: "nodetunnel doctor cluster",
   }),
   "slow-consumer": () => ({
-    why: "a reader (kubectl, kube-apiserver, or a destination on the node) fell past the slow-consumer cap (32 MiB) and then read nothing for half a second, or did not catch up within 2 s; only with an upstream agent or server (no per-connection credit), and the tunnel closed that connection only",
+    why: "a reader (kubectl, kube-apiserver, or a destination on the node) fell past the slow-consumer cap (32 MiB) and then read nothing for a second, or did not catch up within 2 s; only with an upstream agent or server (no per-connection credit), and the tunnel closed that connection only",
     check: "nodetunnel doctor cluster",
   }),
   "egress-local": (c) => ({

@@ -20,7 +20,7 @@ function value<R extends RowId>(result: BenchResult, row: R, mode: ModeName): Ro
 }
 
 test("the quick benchmark runs end to end and nothing has collapsed", { timeout: 90_000 }, async () => {
-  const result = await runBench({ quick: true, rows: ["up1", "down1", "echo", "stalled"], modes: ["direct", "http-connect", "grpc"] });
+  const result = await runBench({ quick: true, rows: ["up1", "down1", "echo", "stalled", "slow"], modes: ["direct", "http-connect", "grpc"] });
   for (const mode of ["http-connect", "grpc"] as const) {
     for (const row of ["up1", "down1"] as const) {
       const t = value(result, row, mode);
@@ -34,6 +34,12 @@ test("the quick benchmark runs end to end and nothing has collapsed", { timeout:
     const stalled = value(result, "stalled", mode);
     assert.ok(stalled.keptFraction > 0.1, `${mode}: with a stalled reader the bulk connection kept ${(stalled.keptFraction * 100).toFixed(0)} %`);
     assert.equal(stalled.newConnections.errors, 0, `${mode}: new connections failed during the stall: ${stalled.newConnections.firstError}`);
+    // A reader slower than the tunnel but steady is slowed down, never closed, and with credit
+    // the bulk connection beside it is not held to its pace.
+    const slow = value(result, "slow", mode);
+    assert.equal(slow.readerClosed, false, `${mode}: the tunnel closed a reader that read at ${slow.readerTargetMBps} MB/s`);
+    assert.ok(slow.readerMBps > slow.readerTargetMBps * 0.25 * cpuShare, `${mode}: the slow reader read ${slow.readerMBps.toFixed(1)} MB/s of ${slow.readerTargetMBps}`);
+    assert.ok(slow.withSlowMBps > minMBps, `${mode}: beside a slow reader the bulk connection moved ${slow.withSlowMBps.toFixed(1)} MB/s, floor ${minMBps.toFixed(1)}`);
   }
   // The reference itself must have worked, or the figures above mean nothing.
   assert.ok(value(result, "up1", "direct").totalMBps > minMBps);

@@ -15,8 +15,9 @@ export interface FlowOptions {
   readonly creditWindowBytes: number;
   /**
    * Without credit, a local writer this far behind pauses reading the shared stream, so the peer
-   * slows down (upstream's own backpressure); one that does not drain to half of it within
-   * slowConsumerGraceMs is closed as a slow consumer, and the stream reads again.
+   * slows down (upstream's own backpressure); one that delivers nothing for a second, or does not
+   * drain to half of it within slowConsumerGraceMs, is closed as a slow consumer, and the stream
+   * reads again (tunnel-connection.ts).
    */
   readonly slowConsumerBytes: number;
   /** How long a writer over slowConsumerBytes may hold the shared stream paused; 0 closes it at once. */

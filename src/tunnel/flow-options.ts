@@ -16,7 +16,7 @@ export interface FlowOptions {
   /**
    * Without credit, a local writer this far behind pauses reading the shared stream, so the peer
    * slows down (upstream's own backpressure); one that delivers nothing for a second, or does not
-   * drain to half of it within slowConsumerGraceMs, is closed as a slow consumer, and the stream
+   * pass on half of it within slowConsumerGraceMs, is closed as a slow consumer, and the stream
    * reads again (tunnel-connection.ts).
    */
   readonly slowConsumerBytes: number;

@@ -12,7 +12,7 @@
 // bytes leave our endpoint buffer, so a slow reader throttles only its own sender. Without it
 // (an upstream peer), bytes are buffered up to slowConsumerBytes; past that the connection holds
 // the shared stream paused, as upstream would, so the peer slows down to its reader. A reader
-// that drains to half the cap within slowConsumerGraceMs lets go and goes on (a bulk download to
+// that passes on half the cap within slowConsumerGraceMs lets go and goes on (a bulk download to
 // a client that is merely slower than the node); one that drains nothing for HOLD_STALL_MS, or
 // does not catch up within the grace period, is closed as a slow consumer, so a stalled reader
 // costs the other connections about a second.
@@ -89,6 +89,8 @@ interface StreamHold {
   readonly release: () => void;
   readonly since: number;
   readonly timer: NodeJS.Timeout;
+  /** What the writer had passed on when the hold began. */
+  readonly startDeliveredBytes: number;
   /**
    * What the writer had passed on when last seen going forward, and when. Bytes still arriving
    * in the peer's window grow the buffer while it drains, so progress is counted in bytes
@@ -251,16 +253,20 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
     const timer = setInterval(() => this.checkHold(), HOLD_CHECK_MS);
     timer.unref();
     const now = performance.now();
-    this.hold = { release: this.o.holdStream(), since: now, timer, deliveredBytes: this.deliveredBytes, progressAt: now };
+    const delivered = this.deliveredBytes;
+    this.hold = { release: this.o.holdStream(), since: now, timer, startDeliveredBytes: delivered, deliveredBytes: delivered, progressAt: now };
   }
 
+  // The hold ends once the writer has passed on half the cap since it began (or is down to half
+  // the cap): counted from where it began, a reader whose progress shows in steps (a gRPC
+  // client's credit, 8 MiB at a time) is not held one step longer for the bytes that put it over.
   private checkHold(): void {
     const hold = this.hold;
     if (!hold) return;
-    const buffered = this.o.endpoint.writableLength;
-    if (buffered <= this.o.flow.slowConsumerBytes / 2) return this.releaseHold();
-    const now = performance.now();
+    const half = this.o.flow.slowConsumerBytes / 2;
     const delivered = this.deliveredBytes;
+    if (this.o.endpoint.writableLength <= half || delivered - hold.startDeliveredBytes >= half) return this.releaseHold();
+    const now = performance.now();
     if (delivered > hold.deliveredBytes) {
       hold.deliveredBytes = delivered;
       hold.progressAt = now;

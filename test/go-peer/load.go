@@ -251,6 +251,29 @@ func loadDown1(t tun, d time.Duration) map[string]interface{} {
 	return map[string]interface{}{"mbps": float64(n) / time.Since(from).Seconds() / 1e6}
 }
 
+// loadSlow reads the speak-first source at a steady GO_PEER_READ_MBPS (default 10 MB/s), as a
+// kubectl cp to a laptop on a slow link: the tunnel must slow its sender down, not close it.
+func loadSlow(t tun, d time.Duration) map[string]interface{} {
+	rate := 10.0
+	if v, err := strconv.ParseFloat(os.Getenv("GO_PEER_READ_MBPS"), 64); err == nil && v > 0 {
+		rate = v
+	}
+	buf := make([]byte, 32*1024)
+	start := time.Now()
+	var n int64
+	for time.Since(start) < d {
+		m, err := t.Read(buf)
+		if err != nil {
+			return map[string]interface{}{"error": err.Error(), "bytes": n, "seconds": time.Since(start).Seconds()}
+		}
+		n += int64(m)
+		if ahead := time.Duration(float64(n)/(rate*1e6)*1e9) - time.Since(start); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
+	return map[string]interface{}{"mbps": float64(n) / time.Since(start).Seconds() / 1e6}
+}
+
 func percentile(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
@@ -339,16 +362,19 @@ func loadHTTP(way, proxy, address string, d time.Duration, concurrency int) map[
 func load(row, way, proxy, address string, seconds, concurrency int) {
 	d := time.Duration(seconds) * time.Second
 	switch row {
-	case "up1", "down1":
+	case "up1", "down1", "slow":
 		t, err := dialTun(way, proxy, address)
 		if err != nil {
 			fail("dial: %v", err)
 		}
 		defer t.Close()
-		if row == "up1" {
+		switch row {
+		case "up1":
 			emit(loadUp1(t, d))
-		} else {
+		case "down1":
 			emit(loadDown1(t, d))
+		default:
+			emit(loadSlow(t, d))
 		}
 	case "echo":
 		emit(loadEcho(way, proxy, address, d))

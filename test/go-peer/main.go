@@ -10,7 +10,7 @@
 //	go-peer restart CA CERT KEY ADDRESS BYTES         the same after a first server on that port shut down
 //	go-peer connect PROXY ADDRESS BYTES [CA CERT KEY] kube-apiserver's HTTP CONNECT egress: PROXY is a Unix
 //	                                                  socket path, or host:port with mTLS; Go's http.ReadResponse
-//	go-peer load ROW WAY PROXY ADDRESS SECONDS [N]    the benchmark's rows with a Go client (load.go)
+//	go-peer load ROW WAY PROXY ADDRESS SECONDS [N]    the benchmark's rows with a Go client (load.go; ROW up1, down1, echo, http or slow)
 package main
 
 import (

@@ -11,7 +11,7 @@ import { NodetunnelAgent, resolveAgentOptions } from "../src/agent/index.js";
 import { NodetunnelServer, resolveServerOptions, serverSnapshot } from "../src/server/index.js";
 import { createPki, type Pki } from "../src/transport/index.js";
 import { httpConnect } from "./helpers/connect-client.js";
-import { readSlowly } from "./helpers/slow-reader.js";
+import { readSlowly, streamBytes } from "./helpers/bulk-peers.js";
 
 const log = pino({ level: "silent" });
 const MiB = 1024 * 1024;
@@ -42,17 +42,7 @@ async function startDestinations() {
     server.listen(0, "127.0.0.1");
     return server;
   };
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
-  const source = make((s) => {
-    let sent = 0;
-    const pump = () => {
-      while (sent < 512 * MiB && s.writable) {
-        sent += chunk.length;
-        if (!s.write(chunk)) return void s.once("drain", pump);
-      }
-    };
-    pump();
-  });
+  const source = make((s) => streamBytes(s, 512 * MiB));
   const sink = make((s) => s.resume());
   const stall = make((s) => s.pause());
   const echo = make((s) => s.pipe(s));

@@ -17,7 +17,7 @@ import { closedPort, sharedPki, startAgentAgainst, startDestination, startStack,
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
 import { buildGoPeer, goPeerMissing } from "./go-peer/build-peer.js";
 import { spawnJsonLines } from "./helpers/json-lines-child.js";
-import { readSlowly } from "./helpers/slow-reader.js";
+import { readSlowly, streamBytes } from "./helpers/bulk-peers.js";
 import { sleep, waitFor } from "./helpers/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -148,19 +148,11 @@ describe("grpc-go against nodetunnel", { skip }, () => {
     const stack = await startStack(t, { flow: { slowConsumerBytes: 8 * MiB, creditWindowBytes: 2 * MiB } });
     await goAgent(t, stack);
     // A destination that streams as fast as its connection takes it (at most 256 MiB).
-    const chunk = Buffer.alloc(64 * 1024, 0x73);
     const sources: net.Socket[] = [];
     const source = net.createServer((s) => {
       sources.push(s);
       s.on("error", () => {});
-      let sent = 0;
-      const pump = () => {
-        while (sent < 256 * MiB && s.writable) {
-          sent += chunk.length;
-          if (!s.write(chunk)) return void s.once("drain", pump);
-        }
-      };
-      pump();
+      streamBytes(s, 256 * MiB);
     });
     await new Promise<void>((resolve) => source.listen(0, "127.0.0.1", resolve));
     t.after(() => {

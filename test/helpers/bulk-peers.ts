@@ -1,5 +1,21 @@
-// A reader slower than the tunnel but steady: `kubectl cp` out of a pod to a laptop on a slow link.
+// The two ends of a bulk transfer for flow-control tests: a source that streams as fast as its
+// connection takes it, and a reader slower than the tunnel but steady (`kubectl cp` out of a pod
+// to a laptop on a slow link).
 import type net from "node:net";
+
+const sourceChunk = Buffer.alloc(64 * 1024, 0x61);
+
+/** Writes to `socket` as fast as it takes the bytes, `limitBytes` at most (every load is bounded). */
+export function streamBytes(socket: net.Socket, limitBytes: number): void {
+  let sent = 0;
+  const pump = () => {
+    while (sent < limitBytes && socket.writable) {
+      sent += sourceChunk.length;
+      if (!socket.write(sourceChunk)) return void socket.once("drain", pump);
+    }
+  };
+  pump();
+}
 
 /**
  * Reads a socket at about `bytesPerSecond`, pausing it whenever it is ahead; resolves with the

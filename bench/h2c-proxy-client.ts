@@ -17,6 +17,8 @@ import {
 import { fillGrpcFrameHeader, GrpcMessageReader, grpcFrameHeaderBytes } from "../src/transport/grpc-frame.js";
 import { encodeHeaderBlock, HpackDecoder } from "../src/transport/hpack.js";
 import { FramePool } from "../src/tunnel/frame-pool.js";
+import type { Sink } from "./paths.js";
+import { readInto } from "./sink-read.js";
 import {
   clientPreface, defaultWindowBytes, encodeFrame, Flag, frameHeader, frameHeaderBytes, FrameType, Setting,
   settingsPayload, windowUpdatePayload, rstStreamPayload, goawayPayload, Http2ErrorCode,
@@ -68,7 +70,7 @@ interface FrameState {
 class H2cProxyStream extends Duplex {
   readonly #socket: net.Socket;
   readonly #hpack = new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 64 * 1024 });
-  readonly #messages = new GrpcMessageReader(maxMessageBytes);
+  readonly #messages: GrpcMessageReader;
   readonly #random = randomBytes(8).readBigUInt64BE() >> 1n;
   #connectID = 0n;
   #dialed: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -95,10 +97,16 @@ class H2cProxyStream extends Duplex {
   #isLocalDone = false;
   #isCloseRequested = false;
 
-  constructor(socket: net.Socket) {
+  /** Takes the tunnel's bytes instead of the stream's reader (connectSink), and the socket's reads are views of a shared buffer. */
+  readonly #sink: Sink | undefined;
+
+  constructor(socket: net.Socket, sink?: Sink) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
-    socket.on("data", (chunk: Buffer) => this.#onSocketData(chunk));
+    this.#sink = sink;
+    // A sink is done with each message at once: split ones are assembled in one reused buffer.
+    this.#messages = new GrpcMessageReader(maxMessageBytes, { reuseBuffer: sink !== undefined });
+    if (!sink) socket.on("data", (chunk: Buffer) => this.#onSocketData(chunk));
     socket.on("drain", () => this.#maybeCallBack());
     socket.on("error", (err) => this.#fail(err));
     socket.once("close", () => this.#fail(new H2cProxyError("the frontend closed the connection")));
@@ -235,6 +243,11 @@ class H2cProxyStream extends Duplex {
 
   // ---- receiving ----
 
+  /** A read of the socket in sink mode: a view that is overwritten by the next read. */
+  received(view: Buffer): void {
+    this.#onSocketData(view);
+  }
+
   #onSocketData(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length && !this.#socket.destroyed) {
@@ -266,7 +279,8 @@ class H2cProxyStream extends Duplex {
         at += n;
         f.left -= n;
         if (f.type === FrameType.DATA) this.#onDataPiece(piece, f);
-        else f.body.push(piece);
+        // A sink's reads share one buffer: other frames' bodies (small) are copied, as parts of them may be kept.
+        else f.body.push(this.#sink ? Buffer.from(piece) : piece);
       }
       if (f.left === 0) this.#endFrame();
     }
@@ -398,7 +412,9 @@ class H2cProxyStream extends Duplex {
     }
     if (packet.type === "DATA") {
       // Closed by us and waiting for CLOSE_RSP: what still comes is dropped, and credited back.
-      if (!this.destroyed && !this.push(packet.data)) this.#isReaderFull = true;
+      if (this.destroyed) return;
+      if (this.#sink) this.#sink(packet.data);
+      else if (!this.push(packet.data)) this.#isReaderFull = true;
     } else if (packet.type === "CLOSE_RSP") {
       // konnectivity-client's serve() returns on CLOSE_RSP and closes its grpc.ClientConn: grpc-go
       // sends GOAWAY (NO_ERROR, "client transport shutdown") and closes the connection, neither
@@ -429,10 +445,14 @@ class H2cProxyStream extends Duplex {
   }
 }
 
-/** Dials `address` through the gRPC frontend on the Unix socket `path`; the stream starts paused. */
-export async function dialH2c(path: string, address: string, timeoutMs: number): Promise<Duplex> {
-  const socket = net.connect({ path });
-  const stream = new H2cProxyStream(socket);
+/**
+ * Dials `address` through the gRPC frontend on the Unix socket `path`; the stream starts paused.
+ * With a sink, the tunnel's bytes go to it as they come, and the socket reads into a shared buffer.
+ */
+export async function dialH2c(path: string, address: string, timeoutMs: number, sink?: Sink): Promise<Duplex> {
+  // The first read comes after the connect, by when `stream` is set.
+  const socket = net.connect(sink ? { path, onread: readInto((view) => stream.received(view)) } : { path });
+  const stream = new H2cProxyStream(socket, sink);
   stream.on("error", () => undefined); // until the caller attaches its own
   let timer: NodeJS.Timeout | undefined;
   try {

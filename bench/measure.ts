@@ -113,15 +113,19 @@ export async function measureUpload(path: Path, n: number, t: Timing): Promise<T
   }
 }
 
-/** Destination → client: the speak-first source streams; the client counts what it reads. */
+/**
+ * Destination → client: the speak-first source streams; the client counts what it reads, from
+ * one reused read buffer (Path.connectSink), as a Go client would.
+ */
 export async function measureDownload(path: Path, n: number, t: Timing): Promise<Throughput> {
-  const conns = await openAll(path, "source", n);
-  const counts = conns.map(() => 0);
+  const counts: number[] = [];
+  const conns: Duplex[] = [];
   let orderingErrors = 0;
   try {
-    conns.forEach((c, i) => {
+    for (let i = 0; i < n; i++) {
+      counts.push(0);
       let greeting: Buffer = Buffer.alloc(0);
-      const onData = (d: Buffer) => {
+      const c = await path.connectSink("source", (d) => {
         if (greeting.length < SOURCE_GREETING.length) {
           const need = SOURCE_GREETING.length - greeting.length;
           greeting = Buffer.concat([greeting, d.subarray(0, need)]);
@@ -129,10 +133,10 @@ export async function measureDownload(path: Path, n: number, t: Timing): Promise
           d = d.subarray(need);
         }
         counts[i]! += d.length;
-      };
-      c.on("data", onData);
-      c.resume();
-    });
+      });
+      c.on("error", () => undefined);
+      conns.push(c);
+    }
     await sleep(t.warmupMs);
     const before = [...counts];
     const start = performance.now();

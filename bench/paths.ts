@@ -1,11 +1,13 @@
 // The four ways the benchmark reaches a destination: direct TCP, the plain two-hop relay, and
 // nodetunnel through each frontend. Each `connect` resolves once bytes can flow, with the stream
-// paused (the caller attaches its listeners, then resumes).
+// paused (the caller attaches its listeners, then resumes); each `connectSink` with the bytes
+// already flowing to its sink.
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { dialThroughProxy } from "../src/tunnel/index.js";
 import type { DestinationName } from "./destination-protocol.js";
 import { dialH2c } from "./h2c-proxy-client.js";
+import { readInto } from "./sink-read.js";
 import type { Stack } from "./stack.js";
 
 export type ModeName = "direct" | "relay" | "http-connect" | "grpc";
@@ -20,9 +22,17 @@ export const grpcClientDescriptions: Record<GrpcClientKind, string> = {
   "node-http2": "src/tunnel/proxy-client.ts dialThroughProxy on node:http2: one connection + one /ProxyService/Proxy stream per dial",
 };
 
+/** Gets a connection's bytes as views of a shared buffer, valid only during the call. */
+export type Sink = (bytes: Uint8Array) => void;
+
 export interface Path {
   readonly mode: ModeName;
   connect(dest: DestinationName): Promise<Duplex>;
+  /**
+   * A connection whose bytes from the destination go to `sink` as they are read, without a
+   * buffer per read (a bulk download as a Go client reads it); the caller only destroys it.
+   */
+  connectSink(dest: DestinationName, sink: Sink): Promise<Duplex>;
 }
 
 const host = "127.0.0.1";
@@ -42,9 +52,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string, onTimeout
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function connectTcp(options: net.NetConnectOpts): Promise<net.Socket> {
-  const socket = net.connect(options);
-  socket.pause();
+async function connectTcp(options: net.NetConnectOpts, sink?: Sink): Promise<net.Socket> {
+  const socket = net.connect(sink ? { ...options, onread: readInto(sink) } : options);
+  if (!sink) socket.pause(); // a sink takes bytes as they come
+
   await withTimeout(new Promise<void>((resolve, reject) => {
     socket.once("connect", () => {
       socket.off("error", reject);
@@ -95,27 +106,94 @@ async function connectViaHttpConnect(path: string, target: string): Promise<net.
   return socket;
 }
 
+/**
+ * HTTP CONNECT on the Unix socket with the bytes going to `sink`: the response head is gathered
+ * from the sink's first views, what follows it goes to `sink`.
+ */
+async function connectSinkViaHttpConnect(path: string, target: string, sink: Sink): Promise<net.Socket> {
+  let head: Buffer = Buffer.alloc(0);
+  let answered: ((err: Error | null) => void) | undefined;
+  let deliver: Sink = (bytes) => {
+    head = Buffer.concat([head, bytes]);
+    const end = head.indexOf("\r\n\r\n");
+    if (end < 0) {
+      if (head.length > 16 * 1024) answered?.(new Error("CONNECT response head over 16 KiB"));
+      return;
+    }
+    const status = head.toString("latin1", 0, Math.min(end, 200));
+    const rest = head.subarray(end + 4);
+    head = head.subarray(0, end);
+    if (!status.startsWith("HTTP/1.1 200")) {
+      answered?.(status.startsWith("HTTP/") ? new Error(`CONNECT failed: ${status.split("\r\n")[0]}`) : new OrderingError(`bytes before the CONNECT response: ${JSON.stringify(status.slice(0, 40))}`));
+      return;
+    }
+    deliver = sink;
+    answered?.(null);
+    if (rest.length > 0) sink(rest);
+  };
+  const socket = await connectTcp({ path }, (bytes) => deliver(bytes));
+  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+  await withTimeout(new Promise<void>((resolve, reject) => {
+    const onEnd = () => answered?.(new Error(`connection closed during CONNECT: ${head.toString("latin1").slice(0, 200)}`));
+    answered = (err) => {
+      answered = undefined;
+      socket.off("end", onEnd).off("error", onEnd);
+      if (err) reject(err);
+      else resolve();
+    };
+    socket.once("end", onEnd).once("error", onEnd);
+    socket.resume();
+  }), connectTimeoutMs, "CONNECT", () => socket.destroy()).catch((err: unknown) => {
+    socket.destroy();
+    throw err;
+  });
+  return socket;
+}
+
 export function makePath(mode: ModeName, stack: Stack, grpcClient: GrpcClientKind = "h2c"): Path {
   const target = (dest: DestinationName) => `${host}:${stack.destinations[dest]}`;
   switch (mode) {
     case "direct":
-      return { mode, connect: (dest) => connectTcp({ host, port: stack.destinations[dest] }) };
+      return {
+        mode,
+        connect: (dest) => connectTcp({ host, port: stack.destinations[dest] }),
+        connectSink: (dest, sink) => connectTcp({ host, port: stack.destinations[dest] }, sink),
+      };
     case "relay":
-      return { mode, connect: (dest) => connectTcp({ host, port: stack.relayPorts[stack.destinations[dest]]! }) };
+      return {
+        mode,
+        connect: (dest) => connectTcp({ host, port: stack.relayPorts[stack.destinations[dest]]! }),
+        connectSink: (dest, sink) => connectTcp({ host, port: stack.relayPorts[stack.destinations[dest]]! }, sink),
+      };
     case "http-connect":
-      return { mode, connect: (dest) => connectViaHttpConnect(stack.httpConnectPath, target(dest)) };
+      return {
+        mode,
+        connect: (dest) => connectViaHttpConnect(stack.httpConnectPath, target(dest)),
+        connectSink: (dest, sink) => connectSinkViaHttpConnect(stack.httpConnectPath, target(dest), sink),
+      };
     case "grpc":
       // kube-apiserver's way: one HTTP/2 connection and one /ProxyService/Proxy stream per dial.
       // By default with the lean client (a node:http2 client costs as much CPU as the server it
       // measures, on the same cores); --grpc-client=node-http2 uses the project's konnectivity
       // client (src/tunnel/proxy-client.ts) instead.
-      if (grpcClient === "h2c") return { mode, connect: (dest) => dialH2c(stack.grpcPath, target(dest), connectTimeoutMs) };
+      if (grpcClient === "h2c") {
+        return {
+          mode,
+          connect: (dest) => dialH2c(stack.grpcPath, target(dest), connectTimeoutMs),
+          connectSink: (dest, sink) => dialH2c(stack.grpcPath, target(dest), connectTimeoutMs, sink),
+        };
+      }
       return {
         mode,
         connect: async (dest) => {
           const duplex = await dialThroughProxy({ path: stack.grpcPath }, target(dest), { timeoutMs: connectTimeoutMs });
           duplex.pause();
           return duplex;
+        },
+        // node:http2 reads into a buffer of its own per read in any case.
+        connectSink: async (dest, sink) => {
+          const duplex = await dialThroughProxy({ path: stack.grpcPath }, target(dest), { timeoutMs: connectTimeoutMs });
+          return duplex.on("data", sink);
         },
       };
   }

@@ -61,3 +61,22 @@ test("messages completed before a framing error in the same chunk are still retu
   assert.ok(isTunnelError(reader.failure, "MESSAGE_TOO_LARGE"));
   assert.throws(() => reader.push(hex("00")), (e) => e === reader.failure);
 });
+
+test("with reuseBuffer, split messages are assembled in one buffer kept across messages", () => {
+  // Over 4 KiB, so that a fresh buffer is not a slice of Node's shared pool.
+  const messages = [Buffer.alloc(6000, 1), Buffer.alloc(5000, 2), Buffer.alloc(7000, 3)];
+  const assemble = (reader: GrpcMessageReader) => messages.map((message) => {
+    const wire = encodeGrpcMessage(message);
+    const out = [...reader.push(wire.subarray(0, 100)), ...reader.push(wire.subarray(100))];
+    assert.equal(out.length, 1);
+    assert.ok(Buffer.from(out[0]!).equals(message)); // read before the next push, as the option requires
+    return out[0]!;
+  });
+  const reused = assemble(new GrpcMessageReader(10_000, { reuseBuffer: true }));
+  // The second (shorter) message reused the first one's buffer; the third, longer, needed a new one.
+  assert.equal(reused[1]!.buffer, reused[0]!.buffer);
+  assert.notEqual(reused[2]!.buffer, reused[0]!.buffer);
+  // Without the option every split message has a buffer of its own.
+  const fresh = assemble(new GrpcMessageReader(10_000));
+  assert.notEqual(fresh[1]!.buffer, fresh[0]!.buffer);
+});

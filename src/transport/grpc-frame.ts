@@ -30,6 +30,10 @@ export function encodeGrpcMessage(message: Uint8Array): Buffer {
  * A framing error throws, unless the same chunk already completed messages: those are returned
  * first (they were valid and a peer may rely on them arriving), `failure` is set, and the next
  * push() throws. After a failure the reader is spent.
+ *
+ * `reuseBuffer`: for a caller that is done with every message before its next push() (a bench
+ * client that only counts bytes): split messages are assembled in one buffer kept for the next,
+ * instead of a fresh one each.
  */
 export class GrpcMessageReader {
   readonly #maxMessageBytes: number;
@@ -39,9 +43,12 @@ export class GrpcMessageReader {
   #body: Buffer | undefined;
   #bodyFill = 0;
   #failure: TunnelError | undefined;
+  readonly #reuseBuffer: boolean;
+  #spare: Buffer | undefined;
 
-  constructor(maxMessageBytes: number) {
+  constructor(maxMessageBytes: number, options: { reuseBuffer?: boolean } = {}) {
     this.#maxMessageBytes = maxMessageBytes;
+    this.#reuseBuffer = options.reuseBuffer ?? false;
   }
 
   /** Bytes received that belong to a message not yet complete. */
@@ -98,10 +105,16 @@ export class GrpcMessageReader {
         messages.push(chunk.subarray(offset, offset + length));
         offset += length;
       } else {
-        this.#body = Buffer.allocUnsafe(length);
+        this.#body = this.#bodyBuffer(length);
         this.#bodyFill = 0;
       }
     }
+  }
+
+  #bodyBuffer(length: number): Buffer {
+    if (!this.#reuseBuffer) return Buffer.allocUnsafe(length);
+    if (this.#spare === undefined || this.#spare.length < length) this.#spare = Buffer.allocUnsafe(length);
+    return this.#spare.subarray(0, length);
   }
 
   // Checks flag and length from the prefix alone, so an oversized message is refused before

@@ -55,7 +55,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string, onTimeout
 async function connectTcp(options: net.NetConnectOpts, sink?: Sink): Promise<net.Socket> {
   const socket = net.connect(sink ? { ...options, onread: readInto(sink) } : options);
   if (!sink) socket.pause(); // a sink takes bytes as they come
-
   await withTimeout(new Promise<void>((resolve, reject) => {
     socket.once("connect", () => {
       socket.off("error", reject);

@@ -7,6 +7,9 @@ import { once } from "node:events";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { encodeHeaderBlock, type HeaderList } from "./hpack.js";
 import { clientPreface, encodeFrame, Flag, FrameType, Http2ErrorCode, Setting, settingsPayload, windowUpdatePayload } from "./http2-frame.js";
 import { Http2Session, type Http2SessionOptions, type IncomingHeaders } from "./http2-session.js";
@@ -299,6 +302,47 @@ test("a client's GOAWAY lets open streams finish, then the session closes", asyn
   assert.equal(sessions[0]!.destroyed, false, "the open stream keeps the session");
   stream.respond({ ":status": 200 }, { endStream: true });
   await within(() => client.isClosed, "the session closes once its last stream ends");
+});
+
+test("a client that closes right after its GOAWAY (grpc-go) gets no GOAWAY back: nothing is written into its closed socket", async (t) => {
+  // On a Unix socket a write into a closed peer fails at once with EPIPE (on TCP only the second
+  // write would), and Node formats the stack trace of every failed socket write.
+  const dir = mkdtempSync(join(tmpdir(), "h2-goaway-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, "s.sock");
+  const serverErrors: Error[] = [];
+  let serverSocket: net.Socket | undefined;
+  const server = net.createServer((socket) => {
+    serverSocket = socket;
+    socket.on("error", (err) => serverErrors.push(err));
+    new Http2Session(socket, defaults).on("error", () => {});
+  }).listen(path);
+  await once(server, "listening");
+  t.after(() => server.close());
+  for (let i = 0; i < 5; i++) {
+    serverSocket = undefined;
+    const socket = net.connect(path);
+    await once(socket, "connect");
+    const client = new RawHttp2Peer(socket);
+    client.send(Buffer.concat([clientPreface, encodeFrame(FrameType.SETTINGS, 0, 0, settingsPayload([]))]));
+    await client.expect((f) => f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) !== 0, "the server's SETTINGS ack");
+    // grpc-go's ClientConn.Close(): GOAWAY NO_ERROR, then the connection goes.
+    client.frame(FrameType.GOAWAY, 0, 0, Buffer.from("0000000000000000", "hex"));
+    socket.destroy();
+    await within(() => serverSocket?.destroyed === true, `round ${i}: the server's socket closes`);
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(serverErrors.map((e) => e.message), []);
+});
+
+test("after a client's GOAWAY, a connection error is still reported with a GOAWAY of ours", async (t) => {
+  const { port } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  client.request(1); // no END_STREAM: the stream keeps the session open
+  client.frame(FrameType.GOAWAY, 0, 0, Buffer.from("0000000000000000", "hex"));
+  client.frame(FrameType.PING, 0, 0, Buffer.alloc(7)); // a PING of 7 bytes: FRAME_SIZE_ERROR
+  const goaway = await client.expect((f) => f.type === FrameType.GOAWAY, "the server's GOAWAY");
+  assert.equal(goaway.payload.readUInt32BE(4), Http2ErrorCode.FRAME_SIZE_ERROR);
 });
 
 test("a node:http2 client's headers survive the round trip: repeated keys, long values, many requests on one session", async (t) => {

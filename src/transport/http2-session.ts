@@ -115,6 +115,8 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   #isCorked = false;
   #pings: Array<{ payload: Buffer; sentAt: bigint; callback: (err: Error | null, durationMs: number, payload: Buffer) => void }> = [];
   #closeReason: Error | undefined;
+  /** Server: the client sent GOAWAY, so it is closing the connection itself. */
+  #isPeerClosing = false;
   #destroyTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: net.Socket, options: Http2SessionOptions) {
@@ -180,8 +182,12 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   /** Closes now: GOAWAY (INTERNAL_ERROR when `err` is given), every stream reset, the socket destroyed. */
   destroy(err?: Error, code: number = err ? Http2ErrorCode.INTERNAL_ERROR : Http2ErrorCode.NO_ERROR, debug?: string): void {
     if (this.#state === "closed") return;
-    // No GOAWAY for a peer that never sent the preface: it does not speak HTTP/2.
-    if (this.#state !== "preface" && this.socket.writable) {
+    // No GOAWAY for a peer that never sent the preface: it does not speak HTTP/2. Nor, unless
+    // there is an error to report, for a client that sent its own GOAWAY: grpc-go (kube-apiserver's
+    // konnectivity client) closes the connection right after it, so ours would go into a closed
+    // socket. On a Unix socket that write fails with EPIPE at once, and Node formats the stack
+    // trace of every failed socket write: ~2.5 % of the server's samples in the gRPC GET row.
+    if (this.#state !== "preface" && this.socket.writable && !(this.#isPeerClosing && err === undefined)) {
       this.goaway(code, this.#lastPeerStreamId, debug === undefined ? undefined : Buffer.from(debug.slice(0, 200)));
     }
     this.#state = "closed";
@@ -751,6 +757,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     if (this.#isClient) return this.#onServerGoaway(code, lastStreamId, debug);
     // The client opens no more streams; ours run to their end (a client closing its channel
     // sends GOAWAY NO_ERROR, grpc-go among them).
+    this.#isPeerClosing = true;
     if (this.#state === "open" || this.#state === "settings") this.#state = "closing";
     this.#closeIfIdle();
   }

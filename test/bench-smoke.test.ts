@@ -39,7 +39,10 @@ test("the quick benchmark runs end to end and nothing has collapsed", { timeout:
     const slow = value(result, "slow", mode);
     assert.equal(slow.readerClosed, false, `${mode}: the tunnel closed a reader that read at ${slow.readerTargetMBps} MB/s`);
     assert.ok(slow.readerMBps > slow.readerTargetMBps * 0.25 * cpuShare, `${mode}: the slow reader read ${slow.readerMBps.toFixed(1)} MB/s of ${slow.readerTargetMBps}`);
-    assert.ok(slow.withSlowMBps > minMBps, `${mode}: beside a slow reader the bulk connection moved ${slow.withSlowMBps.toFixed(1)} MB/s, floor ${minMBps.toFixed(1)}`);
+    // Against its own rate alone, measured seconds before under the same load: without credit it
+    // falls to the reader's pace (7–8 % in the bench's no-credit runs); an absolute floor failed
+    // once when another test file's burst, too recent for the load average, took the cores.
+    assert.ok(slow.keptFraction > 0.25, `${mode}: beside a slow reader the bulk connection kept ${(slow.keptFraction * 100).toFixed(0)} % of its rate alone (${slow.withSlowMBps.toFixed(1)} of ${slow.normalMBps.toFixed(1)} MB/s)`);
   }
   // The reference itself must have worked, or the figures above mean nothing.
   assert.ok(value(result, "up1", "direct").totalMBps > minMBps);

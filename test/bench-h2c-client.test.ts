@@ -8,24 +8,12 @@ import type { Duplex } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
 import { dialH2c } from "../bench/h2c-proxy-client.js";
 import { startStack } from "./helpers/stack.js";
+import { loopbackServer } from "./helpers/loopback-server.js";
 import { waitFor } from "./helpers/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-async function echoServer(t: TestContext): Promise<{ address: string; open: () => number }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.once("close", () => sockets.delete(s));
-    s.pipe(s);
-  }).listen(0, "127.0.0.1");
-  await once(server, "listening");
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, open: () => sockets.size };
-}
+const echoServer = (t: TestContext) => loopbackServer(t, (s) => s.pipe(s));
 
 function readExactly(s: Duplex, n: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

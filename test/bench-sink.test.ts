@@ -5,32 +5,23 @@
 // Loopback only.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { once } from "node:events";
-import net from "node:net";
 import { describe, it, type TestContext } from "node:test";
 import { makePath, type ModeName } from "../bench/paths.js";
 import type { Stack as BenchStack } from "../bench/stack.js";
 import { startStack } from "./helpers/stack.js";
+import { loopbackServer } from "./helpers/loopback-server.js";
 import { waitFor } from "./helpers/wait.js";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 /** Sends `payload` to each connection as soon as it is accepted, then closes it. */
 async function speakFirst(t: TestContext, payload: Buffer): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.once("close", () => sockets.delete(s));
+  const server = await loopbackServer(t, (s) => {
     s.on("error", () => s.destroy());
     s.resume();
     s.end(payload);
-  }).listen(0, "127.0.0.1");
-  await once(server, "listening");
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
   });
-  return (server.address() as net.AddressInfo).port;
+  return server.port;
 }
 
 describe("bench/paths.ts connectSink", () => {

@@ -66,81 +66,70 @@ async function connectTcp(options: net.NetConnectOpts, sink?: Sink): Promise<net
   return socket;
 }
 
-/** HTTP CONNECT on the Unix socket, then the raw stream; anything after the head is put back. */
-async function connectViaHttpConnect(path: string, target: string): Promise<net.Socket> {
-  const socket = await connectTcp({ path });
-  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
-  const head = await withTimeout(new Promise<Buffer>((resolve, reject) => {
-    let buf: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+/**
+ * Gathers an HTTP CONNECT response head from the bytes as they come: undefined until it is
+ * complete, then the bytes after it. Throws on a refusal, bytes before the response (the upstream
+ * race) or a head over 16 KiB.
+ */
+function connectHeadReader(): { push(bytes: Uint8Array): Buffer | undefined; text(): string } {
+  let buf: Buffer = Buffer.alloc(0);
+  return {
+    push(bytes) {
+      buf = Buffer.concat([buf, bytes]);
       const end = buf.indexOf("\r\n\r\n");
       if (end < 0) {
-        if (buf.length > 16 * 1024) done(new Error("CONNECT response head over 16 KiB"));
-        return;
+        if (buf.length > 16 * 1024) throw new Error("CONNECT response head over 16 KiB");
+        return undefined;
       }
-      socket.pause();
-      const rest = buf.subarray(end + 4);
-      if (rest.length > 0) socket.unshift(rest);
-      done(null, buf.subarray(0, end));
-    };
-    const onEnd = () => done(new Error(`connection closed during CONNECT: ${buf.toString("latin1").slice(0, 200)}`));
-    const done = (err: Error | null, value?: Buffer) => {
-      socket.off("data", onData).off("end", onEnd).off("error", done);
-      if (err) reject(err);
-      else resolve(value!);
-    };
-    socket.on("data", onData).once("end", onEnd).once("error", done);
-    socket.resume();
-  }), connectTimeoutMs, "CONNECT", () => socket.destroy()).catch((err: unknown) => {
-    socket.destroy();
-    throw err;
-  });
-  const status = head.toString("latin1", 0, Math.min(head.length, 200));
-  if (!status.startsWith("HTTP/1.1 200")) {
-    socket.destroy();
-    if (!status.startsWith("HTTP/")) throw new OrderingError(`bytes before the CONNECT response: ${JSON.stringify(status.slice(0, 40))}`);
-    throw new Error(`CONNECT failed: ${status.split("\r\n")[0]}`);
-  }
-  return socket;
+      const status = buf.toString("latin1", 0, Math.min(end, 200));
+      if (!status.startsWith("HTTP/")) throw new OrderingError(`bytes before the CONNECT response: ${JSON.stringify(status.slice(0, 40))}`);
+      if (!status.startsWith("HTTP/1.1 200")) throw new Error(`CONNECT failed: ${status.split("\r\n")[0]}`);
+      return buf.subarray(end + 4);
+    },
+    text: () => buf.toString("latin1").slice(0, 200),
+  };
 }
 
 /**
- * HTTP CONNECT on the Unix socket with the bytes going to `sink`: the response head is gathered
- * from the sink's first views, what follows it goes to `sink`.
+ * HTTP CONNECT on the Unix socket, then the raw stream: paused, with anything after the head put
+ * back, or with every byte after the head going to `sink`.
  */
-async function connectSinkViaHttpConnect(path: string, target: string, sink: Sink): Promise<net.Socket> {
-  let head: Buffer = Buffer.alloc(0);
-  let answered: ((err: Error | null) => void) | undefined;
-  let deliver: Sink = (bytes) => {
-    head = Buffer.concat([head, bytes]);
-    const end = head.indexOf("\r\n\r\n");
-    if (end < 0) {
-      if (head.length > 16 * 1024) answered?.(new Error("CONNECT response head over 16 KiB"));
+async function connectViaHttpConnect(path: string, target: string, sink?: Sink): Promise<net.Socket> {
+  const head = connectHeadReader();
+  let answered: ((err: Error | null, rest?: Buffer) => void) | undefined;
+  let onBytes: Sink = (bytes) => {
+    let rest: Buffer | undefined;
+    try {
+      rest = head.push(bytes);
+    } catch (err) {
+      answered?.(err as Error);
       return;
     }
-    const status = head.toString("latin1", 0, Math.min(end, 200));
-    const rest = head.subarray(end + 4);
-    head = head.subarray(0, end);
-    if (!status.startsWith("HTTP/1.1 200")) {
-      answered?.(status.startsWith("HTTP/") ? new Error(`CONNECT failed: ${status.split("\r\n")[0]}`) : new OrderingError(`bytes before the CONNECT response: ${JSON.stringify(status.slice(0, 40))}`));
-      return;
-    }
-    deliver = sink;
-    answered?.(null);
-    if (rest.length > 0) sink(rest);
+    if (rest === undefined) return;
+    if (sink) onBytes = sink;
+    answered?.(null, rest);
   };
-  const socket = await connectTcp({ path }, (bytes) => deliver(bytes));
+  const socket = await connectTcp({ path }, sink && ((bytes) => onBytes(bytes)));
   socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
   await withTimeout(new Promise<void>((resolve, reject) => {
-    const onEnd = () => answered?.(new Error(`connection closed during CONNECT: ${head.toString("latin1").slice(0, 200)}`));
-    answered = (err) => {
+    const onData = (chunk: Buffer) => onBytes(chunk);
+    const onEnd = () => answered?.(new Error(`connection closed during CONNECT: ${head.text()}`));
+    const onError = (err: Error) => answered?.(err);
+    answered = (err, rest) => {
       answered = undefined;
-      socket.off("end", onEnd).off("error", onEnd);
-      if (err) reject(err);
-      else resolve();
+      socket.off("data", onData).off("end", onEnd).off("error", onError);
+      if (err) return reject(err);
+      // At once, before the next read: the bytes that came with the head go first.
+      if (sink) {
+        if (rest!.length > 0) sink(rest!);
+      } else {
+        socket.pause();
+        if (rest!.length > 0) socket.unshift(rest!);
+      }
+      resolve();
     };
-    socket.once("end", onEnd).once("error", onEnd);
+    if (!sink) socket.on("data", onData);
+    socket.once("end", onEnd).once("error", onError);
     socket.resume();
   }), connectTimeoutMs, "CONNECT", () => socket.destroy()).catch((err: unknown) => {
     socket.destroy();
@@ -168,7 +157,7 @@ export function makePath(mode: ModeName, stack: Stack, grpcClient: GrpcClientKin
       return {
         mode,
         connect: (dest) => connectViaHttpConnect(stack.httpConnectPath, target(dest)),
-        connectSink: (dest, sink) => connectSinkViaHttpConnect(stack.httpConnectPath, target(dest), sink),
+        connectSink: (dest, sink) => connectViaHttpConnect(stack.httpConnectPath, target(dest), sink),
       };
     case "grpc":
       // kube-apiserver's way: one HTTP/2 connection and one /ProxyService/Proxy stream per dial.

@@ -5,10 +5,12 @@
 // Loopback only.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
-import { makePath, type ModeName } from "../bench/paths.js";
+import { makePath, OrderingError, type ModeName } from "../bench/paths.js";
 import type { Stack as BenchStack } from "../bench/stack.js";
-import { startStack } from "./helpers/stack.js";
+import { startStack, tempDir } from "./helpers/stack.js";
 import { loopbackServer } from "./helpers/loopback-server.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -49,4 +51,43 @@ describe("bench/paths.ts connectSink", () => {
       await stack.settled();
     });
   }
+});
+
+describe("bench/paths.ts HTTP CONNECT head", () => {
+  /** A fake frontend on a Unix socket that answers every request with `answer`. */
+  async function fakeFrontend(t: TestContext, answer: string): Promise<string> {
+    const path = join(tempDir(t, "bench-connect-"), "connect.sock");
+    await loopbackServer(t, (s) => {
+      s.on("error", () => undefined);
+      s.end(answer);
+    }, path);
+    return path;
+  }
+  const pathTo = (httpConnectPath: string) => makePath("http-connect", { destinations: { source: 1 }, httpConnectPath } as unknown as BenchStack);
+
+  it("a refusal rejects both connect and connectSink with the status line", async (t) => {
+    const path = pathTo(await fakeFrontend(t, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"));
+    await assert.rejects(path.connect("source"), /CONNECT failed: HTTP\/1\.1 503 Service Unavailable/);
+    await assert.rejects(path.connectSink("source", () => undefined), /CONNECT failed: HTTP\/1\.1 503 Service Unavailable/);
+  });
+
+  it("bytes before the response (the upstream race) are an OrderingError, and never reach the sink", async (t) => {
+    const path = pathTo(await fakeFrontend(t, "HELLO\nHTTP/1.1 200 Connection Established\r\n\r\n"));
+    await assert.rejects(path.connect("source"), OrderingError);
+    let sunk = 0;
+    await assert.rejects(path.connectSink("source", (b) => (sunk += b.length)), OrderingError);
+    assert.equal(sunk, 0);
+  });
+
+  it("the bytes that come with the 200 go first, in both modes", async (t) => {
+    const path = pathTo(await fakeFrontend(t, "HTTP/1.1 200 Connection Established\r\n\r\nHELLO\n"));
+    const c = await path.connect("source");
+    t.after(() => c.destroy());
+    const [first] = await Promise.all([once(c, "data"), Promise.resolve(c.resume())]);
+    assert.equal(String(first[0]), "HELLO\n");
+    const sunk: string[] = [];
+    const d = await path.connectSink("source", (b) => sunk.push(Buffer.from(b).toString()));
+    t.after(() => d.destroy());
+    assert.equal(sunk.join(""), "HELLO\n");
+  });
 });

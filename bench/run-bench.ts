@@ -82,6 +82,8 @@ export interface BenchOptions {
   readonly grpcClient?: GrpcClientKind;
   /** Start server and agent with `--credit-flow-control=false`, as against upstream peers. */
   readonly noCredit?: boolean;
+  /** Server and agent without the #! line's V8 flags (bench/stack.ts). */
+  readonly plainNode?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -151,7 +153,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const wanted = new Set(options.rows ?? rowIds);
   const modes = allModes.filter((m) => !options.modes || options.modes.includes(m));
   const rows: Rows = {};
-  const stack = await startStack({ profileDir: options.profileDir, noCredit: options.noCredit });
+  if (options.plainNode) notes.push("server and agent ran as plain `node bin/nodetunnel.js`, without the #! line's V8 flags (only those V8 takes at run time, set by the entry)");
+  const stack = await startStack({ profileDir: options.profileDir, noCredit: options.noCredit, plainNode: options.plainNode });
   try {
     const paths = Object.fromEntries(modes.map((m) => [m, makePath(m, stack, grpcClient)])) as Record<ModeName, Path>;
     const pids = { server: stack.children.server.pid, agent: stack.children.agent.pid };

@@ -123,6 +123,11 @@ export interface StackOptions {
   readonly profileDir?: string;
   /** Both run with `--credit-flow-control=false`, as against upstream peers. */
   readonly noCredit?: boolean;
+  /**
+   * Both started as `node bin/nodetunnel.js`, without the #! line's V8 flags, as a harness that runs
+   * node itself starts them: the entry then sets only the flags V8 takes at run time (bin/dist.js).
+   */
+  readonly plainNode?: boolean;
 }
 
 /** Starts everything; on failure stops what it had started and rethrows. */
@@ -146,7 +151,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const pki = await createPki();
     const credit = options.noCredit ? ["--credit-flow-control=false"] : [];
-    const server = await startServerProcess(dir, pki, options.profileDir, credit);
+    const v8Flags = options.plainNode ? [] : nodeFlags;
+    const server = await startServerProcess(dir, pki, options.profileDir, credit, v8Flags);
     started.push(server.child);
     const { ca, httpConnectPath, grpcPath } = server;
     const file = (name: string, text: string) => writeSecret(dir, name, text);
@@ -154,7 +160,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const agent = await spawnChild<unknown>({
       name: "agent",
       args: [
-        ...prof, ...nodeFlags, "bin/nodetunnel.js", "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${server.agentPort}`,
+        ...prof, ...v8Flags, "bin/nodetunnel.js", "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${server.agentPort}`,
         `--ca-cert=${ca}`, `--agent-cert=${file("agent.crt", pki.client.cert)}`, `--agent-key=${file("agent.key", pki.client.key)}`,
         "--health-server-host=127.0.0.1", "--health-server-port=0", "--admin-bind-address=127.0.0.1", "--admin-server-port=0",
         "--agent-id=bench-node", "--agent-identifiers=ipv4=127.0.0.1", "--drain-timeout=1s", "--log-level=info", ...credit,
@@ -199,7 +205,7 @@ export interface ServerProcess {
  * `nodetunnel server` as shipped (dist/, the #! line's V8 flags): both frontends on Unix sockets in
  * `dir`, the agent port on 127.0.0.1 with mTLS against `pki`'s CA, strategy `default`.
  */
-export async function startServerProcess(dir: string, pki: Pki, profileDir?: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
+export async function startServerProcess(dir: string, pki: Pki, profileDir?: string, extraArgs: readonly string[] = [], v8Flags: readonly string[] = nodeFlags): Promise<ServerProcess> {
   const file = (name: string, text: string) => writeSecret(dir, name, text);
   const ca = file("ca.crt", pki.ca);
   const httpConnectPath = join(dir, "http-connect.sock");
@@ -208,7 +214,7 @@ export async function startServerProcess(dir: string, pki: Pki, profileDir?: str
   const server = await spawnChild<{ agentPort: number; adminPort: number }>({
     name: "server",
     args: [
-      ...prof, ...nodeFlags, "bin/nodetunnel.js", "server", "--server-port=0",
+      ...prof, ...v8Flags, "bin/nodetunnel.js", "server", "--server-port=0",
       `--frontend=http-connect=unix:${httpConnectPath}`, `--frontend=grpc=unix:${grpcPath}`,
       "--agent-port=0", "--agent-bind-address=127.0.0.1",
       `--cluster-cert=${file("server.crt", pki.server.cert)}`, `--cluster-key=${file("server.key", pki.server.key)}`, `--cluster-ca-cert=${ca}`,

@@ -7,3 +7,4 @@ export declare function sourceFiles(dir?: string, out?: string[]): string[];
 export declare function sourceFingerprint(): string;
 export declare function isDistCurrent(): boolean;
 export declare const nodeFlags: readonly string[];
+export declare const runtimeNodeFlags: readonly string[];

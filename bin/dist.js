@@ -24,6 +24,12 @@ import { fileURLToPath } from "node:url";
  */
 export const nodeFlags = ["--max-semi-space-size=1", "--heap-growing-percent=300"];
 
+/**
+ * Those of nodeFlags that V8 still takes once the process runs: the growing factor is read at each
+ * full GC, while the semi-space's maximum is fixed when the heap is made.
+ */
+export const runtimeNodeFlags = ["--heap-growing-percent=300"];
+
 export const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 export const srcDir = join(repoRoot, "src");
 export const distDir = join(repoRoot, "dist");

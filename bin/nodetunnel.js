@@ -4,7 +4,14 @@
 // NODETUNNEL_FROM_SOURCE=1 forces the sources. The #! line carries bin/dist.js's nodeFlags for
 // `nodetunnel ...` (the npm bin link and the image's entry point); `node bin/nodetunnel.js` runs
 // without them unless given: `node --max-semi-space-size=1 --heap-growing-percent=300 bin/nodetunnel.js ...`.
-import { isDistCurrent } from "./dist.js";
+import { setFlagsFromString } from "node:v8";
+import { isDistCurrent, runtimeNodeFlags } from "./dist.js";
+
+// Started as `node bin/nodetunnel.js` (an npm script, a harness), the #! line is not read: the
+// flags V8 still takes after start are set here (bin/dist.js says which and why).
+for (const flag of runtimeNodeFlags) {
+  if (!process.execArgv.some((a) => a.startsWith(flag.split("=")[0]))) setFlagsFromString(flag);
+}
 
 // main() is called here rather than by the module itself: started through a symlink (the npm bin
 // link, `npx nodetunnel`, the image's /usr/local/bin/nodetunnel), argv[1] is the link's path.

@@ -145,6 +145,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const grpcClient = options.grpcClient ?? "h2c";
   const settings = settingsFor(options.quick ?? false, options.idleConnections, fdLimit, notes, grpcClient, !options.noCredit);
   if (options.noCredit) notes.push("server and agent ran with --credit-flow-control=false: flow control as against upstream peers (slow-consumer cap, then the shared stream pauses)");
+  if (options.plainNode) notes.push("server and agent ran as plain `node bin/nodetunnel.js`, without the #! line's V8 flags (only those V8 takes at run time, set by the entry)");
   if (settings.entry !== "dist") notes.push("dist/ is missing or older than src/: server and agent ran from the sources through tsx (~25 MiB more RSS each); `npm run bench` builds it first");
   const heap = loadNativeHeap();
   if (!heap.available) notes.push(`the native heap helper ${heap.reason}: quiet processes keep the native memory bulk rows freed, so later rows start from a higher RSS (docs/operations.md)`);
@@ -153,7 +154,6 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const wanted = new Set(options.rows ?? rowIds);
   const modes = allModes.filter((m) => !options.modes || options.modes.includes(m));
   const rows: Rows = {};
-  if (options.plainNode) notes.push("server and agent ran as plain `node bin/nodetunnel.js`, without the #! line's V8 flags (only those V8 takes at run time, set by the entry)");
   const stack = await startStack({ profileDir: options.profileDir, noCredit: options.noCredit, plainNode: options.plainNode });
   try {
     const paths = Object.fromEntries(modes.map((m) => [m, makePath(m, stack, grpcClient)])) as Record<ModeName, Path>;

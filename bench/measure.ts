@@ -357,8 +357,30 @@ export async function measureIdle(path: Path, n: number, pids: Pids, o: { concur
   }
 }
 
-export interface StalledResult {
+/**
+ * The bulk download's rate alone, measured before and after the disturbance (the stalled or slow
+ * reader): a machine that speeds up or slows down during the row moves both, so their mean is what
+ * the disturbed rate is held against, as the throughput rows interleave their paths.
+ */
+export interface NormalRate {
+  /** The mean of the two. */
   readonly normalMBps: number;
+  readonly normalBeforeMBps: number;
+  readonly normalAfterMBps: number;
+}
+
+/** Lets the closed reader's queues drain before the second measurement alone. */
+const afterDisturbanceMs = 500;
+
+async function normalAround<T>(path: Path, t: Timing, disturbed: () => Promise<T>): Promise<{ normal: NormalRate; value: T }> {
+  const before = await measureDownload(path, 1, t);
+  const value = await disturbed();
+  await sleep(afterDisturbanceMs);
+  const after = await measureDownload(path, 1, t);
+  return { value, normal: { normalMBps: (before.totalMBps + after.totalMBps) / 2, normalBeforeMBps: before.totalMBps, normalAfterMBps: after.totalMBps } };
+}
+
+export interface StalledResult extends NormalRate {
   readonly withStallMBps: number;
   /** withStall / normal. */
   readonly keptFraction: number;
@@ -377,34 +399,27 @@ export interface StalledResult {
  * and whether memory stays bounded.
  */
 export async function measureStalled(path: Path, pids: Pids, t: Timing, o: { stallSettleMs: number; echoCount: number; slowConsumerCloses: () => Promise<number> }): Promise<StalledResult> {
-  const normal = await measureDownload(path, 1, t);
-  const before = rssOf(pids);
-  const closesBefore = await o.slowConsumerCloses();
-  const stalled = await path.connect("source"); // left paused: nobody reads it
-  stalled.on("error", () => undefined);
-  try {
-    await sleep(o.stallSettleMs); // let every queue on its way fill up
-    const stalledSettled = rssOf(pids);
-    const withStall = await measureDownload(path, 1, t);
-    const newConnections = await measureEcho(path, { durationMs: t.durationMs, maxCount: o.echoCount, warmupCount: 0 });
-    const end = rssOf(pids);
-    return {
-      normalMBps: normal.totalMBps,
-      withStallMBps: withStall.totalMBps,
-      keptFraction: withStall.totalMBps / normal.totalMBps,
-      newConnections,
-      stalledClosed: (await o.slowConsumerCloses()) > closesBefore,
-      before,
-      stalledSettled,
-      end,
-    };
-  } finally {
-    stalled.destroy();
-  }
+  const { normal, value: stall } = await normalAround(path, t, async () => {
+    const before = rssOf(pids);
+    const closesBefore = await o.slowConsumerCloses();
+    const stalled = await path.connect("source"); // left paused: nobody reads it
+    stalled.on("error", () => undefined);
+    try {
+      await sleep(o.stallSettleMs); // let every queue on its way fill up
+      const stalledSettled = rssOf(pids);
+      const withStall = await measureDownload(path, 1, t);
+      const newConnections = await measureEcho(path, { durationMs: t.durationMs, maxCount: o.echoCount, warmupCount: 0 });
+      const end = rssOf(pids);
+      const stalledClosed = (await o.slowConsumerCloses()) > closesBefore;
+      return { withStallMBps: withStall.totalMBps, newConnections, stalledClosed, before, stalledSettled, end };
+    } finally {
+      stalled.destroy();
+    }
+  });
+  return { ...normal, ...stall, keptFraction: stall.withStallMBps / normal.normalMBps };
 }
 
-export interface SlowReaderResult {
-  readonly normalMBps: number;
+export interface SlowReaderResult extends NormalRate {
   readonly withSlowMBps: number;
   /** withSlow / normal. */
   readonly keptFraction: number;
@@ -422,43 +437,43 @@ export interface SlowReaderResult {
  * the slow reader's pace, as it would upstream, while the slow reader still gets every byte.
  */
 export async function measureSlowReader(path: Path, t: Timing, o: { readerMBps: number; settleMs: number; slowConsumerCloses: () => Promise<number> }): Promise<SlowReaderResult> {
-  const normal = await measureDownload(path, 1, t);
-  const closesBefore = await o.slowConsumerCloses();
-  const slow = await path.connect("source");
-  let got = 0;
-  let readerClosed = false;
-  let resumeTimer: NodeJS.Timeout | undefined;
-  const started = performance.now();
-  slow.on("error", () => undefined).once("close", () => {
-    readerClosed = true;
-  });
-  slow.on("data", (d: Buffer) => {
-    got += d.length;
-    const aheadMs = (got / (o.readerMBps * MB)) * 1000 - (performance.now() - started);
-    if (aheadMs > 5) {
-      slow.pause();
-      resumeTimer = setTimeout(() => slow.resume(), aheadMs);
+  const { normal, value: slowRun } = await normalAround(path, t, async () => {
+    const closesBefore = await o.slowConsumerCloses();
+    const slow = await path.connect("source");
+    let got = 0;
+    let readerClosed = false;
+    let resumeTimer: NodeJS.Timeout | undefined;
+    const started = performance.now();
+    slow.on("error", () => undefined).once("close", () => {
+      readerClosed = true;
+    });
+    slow.on("data", (d: Buffer) => {
+      got += d.length;
+      const aheadMs = (got / (o.readerMBps * MB)) * 1000 - (performance.now() - started);
+      if (aheadMs > 5) {
+        slow.pause();
+        resumeTimer = setTimeout(() => slow.resume(), aheadMs);
+      }
+    });
+    slow.resume();
+    try {
+      await sleep(o.settleMs); // past the caps: the slow reader is now the one setting its pace
+      const gotBefore = got;
+      const windowStart = performance.now();
+      const withSlow = await measureDownload(path, 1, t);
+      const readerMBps = (got - gotBefore) / MB / ((performance.now() - windowStart) / 1000);
+      return {
+        withSlowMBps: withSlow.totalMBps,
+        readerTargetMBps: o.readerMBps,
+        readerMBps,
+        readerClosed: readerClosed || (await o.slowConsumerCloses()) > closesBefore,
+      };
+    } finally {
+      clearTimeout(resumeTimer);
+      slow.destroy();
     }
   });
-  slow.resume();
-  try {
-    await sleep(o.settleMs); // past the caps: the slow reader is now the one setting its pace
-    const gotBefore = got;
-    const windowStart = performance.now();
-    const withSlow = await measureDownload(path, 1, t);
-    const readerMBps = (got - gotBefore) / MB / ((performance.now() - windowStart) / 1000);
-    return {
-      normalMBps: normal.totalMBps,
-      withSlowMBps: withSlow.totalMBps,
-      keptFraction: withSlow.totalMBps / normal.totalMBps,
-      readerTargetMBps: o.readerMBps,
-      readerMBps,
-      readerClosed: readerClosed || (await o.slowConsumerCloses()) > closesBefore,
-    };
-  } finally {
-    clearTimeout(resumeTimer);
-    slow.destroy();
-  }
+  return { ...normal, ...slowRun, keptFraction: slowRun.withSlowMBps / normal.normalMBps };
 }
 
 export interface FloodResult extends Latency {

@@ -119,6 +119,8 @@ describe("nodetunnel server and agent as processes", () => {
     const stderrOf = (c: ChildProcess) => (c as ChildProcess & { stderrText: () => string }).stderrText();
     assert.match(stderrOf(server), /nodetunnel server: --enable-profiling is accepted for compatibility and ignored/);
     assert.match(stderrOf(agent), /nodetunnel agent: --probe-interval is accepted for compatibility and ignored/);
+    // Started as plain `node bin/nodetunnel.js`: both say what the missing #! flag costs.
+    for (const c of [server, agent]) assert.match(stderrOf(c), /Node runs without --max-semi-space-size=1/);
     agent.kill("SIGTERM");
     const [agentCode] = await once(agent, "exit");
     assert.equal(agentCode, 0, (agent as ChildProcess & { stderrText: () => string }).stderrText());

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import pino from "pino";
-import { exposedGc, startIdleGc, type IdleGcDeps } from "./idle-gc.js";
+import { exposedGc, isSemiSpaceCapped, startIdleGc, type IdleGcDeps } from "./idle-gc.js";
 
 const log = pino({ level: "silent" });
 const MiB = 1024 * 1024;
@@ -160,4 +160,13 @@ it("gets V8's gc() in a process started without --expose-gc, and it frees unreac
   await new Promise((r) => setImmediate(r)); // a WeakRef holds its target until the current job ends
   gc!();
   assert.equal(ref.deref(), undefined);
+});
+
+it("knows whether the semi-space was capped at start-up: node's arguments or NODE_OPTIONS", () => {
+  assert.equal(isSemiSpaceCapped(["--max-semi-space-size=1", "--heap-growing-percent=300"]), true, "the #! line");
+  assert.equal(isSemiSpaceCapped([], "--max_semi_space_size=2 --enable-source-maps"), true, "NODE_OPTIONS, underscores");
+  assert.equal(isSemiSpaceCapped(["--max-semi-space-size", "1"]), true, "value as the next argument");
+  assert.equal(isSemiSpaceCapped([]), false, "plain node");
+  assert.equal(isSemiSpaceCapped(["--heap-growing-percent=300"], "--max-old-space-size=512"), false);
+  assert.equal(isSemiSpaceCapped(["--max-semi-space-sizes=1"]), false, "not a prefix match");
 });

@@ -63,7 +63,7 @@ it("`nodetunnel` runs with the V8 flags the bench measures (the #! line of bin/n
 // `node bin/nodetunnel.js ...` (an npm script, someone's harness) does not read the #! line. Without
 // --heap-growing-percent=300 a bulk transfer that starts after a quiet spell runs in back-to-back
 // full GCs: in two interleaved bench runs the server spent 4.2–4.9 ms of CPU per MB in up1 without
-// it, 1.8–1.9 with it set at start-up, 2.2–2.8 with it on the command line (docs/operations.md). The
+// it, 1.8–2.8 with it, set at start-up or on the command line (docs/benchmarks.md). The
 // hook records what the entry asks V8 for; V8 offers no way to read a flag back.
 it("sets the V8 flags V8 still takes at run time when started without them", () => {
   const recordFlags = 'data:text/javascript,import v8 from "node:v8";import{syncBuiltinESMExports}from"node:module";' +

@@ -16,7 +16,7 @@ import { Registry } from "prom-client";
 import { serverOptionsFromFlags, type ServerFlags } from "../src/cli/server-command.js";
 import { isTunnelError } from "../src/protocol/index.js";
 import { NodetunnelServer, resolveServerOptions, type FrontendConfig } from "../src/server/index.js";
-import { GrpcClient, createPki } from "../src/transport/index.js";
+import { GrpcClient, createPki, defaultTlsPolicy, tlsPolicyFromGoNames } from "../src/transport/index.js";
 
 const log = pino({ level: "silent" });
 
@@ -219,3 +219,81 @@ describe("The agent port", () => {
   });
 });
 
+
+describe("TLS policy: --tls-min-version and --cipher-suites", () => {
+  /** A bare TLS handshake: the version and suite agreed, or the error that ended it. */
+  const handshake = (port: number, ca: string, opts: tls.ConnectionOptions): Promise<string> => new Promise((resolve) => {
+    const socket = tls.connect({ host: "127.0.0.1", port, ca, servername: "localhost", ...opts });
+    const timer = setTimeout(() => (socket.destroy(), resolve("timeout")), 5000);
+    socket.once("secureConnect", () => {
+      clearTimeout(timer);
+      resolve(`${socket.getProtocol()} ${socket.getCipher().name}`);
+      socket.destroy();
+    });
+    socket.once("error", (e: NodeJS.ErrnoException) => (clearTimeout(timer), resolve(`error ${e.code ?? e.message}`)));
+  });
+
+  // An agent presents its certificate; gRPC peers offer h2 (the ports refuse TLS 1.2 clients without it).
+  const clientFor = (name: string, pki: { client: { cert: string; key: string } }): tls.ConnectionOptions => ({
+    ...(name === "agent" ? { cert: pki.client.cert, key: pki.client.key } : {}),
+    ALPNProtocols: name === "http-connect" ? ["http/1.1"] : ["h2"],
+  });
+
+  async function startWith(t: { after(fn: () => void): void }, minVersion: string, suites: string[]) {
+    const pki = await createPki();
+    const server = await NodetunnelServer.start(resolveServerOptions({
+      frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" }, tls: { ...pki.server } }, { mode: "grpc", listen: { port: 0, host: "127.0.0.1" }, tls: { ...pki.server } }],
+      agentListen: { port: 0, host: "127.0.0.1" }, agentTls: { ...pki.server, ca: pki.ca },
+      tlsPolicy: tlsPolicyFromGoNames(minVersion, suites).policy,
+    }), { log, registry: new Registry() });
+    t.after(() => server.destroy());
+    const ports = { agent: server.addresses.agentPort, "http-connect": server.addresses.frontends[0]!.port!, grpc: server.addresses.frontends[1]!.port! };
+    return { pki, ports };
+  }
+
+  it("VersionTLS13 refuses TLS 1.2 clients on the agent port and on both TCP frontends", async (t) => {
+    const { pki, ports } = await startWith(t, "VersionTLS13", []);
+    for (const [name, port] of Object.entries(ports)) {
+      const client = clientFor(name, pki);
+      assert.match(await handshake(port, pki.ca, { ...client, maxVersion: "TLSv1.2" }), /^error /, `${name}: TLS 1.2 refused`);
+      assert.match(await handshake(port, pki.ca, client), /^TLSv1\.3 /, `${name}: TLS 1.3 taken`);
+    }
+  });
+
+  it("a TLS 1.2 suite list is what TLS 1.2 clients get, everywhere; TLS 1.3 stays as it was", async (t) => {
+    const { pki, ports } = await startWith(t, "", ["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_AES_128_GCM_SHA256"]);
+    for (const [name, port] of Object.entries(ports)) {
+      const client = clientFor(name, pki);
+      assert.equal(await handshake(port, pki.ca, { ...client, maxVersion: "TLSv1.2" }), "TLSv1.2 ECDHE-ECDSA-CHACHA20-POLY1305", name);
+      assert.match(await handshake(port, pki.ca, { ...client, maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256" }), /^error /, `${name}: a suite off the list is refused`);
+      assert.equal(await handshake(port, pki.ca, { ...client, ciphers: "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256" }), "TLSv1.3 TLS_AES_128_GCM_SHA256", name);
+    }
+  });
+
+  it("the defaults are unchanged: TLS 1.2 and up, Node's suites with AES-128-GCM first", async (t) => {
+    const { pki, ports } = await startWith(t, "", []);
+    assert.equal(await handshake(ports["http-connect"], pki.ca, { maxVersion: "TLSv1.2" }), "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256");
+    assert.match(await handshake(ports["http-connect"], pki.ca, { maxVersion: "TLSv1.1", minVersion: "TLSv1" }), /^error /);
+  });
+
+  it("the flags take Go's names, refuse unknown ones naming the flag, and raise TLS 1.0/1.1 to 1.2 with a note", () => {
+    const notes: string[] = [];
+    const o = resolveServerOptions(serverOptionsFromFlags({ ...baseFlags, tlsMinVersion: "VersionTLS13", cipherSuites: ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"] }, notes));
+    assert.equal(o.tlsPolicy.minVersion, "TLSv1.3");
+    assert.match(o.tlsPolicy.ciphers, /^TLS_AES_128_GCM_SHA256:.*:ECDHE-RSA-AES128-GCM-SHA256$/);
+    assert.deepEqual(notes, []);
+    assert.deepEqual(resolveServerOptions(serverOptionsFromFlags(baseFlags)).tlsPolicy, defaultTlsPolicy);
+    assert.throws(() => serverOptionsFromFlags({ ...baseFlags, tlsMinVersion: "1.3" }), /--tls-min-version: unknown version "1\.3" \(known: VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13\)/);
+    assert.throws(() => serverOptionsFromFlags({ ...baseFlags, cipherSuites: ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"] }),
+      /--cipher-suites: cipher suite "ECDHE-RSA-AES128-GCM-SHA256" is not supported/);
+    assert.throws(() => serverOptionsFromFlags({ ...baseFlags, cipherSuites: ["TLS_RSA_WITH_RC4_128_SHA"] }), /--cipher-suites: cipher suite "TLS_RSA_WITH_RC4_128_SHA"/);
+    const raised: string[] = [];
+    const low = resolveServerOptions(serverOptionsFromFlags({ ...baseFlags, tlsMinVersion: "VersionTLS10" }, raised));
+    assert.equal(low.tlsPolicy.minVersion, "TLSv1.2");
+    assert.deepEqual(raised, ["--tls-min-version=VersionTLS10: nodetunnel does not accept TLS below 1.2, so it uses VersionTLS12"]);
+    const only13: string[] = [];
+    assert.equal(tlsPolicyFromGoNames("", ["TLS_AES_256_GCM_SHA384"]).policy.ciphers.includes("ECDHE"), false);
+    only13.push(...tlsPolicyFromGoNames("", ["TLS_AES_256_GCM_SHA384"]).notes);
+    assert.deepEqual(only13, ["--cipher-suites names no TLS 1.2 suite: only TLS 1.3 clients can connect"]);
+  });
+});

@@ -3,7 +3,7 @@
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
-import type { Http2Implementation } from "../transport/index.js";
+import { tlsPolicyFromGoNames, type Http2Implementation } from "../transport/index.js";
 import { isIP } from "node:net";
 import { dashboardRoutes } from "../dashboard/index.js";
 import {
@@ -21,7 +21,7 @@ import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-
 /** Upstream flags nodetunnel accepts and ignores, so existing manifests start unchanged. */
 const ignoredUpstreamFlags = [
   "enable-profiling", "enable-contention-profiling", "xfr-channel-size", "kubeconfig-qps", "kubeconfig-burst", "kube-api-content-type",
-  "cipher-suites", "tls-min-version", "enable-lease-controller", "lease-namespace", "lease-label", "warn-on-channel-limit", "v", "logtostderr",
+  "enable-lease-controller", "lease-namespace", "lease-label", "warn-on-channel-limit", "v", "logtostderr",
 ];
 
 export interface ServerFlags {
@@ -35,10 +35,11 @@ export interface ServerFlags {
   maxDialRate: string; dialBurst: string;
   creditFlowControl: string | true; logLevel?: string;
   udsMode: string; identityBinding?: string; agentIdentityMap?: string; insecureAllowAnyAgent?: boolean; tokenReviewTimeout: string;
+  tlsMinVersion?: string; cipherSuites?: string[];
 }
 
-/** Flags → options input. Exported for tests. */
-export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
+/** Flags → options input; what the operator should hear about (a flag value changed) goes to `notes`. Exported for tests. */
+export function serverOptionsFromFlags(f: ServerFlags, notes: string[] = []): ServerOptionsInput {
   const mode = f.mode as FrontendMode;
   if (mode !== "grpc" && mode !== "http-connect") throw new UsageError(`--mode must be grpc or http-connect, not "${f.mode}"`);
   const serverPort = parseInteger("--server-port", f.serverPort, 0, 65535);
@@ -68,6 +69,13 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
     : undefined;
   if ((f.clusterCert === undefined) !== (f.clusterKey === undefined)) throw new UsageError("--cluster-cert and --cluster-key go together");
   if (f.clusterCaCert && !agentTls) throw new UsageError("--cluster-ca-cert needs --cluster-cert and --cluster-key");
+  let tls: ReturnType<typeof tlsPolicyFromGoNames>;
+  try {
+    tls = tlsPolicyFromGoNames(f.tlsMinVersion ?? "", f.cipherSuites ?? []);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  notes.push(...tls.notes);
   const tokenFlags = [f.agentNamespace, f.agentServiceAccount, f.authenticationAudience];
   if (tokenFlags.some(Boolean) && !tokenFlags.every(Boolean)) {
     throw new UsageError("token authentication needs all of --agent-namespace, --agent-service-account and --authentication-audience");
@@ -99,6 +107,7 @@ export function serverOptionsFromFlags(f: ServerFlags): ServerOptionsInput {
     identityBinding: f.identityBinding as IdentityBindingMode | undefined,
     identityMap: f.agentIdentityMap ? parseIdentityMap(readFlagFile("--agent-identity-map", f.agentIdentityMap)!.toString("utf8"), `--agent-identity-map ${f.agentIdentityMap}`) : undefined,
     insecureAllowAnyAgent: f.insecureAllowAnyAgent === true,
+    tlsPolicy: tls.policy,
   };
 }
 
@@ -174,6 +183,8 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--max-connections <n>", "established connections the server holds at most", "100000"))
     .addOption(envOption("--max-dial-rate <n>", "dials per second the server accepts (0: no limit); a flood beyond it gets 503", "5000"))
     .addOption(envOption("--dial-burst <n>", "dials accepted at once above the rate", "10000"))
+    .addOption(envOption("--tls-min-version <version>", "lowest TLS version of the agent port and TLS frontends: VersionTLS12 or VersionTLS13 (VersionTLS10/11 are raised to 1.2)", ""))
+    .addOption(envOption("--cipher-suites <list>", "TLS 1.2 suites of the agent port and TLS frontends, Go's names, comma-separated or repeated (TLS 1.3's stay on; default: Node's)").argParser(collectList))
     .addOption(envOption("--credit-flow-control [bool]", "offer per-connection credit flow control to nodetunnel agents", "true"))
     .option("--frontend <mode=unix:path|tcp:[host:]port>", "an additional frontend (repeatable), e.g. grpc=unix:/run/nt.sock", collectList)
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
@@ -196,7 +207,9 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
         const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
         if ((flags as unknown as Record<string, unknown>)[key] !== undefined) io.stderr.write(`nodetunnel server: --${name} is accepted for compatibility and ignored\n`);
       }
-      const options = resolveServerOptions(serverOptionsFromFlags(flags));
+      const notes: string[] = [];
+      const options = resolveServerOptions(serverOptionsFromFlags(flags, notes));
+      for (const note of notes) io.stderr.write(`nodetunnel server: ${note}\n`);
       const log = createLogger(io, { level: flags.logLevel });
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });

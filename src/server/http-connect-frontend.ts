@@ -7,7 +7,7 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { splitHostPort } from "../protocol/index.js";
-import { tlsCipherOrder } from "../transport/index.js";
+import { defaultTlsPolicy, type TlsPolicy } from "../transport/index.js";
 import { SocketEndpoint } from "../tunnel/index.js";
 import { withExplanation } from "./explain-dial-failure.js";
 import type { DialFailure, DialHandle, ProxyServer } from "./proxy-server.js";
@@ -59,7 +59,7 @@ const response = (status: number, body: string) =>
 const agentErrorResponse = (status: number, body: string) =>
   `HTTP/1.1 ${status} ${statusText[status] ?? "Error"}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}`;
 
-export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMetrics, log: Logger, tls?: TlsFiles): http.Server {
+export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMetrics, log: Logger, tls?: TlsFiles, tlsPolicy: TlsPolicy = defaultTlsPolicy): http.Server {
   // Upstream's ReadHeaderTimeout is 60 s: a slow-loris client cannot hold a socket longer. Node
   // checks the timeout only every connectionsCheckingInterval (30 s by default, which would let a
   // stalled head live up to 90 s), so the check runs at a quarter of the timeout.
@@ -77,8 +77,8 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
         requestCert: tls.ca !== undefined,
         rejectUnauthorized: tls.ca !== undefined,
         ALPNProtocols: ["http/1.1"],
-        minVersion: "TLSv1.2",
-        ciphers: tlsCipherOrder,
+        minVersion: tlsPolicy.minVersion,
+        ciphers: tlsPolicy.ciphers,
       })
     : http.createServer(checking);
   httpServer.headersTimeout = headerTimeoutMs;

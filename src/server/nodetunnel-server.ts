@@ -94,7 +94,7 @@ export class NodetunnelServer {
       { "/AgentService/Connect": (call) => void this.acceptAgent(call) },
       {
         tls: options.agentTls
-          ? { cert: options.agentTls.cert, key: options.agentTls.key, ca: options.agentTls.ca, requestCert: options.agentTls.ca !== undefined }
+          ? { cert: options.agentTls.cert, key: options.agentTls.key, ca: options.agentTls.ca, requestCert: options.agentTls.ca !== undefined, ...options.tlsPolicy }
           : undefined,
         keepaliveTimeMs: options.keepaliveTimeMs,
         keepaliveTimeoutMs: options.keepaliveTimeoutMs,
@@ -160,7 +160,7 @@ export class NodetunnelServer {
           },
         },
         {
-          tls: f.tls ? { cert: f.tls.cert, key: f.tls.key, ca: f.tls.ca, requestCert: f.tls.ca !== undefined } : undefined,
+          tls: f.tls ? { cert: f.tls.cert, key: f.tls.key, ca: f.tls.ca, requestCert: f.tls.ca !== undefined, ...this.options.tlsPolicy } : undefined,
           keepaliveTimeMs: this.options.frontendKeepaliveTimeMs,
           http2: this.options.frontendHttp2,
           logger: log,
@@ -174,7 +174,7 @@ export class NodetunnelServer {
       const bound = await grpc.listen({ port: f.listen.port, host: f.listen.host });
       return { mode: f.mode, port: bound.port };
     }
-    const server = createHttpConnectFrontend(this.proxy, this.metrics, log, f.tls);
+    const server = createHttpConnectFrontend(this.proxy, this.metrics, log, f.tls, this.options.tlsPolicy);
     this.httpServers.push(server);
     if ("path" in f.listen) {
       if (this.options.deleteExistingUdsFile) await removeStaleSocket(f.listen.path);

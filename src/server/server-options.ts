@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { TunnelError } from "../protocol/index.js";
 import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
-import { http2Implementations, type Http2Implementation } from "../transport/index.js";
+import { defaultTlsPolicy, http2Implementations, type Http2Implementation, type TlsPolicy } from "../transport/index.js";
 import type { IdentityBindingMode, IdentityMap } from "./agent-auth/index.js";
 
 export type FrontendMode = "grpc" | "http-connect";
@@ -83,6 +83,8 @@ export interface ServerOptions {
   readonly flow: FlowOptions;
   /** Offer the credit flow-control extension to agents that ask for it. */
   readonly creditFlowControl: boolean;
+  /** Lowest TLS version and suites of every TLS listener (upstream's --tls-min-version, --cipher-suites). */
+  readonly tlsPolicy: TlsPolicy;
 }
 
 export type ServerOptionsInput = Partial<Omit<ServerOptions, "flow">> & { flow?: Partial<FlowOptions> };
@@ -112,6 +114,7 @@ const defaults: Omit<ServerOptions, "serverId" | "frontends"> = {
   insecureAllowAnyAgent: false,
   flow: defaultFlowOptions,
   creditFlowControl: true,
+  tlsPolicy: defaultTlsPolicy,
 };
 
 const invalid = (message: string): never => {

@@ -82,6 +82,8 @@ export interface GrpcServerTlsOptions {
   ca?: string | Buffer;
   requestCert?: boolean;
   minVersion?: tls.SecureVersion;
+  /** Node's `ciphers` syntax (tls-suites.ts); default: tlsCipherOrder. */
+  ciphers?: string;
 }
 
 export interface GrpcServerOptions extends CommonInput {

@@ -412,7 +412,7 @@ function tlsServerOptions(t: NonNullable<ResolvedGrpcServerOptions["tls"]>, hand
     // upstream, konnectivity.md §1.7); without one, a certificate is only recorded.
     rejectUnauthorized: t.requestCert === true && t.ca !== undefined,
     minVersion: t.minVersion ?? "TLSv1.2",
-    ciphers: tlsCipherOrder,
+    ciphers: t.ciphers ?? tlsCipherOrder,
     ALPNProtocols: ["h2"],
   };
 }

@@ -18,4 +18,4 @@ export { GrpcClient, type GrpcClientTarget, type GrpcClientTlsOptions } from "./
 export type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki-lazy.js";
 export { bindWithMode, removeStaleSocket } from "./unix-socket.js";
-export { tlsCipherOrder } from "./tls-suites.js";
+export { defaultTlsPolicy, tlsCipherOrder, tlsPolicyFromGoNames, type TlsPolicy } from "./tls-suites.js";

@@ -189,6 +189,37 @@ describe("metrics during a running stack", () => {
     assert.equal(now, before + 1);
     assert.equal(sample(await scrape(healthPort), S + "stream_errors_total", { segment: "from_agent", code: "Canceled", packet_type: "Unknown" }), undefined, "the agents' streams are fine");
   });
+  it("counts a gRPC frontend stream held back by its connection's full queue in full_receive_channels, until it goes", async () => {
+    // A destination that accepts and never reads: the connection's queue toward it fills.
+    const held: net.Socket[] = [];
+    const stuck = net.createServer((s) => (held.push(s), s.pause()));
+    await new Promise<void>((resolve) => stuck.listen(0, "127.0.1.1", resolve));
+    const port = (stuck.address() as net.AddressInfo).port;
+    const full = async () => sample(await scrape(healthPort), S + "full_receive_channels", { service_method: "Proxy" });
+    try {
+      assert.equal(await full(), 0);
+      assert.equal(sample(await scrape(healthPort), S + "full_receive_channels", { service_method: "Connect" }), 0);
+      const stream = await dialThroughProxy({ path: grpcPath }, `127.0.1.1:${port}`, { timeoutMs: 10_000 });
+      stream.on("error", () => undefined);
+      const chunk = Buffer.alloc(64 * 1024, 7);
+      let value = await full();
+      // Bounded: 64 MiB at most, far more than the socket buffers and the queue cap together.
+      for (let i = 0; i < 1024 && value === 0; i++) {
+        if (!stream.write(chunk)) await Promise.race([new Promise((r) => stream.once("drain", r)), new Promise((r) => setTimeout(r, 50))]);
+        if (i % 16 === 15) value = await full();
+      }
+      assert.equal(value, 1, "the stream is counted once its connection's queue is full");
+      stream.destroy();
+      for (let i = 0; i < 100 && value !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        value = await full();
+      }
+      assert.equal(value, 0, "and no longer once it is gone");
+    } finally {
+      for (const s of held) s.destroy();
+      stuck.close();
+    }
+  });
 });
 
 describe("the agent's stream_errors_total", () => {

@@ -25,6 +25,8 @@ type State =
 class FrontendStreamEndpoint implements Endpoint {
   handlers: EndpointHandlers | undefined;
   private ended = false;
+  /** Not read because the connection's queue to the agent is full (full_receive_channels). */
+  private paused = false;
 
   constructor(private readonly channel: PacketChannel, private readonly connectID: bigint, private readonly metrics: ServerMetrics) {}
 
@@ -43,10 +45,26 @@ class FrontendStreamEndpoint implements Endpoint {
 
   pause(): void {
     this.channel.pause();
+    if (!this.paused && !this.ended) {
+      this.paused = true;
+      this.metrics.fullReceiveChannel(1);
+    }
   }
 
   resume(): void {
     this.channel.resume();
+    this.unpaused();
+  }
+
+  /** The frontend's stream is gone: it counts as full no longer. */
+  frontendClosed(): void {
+    this.unpaused();
+  }
+
+  private unpaused(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.metrics.fullReceiveChannel(-1);
   }
 
   /** The agent closed: forward its CLOSE_RSP (with the agent's error text) and end the stream, as upstream does. */
@@ -69,6 +87,7 @@ class FrontendStreamEndpoint implements Endpoint {
   private finish(error: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.unpaused();
     this.metrics.packet("to_client", "CLOSE_RSP");
     this.channel.send(closeResponse(this.connectID, error));
     this.channel.end(0);
@@ -111,7 +130,10 @@ class GrpcFrontendStream implements ChannelHandlers, DialRequester {
     this.metrics.grpcStreamOpened("Proxy", -1);
     this.metrics.streamEnded("from_client", err);
     if (this.state.kind === "dialing") this.state.handle?.cancel();
-    else if (this.state.kind === "established") this.state.endpoint.handlers?.localEnd(err);
+    else if (this.state.kind === "established") {
+      this.state.endpoint.frontendClosed();
+      this.state.endpoint.handlers?.localEnd(err);
+    }
     this.state = { kind: "done" };
   }
 

@@ -29,6 +29,7 @@ export class ServerMetrics {
   private readonly pendingDials: Gauge;
   private readonly established: Gauge;
   private readonly fullReceiveChannels: Gauge<"service_method">;
+  private fullProxyChannels = 0;
   private readonly streamErrors: Counter<"segment" | "code" | "packet_type">;
   /** Per-packet counts, handed to prom-client at scrape time (see packet-tally.ts). */
   private readonly packets = new PacketTally(segments);
@@ -78,7 +79,16 @@ export class ServerMetrics {
       name: P + "established_connections", help: "Current number of established end-to-end connections", registers: r,
       collect: () => this.established.set(this.establishedCount),
     });
-    this.fullReceiveChannels = new Gauge({ name: P + "full_receive_channels", help: "Number of current connections with a full receive channel", labelNames: ["service_method"], registers: r });
+    // A gRPC frontend stream (Proxy) whose connection's queue to the agent is full stops being
+    // read. Agent streams (Connect) are never held back as a whole: each connection's sender is
+    // throttled or closed instead, so that series stays 0.
+    this.fullReceiveChannels = new Gauge({
+      name: P + "full_receive_channels", help: "Number of current connections with a full receive channel", labelNames: ["service_method"], registers: r,
+      collect: () => {
+        this.fullReceiveChannels.labels("Proxy").set(this.fullProxyChannels);
+        this.fullReceiveChannels.labels("Connect").set(0);
+      },
+    });
     new Counter({
       name: P + "stream_packets_total", help: "Count of packets processed, by segment and packet type", labelNames: ["segment", "packet_type"], registers: r,
       collect: collectPackets(this.packets),
@@ -158,8 +168,9 @@ export class ServerMetrics {
     this.queuedBytesOf = read;
   }
 
-  fullReceiveChannel(method: "Proxy" | "Connect", delta: 1 | -1): void {
-    this.fullReceiveChannels.labels(method).inc(delta);
+  /** A gRPC frontend stream stopped (+1) or went back to (-1) being read because its connection's queue is full. */
+  fullReceiveChannel(delta: 1 | -1): void {
+    this.fullProxyChannels += delta;
   }
 
   bytesRelayed(direction: "to_agent" | "from_agent", n: number): void {

@@ -2,6 +2,7 @@
 // nodetunnel's: a list of servers, --allowed-destinations, the credit extension. Defaulted
 // once, validated here, then frozen.
 import { randomUUID } from "node:crypto";
+import { isIPv6 } from "node:net";
 import { TunnelError, parseAgentIdentifiers, type AgentIdentifiers } from "../protocol/index.js";
 import { http2Implementations, type Http2Implementation } from "../transport/index.js";
 import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
@@ -74,8 +75,10 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
   const hosts = (input.proxyServerHost ?? "127.0.0.1").split(",").map((h) => h.trim()).filter((h) => h !== "");
   if (hosts.length === 0) invalid("--proxy-server-host must name at least one server");
   const servers = hosts.map((h): ServerTarget => {
+    // A bare IPv6 address, as upstream takes it (it joins host and port with net.JoinHostPort).
+    if (isIPv6(h)) return { host: h, port };
     const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(h) ?? /^([^:]+)(?::(\d+))?$/.exec(h);
-    if (!m) return invalid(`--proxy-server-host: "${h}" is not host or host:port`);
+    if (!m) return invalid(`--proxy-server-host: "${h}" is not host, host:port, an IPv6 address or [IPv6]:port`);
     const p = m[2] === undefined ? port : Number(m[2]);
     if (p < 1 || p > 65535) invalid(`--proxy-server-host: port ${p} of "${h}" is out of range`);
     return { host: m[1]!, port: p };

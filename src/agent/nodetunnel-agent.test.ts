@@ -31,6 +31,11 @@ describe("resolveAgentOptions", () => {
     const a = resolveAgentOptions({ proxyServerHost: "10.0.0.10, 10.0.0.11:9000,[fd00::1]:8132", proxyServerPort: 8132 });
     assert.deepEqual(a.servers, [{ host: "10.0.0.10", port: 8132 }, { host: "10.0.0.11", port: 9000 }, { host: "fd00::1", port: 8132 }]);
   });
+  it("accepts a bare IPv6 address, as upstream does, and names what it expected otherwise", () => {
+    assert.deepEqual(resolveAgentOptions({ proxyServerHost: "fd00::1", proxyServerPort: 8132 }).servers, [{ host: "fd00::1", port: 8132 }]);
+    assert.deepEqual(resolveAgentOptions({ proxyServerHost: "::1,10.0.0.1" }).servers, [{ host: "::1", port: 8091 }, { host: "10.0.0.1", port: 8091 }]);
+    assert.throws(() => resolveAgentOptions({ proxyServerHost: "fd00::zz" }), /--proxy-server-host: "fd00::zz" is not host, host:port, an IPv6 address or \[IPv6\]:port/);
+  });
   it("validates its own identifiers strictly and names the flag", () => {
     assert.throws(() => resolveAgentOptions({ identifiers: "ipv4=10.0.0.300" }), /--agent-identifiers: "10.0.0.300" is not an IPv4 address/);
     assert.throws(() => resolveAgentOptions({ identifiers: "zone=a" }), /unknown key "zone"/);

@@ -18,6 +18,7 @@ interface Case {
     fixIncludes?: string;
     assumptionIncludes?: string;
     detailIncludes?: string;
+    fixCount?: number;
     failedConnections?: number | null;
     hotBackends?: string[];
     churnFirst?: { destination: string; connections: number; timeWait: number };
@@ -43,6 +44,9 @@ for (const c of cases) {
     if (e.summaryIncludes) assert.ok(r.summary.includes(e.summaryIncludes), r.summary);
     if (e.fixIncludes) assert.ok(r.fixes.some((f) => f.command.includes(e.fixIncludes!)), JSON.stringify(r.fixes));
     if (e.assumptionIncludes) assert.ok(r.assumptions.some((a) => a.includes(e.assumptionIncludes!)), JSON.stringify(r.assumptions));
+    if (e.fixCount !== undefined) assert.equal(r.fixes.length, e.fixCount, JSON.stringify(r.fixes));
+    // The same command is never suggested twice (doctor-cli.md: fixes are copy-paste commands).
+    assert.equal(new Set(r.fixes.map((f) => f.command)).size, r.fixes.length, JSON.stringify(r.fixes));
     if (e.detailIncludes) assert.ok(r.details?.some((d) => d.includes(e.detailIncludes!)), JSON.stringify(r.details));
     const metrics = r["metrics"] as { failedConnections: number | null; backends: { backendIp: string; ratio: number }[] } | undefined;
     if ("failedConnections" in e) assert.equal(metrics?.failedConnections, e.failedConnections);

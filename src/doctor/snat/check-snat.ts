@@ -119,7 +119,10 @@ export function checkSnat(opts: SnatOptions): CheckResult {
   const order = { problem: 0, warning: 1 } as const;
   findings.sort((x, y) => order[x.severity] - order[y.severity]);
   const status: CheckStatus = findings[0]?.severity ?? "ok";
-  const fixes: Fix[] = findings.flatMap((f) => (f.fix ? [f.fix] : []));
+  // Several findings can call for the same command (a surge and the autoscaler past one
+  // boundary); it is listed once, with the description of the most serious finding.
+  const fixes: Fix[] = [];
+  for (const f of findings) if (f.fix && !fixes.some((x) => x.command === f.fix!.command)) fixes.push(f.fix);
   const ports = a.portsPerNode === null ? "no default allocation" : `${a.portsPerNode.toLocaleString("en-US")} ports per node`;
   const okSummary = a.mode === "nat-gateway"
     ? `NAT gateway with ${Math.min(opts.outboundIps, 16)} IP(s): ${a.availablePorts.toLocaleString("en-US")} SNAT ports shared by ${opts.nodes} nodes (about ${ports}); nothing wrong found.`

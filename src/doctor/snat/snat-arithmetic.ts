@@ -116,38 +116,57 @@ function byDefault(input: SnatInput): SnatArithmetic {
       text: `The default SNAT allocation covers pools up to ${fmt(maxDefaultPoolSize)} instances; ${input.nodes} nodes need an explicit --load-balancer-outbound-ports (§5.2).`,
       fix: { description: "Allocate ports explicitly", command: updatePorts(portsThatFit(input.nodes + input.maxSurge, input.outboundIps)) },
     });
-    return { mode: "default", portsPerNode: null, capacityNodes: null, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions };
+    return { mode: "default", portsPerNode: null, capacityNodes: maxDefaultPoolSize, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions };
   }
   // Pools past `last` get less, or (past 1,000) no default allocation at all.
   const last = lastPoolSizeAt(input.nodes)!;
-  const capacity = Math.floor(available / ports);
+  // The contract's floor(64,000 × IPs / ports), but never past the end of the §5.2 table: a pool of
+  // more than 1,000 has no default allocation, however many ports the IPs would give (with 32
+  // ports on one IP the formula alone says 2,000). Every row of the table fits on one IP (at most
+  // 51,200 ports), so below the cap, going past capacity means crossing a boundary (ports halve).
+  const capacity = Math.min(Math.floor(available / ports), maxDefaultPoolSize);
   const withSurge = input.nodes + input.maxSurge;
   const explicitFix = (target: number) => ({
     description: `Allocate ports explicitly so they do not halve as the pool grows (${fmt(portsThatFit(target, input.outboundIps))} per node fits ${target} nodes on ${input.outboundIps} IP${input.outboundIps > 1 ? "s" : ""})`,
     command: updatePorts(portsThatFit(target, input.outboundIps)),
   });
+  // Pushed most serious first (check-snat's sort by severity is stable, and the summary is the
+  // first finding): losing the default allocation, then halving, then today's allocation.
+  if (withSurge > maxDefaultPoolSize) {
+    findings.push({
+      severity: "problem",
+      text: `An upgrade surge takes the pool to ${withSurge} nodes (${input.nodes} + ${input.maxSurge}), past the ${fmt(maxDefaultPoolSize)} instances the default SNAT allocation covers: the nodes lose their default allocation, so upgrades need an explicit --load-balancer-outbound-ports (§5.2).`,
+      fix: { description: `Allocate ports explicitly (${fmt(portsThatFit(withSurge, input.outboundIps))} per node fits ${withSurge} nodes on ${input.outboundIps} IP${input.outboundIps > 1 ? "s" : ""})`, command: updatePorts(portsThatFit(withSurge, input.outboundIps)) },
+    });
+  }
+  if (input.maxNodes !== undefined && input.maxNodes + input.maxSurge > maxDefaultPoolSize) {
+    const top = input.maxNodes + input.maxSurge;
+    findings.push({
+      severity: "warning",
+      text: `The autoscaler may grow to ${input.maxNodes} nodes (+${input.maxSurge} surge = ${top}), past the ${fmt(maxDefaultPoolSize)} instances the default SNAT allocation covers: past ${fmt(maxDefaultPoolSize - input.maxSurge)} nodes (${fmt(maxDefaultPoolSize)} with the surge) the nodes would lose their default allocation and need an explicit --load-balancer-outbound-ports (§5.2).`,
+      fix: explicitFix(top),
+    });
+  }
+  if (withSurge > last && withSurge <= maxDefaultPoolSize) {
+    findings.push({
+      severity: "warning",
+      text: `An upgrade surge takes the pool to ${withSurge} nodes, past ${last}: every node's SNAT ports halve to ${fmt(defaultPortsPerNode(withSurge)!)} during the upgrade (§5.2).`,
+      fix: explicitFix(withSurge),
+    });
+  }
+  if (input.maxNodes !== undefined && input.maxNodes + input.maxSurge > last && input.maxNodes + input.maxSurge <= maxDefaultPoolSize) {
+    const top = input.maxNodes + input.maxSurge;
+    findings.push({
+      severity: "warning",
+      text: `The autoscaler may grow to ${input.maxNodes} nodes (+${input.maxSurge} surge): every node's SNAT ports would drop to ${fmt(defaultPortsPerNode(top)!)} from ${fmt(ports)} today (§5.2).`,
+      fix: explicitFix(top),
+    });
+  }
   if (input.nodes > 50) {
     findings.push({
       severity: "warning",
       text: `${input.nodes} nodes get ${fmt(ports)} SNAT ports each by default (1,024 at 50 nodes or fewer; the allocation halved at ${[51, 101, 201, 401, 801].filter((b) => b <= input.nodes).join(", ")} nodes).`,
       fix: explicitFix(input.maxNodes !== undefined ? input.maxNodes + input.maxSurge : withSurge),
-    });
-  }
-  if (withSurge > last) {
-    const after = defaultPortsPerNode(withSurge);
-    findings.push({
-      severity: "warning",
-      text: `An upgrade surge takes the pool to ${withSurge} nodes, past ${last}: every node's SNAT ports ${after === null ? "lose their default allocation" : `halve to ${fmt(after)}`} during the upgrade (§5.2).`,
-      fix: explicitFix(withSurge),
-    });
-  }
-  if (input.maxNodes !== undefined && input.maxNodes + input.maxSurge > last) {
-    const top = input.maxNodes + input.maxSurge;
-    const after = defaultPortsPerNode(top);
-    findings.push({
-      severity: "warning",
-      text: `The autoscaler may grow to ${input.maxNodes} nodes (+${input.maxSurge} surge): every node's SNAT ports would drop to ${after === null ? "no default allocation at all" : fmt(after)} from ${fmt(ports)} today (§5.2).`,
-      fix: explicitFix(top),
     });
   }
   return { mode: "default", portsPerNode: ports, capacityNodes: capacity, requiredPorts: withSurge * ports, availablePorts: available, nextBoundary: nextBoundary(input.nodes), findings, assumptions };

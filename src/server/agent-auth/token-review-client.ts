@@ -1,9 +1,8 @@
 // One call of the Kubernetes TokenReview API (authentication.k8s.io/v1): "who is the holder of
 // this token, for this audience?" (shared/spec/konnectivity.md §2.3). The server's identity needs
 // the `system:auth-delegator` ClusterRole.
-import https from "node:https";
-import { readFile } from "node:fs/promises";
 import { TunnelError } from "../../protocol/index.js";
+import { kubeRequest, type KubeResponse } from "../leases/kube-request.js";
 import type { KubeClientConfig } from "./kube-client-config.js";
 
 export interface TokenReviewUser {
@@ -40,7 +39,6 @@ export interface TokenReviewLimits {
 export const defaultTokenReviewLimits = { maxInFlight: 32, maxWaiting: 1024 } as const;
 
 const reviewPath = "/apis/authentication.k8s.io/v1/tokenreviews";
-const maxResponseBytes = 1024 * 1024;
 
 export class TokenReviewClient {
   private readonly maxInFlight: number;
@@ -112,54 +110,18 @@ export class TokenReviewClient {
 
   private async send(token: string, audiences: readonly string[], signal: AbortSignal | undefined, deadline: AbortSignal): Promise<TokenReviewResult> {
     const c = this.config;
-    let bearer = c.token;
-    if (c.tokenFile) bearer = (await readFile(c.tokenFile, "utf8")).trim();
-    const body = JSON.stringify({
-      apiVersion: "authentication.k8s.io/v1",
-      kind: "TokenReview",
-      spec: { token, audiences },
-    });
-    const url = new URL(reviewPath, `${c.server}/`);
-    const abort = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    const body = { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences } };
     const unavailable = (why: string, cause?: unknown) =>
       new TunnelError("UNAUTHENTICATED", `TokenReview at ${c.server} failed: ${why}`, { cause });
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = https.request(url, {
-        method: "POST",
-        ca: c.ca,
-        cert: c.cert,
-        key: c.key,
-        rejectUnauthorized: !c.insecureSkipTlsVerify,
-        headers: {
-          "content-type": "application/json",
-          accept: "application/json",
-          "content-length": Buffer.byteLength(body),
-          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-        },
-        signal: abort,
-        agent: false,
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxResponseBytes) {
-            req.destroy(unavailable(`response larger than ${maxResponseBytes} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", (err) => reject(unavailable(err.message, err)));
-      });
-      req.on("error", (err) => {
-        if (deadline.aborted) reject(unavailable(`no answer within ${this.timeoutMs} ms`, err));
-        else if (signal?.aborted) reject(new TunnelError("CANCELLED", "TokenReview cancelled", { cause: err }));
-        else if (err instanceof TunnelError) reject(err);
-        else reject(unavailable(err.message, err));
-      });
-      req.end(body);
-    });
+    let answer: KubeResponse;
+    try {
+      answer = await kubeRequest(c, { method: "POST", path: reviewPath, body, signal: signal ? AbortSignal.any([signal, deadline]) : deadline });
+    } catch (err) {
+      if (deadline.aborted) throw unavailable(`no answer within ${this.timeoutMs} ms`, err);
+      if (signal?.aborted) throw new TunnelError("CANCELLED", "TokenReview cancelled", { cause: err });
+      throw unavailable((err as Error).message, err);
+    }
+    const { status, text } = answer;
     if (status !== 201 && status !== 200) {
       throw unavailable(`HTTP ${status}${status === 401 || status === 403 ? " (does the server's identity have the system:auth-delegator ClusterRole?)" : ""}: ${text.slice(0, 200)}`);
     }

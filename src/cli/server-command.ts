@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
 import { tlsPolicyFromGoNames, type Http2Implementation } from "../transport/index.js";
+import { LeaseController, parseLeaseLabels } from "../server/leases/index.js";
 import { isIP } from "node:net";
 import { dashboardRoutes } from "../dashboard/index.js";
 import {
@@ -21,7 +22,7 @@ import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-
 /** Upstream flags nodetunnel accepts and ignores, so existing manifests start unchanged. */
 const ignoredUpstreamFlags = [
   "enable-profiling", "enable-contention-profiling", "xfr-channel-size", "kubeconfig-qps", "kubeconfig-burst", "kube-api-content-type",
-  "enable-lease-controller", "lease-namespace", "lease-label", "warn-on-channel-limit", "v", "logtostderr",
+  "warn-on-channel-limit", "v", "logtostderr",
 ];
 
 export interface ServerFlags {
@@ -36,6 +37,19 @@ export interface ServerFlags {
   creditFlowControl: string | true; logLevel?: string;
   udsMode: string; identityBinding?: string; agentIdentityMap?: string; insecureAllowAnyAgent?: boolean; tokenReviewTimeout: string;
   tlsMinVersion?: string; cipherSuites?: string[];
+  enableLeaseController?: string | true; leaseNamespace?: string; leaseLabel?: string;
+}
+
+/** The lease controller's settings from the flags, or undefined when it is off. Exported for tests. */
+export function leaseSettingsFromFlags(f: Pick<ServerFlags, "enableLeaseController" | "leaseNamespace" | "leaseLabel">): { namespace: string; labels: Record<string, string> } | undefined {
+  if (!parseBoolean("--enable-lease-controller", f.enableLeaseController ?? "false")) return undefined;
+  const namespace = f.leaseNamespace ?? "kube-system";
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new UsageError(`--lease-namespace: "${namespace}" is not a namespace name`);
+  try {
+    return { namespace, labels: parseLeaseLabels(f.leaseLabel ?? "k8s-app=konnectivity-server") };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** Flags → options input; what the operator should hear about (a flag value changed) goes to `notes`. Exported for tests. */
@@ -183,6 +197,9 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--max-connections <n>", "established connections the server holds at most", "100000"))
     .addOption(envOption("--max-dial-rate <n>", "dials per second the server accepts (0: no limit); a flood beyond it gets 503", "5000"))
     .addOption(envOption("--dial-burst <n>", "dials accepted at once above the rate", "10000"))
+    .addOption(envOption("--enable-lease-controller [bool]", "hold a Lease per server and delete expired ones, so agents with --count-server-leases count the servers (needs --kubeconfig or in-cluster credentials)", "false"))
+    .addOption(envOption("--lease-namespace <ns>", "namespace of the servers' Leases", "kube-system"))
+    .addOption(envOption("--lease-label <labels>", "labels of the servers' Leases, key=value[,key=value]", "k8s-app=konnectivity-server"))
     .addOption(envOption("--tls-min-version <version>", "lowest TLS version of the agent port and TLS frontends: VersionTLS12 or VersionTLS13 (VersionTLS10/11 are raised to 1.2)", ""))
     .addOption(envOption("--cipher-suites <list>", "TLS 1.2 suites of the agent port and TLS frontends, Go's names, comma-separated or repeated (TLS 1.3's stay on; default: Node's)").argParser(collectList))
     .addOption(envOption("--credit-flow-control [bool]", "offer per-connection credit flow control to nodetunnel agents", "true"))
@@ -213,18 +230,23 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       const log = createLogger(io, { level: flags.logLevel });
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
+      const leaseSettings = leaseSettingsFromFlags(flags);
       const auth = await agentAuthenticationDeps(options, flags, io.env);
+      const leaseConfig = leaseSettings ? await loadKubeClientConfig(flags.kubeconfig, io.env, undefined, "--enable-lease-controller") : undefined;
       if (auth.warning) log.warn(auth.warning);
       // The dashboard reads the server it is served by (only asked once the server listens).
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
       const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });
       const idleGc = startProcessIdleGc(log);
+      const leases = leaseSettings && leaseConfig ? new LeaseController(leaseConfig, { serverId: options.serverId, ...leaseSettings }, log, registry) : undefined;
+      leases?.start();
       await waitForSignals(io, async (first) => {
         if (first) {
           log.info({ deadlineMs: options.gracefulShutdownTimeoutMs }, "shutting down: draining");
           await server.close();
         } else server.destroy();
       });
+      leases?.stop();
       idleGc.stop();
     });
   });

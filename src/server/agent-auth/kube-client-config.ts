@@ -96,6 +96,8 @@ export async function loadKubeClientConfig(
   kubeconfigPath: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
   dir = inClusterDir,
+  /** What needs the API, for the error when there is no configuration. */
+  purpose = "token authentication",
 ): Promise<KubeClientConfig> {
   if (kubeconfigPath) {
     let text: string;
@@ -109,7 +111,7 @@ export async function loadKubeClientConfig(
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!host || !port) {
-    return invalid("token authentication needs --kubeconfig outside a pod (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set, so there is no in-cluster configuration)");
+    return invalid(`${purpose} needs --kubeconfig outside a pod (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set, so there is no in-cluster configuration)`);
   }
   let ca: string;
   try {

@@ -1,0 +1,4 @@
+// The servers' Lease objects, for agents that count servers by their leases (upstream's
+// --enable-lease-controller and --count-server-leases).
+export { LeaseController, isLeaseValid, leaseName, microTime, parseLeaseLabels, type Lease, type LeaseControllerOptions } from "./lease-controller.js";
+export { kubeRequest, type KubeRequest, type KubeResponse } from "./kube-request.js";

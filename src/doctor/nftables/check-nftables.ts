@@ -1,10 +1,11 @@
 // `doctor nftables`: does the nftables ruleset let a new connection reach the kubelet port?
 // Contract: doctor-cli.md `doctor nftables`; semantics: troubleshooting.md §4.4.
-import type { CheckResult, Fix } from "../report/check-result.js";
+import type { CheckResult } from "../report/check-result.js";
 import { undecidedFirst } from "../report/undecided-first.js";
 import { DoctorInputError } from "../input-error.js";
 import type { NftEvaluation, NftFlow, NftPlace } from "./evaluate-nftables.js";
 import { evaluateNftables, parseAddr } from "./evaluate-nftables.js";
+import { planNftablesFix } from "./fix-nftables.js";
 import type { NftRule, NftRuleset } from "./nft-model.js";
 import { parseNftRuleset } from "./parse-nft-ruleset.js";
 
@@ -47,11 +48,16 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   if (ruleset.format === "json" && ruleset.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.text.includes("xt match"))))) {
     assumptions.push("iptables-nft rules carry untranslated xt matches in JSON; `nft list ruleset` (text) shows them translated.");
   }
+  const plan = planNftablesFix(ruleset, flow, e);
+  if (plan.blockers.length > 1) {
+    details.push(`More than one base chain blocks this flow: ${plan.blockers.map(placeText).join("; ")}. An accept ends only its own base chain, so each needs its fix.`);
+  }
+  details.push(...plan.notes);
   const decided: CheckResult = {
     check: "nftables",
     status: e.verdict === "allowed" ? (warning ? "warning" : "ok") : e.verdict === "blocked" ? "problem" : "indeterminate",
-    summary: summarize(e, flow),
-    fixes: fixNftables(e, flow),
+    summary: summarize(e, flow, plan.blockers),
+    fixes: plan.fixes,
     assumptions,
     flow: { protocol: flow.protocol, source: flow.source, destination: flow.destination, port: flow.port },
     verdict: e.verdict,
@@ -127,7 +133,7 @@ function mayDecideFirst(e: NftEvaluation): string {
 
 const endText = { accept: "accepted", drop: "dropped", reject: "rejected", indeterminate: "still undecided" } as const;
 
-function summarize(e: NftEvaluation, flow: NftFlow): string {
+function summarize(e: NftEvaluation, flow: NftFlow, blockers: readonly NftPlace[]): string {
   const what = `new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port}`;
   if (e.place === null) return `nftables has no filter chain on the input path for this address family, so it does not filter ${what}.`;
   const where = `${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name}`;
@@ -138,27 +144,9 @@ function summarize(e: NftEvaluation, flow: NftFlow): string {
   }
   if (e.verdict === "allowed") return `nftables accepts ${what}: every base chain on the path accepts them (last: ${rule} in ${where})${mayDecideFirst(e)}.`;
   const seen = e.effect === "drop" ? "the client sees an i/o timeout" : `rejected with ${e.reject ?? "an error"}: the client sees connection refused or no route`;
-  return `nftables ${e.effect === "drop" ? "drops" : "rejects"} ${what}: ${rule} in ${where} decides (${seen})${mayDecideFirst(e)}.`;
-}
-
-function fixNftables(e: NftEvaluation, flow: NftFlow): Fix[] {
-  if (e.verdict !== "blocked" || e.place === null) return [];
-  const { table, chain, rule } = e.place;
-  const t = `${table.family} ${table.name}`;
-  const accept = `${flow.source.includes(":") ? "ip6" : "ip"} saddr ${flow.source} ${flow.protocol} dport ${flow.port} accept`;
-  const iptablesNft = table.name === "filter" && (table.family === "ip" || table.family === "ip6") && /^[A-Z]/.test(chain.name);
-  const fixes: Fix[] = [];
-  if (iptablesNft) {
-    fixes.push({ description: `Table ${t} is managed by iptables-nft: change it with iptables (doctor iptables gives the exact command), not nft.`, command: `iptables -I ${chain.name} -s ${flow.source} -p ${flow.protocol} --dport ${flow.port} -j ACCEPT` });
-    return fixes;
-  }
-  if (rule === null) {
-    fixes.push({ description: `Accept ${flow.source} to port ${flow.port}/${flow.protocol} in ${t} ${chain.name} before its drop policy applies.`, command: `nft insert rule ${t} ${chain.name} ${accept}` });
-    return fixes;
-  }
-  fixes.push({ description: `Accept ${flow.source} to port ${flow.port}/${flow.protocol} at the top of ${t} ${chain.name}, ahead of the rule that ${e.effect === "drop" ? "drops" : "rejects"} it.`, command: `nft insert rule ${t} ${chain.name} ${accept}` });
-  fixes.push(rule.handle !== null
-    ? { description: `Or delete the blocking rule (rule ${rule.index}, handle ${rule.handle}).`, command: `nft delete rule ${t} ${chain.name} handle ${rule.handle}` }
-    : { description: `Or delete the blocking rule "${rule.text}": the input shows no handles, so list them with -a first and delete that rule's handle.`, command: `nft -a list chain ${t} ${chain.name}` });
-  return fixes;
+  // doctor-cli.md: `accept` ends only its base chain, so a later base chain that blocks as well
+  // needs its own fix; the summary says so, or fixing the first alone would look enough.
+  const more = blockers.slice(1);
+  const too = more.length === 0 ? "" : `; ${more.map(placeText).join(" and ")} ${more.length === 1 ? "blocks" : "block"} them too, so apply every fix listed`;
+  return `nftables ${e.effect === "drop" ? "drops" : "rejects"} ${what}: ${rule} in ${where} decides (${seen})${mayDecideFirst(e)}${too}.`;
 }

@@ -1,5 +1,5 @@
-// doctor egress against real loopback listeners: a TLS server that speaks h2, TLS servers that do
-// not agree on ALPN, a closed port, a server that takes TCP but never answers TLS.
+// doctor egress against real loopback listeners: TLS servers that speak konnectivity or h2, TLS
+// servers that do not agree on ALPN, a closed port, a server that takes TCP but never answers TLS.
 // Only loopback is ever dialled; name resolution is injected where a failure is wanted.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -63,17 +63,18 @@ function tlsListener(opts: TlsOptions): Promise<Listener> {
 
 describe("doctor egress probes (loopback)", { skip: hasOpenssl ? false : "needs openssl to make a test certificate" }, () => {
   const listeners: Listener[] = [];
-  let h2: Listener, http11Only: Listener, noAlpn: Listener, silent: Listener, plain: Listener;
+  let h2: Listener, konnectivity: Listener, http11Only: Listener, noAlpn: Listener, silent: Listener, plain: Listener;
   let closedPort: number;
 
   before(async () => {
     const pem = selfSignedCert();
     h2 = await tlsListener({ ...pem, ALPNProtocols: ["h2"] });
+    konnectivity = await tlsListener({ ...pem, ALPNProtocols: ["konnectivity"] });
     http11Only = await tlsListener({ ...pem, ALPNProtocols: ["http/1.1"] });
     noAlpn = await tlsListener({ ...pem });
     silent = await listen(createTcpServer(() => {})); // takes TCP, never says a word
     plain = await listen(createTcpServer((s) => s.end("HTTP/1.1 400 Bad Request\r\n\r\n")));
-    listeners.push(h2, http11Only, noAlpn, silent, plain);
+    listeners.push(h2, konnectivity, http11Only, noAlpn, silent, plain);
     const gone = await listen(createTcpServer());
     closedPort = gone.port;
     await gone.close();
@@ -84,21 +85,38 @@ describe("doctor egress probes (loopback)", { skip: hasOpenssl ? false : "needs 
 
   const local = (port: number) => ({ host: "127.0.0.1", port });
 
-  it("connects and reports the negotiated ALPN h2 when the server speaks it", async () => {
-    const p = await probeEndpoint(local(h2.port), { alpn: "konnectivity", timeoutMs: 2000 });
+  it("connects and reports the negotiated ALPN when the server speaks the one asked for", async () => {
+    const p = await probeEndpoint(local(konnectivity.port), { alpn: "konnectivity", timeoutMs: 2000 });
     assert.equal(p.result, "connected");
     assert.equal(p.tls, true);
-    assert.equal(p.alpn, "h2");
-    assert.deepEqual(p.offeredAlpn, ["konnectivity", "h2"]);
+    assert.equal(p.alpn, "konnectivity");
+    assert.deepEqual(p.offeredAlpn, ["konnectivity"], "only what the AKS agent offers (troubleshooting.md §5.1)");
     assert.equal(p.certificate?.verified, false, "a self-signed certificate does not verify against system CAs");
     assert.match(p.certificate?.issuer ?? "", /CN=egress test/);
     assert.ok(p.elapsedMs >= 0 && p.elapsedMs < 2000);
   });
 
+  it("connects with ALPN h2 when h2 is asked for (a gRPC tunnel server dialled directly)", async () => {
+    const p = await probeEndpoint(local(h2.port), { alpn: "h2", timeoutMs: 2000 });
+    assert.equal(p.result, "connected");
+    assert.equal(p.alpn, "h2");
+    assert.deepEqual(p.offeredAlpn, ["h2"]);
+  });
+
+  it("classifies an h2-only server as alpn-mismatch when konnectivity was asked for", async () => {
+    const p = await probeEndpoint(local(h2.port), { alpn: "konnectivity", timeoutMs: 2000 });
+    assert.equal(p.result, "alpn-mismatch");
+    assert.notEqual(p.alpn, "konnectivity");
+    const r = await checkEgress({ targets: [local(h2.port)], alpn: "konnectivity", timeoutMs: 2000 });
+    assert.equal(r.status, "problem");
+    assert.doesNotMatch(r.summary, /TLS completed with ALPN h2/);
+    assert.match(r.summary, /without ALPN konnectivity/);
+  });
+
   it("classifies a server that refuses every offered ALPN protocol as alpn-mismatch", async () => {
     const p = await probeEndpoint(local(http11Only.port), { alpn: "konnectivity", timeoutMs: 2000 });
     assert.equal(p.result, "alpn-mismatch");
-    assert.match(p.reason ?? "", /konnectivity, h2/);
+    assert.match(p.reason ?? "", /\(konnectivity\)/);
   });
 
   it("classifies TLS without any negotiated ALPN (what an ALPN-stripping proxy gives) as alpn-mismatch", async () => {
@@ -153,19 +171,19 @@ describe("doctor egress probes (loopback)", { skip: hasOpenssl ? false : "needs 
   });
 
   it("checkEgress: ok when every target connects, problem naming the first failure otherwise", async () => {
-    const ok = await checkEgress({ targets: [local(h2.port)], alpn: "konnectivity", timeoutMs: 2000 });
+    const ok = await checkEgress({ targets: [local(konnectivity.port)], alpn: "konnectivity", timeoutMs: 2000 });
     assert.equal(ok.check, "egress");
     assert.equal(ok.status, "ok");
     assert.deepEqual(ok.fixes, []);
-    assert.match(ok.summary, /ALPN h2/);
+    assert.match(ok.summary, /ALPN konnectivity/);
 
-    const bad = await checkEgress({ targets: [local(h2.port), local(closedPort), local(noAlpn.port)], alpn: "konnectivity", timeoutMs: 2000 });
+    const bad = await checkEgress({ targets: [local(konnectivity.port), local(closedPort), local(noAlpn.port)], alpn: "konnectivity", timeoutMs: 2000 });
     assert.equal(bad.status, "problem");
     const probes = bad.probes as { result: string; target: string }[];
     assert.deepEqual(probes.map((p) => p.result), ["connected", "refused", "alpn-mismatch"]);
     assert.match(bad.summary, new RegExp(`127\\.0\\.0\\.1:${closedPort} refused`));
     assert.equal(bad.fixes.length, 2);
-    assert.match(bad.fixes[1]!.command, /openssl s_client -connect 127\.0\.0\.1:\d+ -alpn konnectivity,h2/);
+    assert.match(bad.fixes[1]!.command, /openssl s_client -connect 127\.0\.0\.1:\d+ -alpn konnectivity </);
     const text = renderText(bad, { color: false });
     assert.match(text, /^PROBLEM {2}egress\n/);
     assert.match(text, /TARGET +RESULT +ELAPSED +DETAIL/);

@@ -5,7 +5,7 @@ import { isIP } from "node:net";
 import type { CheckResult, Fix } from "../report/check-result.js";
 import { DoctorInputError } from "../input-error.js";
 import type { EgressTarget } from "./egress-target.js";
-import { probeEndpoint, type ProbeOptions, type ProbeOutcome, type ProbeResult } from "./probe-endpoint.js";
+import { offeredAlpnFor, probeEndpoint, type ProbeOptions, type ProbeOutcome, type ProbeResult } from "./probe-endpoint.js";
 
 export interface EgressOptions extends ProbeOptions {
   readonly targets: readonly EgressTarget[];
@@ -56,7 +56,7 @@ const phrase: Record<ProbeOutcome, (p: ProbeResult) => string> = {
   unreachable: (p) => `is unreachable (${p.reason ?? "no route"}): fix the route or the local firewall that rejects it`,
   dns: (p) => `does not resolve (${p.reason ?? "lookup failed"}): check the DNS servers this machine uses`,
   tls: (p) => `accepts TCP but TLS fails: ${p.reason ?? "the handshake failed"}`,
-  "alpn-mismatch": (p) => `answers TLS without ALPN ${(p.offeredAlpn ?? []).join("/")} (negotiated ${p.alpn ?? "none"}): exempt it from TLS inspection on the firewall`,
+  "alpn-mismatch": (p) => `answers TLS without ALPN ${(p.offeredAlpn ?? []).join("/")} (negotiated ${p.alpn ?? "none"}): exempt it from TLS inspection on the firewall, or probe the port the agents really dial`,
 };
 
 // One fix per failed target, in the order the targets were given.
@@ -69,7 +69,7 @@ function fixesOf(failed: readonly ProbeResult[], alpn: string | undefined): Fix[
 
 const nc = (p: ProbeResult) => `nc -v -w 2 ${p.host} ${p.port}`;
 const openssl = (p: ProbeResult, alpn: string | undefined) =>
-  `openssl s_client -connect ${p.target} ${isIP(p.host) === 0 ? `-servername ${p.host} ` : ""}-alpn ${[...new Set([...(alpn ? [alpn] : []), "h2"])].join(",")} </dev/null 2>&1 | grep -E 'ALPN|issuer|subject'`;
+  `openssl s_client -connect ${p.target} ${isIP(p.host) === 0 ? `-servername ${p.host} ` : ""}-alpn ${offeredAlpnFor(alpn).join(",")} </dev/null 2>&1 | grep -E 'ALPN|issuer|subject'`;
 
 const allowEgress = (p: ProbeResult): Fix => ({
   description: `Allow outbound TCP ${p.port} to ${p.host} on every hop (NSG, Azure Firewall or appliance, route table); use a priority number lower than the deny rule`,
@@ -86,7 +86,8 @@ const fixFor: Partial<Record<ProbeOutcome, (p: ProbeResult, alpn: string | undef
   dns: (p) => ({ description: `Make the DNS servers this machine uses resolve ${p.host} (custom DNS needs UDP 53 and must forward to Azure DNS, troubleshooting.md §5.1)`, command: `getent hosts ${p.host}` }),
   tls: (p, alpn) => ({ description: `See who answers TLS on ${p.target} (a proxy or a non-TLS service holds the port)`, command: openssl(p, alpn) }),
   "alpn-mismatch": (p, alpn) => ({
-    description: `Exempt ${p.host} from TLS inspection on the firewall: Konnectivity needs ALPN end to end (troubleshooting.md §5.1); this shows the negotiated ALPN and the certificate's issuer`,
+    description: `Exempt ${p.host} from TLS inspection on the firewall: Konnectivity needs ALPN end to end (troubleshooting.md §5.1); this shows the negotiated ALPN and the certificate's issuer. ` +
+      "(A tunnel server dialled directly rather than through AKS's 443 front end negotiates h2: probe that one with --alpn h2.)",
     command: openssl(p, alpn),
   }),
 };

@@ -1,6 +1,6 @@
 // One live probe of an endpoint the tunnel needs (doctor-cli.md `doctor egress`,
 // troubleshooting.md §5.1): a TCP connect with a deadline, then for TLS endpoints a handshake
-// offering ALPN, because a TLS-inspecting firewall that strips or rewrites ALPN breaks
+// offering ALPN and checking what was negotiated, because a TLS-inspecting firewall that strips or rewrites ALPN breaks
 // Konnectivity while plain TCP checks (nc, curl without ALPN) still pass.
 import { connect as tcpConnect, isIP, type Socket } from "node:net";
 import type { LookupFunction } from "node:net";
@@ -53,7 +53,10 @@ export async function probeEndpoint(target: EgressTarget, options: ProbeOptions)
   const elapsed = () => Math.round(performance.now() - started);
   const address = formatHostPort(target);
   const wantsTls = isTlsTarget(target, options.alpn);
-  const offeredAlpn = wantsTls ? [...new Set([...(options.alpn ? [options.alpn] : []), "h2"])] : null;
+  // With --alpn, offer exactly that protocol, as the client it stands for does (the AKS agent
+  // offers [konnectivity], §5.1): offering h2 as well would let a server or proxy that only
+  // speaks h2 (the API server behind the same 443, a TLS-inspecting proxy) pass the probe.
+  const offeredAlpn = wantsTls ? offeredAlpnFor(options.alpn) : null;
   const base = { target: address, host: target.host, port: target.port, tls: wantsTls, offeredAlpn, alpn: null, certificate: null };
 
   const tcp = await connectTcp(target, options);
@@ -77,9 +80,15 @@ export async function probeEndpoint(target: EgressTarget, options: ProbeOptions)
     elapsedMs,
     alpn: hs.alpn,
     certificate: hs.certificate,
-    reason: matches ? null : `TLS completed but no ALPN protocol was negotiated (offered ${offeredAlpn!.join(", ")}): ` +
-      "something on the path (a TLS-inspecting firewall or proxy) answers TLS without ALPN",
+    reason: matches ? null : hs.alpn === null
+      ? `TLS completed but no ALPN protocol was negotiated (offered ${offeredAlpn!.join(", ")}): something on the path (a TLS-inspecting firewall or proxy) answers TLS without ALPN`
+      : `TLS completed with ALPN ${hs.alpn}, which was not offered (offered ${offeredAlpn!.join(", ")}): something on the path rewrites ALPN`,
   };
+}
+
+/** What the probe offers: the protocol asked for, or h2 (what gRPC clients need) without --alpn. */
+export function offeredAlpnFor(alpn: string | undefined): readonly string[] {
+  return [alpn ?? "h2"];
 }
 
 function outcomeOfMechanism(mechanism: ReturnType<typeof describeDialError>["mechanism"]): ProbeOutcome {

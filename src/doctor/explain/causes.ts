@@ -15,16 +15,25 @@ interface Filled {
   readonly port: number;
   readonly node: string;
   readonly server: string;
+  /** `doctor egress` for the server, with the ALPN an agent dialling it must get. */
+  readonly egress: string;
+}
+
+// The ALPN the probe must see negotiated (doctor egress offers only that one): AKS's 443 front
+// end routes the agent's [konnectivity] to the tunnel (troubleshooting.md §5.1); a tunnel server
+// dialled directly on its agent port is gRPC, h2; legacy tunnel-front/aks-link are probed over TCP.
+function egressCheck(server: string, port: number): string {
+  const alpn = port === 443 ? " --alpn konnectivity" : port === 9000 || port === 1194 ? "" : " --alpn h2";
+  return `nodetunnel doctor egress --server ${server}${alpn}`;
 }
 
 function fill(ctx: ErrorContext): Filled {
   const port = ctx.port ?? 10250;
   const ip = ctx.host ?? "<node-ip>";
-  return {
-    ip, port,
-    node: ctx.nodeName ?? "<node-name>",
-    server: ctx.leg === "server" && ctx.host ? `${ctx.host}:${ctx.port ?? 443}` : "<tunnel-server>:443",
-  };
+  const onServer = ctx.leg === "server" && ctx.host !== null;
+  const serverPort = onServer ? ctx.port ?? 443 : 443;
+  const server = onServer ? `${ctx.host}:${serverPort}` : "<tunnel-server>:443";
+  return { ip, port, node: ctx.nodeName ?? "<node-name>", server, egress: egressCheck(server, serverPort) };
 }
 
 const templates: Record<string, CauseTemplate> = {
@@ -54,7 +63,7 @@ const templates: Record<string, CauseTemplate> = {
   }),
   egress: (c) => ({
     why: `the agent cannot reach the tunnel server ${c.server}: a firewall, NSG or route blocks egress, or a TLS-inspecting proxy strips ALPN "konnectivity" (§5.1)`,
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   snat: () => ({
     why: "the nodes ran out of SNAT ports towards the tunnel server, so new agent connections fail (§1.3 cause 5, §5)",
@@ -70,7 +79,7 @@ const templates: Record<string, CauseTemplate> = {
   }),
   "agent-auth": (c) => ({
     why: "the tunnel server rejects the agent's credentials (service-account token or client certificate)",
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   "agent-policy": (c) => ({
     why: `the agent's destination policy does not allow ${c.ip}:${c.port}`,
@@ -90,27 +99,27 @@ const templates: Record<string, CauseTemplate> = {
   }),
   "tls-inspection": (c) => ({
     why: "a TLS-inspecting firewall re-signs or terminates the connection (its CA is unknown to the client, ALPN is stripped)",
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   "ca-mismatch": (c) => ({
     why: "the client trusts a different CA than the one that signed the server's certificate (agent --ca-cert, or the kubelet CA on kube-apiserver)",
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   "cert-expired": (c) => ({
     why: "a certificate expired or is not yet valid, or a clock is wrong on one side",
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   "cert-name": (c) => ({
     why: "the certificate does not name the address the client dialled (SAN mismatch)",
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   "client-cert": (c) => ({
     why: "the server rejected the client certificate (mTLS: wrong CA, expired or missing)",
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   "alpn": (c) => ({
     why: "the two sides share no ALPN protocol (the server expects \"konnectivity\" or \"h2\"; a middlebox may strip it)",
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   "kubelet-auth": (c) => ({
     why: "the kubelet rejected kube-apiserver's client credentials for logs/exec (kubelet client certificate or the kubelet's webhook authentication)",
@@ -142,7 +151,7 @@ const templates: Record<string, CauseTemplate> = {
   }),
   reset: (c) => ({
     why: "a middlebox or an idle timeout (load balancer, NAT, firewall) reset the connection",
-    check: `nodetunnel doctor egress --server ${c.server} --alpn konnectivity`,
+    check: c.egress,
   }),
   "close-race": () => ({
     why: "a packet arrived for a connection that had just closed: a harmless race (konnectivity #404) unless it floods the log",

@@ -150,7 +150,11 @@ function agentFindings(state: NodeState): CheckResult[] {
       return [{
         ...base, status: "problem",
         summary: `The local agent runs but has no server connection (${h.target}/readyz: ${h.status} ${h.body.trim()}): check egress to the server.`,
-        fixes: [{ description: "Probe the server from this node; then read the agent's log for the TLS or authentication error", command: "nodetunnel doctor egress --server <server>:<agent-port> --alpn konnectivity" }],
+        fixes: [{
+          // A server dialled directly is gRPC (ALPN h2); through AKS's 443 front end it is --alpn konnectivity.
+          description: "Probe the server from this node (the server the agent dials directly negotiates ALPN h2; use --alpn konnectivity for AKS's <cluster>.hcp.<region>.azmk8s.io:443); then read the agent's log for the TLS or authentication error",
+          command: "nodetunnel doctor egress --server <server>:<agent-port> --alpn h2",
+        }],
       }];
     case "absent":
       return [{

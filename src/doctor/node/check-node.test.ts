@@ -68,7 +68,20 @@ describe("checkNode", () => {
 
   test("iptables-save without a filter table is ok; an unreadable one is indeterminate with the reason", () => {
     assert.deepEqual(finding(checkNode(state({ iptablesSave: ok("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n") }), opts), "iptables").map((f) => [f.status, f.summary]),
-      [["ok", "iptables has no filter rules on this node."]]);
+      [["ok", "iptables has no filter rules on this node."], ["ok", "iptables has no filter rules on this node."]]);
+  });
+
+  test("iptables-save without a filter table still gives the flow fields of a flow check, per source (doctor-cli.md)", () => {
+    const found = finding(checkNode(state({ iptablesSave: ok("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n") }), opts), "iptables");
+    assert.deepEqual(found.map((f) => f.flow), SOURCES.map((source) => ({ protocol: "tcp", source, destination: NODE_IP, port: 10250 })));
+    for (const f of found) {
+      assert.equal(f.verdict, "allowed");
+      assert.equal(f.effect, "accept");
+      assert.deepEqual(f.decidedBy, { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no filter rules (iptables-save printed no *filter table)" });
+    }
+  });
+
+  test("iptables-save that cannot be read is indeterminate with the reason", () => {
     const r = checkNode(state({ iptablesSave: failed("iptables-save not found") }), opts);
     assert.deepEqual(finding(r, "iptables").map((f) => [f.status, f.summary]), [["indeterminate", "Could not read iptables-save: iptables-save not found."]]);
     assert.equal(r.status, "indeterminate");

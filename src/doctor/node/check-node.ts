@@ -3,7 +3,7 @@
 // with one finding per check; the node's status is the worst finding's.
 import { checkIptables } from "../iptables/index.js";
 import { checkNftables } from "../nftables/index.js";
-import type { CheckResult, CheckStatus, Fix } from "../report/check-result.js";
+import type { CheckResult, CheckStatus, Fix, Flow } from "../report/check-result.js";
 import { churnThreshold, parseConnections, summarizeChurn } from "../snat/index.js";
 import { checkUfw } from "../ufw/index.js";
 import { listensOn, parseProcNetTcp } from "./parse-proc-net-tcp.js";
@@ -75,10 +75,24 @@ function unreadable(id: string, check: CheckResult["check"], what: string, reaso
   return { check, id, status: "indeterminate", summary: `Could not read ${what}: ${reason}.`, fixes: [], assumptions: [] };
 }
 
+// A flow check's finding must carry the flow fields (doctor-cli.md) even where the node decided it
+// without evaluating rules: one finding per source, as when the rules are evaluated.
+function flowOf(source: string, opts: NodeOptions): Flow {
+  return { protocol: "tcp", source, destination: opts.nodeIp, port: opts.port };
+}
+
 function iptablesFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
   if (!state.iptablesSave.ok) return [unreadable("iptables", "iptables", "iptables-save", state.iptablesSave.reason)];
   if (!/^\*filter\b/m.test(state.iptablesSave.text)) {
-    return [{ check: "iptables", id: "iptables", status: "ok", summary: "iptables has no filter rules on this node.", fixes: [], assumptions: [] }];
+    // No filter table: nothing hooks INPUT for iptables, which lets everything in, as a built-in
+    // chain with policy ACCEPT and no rules would. decidedBy has iptables' shape for a policy.
+    return opts.sources.map((source) => ({
+      check: "iptables", id: "iptables", status: "ok",
+      summary: "iptables has no filter rules on this node.",
+      fixes: [], assumptions: ["iptables-save printed no *filter table: no iptables rule filters INPUT, so it accepts (as a policy ACCEPT would)."],
+      flow: flowOf(source, opts), verdict: "allowed", effect: "accept",
+      decidedBy: { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no filter rules (iptables-save printed no *filter table)" },
+    }));
   }
   return opts.sources.map((source) => ({
     ...checkIptables(state.iptablesSave.ok ? state.iptablesSave.text : "", {

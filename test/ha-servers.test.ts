@@ -5,7 +5,6 @@
 // server must route to every agent; a server or agent that goes away and comes back is picked up
 // again by the reconnect loop, with no operator action.
 import assert from "node:assert/strict";
-import net from "node:net";
 import { after, describe, it } from "node:test";
 import { Registry } from "prom-client";
 import { NodetunnelAgent, resolveAgentOptions, type AgentDeps, type AgentOptionsInput } from "../src/agent/index.js";
@@ -13,6 +12,7 @@ import { NodetunnelServer, resolveServerOptions } from "../src/server/index.js";
 import type { PemPair, Pki } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
 import { Cleanup, sharedPki, silentLog, startDestination, type Destination } from "./helpers/stack.js";
+import { startLoadBalancer } from "./helpers/load-balancer.js";
 import { waitFor } from "./helpers/wait.js";
 
 const SERVER_COUNT = 3;
@@ -84,47 +84,6 @@ async function assertFullMesh(servers: readonly NodetunnelServer[], dests: reado
 }
 
 const serverIdsOf = (agent: NodetunnelAgent) => agent.status().servers.map((s) => s.serverId).sort();
-
-/**
- * A TCP load balancer on loopback in front of the servers' agent ports. `pick(n)` chooses the
- * backend for the n-th connection (round robin by default).
- */
-async function startLoadBalancer(cleanup: Cleanup, backends: () => readonly number[], pick?: (n: number, count: number) => number) {
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const lb = net.createServer((client) => {
-    const n = accepted++;
-    const ports = backends();
-    const port = ports[pick ? pick(n, ports.length) : n % ports.length]!;
-    const upstream = net.connect(port, "127.0.0.1");
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => {});
-      s.once("close", () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => lb.listen(0, "127.0.0.1", () => resolve()));
-  cleanup.after(() => {
-    lb.close();
-    for (const s of sockets) s.destroy();
-  });
-  return {
-    port: (lb.address() as net.AddressInfo).port,
-    get accepted() {
-      return accepted;
-    },
-    /** Client-side connections still open through the balancer. */
-    get open() {
-      return [...sockets].filter((s) => s.localPort === (lb.address() as net.AddressInfo).port).length;
-    },
-  };
-}
 
 describe("HA: three servers, agents connected to all of them", () => {
   const cleanup = new Cleanup();

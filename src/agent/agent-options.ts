@@ -54,7 +54,17 @@ export interface AgentOptions {
    * MB, reads while it writes) or "node" (node:http2).
    */
   readonly serverHttp2: Http2Implementation;
+  /**
+   * Where the number of servers to hold comes from (upstream's --count-server-leases and
+   * --server-count-source): "header" (the servers' `servercount`), "leases" (their valid Leases),
+   * or "max" (the larger of the two).
+   */
+  readonly serverCountSource: ServerCountSource;
+  /** How often the leases are counted when they are. */
+  readonly leaseCountIntervalMs: number;
 }
+
+export type ServerCountSource = "header" | "leases" | "max";
 
 export interface AgentOptionsInput extends Partial<Omit<AgentOptions, "identifiers" | "identifiersText" | "policy" | "flow" | "servers">> {
   readonly identifiers?: string;
@@ -110,6 +120,8 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
     flow,
     creditFlowControl: input.creditFlowControl ?? true,
     serverHttp2: checkServerHttp2(input.serverHttp2 ?? "builtin"),
+    serverCountSource: input.serverCountSource ?? "header",
+    leaseCountIntervalMs: input.leaseCountIntervalMs ?? 5_000,
   };
   if (o.syncIntervalMs <= 0) invalid("--sync-interval must be positive");
   if (o.syncIntervalCapMs < o.syncIntervalMs) invalid("--sync-interval-cap must be at least --sync-interval");

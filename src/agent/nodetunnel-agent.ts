@@ -35,6 +35,11 @@ export interface AgentDeps {
   readonly random?: () => number;
   /** Resolves a server name to all its addresses (node:dns by default; injectable for HA tests). */
   readonly lookup?: (host: string) => Promise<ReadonlyArray<{ address: string; family: number }>>;
+  /**
+   * Counts the servers' valid Leases (upstream's --count-server-leases; the CLI lists them through
+   * the Kubernetes API). Asked every `leaseCountIntervalMs` when the count source is not "header".
+   */
+  readonly countServerLeases?: () => Promise<number>;
 }
 
 interface Slot {
@@ -78,7 +83,11 @@ export class NodetunnelAgent {
   private readonly log: Logger;
   private readonly random: () => number;
   private state: "running" | "draining" | "stopped" = "running";
-  private serverCount = 1;
+  /** The `servercount` header of the newest server connection. */
+  private headerServerCount = 1;
+  /** Valid server leases at the last successful count (0: none counted yet), as upstream's fallback count. */
+  private leaseServerCount = 0;
+  private leaseTimer: NodeJS.Timeout | undefined;
   private healthServer: http.Server | undefined;
   private adminServer: http.Server | undefined;
   private readyWaiters: Array<() => void> = [];
@@ -98,9 +107,51 @@ export class NodetunnelAgent {
   static async start(options: AgentOptions, deps: AgentDeps): Promise<NodetunnelAgent> {
     const agent = new NodetunnelAgent(options, deps);
     await agent.listen();
+    if (options.serverCountSource !== "header") {
+      if (!deps.countServerLeases) throw new TunnelError("INVALID_OPTION", `server count source "${options.serverCountSource}" needs a way to count the servers' leases`);
+      await agent.countLeases();
+    }
     agent.ensureSlots();
     return agent;
   }
+
+  /**
+   * How many servers to hold (upstream's ServerCounter): the newest `servercount` header; or, when
+   * leases are counted, their count (default) or the larger of the two (max). At least 1.
+   */
+  private get serverCount(): number {
+    const source = this.options.serverCountSource;
+    if (source === "header") return this.headerServerCount;
+    if (source === "leases") return Math.max(1, this.leaseServerCount);
+    return Math.max(1, this.headerServerCount, this.leaseServerCount);
+  }
+
+  /** One count of the servers' leases, then the next on its interval; a failure keeps the last count. */
+  private async countLeases(): Promise<void> {
+    if (this.state === "stopped") return;
+    const before = this.serverCount;
+    try {
+      const n = await this.deps.countServerLeases!();
+      // As upstream: no valid lease (a control plane starting, or a GC race) keeps the last count.
+      if (n > 0) this.leaseServerCount = n;
+      if (this.leaseCountFailing) this.log.info({ leases: n }, "counting the servers' leases again");
+      this.leaseCountFailing = false;
+    } catch (err) {
+      if (!this.leaseCountFailing) {
+        this.log.warn({ err: (err as Error).message, serverCount: this.serverCount }, "could not count the servers' leases; keeping the last count");
+      }
+      this.leaseCountFailing = true;
+    }
+    if (this.serverCount !== before) {
+      this.log.info({ serverCount: this.serverCount, leases: this.leaseServerCount, header: this.headerServerCount }, "server count changed");
+      this.metrics.setKnownServerCount(this.serverCount);
+      this.ensureSlots();
+    }
+    // (The state may have changed while the count was awaited.)
+    if ((this.state as string) !== "stopped") this.leaseTimer = setTimeout(() => void this.countLeases(), this.options.leaseCountIntervalMs).unref();
+  }
+
+  private leaseCountFailing = false;
 
   get isReady(): boolean {
     return this.sessions().length > 0;
@@ -167,6 +218,7 @@ export class NodetunnelAgent {
   destroy(): void {
     if (this.state === "stopped") return;
     this.state = "stopped";
+    clearTimeout(this.leaseTimer);
     for (const slot of this.slots) {
       clearTimeout(slot.timer);
       slot.abort?.abort();
@@ -269,8 +321,8 @@ export class NodetunnelAgent {
     }
     slot.attempts = 0;
     slot.lastError = undefined;
-    this.serverCount = conn.serverCount;
-    this.metrics.setKnownServerCount(conn.serverCount);
+    this.headerServerCount = conn.serverCount;
+    this.metrics.setKnownServerCount(this.serverCount);
     const session = new AgentSession(conn.channel, {
       agentId: this.options.agentId,
       serverId: conn.serverId,
@@ -285,7 +337,7 @@ export class NodetunnelAgent {
     });
     slot.session = session;
     this.metrics.setOpenServerConnections(this.allSessions().length);
-    this.log.info({ serverId: conn.serverId, server: `${target.host}:${target.port}`, serverCount: conn.serverCount, credit: conn.credit, alpn: conn.alpnProtocol }, "connected to server");
+    this.log.info({ serverId: conn.serverId, server: `${target.host}:${target.port}`, serverCount: this.serverCount, credit: conn.credit, alpn: conn.alpnProtocol }, "connected to server");
     for (const w of this.readyWaiters.splice(0)) w();
     conn.onGoingAway(() => {
       if (slot.session !== session || this.state !== "running") return;

@@ -3,17 +3,18 @@
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
-import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput } from "../agent/index.js";
+import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput, type ServerCountSource } from "../agent/index.js";
+import { loadKubeClientConfig } from "../server/agent-auth/index.js";
+import { ServerLeaseCounter, parseLeaseLabels } from "../server/leases/index.js";
 import type { Http2Implementation } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, readFlagFile, runCommand, withCliErrors } from "./command-support.js";
+import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { agentTracers, createLogger } from "./logger.js";
 import { collectDestinations, collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { waitForSignals } from "./server-command.js";
 
 const ignoredUpstreamFlags = [
-  "probe-interval", "sync-forever", "xfr-channel-size", "count-server-leases", "lease-namespace", "lease-label-selector", "lease-label",
-  "server-count-source", "kube-api-content-type", "enable-profiling", "enable-contention-profiling", "warn-on-channel-limit", "v", "logtostderr",
+  "probe-interval", "sync-forever", "xfr-channel-size", "kube-api-content-type", "enable-profiling", "enable-contention-profiling", "warn-on-channel-limit", "v", "logtostderr",
 ];
 
 export interface AgentFlags {
@@ -22,6 +23,25 @@ export interface AgentFlags {
   agentId?: string; agentIdentifiers: string; syncInterval: string; syncIntervalCap: string; keepaliveTime: string;
   serviceAccountTokenPath?: string; allowedDestinations?: string[]; dialTimeout: string; drainTimeout: string;
   creditFlowControl: string | true; serverHttp2: string; kubeconfig?: string; logLevel?: string;
+  countServerLeases?: string | true; leaseNamespace?: string; leaseLabelSelector?: string; leaseLabel?: string; serverCountSource?: string;
+}
+
+/** Where the agent's server count comes from, and the leases to count when they are. Exported for tests. */
+export function serverCountFromFlags(f: AgentFlags): { source: ServerCountSource; leases?: { namespace: string; selector: string } } {
+  const source = f.serverCountSource ?? "default";
+  if (source !== "default" && source !== "max") throw new UsageError(`--server-count-source must be default or max, not "${source}"`);
+  if (!parseBoolean("--count-server-leases", f.countServerLeases ?? "false")) return { source: "header" };
+  const namespace = f.leaseNamespace ?? "kube-system";
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new UsageError(`--lease-namespace: "${namespace}" is not a namespace name`);
+  // --lease-label is upstream's deprecated spelling of --lease-label-selector.
+  const selectorText = f.leaseLabelSelector ?? f.leaseLabel ?? "k8s-app=konnectivity-server";
+  let labels: Record<string, string>;
+  try {
+    labels = parseLeaseLabels(selectorText);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^--lease-label\b/, "--lease-label-selector"));
+  }
+  return { source: source === "max" ? "max" : "leases", leases: { namespace, selector: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",") } };
 }
 
 export function agentOptionsFromFlags(f: AgentFlags): AgentOptionsInput {
@@ -74,7 +94,12 @@ export function agentCommand(io: CliIo): Command {
     .addOption(envOption("--drain-timeout <duration>", "after the first SIGTERM, how long connections may finish", "60s"))
     .addOption(envOption("--credit-flow-control [bool]", "offer per-connection credit flow control to nodetunnel servers", "true"))
     .addOption(envOption("--server-http2 <impl>", "HTTP/2 under the link to each server: builtin (less CPU per MB) or node (node:http2)", "builtin"))
-    .addOption(envOption("--kubeconfig <file>", "accepted for upstream compatibility (lease counting is not used)"))
+    .addOption(envOption("--count-server-leases [bool]", "count the servers by their Leases (servers with --enable-lease-controller) instead of their servercount header", "false"))
+    .addOption(envOption("--lease-namespace <ns>", "namespace of the servers' Leases", "kube-system"))
+    .addOption(envOption("--lease-label-selector <selector>", "labels of the servers' Leases, key=value[,key=value]", "k8s-app=konnectivity-server"))
+    .addOption(envOption("--lease-label <selector>", "deprecated spelling of --lease-label-selector (upstream's)"))
+    .addOption(envOption("--server-count-source <source>", "with --count-server-leases: default (the leases) or max (the larger of leases and servercount header)", "default"))
+    .addOption(envOption("--kubeconfig <file>", "kubeconfig for counting leases (in-cluster when empty)"))
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
   for (const name of ignoredUpstreamFlags) cmd.addOption(new Option(`--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp());
   cmd.addHelpText("after", `
@@ -94,12 +119,16 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
         const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
         if ((flags as unknown as Record<string, unknown>)[key] !== undefined) io.stderr.write(`nodetunnel agent: --${name} is accepted for compatibility and ignored\n`);
       }
-      const options = resolveAgentOptions(agentOptionsFromFlags(flags));
+      const count = serverCountFromFlags(flags);
+      const options = resolveAgentOptions({ ...agentOptionsFromFlags(flags), serverCountSource: count.source });
       const log = createLogger(io, { level: flags.logLevel });
       if (!options.tls?.ca) log.warn("no --ca-cert: the server's certificate is checked against the system's CAs");
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
-      const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log) });
+      const counter = count.leases
+        ? new ServerLeaseCounter(await loadKubeClientConfig(flags.kubeconfig, io.env, undefined, "--count-server-leases"), count.leases, registry)
+        : undefined;
+      const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log), countServerLeases: counter && (() => counter.count()) });
       const idleGc = startProcessIdleGc(log);
       await waitForSignals(io, async (first) => {
         if (first) await agent.drain();

@@ -565,3 +565,28 @@ describe("doctor snat (CLI)", () => {
     }
   });
 });
+
+describe("doctor cluster (CLI)", () => {
+  // The file is read before the server is asked anything, so nothing is dialled.
+  it("a bad --nodes-file line is exit 2 whose JSON error names the file, the line and what was expected", async () => {
+    const file = fixture("cli/bad-nodes.txt");
+    const r = await runDoctor(["cluster", "--nodes-file", file, "--output", "json"]);
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr), r.stderr);
+    assert.ok(r.stderr.includes(`${file}:5: `), r.stderr);
+    const { error } = json(r) as { error: Record<string, unknown> };
+    assert.equal(error.file, file);
+    assert.equal(error.line, 5);
+    assert.match(String(error.message), /aks-nodepool1-2/);
+    assert.match(String(error.expected), /NAME=IP/);
+  });
+
+  it("an address that is not an IP on standard input names <stdin>, the line and the node", async () => {
+    const r = await runDoctor(["cluster", "--nodes-file", "-", "--output", "json"], { stdin: "node-1=10.224.0.4\nnode-2=10.224.0.999\n" });
+    assert.equal(r.code, 2);
+    const { error } = json(r) as { error: Record<string, unknown> };
+    assert.deepEqual([error.file, error.line], ["<stdin>", 2]);
+    assert.match(String(error.message), /node-2.*10\.224\.0\.999/);
+    assert.match(String(error.expected), /IP/);
+  });
+});

@@ -1,26 +1,42 @@
 // `nodetunnel doctor cluster` (doctor-cli.md `doctor cluster`): run beside the server.
+import { isIP } from "node:net";
 import type { Command } from "commander";
 import { checkCluster, dialThroughConnect, readServerAgents, type ClusterNode, type FrontendAddress } from "../doctor/cluster/index.js";
-import { formatHostPort } from "../doctor/index.js";
+import { DoctorInputError, formatHostPort } from "../doctor/index.js";
 import type { CliIo } from "./cli-io.js";
 import { collect, hostPortFlag, ipFlag, portFlag, secondsFlag, UsageError } from "./doctor-flags.js";
-import { checkCommand } from "./doctor-run.js";
+import { checkCommand, InputErrorInFile, type InputFile } from "./doctor-run.js";
+
+const nodeLine = /^\s*([^=\s]+)\s*[=\s]\s*(\S+)\s*$/;
 
 function nodeFlag(flag: string, value: string): ClusterNode {
-  const m = /^\s*([^=\s]+)\s*[=\s]\s*(\S+)\s*$/.exec(value);
+  const m = nodeLine.exec(value);
   if (!m) throw new UsageError(`${flag}: expected NAME=IP, got ${JSON.stringify(value)}`);
   return { name: m[1]!, ip: ipFlag(flag, m[2]!) };
+}
+
+// A bad line of --nodes-file is invalid input, not bad usage: the error names the file, the line
+// and what was expected, in the JSON error object too (doctor-cli.md, exit 2).
+function parseNodesFile(file: InputFile): ClusterNode[] {
+  const nodes: ClusterNode[] = [];
+  file.text.split("\n").forEach((line, i) => {
+    const t = line.replace(/#.*/, "").trim();
+    if (t === "") return;
+    const bad = (message: string, expected: string) =>
+      new InputErrorInFile(file.label, new DoctorInputError(`--nodes-file: ${message}`, { line: i + 1, expected }));
+    const m = nodeLine.exec(t);
+    if (!m) throw bad(`not a node: ${JSON.stringify(t)}`, "NAME=IP or NAME IP, one node per line");
+    if (isIP(m[2]!) === 0) throw bad(`not an IP address for node ${m[1]!}: ${JSON.stringify(m[2]!)}`, "an IPv4 or IPv6 address after NAME=");
+    nodes.push({ name: m[1]!, ip: m[2]! });
+  });
+  return nodes;
 }
 
 export function clusterCommand(io: CliIo): Command {
   return checkCommand(io, "cluster", async (opts, _args, ctx) => {
     const nodes = ((opts.node as string[] | undefined) ?? []).map((n) => nodeFlag("--node", n));
     if (typeof opts.nodesFile === "string") {
-      const file = await ctx.inputs.file("--nodes-file", opts.nodesFile);
-      file.text.split("\n").forEach((line, i) => {
-        const t = line.replace(/#.*/, "").trim();
-        if (t !== "") nodes.push(nodeFlag(`--nodes-file ${file.label} line ${i + 1}`, t));
-      });
+      nodes.push(...parseNodesFile(await ctx.inputs.file("--nodes-file", opts.nodesFile)));
     }
     const frontend: FrontendAddress = typeof opts.frontendUds === "string" ? { path: opts.frontendUds } : hostPortFlag("--frontend", String(opts.frontend));
     const health = hostPortFlag("--health", String(opts.health));

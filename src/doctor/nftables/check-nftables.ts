@@ -43,7 +43,7 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   if (warning) details.unshift(warning);
   for (const u of e.uncertain) {
     const self = u.ifApplies !== null && samePlace(u.ifApplies, u.place);
-    assumptions.push(`${placeText(u.place)} could not be decided (${u.reason}); if it applies, ${self ? "it" : u.ifApplies ? placeText(u.ifApplies) : "nothing"} decides first, with the same verdict.`);
+    assumptions.push(`${undecidedText(u.place)} could not be decided (${u.reason}); if it applies, ${self ? "it" : u.ifApplies ? placeText(u.ifApplies) : "nothing"} decides first, with the same verdict.`);
   }
   if (ruleset.format === "json" && ruleset.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.text.includes("xt match"))))) {
     assumptions.push("iptables-nft rules carry untranslated xt matches in JSON; `nft list ruleset` (text) shows them translated.");
@@ -68,7 +68,7 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   const undecided = e.verdict === "indeterminate" ? undefined : e.uncertain[0];
   return undecidedFirst(decided, undecided && {
     decidedBy: decidedBy(undecided.place, "indeterminate", null)!,
-    because: `whether nftables lets new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} in, which depends on ${placeText(undecided.place)}: ${undecided.reason}`,
+    because: `whether nftables lets new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} in, which depends on ${undecidedText(undecided.place)}: ${undecided.reason}`,
   });
 }
 
@@ -116,6 +116,12 @@ function undecidedVerdict(rule: NftRule): string {
 
 const samePlace = (a: NftPlace, b: NftPlace) => a.table === b.table && a.chain === b.chain && a.rule === b.rule;
 
+// What could not be decided: a rule, or (rule null) whether an ingress chain whose device the
+// input does not show sees the packet at all (evaluate-nftables.ts).
+function undecidedText(p: NftPlace): string {
+  return p.rule ? placeText(p) : `whether ingress chain ${p.table.family} ${p.table.name} ${p.chain.name} sees the packet`;
+}
+
 function placeText(p: NftPlace): string {
   const where = `${p.table.family} ${p.table.name} chain ${p.chain.name}`;
   return p.rule ? `rule ${p.rule.index} "${p.rule.text}" in ${where}` : `the policy (${p.chain.base?.policy}) of ${where}`;
@@ -127,20 +133,25 @@ function mayDecideFirst(e: NftEvaluation): string {
   if (!u) return "";
   const verb = { accept: "accept", drop: "drop", reject: "reject" }[e.effect ?? "accept"];
   return samePlace(u.ifApplies!, u.place)
-    ? `; ${placeText(u.place)}, which could not be decided, may ${verb} them first`
-    : `; if ${placeText(u.place)} (which could not be decided) applies, ${placeText(u.ifApplies!)} ${verb}s them first`;
+    ? `; ${undecidedText(u.place)}, which could not be decided, may ${verb} them first`
+    : `; if ${undecidedText(u.place)} (which could not be decided) applies, ${placeText(u.ifApplies!)} ${verb}s them first`;
 }
 
 const endText = { accept: "accepted", drop: "dropped", reject: "rejected", indeterminate: "still undecided" } as const;
 
 function summarize(e: NftEvaluation, flow: NftFlow, blockers: readonly NftPlace[]): string {
   const what = `new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port}`;
-  if (e.place === null) return `nftables has no filter chain on the input path for this address family, so it does not filter ${what}.`;
+  if (e.place === null) {
+    return e.baseChains.length === 0
+      ? `nftables has no filter chain on the input path for this address family, so it does not filter ${what}.`
+      : `nftables does not filter ${what}: none of its filter chains on the input path sees them (see the assumptions).`;
+  }
   const where = `${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name}`;
   const rule = e.place.rule ? `rule ${e.place.rule.index} "${e.place.rule.text}"` : `the policy (${e.place.chain.base?.policy})`;
   if (e.verdict === "indeterminate") {
     const either = e.ifApplies && e.ifNot ? ` If it applies they are ${endText[e.ifApplies]}, otherwise ${endText[e.ifNot]}.` : "";
-    return `nftables' verdict on ${what} depends on ${rule} in ${where}: ${e.reason}.${either}`;
+    const undecided = e.place.rule ? `${rule} in ${where}` : undecidedText(e.place);
+    return `nftables' verdict on ${what} depends on ${undecided}: ${e.reason}.${either}`;
   }
   if (e.verdict === "allowed") return `nftables accepts ${what}: every base chain on the path accepts them (last: ${rule} in ${where})${mayDecideFirst(e)}.`;
   const seen = e.effect === "drop" ? "the client sees an i/o timeout" : `rejected with ${e.reject ?? "an error"}: the client sees connection refused or no route`;

@@ -350,3 +350,66 @@ describe("nftables: the packet mark", () => {
     assert.deepEqual(decided(ct), ["indeterminate", null, 2]);
   });
 });
+
+// The ingress hook (netdev tables, and inet ones since nft 1.0.1) runs on the packet's device
+// before prerouting: a drop there stops the connection before any input chain sees it.
+describe("nftables: ingress chains come first, on their device", () => {
+  const netdev = (device: string, rules: string[], policy = "accept") =>
+    `table netdev nd {\n\tchain ingress {\n\t\ttype filter hook ingress ${device} priority filter; policy ${policy};\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n}\n`;
+  const dropSource = netdev('device "eth0"', ["ip saddr 10.1.2.3 drop"]);
+
+  it("a drop in a netdev ingress chain on the packet's device blocks the flow", () => {
+    const r = checkNftables(dropSource, flow);
+    assert.deepEqual([...decided(r), r.decidedBy?.table, r.decidedBy?.chain, r.status], ["blocked", "drop", 1, "netdev nd", "ingress", "problem"]);
+    assert.ok(r.assumptions.some((a) => /arrives on eth0 \(--in-interface\), so ingress chain netdev nd ingress sees it/.test(a)), r.assumptions.join("\n"));
+    assert.equal(r.fixes[0]?.command, "nft insert rule netdev nd ingress ip saddr 10.1.2.3 tcp dport 10250 accept");
+    // `ip saddr` matches IPv4 packets only, in netdev as anywhere.
+    assert.deepEqual(decided(checkNftables(dropSource, { ...flow, source: "fd00::5", destination: "fd00::4" })), ["allowed", "accept", null]);
+  });
+
+  it("runs before prerouting and input, whatever their priorities, and its accept ends only itself", () => {
+    const input = inet(["tcp dport 10250 accept"], "drop").replace("priority filter", "priority -400");
+    const r = checkNftables(dropSource + input, flow);
+    assert.deepEqual([...decided(r), r.decidedBy?.table], ["blocked", "drop", 1, "netdev nd"]);
+    const acceptThenDrop = checkNftables(netdev('device "eth0"', ["ip saddr 10.1.2.3 accept"]) + inet([], "drop"), flow);
+    assert.deepEqual([...decided(acceptThenDrop), acceptThenDrop.decidedBy?.table], ["blocked", "drop", null, "inet filter"]);
+  });
+
+  it("an inet table's ingress chain is walked too; devices = { ... } lists several", () => {
+    const inetIngress = "table inet raw {\n\tchain ingress {\n\t\ttype filter hook ingress devices = { eth1, eth0 } priority -500; policy accept;\n\t\ttcp dport 10250 drop\n\t}\n}\n";
+    assert.deepEqual(decided(checkNftables(inetIngress, flow)), ["blocked", "drop", 1]);
+  });
+
+  it("a chain on another device does not see the packet, and the assumptions say so", () => {
+    const r = checkNftables(dropSource, { ...flow, inInterface: "eth1" });
+    assert.deepEqual(decided(r), ["allowed", null, null]);
+    assert.ok(r.assumptions.some((a) => /arrives on eth1 \(--in-interface\), so ingress chain netdev nd ingress, attached to eth0, does not see it/.test(a)), r.assumptions.join("\n"));
+    assert.doesNotMatch(r.summary, /has no filter chain/);
+  });
+
+  it("a chain whose device the input does not show is followed both ways: indeterminate, not allowed", () => {
+    const json = (rules: unknown[][], dev?: string) => JSON.stringify({
+      nftables: [
+        { table: { family: "netdev", name: "nd", handle: 1 } },
+        { chain: { family: "netdev", table: "nd", name: "ingress", handle: 1, type: "filter", hook: "ingress", prio: 0, policy: "accept", ...(dev ? { dev } : {}) } },
+        ...rules.map((expr, i) => ({ rule: { family: "netdev", table: "nd", chain: "ingress", handle: i + 2, expr } })),
+      ],
+    });
+    const drop = [{ match: { op: "==", left: { payload: { protocol: "ip", field: "saddr" } }, right: "10.1.2.3" } }, { drop: null }];
+    const unknown = checkNftables(json([drop]), flow);
+    assert.deepEqual([...decided(unknown), unknown.status, unknown.decidedBy?.chain], ["indeterminate", null, null, "indeterminate", "ingress"]);
+    assert.match(unknown.summary, /depends on whether ingress chain netdev nd ingress sees the packet: the ingress chain's device is not in the input.* If it applies they are dropped, otherwise accepted\./);
+    const known = checkNftables(json([drop], "eth0"), flow);
+    assert.deepEqual(decided(known), ["blocked", "drop", 1]);
+    assert.equal(known.decidedBy?.text, 'ip saddr 10.1.2.3 drop');
+    // Allowed whichever way: still indeterminate (doctor-cli.md), saying it is allowed either way.
+    const harmless = checkNftables(json([drop]), { ...flow, source: "10.9.9.9" });
+    assert.deepEqual([harmless.verdict, (harmless.eitherWay as { verdict: string }).verdict], ["indeterminate", "allowed"]);
+  });
+
+  it("conntrack has not run at ingress: a ct state match there is undecidable", () => {
+    const r = checkNftables(netdev('device "eth0"', ["ct state established,related accept", "tcp dport 10250 drop"]), flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.match(r.summary, /conntrack has not seen the packet yet at the ingress hook/);
+  });
+});

@@ -1,7 +1,12 @@
 // Walks a new connection through every nftables base chain it meets on its way to a local socket
-// (troubleshooting.md §4.4, doctor-cli.md `doctor nftables`): filter-type chains on the prerouting
-// hook, then on the input hook, each hook's chains in priority order, for family ip (IPv4) or ip6
-// (IPv6) plus inet. `accept` ends only its base chain — the next base chain still runs — while
+// (troubleshooting.md §4.4, doctor-cli.md `doctor nftables`): filter-type chains on the ingress
+// hook (families netdev and inet: the packet meets them on its device, before prerouting), then on
+// the prerouting hook, then on the input hook, each hook's chains in priority order, for family ip
+// (IPv4) or ip6 (IPv6) plus inet. An ingress chain sees only packets of the devices it is attached
+// to: one on another device than --in-interface is skipped (and that is listed as assumed); one
+// whose devices the input does not show is followed both ways, like an undecidable rule. Conntrack
+// has not run yet at ingress, so ct matches there are undecidable. `accept` ends only its base
+// chain — the next base chain still runs — while
 // `drop` and `reject` are final; a base chain that runs off its end applies its policy. nat/route
 // chains do not filter (a DNAT on prerouting is outside this check).
 //
@@ -69,7 +74,7 @@ type Outcome =
   | { kind: "indeterminate"; place: NftPlace; reason: string; ifApplies?: NftEffect | "indeterminate"; ifNot?: NftEffect | "indeterminate" };
 
 const serviceNames: Record<string, number> = { ssh: 22, http: 80, https: 443, openvpn: 1194 };
-const hookOrder = ["prerouting", "input"];
+const hookOrder = ["ingress", "prerouting", "input"];
 const maxDepth = 64;
 /** Walks through the chains, each with other assumptions about the undecidable rules. */
 export const maxWalks = 256;
@@ -81,14 +86,19 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow): NftEvaluat
   const notes = new Set<string>(["The connection is new (ct state new): rules accepting established/related traffic do not apply."]);
   const bases: NftPlace[] = [];
   for (const table of ruleset.tables) {
-    if (table.family !== family && table.family !== "inet") continue;
+    // netdev tables see every packet of their device, whatever its family; their rules' keys
+    // (`ip saddr`) say which family they match.
+    if (table.family !== family && table.family !== "inet" && table.family !== "netdev") continue;
     for (const chain of table.chains) {
-      if (chain.base && chain.base.type === "filter" && hookOrder.includes(chain.base.hook)) bases.push({ table, chain, rule: null });
+      const b = chain.base;
+      if (!b || b.type !== "filter" || !hookOrder.includes(b.hook)) continue;
+      if (table.family === "netdev" && b.hook !== "ingress") continue;
+      bases.push({ table, chain, rule: null });
     }
   }
   // Stable sort: equal priorities keep listed order.
   bases.sort((a, b) => hookOrder.indexOf(a.chain.base!.hook) - hookOrder.indexOf(b.chain.base!.hook) || a.chain.base!.priority - b.chain.base!.priority);
-  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0 });
+  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0, hook: "" });
   const o = explore(once, [], { walks: 0 });
   const common = { assumptions: [...notes], baseChains: bases };
   if (o.kind === "indeterminate") {
@@ -110,7 +120,9 @@ function explore(once: (choices: readonly boolean[]) => Outcome | Extract<Walk, 
   }
   const ifApplies = explore(once, [...prefix, true], budget);
   const ifNot = explore(once, [...prefix, false], budget);
-  if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.verdict === ifNot.verdict && ifApplies.effect === ifNot.effect) {
+  // An allowed flow's effect is null where no base chain saw it (an ingress chain that may not be
+  // on its device): still accepted.
+  if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.verdict === ifNot.verdict && (ifApplies.effect ?? "accept") === (ifNot.effect ?? "accept")) {
     return { ...ifNot, uncertain: [{ place: r.place, reason: r.reason, ifApplies: ifApplies.place }, ...ifNot.uncertain, ...ifApplies.uncertain] };
   }
   // Both ways stop at the same later undecidable rule: that rule is the one to name.
@@ -122,6 +134,24 @@ function explore(once: (choices: readonly boolean[]) => Outcome | Extract<Walk, 
 function walkBases(bases: readonly NftPlace[], ctx: Ctx): Outcome | Extract<Walk, { kind: "branch" }> {
   let last: NftPlace | null = null;
   for (const base of bases) {
+    const hook = base.chain.base!;
+    ctx.hook = hook.hook;
+    if (hook.hook === "ingress") {
+      const where = `${base.table.family} ${base.table.name} ${base.chain.name}`;
+      if (hook.devices === undefined || hook.devices.length === 0) {
+        // Which device it is attached to decides whether it sees the packet at all.
+        const applies = nextChoice(ctx);
+        if (applies === undefined) {
+          return { kind: "branch", place: base, reason: `the ingress chain's device is not in the input, so whether the packet (arriving on ${ctx.flow.inInterface}) passes through it is not known` };
+        }
+        if (!applies) continue;
+      } else if (!hook.devices.some((d) => globMatch(d, ctx.flow.inInterface))) {
+        ctx.notes.add(`The packet arrives on ${ctx.flow.inInterface} (--in-interface), so ingress chain ${where}, attached to ${hook.devices.join(", ")}, does not see it.`);
+        continue;
+      } else {
+        ctx.notes.add(`The packet arrives on ${ctx.flow.inInterface} (--in-interface), so ingress chain ${where} sees it before prerouting.`);
+      }
+    }
     const r = walk(base.table, base.chain, ctx, 0);
     if (r.kind === "branch") return r;
     if (r.kind === "unknown") return { kind: "indeterminate", place: r.place, reason: r.reason };
@@ -150,6 +180,8 @@ interface Ctx {
    * cannot compute). It stays on the packet through jumps, gotos and every later base chain.
    */
   mark: number | null;
+  /** The hook of the base chain being walked. */
+  hook: string;
 }
 
 /** Whether this walk takes the next undecidable rule met as applying; undefined when the walk must branch there. */
@@ -368,8 +400,10 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
     case "oif":
       return no; // input/prerouting packets have no output interface
     case "ct state":
+      if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       return atom === "new" ? yes : no;
     case "ct status":
+      if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       return atom === "dnat" || atom === "snat" ? { result: "unknown", why: "ct status depends on NAT" } : no;
     case "fib daddr type":
       ctx.notes.add("The destination is a local address of the node (fib daddr type local).");

@@ -41,8 +41,9 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
     current = opened;
     e = next;
   }
-  if (e.verdict === "indeterminate" && e.place !== null) {
-    notes.push(`With the fixes above in place, rule ${e.place.rule?.index ?? "(policy)"} of ${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name} cannot be decided (${e.reason}).`);
+  if (blockers.length > 0 && e.verdict === "indeterminate" && e.place !== null) {
+    const what = e.place.rule ? `rule ${e.place.rule.index} "${e.place.rule.text}"` : "whether the packet passes through";
+    notes.push(`With the fixes above in place, ${what} of ${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name} cannot be decided (${e.reason}).`);
   }
   return { fixes, blockers, notes };
 }

@@ -60,6 +60,11 @@ export interface NftBaseHook {
   readonly hook: string;
   readonly priority: number;
   readonly policy: "accept" | "drop";
+  /**
+   * The devices an `ingress` chain is attached to (`device "eth0"`, `devices = { eth0, eth1 }`,
+   * JSON `dev`); absent where the input names none.
+   */
+  readonly devices?: readonly string[];
   /** The chain's hook and policy as the input showed them (`type filter hook input priority 0; policy drop;`; built from the fields for JSON). */
   readonly text: string;
 }

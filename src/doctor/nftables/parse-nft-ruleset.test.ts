@@ -31,6 +31,20 @@ describe("nftables text: the chain's type, hook and policy", () => {
     assert.deepEqual(base(chain("policy drop;", "type filter hook input priority filter;")), { type: "filter", hook: "input", priority: 0, policy: "drop", text: "type filter hook input priority filter; policy drop;" });
   });
 
+  it("reads the devices of an ingress chain: device, devices = { ... } in the type item or on its own, JSON dev", () => {
+    assert.deepEqual(base(chain('type filter hook ingress device "eth0" priority 0; policy accept;'))?.devices, ["eth0"]);
+    assert.deepEqual(base(chain("type filter hook ingress devices = { eth0, \"eth1\" } priority 0;"))?.devices, ["eth0", "eth1"]);
+    assert.deepEqual(base(chain("type filter hook ingress priority 0;", "devices = { eth2 }"))?.devices, ["eth2"]);
+    assert.equal(base(chain("type filter hook input priority 0;"))?.devices, undefined);
+    const json = (dev: unknown) => JSON.stringify({ nftables: [
+      { table: { family: "netdev", name: "nd", handle: 1 } },
+      { chain: { family: "netdev", table: "nd", name: "in", handle: 1, type: "filter", hook: "ingress", prio: 0, policy: "drop", dev } },
+    ] });
+    // As nft lists it in text, for the report to quote.
+    assert.deepEqual(base(json("eth0")), { type: "filter", hook: "ingress", priority: 0, devices: ["eth0"], policy: "drop", text: 'type filter hook ingress device "eth0" priority 0; policy drop;' });
+    assert.deepEqual(base(json(["eth0", "eth1"]))?.devices, ["eth0", "eth1"]);
+  });
+
   it("keeps a rule that follows the chain's properties on the same line", () => {
     const c = parseNftRuleset(chain("type filter hook input priority filter; policy drop; tcp dport 22 accept", 'comment "a; b"')).tables[0]!.chains[0]!;
     assert.equal(c.base?.policy, "drop");

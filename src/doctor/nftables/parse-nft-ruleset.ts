@@ -36,6 +36,8 @@ interface MutableChain {
   rules: MutableRule[];
   /** A `delete rule` or `flush` removed rules of this chain earlier in the file. */
   rulesRemoved?: boolean;
+  /** `devices = ...` given as an item of its own rather than in the `type` item. */
+  devices?: readonly string[];
 }
 interface MutableTable {
   family: NftFamily;
@@ -474,14 +476,26 @@ function addRule(chain: MutableChain, text: string, line: number, handle: number
 
 const chainProperty = /^(type|policy|comment|devices|flags)(\s|=|$)/;
 
+/** `"eth0"`, `eth0`, `{ "eth0", eth1 }` as a list of names. */
+function deviceList(text: string): string[] {
+  return text.replace(/^\{|\}$/g, "").split(/[\s,]+/).map(unquote).filter((d) => d !== "");
+}
+
 function setChainProperty(chain: MutableChain, item: string, line: number): void {
   const key = /^\w+/.exec(item)![0];
   const err = (expected: string) => new DoctorInputError(`unexpected chain ${key} in chain ${chain.name}: ${JSON.stringify(item)}`, { line, expected });
   switch (key) {
     case "type": {
-      const m = /^type\s+(\w+)\s+hook\s+(\w+)(?:\s+device\s+\S+|\s+devices\s*=\s*(?:\{[^}]*\}|\S+))?\s+priority\s+(.+)$/.exec(item);
+      const m = /^type\s+(\w+)\s+hook\s+(\w+)(?:\s+device\s+(\S+)|\s+devices\s*=\s*(\{[^}]*\}|\S+))?\s+priority\s+(.+)$/.exec(item);
       if (!m) throw err('"type <filter|nat|route> hook <hook> priority <prio>; policy <accept|drop>;"');
-      chain.base = { type: m[1]!, hook: m[2]!, priority: parsePriority(m[3]!, line), text: item };
+      const devices = m[3] ?? m[4];
+      chain.base = { type: m[1]!, hook: m[2]!, priority: parsePriority(m[5]!, line), text: item, ...(devices === undefined ? {} : { devices: deviceList(devices) }) };
+      return;
+    }
+    case "devices": {
+      const m = /^devices\s*=\s*(\{[^}]*\}|\S+)$/.exec(item);
+      if (!m) throw err('"devices = { <name>, ... }"');
+      chain.devices = deviceList(m[1]!);
       return;
     }
     case "policy": {
@@ -493,7 +507,7 @@ function setChainProperty(chain: MutableChain, item: string, line: number): void
       return;
     }
     default:
-      // comment, devices, flags: nothing the evaluator needs.
+      // comment, flags: nothing the evaluator needs.
       return;
   }
 }
@@ -502,7 +516,12 @@ function freeze(t: MutableTable): NftTable {
   const chains = t.chains.map((c): NftChain => ({
     name: c.name,
     // nft lists both items on one line, each ended by `;`: `type ... priority 0; policy drop;`.
-    base: c.base && { ...c.base, policy: c.policy?.value ?? "accept", text: [c.base.text, ...(c.policy ? [c.policy.text] : [])].map((t) => `${t};`).join(" ") },
+    base: c.base && {
+      ...c.base,
+      ...(c.base.devices === undefined && c.devices !== undefined ? { devices: c.devices } : {}),
+      policy: c.policy?.value ?? "accept",
+      text: [c.base.text, ...(c.policy ? [c.policy.text] : [])].map((t) => `${t};`).join(" "),
+    },
     rules: c.rules.map(({ rule }, i) => (rule.index === i + 1 ? rule : { ...rule, index: i + 1 })),
   }));
   return { family: t.family, name: t.name, chains, sets: t.sets };
@@ -576,9 +595,14 @@ function readJsonItem(value: unknown, tables: Map<string, MutableTable>): void {
     if (!families.has(t.family)) throw new DoctorInputError(`unknown table family ${t.family}`, { expected: "ip, ip6, inet, arp, bridge or netdev" });
     tables.set(key(t.family, t.name), { family: t.family as NftFamily, name: t.name, chains: [], sets: new Map(), handles: new TableHandles(), objects: new Set() });
   } else if (item.chain) {
-    const c = item.chain as { family: string; table: string; name: string; type?: string; hook?: string; prio?: number | string; policy?: string };
+    const c = item.chain as { family: string; table: string; name: string; type?: string; hook?: string; prio?: number | string; policy?: string; dev?: string | string[] };
     const priority = typeof c.prio === "number" ? c.prio : parsePriority(String(c.prio ?? 0), undefined);
-    const base: BaseHookSpec | null = c.hook ? { type: c.type ?? "filter", hook: c.hook, priority, text: `type ${c.type ?? "filter"} hook ${c.hook} priority ${c.prio ?? 0}` } : null;
+    // An ingress chain's `dev` (one name or a list), listed as nft's text listing shows it.
+    const devices = c.dev === undefined ? undefined : typeof c.dev === "string" ? [c.dev] : c.dev.map(String);
+    const device = devices === undefined ? "" : devices.length === 1 ? ` device ${JSON.stringify(devices[0])}` : ` devices = { ${devices.join(", ")} }`;
+    const base: BaseHookSpec | null = c.hook
+      ? { type: c.type ?? "filter", hook: c.hook, priority, text: `type ${c.type ?? "filter"} hook ${c.hook}${device} priority ${c.prio ?? 0}`, ...(devices === undefined ? {} : { devices }) }
+      : null;
     const policy = c.policy === "drop" ? "drop" : "accept";
     tableOf(c).chains.push({ name: c.name, base, policy: base && { value: policy, line: 1, text: `policy ${policy}` }, rules: [] });
   } else if (item.set || item.map) {

@@ -285,6 +285,17 @@ describe("doctor nsg (CLI)", () => {
     assert.deepEqual([error.file, error.line], [bad, 4]);
   });
 
+  it("a custom rule at priority 50 is invalid input (exit 2) naming the file, the rule's line, the rule and 100-4096", async () => {
+    const bad = fixture("cli/bad-nsg-priority.json");
+    const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", bad, "--output", "json"]);
+    assert.equal(r.code, 2, r.stdout);
+    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:6:`), r.stderr);
+    const { error } = json(r) as { error: Record<string, unknown> };
+    assert.deepEqual([error.file, error.line], [bad, 6]);
+    assert.match(String(error.message), /"Deny-Kubelet" has priority 50, outside 100-4096/);
+    assert.match(String(error.expected), /100-4096/);
+  });
+
   it("a syntax error without a position in Node's message (`[ }`) still names the line", async () => {
     const bad = fixture("cli/bad-nsg-no-position.json");
     const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", bad, "--output", "json"]);

@@ -2,10 +2,10 @@
 // than the deny (troubleshooting.md §1.3 cause 1: "Priority must be lower than any deny rule that
 // covers 10250"; §2.1: custom priorities 100-4096, unique per direction).
 import type { Fix } from "../report/check-result.js";
+import { maxCustomPriority, minCustomPriority } from "./nsg-model.js";
 import type { Nsg, NsgFlow, NsgRule } from "./nsg-model.js";
 
-const minCustomPriority = 100;
-const maxCustomPriority = 4096;
+const isCustomPriority = (p: number) => Number.isInteger(p) && p >= minCustomPriority && p <= maxCustomPriority;
 
 function isFree(nsg: Nsg, direction: NsgRule["direction"], priority: number): boolean {
   return !nsg.rules.some((r) => r.direction === direction && r.priority === priority);
@@ -43,8 +43,10 @@ export function fixNsg(nsg: Nsg, deny: NsgRule, flow: NsgFlow): Fix[] {
     }];
   }
   // No free number below the deny: move the deny to a higher number first (a default rule cannot move,
-  // but there is always room below 65500).
+  // but there is always room below 65500). Every priority proposed stays within 100-4096 (§2.1):
+  // where none is, the command carries a placeholder rather than a number Azure rejects.
   const moved = freePriorityAbove(nsg, deny.direction, deny.priority);
+  const old = isCustomPriority(deny.priority) ? deny.priority : "<free priority>";
   return [
     {
       description: `No priority below ${deny.priority} is free in NSG "${nsg.name}" (${deny.direction}): renumber "${deny.name}" to a higher number first (check it still comes before the rules it must precede)`,
@@ -52,7 +54,7 @@ export function fixNsg(nsg: Nsg, deny: NsgRule, flow: NsgFlow): Fix[] {
     },
     {
       description: `Then allow ${flow.protocol} ${flow.source} → ${flow.destination}:${flow.port} at the deny's old priority${widen}`,
-      command: create(deny.priority),
+      command: create(old),
     },
   ];
 }

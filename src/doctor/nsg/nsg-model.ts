@@ -1,6 +1,10 @@
 // The normalised NSG model the evaluator works on, whatever JSON shape it came from
 // (troubleshooting.md §2.1: `az network nsg show`, `az network nsg rule list`, ARM `properties`).
 
+/** Custom (non-default) rule priorities Azure accepts (troubleshooting.md §2.1). */
+export const minCustomPriority = 100;
+export const maxCustomPriority = 4096;
+
 export type NsgDirection = "Inbound" | "Outbound";
 export type NsgAccess = "Allow" | "Deny";
 export type NsgProtocol = "*" | "Tcp" | "Udp" | "Icmp" | "Esp" | "Ah";

@@ -111,3 +111,24 @@ test("a rule list whose ids name two NSGs is an input error naming both, on the 
   assert.match(e.message, /two NSGs: rule "R1" to NSG "nsg-a" \(resource group rg1\), rule "R3" to NSG "nsg-b"/);
   assert.equal(e.line, text.split("\n").findIndex((l) => l.includes('"R3"')) + 1);
 });
+
+test("a custom rule's priority outside 100-4096 is invalid input naming the rule, the range and its line", () => {
+  for (const priority of [50, 99, 4097, 65000]) {
+    const text = show([rule({}), rule({ name: "TooLow", priority })]);
+    const e = inputError(() => parseNsg(text, "f.json"));
+    assert.match(e.message, new RegExp(`\\$\\.securityRules\\[1\\]\\.priority: rule "TooLow" has priority ${priority}, outside 100-4096`));
+    assert.match(e.expected ?? "", /100-4096/);
+    assert.equal(e.line, text.split("\n").findIndex((l) => l.includes('"TooLow"')) + 1);
+  }
+  for (const priority of [100, 4096]) assert.equal(parseNsg(show([rule({ priority })]), "f").rules[0]!.priority, priority);
+});
+
+test("the default rules keep their priorities of 65000 and above", () => {
+  const defaults = [
+    { ...rule({ name: "AllowVnetInBound", priority: 65000, access: "Allow" }), type: "Microsoft.Network/networkSecurityGroups/defaultSecurityRules" },
+    rule({ name: "DenyAllInBound", priority: 65500 }),
+  ];
+  const nsg = parseNsg(JSON.stringify({ name: "n1", securityRules: [rule({})], defaultSecurityRules: defaults }), "f");
+  assert.ok(nsg.rules.some((r) => r.name === "AllowVnetInBound" && r.priority === 65000 && r.isDefault));
+  assert.ok(nsg.rules.some((r) => r.name === "DenyAllInBound" && r.priority === 65500 && r.isDefault));
+});

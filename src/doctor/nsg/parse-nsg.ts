@@ -6,6 +6,7 @@ import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
 import { parseJsonInput } from "../json-input.js";
 import { defaultRules, isDefaultRuleName } from "./default-rules.js";
+import { maxCustomPriority, minCustomPriority } from "./nsg-model.js";
 import type { Nsg, NsgAccess, NsgDirection, NsgProtocol, NsgRule } from "./nsg-model.js";
 
 type Json = Record<string, unknown>;
@@ -162,6 +163,12 @@ function parseRule(raw: unknown, path: string, text: string, defaultHint: boolea
     || (typeof id === "string" && /\/defaultSecurityRules\//i.test(id))
     || /^defaultSecurityRules\//i.test(rawName)
     || (isDefaultRuleName(name) && priority >= 65000);
+  // Azure takes 100-4096 for custom rules (§2.1); only the default rules sit above (65000-65500).
+  // A rule outside that range cannot exist, and a fix built on it would propose one Azure rejects.
+  if (!isDefault && (priority < minCustomPriority || priority > maxCustomPriority)) {
+    r.fail(`rule "${name}" has priority ${priority}, outside ${minCustomPriority}-${maxCustomPriority}`, pr.path,
+      `a custom rule priority within ${minCustomPriority}-${maxCustomPriority} (only Azure's default rules are 65000 and above)`);
+  }
   return {
     name, priority, direction, access, protocol,
     sourcePrefixes, sourceAsgs, sourcePorts, destinationPrefixes, destinationAsgs, destinationPorts, isDefault,

@@ -9,6 +9,7 @@ import { evaluateIptables } from "./evaluate-iptables.js";
 import { planIptablesFix } from "./fix-iptables.js";
 import { EPHEMERAL_PORTS } from "./match-condition.js";
 import type { Packet } from "./match-condition.js";
+import type { Ruleset } from "./model.js";
 import { parseIptables } from "./parse-iptables.js";
 
 export interface CheckIptablesOptions {
@@ -77,9 +78,31 @@ function mayDecideFirst(outcome: Extract<Outcome, { kind: "decided" }>): string 
     : `; if ${u.chain} rule ${u.rule} (which could not be decided) applies, ${whereOf(u.ifApplies)} ${verb}s it first`;
 }
 
+// IPv4 packets traverse only iptables' rules, IPv6 ones only ip6tables' (troubleshooting.md §4).
+// A flow of the other family than the input's is a question this input cannot answer: not
+// "allowed" (ip6tables, not shown, may drop it), and not "indeterminate", which doctor-cli.md
+// keeps for a rule that depends on something the input does not show, naming that rule — no rule
+// here is even met. It is the flags and the file that disagree, as for a --chain the input lacks:
+// exit 2, naming the line that shows the input's family and what was expected instead. Where no
+// line shows it (`iptables -L` without -n, a dump without addresses or header), the rules are
+// taken to be the source's family, and that is listed as assumed.
+function familyFor(ruleset: Ruleset, source: ipaddr.IPv4 | ipaddr.IPv6): "ipv4" | "ipv6" {
+  const wanted = source.kind() === "ipv6" ? "ipv6" : "ipv4";
+  if (wanted === ruleset.family) return wanted;
+  const shown = ruleset.familyShownAt;
+  if (shown === null) return wanted;
+  const [input, needed] = ruleset.family === "ipv6" ? ["ip6tables (IPv6)", "iptables-save"] : ["iptables (IPv4)", "ip6tables-save"];
+  const kind = wanted === "ipv6" ? "IPv6" : "IPv4";
+  throw new DoctorInputError(`--source ${source.toString()} is ${kind}, but the input holds ${input} rules (as ${JSON.stringify(shown.text.slice(0, 80))} shows), which ${kind} packets never traverse`, {
+    line: shown.line,
+    expected: `${needed} output for an ${kind} --source, or a --source of the input's family`,
+  });
+}
+
 export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
   const ruleset = parseIptables(text);
   const source = parseAddress(opts.source, "--source");
+  const family = familyFor(ruleset, source);
   const destination = opts.destination === undefined ? null : parseAddress(opts.destination, "--destination");
   const filter = ruleset.tables.get("filter");
   if (!filter) throw new DoctorInputError("the input has no filter table", { line: 1, expected: "a *filter table" });
@@ -97,7 +120,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
   const { outcome, packet: walked, warnings, rewrite } = evaluateIptables(ruleset, packet, { chain: opts.chain });
   const proto = opts.protocol.toUpperCase();
   const flowText = `a new ${proto} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
-  const cmd = ruleset.family === "ipv6" ? "ip6tables" : "iptables";
+  const cmd = family === "ipv6" ? "ip6tables" : "iptables";
 
   const assumptions: string[] = [
     `${flowText} arrives on ${opts.inInterface} (a ${opts.protocol === "tcp" ? "SYN" : "datagram"} from a source port in ${EPHEMERAL_PORTS.join("-")}, conntrack state NEW, mark 0).`,
@@ -106,8 +129,8 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
   if (destination === null) {
     assumptions.push("No --destination: the node's own address is assumed for addrtype LOCAL and never to be loopback; other -d matches are undecidable.");
   }
-  if (source.kind() !== (ruleset.family === "ipv6" ? "ipv6" : "ipv4")) {
-    assumptions.push(`The input is ${ruleset.family === "ipv6" ? "ip6tables" : "iptables"} but the source is ${source.kind()}: such packets never traverse these rules.`);
+  if (family !== ruleset.family) {
+    assumptions.push(`The input does not show whether it holds iptables (IPv4) or ip6tables (IPv6) rules: they were taken as ${cmd} rules, since the source is ${family === "ipv6" ? "IPv6" : "IPv4"}.`);
   }
   assumptions.push(...ruleset.notes, ...warnings);
 
@@ -138,7 +161,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
       summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it${mayDecideFirst(outcome)}.`;
     } else {
       const verb = outcome.effect === "drop" ? "drops" : "rejects";
-      const plan = planIptablesFix(filter, walked, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family: ruleset.family });
+      const plan = planIptablesFix(filter, walked, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family });
       fixes = plan.fixes;
       details.push(...plan.notes);
       const first = fixes[0];

@@ -74,6 +74,11 @@ export interface Table {
 export interface Ruleset {
   readonly format: InputFormat;
   readonly family: "ipv4" | "ipv6";
+  /**
+   * The input line that shows `family` (iptables-save's or ip6tables-save's header comment, an
+   * address, an ICMP or ICMPv6 reject type); null where none does and `family` is only the default.
+   */
+  readonly familyShownAt: { readonly line: number; readonly text: string } | null;
   /** Whether interfaces are visible (save and `-L -v`); false for `-L` without `-v`. */
   readonly showsInterfaces: boolean;
   readonly tables: ReadonlyMap<string, Table>;

@@ -169,7 +169,8 @@ export function parseIptablesList(text: string): Ruleset {
   let header: Header | undefined;
   let anyVerbose = false;
   let anyNumeric = true;
-  let family: "ipv4" | "ipv6" = "ipv4";
+  // The first row that shows each family by an address (with -n, every row does: 0.0.0.0/0 or ::/0).
+  const shown: { ipv4?: { line: number; text: string }; ipv6?: { line: number; text: string } } = {};
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
     const trimmed = raw.trim();
@@ -224,7 +225,8 @@ export function parseIptablesList(text: string): Ruleset {
     const source = tokens[i++]?.[0];
     const destination = tokens[i]?.[0];
     if (source === undefined || destination === undefined) fail(line, "missing the source or destination column", "source and destination columns");
-    if (/:/.test(source + destination) && !/^[!]?[\w.-]+$/.test(source)) family = "ipv6";
+    if (/:/.test(source + destination) && !/^[!]?[\w.-]+$/.test(source)) shown.ipv6 ??= { line, text: raw.trimEnd() };
+    if (/^!?\d{1,3}(\.\d{1,3}){3}\b/.test(source) || /^!?\d{1,3}(\.\d{1,3}){3}\b/.test(destination)) shown.ipv4 ??= { line, text: raw.trimEnd() };
     if (/anywhere/.test(source + destination)) anyNumeric = false;
     for (const [field, value] of [["source", source], ["destination", destination]] as const) {
       const c = addressOf(field, value);
@@ -255,5 +257,6 @@ export function parseIptablesList(text: string): Ruleset {
   if (!anyVerbose) notes.push("The listing has no -v, so interface matches are invisible; a rule the packet could match makes the verdict indeterminate (use iptables-save or iptables -L -n -v --line-numbers).");
   if (!anyNumeric) notes.push("The listing has no -n: service and host names were mapped back to numbers where this doctor knows them.");
   const table: Table = { name: "filter", chains: resolved };
-  return { format: "iptables-list", family, showsInterfaces: anyVerbose, tables: new Map([["filter", table]]), notes };
+  const family = shown.ipv6 ? "ipv6" : "ipv4";
+  return { format: "iptables-list", family, familyShownAt: shown[family] ?? null, showsInterfaces: anyVerbose, tables: new Map([["filter", table]]), notes };
 }

@@ -278,7 +278,9 @@ export function isIptablesSave(firstLine: string): boolean {
 export function parseIptablesSave(text: string): Ruleset {
   const tables = new Map<string, PendingTable>();
   let current: PendingTable | undefined;
-  let family: "ipv4" | "ipv6" = "ipv4";
+  // The first line that shows each family; IPv6 wins where both are shown, as before.
+  const shown: { ipv4?: { line: number; text: string }; ipv6?: { line: number; text: string } } = {};
+  const show = (family: "ipv4" | "ipv6", line: number, text: string) => (shown[family] ??= { line, text });
   const lines = text.split(/\r?\n/);
   const tableFor = (name: string): PendingTable => {
     let table = tables.get(name);
@@ -301,7 +303,8 @@ export function parseIptablesSave(text: string): Ruleset {
     const text = raw.trim();
     if (text === "") return;
     if (text.startsWith("#")) {
-      if (/ip6tables/.test(text)) family = "ipv6";
+      if (/ip6tables/.test(text)) show("ipv6", line, text);
+      else if (/\biptables(-nft|-legacy)?-save\b/.test(text)) show("ipv4", line, text);
       return;
     }
     if (text.startsWith("*")) {
@@ -336,7 +339,11 @@ export function parseIptablesSave(text: string): Ruleset {
     if ("error" in tokens) fail(line, `rule has ${tokens.error}`, "balanced quotes");
     const chain = chainFor(table, m[1]!);
     const rule = parseRule(m[1]!, tokens, text.replace(/^\[\d+:\d+\]\s+/, ""), line);
-    if (/:/.test(m[2]!) && /\s-[sd]\s+[0-9a-f:]+:[0-9a-f:]*/i.test(m[2]!)) family = "ipv6";
+    if (/:/.test(m[2]!) && /\s-[sd]\s+[0-9a-f:]+:[0-9a-f:]*/i.test(m[2]!)) show("ipv6", line, text);
+    if (/\s-[sd]\s+\d{1,3}(\.\d{1,3}){3}\b/.test(m[2]!)) show("ipv4", line, text);
+    // REJECT's ICMP types are per family: ip6tables has only the icmp6-* ones.
+    if (/\s--reject-with\s+icmp6-/.test(m[2]!)) show("ipv6", line, text);
+    if (/\s--reject-with\s+icmp-/.test(m[2]!)) show("ipv4", line, text);
     chain.rules.push(rule);
   });
   if (tables.size === 0) fail(1, "no tables or rules found", "iptables-save output");
@@ -357,5 +364,6 @@ export function parseIptablesSave(text: string): Ruleset {
     }
     resolved.set(table.name, { name: table.name, chains });
   }
-  return { format: "iptables-save", family, showsInterfaces: true, tables: resolved, notes: [] };
+  const family = shown.ipv6 ? "ipv6" : "ipv4";
+  return { format: "iptables-save", family, familyShownAt: shown[family] ?? null, showsInterfaces: true, tables: resolved, notes: [] };
 }

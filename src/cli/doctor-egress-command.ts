@@ -26,12 +26,12 @@ export function egressCommand(io: CliIo): Command {
     .description("probe, from here, the endpoints a tunnel needs: TCP connect, then TLS with ALPN")
     .option("--target <host:port>", "an endpoint to probe (repeatable; default: the --server)", collect)
     .option("--server <host:port>", "the tunnel server the agents dial (e.g. the API server's FQDN:443)")
-    .option("--alpn <name>", "ALPN protocol to offer along with h2 (konnectivity agents offer konnectivity); forces a TLS handshake")
+    .option("--alpn <name>", "the only ALPN protocol to offer, which must be negotiated: konnectivity for AKS's port 443, h2 for a server's agent port (default: h2); forces a TLS handshake")
     .option("--timeout <seconds>", "deadline for the connect and again for the TLS handshake", "2")
     .addHelpText("after", `
 A TLS handshake is attempted when --alpn is given or the port is 443, 8132 or 8091.
 Each target is classified: connected, refused, timeout, unreachable, dns, tls (with the reason)
-or alpn-mismatch (TLS completed without an offered ALPN: a TLS-inspecting firewall).
+or alpn-mismatch (TLS completed without the requested ALPN: a TLS-inspecting firewall, or the wrong port).
 
 Examples:
   nodetunnel doctor egress --server myaks-dns-1a2b3c.hcp.westeurope.azmk8s.io:443 --alpn konnectivity

@@ -68,7 +68,7 @@ describe("checkCluster", () => {
     const agents = findings(r)[0]!;
     assert.deepEqual([agents.status, agents.summary], ["problem", "The server has no connected agent: every dial fails with No agent available."]);
     assert.match(agents.assumptions[0]!, /counted from \/metrics/);
-    assert.equal(dialFinding(r, "node-1").fixes[0]!.command, "nodetunnel doctor egress --server 10.225.0.4:8132 --alpn konnectivity");
+    assert.equal(dialFinding(r, "node-1").fixes[0]!.command, "nodetunnel doctor egress --server 10.225.0.4:8132 --alpn h2");
     // Without the agent endpoint the fix looks at the agents' pods instead.
     const bare = checkCluster(inputs(noAgents, ["no-agent"], null));
     assert.match(bare.fixes[0]!.command, /^kubectl -n kube-system get pods -l k8s-app=konnectivity-agent/);

@@ -1,6 +1,7 @@
 // `doctor cluster` (doctor-cli.md `doctor cluster`): from the control plane, the server's agents
 // and one dial per node through the tunnel, so "logs work only on some nodes" is one table.
 import type { CheckResult, CheckStatus, Fix } from "../report/check-result.js";
+import { egressCheck } from "../explain/causes.js";
 import { textTable } from "../report/text-table.js";
 import type { DialOutcome, DialResult } from "./dial-through-connect.js";
 import type { ServerAgents } from "./server-agents.js";
@@ -33,7 +34,7 @@ function fixFor(node: ClusterNode, r: DialResult, agentEndpoint: string | null):
     case "no-agent":
       return {
         description: `No agent serves ${node.name}: check the agents run, and that egress from the nodes to the server is open (run on ${node.name})`,
-        command: agentEndpoint ? `nodetunnel doctor egress --server ${agentEndpoint} --alpn konnectivity` : "kubectl -n kube-system get pods -l k8s-app=konnectivity-agent -o wide",
+        command: agentEndpoint ? egressCheck(agentEndpoint, Number(/:(\d+)$/.exec(agentEndpoint)?.[1] ?? 443)) : "kubectl -n kube-system get pods -l k8s-app=konnectivity-agent -o wide",
       };
     case "timeout":
     case "refused":

@@ -22,7 +22,7 @@ interface Filled {
 // The ALPN the probe must see negotiated (doctor egress offers only that one): AKS's 443 front
 // end routes the agent's [konnectivity] to the tunnel (troubleshooting.md §5.1); a tunnel server
 // dialled directly on its agent port is gRPC, h2; legacy tunnel-front/aks-link are probed over TCP.
-function egressCheck(server: string, port: number): string {
+export function egressCheck(server: string, port: number): string {
   const alpn = port === 443 ? " --alpn konnectivity" : port === 9000 || port === 1194 ? "" : " --alpn h2";
   return `nodetunnel doctor egress --server ${server}${alpn}`;
 }

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
+import { applyIptablesCommand } from "./apply-iptables-command.js";
 import { checkIptables } from "./check-iptables.js";
+import { walkChain } from "./evaluate-iptables.js";
+import type { Packet } from "./match-condition.js";
+import { parseIptables } from "./parse-iptables.js";
 
 const flow = { source: "10.224.0.5", port: 10250, protocol: "tcp" as const, inInterface: "eth0", chain: "INPUT" };
+const packet: Packet = { protocol: 6, source: ipaddr.parse(flow.source), destination: null, port: 10250, inInterface: "eth0", ctstates: new Set(["NEW"]) };
 const filter = (rules: string, header = "") =>
   `${header}*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${rules}\nCOMMIT\n`;
 const inputError = (line: number, what: RegExp) => (e: unknown) =>
@@ -49,5 +55,55 @@ describe("iptables: a flow of the other address family than the input's", () => 
   it("a flow of the input's own family is judged as before", () => {
     assert.equal(checkIptables(filter(dropPort, v6Header), { ...flow, source: "fd00::1" }).verdict, "blocked");
     assert.equal(checkIptables(filter(dropPort, v4Header), flow).verdict, "blocked");
+  });
+});
+
+// doctor-cli.md: "summary: one sentence a person can act on". Where no one command opens the flow,
+// the summary names every one, in the order they must run, or points to the list.
+describe("iptables: the summary's fix opens the flow", () => {
+  const rules = [
+    "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
+    "-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT",
+    "-A INPUT -s 10.224.0.5/32 -p tcp -m tcp --dport 10250 -j DROP",
+    "-A INPUT -p tcp -m tcp --dport 443 -j ACCEPT",
+    "-A INPUT -p tcp -m tcp --dport 10250 -j DROP",
+  ];
+  // Runs the commands the summary names, in its order, on the parsed rules, and walks again.
+  const effectAfterSummary = (text: string, summary: string) => {
+    const commands = [...summary.matchAll(/iptables --(?:delete|insert) .*?(?=, then |\.$)/g)].map((m) => m[0]);
+    const table = commands.reduce(applyIptablesCommand, parseIptables(text).tables.get("filter")!);
+    const outcome = walkChain(table, packet, { chain: "INPUT" });
+    return { commands, effect: outcome.kind === "decided" ? outcome.effect : "indeterminate" };
+  };
+
+  it("names every delete, highest number first, when two rules drop the flow", () => {
+    const text = filter(rules.join("\n"));
+    const r = checkIptables(text, flow);
+    assert.deepEqual([r.verdict, (r.decidedBy as { rule: number }).rule], ["blocked", 3]);
+    assert.match(r.summary, /at INPUT rule 3 \(the client sees an i\/o timeout\); more than one thing blocks it, so run every fix, in this order: iptables --delete INPUT 5, then iptables --delete INPUT 3\.$/);
+    // Run in the summary's order, the deletes open the flow; the first alone does not.
+    assert.deepEqual(effectAfterSummary(text, r.summary), { commands: ["iptables --delete INPUT 5", "iptables --delete INPUT 3"], effect: "accept" });
+    assert.equal(effectAfterSummary(text, "fix: iptables --delete INPUT 5.").effect, "drop");
+  });
+
+  it("keeps one fix as it was", () => {
+    const text = filter(rules.slice(0, 4).join("\n"));
+    const r = checkIptables(text, flow);
+    assert.match(r.summary, /; fix: iptables --delete INPUT 3\.$/);
+    assert.equal(effectAfterSummary(text, r.summary).effect, "accept");
+  });
+
+  it("names a delete and the policy's insert together, in order", () => {
+    const text = filter("-A INPUT -p tcp -m tcp --dport 10250 -j DROP").replace(":INPUT ACCEPT", ":INPUT DROP");
+    const r = checkIptables(text, flow);
+    assert.match(r.summary, /run every fix, in this order: iptables --delete INPUT 1, then iptables --insert INPUT 1 .* -j ACCEPT\.$/);
+    assert.equal(effectAfterSummary(text, r.summary).effect, "accept");
+  });
+
+  it("points to the list when more than three commands are needed", () => {
+    const many = filter(["-A INPUT -s 10.224.0.5/32 -j DROP", "-A INPUT -p tcp -j DROP", "-A INPUT -p tcp -m tcp --dport 10250 -j REJECT", "-A INPUT -j DROP"].join("\n"));
+    const r = checkIptables(many, flow);
+    assert.equal(r.fixes.filter((f) => /--delete/.test(f.command)).length, 4);
+    assert.match(r.summary, /; 4 things block it, so run all 4 fixes listed, in the order given\.$/);
   });
 });

@@ -2,7 +2,7 @@
 // not, which rule stops it and what removes it (doctor-cli.md `doctor iptables`).
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
-import type { CheckResult, FlowEffect, FlowVerdict } from "../report/check-result.js";
+import type { CheckResult, Fix, FlowEffect, FlowVerdict } from "../report/check-result.js";
 import { undecidedFirst } from "../report/undecided-first.js";
 import type { Decider, Outcome } from "./evaluate-iptables.js";
 import { evaluateIptables } from "./evaluate-iptables.js";
@@ -99,6 +99,20 @@ function familyFor(ruleset: Ruleset, source: ipaddr.IPv4 | ipaddr.IPv6): "ipv4" 
   });
 }
 
+// doctor-cli.md: the summary is "one sentence a person can act on". Where several rules block
+// (or a rule and the policy), no one command opens the flow: name them all, in the order they
+// must run (rule numbers shift after each delete), or, past a few, point to the list.
+const maxStepsInSummary = 3;
+const isPersistFix = (f: Fix) => /-save > /.test(f.command);
+
+function fixSentence(fixes: readonly Fix[]): string {
+  const steps = fixes.filter((f) => !isPersistFix(f)).map((f) => f.command);
+  if (steps.length === 0) return "";
+  if (steps.length === 1) return `; fix: ${steps[0]}`;
+  if (steps.length <= maxStepsInSummary) return `; more than one thing blocks it, so run every fix, in this order: ${steps.join(", then ")}`;
+  return `; ${steps.length} things block it, so run all ${steps.length} fixes listed, in the order given`;
+}
+
 export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
   const ruleset = parseIptables(text);
   const source = parseAddress(opts.source, "--source");
@@ -164,10 +178,9 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
       const plan = planIptablesFix(filter, walked, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family });
       fixes = plan.fixes;
       details.push(...plan.notes);
-      const first = fixes[0];
-      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${mayDecideFirst(outcome)}${first ? `; fix: ${first.command}` : ""}.`;
+      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${mayDecideFirst(outcome)}${fixSentence(fixes)}.`;
       if (plan.blockers.length > 1 || (plan.blockers.length > 0 && fixes.some((f) => f.command.includes("--insert")))) {
-        details.push(`More than one thing blocks this flow: ${fixes.filter((f) => !f.command.includes("-save")).map((f) => f.command).join(" ; ")}.`);
+        details.push(`More than one thing blocks this flow: ${fixes.filter((f) => !isPersistFix(f)).map((f) => f.command).join(" ; ")}.`);
       }
     }
     details.push(`The client sees ${sees}.`);

@@ -52,7 +52,7 @@ describe("evaluate iptables", () => {
     assert.equal(r.verdict, "indeterminate");
     assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 1, target: "DROP", policy: null, text: "-A INPUT -m set --match-set bad src -j DROP" });
     assert.deepEqual((r.eitherWay as { decidedBy: unknown }).decidedBy, { chain: "INPUT", rule: 2, target: "DROP", policy: null, text: "-A INPUT -p tcp -m tcp --dport 10250 -j DROP" });
-    assert.match(r.summary, /blocked whichever way it matches: .*at INPUT rule 2 .*; INPUT rule 1, which could not be decided, may drop it first; fix: iptables --delete INPUT 2\./);
+    assert.match(r.summary, /blocked whichever way it matches: .*at INPUT rule 2 .*; INPUT rule 1, which could not be decided, may drop it first; more than one thing blocks it, so run every fix, in this order: iptables --delete INPUT 2, then iptables --delete INPUT 1\./);
     assert.ok(r.assumptions.some((a) => /^INPUT rule 1 could not be decided \(-m set .*\); if it applies, it decides first, with the same verdict\.$/.test(a)), r.assumptions.join("\n"));
     // Both are deleted, so the fix works whether or not the source is in the set.
     assert.deepEqual(r.fixes.map((f) => f.command).slice(0, 2), ["iptables --delete INPUT 2", "iptables --delete INPUT 1"]);

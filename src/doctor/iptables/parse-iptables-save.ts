@@ -4,7 +4,7 @@
 import { DoctorInputError } from "../input-error.js";
 import type { Chain, Condition, Rule, Ruleset, Table } from "./model.js";
 import { BUILTIN_CHAINS } from "./model.js";
-import { addressCondition, parseMarkMask, portCondition, targetOf } from "./rule-parts.js";
+import { addressCondition, isKnownTarget, parseMarkMask, portCondition as portConditionOf, portSpecError, targetOf } from "./rule-parts.js";
 import { protocolNumberOf } from "./services.js";
 import { tokenizeShell } from "./tokenize-shell.js";
 import type { ShellToken } from "./tokenize-shell.js";
@@ -188,6 +188,12 @@ function parseRule(chain: string, tokens: readonly ShellToken[], text: string, l
 function matchOption(module: string | undefined, key: string, negate: boolean, args: readonly string[], line: number): Condition | null {
   const arg = args[0] ?? "";
   const where = `-m ${module ?? "?"} --${key}`;
+  // A port iptables would refuse is invalid input, not something the input does not show.
+  const portCondition = (field: "dport" | "sport" | "either", negate: boolean, text: string, what: string): Condition => {
+    const why = portSpecError(text);
+    if (why !== undefined) fail(line, `port "${text}" in ${what} is not valid: ${why}`, "a port 0-65535 or a service name, or a range N:M with N ≤ M");
+    return portConditionOf(field, negate, text, what);
+  };
   const unknown = (reason = `${where} is not evaluated by this doctor`): Condition => ({ kind: "unknown", reason });
   switch (module) {
     case undefined: // `-p tcp --dport 22` without `-m tcp` (iptables loads the module itself)
@@ -352,6 +358,16 @@ export function parseIptablesSave(text: string): Ruleset {
     const userChains = new Set([...table.chains].filter(([, c]) => c.policy === null).map(([n]) => n));
     const chains = new Map<string, Chain>();
     for (const [name, chain] of table.chains) {
+      // The dump declares every chain of its table, so a target that is neither one of them nor
+      // a target iptables knows is invalid input (iptables-restore refuses it), not an unknown.
+      for (const r of chain.rules) {
+        const target = r.targetName;
+        if (target === undefined || target === "" || userChains.has(target)) continue;
+        if (r.isGoto) fail(r.line, `-g ${target}: table ${table.name} declares no chain ${target}`, `a chain of table ${table.name} (declared with :${target} - [0:0] or -N ${target})`);
+        if (!isKnownTarget(target)) {
+          fail(r.line, `-j ${target}: table ${table.name} declares no chain ${target}, and it is not a target iptables knows`, `a built-in or extension target (ACCEPT, DROP, RETURN, REJECT, LOG, MARK...) or a chain of table ${table.name} (:${target} - [0:0] or -N ${target})`);
+        }
+      }
       const rules: Rule[] = chain.rules.map((r, i) => ({
         chain: name,
         number: i + 1,

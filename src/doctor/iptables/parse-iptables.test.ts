@@ -121,4 +121,35 @@ describe("parseIptables (errors)", () => {
     const text = "Chain INPUT (policy ACCEPT)\nnum  target     prot opt source               destination\n2    DROP       all  --  anywhere             anywhere\n";
     assert.throws(() => parseIptables(text), (e: unknown) => e instanceof DoctorInputError && e.line === 3);
   });
+
+  // doctor-cli.md: exit 2 for "invalid input ... that names the file, line and what was expected";
+  // iptables-restore refuses these lines too, so they are not something the input does not show.
+  const save = (rule: string, chains = "") => `*filter\n:INPUT ACCEPT [0:0]\n${chains}${rule}\nCOMMIT\n`;
+  const invalid = (line: number, what: RegExp) => (e: unknown) =>
+    e instanceof DoctorInputError && e.line === line && what.test(`${e.message} (expected ${e.expected ?? ""})`);
+
+  it("rejects a port iptables would refuse, naming the line and what a port is", () => {
+    assert.throws(() => parseIptables(save("-A INPUT -p tcp -m tcp --dport 99999 -j DROP")), invalid(3, /port "99999" in -m tcp --dport is not valid: 99999 is past 65535 \(expected a port 0-65535/));
+    assert.throws(() => parseIptables(save("-A INPUT -p tcp -m multiport --dports 22,70000:70010 -j DROP")), invalid(3, /70000 is past 65535/));
+    assert.throws(() => parseIptables(save("-A INPUT -p tcp -m tcp --dport 2000:1000 -j DROP")), invalid(3, /range 2000:1000 starts past its end/));
+    assert.throws(() => parseIptables(save("-A INPUT -p tcp -m tcp --sport 1:2:3 -j DROP")), invalid(3, /more than one ":"/));
+    assert.throws(() => parseIptables(save("-A INPUT -p tcp -m conntrack --ctorigdstport 12ab -j DROP")), invalid(3, /neither a number nor a service name/));
+  });
+
+  it("keeps open ranges, known names and names it does not know (the node's /etc/services may)", () => {
+    const conditions = (rule: string) => parseIptables(save(rule)).tables.get("filter")!.chains.get("INPUT")!.rules[0]!.conditions;
+    assert.deepEqual(conditions("-A INPUT -p tcp -m tcp --dport 1024: -j DROP")[1], { kind: "port", field: "dport", negate: false, ranges: [[1024, 65535]] });
+    assert.deepEqual(conditions("-A INPUT -p tcp -m tcp --dport ssh:http -j DROP")[1], { kind: "port", field: "dport", negate: false, ranges: [[22, 80]] });
+    assert.equal(conditions("-A INPUT -p tcp -m tcp --dport my-service -j DROP")[1]!.kind, "unknown");
+  });
+
+  it("rejects a jump to a target that is neither a declared chain nor one iptables knows", () => {
+    assert.throws(() => parseIptables(save("-A INPUT -p tcp -m tcp --dport 10250 -j NOSUCH")), invalid(3, /-j NOSUCH: table filter declares no chain NOSUCH, and it is not a target iptables knows \(expected .*:NOSUCH - \[0:0\]/));
+    assert.throws(() => parseIptables(save("-A INPUT -j kube-firewall")), invalid(3, /no chain kube-firewall/));
+    assert.throws(() => parseIptables(save("-A INPUT -g ACCEPT")), invalid(3, /-g ACCEPT: table filter declares no chain ACCEPT/));
+    // Declared chains (:NAME or -N, or a chain the dump appends to), builtin and extension targets stay.
+    const targets = parseIptables(save("-A INPUT -j A\n-A INPUT -j B\n-A INPUT -j NFQUEUE --queue-num 1\n-A INPUT -j TARPIT\n-A C -j RETURN\n-A INPUT -j C", ":A - [0:0]\n-N B\n"))
+      .tables.get("filter")!.chains.get("INPUT")!.rules.map((r) => r.target.kind);
+    assert.deepEqual(targets, ["jump", "jump", "unknown", "unknown", "jump"]);
+  });
 });

@@ -55,6 +55,37 @@ export function parsePortList(text: string): PortRange[] | undefined {
   return ranges;
 }
 
+/**
+ * Why `text` cannot be a port spec iptables would take (`N`, `N:M`, `:M`, `N:`, a service name,
+ * comma lists for multiport), or undefined when it can — a service name this doctor does not know
+ * may still be in the node's /etc/services, so that is left to portCondition (undecidable).
+ * libxtables refuses a number past 65535 and a range whose start is past its end.
+ */
+export function portSpecError(text: string): string | undefined {
+  for (const item of text.split(",")) {
+    const parts = item.split(":");
+    if (parts.length > 2) return `"${item}" has more than one ":"`;
+    if (parts.length === 1 && parts[0] === "") return "a port is missing";
+    const numbers: number[] = [];
+    for (const part of parts) {
+      if (part === "") continue;
+      if (/^\d+$/.test(part)) {
+        if (Number(part) > 65535) return `${part} is past 65535`;
+        numbers.push(Number(part));
+      } else if (!/^[a-z][\w.+-]*$/i.test(part)) {
+        return `"${part}" is neither a number nor a service name`;
+      } else {
+        const port = portNumberOf(part);
+        if (port !== undefined) numbers.push(port);
+      }
+    }
+    if (parts.length === 2 && parts[0] !== "" && parts[1] !== "" && numbers.length === 2 && numbers[0]! > numbers[1]!) {
+      return `the range ${item} starts past its end`;
+    }
+  }
+  return undefined;
+}
+
 export function portCondition(field: "dport" | "sport" | "either", negate: boolean, text: string, what: string): Condition {
   const ranges = field === "either" || text.includes(",") ? parsePortList(text) : parsePortRange(text) && [parsePortRange(text)!];
   return ranges
@@ -89,6 +120,25 @@ export function normaliseCidr(text: string): string | undefined {
     return undefined;
   }
 }
+
+// Every target name iptables-save can print besides a chain of the table: the built-in ones, the
+// extensions of iptables-extensions(8) (iptables 1.8), older ones still found in dumps, and those
+// of xtables-addons and Jool. In an iptables-save dump, which declares every chain of its table,
+// any other name is invalid input (doctor-cli.md: exit 2): iptables-restore refuses it too.
+const KNOWN_TARGETS = new Set([
+  "ACCEPT", "DROP", "RETURN", "QUEUE",
+  "AUDIT", "CHECKSUM", "CLASSIFY", "CLUSTERIP", "CONNMARK", "CONNSECMARK", "CT", "DNAT", "DNPT", "DSCP",
+  "ECN", "HL", "HMARK", "IDLETIMER", "LED", "LOG", "MARK", "MASQUERADE", "NETMAP", "NFLOG", "NFQUEUE",
+  "NOTRACK", "RATEEST", "REDIRECT", "REJECT", "SECMARK", "SET", "SNAT", "SNPT", "SYNPROXY", "TCPMSS",
+  "TCPOPTSTRIP", "TEE", "TOS", "TPROXY", "TRACE", "TTL", "ULOG",
+  "MIRROR", "SAME", "ROUTE", "IPV4OPTSSTRIP", "IMQ",
+  "ACCOUNT", "CHAOS", "DELUDE", "DHCPMAC", "DNETMAP", "ECHO", "IPMARK", "LOGMARK", "PROTO", "RAWDNAT",
+  "RAWSNAT", "STEAL", "SYSRQ", "TARPIT",
+  "JOOL", "JOOL_SIIT",
+]);
+
+/** A target iptables knows without a chain of that name (ACCEPT, REJECT, an extension...). */
+export const isKnownTarget = (name: string): boolean => KNOWN_TARGETS.has(name);
 
 // Targets that never end the walk and change nothing a filter match reads (§4.3 "non-terminating").
 const NON_TERMINATING = new Set([

@@ -274,6 +274,44 @@ test("responses respect the client's stream window and frame size, and resume on
   assert.deepEqual(client.decoder.decode(headerFrames[1]!.payload).headers, [["grpc-status", "0"]]);
 });
 
+test("round robin stays one frame per stream when a stream's drain listener refills it during the flush", async (t) => {
+  // The tunnel's scheduler writes the next packet from the stream's "drain", which the session
+  // emits while it is sending. That stream must not be queued twice: each duplicate is one more
+  // turn per round (the other stream starves) and one more entry to walk per frame (the flush
+  // went quadratic: 4 KiB packets, as upstream's agent sends them, took the agent's whole CPU).
+  const { port, nextStream } = await startServer(t, { socketBufferBytes: 256 * 1024 });
+  const client = await RawClient.connect(t, port, [[Setting.INITIAL_WINDOW_SIZE, 1 << 30]]);
+  client.frame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdatePayload((1 << 30) - 65_535));
+  client.request(1);
+  const a = (await nextStream()).stream;
+  client.request(3);
+  const b = (await nextStream()).stream;
+  const total = 2 * 1024 * 1024;
+  // Stream 3: everything queued at once, 16 KiB pieces.
+  for (let sent = 0; sent < total; sent += 16 * 1024) b.write(Buffer.alloc(16 * 1024, 3));
+  // Stream 1: 4 KiB writes, refilled from "drain".
+  let written = 0;
+  const refill = () => {
+    while (written < total) {
+      written += 4096;
+      if (!a.write(Buffer.alloc(4096, 1))) return;
+    }
+  };
+  a.on("drain", refill);
+  refill();
+  await within(() => dataBytes(client.frames, 1) === total, "all of stream 1", 20_000);
+  // While both had data, the frames alternated: count stream 1's frames between two of stream 3's.
+  const order = client.frames.filter((f) => f.type === FrameType.DATA).map((f) => f.streamId);
+  const lastOf3 = order.lastIndexOf(3);
+  let longestRun = 0;
+  let run = 0;
+  for (const id of order.slice(0, lastOf3)) {
+    run = id === 1 ? run + 1 : 0;
+    longestRun = Math.max(longestRun, run);
+  }
+  assert.ok(longestRun <= 1, `stream 1 sent ${longestRun} frames in a row while stream 3 waited`);
+});
+
 test("a paused stream holds back its WINDOW_UPDATEs; the connection window is credited as data arrives", async (t) => {
   // Credit is returned in steps of half a window: 75,000 bytes for the connection here.
   const { port, nextStream } = await startServer(t, { streamWindowBytes: 100_000, sessionWindowBytes: 150_000 });

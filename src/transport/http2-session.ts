@@ -344,7 +344,9 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
       while (this.#sendQueue.length > 0 && this.socket.writableLength < this.#socketBufferBytes) {
         const stream = this.#sendQueue.shift()!;
         stream.isQueuedToSend = false;
-        if (this.#sendOne(stream)) {
+        // A "drain" listener that wrote during #sendOne has queued the stream again already;
+        // a second entry would be a second turn per round, and a longer queue to shift.
+        if (this.#sendOne(stream) && !stream.isQueuedToSend) {
           stream.isQueuedToSend = true;
           this.#sendQueue.push(stream);
         }

@@ -66,6 +66,18 @@ describe("checkNode", () => {
     assert.match(r.fixes[0]!.command, /^iptables --delete INPUT 1$/);
   });
 
+  test("an IPv6 source is judged by ip6tables-save, an IPv4 one by iptables-save; without ip6tables-save the IPv6 one is indeterminate", () => {
+    const ip6Drop = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s fd00::6/128 -p tcp -m tcp --dport 10250 -j DROP\nCOMMIT\n";
+    const both = { ...opts, sources: ["10.224.0.4", "fd00::6"] };
+    const r = checkNode(state({ iptablesSave: ok(iptablesDrop), ip6tablesSave: ok(ip6Drop) }), both);
+    const ipt = finding(r, "iptables");
+    assert.deepEqual(ipt.map((f) => [(f.flow as { source: string }).source, f.status]), [["10.224.0.4", "ok"], ["fd00::6", "problem"]]);
+    assert.match(ipt[1]!.fixes[0]!.command, /^ip6tables --delete INPUT 1$/);
+    const unread = finding(checkNode(state({ iptablesSave: ok(iptablesClean) }), both), "iptables");
+    assert.deepEqual(unread.map((f) => f.status), ["ok", "indeterminate"]);
+    assert.match(unread[1]!.summary, /Could not read ip6tables-save: not read/);
+  });
+
   test("iptables-save without a filter table is ok; an unreadable one is indeterminate with the reason", () => {
     assert.deepEqual(finding(checkNode(state({ iptablesSave: ok("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n") }), opts), "iptables").map((f) => [f.status, f.summary]),
       [["ok", "iptables has no filter rules on this node."], ["ok", "iptables has no filter rules on this node."]]);

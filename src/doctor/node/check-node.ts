@@ -1,6 +1,7 @@
 // `doctor node`: every local check of a node in one report (doctor-cli.md `doctor node`). This
 // module is pure: it takes what collect-node-state.ts read and probed, and returns the report
 // with one finding per check; the node's status is the worst finding's.
+import { isIPv6 } from "node:net";
 import { checkIptables } from "../iptables/index.js";
 import { checkNftables } from "../nftables/index.js";
 import type { CheckResult, CheckStatus, Fix, Flow } from "../report/check-result.js";
@@ -31,6 +32,8 @@ export type AgentHealth =
 
 export interface NodeState {
   readonly iptablesSave: Collected;
+  /** For IPv6 sources: ip6tables keeps IPv6's rules apart (absent: not read, those sources are indeterminate). */
+  readonly ip6tablesSave?: Collected;
   readonly ufwStatus: Collected;
   readonly nftRuleset: Collected;
   /** /proc/net/tcp followed by /proc/net/tcp6 (each with its header). */
@@ -82,21 +85,31 @@ function flowOf(source: string, opts: NodeOptions): Flow {
 }
 
 function iptablesFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
-  if (!state.iptablesSave.ok) return [unreadable("iptables", "iptables", "iptables-save", state.iptablesSave.reason)];
-  if (!/^\*filter\b/m.test(state.iptablesSave.text)) {
+  // IPv4 sources meet iptables' rules, IPv6 sources ip6tables': each family is judged by its own dump.
+  const v6 = opts.sources.filter((s) => isIPv6(s));
+  const v4 = opts.sources.filter((s) => !isIPv6(s));
+  const findings = familyFindings(state.iptablesSave, "iptables-save", { ...opts, sources: v4 });
+  if (v6.length > 0) findings.push(...familyFindings(state.ip6tablesSave ?? { ok: false, reason: "not read" }, "ip6tables-save", { ...opts, sources: v6 }));
+  return findings;
+}
+
+function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-save", opts: NodeOptions): CheckResult[] {
+  if (opts.sources.length === 0) return [];
+  if (!dump.ok) return [unreadable("iptables", "iptables", command, dump.reason)];
+  if (!/^\*filter\b/m.test(dump.text)) {
     // No filter table: nothing hooks INPUT for iptables, which lets everything in, as a built-in
     // chain with policy ACCEPT and no rules would. decidedBy has iptables' shape for a policy.
     return opts.sources.map((source) => ({
       check: "iptables", id: "iptables", status: "ok",
       summary: "iptables has no filter rules on this node.",
-      fixes: [], assumptions: ["iptables-save printed no *filter table: no iptables rule filters INPUT, so it accepts (as a policy ACCEPT would)."],
+      fixes: [], assumptions: [`${command} printed no *filter table: no ${command.replace("-save", "")} rule filters INPUT, so it accepts (as a policy ACCEPT would).`],
       flow: flowOf(source, opts), verdict: "allowed", effect: "accept",
-      decidedBy: { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no filter rules (iptables-save printed no *filter table)" },
+      decidedBy: { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: `no filter rules (${command} printed no *filter table)` },
     }));
   }
   return opts.sources.map((source) => ({
-    ...checkIptables(state.iptablesSave.ok ? state.iptablesSave.text : "", {
-      source, ...(opts.nodeIp ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT",
+    ...checkIptables(dump.text, {
+      source, ...(opts.nodeIp && isIPv6(opts.nodeIp) === isIPv6(source) ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT",
     }),
     id: "iptables",
   }));

@@ -60,6 +60,8 @@ export async function collectNodeState(o: CollectOptions): Promise<NodeState> {
   const say = o.progress ?? (() => {});
   say("reading iptables-save");
   const iptablesSave = await readCommand(["iptables-save"]);
+  say("reading ip6tables-save");
+  const ip6tablesSave = await readCommand(["ip6tables-save"]);
   say("reading ufw status verbose");
   const ufwStatus = await readCommand(["ufw", "status", "verbose"]);
   say("reading nft list ruleset");
@@ -78,5 +80,5 @@ export async function collectNodeState(o: CollectOptions): Promise<NodeState> {
   }
   say("reading connections (ss -tan)");
   const ssTan = await readCommand(["ss", "-tan"]);
-  return { iptablesSave, ufwStatus, nftRuleset, procNetTcp, egress, agentHealth, ssTan };
+  return { iptablesSave, ip6tablesSave, ufwStatus, nftRuleset, procNetTcp, egress, agentHealth, ssTan };
 }

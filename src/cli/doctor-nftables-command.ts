@@ -13,7 +13,7 @@ export function nftablesCommand(io: CliIo): Command {
     const { text } = await inputs.file("--file", opts.file);
     return checkNftables(text, { ...flow, inInterface, ...(opts.legacyRules === true ? { legacyRulesPresent: true } : {}) });
   })
-    .description("walk every nftables base chain on the input hook, in priority order, for a new connection")
+    .description("walk every nftables base chain a new connection meets (ingress, prerouting, input), in hook and priority order")
     .option("--file <file>", "`nft list ruleset` (best with -a for handles) or `nft -j list ruleset`; - for stdin");
   return addFlowOptions(cmd, "optional")
     .option("--in-interface <name>", "interface the packet arrives on", "eth0")

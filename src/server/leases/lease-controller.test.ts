@@ -55,6 +55,7 @@ describe("LeaseController against an API server that keeps leases", () => {
   });
 
   it("deletes only expired leases under its labels, and counts them", async () => {
+    api.leases.clear(); // the earlier tests' leases carry fixed times, long expired by now
     const now = Date.now();
     const put = (name: string, renewedAgoMs: number, l: Record<string, string> = labels) =>
       api.leases.set(`kube-system/${name}`, {

@@ -5,38 +5,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { readFileSync } from "node:fs";
-import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { Command, CommanderError } from "commander";
-import type { CliIo } from "../src/cli/cli-io.js";
-import { doctorCommand } from "../src/cli/doctor-command.js";
-
-interface RunOptions { readonly stdin?: string; readonly env?: Record<string, string>; readonly isTTY?: boolean }
-interface RunResult { readonly code: number | undefined; readonly stdout: string; readonly stderr: string }
-
-async function runDoctor(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  let stdout = "";
-  let stderr = "";
-  let code: number | undefined;
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: options.isTTY ?? false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: options.isTTY ?? false },
-    stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
-    env: options.env ?? {},
-    exit: (c) => {
-      code = c;
-    },
-  };
-  // What the lead's main.ts does: add the command to the program, let usage errors surface as CommanderError.
-  const program = new Command("nodetunnel").exitOverride();
-  program.addCommand(doctorCommand(io));
-  try {
-    await program.parseAsync(["doctor", ...args], { from: "user" });
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-  }
-  return { code, stdout, stderr };
-}
+import { runDoctor, type RunResult } from "./helpers/run-doctor.js";
 
 const ansi = /\u001b\[/;
 const fixture = (path: string) => fileURLToPath(new URL(`./fixtures/doctor/${path}`, import.meta.url));

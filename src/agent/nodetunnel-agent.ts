@@ -109,7 +109,9 @@ export class NodetunnelAgent {
     await agent.listen();
     if (options.serverCountSource !== "header") {
       if (!deps.countServerLeases) throw new TunnelError("INVALID_OPTION", `server count source "${options.serverCountSource}" needs a way to count the servers' leases`);
-      await agent.countLeases();
+      // Not awaited: a slow API server must not hold the first connection back. The slots the
+      // count asks for are opened when it arrives.
+      void agent.countLeases();
     }
     agent.ensureSlots();
     return agent;

@@ -5,7 +5,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput, type ServerCountSource } from "../agent/index.js";
 import { loadKubeClientConfig } from "../server/agent-auth/index.js";
-import { ServerLeaseCounter, parseLeaseLabels } from "../server/leases/index.js";
+import { ServerLeaseCounter, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
 import type { Http2Implementation } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
@@ -31,12 +31,12 @@ export function serverCountFromFlags(f: AgentFlags): { source: ServerCountSource
   const source = f.serverCountSource ?? "default";
   if (source !== "default" && source !== "max") throw new UsageError(`--server-count-source must be default or max, not "${source}"`);
   if (!parseBoolean("--count-server-leases", f.countServerLeases ?? "false")) return { source: "header" };
-  const namespace = f.leaseNamespace ?? "kube-system";
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new UsageError(`--lease-namespace: "${namespace}" is not a namespace name`);
   // --lease-label is upstream's deprecated spelling of --lease-label-selector.
   const selectorText = f.leaseLabelSelector ?? f.leaseLabel ?? "k8s-app=konnectivity-server";
+  let namespace: string;
   let labels: Record<string, string>;
   try {
+    namespace = parseLeaseNamespace(f.leaseNamespace ?? "kube-system");
     labels = parseLeaseLabels(selectorText);
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/^--lease-label\b/, "--lease-label-selector"));

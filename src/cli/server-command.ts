@@ -4,7 +4,7 @@ import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
 import { tlsPolicyFromGoNames, type Http2Implementation } from "../transport/index.js";
-import { LeaseController, parseLeaseLabels } from "../server/leases/index.js";
+import { LeaseController, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
 import { isIP } from "node:net";
 import { dashboardRoutes } from "../dashboard/index.js";
 import {
@@ -43,10 +43,8 @@ export interface ServerFlags {
 /** The lease controller's settings from the flags, or undefined when it is off. Exported for tests. */
 export function leaseSettingsFromFlags(f: Pick<ServerFlags, "enableLeaseController" | "leaseNamespace" | "leaseLabel">): { namespace: string; labels: Record<string, string> } | undefined {
   if (!parseBoolean("--enable-lease-controller", f.enableLeaseController ?? "false")) return undefined;
-  const namespace = f.leaseNamespace ?? "kube-system";
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new UsageError(`--lease-namespace: "${namespace}" is not a namespace name`);
   try {
-    return { namespace, labels: parseLeaseLabels(f.leaseLabel ?? "k8s-app=konnectivity-server") };
+    return { namespace: parseLeaseNamespace(f.leaseNamespace ?? "kube-system"), labels: parseLeaseLabels(f.leaseLabel ?? "k8s-app=konnectivity-server") };
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

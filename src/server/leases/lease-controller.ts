@@ -42,6 +42,12 @@ export function parseLeaseLabels(text: string): Record<string, string> {
   return labels;
 }
 
+/** `--lease-namespace` as Kubernetes takes a namespace name (RFC 1123 label); throws naming the flag. */
+export function parseLeaseNamespace(text: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(text)) throw new Error(`--lease-namespace: "${text}" is not a namespace name`);
+  return text;
+}
+
 /** Kubernetes' MicroTime: RFC 3339 with six fractional digits. */
 export const microTime = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 

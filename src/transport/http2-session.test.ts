@@ -312,6 +312,30 @@ test("round robin stays one frame per stream when a stream's drain listener refi
   assert.ok(longestRun <= 1, `stream 1 sent ${longestRun} frames in a row while stream 3 waited`);
 });
 
+test("a begun DATA chunk leaves in one write past the socket limit; a chunk too large for that waits at the limit", async (t) => {
+  // A 64 KiB tunnel packet in a gRPC message is four 16 KiB frames and a ~20-byte tail to
+  // kube-apiserver. Stopping at the 16 KiB socket limit wrote each frame in a syscall of its own.
+  const { port, sessions, nextStream } = await startServer(t, { socketBufferBytes: 16 * 1024 });
+  const client = await RawClient.connect(t, port, [[Setting.INITIAL_WINDOW_SIZE, 1 << 24]]);
+  client.frame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdatePayload((1 << 24) - 65_535));
+  client.request(1);
+  const { stream } = await nextStream();
+  stream.respond({ ":status": 200 });
+  const socket = sessions[0]!.socket;
+  await within(() => socket.writableLength === 0, "the HEADERS written");
+  const packet = 64 * 1024 + 20;
+  stream.write(Buffer.alloc(packet, 1));
+  assert.equal(socket.writableLength, packet + 5 * 9, "all five frames handed to the socket at once");
+  await within(() => dataBytes(client.frames, 1) === packet, "the packet");
+  const sizes = client.frames.filter((f) => f.type === FrameType.DATA).map((f) => f.payload.length);
+  assert.deepEqual(sizes, [16_384, 16_384, 16_384, 16_384, 20]);
+
+  await within(() => socket.writableLength === 0, "the packet written");
+  stream.write(Buffer.alloc(1024 * 1024, 2));
+  assert.equal(socket.writableLength, 16_384 + 9, "a 1 MiB chunk stops at the limit, one frame");
+  await within(() => dataBytes(client.frames, 1) === packet + 1024 * 1024, "the 1 MiB chunk", 5000);
+});
+
 test("a paused stream holds back its WINDOW_UPDATEs; the connection window is credited as data arrives", async (t) => {
   // Credit is returned in steps of half a window: 75,000 bytes for the connection here.
   const { port, nextStream } = await startServer(t, { streamWindowBytes: 100_000, sessionWindowBytes: 150_000 });

@@ -231,6 +231,12 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
     return { piece, done };
   }
 
+  /** What is left of a chunk whose first frames are sent already (0 when none is begun). */
+  get unsentOfBegunChunk(): number {
+    const entry = this.#outQueue[this.#outHead];
+    return entry === undefined || entry.offset === 0 ? 0 : entry.chunk.length - entry.offset;
+  }
+
   /** After the session took data: "drain" when the queue fell under the high-water mark. */
   afterSend(): void {
     if (this.#needsDrain && this.#outBytes < highWaterBytes && !this.#isClosed) {

@@ -93,3 +93,18 @@ describe("the health port's /readyz", () => {
     }
   });
 });
+
+describe("updateTls", () => {
+  it("takes rotated material of the same shape, and refuses, changing nothing, what would add, drop or break a part", async () => {
+    const { createPki } = await import("../transport/index.js");
+    const [a, b] = await Promise.all([createPki(), createPki()]);
+    const agent = new NodetunnelAgent(resolveAgentOptions({ tls: { ca: a.ca, cert: a.client.cert, key: a.client.key, alpnProtocols: [] } }), {
+      log: pino({ level: "silent" }), registry: new Registry(),
+    });
+    assert.throws(() => agent.updateTls({ ca: b.ca }), /the cert cannot be added or removed/);
+    assert.throws(() => agent.updateTls({ ca: b.ca, cert: b.client.cert, key: a.client.key }), /key values mismatch/);
+    agent.updateTls({ ca: b.ca, cert: b.client.cert, key: b.client.key });
+    const plain = new NodetunnelAgent(resolveAgentOptions({}), { log: pino({ level: "silent" }), registry: new Registry() });
+    assert.throws(() => plain.updateTls({ ca: b.ca }), /the CA cannot be added or removed/);
+  });
+});

@@ -17,6 +17,7 @@
 import http from "node:http";
 import { lookup } from "node:dns/promises";
 import { isIP, type AddressInfo } from "node:net";
+import { createSecureContext } from "node:tls";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { TunnelError } from "../protocol/index.js";
@@ -82,6 +83,8 @@ export class NodetunnelAgent {
   private readonly budget: MemoryBudget;
   private readonly log: Logger;
   private readonly random: () => number;
+  /** What connections opened from now on use: the start's options, or those with rotated TLS material. */
+  private connectOptions: AgentOptions;
   private state: "running" | "draining" | "stopped" = "running";
   /** The `servercount` header of the newest server connection. */
   private headerServerCount = 1;
@@ -97,11 +100,30 @@ export class NodetunnelAgent {
     this.budget = new MemoryBudget(options.flow.memoryBudgetBytes);
     this.log = deps.log.child({ component: "agent", agentId: options.agentId });
     this.random = deps.random ?? Math.random;
+    this.connectOptions = options;
     this.budget.onChange((paused, used) =>
       paused
         ? this.log.warn({ usedBytes: used }, "memory budget exceeded: pausing reads from server streams")
         : this.log.info({ usedBytes: used }, "memory back under budget"),
     );
+  }
+
+  /**
+   * Rotated TLS material (--ca-cert, --agent-cert, --agent-key): connections opened from now on
+   * (reconnects, more servers) use it; streams already open keep theirs. A file the agent started
+   * without cannot be added, nor one it started with removed. Throws, changing nothing, when the
+   * material does not make a TLS context.
+   */
+  updateTls(material: { readonly ca?: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer }): void {
+    // Without TLS options the agent still uses TLS, with the system's CAs and no certificate.
+    const current = this.options.tls ?? { alpnProtocols: [] };
+    for (const name of ["ca", "cert", "key"] as const) {
+      if ((material[name] === undefined) !== (current[name] === undefined)) {
+        throw new TunnelError("INVALID_OPTION", `the ${name === "ca" ? "CA" : name} cannot be added or removed while the agent runs`);
+      }
+    }
+    createSecureContext({ ca: material.ca, cert: material.cert, key: material.key });
+    this.connectOptions = { ...this.options, tls: { ...current, ca: material.ca, cert: material.cert, key: material.key } };
   }
 
   static async start(options: AgentOptions, deps: AgentDeps): Promise<NodetunnelAgent> {
@@ -295,7 +317,7 @@ export class NodetunnelAgent {
     }
     let conn;
     try {
-      conn = await connectToServer(target, this.options, abort.signal, this.log.child({ server: `${target.host}:${target.port}` }));
+      conn = await connectToServer(target, this.connectOptions, abort.signal, this.log.child({ server: `${target.host}:${target.port}` }));
     } catch (err) {
       if (this.state !== "running") return;
       this.metrics.serverConnectionFailed();

@@ -3,7 +3,7 @@
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
-import { NodetunnelAgent, resolveAgentOptions, type AgentOptionsInput, type ServerCountSource } from "../agent/index.js";
+import { NodetunnelAgent, resolveAgentOptions, type AgentOptions, type AgentOptionsInput, type ServerCountSource } from "../agent/index.js";
 import { loadKubeClientConfig } from "../server/agent-auth/index.js";
 import { ServerLeaseCounter, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
 import type { Http2Implementation } from "../transport/index.js";
@@ -12,6 +12,7 @@ import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "
 import { agentTracers, createLogger } from "./logger.js";
 import { collectDestinations, collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { waitForSignals } from "./server-command.js";
+import { TlsFileWatcher, type TlsContents, type TlsFileSet } from "./tls-reload.js";
 
 const ignoredUpstreamFlags = [
   "probe-interval", "sync-forever", "xfr-channel-size", "kube-api-content-type", "enable-profiling", "enable-contention-profiling", "warn-on-channel-limit", "v", "logtostderr",
@@ -24,6 +25,18 @@ export interface AgentFlags {
   serviceAccountTokenPath?: string; allowedDestinations?: string[]; dialTimeout: string; drainTimeout: string;
   creditFlowControl: string | true; serverHttp2: string; kubeconfig?: string; logLevel?: string;
   countServerLeases?: string | true; leaseNamespace?: string; leaseLabelSelector?: string; leaseLabel?: string; serverCountSource?: string;
+  tlsReloadInterval?: string;
+}
+
+/** The agent's TLS files, watched for rotation (tls-reload.ts). */
+function agentTlsFileSets(f: AgentFlags, options: AgentOptions, agent: NodetunnelAgent): TlsFileSet[] {
+  const files: TlsFileSet["files"] = {};
+  if (f.caCert) files.ca = { flag: "--ca-cert", path: f.caCert };
+  if (f.agentCert) files.cert = { flag: "--agent-cert", path: f.agentCert };
+  if (f.agentKey) files.key = { flag: "--agent-key", path: f.agentKey };
+  if (Object.keys(files).length === 0) return [];
+  const initial = { ca: options.tls?.ca, cert: options.tls?.cert, key: options.tls?.key } as TlsContents;
+  return [{ name: "agent", files, initial, apply: (contents) => agent.updateTls(contents) }];
 }
 
 /** Where the agent's server count comes from, and the leases to count when they are. Exported for tests. */
@@ -78,6 +91,7 @@ export function agentCommand(io: CliIo): Command {
     .addOption(envOption("--ca-cert <file>", "CA that signed the server's certificate"))
     .addOption(envOption("--agent-cert <file>", "client certificate (mTLS)"))
     .addOption(envOption("--agent-key <file>", "client key (mTLS)"))
+    .addOption(envOption("--tls-reload-interval <duration>", "read --ca-cert, --agent-cert and --agent-key again this often; connections opened after a change use the new files (0: never)", "30s"))
     .option("--alpn-proto <proto>", "extra ALPN protocol offered before h2 (repeatable), e.g. konnectivity", collectList)
     .addOption(envOption("--health-server-host <ip>", "health bind address (default: all)", ""))
     .addOption(envOption("--health-server-port <port>", "health port (/healthz, /readyz, /metrics)", "8093"))
@@ -130,10 +144,13 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
         : undefined;
       const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log), countServerLeases: counter && (() => counter.count()) });
       const idleGc = startProcessIdleGc(log);
+      const tlsFiles = new TlsFileWatcher(agentTlsFileSets(flags, options, agent), parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s"), log);
+      tlsFiles.start();
       await waitForSignals(io, async (first) => {
         if (first) await agent.drain();
         else agent.destroy();
       });
+      tlsFiles.stop();
       idleGc.stop();
     });
   });

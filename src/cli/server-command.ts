@@ -9,7 +9,7 @@ import { isIP } from "node:net";
 import { dashboardRoutes } from "../dashboard/index.js";
 import {
   NodetunnelServer, resolveServerOptions, serverSnapshot, type FrontendConfig, type FrontendMode, type ProxyStrategy, type ServerDeps,
-  type ServerOptions, type ServerOptionsInput,
+  type ServerOptions, type ServerOptionsInput, type TlsFiles,
 } from "../server/index.js";
 import {
   TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, requireAgentAuthentication, type IdentityBindingMode,
@@ -18,6 +18,7 @@ import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { createLogger, serverTracers } from "./logger.js";
 import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
+import { TlsFileWatcher, type TlsContents, type TlsFileSet, type TlsPart } from "./tls-reload.js";
 
 /** Upstream flags nodetunnel accepts and ignores, so existing manifests start unchanged. */
 const ignoredUpstreamFlags = [
@@ -38,6 +39,7 @@ export interface ServerFlags {
   udsMode: string; identityBinding?: string; agentIdentityMap?: string; insecureAllowAnyAgent?: boolean; tokenReviewTimeout: string;
   tlsMinVersion?: string; cipherSuites?: string[];
   enableLeaseController?: string | true; leaseNamespace?: string; leaseLabel?: string;
+  tlsReloadInterval?: string;
 }
 
 /** The lease controller's settings from the flags, or undefined when it is off. Exported for tests. */
@@ -167,6 +169,7 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--cluster-cert <file>", "TLS certificate agents see"))
     .addOption(envOption("--cluster-key <file>", "TLS key for --cluster-cert"))
     .addOption(envOption("--cluster-ca-cert <file>", "CA for agent client certificates (agent mTLS)"))
+    .addOption(envOption("--tls-reload-interval <duration>", "read the --cluster-* and --server-* certificate, key and CA files again this often; handshakes after a change use the new files (0: never)", "30s"))
     .addOption(envOption("--admin-port <port>", "admin port (/metrics, dashboard)", "8095"))
     .addOption(envOption("--admin-bind-address <ip>", "admin bind address", "127.0.0.1"))
     .addOption(envOption("--health-port <port>", "health port (/healthz, /readyz, /metrics)", "8092"))
@@ -236,6 +239,8 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
       const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });
       const idleGc = startProcessIdleGc(log);
+      const tlsFiles = new TlsFileWatcher(serverTlsFileSets(flags, options, server), parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s"), log);
+      tlsFiles.start();
       const leases = leaseSettings && leaseConfig ? new LeaseController(leaseConfig, { serverId: options.serverId, ...leaseSettings }, log, registry) : undefined;
       leases?.start();
       await waitForSignals(io, async (first) => {
@@ -245,10 +250,29 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
         } else server.destroy();
       });
       leases?.stop();
+      tlsFiles.stop();
       idleGc.stop();
     });
   });
   return cmd;
+}
+
+/** The server's TLS files, watched for rotation (tls-reload.ts): the agent port's and the TLS frontends'. */
+function serverTlsFileSets(f: ServerFlags, options: ServerOptions, server: NodetunnelServer): TlsFileSet[] {
+  const sets: TlsFileSet[] = [];
+  const set = (name: string, listener: "agent" | "frontends", files: Array<[TlsPart, string, string | undefined]>, initial: TlsFiles) => {
+    const watched: TlsFileSet["files"] = {};
+    for (const [part, flag, path] of files) if (path) watched[part] = { flag, path };
+    sets.push({ name, files: watched, initial: initial as TlsContents, apply: (contents) => server.reloadTls(listener, contents as TlsFiles) });
+  };
+  if (options.agentTls) {
+    set("agent port", "agent", [["cert", "--cluster-cert", f.clusterCert], ["key", "--cluster-key", f.clusterKey], ["ca", "--cluster-ca-cert", f.clusterCaCert]], options.agentTls);
+  }
+  const frontendTls = options.frontends.find((fr) => fr.tls)?.tls;
+  if (frontendTls) {
+    set("frontends", "frontends", [["cert", "--server-cert", f.serverCert], ["key", "--server-key", f.serverKey], ["ca", "--server-ca-cert", f.serverCaCert]], frontendTls);
+  }
+  return sets;
 }
 
 /** Resolves after the first signal's handler finished (or a second signal arrived). */

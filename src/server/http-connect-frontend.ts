@@ -5,6 +5,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
+import type { SecureContextOptions } from "node:tls";
 import type { Logger } from "pino";
 import { splitHostPort } from "../protocol/index.js";
 import { defaultTlsPolicy, type TlsPolicy } from "../transport/index.js";
@@ -59,6 +60,11 @@ const response = (status: number, body: string) =>
 const agentErrorResponse = (status: number, body: string) =>
   `HTTP/1.1 ${status} ${statusText[status] ?? "Error"}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}`;
 
+/** The parts of an HTTP CONNECT frontend's TLS that a rotation replaces (setSecureContext). */
+export function connectFrontendSecureContext(tls: TlsFiles, tlsPolicy: TlsPolicy): SecureContextOptions {
+  return { cert: tls.cert, key: tls.key, ca: tls.ca, minVersion: tlsPolicy.minVersion, ciphers: tlsPolicy.ciphers };
+}
+
 export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMetrics, log: Logger, tls?: TlsFiles, tlsPolicy: TlsPolicy = defaultTlsPolicy): http.Server {
   // Upstream's ReadHeaderTimeout is 60 s: a slow-loris client cannot hold a socket longer. Node
   // checks the timeout only every connectionsCheckingInterval (30 s by default, which would let a
@@ -71,14 +77,10 @@ export function createHttpConnectFrontend(server: ProxyServer, metrics: ServerMe
         // Node waits 120 s for a TLS handshake by default; a client that says nothing gets the
         // same time as one that sends half a request head.
         handshakeTimeout: headerTimeoutMs,
-        cert: tls.cert,
-        key: tls.key,
-        ca: tls.ca,
         requestCert: tls.ca !== undefined,
         rejectUnauthorized: tls.ca !== undefined,
         ALPNProtocols: ["http/1.1"],
-        minVersion: tlsPolicy.minVersion,
-        ciphers: tlsPolicy.ciphers,
+        ...connectFrontendSecureContext(tls, tlsPolicy),
       })
     : http.createServer(checking);
   httpServer.headersTimeout = headerTimeoutMs;

@@ -4,6 +4,8 @@
 //   running ──close(deadline)──▶ draining (listeners closed, GOAWAY, no new dials) ──▶ closed
 //      └──────────destroy()──────────────┴─────────── deadline ───────────────────────▶ destroyed
 import http from "node:http";
+import https from "node:https";
+import { createSecureContext } from "node:tls";
 import { chmod, unlink } from "node:fs/promises";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { Logger } from "pino";
@@ -11,7 +13,7 @@ import type { Registry } from "prom-client";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError, parseAgentIdentifiers,
 } from "../protocol/index.js";
-import { GrpcServer, GrpcStatus, bindWithMode, removeStaleSocket, type GrpcServerCall } from "../transport/index.js";
+import { GrpcServer, GrpcStatus, bindWithMode, removeStaleSocket, type GrpcServerCall, type TlsMaterial } from "../transport/index.js";
 import { GrpcPacketChannel, type CallEnds } from "../tunnel/index.js";
 import {
   anonymousCredential, certificateCredential, checkIdentityClaims, isBindingEnforced, tokenCredential,
@@ -19,7 +21,7 @@ import {
 } from "./agent-auth/index.js";
 import { serveGrpcFrontend } from "./grpc-frontend.js";
 import { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";
-import { createHttpConnectFrontend } from "./http-connect-frontend.js";
+import { connectFrontendSecureContext, createHttpConnectFrontend } from "./http-connect-frontend.js";
 import { ProxyServer, type ServerTracers } from "./proxy-server.js";
 import { ServerMetrics } from "./server-metrics.js";
 import { WarningBudget } from "./warning-budget.js";
@@ -68,6 +70,9 @@ export class NodetunnelServer {
   readonly metrics: ServerMetrics;
   private readonly agentServer: GrpcServer;
   private readonly grpcFrontends: GrpcServer[] = [];
+  /** The frontends that speak TLS (a TCP listener with --server-cert), which a rotation reaches. */
+  private readonly tlsGrpcFrontends: GrpcServer[] = [];
+  private readonly tlsConnectFrontends: https.Server[] = [];
   private readonly httpServers: NetServer[] = [];
   private readonly socketPaths: string[] = [];
   private state: "running" | "draining" | "closed" = "running";
@@ -149,6 +154,27 @@ export class NodetunnelServer {
     this.deps.log.info({ serverId: o.serverId, ...this.bound }, "server started");
   }
 
+  /**
+   * Rotated TLS material for the agent port (--cluster-cert, --cluster-key, --cluster-ca-cert) or
+   * for every TLS frontend (--server-cert, --server-key, --server-ca-cert). Handshakes from now on
+   * use it; connections already open keep theirs. Throws, changing nothing, when the material does
+   * not make a TLS context.
+   */
+  reloadTls(listener: "agent" | "frontends", material: TlsMaterial): void {
+    if (listener === "agent") {
+      if (!this.options.agentTls) throw new TunnelError("INVALID_OPTION", "the agent port listens without TLS");
+      this.agentServer.setTlsMaterial(material);
+      return;
+    }
+    if (this.tlsGrpcFrontends.length + this.tlsConnectFrontends.length === 0) throw new TunnelError("INVALID_OPTION", "no frontend listens with TLS");
+    const hadCa = this.options.frontends.some((f) => f.tls?.ca !== undefined);
+    if ((material.ca !== undefined) !== hadCa) throw new TunnelError("INVALID_OPTION", "a client CA cannot be added or removed while the server runs");
+    const context = connectFrontendSecureContext(material, this.options.tlsPolicy);
+    createSecureContext(context);
+    for (const grpc of this.tlsGrpcFrontends) grpc.setTlsMaterial(material);
+    for (const server of this.tlsConnectFrontends) server.setSecureContext(context);
+  }
+
   private async listenFrontend(f: FrontendConfig): Promise<BoundFrontend> {
     const log = this.deps.log.child({ component: `frontend-${f.mode}` });
     if (f.mode === "grpc") {
@@ -167,6 +193,7 @@ export class NodetunnelServer {
         },
       );
       this.grpcFrontends.push(grpc);
+      if (f.tls) this.tlsGrpcFrontends.push(grpc);
       if ("path" in f.listen) {
         await grpc.listen({ path: f.listen.path, mode: f.listen.mode ?? UDS_MODE, deleteExisting: this.options.deleteExistingUdsFile });
         return { mode: f.mode, path: f.listen.path };
@@ -176,6 +203,7 @@ export class NodetunnelServer {
     }
     const server = createHttpConnectFrontend(this.proxy, this.metrics, log, f.tls, this.options.tlsPolicy);
     this.httpServers.push(server);
+    if (server instanceof https.Server) this.tlsConnectFrontends.push(server);
     if ("path" in f.listen) {
       if (this.options.deleteExistingUdsFile) await removeStaleSocket(f.listen.path);
       const mode = f.listen.mode ?? UDS_MODE;

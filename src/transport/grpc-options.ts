@@ -76,6 +76,13 @@ export const maxFrameBytes = 64 * 1024;
  */
 export const maxSessionMemoryMiB = (o: ResolvedCommonOptions): number => Math.max(10, Math.ceil((2 * o.sessionWindowBytes) / MiB) + 8);
 
+/** What a rotation replaces: a certificate (chain), its key and the CA that peers are checked against. */
+export interface TlsMaterial {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  readonly ca?: string | Buffer;
+}
+
 export interface GrpcServerTlsOptions {
   cert: string | Buffer;
   key: string | Buffer;

@@ -259,6 +259,40 @@ for (const http2Impl of http2Implementations) for (const clientImpl of http2Impl
     assert.ok(refused === GrpcStatus.UNAVAILABLE || /certificate|alert|handshake|socket/i.test(String(refused)), `refused: ${refused}`);
   });
 
+  test("setTlsMaterial: new handshakes get the rotated certificate and CA, an open session keeps working, bad material changes nothing", async (t) => {
+    const a = await pki();
+    const b = await createPki();
+    const server = new GrpcServer({ "/S/M": echo }, { http2: http2Impl, tls: { ...a.server, ca: a.ca, requestCert: true } });
+    t.after(() => server.destroy());
+    const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+    const before = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: a.ca, ...a.client } }, { http2: clientImpl });
+    t.after(() => before.destroy());
+    const roundTrip = async (client: GrpcClient) => {
+      const call = client.openStream("/S/M");
+      call.on("message", () => {});
+      call.end();
+      return (await statusOf(call)).code;
+    };
+
+    assert.throws(() => server.setTlsMaterial({ cert: b.server.cert, key: a.server.key, ca: b.ca }), /key values mismatch/);
+    assert.throws(() => server.setTlsMaterial({ cert: b.server.cert, key: b.server.key }), /client CA cannot be added or removed/);
+    const stillA = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: a.ca, ...a.client } }, { http2: clientImpl });
+    t.after(() => stillA.destroy());
+    assert.equal(await roundTrip(stillA), GrpcStatus.OK, "refused material left A's in place");
+
+    server.setTlsMaterial({ cert: b.server.cert, key: b.server.key, ca: b.ca });
+    const after = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: b.ca, ...b.client } }, { http2: clientImpl });
+    t.after(() => after.destroy());
+    assert.equal(await roundTrip(after), GrpcStatus.OK, "B's client, trusting B only, is served");
+    assert.equal(await roundTrip(before), GrpcStatus.OK, "the session opened under A carries on");
+    await assert.rejects(GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: a.ca, ...a.client } }, { http2: clientImpl, connectTimeoutMs: 2000 }),
+      /certificate|self.signed|unable to verify/i, "a client trusting only A no longer accepts the server");
+
+    const plain = new GrpcServer({ "/S/M": echo }, { http2: http2Impl });
+    t.after(() => plain.destroy());
+    assert.throws(() => plain.setTlsMaterial(b.server), /listens without TLS/);
+  });
+
   test("TLS: the server's order puts AES-128-GCM first, so a client that lists AES-256-GCM first (Node's default) gets it", async (t) => {
     const { ca, server: serverPair } = await pki();
     const server = new GrpcServer({ "/S/M": echo }, { http2: http2Impl, tls: serverPair });

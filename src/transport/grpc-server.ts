@@ -14,7 +14,7 @@ import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
 import { keepReading } from "./keep-reading.js";
-import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions } from "./grpc-options.js";
+import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions, type TlsMaterial } from "./grpc-options.js";
 import { ServerCall, type CallStream, type GrpcPeer, type GrpcServerCall } from "./grpc-server-call.js";
 import { minMaxFrameBytes } from "./http2-frame.js";
 import { HandshakeGuard } from "./handshake-guard.js";
@@ -61,7 +61,7 @@ interface SessionListeners {
 
 export class GrpcServer {
   readonly #routes: ReadonlyMap<string, GrpcHandler>;
-  readonly #options: ResolvedGrpcServerOptions;
+  #options: ResolvedGrpcServerOptions;
   readonly #log: Logger | undefined;
   readonly #servers = new Set<Http2AnyServer>();
   readonly #sessions = new Map<AnySession, SessionRecord>();
@@ -113,6 +113,24 @@ export class GrpcServer {
     this.#forgetCall = function (this: ServerCall) {
       calls.delete(this);
     };
+  }
+
+  /**
+   * The certificate, key and CA of TLS handshakes from now on (a rotated certificate, a new CA);
+   * sessions already open keep theirs. Throws, changing nothing, when the material does not make
+   * a TLS context (PEM that does not parse, a key that does not match its certificate).
+   */
+  setTlsMaterial(material: TlsMaterial): void {
+    const current = this.#options.tls;
+    if (current === undefined) throw new TunnelError("INVALID_OPTION", "this gRPC server listens without TLS");
+    if ((material.ca === undefined) !== (current.ca === undefined)) {
+      throw new TunnelError("INVALID_OPTION", "a client CA cannot be added or removed while the server runs");
+    }
+    const next = { ...current, cert: material.cert, key: material.key, ca: material.ca };
+    const options = tlsServerOptions(next, this.#options.tlsHandshakeTimeoutMs);
+    tls.createSecureContext(options);
+    for (const server of this.#servers) if (server instanceof tls.Server) server.setSecureContext(options);
+    this.#options = { ...this.#options, tls: next };
   }
 
   get sessionCount(): number {

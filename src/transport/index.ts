@@ -9,7 +9,7 @@ export {
 } from "./metadata.js";
 export {
   http2Implementations, grpcTransportDefaults, resolveGrpcClientOptions, resolveGrpcServerOptions,
-  type GrpcClientOptions, type Http2Implementation, type GrpcServerOptions, type GrpcServerTlsOptions,
+  type GrpcClientOptions, type Http2Implementation, type GrpcServerOptions, type GrpcServerTlsOptions, type TlsMaterial,
 } from "./grpc-options.js";
 export { GrpcServer, type GrpcHandler, type GrpcListenTarget } from "./grpc-server.js";
 export type { GrpcPeer, GrpcServerCall, ServerCallEvent } from "./grpc-server-call.js";

@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { test, type TestContext } from "node:test";
+import { createSecureContext } from "node:tls";
+import { pino } from "pino";
+import { createPki } from "../transport/index.js";
+import { TlsFileWatcher, type TlsContents } from "./tls-reload.js";
+
+function capture() {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: "info" }, new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  }));
+  return { log, lines, warnings: () => lines.filter((l) => l.level === 40), infos: () => lines.filter((l) => l.level === 30) };
+}
+
+async function setUp(t: TestContext) {
+  const dir = mkdtempSync(join(tmpdir(), "nt-tls-reload-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [a, b] = await Promise.all([createPki(), createPki()]);
+  const path = (name: string) => join(dir, name);
+  // As the kubelet updates a mounted Secret: the new file is written aside and renamed over.
+  const put = (name: string, text: string) => {
+    writeFileSync(path(`.${name}.tmp`), text);
+    renameSync(path(`.${name}.tmp`), path(name));
+  };
+  put("tls.crt", a.server.cert);
+  put("tls.key", a.server.key);
+  put("ca.crt", a.ca);
+  const applied: TlsContents[] = [];
+  const { log, warnings, infos } = capture();
+  const watcher = new TlsFileWatcher([{
+    name: "agent port",
+    files: { cert: { flag: "--cluster-cert", path: path("tls.crt") }, key: { flag: "--cluster-key", path: path("tls.key") }, ca: { flag: "--cluster-ca-cert", path: path("ca.crt") } },
+    initial: { cert: Buffer.from(a.server.cert), key: Buffer.from(a.server.key), ca: Buffer.from(a.ca) },
+    apply: (contents) => {
+      createSecureContext(contents);
+      applied.push(contents);
+    },
+  }], 1000, log);
+  return { a, b, path, put, applied, watcher, warnings, infos };
+}
+
+test("unchanged or merely touched files are not applied again", async (t) => {
+  const { path, applied, watcher, warnings } = await setUp(t);
+  await watcher.check();
+  utimesSync(path("tls.crt"), new Date(), new Date(Date.now() + 5000));
+  await watcher.check();
+  assert.equal(applied.length, 0);
+  assert.equal(warnings().length, 0);
+});
+
+test("a rotated certificate, key and CA are applied together, and the log names the flags, the subject and the expiry", async (t) => {
+  const { b, put, applied, watcher, infos } = await setUp(t);
+  put("tls.crt", b.server.cert);
+  put("tls.key", b.server.key);
+  put("ca.crt", b.ca);
+  await watcher.check();
+  assert.equal(applied.length, 1);
+  assert.equal(applied[0]!.cert!.toString(), b.server.cert);
+  assert.equal(applied[0]!.key!.toString(), b.server.key);
+  assert.equal(applied[0]!.ca!.toString(), b.ca);
+  const line = infos().at(-1)!;
+  assert.deepEqual(line.changed, ["--cluster-cert", "--cluster-key", "--cluster-ca-cert"]);
+  assert.equal(line.tls, "agent port");
+  assert.match(String(line.subject), /CN=localhost/);
+  assert.ok(Date.parse(String(line.notAfter)) > Date.now(), `notAfter ${String(line.notAfter)}`);
+  await watcher.check();
+  assert.equal(applied.length, 1, "applied once");
+});
+
+test("a certificate rotated before its key is held back with one warning, then applied once the key follows", async (t) => {
+  const { b, put, applied, watcher, warnings } = await setUp(t);
+  put("tls.crt", b.server.cert);
+  await watcher.check();
+  await watcher.check();
+  assert.equal(applied.length, 0, "a certificate with another's key is not applied");
+  assert.equal(warnings().length, 1, "one warning for the same files, however often they are checked");
+  assert.deepEqual(warnings()[0]!.changed, ["--cluster-cert"]);
+  assert.match(String(warnings()[0]!.err), /key values mismatch/);
+  put("tls.key", b.server.key);
+  await watcher.check();
+  assert.equal(applied.length, 1);
+  assert.equal(applied[0]!.key!.toString(), b.server.key);
+});
+
+test("a file that disappears keeps the material in use, with one warning naming the flag and path", async (t) => {
+  const { b, path, put, applied, watcher, warnings } = await setUp(t);
+  rmSync(path("ca.crt"));
+  await watcher.check();
+  await watcher.check();
+  assert.equal(applied.length, 0);
+  assert.equal(warnings().length, 1);
+  assert.equal(warnings()[0]!.flag, "--cluster-ca-cert");
+  assert.equal(warnings()[0]!.path, path("ca.crt"));
+  assert.equal(warnings()[0]!.err, "ENOENT");
+  put("ca.crt", b.ca);
+  await watcher.check();
+  assert.equal(applied.length, 1, "the new CA with the certificate and key in use");
+  assert.equal(applied[0]!.ca!.toString(), b.ca);
+});
+
+test("an interval of 0 watches nothing, and no timer keeps the process alive", async () => {
+  const { log } = capture();
+  const set = { name: "agent", files: { ca: { flag: "--ca-cert", path: "/nonexistent" } }, initial: {}, apply: () => {} };
+  const off = new TlsFileWatcher([set], 0, log);
+  assert.equal(off.watching, false);
+  off.start();
+  off.stop();
+  assert.equal(new TlsFileWatcher([], 1000, log).watching, false, "no files, nothing to watch");
+  assert.equal(new TlsFileWatcher([set], 1000, log).watching, true);
+});

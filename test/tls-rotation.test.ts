@@ -129,8 +129,12 @@ test("server and agent take rotated certificates, keys and CAs from their files 
   await echoThrough(ports.frontend, b, b.client, echoPort);
   // A's client certificate is no longer trusted at the frontend.
   await assert.rejects(echoThrough(ports.frontend, b, a.client, echoPort));
-  assert.match(server.stderrText(), /"tls":"agent port"[^\n]*TLS files changed/);
+  assert.match(server.stderrText(), /"tls":"agent-port"[^\n]*TLS files changed/);
   assert.match(server.stderrText(), /"tls":"frontends"[^\n]*TLS files changed/);
+  const metrics = await (await fetch(`http://127.0.0.1:${ports.health}/metrics`)).text();
+  const bExpiry = Math.floor(Date.parse(new X509Certificate(b.server.cert).validTo) / 1000);
+  assert.match(metrics, new RegExp(`nodetunnel_tls_certificate_not_after_timestamp_seconds\\{flag="--cluster-cert"\\} ${bExpiry}\n`));
+  assert.match(metrics, /nodetunnel_tls_reloads_total\{tls="frontends",result="applied"\} 1\n/);
 
   writeAgentSide(b, agentB);
   await until("the agent read B's files", () => /"tls":"agent"[^\n]*TLS files changed/.test(agent.stderrText()));

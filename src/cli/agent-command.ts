@@ -144,7 +144,7 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
         : undefined;
       const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log), countServerLeases: counter && (() => counter.count()) });
       const idleGc = startProcessIdleGc(log);
-      const tlsFiles = new TlsFileWatcher(agentTlsFileSets(flags, options, agent), parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s"), log);
+      const tlsFiles = new TlsFileWatcher(agentTlsFileSets(flags, options, agent), parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s"), log, registry);
       tlsFiles.start();
       await waitForSignals(io, async (first) => {
         if (first) await agent.drain();

@@ -239,7 +239,7 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
       const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });
       const idleGc = startProcessIdleGc(log);
-      const tlsFiles = new TlsFileWatcher(serverTlsFileSets(flags, options, server), parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s"), log);
+      const tlsFiles = new TlsFileWatcher(serverTlsFileSets(flags, options, server), parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s"), log, registry);
       tlsFiles.start();
       const leases = leaseSettings && leaseConfig ? new LeaseController(leaseConfig, { serverId: options.serverId, ...leaseSettings }, log, registry) : undefined;
       leases?.start();
@@ -266,7 +266,7 @@ function serverTlsFileSets(f: ServerFlags, options: ServerOptions, server: Nodet
     sets.push({ name, files: watched, initial: initial as TlsContents, apply: (contents) => server.reloadTls(listener, contents as TlsFiles) });
   };
   if (options.agentTls) {
-    set("agent port", "agent", [["cert", "--cluster-cert", f.clusterCert], ["key", "--cluster-key", f.clusterKey], ["ca", "--cluster-ca-cert", f.clusterCaCert]], options.agentTls);
+    set("agent-port", "agent", [["cert", "--cluster-cert", f.clusterCert], ["key", "--cluster-key", f.clusterKey], ["ca", "--cluster-ca-cert", f.clusterCaCert]], options.agentTls);
   }
   const frontendTls = options.frontends.find((fr) => fr.tls)?.tls;
   if (frontendTls) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +7,7 @@ import { Writable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { createSecureContext } from "node:tls";
 import { pino } from "pino";
+import { Registry } from "prom-client";
 import { createPki } from "../transport/index.js";
 import { TlsFileWatcher, type TlsContents } from "./tls-reload.js";
 
@@ -35,20 +37,26 @@ async function setUp(t: TestContext) {
   put("ca.crt", a.ca);
   const applied: TlsContents[] = [];
   const { log, warnings, infos } = capture();
+  const registry = new Registry();
   const watcher = new TlsFileWatcher([{
-    name: "agent port",
+    name: "agent-port",
     files: { cert: { flag: "--cluster-cert", path: path("tls.crt") }, key: { flag: "--cluster-key", path: path("tls.key") }, ca: { flag: "--cluster-ca-cert", path: path("ca.crt") } },
     initial: { cert: Buffer.from(a.server.cert), key: Buffer.from(a.server.key), ca: Buffer.from(a.ca) },
     apply: (contents) => {
       createSecureContext(contents);
       applied.push(contents);
     },
-  }], 1000, log);
-  return { a, b, path, put, applied, watcher, warnings, infos };
+  }], 1000, log, registry);
+  const metric = async (name: string, labels: string) => {
+    const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+    return line === undefined ? undefined : Number(line.split(" ").at(-1));
+  };
+  return { a, b, path, put, applied, watcher, warnings, infos, metric };
 }
 
-test("unchanged or merely touched files are not applied again", async (t) => {
-  const { path, applied, watcher, warnings } = await setUp(t);
+test("unchanged or merely touched files are not applied again; the expiry of the files in use is exported from the start", async (t) => {
+  const { a, path, applied, watcher, warnings, metric } = await setUp(t);
+  assert.equal(await metric("nodetunnel_tls_certificate_not_after_timestamp_seconds", 'flag="--cluster-cert"'), Math.floor(Date.parse(new X509Certificate(a.server.cert).validTo) / 1000));
   await watcher.check();
   utimesSync(path("tls.crt"), new Date(), new Date(Date.now() + 5000));
   await watcher.check();
@@ -57,7 +65,7 @@ test("unchanged or merely touched files are not applied again", async (t) => {
 });
 
 test("a rotated certificate, key and CA are applied together, and the log names the flags, the subject and the expiry", async (t) => {
-  const { b, put, applied, watcher, infos } = await setUp(t);
+  const { b, put, applied, watcher, infos, metric } = await setUp(t);
   put("tls.crt", b.server.cert);
   put("tls.key", b.server.key);
   put("ca.crt", b.ca);
@@ -68,15 +76,19 @@ test("a rotated certificate, key and CA are applied together, and the log names 
   assert.equal(applied[0]!.ca!.toString(), b.ca);
   const line = infos().at(-1)!;
   assert.deepEqual(line.changed, ["--cluster-cert", "--cluster-key", "--cluster-ca-cert"]);
-  assert.equal(line.tls, "agent port");
+  assert.equal(line.tls, "agent-port");
   assert.match(String(line.subject), /CN=localhost/);
   assert.ok(Date.parse(String(line.notAfter)) > Date.now(), `notAfter ${String(line.notAfter)}`);
   await watcher.check();
   assert.equal(applied.length, 1, "applied once");
+  assert.equal(await metric("nodetunnel_tls_reloads_total", 'tls="agent-port",result="applied"'), 1);
+  const notAfter = (pem: string) => Math.floor(Date.parse(new X509Certificate(pem).validTo) / 1000);
+  assert.equal(await metric("nodetunnel_tls_certificate_not_after_timestamp_seconds", 'flag="--cluster-cert"'), notAfter(b.server.cert));
+  assert.equal(await metric("nodetunnel_tls_certificate_not_after_timestamp_seconds", 'flag="--cluster-ca-cert"'), notAfter(b.ca));
 });
 
 test("a certificate rotated before its key is held back with one warning, then applied once the key follows", async (t) => {
-  const { b, put, applied, watcher, warnings } = await setUp(t);
+  const { b, put, applied, watcher, warnings, metric } = await setUp(t);
   put("tls.crt", b.server.cert);
   await watcher.check();
   await watcher.check();
@@ -84,6 +96,7 @@ test("a certificate rotated before its key is held back with one warning, then a
   assert.equal(warnings().length, 1, "one warning for the same files, however often they are checked");
   assert.deepEqual(warnings()[0]!.changed, ["--cluster-cert"]);
   assert.match(String(warnings()[0]!.err), /key values mismatch/);
+  assert.equal(await metric("nodetunnel_tls_reloads_total", 'tls="agent-port",result="rejected"'), 1, "counted once, as logged");
   put("tls.key", b.server.key);
   await watcher.check();
   assert.equal(applied.length, 1);

@@ -12,12 +12,13 @@
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
+import { Counter, Gauge, type Registry } from "prom-client";
 
 export type TlsPart = "cert" | "key" | "ca";
 export type TlsContents = Partial<Record<TlsPart, Buffer>>;
 
 export interface TlsFileSet {
-  /** What the files serve, for the log: "agent port", "frontends", "agent". */
+  /** What the files serve, for the log and the metrics' `tls` label: "agent-port", "frontends", "agent". */
   readonly name: string;
   /** Each part's flag and path. */
   readonly files: Partial<Record<TlsPart, { readonly flag: string; readonly path: string }>>;
@@ -36,13 +37,52 @@ interface SetState {
 
 const parts: readonly TlsPart[] = ["cert", "key", "ca"];
 
+/**
+ * nodetunnel_tls_certificate_not_after_timestamp_seconds{flag}: when the first certificate in each
+ * watched certificate or CA file expires (what an alert compares with time()), for the files in
+ * use; nodetunnel_tls_reloads_total{tls,result}: changes found, by outcome (a problem that persists
+ * counts once, as it is logged once).
+ */
+class TlsReloadMetrics {
+  private readonly notAfter: Gauge<"flag">;
+  private readonly reloads: Counter<"tls" | "result">;
+
+  constructor(registry: Registry) {
+    this.notAfter = new Gauge({
+      name: "nodetunnel_tls_certificate_not_after_timestamp_seconds",
+      help: "When the earliest-expiring certificate in each certificate or CA file in use expires, by flag (Unix time)",
+      labelNames: ["flag"], registers: [registry],
+    });
+    this.reloads = new Counter({
+      name: "nodetunnel_tls_reloads_total",
+      help: "Changed TLS files found, by what they serve and outcome: applied, rejected (no usable TLS context) or unreadable",
+      labelNames: ["tls", "result"], registers: [registry],
+    });
+  }
+
+  inUse(set: TlsFileSet, contents: TlsContents): void {
+    for (const part of ["cert", "ca"] as const) {
+      const file = set.files[part];
+      const expiry = file && earliestExpiry(contents[part]);
+      if (file && expiry !== undefined) this.notAfter.set({ flag: file.flag }, expiry / 1000);
+    }
+  }
+
+  reload(set: TlsFileSet, result: "applied" | "rejected" | "unreadable"): void {
+    this.reloads.inc({ tls: set.name, result });
+  }
+}
+
 export class TlsFileWatcher {
   private readonly states: SetState[];
+  private readonly metrics: TlsReloadMetrics | undefined;
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
 
-  constructor(sets: readonly TlsFileSet[], private readonly intervalMs: number, private readonly log: Logger) {
+  constructor(sets: readonly TlsFileSet[], private readonly intervalMs: number, private readonly log: Logger, registry?: Registry) {
     this.states = sets.map((set) => ({ set, applied: { ...set.initial }, lastProblem: undefined }));
+    this.metrics = registry && new TlsReloadMetrics(registry);
+    for (const { set } of this.states) this.metrics?.inUse(set, set.initial);
   }
 
   get watching(): boolean {
@@ -77,7 +117,7 @@ export class TlsFileWatcher {
         read[part] = await readFile(file.path);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        this.problem(state, `read:${file.path}:${code}`, { tls: set.name, flag: file.flag, path: file.path, err: code },
+        this.problem(state, "unreadable", `read:${file.path}:${code}`, { tls: set.name, flag: file.flag, path: file.path, err: code },
           "cannot read a TLS file: the material in use stays until it can be read");
         return;
       }
@@ -92,24 +132,42 @@ export class TlsFileWatcher {
       set.apply(read);
     } catch (err) {
       const message = (err as Error).message;
-      this.problem(state, `apply:${fingerprint(read)}`, { tls: set.name, changed: flags, err: message },
+      this.problem(state, "rejected", `apply:${fingerprint(read)}`, { tls: set.name, changed: flags, err: message },
         "rotated TLS files do not make a usable TLS context together (a certificate and a key from different rotations?): the material in use stays, checked again at the next change");
       return;
     }
     state.applied = read;
     state.lastProblem = undefined;
+    this.metrics?.reload(set, "applied");
+    this.metrics?.inUse(set, read);
     this.log.info({ tls: set.name, changed: flags, ...certificateSummary(read.cert) }, "TLS files changed: new handshakes use them, open connections keep theirs");
   }
 
-  private problem(state: SetState, key: string, fields: Record<string, unknown>, message: string): void {
+  /** Logs and counts a problem once, however many checks find it again. */
+  private problem(state: SetState, result: "rejected" | "unreadable", key: string, fields: Record<string, unknown>, message: string): void {
     if (state.lastProblem === key) return;
     state.lastProblem = key;
+    this.metrics?.reload(state.set, result);
     this.log.warn(fields, message);
   }
 }
 
 function fingerprint(contents: TlsContents): string {
   return parts.map((p) => contents[p]?.toString("base64").slice(-24) ?? "-").join("/");
+}
+
+/** When the first of the certificates in a PEM file (a chain, a CA bundle) expires, in ms. */
+function earliestExpiry(pem: Buffer | undefined): number | undefined {
+  let earliest: number | undefined;
+  for (const block of pem?.toString("latin1").match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      const t = Date.parse(new X509Certificate(block).validTo);
+      if (earliest === undefined || t < earliest) earliest = t;
+    } catch {
+      // not a certificate OpenSSL reads: the TLS context says so when it is applied
+    }
+  }
+  return earliest;
 }
 
 /** The leaf certificate's subject and expiry, for the log line of a reload. */

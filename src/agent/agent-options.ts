@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { isIPv6 } from "node:net";
 import { TunnelError, parseAgentIdentifiers, type AgentIdentifiers } from "../protocol/index.js";
-import { http2Implementations, type Http2Implementation } from "../transport/index.js";
+import { http2Implementations, type Http2Implementation, type ProxySettings } from "../transport/index.js";
 import { defaultFlowOptions, type FlowOptions } from "../tunnel/index.js";
 import { DestinationPolicy } from "./destination-policy.js";
 
@@ -33,6 +33,11 @@ export interface AgentOptions {
     readonly alpnProtocols: readonly string[];
     readonly servername?: string;
   };
+  /**
+   * HTTPS_PROXY and NO_PROXY (transport/http-proxy.ts): servers not excluded are reached through
+   * an HTTP CONNECT to this proxy, as upstream's agent (grpc-go) reaches them.
+   */
+  readonly proxy?: ProxySettings;
   /** Read again at every (re)connect, as upstream: projected tokens rotate. */
   readonly serviceAccountTokenPath?: string;
   readonly syncIntervalMs: number;
@@ -106,6 +111,7 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
     identifiersText: input.identifiers ?? "",
     servers,
     tls: input.tls,
+    proxy: input.proxy,
     serviceAccountTokenPath: input.serviceAccountTokenPath || undefined,
     syncIntervalMs: input.syncIntervalMs ?? 1000,
     syncIntervalCapMs: input.syncIntervalCapMs ?? 10_000,

@@ -21,6 +21,7 @@ import { createSecureContext } from "node:tls";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { TunnelError } from "../protocol/index.js";
+import { proxyFor } from "../transport/index.js";
 import { MemoryBudget } from "../tunnel/index.js";
 import { AgentMetrics } from "./agent-metrics.js";
 import type { AgentOptions, ServerTarget } from "./agent-options.js";
@@ -415,7 +416,8 @@ export class NodetunnelAgent {
 
   /** A DNS name with several addresses spreads the slots over them (upstream #394). */
   private async resolveTarget(t: ServerTarget, slotIndex: number): Promise<ServerTarget> {
-    if (isIP(t.host) !== 0 || this.options.servers.length > 1) return t;
+    // Through a proxy the name goes in the CONNECT: the proxy resolves it (the node may not).
+    if (isIP(t.host) !== 0 || this.options.servers.length > 1 || proxyFor(this.options.proxy, t.host, t.port)) return t;
     const all = await (this.deps.lookup ?? ((host: string) => lookup(host, { all: true })))(t.host);
     if (all.length <= 1) return t;
     const pick = all[slotIndex % all.length]!;

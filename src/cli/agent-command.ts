@@ -6,7 +6,7 @@ import { startProcessIdleGc } from "./idle-gc.js";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptions, type AgentOptionsInput, type ServerCountSource } from "../agent/index.js";
 import { loadKubeClientConfig } from "../server/agent-auth/index.js";
 import { ServerLeaseCounter, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
-import type { Http2Implementation } from "../transport/index.js";
+import { proxyFor, proxySettingsFromEnv, redactedProxy, type Http2Implementation } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { agentTracers, createLogger } from "./logger.js";
@@ -134,8 +134,15 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
         if ((flags as unknown as Record<string, unknown>)[key] !== undefined) io.stderr.write(`nodetunnel agent: --${name} is accepted for compatibility and ignored\n`);
       }
       const count = serverCountFromFlags(flags);
-      const options = resolveAgentOptions({ ...agentOptionsFromFlags(flags), serverCountSource: count.source });
+      const proxy = proxySettingsFromEnv(io.env);
+      const options = resolveAgentOptions({ ...agentOptionsFromFlags(flags), serverCountSource: count.source, proxy });
       const log = createLogger(io, { level: flags.logLevel });
+      if (proxy) {
+        const proxied = options.servers.filter((s) => proxyFor(proxy, s.host, s.port)).map((s) => `${s.host}:${s.port}`);
+        log.info({ proxy: redactedProxy(proxy.url), noProxy: proxy.noProxy, proxied }, proxied.length > 0
+          ? "HTTPS_PROXY: servers are reached through an HTTP CONNECT to the proxy"
+          : "HTTPS_PROXY is set, but NO_PROXY (or loopback) excludes every server: connecting directly");
+      }
       if (!options.tls?.ca) log.warn("no --ca-cert: the server's certificate is checked against the system's CAs");
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });

@@ -104,6 +104,36 @@ test("over TLS the client offers Node's suites with AES-128-GCM first, so a serv
   assert.deepEqual(chosen, ["TLSv1.3 TLS_AES_128_GCM_SHA256"]);
 });
 
+test("through an HTTP CONNECT proxy: TLS end to end to the name in the CONNECT, a call completes", async (t) => {
+  const pki = await createPki({ serverNames: ["localhost", "grpc.example"] });
+  const server = new GrpcServer({ "/S/M": (call) => call.end(GrpcStatus.OK) }, { http2: impl, tls: pki.server });
+  t.after(() => server.destroy());
+  const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
+  const targets: string[] = [];
+  const proxy = net.createServer((client) => {
+    client.once("data", (head: Buffer) => {
+      targets.push(/^CONNECT (\S+) /.exec(head.toString("latin1"))![1]!);
+      const upstream = net.connect(port!, "127.0.0.1", () => {
+        client.write("HTTP/1.1 200 Connection established\r\n\r\n");
+        client.pipe(upstream).pipe(client);
+      });
+      upstream.on("error", () => client.destroy());
+    });
+    client.on("error", () => {});
+  }).listen(0, "127.0.0.1");
+  await once(proxy, "listening");
+  t.after(() => proxy.close());
+  const proxyUrl = new URL(`http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`);
+  // grpc.example resolves nowhere: only the proxy knows it.
+  const client = await GrpcClient.connect({ host: "grpc.example", port: port!, tls: { ca: pki.ca }, proxy: proxyUrl }, { http2: impl });
+  t.after(() => client.destroy());
+  assert.equal(client.alpnProtocol, "h2");
+  const call = client.openStream("/S/M");
+  call.end();
+  assert.equal((await statusOf(call)).code, GrpcStatus.OK);
+  assert.deepEqual(targets, [`grpc.example:${port}`]);
+});
+
 test("options are validated at the edge", async () => {
   await assert.rejects(GrpcClient.connect({ path: "/nonexistent" }, { http2: impl, streamWindowBytes: 10 }), (e) => isTunnelError(e, "INVALID_OPTION"));
   await assert.rejects(

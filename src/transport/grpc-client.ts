@@ -9,6 +9,7 @@ import * as tls from "node:tls";
 import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
 import { ClientCall, type ClientStream, type GrpcClientCall } from "./grpc-client-call.js";
+import { connectThroughProxy } from "./http-proxy.js";
 import { Http2Session } from "./http2-session.js";
 import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcClientOptions, type GrpcClientOptions, type ResolvedGrpcClientOptions } from "./grpc-options.js";
@@ -26,7 +27,8 @@ export interface GrpcClientTlsOptions {
   /** Offered before "h2", to share a port with other TLS services. */
   alpn?: string[];
 }
-export type GrpcClientTarget = { host: string; port: number; tls: GrpcClientTlsOptions } | { path: string };
+/** `proxy`: reach host:port through this HTTP CONNECT proxy (http-proxy.ts), TLS end to end. */
+export type GrpcClientTarget = { host: string; port: number; tls: GrpcClientTlsOptions; proxy?: URL } | { path: string };
 
 const userAgent = "nodetunnel-grpc/0.1";
 
@@ -46,8 +48,11 @@ export class GrpcClient extends EventEmitter {
   static async connect(target: GrpcClientTarget, options?: GrpcClientOptions): Promise<GrpcClient> {
     const o = resolveGrpcClientOptions(options);
     if (o.signal?.aborted) throw new TunnelError("CANCELLED", "grpc connect aborted", { cause: o.signal.reason });
+    const tunnel = "proxy" in target && target.proxy
+      ? await connectThroughProxy(target.proxy, target.host, target.port, { timeoutMs: o.connectTimeoutMs, signal: o.signal, userAgent })
+      : undefined;
     if (o.http2 === "builtin") {
-      const socket = openSocket(target);
+      const socket = openSocket(target, tunnel);
       await whenReady(socket, socket instanceof tls.TLSSocket ? "secureConnect" : "connect", o, () => socket.destroy());
       if (socket instanceof tls.TLSSocket) checkAlpn(socket.alpnProtocol, () => socket.destroy());
       const session = new Http2Session(socket, {
@@ -62,7 +67,7 @@ export class GrpcClient extends EventEmitter {
       });
       return new GrpcClient(session, o, requestTarget(target));
     }
-    const session = openNodeSession(target, o);
+    const session = openNodeSession(target, o, tunnel);
     await whenReady(session, "connect", o, () => session.destroy());
     if (!("path" in target)) checkAlpn(session.alpnProtocol, () => session.destroy());
     return new GrpcClient(session, o, requestTarget(target));
@@ -173,13 +178,15 @@ function requestTarget(target: GrpcClientTarget): RequestTarget {
   return { scheme: "https", authority: `${net.isIPv6(target.host) ? `[${target.host}]` : target.host}:${target.port}` };
 }
 
-/** The socket for a target: TLS with our ALPN list ("h2" last), or a Unix socket for h2c. */
-function openSocket(target: GrpcClientTarget): net.Socket {
+/**
+ * The socket for a target: TLS with our ALPN list ("h2" last), over `tunnel` when a proxy opened
+ * one, or a Unix socket for h2c.
+ */
+function openSocket(target: GrpcClientTarget, tunnel?: net.Socket): net.Socket {
   if ("path" in target) return net.connect({ path: target.path });
   const { host, port } = target;
   return tls.connect({
-    host,
-    port,
+    ...(tunnel ? { socket: tunnel } : { host, port }),
     ca: target.tls.ca,
     cert: target.tls.cert,
     key: target.tls.key,
@@ -191,7 +198,7 @@ function openSocket(target: GrpcClientTarget): net.Socket {
   }).setNoDelay(true); // small packets (dials, closes, credit) must not wait for Nagle's algorithm
 }
 
-function openNodeSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions): http2.ClientHttp2Session {
+function openNodeSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions, tunnel?: net.Socket): http2.ClientHttp2Session {
   const common: http2.ClientSessionOptions = {
     settings: { initialWindowSize: o.streamWindowBytes, maxFrameSize: maxFrameBytes, enablePush: false },
     maxSessionMemory: maxSessionMemoryMiB(o),
@@ -200,7 +207,7 @@ function openNodeSession(target: GrpcClientTarget, o: ResolvedGrpcClientOptions)
   if ("path" in target) return http2.connect("http://localhost", { ...common, createConnection: () => openSocket(target) });
   const authorityHost = net.isIPv6(target.host) ? `[${target.host}]` : target.host;
   // node's http2.connect forces ALPN ["h2"]; our own socket lets us offer more, h2 last.
-  return http2.connect(`https://${authorityHost}:${target.port}`, { ...common, createConnection: () => openSocket(target) });
+  return http2.connect(`https://${authorityHost}:${target.port}`, { ...common, createConnection: () => openSocket(target, tunnel) });
 }
 
 /** Waits for `event` (connected), failing on error, close, the connect timeout or the abort signal. */

@@ -1,0 +1,129 @@
+// A node whose only way out is an HTTP proxy: `nodetunnel agent` with HTTPS_PROXY reaches its
+// server through an HTTP CONNECT, as upstream's agent (grpc-go) does, with TLS end to end. The
+// proxy here is a real one on loopback that demands Basic credentials and knows the server by a
+// name the agent itself cannot resolve (the proxy resolves names, the node may not).
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { createPki } from "../src/transport/index.js";
+import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { freePort } from "./helpers/free-port.js";
+
+const bin = new URL("../bin/nodetunnel.js", import.meta.url).pathname;
+const serverName = "nodetunnel-server.test";
+
+interface Child extends ChildProcess { stderrText(): string }
+
+function run(args: string[], env: Record<string, string> = {}): Child {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(https?_proxy|no_proxy|all_proxy)$/i.test(k)));
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...clean, NODETUNNEL_LOG_FORMAT: "json", ...env } }) as Child;
+  let err = "";
+  child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+  child.stderrText = () => err;
+  return child;
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await Promise.resolve().then(check).catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test("the agent reaches its server through HTTPS_PROXY with Basic credentials, by name, and tunnels through it", { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "nt-proxy-"));
+  const children: Child[] = [];
+  const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
+  await once(echo, "listening");
+  const credentials = `Basic ${Buffer.from("node-egress:pa ss").toString("base64")}`;
+  const connects: Array<{ target: string; authorized: boolean }> = [];
+  const agentPort = await freePort();
+  // CONNECT for the server's name goes to the server on loopback; anything else, or no credentials, is refused.
+  const proxy = net.createServer((client) => {
+    client.on("error", () => {});
+    let head = "";
+    const onData = (c: Buffer) => {
+      head += c.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      client.off("data", onData);
+      const target = /^CONNECT (\S+) HTTP\/1\.1\r\n/.exec(head)?.[1] ?? "";
+      const authorized = head.includes(`\r\nProxy-Authorization: ${credentials}\r\n`);
+      connects.push({ target, authorized });
+      if (!authorized) return void client.end("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n");
+      if (target !== `${serverName}:${agentPort}`) return void client.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+      const upstream = net.connect(agentPort, "127.0.0.1");
+      upstream.on("error", () => client.destroy());
+      upstream.once("connect", () => {
+        client.write("HTTP/1.1 200 Connection established\r\n\r\n");
+        client.pipe(upstream).pipe(client);
+      });
+    };
+    client.on("data", onData);
+  }).listen(0, "127.0.0.1");
+  await once(proxy, "listening");
+  t.after(() => {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+    proxy.close();
+    echo.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const proxyUrl = `http://node-egress:pa%20ss@127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+
+  const pki = await createPki({ serverNames: ["localhost", serverName] });
+  const agentCert = await pki.issue("node-1", { client: true });
+  const f = (name: string) => join(dir, name);
+  writeFileSync(f("ca.crt"), pki.ca);
+  writeFileSync(f("server.crt"), pki.server.cert);
+  writeFileSync(f("server.key"), pki.server.key);
+  writeFileSync(f("agent.crt"), agentCert.cert);
+  writeFileSync(f("agent.key"), agentCert.key);
+  const health = await freePort();
+  const server = run([
+    "server", "--mode=http-connect", "--server-port=0", `--uds-name=${f("connect.sock")}`,
+    `--agent-port=${agentPort}`, "--agent-bind-address=127.0.0.1",
+    `--cluster-cert=${f("server.crt")}`, `--cluster-key=${f("server.key")}`, `--cluster-ca-cert=${f("ca.crt")}`,
+    `--health-port=${health}`, "--health-bind-address=127.0.0.1", "--admin-port=0",
+  ]);
+  children.push(server);
+  const agentArgs = [
+    "agent", `--proxy-server-host=${serverName}`, `--proxy-server-port=${agentPort}`, `--ca-cert=${f("ca.crt")}`,
+    `--agent-cert=${f("agent.crt")}`, `--agent-key=${f("agent.key")}`, "--agent-id=node-1", "--agent-identifiers=ipv4=127.0.0.1",
+    "--health-server-port=0", "--admin-server-port=0", "--sync-interval=200ms", "--sync-interval-cap=1s",
+  ];
+
+  // Without credentials the proxy says 407, and the agent says so.
+  const refused = run(agentArgs, { HTTPS_PROXY: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}` });
+  children.push(refused);
+  await until("the agent reports the proxy's 407", () => /refused the tunnel to nodetunnel-server\.test:\d+: 407 Proxy Authentication Required/.test(refused.stderrText()));
+  refused.kill("SIGKILL");
+  await once(refused, "exit");
+
+  const agent = run(agentArgs, { https_proxy: proxyUrl, NO_PROXY: "10.0.0.0/8,.cluster.local" });
+  children.push(agent);
+  await until("the agent connected through the proxy", async () => (await fetch(`http://127.0.0.1:${health}/readyz`)).status === 200);
+  assert.deepEqual(connects.at(-1), { target: `${serverName}:${agentPort}`, authorized: true }, "CONNECT by name, with the credentials");
+  assert.match(agent.stderrText(), /"proxy":"http:\/\/node-egress:\*\*\*@127\.0\.0\.1:\d+"[^\n]*"proxied":\["nodetunnel-server\.test:\d+"\][^\n]*servers are reached through an HTTP CONNECT/);
+  assert.doesNotMatch(agent.stderrText(), /pa ss|pa%20ss/, "the password is never logged");
+
+  const { socket, head, rest } = await httpConnect({ path: f("connect.sock") }, `127.0.0.1:${(echo.address() as net.AddressInfo).port}`);
+  t.after(() => socket.destroy());
+  assert.match(head, /^HTTP\/1\.1 200/);
+  socket.write("through the proxy");
+  assert.equal((await readUntil(socket, rest, (b) => b.length >= 17)).toString(), "through the proxy");
+});
+
+test("an HTTPS_PROXY the agent cannot use stops it at start with exit 2, naming the variable", () => {
+  const r = spawnSync(process.execPath, [bin, "agent", "--proxy-server-host=konnectivity.example"], {
+    encoding: "utf8", timeout: 20_000, env: { ...process.env, HTTPS_PROXY: "socks5://user:s3cret@proxy:1080" },
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /nodetunnel agent: HTTPS_PROXY: socks5 proxies are not supported, only HTTP CONNECT proxies/);
+  assert.doesNotMatch(r.stderr, /s3cret/);
+});

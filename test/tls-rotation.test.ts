@@ -2,7 +2,7 @@
 // kubelet swaps a mounted Secret's files, and `nodetunnel server` and `nodetunnel agent` must pick
 // them up without a restart. Real processes, real files renamed over, real mTLS handshakes.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -154,4 +154,29 @@ test("server and agent take rotated certificates, keys and CAs from their files 
   assert.equal(server.stderrText().match(/do not make a usable TLS context/g)!.length, 2, "one warning per listener (agent port, frontends)");
   put("server.key", c.server.key);
   await until("C's certificate once its key followed", async () => (await presented(ports.agent, agentB)) === fingerprint(c.server.cert));
+});
+
+test("a bad --tls-reload-interval or an unreadable CA file stops either command before it starts, with exit 2 naming the flag", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "nt-rotation-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pki = await createPki();
+  const f = (name: string) => join(dir, name);
+  writeFileSync(f("server.crt"), pki.server.cert);
+  writeFileSync(f("server.key"), pki.server.key);
+  writeFileSync(f("ca.crt"), pki.ca);
+  writeFileSync(f("empty.crt"), "");
+  const server = (extra: string[]) => spawnSync(process.execPath, [bin, "server", `--uds-name=${f("s.sock")}`, "--server-port=0", "--agent-port=0",
+    "--agent-bind-address=127.0.0.1", `--cluster-cert=${f("server.crt")}`, `--cluster-key=${f("server.key")}`, "--health-port=0", "--admin-port=0", ...extra],
+  { encoding: "utf8", timeout: 20_000 });
+  const agent = (extra: string[]) => spawnSync(process.execPath, [bin, "agent", "--proxy-server-host=127.0.0.1", "--health-server-port=0", "--admin-server-port=0", ...extra],
+    { encoding: "utf8", timeout: 20_000 });
+  for (const [r, pattern] of [
+    [server(["--tls-reload-interval=5x", `--cluster-ca-cert=${f("ca.crt")}`]), /nodetunnel server: --tls-reload-interval: "5x" is not a duration/],
+    [server([`--cluster-ca-cert=${f("empty.crt")}`]), /nodetunnel server: --cluster-ca-cert \S+empty\.crt: no PEM certificate in it \(the file is empty\)/],
+    [agent(["--tls-reload-interval=bogus", `--ca-cert=${f("ca.crt")}`]), /nodetunnel agent: --tls-reload-interval: "bogus" is not a duration/],
+    [agent([`--ca-cert=${f("empty.crt")}`]), /nodetunnel agent: --ca-cert \S+empty\.crt: no PEM certificate in it/],
+  ] as const) {
+    assert.equal(r.status, 2, `${r.stderr} (signal ${r.signal})`);
+    assert.match(r.stderr, pattern);
+  }
 });

@@ -21,7 +21,7 @@ import { createSecureContext } from "node:tls";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { TunnelError } from "../protocol/index.js";
-import { proxyFor } from "../transport/index.js";
+import { checkCertificatePem, proxyFor } from "../transport/index.js";
 import { MemoryBudget } from "../tunnel/index.js";
 import { AgentMetrics } from "./agent-metrics.js";
 import type { AgentOptions, ServerTarget } from "./agent-options.js";
@@ -123,6 +123,8 @@ export class NodetunnelAgent {
         throw new TunnelError("INVALID_OPTION", `the ${name === "ca" ? "CA" : name} cannot be added or removed while the agent runs`);
       }
     }
+    if (material.cert !== undefined) checkCertificatePem("the certificate", material.cert);
+    if (material.ca !== undefined) checkCertificatePem("the CA", material.ca);
     createSecureContext({ ca: material.ca, cert: material.cert, key: material.key });
     this.connectOptions = { ...this.options, tls: { ...current, ca: material.ca, cert: material.cert, key: material.key } };
   }

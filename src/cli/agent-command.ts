@@ -8,7 +8,7 @@ import { loadKubeClientConfig } from "../server/agent-auth/index.js";
 import { ServerLeaseCounter, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
 import { proxyFor, proxySettingsFromEnv, redactedProxy, type Http2Implementation } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { envOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { agentTracers, createLogger } from "./logger.js";
 import { collectDestinations, collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { waitForSignals } from "./server-command.js";
@@ -64,8 +64,8 @@ export function agentOptionsFromFlags(f: AgentFlags): AgentOptionsInput {
     proxyServerHost: f.proxyServerHost,
     proxyServerPort: parseInteger("--proxy-server-port", f.proxyServerPort, 1, 65535),
     tls: {
-      ca: readFlagFile("--ca-cert", f.caCert),
-      cert: readFlagFile("--agent-cert", f.agentCert),
+      ca: readCertificateFlagFile("--ca-cert", f.caCert),
+      cert: readCertificateFlagFile("--agent-cert", f.agentCert),
       key: readFlagFile("--agent-key", f.agentKey),
       alpnProtocols: f.alpnProto ?? [],
     },
@@ -135,6 +135,7 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
       }
       const count = serverCountFromFlags(flags);
       const proxy = proxySettingsFromEnv(io.env);
+      const tlsReloadMs = parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s");
       const options = resolveAgentOptions({ ...agentOptionsFromFlags(flags), serverCountSource: count.source, proxy });
       const log = createLogger(io, { level: flags.logLevel });
       if (proxy) {
@@ -151,7 +152,7 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
         : undefined;
       const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log), countServerLeases: counter && (() => counter.count()) });
       const idleGc = startProcessIdleGc(log);
-      const tlsFiles = new TlsFileWatcher(agentTlsFileSets(flags, options, agent), parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s"), log, registry);
+      const tlsFiles = new TlsFileWatcher(agentTlsFileSets(flags, options, agent), tlsReloadMs, log, registry);
       tlsFiles.start();
       await waitForSignals(io, async (first) => {
         if (first) await agent.drain();

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Option, type Command, type CommanderError } from "commander";
 import { TunnelError, isTunnelError } from "../protocol/index.js";
+import { checkCertificatePem } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
 
 export class UsageError extends Error {}
@@ -37,6 +38,13 @@ export function readFlagFile(flag: string, path: string | undefined): Buffer | u
   } catch (err) {
     throw new TunnelError("INVALID_OPTION", `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+}
+
+/** A certificate or CA file, checked as OpenSSL will read it (an empty CA file would refuse every peer). */
+export function readCertificateFlagFile(flag: string, path: string | undefined): Buffer | undefined {
+  const pem = readFlagFile(flag, path);
+  if (pem !== undefined) checkCertificatePem(`${flag} ${path}`, pem);
+  return pem;
 }
 
 /** Runs a command body: option errors → exit 2 with one line; other failures → exit 1. */

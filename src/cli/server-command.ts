@@ -15,7 +15,7 @@ import {
   TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, requireAgentAuthentication, type IdentityBindingMode,
 } from "../server/agent-auth/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { envOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { createLogger, serverTracers } from "./logger.js";
 import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { TlsFileWatcher, type TlsContents, type TlsFileSet, type TlsPart } from "./tls-reload.js";
@@ -64,7 +64,7 @@ export function serverOptionsFromFlags(f: ServerFlags, notes: string[] = []): Se
   }
   const frontends: FrontendConfig[] = [];
   const serverTls = f.serverCert || f.serverKey
-    ? { cert: readFlagFile("--server-cert", f.serverCert)!, key: readFlagFile("--server-key", f.serverKey)!, ca: readFlagFile("--server-ca-cert", f.serverCaCert) }
+    ? { cert: readCertificateFlagFile("--server-cert", f.serverCert)!, key: readFlagFile("--server-key", f.serverKey)!, ca: readCertificateFlagFile("--server-ca-cert", f.serverCaCert) }
     : undefined;
   if ((f.serverCert === undefined) !== (f.serverKey === undefined)) throw new UsageError("--server-cert and --server-key go together");
   if (f.udsName) {
@@ -79,7 +79,7 @@ export function serverOptionsFromFlags(f: ServerFlags, notes: string[] = []): Se
   if (frontends.length === 0) throw new UsageError("no frontend: give --uds-name with --server-port=0, a --server-port with --server-cert/--server-key, or --frontend");
   const strategies = f.proxyStrategies.split(",").map((s) => s.trim()).filter(Boolean) as ProxyStrategy[];
   const agentTls = f.clusterCert || f.clusterKey
-    ? { cert: readFlagFile("--cluster-cert", f.clusterCert)!, key: readFlagFile("--cluster-key", f.clusterKey)!, ca: readFlagFile("--cluster-ca-cert", f.clusterCaCert) }
+    ? { cert: readCertificateFlagFile("--cluster-cert", f.clusterCert)!, key: readFlagFile("--cluster-key", f.clusterKey)!, ca: readCertificateFlagFile("--cluster-ca-cert", f.clusterCaCert) }
     : undefined;
   if ((f.clusterCert === undefined) !== (f.clusterKey === undefined)) throw new UsageError("--cluster-cert and --cluster-key go together");
   if (f.clusterCaCert && !agentTls) throw new UsageError("--cluster-ca-cert needs --cluster-cert and --cluster-key");
@@ -228,6 +228,7 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       const notes: string[] = [];
       const options = resolveServerOptions(serverOptionsFromFlags(flags, notes));
       for (const note of notes) io.stderr.write(`nodetunnel server: ${note}\n`);
+      const tlsReloadMs = parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s");
       const log = createLogger(io, { level: flags.logLevel });
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
@@ -239,7 +240,7 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
       const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });
       const idleGc = startProcessIdleGc(log);
-      const tlsFiles = new TlsFileWatcher(serverTlsFileSets(flags, options, server), parseDuration("--tls-reload-interval", flags.tlsReloadInterval ?? "30s"), log, registry);
+      const tlsFiles = new TlsFileWatcher(serverTlsFileSets(flags, options, server), tlsReloadMs, log, registry);
       tlsFiles.start();
       const leases = leaseSettings && leaseConfig ? new LeaseController(leaseConfig, { serverId: options.serverId, ...leaseSettings }, log, registry) : undefined;
       leases?.start();

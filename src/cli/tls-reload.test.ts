@@ -8,7 +8,7 @@ import { test, type TestContext } from "node:test";
 import { createSecureContext } from "node:tls";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { createPki } from "../transport/index.js";
+import { checkCertificatePem, createPki } from "../transport/index.js";
 import { TlsFileWatcher, type TlsContents } from "./tls-reload.js";
 
 function capture() {
@@ -43,10 +43,11 @@ async function setUp(t: TestContext) {
     files: { cert: { flag: "--cluster-cert", path: path("tls.crt") }, key: { flag: "--cluster-key", path: path("tls.key") }, ca: { flag: "--cluster-ca-cert", path: path("ca.crt") } },
     initial: { cert: Buffer.from(a.server.cert), key: Buffer.from(a.server.key), ca: Buffer.from(a.ca) },
     apply: (contents) => {
+      if (contents.ca) checkCertificatePem("the CA", contents.ca);
       createSecureContext(contents);
       applied.push(contents);
     },
-  }], 1000, log, registry);
+  }], 1000, log, registry, 30);
   const metric = async (name: string, labels: string) => {
     const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
     return line === undefined ? undefined : Number(line.split(" ").at(-1));
@@ -97,10 +98,43 @@ test("a certificate rotated before its key is held back with one warning, then a
   assert.deepEqual(warnings()[0]!.changed, ["--cluster-cert"]);
   assert.match(String(warnings()[0]!.err), /key values mismatch/);
   assert.equal(await metric("nodetunnel_tls_reloads_total", 'tls="agent-port",result="rejected"'), 1, "counted once, as logged");
+  const c = await createPki();
+  put("tls.crt", c.server.cert);
+  await watcher.check();
+  assert.equal(warnings().length, 2, "another mismatched set is another warning");
+  put("tls.crt", b.server.cert);
   put("tls.key", b.server.key);
   await watcher.check();
   assert.equal(applied.length, 1);
   assert.equal(applied[0]!.key!.toString(), b.server.key);
+});
+
+test("a CA file emptied or cut short is refused, not applied: the CA in use stays", async (t) => {
+  const { b, put, applied, watcher, warnings } = await setUp(t);
+  put("ca.crt", "");
+  await watcher.check();
+  put("ca.crt", b.ca.slice(0, 300));
+  await watcher.check();
+  assert.equal(applied.length, 0);
+  assert.deepEqual(warnings().map((w) => String(w.err).replace(/:.*/, "")), ["the CA", "the CA"]);
+  assert.match(String(warnings()[0]!.err), /the file is empty/);
+  assert.match(String(warnings()[1]!.err), /cut short/);
+  put("ca.crt", b.ca);
+  await watcher.check();
+  assert.equal(applied.length, 1);
+});
+
+test("a file still being written is taken only once two reads agree", async (t) => {
+  const { b, path, applied, watcher } = await setUp(t);
+  // As cp writes: the new CA lands in two steps, the second within the settle time.
+  writeFileSync(path("ca.crt"), b.ca.slice(0, 100));
+  const checking = watcher.check();
+  setTimeout(() => writeFileSync(path("ca.crt"), b.ca), 5);
+  await checking;
+  assert.equal(applied.length, 0, "changed during the check: left for the next one");
+  await watcher.check();
+  assert.equal(applied.length, 1);
+  assert.equal(applied[0]!.ca!.toString(), b.ca);
 });
 
 test("a file that disappears keeps the material in use, with one warning naming the flag and path", async (t) => {

@@ -7,9 +7,12 @@
 // reconnect until someone restarts it (upstream apiserver-network-proxy #350, #801).
 //
 // Files are compared by content, so a touch does nothing and a symlink swap is seen like a write.
-// A set whose files do not make a TLS context together (a certificate already rotated, its key
-// not yet) is not applied: the material in use stays, and the next check tries again.
-import { X509Certificate } from "node:crypto";
+// A change is read twice, settleMs apart, and taken only when both reads agree: a `cp` over a
+// file truncates it first. A set whose files do not make a TLS context together (a certificate
+// already rotated, its key not yet; a CA file OpenSSL would read no certificate from) is not
+// applied: the material in use stays, the next check tries again, and the warning comes back
+// every hour while the problem lasts.
+import { X509Certificate, createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
@@ -31,9 +34,13 @@ export interface TlsFileSet {
 interface SetState {
   readonly set: TlsFileSet;
   applied: TlsContents;
-  /** The last problem logged, so that a file missing for an hour is one warning, not 120. */
+  /** The last problem logged and when, so that a file missing for an hour is one warning, not 120. */
   lastProblem: string | undefined;
+  lastWarnedAt: number;
 }
+
+/** A problem that lasts is logged again this often. */
+const rewarnMs = 60 * 60 * 1000;
 
 const parts: readonly TlsPart[] = ["cert", "key", "ca"];
 
@@ -41,7 +48,7 @@ const parts: readonly TlsPart[] = ["cert", "key", "ca"];
  * nodetunnel_tls_certificate_not_after_timestamp_seconds{flag}: when the first certificate in each
  * watched certificate or CA file expires (what an alert compares with time()), for the files in
  * use; nodetunnel_tls_reloads_total{tls,result}: changes found, by outcome (a problem that persists
- * counts once, as it is logged once).
+ * counts once).
  */
 class TlsReloadMetrics {
   private readonly notAfter: Gauge<"flag">;
@@ -79,8 +86,15 @@ export class TlsFileWatcher {
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
 
-  constructor(sets: readonly TlsFileSet[], private readonly intervalMs: number, private readonly log: Logger, registry?: Registry) {
-    this.states = sets.map((set) => ({ set, applied: { ...set.initial }, lastProblem: undefined }));
+  constructor(
+    sets: readonly TlsFileSet[],
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+    registry?: Registry,
+    /** How long a changed file must stay the same before it is taken. */
+    private readonly settleMs = 1000,
+  ) {
+    this.states = sets.map((set) => ({ set, applied: { ...set.initial }, lastProblem: undefined, lastWarnedAt: 0 }));
     this.metrics = registry && new TlsReloadMetrics(registry);
     for (const { set } of this.states) this.metrics?.inUse(set, set.initial);
   }
@@ -101,13 +115,16 @@ export class TlsFileWatcher {
 
   /** Reads every set's files once and applies those that changed (what the timer runs). */
   check(): Promise<void> {
-    this.checking ??= Promise.all(this.states.map((s) => this.checkSet(s))).then(() => {
-      this.checking = undefined;
-    });
+    this.checking ??= Promise.all(this.states.map((s) => this.checkSet(s)))
+      .then(() => undefined, (err: Error) => this.log.error({ err: err.message }, "checking the TLS files failed"))
+      .finally(() => {
+        this.checking = undefined;
+      });
     return this.checking;
   }
 
-  private async checkSet(state: SetState): Promise<void> {
+  /** Every file of the set, or undefined after logging the one that cannot be read. */
+  private async readSet(state: SetState): Promise<TlsContents | undefined> {
     const { set } = state;
     const read: TlsContents = {};
     for (const part of parts) {
@@ -119,13 +136,28 @@ export class TlsFileWatcher {
         const code = (err as NodeJS.ErrnoException).code ?? String(err);
         this.problem(state, "unreadable", `read:${file.path}:${code}`, { tls: set.name, flag: file.flag, path: file.path, err: code },
           "cannot read a TLS file: the material in use stays until it can be read");
-        return;
+        return undefined;
       }
     }
-    const changed = parts.filter((p) => read[p] !== undefined && !read[p]!.equals(state.applied[p] ?? Buffer.alloc(0)));
+    return read;
+  }
+
+  private async checkSet(state: SetState): Promise<void> {
+    const { set } = state;
+    let read = await this.readSet(state);
+    if (!read) return;
+    const differs = (a: TlsContents, b: TlsContents) => parts.filter((p) => a[p] !== undefined && !a[p]!.equals(b[p] ?? Buffer.alloc(0)));
+    const changed = differs(read, state.applied);
     if (changed.length === 0) {
       state.lastProblem = undefined;
       return;
+    }
+    if (this.settleMs > 0) {
+      // Still being written (a cp truncates first)? Take it once it holds still.
+      await new Promise((r) => setTimeout(r, this.settleMs));
+      const again = await this.readSet(state);
+      if (!again || differs(again, read).length > 0) return;
+      read = again;
     }
     const flags = changed.map((p) => set.files[p]!.flag);
     try {
@@ -145,15 +177,18 @@ export class TlsFileWatcher {
 
   /** Logs and counts a problem once, however many checks find it again. */
   private problem(state: SetState, result: "rejected" | "unreadable", key: string, fields: Record<string, unknown>, message: string): void {
-    if (state.lastProblem === key) return;
+    if (state.lastProblem === key && Date.now() - state.lastWarnedAt < rewarnMs) return;
+    if (state.lastProblem !== key) this.metrics?.reload(state.set, result);
     state.lastProblem = key;
-    this.metrics?.reload(state.set, result);
+    state.lastWarnedAt = Date.now();
     this.log.warn(fields, message);
   }
 }
 
 function fingerprint(contents: TlsContents): string {
-  return parts.map((p) => contents[p]?.toString("base64").slice(-24) ?? "-").join("/");
+  const hash = createHash("sha256");
+  for (const p of parts) hash.update(`${p}:${contents[p]?.length ?? -1}:`).update(contents[p] ?? "");
+  return hash.digest("hex");
 }
 
 /** When the first of the certificates in a PEM file (a chain, a CA bundle) expires, in ms. */

@@ -13,7 +13,7 @@ import type { Registry } from "prom-client";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError, parseAgentIdentifiers,
 } from "../protocol/index.js";
-import { GrpcServer, GrpcStatus, bindWithMode, removeStaleSocket, type GrpcServerCall, type TlsMaterial } from "../transport/index.js";
+import { GrpcServer, GrpcStatus, bindWithMode, checkCertificatePem, removeStaleSocket, type GrpcServerCall, type TlsMaterial } from "../transport/index.js";
 import { GrpcPacketChannel, type CallEnds } from "../tunnel/index.js";
 import {
   anonymousCredential, certificateCredential, checkIdentityClaims, isBindingEnforced, tokenCredential,
@@ -169,6 +169,8 @@ export class NodetunnelServer {
     if (this.tlsGrpcFrontends.length + this.tlsConnectFrontends.length === 0) throw new TunnelError("INVALID_OPTION", "no frontend listens with TLS");
     const hadCa = this.options.frontends.some((f) => f.tls?.ca !== undefined);
     if ((material.ca !== undefined) !== hadCa) throw new TunnelError("INVALID_OPTION", "a client CA cannot be added or removed while the server runs");
+    checkCertificatePem("the certificate", material.cert);
+    if (material.ca !== undefined) checkCertificatePem("the CA", material.ca);
     const context = connectFrontendSecureContext(material, this.options.tlsPolicy);
     createSecureContext(context);
     for (const grpc of this.tlsGrpcFrontends) grpc.setTlsMaterial(material);

@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 import type { Logger } from "pino";
 import { TunnelError } from "../protocol/tunnel-error.js";
+import { checkCertificatePem } from "./certificate-pem.js";
 import { GrpcStatus, percentEncodeGrpcMessage } from "./grpc-status.js";
 import { keepReading } from "./keep-reading.js";
 import { maxFrameBytes, maxSessionMemoryMiB, resolveGrpcServerOptions, type GrpcServerOptions, type ResolvedGrpcServerOptions, type TlsMaterial } from "./grpc-options.js";
@@ -126,6 +127,8 @@ export class GrpcServer {
     if ((material.ca === undefined) !== (current.ca === undefined)) {
       throw new TunnelError("INVALID_OPTION", "a client CA cannot be added or removed while the server runs");
     }
+    checkCertificatePem("the certificate", material.cert);
+    if (material.ca !== undefined) checkCertificatePem("the CA", material.ca);
     const next = { ...current, cert: material.cert, key: material.key, ca: material.ca };
     const options = tlsServerOptions(next, this.#options.tlsHandshakeTimeoutMs);
     tls.createSecureContext(options);

@@ -19,4 +19,5 @@ export type { GrpcCallStatus, GrpcClientCall } from "./grpc-client-call.js";
 export { createPki, type IssueOptions, type PemPair, type Pki } from "./pki-lazy.js";
 export { bindWithMode, removeStaleSocket } from "./unix-socket.js";
 export { defaultTlsPolicy, tlsCipherOrder, tlsPolicyFromGoNames, type TlsPolicy } from "./tls-suites.js";
+export { checkCertificatePem } from "./certificate-pem.js";
 export { connectThroughProxy, proxyFor, proxyPort, proxySettingsFromEnv, redactedProxy, type ProxySettings } from "./http-proxy.js";

@@ -36,6 +36,8 @@ async function setUp(t: TestContext) {
   put("tls.key", a.server.key);
   put("ca.crt", a.ca);
   const applied: TlsContents[] = [];
+  /** Run between the two reads of a change: what a writer does meanwhile. */
+  const settling: Array<() => void> = [];
   const { log, warnings, infos } = capture();
   const registry = new Registry();
   const watcher = new TlsFileWatcher([{
@@ -47,12 +49,12 @@ async function setUp(t: TestContext) {
       createSecureContext(contents);
       applied.push(contents);
     },
-  }], 1000, log, registry, 30);
+  }], 1000, log, registry, async () => settling.splice(0).forEach((f) => f()));
   const metric = async (name: string, labels: string) => {
     const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
     return line === undefined ? undefined : Number(line.split(" ").at(-1));
   };
-  return { a, b, path, put, applied, watcher, warnings, infos, metric };
+  return { a, b, path, put, applied, watcher, warnings, infos, metric, settling };
 }
 
 test("unchanged or merely touched files are not applied again; the expiry of the files in use is exported from the start", async (t) => {
@@ -125,16 +127,16 @@ test("a CA file emptied or cut short is refused, not applied: the CA in use stay
 });
 
 test("a file still being written is taken only once two reads agree", async (t) => {
-  const { b, path, applied, watcher } = await setUp(t);
-  // As cp writes: the new CA lands in two steps, the second within the settle time.
-  writeFileSync(path("ca.crt"), b.ca.slice(0, 100));
-  const checking = watcher.check();
-  setTimeout(() => writeFileSync(path("ca.crt"), b.ca), 5);
-  await checking;
-  assert.equal(applied.length, 0, "changed during the check: left for the next one");
+  const { b, path, applied, watcher, settling } = await setUp(t);
+  const c = await createPki();
+  // A writer still at work: B's CA is there at the first read, a bundle of B's and C's at the second.
+  writeFileSync(path("ca.crt"), b.ca);
+  settling.push(() => writeFileSync(path("ca.crt"), `${b.ca}\n${c.ca}`));
+  await watcher.check();
+  assert.equal(applied.length, 0, "changed between the two reads: left for the next check");
   await watcher.check();
   assert.equal(applied.length, 1);
-  assert.equal(applied[0]!.ca!.toString(), b.ca);
+  assert.equal(applied[0]!.ca!.toString(), `${b.ca}\n${c.ca}`);
 });
 
 test("a file that disappears keeps the material in use, with one warning naming the flag and path", async (t) => {

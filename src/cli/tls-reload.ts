@@ -7,7 +7,7 @@
 // reconnect until someone restarts it (upstream apiserver-network-proxy #350, #801).
 //
 // Files are compared by content, so a touch does nothing and a symlink swap is seen like a write.
-// A change is read twice, settleMs apart, and taken only when both reads agree: a `cp` over a
+// A change is read twice, a second apart, and taken only when both reads agree: a `cp` over a
 // file truncates it first. A set whose files do not make a TLS context together (a certificate
 // already rotated, its key not yet; a CA file OpenSSL would read no certificate from) is not
 // applied: the material in use stays, the next check tries again, and the warning comes back
@@ -91,8 +91,8 @@ export class TlsFileWatcher {
     private readonly intervalMs: number,
     private readonly log: Logger,
     registry?: Registry,
-    /** How long a changed file must stay the same before it is taken. */
-    private readonly settleMs = 1000,
+    /** Waits between the two reads of a change (a second; tests pass their own). */
+    private readonly settle: () => Promise<void> = () => new Promise((r) => setTimeout(r, 1000)),
   ) {
     this.states = sets.map((set) => ({ set, applied: { ...set.initial }, lastProblem: undefined, lastWarnedAt: 0 }));
     this.metrics = registry && new TlsReloadMetrics(registry);
@@ -152,13 +152,11 @@ export class TlsFileWatcher {
       state.lastProblem = undefined;
       return;
     }
-    if (this.settleMs > 0) {
-      // Still being written (a cp truncates first)? Take it once it holds still.
-      await new Promise((r) => setTimeout(r, this.settleMs));
-      const again = await this.readSet(state);
-      if (!again || differs(again, read).length > 0) return;
-      read = again;
-    }
+    // Still being written (a cp truncates first)? Take it once it holds still.
+    await this.settle();
+    const again = await this.readSet(state);
+    if (!again || differs(again, read).length > 0) return;
+    read = again;
     const flags = changed.map((p) => set.files[p]!.flag);
     try {
       set.apply(read);

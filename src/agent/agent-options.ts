@@ -16,6 +16,11 @@ export interface ServerTarget {
    * resolved to (an address is not what the certificate names).
    */
   readonly servername?: string;
+  /**
+   * The HTTP proxy to reach it through, decided on the configured name (HTTPS_PROXY, NO_PROXY)
+   * before any lookup: an address the name resolves to is not what NO_PROXY lists.
+   */
+  readonly proxy?: URL;
 }
 
 export interface AgentOptions {

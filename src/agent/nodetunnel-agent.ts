@@ -313,7 +313,9 @@ export class NodetunnelAgent {
     slot.abort = abort;
     let target: ServerTarget;
     try {
-      target = await this.resolveTarget(configured, slot.index);
+      // Through a proxy the name goes in the CONNECT: the proxy resolves it (the node may not).
+      const proxy = proxyFor(this.options.proxy, configured.host, configured.port);
+      target = proxy ? { ...configured, proxy } : await this.resolveTarget(configured, slot.index);
     } catch (err) {
       this.metrics.serverConnectionFailed();
       return this.retry(slot, `resolve ${configured.host}: ${(err as Error).message}`);
@@ -418,8 +420,7 @@ export class NodetunnelAgent {
 
   /** A DNS name with several addresses spreads the slots over them (upstream #394). */
   private async resolveTarget(t: ServerTarget, slotIndex: number): Promise<ServerTarget> {
-    // Through a proxy the name goes in the CONNECT: the proxy resolves it (the node may not).
-    if (isIP(t.host) !== 0 || this.options.servers.length > 1 || proxyFor(this.options.proxy, t.host, t.port)) return t;
+    if (isIP(t.host) !== 0 || this.options.servers.length > 1) return t;
     const all = await (this.deps.lookup ?? ((host: string) => lookup(host, { all: true })))(t.host);
     if (all.length <= 1) return t;
     const pick = all[slotIndex % all.length]!;

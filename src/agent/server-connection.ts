@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import {
   FEATURE_CREDIT, MetadataName, TunnelError,
 } from "../protocol/index.js";
-import { GrpcClient, proxyFor, type GrpcClientCall, type GrpcClientTarget } from "../transport/index.js";
+import { GrpcClient, type GrpcClientCall, type GrpcClientTarget } from "../transport/index.js";
 import { GrpcPacketChannel, type CallEnds, type PacketChannel } from "../tunnel/index.js";
 import type { AgentOptions, ServerTarget } from "./agent-options.js";
 
@@ -39,9 +39,9 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
         host: target.host,
         port: target.port,
         tls: { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: o.tls.servername ?? target.servername, alpn: [...o.tls.alpnProtocols] },
-        proxy: proxyFor(o.proxy, target.host, target.port),
+        proxy: target.proxy,
       }
-    : { host: target.host, port: target.port, tls: {}, proxy: proxyFor(o.proxy, target.host, target.port) };
+    : { host: target.host, port: target.port, tls: {}, proxy: target.proxy };
   const metadata: Record<string, string> = {
     [MetadataName.agentId]: o.agentId,
     // Verbatim (validated at start-up): upstream's servers compare host values as given.

@@ -132,6 +132,18 @@ test("through an HTTP CONNECT proxy: TLS end to end to the name in the CONNECT, 
   call.end();
   assert.equal((await statusOf(call)).code, GrpcStatus.OK);
   assert.deepEqual(targets, [`grpc.example:${port}`]);
+
+  // A server named by its address: its certificate is checked against that address, not the
+  // proxy's name (here "localhost"), which an IP-only certificate does not carry.
+  const ipOnly = await pki.issue("ip-only", { ips: ["127.0.0.1"] });
+  const nameOnly = await pki.issue("localhost", { dns: ["localhost"] });
+  const proxyByName = new URL(`http://localhost:${(proxy.address() as net.AddressInfo).port}`);
+  server.setTlsMaterial(ipOnly);
+  const byAddress = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: pki.ca }, proxy: proxyByName }, { http2: impl });
+  t.after(() => byAddress.destroy());
+  server.setTlsMaterial(nameOnly);
+  await assert.rejects(GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: pki.ca }, proxy: proxyByName }, { http2: impl }),
+    /IP: 127\.0\.0\.1 is not in the cert's list|altnames/, "a certificate for the proxy's name is not one for the server");
 });
 
 test("options are validated at the edge", async () => {

@@ -48,12 +48,15 @@ export class GrpcClient extends EventEmitter {
   static async connect(target: GrpcClientTarget, options?: GrpcClientOptions): Promise<GrpcClient> {
     const o = resolveGrpcClientOptions(options);
     if (o.signal?.aborted) throw new TunnelError("CANCELLED", "grpc connect aborted", { cause: o.signal.reason });
+    const startedAt = Date.now();
     const tunnel = "proxy" in target && target.proxy
       ? await connectThroughProxy(target.proxy, target.host, target.port, { timeoutMs: o.connectTimeoutMs, signal: o.signal, userAgent })
       : undefined;
+    // One connect timeout for the proxy's tunnel and the TLS handshake together, as grpc-go's deadline.
+    const ready = tunnel ? { ...o, connectTimeoutMs: Math.max(1, o.connectTimeoutMs - (Date.now() - startedAt)) } : o;
     if (o.http2 === "builtin") {
       const socket = openSocket(target, tunnel);
-      await whenReady(socket, socket instanceof tls.TLSSocket ? "secureConnect" : "connect", o, () => socket.destroy());
+      await whenReady(socket, socket instanceof tls.TLSSocket ? "secureConnect" : "connect", ready, () => socket.destroy());
       if (socket instanceof tls.TLSSocket) checkAlpn(socket.alpnProtocol, () => socket.destroy());
       const session = new Http2Session(socket, {
         role: "client",
@@ -68,7 +71,7 @@ export class GrpcClient extends EventEmitter {
       return new GrpcClient(session, o, requestTarget(target));
     }
     const session = openNodeSession(target, o, tunnel);
-    await whenReady(session, "connect", o, () => session.destroy());
+    await whenReady(session, "connect", ready, () => session.destroy());
     if (!("path" in target)) checkAlpn(session.alpnProtocol, () => session.destroy());
     return new GrpcClient(session, o, requestTarget(target));
   }
@@ -186,7 +189,9 @@ function openSocket(target: GrpcClientTarget, tunnel?: net.Socket): net.Socket {
   if ("path" in target) return net.connect({ path: target.path });
   const { host, port } = target;
   return tls.connect({
-    ...(tunnel ? { socket: tunnel } : { host, port }),
+    // With a tunnel, `host` still names the server: Node checks the certificate against it, not
+    // against the proxy the socket was opened to.
+    ...(tunnel ? { socket: tunnel, host } : { host, port }),
     ca: target.tls.ca,
     cert: target.tls.cert,
     key: target.tls.key,

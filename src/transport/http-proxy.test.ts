@@ -16,6 +16,8 @@ test("HTTPS_PROXY is read as Go reads it: scheme optional, default ports, the up
   assert.equal(proxySettingsFromEnv({ HTTPS_PROXY: "http://upper:1", https_proxy: "http://lower:1" })!.url.hostname, "upper");
   assert.equal(proxySettingsFromEnv({ HTTPS_PROXY: "http://[fd00::1]:3128" })!.url.hostname, "[fd00::1]");
   assert.equal(proxySettingsFromEnv({ HTTPS_PROXY: "p:1", no_proxy: ".corp" })!.noProxy, ".corp");
+  assert.equal(proxySettingsFromEnv({ HTTPS_PROXY: "p:1", NO_PROXY: "", no_proxy: ".corp" })!.noProxy, ".corp", "an empty NO_PROXY hides nothing");
+  assert.equal(proxySettingsFromEnv({ HTTPS_PROXY: "", https_proxy: "http://lower:1" })!.url.hostname, "lower");
 });
 
 test("an HTTPS_PROXY that cannot be used stops the start, naming the variable and hiding the password", () => {
@@ -26,11 +28,14 @@ test("an HTTPS_PROXY that cannot be used stops the start, naming the variable an
     return true;
   });
   refused({ HTTPS_PROXY: "socks5://proxy:1080" }, /^HTTPS_PROXY: socks5 proxies are not supported/);
-  refused({ https_proxy: "http://user:s3cret@" }, /^https_proxy: .*names no host|^https_proxy: .*is not a URL/);
-  refused({ HTTPS_PROXY: "http://user:s3cret@bad host:1" }, /^HTTPS_PROXY: "http:\/\/user:\*\*\*@bad host:1" is not a URL/);
+  refused({ https_proxy: "http://user:s3cret@" }, /^https_proxy: (the URL names no host|not a URL)/);
+  refused({ HTTPS_PROXY: "http://user:s3cret@bad host:1" }, /^HTTPS_PROXY: not a URL \(expected http:\/\/\[user:password@\]host\[:port\]\)$/);
+  refused({ HTTPS_PROXY: "http://u:pa/s3cret@proxy:3128x" }, /^HTTPS_PROXY: not a URL/);
+  refused({ HTTPS_PROXY: "u:s3cret@proxy:notaport" }, /^HTTPS_PROXY: not a URL/);
+  refused({ HTTPS_PROXY: "http://u%zz:s3cret@proxy:3128" }, /^HTTPS_PROXY: the user or password has a malformed %-escape$/);
 });
 
-test("NO_PROXY: names with their subdomains, leading dots and *. for subdomains only, IPs, CIDRs, ports, *; localhost and loopback never proxied", () => {
+test("NO_PROXY as Go's httpproxy reads it: names with their subdomains, leading dots and *. for subdomains only, IPs, CIDRs, ports as text, *; localhost and loopback never proxied", () => {
   const via = (noProxy: string, host: string, port = 8132) => proxyFor(proxySettingsFromEnv({ HTTPS_PROXY: "http://proxy:3128", NO_PROXY: noProxy }), host, port) !== undefined;
   assert.equal(via("", "konnectivity.example"), true);
   assert.equal(via("example", "konnectivity.example"), false, "a name covers its subdomains");
@@ -40,7 +45,13 @@ test("NO_PROXY: names with their subdomains, leading dots and *. for subdomains 
   assert.equal(via(".example", "a.example"), false);
   assert.equal(via("*.example", "example"), true);
   assert.equal(via("*.example", "a.example"), false);
-  assert.equal(via("EXAMPLE", "Konnectivity.Example."), false, "case and a trailing dot do not matter");
+  assert.equal(via("EXAMPLE", "Konnectivity.Example"), false, "case does not matter");
+  assert.equal(via("example", "konnectivity.example."), true, "a trailing dot is another name, as in Go");
+  assert.equal(via("example:", "konnectivity.example", 9999), false, "an empty port matches every port");
+  assert.equal(via("example:080", "konnectivity.example", 80), true, "ports compare as text, as in Go");
+  assert.equal(via("10.0.0.0/33,::/129", "10.1.2.3"), true, "a prefix too long is skipped, not fatal");
+  assert.equal(via("[fd00::7]:8132", "fd00::7", 8132), false);
+  assert.equal(via("10.0.0.0/8", "::ffff:10.1.2.3"), false, "an IPv4-mapped address matches IPv4 entries");
   assert.equal(via("10.0.0.0/8", "10.1.2.3"), false);
   assert.equal(via("10.0.0.0/8", "11.1.2.3"), true);
   assert.equal(via("fd00::/8", "fd12::1"), false);
@@ -50,7 +61,8 @@ test("NO_PROXY: names with their subdomains, leading dots and *. for subdomains 
   assert.equal(via("server.corp:8132", "server.corp", 8132), false);
   assert.equal(via("a.corp, *", "anything"), false);
   assert.equal(via("10.0.0.0/8", "ten.example"), true, "a CIDR does not match names");
-  for (const host of ["localhost", "api.localhost", "127.0.0.1", "127.9.9.9", "::1", "[::1]"]) assert.equal(via("", host), false, host);
+  for (const host of ["localhost", "127.0.0.1", "127.9.9.9", "::1", "[::1]", "::ffff:127.0.0.1"]) assert.equal(via("", host), false, host);
+  for (const host of ["LOCALHOST", "api.localhost", "localhost."]) assert.equal(via("", host), true, `${host}: proxied, as Go does`);
   assert.equal(proxyFor(undefined, "konnectivity.example", 8132), undefined);
 });
 
@@ -113,6 +125,9 @@ test("CONNECT through a proxy: the request grpc-go sends, Basic credentials from
   socket.resume();
   const [echoed] = await once(socket, "data") as [Buffer];
   assert.equal(echoed.toString(), "through");
+
+  const lf = await testProxy(t, () => "HTTP/1.0 200 OK\nVia: test\n\n");
+  (await connectThroughProxy(lf.url(), "konnectivity.example", 8132, options)).destroy();
 
   const v6 = await connectThroughProxy(proxy.url(), "fd00::7", 8132, options);
   v6.destroy();

@@ -17,17 +17,22 @@ export interface ProxySettings {
   readonly rules: readonly NoProxyRule[];
 }
 
+/** One NO_PROXY entry, as golang.org/x/net/http/httpproxy keeps it. */
 type NoProxyRule =
   | { readonly kind: "all" }
-  | { readonly kind: "cidr"; readonly list: net.BlockList; readonly port: number | undefined }
-  | { readonly kind: "domain"; readonly name: string; readonly subdomainsOnly: boolean; readonly port: number | undefined };
+  | { readonly kind: "cidr"; readonly list: net.BlockList }
+  | { readonly kind: "ip"; readonly list: net.BlockList; readonly port: string }
+  | { readonly kind: "domain"; readonly suffix: string; readonly matchHost: boolean; readonly port: string };
 
 /** HTTPS_PROXY and NO_PROXY from an environment; undefined when no proxy is set. Throws, naming the variable, on a URL it cannot use. */
 export function proxySettingsFromEnv(env: Readonly<Record<string, string | undefined>>): ProxySettings | undefined {
-  const name = env.HTTPS_PROXY !== undefined && env.HTTPS_PROXY !== "" ? "HTTPS_PROXY" : "https_proxy";
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === "") return undefined;
-  const noProxy = env.NO_PROXY ?? env.no_proxy ?? "";
+  // As Go's getEnvAny: the first of the two names that is set and not empty.
+  const pick = (upper: string, lower: string) => (env[upper] ? upper : env[lower] ? lower : undefined);
+  const name = pick("HTTPS_PROXY", "https_proxy");
+  const raw = name === undefined ? "" : env[name]!.trim();
+  if (name === undefined || raw === "") return undefined;
+  const noProxyName = pick("NO_PROXY", "no_proxy");
+  const noProxy = noProxyName === undefined ? "" : env[noProxyName]!;
   return { url: parseProxyUrl(name, raw), noProxy, rules: parseNoProxy(noProxy) };
 }
 
@@ -37,12 +42,19 @@ function parseProxyUrl(variable: string, raw: string): URL {
     // As Go: a value without a scheme is an http proxy.
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
   } catch {
-    throw new TunnelError("INVALID_OPTION", `${variable}: "${redact(raw)}" is not a URL`);
+    // The value is not echoed: it may hold a password in a shape no pattern would hide.
+    throw new TunnelError("INVALID_OPTION", `${variable}: not a URL (expected http://[user:password@]host[:port])`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new TunnelError("INVALID_OPTION", `${variable}: ${url.protocol.slice(0, -1)} proxies are not supported, only HTTP CONNECT proxies (http:// or https://)`);
   }
-  if (url.hostname === "") throw new TunnelError("INVALID_OPTION", `${variable}: "${redact(raw)}" names no host`);
+  if (url.hostname === "") throw new TunnelError("INVALID_OPTION", `${variable}: the URL names no host`);
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new TunnelError("INVALID_OPTION", `${variable}: the user or password has a malformed %-escape`);
+  }
   return url;
 }
 
@@ -51,55 +63,66 @@ export function proxyPort(url: URL): number {
   return Number(url.port || (url.protocol === "https:" ? 443 : 80));
 }
 
+/** NO_PROXY as httpproxy's config.init reads it; entries it cannot parse are skipped, as there. */
 function parseNoProxy(text: string): NoProxyRule[] {
   const rules: NoProxyRule[] = [];
-  for (let entry of text.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean)) {
+  for (const entry of text.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean)) {
     if (entry === "*") return [{ kind: "all" }];
-    if (entry.includes("/")) {
-      const [address, bits] = entry.split("/") as [string, string];
-      const family = net.isIP(address);
-      if (family !== 0 && /^\d+$/.test(bits)) {
+    const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry);
+    if (cidr) {
+      const family = net.isIP(cidr[1]!);
+      const bits = Number(cidr[2]);
+      if (family !== 0 && bits <= (family === 4 ? 32 : 128)) {
         const list = new net.BlockList();
-        list.addSubnet(address, Number(bits), family === 6 ? "ipv6" : "ipv4");
-        rules.push({ kind: "cidr", list, port: undefined });
+        list.addSubnet(cidr[1]!, bits, family === 6 ? "ipv6" : "ipv4");
+        rules.push({ kind: "cidr", list });
       }
-      continue; // Go skips what it cannot parse
-    }
-    let port: number | undefined;
-    const withPort = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(entry);
-    if (withPort) {
-      entry = withPort[1]!.replace(/^\[|\]$/g, "");
-      port = Number(withPort[2]);
-    }
-    const family = net.isIP(entry);
-    if (family !== 0) {
-      const list = new net.BlockList();
-      list.addAddress(entry, family === 6 ? "ipv6" : "ipv4");
-      rules.push({ kind: "cidr", list, port });
       continue;
     }
-    if (entry.startsWith("*.")) entry = entry.slice(1);
-    const subdomainsOnly = entry.startsWith(".");
-    rules.push({ kind: "domain", name: subdomainsOnly ? entry.slice(1) : entry, subdomainsOnly, port });
+    // host:port or [v6]:port (Go's net.SplitHostPort), else the whole entry is the host.
+    let host = entry;
+    let port = "";
+    const split = /^\[([^\]]*)\]:(.*)$/.exec(entry) ?? (/^([^:]*):([^:]*)$/.exec(entry));
+    if (split) {
+      host = split[1]!;
+      port = split[2]!;
+      if (host === "") continue;
+    }
+    const family = net.isIP(host);
+    if (family !== 0) {
+      const list = new net.BlockList();
+      list.addAddress(host, family === 6 ? "ipv6" : "ipv4");
+      rules.push({ kind: "ip", list, port });
+      continue;
+    }
+    if (host.startsWith("*.")) host = host.slice(1);
+    const matchHost = !host.startsWith(".");
+    rules.push({ kind: "domain", suffix: matchHost ? `.${host}` : host, matchHost, port });
   }
   return rules;
 }
 
-/** The proxy to reach host:port through, or undefined to connect directly (NO_PROXY, localhost, loopback). */
+/**
+ * The proxy to reach host:port through, or undefined to connect directly: httpproxy's useProxy
+ * (localhost and loopback addresses never, then NO_PROXY).
+ */
 export function proxyFor(settings: ProxySettings | undefined, host: string, port: number): URL | undefined {
   if (!settings) return undefined;
-  const name = host.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
-  if (name === "localhost" || name.endsWith(".localhost")) return undefined;
-  const family = net.isIP(name);
-  if (family !== 0 && isLoopback(name, family)) return undefined;
+  const bare = host.replace(/^\[|\]$/g, "");
+  if (bare === "localhost") return undefined;
+  const family = net.isIP(bare);
+  if (family !== 0 && isLoopback(bare, family)) return undefined;
+  const name = bare.trim().toLowerCase();
+  const portText = String(port);
+  const type = family === 6 ? "ipv6" : "ipv4";
   for (const rule of settings.rules) {
     if (rule.kind === "all") return undefined;
-    if (rule.port !== undefined && rule.port !== port) continue;
-    if (rule.kind === "cidr") {
-      if (family !== 0 && rule.list.check(name, family === 6 ? "ipv6" : "ipv4")) return undefined;
-    } else if (family === 0) {
-      if (name.endsWith(`.${rule.name}`) || (!rule.subdomainsOnly && name === rule.name)) return undefined;
+    if (rule.kind === "cidr" || rule.kind === "ip") {
+      if (family !== 0 && rule.list.check(name, type) && (rule.kind === "cidr" || rule.port === "" || rule.port === portText)) return undefined;
+      continue;
     }
+    // Domain entries are matched as text against every host, addresses included, as in Go.
+    if ((name.endsWith(rule.suffix) || (rule.matchHost && name === rule.suffix.slice(1))) && (rule.port === "" || rule.port === portText)) return undefined;
   }
   return settings.url;
 }
@@ -111,16 +134,12 @@ function isLoopback(address: string, family: number): boolean {
   list.addSubnet("::ffff:127.0.0.0", 104, "ipv6");
   return list.check(address, "ipv6");
 }
-
 /** A proxy URL fit for logs and errors: the password replaced. */
 export function redactedProxy(url: URL): string {
   const where = `${url.hostname}:${proxyPort(url)}`;
   return url.password === "" ? `${url.protocol}//${where}` : `${url.protocol}//${url.username}:***@${where}`;
 }
 
-function redact(raw: string): string {
-  return raw.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
-}
 
 /** The largest proxy response head read before giving up on it. */
 const maxResponseHeadBytes = 16 * 1024;
@@ -146,6 +165,16 @@ export async function connectThroughProxy(
   o.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await once(socket, "connect").catch((err: Error) => fail(err instanceof TunnelError ? err : new TunnelError("DIAL_FAILED", `${where}: ${err.message}`)));
+    return await handshake();
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    o.signal?.removeEventListener("abort", onAbort);
+  }
+
+  async function handshake(): Promise<net.Socket> {
     let head = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: ${o.userAgent}\r\n`;
     if (proxy.username !== "") {
       const credentials = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
@@ -154,21 +183,24 @@ export async function connectThroughProxy(
     socket.write(`${head}\r\n`);
     const response = await readResponseHead(socket).catch((err: Error) =>
       fail(err instanceof TunnelError ? err : new TunnelError("DIAL_FAILED", `${where}: ${err.message}`)));
-    const end = response.indexOf("\r\n\r\n");
-    const statusLine = response.subarray(0, response.indexOf("\r\n")).toString("latin1");
+    const headEnd = headLength(response)!;
+    const statusLine = response.subarray(0, response.indexOf("\n")).toString("latin1").replace(/\r$/, "");
     const status = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
     if (!status) fail(new TunnelError("PROTOCOL", `${where} did not answer CONNECT with HTTP: ${JSON.stringify(statusLine.slice(0, 100))}`));
     if (status![1] !== "200") {
       fail(new TunnelError("DIAL_FAILED", `${where} refused the tunnel to ${authority}: ${status![1]} ${status![2] ?? ""}`.trimEnd()));
     }
     // A TLS server speaks only after our ClientHello: bytes after the head are the proxy's.
-    const extra = response.length - (end + 4);
+    const extra = response.length - headEnd;
     if (extra > 0) fail(new TunnelError("PROTOCOL", `${where} sent ${extra} bytes after its 200, before the server could speak`));
     return socket;
-  } finally {
-    clearTimeout(timer);
-    o.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** The length of a response head up to its blank line, CRLF or (as Go's reader accepts) bare LF. */
+function headLength(buf: Buffer): number | undefined {
+  const m = /\r?\n\r?\n/.exec(buf.toString("latin1"));
+  return m ? m.index + m[0].length : undefined;
 }
 
 function readResponseHead(socket: net.Socket): Promise<Buffer> {
@@ -184,7 +216,7 @@ function readResponseHead(socket: net.Socket): Promise<Buffer> {
     };
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
-      if (buf.includes("\r\n\r\n")) done();
+      if (headLength(buf) !== undefined) done();
       else if (buf.length > maxResponseHeadBytes) done(new Error(`answered CONNECT with over ${maxResponseHeadBytes} bytes and no end of the head`));
     };
     const onError = (err: Error) => done(err);

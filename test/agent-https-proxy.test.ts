@@ -3,7 +3,7 @@
 // proxy here is a real one on loopback that demands Basic credentials and knows the server by a
 // name the agent itself cannot resolve (the proxy resolves names, the node may not).
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -12,34 +12,14 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { createPki } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { nodetunnelBin, runNodetunnel, until, type CliChild } from "./helpers/cli-process.js";
 import { freePort } from "./helpers/free-port.js";
 
-const bin = new URL("../bin/nodetunnel.js", import.meta.url).pathname;
 const serverName = "nodetunnel-server.test";
-
-interface Child extends ChildProcess { stderrText(): string }
-
-function run(args: string[], env: Record<string, string> = {}): Child {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(https?_proxy|no_proxy|all_proxy)$/i.test(k)));
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...clean, NODETUNNEL_LOG_FORMAT: "json", ...env } }) as Child;
-  let err = "";
-  child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
-  child.stderrText = () => err;
-  return child;
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await Promise.resolve().then(check).catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test("the agent reaches its server through HTTPS_PROXY with Basic credentials, by name, and tunnels through it", { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "nt-proxy-"));
-  const children: Child[] = [];
+  const children: CliChild[] = [];
   const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
   await once(echo, "listening");
   const credentials = `Basic ${Buffer.from("node-egress:pa ss").toString("base64")}`;
@@ -85,7 +65,7 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
   writeFileSync(f("agent.crt"), agentCert.cert);
   writeFileSync(f("agent.key"), agentCert.key);
   const health = await freePort();
-  const server = run([
+  const server = runNodetunnel([
     "server", "--mode=http-connect", "--server-port=0", `--uds-name=${f("connect.sock")}`,
     `--agent-port=${agentPort}`, "--agent-bind-address=127.0.0.1",
     `--cluster-cert=${f("server.crt")}`, `--cluster-key=${f("server.key")}`, `--cluster-ca-cert=${f("ca.crt")}`,
@@ -99,13 +79,13 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
   ];
 
   // Without credentials the proxy says 407, and the agent says so.
-  const refused = run(agentArgs, { HTTPS_PROXY: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}` });
+  const refused = runNodetunnel(agentArgs, { HTTPS_PROXY: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}` });
   children.push(refused);
   await until("the agent reports the proxy's 407", () => /refused the tunnel to nodetunnel-server\.test:\d+: 407 Proxy Authentication Required/.test(refused.stderrText()));
   refused.kill("SIGKILL");
   await once(refused, "exit");
 
-  const agent = run(agentArgs, { https_proxy: proxyUrl, NO_PROXY: "10.0.0.0/8,.cluster.local" });
+  const agent = runNodetunnel(agentArgs, { https_proxy: proxyUrl, NO_PROXY: "10.0.0.0/8,.cluster.local" });
   children.push(agent);
   await until("the agent connected through the proxy", async () => (await fetch(`http://127.0.0.1:${health}/readyz`)).status === 200);
   assert.deepEqual(connects.at(-1), { target: `${serverName}:${agentPort}`, authorized: true }, "CONNECT by name, with the credentials");
@@ -120,7 +100,7 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
 });
 
 test("an HTTPS_PROXY the agent cannot use stops it at start with exit 2, naming the variable", () => {
-  const r = spawnSync(process.execPath, [bin, "agent", "--proxy-server-host=konnectivity.example"], {
+  const r = spawnSync(process.execPath, [nodetunnelBin, "agent", "--proxy-server-host=konnectivity.example"], {
     encoding: "utf8", timeout: 20_000, env: { ...process.env, HTTPS_PROXY: "socks5://user:s3cret@proxy:1080" },
   });
   assert.equal(r.status, 2, r.stderr);

@@ -2,7 +2,7 @@
 // kubelet swaps a mounted Secret's files, and `nodetunnel server` and `nodetunnel agent` must pick
 // them up without a restart. Real processes, real files renamed over, real mTLS handshakes.
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -13,28 +13,8 @@ import { test } from "node:test";
 import tls from "node:tls";
 import { createPki, type PemPair, type Pki } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { nodetunnelBin, runNodetunnel, until, type CliChild } from "./helpers/cli-process.js";
 import { freePort } from "./helpers/free-port.js";
-
-const bin = new URL("../bin/nodetunnel.js", import.meta.url).pathname;
-
-interface Child extends ChildProcess { stderrText(): string }
-
-function run(args: string[]): Child {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NODETUNNEL_LOG_FORMAT: "json" } }) as Child;
-  let err = "";
-  child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
-  child.stderrText = () => err;
-  return child;
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await Promise.resolve().then(check).catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** The certificate a TLS port presents (SHA-256 fingerprint), whether or not it then accepts ours. */
 async function presented(port: number, client: PemPair): Promise<string> {
@@ -64,7 +44,7 @@ async function echoThrough(port: number, pki: Pki, client: PemPair, echoPort: nu
 
 test("server and agent take rotated certificates, keys and CAs from their files without a restart", { timeout: 90_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "nt-rotation-"));
-  const children: Child[] = [];
+  const children: CliChild[] = [];
   const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
   t.after(() => {
     for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
@@ -96,7 +76,7 @@ test("server and agent take rotated certificates, keys and CAs from their files 
   writeAgentSide(a, agentA);
   const ports = { agent: await freePort(), frontend: await freePort(), health: await freePort(), agentHealth: await freePort() };
   const startServer = () => {
-    const server = run([
+    const server = runNodetunnel([
       "server", "--mode=http-connect", "--server-port=0", `--frontend=http-connect=tcp:127.0.0.1:${ports.frontend}`,
       `--server-cert=${f("server.crt")}`, `--server-key=${f("server.key")}`, `--server-ca-cert=${f("ca.crt")}`,
       `--agent-port=${ports.agent}`, "--agent-bind-address=127.0.0.1",
@@ -109,7 +89,7 @@ test("server and agent take rotated certificates, keys and CAs from their files 
   const serverReady = async () => (await fetch(`http://127.0.0.1:${ports.health}/readyz`)).status === 200;
 
   let server = startServer();
-  const agent = run([
+  const agent = runNodetunnel([
     "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${ports.agent}`, `--ca-cert=${f("agent-ca.crt")}`,
     `--agent-cert=${f("agent.crt")}`, `--agent-key=${f("agent.key")}`, "--agent-id=node-1", "--agent-identifiers=ipv4=127.0.0.1",
     `--health-server-port=${ports.agentHealth}`, "--health-server-host=127.0.0.1", "--admin-server-port=0",
@@ -165,10 +145,10 @@ test("a bad --tls-reload-interval or an unreadable CA file stops either command 
   writeFileSync(f("server.key"), pki.server.key);
   writeFileSync(f("ca.crt"), pki.ca);
   writeFileSync(f("empty.crt"), "");
-  const server = (extra: string[]) => spawnSync(process.execPath, [bin, "server", `--uds-name=${f("s.sock")}`, "--server-port=0", "--agent-port=0",
+  const server = (extra: string[]) => spawnSync(process.execPath, [nodetunnelBin, "server", `--uds-name=${f("s.sock")}`, "--server-port=0", "--agent-port=0",
     "--agent-bind-address=127.0.0.1", `--cluster-cert=${f("server.crt")}`, `--cluster-key=${f("server.key")}`, "--health-port=0", "--admin-port=0", ...extra],
   { encoding: "utf8", timeout: 20_000 });
-  const agent = (extra: string[]) => spawnSync(process.execPath, [bin, "agent", "--proxy-server-host=127.0.0.1", "--health-server-port=0", "--admin-server-port=0", ...extra],
+  const agent = (extra: string[]) => spawnSync(process.execPath, [nodetunnelBin, "agent", "--proxy-server-host=127.0.0.1", "--health-server-port=0", "--admin-server-port=0", ...extra],
     { encoding: "utf8", timeout: 20_000 });
   for (const [r, pattern] of [
     [server(["--tls-reload-interval=5x", `--cluster-ca-cert=${f("ca.crt")}`]), /nodetunnel server: --tls-reload-interval: "5x" is not a duration/],

@@ -16,6 +16,7 @@ import { GrpcStatus } from "./grpc-status.js";
 import { createPki } from "./pki.js";
 import { tlsCipherOrder } from "./tls-suites.js";
 import { isTunnelError } from "../protocol/tunnel-error.js";
+import { startConnectProxy } from "../../test/helpers/connect-proxy.js";
 
 function socketPath(t: TestContext, name = "s.sock"): string {
   const dir = mkdtempSync(join(tmpdir(), "nt-grpcc-"));
@@ -109,21 +110,8 @@ test("through an HTTP CONNECT proxy: TLS end to end to the name in the CONNECT, 
   const server = new GrpcServer({ "/S/M": (call) => call.end(GrpcStatus.OK) }, { http2: impl, tls: pki.server });
   t.after(() => server.destroy());
   const { port } = await server.listen({ port: 0, host: "127.0.0.1" });
-  const targets: string[] = [];
-  const proxy = net.createServer((client) => {
-    client.once("data", (head: Buffer) => {
-      targets.push(/^CONNECT (\S+) /.exec(head.toString("latin1"))![1]!);
-      const upstream = net.connect(port!, "127.0.0.1", () => {
-        client.write("HTTP/1.1 200 Connection established\r\n\r\n");
-        client.pipe(upstream).pipe(client);
-      });
-      upstream.on("error", () => client.destroy());
-    });
-    client.on("error", () => {});
-  }).listen(0, "127.0.0.1");
-  await once(proxy, "listening");
-  t.after(() => proxy.close());
-  const proxyUrl = new URL(`http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`);
+  const proxy = await startConnectProxy(t, () => port!);
+  const proxyUrl = proxy.url();
   // grpc.example resolves nowhere: only the proxy knows it.
   const client = await GrpcClient.connect({ host: "grpc.example", port: port!, tls: { ca: pki.ca }, proxy: proxyUrl }, { http2: impl });
   t.after(() => client.destroy());
@@ -131,13 +119,13 @@ test("through an HTTP CONNECT proxy: TLS end to end to the name in the CONNECT, 
   const call = client.openStream("/S/M");
   call.end();
   assert.equal((await statusOf(call)).code, GrpcStatus.OK);
-  assert.deepEqual(targets, [`grpc.example:${port}`]);
+  assert.deepEqual(proxy.requests.map((r) => r.target), [`grpc.example:${port}`]);
 
   // A server named by its address: its certificate is checked against that address, not the
   // proxy's name (here "localhost"), which an IP-only certificate does not carry.
   const ipOnly = await pki.issue("ip-only", { ips: ["127.0.0.1"] });
   const nameOnly = await pki.issue("localhost", { dns: ["localhost"] });
-  const proxyByName = new URL(`http://localhost:${(proxy.address() as net.AddressInfo).port}`);
+  const proxyByName = new URL(`http://localhost:${proxyUrl.port}`);
   server.setTlsMaterial(ipOnly);
   const byAddress = await GrpcClient.connect({ host: "127.0.0.1", port: port!, tls: { ca: pki.ca }, proxy: proxyByName }, { http2: impl });
   t.after(() => byAddress.destroy());

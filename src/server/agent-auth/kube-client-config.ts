@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { TunnelError } from "../../protocol/index.js";
+import type { ProxySettings } from "../../transport/index.js";
 import { parseSimpleYaml, type YamlValue } from "./parse-simple-yaml.js";
 
 export interface KubeClientConfig {
@@ -19,6 +20,8 @@ export interface KubeClientConfig {
   readonly insecureSkipTlsVerify: boolean;
   /** Where it came from, for messages. */
   readonly source: string;
+  /** HTTPS_PROXY and NO_PROXY to reach the API server by, as client-go does (set by the agent). */
+  readonly proxy?: ProxySettings;
 }
 
 export const inClusterDir = "/var/run/secrets/kubernetes.io/serviceaccount";

@@ -3,6 +3,9 @@
 // answer's size. Used by the TokenReview client and the lease controller.
 import https from "node:https";
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import tls from "node:tls";
+import { connectThroughProxy, proxyFor } from "../../transport/index.js";
 import type { KubeClientConfig } from "../agent-auth/kube-client-config.js";
 
 export interface KubeResponse {
@@ -29,6 +32,11 @@ export async function kubeRequest(config: KubeClientConfig, r: KubeRequest): Pro
   if (config.tokenFile) bearer = (await readFile(config.tokenFile, "utf8")).trim();
   const body = r.body === undefined ? undefined : JSON.stringify(r.body);
   const url = new URL(r.path, `${config.server}/`);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || 443);
+  const proxy = proxyFor(config.proxy, host, port);
+  // Through a proxy (HTTPS_PROXY, as client-go): TLS to the API server inside its CONNECT tunnel.
+  const tunnel = proxy ? await connectThroughProxy(proxy, host, port, { timeoutMs: 30_000, signal: r.signal, userAgent: "nodetunnel" }) : undefined;
   return await new Promise<KubeResponse>((resolve, reject) => {
     const req = https.request(url, {
       method: r.method,
@@ -42,7 +50,14 @@ export async function kubeRequest(config: KubeClientConfig, r: KubeRequest): Pro
         ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
       },
       signal: r.signal,
-      agent: false,
+      // No agent: with one (even agent: false makes a fresh one) Node ignores createConnection.
+      agent: tunnel ? undefined : false,
+      ...(tunnel ? {
+        createConnection: () => tls.connect({
+          socket: tunnel, host, servername: isIP(host) ? undefined : host,
+          ca: config.ca, cert: config.cert, key: config.key, rejectUnauthorized: !config.insecureSkipTlsVerify,
+        }),
+      } : {}),
     }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;

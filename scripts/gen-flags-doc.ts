@@ -28,6 +28,8 @@ export async function renderFlagsDoc(): Promise<string> {
     "(upper case, dashes as underscores; a flag given on the command line wins), with these exceptions.",
     `Instead of \`NODETUNNEL_...\`, ${[...server.other, ...agent.other].join(", ")} (upstream's variables).`,
     `No environment variable: server ${server.none.join(", ")}; agent ${agent.none.join(", ")}.`,
+    "The agent also reads `HTTPS_PROXY` (or `https_proxy`) and `NO_PROXY` (or `no_proxy`), as upstream's agent does:",
+    "servers, and the API server when it counts Leases, are then reached through an HTTP CONNECT proxy (docs/deploy.md).",
     "Exit codes: 0 success, 1 failure (doctor: a problem was found), 2 bad usage or input, 3 doctor:",
     "indeterminate.",
     "",

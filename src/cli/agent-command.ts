@@ -126,6 +126,8 @@ Examples:
   # least privilege: only kubelets
   nodetunnel agent ... --allowed-destinations=10.224.0.0/16:10250
 
+Environment: HTTPS_PROXY (or https_proxy) reaches the servers through an HTTP CONNECT proxy, NO_PROXY (or no_proxy) excepted, as upstream's agent does.
+
 Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may finish for --drain-timeout); the second stops.`);
   cmd.action(async (flags: AgentFlags) => {
     await runCommand(io, "nodetunnel agent", async () => {

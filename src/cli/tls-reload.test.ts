@@ -165,3 +165,29 @@ test("an interval of 0 watches nothing, and no timer keeps the process alive", a
   assert.equal(new TlsFileWatcher([], 1000, log).watching, false, "no files, nothing to watch");
   assert.equal(new TlsFileWatcher([set], 1000, log).watching, true);
 });
+
+test("a certificate in use that expires within two weeks, or has expired, is a warning at start and once a day after", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "nt-tls-expiry-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pki = await createPki();
+  const soon = await pki.issue("soon", { dns: ["localhost"], notAfter: new Date(Date.now() + 3 * 24 * 60 * 60 * 1000) });
+  const gone = await pki.issue("gone", { client: true, notAfter: new Date(Date.now() - 60 * 60 * 1000) });
+  const path = (name: string) => join(dir, name);
+  writeFileSync(path("server.crt"), soon.cert);
+  writeFileSync(path("ca.crt"), pki.ca);
+  writeFileSync(path("agent.crt"), gone.cert);
+  const { log, warnings } = capture();
+  const watcher = new TlsFileWatcher([
+    { name: "agent-port", files: { cert: { flag: "--cluster-cert", path: path("server.crt") }, ca: { flag: "--cluster-ca-cert", path: path("ca.crt") } },
+      initial: { cert: Buffer.from(soon.cert), ca: Buffer.from(pki.ca) }, apply: () => {} },
+    { name: "agent", files: { cert: { flag: "--agent-cert", path: path("agent.crt") } }, initial: { cert: Buffer.from(gone.cert) }, apply: () => {} },
+  ], 1000, log, undefined, async () => {});
+  const messages = () => warnings().map((w) => String(w.msg));
+  assert.equal(messages().length, 2, messages().join(" | "));
+  assert.match(messages()[0]!, /^the certificate in --cluster-cert expires in 3 days \(\d{4}-.*\): rotate it before then$/);
+  assert.match(messages()[1]!, /^the certificate in --agent-cert expired at \d{4}-.*: peers refuse it; rotate it$/);
+  assert.equal(warnings()[0]!.path, path("server.crt"));
+  await watcher.check();
+  await watcher.check();
+  assert.equal(warnings().length, 2, "not again within the day");
+});

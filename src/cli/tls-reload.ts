@@ -41,6 +41,9 @@ interface SetState {
 
 /** A problem that lasts is logged again this often. */
 const rewarnMs = 60 * 60 * 1000;
+/** A certificate in use that expires within this is warned about, once a day. */
+const expiryWarningMs = 14 * 24 * 60 * 60 * 1000;
+const dayMs = 24 * 60 * 60 * 1000;
 
 const parts: readonly TlsPart[] = ["cert", "key", "ca"];
 
@@ -85,6 +88,8 @@ export class TlsFileWatcher {
   private readonly metrics: TlsReloadMetrics | undefined;
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
+  /** When each flag's expiry was last warned about. */
+  private readonly expiryWarnedAt = new Map<string, number>();
 
   constructor(
     sets: readonly TlsFileSet[],
@@ -96,7 +101,10 @@ export class TlsFileWatcher {
   ) {
     this.states = sets.map((set) => ({ set, applied: { ...set.initial }, lastProblem: undefined, lastWarnedAt: 0 }));
     this.metrics = registry && new TlsReloadMetrics(registry);
-    for (const { set } of this.states) this.metrics?.inUse(set, set.initial);
+    for (const { set } of this.states) {
+      this.metrics?.inUse(set, set.initial);
+      this.warnIfExpiring(set, set.initial);
+    }
   }
 
   get watching(): boolean {
@@ -116,7 +124,9 @@ export class TlsFileWatcher {
   /** Reads every set's files once and applies those that changed (what the timer runs). */
   check(): Promise<void> {
     this.checking ??= Promise.all(this.states.map((s) => this.checkSet(s)))
-      .then(() => undefined, (err: Error) => this.log.error({ err: err.message }, "checking the TLS files failed"))
+      .then(() => {
+        for (const s of this.states) this.warnIfExpiring(s.set, s.applied);
+      }, (err: Error) => this.log.error({ err: err.message }, "checking the TLS files failed"))
       .finally(() => {
         this.checking = undefined;
       });
@@ -171,6 +181,27 @@ export class TlsFileWatcher {
     this.metrics?.reload(set, "applied");
     this.metrics?.inUse(set, read);
     this.log.info({ tls: set.name, changed: flags, ...certificateSummary(read.cert) }, "TLS files changed: new handshakes use them, open connections keep theirs");
+  }
+
+  /**
+   * A certificate or CA in use that expires within two weeks, or has expired, is a warning at
+   * start and then once a day while it lasts: a rotation that never landed shows in the log
+   * before peers start refusing the handshakes.
+   */
+  private warnIfExpiring(set: TlsFileSet, contents: TlsContents): void {
+    for (const part of ["cert", "ca"] as const) {
+      const file = set.files[part];
+      const expiry = file && earliestExpiry(contents[part]);
+      if (!file || expiry === undefined) continue;
+      const left = expiry - Date.now();
+      if (left > expiryWarningMs || Date.now() - (this.expiryWarnedAt.get(file.flag) ?? -Infinity) < dayMs) continue;
+      this.expiryWarnedAt.set(file.flag, Date.now());
+      const notAfter = new Date(expiry).toISOString();
+      const what = part === "ca" ? "a CA certificate" : "the certificate";
+      this.log.warn({ tls: set.name, flag: file.flag, path: file.path, notAfter }, left <= 0
+        ? `${what} in ${file.flag} expired at ${notAfter}: peers refuse it; rotate it`
+        : `${what} in ${file.flag} expires in ${Math.ceil(left / dayMs)} days (${notAfter}): rotate it before then`);
+    }
   }
 
   /** Logs and counts a problem once, however many checks find it again. */

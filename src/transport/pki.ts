@@ -15,7 +15,13 @@ const keyAlgorithm: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = { name: "
 const dayMs = 24 * 60 * 60 * 1000;
 
 export interface PemPair { readonly cert: string; readonly key: string }
-export interface IssueOptions { readonly dns?: readonly string[]; readonly ips?: readonly string[]; readonly client?: boolean }
+export interface IssueOptions {
+  readonly dns?: readonly string[];
+  readonly ips?: readonly string[];
+  readonly client?: boolean;
+  /** When the certificate expires (default: with the CA, in a year); a past date makes an expired one. */
+  readonly notAfter?: Date;
+}
 export interface Pki {
   /** The CA certificate (PEM); trust anchor for both sides. */
   readonly ca: string;
@@ -79,8 +85,8 @@ export async function createPki(options: { serverNames?: string[]; serverIps?: s
       serialNumber: serialNumber(),
       subject: [{ CN: [commonName] }],
       issuer: caCert.subjectName,
-      notBefore,
-      notAfter,
+      notBefore: opts.notAfter && opts.notAfter < notBefore ? new Date(opts.notAfter.getTime() - dayMs) : notBefore,
+      notAfter: opts.notAfter ?? notAfter,
       publicKey: keys.publicKey,
       signingKey: caKeys.privateKey,
       signingAlgorithm: keyAlgorithm,

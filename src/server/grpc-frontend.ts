@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import {
   closeDial, closeResponse, dataPacket, dialResponse, isTunnelError, type Packet, type PacketOf,
 } from "../protocol/index.js";
-import type { ChannelHandlers, Endpoint, EndpointHandlers, PacketChannel } from "../tunnel/index.js";
+import { receivedDataFrame, type ChannelHandlers, type Endpoint, type EndpointHandlers, type PacketChannel } from "../tunnel/index.js";
 import { withExplanation } from "./explain-dial-failure.js";
 import type { DialFailure, DialHandle, DialRequester, ProxyServer } from "./proxy-server.js";
 import type { ServerMetrics } from "./server-metrics.js";
@@ -36,7 +36,9 @@ class FrontendStreamEndpoint implements Endpoint {
 
   write(chunk: Uint8Array): boolean {
     this.metrics.packet("to_client", "DATA");
-    return this.channel.send(dataPacket(this.connectID, chunk));
+    // The agent's DATA message as it came, when it still lies whole in the received bytes.
+    const frame = this.channel.sendFramed && receivedDataFrame(chunk);
+    return frame ? this.channel.sendFramed!(frame) : this.channel.send(dataPacket(this.connectID, chunk));
   }
 
   get writableLength(): number {

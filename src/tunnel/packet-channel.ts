@@ -6,6 +6,30 @@ import { grpcFrameHeaderBytes, type Listener } from "../transport/index.js";
 import { FramePool } from "./frame-pool.js";
 
 
+/**
+ * The DATA packet (no error) a GrpcPacketChannel is handing to its handler right now, and the
+ * message it came in: receivedDataFrame() looks them up while the handler runs.
+ */
+let dispatchingData: Uint8Array | undefined;
+let dispatchingMessage: Uint8Array | undefined;
+
+/**
+ * The received gRPC message that carried `data`, with its 5-byte prefix, in place: when `data` is
+ * the payload of the DATA packet being dispatched right now and the prefix still lies in front
+ * of the message in the received bytes (not when the prefix or the message was split across
+ * reads). The server hands it to a gRPC frontend as it is: the connection ID is the same on both
+ * streams, so the bytes are the ones it would encode, without the copy, the encoding and a
+ * buffer per packet. Undefined otherwise; the caller then encodes the packet itself.
+ */
+export function receivedDataFrame(data: Uint8Array): Buffer | undefined {
+  const message = dispatchingMessage;
+  if (data !== dispatchingData || message === undefined || message.byteOffset < grpcFrameHeaderBytes) return undefined;
+  const prefix = new Uint8Array(message.buffer, message.byteOffset - grpcFrameHeaderBytes, grpcFrameHeaderBytes);
+  const length = ((prefix[1]! << 24) | (prefix[2]! << 16) | (prefix[3]! << 8) | prefix[4]!) >>> 0;
+  if (prefix[0] !== 0 || length !== message.length) return undefined;
+  return Buffer.from(message.buffer, message.byteOffset - grpcFrameHeaderBytes, message.length + grpcFrameHeaderBytes);
+}
+
 /** Room for a full 64 KiB DATA chunk, its packet fields and the prefix. */
 const framePool = new FramePool(64 * 1024 + 256);
 
@@ -27,6 +51,11 @@ export interface PacketChannel {
   start(handlers: ChannelHandlers): void;
   /** Queues one packet. Returns false when the caller should wait for drain(). */
   send(packet: Packet): boolean;
+  /**
+   * Queues a packet already encoded and framed for gRPC (receivedDataFrame()), as send() does
+   * (a channel that cannot, leaves it out).
+   */
+  sendFramed?(frame: Buffer): boolean;
   readonly writableLength: number;
   /** Stops / restarts reading; HTTP/2 flow control then pushes back on this stream only. */
   pause(): void;
@@ -108,7 +137,18 @@ export class GrpcPacketChannel<C extends MessageCall = MessageCall> implements P
       this.destroy(err instanceof Error ? err : new TunnelError("PROTOCOL", String(err)));
       return;
     }
-    this.handlers?.packet(packet);
+    if (packet.type !== "DATA" || packet.error !== "" || packet.data.length === 0) {
+      this.handlers?.packet(packet);
+      return;
+    }
+    dispatchingData = packet.data;
+    dispatchingMessage = message;
+    try {
+      this.handlers?.packet(packet);
+    } finally {
+      dispatchingData = undefined;
+      dispatchingMessage = undefined;
+    }
   }
 
   /** For the call's "drain" listener. */
@@ -122,6 +162,11 @@ export class GrpcPacketChannel<C extends MessageCall = MessageCall> implements P
     // returns to the pool once written: one copy of the payload per hop and no garbage.
     const frame = encodePacket(packet, grpcFrameHeaderBytes, framePool.take);
     return this.call.writeFramed(frame, () => framePool.give(frame));
+  }
+
+  sendFramed(frame: Buffer): boolean {
+    if (this.isClosed) return false;
+    return this.call.writeFramed(frame);
   }
 
   get writableLength(): number {

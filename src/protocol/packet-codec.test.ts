@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decodePacket, encodePacket } from "./packet-codec.js";
+import { dataPacketLength, decodePacket, encodePacket } from "./packet-codec.js";
 import {
   closeDial, closeRequest, closeResponse, dataPacket, dialRequest, dialResponse, drain, windowUpdate, type Packet,
 } from "./packet.js";
@@ -49,6 +49,13 @@ describe("Packet codec", () => {
       assert.deepEqual(normalise(decodePacket(ours)), normalise(packet));
     });
   }
+
+  it("knows the length of DATA without an error as it encodes it", () => {
+    for (const [name, p] of vectors) {
+      if (p.type !== "DATA" || p.error !== "") continue;
+      assert.equal(dataPacketLength(p.connectID, p.data.length), encodePacket(p).length, name);
+    }
+  });
 
   it("leaves headroom for a frame header without changing the packet bytes", () => {
     const p = dataPacket(5n, new Uint8Array([1, 2]));

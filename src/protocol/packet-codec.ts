@@ -121,6 +121,16 @@ function tagLength(fieldNo: number): number {
 }
 
 /**
+ * The length of DATA{connectID, data} without an error as encodePacket writes it: a received DATA
+ * message of another length carries something more (unknown or repeated fields, an over-long
+ * varint) and is not handed on as it came.
+ */
+export function dataPacketLength(connectID: bigint, dataLength: number): number {
+  const body = (connectID === 0n ? 0 : 1 + int64Length(connectID)) + (dataLength === 0 ? 0 : 1 + varintLength(dataLength) + dataLength);
+  return 1 + varintLength(PacketType.DATA) + 1 + varintLength(body) + body;
+}
+
+/**
  * Encodes a packet. `headroom` bytes are left free at the start of the returned buffer so that a
  * transport can put its frame header there without copying the packet again; `allocate` lets a
  * caller supply the buffer (from a pool of reusable ones).

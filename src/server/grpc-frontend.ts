@@ -12,6 +12,9 @@ import { withExplanation } from "./explain-dial-failure.js";
 import type { DialFailure, DialHandle, DialRequester, ProxyServer } from "./proxy-server.js";
 import type { ServerMetrics } from "./server-metrics.js";
 
+/** Above this backlog a frontend stream gets copies of the agent's DATA, not views of what was received. */
+const inPlaceMaxBacklogBytes = 4 * 1024 * 1024;
+
 /** Upstream's text when a frontend's DATA names another connection than the stream's. */
 const mismatchedIds = "mismatched connection IDs";
 
@@ -36,8 +39,10 @@ class FrontendStreamEndpoint implements Endpoint {
 
   write(chunk: Uint8Array): boolean {
     this.metrics.packet("to_client", "DATA");
-    // The agent's DATA message as it came, when it still lies whole in the received bytes.
-    const frame = this.channel.sendFramed && receivedDataFrame(chunk);
+    // The agent's DATA message as it came, when it still lies whole in the received bytes: a
+    // view that keeps the whole received buffer, so only while this stream's backlog is small
+    // (the caps count bytes queued, not the buffers they keep).
+    const frame = this.channel.sendFramed && this.channel.writableLength < inPlaceMaxBacklogBytes && receivedDataFrame(chunk);
     return frame ? this.channel.sendFramed!(frame) : this.channel.send(dataPacket(this.connectID, chunk));
   }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { EventEmitter } from "node:events";
 import { test } from "node:test";
 import { closeRequest, dataPacket, encodePacket, type Packet } from "../protocol/index.js";
 import { GrpcClient, GrpcServer, GrpcStatus, http2Implementations, type GrpcServerCall } from "../transport/index.js";
@@ -51,3 +52,36 @@ for (const impl of http2Implementations) {
     call.end();
   });
 }
+
+test("a DATA message with more than encodePacket writes, or in Node's shared pool, is not handed on in place", () => {
+  const call = Object.assign(new EventEmitter(), {
+    write: () => true, writeFramed: () => true, writableLength: 0, pause: () => {}, resume: () => {},
+  });
+  const frames: Array<Buffer | undefined> = [];
+  new GrpcPacketChannel(call, { finish: () => {}, abort: () => {} }).start({
+    packet: (p) => frames.push(p.type === "DATA" ? receivedDataFrame(p.data) : undefined),
+    drain: () => {},
+    close: () => {},
+  });
+  const framedInOwnBuffer = (message: Uint8Array) => {
+    const b = Buffer.allocUnsafeSlow(message.length + 5);
+    b[0] = 0;
+    b.writeUInt32BE(message.length, 1);
+    b.set(message, 5);
+    return b.subarray(5);
+  };
+  const plain = encodePacket(dataPacket(3n, new Uint8Array(100).fill(7)));
+  call.emit("message", framedInOwnBuffer(plain));
+  // The same packet with an unknown field (number 9, varint 1) after its member: valid protobuf, not ours.
+  call.emit("message", framedInOwnBuffer(Buffer.concat([plain, Uint8Array.of(9 << 3, 1)])));
+  // In Node's pool: the bytes around belong to other allocations.
+  const pooled = Buffer.allocUnsafe(plain.length + 5);
+  assert.equal(pooled.buffer.byteLength, Buffer.poolSize);
+  pooled[0] = 0;
+  pooled.writeUInt32BE(plain.length, 1);
+  pooled.set(plain, 5);
+  call.emit("message", pooled.subarray(5));
+  assert.ok(frames[0]?.subarray(5).equals(plain), "the canonical message in its own buffer is handed on");
+  assert.equal(frames[1], undefined, "an extra field: encoded anew");
+  assert.equal(frames[2], undefined, "in the shared pool: encoded anew");
+});

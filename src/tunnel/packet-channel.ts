@@ -1,7 +1,7 @@
 // The shared packet stream between a server and an agent (or a frontend stream), seen as a
 // channel of Packets. The gRPC implementation sits on a transport call; the in-memory pair lets
 // the tunnel be tested without sockets (STYLE.md: seams by design).
-import { TunnelError, decodePacket, encodePacket, type Packet } from "../protocol/index.js";
+import { TunnelError, dataPacketLength, decodePacket, encodePacket, type Packet } from "../protocol/index.js";
 import { grpcFrameHeaderBytes, type Listener } from "../transport/index.js";
 import { FramePool } from "./frame-pool.js";
 
@@ -12,18 +12,23 @@ import { FramePool } from "./frame-pool.js";
  */
 let dispatchingData: Uint8Array | undefined;
 let dispatchingMessage: Uint8Array | undefined;
+let dispatchingConnectID = 0n;
 
 /**
  * The received gRPC message that carried `data`, with its 5-byte prefix, in place: when `data` is
- * the payload of the DATA packet being dispatched right now and the prefix still lies in front
- * of the message in the received bytes (not when the prefix or the message was split across
- * reads). The server hands it to a gRPC frontend as it is: the connection ID is the same on both
- * streams, so the bytes are the ones it would encode, without the copy, the encoding and a
- * buffer per packet. Undefined otherwise; the caller then encodes the packet itself.
+ * the payload of the DATA packet being dispatched right now, the message is encoded as
+ * encodePacket would encode it (no unknown, repeated or over-long fields that another decoder
+ * might read differently), and its prefix still lies in front of it in received bytes. The
+ * server hands it to a gRPC frontend as it is: the connection ID is the same on both streams,
+ * so the bytes are the ones it would encode, without the copy, the encoding and a buffer per
+ * packet. Undefined otherwise (the caller then encodes the packet itself): also for a message
+ * in Node's shared allocation pool (one reassembled from several reads), whose neighbouring
+ * bytes belong to other allocations that may still change.
  */
 export function receivedDataFrame(data: Uint8Array): Buffer | undefined {
   const message = dispatchingMessage;
   if (data !== dispatchingData || message === undefined || message.byteOffset < grpcFrameHeaderBytes) return undefined;
+  if (message.buffer.byteLength === Buffer.poolSize || message.length !== dataPacketLength(dispatchingConnectID, data.length)) return undefined;
   const prefix = new Uint8Array(message.buffer, message.byteOffset - grpcFrameHeaderBytes, grpcFrameHeaderBytes);
   const length = ((prefix[1]! << 24) | (prefix[2]! << 16) | (prefix[3]! << 8) | prefix[4]!) >>> 0;
   if (prefix[0] !== 0 || length !== message.length) return undefined;
@@ -143,6 +148,7 @@ export class GrpcPacketChannel<C extends MessageCall = MessageCall> implements P
     }
     dispatchingData = packet.data;
     dispatchingMessage = message;
+    dispatchingConnectID = packet.connectID;
     try {
       this.handlers?.packet(packet);
     } finally {

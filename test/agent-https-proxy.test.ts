@@ -13,6 +13,7 @@ import { test } from "node:test";
 import { createPki } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
 import { nodetunnelBin, runNodetunnel, until, type CliChild } from "./helpers/cli-process.js";
+import { startConnectProxy } from "./helpers/connect-proxy.js";
 import { freePort } from "./helpers/free-port.js";
 
 const serverName = "nodetunnel-server.test";
@@ -23,38 +24,20 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
   const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
   await once(echo, "listening");
   const credentials = `Basic ${Buffer.from("node-egress:pa ss").toString("base64")}`;
-  const connects: Array<{ target: string; authorized: boolean }> = [];
   const agentPort = await freePort();
-  // CONNECT for the server's name goes to the server on loopback; anything else, or no credentials, is refused.
-  const proxy = net.createServer((client) => {
-    client.on("error", () => {});
-    let head = "";
-    const onData = (c: Buffer) => {
-      head += c.toString("latin1");
-      if (!head.includes("\r\n\r\n")) return;
-      client.off("data", onData);
-      const target = /^CONNECT (\S+) HTTP\/1\.1\r\n/.exec(head)?.[1] ?? "";
-      const authorized = head.includes(`\r\nProxy-Authorization: ${credentials}\r\n`);
-      connects.push({ target, authorized });
-      if (!authorized) return void client.end("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n");
-      if (target !== `${serverName}:${agentPort}`) return void client.end("HTTP/1.1 403 Forbidden\r\n\r\n");
-      const upstream = net.connect(agentPort, "127.0.0.1");
-      upstream.on("error", () => client.destroy());
-      upstream.once("connect", () => {
-        client.write("HTTP/1.1 200 Connection established\r\n\r\n");
-        client.pipe(upstream).pipe(client);
-      });
-    };
-    client.on("data", onData);
-  }).listen(0, "127.0.0.1");
-  await once(proxy, "listening");
   t.after(() => {
     for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-    proxy.close();
     echo.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const proxyUrl = `http://node-egress:pa%20ss@127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+  // CONNECT for the server's name goes to the server on loopback; anything else, or no credentials, is refused.
+  const authorized = (head: string) => head.includes(`\r\nProxy-Authorization: ${credentials}\r\n`);
+  const proxy = await startConnectProxy(t, (target, head) => {
+    if (!authorized(head)) return "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n";
+    return target === `${serverName}:${agentPort}` ? agentPort : "HTTP/1.1 403 Forbidden\r\n\r\n";
+  });
+  const connects = () => proxy.requests.map((r) => ({ target: r.target, authorized: authorized(r.head) }));
+  const proxyUrl = proxy.url("node-egress:pa%20ss@").href;
 
   const pki = await createPki({ serverNames: ["localhost", serverName] });
   const agentCert = await pki.issue("node-1", { client: true });
@@ -79,7 +62,7 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
   ];
 
   // Without credentials the proxy says 407, and the agent says so.
-  const refused = runNodetunnel(agentArgs, { HTTPS_PROXY: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}` });
+  const refused = runNodetunnel(agentArgs, { HTTPS_PROXY: proxy.url().href });
   children.push(refused);
   await until("the agent reports the proxy's 407", () => /refused the tunnel to nodetunnel-server\.test:\d+: 407 Proxy Authentication Required/.test(refused.stderrText()));
   refused.kill("SIGKILL");
@@ -88,7 +71,7 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
   const agent = runNodetunnel(agentArgs, { https_proxy: proxyUrl, NO_PROXY: "10.0.0.0/8,.cluster.local" });
   children.push(agent);
   await until("the agent connected through the proxy", async () => (await fetch(`http://127.0.0.1:${health}/readyz`)).status === 200);
-  assert.deepEqual(connects.at(-1), { target: `${serverName}:${agentPort}`, authorized: true }, "CONNECT by name, with the credentials");
+  assert.deepEqual(connects().at(-1), { target: `${serverName}:${agentPort}`, authorized: true }, "CONNECT by name, with the credentials");
   assert.match(agent.stderrText(), /"proxy":"http:\/\/node-egress:\*\*\*@127\.0\.0\.1:\d+"[^\n]*"proxied":\["nodetunnel-server\.test:\d+"\][^\n]*servers are reached through an HTTP CONNECT/);
   assert.doesNotMatch(agent.stderrText(), /pa ss|pa%20ss/, "the password is never logged");
 

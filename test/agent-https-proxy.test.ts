@@ -22,14 +22,15 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
   const dir = mkdtempSync(join(tmpdir(), "nt-proxy-"));
   const children: CliChild[] = [];
   const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
-  await once(echo, "listening");
-  const credentials = `Basic ${Buffer.from("node-egress:pa ss").toString("base64")}`;
-  const agentPort = await freePort();
+  // Registered before anything can fail or hang, so nothing is left behind either way.
   t.after(() => {
     for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
     echo.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  await once(echo, "listening");
+  const credentials = `Basic ${Buffer.from("node-egress:pa ss").toString("base64")}`;
+  const agentPort = await freePort();
   // CONNECT for the server's name goes to the server on loopback; anything else, or no credentials, is refused.
   const authorized = (head: string) => head.includes(`\r\nProxy-Authorization: ${credentials}\r\n`);
   const proxy = await startConnectProxy(t, (target, head) => {

@@ -29,10 +29,8 @@ export function receivedDataFrame(data: Uint8Array): Buffer | undefined {
   const message = dispatchingMessage;
   if (data !== dispatchingData || message === undefined || message.byteOffset < grpcFrameHeaderBytes) return undefined;
   if (message.buffer.byteLength === Buffer.poolSize || message.length !== dataPacketLength(dispatchingConnectID, data.length)) return undefined;
-  const prefix = new Uint8Array(message.buffer, message.byteOffset - grpcFrameHeaderBytes, grpcFrameHeaderBytes);
-  const length = ((prefix[1]! << 24) | (prefix[2]! << 16) | (prefix[3]! << 8) | prefix[4]!) >>> 0;
-  if (prefix[0] !== 0 || length !== message.length) return undefined;
-  return Buffer.from(message.buffer, message.byteOffset - grpcFrameHeaderBytes, message.length + grpcFrameHeaderBytes);
+  const frame = Buffer.from(message.buffer, message.byteOffset - grpcFrameHeaderBytes, message.length + grpcFrameHeaderBytes);
+  return frame[0] === 0 && frame.readUInt32BE(1) === message.length ? frame : undefined;
 }
 
 /** Room for a full 64 KiB DATA chunk, its packet fields and the prefix. */

@@ -5,30 +5,18 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
 import { createPki } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
-import { nodetunnelBin, runNodetunnel, until, type CliChild } from "./helpers/cli-process.js";
+import { nodetunnelBin, startProcessBed, until, writeTlsFiles } from "./helpers/cli-process.js";
 import { startConnectProxy } from "./helpers/connect-proxy.js";
 import { freePort } from "./helpers/free-port.js";
 
 const serverName = "nodetunnel-server.test";
 
 test("the agent reaches its server through HTTPS_PROXY with Basic credentials, by name, and tunnels through it", { timeout: 60_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "nt-proxy-"));
-  const children: CliChild[] = [];
-  const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
-  // Registered before anything can fail or hang, so nothing is left behind either way.
-  t.after(() => {
-    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-    echo.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await once(echo, "listening");
+  const bed = await startProcessBed(t, "nt-proxy-");
+  const f = bed.file;
   const credentials = `Basic ${Buffer.from("node-egress:pa ss").toString("base64")}`;
   const agentPort = await freePort();
   // CONNECT for the server's name goes to the server on loopback; anything else, or no credentials, is refused.
@@ -42,20 +30,14 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
 
   const pki = await createPki({ serverNames: ["localhost", serverName] });
   const agentCert = await pki.issue("node-1", { client: true });
-  const f = (name: string) => join(dir, name);
-  writeFileSync(f("ca.crt"), pki.ca);
-  writeFileSync(f("server.crt"), pki.server.cert);
-  writeFileSync(f("server.key"), pki.server.key);
-  writeFileSync(f("agent.crt"), agentCert.cert);
-  writeFileSync(f("agent.key"), agentCert.key);
+  writeTlsFiles(f, pki, agentCert);
   const health = await freePort();
-  const server = runNodetunnel([
+  bed.run([
     "server", "--mode=http-connect", "--server-port=0", `--uds-name=${f("connect.sock")}`,
     `--agent-port=${agentPort}`, "--agent-bind-address=127.0.0.1",
     `--cluster-cert=${f("server.crt")}`, `--cluster-key=${f("server.key")}`, `--cluster-ca-cert=${f("ca.crt")}`,
     `--health-port=${health}`, "--health-bind-address=127.0.0.1", "--admin-port=0",
   ]);
-  children.push(server);
   const agentArgs = [
     "agent", `--proxy-server-host=${serverName}`, `--proxy-server-port=${agentPort}`, `--ca-cert=${f("ca.crt")}`,
     `--agent-cert=${f("agent.crt")}`, `--agent-key=${f("agent.key")}`, "--agent-id=node-1", "--agent-identifiers=ipv4=127.0.0.1",
@@ -63,20 +45,18 @@ test("the agent reaches its server through HTTPS_PROXY with Basic credentials, b
   ];
 
   // Without credentials the proxy says 407, and the agent says so.
-  const refused = runNodetunnel(agentArgs, { HTTPS_PROXY: proxy.url().href });
-  children.push(refused);
+  const refused = bed.run(agentArgs, { HTTPS_PROXY: proxy.url().href });
   await until("the agent reports the proxy's 407", () => /refused the tunnel to nodetunnel-server\.test:\d+: 407 Proxy Authentication Required/.test(refused.stderrText()));
   refused.kill("SIGKILL");
   await once(refused, "exit");
 
-  const agent = runNodetunnel(agentArgs, { https_proxy: proxyUrl, NO_PROXY: "10.0.0.0/8,.cluster.local" });
-  children.push(agent);
+  const agent = bed.run(agentArgs, { https_proxy: proxyUrl, NO_PROXY: "10.0.0.0/8,.cluster.local" });
   await until("the agent connected through the proxy", async () => (await fetch(`http://127.0.0.1:${health}/readyz`)).status === 200);
   assert.deepEqual(connects().at(-1), { target: `${serverName}:${agentPort}`, authorized: true }, "CONNECT by name, with the credentials");
   assert.match(agent.stderrText(), /"proxy":"http:\/\/node-egress:\*\*\*@127\.0\.0\.1:\d+"[^\n]*"proxied":\["nodetunnel-server\.test:\d+"\][^\n]*servers are reached through an HTTP CONNECT/);
   assert.doesNotMatch(agent.stderrText(), /pa ss|pa%20ss/, "the password is never logged");
 
-  const { socket, head, rest } = await httpConnect({ path: f("connect.sock") }, `127.0.0.1:${(echo.address() as net.AddressInfo).port}`);
+  const { socket, head, rest } = await httpConnect({ path: f("connect.sock") }, `127.0.0.1:${bed.echoPort}`);
   t.after(() => socket.destroy());
   assert.match(head, /^HTTP\/1\.1 200/);
   socket.write("through the proxy");

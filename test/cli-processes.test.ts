@@ -3,12 +3,13 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startFakeKubelet, type FakeKubelet } from "../src/lab/index.js";
 import { createPki, type Pki } from "../src/transport/index.js";
+import { writeTlsFiles } from "./helpers/cli-process.js";
 import { freePort } from "./helpers/free-port.js";
 
 const bin = new URL("../bin/nodetunnel.js", import.meta.url).pathname;
@@ -48,11 +49,7 @@ describe("nodetunnel server and agent as processes", () => {
     pki = await createPki();
     const kubeletCert = await pki.issue("node-1", { ips: ["127.0.0.1"] });
     const agentCert = await pki.issue("node-1", { client: true });
-    writeFileSync(f("ca.crt"), pki.ca);
-    writeFileSync(f("server.crt"), pki.server.cert);
-    writeFileSync(f("server.key"), pki.server.key);
-    writeFileSync(f("agent.crt"), agentCert.cert);
-    writeFileSync(f("agent.key"), agentCert.key);
+    writeTlsFiles(f, pki, agentCert);
     kubelet = await startFakeKubelet({ nodeName: "node-1", cert: kubeletCert.cert, key: kubeletCert.key, host: "127.0.0.1", port: 0 });
     ports = { agent: await freePort(), health: await freePort(), admin: await freePort(), connect: await freePort(), agentHealth: await freePort(), agentAdmin: await freePort() };
   });

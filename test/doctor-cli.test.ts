@@ -13,6 +13,15 @@ const fixture = (path: string) => fileURLToPath(new URL(`./fixtures/doctor/${pat
 const json = (r: RunResult) => JSON.parse(r.stdout) as Record<string, unknown>;
 const oneLine = (s: string) => s.trimEnd().split("\n").length === 1;
 
+/** Bad input: exit 2, one stderr line naming file:line:, and the JSON error's file and line. Returns that error. */
+function inputError(r: RunResult, file: string, line: number): Record<string, unknown> {
+  assert.equal(r.code, 2, r.stdout);
+  assert.ok(oneLine(r.stderr) && r.stderr.includes(`${file}:${line}:`), r.stderr);
+  const { error } = json(r) as { error: Record<string, unknown> };
+  assert.deepEqual([error.file, error.line], [file, line]);
+  return error;
+}
+
 describe("doctor CLI: common behaviour", () => {
   it("--help of every subcommand shows examples and exits 0", async () => {
     for (const check of ["explain", "nsg", "iptables", "ufw", "nftables", "snat", "egress"]) {
@@ -152,12 +161,7 @@ describe("doctor ufw (CLI)", () => {
   it("an unknown line is exit 2 naming the file and line; in JSON mode stdout holds only the error object", async () => {
     const file = fixture("ufw/hand/garbage.verbose.txt");
     const r = await runDoctor(["ufw", "--file", file, "--source", "10.224.0.5", "--output", "json"]);
-    assert.equal(r.code, 2);
-    assert.ok(oneLine(r.stderr), r.stderr);
-    assert.ok(r.stderr.includes(`${file}:9:`), r.stderr);
-    const { error } = json(r) as { error: Record<string, unknown> };
-    assert.equal(error.file, file);
-    assert.equal(error.line, 9);
+    const error = inputError(r, file, 9);
     assert.equal(typeof error.message, "string");
     assert.equal(typeof error.expected, "string");
     const text = await runDoctor(["ufw", "--file", file, "--source", "10.224.0.5"]);
@@ -249,19 +253,13 @@ describe("doctor nsg (CLI)", () => {
     const bad = fixture("cli/bad-nsg.json");
     const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5",
       "--dest-subnet-nsg", nsg("a4-subnet-allow.json"), "--dest-nic-nsg", bad, "--output", "json"]);
-    assert.equal(r.code, 2);
-    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:4:`), r.stderr);
-    const { error } = json(r) as { error: Record<string, unknown> };
-    assert.deepEqual([error.file, error.line], [bad, 4]);
+    inputError(r, bad, 4);
   });
 
   it("a custom rule at priority 50 is invalid input (exit 2) naming the file, the rule's line, the rule and 100-4096", async () => {
     const bad = fixture("cli/bad-nsg-priority.json");
     const r = await runDoctor(["nsg", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--dest-subnet-nsg", bad, "--output", "json"]);
-    assert.equal(r.code, 2, r.stdout);
-    assert.ok(oneLine(r.stderr) && r.stderr.includes(`${bad}:6:`), r.stderr);
-    const { error } = json(r) as { error: Record<string, unknown> };
-    assert.deepEqual([error.file, error.line], [bad, 6]);
+    const error = inputError(r, bad, 6);
     assert.match(String(error.message), /"Deny-Kubelet" has priority 50, outside 100-4096/);
     assert.match(String(error.expected), /100-4096/);
   });
@@ -552,12 +550,8 @@ describe("doctor cluster (CLI)", () => {
   it("a bad --nodes-file line is exit 2 whose JSON error names the file, the line and what was expected", async () => {
     const file = fixture("cli/bad-nodes.txt");
     const r = await runDoctor(["cluster", "--nodes-file", file, "--output", "json"]);
-    assert.equal(r.code, 2);
-    assert.ok(oneLine(r.stderr), r.stderr);
+    const error = inputError(r, file, 5);
     assert.ok(r.stderr.includes(`${file}:5: `), r.stderr);
-    const { error } = json(r) as { error: Record<string, unknown> };
-    assert.equal(error.file, file);
-    assert.equal(error.line, 5);
     assert.match(String(error.message), /aks-nodepool1-2/);
     assert.match(String(error.expected), /NAME=IP/);
   });

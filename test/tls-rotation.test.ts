@@ -6,14 +6,13 @@ import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import tls from "node:tls";
 import { createPki, type PemPair, type Pki } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
-import { nodetunnelBin, runNodetunnel, until, type CliChild } from "./helpers/cli-process.js";
+import { nodetunnelBin, startProcessBed, until } from "./helpers/cli-process.js";
 import { freePort } from "./helpers/free-port.js";
 
 /** The certificate a TLS port presents (SHA-256 fingerprint), whether or not it then accepts ours. */
@@ -43,17 +42,8 @@ async function echoThrough(port: number, pki: Pki, client: PemPair, echoPort: nu
 }
 
 test("server and agent take rotated certificates, keys and CAs from their files without a restart", { timeout: 90_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "nt-rotation-"));
-  const children: CliChild[] = [];
-  const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
-  t.after(() => {
-    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-    echo.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await once(echo, "listening");
-  const echoPort = (echo.address() as net.AddressInfo).port;
-  const f = (name: string) => join(dir, name);
+  const bed = await startProcessBed(t, "nt-rotation-");
+  const { echoPort, file: f } = bed;
   // As the kubelet updates a Secret volume: written aside, then renamed over.
   const put = (name: string, text: string) => {
     writeFileSync(f(`.${name}.tmp`), text);
@@ -75,27 +65,22 @@ test("server and agent take rotated certificates, keys and CAs from their files 
   writeServerSide(a);
   writeAgentSide(a, agentA);
   const ports = { agent: await freePort(), frontend: await freePort(), health: await freePort(), agentHealth: await freePort() };
-  const startServer = () => {
-    const server = runNodetunnel([
-      "server", "--mode=http-connect", "--server-port=0", `--frontend=http-connect=tcp:127.0.0.1:${ports.frontend}`,
-      `--server-cert=${f("server.crt")}`, `--server-key=${f("server.key")}`, `--server-ca-cert=${f("ca.crt")}`,
-      `--agent-port=${ports.agent}`, "--agent-bind-address=127.0.0.1",
-      `--cluster-cert=${f("server.crt")}`, `--cluster-key=${f("server.key")}`, `--cluster-ca-cert=${f("ca.crt")}`,
-      `--health-port=${ports.health}`, "--health-bind-address=127.0.0.1", "--admin-port=0", "--tls-reload-interval=200ms",
-    ]);
-    children.push(server);
-    return server;
-  };
+  const startServer = () => bed.run([
+    "server", "--mode=http-connect", "--server-port=0", `--frontend=http-connect=tcp:127.0.0.1:${ports.frontend}`,
+    `--server-cert=${f("server.crt")}`, `--server-key=${f("server.key")}`, `--server-ca-cert=${f("ca.crt")}`,
+    `--agent-port=${ports.agent}`, "--agent-bind-address=127.0.0.1",
+    `--cluster-cert=${f("server.crt")}`, `--cluster-key=${f("server.key")}`, `--cluster-ca-cert=${f("ca.crt")}`,
+    `--health-port=${ports.health}`, "--health-bind-address=127.0.0.1", "--admin-port=0", "--tls-reload-interval=200ms",
+  ]);
   const serverReady = async () => (await fetch(`http://127.0.0.1:${ports.health}/readyz`)).status === 200;
 
   let server = startServer();
-  const agent = runNodetunnel([
+  const agent = bed.run([
     "agent", "--proxy-server-host=127.0.0.1", `--proxy-server-port=${ports.agent}`, `--ca-cert=${f("agent-ca.crt")}`,
     `--agent-cert=${f("agent.crt")}`, `--agent-key=${f("agent.key")}`, "--agent-id=node-1", "--agent-identifiers=ipv4=127.0.0.1",
     `--health-server-port=${ports.agentHealth}`, "--health-server-host=127.0.0.1", "--admin-server-port=0",
     "--sync-interval=200ms", "--sync-interval-cap=1s", "--tls-reload-interval=200ms",
   ]);
-  children.push(agent);
   await until("the agent connected", serverReady);
   await echoThrough(ports.frontend, a, a.client, echoPort);
   assert.equal(await presented(ports.agent, agentA), fingerprint(a.server.cert));

@@ -1,11 +1,14 @@
 // A node whose only way out is an HTTP proxy: `nodetunnel agent` with HTTPS_PROXY reaches its
 // server through an HTTP CONNECT, as upstream's agent (grpc-go) does, with TLS end to end. The
 // proxy here is a real one on loopback that demands Basic credentials and knows the server by a
-// name the agent itself cannot resolve (the proxy resolves names, the node may not).
+// name the agent itself cannot resolve (the proxy resolves names, the node may not). The server
+// reaches kube-apiserver (TokenReview) through HTTPS_PROXY the same way, as upstream's client-go.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { writeFileSync } from "node:fs";
 import { test } from "node:test";
+import { startFakeKubeApiserver } from "../src/server/agent-auth/fake-kube-apiserver.js";
 import { createPki } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
 import { nodetunnelBin, startProcessBed, until, writeTlsFiles } from "./helpers/cli-process.js";
@@ -70,4 +73,47 @@ test("an HTTPS_PROXY the agent cannot use stops it at start with exit 2, naming 
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /nodetunnel agent: HTTPS_PROXY: socks5 proxies are not supported, only HTTP CONNECT proxies/);
   assert.doesNotMatch(r.stderr, /s3cret/);
+});
+
+test("the server reaches kube-apiserver for TokenReview through HTTPS_PROXY, by the kubeconfig's name", { timeout: 60_000 }, async (t) => {
+  const bed = await startProcessBed(t, "nt-proxy-api-");
+  const f = bed.file;
+  const apiPki = await createPki({ serverNames: ["kube.test"] });
+  const audience = "system:konnectivity-server";
+  const api = await startFakeKubeApiserver({
+    cert: apiPki.server.cert, key: apiPki.server.key, clientToken: "server-identity-token",
+    tokens: { "agent-token": { username: "system:serviceaccount:kube-system:konnectivity-agent", audiences: [audience] } },
+  });
+  t.after(() => api.close());
+  const apiPort = Number(new URL(api.url).port);
+  // kube.test resolves nowhere: only the proxy knows where the API server is.
+  const proxy = await startConnectProxy(t, (target) => (target === `kube.test:${apiPort}` ? apiPort : "HTTP/1.1 403 Forbidden\r\n\r\n"));
+  writeFileSync(f("kubeconfig"), [
+    "apiVersion: v1", "kind: Config", "current-context: ctx",
+    "clusters:", "- name: c", "  cluster:", `    server: https://kube.test:${apiPort}`, `    certificate-authority-data: ${Buffer.from(apiPki.ca).toString("base64")}`,
+    "contexts:", "- name: ctx", "  context:", "    cluster: c", "    user: u",
+    "users:", "- name: u", "  user:", "    token: server-identity-token", "",
+  ].join("\n"));
+  const pki = await createPki({ serverNames: ["localhost"] });
+  writeTlsFiles(f, pki, await pki.issue("node-1", { client: true }));
+  writeFileSync(f("agent-token"), "agent-token\n");
+  const agentPort = await freePort();
+  const health = await freePort();
+  const server = bed.run([
+    "server", "--mode=http-connect", "--server-port=0", `--uds-name=${f("connect.sock")}`,
+    `--agent-port=${agentPort}`, "--agent-bind-address=127.0.0.1", `--cluster-cert=${f("server.crt")}`, `--cluster-key=${f("server.key")}`,
+    "--agent-namespace=kube-system", "--agent-service-account=konnectivity-agent", `--authentication-audience=${audience}`,
+    `--kubeconfig=${f("kubeconfig")}`, "--health-port=0", "--admin-port=0",
+  ], { HTTPS_PROXY: proxy.url("svc:pw@").href, NO_PROXY: ".cluster.local" });
+  await until("the server logs that the API server goes through the proxy", () => /"apiServer":"https:\/\/kube\.test:\d+"[^\n]*kube-apiserver is reached through an HTTP CONNECT/.test(server.stderrText()));
+  assert.doesNotMatch(server.stderrText(), /"pw"|svc:pw/, "the password is never logged");
+  bed.run([
+    "agent", "--proxy-server-host=localhost", `--proxy-server-port=${agentPort}`, `--ca-cert=${f("ca.crt")}`,
+    `--service-account-token-path=${f("agent-token")}`, "--agent-id=node-1", "--agent-identifiers=ipv4=127.0.0.1",
+    `--health-server-port=${health}`, "--admin-server-port=0", "--sync-interval=200ms", "--sync-interval-cap=1s",
+  ]);
+  await until("the agent's token was accepted", async () => (await fetch(`http://127.0.0.1:${health}/readyz`)).status === 200);
+  assert.deepEqual(api.requests.map((r) => r.token), ["agent-token"], "one TokenReview, of the agent's token");
+  assert.deepEqual(proxy.requests.map((r) => r.target), [`kube.test:${apiPort}`]);
+  assert.match(proxy.requests[0]!.head, /\r\nProxy-Authorization: Basic c3ZjOnB3\r\n/);
 });

@@ -150,7 +150,7 @@ Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may f
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
       const counter = count.leases
-        ? new ServerLeaseCounter({ ...await loadKubeClientConfig(flags.kubeconfig, io.env, undefined, "--count-server-leases"), proxy }, count.leases, registry)
+        ? new ServerLeaseCounter(await loadKubeClientConfig(flags.kubeconfig, io.env, undefined, "--count-server-leases"), count.leases, registry)
         : undefined;
       const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log), countServerLeases: counter && (() => counter.count()) });
       const idleGc = startProcessIdleGc(log);

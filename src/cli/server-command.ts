@@ -3,16 +3,17 @@
 import { Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
-import { tlsPolicyFromGoNames, type Http2Implementation } from "../transport/index.js";
+import { proxyFor, redactedProxy, tlsPolicyFromGoNames, type Http2Implementation } from "../transport/index.js";
 import { LeaseController, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
 import { isIP } from "node:net";
+import type { Logger } from "pino";
 import { dashboardRoutes } from "../dashboard/index.js";
 import {
   NodetunnelServer, resolveServerOptions, serverSnapshot, type FrontendConfig, type FrontendMode, type ProxyStrategy, type ServerDeps,
   type ServerOptions, type ServerOptionsInput, type TlsFiles,
 } from "../server/index.js";
 import {
-  TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, requireAgentAuthentication, type IdentityBindingMode,
+  TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, requireAgentAuthentication, type IdentityBindingMode, type KubeClientConfig,
 } from "../server/agent-auth/index.js";
 import type { CliIo } from "./cli-io.js";
 import { envOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
@@ -132,12 +133,22 @@ export function serverOptionsFromFlags(f: ServerFlags, notes: string[] = []): Se
  */
 export async function agentAuthenticationDeps(
   options: ServerOptions, flags: Pick<ServerFlags, "kubeconfig" | "tokenReviewTimeout">, env: CliIo["env"],
-): Promise<{ authenticateToken?: ServerDeps["authenticateToken"]; warning?: string }> {
+): Promise<{ authenticateToken?: ServerDeps["authenticateToken"]; warning?: string; kubeConfig?: KubeClientConfig }> {
   const warning = requireAgentAuthentication(options);
   if (!options.tokenAuth) return { warning };
   const config = await loadKubeClientConfig(flags.kubeconfig, env);
   const client = new TokenReviewClient(config, parseDuration("--token-review-timeout", flags.tokenReviewTimeout));
-  return { authenticateToken: createTokenAuthenticator(client, options.tokenAuth), warning };
+  return { authenticateToken: createTokenAuthenticator(client, options.tokenAuth), warning, kubeConfig: config };
+}
+
+/** Says whether kube-apiserver (TokenReview, leases) is reached through HTTPS_PROXY, as the agent says it of its servers. */
+function logApiProxy(log: Logger, config: KubeClientConfig | undefined): void {
+  if (!config?.proxy) return;
+  const url = new URL(config.server);
+  const isProxied = proxyFor(config.proxy, url.hostname.replace(/^\[|\]$/g, ""), Number(url.port || 443)) !== undefined;
+  log.info({ proxy: redactedProxy(config.proxy.url), noProxy: config.proxy.noProxy, apiServer: config.server }, isProxied
+    ? "HTTPS_PROXY: kube-apiserver is reached through an HTTP CONNECT to the proxy"
+    : "HTTPS_PROXY is set, but NO_PROXY (or loopback) excludes kube-apiserver: connecting directly");
 }
 
 /** `--frontend grpc=unix:/path`, `--frontend http-connect=tcp:127.0.0.1:8090` or `=tcp:8090` (TLS from --server-cert). */
@@ -218,6 +229,7 @@ Examples:
   nodetunnel server --mode=http-connect --server-port=8131 --server-cert=s.crt --server-key=s.key --server-ca-cert=ca.crt ...
 
 Most flags can also be set as NODETUNNEL_<FLAG> (e.g. NODETUNNEL_AGENT_PORT=8132; docs/flags.md lists which).
+Environment: HTTPS_PROXY (or https_proxy) reaches kube-apiserver (TokenReview, Leases) through an HTTP CONNECT proxy, NO_PROXY (or no_proxy) excepted, as upstream's client-go does.
 Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits at once.`);
   cmd.action(async (flags: ServerFlags) => {
     await runCommand(io, "nodetunnel server", async () => {
@@ -236,6 +248,7 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       const auth = await agentAuthenticationDeps(options, flags, io.env);
       const leaseConfig = leaseSettings ? await loadKubeClientConfig(flags.kubeconfig, io.env, undefined, "--enable-lease-controller") : undefined;
       if (auth.warning) log.warn(auth.warning);
+      logApiProxy(log, auth.kubeConfig ?? leaseConfig);
       // The dashboard reads the server it is served by (only asked once the server listens).
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
       const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });

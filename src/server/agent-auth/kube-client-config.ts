@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { TunnelError } from "../../protocol/index.js";
-import type { ProxySettings } from "../../transport/index.js";
+import { proxySettingsFromEnv, type ProxySettings } from "../../transport/index.js";
 import { parseSimpleYaml, type YamlValue } from "./parse-simple-yaml.js";
 
 export interface KubeClientConfig {
@@ -20,7 +20,7 @@ export interface KubeClientConfig {
   readonly insecureSkipTlsVerify: boolean;
   /** Where it came from, for messages. */
   readonly source: string;
-  /** HTTPS_PROXY and NO_PROXY to reach the API server by, as client-go does (set by the agent). */
+  /** HTTPS_PROXY and NO_PROXY to reach the API server by, as client-go does (Go's ProxyFromEnvironment). */
   readonly proxy?: ProxySettings;
 }
 
@@ -93,7 +93,8 @@ export async function kubeClientConfigFromKubeconfig(text: string, path: string)
 
 /**
  * `--kubeconfig` given: that file; empty: the in-cluster service account, as client-go's
- * rest.InClusterConfig (KUBERNETES_SERVICE_HOST/PORT, token and ca.crt under `dir`).
+ * rest.InClusterConfig (KUBERNETES_SERVICE_HOST/PORT, token and ca.crt under `dir`). Either way
+ * HTTPS_PROXY / NO_PROXY from `env` apply, as client-go's default transport applies them.
  */
 export async function loadKubeClientConfig(
   kubeconfigPath: string | undefined,
@@ -109,7 +110,7 @@ export async function loadKubeClientConfig(
     } catch (err) {
       return invalid(`--kubeconfig ${kubeconfigPath}: ${(err as Error).message}`);
     }
-    return await kubeClientConfigFromKubeconfig(text, kubeconfigPath);
+    return withProxy(await kubeClientConfigFromKubeconfig(text, kubeconfigPath), env);
   }
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
@@ -123,11 +124,16 @@ export async function loadKubeClientConfig(
   } catch (err) {
     return invalid(`in-cluster configuration: cannot read ${dir}: ${(err as Error).message}; give --kubeconfig`);
   }
-  return {
+  return withProxy({
     server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
     ca,
     tokenFile: join(dir, "token"),
     insecureSkipTlsVerify: false,
     source: `in-cluster service account (${dir})`,
-  };
+  }, env);
+}
+
+function withProxy(config: KubeClientConfig, env: Readonly<Record<string, string | undefined>>): KubeClientConfig {
+  const proxy = proxySettingsFromEnv(env);
+  return proxy ? { ...config, proxy } : config;
 }

@@ -1,6 +1,6 @@
 // `nodetunnel agent`: the proxy agent, with upstream's flag names and defaults
 // (shared/spec/konnectivity.md §2.4), plus a list of servers and --allowed-destinations.
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
 import { NodetunnelAgent, resolveAgentOptions, type AgentOptions, type AgentOptionsInput, type ServerCountSource } from "../agent/index.js";
@@ -8,7 +8,7 @@ import { loadKubeClientConfig } from "../server/agent-auth/index.js";
 import { ServerLeaseCounter, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
 import { proxyFor, proxySettingsFromEnv, redactedProxy, type Http2Implementation } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { envOption, ignoredUpstreamOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { agentTracers, createLogger } from "./logger.js";
 import { collectDestinations, collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { waitForSignals } from "./server-command.js";
@@ -55,6 +55,16 @@ export function serverCountFromFlags(f: AgentFlags): { source: ServerCountSource
     throw new UsageError((err as Error).message.replace(/^--lease-label\b/, "--lease-label-selector"));
   }
   return { source: source === "max" ? "max" : "leases", leases: { namespace, selector: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",") } };
+}
+
+/**
+ * The parsed flags, with --lease-label-selector's default dropped when only the old spelling
+ * (--lease-label) was given: the default would otherwise always win over it. Exported for tests.
+ */
+export function agentFlagsAsGiven(cmd: Command): AgentFlags {
+  const flags = cmd.opts<AgentFlags>();
+  const isSelectorDefault = cmd.getOptionValueSource("leaseLabelSelector") === "default";
+  return isSelectorDefault && flags.leaseLabel !== undefined ? { ...flags, leaseLabelSelector: undefined } : flags;
 }
 
 export function agentOptionsFromFlags(f: AgentFlags): AgentOptionsInput {
@@ -115,7 +125,7 @@ export function agentCommand(io: CliIo): Command {
     .addOption(envOption("--server-count-source <source>", "with --count-server-leases: default (the leases) or max (the larger of leases and servercount header)", "default"))
     .addOption(envOption("--kubeconfig <file>", "kubeconfig for counting leases (in-cluster when empty)"))
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
-  for (const name of ignoredUpstreamFlags) cmd.addOption(new Option(`--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp());
+  for (const name of ignoredUpstreamFlags) cmd.addOption(ignoredUpstreamOption(name));
   cmd.addHelpText("after", `
 Examples:
   # as a DaemonSet: one agent per node, routed by node IP (server: --proxy-strategies=destHost,default)
@@ -129,7 +139,8 @@ Examples:
 Environment: HTTPS_PROXY (or https_proxy) reaches the servers through an HTTP CONNECT proxy, NO_PROXY (or no_proxy) excepted, as upstream's agent does.
 
 Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may finish for --drain-timeout); the second stops.`);
-  cmd.action(async (flags: AgentFlags) => {
+  cmd.action(async () => {
+    const flags = agentFlagsAsGiven(cmd);
     await runCommand(io, "nodetunnel agent", async () => {
       for (const name of ignoredUpstreamFlags) {
         const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -31,6 +31,14 @@ export function envOption(flags: string, description: string, defaultValue?: str
   return opt;
 }
 
+/**
+ * An upstream flag nodetunnel accepts and ignores. klog's `--v` also has its one-letter form
+ * (`-v=4`, `-v 4`), as pflag gives every one-letter Go flag.
+ */
+export function ignoredUpstreamOption(name: string): Option {
+  return new Option(name === "v" ? "-v, --v [value]" : `--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp();
+}
+
 export function readFlagFile(flag: string, path: string | undefined): Buffer | undefined {
   if (path === undefined || path === "") return undefined;
   try {

@@ -13,6 +13,17 @@ it("parses Go durations as upstream's flags take them", () => {
   assert.throws(() => parseDuration("--x", "5x"), /not a duration/);
 });
 
+it("takes every form Go's time.ParseDuration takes: a sign, numbers like .5 and 1., a unit after each number", () => {
+  assert.equal(parseDuration("--x", "+30s"), 30_000);
+  assert.equal(parseDuration("--x", ".5h"), 1_800_000);
+  assert.equal(parseDuration("--x", "1.s"), 1000);
+  assert.equal(parseDuration("--x", "1h0m0s"), 3_600_000);
+  assert.equal(parseDuration("--x", "1.5h2m"), 5_520_000);
+  assert.equal(parseDuration("--x", "-0s"), 0);
+  assert.throws(() => parseDuration("--keepalive-time", "-30s"), /--keepalive-time: "-30s" is negative/);
+  for (const bad of ["+", ".", ".s", "1h 2m", "1hh", "h", ""]) assert.throws(() => parseDuration("--x", bad), /not a duration/, bad);
+});
+
 it("parses integers within a range and names the flag", () => {
   assert.equal(parseInteger("--n", "42", 1, 100), 42);
   assert.throws(() => parseInteger("--server-count", "0", 1), /--server-count: 0 is out of range/);

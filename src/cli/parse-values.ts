@@ -5,10 +5,13 @@ import { TunnelError } from "../protocol/index.js";
 const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 export function parseDuration(flag: string, text: string): number {
-  const t = text.trim();
+  // As Go's time.ParseDuration: an optional sign, and numbers such as "1.5", ".5" or "1." before each unit.
+  const signed = text.trim();
+  if (signed.startsWith("-") && /[1-9]/.test(signed)) throw new TunnelError("INVALID_OPTION", `${flag}: "${text}" is negative`);
+  const t = signed.replace(/^[+-]/, "");
   if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
   if (t === "0") return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  const re = /(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
   let total = 0;
   let matched = 0;
   for (let m = re.exec(t); m !== null; m = re.exec(t)) {

@@ -1,6 +1,6 @@
 // `nodetunnel server`: the proxy server, with upstream's flag names and defaults
 // (shared/spec/konnectivity.md §2.1) so it can replace proxy-server in existing manifests.
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { startProcessIdleGc } from "./idle-gc.js";
 import { proxyFor, redactedProxy, tlsPolicyFromGoNames, type Http2Implementation } from "../transport/index.js";
@@ -16,7 +16,7 @@ import {
   TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, requireAgentAuthentication, type IdentityBindingMode, type KubeClientConfig,
 } from "../server/agent-auth/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { envOption, ignoredUpstreamOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { createLogger, serverTracers } from "./logger.js";
 import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { TlsFileWatcher, type TlsContents, type TlsFileSet, type TlsPart } from "./tls-reload.js";
@@ -217,7 +217,7 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--credit-flow-control [bool]", "offer per-connection credit flow control to nodetunnel agents", "true"))
     .option("--frontend <mode=unix:path|tcp:[host:]port>", "an additional frontend (repeatable), e.g. grpc=unix:/run/nt.sock", collectList)
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
-  for (const name of ignoredUpstreamFlags) cmd.addOption(new Option(`--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp());
+  for (const name of ignoredUpstreamFlags) cmd.addOption(ignoredUpstreamOption(name));
   cmd.addHelpText("after", `
 Examples:
   # beside kube-apiserver, gRPC frontend on a Unix socket (kube-apiserver EgressSelectorConfiguration: GRPC + uds)

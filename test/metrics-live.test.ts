@@ -111,6 +111,8 @@ describe("metrics during a running stack", () => {
       const text = await scrape(port === "health" ? healthPort : adminPort);
       assert.equal(sample(text, S + "ready_backend_connections"), 2);
       assert.equal(sample(text, S + "ready_backends", { proxy_strategy: "destHost" }), 2);
+      assert.equal(sample(text, S + "ready_backends", { proxy_strategy: "default" }), undefined, "no series for a strategy not in --proxy-strategies");
+      assert.equal(sample(text, S + "ready_backends", { proxy_strategy: "defaultRoute" }), undefined);
       assert.equal(sample(text, S + "established_connections"), 2);
       assert.equal(sample(text, S + "pending_backend_dials"), 0);
       assert.equal(sample(text, S + "dial_failure_count", { reason: "no_agent" }), 1);

@@ -15,7 +15,7 @@ import {
   explainAgentDialError, explainAgentGone, explainDialTimeout, explainNoAgent, type DialFailureContext,
 } from "./explain-dial-failure.js";
 import type { DialFailureReason, ServerMetrics } from "./server-metrics.js";
-import { proxyStrategies, type ServerOptions } from "./server-options.js";
+import type { ServerOptions } from "./server-options.js";
 
 export interface DialFailure {
   readonly reason: DialFailureReason;
@@ -402,7 +402,9 @@ export class ProxyServer {
   }
 
   private updateBackendMetrics(): void {
-    const perStrategy = new Map(proxyStrategies.map((s) => [s, this.registry.countFor(s)] as const));
+    // Only the configured strategies, as upstream has a backend manager for each of those alone:
+    // a series for another would count the same agents again in sum(ready_backends).
+    const perStrategy = new Map(this.options.proxyStrategies.map((s) => [s, this.registry.countFor(s)] as const));
     this.metrics.setBackends(this.registry.agentCount, perStrategy);
   }
 }

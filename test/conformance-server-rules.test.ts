@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import {
-  closeDial, closeRequest, closeResponse, dataPacket, dialRequest, dialResponse, drain, type PacketOf,
+  closeDial, closeRequest, closeResponse, dataPacket, dialRequest, dialResponse, drain, encodePacket, type PacketOf,
 } from "../src/protocol/index.js";
 import { GrpcStatus, GrpcStatusError } from "../src/transport/index.js";
 import { httpConnect, readToEnd } from "./helpers/connect-client.js";
@@ -385,6 +385,34 @@ describe("frontend stream rules (§1.5)", () => {
     assert.deepEqual(await agent.packets.next(), closeRequest(7n));
     agent.send(closeResponse(7n));
     assert.deepEqual(await frontend.packets.expect("CLOSE_RSP"), closeResponse(7n));
+    await stack.settled();
+  });
+
+  it("packets of unknown types, type 100 included, and an unknown field 100 are ignored on streams without the credit extension", async (t) => {
+    // Type 100 and field 100 are nodetunnel's WINDOW_UPDATE only between peers that offered the
+    // extension (docs/protocol.md); to upstream's proto, which these raw peers stand for, they are
+    // an unknown type and an unknown field.
+    const stack = await startStack(t);
+    const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-1");
+    t.after(() => agent.destroy());
+    const frontend = await dialVia(stack, "127.0.0.1:10250", 503n);
+    t.after(() => frontend.destroy());
+    await answerDial(agent, 8n);
+    await frontend.packets.expect("DIAL_RSP");
+    const unknownTypes = [Uint8Array.of(0x08, 0x07), Uint8Array.of(0x08, 0x64), Uint8Array.of(0x08, 0x64, 0xa2, 0x06, 0x02, 0x08, 0x01)];
+    const withField100 = (p: Uint8Array) => Buffer.concat([p, Uint8Array.of(0xa2, 0x06, 0x00)]);
+    for (const m of unknownTypes) frontend.sendBytes(m);
+    frontend.sendBytes(withField100(encodePacket(dataPacket(8n, bytes("to the agent")))));
+    const forwarded = await agent.packets.expect("DATA");
+    assert.deepEqual([forwarded.connectID, text(forwarded.data)], [8n, "to the agent"], "the DATA's bytes survive the unknown field");
+    for (const m of unknownTypes) agent.sendBytes(m);
+    agent.sendBytes(withField100(encodePacket(dataPacket(8n, bytes("to the frontend")))));
+    const back = await frontend.packets.expect("DATA");
+    assert.deepEqual([back.connectID, text(back.data)], [8n, "to the frontend"]);
+    frontend.send(closeRequest(8n));
+    assert.deepEqual(await agent.packets.next(), closeRequest(8n));
+    agent.send(closeResponse(8n));
+    assert.deepEqual(await frontend.packets.expect("CLOSE_RSP"), closeResponse(8n));
     await stack.settled();
   });
 

@@ -27,17 +27,21 @@ const valid: Packet[] = [
 ];
 const seeds = valid.map((p) => encodePacket(p));
 
+/** Decodes as a stream with the credit extension would (WINDOW_UPDATE known) and as one without; the first outcome counts. */
 function decodeChecked(bytes: Uint8Array): "ok" | "rejected" {
-  let packet: Packet;
-  try {
-    packet = decodePacket(bytes);
-  } catch (err) {
-    assert.ok(err instanceof TunnelError && err.code === "PROTOCOL", `decodePacket threw ${String(err)} for ${Buffer.from(bytes).toString("hex")}`);
-    return "rejected";
-  }
-  // Whatever decodes must survive a round trip unchanged (no half-valid values).
-  if (packet.type !== "UNKNOWN") assert.deepEqual(decodePacket(encodePacket(packet)), packet, Buffer.from(bytes).toString("hex"));
-  return "ok";
+  const outcomes = [true, false].map((windowUpdates) => {
+    let packet: Packet;
+    try {
+      packet = decodePacket(bytes, { windowUpdates });
+    } catch (err) {
+      assert.ok(err instanceof TunnelError && err.code === "PROTOCOL", `decodePacket threw ${String(err)} for ${Buffer.from(bytes).toString("hex")}`);
+      return "rejected";
+    }
+    // Whatever decodes must survive a round trip unchanged (no half-valid values).
+    if (packet.type !== "UNKNOWN") assert.deepEqual(decodePacket(encodePacket(packet), { windowUpdates }), packet, Buffer.from(bytes).toString("hex"));
+    return "ok";
+  });
+  return outcomes[0]!;
 }
 
 test(`Packet decoder: random and mutated packets never throw anything but PROTOCOL (seed ${fuzzSeed})`, () => {

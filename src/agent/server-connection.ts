@@ -77,13 +77,14 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
     if (ids.length !== 1) throw new TunnelError("PROTOCOL", `server sent ${ids.length} serverid values, expected one`);
     if (counts.length !== 1 || !/^\d+$/.test(counts[0]!)) throw new TunnelError("PROTOCOL", `server sent servercount ${JSON.stringify(counts)}, expected one integer`);
     const features = (headers.get(MetadataName.features) ?? []).join(",").split(",").map((s) => s.trim());
-    const channel = new GrpcPacketChannel(call, clientCallEnds);
+    const credit = o.creditFlowControl && features.includes(FEATURE_CREDIT);
+    const channel = new GrpcPacketChannel(call, clientCallEnds, { windowUpdates: credit });
     call.once("close", () => client.close());
     return {
       channel,
       serverId: ids[0]!,
       serverCount: Math.max(1, Number(counts[0])),
-      credit: o.creditFlowControl && features.includes(FEATURE_CREDIT),
+      credit,
       alpnProtocol: client.alpnProtocol,
       close: () => client.destroy(),
       onGoingAway: (listener) => {

@@ -111,9 +111,21 @@ describe("Packet codec", () => {
     assert.deepEqual(decodePacket(cleared), dataPacket(0n, new Uint8Array(0)));
   });
 
-  it("round-trips the WINDOW_UPDATE extension", () => {
+  it("round-trips the WINDOW_UPDATE extension on a stream that negotiated it", () => {
     const p = windowUpdate(12n, 1 << 20);
-    assert.deepEqual(decodePacket(encodePacket(p)), p);
+    assert.deepEqual(decodePacket(encodePacket(p), { windowUpdates: true }), p);
+  });
+
+  it("reads type 100 and field 100 as upstream's proto does on a stream that did not negotiate the extension", () => {
+    // Unknown type 100, as any unknown type: reported, not an error (not even with a bad member).
+    assert.deepEqual(decodePacket(Uint8Array.of(0x08, 0x64)), { type: "UNKNOWN", typeValue: 100 });
+    assert.deepEqual(decodePacket(encodePacket(windowUpdate(12n, 1 << 20))), { type: "UNKNOWN", typeValue: 100 });
+    assert.deepEqual(decodePacket(Uint8Array.of(0x08, 0x64, 0xa2, 0x06, 0x02, 0x08, 0x01)), { type: "UNKNOWN", typeValue: 100 });
+    // DATA{5,"hello"} followed by an unknown field 100: skipped, the data kept (protobuf-go: DATA{5,"hello"}).
+    const data = Buffer.concat([encodePacket(dataPacket(5n, Buffer.from("hello"))), Uint8Array.of(0xa2, 0x06, 0x00)]);
+    assert.deepEqual(decodePacket(data), dataPacket(5n, Buffer.from("hello")));
+    // With the extension negotiated, field 100 is a oneof member and the later member wins, as protobuf.
+    assert.deepEqual(decodePacket(data, { windowUpdates: true }), dataPacket(0n, new Uint8Array(0)));
   });
 
   describe("rejects malformed bytes with a typed error", () => {
@@ -126,11 +138,11 @@ describe("Packet codec", () => {
       ["invalid wire type 7", [0x0f]],
       ["an unterminated group", [0x0b, 0x08, 0x01]],
       ["a truncated fixed64", [0x09, 0x01, 0x02]],
-      ["a zero-credit window update", [0x08, 0x64, 0xa2, 0x06, 0x02, 0x08, 0x01]],
+      ["a zero-credit window update (extension negotiated)", [0x08, 0x64, 0xa2, 0x06, 0x02, 0x08, 0x01]],
     ];
     for (const [name, bytes] of cases) {
       it(name, () => {
-        assert.throws(() => decodePacket(Uint8Array.from(bytes)), (e: unknown) => e instanceof TunnelError && e.code === "PROTOCOL");
+        assert.throws(() => decodePacket(Uint8Array.from(bytes), { windowUpdates: true }), (e: unknown) => e instanceof TunnelError && e.code === "PROTOCOL");
       });
     }
   });

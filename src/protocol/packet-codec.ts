@@ -309,8 +309,20 @@ function readMember(buf: Uint8Array, start: number, end: number, member: number,
 
 const MEMBER_OF_TYPE: Record<number, number> = { 0: 2, 1: 3, 4: 4, 2: 5, 3: 6, 5: 7, 6: 8, 100: 100 };
 
+/** What a stream negotiated that changes how its packets are read. */
+export interface DecodeOptions {
+  /**
+   * Both ends offered the credit extension: type 100 is WINDOW_UPDATE and field 100 its member.
+   * Otherwise they are what they are to upstream's proto, an unknown type (ignored) and an
+   * unknown field (skipped), so a peer that never offered the extension cannot end the stream
+   * or hide a DATA packet's bytes with them.
+   */
+  readonly windowUpdates?: boolean;
+}
+
 /** Decodes one Packet message (the bytes inside a gRPC frame). Throws TunnelError("PROTOCOL"). */
-export function decodePacket(buf: Uint8Array): Packet {
+export function decodePacket(buf: Uint8Array, o: DecodeOptions = {}): Packet {
+  const hasWindowUpdates = o.windowUpdates === true;
   const r = new Reader(buf, 0, buf.length);
   let typeValue = 0;
   // oneof: the member set last wins; merge repeated occurrences of that member.
@@ -325,7 +337,7 @@ export function decodePacket(buf: Uint8Array): Packet {
     if (no === 1 && wt === WIRE_VARINT) {
       // An enum is an int32 on the wire; keep its low 32 bits as protobuf does.
       typeValue = Number(BigInt.asIntN(32, r.int64()));
-    } else if (((no >= 2 && no <= 8) || no === 100) && wt === WIRE_LEN) {
+    } else if (((no >= 2 && no <= 8) || (no === 100 && hasWindowUpdates)) && wt === WIRE_LEN) {
       const [s, e] = r.lengthDelimited();
       lastMember = no;
       occurrences.push([no, s, e]);
@@ -334,7 +346,7 @@ export function decodePacket(buf: Uint8Array): Packet {
     }
   }
 
-  const member = MEMBER_OF_TYPE[typeValue];
+  const member = typeValue === PacketType.WINDOW_UPDATE && !hasWindowUpdates ? undefined : MEMBER_OF_TYPE[typeValue];
   // Every member is parsed, as protobuf's eager decoding does, so malformed bytes anywhere fail;
   // only the member set last counts, and only if it belongs to the type.
   let f: Fields = { i64: new Map(), bytes: new Map() };

@@ -281,7 +281,7 @@ export class NodetunnelServer {
     };
     if (credit) headers[MetadataName.features] = FEATURE_CREDIT;
     call.sendHeaders(headers);
-    const channel = new GrpcPacketChannel(call, serverCallEnds);
+    const channel = new GrpcPacketChannel(call, serverCallEnds, { windowUpdates: credit });
     this.proxy.attachAgent(channel, { agentId, identifiers, credit, peerAddress: call.peer.address, authenticatedAs });
   }
 

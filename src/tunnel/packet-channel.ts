@@ -1,7 +1,7 @@
 // The shared packet stream between a server and an agent (or a frontend stream), seen as a
 // channel of Packets. The gRPC implementation sits on a transport call; the in-memory pair lets
 // the tunnel be tested without sockets (STYLE.md: seams by design).
-import { TunnelError, dataPacketLength, decodePacket, encodePacket, type Packet } from "../protocol/index.js";
+import { TunnelError, dataPacketLength, decodePacket, encodePacket, type DecodeOptions, type Packet } from "../protocol/index.js";
 import { grpcFrameHeaderBytes, type Listener } from "../transport/index.js";
 import { FramePool } from "./frame-pool.js";
 
@@ -119,7 +119,8 @@ export class GrpcPacketChannel<C extends MessageCall = MessageCall> implements P
   private handlers: ChannelHandlers | undefined;
   private isClosed = false;
 
-  constructor(private readonly call: C, private readonly ends: CallEnds<C>) {}
+  /** `decode.windowUpdates`: the stream negotiated the credit extension (decodePacket). */
+  constructor(private readonly call: C, private readonly ends: CallEnds<C>, private readonly decode: DecodeOptions = {}) {}
 
   start(handlers: ChannelHandlers): void {
     this.handlers = handlers;
@@ -135,7 +136,7 @@ export class GrpcPacketChannel<C extends MessageCall = MessageCall> implements P
     if (this.isClosed) return;
     let packet: Packet;
     try {
-      packet = decodePacket(message);
+      packet = decodePacket(message, this.decode);
     } catch (err) {
       this.destroy(err instanceof Error ? err : new TunnelError("PROTOCOL", String(err)));
       return;
@@ -275,7 +276,8 @@ export function createChannelPair(options: { highWaterBytes?: number } = {}): [P
         this.peer.inFlight -= bytes.length;
         let packet: Packet;
         try {
-          packet = decodePacket(bytes);
+          // Both ends are nodetunnel's, in one process.
+          packet = decodePacket(bytes, { windowUpdates: true });
         } catch (err) {
           this.destroy(err as Error);
           return;

@@ -28,6 +28,11 @@ export class RawPeer {
     this.call.write(encodePacket(p));
   }
 
+  /** One gRPC message of arbitrary bytes: what no encoder of ours would write. */
+  sendBytes(message: Uint8Array): void {
+    this.call.write(message);
+  }
+
   /** Half-closes our side (the server sees the stream end). */
   end(): void {
     this.call.end();

@@ -155,12 +155,14 @@ export class AgentSession {
 
   private onDialRequest(p: PacketOf<"DIAL_REQ">): void {
     const random = p.random;
-    if (p.protocol !== "tcp" && p.protocol !== "") {
-      this.send(dialResponse(random, 0n, `dial ${p.protocol} ${p.address}: unknown network ${p.protocol}`));
+    // Upstream takes the connection ID before it dials, so every DIAL_REQ uses one, a refused one too.
+    const connectID = this.nextConnectID++;
+    if (p.protocol !== "tcp") {
+      // Go's net.Dial names no address for a network it does not know ("" included); only TCP is served.
+      this.send(dialResponse(random, 0n, `dial${p.protocol === "" ? "" : ` ${p.protocol}`}: unknown network ${p.protocol}`));
       return;
     }
     if (this.state === "draining") this.o.log.debug({ address: p.address }, "draining, but the server sent a dial (no other agent for it): serving it");
-    const connectID = this.nextConnectID++;
     const cancel = new DialCancel();
     this.pendingDials.set(random, cancel);
     const started = performance.now();

@@ -2,6 +2,7 @@
 // `host=node-1&ipv4=10.224.0.5&ipv6=fd00::5&cidr=10.224.0.0/16&default-route=true`
 // (shared/spec/konnectivity.md §1.3). The server ignores unknown keys ("fail open");
 // the agent validates its own flag strictly.
+import { isIPv4, isIPv6 } from "node:net";
 import { TunnelError } from "./tunnel-error.js";
 
 export interface AgentIdentifiers {
@@ -15,26 +16,32 @@ export interface AgentIdentifiers {
 export const noIdentifiers: AgentIdentifiers = { host: [], ipv4: [], ipv6: [], cidr: [], defaultRoute: false };
 
 const KNOWN = new Set(["host", "ipv4", "ipv6", "cidr", "default-route"]);
+// Go's strconv.ParseBool, which upstream reads default-route with: case matters.
+const GO_TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"]);
+const GO_FALSE = new Set(["0", "f", "F", "FALSE", "false", "False"]);
 
 /** `strict` (the agent's own flag) rejects unknown keys and bad values; the server is lenient. */
 export function parseAgentIdentifiers(text: string, options: { strict?: boolean } = {}): AgentIdentifiers {
   const params = new URLSearchParams(text);
   const out = { host: [] as string[], ipv4: [] as string[], ipv6: [] as string[], cidr: [] as string[], defaultRoute: false };
+  let hasDefaultRoute = false;
   for (const [key, value] of params) {
     if (!KNOWN.has(key)) {
       if (options.strict) throw new TunnelError("INVALID_OPTION", `agent identifiers: unknown key "${key}" (known: ${[...KNOWN].join(", ")})`);
       continue;
     }
     if (key === "default-route") {
-      const v = value.toLowerCase();
-      if (v === "true" || v === "1" || v === "t") out.defaultRoute = true;
-      else if (options.strict && !(v === "false" || v === "0" || v === "f"))
+      // Upstream reads the first value only (ids[0]) and takes anything ParseBool refuses as false.
+      if (options.strict && !GO_TRUE.has(value) && !GO_FALSE.has(value))
         throw new TunnelError("INVALID_OPTION", `agent identifiers: default-route must be true or false, not "${value}"`);
+      if (options.strict && hasDefaultRoute) throw new TunnelError("INVALID_OPTION", "agent identifiers: default-route is given twice");
+      if (!hasDefaultRoute) out.defaultRoute = GO_TRUE.has(value);
+      hasDefaultRoute = true;
       continue;
     }
     if (options.strict && value === "") throw new TunnelError("INVALID_OPTION", `agent identifiers: empty value for "${key}"`);
-    if (options.strict && key === "ipv4" && !isIpv4(value)) throw new TunnelError("INVALID_OPTION", `agent identifiers: "${value}" is not an IPv4 address`);
-    if (options.strict && key === "ipv6" && !value.includes(":")) throw new TunnelError("INVALID_OPTION", `agent identifiers: "${value}" is not an IPv6 address`);
+    if (options.strict && key === "ipv4" && !isIPv4(value)) throw new TunnelError("INVALID_OPTION", `agent identifiers: "${value}" is not an IPv4 address`);
+    if (options.strict && key === "ipv6" && !isIPv6(value)) throw new TunnelError("INVALID_OPTION", `agent identifiers: "${value}" is not an IPv6 address`);
     out[key as "host" | "ipv4" | "ipv6" | "cidr"].push(key === "host" ? value.toLowerCase() : value);
   }
   return out;
@@ -42,11 +49,6 @@ export function parseAgentIdentifiers(text: string, options: { strict?: boolean 
 
 /** Every value that destHost routing matches a dial's host against. */
 export const hostIdentities = (ids: AgentIdentifiers): string[] => [...ids.ipv4, ...ids.ipv6, ...ids.host];
-
-function isIpv4(s: string): boolean {
-  const parts = s.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
 
 /** Splits `host:port` / `[v6]:port` as Go's net.SplitHostPort does; null when malformed. */
 export function splitHostPort(address: string): { host: string; port: number } | null {

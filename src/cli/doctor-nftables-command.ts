@@ -17,10 +17,11 @@ export function nftablesCommand(io: CliIo): Command {
     .option("--file <file>", "`nft list ruleset` (best with -a for handles) or `nft -j list ruleset`; - for stdin");
   return addFlowOptions(cmd, "optional")
     .option("--in-interface <name>", "interface the packet arrives on", "eth0")
-    .option("--legacy-rules", "iptables-legacy rules are loaded too (iptables-legacy-save prints rules): warn that neither tool shows both")
+    .option("--legacy-rules", "iptables-legacy rules are loaded too (iptables-legacy-save prints rules): warn that neither tool shows both, and that their nat rules may set ct status dnat")
     .addHelpText("after", `
 An accept ends only its own base chain; drop and reject are final. With handles in the input
-(nft -a), the fix is an \`nft delete rule ... handle N\` command.
+(nft -a), the fix is an \`nft delete rule ... handle N\` command. Give the whole ruleset (nft list
+ruleset, not one table or chain): \`ct status dnat\` is decided from the dnat rules in it.
 
 Examples:
   nft -a list ruleset > ruleset.txt

@@ -46,7 +46,7 @@ export function nsgCommand(io: CliIo): Command {
     .option("--source-subnet-nsg <file>", "NSG on the source's subnet (outbound)")
     .option("--dest-subnet-nsg <file>", "NSG on the node's subnet (inbound)")
     .option("--dest-nic-nsg <file>", "NSG on the node's NIC (inbound)")
-    .option("--vnet <cidr>", "address space behind the VirtualNetwork tag (repeatable; default: the RFC 1918 ranges)", collect)
+    .option("--vnet <cidr>", "address space behind the VirtualNetwork tag (repeatable; default: the RFC 1918 ranges, which hold no IPv6 space: give the VNet's IPv6 prefixes for an IPv6 flow)", collect)
     .option("--asg <name=ip[,ip]>", "application security group membership (repeatable)", collect)
     .addHelpText("after", `
 Each NSG file is what \`az network nsg show -o json\` prints, or \`az network nsg rule list

@@ -36,7 +36,8 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   }
   const ruleset = parseNftRuleset(text);
   const flow: NftFlow = { source: opts.source, destination: opts.destination ?? null, port: opts.port, protocol: opts.protocol, inInterface: opts.inInterface };
-  const e = evaluateNftables(ruleset, flow);
+  const evaluateOptions = { legacyRulesPresent: opts.legacyRulesPresent ?? false };
+  const e = evaluateNftables(ruleset, flow, evaluateOptions);
   const warning = legacyRulesWarning(ruleset, opts.legacyRulesPresent);
   const assumptions = [...e.assumptions];
   const details: string[] = e.baseChains.map((b) => `base chain ${b.table.family} ${b.table.name} ${b.chain.name}: hook ${b.chain.base!.hook} priority ${b.chain.base!.priority}, policy ${b.chain.base!.policy}`);
@@ -48,7 +49,7 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   if (ruleset.format === "json" && ruleset.tables.some((t) => t.chains.some((c) => c.rules.some((r) => r.text.includes("xt match"))))) {
     assumptions.push("iptables-nft rules carry untranslated xt matches in JSON; `nft list ruleset` (text) shows them translated.");
   }
-  const plan = planNftablesFix(ruleset, flow, e);
+  const plan = planNftablesFix(ruleset, flow, e, evaluateOptions);
   if (plan.blockers.length > 1) {
     details.push(`More than one base chain blocks this flow: ${plan.blockers.map(placeText).join("; ")}. An accept ends only its own base chain, so each needs its fix.`);
   }

@@ -413,3 +413,114 @@ describe("nftables: ingress chains come first, on their device", () => {
     assert.match(r.summary, /conntrack has not seen the packet yet at the ingress hook/);
   });
 });
+
+describe("nftables: ct status dnat|snat is decided from the ruleset's own NAT rules", () => {
+  // firewalld's filter_INPUT: `ct status dnat accept` early, a catch-all reject at the end.
+  const input = ["ct status dnat accept", "tcp dport 10250 reject with icmpx admin-prohibited"];
+  const nat = (hook: string, rules: string[], family = "ip") =>
+    `table ${family} nat {\n\tchain PREROUTING {\n\t\ttype nat hook ${hook} priority ${hook === "input" ? "srcnat" : "dstnat"}; policy accept;\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n\tchain DOCKER {\n\t\ttcp dport 10250 dnat to 172.17.0.2:10250\n\t}\n}\n`;
+  const firewalld = inet(input, "accept");
+
+  it("with no dnat or redirect anywhere, a connection sent to the node has no ct status dnat: the reject decides", () => {
+    const r = checkNftables(firewalld, flow);
+    assert.deepEqual(decided(r), ["blocked", "reject", 2]);
+    assert.ok(r.assumptions.some((a) => /no ct status dnat/.test(a)), r.assumptions.join("\n"));
+    // A table of another kind than nat on prerouting is no NAT: still decided.
+    assert.deepEqual(decided(checkNftables(firewalld + nat("prerouting", ["tcp dport 10250 accept"]).replace("type nat", "type filter"), flow)), ["blocked", "reject", 2]);
+  });
+
+  it("a dnat or redirect that may apply to the connection keeps it indeterminate, naming that rule", () => {
+    for (const rule of ["tcp dport 10250 dnat to 10.0.0.9:8080", "redirect to :8080", "tcp dport 10250 xt target \"DNAT\"", "limit rate 5/second dnat to 10.0.0.9", "fib daddr type local jump DOCKER"]) {
+      const r = checkNftables(firewalld + nat("prerouting", [rule]), flow);
+      assert.deepEqual(decided(r), ["indeterminate", null, 1], rule);
+      assert.match(r.summary, /ct status dnat depends on NAT: rule 1 .* of ip nat chain (PREROUTING|DOCKER) may apply a dnat or redirect/, rule);
+    }
+    // Without --destination, an `ip daddr` match before the dnat cannot rule it out.
+    const { destination: _, ...noDestination } = flow;
+    assert.equal(checkNftables(firewalld + nat("prerouting", ["ip daddr 10.0.0.4 dnat to 10.0.0.9"]), noDestination).verdict, "indeterminate");
+  });
+
+  it("a dnat that cannot apply (another port, address, family, or not reached) leaves the verdict decided", () => {
+    for (const rules of [["tcp dport 80 dnat to 10.0.0.9:8080"], ["ip daddr 10.96.0.1 dnat to 10.0.0.9"], ["udp dport 10250 redirect to :8080"], ["tcp dport 8080 jump DOCKER"], ["iifname \"docker0\" jump DOCKER"]]) {
+      assert.deepEqual(decided(checkNftables(firewalld + nat("prerouting", rules), flow)), ["blocked", "reject", 2], rules.join());
+    }
+    assert.deepEqual(decided(checkNftables(firewalld + nat("prerouting", ["dnat to 10.0.0.9"], "ip6"), flow)), ["blocked", "reject", 2]);
+    // DOCKER holds a dnat, but only a jump from a nat chain could reach it; output-hook dnat is for local traffic.
+    assert.deepEqual(decided(checkNftables(firewalld + nat("output", ["dnat to 10.0.0.9"]), flow)), ["blocked", "reject", 2]);
+  });
+
+  it("a verdict map in a nat chain is looked up: only the chain it picks for the connection counts", () => {
+    const vmap = "ip daddr . meta l4proto . th dport vmap { 10.0.0.10 . tcp . 10250 : jump DOCKER }";
+    assert.deepEqual(decided(checkNftables(firewalld + nat("prerouting", [vmap]), flow)), ["blocked", "reject", 2]);
+    assert.deepEqual(decided(checkNftables(firewalld + nat("prerouting", [vmap]), { ...flow, destination: "10.0.0.10" })), ["indeterminate", null, 1]);
+    // Without --destination the lookup cannot be made: every chain the map names counts.
+    const { destination: _, ...noDestination } = flow;
+    assert.deepEqual(decided(checkNftables(firewalld + nat("prerouting", [vmap]), noDestination)), ["indeterminate", null, 1]);
+  });
+
+  it("where the input cannot be the whole ruleset (a jump to a chain it lacks), it stays indeterminate", () => {
+    const r = checkNftables(inet([...input, "jump filter_INPUT_ZONES"], "accept"), flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.match(r.summary, /refers to chain filter_INPUT_ZONES .* not the whole ruleset/);
+    assert.match(checkNftables(inet([...input, "ip saddr @allowed accept"], "accept"), flow).summary, /refers to set @allowed/);
+  });
+
+  it("where iptables-legacy rules apply too, their nat table may set it: indeterminate", () => {
+    const r = checkNftables(firewalld, { ...flow, legacyRulesPresent: true });
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+    assert.match(r.summary, /iptables-legacy/);
+  });
+
+  it("ct status snat: decided where no snat or masquerade can apply on the input hook", () => {
+    const snat = inet(["ct status snat accept", "tcp dport 10250 drop"], "accept");
+    assert.deepEqual(decided(checkNftables(snat, flow)), ["blocked", "drop", 2]);
+    assert.deepEqual(decided(checkNftables(snat + nat("postrouting", ["masquerade"]), flow)), ["blocked", "drop", 2]);
+    assert.deepEqual(decided(checkNftables(snat + nat("input", ["ip saddr 10.0.0.0/8 snat to 10.0.0.1"]), flow)), ["indeterminate", null, 1]);
+  });
+
+  it("still undecidable at ingress, where conntrack has not run", () => {
+    const r = checkNftables(`table netdev edge {\n\tchain in {\n\t\ttype filter hook ingress device "eth0" priority 0; policy accept;\n\t\tct status dnat accept\n\t\ttcp dport 10250 drop\n\t}\n}\n`, flow);
+    assert.deepEqual(decided(r), ["indeterminate", null, 1]);
+  });
+
+  it("the JSON listing (nft -j) decides the same: a {\"dnat\": ...} statement keeps it open", () => {
+    const rule = (table: string, chain: string, handle: number, expr: unknown[]) => ({ rule: { family: table === "nat" ? "ip" : "inet", table, chain, handle, expr } });
+    const ctStatus = { match: { op: "in", left: { ct: { key: "status" } }, right: "dnat" } };
+    const dport = { match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } };
+    const items = (natRule: unknown[] | null) => JSON.stringify({
+      nftables: [
+        { table: { family: "inet", name: "firewalld", handle: 1 } },
+        { chain: { family: "inet", table: "firewalld", name: "filter_INPUT", handle: 1, type: "filter", hook: "input", prio: 10, policy: "accept" } },
+        rule("firewalld", "filter_INPUT", 2, [ctStatus, { accept: null }]),
+        rule("firewalld", "filter_INPUT", 3, [{ reject: { type: "icmpx", expr: "admin-prohibited" } }]),
+        ...(natRule === null ? [] : [
+          { table: { family: "ip", name: "nat", handle: 2 } },
+          { chain: { family: "ip", table: "nat", name: "PREROUTING", handle: 1, type: "nat", hook: "prerouting", prio: -100, policy: "accept" } },
+          rule("nat", "PREROUTING", 2, natRule),
+        ]),
+      ],
+    });
+    assert.deepEqual(decided(checkNftables(items(null), flow)), ["blocked", "reject", 2]);
+    assert.deepEqual(decided(checkNftables(items([dport, { dnat: { addr: "10.0.0.9", port: 8080 } }]), flow)), ["indeterminate", null, 1]);
+    assert.deepEqual(decided(checkNftables(items([{ ...dport, match: { ...dport.match, right: 80 } }, { dnat: { addr: "10.0.0.9", port: 8080 } }]), flow)), ["blocked", "reject", 2]);
+  });
+});
+
+describe("nftables: tcp sport is decided against the client's ephemeral port range, as doctor iptables does", () => {
+  it("a range that holds every ephemeral port, or none, decides; one that holds some stays undecidable", () => {
+    assert.deepEqual(decided(checkNftables(inet(["tcp sport 1-1023 drop", "tcp dport 10250 accept"]), flow)), ["allowed", "accept", 2]);
+    assert.deepEqual(decided(checkNftables(inet(["tcp sport { 22, 1024-65535 } accept"]), flow)), ["allowed", "accept", 1]);
+    assert.deepEqual(decided(checkNftables(inet(["tcp sport != 53 tcp dport 10250 reject"], "accept"), flow)), ["blocked", "reject", 1]);
+    assert.deepEqual(decided(checkNftables(inet(["tcp sport 40000-50000 drop", "tcp dport 10250 accept"]), flow)), ["indeterminate", null, 1]);
+    assert.match(checkNftables(inet(["tcp sport 40000-50000 drop", "tcp dport 10250 accept"]), flow).summary, /source port, which is any of 32768-60999/);
+  });
+
+  it("comparisons too, and the assumption names the range", () => {
+    const r = checkNftables(inet(["tcp sport < 1024 drop", "tcp sport >= 1024 accept"]), flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 2]);
+    assert.ok(r.assumptions.some((a) => /ephemeral one, in Linux's default range 32768-60999/.test(a)), r.assumptions.join("\n"));
+    assert.deepEqual(decided(checkNftables(inet(["tcp sport > 40000 drop", "tcp dport 10250 accept"]), flow)), ["indeterminate", null, 1]);
+    // A udp sport match never matches a TCP SYN.
+    assert.deepEqual(decided(checkNftables(inet(["udp sport 40000-50000 drop", "tcp dport 10250 accept"]), flow)), ["allowed", "accept", 2]);
+  });
+});

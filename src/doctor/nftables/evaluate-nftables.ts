@@ -8,7 +8,8 @@
 // has not run yet at ingress, so ct matches there are undecidable. `accept` ends only its base
 // chain — the next base chain still runs — while
 // `drop` and `reject` are final; a base chain that runs off its end applies its policy. nat/route
-// chains do not filter (a DNAT on prerouting is outside this check).
+// chains do not filter (a DNAT on prerouting is outside this check), but they decide whether a
+// connection can carry `ct status dnat` or `snat` (nat-status.ts).
 //
 // A rule whose match cannot be decided from the input (a rate limit, `ct count`, a tcp option...)
 // is followed both ways, as the iptables check does (evaluate-iptables.ts): the whole walk runs
@@ -22,6 +23,8 @@
 import ipaddr from "ipaddr.js";
 import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
 import type { NftAtom, NftChain, NftKey, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
+import type { NatSource, NatStatus } from "./nat-status.js";
+import { findNatSource } from "./nat-status.js";
 import { synMatches } from "./tcp-flags.js";
 
 export interface NftFlow {
@@ -35,6 +38,18 @@ export interface NftFlow {
 export interface NftPlace { readonly table: NftTable; readonly chain: NftChain; readonly rule: NftRule | null }
 
 export type NftEffect = "accept" | "drop" | "reject";
+
+export interface NftEvaluateOptions {
+  /** iptables-legacy rules apply too (check-nftables.ts): their nat table may set `ct status dnat`. */
+  readonly legacyRulesPresent?: boolean;
+}
+
+/**
+ * Linux's default net.ipv4.ip_local_port_range: the client's source port is one of these (as
+ * doctor iptables and doctor ufw take it), so a `tcp sport` match is decided where it holds for
+ * all of them or for none.
+ */
+export const ephemeralPorts = [32768, 60999] as const;
 
 /** A rule that could not be decided but did not change the verdict: either way it comes out the same. */
 export interface NftUncertainty {
@@ -79,7 +94,7 @@ const maxDepth = 64;
 /** Walks through the chains, each with other assumptions about the undecidable rules. */
 export const maxWalks = 256;
 
-export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow): NftEvaluation {
+export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow, options: NftEvaluateOptions = {}): NftEvaluation {
   const src = parseAddr(flow.source);
   const family = src.kind() === "ipv6" ? "ip6" : "ip";
   const dst = flow.destination === null ? null : parseAddr(flow.destination);
@@ -98,7 +113,13 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow): NftEvaluat
   }
   // Stable sort: equal priorities keep listed order.
   bases.sort((a, b) => hookOrder.indexOf(a.chain.base!.hook) - hookOrder.indexOf(b.chain.base!.hook) || a.chain.base!.priority - b.chain.base!.priority);
-  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0, hook: "" });
+  // Looked up once for every walk, and only where a rule reads `ct status dnat|snat`.
+  const natSources = new Map<NatStatus, NatSource | null>();
+  const natSource = (status: NatStatus): NatSource | null => {
+    if (!natSources.has(status)) natSources.set(status, findNatSource(ruleset, family, status, natMatchers({ flow, family, src, dst }), options.legacyRulesPresent ?? false));
+    return natSources.get(status)!;
+  };
+  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0, hook: "", natSource });
   const o = explore(once, [], { walks: 0 });
   const common = { assumptions: [...notes], baseChains: bases };
   if (o.kind === "indeterminate") {
@@ -182,6 +203,26 @@ interface Ctx {
   mark: number | null;
   /** The hook of the base chain being walked. */
   hook: string;
+  /** What may give the connection `ct status dnat|snat` (nat-status.ts); null where nothing can. */
+  natSource: (status: NatStatus) => NatSource | null;
+}
+
+/**
+ * The matchers nat-status.ts reads nat chains with: the packet as it reaches them, its mark not
+ * known (mangle chains may have set it), and `ct status` there left undecided.
+ */
+function natMatchers(packet: Pick<Ctx, "flow" | "family" | "src" | "dst">): Parameters<typeof findNatSource>[3] {
+  const ctxAt = (hook: string): Ctx => ({
+    ...packet, hook, notes: new Set(), choices: [], used: 0, mark: null,
+    natSource: () => ({ place: null, reason: "a nat chain reads the conntrack status" }),
+  });
+  return {
+    match: (st, table, hook) => (st.kind === "tcp-flags" ? matchTcpFlags(st, ctxAt(hook)) : matchStatement(st, table, ctxAt(hook))).result,
+    vmap: (st, table, hook) => {
+      const m = vmapLookup(st, table, ctxAt(hook));
+      return m.result === "unknown" ? "unknown" : m.verdict ?? null;
+    },
+  };
 }
 
 /** Whether this walk takes the next undecidable rule met as applying; undefined when the walk must branch there. */
@@ -289,10 +330,15 @@ function matchStatement(st: Extract<NftStatement, { kind: "match" }>, table: Nft
   if (!["==", "!="].includes(st.op)) {
     if (st.keys.length === 1 && /^\d+$/.test(items[0]?.[0] ?? "")) {
       const v = keyValue(st.keys[0]!, ctx);
-      if (typeof v.value === "number") {
-        const n = Number(items[0]![0]);
-        const ok = st.op === "<" ? v.value < n : st.op === ">" ? v.value > n : st.op === "<=" ? v.value <= n : v.value >= n;
-        return { result: ok, why: "" };
+      const n = Number(items[0]![0]);
+      const holds = (value: number) => (st.op === "<" ? value < n : st.op === ">" ? value > n : st.op === "<=" ? value <= n : value >= n);
+      if (typeof v.value === "number") return { result: holds(v.value), why: "" };
+      if (v.value === "ephemeral") {
+        // The comparison holds for every source port of the range or for none where it holds at both ends.
+        const [lo, hi] = ephemeralPorts;
+        ctx.notes.add(sourcePortNote);
+        if (holds(lo) === holds(hi)) return { result: holds(lo), why: "" };
+        return { result: "unknown", why: sourcePortWhy };
       }
       if (v.value === false) return { result: false, why: "" };
     }
@@ -360,10 +406,12 @@ function matchItems(keys: readonly NftKey[], items: readonly NftAtom[], ctx: Ctx
   return unknown ? { result: "unknown", why: unknown } : { result: false, why: "" };
 }
 
-function keyValue(key: NftKey, ctx: Ctx): { value: number | string | false | null; why?: string } {
+function keyValue(key: NftKey, ctx: Ctx): { value: number | "ephemeral" | false | null; why?: string } {
   switch (key.name) {
     case "dport":
       return { value: ctx.flow.port };
+    case "sport":
+      return { value: "ephemeral" };
     case "mark":
       return { value: maskedMark(key, ctx) };
     default:
@@ -385,8 +433,15 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (Number.isNaN(lo)) return { result: "unknown", why: `port ${atom} is not a number` };
       return ctx.flow.port >= lo && ctx.flow.port <= hi ? yes : no;
     }
-    case "sport":
-      return { result: "unknown", why: "the rule matches on the client's source port, which is not known" };
+    case "sport": {
+      const [lo, hi] = portRange(atom);
+      if (Number.isNaN(lo)) return { result: "unknown", why: `port ${atom} is not a number` };
+      ctx.notes.add(sourcePortNote);
+      const [first, last] = ephemeralPorts;
+      if (lo <= first && hi >= last) return yes;
+      if (hi < first || lo > last) return no;
+      return { result: "unknown", why: sourcePortWhy };
+    }
     case "l4proto": {
       const p = atom === "6" ? "tcp" : atom === "17" ? "udp" : atom;
       return p === ctx.flow.protocol ? yes : no;
@@ -402,9 +457,16 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
     case "ct state":
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       return atom === "new" ? yes : no;
-    case "ct status":
+    case "ct status": {
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
-      return atom === "dnat" || atom === "snat" ? { result: "unknown", why: "ct status depends on NAT" } : no;
+      if (atom !== "dnat" && atom !== "snat") return no;
+      const source = ctx.natSource(atom);
+      if (source) return { result: "unknown", why: `ct status ${atom} depends on NAT: ${source.reason}` };
+      ctx.notes.add(atom === "dnat"
+        ? "The connection is sent straight to the node: no dnat or redirect statement of the ruleset (the input is taken as all of it, as nft list ruleset prints it) can apply to it, so it has no ct status dnat."
+        : "No snat or masquerade statement of the ruleset (the input is taken as all of it, as nft list ruleset prints it) can apply to the connection on its way in, so it has no ct status snat.");
+      return no;
+    }
     case "fib daddr type":
       ctx.notes.add("The destination is a local address of the node (fib daddr type local).");
       return atom === "local" ? yes : no;
@@ -420,6 +482,9 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       return { result: "unknown", why: `key ${key.name} is not evaluated` };
   }
 }
+
+const sourcePortNote = `The client's source port is an ephemeral one, in Linux's default range ${ephemeralPorts.join("-")} (net.ipv4.ip_local_port_range).`;
+const sourcePortWhy = `the rule matches on the client's source port, which is any of ${ephemeralPorts.join("-")}`;
 
 function portRange(atom: string): [number, number] {
   const named = serviceNames[atom];

@@ -5,7 +5,7 @@
 // gets its own fix, in the order the packet meets them — as fix-iptables.ts deletes every rule
 // that blocks, not just the first.
 import type { Fix } from "../report/check-result.js";
-import type { NftEvaluation, NftFlow, NftPlace } from "./evaluate-nftables.js";
+import type { NftEvaluateOptions, NftEvaluation, NftFlow, NftPlace } from "./evaluate-nftables.js";
 import { evaluateNftables } from "./evaluate-nftables.js";
 import type { NftChain, NftRule, NftRuleset } from "./nft-model.js";
 import { parseNftStatements } from "./parse-nft-statements.js";
@@ -21,7 +21,7 @@ export interface NftFixPlan {
 /** Each round opens one chain, and an opened chain cannot block again: this only bounds a bug. */
 const maxRounds = 32;
 
-export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEvaluation): NftFixPlan {
+export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEvaluation, options: NftEvaluateOptions = {}): NftFixPlan {
   const fixes: Fix[] = [];
   const blockers: NftPlace[] = [];
   const notes: string[] = [];
@@ -32,10 +32,10 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
     const place = e.place;
     // What `nft insert rule <table> <chain> <accept>` leaves behind: the accept heads the chain.
     const opened = withChain(current, place, (c) => ({ ...c, rules: [acceptRule(accept), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
-    const next = evaluateNftables(opened, flow);
+    const next = evaluateNftables(opened, flow, options);
     // Deleting the blocking rule instead is offered only where it opens as much as the accept
     // does; a later rule of the same chain may drop the flow too.
-    const deleteIsEnough = place.rule !== null && sameOutcome(evaluateNftables(withChain(current, place, (c) => ({ ...c, rules: c.rules.filter((r) => r !== place.rule) })), flow), next);
+    const deleteIsEnough = place.rule !== null && sameOutcome(evaluateNftables(withChain(current, place, (c) => ({ ...c, rules: c.rules.filter((r) => r !== place.rule) })), flow, options), next);
     fixes.push(...fixesFor(place, e, flow, accept, { also: blockers.length > 0, deleteIsEnough }));
     blockers.push(place);
     current = opened;

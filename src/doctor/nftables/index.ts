@@ -4,5 +4,5 @@ export { checkNftables, legacyRulesWarning } from "./check-nftables.js";
 export type { CheckNftablesOptions } from "./check-nftables.js";
 export { parseNftRuleset, parsePriority } from "./parse-nft-ruleset.js";
 export { evaluateNftables } from "./evaluate-nftables.js";
-export type { NftEffect, NftEvaluation, NftFlow, NftPlace, NftUncertainty } from "./evaluate-nftables.js";
+export type { NftEffect, NftEvaluateOptions, NftEvaluation, NftFlow, NftPlace, NftUncertainty } from "./evaluate-nftables.js";
 export type * from "./nft-model.js";

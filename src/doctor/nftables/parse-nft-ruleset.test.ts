@@ -109,6 +109,29 @@ describe("nftables JSON: bad input names where it is", () => {
     const at = oneLine.indexOf('{"rule":{"family":"inet","table":"filter","chain":"inptu"') + 1;
     assert.equal(error(oneLine).message, `item 6 of "nftables" at character ${at}: rule in unknown chain inptu`);
   });
+  it("a rule whose expr is null, missing or not a list of statements is an input error naming the item, not an empty rule", () => {
+    // nft -j lists every rule with "expr": [ ... ]; read as no statements, it would look like a rule that does nothing.
+    const items = JSON.parse(fixture) as { nftables: Record<string, Record<string, unknown>>[] };
+    const ruleAt = items.nftables.findIndex((i) => i.rule !== undefined);
+    const withExpr = (expr: unknown) => {
+      const copy = structuredClone(items);
+      if (expr === undefined) delete copy.nftables[ruleAt]!.rule!.expr;
+      else copy.nftables[ruleAt]!.rule!.expr = expr;
+      return JSON.stringify(copy);
+    };
+    const handle = items.nftables[ruleAt]!.rule!.handle as number;
+    const at = (text: string) => text.indexOf(`{"rule":{"family":"inet","table":"filter","chain":"input","handle":${handle}`) + 1;
+    const nullExpr = withExpr(null);
+    const e = error(nullExpr);
+    assert.equal(e.line, 1);
+    assert.equal(e.message, `item ${ruleAt + 1} of "nftables" at character ${at(nullExpr)}: rule (handle ${handle}) in chain input has "expr": null`);
+    assert.match(e.expected ?? "", /"expr": \[ \.\.\. \]/);
+    assert.match(error(withExpr(undefined)).message, /rule \(handle \d+\) in chain input has no "expr"$/);
+    assert.match(error(withExpr("accept")).message, /has "expr": "accept"$/);
+    for (const [expr, shown] of [[[null], "null"], [[{ accept: null }, 5], "5"], [[{}], "{}"], [[{ accept: null, drop: null }], '{"accept":null,"drop":null}']] as const) {
+      assert.match(error(withExpr(expr)).message, new RegExp(`statement ${shown === "5" ? 2 : 1} of "expr" is ${shown.replace(/[{}]/g, "\\$&")}$`), shown);
+    }
+  });
 });
 
 describe("nftables text: a ruleset file as nft -f reads it", () => {

@@ -609,10 +609,21 @@ function readJsonItem(value: unknown, tables: Map<string, MutableTable>): void {
     const s = (item.set ?? item.map) as { family: string; table: string; name: string; elem?: unknown[] };
     tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? []));
   } else if (item.rule) {
-    const r = item.rule as { family: string; table: string; chain: string; handle?: number; comment?: string; expr?: unknown[] };
+    const r = item.rule as { family: string; table: string; chain: string; handle?: number; comment?: string; expr?: unknown };
     const chain = tableOf(r).chains.find((c) => c.name === r.chain);
     if (!chain) throw new DoctorInputError(`rule in unknown chain ${r.chain}`, { expected: "chains listed before their rules" });
-    const { statements, text } = jsonRuleStatements(r.expr ?? []);
+    // nft -j lists every rule with its statements, an array (libnftables-json(5) RULE): a rule
+    // without one is not nft's output, and reading it as a rule that matches everything and does
+    // nothing would hide what it was.
+    if (!Array.isArray(r.expr)) {
+      throw new DoctorInputError(`rule${r.handle === undefined ? "" : ` (handle ${r.handle})`} in chain ${r.chain} has ${r.expr === undefined ? "no \"expr\"" : `"expr": ${JSON.stringify(r.expr)}`}`, { expected: 'a rule\'s statements as nft -j lists them: "expr": [ ... ]' });
+    }
+    // Each statement is an object of one key, its kind (`{"match": {...}}`, `{"accept": null}`).
+    const bad = r.expr.findIndex((st) => st === null || typeof st !== "object" || Array.isArray(st) || Object.keys(st).length !== 1);
+    if (bad >= 0) {
+      throw new DoctorInputError(`rule${r.handle === undefined ? "" : ` (handle ${r.handle})`} in chain ${r.chain}: statement ${bad + 1} of "expr" is ${JSON.stringify(r.expr[bad])}`, { expected: 'statements as nft -j lists them, each an object of one key: {"match": {...}}, {"accept": null}...' });
+    }
+    const { statements, text } = jsonRuleStatements(r.expr);
     const rule: NftRule = {
       index: chain.rules.length + 1,
       handle: r.handle ?? null,

@@ -9,6 +9,8 @@ import type { NsgsOnPath, PathStep } from "./evaluate-nsg-path.js";
 import { fixNsg } from "./fix-nsg.js";
 import { hostVirtualIp } from "./match-rule.js";
 import type { AddressContext } from "./match-rule.js";
+import { flowText as describeFlow } from "./flow-text.js";
+import { nsgName, nsgNamePlaceholder } from "./nsg-model.js";
 import type { Nsg, NsgFlow, NsgRule, NsgSource } from "./nsg-model.js";
 import { parseNsg } from "./parse-nsg.js";
 import { rfc1918Ranges } from "../private-ranges.js";
@@ -44,7 +46,7 @@ function addressContext(opts: NsgOptions): AddressContext {
   });
   const asgs = new Map<string, readonly string[]>();
   for (const [name, ips] of Object.entries(opts.asgs)) asgs.set(name.toLowerCase(), ips);
-  return { vnets, asgs };
+  return { vnets, asgs, vnetsAssumed: opts.vnets.length === 0 };
 }
 
 /** The rule as a row of `az network nsg rule list -o table`, so users recognise it. */
@@ -57,7 +59,7 @@ export function describeRule(rule: NsgRule): string {
 
 function decidedByOf(step: PathStep, rule: NsgRule) {
   return {
-    nsg: step.nsg.name,
+    nsg: nsgName(step.nsg),
     attachment: step.attachment,
     direction: step.direction === "Inbound" ? "inbound" : "outbound",
     rule: rule.name,
@@ -99,10 +101,15 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
     protocol: opts.protocol, source: opts.source, destination: opts.destination, port: opts.port,
     ...(opts.sourcePort === undefined ? {} : { sourcePort: opts.sourcePort }),
   };
-  const flowText = `${flow.protocol} ${flow.source} → ${flow.destination}:${flow.port}`;
+  const flowText = describeFlow(flow);
   const assumptions: string[] = [];
   if (opts.vnets.length === 0) {
-    assumptions.push(`VirtualNetwork taken as the RFC 1918 ranges ${rfc1918.join(", ")} plus ${hostVirtualIp} (no --vnet given)`);
+    const ipv6 = [flow.source, flow.destination].some((ip) => {
+      const addr = ipaddr.parse(ip);
+      return addr.kind() === "ipv6" && !(addr as ipaddr.IPv6).isIPv4MappedAddress();
+    });
+    assumptions.push(`VirtualNetwork taken as the RFC 1918 ranges ${rfc1918.join(", ")} plus ${hostVirtualIp} (no --vnet given)` +
+      (ipv6 ? "; they hold no IPv6 space, so whether an IPv6 address is in VirtualNetwork is not known (give --vnet with the VNet's IPv6 prefixes)" : ""));
   }
   const missing = pathOrder.filter(({ key }) => !nsgs[key]).map(({ place }) => place);
   if (missing.length > 0) assumptions.push(`No NSG given for the ${missing.join(", ")}: taken as none attached (allows all)`);
@@ -111,6 +118,13 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
     if (nsg && nsg.addedDefaults.length > 0) {
       assumptions.push(`${nsg.label}: the input lacks the default rules ${nsg.addedDefaults.join(", ")}` +
         `${nsg.shape === "rule-list" ? " (az network nsg rule list without --include-default)" : ""}; added them, as Azure always has them`);
+    }
+  }
+  for (const { key } of pathOrder) {
+    const nsg = nsgs[key];
+    // az network nsg rule list prints [] for an NSG with only the default rules: no name, no id.
+    if (nsg && nsg.name === null) {
+      assumptions.push(`${nsg.label}: the file does not name its NSG (no "name", and no "id" naming it); ${nsgNamePlaceholder} stands for it in decidedBy and the fix commands`);
     }
   }
   assumptions.push("Azure Virtual Network Manager security admin rules (evaluated before NSGs) are not in the input");
@@ -141,10 +155,10 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
   }
   const path = verdict.steps.map(pathEntry);
   const details = verdict.steps.map((s) =>
-    `${s.place} NSG "${s.nsg.name}" (${s.direction.toLowerCase()}): ${s.outcome === "unknown" ? "indeterminate" : s.outcome} by ${describeRule(s.outcome === "unknown" ? s.undecided[0]!.rule : s.matched)}`);
+    `${s.place} NSG "${nsgName(s.nsg)}" (${s.direction.toLowerCase()}): ${s.outcome === "unknown" ? "indeterminate" : s.outcome} by ${describeRule(s.outcome === "unknown" ? s.undecided[0]!.rule : s.matched)}`);
   for (const s of verdict.steps) {
     if (s.outcome !== "unknown" && s.undecided.length > 0) {
-      assumptions.push(`NSG "${s.nsg.name}": ${s.undecided.map((u) => `rule "${u.rule.name}" (${u.reason})`).join(", ")} may match first; the outcome is ${s.outcome} either way`);
+      assumptions.push(`NSG "${nsgName(s.nsg)}": ${s.undecided.map((u) => `rule "${u.rule.name}" (${u.reason})`).join(", ")} may match first; the outcome is ${s.outcome} either way`);
     }
   }
 
@@ -159,7 +173,7 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
     }
     return undecidedFirst({
       ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: decidedByOf(d, d.matched), path, details,
-      summary: `Allowed: every NSG on the path allows ${flowText}; the last, "${d.nsg.name}" (${d.place}), by rule "${d.matched.name}" (priority ${d.matched.priority}). If it still fails, check the node's own firewall (ufw, iptables, nftables).`,
+      summary: `Allowed: every NSG on the path allows ${flowText}; the last, "${nsgName(d.nsg)}" (${d.place}), by rule "${d.matched.name}" (priority ${d.matched.priority}). If it still fails, check the node's own firewall (ufw, iptables, nftables).`,
       fixes: [],
     }, firstUndecided(verdict.steps, flowText));
   }
@@ -175,15 +189,15 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
       if (deny && s.outcome !== "Allow") fixes.push(...fixNsg(s.nsg, deny, flow));
     }
     const also = denying.length > 1
-      ? ` NSG${denying.length > 2 ? "s" : ""} ${denying.slice(1).map((s) => `"${s.nsg.name}" (${s.place}, rule "${s.matched.name}")`).join(", ")} also den${denying.length > 2 ? "y" : "ies"} it: fix all of them.`
+      ? ` NSG${denying.length > 2 ? "s" : ""} ${denying.slice(1).map((s) => `"${nsgName(s.nsg)}" (${s.place}, rule "${s.matched.name}")`).join(", ")} also den${denying.length > 2 ? "y" : "ies"} it: fix all of them.`
       : "";
     const earlierUnknown = verdict.steps.slice(0, verdict.steps.indexOf(d)).filter((s) => s.outcome === "unknown");
     if (earlierUnknown.length > 0) {
-      assumptions.push(`Earlier NSG${earlierUnknown.length > 1 ? "s" : ""} ${earlierUnknown.map((s) => `"${s.nsg.name}"`).join(", ")} could not be decided; the flow is blocked either way`);
+      assumptions.push(`Earlier NSG${earlierUnknown.length > 1 ? "s" : ""} ${earlierUnknown.map((s) => `"${nsgName(s.nsg)}"`).join(", ")} could not be decided; the flow is blocked either way`);
     }
     return undecidedFirst({
       ...base, status: "problem", verdict: "blocked", effect: "drop", decidedBy: decidedByOf(d, d.matched), path, details,
-      summary: `Blocked: NSG "${d.nsg.name}" on the ${d.place} (${d.direction.toLowerCase()}) denies ${flowText} by rule "${d.matched.name}" (priority ${d.matched.priority}); the packets are dropped, so the client sees an i/o timeout. Add an allow rule with a lower priority number.${also}`,
+      summary: `Blocked: NSG "${nsgName(d.nsg)}" on the ${d.place} (${d.direction.toLowerCase()}) denies ${flowText} by rule "${d.matched.name}" (priority ${d.matched.priority}); the packets are dropped, so the client sees an i/o timeout. Add an allow rule with a lower priority number.${also}`,
       fixes,
     }, firstUndecided(verdict.steps.slice(0, verdict.steps.indexOf(d) + 1), flowText));
   }
@@ -199,7 +213,7 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
 
 const undecidedText = (s: PathStep) => {
   const u = s.undecided[0]!;
-  return `in NSG "${s.nsg.name}" (${s.place}) rule "${u.rule.name}" (priority ${u.rule.priority}, ${u.rule.access}) depends on ${u.reason}`;
+  return `in NSG "${nsgName(s.nsg)}" (${s.place}) rule "${u.rule.name}" (priority ${u.rule.priority}, ${u.rule.access}) depends on ${u.reason}`;
 };
 const needsOf = (s: PathStep) => [...new Set(s.undecided.map((u) => u.needs))].join("; ");
 

@@ -2,8 +2,10 @@
 // than the deny (troubleshooting.md §1.3 cause 1: "Priority must be lower than any deny rule that
 // covers 10250"; §2.1: custom priorities 100-4096, unique per direction).
 import type { Fix } from "../report/check-result.js";
-import { maxCustomPriority, minCustomPriority } from "./nsg-model.js";
+import { flowText } from "./flow-text.js";
+import { maxCustomPriority, minCustomPriority, nsgName } from "./nsg-model.js";
 import type { Nsg, NsgFlow, NsgRule } from "./nsg-model.js";
+import { mayOverlap } from "./rule-overlap.js";
 
 const isCustomPriority = (p: number) => Number.isInteger(p) && p >= minCustomPriority && p <= maxCustomPriority;
 
@@ -19,9 +21,21 @@ export function freePriorityBelow(nsg: Nsg, direction: NsgRule["direction"], bel
   return null;
 }
 
-function freePriorityAbove(nsg: Nsg, direction: NsgRule["direction"], above: number): number | null {
-  for (let p = above + 1; p <= maxCustomPriority; p++) if (isFree(nsg, direction, p)) return p;
-  return null;
+/**
+ * Where the deny can move up to: the first free priority above it, unless an allow that may match
+ * traffic the deny matches stands on the way — moved past it, the deny would let that traffic
+ * through (an Internet-wide allow at 101 behind a kubelet deny at 100). Passing another deny, or a
+ * rule that matches none of the deny's traffic, changes nothing.
+ */
+type Move = { readonly kind: "to"; readonly priority: number } | { readonly kind: "blocked"; readonly by: NsgRule } | { readonly kind: "none" };
+
+function moveAbove(nsg: Nsg, deny: NsgRule): Move {
+  for (let p = deny.priority + 1; p <= maxCustomPriority; p++) {
+    const there = nsg.rules.find((r) => r.direction === deny.direction && r.priority === p);
+    if (!there) return { kind: "to", priority: p };
+    if (there.access === "Allow" && mayOverlap(there, deny)) return { kind: "blocked", by: there };
+  }
+  return { kind: "none" };
 }
 
 export function allowRuleName(flow: NsgFlow): string {
@@ -30,30 +44,44 @@ export function allowRuleName(flow: NsgFlow): string {
 
 export function fixNsg(nsg: Nsg, deny: NsgRule, flow: NsgFlow): Fix[] {
   const rg = nsg.resourceGroup ?? "<resource-group>";
+  const name = nsgName(nsg);
   const create = (priority: number | string) =>
-    `az network nsg rule create --resource-group ${rg} --nsg-name ${nsg.name} --name ${allowRuleName(flow)}` +
+    `az network nsg rule create --resource-group ${rg} --nsg-name ${name} --name ${allowRuleName(flow)}` +
     ` --priority ${priority} --direction ${deny.direction} --access Allow --protocol ${flow.protocol === "tcp" ? "Tcp" : "Udp"}` +
     ` --source-address-prefixes ${flow.source} --destination-address-prefixes ${flow.destination} --destination-port-ranges ${flow.port}`;
   const widen = "; widen the prefixes to the node subnet CIDRs to cover every node";
   const free = freePriorityBelow(nsg, deny.direction, deny.priority);
   if (free !== null) {
     return [{
-      description: `Allow ${flow.protocol} ${flow.source} → ${flow.destination}:${flow.port} in NSG "${nsg.name}" before "${deny.name}" (priority ${deny.priority})${widen}`,
+      description: `Allow ${flowText(flow)} in NSG "${name}" before "${deny.name}" (priority ${deny.priority})${widen}`,
       command: create(free),
     }];
   }
   // No free number below the deny: move the deny to a higher number first (a default rule cannot move,
-  // but there is always room below 65500). Every priority proposed stays within 100-4096 (§2.1):
-  // where none is, the command carries a placeholder rather than a number Azure rejects.
-  const moved = freePriorityAbove(nsg, deny.direction, deny.priority);
+  // but there is always room below 65500), never past an allow that overlaps it (moveAbove). Every
+  // priority proposed stays within 100-4096 (§2.1): where none is, the command carries a
+  // placeholder rather than a number Azure rejects.
+  const move = moveAbove(nsg, deny);
+  if (move.kind === "blocked") {
+    // Any free number above lies behind that allow: renumbering is the operator's decision.
+    const by = move.by;
+    return [{
+      description: `No priority below ${deny.priority} is free in NSG "${name}" (${deny.direction}), and "${deny.name}" cannot move to a higher number without passing "${by.name}" (priority ${by.priority}, Allow), which may match traffic "${deny.name}" denies: behind it, that traffic would be let in. ` +
+        `Not renumbered: decide the order yourself — move "${by.name}" (and any overlapping allow after it) to higher numbers first so that "${deny.name}" can follow and still come before them${deny.priority > minCustomPriority ? `, or free a priority below ${deny.priority}` : ""} — then allow ${flowText(flow)} ahead of "${deny.name}"${widen}. The ${deny.direction.toLowerCase()} rules in priority order:`,
+      command: `az network nsg rule list --resource-group ${rg} --nsg-name ${name} --include-default --query "sort_by([?direction=='${deny.direction}'], &priority)" -o table`,
+    }];
+  }
+  const moved = move.kind === "to" ? move.priority : null;
   const old = isCustomPriority(deny.priority) ? deny.priority : "<free priority>";
   return [
     {
-      description: `No priority below ${deny.priority} is free in NSG "${nsg.name}" (${deny.direction}): renumber "${deny.name}" to a higher number first (check it still comes before the rules it must precede)`,
-      command: `az network nsg rule update --resource-group ${rg} --nsg-name ${nsg.name} --name ${deny.name} --priority ${moved ?? "<free priority>"}`,
+      description: moved === null
+        ? `No priority below ${deny.priority} is free in NSG "${name}" (${deny.direction}), nor above it: free one, then renumber "${deny.name}" to it (check it still comes before the rules it must precede)`
+        : `No priority below ${deny.priority} is free in NSG "${name}" (${deny.direction}): renumber "${deny.name}" to ${moved}, the first free number above it; no rule in between allows traffic it denies, so it still comes before every rule that does`,
+      command: `az network nsg rule update --resource-group ${rg} --nsg-name ${name} --name ${deny.name} --priority ${moved ?? "<free priority>"}`,
     },
     {
-      description: `Then allow ${flow.protocol} ${flow.source} → ${flow.destination}:${flow.port} at the deny's old priority${widen}`,
+      description: `Then allow ${flowText(flow)} at the deny's old priority${widen}`,
       command: create(old),
     },
   ];

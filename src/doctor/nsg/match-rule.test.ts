@@ -65,3 +65,20 @@ test("addresses: CIDR, single IP, IPv6 against IPv4, 0.0.0.0/0 and Any", () => {
   assert.equal(kind({ destinationPrefixes: ["fd00::/8"] }), "no");
   assert.equal(kind({ destinationPrefixes: ["0.0.0.0/0"], sourcePrefixes: ["Any"] }), "yes");
 });
+
+test("without --vnet, VirtualNetwork (and so Internet) is unknown for an IPv6 address: the RFC 1918 stand-in holds no IPv6 space", () => {
+  const assumed: AddressContext = { ...ctx, vnetsAssumed: true };
+  const v6: NsgFlow = { ...flow, source: "fd00:db8:deca::7", destination: "fd00:db8:deca::5" };
+  const kindAssumed = (over: Partial<NsgRule>, f: NsgFlow = v6) => matchRule(rule(over), f, assumed);
+  const m = kindAssumed({ sourcePrefixes: ["VirtualNetwork"] });
+  assert.equal(m.kind, "unknown");
+  assert.match(m.kind === "unknown" ? m.needs : "", /^--vnet /);
+  assert.equal(kindAssumed({ sourcePrefixes: ["Internet"] }, { ...v6, source: "2603:1030::7" }).kind, "unknown");
+  assert.equal(kindAssumed({ sourcePrefixes: ["Internet"] }).kind, "no", "a unique local address is never Internet");
+  assert.equal(kindAssumed({ sourcePrefixes: ["VirtualNetwork"], protocol: "Udp" }).kind, "no", "another field still rules it out");
+  // IPv4 keeps the stand-in, which the assumptions list.
+  assert.equal(kindAssumed({ sourcePrefixes: ["VirtualNetwork"] }, flow).kind, "yes");
+  // Given with --vnet, the address space decides, IPv6 as IPv4.
+  assert.equal(kind({ sourcePrefixes: ["VirtualNetwork"] }, v6), "no");
+  assert.equal(matchRule(rule({ sourcePrefixes: ["VirtualNetwork"] }), v6, { ...ctx, vnets: [...ctx.vnets, ipaddr.parseCIDR("fd00:db8:deca::/48")] }).kind, "yes");
+});

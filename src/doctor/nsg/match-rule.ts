@@ -36,6 +36,12 @@ export interface AddressContext {
   readonly vnets: readonly [ipaddr.IPv4 | ipaddr.IPv6, number][];
   /** Lower-cased ASG name → member IPs. */
   readonly asgs: ReadonlyMap<string, readonly string[]>;
+  /**
+   * `vnets` is the RFC 1918 stand-in (no --vnet): it holds no IPv6 space, while a VNet's IPv6
+   * space is in the tag (AllowVnetInBound lets intra-VNet IPv6 in), so for an IPv6 address the
+   * tag is not known.
+   */
+  readonly vnetsAssumed?: boolean;
 }
 
 /** The host virtual IP: in the AzureLoadBalancer tag and in VirtualNetwork (§2.3). */
@@ -58,14 +64,29 @@ export function inVirtualNetwork(ip: string, ctx: AddressContext): boolean {
   return ctx.vnets.some((c) => inCidr(addr, c));
 }
 
+/** Whether the address is in the VirtualNetwork tag; unknown for IPv6 where the space is only assumed. */
+function virtualNetworkMatch(ip: string, ctx: AddressContext): Match {
+  if (inVirtualNetwork(ip, ctx)) return yes;
+  if (ctx.vnetsAssumed && parseIp(ip).kind() === "ipv6") {
+    return {
+      kind: "unknown",
+      reason: `service tag "VirtualNetwork" for ${ip} (the VNet's address space is not given, and the RFC 1918 ranges assumed without --vnet hold no IPv6 space)`,
+      needs: "--vnet CIDR for each of the VNet's address prefixes, its IPv6 ones included (az network vnet show --query addressSpace.addressPrefixes)",
+    };
+  }
+  return no;
+}
+
 function matchPrefix(prefix: string, ip: string, ctx: AddressContext): Match {
   const p = prefix.toLowerCase();
   if (anyAddress.has(p)) return yes;
-  if (p === "virtualnetwork") return inVirtualNetwork(ip, ctx) ? yes : no;
+  if (p === "virtualnetwork") return virtualNetworkMatch(ip, ctx);
   if (p === "azureloadbalancer") return ip === hostVirtualIp ? yes : no;
   if (p === "internet") {
     // "Public address space outside the VNet" (§2.3): publicly routable and not VirtualNetwork.
-    return parseIp(ip).range() === "unicast" && !inVirtualNetwork(ip, ctx) ? yes : no;
+    if (parseIp(ip).range() !== "unicast") return no;
+    const vnet = virtualNetworkMatch(ip, ctx);
+    return vnet.kind === "unknown" ? { ...vnet, reason: `service tag "Internet" for ${ip}, which holds public addresses outside the VNet (the VNet's address space is not given, and the RFC 1918 ranges assumed without --vnet hold no IPv6 space)` } : vnet.kind === "yes" ? no : yes;
   }
   const addr = parseIp(ip);
   if (prefix.includes("/")) return inCidr(addr, ipaddr.parseCIDR(prefix)) ? yes : no;

@@ -37,7 +37,11 @@ export interface NsgRule {
 }
 
 export interface Nsg {
-  readonly name: string;
+  /**
+   * From the NSG's `name`, or its `id` (a rule list: the rules' ids); null when the input shows
+   * neither, as `az network nsg rule list` prints `[]` for an NSG with only the default rules.
+   */
+  readonly name: string | null;
   /** From the NSG's `resourceGroup` or its id; null when the input shows neither. */
   readonly resourceGroup: string | null;
   readonly label: string;
@@ -58,3 +62,9 @@ export interface NsgFlow {
   /** Absent: an ephemeral port the client picks (doctor-cli.md `--source-port`). */
   readonly sourcePort?: number;
 }
+
+/** Stands for the NSG's name where the input does not show it, as `<resource-group>` does for its group. */
+export const nsgNamePlaceholder = "<nsg-name>";
+
+/** The NSG's name for reports and commands: the placeholder where the input does not show it. */
+export const nsgName = (nsg: Pick<Nsg, "name">): string => nsg.name ?? nsgNamePlaceholder;

@@ -132,3 +132,13 @@ test("the default rules keep their priorities of 65000 and above", () => {
   assert.ok(nsg.rules.some((r) => r.name === "AllowVnetInBound" && r.priority === 65000 && r.isDefault));
   assert.ok(nsg.rules.some((r) => r.name === "DenyAllInBound" && r.priority === 65500 && r.isDefault));
 });
+
+test("an input that does not name its NSG leaves the name null, never the file name", () => {
+  // `az network nsg rule list` for an NSG with only the default rules prints [].
+  assert.equal(parseNsg("[]", "/tmp/subnet-rules.json").name, null);
+  assert.equal(parseNsg(JSON.stringify([rule({ name: "NoId" })]), "rules.json").name, null);
+  assert.equal(parseNsg(JSON.stringify({ securityRules: [rule({})] }), "nsg.json").name, null);
+  assert.equal(parseNsg(JSON.stringify({ name: "", securityRules: [] }), "nsg.json").name, null);
+  // An id alone still names it.
+  assert.equal(parseNsg(JSON.stringify({ id: "/subscriptions/s/resourceGroups/rgA/providers/Microsoft.Network/networkSecurityGroups/from-id", securityRules: [] }), "nsg.json").name, "from-id");
+});

@@ -234,7 +234,7 @@ export function parseNsg(text: string, label: string): Nsg {
     const rg = doc.map((raw) => (isObject(raw) ? field(raw, "resourceGroup", "").value : undefined)).find((v) => typeof v === "string");
     const { rules: all, added } = withDefaults(rules);
     return {
-      name: owner?.name ?? label,
+      name: owner?.name ?? null,
       resourceGroup: typeof rg === "string" ? rg : owner?.resourceGroup ?? null,
       label, rules: all, addedDefaults: added, shape: "rule-list",
     };
@@ -263,7 +263,7 @@ export function parseNsg(text: string, label: string): Nsg {
   const rg = field(doc, "resourceGroup", "$").value;
   const { rules: all, added } = withDefaults(rules);
   return {
-    name: typeof nameValue === "string" && nameValue !== "" ? nameValue : idSegment(id, "networkSecurityGroups") ?? label,
+    name: typeof nameValue === "string" && nameValue !== "" ? nameValue : idSegment(id, "networkSecurityGroups"),
     resourceGroup: typeof rg === "string" ? rg : idSegment(id, "resourceGroups"),
     label, rules: all, addedDefaults: added, shape: "nsg-show",
   };

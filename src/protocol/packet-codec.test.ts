@@ -109,6 +109,10 @@ describe("Packet codec", () => {
     // type DATA but closeRequest set after data: the data member is cleared.
     const cleared = Uint8Array.of(0x08, 0x04, 0x22, 0x02, 0x08, 0x03, 0x2a, 0x02, 0x08, 0x01);
     assert.deepEqual(decodePacket(cleared), dataPacket(0n, new Uint8Array(0)));
+    // DATA{connectID 7}, CLOSE_REQ, DATA{data "a"}: the CLOSE_REQ replaced the first DATA, so the
+    // last one starts afresh (protobuf-go: DATA{connectID 0, data "a"}).
+    const replaced = Uint8Array.of(0x08, 0x04, 0x22, 0x02, 0x08, 0x07, 0x2a, 0x02, 0x08, 0x01, 0x22, 0x03, 0x1a, 0x01, 0x61);
+    assert.deepEqual(decodePacket(replaced), dataPacket(0n, Uint8Array.of(0x61)));
   });
 
   it("round-trips the WINDOW_UPDATE extension on a stream that negotiated it", () => {

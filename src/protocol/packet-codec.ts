@@ -348,11 +348,15 @@ export function decodePacket(buf: Uint8Array, o: DecodeOptions = {}): Packet {
 
   const member = typeValue === PacketType.WINDOW_UPDATE && !hasWindowUpdates ? undefined : MEMBER_OF_TYPE[typeValue];
   // Every member is parsed, as protobuf's eager decoding does, so malformed bytes anywhere fail;
-  // only the member set last counts, and only if it belongs to the type.
+  // only the member set last counts, and only if it belongs to the type. As protobuf-go, another
+  // member in between replaces the value, so only the last run of the last member is merged
+  // (DATA, CLOSE_REQ, DATA: the second DATA alone).
+  let lastRunStart = occurrences.length;
+  while (lastRunStart > 0 && occurrences[lastRunStart - 1]![0] === lastMember) lastRunStart--;
   let f: Fields = { i64: new Map(), bytes: new Map() };
-  for (const [m, s, e] of occurrences) {
-    if (occurrences.length > 1 && m !== lastMember) readMember(buf, s, e, m, { i64: new Map(), bytes: new Map() });
-    else readMember(buf, s, e, m, f);
+  for (let i = 0; i < occurrences.length; i++) {
+    const [m, s, e] = occurrences[i]!;
+    readMember(buf, s, e, m, i >= lastRunStart ? f : { i64: new Map(), bytes: new Map() });
   }
   if (member === undefined) return { type: "UNKNOWN", typeValue };
   if (lastMember !== member) f = { i64: new Map(), bytes: new Map() };

@@ -200,6 +200,8 @@ class Reader {
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) this.fail("truncated varint");
       const b = this.buf[this.pos++]!;
+      // The tenth byte holds bit 63 alone: more is an overflow, which protobuf-go refuses.
+      if (i === 9 && b > 1) this.fail("varint overflows 64 bits");
       result |= BigInt(b & 0x7f) << shift;
       if ((b & 0x80) === 0) return BigInt.asIntN(64, result);
       shift += 7n;
@@ -253,7 +255,9 @@ class Reader {
   private uint64Skip(): void {
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) this.fail("truncated varint");
-      if ((this.buf[this.pos++]! & 0x80) === 0) return;
+      const b = this.buf[this.pos++]!;
+      if (i === 9 && b > 1) this.fail("varint overflows 64 bits");
+      if ((b & 0x80) === 0) return;
     }
     this.fail("varint longer than 10 bytes");
   }

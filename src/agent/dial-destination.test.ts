@@ -92,3 +92,24 @@ it("an address without a port fails with Go's text", async () => {
     (e) => e instanceof DialError && e.goText === "dial tcp: address 127.0.0.1: missing port in address",
   );
 });
+
+it("a port past 65535 fails with Go's text for an invalid port", async () => {
+  await assert.rejects(
+    dialDestination("127.0.0.1:99999", { timeoutMs: 1000, policy: anyDestination }),
+    (e) => e instanceof DialError && e.goText === "dial tcp: address 99999: invalid port",
+  );
+});
+
+it("a refused dial to a name says the address it connected to, as Go does", async () => {
+  const probe = net.createServer().listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const port = (probe.address() as net.AddressInfo).port;
+  probe.close();
+  await once(probe, "close");
+  // A test resolver: no real lookup of an invented name.
+  const lookup = async (host: string) => (host === "kubelet.test" ? "127.0.0.1" : Promise.reject(new Error("unexpected")));
+  await assert.rejects(
+    dialDestination(`kubelet.test:${port}`, { timeoutMs: 1000, policy: anyDestination, lookup }),
+    (e) => e instanceof DialError && e.goText === `dial tcp 127.0.0.1:${port}: connect: connection refused`,
+  );
+});

@@ -55,7 +55,10 @@ export async function dialDestination(
 ): Promise<Socket> {
   const target = splitHostPort(address);
   // Go's wording: the address is not split yet, so the error carries no address of its own.
-  if (!target) throw new DialError(`dial tcp: address ${address}: missing port in address`, "other");
+  if (!target) {
+    const port = /^(?:\[[^\]]*\]|[^:[\]]*):(\d+)$/.exec(address)?.[1];
+    throw new DialError(port === undefined ? `dial tcp: address ${address}: missing port in address` : `dial tcp: address ${port}: invalid port`, "other");
+  }
   // The deadline covers the lookup and the connect, as Go's net.DialTimeout. Plain timers, cleared
   // on every outcome: AbortSignal.timeout/any cost a lingering timer and signal bookkeeping per
   // dial (seen in the benchmark's profile under dial floods).
@@ -68,20 +71,22 @@ export async function dialDestination(
   }
   // Cancelled already (during the lookup, or before the dial began): no connection attempt at all.
   if (cancel?.cancelled) throw new DialError(`dial tcp ${address}: operation was canceled`, "cancelled");
+  // Go names the address it connected to, the resolved one (dial tcp 127.0.0.1:1, for localhost:1).
+  const dialled = ip === target.host ? address : `${isIP(ip) === 6 ? `[${ip}]` : ip}:${target.port}`;
   return await new Promise<Socket>((resolve, reject) => {
     const socket = net.connect({ host: ip, port: target.port, noDelay: true });
     const fail = (timedOut: boolean) => {
       socket.destroy();
       cleanup();
       reject(timedOut
-        ? new DialError(describeDialError(address, { code: "ETIMEDOUT" }).goText, "timeout")
-        : new DialError(`dial tcp ${address}: operation was canceled`, "cancelled"));
+        ? new DialError(describeDialError(dialled, { code: "ETIMEDOUT" }).goText, "timeout")
+        : new DialError(`dial tcp ${dialled}: operation was canceled`, "cancelled"));
     };
     const timer = setTimeout(() => fail(true), Math.max(0, deadlineAt - Date.now()));
     const onError = (err: Error) => {
       cleanup();
       socket.destroy();
-      reject(new DialError(describeDialError(address, err).goText, "other", err));
+      reject(new DialError(describeDialError(dialled, err).goText, "other", err));
     };
     const onConnect = () => {
       cleanup();

@@ -19,6 +19,14 @@ describe("doctor iptables: invalid input exits 2 naming the line", () => {
   const cases = [
     { name: "a port past 65535", input: save("-A INPUT -p tcp -m tcp --dport 99999 -j DROP"), source: "10.224.0.5", line: 6, message: /port "99999" .*past 65535/ },
     { name: "a jump to a target that is neither a chain nor known", input: save("-A INPUT -p tcp -m tcp --dport 10250 -j NOSUCH"), source: "10.224.0.5", line: 6, message: /-j NOSUCH: table filter declares no chain NOSUCH/ },
+    // Finding F9: more lines iptables-restore refuses.
+    { name: "a prefix past /32", input: save("-A INPUT -s 10.0.0.0/33 -j DROP"), source: "10.224.0.5", line: 6, message: /-s "10\.0\.0\.0\/33": \/33 is not a prefix length 0-32/ },
+    { name: "an octet past 255", input: save("-A INPUT -s 999.0.0.1 -j DROP"), source: "10.224.0.5", line: 6, message: /-s "999\.0\.0\.1": "999\.0\.0\.1" is not an IP address/ },
+    { name: "a protocol number past 255", input: save("-A INPUT -p 300 -j DROP"), source: "10.224.0.5", line: 6, message: /protocol 300 is past 255/ },
+    { name: "a REJECT type iptables does not know", input: save("-A INPUT -p tcp -m tcp --dport 10250 -j REJECT --reject-with icmp-bogus"), source: "10.224.0.5", line: 6, message: /--reject-with icmp-bogus is not a type REJECT knows/ },
+    { name: "a multiport list of more than 15 ports", input: save("-A INPUT -p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17 -j DROP"), source: "10.224.0.5", line: 6, message: /lists more than 15 ports/ },
+    { name: "a multiport list over 15 once ranges count as two", input: save("-A INPUT -p tcp -m multiport --dports 1:2,3:4,5:6,7:8,9:10,11:12,13:14,15:16 -j DROP"), source: "10.224.0.5", line: 6, message: /lists more than 15 ports/ },
+    { name: "an iprange mixing address families", input: save("-A INPUT -m iprange --src-range 10.0.0.1-fd00::1 -j DROP"), source: "10.224.0.5", line: 6, message: /--src-range "10\.0\.0\.1-fd00::1" mixes an IPv4 and an IPv6 address/ },
     { name: "an IPv6 source against iptables-save (IPv4) output", input: save("-A INPUT -p tcp -m tcp --dport 10250 -j DROP"), source: "fd00::1", line: 1, message: /--source fd00::1 is IPv6, but the input holds iptables \(IPv4\) rules/ },
   ];
   for (const c of cases) {
@@ -38,6 +46,22 @@ describe("doctor iptables: invalid input exits 2 naming the line", () => {
       assert.deepEqual([error.file, error.line], ["<stdin>", c.line]);
       assert.match(error.message, c.message);
       assert.ok(error.expected.length > 0);
+    });
+  }
+});
+
+describe("doctor iptables: the limits of what iptables-restore takes are still taken", () => {
+  for (const rule of [
+    "-A INPUT -s 10.0.0.0/32 -j DROP",
+    "-A INPUT -s 10.0.0.0/255.0.0.0 -j DROP",
+    "-A INPUT -p 255 -j DROP",
+    "-A INPUT -p tcp -m tcp --dport 10250 -j REJECT --reject-with host-prohib",
+    "-A INPUT -p tcp -m multiport --dports 1:2,3:4,5:6,7:8,9:10,11:12,13:14 -j DROP",
+    "-A INPUT -m iprange --src-range 10.0.0.1-10.0.0.9 -j DROP",
+  ]) {
+    it(rule, async () => {
+      const r = await runDoctor(["iptables", "--file", "-", "--source", "10.224.0.5"], { stdin: save(rule) });
+      assert.notEqual(r.code, 2, r.stderr);
     });
   }
 });

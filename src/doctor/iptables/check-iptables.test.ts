@@ -101,7 +101,8 @@ describe("iptables: the summary's fix opens the flow", () => {
   });
 
   it("points to the list when more than three commands are needed", () => {
-    const many = filter(["-A INPUT -s 10.224.0.5/32 -j DROP", "-A INPUT -p tcp -j DROP", "-A INPUT -p tcp -m tcp --dport 10250 -j REJECT", "-A INPUT -j DROP"].join("\n"));
+    // Four rules that each drop exactly this port (is-deletable-blocker.ts), so each gets its delete.
+    const many = filter(["-A INPUT -s 10.224.0.5/32 -p tcp -m tcp --dport 10250 -j DROP", "-A INPUT -p tcp -m multiport --dports 10250 -j DROP", "-A INPUT -p tcp -m tcp --dport 10250 -j REJECT", "-A INPUT -i eth0 -p tcp -m tcp --dport 10250 -j DROP"].join("\n"));
     const r = checkIptables(many, flow);
     assert.equal(r.fixes.filter((f) => /--delete/.test(f.command)).length, 4);
     assert.match(r.summary, /; 4 things block it, so run all 4 fixes listed, in the order given\.$/);

@@ -2,7 +2,7 @@
 // not, which rule stops it and what removes it (doctor-cli.md `doctor iptables`).
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
-import type { CheckResult, Fix, FlowEffect, FlowVerdict } from "../report/check-result.js";
+import type { CheckResult, FlowEffect, FlowVerdict } from "../report/check-result.js";
 import { undecidedFirst } from "../report/undecided-first.js";
 import type { Decider, Outcome } from "./evaluate-iptables.js";
 import { evaluateIptables } from "./evaluate-iptables.js";
@@ -10,7 +10,7 @@ import { planIptablesFix } from "./fix-iptables.js";
 import { EPHEMERAL_PORTS } from "./match-condition.js";
 import type { Packet } from "./match-condition.js";
 import type { Ruleset } from "./model.js";
-import { parseIptables } from "./parse-iptables.js";
+import { parseIptablesDumps } from "./parse-iptables.js";
 
 export interface CheckIptablesOptions {
   readonly source: string;
@@ -103,10 +103,8 @@ function familyFor(ruleset: Ruleset, source: ipaddr.IPv4 | ipaddr.IPv6): "ipv4" 
 // (or a rule and the policy), no one command opens the flow: name them all, in the order they
 // must run (rule numbers shift after each delete), or, past a few, point to the list.
 const maxStepsInSummary = 3;
-const isPersistFix = (f: Fix) => /-save > /.test(f.command);
 
-function fixSentence(fixes: readonly Fix[]): string {
-  const steps = fixes.filter((f) => !isPersistFix(f)).map((f) => f.command);
+function fixSentence(steps: readonly string[]): string {
   if (steps.length === 0) return "";
   if (steps.length === 1) return `; fix: ${steps[0]}`;
   if (steps.length <= maxStepsInSummary) return `; more than one thing blocks it, so run every fix, in this order: ${steps.join(", then ")}`;
@@ -114,8 +112,11 @@ function fixSentence(fixes: readonly Fix[]): string {
 }
 
 export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
-  const ruleset = parseIptables(text);
+  const dumps = parseIptablesDumps(text);
   const source = parseAddress(opts.source, "--source");
+  // Where iptables-save and ip6tables-save output share the file, the flow meets only its own
+  // family's dump (parseIptablesSaveDumps has checked that each dump shows its family).
+  const ruleset = dumps.find((d) => d.family === (source.kind() === "ipv6" ? "ipv6" : "ipv4")) ?? dumps[0]!;
   const family = familyFor(ruleset, source);
   const destination = opts.destination === undefined ? null : parseAddress(opts.destination, "--destination");
   const filter = ruleset.tables.get("filter");
@@ -178,10 +179,8 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
       const plan = planIptablesFix(filter, walked, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family });
       fixes = plan.fixes;
       details.push(...plan.notes);
-      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${mayDecideFirst(outcome)}${fixSentence(fixes)}.`;
-      if (plan.blockers.length > 1 || (plan.blockers.length > 0 && fixes.some((f) => f.command.includes("--insert")))) {
-        details.push(`More than one thing blocks this flow: ${fixes.filter((f) => !isPersistFix(f)).map((f) => f.command).join(" ; ")}.`);
-      }
+      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${mayDecideFirst(outcome)}${fixSentence(plan.steps)}.`;
+      if (plan.steps.length > 1) details.push(`More than one thing blocks this flow: ${plan.steps.join(" ; ")}.`);
     }
     details.push(`The client sees ${sees}.`);
   }

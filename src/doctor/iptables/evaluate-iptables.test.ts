@@ -47,10 +47,11 @@ describe("evaluate iptables", () => {
     assert.match(r.summary, /If it applies the flow ends in drop, otherwise in accept/);
   });
   it("names the undecidable rule, the rule that decides for certain either way, and fixes both", () => {
-    const text = save("-A INPUT -m set --match-set bad src -j DROP\n-A INPUT -p tcp -m tcp --dport 10250 -j DROP");
+    // Both rules drop exactly this port, so both may be deleted (is-deletable-blocker.ts).
+    const text = save("-A INPUT -p tcp -m tcp --dport 10250 -m set --match-set bad src -j DROP\n-A INPUT -p tcp -m tcp --dport 10250 -j DROP");
     const r = checkIptables(text, flow);
     assert.equal(r.verdict, "indeterminate");
-    assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 1, target: "DROP", policy: null, text: "-A INPUT -m set --match-set bad src -j DROP" });
+    assert.deepEqual(r.decidedBy, { chain: "INPUT", rule: 1, target: "DROP", policy: null, text: "-A INPUT -p tcp -m tcp --dport 10250 -m set --match-set bad src -j DROP" });
     assert.deepEqual((r.eitherWay as { decidedBy: unknown }).decidedBy, { chain: "INPUT", rule: 2, target: "DROP", policy: null, text: "-A INPUT -p tcp -m tcp --dport 10250 -j DROP" });
     assert.match(r.summary, /blocked whichever way it matches: .*at INPUT rule 2 .*; INPUT rule 1, which could not be decided, may drop it first; more than one thing blocks it, so run every fix, in this order: iptables --delete INPUT 2, then iptables --delete INPUT 1\./);
     assert.ok(r.assumptions.some((a) => /^INPUT rule 1 could not be decided \(-m set .*\); if it applies, it decides first, with the same verdict\.$/.test(a)), r.assumptions.join("\n"));

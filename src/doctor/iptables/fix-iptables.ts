@@ -1,11 +1,19 @@
-// The commands that open the flow (troubleshooting.md §1.3 cause 3, §4.2, §3.2): delete every
-// rule that blocks it, found by walking again with each blocker removed; delete from the highest
-// number down because numbers shift; rules in ufw's chains are fixed through ufw, which would
-// re-add them on reload; a policy DROP needs an inserted ACCEPT before the point it applies.
+// The commands that open the flow (troubleshooting.md §1.3 cause 3, §4.2, §3.2). The walk is
+// repeated with each blocker set aside, in the order the packet meets them, until the flow is
+// accepted or something stops it that a delete must not remove:
+// - a blocker specific to the flow (is-deletable-blocker.ts) is deleted, highest number first in
+//   each chain because numbers shift;
+// - the first blocker that is not (a catch-all DROP/REJECT, a port range...) gets an ACCEPT for the
+//   flow inserted just before it, in its own chain, and nothing after it matters any more;
+// - a blocker in ufw's chains is fixed through ufw, which rewrites them on reload: a ufw allow
+//   where one is reached before the blocker, else an edit of the rules file ufw loads it from;
+// - a policy DROP needs an inserted ACCEPT before the point it applies.
+// Every insert and ufw allow is applied to the parsed rules and walked again before it is offered.
 import type { Fix } from "../report/check-result.js";
 import { applyIptablesCommand } from "./apply-iptables-command.js";
-import type { Outcome, WalkOptions } from "./evaluate-iptables.js";
+import type { Outcome, PathStep, WalkOptions } from "./evaluate-iptables.js";
 import { walkChain } from "./evaluate-iptables.js";
+import { isDeletableBlocker } from "./is-deletable-blocker.js";
 import type { Packet } from "./match-condition.js";
 import type { Chain, Rule, Table } from "./model.js";
 
@@ -18,6 +26,8 @@ export interface FixFlow {
 
 export interface FixPlan {
   readonly fixes: Fix[];
+  /** One phrase per fix that opens the flow (not the persist notes), in order, for the summary. */
+  readonly steps: string[];
   readonly notes: string[];
   /** Every rule found to block, in the order the walk met them. */
   readonly blockers: readonly Rule[];
@@ -26,6 +36,19 @@ export interface FixPlan {
 const MAX_ROUNDS = 32;
 
 const isUfwChain = (name: string) => name.startsWith("ufw-") || name.startsWith("ufw6-");
+
+// ufw's own rules (`ufw allow`, `ufw deny`, `ufw limit`) live in the ufw-user-* chains; every other
+// ufw chain is ufw's frame around them: before.rules, after.rules (and before6/after6 for IPv6),
+// or chains ufw fills from its settings (default policy, logging).
+const isUfwUserChain = (name: string) => /^ufw6?-user-/.test(name);
+
+// The file a rule of a ufw built-in chain is loaded from (§3.2: ufw-not-local is before.rules').
+function ufwRulesFile(chain: string, family: "ipv4" | "ipv6"): string | null {
+  const six = family === "ipv6" ? "6" : "";
+  if (/^ufw6?-(before-|not-local)/.test(chain)) return `/etc/ufw/before${six}.rules`;
+  if (/^ufw6?-after-/.test(chain)) return `/etc/ufw/after${six}.rules`;
+  return null;
+}
 
 // The rule of the start chain at which the walk left it for the policy: a RETURN there, or a
 // goto whose chain returned (a goto never comes back to the chain it left, §4.3). null: the walk
@@ -37,101 +60,182 @@ function exitRule(start: Chain, outcome: Outcome): Rule | null {
   return rule.target.kind === "return" || (rule.target.kind === "jump" && rule.target.goto) ? rule : null;
 }
 
+/** What ended the search for blockers, other than the flow being accepted. */
+type Stop =
+  | { readonly kind: "policy" }
+  | { readonly kind: "insert-before"; readonly rule: Rule }
+  | { readonly kind: "ufw"; readonly rule: Rule; readonly path: readonly PathStep[] };
+
 export function planIptablesFix(table: Table, packet: Packet, options: WalkOptions, first: Outcome, flow: FixFlow): FixPlan {
   const fixes: Fix[] = [];
+  const steps: string[] = [];
   const notes: string[] = [];
   const blockers: Rule[] = [];
-  if (first.kind !== "decided" || first.effect === "accept") return { fixes, notes, blockers };
+  if (first.kind !== "decided" || first.effect === "accept") return { fixes, steps, notes, blockers };
   const cmd = flow.family === "ipv6" ? "ip6tables" : "iptables";
+  const accept = `-p ${flow.protocol} --dport ${flow.port} -s ${flow.source} -j ACCEPT`;
   const excluded = new Set<Rule>();
-  let outcome: Outcome = first;
-  let policyBlocks = false;
+  const deleted: Rule[] = [];
   const uncertain = new Map<Rule, string>();
-  for (let round = 0; round < MAX_ROUNDS; round++) {
+  let outcome: Outcome = first;
+  let stop: Stop | null = null;
+  rounds: for (let round = 0; round < MAX_ROUNDS; round++) {
     if (outcome.kind !== "decided") {
       notes.push(`With the rules above deleted, ${outcome.decider.chain} rule ${outcome.decider.rule ?? "policy"} cannot be decided (${outcome.reason}).`);
       break;
     }
     if (outcome.effect === "accept") break;
-    // Rules the walk could not decide that may block ahead of the decider go too: otherwise the
+    // Rules the walk could not decide that may block ahead of the decider count too: otherwise the
     // fix works only when they do not match.
-    const maybe = outcome.uncertain.map((u) => u.ifAppliesRule).filter((r): r is Rule => r !== null && !excluded.has(r));
-    for (const rule of maybe) {
-      blockers.push(rule);
-      excluded.add(rule);
-      uncertain.set(rule, outcome.uncertain.find((u) => u.ifAppliesRule === rule)!.reason);
+    const met: Rule[] = [];
+    for (const u of outcome.uncertain) {
+      const rule = u.ifAppliesRule;
+      if (rule === null || excluded.has(rule) || met.includes(rule)) continue;
+      met.push(rule);
+      uncertain.set(rule, u.reason);
     }
-    if (outcome.deciderRule === null) {
-      if (maybe.length === 0) {
-        policyBlocks = true;
-        break;
+    if (outcome.deciderRule !== null) met.push(outcome.deciderRule);
+    if (met.length === 0) {
+      stop = { kind: "policy" };
+      break;
+    }
+    for (const rule of met) {
+      blockers.push(rule);
+      if (isUfwChain(rule.chain)) {
+        stop = { kind: "ufw", rule, path: outcome.path };
+        break rounds;
       }
-    } else {
-      blockers.push(outcome.deciderRule);
-      excluded.add(outcome.deciderRule);
+      if (!isDeletableBlocker(rule, flow.port)) {
+        stop = { kind: "insert-before", rule };
+        break rounds;
+      }
+      deleted.push(rule);
+      excluded.add(rule);
     }
     outcome = walkChain(table, packet, { ...options, excluded });
   }
 
-  const ufwBlockers = blockers.filter((r) => isUfwChain(r.chain));
-  const plain = blockers.filter((r) => !isUfwChain(r.chain));
-  const chainOrder = [...new Set(plain.map((r) => r.chain))];
-  const ordered = chainOrder.flatMap((chain) => plain.filter((r) => r.chain === chain).sort((a, b) => b.number - a.number));
+  const chainOrder = [...new Set(deleted.map((r) => r.chain))];
+  const ordered = chainOrder.flatMap((chain) => deleted.filter((r) => r.chain === chain).sort((a, b) => b.number - a.number));
   const several = ordered.length > 1;
   for (const rule of ordered) {
+    const command = `${cmd} --delete ${rule.chain} ${rule.number}`;
     fixes.push({
       description: `Delete ${rule.chain} rule ${rule.number} (${rule.text.trim()})${uncertain.has(rule) ? `, which blocks the flow if it matches (${uncertain.get(rule)})` : ""}${several ? "; rule numbers shift after each delete, so run these in the order given (highest number first in each chain)" : ""}`,
-      command: `${cmd} --delete ${rule.chain} ${rule.number}`,
+      command,
     });
+    steps.push(command);
   }
+  const afterDeletes = fixes.map((f) => f.command).reduce(applyIptablesCommand, table);
+  const opensWith = (command: string) => {
+    const o = walkChain(applyIptablesCommand(afterDeletes, command), packet, { chain: options.chain });
+    return o.kind === "decided" && o.effect === "accept";
+  };
+  // Numbers after the deletes above: each deleted rule before a point in its chain moves it up by one.
+  const renumbered = (chain: string, number: number) => number - ordered.filter((r) => r.chain === chain && r.number < number).length;
   const hasUfw = [...table.chains.keys()].some(isUfwChain);
-  // `ufw insert 1` fails when ufw has no rules yet; a plain allow is enough when no ufw rule blocks.
-  const ufwRule = `allow from ${flow.source} to any port ${flow.port} proto ${flow.protocol}`;
-  const ufwAllow = ufwBlockers.length > 0 ? `ufw insert 1 ${ufwRule}` : `ufw ${ufwRule}`;
-  if (ufwBlockers.length > 0 || (policyBlocks && hasUfw)) {
-    const where = ufwBlockers.map((r) => `${r.chain} rule ${r.number}`).join(", ");
-    fixes.push({
-      description: ufwBlockers.length > 0
-        ? `The block is in ufw's chains (${where}); ufw rewrites them on reload, so change it through ufw (an iptables --delete would not last). Check "ufw status numbered" for a DENY to delete instead`
-        : `ufw manages ${options.chain} (its policy drops what no rule allows): allow the flow through ufw`,
-      command: ufwAllow,
-    });
-    if (ufwBlockers.some((r) => !r.chain.includes("user"))) {
-      notes.push("A blocking rule sits in ufw's built-in chains (from /etc/ufw/before.rules or after.rules), which ufw allow rules do not precede: edit that file and run ufw reload.");
+  let iptablesChanged = ordered.length > 0;
+
+  if (stop?.kind === "insert-before") {
+    const { rule } = stop;
+    const chain = table.chains.get(rule.chain)!;
+    const insertAt = (n: number) => `${cmd} --insert ${rule.chain} ${n} ${accept}`;
+    const before = renumbered(rule.chain, rule.number);
+    let position = before;
+    // Where a rule the walk could not decide may let the packet leave the chain earlier, move up
+    // until the evaluator sees the inserted rule accept for certain.
+    while (position > 1 && !opensWith(insertAt(position))) position--;
+    if (!opensWith(insertAt(position))) {
+      notes.push(`The evaluator could not confirm that an ACCEPT in ${rule.chain} opens the flow: the packet may not reach ${rule.chain} on every way through ${options.chain}.`);
     }
-  } else if (policyBlocks) {
+    const verb = rule.target.kind === "reject" ? "rejects" : "drops";
+    const why = chain.policy === null && rule.number === chain.rules.length && rule.conditions.length === 0
+      ? `it ends user chain ${rule.chain} and ${verb} whatever reaches it`
+      : `it ${verb} more than this flow (no destination-port match that singles out port ${flow.port})`;
+    const command = insertAt(position);
+    fixes.push({
+      description: `Do not delete ${rule.chain} rule ${rule.number} (${rule.text.trim()})${uncertain.has(rule) ? `, which blocks the flow if it matches (${uncertain.get(rule)})` : ""}: ${why}, so deleting it would open every port it guards. Insert an ACCEPT for this flow alone ${position === before ? `just before it` : `at position ${position}, the last place every way through ${rule.chain} still reaches`}${before !== rule.number ? " (numbered after the deletes above)" : ""}`,
+      command,
+    });
+    steps.push(command);
+    iptablesChanged = true;
+  } else if (stop?.kind === "ufw") {
+    const { rule } = stop;
+    // `ufw insert 1 allow ...` puts an ACCEPT first in ufw-user-input (ufw6-user-input for IPv6);
+    // `ufw insert 1` fails when ufw has no rules yet, so a plain (appended) allow where it has none.
+    const userChain = table.chains.get(flow.family === "ipv6" ? "ufw6-user-input" : "ufw-user-input");
+    const ufwRule = `allow from ${flow.source} to any port ${flow.port} proto ${flow.protocol}`;
+    const hasUserRules = userChain !== undefined && userChain.rules.length > 0;
+    const ufwCommand = hasUserRules ? `ufw insert 1 ${ufwRule}` : `ufw ${ufwRule}`;
+    const ufwOpens = userChain !== undefined
+      && opensWith(`${cmd} --insert ${userChain.name} ${hasUserRules ? 1 : userChain.rules.length + 1} ${accept}`);
+    if (ufwOpens) {
+      fixes.push({
+        description: isUfwUserChain(rule.chain)
+          ? `The block is in ufw's chains (${rule.chain} rule ${rule.number}); ufw rewrites them on reload, so change it through ufw (an iptables --delete would not last). Check "ufw status numbered" for a DENY to delete instead`
+          : `The block is ${rule.chain} rule ${rule.number} (${rule.text.trim()}), one of ufw's built-in rules; ufw's own rules are reached before it, so allow the flow through ufw (an iptables --delete would not last past a ufw reload)`,
+        command: ufwCommand,
+      });
+      steps.push(ufwCommand);
+    } else {
+      // §3.2: ufw-user-input is jumped to only at the end of ufw-before-input, after every rule of
+      // before.rules; no ufw allow is reached before such a rule. The rule must go from the file.
+      const file = ufwRulesFile(rule.chain, flow.family)
+        ?? [...stop.path].reverse().map((s) => ufwRulesFile(s.chain, flow.family)).find((f) => f !== null)
+        ?? `/etc/ufw/before${flow.family === "ipv6" ? "6" : ""}.rules`;
+      const change = isDeletableBlocker(rule, flow.port)
+        ? `delete the line in ${file} that adds it`
+        : `it blocks more than this flow, so do not delete it: add "-A ${rule.chain} ${accept}" in ${file} just before the line that adds it`;
+      fixes.push({
+        description: `The block is ${rule.chain} rule ${rule.number} (${rule.text.trim()}), which ufw loads from ${file} ahead of its own rules, so no "ufw allow" is reached before it (and an iptables --delete would be undone by the next ufw reload): ${change}, then run ufw reload`,
+        command: `\${EDITOR:-vi} ${file} && ufw reload`,
+      });
+      steps.push(`edit ${file} (${isDeletableBlocker(rule, flow.port) ? "delete" : "add an ACCEPT for the flow before"} the line that makes ${rule.chain} rule ${rule.number}), then run ufw reload`);
+    }
+  } else if (stop?.kind === "policy" && hasUfw) {
+    const command = `ufw allow from ${flow.source} to any port ${flow.port} proto ${flow.protocol}`;
+    fixes.push({ description: `ufw manages ${options.chain} (its policy drops what no rule allows): allow the flow through ufw`, command });
+    steps.push(command);
+  } else if (stop?.kind === "policy") {
     const start = table.chains.get(options.chain)!;
-    const deletes = fixes.map((f) => f.command);
     const exit = exitRule(start, outcome);
-    // Numbers after the deletes above: each deleted rule before the point moves it up by one.
-    const deletedBefore = ordered.filter((r) => r.chain === options.chain && (exit === null || r.number < exit.number)).length;
-    let position = (exit === null ? start.rules.length + 1 : exit.number) - deletedBefore;
-    const insertAt = (n: number) => `${cmd} --insert ${options.chain} ${n} -p ${flow.protocol} --dport ${flow.port} -s ${flow.source} -j ACCEPT`;
+    let position = exit === null ? renumbered(options.chain, start.rules.length + 1) : renumbered(options.chain, exit.number);
+    const insertAt = (n: number) => `${cmd} --insert ${options.chain} ${n} ${accept}`;
     // The walk above followed one way past each rule it could not decide; another way may leave
     // the chain earlier. Move up until the evaluator sees the inserted rule accept for certain
     // (at 1 it always does: every packet reaches a chain's first rule).
-    const afterDeletes = deletes.reduce(applyIptablesCommand, table);
-    const opens = (n: number) => {
-      const o = walkChain(applyIptablesCommand(afterDeletes, insertAt(n)), packet, { chain: options.chain });
-      return o.kind === "decided" && o.effect === "accept";
-    };
-    while (position > 1 && !opens(position)) position--;
-    const where = exit !== null && position === exit.number - deletedBefore
+    while (position > 1 && !opensWith(insertAt(position))) position--;
+    const deletedBefore = ordered.filter((r) => r.chain === options.chain).length;
+    const where = exit !== null && position === renumbered(options.chain, exit.number)
       ? `before ${options.chain} rule ${exit.number} (${exit.target.kind === "return" ? "the RETURN" : "the goto"} through which the packet leaves ${options.chain} for its policy)`
       : position === start.rules.length - deletedBefore + 1
         ? "at the end, just before the policy applies"
         : `at position ${position}, the last place every way through ${options.chain} still reaches`;
+    const command = insertAt(position);
     fixes.push({
       description: `${options.chain}'s policy is DROP and no rule accepts the flow: insert an ACCEPT ${where}${ordered.length > 0 ? " (numbered after the deletes above)" : ""}`,
-      command: insertAt(position),
+      command,
     });
+    steps.push(command);
+    iptablesChanged = true;
   }
-  if (ordered.length > 0 || (policyBlocks && !hasUfw)) {
-    const file = flow.family === "ipv6" ? "/etc/iptables/rules.v6" : "/etc/iptables/rules.v4";
-    fixes.push({
-      description: `Changes made with ${cmd} are lost on reboot: save them where netfilter-persistent (iptables-persistent) restores them from; whatever wrote the rules (a script, a DaemonSet, cloud-init) may add them again`,
-      command: `${cmd}-save > ${file}`,
-    });
+  if (iptablesChanged) {
+    // Where the boot-time rules live depends on the distribution: Debian and Ubuntu's
+    // netfilter-persistent (iptables-persistent) restores /etc/iptables/rules.v4 and rules.v6;
+    // RHEL, CentOS, Rocky and Fedora's iptables-services restores /etc/sysconfig/iptables and ip6tables.
+    const [debian, rhel] = flow.family === "ipv6"
+      ? ["/etc/iptables/rules.v6", "/etc/sysconfig/ip6tables"]
+      : ["/etc/iptables/rules.v4", "/etc/sysconfig/iptables"];
+    fixes.push(
+      {
+        description: `Changes made with ${cmd} are lost on reboot, and whatever wrote the rules (a script, a DaemonSet, cloud-init) may add them again. Save them where the node restores them from at boot: on Debian or Ubuntu, netfilter-persistent (iptables-persistent) reads ${debian}`,
+        command: `${cmd}-save > ${debian}`,
+      },
+      {
+        description: `On RHEL, CentOS, Rocky or Fedora, iptables-services reads ${rhel} instead: run this one there, not the one above`,
+        command: `${cmd}-save > ${rhel}`,
+      },
+    );
   }
-  return { fixes, notes, blockers };
+  return { fixes, steps, notes, blockers };
 }

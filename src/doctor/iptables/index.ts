@@ -1,8 +1,8 @@
 // doctor iptables: the public face (doctor-cli.md `doctor iptables`, troubleshooting.md §4).
 export { checkIptables, clientErrorOf } from "./check-iptables.js";
 export type { CheckIptablesOptions } from "./check-iptables.js";
-export { parseIptables } from "./parse-iptables.js";
-export { parseIptablesSave } from "./parse-iptables-save.js";
+export { parseIptables, parseIptablesDumps } from "./parse-iptables.js";
+export { parseIptablesSave, parseIptablesSaveDumps } from "./parse-iptables-save.js";
 export { parseIptablesList } from "./parse-iptables-list.js";
 export { evaluateIptables, walkChain } from "./evaluate-iptables.js";
 export type { Decider, Effect, Outcome, PathStep } from "./evaluate-iptables.js";

@@ -200,11 +200,33 @@ export function parseIptablesList(text: string): Ruleset {
     }
     if (header.verbose) i += 2;
     const isOpt = (t: string | undefined) => t === "--" || t === "-f" || t === "!f";
+    // ip6tables before 1.8.9 prints the opt column blank (IPv6 has no -f), so the row reads
+    // `1  ACCEPT  all      ::/0  ::/0`: then the protocol is the token after the target, or the
+    // first one where the target is empty too.
+    const isProt = (t: string | undefined) => t !== undefined && protocolNumberOf(t.replace(/^!/, "")) !== undefined;
     let target = "";
-    if (isOpt(tokens[i + 2]?.[0])) target = tokens[i++]![0];
-    else if (!isOpt(tokens[i + 1]?.[0])) fail(line, "cannot find the prot and opt columns", "target, prot, opt, source and destination columns");
-    const prot = tokens[i++]![0];
-    const opt = tokens[i++]![0];
+    let protAt: number;
+    let opt = "--";
+    if (isOpt(tokens[i + 2]?.[0])) {
+      target = tokens[i]![0];
+      protAt = i + 1;
+      opt = tokens[i + 2]![0];
+      i += 3;
+    } else if (isOpt(tokens[i + 1]?.[0])) {
+      protAt = i;
+      opt = tokens[i + 1]![0];
+      i += 2;
+    } else if (isProt(tokens[i + 1]?.[0])) {
+      target = tokens[i]![0];
+      protAt = i + 1;
+      i += 2;
+    } else if (isProt(tokens[i]?.[0])) {
+      protAt = i;
+      i += 1;
+    } else {
+      fail(line, "cannot find the prot and opt columns", "target, prot, opt (\"--\", or blank in ip6tables before 1.8.9), source and destination columns");
+    }
+    const prot = tokens[protAt]![0];
     const conditions: Condition[] = [];
     const protNegated = prot.startsWith("!");
     const protName = protNegated ? prot.slice(1) : prot;

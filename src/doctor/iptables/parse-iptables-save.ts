@@ -1,6 +1,7 @@
 // `iptables-save` / `ip6tables-save` (with or without `-c`), and `iptables -S`, into a Ruleset.
 // The save form is lossless (troubleshooting.md §4.1), so every match is visible; what the
 // doctor cannot evaluate becomes an "unknown" condition, never a guess.
+import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
 import type { Chain, Condition, Rule, Ruleset, Table } from "./model.js";
 import { BUILTIN_CHAINS } from "./model.js";
@@ -76,6 +77,31 @@ function fail(line: number, message: string, expected: string): never {
   throw new DoctorInputError(message, { line, expected });
 }
 
+// An address iptables-restore would refuse (`10.0.0.0/33`, `999.0.0.1`) is invalid input; a name
+// (iptables resolves host names when the rule is added, iptables-save never prints one) stays
+// for addressCondition to call undecidable.
+function checkAddress(text: string, option: string, line: number): void {
+  const [address, prefix] = text.split("/");
+  const isQuad = /^\d+(\.\d+){3}$/.test(address!);
+  const isV6 = address!.includes(":");
+  if (!isQuad && !isV6) return;
+  const bits = isV6 ? 128 : 32;
+  const valid = isV6 ? ipaddr.IPv6.isValid(address!) : address!.split(".").every((octet) => Number(octet) <= 255);
+  if (!valid) fail(line, `${option} "${text}": "${address}" is not an IP address`, "an IPv4 or IPv6 address, optionally /prefix");
+  if (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= bits) && !(bits === 32 && ipaddr.IPv4.isValidFourPartDecimal(prefix))) {
+    fail(line, `${option} "${text}": /${prefix} is not a prefix length 0-${bits} or a netmask`, `an address with a prefix length 0-${bits}`);
+  }
+}
+
+// The types REJECT takes (libipt_REJECT, libip6t_REJECT); any other is refused by iptables-restore.
+const REJECT_TYPES = new Set([
+  "icmp-net-unreachable", "net-unreach", "icmp-host-unreachable", "host-unreach", "icmp-proto-unreachable", "proto-unreach",
+  "icmp-port-unreachable", "port-unreach", "icmp-net-prohibited", "net-prohib", "icmp-host-prohibited", "host-prohib",
+  "icmp-admin-prohibited", "admin-prohib", "tcp-reset", "tcp-rst",
+  "icmp6-no-route", "no-route", "icmp6-adm-prohibited", "adm-prohibited", "icmp6-addr-unreachable", "addr-unreach",
+  "icmp6-port-unreachable", "icmp6-policy-fail", "policy-fail", "icmp6-reject-route", "reject-route",
+]);
+
 /** Reads one option's arguments: every following token that is not an option or a `!`. */
 function takeArguments(tokens: readonly ShellToken[], start: number): { args: string[]; next: number } {
   const args: string[] = [];
@@ -121,6 +147,7 @@ function parseRule(chain: string, tokens: readonly ShellToken[], text: string, l
       case "--protocol": {
         const [name] = needArg(args, option);
         const protocol = protocolNumberOf(name!);
+        if (protocol === undefined && /^\d+$/.test(name!)) fail(line, `protocol ${name} is past 255`, "a protocol name or a number 0-255");
         conditions.push(protocol === undefined ? { kind: "unknown", reason: `protocol "${name}" is not known` } : { kind: "protocol", negate: neg, protocol });
         continue;
       }
@@ -130,6 +157,7 @@ function parseRule(chain: string, tokens: readonly ShellToken[], text: string, l
       case "--destination": {
         const [value] = needArg(args, option);
         const field = option === "-s" || option === "--source" ? "source" : "destination";
+        for (const item of value!.split(",")) checkAddress(item, option, line);
         conditions.push(value!.includes(",") ? { kind: "unknown", reason: `${field} list "${value}"` } : addressCondition(field, neg, value!));
         continue;
       }
@@ -181,6 +209,10 @@ function parseRule(chain: string, tokens: readonly ShellToken[], text: string, l
     const condition = matchOption(module, key, neg, args, line);
     if (condition) conditions.push(condition);
   }
+  const rejectWith = targetOptions.get("reject-with");
+  if (targetName === "REJECT" && rejectWith !== undefined && !REJECT_TYPES.has(rejectWith)) {
+    fail(line, `--reject-with ${rejectWith} is not a type REJECT knows`, "a REJECT type such as icmp-port-unreachable, icmp-host-prohibited, tcp-reset or icmp6-adm-prohibited");
+  }
   return { chain, text, line, conditions, targetName, isGoto, targetOptions };
 }
 
@@ -220,6 +252,10 @@ function matchOption(module: string | undefined, key: string, negate: boolean, a
       }
       return unknown();
     case "multiport":
+      // xt_multiport holds at most 15 ports, a range taking two (iptables-extensions(8)).
+      if (args[0] !== undefined && args[0].split(",").reduce((n, item) => n + (item.includes(":") ? 2 : 1), 0) > 15) {
+        fail(line, `${where} "${arg}" lists more than 15 ports (a range counts as two)`, "at most 15 ports in one multiport match");
+      }
       switch (key) {
         case "dports":
         case "destination-ports":
@@ -262,6 +298,8 @@ function matchOption(module: string | undefined, key: string, negate: boolean, a
     case "iprange": {
       const [from, to] = arg.split("-");
       if ((key === "src-range" || key === "dst-range") && from && to) {
+        const kinds = [from, to].map((a) => (ipaddr.isValid(a) ? ipaddr.parse(a).kind() : fail(line, `${where} "${a}" is not an IP address`, "--src-range FROM-TO with two addresses")));
+        if (kinds[0] !== kinds[1]) fail(line, `${where} "${arg}" mixes an IPv4 and an IPv6 address`, "both ends of the range in one address family");
         return { kind: "address-range", field: key === "src-range" ? "source" : "destination", negate, from, to };
       }
       return unknown();
@@ -281,6 +319,89 @@ export function isIptablesSave(firstLine: string): boolean {
   return /^(\*\w|:\S+ \S+|(\[\d+:\d+\] )?-[APN] )/.test(firstLine);
 }
 
+// Where each dump of a file starts. Support bundles often hold `iptables-save` output followed by
+// `ip6tables-save` output; IPv4 packets meet only the first's rules and IPv6 packets only the
+// second's (troubleshooting.md §4), so the two must never be merged into one table. The tools
+// print `# Generated by iptables-save ...` (or `ip6tables-save`) before every table, so a dump
+// starts at such a line that names the other tool than the lines before it (or that follows rules
+// printed without one), or, without those lines, at a `*table` that the dump already opened (one
+// dump never holds a table twice) — together with the header lines just before that table.
+function dumpStarts(lines: readonly string[]): number[] {
+  const starts = [0];
+  let tables = new Set<string>();
+  let tool: "iptables" | "ip6tables" | undefined;
+  let hasContent = false;
+  let headerAt: number | undefined; // the first `# Generated by` line since the last rule line
+  const split = (at: number) => {
+    starts.push(at);
+    tables = new Set();
+    tool = undefined;
+    hasContent = false;
+  };
+  lines.forEach((raw, index) => {
+    const text = raw.trim();
+    if (text === "") return;
+    const header = /^#\s*Generated by\s+(\S+)/.exec(text)?.[1];
+    if (header !== undefined) {
+      const by = /ip6tables/.test(header) ? "ip6tables" : "iptables";
+      if (hasContent && tool !== by) split(index);
+      tool ??= by;
+      headerAt ??= index;
+      return;
+    }
+    if (text.startsWith("#")) return;
+    const table = /^\*(\S+)/.exec(text)?.[1];
+    if (table !== undefined && tables.has(table)) split(headerAt ?? index);
+    if (table !== undefined) tables.add(table);
+    hasContent = true;
+    headerAt = undefined;
+  });
+  return starts;
+}
+
+const familyName = (family: "ipv4" | "ipv6") => (family === "ipv6" ? "ip6tables-save (IPv6)" : "iptables-save (IPv4)");
+
+/**
+ * Every dump in the input, in order: one for plain `iptables-save` output, two where
+ * `iptables-save` and `ip6tables-save` output share the file. Line numbers stay those of the file.
+ */
+export function parseIptablesSaveDumps(text: string): Ruleset[] {
+  const lines = text.split(/\r?\n/);
+  const starts = dumpStarts(lines);
+  if (starts.length === 1) return [parseIptablesSave(text)];
+  const ranges = starts.map((start, i) => {
+    const end = (starts[i + 1] ?? lines.length) - 1;
+    let last = end;
+    while (last > start && lines[last]!.trim() === "") last--;
+    return { first: start + 1, last: last + 1, end: end + 1 };
+  });
+  const dumps = ranges.map(({ first, end }) => {
+    // The other dumps' lines are blanked, not removed, so that every line number is the file's.
+    const own = lines.map((line, i) => (i + 1 >= first && i + 1 <= end ? line : "")).join("\n");
+    return parseIptablesSave(own);
+  });
+  const expected = "one dump per file, or each dump with the \"# Generated by iptables-save\" or \"# Generated by ip6tables-save\" line the tools print";
+  dumps.forEach((dump, i) => {
+    const { first, last } = ranges[i]!;
+    if (dump.familyShownAt === null) {
+      fail(first, `the input holds ${dumps.length} iptables-save dumps, and nothing in the one at lines ${first}-${last} (no "# Generated by" line, no address, no ICMP type) shows whether it is iptables-save (IPv4) or ip6tables-save (IPv6) output, so which packets meet its rules cannot be told`, expected);
+    }
+    const earlier = dumps.findIndex((d) => d.family === dump.family);
+    if (earlier !== i) {
+      const other = ranges[earlier]!;
+      fail(dump.familyShownAt.line, `the dumps at lines ${other.first}-${other.last} and ${first}-${last} are both ${familyName(dump.family)} output (as ${JSON.stringify(dump.familyShownAt.text.slice(0, 80))} shows); one family's packets cannot meet two rule sets`, expected);
+    }
+  });
+  return dumps.map((dump, i) => {
+    const other = ranges[1 - i]!;
+    const otherFamily = dumps[1 - i]!.family;
+    const { first, last } = ranges[i]!;
+    const note = `The input holds two dumps: this one (lines ${first}-${last}) is ${familyName(dump.family)} output, which ${dump.family === "ipv6" ? "IPv6" : "IPv4"} flows are judged against; ${otherFamily === "ipv6" ? "IPv6" : "IPv4"} flows meet only the ${familyName(otherFamily)} rules at lines ${other.first}-${other.last}.`;
+    return { ...dump, notes: [...dump.notes, note] };
+  });
+}
+
+/** One `iptables-save` (or `ip6tables-save`, or `iptables -S`) dump; see parseIptablesSaveDumps for a file holding both. */
 export function parseIptablesSave(text: string): Ruleset {
   const tables = new Map<string, PendingTable>();
   let current: PendingTable | undefined;
@@ -350,6 +471,10 @@ export function parseIptablesSave(text: string): Ruleset {
     // REJECT's ICMP types are per family: ip6tables has only the icmp6-* ones.
     if (/\s--reject-with\s+icmp6-/.test(m[2]!)) show("ipv6", line, text);
     if (/\s--reject-with\s+icmp-/.test(m[2]!)) show("ipv4", line, text);
+    // So are the ICMP matches (libxt_icmp is IPv4's, icmp6 IPv6's), and ICMPv6, which only
+    // ip6tables rules name.
+    if (/\s-m\s+icmp6\b|\s-p\s+(ipv6-icmp|icmpv6)\b/.test(m[2]!)) show("ipv6", line, text);
+    if (/\s-m\s+icmp(?!6)\b/.test(m[2]!)) show("ipv4", line, text);
     chain.rules.push(rule);
   });
   if (tables.size === 0) fail(1, "no tables or rules found", "iptables-save output");

@@ -19,9 +19,12 @@ export function nftablesCommand(io: CliIo): Command {
     .option("--in-interface <name>", "interface the packet arrives on", "eth0")
     .option("--legacy-rules", "iptables-legacy rules are loaded too (iptables-legacy-save prints rules): warn that neither tool shows both, and that their nat rules may set ct status dnat")
     .addHelpText("after", `
-An accept ends only its own base chain; drop and reject are final. With handles in the input
-(nft -a), the fix is an \`nft delete rule ... handle N\` command. Give the whole ruleset (nft list
-ruleset, not one table or chain): \`ct status dnat\` is decided from the dnat rules in it.
+An accept ends only its own base chain; drop and reject are final. The fix is an
+\`nft insert rule ... accept\` for the flow; with handles in the input (nft -a), also an
+\`nft delete rule ... handle N\` where the blocking rule is for the flow's port alone (never a
+catch-all such as a bare drop or reject). In firewalld's tables, which firewalld rewrites on
+reload, the fix is a firewall-cmd rich rule in the packet's zone instead. Give the whole ruleset
+(nft list ruleset, not one table or chain): \`ct status dnat\` is decided from the dnat rules in it.
 
 Examples:
   nft -a list ruleset > ruleset.txt

@@ -54,6 +54,7 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
     details.push(`More than one base chain blocks this flow: ${plan.blockers.map(placeText).join("; ")}. An accept ends only its own base chain, so each needs its fix.`);
   }
   details.push(...plan.notes);
+  assumptions.push(...plan.assumptions);
   const decided: CheckResult = {
     check: "nftables",
     status: e.verdict === "allowed" ? (warning ? "warning" : "ok") : e.verdict === "blocked" ? "problem" : "indeterminate",

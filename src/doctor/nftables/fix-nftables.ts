@@ -4,9 +4,21 @@
 // drop it. So the walk is made again with each fix in place, and every base chain that blocks
 // gets its own fix, in the order the packet meets them — as fix-iptables.ts deletes every rule
 // that blocks, not just the first.
+//
+// What each blocker gets:
+// - an accept for the flow alone at the top of the blocker's chain (`nft insert rule`); deleting
+//   the blocker is offered besides only where the rule singles out the flow
+//   (is-deletable-nft-blocker.ts: never a catch-all such as firewalld's final reject) and deleting
+//   it opens as much as the accept does;
+// - in a table firewalld owns (firewalld-zone.ts), which firewalld rewrites on every reload, a
+//   firewall-cmd rich rule in the zone the packet lands in instead, walked again in the chain
+//   firewalld puts it in before it is offered; never an nft command;
+// - in iptables-nft's tables, the iptables command.
 import type { Fix } from "../report/check-result.js";
 import type { NftEvaluateOptions, NftEvaluation, NftFlow, NftPlace } from "./evaluate-nftables.js";
 import { evaluateNftables } from "./evaluate-nftables.js";
+import { firewalldZone, isFirewalldTable } from "./firewalld-zone.js";
+import { isDeletableNftBlocker } from "./is-deletable-nft-blocker.js";
 import type { NftChain, NftRule, NftRuleset } from "./nft-model.js";
 import { parseNftStatements } from "./parse-nft-statements.js";
 
@@ -16,6 +28,8 @@ export interface NftFixPlan {
   readonly blockers: readonly NftPlace[];
   /** What the walk found after the fixes where it could not finish (for the report's details). */
   readonly notes: string[];
+  /** What the fixes assume that the input does not show (the firewalld zone, where it does not). */
+  readonly assumptions: string[];
 }
 
 /** Each round opens one chain, and an opened chain cannot block again: this only bounds a bug. */
@@ -25,27 +39,101 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
   const fixes: Fix[] = [];
   const blockers: NftPlace[] = [];
   const notes: string[] = [];
+  const assumptions: string[] = [];
   const accept = acceptText(flow);
   let current = ruleset;
   let e = first;
   while (e.verdict === "blocked" && e.place !== null && blockers.length < maxRounds) {
     const place = e.place;
+    const also = blockers.length > 0;
     // What `nft insert rule <table> <chain> <accept>` leaves behind: the accept heads the chain.
-    const opened = withChain(current, place, (c) => ({ ...c, rules: [acceptRule(accept), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
-    const next = evaluateNftables(opened, flow, options);
-    // Deleting the blocking rule instead is offered only where it opens as much as the accept
-    // does; a later rule of the same chain may drop the flow too.
-    const deleteIsEnough = place.rule !== null && sameOutcome(evaluateNftables(withChain(current, place, (c) => ({ ...c, rules: c.rules.filter((r) => r !== place.rule) })), flow, options), next);
-    fixes.push(...fixesFor(place, e, flow, accept, { also: blockers.length > 0, deleteIsEnough }));
+    const atTop = withChain(current, place, (c) => ({ ...c, rules: [acceptRule(accept), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
+    if (isFirewalldTable(place.table)) {
+      const fw = firewalldFix(current, place, flow, options, also);
+      fixes.push(fw.fix);
+      if (fw.assumption !== null && !assumptions.includes(fw.assumption)) assumptions.push(fw.assumption);
+      blockers.push(place);
+      // Where no rich rule reaches ahead of the block, the walk goes on as if it were lifted, to
+      // find what blocks after it.
+      current = fw.opened ?? atTop;
+      e = fw.next ?? evaluateNftables(atTop, flow, options);
+      continue;
+    }
+    const next = evaluateNftables(atTop, flow, options);
+    // Deleting the blocking rule instead is offered only for a rule that stands for this flow
+    // alone (a catch-all opens every port it guards), and only where it opens as much as the
+    // accept does: a later rule of the same chain may drop the flow too.
+    const deleteIsEnough = place.rule !== null && isDeletableNftBlocker(place.rule, flow)
+      && sameOutcome(evaluateNftables(withChain(current, place, (c) => ({ ...c, rules: c.rules.filter((r) => r !== place.rule) })), flow, options), next);
+    fixes.push(...fixesFor(place, e, flow, accept, { also, deleteIsEnough }));
     blockers.push(place);
-    current = opened;
+    current = atTop;
     e = next;
   }
   if (blockers.length > 0 && e.verdict === "indeterminate" && e.place !== null) {
     const what = e.place.rule ? `rule ${e.place.rule.index} "${e.place.rule.text}"` : "whether the packet passes through";
     notes.push(`With the fixes above in place, ${what} of ${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name} cannot be decided (${e.reason}).`);
   }
-  return { fixes, blockers, notes };
+  return { fixes, blockers, notes, assumptions };
+}
+
+/**
+ * The firewall-cmd fix for a block in a table firewalld owns: a rich rule accepting the flow in the
+ * zone the packet lands in, made permanent and loaded with a reload (an nft insert there would be
+ * gone at the next `firewall-cmd --reload`). At the default priority the rich rule goes to the
+ * zone's _allow chain, after its _deny chain; where that does not open the block (a reject rich
+ * rule of the zone), priority -32768 puts it at the head of the zone's _pre chain, before every
+ * other rule of the zone. Each placement is walked again before it is offered. opened/next are null
+ * where neither opens it: the block lies outside the zone's rules (before the zone dispatch, in a
+ * policy chain), where no rich rule of a zone is reached first.
+ */
+function firewalldFix(current: NftRuleset, place: NftPlace, flow: NftFlow, options: NftEvaluateOptions, also: boolean): { fix: Fix; opened: NftRuleset | null; next: NftEvaluation | null; assumption: string | null } {
+  const t = `${place.table.family} ${place.table.name}`;
+  const found = firewalldZone(current, place.table, flow, options);
+  // doctor-cli.md: the fix is copy-paste commands, followed by what was assumed. A `<zone>`
+  // placeholder would not paste; `public` is firewalld's shipped default zone, and the assumption
+  // says so and names the read-only command that shows the real one.
+  const zone = found ?? "public";
+  const assumption = found !== null ? null
+    : `The input does not show which firewalld zone the packet from ${flow.source} on ${flow.inInterface} lands in (no filter_INPUT_ZONES chain that decides it); the firewall-cmd fix assumes public, firewalld's default zone as shipped. \`firewall-cmd --get-active-zones\` lists each zone's interfaces and sources (\`firewall-cmd --get-default-zone\` the zone of the rest): use that zone instead.`;
+  const where = found !== null ? `zone ${zone}, where firewalld's filter_INPUT_ZONES sends this packet` : `zone ${zone} (assumed: see the assumptions)`;
+  const blocked = place.rule ? `rule ${place.rule.index} "${place.rule.text}" of ${t} chain ${place.chain.name}` : `the policy of ${t} chain ${place.chain.name}`;
+  const owned = `${also ? "Also: the" : "The"} block is ${blocked}; firewalld owns table ${t} and writes it anew on every reload, so an nft change there is lost at the next firewall-cmd --reload`;
+  const family = flow.source.includes(":") ? "ipv6" : "ipv4";
+  const richFix = (priority: number | null, why: string): Fix => {
+    const rich = `rule family="${family}"${priority === null ? "" : ` priority="${priority}"`} source address="${flow.source}" port port="${flow.port}" protocol="${flow.protocol}" accept`;
+    return {
+      description: `${owned}: accept ${flow.source} to port ${flow.port}/${flow.protocol} with a permanent rich rule in ${where}${why}, then reload firewalld.`,
+      command: `firewall-cmd --permanent --zone=${zone} --add-rich-rule='${rich}' && firewall-cmd --reload`,
+    };
+  };
+  const placements = [{ priority: null, chain: `filter_IN_${zone}_allow` }, { priority: -32768, chain: `filter_IN_${zone}_pre` }]
+    .map((p) => ({ ...p, found: place.table.chains.find((c) => c.name === p.chain) }));
+  if (placements.every((p) => p.found === undefined)) {
+    // The zone's chains are not in the input (one table or chain listed, a layout not known here):
+    // the rich rule cannot be walked, and is offered as what firewalld's layout makes of it.
+    const unseen = `firewalld's chains for zone ${zone} are not in the input, so the rich rule's accept is assumed to be reached before ${blocked}, as firewalld's filter_INPUT reaches its zones before its final reject.`;
+    return { fix: richFix(null, ""), opened: null, next: null, assumption: assumption === null ? unseen : `${assumption} ${unseen}` };
+  }
+  for (const placement of placements) {
+    const chain = placement.found;
+    if (!chain) continue;
+    const opened = withChain(current, { table: place.table, chain, rule: null }, (c) => ({ ...c, rules: [acceptRule(acceptText(flow)), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
+    const next = evaluateNftables(opened, flow, options);
+    if (next.verdict === "blocked" && placeKey(next.place) === placeKey(place)) continue; // still blocked where it was
+    const why = placement.priority === null ? "" : ` (priority ${placement.priority} puts it at the head of the zone's _pre chain, ahead of the zone's deny rules that block the flow; at the default priority it would come after them)`;
+    return {
+      fix: richFix(placement.priority, why),
+      opened, next, assumption,
+    };
+  }
+  return {
+    fix: {
+      description: `${owned}, and no rich rule of ${where} is reached before it. Change the firewalld setting that makes this rule (the zone's settings are listed by the command below); do not delete it with nft.`,
+      command: `firewall-cmd --zone=${zone} --list-all`,
+    },
+    opened: null, next: null, assumption,
+  };
 }
 
 const acceptText = (flow: NftFlow) => `${flow.source.includes(":") ? "ip6" : "ip"} saddr ${flow.source} ${flow.protocol} dport ${flow.port} accept`;
@@ -62,11 +150,13 @@ function withChain(ruleset: NftRuleset, place: NftPlace, change: (c: NftChain) =
   };
 }
 
+/** A place by its names and the rule's text: a fix replaces the table and chain objects it changes. */
+const placeKey = (p: NftPlace | null) => (p === null ? "" : `${p.table.family} ${p.table.name} ${p.chain.name} ${p.rule?.text ?? "policy"}`);
+
 function sameOutcome(a: NftEvaluation, b: NftEvaluation): boolean {
   if (a.verdict !== b.verdict || a.effect !== b.effect) return false;
   if (a.verdict === "allowed") return true;
-  const key = (p: NftPlace | null) => (p === null ? "" : `${p.table.family} ${p.table.name} ${p.chain.name} ${p.rule?.text ?? "policy"}`);
-  return key(a.place) === key(b.place);
+  return placeKey(a.place) === placeKey(b.place);
 }
 
 /** The fixes for one blocker; `e` is the walk that stopped there. */

@@ -40,11 +40,25 @@ test("a deny at 4096 with nothing free: no priority above 4096 is proposed", () 
   assertPrioritiesValid(fixes.map((f) => f.command));
 });
 
-test("a default deny with every custom priority taken: the allow gets a placeholder, never 65500", () => {
+// troubleshooting.md §2.2: default rules cannot be changed; Azure refuses `rule update` on them.
+test("a default deny with every custom priority taken: no command Azure refuses; free a priority, with a read-only listing", () => {
+  for (const name of ["DenyAllInBound", "DenyAllOutBound"]) {
+    const deny = defaultRules.find((r) => r.name === name)!;
+    const crowded = nsg(crowd().map((r) => ({ ...r, direction: deny.direction })));
+    const fixes = fixNsg(crowded, deny, flow);
+    assert.equal(fixes.length, 1, JSON.stringify(fixes));
+    assert.doesNotMatch(fixes[0]!.command, /rule (update|create|delete)|--priority|<free priority>/, name);
+    assert.equal(fixes[0]!.command, `az network nsg rule list --resource-group rg1 --nsg-name n1 --include-default --query "sort_by([?direction=='${deny.direction}'], &priority)" -o table`);
+    assert.match(fixes[0]!.description, new RegExp(`^Every custom priority \\(100-4096\\) of NSG "n1" \\(${deny.direction}\\) is taken, and "${name}" \\(priority 65500\\) is a default rule`));
+    assert.match(fixes[0]!.description, /Free one — delete a custom .* rule that is no longer needed, or merge two rules that do the same into one/);
+  }
+});
+
+test("a default deny with one custom priority left: the allow takes it, as before", () => {
   const deny = defaultRules.find((r) => r.name === "DenyAllInBound")!;
-  const fixes = fixNsg(nsg(crowd()), deny, flow);
-  assert.ok(fixes.every((f) => !/--priority 65500/.test(f.command)), JSON.stringify(fixes));
-  assertPrioritiesValid(fixes.map((f) => f.command));
+  const fixes = fixNsg(nsg(crowd([2345])), deny, flow);
+  assert.equal(fixes.length, 1);
+  assert.match(fixes[0]!.command, /^az network nsg rule create .* --priority 2345 /);
 });
 
 test("the usual case: the highest free multiple of 10 below the deny", () => {

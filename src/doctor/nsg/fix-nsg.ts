@@ -57,10 +57,21 @@ export function fixNsg(nsg: Nsg, deny: NsgRule, flow: NsgFlow): Fix[] {
       command: create(free),
     }];
   }
-  // No free number below the deny: move the deny to a higher number first (a default rule cannot move,
-  // but there is always room below 65500), never past an allow that overlaps it (moveAbove). Every
-  // priority proposed stays within 100-4096 (§2.1): where none is, the command carries a
-  // placeholder rather than a number Azure rejects.
+  const list = `az network nsg rule list --resource-group ${rg} --nsg-name ${name} --include-default --query "sort_by([?direction=='${deny.direction}'], &priority)" -o table`;
+  if (deny.isDefault || !isCustomPriority(deny.priority)) {
+    // A default rule (DenyAllInBound, DenyAllOutBound at 65500) cannot be changed, moved or deleted
+    // (§2.2): Azure refuses `az network nsg rule update` on it. Below it every custom priority
+    // (100-4096, §2.1) is taken, so no allow can be created until the operator frees one; which
+    // rule can go, or be merged into another, is theirs to judge. The command only lists.
+    return [{
+      description: `Every custom priority (${minCustomPriority}-${maxCustomPriority}) of NSG "${name}" (${deny.direction}) is taken, and "${deny.name}" (priority ${deny.priority}) is a default rule, which Azure does not let anyone change or move: no allow can be added ahead of it until a priority is freed. ` +
+        `Free one — delete a custom ${deny.direction.toLowerCase()} rule that is no longer needed, or merge two rules that do the same into one (widen one, delete the other) — then allow ${flowText(flow)} at the freed priority${widen}. The ${deny.direction.toLowerCase()} rules in priority order:`,
+      command: list,
+    }];
+  }
+  // No free number below the deny: move the deny to a higher number first, never past an allow that
+  // overlaps it (moveAbove). Every priority proposed stays within 100-4096 (§2.1): where none is, the
+  // command carries a placeholder rather than a number Azure rejects.
   const move = moveAbove(nsg, deny);
   if (move.kind === "blocked") {
     // Any free number above lies behind that allow: renumbering is the operator's decision.
@@ -68,11 +79,11 @@ export function fixNsg(nsg: Nsg, deny: NsgRule, flow: NsgFlow): Fix[] {
     return [{
       description: `No priority below ${deny.priority} is free in NSG "${name}" (${deny.direction}), and "${deny.name}" cannot move to a higher number without passing "${by.name}" (priority ${by.priority}, Allow), which may match traffic "${deny.name}" denies: behind it, that traffic would be let in. ` +
         `Not renumbered: decide the order yourself — move "${by.name}" (and any overlapping allow after it) to higher numbers first so that "${deny.name}" can follow and still come before them${deny.priority > minCustomPriority ? `, or free a priority below ${deny.priority}` : ""} — then allow ${flowText(flow)} ahead of "${deny.name}"${widen}. The ${deny.direction.toLowerCase()} rules in priority order:`,
-      command: `az network nsg rule list --resource-group ${rg} --nsg-name ${name} --include-default --query "sort_by([?direction=='${deny.direction}'], &priority)" -o table`,
+      command: list,
     }];
   }
   const moved = move.kind === "to" ? move.priority : null;
-  const old = isCustomPriority(deny.priority) ? deny.priority : "<free priority>";
+  const old = deny.priority;
   return [
     {
       description: moved === null

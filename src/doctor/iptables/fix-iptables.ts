@@ -161,12 +161,14 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
     iptablesChanged = true;
   } else if (stop?.kind === "ufw") {
     const { rule } = stop;
-    // `ufw insert 1 allow ...` puts an ACCEPT first in ufw-user-input (ufw6-user-input for IPv6);
-    // `ufw insert 1` fails when ufw has no rules yet, so a plain (appended) allow where it has none.
+    // `ufw insert 1 allow ...` puts an ACCEPT first in ufw-user-input; `ufw insert 1` fails when
+    // ufw has no rules yet, so a plain (appended) allow where it has none. An IPv6 rule cannot go
+    // to position 1 while an IPv4 rule holds it (ufw: "Invalid position"): `ufw prepend` puts it
+    // first among the IPv6 rules, the top of ufw6-user-input.
     const userChain = table.chains.get(flow.family === "ipv6" ? "ufw6-user-input" : "ufw-user-input");
     const ufwRule = `allow from ${flow.source} to any port ${flow.port} proto ${flow.protocol}`;
     const hasUserRules = userChain !== undefined && userChain.rules.length > 0;
-    const ufwCommand = hasUserRules ? `ufw insert 1 ${ufwRule}` : `ufw ${ufwRule}`;
+    const ufwCommand = !hasUserRules ? `ufw ${ufwRule}` : flow.family === "ipv6" ? `ufw prepend ${ufwRule}` : `ufw insert 1 ${ufwRule}`;
     const ufwOpens = userChain !== undefined
       && opensWith(`${cmd} --insert ${userChain.name} ${hasUserRules ? 1 : userChain.rules.length + 1} ${accept}`);
     if (ufwOpens) {

@@ -25,6 +25,7 @@ import type { ValidateFunction } from "ajv";
 import ts from "typescript";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { DestinationPolicy } from "../src/agent/index.js";
+import { parseDuration } from "../src/cli/parse-values.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const deployDir = join(repoRoot, "deploy");
@@ -614,6 +615,12 @@ function agentProblems(n: NodetunnelContainer): string[] {
   if (!((pod.tolerations as Obj[] | undefined) ?? []).length) problems.push("the agent has no tolerations");
   if (pod.hostNetwork === true) problems.push("the agent needs no host network");
 
+  // The drain (first SIGTERM) must end before the kubelet's SIGKILL, or long connections are cut
+  // instead of closed (docs/operations.md, "Agents: DRAIN").
+  const drainMs = parseDuration("--drain-timeout", flag(inv, "drain-timeout") ?? "60s");
+  const graceS = typeof pod.terminationGracePeriodSeconds === "number" ? pod.terminationGracePeriodSeconds : 30;
+  if (drainMs >= graceS * 1000) problems.push(`--drain-timeout (${drainMs / 1000} s) does not end before the kubelet's SIGKILL (terminationGracePeriodSeconds ${graceS})`);
+
   const tokenPath = flag(inv, "service-account-token-path");
   if (tokenPath !== "/var/run/secrets/tokens/konnectivity-agent-token") problems.push(`token path ${String(tokenPath)}`);
   else {
@@ -885,6 +892,8 @@ describe("the checks catch broken manifests", () => {
     assert.notDeepEqual(validateEgressSelectorConfiguration(withCluster({ proxyProtocol: "Direct", transport: { uds: { udsName: socketPath } } })), []);
     assert.notDeepEqual(validateEgressSelectorConfiguration(withCluster({ proxyProtocol: "HTTPConnect", transport: { tcp: { url: "https://127.0.0.1:8131", tlsConfig: { caBundle: "/ca" } } } })), []);
     assert.notDeepEqual(validateEgressSelectorConfiguration(withCluster({ proxyProtocol: "GRPC", transport: { uds: { udsName: `unix://${socketPath}` } } })), []);
+    // EgressSelectorConfiguration exists as v1alpha1 and v1beta1 only.
+    assert.notDeepEqual(validateEgressSelectorConfiguration({ ...clone(base), apiVersion: "apiserver.k8s.io/v1" }), []);
     const duplicate = clone(base);
     (duplicate.egressSelections as Obj[])[1]!.name = "master";
     (duplicate.egressSelections as Obj[])[2]!.name = "controlplane";
@@ -929,6 +938,15 @@ describe("the checks catch broken manifests", () => {
       "--agent-id=$(NODE) refers to undefined env var NODE",
     ];
     for (const text of expected) if (text) assert.ok(problems.some((p) => p.endsWith(text)), `${text}\n${problems.join("\n")}`);
+  });
+
+  it("an agent whose drain outlasts its pod's grace period is reported", () => {
+    const objects = clone(rendered.get("agent-daemonset")!);
+    const ds = objects.find((o) => o.kind === "DaemonSet")!;
+    const args = containersOf(ds)[0]!.args as string[];
+    args.splice(args.findIndex((a) => a.startsWith("--drain-timeout=")), 1);
+    const problems = shapeProblems(objects, knownFlags());
+    assert.ok(problems.some((p) => p.endsWith("--drain-timeout (60 s) does not end before the kubelet's SIGKILL (terminationGracePeriodSeconds 30)")), problems.join("\n"));
   });
 
   it("a static pod that uses a Secret or a ServiceAccount is reported", () => {

@@ -944,7 +944,9 @@ describe("the checks catch broken manifests", () => {
     const objects = clone(rendered.get("agent-daemonset")!);
     const ds = objects.find((o) => o.kind === "DaemonSet")!;
     const args = containersOf(ds)[0]!.args as string[];
-    args.splice(args.findIndex((a) => a.startsWith("--drain-timeout=")), 1);
+    const at = args.findIndex((a) => a.startsWith("--drain-timeout="));
+    assert.ok(at >= 0, "the shipped agent sets --drain-timeout");
+    args.splice(at, 1);
     const problems = shapeProblems(objects, knownFlags());
     assert.ok(problems.some((p) => p.endsWith("--drain-timeout (60 s) does not end before the kubelet's SIGKILL (terminationGracePeriodSeconds 30)")), problems.join("\n"));
   });

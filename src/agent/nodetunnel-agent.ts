@@ -107,6 +107,8 @@ export class NodetunnelAgent {
         ? this.log.warn({ usedBytes: used }, "memory budget exceeded: pausing reads from server streams")
         : this.log.info({ usedBytes: used }, "memory back under budget"),
     );
+    this.budget.onShed((count, freedBytes) =>
+      this.log.warn({ connections: count, freedBytes, limitBytes: this.budget.limitBytes }, "memory budget: closed connections whose destinations took nothing, so the server streams can be read again"));
   }
 
   /**

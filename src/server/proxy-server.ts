@@ -106,6 +106,8 @@ export class ProxyServer {
         this.log.warn({ usedBytes: used, limitBytes: this.budget.limitBytes }, "memory budget exceeded: pausing reads from agent streams");
       } else this.log.info({ usedBytes: used }, "memory back under budget: resuming agent streams");
     });
+    this.budget.onShed((count, freedBytes) =>
+      this.log.warn({ connections: count, freedBytes, limitBytes: this.budget.limitBytes }, "memory budget: closed connections whose readers took nothing, so the agent streams can be read again"));
     this.serverSide = {
       localClose: (connectID) => closeRequest(connectID),
       peerCloseReply: () => null,

@@ -20,7 +20,7 @@ import type { Logger } from "pino";
 import { windowUpdate, type Packet } from "../protocol/index.js";
 import type { Endpoint, EndpointHandlers } from "./endpoint.js";
 import type { FlowOptions } from "./flow-options.js";
-import type { MemoryBudget } from "./memory-budget.js";
+import type { BudgetMember, MemoryBudget } from "./memory-budget.js";
 import { OutboundQueue, type QueueOwner, type SendScheduler } from "./send-scheduler.js";
 
 export interface ConnectionSide {
@@ -32,7 +32,7 @@ export interface ConnectionSide {
   readonly awaitPeerCloseMs: number;
 }
 
-export type FinishReason = "local-closed" | "peer-closed" | "slow-consumer" | "destroyed";
+export type FinishReason = "local-closed" | "peer-closed" | "slow-consumer" | "memory-budget" | "destroyed";
 
 export interface ConnectionCounters {
   bytesToPeer(n: number): void;
@@ -100,7 +100,7 @@ interface StreamHold {
   progressAt: number;
 }
 
-export class TunnelConnection implements EndpointHandlers, QueueOwner {
+export class TunnelConnection implements EndpointHandlers, QueueOwner, BudgetMember {
   readonly connectID: bigint;
   readonly startedAt = Date.now();
   bytesToPeer = 0;
@@ -278,8 +278,20 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
   }
 
   /** Bytes from the peer that have left the endpoint's buffer. */
-  private get deliveredBytes(): number {
+  get deliveredBytes(): number {
     return this.bytesFromPeer - this.o.endpoint.writableLength;
+  }
+
+  /** Bytes from the peer held for the local reader, as counted against the memory budget. */
+  get heldBytes(): number {
+    return this.accountedBytes;
+  }
+
+  /** The memory budget closes this connection to end a pause of the shared streams (MemoryBudget). */
+  shed(error: string): void {
+    // A closing connection no longer holds bytes for a reader (releaseBuffered), so it is not asked.
+    if (this.state !== "open") return;
+    this.close(error, "memory-budget", "closing a connection whose reader took nothing while the memory budget paused the shared streams");
   }
 
   private releaseHold(): void {
@@ -291,26 +303,35 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner {
 
   /** Closes the connection; `why` follows "the reader fell N bytes behind" in the log and the close's error. */
   private slowConsumer(why: string): void {
-    const buffered = this.o.endpoint.writableLength;
-    const error = `slow consumer: the reader fell ${buffered} bytes behind${why}`;
-    this.o.log.warn({ connectID: String(this.connectID), bufferedBytes: buffered, error }, "closing a slow consumer: its reader fell behind the hard cap");
+    const error = `slow consumer: the reader fell ${this.o.endpoint.writableLength} bytes behind${why}`;
+    this.close(error, "slow-consumer", "closing a slow consumer: its reader fell behind the hard cap");
+  }
+
+  // The close the peer gets carries `error`; what was queued for the peer is dropped, and what is
+  // buffered for our reader too (the endpoint is destroyed).
+  private close(error: string, reason: "slow-consumer" | "memory-budget", message: string): void {
+    this.o.log.warn({ connectID: String(this.connectID), bufferedBytes: this.o.endpoint.writableLength, error }, message);
     this.o.counters?.slowConsumer();
     this.queue.discard();
     this.queue.setClosePacket(this.o.side.localClose(this.connectID, error));
     this.o.scheduler.schedule(this.queue);
     this.o.endpoint.destroy();
-    this.finish("slow-consumer");
+    this.finish(reason);
   }
 
   private account(): void {
-    if (!this.o.budget) return;
+    const budget = this.o.budget;
+    if (!budget) return;
     const now = this.o.endpoint.writableLength;
-    this.o.budget.adjust(now - this.accountedBytes);
+    if (now > 0 && this.accountedBytes === 0) budget.join(this);
+    else if (now === 0 && this.accountedBytes > 0) budget.leave(this);
+    budget.adjust(now - this.accountedBytes);
     this.accountedBytes = now;
   }
 
   private releaseBuffered(): void {
     if (this.o.budget && this.accountedBytes !== 0) {
+      this.o.budget.leave(this);
       this.o.budget.adjust(-this.accountedBytes);
       this.accountedBytes = 0;
     }

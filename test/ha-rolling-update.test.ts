@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import net from "node:net";
 import { describe, it } from "node:test";
+import { dialResponse } from "../src/protocol/index.js";
 import { http2Implementations } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
+import { attachRawAgent } from "./helpers/raw-peers.js";
 import { startDestination, startStack, type Destination, type Stack } from "./helpers/stack.js";
 import { waitFor, within } from "./helpers/wait.js";
 
@@ -81,6 +83,22 @@ describe("rolling update: agent DRAIN", () => {
 });
 
 describe("rolling update: server graceful shutdown", () => {
+  it("a dial the agent has not answered yet when close(deadline) begins still completes within the deadline", async (t) => {
+    const stack = await startStack(t, { proxyStrategies: ["default"], dialTimeoutMs: 5000 });
+    const agent = await attachRawAgent(stack.agentPort, stack.pki, "slow-dialer", "ipv4=127.0.4.9");
+    t.after(() => agent.destroy());
+    const connecting = httpConnect({ port: stack.connectPort }, "127.0.4.9:10250", 8000);
+    const req = await agent.packets.expect("DIAL_REQ");
+    const closing = stack.server.close(5000);
+    await new Promise((r) => setTimeout(r, 500)); // the destination takes its time
+    agent.send(dialResponse(req.random, 5n));
+    const { socket, head } = await connecting;
+    t.after(() => socket.destroy());
+    assert.equal(head, "HTTP/1.1 200 Connection Established\r\n\r\n", "not cut by the shutdown, not blamed on the agent");
+    socket.destroy();
+    await within(closing, "close() to resolve", 6000);
+  });
+
   it("close(deadline) refuses new dials, lets an established connection finish, then stops", async (t) => {
     const stack = await startStack(t, { proxyStrategies: ["default"] });
     const dest = await startDestination(t);

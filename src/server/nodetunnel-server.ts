@@ -302,7 +302,9 @@ export class NodetunnelServer {
     const until = Date.now() + deadlineMs;
     const agentsGone = this.agentServer.close(deadlineMs);
     await Promise.all(this.grpcFrontends.map((g) => g.close(deadlineMs)));
-    while (this.proxy.establishedCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    // Dials accepted before the shutdown may still complete and carry their connection; neither
+    // kind is cut before the deadline.
+    while ((this.proxy.establishedCount > 0 || this.proxy.pendingDialCount > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     // GOAWAY only stops new streams: upstream's agents keep their Connect stream open, so waiting
     // for them to hang up would always run to the deadline. End each stream (UNAVAILABLE, as a
     // grpc-go server stopping) so agents reconnect elsewhere now.

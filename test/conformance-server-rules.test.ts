@@ -99,6 +99,19 @@ describe("packets from the agent (§1.5)", () => {
     await stack.settled();
   });
 
+  it("a DIAL_RSP without error but with connectID 0 fails the dial (such a connection could carry nothing)", async (t) => {
+    const stack = await startStack(t);
+    const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-1");
+    t.after(() => agent.destroy());
+    const connecting = httpConnect({ path: stack.connectPath }, "127.0.0.1:10250");
+    const req = await agent.packets.expect("DIAL_REQ");
+    agent.send(dialResponse(req.random, 0n));
+    const { socket, head, rest } = await connecting;
+    const answer = head + (await readToEnd(socket, rest));
+    assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*agent answered the dial with connection id 0/);
+    await stack.settled();
+  });
+
   it("DATA for an unknown connectID gets CLOSE_REQ; DATA with connectID 0 is dropped", async (t) => {
     const stack = await startStack(t);
     const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-1");

@@ -283,6 +283,12 @@ export class ProxyServer {
       pending.requester.failed({ reason: "error_response", error: p.error, explanation });
       return;
     }
+    if (p.connectID === 0n) {
+      // DATA with connection ID 0 is dropped (konnectivity.md §1.2): such a connection could carry nothing.
+      this.log.error({ agentId: agent.agentId }, "agent answered a dial with connection ID 0 and no error; refusing the dial");
+      pending.requester.failed({ reason: "unrecognized_response", error: "agent answered the dial with connection id 0", explanation: "the agent is misbehaving; restart it" });
+      return;
+    }
     if (agent.connections.has(p.connectID)) {
       this.log.error({ agentId: agent.agentId, connectID: String(p.connectID) }, "agent reused a live connectID; refusing the dial");
       pending.requester.failed({ reason: "unrecognized_response", error: "agent reused a connection id", explanation: "the agent is misbehaving; restart it" });

@@ -138,7 +138,7 @@ Examples:
 
 Environment: HTTPS_PROXY (or https_proxy) reaches the servers through an HTTP CONNECT proxy, NO_PROXY (or no_proxy) excepted, as upstream's agent does.
 
-Signals: the first SIGTERM sends DRAIN and stops taking dials (connections may finish for --drain-timeout); the second stops.`);
+Signals: the first SIGTERM sends DRAIN (servers send new dials to other agents where they can; a dial that still comes is served, as upstream) and lets connections finish for --drain-timeout; the second stops.`);
   cmd.action(async () => {
     const flags = agentFlagsAsGiven(cmd);
     await runCommand(io, "nodetunnel agent", async () => {

@@ -44,8 +44,7 @@ export function clusterCommand(io: CliIo): Command {
     const port = portFlag("--port", String(opts.port));
     const timeoutMs = Math.round(secondsFlag("--timeout", String(opts.timeout), 120) * 1000);
     const say = (line: string) => io.stderr.write(`doctor cluster: ${line}\n`);
-    say(`reading the server's agents (${formatHostPort(health)})`);
-    const agents = await readServerAgents(health, admin, Math.min(timeoutMs, 5000));
+    const agents = await readServerAgents(health, admin, Math.min(timeoutMs, 5000), (url) => say(`reading the server's agents (${url})`));
     if (nodes.length > 0) say(`dialling ${nodes.length} node${nodes.length === 1 ? "" : "s"} through the tunnel at once (each up to ${timeoutMs / 1000} s)`);
     const dials = await Promise.all(nodes.map(async (node) => {
       const target = formatHostPort({ host: node.ip, port });

@@ -141,4 +141,39 @@ describe("readServerAgents", () => {
     assert.equal(r.source, "unreachable");
     assert.match(r.reason!, /ECONNREFUSED/);
   });
+
+  // An endpoint that sends headers and then a byte every 50 ms, never finishing: an idle timeout
+  // never fires, so only a deadline for the whole read ends it.
+  async function drip(): Promise<number> {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-length": "100000" });
+      const timer = setInterval(() => res.write("x"), 50);
+      res.on("close", () => clearInterval(timer));
+    });
+    servers.push(server);
+    after(() => server.closeAllConnections());
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return (server.address() as { port: number }).port;
+  }
+
+  test("a dripping admin port ends at the deadline, is named, and the health port is read instead; progress names each address read", { timeout: 5000 }, async () => {
+    const health = await serve({ "/readyz": [200, "ok"], "/metrics": [200, metrics] });
+    const admin = await drip();
+    const read: string[] = [];
+    const started = Date.now();
+    const r = await readServerAgents({ host: "127.0.0.1", port: health }, { host: "127.0.0.1", port: admin }, 300, (url) => read.push(url));
+    assert.ok(Date.now() - started < 2000);
+    assert.deepEqual(read, [`http://127.0.0.1:${admin}/api/snapshot`, `http://127.0.0.1:${health}/readyz and /metrics`]);
+    assert.deepEqual({ ...r, adminReason: undefined }, { source: "metrics", ready: true, count: 2, agents: [], reason: null, adminReason: undefined });
+    assert.equal(r.adminReason, `http://127.0.0.1:${admin}/api/snapshot: no complete answer within 300 ms (timeout)`);
+    assert.match((checkCluster(inputs(r, [])).findings as CheckResult[])[0]!.assumptions.join(" "), /admin port could not be read: http:\/\/127\.0\.0\.1:\d+\/api\/snapshot: no complete answer within 300 ms/);
+  });
+
+  test("a dripping health port ends at the deadline: unreachable, the reason naming the endpoint", { timeout: 5000 }, async () => {
+    const health = await drip();
+    const r = await readServerAgents({ host: "127.0.0.1", port: health }, null, 300);
+    assert.equal(r.source, "unreachable");
+    assert.equal(r.reason, `http://127.0.0.1:${health}/readyz: no complete answer within 300 ms (timeout)`);
+    assert.match(checkCluster(inputs(r, [])).summary, new RegExp(`Could not read the server's health port \\(http://127\\.0\\.0\\.1:${health}/readyz: no complete answer`));
+  });
 });

@@ -61,7 +61,10 @@ export function checkCluster(inputs: ClusterInputs): CheckResult {
         ? "The server has no connected agent: every dial fails with No agent available."
         : `The server has ${agents.count ?? "at least one"} connected agent${agents.count === 1 ? "" : "s"}${agents.agents.length > 0 ? `: ${agents.agents.map((a) => a.agentId).join(", ")}` : ""}.`,
     fixes: [],
-    assumptions: agents.source === "metrics" ? ["Agents counted from /metrics (ready_backend_connections); the admin port's /api/snapshot would name them."] : [],
+    assumptions: [
+      ...(agents.source === "metrics" ? ["Agents counted from /metrics (ready_backend_connections); the admin port's /api/snapshot would name them."] : []),
+      ...(agents.adminReason === undefined ? [] : [`The admin port could not be read: ${agents.adminReason}.`]),
+    ],
     agents: agents.agents,
   });
   for (const { node, result } of dials) {

@@ -3,6 +3,8 @@
 // fixes reach the report.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { applyIptablesCommand } from "../iptables/apply-iptables-command.js";
+import { parseIptablesSave } from "../iptables/index.js";
 import type { CheckResult } from "../report/check-result.js";
 import { checkNode, worstStatus } from "./check-node.js";
 import type { NodeOptions, NodeState } from "./check-node.js";
@@ -180,5 +182,65 @@ describe("checkNode", () => {
     assert.deepEqual(r.fixes, problems.flatMap((f) => f.fixes));
     assert.equal(r.fixes[0]!.command, "iptables --delete INPUT 1");
     assert.match(r.fixes.at(-1)!.command, /^systemctl restart kubelet/);
+  });
+
+  describe("the node's Fix block is right as a whole: run top to bottom, it does what each finding's fixes would alone", () => {
+    const header = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n";
+    const save = (...rules: string[]) => `${header}${rules.map((r) => `-A INPUT ${r}\n`).join("")}COMMIT\n`;
+    // What the INPUT chain holds once every iptables command of the block has run, as `-A` lines.
+    const inputAfter = (text: string, r: CheckResult) => {
+      const table = r.fixes.filter((f) => /^iptables --/.test(f.command)).reduce((t, f) => applyIptablesCommand(t, f.command), parseIptablesSave(text).tables.get("filter")!);
+      return table.chains.get("INPUT")!.rules.map((rule) => rule.text.replace(/^-A INPUT /, ""));
+    };
+    const commands = (r: CheckResult) => r.fixes.map((f) => f.command);
+    const saves = ["iptables-save > /etc/iptables/rules.v4", "iptables-save > /etc/sysconfig/iptables"];
+
+    test("one rule blocking every --source is deleted once, and saved once, after the delete (the audit's doubled `iptables --delete INPUT 1`)", () => {
+      const text = save("-p tcp -m tcp --dport 10250 -j DROP", "-p tcp -m tcp --dport 22 -j ACCEPT");
+      const r = checkNode(state({ iptablesSave: ok(text) }), opts);
+      assert.deepEqual(finding(r, "iptables").map((f) => f.status), ["problem", "problem"]);
+      assert.deepEqual(commands(r), ["iptables --delete INPUT 1", ...saves]);
+      assert.deepEqual(inputAfter(text, r), ["-p tcp -m tcp --dport 22 -j ACCEPT"], "the unrelated rule stays");
+    });
+
+    test("a rule per source: each delete names the rule's number at the point it runs", () => {
+      const text = save("-s 10.224.0.4/32 -p tcp -m tcp --dport 10250 -j DROP", "-s 10.224.0.6/32 -p tcp -m tcp --dport 10250 -j DROP", "-p tcp -m tcp --dport 22 -j ACCEPT");
+      const r = checkNode(state({ iptablesSave: ok(text) }), opts);
+      assert.deepEqual(finding(r, "iptables").map((f) => f.fixes[0]!.command), ["iptables --delete INPUT 1", "iptables --delete INPUT 2"], "each planned alone");
+      assert.deepEqual(inputAfter(text, r), ["-p tcp -m tcp --dport 22 -j ACCEPT"]);
+      assert.deepEqual(commands(r).slice(-2), saves);
+      assert.match(r.fixes[1]!.description, /In this combined list it is 1, not 2/);
+    });
+
+    test("a delete for one source and an insert before a catch-all for another: the insert still lands before the catch-all", () => {
+      const text = save("-s 10.224.0.4/32 -p tcp -m tcp --dport 10250 -j DROP", "-p tcp -m tcp --dport 22 -j ACCEPT", "-s 10.224.0.6/32 -j DROP", "-p tcp -m tcp --dport 443 -j ACCEPT");
+      const r = checkNode(state({ iptablesSave: ok(text) }), opts);
+      assert.match(finding(r, "iptables")[1]!.fixes[0]!.command, /^iptables --insert INPUT 3 /, "planned alone: before rule 3");
+      const after = inputAfter(text, r);
+      assert.deepEqual(after, ["-p tcp -m tcp --dport 22 -j ACCEPT", "-p tcp --dport 10250 -s 10.224.0.6 -j ACCEPT", "-s 10.224.0.6/32 -j DROP", "-p tcp -m tcp --dport 443 -j ACCEPT"]);
+      const rerun = checkNode(state({ iptablesSave: ok(save(...after)) }), opts);
+      assert.deepEqual(finding(rerun, "iptables").map((f) => f.status), ["ok", "ok"]);
+    });
+
+    // A later allow for the agents' subnet: deleting the DENY alone lets them in, so the delete is offered too.
+    test("ufw: a deny for every source gets one allow per source and one delete of the deny, numbered after the inserts (not the audit's insert 1 / delete 1 twice)", () => {
+      const deny = ufwVerboseDeny.replace("22/tcp                     ALLOW IN    Anywhere                  \n",
+        "10250/tcp                  DENY IN     Anywhere                  \n10250/tcp                  ALLOW IN    10.224.0.0/16             \n22/tcp                     ALLOW IN    Anywhere                  \n");
+      const r = checkNode(state({ ufwStatus: ok(deny) }), opts);
+      assert.deepEqual(finding(r, "ufw").map((f) => f.fixes.map((x) => x.command)), SOURCES.map((s) => [`ufw insert 1 allow from ${s} to ${NODE_IP} port 10250 proto tcp`, "ufw delete 2"]), "each planned alone");
+      assert.deepEqual(commands(r), [
+        `ufw insert 1 allow from 10.224.0.4 to ${NODE_IP} port 10250 proto tcp`,
+        "ufw delete 2",
+        `ufw insert 2 allow from 10.224.0.6 to ${NODE_IP} port 10250 proto tcp`,
+      ]);
+    });
+
+    test("the same source twice, or ufw's allow given by both the iptables and the ufw finding, is one allow", () => {
+      const ufwSave = "*filter\n:INPUT DROP [0:0]\n:ufw-user-input - [0:0]\n-A INPUT -j ufw-user-input\n-A ufw-user-input -s 10.224.0.6/32 -p tcp -m tcp --dport 10250 -j DROP\n-A ufw-user-input -s 10.224.0.0/16 -p tcp -m tcp --dport 10250 -j ACCEPT\n-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+      const ufw = ufwVerboseDeny.replace("22/tcp                     ALLOW IN    Anywhere                  \n",
+        "10250/tcp                  DENY IN     10.224.0.6                \n10250/tcp                  ALLOW IN    10.224.0.0/16             \n22/tcp                     ALLOW IN    Anywhere                  \n");
+      const r = checkNode(state({ iptablesSave: ok(ufwSave), ufwStatus: ok(ufw) }), { ...opts, sources: ["10.224.0.6", "10.224.0.6"] });
+      assert.deepEqual(commands(r), ["ufw insert 1 allow from 10.224.0.6 to any port 10250 proto tcp", "ufw delete 2"]);
+    });
   });
 });

@@ -7,6 +7,7 @@ import { checkNftables } from "../nftables/index.js";
 import type { CheckResult, CheckStatus, Fix, Flow } from "../report/check-result.js";
 import { churnThreshold, parseConnections, summarizeChurn } from "../snat/index.js";
 import { checkUfw } from "../ufw/index.js";
+import { combineFixes } from "./combine-fixes.js";
 import { listensOn, parseProcNetTcp } from "./parse-proc-net-tcp.js";
 
 export interface NodeOptions {
@@ -28,6 +29,8 @@ export type AgentHealth =
   | { readonly kind: "ready"; readonly target: string }
   | { readonly kind: "not-ready"; readonly target: string; readonly status: number; readonly body: string }
   | { readonly kind: "absent"; readonly target: string; readonly reason: string }
+  /** Connected, or not refused, but no complete answer within the probe's deadline. */
+  | { readonly kind: "timeout"; readonly target: string; readonly timeoutMs: number }
   | { readonly kind: "skipped" };
 
 export interface NodeState {
@@ -63,7 +66,8 @@ export function checkNode(state: NodeState, opts: NodeOptions): CheckResult {
   const summary = status === "ok"
     ? `All ${findings.length} local checks passed: nothing on this node blocks the tunnel.`
     : `${bad.length === 1 ? "" : `${bad.length} findings; first: `}${bad[0]!.summary}`;
-  const fixes: Fix[] = findings.filter((f) => f.status === "problem").flatMap((f) => f.fixes);
+  // Not the findings' fixes one after another: planned alone, they repeat and misnumber each other.
+  const fixes: Fix[] = combineFixes(findings.filter((f) => f.status === "problem"));
   return {
     check: "node",
     status,
@@ -181,6 +185,15 @@ function agentFindings(state: NodeState): CheckResult[] {
           // A server dialled directly is gRPC (ALPN h2); through AKS's 443 front end it is --alpn konnectivity.
           description: "Probe the server from this node (the server the agent dials directly negotiates ALPN h2; use --alpn konnectivity for AKS's <cluster>.hcp.<region>.azmk8s.io:443); then read the agent's log for the TLS or authentication error",
           command: "nodetunnel doctor egress --server <server>:<agent-port> --alpn h2",
+        }],
+      }];
+    case "timeout":
+      return [{
+        ...base, status: "problem",
+        summary: `The local agent's health endpoint ${h.target}/readyz gave no complete answer within ${h.timeoutMs} ms: whatever holds that port is stuck (or is not the agent), so whether this node's agent has a server connection is unknown.`,
+        fixes: [{
+          description: `Ask it again with a deadline, then read the agent's log (kubectl -n kube-system logs on the agent pod of this node) or restart the agent`,
+          command: `curl -sS -m 5 -o /dev/null -w '%{http_code}\\n' ${h.target}/readyz`,
         }],
       }];
     case "absent":

@@ -32,17 +32,32 @@ export function readCommand(argv: readonly string[], timeoutMs = 10_000): Promis
   });
 }
 
+// One deadline for the whole exchange (`--timeout`: "deadline for each probe"): http.get's
+// `timeout` is an idle timeout, which an endpoint that drips a byte now and then never trips.
 export function getReadyz(target: EgressTarget, timeoutMs: number): Promise<AgentHealth> {
   const name = `http://${formatHostPort(target)}`;
   return new Promise((resolve) => {
-    const req = http.get({ host: target.host, port: target.port, path: "/readyz", timeout: timeoutMs }, (res) => {
+    let timedOut = false;
+    const req = http.get({ host: target.host, port: target.port, path: "/readyz" }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => { if (body.length < 4096) body += c; });
-      res.on("end", () => resolve(res.statusCode === 200 ? { kind: "ready", target: name } : { kind: "not-ready", target: name, status: res.statusCode ?? 0, body }));
+      res.on("end", () => {
+        clearTimeout(deadline);
+        resolve(res.statusCode === 200 ? { kind: "ready", target: name } : { kind: "not-ready", target: name, status: res.statusCode ?? 0, body });
+      });
     });
-    req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
-    req.on("error", (err: NodeJS.ErrnoException) => resolve({ kind: "absent", target: name, reason: err.code === "ECONNREFUSED" ? "connection refused" : err.code ?? err.message }));
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" }));
+    }, timeoutMs);
+    deadline.unref();
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(deadline);
+      resolve(timedOut
+        ? { kind: "timeout", target: name, timeoutMs }
+        : { kind: "absent", target: name, reason: err.code === "ECONNREFUSED" ? "connection refused" : err.code ?? err.message });
+    });
   });
 }
 

@@ -1,7 +1,8 @@
 // The narrowest ufw command that lets the flow in (troubleshooting.md §1.3 cause 2, doctor-cli.md
 // `doctor ufw`): an allow for this one source inserted ahead of the blocking rule, or appended
 // when the default policy blocks — in both cases ahead of any earlier rule that may block too;
-// deleting the blocking rule is offered only when that alone would let the flow in. `ufw disable` is never the first answer: it drops all host filtering.
+// deleting the blocking rule is offered (after the allow, numbered as ufw renumbers after the
+// insert) only when that alone would let the flow in. `ufw disable` is never the first answer: it drops all host filtering.
 import type { Fix } from "../report/check-result.js";
 import type { UfwEvaluation, UfwFlow } from "./evaluate-ufw.js";
 import { evaluateUfw, formatPorts } from "./evaluate-ufw.js";
@@ -48,10 +49,18 @@ export function fixUfw(status: UfwStatus, flow: UfwFlow, evaluation: UfwEvaluati
   if (d.kind !== "rule") return fixes;
   const withoutIt = evaluateUfw(status, flow, { skipRule: d.rule });
   if (withoutIt.verdict === "allowed") {
-    fixes.push({
-      description: `Or delete the blocking rule (it then stops blocking every other source too)${d.numberExact ? "" : "; deleted by its text because its number is not certain"}.`,
-      command: d.numberExact ? `ufw delete ${d.number}` : `ufw delete ${ufwRuleCommand(d.rule)}`,
-    });
+    // Fixes run in the order given (doctor-cli.md), and every branch above puts an allow of the
+    // flow's family ahead of the blocking rule: ufw renumbers on insert, so after it the blocking
+    // rule is N+1, and `ufw delete N` would delete the allow just inserted.
+    fixes.push(d.numberExact
+      ? {
+        description: `Optionally, also delete the blocking rule (it then stops blocking every other source too): it is rule ${d.number} now and rule ${d.number + 1} once the allow above is inserted, as this command assumes (run on its own, without the insert, it would be "ufw delete ${d.number}").`,
+        command: `ufw delete ${d.number + 1}`,
+      }
+      : {
+        description: "Optionally, also delete the blocking rule (it then stops blocking every other source too); deleted by its text because its number is not certain.",
+        command: `ufw delete ${ufwRuleCommand(d.rule)}`,
+      });
   }
   return fixes;
 }

@@ -4,10 +4,12 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
+import { DoctorInputError, parseNsg, renderErrorLine } from "../doctor/index.js";
 import {
   CONTROL_PLANE_IP, FAULT_NAMES, checkPrerequisites, curlThroughTunnel, labDown, labExecArgv, labStatus, labUp, planLab,
   requireState, setFault, type FaultName, type LabCertificates,
 } from "../lab/index.js";
+import { resolveServerOptions, type ProxyStrategy } from "../server/index.js";
 import { createPki } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
 import { UsageError, withCliErrors } from "./command-support.js";
@@ -29,6 +31,40 @@ function intOption(flag: string, value: string, min: number, max: number): numbe
   if (!(n >= min && n <= max)) throw new UsageError(`${flag}: expected a whole number ${min}–${max}, got ${JSON.stringify(value)}`);
   return n;
 }
+
+/**
+ * The server's own check of --proxy-strategies, before anything is built: a server that refused
+ * them would only die inside the control plane. resolveServerOptions checks the strategies first;
+ * a later complaint (no frontend here) means they passed.
+ */
+function checkProxyStrategies(list: string): void {
+  const strategies = list.split(",").map((s) => s.trim()).filter(Boolean) as ProxyStrategy[];
+  try {
+    resolveServerOptions({ proxyStrategies: strategies });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (message.startsWith("--proxy-strategies")) throw new UsageError(message);
+  }
+}
+
+/** --nsg read and parsed here, so a bad file is an input error (exit 2) naming the file and line, as the doctor's are. */
+function readNsgFlag(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--nsg ${path}: cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    parseNsg(text, path);
+  } catch (err) {
+    if (!(err instanceof DoctorInputError)) throw err;
+    throw new UsageError(`--nsg ${renderErrorLine({ message: err.message, file: path, line: err.line ?? null, expected: err.expected ?? null })}`);
+  }
+  return text;
+}
+
+const signalExitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
 
 async function makeCertificates(nodes: ReadonlyArray<{ name: string; ip: string }>): Promise<LabCertificates> {
   const pki = await createPki({ serverNames: ["nodetunnel-lab-server"], serverIps: [CONTROL_PLANE_IP] });
@@ -61,7 +97,6 @@ Faults: ${FAULT_NAMES.join(", ")}. See docs/lab.md.`);
     .option("--proxy-strategies <list>", "the server's strategies (default destHost with an agent on every node, else destHost,default)")
     .action(async (o: { prefix: string; nodes: string; agents?: string; snatPorts: string; proxyStrategies?: string }) => {
       await runLab(io, "up", async () => {
-        await checkPrerequisites(process.getuid?.() ?? -1);
         const input = {
           prefix: o.prefix,
           nodes: intOption("--nodes", o.nodes, 1, 8),
@@ -75,11 +110,33 @@ Faults: ${FAULT_NAMES.join(", ")}. See docs/lab.md.`);
         } catch (err) {
           throw new UsageError((err as Error).message);
         }
-        io.stderr.write("lab: generating the lab's certificates\n");
-        const certs = await makeCertificates(plan.nodes);
-        const started = Date.now();
-        await labUp(input, certs, { repoRoot, nodeBin: process.execPath, progress: progress(io) });
-        io.stdout.write(`lab ${o.prefix} is up (${((Date.now() - started) / 1000).toFixed(1)} s). Try: nodetunnel lab curl node-1\n`);
+        checkProxyStrategies(plan.proxyStrategies);
+        await checkPrerequisites(process.getuid?.() ?? -1);
+        // SIGINT/SIGTERM stop the build and tear down what was built (a second one only says to wait).
+        const abort = new AbortController();
+        let caught: keyof typeof signalExitCodes | undefined;
+        const removeSignalHandler = io.onSignal?.((signal) => {
+          if (caught !== undefined) {
+            io.stderr.write(`lab: ${signal}: still tearing down the half-built lab; wait for it\n`);
+            return;
+          }
+          caught = signal;
+          io.stderr.write(`lab: ${signal}: stopping lab up\n`);
+          abort.abort(new Error(`interrupted by ${signal}`));
+        });
+        try {
+          io.stderr.write("lab: generating the lab's certificates\n");
+          const certs = await makeCertificates(plan.nodes);
+          const started = Date.now();
+          await labUp(input, certs, { repoRoot, nodeBin: process.execPath, progress: progress(io), signal: abort.signal });
+          io.stdout.write(`lab ${o.prefix} is up (${((Date.now() - started) / 1000).toFixed(1)} s). Try: nodetunnel lab curl node-1\n`);
+        } catch (err) {
+          if (caught === undefined) throw err;
+          io.stderr.write(`nodetunnel lab up: interrupted by ${caught}; tore down what was built\n`);
+          io.exit(signalExitCodes[caught]);
+        } finally {
+          removeSignalHandler?.();
+        }
       });
     });
 
@@ -120,13 +177,15 @@ Faults: ${FAULT_NAMES.join(", ")}. See docs/lab.md.`);
       await runLab(io, "fault", async () => {
         if (!(FAULT_NAMES as readonly string[]).includes(fault)) throw new UsageError(`unknown fault "${fault}": expected one of ${FAULT_NAMES.join(", ")}`);
         if (o.chain !== undefined && !/^[A-Za-z0-9_-]{1,28}$/.test(o.chain)) throw new UsageError(`--chain: expected a chain name, got ${JSON.stringify(o.chain)}`);
+        const nsgText = o.nsg === undefined || o.off ? undefined : readNsgFlag(o.nsg);
+        const attempts = intOption("--attempts", o.attempts, 1, 500);
         const state = requireState(o.prefix);
         const result = await setFault(state, fault as FaultName, node, !o.off, {
           ...(o.chain ? { chain: o.chain } : {}),
           ...(o.where ? { where: o.where } : {}),
-          ...(o.nsg ? { nsgText: readFileSync(o.nsg, "utf8") } : {}),
+          ...(nsgText === undefined ? {} : { nsgText }),
           ...(o.source ? { source: o.source } : {}),
-          attempts: intOption("--attempts", o.attempts, 1, 500),
+          attempts,
         }, progress(io));
         io.stdout.write(o.output === "json" ? JSON.stringify(result, null, 2) + "\n" : `${result.fault} ${result.on ? "on" : "off"} for ${result.node}: ${result.detail}\n`);
       });

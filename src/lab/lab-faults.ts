@@ -9,7 +9,7 @@ import { startAgent, startKubelet, stopRole, waitFor, waitForAgent, type Progres
 import { startProcess } from "./lab-processes.js";
 import { stateDir, writeState, type LabState } from "./lab-state.js";
 import { NSG_CHAIN } from "./lab-topology.js";
-import { onNode } from "./node-exec.js";
+import { onNode, restoreNodeEtc } from "./node-exec.js";
 import { run } from "./run-command.js";
 
 export const FAULT_NAMES = [
@@ -102,6 +102,12 @@ async function egressOff(c: FaultContext, target: "DROP" | "REJECT"): Promise<vo
   if (c.node.hasAgent) await waitForAgent(c.state, c.node);
 }
 
+/** Disables ufw on the node (its rules leave the kernel) and puts the node's ufw files back as `lab up` made them. */
+async function ufwOff(c: FaultContext): Promise<void> {
+  await ufw(c, ["--force", "reset"], true);
+  restoreNodeEtc(c.state.plan.prefix, c.node);
+}
+
 /** The lab's default NSG for nsg-deny: AKS-like, with a deny of 10250 from the VNet above the default allow. */
 export function defaultLabNsg(nodeIp: string): string {
   return JSON.stringify({
@@ -118,13 +124,23 @@ async function nsgOn(c: FaultContext): Promise<{ detail: string; nsg: CheckResul
   const sources = c.opts.source ? [c.opts.source] : [...c.state.plan.nodes.filter((n) => n.hasAgent && n.name !== c.node.name).map((n) => n.ip), CONTROL_PLANE_IP];
   const text = c.opts.nsgText ?? defaultLabNsg(c.node.ip);
   const file = join(stateDir(c.state.plan.prefix), `nsg-${c.node.name}.json`);
-  writeFileSync(file, text);
   const verdicts = sources.map((source) => ({
     source,
     nsg: checkNsg({ destNic: { label: file, text } }, {
       source, destination: c.node.ip, port: KUBELET_PORT, protocol: "tcp", vnets: ["10.224.0.0/16", "10.225.0.0/16"], asgs: {},
     }),
   }));
+  // The router can only enforce a decided verdict. An NSG whose deciding rule needs what the lab
+  // cannot know (the members of an application security group, say) is refused, not taken as allowed.
+  const undecided = verdicts.filter((v) => v.nsg.verdict !== "blocked" && v.nsg.verdict !== "allowed");
+  if (undecided.length > 0) {
+    const u = undecided[0]!;
+    throw new Error(
+      `the nsg evaluator's verdict for ${undecided.map((v) => v.source).join(", ")} → ${c.node.ip}:${KUBELET_PORT} is ${u.nsg.verdict}: ${u.nsg.summary} ` +
+      "(the lab gives the evaluator no ASG members: use address prefixes in the NSG). Nothing installed; the fault is not on.",
+    );
+  }
+  writeFileSync(file, text);
   const blocked = verdicts.filter((v) => v.nsg.verdict === "blocked");
   if (blocked.length === 0) {
     return { detail: `the nsg evaluator lets ${sources.join(", ")} → ${c.node.ip}:${KUBELET_PORT} through; nothing installed (NSG file ${file})`, nsg: verdicts[0]!.nsg };
@@ -155,7 +171,7 @@ async function snatOn(c: FaultContext): Promise<string> {
     argv: ["ip", "netns", "exec", c.node.namespace, c.state.nodeBin, "--import", "tsx", join(c.state.repoRoot, "src", "lab", "chatty-client-main.ts")],
     cwd: c.state.repoRoot, env: { NODETUNNEL_LAB_CHATTY: JSON.stringify(config) },
   });
-  c.state.processes.push(p);
+  c.state.processes.push(p.record);
   writeState(c.state);
   return `chatty client on ${c.node.name}: ${config.attempts} new connections to ${CONTROL_PLANE_IP}:${SERVER_HEALTH_PORT}, one per request, through ${c.node.snatPorts.last - c.node.snatPorts.first + 1} SNAT ports (${c.node.snatPorts.first}-${c.node.snatPorts.last}); stats in ${statsFile}`;
 }
@@ -177,14 +193,15 @@ export function readChattyStats(state: LabState, nodeName: string): ChattyStats 
 
 const table: Record<FaultName, { on(c: FaultContext): Promise<string | { detail: string; nsg: CheckResult }>; off(c: FaultContext): Promise<void> }> = {
   "nsg-deny": { on: nsgOn, off: nsgOff },
+  // Each ufw fault sets the whole state it names, whatever an earlier fault or `lab exec` left in
+  // the node's ufw configuration; its off switch leaves ufw as `lab up` made it.
   "ufw-default": {
     async on(c) {
+      await ufw(c, ["default", "deny", "incoming"]);
       await ufw(c, ["--force", "enable"]);
       return `ufw enabled on ${c.node.name} with its defaults (deny incoming)`;
     },
-    async off(c) {
-      await ufw(c, ["--force", "reset"], true);
-    },
+    off: ufwOff,
   },
   "ufw-deny": {
     async on(c) {
@@ -193,9 +210,7 @@ const table: Record<FaultName, { on(c: FaultContext): Promise<string | { detail:
       await ufw(c, ["--force", "enable"]);
       return `ufw enabled on ${c.node.name}: default allow incoming, deny ${KUBELET_PORT}/tcp`;
     },
-    async off(c) {
-      await ufw(c, ["--force", "reset"], true);
-    },
+    off: ufwOff,
   },
   "iptables-drop": { on: (c) => firewallOn(c, "DROP"), off: (c) => firewallOff(c, "DROP") },
   "iptables-reject": { on: (c) => firewallOn(c, "REJECT"), off: (c) => firewallOff(c, "REJECT") },
@@ -206,13 +221,17 @@ const table: Record<FaultName, { on(c: FaultContext): Promise<string | { detail:
     async on(c) {
       // SIGKILL, as an OOM kill or a crashed node: SIGTERM would make the agent drain (DRAIN, let
       // its connections and pending dials finish), which is a rolling update, not this fault.
-      if (!(await stopRole(c.state, "agent", c.node.name, "SIGKILL"))) return `${c.node.name} runs no agent`;
+      // Refused rather than recorded: a fault that changed nothing would mislead whoever reads `lab status`.
+      if (!c.node.hasAgent) {
+        const withAgent = c.state.plan.nodes.filter((n) => n.hasAgent).map((n) => n.name);
+        throw new Error(`${c.node.name} runs no agent (agents run on ${withAgent.join(", ") || "no node"}): nothing to kill`);
+      }
+      if (!(await stopRole(c.state, "agent", c.node.name, "SIGKILL"))) throw new Error(`the agent on ${c.node.name} is not running: nothing to kill`);
       return `agent on ${c.node.name} killed (SIGKILL)`;
     },
     async off(c) {
       if (!c.node.hasAgent || c.state.processes.some((p) => p.role === "agent" && p.node === c.node.name)) return;
-      startAgent(c.state, c.node);
-      await waitForAgent(c.state, c.node);
+      await waitForAgent(c.state, c.node, { process: startAgent(c.state, c.node) });
     },
   },
   "kubelet-down": {
@@ -222,8 +241,8 @@ const table: Record<FaultName, { on(c: FaultContext): Promise<string | { detail:
     },
     async off(c) {
       if (c.state.processes.some((p) => p.role === "kubelet" && p.node === c.node.name)) return;
-      startKubelet(c.state, c.node);
-      await waitFor(`the kubelet on ${c.node.name}`, async () => (await run(["ss", "-Hltn", `sport = :${KUBELET_PORT}`], { ns: c.node.namespace })).stdout.trim() !== "", 20_000);
+      const started = startKubelet(c.state, c.node);
+      await waitFor(`the kubelet on ${c.node.name}`, async () => (await run(["ss", "-Hltn", `sport = :${KUBELET_PORT}`], { ns: c.node.namespace })).stdout.trim() !== "", 20_000, { process: started });
     },
   },
 };

@@ -17,7 +17,20 @@ export interface StartProcess {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-export function startProcess(p: StartProcess): LabProcess {
+/** How a lab process ended: its exit code, or the signal that ended it. */
+export interface ProcessExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A process this lab command started: its record for the state, and its end, while this command runs. */
+export interface StartedProcess {
+  readonly record: LabProcess;
+  /** Settles when the process ends (only observable by the command that started it). */
+  readonly exited: Promise<ProcessExit>;
+}
+
+export function startProcess(p: StartProcess): StartedProcess {
   const log = join(stateDir(p.prefix), "logs", `${p.role}${p.node ? "-" + p.node : ""}.log`);
   const fd = openSync(log, "a", 0o600);
   try {
@@ -28,11 +41,30 @@ export function startProcess(p: StartProcess): LabProcess {
       env: { PATH: pathEnv, HOME: "/root", NODETUNNEL_LAB: p.prefix, NO_COLOR: "1", ...p.env },
     });
     if (child.pid === undefined) throw new Error(`could not start ${p.argv.join(" ")}`);
+    // unref: the lab outlives the command that started it; the exit is still reported while the command runs.
+    const exited = new Promise<ProcessExit>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
     child.unref();
-    return { role: p.role, node: p.node, namespace: p.namespace, pid: child.pid, log };
+    return { record: { role: p.role, node: p.node, namespace: p.namespace, pid: child.pid, log }, exited };
   } finally {
     closeSync(fd);
   }
+}
+
+/** The last `lines` lines of a process's log ("" when there is none). */
+export function logTail(log: string, lines = 15): string {
+  try {
+    return readFileSync(log, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+/** "the server (pid 9) exited with code 1 while waiting for …", with the end of its log: why a wait was given up. */
+export function describeExit(p: LabProcess, exit: ProcessExit, during: string): string {
+  const who = `the ${p.role}${p.node ? " on " + p.node : ""} (pid ${p.pid})`;
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const tail = logTail(p.log);
+  return `${who} ${how} ${during}; ${tail ? `the end of its log ${p.log}:\n${tail.replace(/^/gm, "  ")}` : `its log ${p.log} is empty`}`;
 }
 
 /** Is `pid` alive and still one of ours (started with NODETUNNEL_LAB=<prefix>)? Guards against PID reuse. */

@@ -1,6 +1,6 @@
 // The lab's state file under /run/nodetunnel-lab/<prefix>/: what was created (recorded before it
 // is created, so `lab down` can undo a half-built lab), the processes started, the faults on.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LabPlan } from "./lab-plan.js";
 
@@ -30,7 +30,10 @@ export interface LabState {
   readonly repoRoot: string;
   readonly nodeBin: string;
   namespaces: string[];
-  /** Root-namespace blackhole routes this lab added (and so removes). */
+  /**
+   * Root-namespace blackhole routes this lab holds: those it added and those it shares with the
+   * other labs that hold them (never the host's own). The last lab holding a route removes it.
+   */
   routes: string[];
   processes: LabProcess[];
   /** "fault node" → how to switch it off (kept so `fault ... --off` and `down` know what is on). */
@@ -54,4 +57,15 @@ export function writeState(state: LabState): void {
   const file = stateFile(state.plan.prefix);
   writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
+}
+
+/** The state of every other lab (any prefix but `prefix`), half-built ones included. */
+export function otherLabStates(prefix: string): LabState[] {
+  let names: string[];
+  try {
+    names = readdirSync(STATE_ROOT);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n !== prefix).map(readState).filter((s): s is LabState => s !== null);
 }

@@ -1,8 +1,8 @@
 // Builds and removes the lab's namespaces, links, routes and router rules (lab-plan.ts shows the
 // picture). Every resource is recorded in the state before it is created.
 import { CONTROL_PLANE_IP, LAB_RANGES, OUTBOUND_IP, ROUTER_CP_SIDE_IP, ROUTER_NODE_SIDE_IP, type LabNode, type LabPlan } from "./lab-plan.js";
-import { writeState, type LabState } from "./lab-state.js";
-import { run } from "./run-command.js";
+import { otherLabStates, writeState, type LabState } from "./lab-state.js";
+import { CommandError, run } from "./run-command.js";
 
 /** The router chain that plays the NSG on the node subnet: FORWARD jumps to it first. */
 export const NSG_CHAIN = "NSG";
@@ -19,14 +19,43 @@ async function veth(a: { ns: string; name: string }, b: { ns: string; name: stri
   await run(["ip", "link", "add", a.name, "netns", a.ns, "type", "veth", "peer", "name", b.name, "netns", b.ns]);
 }
 
+export async function blackholeRanges(): Promise<Set<string>> {
+  const out = (await run(["ip", "route", "show", "type", "blackhole"])).stdout;
+  return new Set(out.split("\n").map((l) => /^blackhole (\S+)/.exec(l.trim())?.[1]).filter((r): r is string => r !== undefined));
+}
+
+/**
+ * Blackholes the lab's ranges in the root namespace. A route already there is shared when another
+ * lab holds it (this lab holds it too, so whichever lab goes down last removes it) and left alone
+ * when none does (the host's own: no lab removes it).
+ */
 export async function addBlackholes(state: LabState): Promise<void> {
-  const existing = (await run(["ip", "route", "show", "type", "blackhole"])).stdout;
+  const existing = await blackholeRanges();
+  const heldByLabs = new Set(otherLabStates(state.plan.prefix).flatMap((s) => s.routes));
   for (const range of LAB_RANGES) {
-    if (existing.split("\n").some((l) => l.includes(range))) continue; // another lab put it there; it removes it
+    if (existing.has(range) && !heldByLabs.has(range)) continue;
     state.routes.push(range);
     writeState(state);
-    await run(["ip", "route", "add", "blackhole", range]);
+    if (existing.has(range)) continue;
+    const r = await run(["ip", "route", "add", "blackhole", range], { allowFailure: true });
+    // A lab coming up at the same moment may have added it first: then it is shared.
+    if (r.code !== 0 && !(await blackholeRanges()).has(range)) throw new CommandError(["ip", "route", "add", "blackhole", range], r);
   }
+}
+
+/**
+ * Removes the routes `held` (those of a lab going down) unless another lab is still there: every
+ * lab needs all of them while it runs. Call it after this lab's own state is gone.
+ */
+export async function removeBlackholes(prefix: string, held: readonly string[], progress: (line: string) => void): Promise<string[]> {
+  if (held.length === 0) return [];
+  const others = otherLabStates(prefix).map((s) => s.plan.prefix);
+  if (others.length > 0) {
+    progress(`keeping the blackhole routes ${held.join(", ")}: lab ${others.join(", ")} still uses them`);
+    return [];
+  }
+  for (const range of held) await run(["ip", "route", "del", "blackhole", range], { allowFailure: true });
+  return held.map((range) => `blackhole ${range}`);
 }
 
 /** Refuses to start if the host itself uses an address in the lab's ranges (the blackhole would cut it off). */

@@ -7,9 +7,9 @@ import {
   AGENT_HEALTH_PORT, AGENT_PORT, CONTROL_PLANE_IP, HTTP_CONNECT_PORT, KUBELET_PORT, SERVER_ADMIN_PORT, SERVER_HEALTH_PORT,
   findNode, ownedNamespacePattern, planLab, type LabNode, type LabPlan, type LabPlanInput,
 } from "./lab-plan.js";
-import { killNamespacePids, startProcess, stopProcesses, isOurs } from "./lab-processes.js";
+import { describeExit, killNamespacePids, startProcess, stopProcesses, isOurs, type ProcessExit, type StartedProcess } from "./lab-processes.js";
 import { STATE_ROOT, readState, stateDir, writeState, type LabProcess, type LabState } from "./lab-state.js";
-import { addBlackholes, buildRouter, checkRangesFree, describePlan } from "./lab-topology.js";
+import { addBlackholes, buildRouter, checkRangesFree, describePlan, removeBlackholes } from "./lab-topology.js";
 import { onNode, prepareNodeEtc } from "./node-exec.js";
 import { run } from "./run-command.js";
 
@@ -34,6 +34,8 @@ export interface LabRuntime {
   /** The node binary to run them with. */
   readonly nodeBin: string;
   readonly progress?: Progress;
+  /** Aborting it (the CLI does on SIGINT/SIGTERM) stops `lab up` between steps; it then tears down what it built. */
+  readonly signal?: AbortSignal;
 }
 
 const REQUIRED_TOOLS = ["ip", "iptables", "iptables-save", "ufw", "conntrack", "unshare", "curl", "ss", "mount"];
@@ -52,6 +54,8 @@ export async function checkPrerequisites(uid: number): Promise<void> {
 
 export async function labUp(input: LabPlanInput, certs: LabCertificates, rt: LabRuntime): Promise<LabState> {
   const progress = rt.progress ?? (() => {});
+  const signal = rt.signal ?? new AbortController().signal;
+  signal.throwIfAborted();
   const plan = planLab(input);
   const old = readState(plan.prefix);
   if (old !== null || (await ownedNamespaces(plan.prefix)).length > 0) {
@@ -67,8 +71,10 @@ export async function labUp(input: LabPlanInput, certs: LabCertificates, rt: Lab
     writePki(plan, certs);
     progress("blackholing the lab's address ranges in the root namespace");
     await addBlackholes(state);
+    signal.throwIfAborted();
     progress(`creating namespaces ${plan.routerNamespace}, ${plan.cpNamespace}, ${plan.nodes.map((n) => n.namespace).join(", ")}`);
     await buildRouter(state);
+    signal.throwIfAborted();
     for (const node of plan.nodes) prepareNodeEtc(plan.prefix, node);
     progress("checking the network: every node reaches the control plane through the router");
     for (const node of plan.nodes) {
@@ -77,27 +83,29 @@ export async function labUp(input: LabPlanInput, certs: LabCertificates, rt: Lab
         if ((await run(["sh", "-c", "command -v ping"], { allowFailure: true })).code === 0) throw new Error(`${node.name} cannot reach ${CONTROL_PLANE_IP}`);
       });
     }
+    signal.throwIfAborted();
     progress("starting the nodetunnel server in the control plane");
-    startServer(state);
-    await waitFor(`the server's health port`, () => httpCode(plan.cpNamespace, `http://127.0.0.1:${SERVER_HEALTH_PORT}/healthz`).then((c) => c === 200), 20_000);
-    for (const node of plan.nodes) {
+    const server = startServer(state);
+    await waitFor(`the server's health port`, () => httpCode(plan.cpNamespace, `http://127.0.0.1:${SERVER_HEALTH_PORT}/healthz`).then((c) => c === 200), 20_000, { process: server, signal });
+    const kubelets = plan.nodes.map((node) => {
       progress(`starting the kubelet on ${node.name} (${node.ip}:${KUBELET_PORT})`);
-      startKubelet(state, node);
+      return { node, started: startKubelet(state, node) };
+    });
+    for (const { node, started } of kubelets) {
+      await waitFor(`the kubelet on ${node.name}`, () => httpCode(node.namespace, `https://${node.ip}:${KUBELET_PORT}/healthz`).then((c) => c === 200), 20_000, { process: started, signal });
     }
-    for (const node of plan.nodes) {
-      await waitFor(`the kubelet on ${node.name}`, () => httpCode(node.namespace, `https://${node.ip}:${KUBELET_PORT}/healthz`).then((c) => c === 200), 20_000);
-    }
-    for (const node of plan.nodes.filter((n) => n.hasAgent)) {
+    const agents = plan.nodes.filter((n) => n.hasAgent).map((node) => {
       progress(`starting the agent on ${node.name}`);
-      startAgent(state, node);
-    }
-    for (const node of plan.nodes.filter((n) => n.hasAgent)) await waitForAgent(state, node);
+      return { node, started: startAgent(state, node) };
+    });
+    for (const { node, started } of agents) await waitForAgent(state, node, { process: started, signal });
     state.ready = true;
     writeState(state);
     for (const line of describePlan(plan)) progress(line);
     return state;
   } catch (err) {
-    progress(`lab up failed (${err instanceof Error ? err.message : String(err)}); tearing down what was built`);
+    const why = (err instanceof Error ? err.message : String(err)).split("\n")[0]; // the caller prints all of it
+    progress(signal.aborted ? `lab up ${why}: tearing down what was built` : `lab up failed (${why}); tearing down what was built`);
     await labDown(plan.prefix, progress);
     throw err;
   }
@@ -122,12 +130,15 @@ function writePki(plan: LabPlan, certs: LabCertificates): void {
 const pki = (state: LabState, name: string) => join(stateDir(state.plan.prefix), "pki", name);
 const cli = (state: LabState) => [state.nodeBin, join(state.repoRoot, "bin", "nodetunnel.js")];
 
-function record(state: LabState, p: LabProcess): void {
+/** Into the state at once, in the same turn as the spawn: nothing (not even a signal's handler) runs in between. */
+function record(state: LabState, started: StartedProcess): StartedProcess {
+  const p = started.record;
   state.processes = [...state.processes.filter((q) => !(q.role === p.role && q.node === p.node)), p];
   writeState(state);
+  return started;
 }
 
-export function startServer(state: LabState): void {
+export function startServer(state: LabState): StartedProcess {
   const argv = [
     ...cli(state), "server",
     "--uds-name", join(stateDir(state.plan.prefix), "grpc-frontend.sock"), "--server-port=0",
@@ -136,22 +147,22 @@ export function startServer(state: LabState): void {
     "--cluster-cert", pki(state, "server.crt"), "--cluster-key", pki(state, "server.key"), "--cluster-ca-cert", pki(state, "ca.crt"),
     `--proxy-strategies=${state.plan.proxyStrategies}`, "--backend-dial-timeout=10s", "--log-level=info",
   ];
-  record(state, startProcess({
+  return record(state, startProcess({
     prefix: state.plan.prefix, role: "server", node: null, namespace: state.plan.cpNamespace,
     argv: ["ip", "netns", "exec", state.plan.cpNamespace, ...argv], cwd: state.repoRoot,
   }));
 }
 
-export function startKubelet(state: LabState, node: LabNode): void {
+export function startKubelet(state: LabState, node: LabNode): StartedProcess {
   const config = { nodeName: node.name, certFile: pki(state, `kubelet-${node.name}.crt`), keyFile: pki(state, `kubelet-${node.name}.key`), host: "0.0.0.0", port: KUBELET_PORT };
-  record(state, startProcess({
+  return record(state, startProcess({
     prefix: state.plan.prefix, role: "kubelet", node: node.name, namespace: node.namespace,
     argv: ["ip", "netns", "exec", node.namespace, state.nodeBin, "--import", "tsx", join(state.repoRoot, "src", "lab", "kubelet-main.ts")],
     cwd: state.repoRoot, env: { NODETUNNEL_LAB_KUBELET: JSON.stringify(config) },
   }));
 }
 
-export function startAgent(state: LabState, node: LabNode): void {
+export function startAgent(state: LabState, node: LabNode): StartedProcess {
   const argv = [
     ...cli(state), "agent",
     `--proxy-server-host=${CONTROL_PLANE_IP}`, `--proxy-server-port=${AGENT_PORT}`,
@@ -161,14 +172,14 @@ export function startAgent(state: LabState, node: LabNode): void {
     // Short enough that a dropped SYN shows as the agent's "i/o timeout" before the server's 10 s backend timeout.
     "--dial-timeout=3s", "--sync-interval=500ms", "--sync-interval-cap=2s", "--log-level=info",
   ];
-  record(state, startProcess({
+  return record(state, startProcess({
     prefix: state.plan.prefix, role: "agent", node: node.name, namespace: node.namespace,
     argv: ["ip", "netns", "exec", node.namespace, ...argv], cwd: state.repoRoot,
   }));
 }
 
-export async function waitForAgent(state: LabState, node: LabNode, timeoutMs = 20_000): Promise<void> {
-  await waitFor(`the agent on ${node.name} to connect`, () => httpCode(node.namespace, `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`).then((c) => c === 200), timeoutMs);
+export async function waitForAgent(state: LabState, node: LabNode, options: WaitOptions & { readonly timeoutMs?: number } = {}): Promise<void> {
+  await waitFor(`the agent on ${node.name} to connect`, () => httpCode(node.namespace, `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`).then((c) => c === 200), options.timeoutMs ?? 20_000, options);
 }
 
 /** Stops the recorded process of `role` on `node` (by its PID; SIGTERM unless told); returns whether one was running. */
@@ -186,12 +197,34 @@ export async function httpCode(ns: string, url: string): Promise<number> {
   return Number(r.stdout.trim()) || 0;
 }
 
-export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+export interface WaitOptions {
+  /** The process that should become ready: if it ends first, the wait fails at once with its exit and its log's end. */
+  readonly process?: StartedProcess;
+  readonly signal?: AbortSignal;
+}
+
+export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, options: WaitOptions = {}): Promise<void> {
+  const { process: started, signal } = options;
+  let exit: ProcessExit | undefined;
+  void started?.exited.then((e) => (exit = e));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    signal?.throwIfAborted();
     if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 200));
+    if (exit) throw new Error(describeExit(started!.record, exit, `while lab waited for ${what}`));
+    // The pause ends early when the process ends or the signal aborts.
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, 200);
+      signal?.addEventListener("abort", done, { once: true });
+      void started?.exited.then(done);
+    });
   }
+  signal?.throwIfAborted();
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
@@ -218,11 +251,9 @@ export async function labDown(prefix: string, progress: Progress = () => {}): Pr
     await run(["ip", "netns", "del", ns], { allowFailure: true });
     removed.push(ns);
   }
-  for (const range of state?.routes ?? []) {
-    await run(["ip", "route", "del", "blackhole", range], { allowFailure: true });
-    removed.push(`blackhole ${range}`);
-  }
+  // The state goes first: a lab going down at the same moment then sees this one gone, and one of the two removes the routes.
   rmSync(stateDir(prefix), { recursive: true, force: true });
+  removed.push(...(await removeBlackholes(prefix, state?.routes ?? [], progress)));
   try {
     if (existsSync(STATE_ROOT) && readdirSync(STATE_ROOT).length === 0) rmSync(STATE_ROOT, { recursive: true, force: true });
   } catch {

@@ -17,43 +17,8 @@
 // may be reached from several places, and whoever reads `iptables --delete CHAIN n` reads that
 // rule alone. The fix for these is an ACCEPT for the flow alone (its protocol, port and source),
 // inserted just before the blocker in the blocker's chain, which opens exactly the flow.
+import { ALL_PORTS, complement, intersect, normalise } from "../port-ranges.js";
 import type { PortRange, Rule } from "./model.js";
-
-const ALL_PORTS: readonly PortRange[] = [[0, 65535]];
-
-function normalise(ranges: readonly PortRange[]): PortRange[] {
-  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
-  const out: [number, number][] = [];
-  for (const [lo, hi] of sorted) {
-    const last = out[out.length - 1];
-    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
-    else out.push([lo, hi]);
-  }
-  return out;
-}
-
-function complement(ranges: readonly PortRange[]): PortRange[] {
-  const out: PortRange[] = [];
-  let next = 0;
-  for (const [lo, hi] of normalise(ranges)) {
-    if (lo > next) out.push([next, lo - 1]);
-    next = hi + 1;
-  }
-  if (next <= 65535) out.push([next, 65535]);
-  return out;
-}
-
-function intersect(a: readonly PortRange[], b: readonly PortRange[]): PortRange[] {
-  const out: PortRange[] = [];
-  for (const [alo, ahi] of a) {
-    for (const [blo, bhi] of b) {
-      const lo = Math.max(alo, blo);
-      const hi = Math.min(ahi, bhi);
-      if (lo <= hi) out.push([lo, hi]);
-    }
-  }
-  return normalise(out);
-}
 
 /** The destination ports the rule's own matches allow; null where it has no destination-port match. */
 export function destinationPortsOf(rule: Rule): readonly PortRange[] | null {

@@ -18,46 +18,9 @@
 // - a verdict map (`tcp dport vmap { 10250 : drop, 22 : accept }`): the rule holds every entry.
 // Only the rule's own matches count, never those of a jump that leads to its chain: a chain may be
 // reached from several places, and `nft delete rule ... handle N` removes the rule for all of them.
+import { ALL_PORTS, complement, intersect, normalise, type PortRange } from "../port-ranges.js";
 import type { NftFlow } from "./evaluate-nftables.js";
 import type { NftKey, NftRule, NftStatement } from "./nft-model.js";
-
-type PortRange = readonly [number, number];
-
-const ALL_PORTS: readonly PortRange[] = [[0, 65535]];
-
-function normalise(ranges: readonly PortRange[]): PortRange[] {
-  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
-  const out: [number, number][] = [];
-  for (const [lo, hi] of sorted) {
-    const last = out[out.length - 1];
-    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
-    else out.push([lo, hi]);
-  }
-  return out;
-}
-
-function complement(ranges: readonly PortRange[]): PortRange[] {
-  const out: PortRange[] = [];
-  let next = 0;
-  for (const [lo, hi] of normalise(ranges)) {
-    if (lo > next) out.push([next, lo - 1]);
-    next = hi + 1;
-  }
-  if (next <= 65535) out.push([next, 65535]);
-  return out;
-}
-
-function intersect(a: readonly PortRange[], b: readonly PortRange[]): PortRange[] {
-  const out: PortRange[] = [];
-  for (const [alo, ahi] of a) {
-    for (const [blo, bhi] of b) {
-      const lo = Math.max(alo, blo);
-      const hi = Math.min(ahi, bhi);
-      if (lo <= hi) out.push([lo, hi]);
-    }
-  }
-  return normalise(out);
-}
 
 /** `10250` or `10000-11000`; null for a service name or anything else the doctor does not read as a number. */
 function portAtom(atom: string): PortRange | null {

@@ -2,7 +2,14 @@
 // closing the connections whose readers took nothing, the largest first, never one that drains.
 import assert from "node:assert/strict";
 import { it } from "node:test";
+import { pino } from "pino";
+import { closeResponse } from "../protocol/index.js";
+import type { Endpoint, EndpointHandlers } from "./endpoint.js";
+import { defaultFlowOptions } from "./flow-options.js";
 import { MemoryBudget, type BudgetMember } from "./memory-budget.js";
+import { createChannelPair } from "./packet-channel.js";
+import { SendScheduler } from "./send-scheduler.js";
+import { TunnelConnection } from "./tunnel-connection.js";
 
 class FakeMember implements BudgetMember {
   deliveredBytes = 0;
@@ -58,4 +65,40 @@ it("a pause that drains by itself closes nothing, and a member that left is neve
   await tick(60);
   assert.equal(a.shedWith, undefined);
   assert.equal(b.shedWith, undefined);
+});
+
+it("a connection that finished is never counted again, even when its endpoint drains later (a gRPC frontend writing out its tail)", async () => {
+  // Like FrontendStreamEndpoint: end() queues the close behind the data, which stays buffered.
+  class TailEndpoint implements Endpoint {
+    buffered = 0;
+    handlers: EndpointHandlers | undefined;
+    start(h: EndpointHandlers) { this.handlers = h; }
+    write(c: Uint8Array) { this.buffered += c.length; return this.buffered < 64 * 1024; }
+    get writableLength() { return this.buffered; }
+    pause() {}
+    resume() {}
+    end() {}
+    destroy() {}
+  }
+  const [ours, theirs] = createChannelPair();
+  theirs.start({ packet: () => {}, drain: () => {}, close: () => {} });
+  ours.start({ packet: () => {}, drain: () => {}, close: () => {} });
+  const budget = new MemoryBudget(100 << 20, 20);
+  const endpoint = new TailEndpoint();
+  const conn = new TunnelConnection({
+    connectID: 7n, endpoint, scheduler: new SendScheduler(ours, 64 * 1024), flow: defaultFlowOptions, credit: true, budget,
+    side: { localClose: (id, e) => closeResponse(id, e), peerCloseReply: () => null, awaitPeerCloseMs: 0 },
+    log: pino({ level: "silent" }), onFinished: () => {},
+  });
+  conn.start();
+  conn.peerData(new Uint8Array(200 * 1024));
+  assert.equal(budget.usedBytes, 200 * 1024);
+  conn.peerClose("");
+  assert.equal(budget.usedBytes, 0, "settled when it finished");
+  endpoint.buffered = 40 * 1024;
+  endpoint.handlers!.localDrain();
+  assert.equal(budget.usedBytes, 0, "a late drain does not count the finished connection again");
+  assert.equal(conn.heldBytes, 0);
+  ours.destroy();
+  theirs.destroy();
 });

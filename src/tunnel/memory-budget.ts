@@ -96,6 +96,7 @@ export class MemoryBudget {
   }
 
   private armShedCheck(): void {
+    clearTimeout(this.shedTimer);
     this.deliveredAtCheck = new Map([...this.members].map((m) => [m, m.deliveredBytes]));
     this.shedTimer = setTimeout(() => this.shedStalled(), this.shedAfterMs);
     this.shedTimer.unref();
@@ -111,11 +112,10 @@ export class MemoryBudget {
       .sort((a, b) => b.heldBytes - a.heldBytes);
     const resumeAt = this.limitBytes / 2;
     const usedBefore = this.used;
-    let expected = this.used;
     let shed = 0;
     for (const m of stalled) {
-      if (expected <= resumeAt) break;
-      expected -= m.heldBytes;
+      // What is actually left, not what was expected: a member that cannot be closed frees nothing.
+      if (this.used <= resumeAt) break;
       shed++;
       m.shed(`closed to free memory: the process holds ${usedBefore} bytes for its local readers, over its budget of ${this.limitBytes}, and this connection's reader took none of its ${m.heldBytes} bytes for ${this.shedAfterMs} ms`);
     }

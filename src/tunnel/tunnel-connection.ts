@@ -319,9 +319,11 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner, BudgetMem
     this.finish(reason);
   }
 
+  // Only while open: a closing or finished connection settled its bytes (releaseBuffered), and a
+  // late drain of its endpoint (a gRPC frontend still writing out its tail) must not count it again.
   private account(): void {
     const budget = this.o.budget;
-    if (!budget) return;
+    if (!budget || this.state !== "open") return;
     const now = this.o.endpoint.writableLength;
     if (now > 0 && this.accountedBytes === 0) budget.join(this);
     else if (now === 0 && this.accountedBytes > 0) budget.leave(this);

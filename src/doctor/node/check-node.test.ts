@@ -227,10 +227,10 @@ describe("checkNode", () => {
       const deny = ufwVerboseDeny.replace("22/tcp                     ALLOW IN    Anywhere                  \n",
         "10250/tcp                  DENY IN     Anywhere                  \n10250/tcp                  ALLOW IN    10.224.0.0/16             \n22/tcp                     ALLOW IN    Anywhere                  \n");
       const r = checkNode(state({ ufwStatus: ok(deny) }), opts);
-      assert.deepEqual(finding(r, "ufw").map((f) => f.fixes.map((x) => x.command)), SOURCES.map((s) => [`ufw insert 1 allow from ${s} to ${NODE_IP} port 10250 proto tcp`, "ufw delete 2"]), "each planned alone");
+      assert.deepEqual(finding(r, "ufw").map((f) => f.fixes.map((x) => x.command)), SOURCES.map((s) => [`ufw insert 1 allow from ${s} to ${NODE_IP} port 10250 proto tcp`, "ufw --force delete 2"]), "each planned alone");
       assert.deepEqual(commands(r), [
         `ufw insert 1 allow from 10.224.0.4 to ${NODE_IP} port 10250 proto tcp`,
-        "ufw delete 2",
+        "ufw --force delete 2",
         `ufw insert 2 allow from 10.224.0.6 to ${NODE_IP} port 10250 proto tcp`,
       ]);
     });
@@ -240,7 +240,7 @@ describe("checkNode", () => {
       const ufw = ufwVerboseDeny.replace("22/tcp                     ALLOW IN    Anywhere                  \n",
         "10250/tcp                  DENY IN     10.224.0.6                \n10250/tcp                  ALLOW IN    10.224.0.0/16             \n22/tcp                     ALLOW IN    Anywhere                  \n");
       const r = checkNode(state({ iptablesSave: ok(ufwSave), ufwStatus: ok(ufw) }), { ...opts, sources: ["10.224.0.6", "10.224.0.6"] });
-      assert.deepEqual(commands(r), ["ufw insert 1 allow from 10.224.0.6 to any port 10250 proto tcp", "ufw delete 2"]);
+      assert.deepEqual(commands(r), ["ufw insert 1 allow from 10.224.0.6 to any port 10250 proto tcp", "ufw --force delete 2"]);
     });
   });
 });

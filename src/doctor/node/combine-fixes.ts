@@ -63,8 +63,8 @@ function parse(command: string): Parsed {
   if (m) return { kind: "insert", list: `${m[1]} ${m[2]}`, number: Number(m[3]), rule: m[4]!, form: (n) => `${m![1]} --insert ${m![2]} ${n} ${m![4]}` };
   m = /^(ip6?tables)-save > \S+$/.exec(command);
   if (m) return { kind: "save", family: m[1]! };
-  m = /^ufw delete (\d+)$/.exec(command);
-  if (m) return { kind: "delete", list: "ufw", number: Number(m[1]), form: (n) => `ufw delete ${n}` };
+  m = /^ufw --force delete (\d+)$/.exec(command);
+  if (m) return { kind: "delete", list: "ufw", number: Number(m[1]), form: (n) => `ufw --force delete ${n}` };
   m = /^ufw (?:insert (\d+) |(prepend) )?((?:allow|deny|reject|limit) .+)$/.exec(command);
   if (m) {
     const rule = m[3]!;
@@ -89,7 +89,8 @@ const renumberedNote = (from: number, to: number) =>
 export function combineFixes(findings: readonly CheckResult[]): Fix[] {
   const out: Fix[] = [];
   const saves: Fix[] = [];
-  const seen = new Set<string>();
+  // Where each unnumbered command already stands in `out`.
+  const otherAt = new Map<string, number>();
   const combined = new Map<string, ListEdits>();
   const editsOf = (map: Map<string, ListEdits>, list: string) => map.get(list) ?? map.set(list, noEdits()).get(list)!;
   for (const finding of findings) {
@@ -103,8 +104,15 @@ export function combineFixes(findings: readonly CheckResult[]): Fix[] {
         continue;
       }
       if (p.kind === "other") {
-        if (!seen.has(fix.command)) out.push(fix);
-        seen.add(fix.command);
+        // The same command for two findings (an edit of /etc/ufw/before.rules for two sources) is
+        // run once, but each finding's description says what to do in it: keep them all.
+        const at = otherAt.get(fix.command);
+        if (at === undefined) {
+          otherAt.set(fix.command, out.length);
+          out.push(fix);
+        } else if (!out[at]!.description.includes(fix.description)) {
+          out[at] = { ...out[at]!, description: `${out[at]!.description} Also: ${fix.description}` };
+        }
         continue;
       }
       const fam = p.list === "ufw" ? family : 0;

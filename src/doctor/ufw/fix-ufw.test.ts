@@ -6,7 +6,7 @@ import { checkUfw } from "./check-ufw.js";
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "../../../test/fixtures/doctor/ufw", name), "utf8");
 
-// What `ufw insert N <rule>` / `ufw prepend <rule>` / `ufw <rule>` / `ufw delete N` does to the
+// What `ufw insert N <rule>` / `ufw prepend <rule>` / `ufw <rule>` / `ufw --force delete N` does to the
 // rule table of `ufw status` (plain, verbose or numbered) for IPv4 allows: a row ahead of the Nth
 // rule row (or first), after the last IPv4 inbound row, or the Nth row removed; numbered output is
 // renumbered as ufw would. Only the forms fixUfw writes.
@@ -17,7 +17,7 @@ function applyUfwCommand(text: string, command: string): string {
   while (end < lines.length && lines[end]!.trim() !== "") end++;
   const numbered = /^\[\s*\d+\]/.test(lines[first] ?? "");
   const rows = lines.slice(first, end).map((r) => (numbered ? r.replace(/^\[\s*\d+\] /, "") : r));
-  const del = /^ufw delete (\d+)$/.exec(command);
+  const del = /^ufw --force delete (\d+)$/.exec(command);
   if (del) {
     assert.ok(Number(del[1]) <= rows.length, `no rule ${del[1]}: ${command}`);
     rows.splice(Number(del[1]) - 1, 1);

@@ -55,7 +55,9 @@ export function fixUfw(status: UfwStatus, flow: UfwFlow, evaluation: UfwEvaluati
     fixes.push(d.numberExact
       ? {
         description: `Optionally, also delete the blocking rule (it then stops blocking every other source too): it is rule ${d.number} now and rule ${d.number + 1} once the allow above is inserted, as this command assumes (run on its own, without the insert, it would be "ufw delete ${d.number}").`,
-        command: `ufw delete ${d.number + 1}`,
+        // --force: a numbered delete otherwise asks "Proceed with operation (y|n)?" and, pasted
+        // in a block, takes the next line as its answer.
+        command: `ufw --force delete ${d.number + 1}`,
       }
       : {
         description: "Optionally, also delete the blocking rule (it then stops blocking every other source too); deleted by its text because its number is not certain.",

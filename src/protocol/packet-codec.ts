@@ -182,6 +182,13 @@ class Reader {
     return this.fail("varint longer than 10 bytes");
   }
 
+  /** A field's tag; as protobuf-go, a field number past 2^29-1 (a tag past 32 bits) is refused. */
+  tag(): number {
+    const tag = this.uint();
+    if (tag > 0xffffffff) this.fail("field number out of range");
+    return tag;
+  }
+
   /** A varint as int64 (two's complement, as protobuf int64). */
   int64(): bigint {
     const start = this.pos;
@@ -238,7 +245,7 @@ class Reader {
         if (depth > 32) this.fail("groups nested too deeply");
         for (;;) {
           if (this.pos >= this.end) this.fail("unterminated group");
-          const tag = this.uint();
+          const tag = this.tag();
           const wt = tag & 7;
           if (wt === WIRE_END_GROUP) {
             if (tag >>> 3 !== fieldNo) this.fail("mismatched end group");
@@ -295,7 +302,7 @@ function readMember(buf: Uint8Array, start: number, end: number, member: number,
   const lenFields = STRING_FIELDS[member]!;
   const intFields = INT64_FIELDS[member]!;
   while (r.pos < end) {
-    const tag = r.uint();
+    const tag = r.tag();
     const no = tag >>> 3;
     const wt = tag & 7;
     if (no === 0) r.fail("field number 0");
@@ -333,7 +340,7 @@ export function decodePacket(buf: Uint8Array, o: DecodeOptions = {}): Packet {
   let lastMember = 0;
   const occurrences: Array<[member: number, start: number, end: number]> = [];
   while (r.pos < buf.length) {
-    const tag = r.uint();
+    const tag = r.tag();
     const no = tag >>> 3;
     const wt = tag & 7;
     if (no === 0) r.fail("field number 0");

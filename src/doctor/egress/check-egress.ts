@@ -79,6 +79,64 @@ const allowEgress = (p: ProbeResult): Fix => ({
     `--destination-address-prefixes ${isIP(p.host) !== 0 ? p.host : "AzureCloud"} --destination-port-ranges ${p.port}`,
 });
 
+/**
+ * A rule on this machine that stops the connection before it leaves (doctor node walks the node's
+ * filter OUTPUT chain, check-output.ts): what the probe saw is explained by it, not by the path.
+ */
+export interface LocalEgressBlock {
+  readonly host: string;
+  readonly port: number;
+  /** "iptables OUTPUT rule 1 (-A OUTPUT ...)", or "the iptables OUTPUT policy DROP". */
+  readonly where: string;
+  /** The deciding rule, as doctor iptables' decidedBy names it (rule null: the chain's policy). */
+  readonly rule: { readonly command: string; readonly table: "filter"; readonly chain: string; readonly rule: number | null; readonly text: string };
+  readonly effect: "drop" | "reject";
+  readonly fixes: readonly Fix[];
+  /** The commands that open it, in order, for the summary. */
+  readonly steps: readonly string[];
+}
+
+// What a DROP in OUTPUT (a SYN that never leaves: a timeout) or a REJECT there (refused or
+// unreachable) can make the probe see; DNS or TLS failures are not its doing.
+const localOutcomes = new Set<ProbeOutcome>(["timeout", "refused", "unreachable"]);
+
+const seen: Record<ProbeOutcome, (p: ProbeResult) => string> = {
+  ...phrase,
+  timeout: (p) => `timed out after ${p.elapsedMs} ms`,
+  refused: () => "refused the connection",
+  unreachable: (p) => `is unreachable (${p.reason ?? "no route"})`,
+};
+
+const stepsSentence = (steps: readonly string[]) =>
+  steps.length === 0 ? "" : steps.length === 1 ? `; fix on this node: ${steps[0]}` : `; fix on this node, in this order: ${steps.join(", then ")}`;
+
+/**
+ * The egress result with each failed probe of the blocked target explained by the local rule:
+ * its summary names the rule instead of a firewall, NSG or route on the path, and its fixes are
+ * the node's (iptables) instead of an NSG rule. Other probes keep their wording and fixes.
+ */
+export function withLocalBlock(result: CheckResult, block: LocalEgressBlock): CheckResult {
+  const probes = (result.probes ?? []) as readonly ProbeResult[];
+  const blocked = (p: ProbeResult) => p.host === block.host && p.port === block.port && localOutcomes.has(p.result);
+  const failed = probes.filter((p) => p.result !== "connected");
+  if (!failed.some(blocked)) return result;
+  const first = failed[0]!;
+  const more = failed.length > 1 ? ` (and ${failed.length - 1} more of ${probes.length} targets failed)` : "";
+  const verb = block.effect === "drop" ? "drops" : "rejects";
+  const summary = blocked(first)
+    ? `${first.target} ${seen[first.result](first)}: this node's own firewall ${verb} the connection before it leaves the node, at ${block.where}${stepsSentence(block.steps)}${more}.`
+    : result.summary;
+  // checkEgress gives one fix per failed probe, in order: the other probes keep theirs.
+  const own = result.fixes.length === failed.length ? result.fixes : null;
+  const fixes = failed.flatMap((p, i) => (blocked(p) ? [...block.fixes] : own ? [own[i]!] : []));
+  return {
+    ...result,
+    summary,
+    fixes: fixes.filter((f, i) => fixes.findIndex((g) => g.command === f.command) === i),
+    blockedBy: { ...block.rule, effect: block.effect },
+  };
+}
+
 const fixFor: Partial<Record<ProbeOutcome, (p: ProbeResult, alpn: string | undefined) => Fix>> = {
   timeout: allowEgress,
   unreachable: (p) => ({ description: `Check the route to ${p.host} and any local firewall rule that rejects outbound TCP ${p.port}; then re-test`, command: `ip route get ${isIP(p.host) !== 0 ? p.host : "<address-of-" + p.host + ">"} && ${nc(p)}` }),

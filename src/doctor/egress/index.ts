@@ -1,6 +1,6 @@
 // Live egress probes (doctor-cli.md `doctor egress`).
-export { checkEgress } from "./check-egress.js";
-export type { EgressOptions } from "./check-egress.js";
+export { checkEgress, withLocalBlock } from "./check-egress.js";
+export type { EgressOptions, LocalEgressBlock } from "./check-egress.js";
 export { isTlsTarget, probeEndpoint, probeOutcomes } from "./probe-endpoint.js";
 export type { ProbeCertificate, ProbeOptions, ProbeOutcome, ProbeResult } from "./probe-endpoint.js";
 export { formatHostPort, parseHostPort } from "./egress-target.js";

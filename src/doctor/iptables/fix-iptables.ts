@@ -22,6 +22,13 @@ export interface FixFlow {
   readonly source: string;
   readonly port: number;
   readonly family: "ipv4" | "ipv6";
+  /**
+   * "out": a connection the node opens (walked from OUTPUT) to `destination`: the ACCEPT names
+   * that remote address and port (`-d <server> --dport <port>`), not the source. Default "in".
+   */
+  readonly direction?: "in" | "out";
+  /** The remote address of an outgoing flow; required with direction "out". */
+  readonly destination?: string;
 }
 
 export interface FixPlan {
@@ -73,7 +80,16 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
   const blockers: Rule[] = [];
   if (first.kind !== "decided" || first.effect === "accept") return { fixes, steps, notes, blockers };
   const cmd = flow.family === "ipv6" ? "ip6tables" : "iptables";
-  const accept = `-p ${flow.protocol} --dport ${flow.port} -s ${flow.source} -j ACCEPT`;
+  const outgoing = flow.direction === "out";
+  if (outgoing && flow.destination === undefined) throw new Error("an outgoing flow needs its destination");
+  const accept = outgoing
+    ? `-d ${flow.destination} -p ${flow.protocol} --dport ${flow.port} -j ACCEPT`
+    : `-p ${flow.protocol} --dport ${flow.port} -s ${flow.source} -j ACCEPT`;
+  // ufw's rules for each direction: `ufw allow out to ...` lands in ufw-user-output.
+  const ufwRuleForFlow = outgoing
+    ? `allow out to ${flow.destination} port ${flow.port} proto ${flow.protocol}`
+    : `allow from ${flow.source} to any port ${flow.port} proto ${flow.protocol}`;
+  const ufwUser = outgoing ? "output" : "input";
   const excluded = new Set<Rule>();
   const deleted: Rule[] = [];
   const uncertain = new Map<Rule, string>();
@@ -134,6 +150,12 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
   // Numbers after the deletes above: each deleted rule before a point in its chain moves it up by one.
   const renumbered = (chain: string, number: number) => number - ordered.filter((r) => r.chain === chain && r.number < number).length;
   const hasUfw = [...table.chains.keys()].some(isUfwChain);
+  // Whether an ACCEPT first in ufw's user chain for the flow's direction (where `ufw allow` puts
+  // it) is reached and opens the flow: an outgoing flow is fixed through ufw only when it is.
+  const ufwAllowReached = () => {
+    const userChain = table.chains.get(flow.family === "ipv6" ? `ufw6-user-${ufwUser}` : `ufw-user-${ufwUser}`);
+    return userChain !== undefined && opensWith(`${cmd} --insert ${userChain.name} 1 ${accept}`);
+  };
   let iptablesChanged = ordered.length > 0;
 
   if (stop?.kind === "insert-before") {
@@ -165,8 +187,8 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
     // ufw has no rules yet, so a plain (appended) allow where it has none. An IPv6 rule cannot go
     // to position 1 while an IPv4 rule holds it (ufw: "Invalid position"): `ufw prepend` puts it
     // first among the IPv6 rules, the top of ufw6-user-input.
-    const userChain = table.chains.get(flow.family === "ipv6" ? "ufw6-user-input" : "ufw-user-input");
-    const ufwRule = `allow from ${flow.source} to any port ${flow.port} proto ${flow.protocol}`;
+    const userChain = table.chains.get(flow.family === "ipv6" ? `ufw6-user-${ufwUser}` : `ufw-user-${ufwUser}`);
+    const ufwRule = ufwRuleForFlow;
     const hasUserRules = userChain !== undefined && userChain.rules.length > 0;
     const ufwCommand = !hasUserRules ? `ufw ${ufwRule}` : flow.family === "ipv6" ? `ufw prepend ${ufwRule}` : `ufw insert 1 ${ufwRule}`;
     const ufwOpens = userChain !== undefined
@@ -194,8 +216,8 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
       });
       steps.push(`edit ${file} (${isDeletableBlocker(rule, flow.port) ? "delete" : "add an ACCEPT for the flow before"} the line that makes ${rule.chain} rule ${rule.number}), then run ufw reload`);
     }
-  } else if (stop?.kind === "policy" && hasUfw) {
-    const command = `ufw allow from ${flow.source} to any port ${flow.port} proto ${flow.protocol}`;
+  } else if (stop?.kind === "policy" && hasUfw && (!outgoing || ufwAllowReached())) {
+    const command = `ufw ${ufwRuleForFlow}`;
     fixes.push({ description: `ufw manages ${options.chain} (its policy drops what no rule allows): allow the flow through ufw`, command });
     steps.push(command);
   } else if (stop?.kind === "policy") {

@@ -1,5 +1,6 @@
 // Whether one condition holds for the packet a new connection starts with (a TCP SYN, or the
-// first UDP datagram) arriving at the node: troubleshooting.md §4.3, "Matches to implement".
+// first UDP datagram) arriving at the node, or leaving it (OUTPUT: a connection the node itself
+// opens, such as the agent's to the server): troubleshooting.md §4.3, "Matches to implement".
 import ipaddr from "ipaddr.js";
 import type { Condition } from "./model.js";
 
@@ -12,7 +13,13 @@ export interface Packet {
   /** The node's address, when the user gave it. */
   readonly destination: ipaddr.IPv4 | ipaddr.IPv6 | null;
   readonly port: number;
+  /** "" for a packet the node sends: a locally generated packet has no input interface. */
   readonly inInterface: string;
+  /**
+   * Set only for a packet the node sends (walked from OUTPUT): the interface it leaves by. Then
+   * `source` is the node's own address and `destination` the remote one (never local).
+   */
+  readonly outInterface?: string;
   /** Conntrack states the packet has: NEW for a first packet, UNTRACKED after raw NOTRACK. */
   readonly ctstates: ReadonlySet<string>;
 }
@@ -76,8 +83,9 @@ function positive(condition: Condition, packet: Packet, state: MatchState): Matc
       }
     }
     case "interface":
-      // INPUT has no output interface: the kernel compares against an empty name.
-      return interfaceMatches(condition.name, condition.direction === "in" ? packet.inInterface : "");
+      // INPUT has no output interface, a locally generated packet no input interface: the kernel
+      // compares against an empty name.
+      return interfaceMatches(condition.name, condition.direction === "in" ? packet.inInterface : packet.outInterface ?? "");
     case "port": {
       if (packet.protocol !== 6 && packet.protocol !== 17) return false;
       const inDport = condition.ranges.some(([a, b]) => packet.port >= a && packet.port <= b);
@@ -91,6 +99,11 @@ function positive(condition: Condition, packet: Packet, state: MatchState): Matc
     case "ctstate":
       return condition.states.some((s) => packet.ctstates.has(s));
     case "addrtype": {
+      // Sent by the node: its own address is the source (LOCAL, UNICAST), the remote one the
+      // destination (UNICAST, never LOCAL).
+      if (packet.outInterface !== undefined) {
+        return condition.types.some((t) => t === "UNICAST" || (t === "LOCAL" && condition.side === "source"));
+      }
       if (condition.side === "destination") return condition.types.some((t) => t === "LOCAL" || t === "UNICAST");
       return condition.types.includes("UNICAST");
     }

@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { applyIptablesCommand } from "../iptables/apply-iptables-command.js";
-import { parseIptablesSave } from "../iptables/index.js";
+import ipaddr from "ipaddr.js";
+import { parseIptablesSave, walkChain } from "../iptables/index.js";
 import type { CheckResult } from "../report/check-result.js";
 import { checkNode, worstStatus } from "./check-node.js";
 import type { NodeOptions, NodeState } from "./check-node.js";
@@ -140,6 +141,70 @@ describe("checkNode", () => {
     assert.deepEqual(finding(r, "egress").map((f) => [f.check, f.status, f.summary]), [["egress", "problem", "10.225.0.4:8132 timed out"]]);
     assert.deepEqual(r.fixes, down.fixes);
     assert.deepEqual(finding(checkNode(state({ egress: null }), opts), "egress"), []);
+  });
+
+  describe("egress that times out: the node's own filter OUTPUT chain is walked for the agent's connection to the server", () => {
+    const SERVER = "10.225.0.4";
+    // checkEgress's result for a --server 10.225.0.4:8132 probe that timed out (check-egress.ts).
+    const timedOut: CheckResult = {
+      check: "egress", status: "problem",
+      summary: "10.225.0.4:8132 timed out after 2001 ms: a firewall, NSG or route on the path drops the traffic silently; allow outbound TCP 8132 to it.",
+      fixes: [{ description: "Allow outbound TCP 8132 to 10.225.0.4 on every hop (NSG, Azure Firewall or appliance, route table); use a priority number lower than the deny rule", command: "az network nsg rule create --resource-group <resource-group> --nsg-name <nsg-name> --name allow-tunnel-egress-8132 --priority <free-priority> --direction Outbound --access Allow --protocol Tcp --destination-address-prefixes 10.225.0.4 --destination-port-ranges 8132" }],
+      assumptions: [],
+      probes: [{ target: `${SERVER}:8132`, host: SERVER, port: 8132, result: "timeout", elapsedMs: 2001, tls: true, offeredAlpn: ["h2"], alpn: null, reason: "i/o timeout", certificate: null }],
+    };
+    const withOutput = (...rules: string[]) => `*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${rules.map((r) => `-A OUTPUT ${r}\n`).join("")}COMMIT\n`;
+    const saves = ["iptables-save > /etc/iptables/rules.v4", "iptables-save > /etc/sysconfig/iptables"];
+    const egressOf = (text: string) => {
+      const r = checkNode(state({ iptablesSave: ok(text), egress: timedOut }), opts);
+      return { r, egress: finding(r, "egress")[0]! };
+    };
+    // Whether, after the node's iptables fixes, OUTPUT lets the agent's SYN out (as the node would send it).
+    const opensAfter = (text: string, r: CheckResult) => {
+      const table = r.fixes.filter((f) => /^iptables --/.test(f.command)).reduce((t, f) => applyIptablesCommand(t, f.command), parseIptablesSave(text).tables.get("filter")!);
+      const o = walkChain(table, { protocol: 6, source: ipaddr.parse(NODE_IP), destination: ipaddr.parse(SERVER), port: 8132, inInterface: "", outInterface: "eth0", ctstates: new Set(["NEW"]) }, { chain: "OUTPUT" });
+      return o.kind === "decided" && o.effect === "accept";
+    };
+
+    test("a DROP of exactly the server's port in OUTPUT is named as the cause (chain, number, text), and the fix deletes it on the node", () => {
+      const text = withOutput("-o lo -j ACCEPT", "-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j DROP");
+      const { r, egress } = egressOf(text);
+      assert.equal(egress.status, "problem");
+      assert.match(egress.summary, /^10\.225\.0\.4:8132 timed out after 2001 ms: this node's own firewall drops the connection before it leaves the node, at iptables OUTPUT rule 2 \(-A OUTPUT -d 10\.225\.0\.4\/32 -p tcp -m tcp --dport 8132 -j DROP\); fix on this node: iptables --delete OUTPUT 2\.$/);
+      assert.doesNotMatch(egress.summary, /NSG|route on the path/);
+      assert.deepEqual(egress.fixes.map((f) => f.command), ["iptables --delete OUTPUT 2", ...saves]);
+      assert.match(egress.fixes[0]!.description, /^Delete OUTPUT rule 2 \(-A OUTPUT -d 10\.225\.0\.4\/32/);
+      assert.deepEqual(egress.blockedBy, { command: "iptables", table: "filter", chain: "OUTPUT", rule: 2, text: "-A OUTPUT -d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j DROP", effect: "drop" });
+      assert.ok(!r.fixes.some((f) => f.command.startsWith("az ")), "no NSG fix in the node's Fix block");
+      assert.deepEqual(r.fixes.map((f) => f.command), ["iptables --delete OUTPUT 2", ...saves]);
+      assert.ok(opensAfter(text, r));
+    });
+
+    test("a catch-all DROP out of the default interface, after an addrtype LOCAL accept the server's address does not match, gets an ACCEPT inserted before it", () => {
+      const text = withOutput("-m addrtype --dst-type LOCAL -j ACCEPT", "-o eth0 -j DROP", "-p tcp -m tcp --dport 22 -j ACCEPT");
+      const { r, egress } = egressOf(text);
+      assert.match(egress.summary, /own firewall drops the connection before it leaves the node, at iptables OUTPUT rule 2 \(-A OUTPUT -o eth0 -j DROP\); fix on this node: iptables --insert OUTPUT 2 -d 10\.225\.0\.4 -p tcp --dport 8132 -j ACCEPT\.$/);
+      assert.deepEqual(egress.fixes.map((f) => f.command), ["iptables --insert OUTPUT 2 -d 10.225.0.4 -p tcp --dport 8132 -j ACCEPT", ...saves]);
+      assert.match(egress.fixes[0]!.description, /^Do not delete OUTPUT rule 2 \(-A OUTPUT -o eth0 -j DROP\)/);
+      assert.ok(opensAfter(text, r));
+      // A plain catch-all as well, and OUTPUT's policy DROP.
+      assert.deepEqual(egressOf(withOutput("-j DROP")).egress.fixes[0]!.command, "iptables --insert OUTPUT 1 -d 10.225.0.4 -p tcp --dport 8132 -j ACCEPT");
+      const policy = egressOf(withOutput("-o lo -j ACCEPT").replace(":OUTPUT ACCEPT", ":OUTPUT DROP")).egress;
+      assert.match(policy.summary, /at the iptables OUTPUT policy DROP; fix on this node: iptables --insert OUTPUT 2 -d 10\.225\.0\.4 -p tcp --dport 8132 -j ACCEPT\.$/);
+    });
+
+    test("no OUTPUT rule blocks it (or another interface's, or another server's): today's text and NSG fix are kept", () => {
+      for (const text of [iptablesClean, withOutput("-o eth1 -j DROP", "-d 10.225.0.9/32 -j DROP", "-p tcp -m tcp --dport 8133 -j REJECT")]) {
+        const { egress } = egressOf(text);
+        assert.equal(egress.summary, timedOut.summary);
+        assert.deepEqual(egress.fixes, timedOut.fixes);
+        assert.equal(egress.blockedBy, undefined);
+        assert.ok(egress.assumptions.includes(`iptables filter OUTPUT was walked for a new TCP connection from ${NODE_IP} to ${SERVER} port 8132 leaving by eth0 (the interface given for kubelet connections): no rule there blocks it.`), "it says OUTPUT was checked");
+      }
+      // Without the node's rules, the same.
+      const unread = finding(checkNode(state({ iptablesSave: failed("iptables-save: not found"), egress: timedOut }), opts), "egress")[0]!;
+      assert.equal(unread.summary, timedOut.summary);
+    });
   });
 
   test("the local agent: not ready → problem pointing at egress; absent → warning (fine with agents elsewhere); skipped → no finding", () => {

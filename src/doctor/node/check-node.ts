@@ -1,8 +1,10 @@
 // `doctor node`: every local check of a node in one report (doctor-cli.md `doctor node`). This
 // module is pure: it takes what collect-node-state.ts read and probed, and returns the report
 // with one finding per check; the node's status is the worst finding's.
-import { isIPv6 } from "node:net";
-import { checkIptables } from "../iptables/index.js";
+import { isIP, isIPv6 } from "node:net";
+import { withLocalBlock } from "../egress/index.js";
+import type { ProbeResult } from "../egress/index.js";
+import { checkIptables, findOutputBlock } from "../iptables/index.js";
 import { checkNftables } from "../nftables/index.js";
 import type { CheckResult, CheckStatus, Fix, Flow } from "../report/check-result.js";
 import { churnThreshold, parseConnections, summarizeChurn } from "../snat/index.js";
@@ -57,7 +59,7 @@ export function checkNode(state: NodeState, opts: NodeOptions): CheckResult {
     ...ufwFindings(state, opts),
     ...nftFindings(state, opts),
     listenerFinding(state, opts),
-    ...(state.egress ? [{ ...state.egress, id: "egress" }] : []),
+    ...(state.egress ? [{ ...egressFinding(state.egress, state, opts), id: "egress" }] : []),
     ...agentFindings(state),
     ...churnFindings(state, opts),
   ];
@@ -117,6 +119,39 @@ function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-s
     }),
     id: "iptables",
   }));
+}
+
+// A probe of the server that failed may have been stopped by the node itself: a DROP or REJECT in
+// its filter OUTPUT chain looks, from the probe, like a firewall on the path. With the node's rules
+// read, walk OUTPUT for the probe's connection (from the node's address, leaving by the default
+// route's interface); a rule that blocks it becomes the finding's cause and its fix the node's.
+function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions): CheckResult {
+  if (egress.status === "ok" || opts.nodeIp === null) return egress;
+  const nodeIp = opts.nodeIp;
+  const probes = (egress.probes ?? []) as readonly ProbeResult[];
+  let result = egress;
+  const assumptions: string[] = [];
+  for (const p of probes) {
+    if (p.result === "connected" || isIP(p.host) === 0 || isIPv6(p.host) !== isIPv6(nodeIp)) continue;
+    const dump = isIPv6(p.host) ? state.ip6tablesSave : state.iptablesSave;
+    if (!dump?.ok) continue;
+    const flow = { source: nodeIp, destination: p.host, port: p.port, protocol: "tcp" as const, outInterface: opts.inInterface };
+    let block;
+    try {
+      block = findOutputBlock(dump.text, flow);
+    } catch {
+      continue; // an unreadable dump is the iptables finding's to report
+    }
+    const command = isIPv6(p.host) ? "ip6tables" : "iptables";
+    assumptions.push(`${command} filter OUTPUT was walked for a new TCP connection from ${nodeIp} to ${p.host} port ${p.port} leaving by ${opts.inInterface} (the interface given for kubelet connections)${block ? `: ${block.where} ${block.effect === "drop" ? "drops" : "rejects"} it` : ": no rule there blocks it"}.`);
+    if (!block) continue;
+    result = withLocalBlock(result, {
+      host: p.host, port: p.port, where: block.where, effect: block.effect, fixes: block.fixes, steps: block.steps,
+      rule: { command, table: "filter", chain: block.decidedBy.chain, rule: block.decidedBy.rule, text: block.decidedBy.text },
+    });
+    if (block.notes.length > 0) result = { ...result, details: [...(result.details ?? []), ...block.notes] };
+  }
+  return assumptions.length === 0 ? result : { ...result, assumptions: [...result.assumptions, ...assumptions] };
 }
 
 function ufwFindings(state: NodeState, opts: NodeOptions): CheckResult[] {

@@ -111,29 +111,44 @@ const stepsSentence = (steps: readonly string[]) =>
   steps.length === 0 ? "" : steps.length === 1 ? `; fix on this node: ${steps[0]}` : `; fix on this node, in this order: ${steps.join(", then ")}`;
 
 /**
- * The egress result with each failed probe of the blocked target explained by the local rule:
- * its summary names the rule instead of a firewall, NSG or route on the path, and its fixes are
- * the node's (iptables) instead of an NSG rule. Other probes keep their wording and fixes.
+ * The egress result with the failed probes that the node's own OUTPUT rules stop explained by
+ * them: the summary names the rule instead of a firewall, NSG or route on the path, and the fixes
+ * are the node's (iptables) instead of an NSG rule. Other probes keep their wording and fixes.
+ * Each block was planned alone against the rules as read, so only the first one's numbered
+ * commands are given: after they run, the next block's rule numbers may have moved, and its fix
+ * is to check again (rather than a number that may now name another rule).
  */
-export function withLocalBlock(result: CheckResult, block: LocalEgressBlock): CheckResult {
+export function withLocalBlocks(result: CheckResult, blocks: readonly LocalEgressBlock[]): CheckResult {
   const probes = (result.probes ?? []) as readonly ProbeResult[];
-  const blocked = (p: ProbeResult) => p.host === block.host && p.port === block.port && localOutcomes.has(p.result);
+  const blockOf = (p: ProbeResult) => (localOutcomes.has(p.result) ? blocks.find((b) => p.host === b.host && p.port === b.port) : undefined);
   const failed = probes.filter((p) => p.result !== "connected");
-  if (!failed.some(blocked)) return result;
+  const applied = failed.map(blockOf).find((b) => b !== undefined);
+  if (!applied) return result;
   const first = failed[0]!;
   const more = failed.length > 1 ? ` (and ${failed.length - 1} more of ${probes.length} targets failed)` : "";
-  const verb = block.effect === "drop" ? "drops" : "rejects";
-  const summary = blocked(first)
-    ? `${first.target} ${seen[first.result](first)}: this node's own firewall ${verb} the connection before it leaves the node, at ${block.where}${stepsSentence(block.steps)}${more}.`
+  const verb = (b: LocalEgressBlock) => (b.effect === "drop" ? "drops" : "rejects");
+  const summary = blockOf(first) === applied
+    ? `${first.target} ${seen[first.result](first)}: this node's own firewall ${verb(applied)} the connection before it leaves the node, at ${applied.where}${stepsSentence(applied.steps)}${more}.`
     : result.summary;
   // checkEgress gives one fix per failed probe, in order: the other probes keep theirs.
   const own = result.fixes.length === failed.length ? result.fixes : null;
-  const fixes = failed.flatMap((p, i) => (blocked(p) ? [...block.fixes] : own ? [own[i]!] : []));
+  const fixes = failed.flatMap((p, i): Fix[] => {
+    const b = blockOf(p);
+    if (b === applied) return [...b.fixes];
+    if (b) {
+      return [{
+        description: `${p.target}: this node's own firewall ${verb(b)} it too, at ${b.where} as read; once the commands above have run its number may have changed, so list the chain again and fix that rule the same way (or run doctor node again)`,
+        command: `${b.rule.command} -L OUTPUT -n --line-numbers`,
+      }];
+    }
+    return own ? [own[i]!] : [];
+  });
   return {
     ...result,
     summary,
-    fixes: fixes.filter((f, i) => fixes.findIndex((g) => g.command === f.command) === i),
-    blockedBy: { ...block.rule, effect: block.effect },
+    // The same save command for two blocks: once, after the last change it must save.
+    fixes: fixes.filter((f, i) => fixes.findLastIndex((g) => g.command === f.command) === i),
+    blockedBy: { ...applied.rule, effect: applied.effect },
   };
 }
 

@@ -1,5 +1,5 @@
 // Live egress probes (doctor-cli.md `doctor egress`).
-export { checkEgress, withLocalBlock } from "./check-egress.js";
+export { checkEgress, withLocalBlocks } from "./check-egress.js";
 export type { EgressOptions, LocalEgressBlock } from "./check-egress.js";
 export { isTlsTarget, probeEndpoint, probeOutcomes } from "./probe-endpoint.js";
 export type { ProbeCertificate, ProbeOptions, ProbeOutcome, ProbeResult } from "./probe-endpoint.js";

@@ -193,6 +193,22 @@ describe("checkNode", () => {
       assert.match(policy.summary, /at the iptables OUTPUT policy DROP; fix on this node: iptables --insert OUTPUT 2 -d 10\.225\.0\.4 -p tcp --dport 8132 -j ACCEPT\.$/);
     });
 
+    test("two servers each dropped by its own OUTPUT rule: only the first block's numbered fix, then a fresh listing for the other, never a number that the first fix moved", () => {
+      const second = "10.225.0.9";
+      const probe1 = (timedOut.probes as readonly Record<string, unknown>[])[0]!;
+      const probe2 = { ...probe1, target: `${second}:8132`, host: second };
+      const nsg2 = { description: "Allow outbound TCP 8132 to 10.225.0.9", command: "az network nsg rule create ... 10.225.0.9" };
+      const both: CheckResult = { ...timedOut, fixes: [...timedOut.fixes, nsg2], probes: [probe1, probe2] };
+      const text = withOutput("-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j DROP", "-d 10.225.0.9/32 -p tcp -m tcp --dport 8132 -j DROP");
+      const r = checkNode(state({ iptablesSave: ok(text), egress: both }), opts);
+      const egress = finding(r, "egress")[0]!;
+      assert.match(egress.summary, /at iptables OUTPUT rule 1 .*fix on this node: iptables --delete OUTPUT 1 \(and 1 more of 2 targets failed\)\.$/);
+      assert.deepEqual(egress.fixes.map((f) => f.command), ["iptables --delete OUTPUT 1", ...saves, "iptables -L OUTPUT -n --line-numbers"]);
+      assert.match(egress.fixes.at(-1)!.description, /^10\.225\.0\.9:8132: this node's own firewall drops it too, at iptables OUTPUT rule 2 \(-A OUTPUT -d 10\.225\.0\.9\/32 .*\) as read; once the commands above have run/);
+      assert.equal((egress.blockedBy as { rule?: number } | undefined)?.rule, 1);
+      assert.ok(!r.fixes.some((f) => f.command === "iptables --delete OUTPUT 2"), "no delete by a number the first delete has moved");
+    });
+
     test("no OUTPUT rule blocks it (or another interface's, or another server's): today's text and NSG fix are kept", () => {
       for (const text of [iptablesClean, withOutput("-o eth1 -j DROP", "-d 10.225.0.9/32 -j DROP", "-p tcp -m tcp --dport 8133 -j REJECT")]) {
         const { egress } = egressOf(text);

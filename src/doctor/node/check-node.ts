@@ -2,7 +2,7 @@
 // module is pure: it takes what collect-node-state.ts read and probed, and returns the report
 // with one finding per check; the node's status is the worst finding's.
 import { isIP, isIPv6 } from "node:net";
-import { withLocalBlock } from "../egress/index.js";
+import { withLocalBlocks, type LocalEgressBlock } from "../egress/index.js";
 import type { ProbeResult } from "../egress/index.js";
 import { checkIptables, findOutputBlock } from "../iptables/index.js";
 import { checkNftables } from "../nftables/index.js";
@@ -129,7 +129,8 @@ function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions)
   if (egress.status === "ok" || opts.nodeIp === null) return egress;
   const nodeIp = opts.nodeIp;
   const probes = (egress.probes ?? []) as readonly ProbeResult[];
-  let result = egress;
+  const blocks: LocalEgressBlock[] = [];
+  const notes: string[] = [];
   const assumptions: string[] = [];
   for (const p of probes) {
     if (p.result === "connected" || isIP(p.host) === 0 || isIPv6(p.host) !== isIPv6(nodeIp)) continue;
@@ -145,12 +146,14 @@ function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions)
     const command = isIPv6(p.host) ? "ip6tables" : "iptables";
     assumptions.push(`${command} filter OUTPUT was walked for a new TCP connection from ${nodeIp} to ${p.host} port ${p.port} leaving by ${opts.inInterface} (the interface given for kubelet connections)${block ? `: ${block.where} ${block.effect === "drop" ? "drops" : "rejects"} it` : ": no rule there blocks it"}.`);
     if (!block) continue;
-    result = withLocalBlock(result, {
+    blocks.push({
       host: p.host, port: p.port, where: block.where, effect: block.effect, fixes: block.fixes, steps: block.steps,
       rule: { command, table: "filter", chain: block.decidedBy.chain, rule: block.decidedBy.rule, text: block.decidedBy.text },
     });
-    if (block.notes.length > 0) result = { ...result, details: [...(result.details ?? []), ...block.notes] };
+    notes.push(...block.notes);
   }
+  let result = blocks.length === 0 ? egress : withLocalBlocks(egress, blocks);
+  if (notes.length > 0) result = { ...result, details: [...(result.details ?? []), ...notes] };
   return assumptions.length === 0 ? result : { ...result, assumptions: [...result.assumptions, ...assumptions] };
 }
 

@@ -96,10 +96,6 @@ export interface LocalEgressBlock {
   readonly steps: readonly string[];
 }
 
-// What a DROP in OUTPUT (a SYN that never leaves: a timeout) or a REJECT there (refused or
-// unreachable) can make the probe see; DNS or TLS failures are not its doing.
-const localOutcomes = new Set<ProbeOutcome>(["timeout", "refused", "unreachable"]);
-
 const seen: Record<ProbeOutcome, (p: ProbeResult) => string> = {
   ...phrase,
   timeout: (p) => `timed out after ${p.elapsedMs} ms`,
@@ -120,7 +116,10 @@ const stepsSentence = (steps: readonly string[]) =>
  */
 export function withLocalBlocks(result: CheckResult, blocks: readonly LocalEgressBlock[]): CheckResult {
   const probes = (result.probes ?? []) as readonly ProbeResult[];
-  const blockOf = (p: ProbeResult) => (localOutcomes.has(p.result) ? blocks.find((b) => p.host === b.host && p.port === b.port) : undefined);
+  // A DROP shows as a timeout, a REJECT as refused or unreachable: a probe that saw something else
+  // was not stopped by that rule (the walk does not describe what happened), and keeps its own text.
+  const fits = (b: LocalEgressBlock, p: ProbeResult) => (b.effect === "drop" ? p.result === "timeout" : p.result === "refused" || p.result === "unreachable");
+  const blockOf = (p: ProbeResult) => blocks.find((b) => p.host === b.host && p.port === b.port && fits(b, p));
   const failed = probes.filter((p) => p.result !== "connected");
   const applied = failed.map(blockOf).find((b) => b !== undefined);
   if (!applied) return result;

@@ -209,6 +209,13 @@ describe("checkNode", () => {
       assert.ok(!r.fixes.some((f) => f.command === "iptables --delete OUTPUT 2"), "no delete by a number the first delete has moved");
     });
 
+    test("a REJECT in OUTPUT does not explain a timeout (it would have been refused): the probe keeps its own text", () => {
+      const { egress } = egressOf(withOutput("-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j REJECT"));
+      assert.equal(egress.summary, timedOut.summary);
+      assert.deepEqual(egress.fixes, timedOut.fixes);
+      assert.equal(egress.blockedBy, undefined);
+    });
+
     test("no OUTPUT rule blocks it (or another interface's, or another server's): today's text and NSG fix are kept", () => {
       for (const text of [iptablesClean, withOutput("-o eth1 -j DROP", "-d 10.225.0.9/32 -j DROP", "-p tcp -m tcp --dport 8133 -j REJECT")]) {
         const { egress } = egressOf(text);

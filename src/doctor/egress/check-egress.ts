@@ -81,15 +81,19 @@ const allowEgress = (p: ProbeResult): Fix => ({
 
 /**
  * A rule on this machine that stops the connection before it leaves (doctor node walks the node's
- * filter OUTPUT chain, check-output.ts): what the probe saw is explained by it, not by the path.
+ * filter OUTPUT chain and nftables' output path, check-output.ts of each): what the probe saw is
+ * explained by it, not by the path.
  */
 export interface LocalEgressBlock {
   readonly host: string;
   readonly port: number;
   /** "iptables OUTPUT rule 1 (-A OUTPUT ...)", or "the iptables OUTPUT policy DROP". */
   readonly where: string;
-  /** The deciding rule, as doctor iptables' decidedBy names it (rule null: the chain's policy). */
-  readonly rule: { readonly command: string; readonly table: "filter"; readonly chain: string; readonly rule: number | null; readonly text: string };
+  /**
+   * The deciding rule (rule null: the chain's policy): command iptables/ip6tables with table
+   * "filter", or nft with the table as "<family> <name>" and the rule's handle where shown.
+   */
+  readonly rule: { readonly command: string; readonly table: string; readonly chain: string; readonly rule: number | null; readonly text: string; readonly handle?: number };
   readonly effect: "drop" | "reject";
   readonly fixes: readonly Fix[];
   /** The commands that open it, in order, for the summary. */
@@ -116,9 +120,12 @@ const stepsSentence = (steps: readonly string[]) =>
  */
 export function withLocalBlocks(result: CheckResult, blocks: readonly LocalEgressBlock[]): CheckResult {
   const probes = (result.probes ?? []) as readonly ProbeResult[];
-  // A DROP shows as a timeout, a REJECT as refused or unreachable: a probe that saw something else
-  // was not stopped by that rule (the walk does not describe what happened), and keeps its own text.
-  const fits = (b: LocalEgressBlock, p: ProbeResult) => (b.effect === "drop" ? p.result === "timeout" : p.result === "refused" || p.result === "unreachable");
+  // A DROP shows as a timeout, a REJECT as refused or unreachable, or as a timeout where the reset
+  // or ICMP error it sends the node's own socket is dropped on its way back (it crosses the output
+  // path and then input over lo: a catch-all REJECT in OUTPUT meets its own ICMP error, and
+  // iptables never answers an ICMP error with another). A probe that saw something else was not
+  // stopped by that rule (the walk does not describe what happened), and keeps its own text.
+  const fits = (b: LocalEgressBlock, p: ProbeResult) => (b.effect === "drop" ? p.result === "timeout" : p.result === "refused" || p.result === "unreachable" || p.result === "timeout");
   const blockOf = (p: ProbeResult) => blocks.find((b) => p.host === b.host && p.port === b.port && fits(b, p));
   const failed = probes.filter((p) => p.result !== "connected");
   const applied = failed.map(blockOf).find((b) => b !== undefined);
@@ -126,8 +133,11 @@ export function withLocalBlocks(result: CheckResult, blocks: readonly LocalEgres
   const first = failed[0]!;
   const more = failed.length > 1 ? ` (and ${failed.length - 1} more of ${probes.length} targets failed)` : "";
   const verb = (b: LocalEgressBlock) => (b.effect === "drop" ? "drops" : "rejects");
+  const lostReply = applied.effect === "reject" && first.result === "timeout"
+    ? " (the rejection did not reach the connecting socket either: a rule dropped the reset or ICMP error the node sends itself)"
+    : "";
   const summary = blockOf(first) === applied
-    ? `${first.target} ${seen[first.result](first)}: this node's own firewall ${verb(applied)} the connection before it leaves the node, at ${applied.where}${stepsSentence(applied.steps)}${more}.`
+    ? `${first.target} ${seen[first.result](first)}: this node's own firewall ${verb(applied)} the connection before it leaves the node, at ${applied.where}${lostReply}${stepsSentence(applied.steps)}${more}.`
     : result.summary;
   // checkEgress gives one fix per failed probe, in order: the other probes keep theirs.
   const own = result.fixes.length === failed.length ? result.fixes : null;
@@ -137,7 +147,7 @@ export function withLocalBlocks(result: CheckResult, blocks: readonly LocalEgres
     if (b) {
       return [{
         description: `${p.target}: this node's own firewall ${verb(b)} it too, at ${b.where} as read; once the commands above have run its number may have changed, so list the chain again and fix that rule the same way (or run doctor node again)`,
-        command: `${b.rule.command} -L OUTPUT -n --line-numbers`,
+        command: b.rule.command === "nft" ? `nft -a list chain ${b.rule.table} ${b.rule.chain}` : `${b.rule.command} -L ${b.rule.chain} -n --line-numbers`,
       }];
     }
     return own ? [own[i]!] : [];

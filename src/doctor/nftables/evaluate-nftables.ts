@@ -11,6 +11,11 @@
 // chains do not filter (a DNAT on prerouting is outside this check), but they decide whether a
 // connection can carry `ct status dnat` or `snat` (nat-status.ts).
 //
+// A flow with direction "out" is a connection the node opens itself (doctor node's egress check,
+// check-output.ts): it meets filter and route chains on the output hook, filter chains on
+// postrouting, then netdev chains on the egress hook of the interface it leaves by; it has no
+// input interface, and its destination is another machine.
+//
 // A rule whose match cannot be decided from the input (a rate limit, `ct count`, a tcp option...)
 // is followed both ways, as the iptables check does (evaluate-iptables.ts): the whole walk runs
 // again with that rule assumed to apply and assumed not to. If both ways end in the same verdict
@@ -32,7 +37,16 @@ export interface NftFlow {
   readonly destination: string | null;
   readonly port: number;
   readonly protocol: "tcp" | "udp";
+  /** The interface an incoming packet arrives on ("" for one the node sends: it has none). */
   readonly inInterface: string;
+  /**
+   * "in" (the default): a connection to the node, walked on the ingress, prerouting and input
+   * hooks. "out": one the node opens itself (the agent's to its server), walked on the output and
+   * postrouting hooks and, for netdev tables, egress on `outInterface`.
+   */
+  readonly direction?: "in" | "out";
+  /** The interface an outgoing packet leaves by (direction "out"). */
+  readonly outInterface?: string;
 }
 
 export interface NftPlace { readonly table: NftTable; readonly chain: NftChain; readonly rule: NftRule | null }
@@ -89,7 +103,11 @@ type Outcome =
   | { kind: "indeterminate"; place: NftPlace; reason: string; ifApplies?: NftEffect | "indeterminate"; ifNot?: NftEffect | "indeterminate" };
 
 const serviceNames: Record<string, number> = { ssh: 22, http: 80, https: 443, openvpn: 1194 };
-const hookOrder = ["ingress", "prerouting", "input"];
+const hookOrders = { in: ["ingress", "prerouting", "input"], out: ["output", "postrouting", "egress"] } as const;
+/** The chain types that may drop or reject on each path: a `type route hook output` chain filters like one of type filter. */
+const filterTypes = { in: ["filter"], out: ["filter", "route"] } as const;
+/** The hooks netdev tables attach to, each on a device. */
+const deviceHooks = new Set(["ingress", "egress"]);
 const maxDepth = 64;
 /** Walks through the chains, each with other assumptions about the undecidable rules. */
 export const maxWalks = 256;
@@ -99,6 +117,10 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow, options: Nf
   const family = src.kind() === "ipv6" ? "ip6" : "ip";
   const dst = flow.destination === null ? null : parseAddr(flow.destination);
   const notes = new Set<string>(["The connection is new (ct state new): rules accepting established/related traffic do not apply."]);
+  const direction = flow.direction ?? "in";
+  const hookOrder: readonly string[] = hookOrders[direction];
+  const types: readonly string[] = filterTypes[direction];
+  if (direction === "out") notes.add(`The packet is sent by the node itself: it has no input interface and leaves by ${flow.outInterface ?? "an interface not given"}.`);
   const bases: NftPlace[] = [];
   for (const table of ruleset.tables) {
     // netdev tables see every packet of their device, whatever its family; their rules' keys
@@ -106,8 +128,8 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow, options: Nf
     if (table.family !== family && table.family !== "inet" && table.family !== "netdev") continue;
     for (const chain of table.chains) {
       const b = chain.base;
-      if (!b || b.type !== "filter" || !hookOrder.includes(b.hook)) continue;
-      if (table.family === "netdev" && b.hook !== "ingress") continue;
+      if (!b || !types.includes(b.type) || !hookOrder.includes(b.hook)) continue;
+      if (table.family === "netdev" && !deviceHooks.has(b.hook)) continue;
       bases.push({ table, chain, rule: null });
     }
   }
@@ -116,7 +138,7 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow, options: Nf
   // Looked up once for every walk, and only where a rule reads `ct status dnat|snat`.
   const natSources = new Map<NatStatus, NatSource | null>();
   const natSource = (status: NatStatus): NatSource | null => {
-    if (!natSources.has(status)) natSources.set(status, findNatSource(ruleset, family, status, natMatchers({ flow, family, src, dst }), options.legacyRulesPresent ?? false));
+    if (!natSources.has(status)) natSources.set(status, findNatSource(ruleset, family, status, natMatchers({ flow, family, src, dst }), options.legacyRulesPresent ?? false, direction));
     return natSources.get(status)!;
   };
   const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0, hook: "", natSource });
@@ -157,20 +179,26 @@ function walkBases(bases: readonly NftPlace[], ctx: Ctx): Outcome | Extract<Walk
   for (const base of bases) {
     const hook = base.chain.base!;
     ctx.hook = hook.hook;
-    if (hook.hook === "ingress") {
+    if (deviceHooks.has(hook.hook)) {
       const where = `${base.table.family} ${base.table.name} ${base.chain.name}`;
-      if (hook.devices === undefined || hook.devices.length === 0) {
+      const outgoing = hook.hook === "egress";
+      const device = (outgoing ? ctx.flow.outInterface : ctx.flow.inInterface) ?? "";
+      const moves = outgoing ? `leaves by ${device || "an interface not given"}` : `arrives on ${device} (--in-interface)`;
+      if (hook.devices === undefined || hook.devices.length === 0 || device === "") {
         // Which device it is attached to decides whether it sees the packet at all.
         const applies = nextChoice(ctx);
         if (applies === undefined) {
-          return { kind: "branch", place: base, reason: `the ingress chain's device is not in the input, so whether the packet (arriving on ${ctx.flow.inInterface}) passes through it is not known` };
+          const reason = device === ""
+            ? `the interface the packet leaves by is not given, so whether ${hook.hook} chain ${where} sees it is not known`
+            : `the ${hook.hook} chain's device is not in the input, so whether the packet (${outgoing ? "leaving by" : "arriving on"} ${device}) passes through it is not known`;
+          return { kind: "branch", place: base, reason };
         }
         if (!applies) continue;
-      } else if (!hook.devices.some((d) => globMatch(d, ctx.flow.inInterface))) {
-        ctx.notes.add(`The packet arrives on ${ctx.flow.inInterface} (--in-interface), so ingress chain ${where}, attached to ${hook.devices.join(", ")}, does not see it.`);
+      } else if (!hook.devices.some((d) => globMatch(d, device))) {
+        ctx.notes.add(`The packet ${moves}, so ${hook.hook} chain ${where}, attached to ${hook.devices.join(", ")}, does not see it.`);
         continue;
       } else {
-        ctx.notes.add(`The packet arrives on ${ctx.flow.inInterface} (--in-interface), so ingress chain ${where} sees it before prerouting.`);
+        ctx.notes.add(`The packet ${moves}, so ${hook.hook} chain ${where} sees it ${outgoing ? "after postrouting" : "before prerouting"}.`);
       }
     }
     const r = walk(base.table, base.chain, ctx, 0);
@@ -448,12 +476,15 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
     }
     case "nfproto":
       return (atom === "ipv4") === (ctx.family === "ip") ? yes : no;
+    // A packet on its way in has no output interface yet; one the node sends has no input interface.
     case "iifname":
     case "iif":
-      return globMatch(atom, ctx.flow.inInterface) ? yes : no;
+      return outgoing(ctx) ? no : globMatch(atom, ctx.flow.inInterface) ? yes : no;
     case "oifname":
     case "oif":
-      return no; // input/prerouting packets have no output interface
+      if (!outgoing(ctx)) return no;
+      if (!ctx.flow.outInterface) return { result: "unknown", why: "the rule matches on the interface the packet leaves by, which is not given" };
+      return globMatch(atom, ctx.flow.outInterface) ? yes : no;
     case "ct state":
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       return atom === "new" ? yes : no;
@@ -462,12 +493,19 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (atom !== "dnat" && atom !== "snat") return no;
       const source = ctx.natSource(atom);
       if (source) return { result: "unknown", why: `ct status ${atom} depends on NAT: ${source.reason}` };
+      const whole = "(the input is taken as all of it, as nft list ruleset prints it)";
       ctx.notes.add(atom === "dnat"
-        ? "The connection is sent straight to the node: no dnat or redirect statement of the ruleset (the input is taken as all of it, as nft list ruleset prints it) can apply to it, so it has no ct status dnat."
-        : "No snat or masquerade statement of the ruleset (the input is taken as all of it, as nft list ruleset prints it) can apply to the connection on its way in, so it has no ct status snat.");
+        ? outgoing(ctx)
+          ? `The connection goes straight to ${ctx.flow.destination ?? "its destination"}: no dnat or redirect statement of the ruleset ${whole} can apply to it on the output hook, so it has no ct status dnat.`
+          : `The connection is sent straight to the node: no dnat or redirect statement of the ruleset ${whole} can apply to it, so it has no ct status dnat.`
+        : `No snat or masquerade statement of the ruleset ${whole} can apply to the connection on its way ${outgoing(ctx) ? "out" : "in"}, so it has no ct status snat.`);
       return no;
     }
     case "fib daddr type":
+      if (outgoing(ctx)) {
+        ctx.notes.add("The destination is another machine's address (fib daddr type unicast).");
+        return atom === "unicast" ? yes : no;
+      }
       ctx.notes.add("The destination is a local address of the node (fib daddr type local).");
       return atom === "local" ? yes : no;
     case "mark": {
@@ -493,6 +531,8 @@ function portRange(atom: string): [number, number] {
   if (!m) return [NaN, NaN];
   return [Number(m[1]), Number(m[2] ?? m[1])];
 }
+
+const outgoing = (ctx: Ctx) => ctx.flow.direction === "out";
 
 function globMatch(pattern: string, name: string): boolean {
   return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : pattern === name;

@@ -24,6 +24,8 @@ import { parseNftStatements } from "./parse-nft-statements.js";
 
 export interface NftFixPlan {
   readonly fixes: Fix[];
+  /** The commands that open the flow, one per blocker in order (not the alternatives such as a delete). */
+  readonly steps: string[];
   /** Every place found to block, in the order the packet meets them. */
   readonly blockers: readonly NftPlace[];
   /** What the walk found after the fixes where it could not finish (for the report's details). */
@@ -37,6 +39,7 @@ const maxRounds = 32;
 
 export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEvaluation, options: NftEvaluateOptions = {}): NftFixPlan {
   const fixes: Fix[] = [];
+  const steps: string[] = [];
   const blockers: NftPlace[] = [];
   const notes: string[] = [];
   const assumptions: string[] = [];
@@ -48,9 +51,21 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
     const also = blockers.length > 0;
     // What `nft insert rule <table> <chain> <accept>` leaves behind: the accept heads the chain.
     const atTop = withChain(current, place, (c) => ({ ...c, rules: [acceptRule(accept), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
+    if (isFirewalldTable(place.table) && flow.direction === "out") {
+      // Rich rules of a zone act on what comes in; what the node sends is filtered by firewalld's
+      // policies (HOST as ingress zone), whose layout the input does not show well enough to walk.
+      const fix = firewalldOutputFix(place, flow, blockers.length > 0);
+      fixes.push(fix);
+      steps.push(fix.command);
+      blockers.push(place);
+      current = withChain(current, place, (c) => ({ ...c, rules: [acceptRule(accept), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
+      e = evaluateNftables(current, flow, options);
+      continue;
+    }
     if (isFirewalldTable(place.table)) {
       const fw = firewalldFix(current, place, flow, options, also);
       fixes.push(fw.fix);
+      steps.push(fw.fix.command);
       if (fw.assumption !== null && !assumptions.includes(fw.assumption)) assumptions.push(fw.assumption);
       blockers.push(place);
       // Where no rich rule reaches ahead of the block, the walk goes on as if it were lifted, to
@@ -65,7 +80,9 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
     // accept does: a later rule of the same chain may drop the flow too.
     const deleteIsEnough = place.rule !== null && isDeletableNftBlocker(place.rule, flow)
       && sameOutcome(evaluateNftables(withChain(current, place, (c) => ({ ...c, rules: c.rules.filter((r) => r !== place.rule) })), flow, options), next);
-    fixes.push(...fixesFor(place, e, flow, accept, { also, deleteIsEnough }));
+    const own = fixesFor(place, e, flow, accept, { also, deleteIsEnough });
+    fixes.push(...own);
+    steps.push(own[0]!.command);
     blockers.push(place);
     current = atTop;
     e = next;
@@ -74,7 +91,7 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
     const what = e.place.rule ? `rule ${e.place.rule.index} "${e.place.rule.text}"` : "whether the packet passes through";
     notes.push(`With the fixes above in place, ${what} of ${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name} cannot be decided (${e.reason}).`);
   }
-  return { fixes, blockers, notes, assumptions };
+  return { fixes, steps, blockers, notes, assumptions };
 }
 
 /**
@@ -136,7 +153,28 @@ function firewalldFix(current: NftRuleset, place: NftPlace, flow: NftFlow, optio
   };
 }
 
-const acceptText = (flow: NftFlow) => `${flow.source.includes(":") ? "ip6" : "ip"} saddr ${flow.source} ${flow.protocol} dport ${flow.port} accept`;
+const ipFamily = (flow: NftFlow) => (flow.source.includes(":") ? "ip6" : "ip");
+
+const acceptText = (flow: NftFlow) => flow.direction === "out"
+  ? `${flow.destination === null ? "" : `${ipFamily(flow)} daddr ${flow.destination} `}${flow.protocol} dport ${flow.port} accept`
+  : `${ipFamily(flow)} saddr ${flow.source} ${flow.protocol} dport ${flow.port} accept`;
+
+/** The flow in a fix's words: "10.0.0.5 to port 10250/tcp", or "the connection to 10.0.0.9 port 8132/tcp" for one the node opens. */
+const flowWords = (flow: NftFlow) => flow.direction === "out"
+  ? `the connection to ${flow.destination ?? "the server"} port ${flow.port}/${flow.protocol}`
+  : `${flow.source} to port ${flow.port}/${flow.protocol}`;
+
+/** A block in a table firewalld owns, of a connection the node opens: firewalld's own listing, never an nft change it would undo. */
+function firewalldOutputFix(place: NftPlace, flow: NftFlow, also: boolean): Fix {
+  const t = `${place.table.family} ${place.table.name}`;
+  const blocked = place.rule ? `rule ${place.rule.index} "${place.rule.text}" of ${t} chain ${place.chain.name}` : `the policy of ${t} chain ${place.chain.name}`;
+  return {
+    description: `${also ? "Also: the" : "The"} block of ${flowWords(flow)} is ${blocked}; firewalld owns table ${t} and writes it anew on every reload, so an nft change there is lost at the next firewall-cmd --reload. `
+      + "What the node sends is filtered by firewalld's policies (ingress zone HOST) and direct rules: find the one that makes this rule in the listing below and allow the connection there "
+      + `(a rich rule \`rule family="${flow.source.includes(":") ? "ipv6" : "ipv4"}" destination address="${flow.destination ?? "<server>"}" port port="${flow.port}" protocol="${flow.protocol}" accept\` in that policy), then reload firewalld.`,
+    command: "firewall-cmd --list-all-policies; firewall-cmd --direct --get-all-rules",
+  };
+}
 
 function acceptRule(text: string): NftRule {
   return { index: 1, handle: null, text, line: null, statements: parseNftStatements(text).statements };
@@ -167,14 +205,17 @@ function fixesFor(place: NftPlace, e: NftEvaluation, flow: NftFlow, accept: stri
   const later = opts.also ? " (a later base chain: the fixes above end only their own base chain)" : "";
   const iptablesNft = table.name === "filter" && (table.family === "ip" || table.family === "ip6") && /^[A-Z]/.test(chain.name);
   if (iptablesNft) {
-    return [{ description: `${opts.also ? "Also: table" : "Table"} ${t} is managed by iptables-nft: change it with iptables (doctor iptables gives the exact command), not nft${later}.`, command: `iptables -I ${chain.name} -s ${flow.source} -p ${flow.protocol} --dport ${flow.port} -j ACCEPT` }];
+    const command = table.family === "ip6" ? "ip6tables" : "iptables";
+    const match = flow.direction === "out" ? (flow.destination === null ? "" : `-d ${flow.destination} `) : `-s ${flow.source} `;
+    const checker = flow.direction === "out" ? "doctor node walks its OUTPUT chain" : "doctor iptables gives the exact command";
+    return [{ description: `${opts.also ? "Also: table" : "Table"} ${t} is managed by iptables-nft: change it with ${command} (${checker}), not nft${later}.`, command: `${command} -I ${chain.name} ${match}-p ${flow.protocol} --dport ${flow.port} -j ACCEPT` }];
   }
   const insert = `nft insert rule ${t} ${chain.name} ${accept}`;
   if (rule === null) {
-    return [{ description: `${acceptWord} ${flow.source} to port ${flow.port}/${flow.protocol} in ${t} ${chain.name} before its drop policy applies${later}.`, command: insert }];
+    return [{ description: `${acceptWord} ${flowWords(flow)} in ${t} ${chain.name} before its drop policy applies${later}.`, command: insert }];
   }
   const verb = e.effect === "reject" ? "rejects" : "drops";
-  const fixes: Fix[] = [{ description: `${acceptWord} ${flow.source} to port ${flow.port}/${flow.protocol} at the top of ${t} ${chain.name}, ahead of the rule that ${verb} it${later}.`, command: insert }];
+  const fixes: Fix[] = [{ description: `${acceptWord} ${flowWords(flow)} at the top of ${t} ${chain.name}, ahead of the rule that ${verb} it${later}.`, command: insert }];
   if (!opts.deleteIsEnough) return fixes;
   fixes.push(rule.handle !== null
     ? { description: `Or delete the blocking rule (rule ${rule.index}, handle ${rule.handle}).`, command: `nft delete rule ${t} ${chain.name} handle ${rule.handle}` }

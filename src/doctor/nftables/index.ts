@@ -6,3 +6,5 @@ export { parseNftRuleset, parsePriority } from "./parse-nft-ruleset.js";
 export { evaluateNftables } from "./evaluate-nftables.js";
 export type { NftEffect, NftEvaluateOptions, NftEvaluation, NftFlow, NftPlace, NftUncertainty } from "./evaluate-nftables.js";
 export type * from "./nft-model.js";
+export { findNftOutputBlock } from "./check-output.js";
+export type { NftOutputBlock, NftOutputFlow } from "./check-output.js";

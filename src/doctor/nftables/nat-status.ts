@@ -32,20 +32,23 @@ export interface NatMatchers {
 
 // nft's NAT statements, and iptables-nft's untranslated targets (`xt target DNAT`), as the parsers
 // keep them: unknown statements with their text (JSON: the expression's JSON, `{"dnat": {...}}`).
-const rewrites: Record<NatStatus, { hook: string; words: RegExp; what: string }> = {
-  dnat: { hook: "prerouting", words: /\b(dnat|redirect|netmap|dnpt)\b/i, what: "dnat or redirect" },
-  snat: { hook: "input", words: /\b(snat|masquerade|snpt)\b/i, what: "snat or masquerade" },
+// A connection the node opens itself (direction "out") meets dnat on the output hook and snat on
+// postrouting, which filter chains on postrouting of a later priority than srcnat see.
+const rewrites: Record<NatStatus, { hook: { in: string; out: string }; words: RegExp; what: string }> = {
+  dnat: { hook: { in: "prerouting", out: "output" }, words: /\b(dnat|redirect|netmap|dnpt)\b/i, what: "dnat or redirect" },
+  snat: { hook: { in: "input", out: "postrouting" }, words: /\b(snat|masquerade|snpt)\b/i, what: "snat or masquerade" },
 };
 
 const maxDepth = 64;
 
-export function findNatSource(ruleset: NftRuleset, family: "ip" | "ip6", status: NatStatus, matchers: NatMatchers, legacyRulesPresent: boolean): NatSource | null {
+export function findNatSource(ruleset: NftRuleset, family: "ip" | "ip6", status: NatStatus, matchers: NatMatchers, legacyRulesPresent: boolean, direction: "in" | "out" = "in"): NatSource | null {
   if (legacyRulesPresent || ruleset.legacyWarning) {
     return { place: null, reason: `iptables-legacy rules apply as well, and their nat table, which may ${status === "dnat" ? "rewrite the destination" : "rewrite the source"}, is not in the input` };
   }
   const missing = missingReference(ruleset);
   if (missing) return { place: null, reason: `the input ${missing}, so it is not the whole ruleset (nft list ruleset), and NAT rules elsewhere may set it` };
-  const { hook, words, what } = rewrites[status];
+  const { words, what } = rewrites[status];
+  const hook = rewrites[status].hook[direction];
   const seen = new Set<NftChain>();
   const scan = (table: NftTable, chain: NftChain, depth: number): NatSource | null => {
     if (seen.has(chain) || depth > maxDepth) return null;

@@ -209,11 +209,53 @@ describe("checkNode", () => {
       assert.ok(!r.fixes.some((f) => f.command === "iptables --delete OUTPUT 2"), "no delete by a number the first delete has moved");
     });
 
-    test("a REJECT in OUTPUT does not explain a timeout (it would have been refused): the probe keeps its own text", () => {
-      const { egress } = egressOf(withOutput("-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j REJECT"));
-      assert.equal(egress.summary, timedOut.summary);
-      assert.deepEqual(egress.fixes, timedOut.fixes);
+    test("with nothing in iptables' OUTPUT, nftables' own output chain is walked: its drop is named, with nft's fix", () => {
+      const nft = "table inet filter {\n\tchain output {\n\t\ttype filter hook output priority filter; policy accept;\n\t\tip daddr 10.225.0.4 tcp dport 8132 drop # handle 4\n\t}\n}\n";
+      const r = checkNode(state({ nftRuleset: ok(nft), egress: timedOut }), opts);
+      const egress = finding(r, "egress")[0]!;
+      assert.match(egress.summary, /^10\.225\.0\.4:8132 timed out after 2001 ms: this node's own firewall drops the connection before it leaves the node, at nft inet filter output rule 1 \(ip daddr 10\.225\.0\.4 tcp dport 8132 drop\); fix on this node: nft insert rule inet filter output ip daddr 10\.225\.0\.4 tcp dport 8132 accept\.$/);
+      assert.deepEqual(egress.fixes.map((f) => f.command), ["nft insert rule inet filter output ip daddr 10.225.0.4 tcp dport 8132 accept", "nft delete rule inet filter output handle 4"]);
+      assert.deepEqual(egress.blockedBy, { command: "nft", table: "inet filter", chain: "output", rule: 1, text: "ip daddr 10.225.0.4 tcp dport 8132 drop", handle: 4, effect: "drop" });
+      assert.ok(egress.assumptions.some((a) => a.startsWith("nftables' output path (filter and route chains on the output and postrouting hooks) was walked for a new TCP connection from 10.224.0.5 to 10.225.0.4 port 8132 leaving by eth0")));
+      assert.deepEqual(r.fixes.map((f) => f.command), egress.fixes.map((f) => f.command), "the node's fixes are the egress finding's");
+      // iptables-nft's own tables alone are iptables-save's to show: not walked twice.
+      const ipt = "table ip filter {\n\tchain OUTPUT {\n\t\ttype filter hook output priority filter; policy drop;\n\t}\n}\n";
+      const only = finding(checkNode(state({ nftRuleset: ok(ipt), egress: timedOut }), opts), "egress")[0]!;
+      assert.equal(only.summary, timedOut.summary);
+      // A rule for another interface than the kernel's route to the server does not stop it.
+      const eth1 = nft.replace("ip daddr 10.225.0.4 tcp dport 8132 drop", 'oifname "eth0" drop');
+      const routed = finding(checkNode(state({ nftRuleset: ok(eth1), egress: timedOut, serverRoute: { host: "10.225.0.4", dev: "eth1", src: null } }), opts), "egress")[0]!;
+      assert.equal(routed.summary, timedOut.summary);
+    });
+
+    test("a REJECT in OUTPUT explains a timeout too: a catch-all REJECT meets its own ICMP error on the way back (seen in a namespace: connect times out)", () => {
+      const { egress } = egressOf(withOutput("-o lo -j ACCEPT", "-j REJECT --reject-with icmp-host-prohibited"));
+      assert.match(egress.summary, /^10\.225\.0\.4:8132 timed out after 2001 ms: this node's own firewall rejects the connection before it leaves the node, at iptables OUTPUT rule 2 \(-A OUTPUT -j REJECT --reject-with icmp-host-prohibited\) \(the rejection did not reach the connecting socket either: a rule dropped the reset or ICMP error the node sends itself\); fix on this node: iptables --insert OUTPUT 2 /);
+      assert.equal((egress.blockedBy as { effect?: string }).effect, "reject");
+    });
+
+    test("a DROP in OUTPUT does not explain a refused probe (something answered): the probe keeps its own text", () => {
+      const refused: CheckResult = {
+        ...timedOut,
+        summary: "10.225.0.4:8132 refused the connection: nothing listens on port 8132 there, or a firewall on the path rejects it.",
+        fixes: [{ description: "Check that the server listens", command: "nc -v -w 2 10.225.0.4 8132" }],
+        probes: [{ ...(timedOut.probes as readonly Record<string, unknown>[])[0]!, result: "refused" }],
+      };
+      const r = checkNode(state({ iptablesSave: ok(withOutput("-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j DROP")), egress: refused }), opts);
+      const egress = finding(r, "egress")[0]!;
+      assert.equal(egress.summary, refused.summary);
+      assert.deepEqual(egress.fixes, refused.fixes);
       assert.equal(egress.blockedBy, undefined);
+    });
+
+    test("the kernel's route to the server (ip route get) gives the interface and source address walked", () => {
+      // The server is routed out of eth1 from 10.226.0.5: a DROP out of eth0 does not stop it, one out of eth1 does.
+      const serverRoute = { host: SERVER, dev: "eth1", src: "10.226.0.5" };
+      const viaEth0 = finding(checkNode(state({ iptablesSave: ok(withOutput("-o eth0 -j DROP")), egress: timedOut, serverRoute }), opts), "egress")[0]!;
+      assert.equal(viaEth0.summary, timedOut.summary);
+      assert.ok(viaEth0.assumptions.some((a) => a.includes(`from 10.226.0.5 to ${SERVER} port 8132 leaving by eth1 (the kernel's route to it, ip route get): no rule there blocks it`)), viaEth0.assumptions.join("\n"));
+      const viaEth1 = finding(checkNode(state({ iptablesSave: ok(withOutput("-s 10.226.0.5/32 -o eth1 -j DROP")), egress: timedOut, serverRoute }), opts), "egress")[0]!;
+      assert.match(viaEth1.summary, /at iptables OUTPUT rule 1 \(-A OUTPUT -s 10\.226\.0\.5\/32 -o eth1 -j DROP\)/);
     });
 
     test("no OUTPUT rule blocks it (or another interface's, or another server's): today's text and NSG fix are kept", () => {

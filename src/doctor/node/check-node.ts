@@ -5,7 +5,7 @@ import { isIP, isIPv6 } from "node:net";
 import { withLocalBlocks, type LocalEgressBlock } from "../egress/index.js";
 import type { ProbeResult } from "../egress/index.js";
 import { checkIptables, findOutputBlock } from "../iptables/index.js";
-import { checkNftables } from "../nftables/index.js";
+import { checkNftables, findNftOutputBlock } from "../nftables/index.js";
 import type { CheckResult, CheckStatus, Fix, Flow } from "../report/check-result.js";
 import { churnThreshold, parseConnections, summarizeChurn } from "../snat/index.js";
 import { checkUfw } from "../ufw/index.js";
@@ -47,6 +47,16 @@ export interface NodeState {
   readonly egress: CheckResult | null;
   readonly agentHealth: AgentHealth;
   readonly ssTan: Collected;
+  /** How the kernel routes to the server (`ip route get`), where it was given as an address and has a route. */
+  readonly serverRoute?: RouteToServer;
+}
+
+/** The interface and source address the kernel picks for a connection to `host`. */
+export interface RouteToServer {
+  readonly host: string;
+  readonly dev: string;
+  /** The source address it would use; null where the route names none. */
+  readonly src: string | null;
 }
 
 const rank: Record<CheckStatus, number> = { ok: 0, warning: 1, indeterminate: 2, problem: 3 };
@@ -122,9 +132,11 @@ function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-s
 }
 
 // A probe of the server that failed may have been stopped by the node itself: a DROP or REJECT in
-// its filter OUTPUT chain looks, from the probe, like a firewall on the path. With the node's rules
-// read, walk OUTPUT for the probe's connection (from the node's address, leaving by the default
-// route's interface); a rule that blocks it becomes the finding's cause and its fix the node's.
+// its filter OUTPUT chain, or on nftables' output path, looks from the probe like a firewall on the
+// path. With the node's rules read, walk them for the probe's connection (from the node's address,
+// leaving by the default route's interface): iptables' OUTPUT first, then, where nothing there
+// blocks it, the nftables tables of the node's own; a rule that blocks it becomes the finding's
+// cause and its fix the node's.
 function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions): CheckResult {
   if (egress.status === "ok" || opts.nodeIp === null) return egress;
   const nodeIp = opts.nodeIp;
@@ -133,24 +145,46 @@ function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions)
   const notes: string[] = [];
   const assumptions: string[] = [];
   for (const p of probes) {
-    if (p.result === "connected" || isIP(p.host) === 0 || isIPv6(p.host) !== isIPv6(nodeIp)) continue;
+    if (p.result === "connected" || isIP(p.host) === 0) continue;
+    // The kernel's route to the server, where it was read, names the interface and source address
+    // the connection really uses; otherwise the node's address and the kubelet interface stand in.
+    const route = state.serverRoute?.host === p.host ? state.serverRoute : undefined;
+    const source = route?.src && isIPv6(route.src) === isIPv6(p.host) ? route.src : nodeIp;
+    if (isIPv6(p.host) !== isIPv6(source)) continue;
+    const outInterface = route?.dev ?? opts.inInterface;
+    const flow = { source, destination: p.host, port: p.port, protocol: "tcp" as const, outInterface };
+    const connection = `a new TCP connection from ${source} to ${p.host} port ${p.port} leaving by ${outInterface} (${route ? "the kernel's route to it, ip route get" : "the interface given for kubelet connections"})`;
+    const blocking = (b: { where: string; effect: "drop" | "reject" } | null) => (b ? `: ${b.where} ${b.effect === "drop" ? "drops" : "rejects"} it` : ": no rule there blocks it");
     const dump = isIPv6(p.host) ? state.ip6tablesSave : state.iptablesSave;
-    if (!dump?.ok) continue;
-    const flow = { source: nodeIp, destination: p.host, port: p.port, protocol: "tcp" as const, outInterface: opts.inInterface };
-    let block;
-    try {
-      block = findOutputBlock(dump.text, flow);
-    } catch {
-      continue; // an unreadable dump is the iptables finding's to report
+    let block = null;
+    if (dump?.ok) {
+      try {
+        block = findOutputBlock(dump.text, flow);
+        const command = isIPv6(p.host) ? "ip6tables" : "iptables";
+        assumptions.push(`${command} filter OUTPUT was walked for ${connection}${blocking(block)}.`);
+        if (block) {
+          blocks.push({
+            host: p.host, port: p.port, where: block.where, effect: block.effect, fixes: block.fixes, steps: block.steps,
+            rule: { command, table: "filter", chain: block.decidedBy.chain, rule: block.decidedBy.rule, text: block.decidedBy.text },
+          });
+          notes.push(...block.notes);
+        }
+      } catch {
+        // an unreadable dump is the iptables finding's to report
+      }
     }
-    const command = isIPv6(p.host) ? "ip6tables" : "iptables";
-    assumptions.push(`${command} filter OUTPUT was walked for a new TCP connection from ${nodeIp} to ${p.host} port ${p.port} leaving by ${opts.inInterface} (the interface given for kubelet connections)${block ? `: ${block.where} ${block.effect === "drop" ? "drops" : "rejects"} it` : ": no rule there blocks it"}.`);
-    if (!block) continue;
-    blocks.push({
-      host: p.host, port: p.port, where: block.where, effect: block.effect, fixes: block.fixes, steps: block.steps,
-      rule: { command, table: "filter", chain: block.decidedBy.chain, rule: block.decidedBy.rule, text: block.decidedBy.text },
-    });
-    notes.push(...block.notes);
+    // nftables' own tables (iptables-nft's were walked as iptables above, with its rule numbers).
+    if (block || !hasOwnNftTables(state)) continue;
+    let nft;
+    try {
+      nft = findNftOutputBlock(state.nftRuleset.ok ? state.nftRuleset.text : "", flow);
+    } catch {
+      continue; // an unreadable ruleset is the nftables finding's to report
+    }
+    assumptions.push(`nftables' output path (filter and route chains on the output and postrouting hooks) was walked for ${connection}${blocking(nft)}.`);
+    if (!nft) continue;
+    blocks.push({ host: p.host, port: p.port, where: nft.where, effect: nft.effect, fixes: nft.fixes, steps: nft.steps, rule: nft.rule });
+    notes.push(...nft.notes);
   }
   let result = blocks.length === 0 ? egress : withLocalBlocks(egress, blocks);
   if (notes.length > 0) result = { ...result, details: [...(result.details ?? []), ...notes] };
@@ -173,10 +207,15 @@ function ufwFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
 // from iptables-save already (with rule numbers the fixes can use), so only other tables count here.
 const iptablesNftTable = /^table (ip|ip6) (filter|nat|mangle|raw|security) \{/;
 
-function nftFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
-  if (!state.nftRuleset.ok) return [];
+/** Whether `nft list ruleset` shows a table besides iptables-nft's (those are iptables-save's to show). */
+function hasOwnNftTables(state: NodeState): boolean {
+  if (!state.nftRuleset.ok) return false;
   const tables = state.nftRuleset.text.split("\n").filter((l) => l.startsWith("table "));
-  if (tables.length === 0 || tables.every((t) => iptablesNftTable.test(t))) return [];
+  return tables.some((t) => !iptablesNftTable.test(t));
+}
+
+function nftFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
+  if (!state.nftRuleset.ok || !hasOwnNftTables(state)) return [];
   return opts.sources.map((source) => ({
     ...checkNftables(state.nftRuleset.ok ? state.nftRuleset.text : "", {
       source, ...(opts.nodeIp ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface,

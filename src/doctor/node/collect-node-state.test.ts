@@ -1,10 +1,11 @@
 // The live probes of `doctor node` against loopback responders: the agent's /readyz must be
 // bounded by one deadline for the whole exchange, not by http.get's idle timeout.
+// Also the parse of `ip route get`, which names the interface and source of the agent's connection.
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { after, describe, test } from "node:test";
 import { checkNode } from "./check-node.js";
-import { getReadyz } from "./collect-node-state.js";
+import { getReadyz, parseRouteGet } from "./collect-node-state.js";
 
 // An HTTP responder that sends its headers and then one body byte every `everyMs`, never finishing:
 // each byte resets an idle timeout.
@@ -53,4 +54,12 @@ describe("getReadyz", () => {
     await close();
     assert.deepEqual(await getReadyz({ host: "127.0.0.1", port }, 400), { kind: "absent", target: `http://127.0.0.1:${port}`, reason: "connection refused" });
   });
+});
+
+test("ip route get: the interface and source address of the route; none for an unreachable destination", () => {
+  assert.deepEqual(parseRouteGet("10.225.0.4", "10.225.0.4 via 10.224.0.1 dev eth0 src 10.224.0.5 uid 0 \\    cache \n"), { host: "10.225.0.4", dev: "eth0", src: "10.224.0.5" });
+  assert.deepEqual(parseRouteGet("fd00:1::4", "fd00:1::4 from :: via fe80::1 dev eth0 proto ra src fd00::5 metric 100 pref medium\n"), { host: "fd00:1::4", dev: "eth0", src: "fd00::5" });
+  assert.deepEqual(parseRouteGet("10.1.0.1", "10.1.0.1 dev wg0 table 51820 uid 0 \\    cache \n"), { host: "10.1.0.1", dev: "wg0", src: null });
+  assert.equal(parseRouteGet("10.225.0.4", "unreachable 10.225.0.4 uid 0 \\    cache <local> \n"), null);
+  assert.equal(parseRouteGet("10.225.0.4", "blackhole 10.225.0.4 uid 0 \n"), null);
 });

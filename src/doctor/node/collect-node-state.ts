@@ -7,7 +7,8 @@ import http from "node:http";
 import { checkEgress } from "../egress/index.js";
 import type { EgressTarget } from "../egress/index.js";
 import { formatHostPort } from "../egress/index.js";
-import type { AgentHealth, Collected, NodeState } from "./check-node.js";
+import { isIP } from "node:net";
+import type { AgentHealth, Collected, NodeState, RouteToServer } from "./check-node.js";
 
 export interface CollectOptions {
   /** The tunnel server's agent endpoint, probed like `doctor egress --server`. */
@@ -61,6 +62,19 @@ export function getReadyz(target: EgressTarget, timeoutMs: number): Promise<Agen
   });
 }
 
+/**
+ * `ip -o route get <host>`'s interface and source address ("10.225.0.4 via 10.224.0.1 dev eth0 src
+ * 10.224.0.5 uid 0"); null when it names no interface (an unreachable or prohibited route).
+ */
+export function parseRouteGet(host: string, text: string): RouteToServer | null {
+  const line = text.split("\n")[0] ?? "";
+  if (/^(unreachable|prohibit|blackhole|throw)\b/.test(line)) return null;
+  const dev = /\bdev (\S+)/.exec(line)?.[1];
+  if (!dev) return null;
+  const src = /\bsrc (\S+)/.exec(line)?.[1];
+  return { host, dev, src: src !== undefined && isIP(src) !== 0 ? src : null };
+}
+
 /** The node's primary address and interface: those of the default route. */
 export async function defaultRouteAddress(): Promise<{ ip: string; iface: string } | null> {
   const route = await readCommand(["ip", "-4", "-o", "route", "show", "default"]);
@@ -84,6 +98,14 @@ export async function collectNodeState(o: CollectOptions): Promise<NodeState> {
   say("reading the listening sockets (/proc/net/tcp, /proc/net/tcp6)");
   const procNetTcp = (await Promise.all(["/proc/net/tcp", "/proc/net/tcp6"].map((f) => readFile(f, "utf8").catch(() => "")))).filter((t) => t !== "");
   let egress = null;
+  let serverRoute: RouteToServer | undefined;
+  if (o.server && isIP(o.server.host) !== 0) {
+    // The kernel's own choice of interface and source address for the server (no packet is sent):
+    // what the node's OUTPUT rules see of the agent's connection.
+    say(`reading the route to ${o.server.host} (ip route get)`);
+    const route = await readCommand(["ip", "-o", "route", "get", o.server.host]);
+    serverRoute = route.ok ? parseRouteGet(o.server.host, route.text) ?? undefined : undefined;
+  }
   if (o.server) {
     say(`probing the server ${formatHostPort(o.server)} (timeout ${o.timeoutMs} ms)`);
     egress = await checkEgress({ targets: [o.server], timeoutMs: o.timeoutMs, ...(o.alpn ? { alpn: o.alpn } : {}) });
@@ -95,5 +117,5 @@ export async function collectNodeState(o: CollectOptions): Promise<NodeState> {
   }
   say("reading connections (ss -tan)");
   const ssTan = await readCommand(["ss", "-tan"]);
-  return { iptablesSave, ip6tablesSave, ufwStatus, nftRuleset, procNetTcp, egress, agentHealth, ssTan };
+  return { iptablesSave, ip6tablesSave, ufwStatus, nftRuleset, procNetTcp, egress, agentHealth, ssTan, ...(serverRoute ? { serverRoute } : {}) };
 }

@@ -25,8 +25,10 @@ export function encodeGrpcMessage(message: Uint8Array): Buffer {
 
 /**
  * Reassembles messages from the chunks an HTTP/2 stream delivers. A message that lies inside one
- * chunk is returned as a subarray of that chunk (zero copy); only messages split across chunks
- * are copied into a buffer of exactly their size, allocated once their length is known.
+ * chunk is returned as a subarray of that chunk (zero copy: a caller that keeps it keeps the
+ * chunk, so one that queues messages copies the small ones, inbound-messages.ts); only messages
+ * split across chunks are copied into a buffer of exactly their size, allocated once their
+ * length is known.
  * A framing error throws, unless the same chunk already completed messages: those are returned
  * first (they were valid and a peer may rely on them arriving), `failure` is set, and the next
  * push() throws. After a failure the reader is spent.

@@ -151,6 +151,19 @@ for (const http2Impl of http2Implementations) for (const clientImpl of http2Impl
     }
   });
 
+  test("a request that is not gRPC and keeps its side open gets HTTP 415, then RST_STREAM: what it sends is not kept", async (t) => {
+    const { path } = await start(t, {});
+    const session = http2.connect("http://localhost", { createConnection: () => net.connect(path) });
+    t.after(() => session.destroy());
+    const req = session.request({ ":method": "POST", ":path": "/x", "content-type": "text/plain" });
+    req.write(Buffer.alloc(1000));
+    const [response] = await once(req, "response") as [http2.IncomingHttpHeaders];
+    assert.equal(response[":status"], 415);
+    req.resume();
+    await within(() => req.closed, "the server resets the stream");
+    assert.equal(req.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+  });
+
   test("the handler sees the call end when the client cancels", async (t) => {
     const closed = deferred<unknown>();
     const { client } = await start(t, {

@@ -394,7 +394,7 @@ export class GrpcServer {
     const contentType = String(headers["content-type"] ?? "");
     if (method !== "POST" || !contentType.startsWith("application/grpc")) {
       // gRPC over HTTP/2: "servers SHOULD respond with HTTP status of 415".
-      stream.respond({ ":status": 415, "content-type": "text/plain" }, { endStream: true });
+      respondAndClose(stream, { ":status": 415, "content-type": "text/plain" });
       return;
     }
     if (this.#state !== "open") {
@@ -439,10 +439,15 @@ function tlsServerOptions(t: NonNullable<ResolvedGrpcServerOptions["tls"]>, hand
 }
 
 function respondTrailersOnly(stream: CallStream, status: number, message: string): void {
-  stream.respond({
+  respondAndClose(stream, {
     ":status": 200, "content-type": "application/grpc", "grpc-status": String(status), "grpc-message": percentEncodeGrpcMessage(message),
-  }, { endStream: true });
-  // Whatever the client sends is of no use now.
+  });
+}
+
+// Whatever the client sends is of no use now: without the RST_STREAM it could fill a whole
+// stream window (8 MiB) that nobody reads, on each of its streams, before it authenticated.
+function respondAndClose(stream: CallStream, headers: http2.OutgoingHttpHeaders): void {
+  stream.respond(headers, { endStream: true });
   setImmediate(() => {
     if (!stream.destroyed && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
   });

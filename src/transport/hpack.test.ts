@@ -80,12 +80,68 @@ test("malformed blocks are errors that name the problem", () => {
   assert.throws(() => d.decode(hex("00")), (e) => isHpackError(e) && /inside a string/.test((e as Error).message));
 });
 
-test("a header list over the size limit is decoded (the table stays in step) and flagged", () => {
+test("a header list over the size limit is decoded (the table stays in step) and flagged, without collecting the fields past the limit", () => {
   const d = new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 40 });
-  const { headers, isTooLarge } = d.decode(hex("4001 6101 31 82"));
+  const { headers, isTooLarge } = d.decode(hex("4001 6101 31 82 4001 6201 32"));
   assert.equal(isTooLarge, true);
-  assert.equal(headers.length, 2);
-  assert.equal(d.tableBytes, 34);
+  assert.deepEqual(headers, [["a", "1"]], "\"a: 1\" is 34 bytes of 40; \":method: GET\" (42) goes past");
+  assert.equal(d.tableBytes, 68, "\"b: 2\", past the limit, still entered the table");
+  assert.deepEqual(d.decode(hex("be")).headers, [["b", "2"]]);
+  // The largest block the session takes (4 x the list limit) of 1-byte indexed fields.
+  const flood = new HpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 64 * 1024 }).decode(Buffer.alloc(256 * 1024, 0x82));
+  assert.equal(flood.isTooLarge, true);
+  assert.equal(flood.headers.length, Math.floor((64 * 1024) / 42));
+});
+
+test("an integer padded with zero continuation bytes is refused (COMPRESSION_ERROR), not read as NaN", () => {
+  const padded = (prefix: number) => Buffer.concat([Buffer.from([prefix]), Buffer.alloc(150, 0x80), Buffer.from([0x00])]);
+  const isTooLarge = (e: unknown) => isHpackError(e) && /integer too large/.test((e as Error).message);
+  // A table size update: NaN would pass "> SETTINGS_HEADER_TABLE_SIZE" and stop eviction for good.
+  const d = decoder();
+  assert.throws(() => d.decode(Buffer.concat([padded(0x3f), Buffer.from("4100", "hex")])), isTooLarge);
+  // A string length: NaN ended the block there, silently, with a field of an empty name.
+  assert.throws(() => d.decode(Buffer.concat([hex("83 00"), padded(0x7f), Buffer.from("not HPACK")])), isTooLarge);
+  // An index.
+  assert.throws(() => d.decode(padded(0xff)), isTooLarge);
+  // Five continuation bytes still hold any integer up to 2^31-1; a sixth is refused even as zero.
+  assert.deepEqual(d.decode(hex("3f 81 80 80 80 00")).headers, []);
+  assert.throws(() => d.decode(hex("3f 81 80 80 80 80 00")), isTooLarge);
+  // The table stays bounded whatever came before.
+  d.decode(Buffer.concat([hex("3fe11f"), ...Array.from({ length: 1000 }, () => hex("4100"))]));
+  assert.equal(d.tableBytes, 97 * 42, "97 entries of \":authority: \" (42 bytes) fit 4096");
+});
+
+test("the dynamic table indexes exactly like a newest-first list through many insertions and evictions", () => {
+  const d = decoder(300);
+  const model: Array<[string, string]> = [];
+  let modelBytes = 0;
+  const evictTo = (bytes: number) => {
+    while (modelBytes > bytes) {
+      const [name, value] = model.pop()!;
+      modelBytes -= name.length + value.length + 32;
+    }
+  };
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed % n;
+  };
+  for (let round = 0; round < 2000; round++) {
+    const field: [string, string] = [`n${random(5)}`, "v".repeat(random(60))];
+    d.decode(Buffer.concat([Buffer.from([0x40, field[0].length]), Buffer.from(field[0]), Buffer.from([field[1].length]), Buffer.from(field[1])]));
+    model.unshift(field);
+    modelBytes += field[0].length + field[1].length + 32;
+    evictTo(300);
+    assert.equal(d.tableBytes, modelBytes);
+    const indices = model.map((_, i) => 0x80 | (62 + i));
+    assert.deepEqual(d.decode(Buffer.from(indices)).headers, model, `round ${round}`);
+    if (round % 250 === 249) {
+      // Size updates to 0 or 100, then back to 300, at the start of a block.
+      const isToZero = round % 500 === 499;
+      d.decode(hex(isToZero ? "20 3f8d02" : "3f45 3f8d02"));
+      evictTo(isToZero ? 0 : 100);
+    }
+  }
 });
 
 test("the encoder uses static entries, Huffman when shorter, and never the dynamic table", () => {

@@ -48,6 +48,9 @@ const entrySize = (name: string, value: string): number => name.length + value.l
 
 // An integer longer than this is not a header we would accept anyway (and stays exact).
 const maxInteger = 2 ** 31 - 1;
+// Continuation bytes carry 7 bits each: five reach past maxInteger. More are only zeros a peer
+// pads with, and ~150 of them made 0 * 2 ** shift NaN, which passed every "> limit" check.
+const maxIntegerContinuationBytes = 5;
 
 function hpackError(message: string): TunnelError {
   return new TunnelError("PROTOCOL", `hpack: ${message}`);
@@ -63,8 +66,12 @@ export interface HpackDecoderOptions {
 export class HpackDecoder {
   readonly #maxTableBytesAllowed: number;
   readonly #maxHeaderListBytes: number;
-  // Newest first.
-  #entries: Array<readonly [string, string]> = [];
+  // The dynamic table, a ring: #count entries from #newest on (wrapping), newest first, so an
+  // insert and an eviction cost the same at any table length. It grows by doubling, to at most
+  // twice the entries the table can hold (32 bytes each at least, §4.1).
+  #ring: Array<readonly [string, string] | undefined> = [];
+  #newest = 0;
+  #count = 0;
   #tableBytes = 0;
   #maxTableBytes: number;
 
@@ -81,7 +88,8 @@ export class HpackDecoder {
   /**
    * Decodes one complete header block. Throws PROTOCOL on a malformed block (a connection error,
    * COMPRESSION_ERROR). A list over the size limit is decoded all the same, so the table stays
-   * in step with the peer's, and flagged: the caller refuses that stream only.
+   * in step with the peer's, and flagged: the caller refuses that stream only. Its fields past
+   * the limit are not collected (a 256 KiB block of 1-byte indexed fields is 262,144 of them).
    */
   decode(block: Uint8Array): { headers: HeaderList; isTooLarge: boolean } {
     const headers: HeaderList = [];
@@ -93,12 +101,11 @@ export class HpackDecoder {
       const max = (1 << prefixBits) - 1;
       let value = block[pos++]! & max;
       if (value < max) return value;
-      let shift = 0;
-      for (;;) {
+      for (let shift = 0; ; shift += 7) {
+        if (shift === 7 * maxIntegerContinuationBytes) throw hpackError("integer too large");
         if (pos >= block.length) throw hpackError("header block ends inside an integer");
         const byte = block[pos++]!;
         value += (byte & 0x7f) * 2 ** shift;
-        shift += 7;
         if (value > maxInteger) throw hpackError("integer too large");
         if ((byte & 0x80) === 0) return value;
       }
@@ -115,13 +122,13 @@ export class HpackDecoder {
     const lookup = (index: number): readonly [string, string] => {
       if (index === 0) throw hpackError("index 0");
       if (index <= staticTable.length) return staticTable[index - 1]!;
-      const entry = this.#entries[index - staticTable.length - 1];
-      if (entry === undefined) throw hpackError(`index ${index} is past the dynamic table (${this.#entries.length} entries)`);
-      return entry;
+      const position = index - staticTable.length - 1;
+      if (position >= this.#count) throw hpackError(`index ${index} is past the dynamic table (${this.#count} entries)`);
+      return this.#ring[(this.#newest + position) % this.#ring.length]!;
     };
     const emit = (field: readonly [string, string]) => {
       listBytes += entrySize(field[0], field[1]);
-      headers.push([field[0], field[1]]);
+      if (listBytes <= this.#maxHeaderListBytes) headers.push([field[0], field[1]]);
     };
     while (pos < block.length) {
       const byte = block[pos]!;
@@ -162,15 +169,29 @@ export class HpackDecoder {
     // §4.4: an entry larger than the table empties it and is not added.
     this.#evict(size);
     if (size > this.#maxTableBytes) return;
-    this.#entries.unshift(field);
+    if (this.#count === this.#ring.length) this.#grow();
+    this.#newest = (this.#newest + this.#ring.length - 1) % this.#ring.length;
+    this.#ring[this.#newest] = field;
+    this.#count++;
     this.#tableBytes += size;
   }
 
   #evict(room: number): void {
-    while (this.#tableBytes + room > this.#maxTableBytes && this.#entries.length > 0) {
-      const [name, value] = this.#entries.pop()!;
+    while (this.#tableBytes + room > this.#maxTableBytes && this.#count > 0) {
+      const oldest = (this.#newest + this.#count - 1) % this.#ring.length;
+      const [name, value] = this.#ring[oldest]!;
+      this.#ring[oldest] = undefined;
+      this.#count--;
       this.#tableBytes -= entrySize(name, value);
     }
+  }
+
+  // Unrolled from #newest into a ring twice as long: amortised O(1) per insert.
+  #grow(): void {
+    const ring = new Array<readonly [string, string] | undefined>(Math.max(8, 2 * this.#ring.length));
+    for (let i = 0; i < this.#count; i++) ring[i] = this.#ring[(this.#newest + i) % this.#ring.length];
+    this.#ring = ring;
+    this.#newest = 0;
   }
 }
 

@@ -109,3 +109,18 @@ export function goawayPayload(lastStreamId: number, code: number, debug?: Uint8A
   if (debug) payload.set(debug, 8);
   return payload;
 }
+
+/**
+ * Bytes to keep for a while (queued for a reader that is paused, or not there yet): a DATA
+ * payload is a view of the socket read it came in, up to 64 KiB, so a 1-byte payload kept as it
+ * is keeps all of them. One under a quarter of its buffer is copied into a buffer of its own, so
+ * what is kept pins at most 4 times its size; a 16 KiB frame of a 64 KiB read stays as it is. Not
+ * for bytes handed straight on: the bulk path stays zero-copy.
+ */
+export function unpinned(bytes: Uint8Array): Uint8Array {
+  if (4 * bytes.byteLength >= bytes.buffer.byteLength) return bytes;
+  // Not Buffer.from(): a small copy would come from the shared 8 KiB pool, and pin that instead.
+  const own = Buffer.allocUnsafeSlow(bytes.byteLength);
+  own.set(bytes);
+  return own;
+}

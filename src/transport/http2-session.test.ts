@@ -14,6 +14,7 @@ import { encodeHeaderBlock, type HeaderList } from "./hpack.js";
 import { clientPreface, encodeFrame, Flag, FrameType, Http2ErrorCode, Setting, settingsPayload, windowUpdatePayload } from "./http2-frame.js";
 import { Http2Session, type Http2SessionOptions, type IncomingHeaders } from "./http2-session.js";
 import type { Http2Stream } from "./http2-stream.js";
+import { StreamTable } from "./stream-table.js";
 import { RawHttp2Peer, type Frame } from "../../test/helpers/raw-http2-peer.js";
 
 const defaults: Http2SessionOptions = {
@@ -354,6 +355,44 @@ test("a paused stream holds back its WINDOW_UPDATEs; the connection window is cr
   assert.equal(received.reduce((a, b) => a + b, 0), 96_000);
 });
 
+test("DATA held for a paused stream is copied out of the socket read it came in; DATA read at once is not", async (t) => {
+  const { port, nextStream } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  client.request(1);
+  const { stream } = await nextStream();
+  const received: Buffer[] = [];
+  stream.pause();
+  stream.on("data", (chunk: Buffer) => received.push(chunk));
+  // One write: a 1-byte DATA frame and 16 KiB of an unknown frame type, read in one chunk.
+  const filler = encodeFrame(0xfa, 0, 0, Buffer.alloc(16_000));
+  client.send(Buffer.concat([encodeFrame(FrameType.DATA, 0, 1, Buffer.from("x")), filler]));
+  client.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  await client.expect((f) => f.type === FrameType.PING, "PING ACK");
+  stream.resume();
+  await within(() => received.length === 1, "the held byte");
+  assert.equal(received[0]!.toString(), "x");
+  assert.equal(received[0]!.buffer.byteLength, 1, "the held byte does not keep its 16 KiB read");
+  client.send(Buffer.concat([encodeFrame(FrameType.DATA, 0, 1, Buffer.alloc(16_000, 1)), filler]));
+  await within(() => received.length === 2, "the flowing DATA");
+  assert.ok(received[1]!.buffer.byteLength > 16_000, "delivered at once: a view of the read, not a copy");
+});
+
+test("a server stream that sent its whole response drops what the peer still sends when nobody reads it", async (t) => {
+  const { port, nextStream } = await startServer(t, { streamWindowBytes: 65_535 });
+  const client = await RawClient.connect(t, port);
+  client.request(1);
+  const { stream } = await nextStream();
+  stream.respond({ ":status": 415 }, { endStream: true });
+  for (let i = 0; i < 3; i++) client.frame(FrameType.DATA, 0, 1, Buffer.alloc(16_000));
+  client.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  await client.expect((f) => f.type === FrameType.PING, "PING ACK");
+  let late = 0;
+  stream.on("data", (chunk: Buffer) => (late += chunk.length));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(late, 0, "nothing was kept for a reader");
+  assert.equal(client.frames.some((f) => f.type === FrameType.WINDOW_UPDATE && f.streamId === 1), false, "nor credited to the stream");
+});
+
 test("a client's GOAWAY lets open streams finish, then the session closes", async (t) => {
   const { port, nextStream, sessions } = await startServer(t);
   const client = await RawClient.connect(t, port);
@@ -492,3 +531,150 @@ test("random frames never throw out of the session, and the server keeps serving
   stream.respond({ ":status": 200 }, { endStream: true });
   await client.expect((f) => f.type === FrameType.HEADERS && f.streamId === 1, "a normal response after the fuzzing");
 });
+
+test("a peer that opens streams without reading the answers is cut off with ENHANCE_YOUR_CALM", async (t) => {
+  // Each empty HEADERS (9 bytes) earns an RST_STREAM PROTOCOL_ERROR (13 bytes): no acks involved.
+  const { port, sessions } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  await client.expect((f) => f.type === FrameType.SETTINGS && f.flags === 0, "SETTINGS");
+  client.socket.pause();
+  let id = 1;
+  // Bounded: at most 2 million streams (26 MB of resets) or 30 s; the kernel's buffers absorb some
+  // MB first (~800,000 resets on loopback), which on a loaded machine takes more than 10 s to send.
+  const deadline = Date.now() + 30_000;
+  while (!sessions[0]!.destroyed && id < 4_000_000 && Date.now() < deadline) {
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, (_, i) => encodeFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id + 2 * i)));
+    id += 20_000;
+    if (!client.socket.write(batch)) await Promise.race([once(client.socket, "drain"), new Promise((r) => setTimeout(r, 50))]);
+  }
+  assert.equal(sessions[0]!.destroyed, true, `the session is destroyed (after ${(id - 1) / 2} streams)`);
+  assert.ok(sessions[0]!.socket.writableLength < 4 * 1024 * 1024, `unsent: ${sessions[0]!.socket.writableLength} bytes`);
+});
+
+test("a client that resets streams past a burst of 1000 and 33 a second gets GOAWAY ENHANCE_YOUR_CALM (rapid reset)", async (t) => {
+  const { port, streams } = await startServer(t);
+  const pairs = (client: RawClient, first: number, count: number) => {
+    const frames: Buffer[] = [];
+    for (let id = first; id < first + 2 * count; id += 2) {
+      frames.push(encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, id, encodeHeaderBlock([[":method", "POST"], [":scheme", "http"], [":path", "/S/M"]])));
+      frames.push(encodeFrame(FrameType.RST_STREAM, 0, id, Buffer.from([0, 0, 0, Http2ErrorCode.CANCEL])));
+    }
+    client.send(Buffer.concat(frames));
+  };
+  const calm = await RawClient.connect(t, port);
+  pairs(calm, 1, 900);
+  calm.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  await calm.expect((f) => f.type === FrameType.PING, "PING ACK after 900 resets");
+  assert.equal(calm.frames.some((f) => f.type === FrameType.GOAWAY), false, "900 resets are within the burst");
+
+  const rapid = await RawClient.connect(t, port);
+  const before = streams.length;
+  pairs(rapid, 1, 5000);
+  assert.match(await rapid.expectGoaway(Http2ErrorCode.ENHANCE_YOUR_CALM), /resets streams faster/);
+  assert.ok(streams.length - before < 1100, `${streams.length - before} streams reached a handler`);
+});
+
+test("a SETTINGS frame applies only the last value of a setting, walks the streams once, and may hold at most 32 entries", async (t) => {
+  const { port, nextStream } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  client.request(1);
+  await nextStream();
+  client.request(3);
+  await nextStream();
+  // Stream 1's window a little under 2^31-1: a first value of 2^31-1 would overflow it, the last one does not.
+  client.frame(FrameType.WINDOW_UPDATE, 0, 1, windowUpdatePayload(2 ** 31 - 1 - 2 * 65_535));
+  const walks = countStreamWalks(t);
+  const entries: Array<[number, number]> = [[Setting.INITIAL_WINDOW_SIZE, 2 ** 31 - 1]];
+  for (let i = 1; i < 32; i++) entries.push([Setting.INITIAL_WINDOW_SIZE, 65_535 + (i % 2)]);
+  client.frame(FrameType.SETTINGS, 0, 0, settingsPayload(entries));
+  client.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  await client.expect((f) => f.type === FrameType.PING, "PING ACK");
+  assert.equal(client.frames.some((f) => f.type === FrameType.GOAWAY), false);
+  assert.equal(walks(), 1, "one walk over the streams for 32 entries");
+
+  client.frame(FrameType.SETTINGS, 0, 0, settingsPayload(Array.from({ length: 33 }, () => [Setting.INITIAL_WINDOW_SIZE, 65_535] as [number, number])));
+  assert.match(await client.expectGoaway(Http2ErrorCode.ENHANCE_YOUR_CALM), /33 entries/);
+});
+
+test("a connection WINDOW_UPDATE walks the streams only when the connection window was used up", async (t) => {
+  const { port, nextStream } = await startServer(t);
+  const client = await RawClient.connect(t, port, [[Setting.INITIAL_WINDOW_SIZE, 1 << 20]]);
+  for (const id of [1, 3, 5]) {
+    client.request(id);
+    await nextStream();
+  }
+  const walks = countStreamWalks(t);
+  const updates = Buffer.concat(Array.from({ length: 1000 }, () => encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdatePayload(1))));
+  client.send(updates);
+  client.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  await client.expect((f) => f.type === FrameType.PING, "PING ACK");
+  assert.equal(walks(), 0, "1000 WINDOW_UPDATEs while the window was open");
+
+  // A stream blocked on the connection window resumes with the WINDOW_UPDATE that opens it.
+  client.request(7);
+  const { stream } = await nextStream();
+  stream.respond({ ":status": 200 });
+  stream.write(Buffer.alloc(70_000, 7));
+  await client.expect(() => dataBytes(client.frames, 7) === 65_535 + 1000, "DATA up to the connection window");
+  client.frame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdatePayload(10_000));
+  await client.expect(() => dataBytes(client.frames, 7) === 70_000, "the rest once the window opens");
+  assert.equal(walks(), 1);
+});
+
+test("RFC 9113 stream errors: forbidden characters, an empty :path, pseudo-headers in trailers, a stream that depends on itself", async (t) => {
+  const { port, streams } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  const block = (extra: HeaderList, path = "/S/M") => encodeHeaderBlock([[":method", "POST"], [":scheme", "http"], [":path", path], ...extra]);
+  const EH = Flag.END_HEADERS;
+  const ES = Flag.END_STREAM;
+  client.frame(FrameType.HEADERS, EH | ES, 1, block([["x y", "1"]]));
+  client.frame(FrameType.HEADERS, EH | ES, 3, block([["x-crlf", "a\r\nb"]]));
+  client.frame(FrameType.HEADERS, EH | ES, 5, block([["x-nul", "a\0b"]]));
+  client.frame(FrameType.HEADERS, EH | ES, 7, block([["X-upper", "a"]]));
+  client.frame(FrameType.HEADERS, EH | ES, 9, Buffer.concat([block([]), Buffer.from([0x00, 0x00, 0x01, 0x61])])); // an empty name
+  client.frame(FrameType.HEADERS, EH | ES, 11, block([], ""));
+  client.frame(FrameType.HEADERS, EH, 13, block([]));
+  client.frame(FrameType.HEADERS, EH | ES, 13, encodeHeaderBlock([[":path", "/evil"]]));
+  client.frame(FrameType.PRIORITY, 0, 15, Buffer.from([0, 0, 0, 15, 16]));
+  client.frame(FrameType.HEADERS, EH | ES | Flag.PRIORITY, 17, Buffer.concat([Buffer.from([0, 0, 0, 17, 16]), block([["x-id", "17"]])]));
+  for (const id of [1, 3, 5, 7, 9, 11, 13, 15, 17]) await client.expectReset(id, Http2ErrorCode.PROTOCOL_ERROR);
+  // Stream 17's block was decoded all the same: the HPACK table stays in step for the next one.
+  client.frame(FrameType.HEADERS, EH | ES, 19, block([]));
+  await within(() => streams.some((s) => s.stream.id === 19), "stream 19");
+  assert.deepEqual(streams.map((s) => s.stream.id), [13, 19]);
+  assert.equal(client.frames.some((f) => f.type === FrameType.GOAWAY), false);
+});
+
+test("frames on a stream we refused with RST_STREAM are ignored: trailers do not cost the connection", async (t) => {
+  const { port } = await startServer(t, { maxConcurrentStreams: 2 });
+  const client = await RawClient.connect(t, port);
+  client.request(1);
+  client.request(3);
+  client.request(5);
+  await client.expectReset(5, Http2ErrorCode.REFUSED_STREAM);
+  client.frame(FrameType.DATA, 0, 5, Buffer.from("x"));
+  client.frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 5, Buffer.concat([Buffer.from([0x40, 4]), Buffer.from("x-tr"), Buffer.from([1]), Buffer.from("1")]));
+  client.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  await client.expect((f) => f.type === FrameType.PING, "PING ACK");
+  assert.equal(client.frames.some((f) => f.type === FrameType.GOAWAY), false);
+  // The ignored trailers were decoded: their indexed field is in the table (index 62).
+  client.frame(FrameType.HEADERS, Flag.END_HEADERS, 7, Buffer.from("838684be", "hex"));
+  await client.expectReset(7, Http2ErrorCode.REFUSED_STREAM);
+  assert.equal(client.frames.some((f) => f.type === FrameType.GOAWAY), false);
+});
+
+/** Counts the walks over a session's streams (StreamTable.list and forEach) until the test ends. */
+function countStreamWalks(t: TestContext): () => number {
+  let walks = 0;
+  const { list, forEach } = StreamTable.prototype;
+  StreamTable.prototype.list = function (this: StreamTable<{ id: number }>) {
+    walks++;
+    return list.call(this);
+  } as typeof list;
+  StreamTable.prototype.forEach = function (this: StreamTable<{ id: number }>, visit: (stream: { id: number }) => void) {
+    walks++;
+    forEach.call(this, visit);
+  } as typeof forEach;
+  t.after(() => Object.assign(StreamTable.prototype, { list, forEach }));
+  return () => walks;
+}

@@ -59,7 +59,19 @@ type State = "preface" | "settings" | "open" | "closing" | "closed";
 export type IncomingHeaders = Record<string, string>;
 
 const headerTableBytes = 4096;
-const maxUnsentBytesForAcks = 1024 * 1024;
+// Our DATA waits in its stream while the socket holds socketBufferBytes (and a chunk's tail): more
+// unsent than this is answers to the peer's frames (acks, responses, RST_STREAMs) that it does not
+// read while it sends more (#checkPeerReads).
+const maxUnsentBytes = 1024 * 1024;
+// As nghttp2 (node:http2): more settings in one frame is a peer making us work (ENHANCE_YOUR_CALM).
+const maxSettingsPerFrame = 32;
+// CVE-2023-44487, rapid reset: streams a client may reset, at once and then per second, as nghttp2
+// allows; each one ran a handler that the reset threw away.
+const peerResetBurst = 1000;
+const peerResetsPerSecond = 33;
+// Streams we reset, remembered so that frames the peer sent before it saw the RST_STREAM are
+// ignored (RFC 9113 §5.1) rather than taken for frames on a stream closed long ago.
+const rememberedResetStreams = 100;
 /** The most of a begun chunk that is still sent past the socket limit (#sendOne): a tunnel DATA packet. */
 const maxChunkTailBytes = 65 * 1024;
 // RFC 9113 §8.2.2: connection-specific fields make a request malformed.
@@ -103,7 +115,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   // frame that spans socket reads is not joined into a new buffer first (that copy, and the
   // garbage it made, was ~10 % of the server's busy time in a gRPC upload).
   #inData: { readonly streamId: number; stream: Http2Stream | undefined; left: number; readonly isEnd: boolean } | undefined;
-  #continuation: { streamId: number; flags: number; fragments: Buffer[]; bytes: number } | undefined;
+  #continuation: { streamId: number; flags: number; dependsOnItself: boolean; fragments: Buffer[]; bytes: number } | undefined;
   /** Server: the highest stream the peer opened. Client: the highest we opened. */
   #lastStreamId = 0;
   #peerMaxConcurrentStreams = Number.POSITIVE_INFINITY;
@@ -121,6 +133,11 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   /** Server: the client sent GOAWAY, so it is closing the connection itself. */
   #isPeerClosing = false;
   #destroyTimer: NodeJS.Timeout | undefined;
+  /** Server: resets the client may still make (#countPeerReset), as of #peerResetsAt (performance.now()). */
+  #peerResetsLeft = peerResetBurst;
+  #peerResetsAt = 0;
+  /** Server: the streams we reset last, oldest first; made at the first reset. */
+  #resetStreamIds: number[] | undefined;
 
   constructor(socket: net.Socket, options: Http2SessionOptions) {
     super();
@@ -265,6 +282,11 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
 
   sendReset(streamId: number, code: number): void {
     if (this.#state === "closed") return;
+    if (!this.#isClient) {
+      const ids = (this.#resetStreamIds ??= []);
+      if (ids.length === rememberedResetStreams) ids.shift();
+      ids.push(streamId);
+    }
     this.#write(encodeFrame(FrameType.RST_STREAM, 0, streamId, rstStreamPayload(code)));
   }
 
@@ -279,11 +301,14 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   }
 
   wantsToSend(stream: Http2Stream): void {
-    if (!stream.isQueuedToSend) {
-      stream.isQueuedToSend = true;
-      this.#sendQueue.push(stream);
-    }
+    this.#queueToSend(stream);
     this.#flush();
+  }
+
+  #queueToSend(stream: Http2Stream): void {
+    if (stream.isQueuedToSend) return;
+    stream.isQueuedToSend = true;
+    this.#sendQueue.push(stream);
   }
 
   streamClosed(stream: Http2Stream): void {
@@ -495,6 +520,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   }
 
   #onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+    this.#checkPeerReads();
     if (this.#continuation && type !== FrameType.CONTINUATION) {
       throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `expected CONTINUATION for stream ${this.#continuation.streamId}, got frame type ${type}`);
     }
@@ -593,15 +619,18 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
       throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${streamId}: ${this.#isClient ? "a server opens no streams without push" : "client streams are odd"}`);
     }
     let fragment = this.#unpad(flags, payload, (flags & Flag.PRIORITY) !== 0 ? 5 : 0);
+    let dependsOnItself = false;
     if (flags & Flag.PRIORITY) {
       if (fragment.length < 5) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "HEADERS too short for its priority fields");
+      // A stream error, raised once the block is decoded (#onHeaderBlock): the HPACK table stays in step.
+      dependsOnItself = isSelfDependent(streamId, fragment);
       fragment = fragment.subarray(5);
     }
     if (flags & Flag.END_HEADERS) {
-      this.#onHeaderBlock(streamId, flags, fragment);
+      this.#onHeaderBlock(streamId, flags, fragment, dependsOnItself);
       return;
     }
-    this.#continuation = { streamId, flags, fragments: [Buffer.from(fragment)], bytes: fragment.length };
+    this.#continuation = { streamId, flags, dependsOnItself, fragments: [Buffer.from(fragment)], bytes: fragment.length };
   }
 
   #onContinuation(flags: number, streamId: number, payload: Buffer): void {
@@ -615,10 +644,10 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     }
     if ((flags & Flag.END_HEADERS) === 0) return;
     this.#continuation = undefined;
-    this.#onHeaderBlock(streamId, c.flags, Buffer.concat(c.fragments, c.bytes));
+    this.#onHeaderBlock(streamId, c.flags, Buffer.concat(c.fragments, c.bytes), c.dependsOnItself);
   }
 
-  #onHeaderBlock(streamId: number, flags: number, block: Buffer): void {
+  #onHeaderBlock(streamId: number, flags: number, block: Buffer, dependsOnItself: boolean): void {
     // Decoded whatever becomes of the stream: the HPACK table must stay in step with the peer's.
     const { headers, isTooLarge } = this.#decoder.decode(block);
     const isEnd = (flags & Flag.END_STREAM) !== 0;
@@ -626,15 +655,26 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
       this.#onResponseBlock(streamId, flags, headers, isTooLarge);
       return;
     }
+    if (dependsOnItself) {
+      // RFC 9113 §5.3.1. The stream is closed from now on, as any other that we reset.
+      if (this.#isIdle(streamId)) this.#lastStreamId = streamId;
+      throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `stream ${streamId} depends on itself`);
+    }
     const existing = this.#streams.get(streamId);
     if (existing) {
       // Trailers (RFC 9113 §8.1): they must end the stream.
       if (existing.isRemoteEnded) throw new StreamError(streamId, Http2ErrorCode.STREAM_CLOSED, `HEADERS after END_STREAM on stream ${streamId}`);
       if (!isEnd) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, "a second HEADERS without END_STREAM");
+      const malformed = validateTrailers(headers);
+      if (malformed !== undefined) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `malformed trailers: ${malformed}`);
       existing.receiveEnd();
       return;
     }
-    if (!this.#isIdle(streamId)) throw new ConnectionError(Http2ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
+    if (!this.#isIdle(streamId)) {
+      // RFC 9113 §5.1: frames on a stream we reset are ignored; the peer may not have seen the RST_STREAM yet.
+      if (this.#resetStreamIds?.includes(streamId)) return;
+      throw new ConnectionError(Http2ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
+    }
     this.#lastStreamId = streamId;
     // After our GOAWAY new streams are ignored (RFC 9113 §6.8); the client retries elsewhere.
     if (this.#state !== "open" && this.#state !== "settings") return;
@@ -687,13 +727,29 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   #onPriority(streamId: number, payload: Buffer): void {
     if (streamId === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0");
     if (payload.length !== 5) throw new StreamError(streamId, Http2ErrorCode.FRAME_SIZE_ERROR, "PRIORITY must be 5 bytes");
+    if (isSelfDependent(streamId, payload)) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `stream ${streamId} depends on itself`);
   }
 
   #onRstStream(streamId: number, payload: Buffer): void {
     if (streamId === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0");
     if (payload.length !== 4) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes");
     if (this.#isIdle(streamId)) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${streamId}`);
-    this.#streams.get(streamId)?.terminate(payload.readUInt32BE(0));
+    const stream = this.#streams.get(streamId);
+    if (!stream) return;
+    if (!this.#isClient) this.#countPeerReset();
+    stream.terminate(payload.readUInt32BE(0));
+  }
+
+  // A token bucket: peerResetBurst at once, then peerResetsPerSecond. Past it the client is
+  // opening streams only to reset them, and each cost us a handler run (CVE-2023-44487).
+  #countPeerReset(): void {
+    const now = performance.now();
+    this.#peerResetsLeft = Math.min(peerResetBurst, this.#peerResetsLeft + ((now - this.#peerResetsAt) * peerResetsPerSecond) / 1000);
+    this.#peerResetsAt = now;
+    if (this.#peerResetsLeft < 1) {
+      throw new ConnectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, `the client resets streams faster than ${peerResetsPerSecond} a second (after a burst of ${peerResetBurst})`);
+    }
+    this.#peerResetsLeft--;
   }
 
   #onSettings(flags: number, streamId: number, payload: Buffer): void {
@@ -703,8 +759,12 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
       return;
     }
     if (payload.length % 6 !== 0) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length is not a multiple of 6");
-    this.#checkUnreadAcks();
+    if (payload.length > 6 * maxSettingsPerFrame) {
+      throw new ConnectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, `SETTINGS with ${payload.length / 6} entries (at most ${maxSettingsPerFrame})`);
+    }
     if (this.#state === "settings") this.#state = "open";
+    // Applied to the streams once, after the loop: only the last value counts.
+    let initialWindow: number | undefined;
     for (let i = 0; i < payload.length; i += 6) {
       const id = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
@@ -715,18 +775,10 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
         case Setting.ENABLE_PUSH:
           if (value > 1) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
           break;
-        case Setting.INITIAL_WINDOW_SIZE: {
+        case Setting.INITIAL_WINDOW_SIZE:
           if (value > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value}`);
-          // RFC 9113 §6.9.2: the change applies to every open stream's send window.
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const stream of this.#streams.list()) {
-            stream.sendWindow += delta;
-            if (stream.sendWindow > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "a stream window grew past 2^31-1");
-            if (delta > 0 && stream.writableLength > 0) this.wantsToSend(stream);
-          }
+          initialWindow = value;
           break;
-        }
         case Setting.MAX_CONCURRENT_STREAMS:
           if (this.#isClient) this.#peerMaxConcurrentStreams = value;
           break;
@@ -739,14 +791,26 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
           break;
       }
     }
+    if (initialWindow !== undefined) this.#applyInitialWindow(initialWindow);
     this.#write(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.#flush();
+  }
+
+  // RFC 9113 §6.9.2: a new SETTINGS_INITIAL_WINDOW_SIZE changes every open stream's send window.
+  #applyInitialWindow(value: number): void {
+    const delta = value - this.#peerInitialWindow;
+    this.#peerInitialWindow = value;
+    this.#streams.forEach((stream) => {
+      stream.sendWindow += delta;
+      if (stream.sendWindow > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "a stream window grew past 2^31-1");
+      if (delta > 0 && stream.writableLength > 0) this.#queueToSend(stream);
+    });
   }
 
   #onPing(flags: number, streamId: number, payload: Buffer): void {
     if (streamId !== 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "PING on a stream");
     if (payload.length !== 8) throw new ConnectionError(Http2ErrorCode.FRAME_SIZE_ERROR, "PING must be 8 bytes");
     if ((flags & Flag.ACK) === 0) {
-      this.#checkUnreadAcks();
       this.#write(encodeFrame(FrameType.PING, Flag.ACK, 0, payload));
       this.emit("ping", Buffer.from(payload));
       return;
@@ -757,11 +821,13 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     ping!.callback(null, Number(process.hrtime.bigint() - ping!.sentAt) / 1e6, ping!.payload);
   }
 
-  // A peer that sends PINGs or SETTINGS and does not read our acks would have us buffer them
-  // without end (nghttp2 caps its outbound control queue the same way).
-  #checkUnreadAcks(): void {
-    if (this.socket.writableLength > maxUnsentBytesForAcks) {
-      throw new ConnectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, `the peer does not read: ${this.socket.writableLength} bytes unsent, and it keeps asking for acks`);
+  // A peer that sends frames we answer (PINGs and SETTINGS, requests, frames that earn an
+  // RST_STREAM) and does not read the answers would have us buffer them without end (nghttp2 caps
+  // its outbound queue the same way). Not by reading less: two peers that each wait for the other
+  // to read would both stop (docs/benchmarks.md, Http2Session::MaybeStopReading).
+  #checkPeerReads(): void {
+    if (this.socket.writableLength > maxUnsentBytes) {
+      throw new ConnectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, `the peer does not read: ${this.socket.writableLength} bytes unsent, and it keeps sending frames to answer`);
     }
   }
 
@@ -804,9 +870,12 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     const increment = payload.readUInt32BE(0) & 0x7fffffff;
     if (streamId === 0) {
       if (increment === 0) throw new ConnectionError(Http2ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
+      const wasBlocked = this.#sendWindow <= 0;
       this.#sendWindow += increment;
       if (this.#sendWindow > maxWindowBytes) throw new ConnectionError(Http2ErrorCode.FLOW_CONTROL_ERROR, "the connection window grew past 2^31-1");
-      for (const stream of this.#streams.list()) if (stream.writableLength > 0 || stream.hasQueuedOutput) this.wantsToSend(stream);
+      // A stream leaves the send queue only when a window stops it (#flush): while the
+      // connection's was open, those out of the queue wait for their own.
+      if (wasBlocked) this.#streams.forEach((stream) => (stream.writableLength > 0 || stream.hasQueuedOutput) && this.#queueToSend(stream));
       this.#flush();
       return;
     }
@@ -873,12 +942,44 @@ function asIncoming(headers: HeaderList): { object: IncomingHeaders; raw: string
   return { object, raw };
 }
 
+/** RFC 9113 §5.3.1: a stream may not depend on itself (PRIORITY, or HEADERS' priority fields): a stream error. */
+function isSelfDependent(streamId: number, priority: Buffer): boolean {
+  return (priority.readUInt32BE(0) & 0x7fffffff) === streamId;
+}
+
+// RFC 9113 §8.2.1: a name is visible ASCII without upper case (a pseudo-header's leading ':'
+// aside); a value holds no NUL, CR or LF. Its rule against white space at either end of a value
+// is not enforced: a gRPC status message may end in a space (grpc-status.ts leaves spaces as they
+// are), and such a value smuggles nothing.
+const fieldName = /^:?[\x21-\x40\x5b-\x7e]+$/;
+const badFieldValue = /[\0\r\n]/;
+
+/** Why one field is malformed (RFC 9113 §8.2.1), or undefined. */
+function checkField(name: string, value: string): string | undefined {
+  if (name !== name.toLowerCase()) return `header name ${JSON.stringify(name)} is not lower-case`;
+  if (!fieldName.test(name)) return `header name ${JSON.stringify(name)} is empty or has a character it may not`;
+  if (badFieldValue.test(value)) return `the value of ${name} has NUL, CR or LF`;
+  return undefined;
+}
+
+/** RFC 9113 §8.1: why a request's trailers are malformed, or undefined. */
+function validateTrailers(headers: HeaderList): string | undefined {
+  for (const [name, value] of headers) {
+    if (name.startsWith(":")) return `pseudo-header ${name} in trailers`;
+    const malformed = checkField(name, value);
+    if (malformed !== undefined) return malformed;
+    if (connectionSpecific.has(name)) return `connection-specific header ${name}`;
+  }
+  return undefined;
+}
+
 /** RFC 9113 §8.3.2 and §8.2: why a response's (or its trailers') header list is malformed, or undefined. */
 function validateResponseHeaders(headers: HeaderList, isTrailers: boolean): string | undefined {
   let hasStatus = false;
   let hasRegular = false;
   for (const [name, value] of headers) {
-    if (name !== name.toLowerCase()) return `header name ${JSON.stringify(name)} is not lower-case`;
+    const malformed = checkField(name, value);
+    if (malformed !== undefined) return malformed;
     if (name.startsWith(":")) {
       if (isTrailers) return `pseudo-header ${name} in trailers`;
       if (hasRegular) return `pseudo-header ${name} after a regular header`;
@@ -900,8 +1001,10 @@ function validateRequestHeaders(headers: HeaderList): string | undefined {
   let hasRegular = false;
   const seen = new Set<string>();
   for (const [name, value] of headers) {
-    if (name !== name.toLowerCase()) return `header name ${JSON.stringify(name)} is not lower-case`;
+    const malformed = checkField(name, value);
+    if (malformed !== undefined) return malformed;
     if (name.startsWith(":")) {
+      if (name === ":path" && value === "") return "empty :path";
       if (hasRegular) return `pseudo-header ${name} after a regular header`;
       if (name !== ":method" && name !== ":scheme" && name !== ":path" && name !== ":authority") return `unknown pseudo-header ${name}`;
       if (seen.has(name)) return `repeated ${name}`;

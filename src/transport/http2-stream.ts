@@ -15,7 +15,7 @@
 // round-robin between streams; a write's callback runs once the socket has taken its bytes.
 import { TunnelError } from "../protocol/tunnel-error.js";
 import type { HeaderList } from "./hpack.js";
-import { Http2ErrorCode } from "./http2-frame.js";
+import { Http2ErrorCode, unpinned } from "./http2-frame.js";
 import { SlotEmitter, type Listener } from "./slot-emitter.js";
 
 export type OutgoingHeaders = Record<string, string | number | readonly string[] | undefined>;
@@ -106,6 +106,12 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
     return this.#isRemoteEnded;
   }
 
+  // A server stream whose response is complete, with nobody reading (a 415, a trailers-only
+  // status, a call whose reader stopped): what the peer still sends has nowhere to go.
+  get #isReaderGone(): boolean {
+    return this.#isLocalEnded && !this.#isClientSide && this.listenerCount("data") === 0;
+  }
+
   get hasQueuedOutput(): boolean {
     return this.#outHead < this.#outQueue.length || (this.#isEndQueued && !this.#isLocalEnded);
   }
@@ -183,9 +189,11 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
     this.#receiveWindow -= flowControlledBytes;
     // Padding counts against the window but is never delivered: credit it at once.
     this.#consumed(flowControlledBytes - payload.length);
-    if (payload.length > 0) {
+    // Dropped when nobody will read it, and not credited: the peer stops after this window, and
+    // the RST_STREAM that follows a final response ends the stream.
+    if (payload.length > 0 && !this.#isReaderGone) {
       if (this.#isFlowing && this.#inbox.length === 0) this.#deliver(payload);
-      else this.#inbox.push(payload);
+      else this.#inbox.push(unpinned(payload));
     }
     if (isEnd) this.receiveEnd();
     return true;

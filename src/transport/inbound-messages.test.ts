@@ -80,9 +80,24 @@ test("stop() delivers nothing more", async () => {
   assert.deepEqual(events, []);
 });
 
+test("messages held for a reader that is paused or not started are copied out of the chunk they came in", async () => {
+  const stream = new PassThrough();
+  const held: Uint8Array[] = [];
+  const reader = new InboundMessages(stream, 100, { message: (m) => held.push(m), end: () => {}, error: () => {} });
+  reader.readAhead(1024);
+  const chunk = Buffer.alloc(64 * 1024);
+  frames("tiny").copy(chunk);
+  stream.write(chunk.subarray(0, 9));
+  await tick();
+  reader.start();
+  await tick();
+  assert.deepEqual(held.map((m) => Buffer.from(m).toString()), ["tiny"]);
+  assert.equal(held[0]!.buffer.byteLength, 4, "not a view of the 64 KiB chunk");
+});
+
 test("readAhead() reads at once and holds messages (and the end) until start()", async () => {
   const { stream, got, events, inbound } = harness();
-  inbound.readAhead(64);
+  inbound.readAhead(1024);
   stream.end(frames("a", "b"));
   await tick();
   assert.deepEqual(got, []);
@@ -96,16 +111,24 @@ test("readAhead() reads at once and holds messages (and the end) until start()",
 
 test("readAhead() fails with LIMIT once more than its limit arrived, a message still arriving included", async () => {
   const whole = harness();
-  whole.inbound.readAhead(10);
+  // Each held message counts its 5-byte prefix and 64 bytes of overhead besides its own bytes.
+  whole.inbound.readAhead(2 * 69 + 10);
   whole.stream.write(frames("12345", "67890"));
   await tick();
   assert.deepEqual(whole.events, []);
-  whole.stream.write(frames("x"));
+  whole.stream.write(frames(""));
   await tick();
   assert.deepEqual(whole.events, ["error:LIMIT"]);
   whole.inbound.start();
   await tick();
   assert.deepEqual(whole.got, [], "nothing is delivered after the failure");
+
+  const empty = harness();
+  empty.inbound.readAhead(64 * 1024);
+  // 16 KiB of zero-length messages: 5 bytes each on the wire, nothing of their own.
+  empty.stream.write(Buffer.alloc(16_380));
+  await tick();
+  assert.deepEqual(empty.events, ["error:LIMIT"], "3276 empty messages are more than 64 KiB held");
 
   const partial = harness(100);
   partial.inbound.readAhead(10);

@@ -11,7 +11,8 @@
 // it does not trust yet calls readAhead(limit) instead, which reads at once and holds at most
 // `limit` bytes until start().
 import { TunnelError } from "../protocol/tunnel-error.js";
-import { GrpcMessageReader } from "./grpc-frame.js";
+import { GrpcMessageReader, grpcFrameHeaderBytes } from "./grpc-frame.js";
+import { unpinned } from "./http2-frame.js";
 
 /** What is read from: a node:http2 stream or an Http2Stream. */
 export type ReadableSource = {
@@ -30,6 +31,11 @@ export interface InboundHandlers {
   /** Framing error (MESSAGE_TOO_LARGE or PROTOCOL); nothing more is delivered. */
   error(err: TunnelError): void;
 }
+
+// What readAhead() counts for each message it holds besides its bytes: the gRPC prefix, and about
+// what the queue entry and its buffer object cost. Zero-length messages (5 bytes on the wire)
+// counted nothing, and a peer sent millions of them within a 64 KiB limit.
+const heldMessageOverheadBytes = grpcFrameHeaderBytes + 64;
 
 // The reader of each stream, for two listeners that every stream shares (a frontend holds a call
 // per proxied connection; two closures each added up).
@@ -82,7 +88,8 @@ export class InboundMessages {
 
   /**
    * Reads now and holds the messages until start(), at most `limitBytes` of them (a message still
-   * arriving included); more fails the stream with LIMIT. For a peer not trusted yet: node:http2
+   * arriving included, each held one with its prefix and heldMessageOverheadBytes); more fails
+   * the stream with LIMIT. For a peer not trusted yet: node:http2
    * would otherwise hold a whole stream window (8 MiB) for each of its streams.
    */
   readAhead(limitBytes: number): void {
@@ -148,7 +155,7 @@ export class InboundMessages {
     }
     const ahead = this.#readAhead;
     if (ahead) {
-      for (const message of messages) ahead.heldBytes += message.length;
+      for (const message of messages) ahead.heldBytes += heldMessageOverheadBytes + message.length;
       if (ahead.heldBytes + this.#reader.bufferedBytes > ahead.limitBytes) {
         this.stop();
         this.#handlers.error(new TunnelError("LIMIT", `grpc: more than ${ahead.limitBytes} bytes sent before the call was accepted`));
@@ -157,7 +164,8 @@ export class InboundMessages {
     }
     for (const message of messages) {
       if (this.#isStopped) return;
-      if (this.#isPaused || ahead) this.#queue.push(message);
+      // A held message is a view of the chunk it came in (grpc-frame.ts): kept, it keeps that.
+      if (this.#isPaused || ahead) this.#queue.push(unpinned(message));
       else this.#handlers.message(message);
     }
     const failure = this.#reader.failure;

@@ -45,3 +45,18 @@ it("gives a copy to iterate: the table may change meanwhile", () => {
   assert.deepEqual(seen, [1, 3, 5]);
   assert.equal(t.size, 0);
 });
+
+it("visits every stream without a copy, one or many", () => {
+  const t = new StreamTable<{ id: number }>();
+  const visited = () => {
+    const seen: number[] = [];
+    t.forEach((x) => seen.push(x.id));
+    return seen.sort((a, b) => a - b);
+  };
+  assert.deepEqual(visited(), []);
+  t.add(s(1));
+  assert.deepEqual(visited(), [1]);
+  for (const id of [3, 5, 7]) t.add(s(id));
+  t.delete(1);
+  assert.deepEqual(visited(), [3, 5, 7]);
+});

@@ -31,6 +31,15 @@ export class StreamTable<S extends { readonly id: number }> {
     }
   }
 
+  /**
+   * Visits every stream, in no particular order, without a copy: for what a peer's frame may ask
+   * for often (a SETTINGS or WINDOW_UPDATE touches every stream). `visit` must not change the table.
+   */
+  forEach(visit: (stream: S) => void): void {
+    if (this.#one !== undefined) visit(this.#one);
+    this.#more?.forEach((stream) => visit(stream));
+  }
+
   /** The streams in the order they were opened (ascending ids), as a copy: safe to change the table meanwhile. */
   list(): S[] {
     if (this.#more === undefined) return this.#one === undefined ? [] : [this.#one];

@@ -32,6 +32,8 @@ export interface AgentOptions {
   readonly servers: readonly ServerTarget[];
   readonly tls?: {
     readonly ca?: string | Buffer;
+    /** Where `ca` was read from (--ca-cert), named when the server's certificate does not verify. */
+    readonly caFile?: string;
     readonly cert?: string | Buffer;
     readonly key?: string | Buffer;
     /** Offered before "h2" (AKS routes its port 443 by ALPN "konnectivity"). */

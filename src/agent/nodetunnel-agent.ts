@@ -26,6 +26,7 @@ import { MemoryBudget } from "../tunnel/index.js";
 import { AgentMetrics } from "./agent-metrics.js";
 import type { AgentOptions, ServerTarget } from "./agent-options.js";
 import { AgentSession, type AgentTracers } from "./agent-session.js";
+import { explainConnectError } from "./explain-connect-error.js";
 import { connectToServer } from "./server-connection.js";
 
 export interface AgentDeps {
@@ -133,7 +134,13 @@ export class NodetunnelAgent {
 
   static async start(options: AgentOptions, deps: AgentDeps): Promise<NodetunnelAgent> {
     const agent = new NodetunnelAgent(options, deps);
-    await agent.listen();
+    try {
+      await agent.listen();
+    } catch (err) {
+      // The health port may be listening when the admin port fails: close it, or the process stays.
+      agent.destroy();
+      throw err;
+    }
     if (options.serverCountSource !== "header") {
       if (!deps.countServerLeases) throw new TunnelError("INVALID_OPTION", `server count source "${options.serverCountSource}" needs a way to count the servers' leases`);
       // Not awaited: a slow API server must not hold the first connection back. The slots the
@@ -328,8 +335,14 @@ export class NodetunnelAgent {
     } catch (err) {
       if (this.state !== "running") return;
       this.metrics.serverConnectionFailed();
-      const message = `connect to ${target.host}:${target.port}: ${(err as Error).message}`;
-      if (slot.lastError !== message) this.log.warn({ server: `${target.host}:${target.port}` }, `cannot reach the server: ${(err as Error).message}; retrying with backoff`);
+      const tls = this.connectOptions.tls;
+      const explained = explainConnectError(err, {
+        host: target.host, servername: tls?.servername ?? target.servername, caFile: tls?.caFile,
+        hasToken: this.options.serviceAccountTokenPath !== undefined, hasClientCertificate: tls?.cert !== undefined,
+      });
+      // A local problem (the token file) is not the server's: said without "connect to".
+      const message = explained.isLocal ? (err as Error).message : `connect to ${target.host}:${target.port}: ${(err as Error).message}`;
+      if (slot.lastError !== message) this.log.warn({ server: `${target.host}:${target.port}` }, `${explained.message}; retrying with backoff`);
       return this.retry(slot, message);
     }
     if (this.state !== "running") {

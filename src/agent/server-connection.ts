@@ -33,6 +33,28 @@ export interface ServerConnection {
   onGoingAway(listener: () => void): void;
 }
 
+/**
+ * The token in --service-account-token-path, read again at every connect as upstream does (a
+ * projected token rotates). A file that is not there yet or cannot be read is this machine's
+ * problem, not the server's: INVALID_OPTION naming the flag (the agent keeps retrying, as the
+ * kubelet may mount the token later).
+ */
+export async function readServiceAccountToken(path: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await readFile(path, "utf8")).trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file (ENOENT); a projected token appears once the kubelet has mounted it"
+      : code === "EACCES" ? "permission denied (EACCES); the agent's user must be able to read it"
+        : code === "EISDIR" ? "it is a directory (EISDIR); give the token file in it"
+          : (code ?? (err as Error).message);
+    throw new TunnelError("INVALID_OPTION", `cannot read --service-account-token-path ${path}: ${why}`, { cause: err });
+  }
+  if (token === "") throw new TunnelError("INVALID_OPTION", `--service-account-token-path ${path} is empty: the server would refuse the agent`);
+  return token;
+}
+
 export async function connectToServer(target: ServerTarget, o: AgentOptions, signal?: AbortSignal, log?: Logger): Promise<ServerConnection> {
   const grpcTarget: GrpcClientTarget = o.tls
     ? {
@@ -48,10 +70,7 @@ export async function connectToServer(target: ServerTarget, o: AgentOptions, sig
     [MetadataName.agentIdentifiers]: o.identifiersText,
   };
   if (o.creditFlowControl) metadata[MetadataName.features] = FEATURE_CREDIT;
-  if (o.serviceAccountTokenPath) {
-    const token = (await readFile(o.serviceAccountTokenPath, "utf8")).trim();
-    metadata[MetadataName.authorization] = `Bearer ${token}`;
-  }
+  if (o.serviceAccountTokenPath) metadata[MetadataName.authorization] = `Bearer ${await readServiceAccountToken(o.serviceAccountTokenPath)}`;
   const client = await GrpcClient.connect(grpcTarget, {
     keepaliveTimeMs: o.keepaliveTimeMs,
     keepaliveTimeoutMs: o.keepaliveTimeoutMs,

@@ -8,7 +8,8 @@ import { loadKubeClientConfig } from "../server/agent-auth/index.js";
 import { ServerLeaseCounter, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
 import { proxyFor, proxySettingsFromEnv, redactedProxy, type Http2Implementation } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, ignoredUpstreamOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { envOption, ignoredUpstreamOption, readTlsFlagFiles, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { explainListenError, type FlagListener } from "./listen-error.js";
 import { agentTracers, createLogger } from "./logger.js";
 import { collectDestinations, collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { waitForSignals } from "./server-command.js";
@@ -37,6 +38,14 @@ function agentTlsFileSets(f: AgentFlags, options: AgentOptions, agent: Nodetunne
   if (Object.keys(files).length === 0) return [];
   const initial = { ca: options.tls?.ca, cert: options.tls?.cert, key: options.tls?.key } as TlsContents;
   return [{ name: "agent", files, initial, apply: (contents) => agent.updateTls(contents) }];
+}
+
+/** The agent's listeners with the flags that configure them, for explainListenError. */
+function agentListeners(o: AgentOptions): FlagListener[] {
+  const listeners: FlagListener[] = [];
+  if (o.healthListen) listeners.push({ flag: "--health-server-port", bindFlag: "--health-server-host", ...o.healthListen });
+  if (o.adminListen) listeners.push({ flag: "--admin-server-port", bindFlag: "--admin-bind-address", ...o.adminListen });
+  return listeners;
 }
 
 /** Where the agent's server count comes from, and the leases to count when they are. Exported for tests. */
@@ -74,9 +83,8 @@ export function agentOptionsFromFlags(f: AgentFlags): AgentOptionsInput {
     proxyServerHost: f.proxyServerHost,
     proxyServerPort: parseInteger("--proxy-server-port", f.proxyServerPort, 1, 65535),
     tls: {
-      ca: readCertificateFlagFile("--ca-cert", f.caCert),
-      cert: readCertificateFlagFile("--agent-cert", f.agentCert),
-      key: readFlagFile("--agent-key", f.agentKey),
+      ...readTlsFlagFiles({ cert: ["--agent-cert", f.agentCert], key: ["--agent-key", f.agentKey], ca: ["--ca-cert", f.caCert] }),
+      caFile: f.caCert || undefined,
       alpnProtocols: f.alpnProto ?? [],
     },
     serviceAccountTokenPath: f.serviceAccountTokenPath,
@@ -163,7 +171,10 @@ Signals: the first SIGTERM sends DRAIN (servers send new dials to other agents w
       const counter = count.leases
         ? new ServerLeaseCounter(await loadKubeClientConfig(flags.kubeconfig, io.env, undefined, "--count-server-leases"), count.leases, registry)
         : undefined;
-      const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log), countServerLeases: counter && (() => counter.count()) });
+      const agent = await NodetunnelAgent.start(options, { log, registry, tracers: agentTracers(io, log), countServerLeases: counter && (() => counter.count()) })
+        .catch((err: unknown) => {
+          throw explainListenError(err, agentListeners(options)) ?? err;
+        });
       const idleGc = startProcessIdleGc(log);
       const tlsFiles = new TlsFileWatcher(agentTlsFileSets(flags, options, agent), tlsReloadMs, log, registry);
       tlsFiles.start();

@@ -4,12 +4,14 @@ import { readFileSync } from "node:fs";
 import { Option, type Command, type CommanderError } from "commander";
 import { TunnelError, isTunnelError } from "../protocol/index.js";
 import { checkCertificatePem } from "../transport/index.js";
+import { checkTlsFlagFiles } from "./check-tls-files.js";
 import type { CliIo } from "./cli-io.js";
+import { isHelpAskedFor, suggestForAssignedFlags } from "./commander-quirks.js";
 
 export class UsageError extends Error {}
 
 export function withCliErrors(cmd: Command, io: CliIo, prefix: string): Command {
-  return cmd
+  cmd
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
@@ -17,10 +19,10 @@ export function withCliErrors(cmd: Command, io: CliIo, prefix: string): Command 
     })
     .showSuggestionAfterError(true)
     .exitOverride((err: CommanderError) => {
-      const isHelp = err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help";
-      io.exit(isHelp ? 0 : 2);
+      io.exit(isHelpAskedFor(err) ? 0 : 2);
       throw err;
     });
+  return suggestForAssignedFlags(cmd);
 }
 
 /** An option whose value may also come from NODETUNNEL_<NAME> (issue: config by flags and environment). */
@@ -53,6 +55,23 @@ export function readCertificateFlagFile(flag: string, path: string | undefined):
   const pem = readFlagFile(flag, path);
   if (pem !== undefined) checkCertificatePem(`${flag} ${path}`, pem);
   return pem;
+}
+
+/** Flag names of a certificate, its key and a CA, and the paths given for them (undefined or "": not given). */
+export interface TlsFlagPaths {
+  readonly cert: readonly [flag: string, path: string | undefined];
+  readonly key: readonly [flag: string, path: string | undefined];
+  readonly ca: readonly [flag: string, path: string | undefined];
+}
+
+/** The files of a certificate, key and CA, read and checked to make a TLS context together (check-tls-files.ts). */
+export function readTlsFlagFiles(paths: TlsFlagPaths): { cert?: Buffer; key?: Buffer; ca?: Buffer } {
+  const cert = readCertificateFlagFile(...paths.cert);
+  const key = readFlagFile(...paths.key);
+  const ca = readCertificateFlagFile(...paths.ca);
+  const file = ([flag, path]: readonly [string, string | undefined], pem: Buffer | undefined) => (pem ? { flag, path: path!, pem } : undefined);
+  checkTlsFlagFiles({ cert: file(paths.cert, cert), key: file(paths.key, key), ca: file(paths.ca, ca) });
+  return { cert, key, ca };
 }
 
 /** Runs a command body: option errors → exit 2 with one line; other failures → exit 1. */

@@ -185,6 +185,10 @@ export function demoCommand(io: CliIo): Command {
           out(`node-4 (${nodes[3]!.ip}) has no agent: its requests show the failure you would see.\n\n`);
           const rows = await runDemoRequests({ pki, nodes, connectPort, grpcSocket });
           out(formatDemoTable(rows, useColor(io)));
+          if (!rows.filter((r) => r.node !== "node-4").every((r) => r.ok)) io.exit(1);
+          // With --once everything below is gone when the command returns (the directory with
+          // ca.crt too): no commands or addresses that would not work.
+          if (flags.once) return;
           const n1 = nodes[0]!;
           out(`
 Try it by hand (curl as the HTTP CONNECT client, TLS to the kubelet inside the tunnel):
@@ -193,11 +197,8 @@ Metrics (upstream names):  curl -s http://127.0.0.1:${addr.healthPort}/metrics |
 Readiness:                 curl -s http://127.0.0.1:${addr.healthPort}/readyz
 Dashboard:                 http://127.0.0.1:${addr.adminPort}/
 `);
-          if (!rows.filter((r) => r.node !== "node-4").every((r) => r.ok)) io.exit(1);
-          if (!flags.once) {
-            out("\nRunning until Ctrl-C.\n");
-            await waitForSignals(io, () => {});
-          }
+          out("\nRunning until Ctrl-C.\n");
+          await waitForSignals(io, () => {});
         } finally {
           for (const c of cleanups.reverse()) await c();
         }

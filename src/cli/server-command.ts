@@ -16,9 +16,10 @@ import {
   TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, requireAgentAuthentication, type IdentityBindingMode, type KubeClientConfig,
 } from "../server/agent-auth/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, ignoredUpstreamOption, readCertificateFlagFile, readFlagFile, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { envOption, ignoredUpstreamOption, readFlagFile, readTlsFlagFiles, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { createLogger, serverTracers } from "./logger.js";
 import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
+import { explainListenError, type FlagListener } from "./listen-error.js";
 import { TlsFileWatcher, type TlsContents, type TlsFileSet, type TlsPart } from "./tls-reload.js";
 
 /** Upstream flags nodetunnel accepts and ignores, so existing manifests start unchanged. */
@@ -43,6 +44,12 @@ export interface ServerFlags {
   tlsReloadInterval?: string;
 }
 
+/** A certificate and key read together (both given: "go together" is checked before). */
+function tlsFilesFrom(read: { cert?: Buffer; key?: Buffer; ca?: Buffer }): TlsFiles {
+  if (!read.cert || !read.key) throw new UsageError("a certificate and its key go together");
+  return { cert: read.cert, key: read.key, ca: read.ca };
+}
+
 /** The lease controller's settings from the flags, or undefined when it is off. Exported for tests. */
 export function leaseSettingsFromFlags(f: Pick<ServerFlags, "enableLeaseController" | "leaseNamespace" | "leaseLabel">): { namespace: string; labels: Record<string, string> } | undefined {
   if (!parseBoolean("--enable-lease-controller", f.enableLeaseController ?? "false")) return undefined;
@@ -64,25 +71,25 @@ export function serverOptionsFromFlags(f: ServerFlags, notes: string[] = []): Se
     throw new UsageError(`--identity-binding must be strict or off, not "${f.identityBinding}"`);
   }
   const frontends: FrontendConfig[] = [];
-  const serverTls = f.serverCert || f.serverKey
-    ? { cert: readCertificateFlagFile("--server-cert", f.serverCert)!, key: readFlagFile("--server-key", f.serverKey)!, ca: readCertificateFlagFile("--server-ca-cert", f.serverCaCert) }
-    : undefined;
   if ((f.serverCert === undefined) !== (f.serverKey === undefined)) throw new UsageError("--server-cert and --server-key go together");
+  const serverTls = f.serverCert || f.serverKey
+    ? tlsFilesFrom(readTlsFlagFiles({ cert: ["--server-cert", f.serverCert], key: ["--server-key", f.serverKey], ca: ["--server-ca-cert", f.serverCaCert] }))
+    : undefined;
   if (f.udsName) {
     if (serverPort !== 0) throw new UsageError(`--uds-name requires --server-port=0 (got ${serverPort}), as upstream`);
     if (f.serverCert || f.serverKey || f.serverCaCert) throw new UsageError("--uds-name cannot be combined with --server-cert/--server-key/--server-ca-cert");
-    frontends.push({ mode, listen: { path: f.udsName, mode: udsMode } });
+    frontends.push({ mode, flag: "--uds-name", listen: { path: f.udsName, mode: udsMode } });
   } else if (serverPort !== 0) {
     if (f.serverCaCert && !serverTls) throw new UsageError("--server-ca-cert needs --server-cert and --server-key");
-    frontends.push({ mode, listen: { port: serverPort, host: f.serverBindAddress || undefined }, tls: serverTls });
+    frontends.push({ mode, flag: "--server-port", listen: { port: serverPort, host: f.serverBindAddress || undefined }, tls: serverTls });
   }
   for (const spec of f.frontend ?? []) frontends.push(parseFrontendFlag(spec, serverTls, udsMode));
   if (frontends.length === 0) throw new UsageError("no frontend: give --uds-name with --server-port=0, a --server-port with --server-cert/--server-key, or --frontend");
   const strategies = f.proxyStrategies.split(",").map((s) => s.trim()).filter(Boolean) as ProxyStrategy[];
-  const agentTls = f.clusterCert || f.clusterKey
-    ? { cert: readCertificateFlagFile("--cluster-cert", f.clusterCert)!, key: readFlagFile("--cluster-key", f.clusterKey)!, ca: readCertificateFlagFile("--cluster-ca-cert", f.clusterCaCert) }
-    : undefined;
   if ((f.clusterCert === undefined) !== (f.clusterKey === undefined)) throw new UsageError("--cluster-cert and --cluster-key go together");
+  const agentTls = f.clusterCert || f.clusterKey
+    ? tlsFilesFrom(readTlsFlagFiles({ cert: ["--cluster-cert", f.clusterCert], key: ["--cluster-key", f.clusterKey], ca: ["--cluster-ca-cert", f.clusterCaCert] }))
+    : undefined;
   if (f.clusterCaCert && !agentTls) throw new UsageError("--cluster-ca-cert needs --cluster-cert and --cluster-key");
   let tls: ReturnType<typeof tlsPolicyFromGoNames>;
   try {
@@ -156,12 +163,12 @@ function parseFrontendFlag(spec: string, tls: FrontendConfig["tls"], udsMode: nu
   const m = /^(grpc|http-connect)=(unix|tcp):(.+)$/.exec(spec);
   if (!m) throw new UsageError(`--frontend "${spec}": expected MODE=unix:PATH or MODE=tcp:[HOST:]PORT with MODE grpc or http-connect`);
   const mode = m[1] as FrontendMode;
-  if (m[2] === "unix") return { mode, listen: { path: m[3]!, mode: udsMode } };
+  if (m[2] === "unix") return { mode, flag: "--frontend", listen: { path: m[3]!, mode: udsMode } };
   const hp = /^(?:(.+):)?(\d+)$/.exec(m[3]!);
   if (!hp || (hp[1] !== undefined && isIP(hp[1].replace(/^\[|\]$/g, "")) === 0 && hp[1] !== "localhost")) {
     throw new UsageError(`--frontend "${spec}": "${m[3]}" is not [HOST:]PORT`);
   }
-  return { mode, listen: { port: parseInteger("--frontend port", hp[2]!, 0, 65535), host: hp[1]?.replace(/^\[|\]$/g, "") }, tls };
+  return { mode, flag: "--frontend", listen: { port: parseInteger("--frontend port", hp[2]!, 0, 65535), host: hp[1]?.replace(/^\[|\]$/g, "") }, tls };
 }
 
 export function serverCommand(io: CliIo): Command {
@@ -169,7 +176,7 @@ export function serverCommand(io: CliIo): Command {
     .description("run the proxy server beside kube-apiserver (Konnectivity proxy-server compatible)")
     .addOption(envOption("--mode <mode>", "frontend protocol: grpc or http-connect", "grpc"))
     .addOption(envOption("--uds-name <path>", "Unix socket for the frontend (requires --server-port=0)", ""))
-    .addOption(envOption("--delete-existing-uds-file [bool]", "delete a stale socket file before listening", "true"))
+    .addOption(envOption("--delete-existing-uds-file [bool]", "delete a stale socket file before listening (one a running process serves stops the start instead)", "true"))
     .addOption(envOption("--server-port <port>", "frontend TCP port (0 with --uds-name)", "8090"))
     .addOption(envOption("--server-bind-address <ip>", "frontend bind address (default: all)", ""))
     .addOption(envOption("--server-cert <file>", "frontend TLS certificate"))
@@ -251,7 +258,10 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
       logApiProxy(log, auth.kubeConfig ?? leaseConfig);
       // The dashboard reads the server it is served by (only asked once the server listens).
       const adminRoutes = dashboardRoutes(() => serverSnapshot(server.proxy));
-      const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken });
+      const server = await NodetunnelServer.start(options, { log, registry, adminRoutes, tracers: serverTracers(io, log), authenticateToken: auth.authenticateToken })
+        .catch((err: unknown) => {
+          throw explainListenError(err, serverListeners(options)) ?? err;
+        });
       const idleGc = startProcessIdleGc(log);
       const tlsFiles = new TlsFileWatcher(serverTlsFileSets(flags, options, server), tlsReloadMs, log, registry);
       tlsFiles.start();
@@ -269,6 +279,25 @@ Signals: the first SIGTERM/SIGINT drains (graceful shutdown), the second exits a
     });
   });
   return cmd;
+}
+
+/** Every listener of the server with the flags that configure it, for explainListenError. Exported for tests. */
+export function serverListeners(o: ServerOptions): FlagListener[] {
+  const listeners: FlagListener[] = [{ flag: "--agent-port", bindFlag: "--agent-bind-address", ...o.agentListen }];
+  if (o.healthListen) listeners.push({ flag: "--health-port", bindFlag: "--health-bind-address", ...o.healthListen });
+  if (o.adminListen) listeners.push({ flag: "--admin-port", bindFlag: "--admin-bind-address", ...o.adminListen });
+  for (const f of o.frontends) {
+    const isFrontendFlag = f.flag === "--frontend";
+    if ("path" in f.listen) {
+      listeners.push({ flag: f.flag ?? "--uds-name", path: f.listen.path, value: isFrontendFlag ? `${f.mode}=unix:${f.listen.path}` : undefined });
+    } else {
+      const { port, host } = f.listen;
+      listeners.push(isFrontendFlag
+        ? { flag: "--frontend", port, host, value: `${f.mode}=tcp:${host === undefined ? "" : `${host}:`}${port}` }
+        : { flag: f.flag ?? "--server-port", bindFlag: "--server-bind-address", port, host });
+    }
+  }
+  return listeners;
 }
 
 /** The server's TLS files, watched for rotation (tls-reload.ts): the agent port's and the TLS frontends'. */

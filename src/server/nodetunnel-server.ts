@@ -23,6 +23,7 @@ import { serveGrpcFrontend } from "./grpc-frontend.js";
 import { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";
 import { connectFrontendSecureContext, createHttpConnectFrontend } from "./http-connect-frontend.js";
 import { ProxyServer, type ServerTracers } from "./proxy-server.js";
+import { probeUnixSocket } from "./served-socket.js";
 import { ServerMetrics } from "./server-metrics.js";
 import { WarningBudget } from "./warning-budget.js";
 import { isLoopback, type FrontendConfig, type ServerOptions } from "./server-options.js";
@@ -54,6 +55,8 @@ export interface ServerAddresses {
   readonly adminPort?: number;
 }
 
+/** setTimeout's largest delay: "no deadline" for a close that destroy() ends instead. */
+const maxTimerMs = 2 ** 31 - 1;
 const UDS_MODE = 0o770; // upstream creates the socket under umask 0007
 const AGENT_STREAMLESS_SESSION_TIMEOUT_MS = 30_000;
 /** Agents send nothing before the server's response headers (konnectivity.md §1.3); grpc-go's window is 64 KiB. */
@@ -177,8 +180,25 @@ export class NodetunnelServer {
     for (const server of this.tlsConnectFrontends) server.setSecureContext(context);
   }
 
+  /**
+   * Before --delete-existing-uds-file deletes the file at a frontend's path: refuses when a process
+   * serves it (another server, still running) or when that cannot be told; only a stale socket goes.
+   */
+  private async refuseServedSocket(f: FrontendConfig & { listen: { path: string } }): Promise<void> {
+    const path = f.listen.path;
+    const flag = f.flag ?? "--uds-name";
+    const probe = await probeUnixSocket(path);
+    if (probe.state === "served") {
+      throw new TunnelError("INVALID_OPTION", `another process serves ${path}; stop it or choose another ${flag} (--delete-existing-uds-file deletes only a stale socket, which refuses connections)`);
+    }
+    if (probe.state === "unknown") {
+      throw new TunnelError("INVALID_OPTION", `cannot tell whether another process serves ${path} (connect: ${probe.code}); remove the file if it is stale, or choose another ${flag}`);
+    }
+  }
+
   private async listenFrontend(f: FrontendConfig): Promise<BoundFrontend> {
     const log = this.deps.log.child({ component: `frontend-${f.mode}` });
+    if ("path" in f.listen && this.options.deleteExistingUdsFile) await this.refuseServedSocket(f as FrontendConfig & { listen: { path: string } });
     if (f.mode === "grpc") {
       const grpc = new GrpcServer(
         {
@@ -300,8 +320,14 @@ export class NodetunnelServer {
     this.proxy.close();
     for (const s of this.httpServers) s.close();
     const until = Date.now() + deadlineMs;
-    const agentsGone = this.agentServer.close(deadlineMs);
-    await Promise.all(this.grpcFrontends.map((g) => g.close(deadlineMs)));
+    // With no time to drain (--graceful-shutdown-timeout=0s, the default) what is left is cut at
+    // once, which is what was asked for: the gRPC servers get no deadline of their own, whose
+    // passing they would log as a warning, and are destroyed below.
+    const isImmediate = deadlineMs === 0;
+    const grpcDeadlineMs = isImmediate ? maxTimerMs : deadlineMs;
+    const agentsGone = this.agentServer.close(grpcDeadlineMs);
+    const frontendsGone = Promise.all(this.grpcFrontends.map((g) => g.close(grpcDeadlineMs)));
+    if (!isImmediate) await frontendsGone;
     // Dials accepted before the shutdown may still complete and carry their connection; neither
     // kind is cut before the deadline.
     while ((this.proxy.establishedCount > 0 || this.proxy.pendingDialCount > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
@@ -309,6 +335,12 @@ export class NodetunnelServer {
     // for them to hang up would always run to the deadline. End each stream (UNAVAILABLE, as a
     // grpc-go server stopping) so agents reconnect elsewhere now.
     for (const agent of this.proxy.registry.all()) agent.channel.end(GrpcStatus.UNAVAILABLE, "server is shutting down");
+    if (isImmediate) {
+      this.deps.log.info({ agents: this.proxy.registry.agentCount, connections: this.proxy.establishedCount }, "no graceful shutdown time (--graceful-shutdown-timeout=0s): closing what is left now");
+      this.destroy();
+      await Promise.all([agentsGone, frontendsGone]);
+      return;
+    }
     await agentsGone;
     this.destroy();
   }

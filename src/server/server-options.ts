@@ -21,6 +21,8 @@ export type ListenTarget = { readonly path: string; readonly mode?: number } | {
 
 export interface FrontendConfig {
   readonly mode: FrontendMode;
+  /** The flag that configured it, named in errors: "--uds-name" (the default for a path), "--server-port" (for a port) or "--frontend". */
+  readonly flag?: string;
   readonly listen: ListenTarget;
   /** TCP only (a Unix socket is protected by its file mode). */
   readonly tls?: TlsFiles;

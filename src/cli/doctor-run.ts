@@ -8,6 +8,7 @@ import {
   type CheckResult, type ReportError,
 } from "../doctor/index.js";
 import { useColor, type CliIo } from "./cli-io.js";
+import { isHelpAskedFor, suggestForAssignedFlags } from "./commander-quirks.js";
 import { UsageError } from "./doctor-flags.js";
 
 export type OutputFormat = "text" | "json";
@@ -144,12 +145,12 @@ export function withUsageErrors(cmd: Command, io: CliIo): Command {
     })
     .showSuggestionAfterError(true)
     .exitOverride((err: CommanderError) => {
-      const isHelp = err.code === "commander.helpDisplayed" || err.code === "commander.version";
+      const isHelp = isHelpAskedFor(err);
       if (!isHelp && cmd.opts().output === "json") io.stdout.write(renderErrorJson({ message: lastError || err.message }));
       io.exit(isHelp ? 0 : 2);
       throw err;
     });
-  return cmd;
+  return suggestForAssignedFlags(cmd);
 }
 
 export { CommanderError };

@@ -53,7 +53,7 @@ export function clusterCommand(io: CliIo): Command {
       return { node, result };
     }));
     const agentEndpoint = typeof opts.agentEndpoint === "string" ? formatHostPort(hostPortFlag("--agent-endpoint", opts.agentEndpoint)) : null;
-    return checkCluster({ agents, dials, agentEndpoint });
+    return checkCluster({ agents, dials, agentEndpoint, frontend });
   })
     .description("beside the server: its connected agents, and a dial to every node's kubelet through the tunnel, as one table")
     .option("--node <name=ip>", "a node to dial (repeatable)", collect)

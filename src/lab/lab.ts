@@ -306,7 +306,13 @@ export interface TunnelCurl {
   readonly exitCode: number;
   /** The HTTP status of the CONNECT (200 when the tunnel dialled the kubelet). */
   readonly connectStatus: number | null;
+  /**
+   * Why the server failed a CONNECT, as its error body says it (`dial tcp 10.224.0.5:10250: i/o
+   * timeout — <explanation>`), from its record of that dial; null for a 200 or where none is found.
+   */
+  readonly dialFailure: string | null;
   readonly body: string;
+  /** curl's verbose log (line ends without CR), with a `* CONNECT <status>: the server says ...` line where dialFailure is known. */
   readonly stderr: string;
 }
 
@@ -314,10 +320,54 @@ export interface TunnelCurl {
 export async function curlThroughTunnel(prefix: string, nodeName: string, path = "/containerLogs/default/web/app"): Promise<TunnelCurl> {
   const state = requireState(prefix);
   const node = findNode(state.plan, nodeName);
+  const address = `${node.ip}:${KUBELET_PORT}`;
+  const startedAt = Date.now();
   const r = await run([
     "curl", "-sS", "-v", "-k", "--proxytunnel", "-x", `http://127.0.0.1:${HTTP_CONNECT_PORT}`, "--max-time", "25",
-    `https://${node.ip}:${KUBELET_PORT}${path}`,
+    `https://${address}${path}`,
   ], { ns: state.plan.cpNamespace, allowFailure: true, timeoutMs: 30_000 });
-  const m = /< HTTP\/1\.[01] (\d{3})/.exec(r.stderr) ?? /CONNECT tunnel failed, response (\d{3})/.exec(r.stderr);
-  return { exitCode: r.code, connectStatus: m ? Number(m[1]) : null, body: r.stdout, stderr: r.stderr };
+  const stderr = r.stderr.replace(/\r$/gm, "");
+  const m = /< HTTP\/1\.[01] (\d{3})/.exec(stderr) ?? /CONNECT tunnel failed, response (\d{3})/.exec(stderr);
+  const connectStatus = m ? Number(m[1]) : null;
+  if (connectStatus === null || connectStatus === 200) return { exitCode: r.code, connectStatus, dialFailure: null, body: r.stdout, stderr };
+  // curl reads a failed CONNECT's headers but never its body, where the tunnel says why (the dial
+  // error and what to run). The server records every failed dial with that same text before it
+  // answers: read it from the admin port's snapshot rather than dial again, which would fail (and
+  // be recorded) a second time.
+  const snapshot = await run(["curl", "-sS", "--max-time", "5", `http://127.0.0.1:${SERVER_ADMIN_PORT}/api/snapshot`], {
+    ns: state.plan.cpNamespace, allowFailure: true, timeoutMs: 10_000,
+  });
+  const dialFailure = snapshot.code === 0 ? dialFailureOf(snapshot.stdout, address, startedAt) : null;
+  return { exitCode: r.code, connectStatus, dialFailure, body: r.stdout, stderr: withDialFailure(stderr, connectStatus, dialFailure) };
+}
+
+/**
+ * The newest failure the server's snapshot (`/api/snapshot`) records for `address` since
+ * `sinceMs`, as its error body words it: `<error> — <explanation>`; null where there is none.
+ */
+export function dialFailureOf(snapshotJson: string, address: string, sinceMs: number): string | null {
+  let failures: unknown;
+  try {
+    failures = (JSON.parse(snapshotJson) as { recentFailures?: unknown }).recentFailures;
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(failures)) return null;
+  let newest: { at: number; error: string; explanation: string } | null = null;
+  for (const f of failures as Array<Record<string, unknown>>) {
+    if (f["address"] !== address || typeof f["at"] !== "number" || f["at"] < sinceMs || typeof f["error"] !== "string") continue;
+    if (newest === null || f["at"] >= newest.at) newest = { at: f["at"], error: f["error"], explanation: typeof f["explanation"] === "string" ? f["explanation"] : "" };
+  }
+  if (newest === null) return null;
+  return newest.explanation === "" ? newest.error : `${newest.error} — ${newest.explanation}`;
+}
+
+/** curl's verbose log with the server's reason, as `* CONNECT <status>: the server says ...`, before curl's own error line. */
+export function withDialFailure(stderr: string, status: number, failure: string | null): string {
+  if (failure === null) return stderr;
+  const line = `* CONNECT ${status}: the server says: ${failure}`;
+  const lines = stderr.split("\n");
+  const at = lines.findIndex((l) => /^curl: \(/.test(l));
+  if (at < 0) return `${stderr}${stderr === "" || stderr.endsWith("\n") ? "" : "\n"}${line}\n`;
+  return [...lines.slice(0, at), line, ...lines.slice(at)].join("\n");
 }

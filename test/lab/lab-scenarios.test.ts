@@ -137,6 +137,12 @@ describe("lab scenarios", { skip, timeout: 600_000 }, () => {
     try {
       const curl = await curlThroughTunnel(prefix, "node-2");
       assert.equal(curl.connectStatus, 504);
+      // curl shows only the status; the server's reason (its 504 body) is the dial error (docs/lab.md's promise).
+      assert.match(curl.dialFailure ?? "", /^dial tcp 10\.224\.0\.5:10250: i\/o timeout — /);
+      const shown = await cli("lab", "curl", "node-2", "--prefix", prefix);
+      assert.equal(shown.code, 1);
+      assert.match(shown.stderr, /^CONNECT answered 504; [^\n]*\* CONNECT 504: the server says: dial tcp 10\.224\.0\.5:10250: i\/o timeout/m);
+      assert.doesNotMatch(shown.stderr, /\r/);
       const cluster = await doctorCluster();
       assert.equal(dialOf(cluster, "node-2").outcome, "timeout");
       assert.match(dialOf(cluster, "node-2").response!, /dial tcp 10\.224\.0\.5:10250: i\/o timeout/);
@@ -158,6 +164,7 @@ describe("lab scenarios", { skip, timeout: 600_000 }, () => {
     try {
       const curl = await curlThroughTunnel(prefix, "node-2");
       assert.equal(curl.connectStatus, 502);
+      assert.match(curl.dialFailure ?? "", /connection refused/);
       const cluster = await doctorCluster();
       assert.equal(dialOf(cluster, "node-2").outcome, "refused");
       assert.match(dialOf(cluster, "node-2").response!, /connection refused/);

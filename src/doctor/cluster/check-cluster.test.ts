@@ -99,6 +99,41 @@ describe("checkCluster", () => {
   });
 });
 
+describe("checkCluster: a frontend that does not speak HTTP CONNECT", () => {
+  const grpcSocket = "/etc/kubernetes/konnectivity-server/konnectivity-server.socket";
+  const frontendDown = (speaks: boolean): ClusterInputs["dials"][number] => ({
+    node: { name: "node-1", ip: "10.224.0.4" },
+    result: {
+      target: "10.224.0.4:10250", outcome: "frontend-down", status: null, elapsedMs: 3,
+      ...(speaks ? { message: "the frontend answered in HTTP/2 (a gRPC frontend), not HTTP CONNECT", frontendSpeaks: "http2" as const } : { message: "the frontend closed the connection without an answer" }),
+    },
+  });
+
+  test("--frontend-uds at the gRPC socket: the fix is about the socket, not TCP ports", () => {
+    for (const speaks of [true, false]) {
+      const r = checkCluster({ agents: twoAgents, dials: [frontendDown(speaks)], agentEndpoint: null, frontend: { path: grpcSocket } });
+      const fix = dialFinding(r, "node-1").fixes[0]!;
+      assert.equal(fix.command, `ss -xlp | grep -F -- ${grpcSocket}`);
+      assert.doesNotMatch(`${fix.description} ${fix.command}`, /8131|8090|ss -ltnp/);
+      assert.match(fix.description, /Point --frontend-uds at the socket of the server's HTTP CONNECT frontend: its --uds-name where it runs with --mode http-connect/);
+      assert.match(fix.description, speaks ? /answered in HTTP\/2: it is the server's gRPC frontend/ : /gave no HTTP CONNECT answer/);
+      assert.deepEqual(r.fixes, [fix]);
+    }
+  });
+
+  test("a socket path with spaces or quotes is quoted for the shell", () => {
+    const r = checkCluster({ agents: twoAgents, dials: [frontendDown(true)], agentEndpoint: null, frontend: { path: "/run/my socket's" } });
+    assert.equal(dialFinding(r, "node-1").fixes[0]!.command, "ss -xlp | grep -F -- '/run/my socket'\\''s'");
+  });
+
+  test("a TCP frontend that answered gRPC: point --frontend at the HTTP CONNECT frontend, check that port", () => {
+    const r = checkCluster({ agents: twoAgents, dials: [frontendDown(true)], agentEndpoint: null, frontend: { host: "127.0.0.1", port: 8090 } });
+    const fix = dialFinding(r, "node-1").fixes[0]!;
+    assert.equal(fix.command, "ss -ltnp 'sport = :8090'");
+    assert.match(fix.description, /Point --frontend at the server's HTTP CONNECT frontend/);
+  });
+});
+
 describe("readServerAgents", () => {
   const servers: Server[] = [];
   after(() => servers.forEach((s) => s.close()));

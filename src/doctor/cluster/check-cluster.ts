@@ -3,7 +3,7 @@
 import type { CheckResult, CheckStatus, Fix } from "../report/check-result.js";
 import { egressCheck } from "../explain/causes.js";
 import { textTable } from "../report/text-table.js";
-import type { DialOutcome, DialResult } from "./dial-through-connect.js";
+import type { DialOutcome, DialResult, FrontendAddress } from "./dial-through-connect.js";
 import type { ServerAgents } from "./server-agents.js";
 
 export interface ClusterNode { readonly name: string; readonly ip: string }
@@ -13,6 +13,34 @@ export interface ClusterInputs {
   readonly dials: ReadonlyArray<{ readonly node: ClusterNode; readonly result: DialResult }>;
   /** host:port the agents dial, for the egress hint; null when not known. */
   readonly agentEndpoint: string | null;
+  /** The frontend dialled (--frontend or --frontend-uds), for the fix of a frontend that did not answer. */
+  readonly frontend?: FrontendAddress;
+}
+
+const shellQuote = (s: string) => (/^[\w./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
+
+// A frontend that did not answer HTTP CONNECT: a socket (--frontend-uds) is usually the server's
+// gRPC frontend, which kube-apiserver dials in GRPC mode and the doctor cannot use (it answers in
+// HTTP/2 and closes); the fix is the socket of an HTTP CONNECT frontend, not a TCP port.
+function frontendFix(r: DialResult, frontend: FrontendAddress | undefined): Fix {
+  const grpc = r.frontendSpeaks === "http2";
+  if (frontend && "path" in frontend) {
+    return {
+      description: `${grpc ? `${frontend.path} answered in HTTP/2: it is the server's gRPC frontend, which` : `${frontend.path} gave no HTTP CONNECT answer; a gRPC frontend's socket`} the doctor cannot dial through. ` +
+        "Point --frontend-uds at the socket of the server's HTTP CONNECT frontend: its --uds-name where it runs with --mode http-connect, or a second frontend " +
+        "(--frontend=http-connect=unix:<path>, same --uds-mode). This shows who listens on the socket given (read-only)",
+      command: `ss -xlp | grep -F -- ${shellQuote(frontend.path)}`,
+    };
+  }
+  if (grpc && frontend) {
+    return {
+      description: `${frontend.host}:${frontend.port} answered in HTTP/2: it is the server's gRPC frontend, which the doctor cannot dial through. ` +
+        "Point --frontend at the server's HTTP CONNECT frontend: its --server-port where it runs with --mode http-connect, or a second frontend " +
+        "(--frontend=http-connect=tcp:<port>). This shows who listens on the port given (read-only)",
+      command: `ss -ltnp 'sport = :${frontend.port}'`,
+    };
+  }
+  return { description: "Check that the nodetunnel server runs and that --frontend points at its HTTP CONNECT frontend", command: "ss -ltnp | grep -E ':(8131|8090)\\b'" };
 }
 
 const meaning: Record<DialOutcome, string> = {
@@ -26,7 +54,7 @@ const meaning: Record<DialOutcome, string> = {
   error: "the dial failed",
 };
 
-function fixFor(node: ClusterNode, r: DialResult, agentEndpoint: string | null): Fix | null {
+function fixFor(node: ClusterNode, r: DialResult, agentEndpoint: string | null, frontend: FrontendAddress | undefined): Fix | null {
   const onNode = `nodetunnel doctor node${agentEndpoint ? ` --server ${agentEndpoint}` : ""} --node-ip ${node.ip}`;
   switch (r.outcome) {
     case "ok":
@@ -41,7 +69,7 @@ function fixFor(node: ClusterNode, r: DialResult, agentEndpoint: string | null):
     case "no-route":
       return { description: `Find the firewall rule or the stopped kubelet on ${node.name} (run there, as root; add --source with the agents' addresses)`, command: onNode };
     case "frontend-down":
-      return { description: "Check that the nodetunnel server runs and that --frontend points at its HTTP CONNECT frontend", command: "ss -ltnp | grep -E ':(8131|8090)\\b'" };
+      return frontendFix(r, frontend);
     default:
       return { description: `Read why the dial to ${node.name} failed`, command: `nodetunnel doctor explain "${r.message.replace(/"/g, "'")}"` };
   }
@@ -68,7 +96,7 @@ export function checkCluster(inputs: ClusterInputs): CheckResult {
     agents: agents.agents,
   });
   for (const { node, result } of dials) {
-    const fix = fixFor(node, result, inputs.agentEndpoint);
+    const fix = fixFor(node, result, inputs.agentEndpoint, inputs.frontend);
     findings.push({
       check: "cluster",
       id: "dial",

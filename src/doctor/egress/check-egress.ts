@@ -17,7 +17,7 @@ export async function checkEgress(options: EgressOptions): Promise<CheckResult> 
   const probes = await Promise.all(options.targets.map((t) => probeEndpoint(t, options)));
   const failed = probes.filter((p) => p.result !== "connected");
   const assumptions = [
-    "Probed from the machine this ran on: run it on a node (for example through az vmss run-command, troubleshooting.md §1.3) to test the node's own path.",
+    "Probed from the machine this ran on: run it on a node (for example through az vmss run-command) to test the node's own path.",
   ];
   if (probes.some((p) => p.tls)) {
     assumptions.push("Certificates were not verified (the cluster CA is not known here); the issuer in the JSON shows whether a TLS-inspecting proxy answered.");
@@ -26,7 +26,7 @@ export async function checkEgress(options: EgressOptions): Promise<CheckResult> 
     assumptions.push(`TCP only for ${probes.filter((p) => !p.tls).map((p) => p.target).join(", ")}: give --alpn to also test a TLS handshake there.`);
   }
   if (probes.some((p) => p.port === 1194)) {
-    assumptions.push("aks-link uses UDP 1194 (troubleshooting.md §5.1); this check probes TCP only, so a TCP result on 1194 says nothing about UDP.");
+    assumptions.push("aks-link uses UDP 1194; this check probes TCP only, so a TCP result on 1194 says nothing about UDP.");
   }
   return {
     check: "egress",
@@ -165,10 +165,10 @@ const fixFor: Partial<Record<ProbeOutcome, (p: ProbeResult, alpn: string | undef
   timeout: allowEgress,
   unreachable: (p) => ({ description: `Check the route to ${p.host} and any local firewall rule that rejects outbound TCP ${p.port}; then re-test`, command: `ip route get ${isIP(p.host) !== 0 ? p.host : "<address-of-" + p.host + ">"} && ${nc(p)}` }),
   refused: (p) => ({ description: `Check that the server listens on ${p.target}, or remove the REJECT rule on the path; then re-test`, command: nc(p) }),
-  dns: (p) => ({ description: `Make the DNS servers this machine uses resolve ${p.host} (custom DNS needs UDP 53 and must forward to Azure DNS, troubleshooting.md §5.1)`, command: `getent hosts ${p.host}` }),
+  dns: (p) => ({ description: `Make the DNS servers this machine uses resolve ${p.host} (custom DNS needs UDP 53 and must forward to Azure DNS)`, command: `getent hosts ${p.host}` }),
   tls: (p, alpn) => ({ description: `See who answers TLS on ${p.target} (a proxy or a non-TLS service holds the port)`, command: openssl(p, alpn) }),
   "alpn-mismatch": (p, alpn) => ({
-    description: `Exempt ${p.host} from TLS inspection on the firewall: Konnectivity needs ALPN end to end (troubleshooting.md §5.1); this shows the negotiated ALPN and the certificate's issuer. ` +
+    description: `Exempt ${p.host} from TLS inspection on the firewall: Konnectivity needs ALPN end to end (docs/troubleshooting.md §2); this shows the negotiated ALPN and the certificate's issuer. ` +
       "(A tunnel server dialled directly rather than through AKS's 443 front end negotiates h2: probe that one with --alpn h2.)",
     command: openssl(p, alpn),
   }),

@@ -17,36 +17,48 @@ interface Filled {
   readonly server: string;
   /** `doctor egress` for the server, with the ALPN an agent dialling it must get. */
   readonly egress: string;
+  /** That ALPN protocol; null for the legacy tunnels, probed over TCP. */
+  readonly alpn: string | null;
 }
 
 // The ALPN the probe must see negotiated (doctor egress offers only that one): AKS's 443 front
 // end routes the agent's [konnectivity] to the tunnel (troubleshooting.md §5.1); a tunnel server
 // dialled directly on its agent port is gRPC, h2; legacy tunnel-front/aks-link are probed over TCP.
+function alpnFor(port: number): string | null {
+  return port === 443 ? "konnectivity" : port === 9000 || port === 1194 ? null : "h2";
+}
+
 export function egressCheck(server: string, port: number): string {
-  const alpn = port === 443 ? " --alpn konnectivity" : port === 9000 || port === 1194 ? "" : " --alpn h2";
-  return `nodetunnel doctor egress --server ${server}${alpn}`;
+  const alpn = alpnFor(port);
+  return `nodetunnel doctor egress --server ${server}${alpn === null ? "" : ` --alpn ${alpn}`}`;
 }
 
 function fill(ctx: ErrorContext): Filled {
   const port = ctx.port ?? 10250;
   const ip = ctx.host ?? "<node-ip>";
+  const node = ctx.nodeName ?? "<node-name>";
+  // A nodetunnel server names the endpoint its agents dial: the server itself, which negotiates
+  // h2 whatever its port (only AKS's 443 front end routes [konnectivity]).
+  if (ctx.agentEndpoint !== null) {
+    return { ip, port, node, server: ctx.agentEndpoint, egress: `nodetunnel doctor egress --server ${ctx.agentEndpoint} --alpn h2`, alpn: "h2" };
+  }
   const onServer = ctx.leg === "server" && ctx.host !== null;
   const serverPort = onServer ? ctx.port ?? 443 : 443;
   const server = onServer ? `${ctx.host}:${serverPort}` : "<tunnel-server>:443";
-  return { ip, port, node: ctx.nodeName ?? "<node-name>", server, egress: egressCheck(server, serverPort) };
+  return { ip, port, node, server, egress: egressCheck(server, serverPort), alpn: alpnFor(serverPort) };
 }
 
 const templates: Record<string, CauseTemplate> = {
   nsg: (c) => ({
-    why: `an Azure NSG on the node's subnet or NIC denies ${c.port}; NSG denies drop packets silently (§1.3 cause 1, §2)`,
+    why: `an Azure NSG on the node's subnet or NIC denies ${c.port}; NSG denies drop packets silently (docs/troubleshooting.md §3)`,
     check: `nodetunnel doctor nsg --source <agent-node-ip> --destination ${c.ip} --port ${c.port} --dest-subnet-nsg subnet-nsg.json --dest-nic-nsg nic-nsg.json`,
   }),
   ufw: (c) => ({
-    why: `ufw is enabled on ${c.ip} and denies ${c.port} (deny drops, reject refuses) (§1.3 cause 2)`,
+    why: `ufw is enabled on ${c.ip} and denies ${c.port} (deny drops, reject refuses; docs/troubleshooting.md §4)`,
     check: `nodetunnel doctor ufw --file ufw-status.txt --source <agent-node-ip> --port ${c.port}   # ufw status verbose, on ${c.ip}`,
   }),
   iptables: (c) => ({
-    why: `an iptables rule on ${c.ip} drops or rejects ${c.port} in INPUT or a chain it jumps to (§1.3 cause 3)`,
+    why: `an iptables rule on ${c.ip} drops or rejects ${c.port} in INPUT or a chain it jumps to (docs/troubleshooting.md §5)`,
     check: `nodetunnel doctor iptables --file iptables-save.txt --source <agent-node-ip> --destination ${c.ip} --port ${c.port}   # iptables-save, on ${c.ip}`,
   }),
   nftables: (c) => ({
@@ -62,19 +74,19 @@ const templates: Record<string, CauseTemplate> = {
     check: `nodetunnel doctor cluster --node ${c.node}=${c.ip}   # then nodetunnel doctor node on ${c.ip}`,
   }),
   egress: (c) => ({
-    why: `the agent cannot reach the tunnel server ${c.server}: a firewall, NSG or route blocks egress, or a TLS-inspecting proxy strips ALPN "konnectivity" (§5.1)`,
+    why: `the agent cannot reach the tunnel server ${c.server}: a firewall, NSG or route blocks egress${c.alpn === null ? "" : `, or a TLS-inspecting proxy strips ALPN "${c.alpn}"`} (docs/troubleshooting.md §2)`,
     check: c.egress,
   }),
   snat: () => ({
-    why: "the nodes ran out of SNAT ports towards the tunnel server, so new agent connections fail (§1.3 cause 5, §5)",
+    why: "the nodes ran out of SNAT ports towards the tunnel server, so new agent connections fail (docs/troubleshooting.md §6)",
     check: "nodetunnel doctor snat --nodes <N> --outbound-ips <N> --metrics snat-metrics.json",
   }),
   "agent-down": () => ({
-    why: "no agent is connected for this node: agent pods not running, crash-looping, OOM-killed or restarting (§1.3 cause 6)",
+    why: "no agent is connected for this node: agent pods not running, crash-looping, OOM-killed or restarting (docs/troubleshooting.md §2)",
     check: "nodetunnel doctor cluster",
   }),
   "agent-scale": () => ({
-    why: "agents are overloaded (too few replicas for the cluster size, CPU/memory limits) and answer dials late (§1.3 cause 6)",
+    why: "agents are overloaded (too few replicas for the cluster size, CPU/memory limits) and answer dials late (docs/troubleshooting.md §6)",
     check: "nodetunnel doctor cluster",
   }),
   "agent-auth": (c) => ({
@@ -86,7 +98,7 @@ const templates: Record<string, CauseTemplate> = {
     check: `nodetunnel doctor cluster --node ${c.node}=${c.ip}`,
   }),
   "server-down": () => ({
-    why: "the tunnel server is not running, restarting or overloaded (OOM-killed servers cause backstop timeouts, konnectivity #370)",
+    why: "the tunnel server is not running, restarting or overloaded (OOM-killed servers cause backstop timeouts, kubernetes-sigs/apiserver-network-proxy#370)",
     check: "nodetunnel doctor cluster",
   }),
   "port-hijack": (c) => ({
@@ -154,7 +166,7 @@ const templates: Record<string, CauseTemplate> = {
     check: c.egress,
   }),
   "close-race": () => ({
-    why: "a packet arrived for a connection that had just closed: a harmless race (konnectivity #404) unless it floods the log",
+    why: "a packet arrived for a connection that had just closed: a harmless race (kubernetes-sigs/apiserver-network-proxy#404) unless it floods the log",
     check: "nodetunnel doctor cluster",
   }),
   "slow-consumer": () => ({

@@ -56,7 +56,7 @@ export const errorPatterns: readonly ErrorPattern[] = [
 
   // Konnectivity server and client-library texts (konnectivity.md §1.5, §1.6, §2.5).
   { name: "No agent available", test: /no agent available|currently no tunnels available|no connection to any proxy agent/i, mechanism: "no-agent",
-    meaning: "The tunnel server has no agent connected that can serve this destination (konnectivity #15 in §4).",
+    meaning: "The tunnel server has no agent connected that can serve this destination.",
     causes: () => ["egress", "agent-down", "snat", "agent-auth"] },
   { name: "agent not connected to any server", test: /no servers connected|server-connected failed/i, mechanism: "no-agent",
     meaning: "The agent is running but not connected to any tunnel server.",

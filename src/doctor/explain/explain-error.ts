@@ -18,14 +18,15 @@ export const whatToCollect: readonly string[] = [
 ];
 
 /** nodetunnel appends ` — <explanation>` to the texts it passes on; the original text is before it. */
-function stripOwnExplanation(text: string): string {
+function splitOwnExplanation(text: string): { original: string; own: string } {
   const i = text.indexOf(" — ");
-  return i >= 0 ? text.slice(0, i) : text;
+  return i >= 0 ? { original: text.slice(0, i), own: text.slice(i + 3) } : { original: text, own: "" };
 }
 
 export function explainError(text: string): CheckResult {
-  const original = stripOwnExplanation(text.trim());
-  const ctx = extractContext(original);
+  // The original text decides the mechanism; the explanation only lends the server's agent endpoint.
+  const { original, own } = splitOwnExplanation(text.trim());
+  const ctx = extractContext(original, own);
   const pattern = errorPatterns.find((p) => p.test.test(original));
   let mechanism: MechanismDetail;
   let ids: readonly string[];

@@ -12,8 +12,34 @@ export interface ErrorContext {
   /** The status of an HTTP CONNECT answer (konnectivity.md §1.6) when the text shows one. */
   readonly httpCode: number | null;
   readonly leg: Leg;
+  /**
+   * The tunnel server's agent endpoint (host:port, IPv6 in brackets) where nodetunnel's own
+   * explanation names it: the address the agents dial, where a nodetunnel server negotiates h2.
+   * The host is `<tunnel-server>` where the server listens on every address.
+   */
+  readonly agentEndpoint: string | null;
   /** The text analysed (nodetunnel's appended explanation removed). */
   readonly raw: string;
+}
+
+// nodetunnel's server explains "No agent available" with the endpoint its agents dial
+// (src/server/explain-dial-failure.ts explainNoAgent): "... is egress from it to <host>:<port>
+// open? run 'nodetunnel doctor egress --server <host>:<port>' ...". The host is "<this server>"
+// where the agent port listens on every address, and an IPv6 host is printed without brackets.
+function agentEndpointOf(ownExplanation: string): string | null {
+  const m = /egress from it to (.+?) open\?/.exec(ownExplanation) ?? /doctor egress --server (.+?)'/.exec(ownExplanation);
+  if (!m) return null;
+  const text = m[1]!.trim();
+  const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text);
+  const plain = /^(.+):(\d{1,5})$/.exec(text);
+  const parts = bracketed ?? plain;
+  if (!parts) return null;
+  const host = parts[1]!;
+  const port = Number(parts[2]);
+  if (port < 1 || port > 65535) return null;
+  if (/^<[^<>]+>$/.test(host) || host === "0.0.0.0" || host === "::") return `<tunnel-server>:${port}`;
+  if (/[\s<>'"]/.test(host)) return null;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** `host:port` with IPv6 in brackets. */
@@ -26,7 +52,8 @@ const tunnelPorts = new Set([8090, 8091, 8131, 8132, 9000, 1194]);
 const agentWords = /konnectivity-agent|error reading from server|proxy-agent|cannot connect once|AgentService|server-connected|no servers connected|connect to (?:the )?(?:proxy|konnectivity|tunnel) server|agent (?:could not|cannot|failed to) (?:reach|connect)/i;
 const destinationWords = /containerLogs|\/exec\/|\/attach\/|\/portForward|error dialing backend|failed calling webhook|kubelet|10250/i;
 
-export function extractContext(text: string): ErrorContext {
+/** `ownExplanation`: what nodetunnel appended after ` — `, read only for the endpoint it names. */
+export function extractContext(text: string, ownExplanation = ""): ErrorContext {
   let host: string | null = null;
   let port: number | null = null;
   const take = (hp: string | undefined) => {
@@ -66,5 +93,5 @@ export function extractContext(text: string): ErrorContext {
   let leg: Leg = "unknown";
   if (agentWords.test(text) || (port !== null && tunnelPorts.has(port)) || (port === 443 && /rpc error/i.test(text))) leg = "server";
   if (port === 10250 || port === 10255 || (leg === "unknown" && destinationWords.test(text))) leg = "destination";
-  return { host, port, nodeName, httpCode, leg, raw: text };
+  return { host, port, nodeName, httpCode, leg, agentEndpoint: agentEndpointOf(ownExplanation), raw: text };
 }

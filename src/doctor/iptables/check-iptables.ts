@@ -111,7 +111,45 @@ function fixSentence(steps: readonly string[]): string {
   return `; ${steps.length} things block it, so run all ${steps.length} fixes listed, in the order given`;
 }
 
+// The filter table's built-in chains: each has a policy, ACCEPT where no table is loaded.
+const builtInFilterChains = new Set(["INPUT", "FORWARD", "OUTPUT"]);
+
+// iptables-save prints nothing at all where no table is loaded (the nf_tables backend with no
+// tables, or legacy iptables with its modules unloaded): no rule filters anything, so the flow is
+// accepted, as doctor node judges a dump without a *filter table. An empty file given by mistake
+// reads the same, so the assumptions say so. A user chain cannot exist in such a dump: asking for
+// one stays an input error, as for any listing that lacks the chain.
+function checkNoRules(opts: CheckIptablesOptions): CheckResult {
+  const source = parseAddress(opts.source, "--source");
+  if (opts.destination !== undefined) parseAddress(opts.destination, "--destination");
+  if (!builtInFilterChains.has(opts.chain)) {
+    throw new DoctorInputError(`chain ${opts.chain} is not in the input, which is empty`, { line: 1, expected: `a listing that includes chain ${opts.chain}` });
+  }
+  const cmd = source.kind() === "ipv6" ? "ip6tables" : "iptables";
+  const flowText = `a new ${opts.protocol.toUpperCase()} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
+  return {
+    check: "iptables",
+    status: "ok",
+    summary: `iptables has no rules: nothing filters ${flowText}, so it is accepted.`,
+    fixes: [],
+    assumptions: [
+      `The input is empty: ${cmd}-save prints nothing where no table is loaded (for example the nf_tables backend with no tables), so no ${cmd} rule filters ${opts.chain} and it accepts, as a policy ACCEPT would. An empty file given by mistake reads the same: check that the input is the whole output of ${cmd}-save.`,
+      "Other firewalls are not included (nftables tables of their own: run doctor nftables on nft list ruleset).",
+    ],
+    flow: { protocol: opts.protocol, source: opts.source, destination: opts.destination ?? null, port: opts.port },
+    verdict: "allowed",
+    effect: "accept",
+    decidedBy: { chain: opts.chain, rule: null, target: "policy", policy: "ACCEPT", text: `no rules (the input is empty: ${cmd}-save printed nothing)` },
+    path: [],
+    format: "iptables-save",
+    rejectWith: null,
+    details: [],
+    command: cmd,
+  };
+}
+
 export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
+  if (text.trim() === "") return checkNoRules(opts);
   const dumps = parseIptablesDumps(text);
   const source = parseAddress(opts.source, "--source");
   // Where iptables-save and ip6tables-save output share the file, the flow meets only its own

@@ -36,6 +36,9 @@ describe("findOutputBlock", () => {
 
   it("an accepted or other-family flow is no block; a REJECT is one, with its effect", () => {
     assert.equal(findOutputBlock(ufwSave([], []), flow), null);
+    // iptables-save with no table loaded prints nothing: no rule, no block (not an unreadable dump).
+    assert.equal(findOutputBlock("", flow), null);
+    assert.equal(findOutputBlock(" \n\n", flow), null);
     // An IPv4 dump (its addresses show it) says nothing about an IPv6 flow.
     assert.equal(findOutputBlock(ufwSave([], ["-d 10.225.0.4/32 -j DROP"]), { ...flow, source: "fd00::5", destination: "fd00::4" }), null);
     const reject = findOutputBlock("*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p tcp -m tcp --dport 8132 -j REJECT --reject-with tcp-reset\nCOMMIT\n", flow)!;

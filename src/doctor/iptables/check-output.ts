@@ -49,6 +49,8 @@ export function findOutputBlock(dumpText: string, flow: OutputFlow): OutputBlock
   const destination = plain(flow.destination);
   if (source.kind() !== destination.kind()) return null;
   const family = destination.kind() === "ipv6" ? "ipv6" : "ipv4";
+  // iptables-save prints nothing where no table is loaded: no rule, so nothing blocks (as checkIptables reads it).
+  if (dumpText.trim() === "") return null;
   // A dump that shows no family is taken as the one asked about (as checkIptables does).
   const dumps = parseIptablesDumps(dumpText);
   const ruleset = dumps.find((d) => d.family === family) ?? (dumps.length === 1 && dumps[0]!.familyShownAt === null ? dumps[0] : undefined);

@@ -19,7 +19,10 @@ export function parseIptablesDumps(text: string): Ruleset[] {
   const lines = text.split(/\r?\n/);
   const index = lines.findIndex((l) => l.trim() !== "" && !l.trim().startsWith("#"));
   if (index < 0) {
-    throw new DoctorInputError("the input is empty", { line: 1, expected: "iptables-save or iptables --list --line-numbers output" });
+    // checkIptables judges an empty input (iptables-save with no table loaded) before parsing; one
+    // of comments only is not a dump (iptables-save's warnings come with the tables they warn of).
+    const empty = lines.every((l) => l.trim() === "");
+    throw new DoctorInputError(empty ? "the input is empty" : "the input holds only comments, no table or chain", { line: 1, expected: "iptables-save or iptables --list --line-numbers output" });
   }
   const first = lines[index]!.trim();
   if (isIptablesList(first)) return [parseIptablesList(text)];

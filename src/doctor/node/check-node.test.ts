@@ -128,11 +128,27 @@ describe("checkNode", () => {
     assert.match(none.summary, /^Nothing listens on port 10250: the kubelet is down/);
     assert.match(none.fixes[0]!.command, /systemctl restart kubelet/);
     const loop = finding(checkNode(state({ procNetTcp: [kubeletOnLoopbackOnly] }), opts), "kubelet-listener")[0]!;
-    assert.match(loop.summary, /listens only on a local address, not on 10\.224\.0\.5/);
+    assert.match(loop.summary, /listens only on a local address \(127\.0\.0\.1\), not on 10\.224\.0\.5/);
     const bad = finding(checkNode(state({ procNetTcp: ["garbage\n"] }), opts), "kubelet-listener")[0]!;
     assert.equal(bad.status, "indeterminate");
     // Without the node's address, any listener on the port counts.
     assert.equal(finding(checkNode(state({ procNetTcp: [kubeletOnLoopbackOnly] }), { ...opts, nodeIp: null }), "kubelet-listener")[0]!.status, "ok");
+  });
+
+  test("the kubelet bound to a local address only: the fix is its bind address, not a restart of a kubelet that runs", () => {
+    const r = checkNode(state({ procNetTcp: [kubeletOnLoopbackOnly] }), opts);
+    const loop = finding(r, "kubelet-listener")[0]!;
+    assert.equal(loop.status, "problem");
+    const text = loop.fixes.map((f) => `${f.description}\n${f.command}`).join("\n");
+    assert.doesNotMatch(text, /check why it stopped|journalctl/);
+    assert.match(loop.fixes[0]!.description, /--address flag, or `address:` in the config file its --config names/);
+    assert.match(loop.fixes[0]!.command, /grep -n '\^address:' \/var\/lib\/kubelet\/config\.yaml/);
+    assert.match(loop.fixes[1]!.description, /address: 0\.0\.0\.0.*--address=0\.0\.0\.0.*restart the kubelet/);
+    assert.match(loop.fixes[1]!.command, /systemctl restart kubelet$/);
+    assert.equal(loop.fixes.at(-1)!.command, "ss -ltn 'sport = :10250'");
+    assert.match(loop.fixes.at(-1)!.description, /read-only/);
+    // The node's Fix block carries them as they are.
+    assert.deepEqual(r.fixes.map((f) => f.command), loop.fixes.map((f) => f.command));
   });
 
   test("egress is reported as given (id egress); without a server probe there is no egress finding", () => {

@@ -235,15 +235,44 @@ function listenerFinding(state: NodeState, opts: NodeOptions): CheckResult {
   if (listensOn(listeners, opts.port, opts.nodeIp ?? undefined)) {
     return { ...base, status: "ok", summary: `Something listens on port ${opts.port}${opts.nodeIp ? ` for ${opts.nodeIp}` : ""} (the kubelet).`, fixes: [] };
   }
-  const loopbackOnly = listensOn(listeners, opts.port);
+  const bound = [...new Set(listeners.filter((l) => l.port === opts.port).map((l) => l.address))];
+  if (bound.length > 0) {
+    // The kubelet runs, bound to the wrong address: restarting it as it is changes nothing.
+    return {
+      ...base,
+      status: "problem",
+      summary: `Port ${opts.port} listens only on a local address (${bound.join(", ")}), not on ${opts.nodeIp}: connections through the tunnel are refused (502, connection refused).`,
+      fixes: bindAddressFixes(opts.port, opts.nodeIp ?? "<node-ip>"),
+    };
+  }
   return {
     ...base,
     status: "problem",
-    summary: loopbackOnly
-      ? `Port ${opts.port} listens only on a local address, not on ${opts.nodeIp}: connections through the tunnel are refused (502, connection refused).`
-      : `Nothing listens on port ${opts.port}: the kubelet is down, so connections through the tunnel are refused (502, connection refused).`,
+    summary: `Nothing listens on port ${opts.port}: the kubelet is down, so connections through the tunnel are refused (502, connection refused).`,
     fixes: [{ description: "Start the kubelet and check why it stopped", command: "systemctl restart kubelet && journalctl -u kubelet --since -10min | tail -50" }],
   };
+}
+
+// The kubelet's bind address is `address` in its config file (the file its --config names;
+// /var/lib/kubelet/config.yaml on kubeadm and AKS nodes) or its --address flag, which wins over the
+// file; 0.0.0.0 (the default) listens on every address. Which one this node sets is shown first,
+// read-only, since a flag in a drop-in or /etc/default/kubelet overrides the file.
+function bindAddressFixes(port: number, nodeIp: string): Fix[] {
+  const config = "/var/lib/kubelet/config.yaml";
+  return [
+    {
+      description: `Find where the kubelet's bind address is set (read-only): its --address flag, or \`address:\` in the config file its --config names (${config} on kubeadm and AKS nodes); the flag wins over the file`,
+      command: `ps -o args= -C kubelet | tr ' ' '\\n' | grep -E -- '^--(address|config)'; grep -n '^address:' ${config}`,
+    },
+    {
+      description: `Set it to 0.0.0.0 (every address, the default) or to ${nodeIp}: \`address: 0.0.0.0\` in the config file, or --address=0.0.0.0 where a flag sets it (its unit's drop-in or /etc/default/kubelet), then restart the kubelet`,
+      command: `sed -i 's/^address: .*/address: 0.0.0.0/' ${config} && systemctl restart kubelet`,
+    },
+    {
+      description: `Check that port ${port} now listens on 0.0.0.0, [::] or ${nodeIp}, not on a local address only (read-only)`,
+      command: `ss -ltn 'sport = :${port}'`,
+    },
+  ];
 }
 
 function agentFindings(state: NodeState): CheckResult[] {
@@ -302,7 +331,7 @@ function churnFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
   return [{
     ...base,
     status: "warning",
-    summary: `Connection churn to ${top.destination}: ${top.connections} connections (${top.timeWait} in TIME_WAIT); each new connection takes a SNAT port (troubleshooting.md §5.4), which starves new connections once the node's ports run out.`,
+    summary: `Connection churn to ${top.destination}: ${top.connections} connections (${top.timeWait} in TIME_WAIT); each new connection takes a SNAT port, which starves new connections once the node's ports run out.`,
     fixes: [{
       description: `Pool and reuse connections to ${top.destination} in the client instead of one per request; watch the count`,
       command: `ss -tan state time-wait dst ${ip} | wc -l`,

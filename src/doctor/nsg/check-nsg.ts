@@ -134,7 +134,7 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
   // §2.3: platform traffic (DHCP, DNS, IMDS, health probes) is not subject to NSGs unless a rule
   // targets one of the dedicated AzurePlatform* tags.
   if (platformAddress !== undefined && platformRules.length === 0) {
-    assumptions.push("NSG rules are not evaluated for platform traffic (troubleshooting.md §2.3, NSG overview); Load Balancer's documentation says a rule denying the AzureLoadBalancer tag breaks health probes, so for a probe check such rules too");
+    assumptions.push("NSG rules are not evaluated for platform traffic (Azure's NSG overview); Load Balancer's documentation says a rule denying the AzureLoadBalancer tag breaks health probes, so for a probe check such rules too");
     return {
       ...base, status: "ok", verdict: "allowed", effect: "accept", decidedBy: null, path: [],
       summary: `Allowed: ${flowText} is Azure platform traffic (${platformAddress}), which NSGs do not filter unless a rule uses the AzurePlatformDNS, AzurePlatformIMDS or AzurePlatformLKM tag; none of these NSGs does.`,

@@ -35,9 +35,9 @@ function metricFindings(m: SnatMetrics, assumptions: string[]): Finding[] {
   if (m.failedConnections !== null && m.failedConnections > 0) {
     out.push({
       severity: "problem",
-      text: `${m.failedConnections.toLocaleString("en-US")} SNAT connections failed in the period: the nodes are out of SNAT ports (§5.5: failed > 0 means exhaustion).`,
+      text: `${m.failedConnections.toLocaleString("en-US")} SNAT connections failed in the period: the nodes are out of SNAT ports (any failed SNAT connection means exhaustion).`,
       fix: {
-        description: "Reuse connections in the applications (pooling), then give the nodes more ports: more outbound IPs, explicit ports per node, or a NAT gateway (§1.3 cause 5)",
+        description: "Reuse connections in the applications (pooling), then give the nodes more ports: more outbound IPs, explicit ports per node, or a NAT gateway (docs/troubleshooting.md §6)",
         command: "az aks update --resource-group <resource-group> --name <cluster> --load-balancer-managed-outbound-ip-count <N+1>",
       },
     });
@@ -58,7 +58,7 @@ function churnFindings(churn: readonly DestinationChurn[], portsPerNode: number 
     const [ip] = c.destination.split(/:(?=\d+$)/);
     out.push({
       severity: "warning",
-      text: `Connection churn: ${c.timeWait} connections to ${c.destination} in TIME_WAIT (of ${c.connections}); each new connection to one destination takes a new SNAT port (§5.4).`,
+      text: `Connection churn: ${c.timeWait} connections to ${c.destination} in TIME_WAIT (of ${c.connections}); each new connection to one destination takes a new SNAT port.`,
       fix: {
         description: `Pool and reuse connections to ${c.destination} in the client (HTTP keep-alive, one gRPC channel) instead of one connection per request; watch the count with the command`,
         command: `ss -tan state time-wait dst ${ip} | wc -l`,
@@ -84,7 +84,7 @@ export function checkSnat(opts: SnatOptions): CheckResult {
   }
   const a = computeSnat(opts);
   const assumptions = [...a.assumptions];
-  if (!opts.natGateway) assumptions.push("64,000 SNAT ports per outbound IP (§5.4); surge nodes counted as in an upgrade (--max-surge)");
+  if (!opts.natGateway) assumptions.push("64,000 SNAT ports per outbound IP; surge nodes counted as in an upgrade (--max-surge)");
   const findings: Finding[] = [...a.findings];
   const extra: Record<string, unknown> = {};
   if (opts.metricsText !== undefined) {
@@ -106,7 +106,7 @@ export function checkSnat(opts: SnatOptions): CheckResult {
     extra["excludedConnections"] = excludedConnections;
     extra["excludedDestinations"] = excluded;
     if (parsed.format === "conntrack") assumptions.push("conntrack input: destinations counted across every source the table holds");
-    assumptions.push(`Connections to ${[...noSnatRanges, ...(opts.vnets ?? [])].join(", ")} take no SNAT port unless conntrack shows them SNATed: they stay in the VNet or the host (§5.4)${opts.vnets?.length ? "" : "; give --vnet for a VNet or peering with public addresses"}`);
+    assumptions.push(`Connections to ${[...noSnatRanges, ...(opts.vnets ?? [])].join(", ")} take no SNAT port unless conntrack shows them SNATed: they stay in the VNet or the host${opts.vnets?.length ? "" : "; give --vnet for a VNet or peering with public addresses"}`);
     if (excludedConnections > 0 && parsed.format === "ss") {
       assumptions.push("ss shows a Service's ClusterIP, not the endpoint kube-proxy sends it to: a ClusterIP with public endpoints (the kubernetes service of a cluster whose API server is public) does use SNAT ports; conntrack -L on the node shows the endpoint");
     }

@@ -47,7 +47,7 @@ const updateIps = (ips: number) => `az aks update --resource-group <resource-gro
 function natGateway(input: SnatInput): SnatArithmetic {
   const findings: Finding[] = [];
   if (input.outboundIps > maxNatGatewayIps) {
-    findings.push({ severity: "problem", text: `A NAT gateway takes at most ${maxNatGatewayIps} public IPs, not ${input.outboundIps} (§5.6).` });
+    findings.push({ severity: "problem", text: `A NAT gateway takes at most ${maxNatGatewayIps} public IPs, not ${input.outboundIps}.` });
   }
   const ips = Math.min(input.outboundIps, maxNatGatewayIps);
   const available = portsPerNatGatewayIp * ips;
@@ -73,7 +73,7 @@ function explicit(input: SnatInput, ports: number): SnatArithmetic {
   if (ports % 8 !== 0 || ports < 0 || ports > 64_000) {
     findings.push({
       severity: "problem",
-      text: `${fmt(ports)} ports per node is not a valid allocation (a multiple of 8 within 0-64,000): Azure rejects it with ${invalidPortsError} (§5.3).`,
+      text: `${fmt(ports)} ports per node is not a valid allocation (a multiple of 8 within 0-64,000): Azure rejects it with ${invalidPortsError}.`,
       fix: { description: "Use a multiple of 8 that fits nodes + surge", command: updatePorts(portsThatFit(input.nodes + input.maxSurge, input.outboundIps)) },
     });
     return { mode: "explicit", portsPerNode: ports, capacityNodes: null, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions: [] };
@@ -85,7 +85,7 @@ function explicit(input: SnatInput, ports: number): SnatArithmetic {
   if (withSurge > capacity) {
     findings.push({
       severity: "problem",
-      text: `${fmt(ports)} ports × ${input.nodes} nodes + ${input.maxSurge} surge = ${fmt(required)} ports, but ${input.outboundIps} outbound IP${input.outboundIps > 1 ? "s give" : " gives"} ${fmt(available)}: at most ${capacity} nodes fit, so scaling and upgrades fail with ${invalidPortsError} (§5.3).`,
+      text: `${fmt(ports)} ports × ${input.nodes} nodes + ${input.maxSurge} surge = ${fmt(required)} ports, but ${input.outboundIps} outbound IP${input.outboundIps > 1 ? "s give" : " gives"} ${fmt(available)}: at most ${capacity} nodes fit, so scaling and upgrades fail with ${invalidPortsError}.`,
       fix: {
         description: `Add outbound IPs (${ipsFor(withSurge)} fit ${withSurge} nodes at ${fmt(ports)} ports), or lower the ports per node to ${fmt(portsThatFit(withSurge, input.outboundIps))}`,
         command: updateIps(ipsFor(withSurge)),
@@ -108,12 +108,12 @@ function byDefault(input: SnatInput): SnatArithmetic {
   const findings: Finding[] = [];
   const ports = defaultPortsPerNode(input.nodes);
   const assumptions = [
-    "Default allocation (--load-balancer-outbound-ports 0): ports per node from the backend pool size, which counts the nodes of every pool behind the load balancer (§5.2)",
+    "Default allocation (--load-balancer-outbound-ports 0): ports per node from the backend pool size, which counts the nodes of every pool behind the load balancer",
   ];
   if (ports === null) {
     findings.push({
       severity: "problem",
-      text: `The default SNAT allocation covers pools up to ${fmt(maxDefaultPoolSize)} instances; ${input.nodes} nodes need an explicit --load-balancer-outbound-ports (§5.2).`,
+      text: `The default SNAT allocation covers pools up to ${fmt(maxDefaultPoolSize)} instances; ${input.nodes} nodes need an explicit --load-balancer-outbound-ports.`,
       fix: { description: "Allocate ports explicitly", command: updatePorts(portsThatFit(input.nodes + input.maxSurge, input.outboundIps)) },
     });
     return { mode: "default", portsPerNode: null, capacityNodes: maxDefaultPoolSize, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions };
@@ -135,7 +135,7 @@ function byDefault(input: SnatInput): SnatArithmetic {
   if (withSurge > maxDefaultPoolSize) {
     findings.push({
       severity: "problem",
-      text: `An upgrade surge takes the pool to ${withSurge} nodes (${input.nodes} + ${input.maxSurge}), past the ${fmt(maxDefaultPoolSize)} instances the default SNAT allocation covers: the nodes lose their default allocation, so upgrades need an explicit --load-balancer-outbound-ports (§5.2).`,
+      text: `An upgrade surge takes the pool to ${withSurge} nodes (${input.nodes} + ${input.maxSurge}), past the ${fmt(maxDefaultPoolSize)} instances the default SNAT allocation covers: the nodes lose their default allocation, so upgrades need an explicit --load-balancer-outbound-ports.`,
       fix: { description: `Allocate ports explicitly (${fmt(portsThatFit(withSurge, input.outboundIps))} per node fits ${withSurge} nodes on ${input.outboundIps} IP${input.outboundIps > 1 ? "s" : ""})`, command: updatePorts(portsThatFit(withSurge, input.outboundIps)) },
     });
   }
@@ -143,14 +143,14 @@ function byDefault(input: SnatInput): SnatArithmetic {
     const top = input.maxNodes + input.maxSurge;
     findings.push({
       severity: "warning",
-      text: `The autoscaler may grow to ${input.maxNodes} nodes (+${input.maxSurge} surge = ${top}), past the ${fmt(maxDefaultPoolSize)} instances the default SNAT allocation covers: past ${fmt(maxDefaultPoolSize - input.maxSurge)} nodes (${fmt(maxDefaultPoolSize)} with the surge) the nodes would lose their default allocation and need an explicit --load-balancer-outbound-ports (§5.2).`,
+      text: `The autoscaler may grow to ${input.maxNodes} nodes (+${input.maxSurge} surge = ${top}), past the ${fmt(maxDefaultPoolSize)} instances the default SNAT allocation covers: past ${fmt(maxDefaultPoolSize - input.maxSurge)} nodes (${fmt(maxDefaultPoolSize)} with the surge) the nodes would lose their default allocation and need an explicit --load-balancer-outbound-ports.`,
       fix: explicitFix(top),
     });
   }
   if (withSurge > last && withSurge <= maxDefaultPoolSize) {
     findings.push({
       severity: "warning",
-      text: `An upgrade surge takes the pool to ${withSurge} nodes, past ${last}: every node's SNAT ports halve to ${fmt(defaultPortsPerNode(withSurge)!)} during the upgrade (§5.2).`,
+      text: `An upgrade surge takes the pool to ${withSurge} nodes, past ${last}: every node's SNAT ports halve to ${fmt(defaultPortsPerNode(withSurge)!)} during the upgrade.`,
       fix: explicitFix(withSurge),
     });
   }
@@ -158,7 +158,7 @@ function byDefault(input: SnatInput): SnatArithmetic {
     const top = input.maxNodes + input.maxSurge;
     findings.push({
       severity: "warning",
-      text: `The autoscaler may grow to ${input.maxNodes} nodes (+${input.maxSurge} surge): every node's SNAT ports would drop to ${fmt(defaultPortsPerNode(top)!)} from ${fmt(ports)} today (§5.2).`,
+      text: `The autoscaler may grow to ${input.maxNodes} nodes (+${input.maxSurge} surge): every node's SNAT ports would drop to ${fmt(defaultPortsPerNode(top)!)} from ${fmt(ports)} today.`,
       fix: explicitFix(top),
     });
   }

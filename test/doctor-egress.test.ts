@@ -162,6 +162,22 @@ describe("doctor egress probes (loopback)", { skip: hasOpenssl ? false : "needs 
     assert.equal(p.reason, "dial tcp: lookup tunnel.example.invalid: no such host");
   });
 
+  it("names the address it dialled: the IP given, the one a name resolved to, none when the lookup failed", async () => {
+    assert.equal((await probeEndpoint(local(closedPort), { timeoutMs: 2000 })).address, "127.0.0.1");
+    // A name that resolves (to loopback, by a lookup of the test's own: no query leaves the machine).
+    const toLoopback = ((_host: string, opts: { all?: boolean }, cb: (err: Error | null, address: unknown, family?: number) => void) => {
+      if (opts.all) cb(null, [{ address: "127.0.0.1", family: 4 }]);
+      else cb(null, "127.0.0.1", 4);
+    }) as unknown as LookupFunction;
+    const named = await probeEndpoint({ host: "tunnel.example.invalid", port: closedPort }, { timeoutMs: 2000, lookup: toLoopback });
+    assert.equal(named.result, "refused");
+    assert.equal(named.address, "127.0.0.1");
+    const failed = ((_host: string, _opts: unknown, cb: (err: Error | null) => void) => {
+      cb(Object.assign(new Error("getaddrinfo ENOTFOUND"), { code: "ENOTFOUND" }));
+    }) as unknown as LookupFunction;
+    assert.equal((await probeEndpoint({ host: "tunnel.example.invalid", port: 443 }, { timeoutMs: 1000, lookup: failed })).address, null);
+  });
+
   it("classifies a connect that never completes as timeout, bounded by the deadline", async () => {
     const lookup = (() => {}) as unknown as LookupFunction; // the connect never starts: our deadline must fire
     const p = await probeEndpoint({ host: "hangs.example.invalid", port: 8132 }, { timeoutMs: 200, lookup });

@@ -3,6 +3,7 @@
 // offering ALPN and checking what was negotiated, because a TLS-inspecting firewall that strips or rewrites ALPN breaks
 // Konnectivity while plain TCP checks (nc, curl without ALPN) still pass.
 import { connect as tcpConnect, isIP, type Socket } from "node:net";
+import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { describeDialError } from "../../protocol/net-error.js";
@@ -33,6 +34,11 @@ export interface ProbeResult {
   /** Why it failed, in words a person can act on (Go's dial wording for socket errors). */
   readonly reason: string | null;
   readonly certificate: ProbeCertificate | null;
+  /**
+   * The IP address dialled: the host itself, or for a name the address it resolved to (the last
+   * one tried, where it has several); null where none was dialled (the lookup failed).
+   */
+  readonly address: string | null;
 }
 
 export interface ProbeOptions {
@@ -57,22 +63,23 @@ export async function probeEndpoint(target: EgressTarget, options: ProbeOptions)
   // offers [konnectivity], §5.1): offering h2 as well would let a server or proxy that only
   // speaks h2 (the API server behind the same 443, a TLS-inspecting proxy) pass the probe.
   const offeredAlpn = wantsTls ? offeredAlpnFor(options.alpn) : null;
+  const dialled = { address: isIP(target.host) !== 0 ? target.host : null };
   const base = { target: address, host: target.host, port: target.port, tls: wantsTls, offeredAlpn, alpn: null, certificate: null };
 
-  const tcp = await connectTcp(target, options);
+  const tcp = await connectTcp(target, options, dialled);
   options.signal?.throwIfAborted();
   if (!tcp.ok) {
     const { mechanism, goText } = describeDialError(address, tcp.error);
-    return { ...base, result: outcomeOfMechanism(mechanism), elapsedMs: elapsed(), reason: goText };
+    return { ...base, result: outcomeOfMechanism(mechanism), elapsedMs: elapsed(), reason: goText, address: dialled.address };
   }
   if (!wantsTls) {
     tcp.socket.destroy();
-    return { ...base, tls: false, result: "connected", elapsedMs: elapsed(), reason: null };
+    return { ...base, tls: false, result: "connected", elapsedMs: elapsed(), reason: null, address: dialled.address };
   }
   const hs = await handshake(tcp.socket, target, offeredAlpn!, options);
   options.signal?.throwIfAborted();
   const elapsedMs = elapsed();
-  if (!hs.ok) return { ...base, result: hs.outcome, elapsedMs, reason: hs.reason };
+  if (!hs.ok) return { ...base, result: hs.outcome, elapsedMs, reason: hs.reason, address: dialled.address };
   const matches = hs.alpn !== null && offeredAlpn!.includes(hs.alpn);
   return {
     ...base,
@@ -80,6 +87,7 @@ export async function probeEndpoint(target: EgressTarget, options: ProbeOptions)
     elapsedMs,
     alpn: hs.alpn,
     certificate: hs.certificate,
+    address: dialled.address,
     reason: matches ? null : hs.alpn === null
       ? `TLS completed but no ALPN protocol was negotiated (offered ${offeredAlpn!.join(", ")}): something on the path (a TLS-inspecting firewall or proxy) answers TLS without ALPN`
       : `TLS completed with ALPN ${hs.alpn}, which was not offered (offered ${offeredAlpn!.join(", ")}): something on the path rewrites ALPN`,
@@ -107,9 +115,28 @@ function outcomeOfMechanism(mechanism: ReturnType<typeof describeDialError>["mec
 
 type TcpOutcome = { ok: true; socket: Socket } | { ok: false; error: unknown };
 
-function connectTcp(target: EgressTarget, options: ProbeOptions): Promise<TcpOutcome> {
+/**
+ * The lookup net.connect uses, noting the first address it returns: Node emits no event naming the
+ * address of a name with one address when it asks for all of them (autoSelectFamily).
+ */
+function recordingLookup(lookup: LookupFunction, dialled: { address: string | null }): LookupFunction {
+  return ((host: string, opts: object, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+    (lookup as (h: string, o: object, cb: typeof callback) => void)(host, opts, (err, address, family) => {
+      const first = Array.isArray(address) ? address[0]?.address : address;
+      if (!err && first) dialled.address = first;
+      callback(err, address, family);
+    });
+  }) as unknown as LookupFunction;
+}
+
+/** Connects; `dialled.address` follows the addresses a name resolves to as each is tried. */
+function connectTcp(target: EgressTarget, options: ProbeOptions, dialled: { address: string | null }): Promise<TcpOutcome> {
   return new Promise((resolve) => {
-    const socket = tcpConnect({ host: target.host, port: target.port, ...(options.lookup ? { lookup: options.lookup } : {}) });
+    const socket = tcpConnect({ host: target.host, port: target.port, lookup: recordingLookup(options.lookup ?? dnsLookup, dialled) });
+    // Where a name has several addresses, Node tries them in turn (autoSelectFamily).
+    socket.on("connectionAttempt", (ip: string) => {
+      dialled.address = ip;
+    });
     const finish = (outcome: TcpOutcome) => {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);

@@ -264,6 +264,21 @@ describe("checkNode", () => {
       assert.equal(egress.blockedBy, undefined);
     });
 
+    test("a server given by name is walked at the address the probe dialled", () => {
+      const byName: CheckResult = {
+        ...timedOut,
+        summary: "tunnel.example:8132 timed out after 2001 ms: a firewall, NSG or route on the path drops the traffic silently; allow outbound TCP 8132 to it.",
+        probes: [{ ...(timedOut.probes as readonly Record<string, unknown>[])[0]!, target: "tunnel.example:8132", host: "tunnel.example", address: SERVER }],
+      };
+      const r = checkNode(state({ iptablesSave: ok(withOutput("-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j DROP")), egress: byName, serverRoute: { host: SERVER, dev: "eth0", src: NODE_IP } }), opts);
+      const egress = finding(r, "egress")[0]!;
+      assert.match(egress.summary, /^tunnel\.example:8132 timed out after 2001 ms: this node's own firewall drops the connection before it leaves the node, at iptables OUTPUT rule 1 /);
+      assert.ok(egress.assumptions.some((a) => a.includes(`to ${SERVER} (tunnel.example as the probe resolved it) port 8132`)), egress.assumptions.join("\n"));
+      // Without the address (a probe that never dialled), nothing is walked.
+      const unresolved = { ...byName, probes: [{ ...(byName.probes as readonly Record<string, unknown>[])[0]!, address: null }] };
+      assert.equal(finding(checkNode(state({ egress: unresolved }), opts), "egress")[0]!.summary, byName.summary);
+    });
+
     test("the kernel's route to the server (ip route get) gives the interface and source address walked", () => {
       // The server is routed out of eth1 from 10.226.0.5: a DROP out of eth0 does not stop it, one out of eth1 does.
       const serverRoute = { host: SERVER, dev: "eth1", src: "10.226.0.5" };

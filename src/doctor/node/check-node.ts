@@ -145,15 +145,18 @@ function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions)
   const notes: string[] = [];
   const assumptions: string[] = [];
   for (const p of probes) {
-    if (p.result === "connected" || isIP(p.host) === 0) continue;
+    // A server given by name is walked at the address the probe dialled.
+    const host = isIP(p.host) !== 0 ? p.host : p.address ?? null;
+    if (p.result === "connected" || host === null || isIP(host) === 0) continue;
     // The kernel's route to the server, where it was read, names the interface and source address
     // the connection really uses; otherwise the node's address and the kubelet interface stand in.
-    const route = state.serverRoute?.host === p.host ? state.serverRoute : undefined;
-    const source = route?.src && isIPv6(route.src) === isIPv6(p.host) ? route.src : nodeIp;
-    if (isIPv6(p.host) !== isIPv6(source)) continue;
+    const route = state.serverRoute?.host === host ? state.serverRoute : undefined;
+    const source = route?.src && isIPv6(route.src) === isIPv6(host) ? route.src : nodeIp;
+    if (isIPv6(host) !== isIPv6(source)) continue;
     const outInterface = route?.dev ?? opts.inInterface;
-    const flow = { source, destination: p.host, port: p.port, protocol: "tcp" as const, outInterface };
-    const connection = `a new TCP connection from ${source} to ${p.host} port ${p.port} leaving by ${outInterface} (${route ? "the kernel's route to it, ip route get" : "the interface given for kubelet connections"})`;
+    const flow = { source, destination: host, port: p.port, protocol: "tcp" as const, outInterface };
+    const named = host === p.host ? host : `${host} (${p.host} as the probe resolved it)`;
+    const connection = `a new TCP connection from ${source} to ${named} port ${p.port} leaving by ${outInterface} (${route ? "the kernel's route to it, ip route get" : "the interface given for kubelet connections"})`;
     const blocking = (b: { where: string; effect: "drop" | "reject" } | null) => (b ? `: ${b.where} ${b.effect === "drop" ? "drops" : "rejects"} it` : ": no rule there blocks it");
     const dump = isIPv6(p.host) ? state.ip6tablesSave : state.iptablesSave;
     let block = null;

@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import { checkEgress } from "../egress/index.js";
-import type { EgressTarget } from "../egress/index.js";
+import type { EgressTarget, ProbeResult } from "../egress/index.js";
 import { formatHostPort } from "../egress/index.js";
 import { isIP } from "node:net";
 import type { AgentHealth, Collected, NodeState, RouteToServer } from "./check-node.js";
@@ -99,16 +99,17 @@ export async function collectNodeState(o: CollectOptions): Promise<NodeState> {
   const procNetTcp = (await Promise.all(["/proc/net/tcp", "/proc/net/tcp6"].map((f) => readFile(f, "utf8").catch(() => "")))).filter((t) => t !== "");
   let egress = null;
   let serverRoute: RouteToServer | undefined;
-  if (o.server && isIP(o.server.host) !== 0) {
-    // The kernel's own choice of interface and source address for the server (no packet is sent):
-    // what the node's OUTPUT rules see of the agent's connection.
-    say(`reading the route to ${o.server.host} (ip route get)`);
-    const route = await readCommand(["ip", "-o", "route", "get", o.server.host]);
-    serverRoute = route.ok ? parseRouteGet(o.server.host, route.text) ?? undefined : undefined;
-  }
   if (o.server) {
     say(`probing the server ${formatHostPort(o.server)} (timeout ${o.timeoutMs} ms)`);
     egress = await checkEgress({ targets: [o.server], timeoutMs: o.timeoutMs, ...(o.alpn ? { alpn: o.alpn } : {}) });
+    // The kernel's own choice of interface and source address for the address dialled (no
+    // packet is sent): what the node's OUTPUT rules see of the agent's connection.
+    const address = isIP(o.server.host) !== 0 ? o.server.host : (egress.probes as readonly ProbeResult[] | undefined)?.[0]?.address;
+    if (address) {
+      say(`reading the route to ${address} (ip route get)`);
+      const route = await readCommand(["ip", "-o", "route", "get", address]);
+      serverRoute = route.ok ? parseRouteGet(address, route.text) ?? undefined : undefined;
+    }
   }
   let agentHealth: AgentHealth = { kind: "skipped" };
   if (o.agentHealth) {

@@ -34,6 +34,14 @@ describe("findOutputBlock", () => {
     assert.match(block.fixes[0]!.description, /add "-A ufw-before-output -d 10\.225\.0\.4 -p tcp --dport 8132 -j ACCEPT" in \/etc\/ufw\/before\.rules/);
   });
 
+  it("a DNAT in nat OUTPUT that may rewrite the server's address comes before filter: no verdict; kube-proxy's service portals for other addresses change nothing", () => {
+    const filter = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -d 10.225.0.4/32 -j DROP\nCOMMIT\n";
+    const nat = (rules: string[]) => `*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n-A OUTPUT -j KUBE-SERVICES\n${rules.map((r) => `-A KUBE-SERVICES ${r}\n`).join("")}COMMIT\n`;
+    assert.equal(findOutputBlock(nat(["-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j DNAT --to-destination 10.225.0.7:8132"]) + filter, flow), null);
+    const services = nat(["-d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j DNAT --to-destination 10.224.0.10:6443"]);
+    assert.equal(findOutputBlock(services + filter, flow)!.where, "iptables OUTPUT rule 1 (-A OUTPUT -d 10.225.0.4/32 -j DROP)");
+  });
+
   it("an accepted or other-family flow is no block; a REJECT is one, with its effect", () => {
     assert.equal(findOutputBlock(ufwSave([], []), flow), null);
     // iptables-save with no table loaded prints nothing: no rule, no block (not an unreadable dump).

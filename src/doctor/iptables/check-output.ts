@@ -5,7 +5,7 @@
 import ipaddr from "ipaddr.js";
 import type { Fix } from "../report/check-result.js";
 import type { Decider, PathStep } from "./evaluate-iptables.js";
-import { walkChain } from "./evaluate-iptables.js";
+import { mayRewriteDestination, walkChain } from "./evaluate-iptables.js";
 import { planIptablesFix } from "./fix-iptables.js";
 import type { Packet } from "./match-condition.js";
 import { parseIptablesDumps } from "./parse-iptables.js";
@@ -65,6 +65,9 @@ export function findOutputBlock(dumpText: string, flow: OutputFlow): OutputBlock
     outInterface: flow.outInterface,
     ctstates: new Set(["NEW"]),
   };
+  // A DNAT in nat OUTPUT (a Service address, say) runs before filter OUTPUT: filter then sees
+  // another destination than the server's, so the walk says nothing about the connection.
+  if (mayRewriteDestination(ruleset!, "OUTPUT", packet)) return null;
   const outcome = walkChain(filter, packet, { chain: "OUTPUT" });
   if (outcome.kind !== "decided" || outcome.effect === "accept") return null;
   const command = family === "ipv6" ? "ip6tables" : "iptables";

@@ -344,6 +344,15 @@ function earlierRules(table: Table | undefined, chainName: string, packet: Packe
   return found;
 }
 
+/**
+ * The first nat rule of `chainName` (OUTPUT for what the node sends) that may rewrite the
+ * connection's destination before filter sees it, certainly or maybe; null where none can.
+ */
+export function mayRewriteDestination(ruleset: Ruleset, chainName: string, packet: Packet): Rule | null {
+  const nameOf = (rule: Rule) => (rule.target.kind === "unknown" || rule.target.kind === "continue" ? rule.target.name : "");
+  return earlierRules(ruleset.tables.get("nat"), chainName, packet, (r) => DESTINATION_NAT.has(nameOf(r)))[0]?.rule ?? null;
+}
+
 function rewriteDestination(rule: Rule, name: string): string | null {
   const option = name === "REDIRECT" ? "--to-ports" : name === "NETMAP" ? "--to" : "--to-destination";
   const value = new RegExp(`${option}\\s+(\\S+)`).exec(rule.text)?.[1];

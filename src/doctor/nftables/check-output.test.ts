@@ -62,6 +62,19 @@ describe("nftables output path", () => {
     assert.equal(findNftOutputBlock(both, flow)!.rule.chain, "post");
   });
 
+  it("of two chains at one priority the one listed second runs first, as the kernel registers them (seen in a namespace)", () => {
+    const a = chain("a", "type filter hook output priority filter; policy accept;", ["tcp dport 8132 drop"]);
+    const b = chain("b", "type filter hook output priority filter; policy accept;", ["tcp dport 8132 reject with tcp reset"]);
+    assert.equal(findNftOutputBlock(table("inet", "t", a, b), flow)!.rule.chain, "b");
+    assert.equal(findNftOutputBlock(table("inet", "t", b, a), flow)!.rule.chain, "a");
+    // The input path too: the later table's chain decides.
+    const drop = table("inet", "t1", input(["tcp dport 10250 drop"], "accept"));
+    const reject = table("inet", "t2", input(["tcp dport 10250 reject"], "accept"));
+    const flowIn = { source: "10.224.0.4", destination: "10.224.0.5", port: 10250, protocol: "tcp" as const, inInterface: "eth0" };
+    assert.equal(checkNftables(drop + reject, flowIn).effect, "reject");
+    assert.equal(checkNftables(reject.replace("t2", "t0") + drop, flowIn).effect, "drop");
+  });
+
   it("a netdev egress chain sees only its device's packets", () => {
     const egress = (device: string) => table("netdev", "edge", chain("out", `type filter hook egress device "${device}" priority filter; policy accept;`, ["ip daddr 10.225.0.4 drop"]));
     assert.equal(findNftOutputBlock(egress("eth0"), flow)!.rule.table, "netdev edge");
@@ -82,6 +95,22 @@ describe("nftables output path", () => {
     // A dnat on prerouting never touches what the node sends.
     const pre = table("ip", "nat", chain("pre", "type nat hook prerouting priority -100; policy accept;", ["tcp dport 8132 dnat to 10.225.0.7"]));
     assert.equal(findNftOutputBlock(pre + table("inet", "filter", output(rules, "drop")), flow)!.effect, "drop");
+  });
+
+  it("a dnat on the output hook or an snat on postrouting may change what later chains see: their address and port matches are undecided", () => {
+    const dnat = table("ip", "nat", chain("out", "type nat hook output priority -100; policy accept;", ["ip daddr 10.225.0.4 tcp dport 8132 dnat to 10.225.0.7"]));
+    // Found by review in a namespace: the kernel connected, since filter saw 10.225.0.7.
+    assert.equal(findNftOutputBlock(dnat + table("inet", "filter", output(["ip daddr 10.225.0.4 drop"])), flow), null);
+    // A chain of an earlier priority than the nat chain sees the address as sent.
+    const early = chain("early", "type filter hook output priority -200; policy accept;", ["ip daddr 10.225.0.4 drop"]);
+    assert.equal(findNftOutputBlock(dnat + table("inet", "f", early), flow)!.rule.chain, "early");
+    // A dnat for another address changes nothing for this connection.
+    assert.equal(findNftOutputBlock(dnat.replace("10.225.0.4 tcp", "10.96.0.1 tcp") + table("inet", "filter", output(["ip daddr 10.225.0.4 drop"])), flow)!.effect, "drop");
+    // Found by review too: a netdev egress chain sees the source after postrouting's snat.
+    const snat = table("ip", "nat", chain("post", "type nat hook postrouting priority srcnat; policy accept;", ["oifname \"eth0\" snat to 10.224.0.9"]));
+    const egress = table("netdev", "edge", chain("out", 'type filter hook egress device "eth0" priority filter; policy accept;', ["ip saddr 10.224.0.5 drop"]));
+    assert.equal(findNftOutputBlock(snat + egress, flow), null);
+    assert.equal(findNftOutputBlock(snat + egress.replace("ip saddr 10.224.0.5 drop", "ip daddr 10.225.0.4 drop"), flow)!.rule.table, "netdev edge", "the destination is not rewritten by an snat");
   });
 
   it("fib daddr type: the server is another machine (unicast), not a local address", () => {

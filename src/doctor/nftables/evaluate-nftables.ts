@@ -133,7 +133,11 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow, options: Nf
       bases.push({ table, chain, rule: null });
     }
   }
-  // Stable sort: equal priorities keep listed order.
+  // Chains of one hook and priority run in the reverse of the order they were registered, which
+  // is the order nft lists them: the kernel puts a new hook before those of its priority
+  // (nf_hook_entries_grow; seen in a namespace: of two output chains at priority 0, the one listed
+  // second decided). So the listed order reversed, then a stable sort on hook and priority.
+  bases.reverse();
   bases.sort((a, b) => hookOrder.indexOf(a.chain.base!.hook) - hookOrder.indexOf(b.chain.base!.hook) || a.chain.base!.priority - b.chain.base!.priority);
   // Looked up once for every walk, and only where a rule reads `ct status dnat|snat`.
   const natSources = new Map<NatStatus, NatSource | null>();
@@ -201,6 +205,7 @@ function walkBases(bases: readonly NftPlace[], ctx: Ctx): Outcome | Extract<Walk
         ctx.notes.add(`The packet ${moves}, so ${hook.hook} chain ${where} sees it ${outgoing ? "after postrouting" : "before prerouting"}.`);
       }
     }
+    if (outgoing(ctx)) ctx.rewritten = { dst: rewriteBefore(base, "dnat", ctx), src: rewriteBefore(base, "snat", ctx) };
     const r = walk(base.table, base.chain, ctx, 0);
     if (r.kind === "branch") return r;
     if (r.kind === "unknown") return { kind: "indeterminate", place: r.place, reason: r.reason };
@@ -233,6 +238,29 @@ interface Ctx {
   hook: string;
   /** What may give the connection `ct status dnat|snat` (nat-status.ts); null where nothing can. */
   natSource: (status: NatStatus) => NatSource | null;
+  /**
+   * Direction "out": why the destination (dnat on output) or the source (snat on postrouting) may
+   * have been rewritten before the base chain being walked; null where it cannot have been.
+   */
+  rewritten?: { readonly dst: string | null; readonly src: string | null };
+}
+
+const outHooks = ["output", "postrouting", "egress"];
+
+/**
+ * Why a NAT rewrite of `status`'s kind may come before `base` on the way out: a dnat on the output
+ * hook runs before output chains of a later priority and every later hook, an snat on postrouting
+ * before postrouting chains of a later priority and egress. A rewrite found in a chain that is not
+ * itself a base chain (a jump's target) counts as coming first on its hook.
+ */
+function rewriteBefore(base: NftPlace, status: NatStatus, ctx: Ctx): string | null {
+  const source = ctx.natSource(status);
+  if (!source) return null;
+  const hook = base.chain.base!.hook;
+  const natHook = status === "dnat" ? "output" : "postrouting";
+  const natPriority = source.place?.chain.base?.priority ?? Number.NEGATIVE_INFINITY;
+  const after = outHooks.indexOf(hook) > outHooks.indexOf(natHook) || (hook === natHook && base.chain.base!.priority > natPriority);
+  return after ? source.reason : null;
 }
 
 /**
@@ -437,9 +465,9 @@ function matchItems(keys: readonly NftKey[], items: readonly NftAtom[], ctx: Ctx
 function keyValue(key: NftKey, ctx: Ctx): { value: number | "ephemeral" | false | null; why?: string } {
   switch (key.name) {
     case "dport":
-      return { value: ctx.flow.port };
+      return ctx.rewritten?.dst ? { value: null } : { value: ctx.flow.port };
     case "sport":
-      return { value: "ephemeral" };
+      return ctx.rewritten?.src ? { value: null } : { value: "ephemeral" };
     case "mark":
       return { value: maskedMark(key, ctx) };
     default:
@@ -450,6 +478,15 @@ function keyValue(key: NftKey, ctx: Ctx): { value: number | "ephemeral" | false 
 function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
   const no = { result: false as const, why: "" };
   const yes = { result: true as const, why: "" };
+  // On the way out a NAT rule before this chain may have changed the address or port it reads.
+  const dstChanged = ctx.rewritten?.dst;
+  if (dstChanged && (key.name === "daddr" || key.name === "dport" || key.name === "fib daddr type")) {
+    return { result: "unknown", why: `the destination may have been rewritten before this chain: ${dstChanged}` };
+  }
+  const srcChanged = ctx.rewritten?.src;
+  if (srcChanged && (key.name === "saddr" || key.name === "sport")) {
+    return { result: "unknown", why: `the source may have been rewritten before this chain: ${srcChanged}` };
+  }
   switch (key.name) {
     case "saddr":
       return { result: addrIn(ctx.src, atom), why: "" };

@@ -551,6 +551,25 @@ test("a peer that opens streams without reading the answers is cut off with ENHA
   assert.ok(sessions[0]!.socket.writableLength < 4 * 1024 * 1024, `unsent: ${sessions[0]!.socket.writableLength} bytes`);
 });
 
+test("a session that may hold more of its own DATA unsent than the unread-answers limit does not take a reading peer for one that does not read", async (t) => {
+  // Found by review: with socketBufferBytes at 4 MiB our own DATA filled the socket past 1 MiB, and
+  // the peer's next frame (a PING, a WINDOW_UPDATE as it read) cut it off.
+  const { port, sessions, nextStream } = await startServer(t, { socketBufferBytes: 4 * 1024 * 1024 });
+  const client = await RawClient.connect(t, port, [[Setting.INITIAL_WINDOW_SIZE, 1 << 30]]);
+  client.frame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdatePayload((1 << 30) - 65_535));
+  client.request(1);
+  const { stream } = await nextStream();
+  const total = 24 * 1024 * 1024;
+  for (let sent = 0; sent < total; sent += 64 * 1024) stream.write(Buffer.alloc(64 * 1024, 1));
+  // A PING every millisecond while the data flows: each is a frame the session answers.
+  const pinger = setInterval(() => client.frame(FrameType.PING, 0, 0, Buffer.alloc(8)), 1);
+  t.after(() => clearInterval(pinger));
+  await within(() => dataBytes(client.frames, 1) === total || sessions[0]!.destroyed, "all the data or the end of the session", 20_000);
+  clearInterval(pinger);
+  assert.equal(sessions[0]!.destroyed, false, "the session was not cut off");
+  assert.equal(dataBytes(client.frames, 1), total);
+});
+
 test("a client that resets streams past a burst of 1000 and 33 a second gets GOAWAY ENHANCE_YOUR_CALM (rapid reset)", async (t) => {
   const { port, streams } = await startServer(t);
   const pairs = (client: RawClient, first: number, count: number) => {

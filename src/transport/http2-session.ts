@@ -60,9 +60,9 @@ export type IncomingHeaders = Record<string, string>;
 
 const headerTableBytes = 4096;
 // Our DATA waits in its stream while the socket holds socketBufferBytes (and a chunk's tail): more
-// unsent than this is answers to the peer's frames (acks, responses, RST_STREAMs) that it does not
-// read while it sends more (#checkPeerReads).
-const maxUnsentBytes = 1024 * 1024;
+// unsent than this beyond those is answers to the peer's frames (acks, responses, RST_STREAMs)
+// that it does not read while it sends more (#checkPeerReads).
+const maxUnsentAnswerBytes = 1024 * 1024;
 // As nghttp2 (node:http2): more settings in one frame is a peer making us work (ENHANCE_YOUR_CALM).
 const maxSettingsPerFrame = 32;
 // CVE-2023-44487, rapid reset: streams a client may reset, at once and then per second, as nghttp2
@@ -826,7 +826,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   // its outbound queue the same way). Not by reading less: two peers that each wait for the other
   // to read would both stop (docs/benchmarks.md, Http2Session::MaybeStopReading).
   #checkPeerReads(): void {
-    if (this.socket.writableLength > maxUnsentBytes) {
+    if (this.socket.writableLength > this.#socketBufferBytes + maxChunkTailBytes + maxUnsentAnswerBytes) {
       throw new ConnectionError(Http2ErrorCode.ENHANCE_YOUR_CALM, `the peer does not read: ${this.socket.writableLength} bytes unsent, and it keeps sending frames to answer`);
     }
   }

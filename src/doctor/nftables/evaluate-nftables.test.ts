@@ -524,3 +524,20 @@ describe("nftables: tcp sport is decided against the client's ephemeral port ran
     assert.deepEqual(decided(checkNftables(inet(["udp sport 40000-50000 drop", "tcp dport 10250 accept"]), flow)), ["allowed", "accept", 2]);
   });
 });
+
+describe("nftables: chains before conntrack", () => {
+  // Conntrack takes the packet at priority -200 on prerouting: a chain of a lower priority sees no
+  // entry, which nft reads as ct state invalid (found by test/doctor-nftables-input-kernel.test.ts).
+  const pre = (priority: string, rule: string) =>
+    `table inet filter {\n\tchain pre {\n\t\ttype filter hook prerouting priority ${priority}; policy accept;\n\t\t${rule}\n\t}\n}\n`;
+  it("before conntrack a SYN is ct state invalid, with no status bits; after it, new", () => {
+    assert.deepEqual(decided(checkNftables(pre("raw", "ct state invalid drop"), flow)), ["blocked", "drop", 1]);
+    assert.deepEqual(decided(checkNftables(pre("raw", "ct state new drop"), flow)), ["allowed", "accept", null]);
+    assert.deepEqual(decided(checkNftables(pre("raw", "ct status dnat drop"), flow)), ["allowed", "accept", null]);
+    assert.deepEqual(decided(checkNftables(pre("mangle", "ct state invalid drop"), flow)), ["allowed", "accept", null]);
+    assert.deepEqual(decided(checkNftables(pre("mangle", "ct state new drop"), flow)), ["blocked", "drop", 1]);
+  });
+  it("at conntrack's own priority it cannot be told", () => {
+    assert.equal(checkNftables(pre("-200", "ct state new drop"), flow).verdict, "indeterminate");
+  });
+});

@@ -183,6 +183,7 @@ function walkBases(bases: readonly NftPlace[], ctx: Ctx): Outcome | Extract<Walk
   for (const base of bases) {
     const hook = base.chain.base!;
     ctx.hook = hook.hook;
+    ctx.priority = hook.priority;
     if (deviceHooks.has(hook.hook)) {
       const where = `${base.table.family} ${base.table.name} ${base.chain.name}`;
       const outgoing = hook.hook === "egress";
@@ -236,6 +237,8 @@ interface Ctx {
   mark: number | null;
   /** The hook of the base chain being walked. */
   hook: string;
+  /** Its priority: on prerouting and output, a chain before conntrack's (-200) sees no conntrack entry yet. */
+  priority?: number;
   /** What may give the connection `ct status dnat|snat` (nat-status.ts); null where nothing can. */
   natSource: (status: NatStatus) => NatSource | null;
   /**
@@ -522,11 +525,19 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (!outgoing(ctx)) return no;
       if (!ctx.flow.outInterface) return { result: "unknown", why: "the rule matches on the interface the packet leaves by, which is not given" };
       return globMatch(atom, ctx.flow.outInterface) ? yes : no;
-    case "ct state":
+    case "ct state": {
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
+      const conntrack = beforeConntrack(ctx);
+      if (conntrack === "unknown") return { result: "unknown", why: conntrackTieWhy };
+      // With no conntrack entry yet nft reads the state as invalid (nft_ct_get_eval).
+      if (conntrack) return atom === "invalid" ? yes : no;
       return atom === "new" ? yes : no;
+    }
     case "ct status": {
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
+      const conntrack = beforeConntrack(ctx);
+      if (conntrack === "unknown") return { result: "unknown", why: conntrackTieWhy };
+      if (conntrack) return no; // no entry: no status bits
       if (atom !== "dnat" && atom !== "snat") return no;
       const source = ctx.natSource(atom);
       if (source) return { result: "unknown", why: `ct status ${atom} depends on NAT: ${source.reason}` };
@@ -570,6 +581,18 @@ function portRange(atom: string): [number, number] {
 }
 
 const outgoing = (ctx: Ctx) => ctx.flow.direction === "out";
+
+// Conntrack takes a packet at priority -200 on prerouting (coming in) and output (sent by the
+// node). A chain of a lower priority sees it before, with no entry (found by the kernel test: a
+// `ct state invalid return` at priority raw matched the SYN); one of the same priority may run
+// before or after conntrack's own hook, depending on which registered last.
+const conntrackPriority = -200;
+const conntrackTieWhy = `the chain has conntrack's own priority (${conntrackPriority}), so whether conntrack has seen the packet yet depends on which hook registered last`;
+
+function beforeConntrack(ctx: Ctx): boolean | "unknown" {
+  if ((ctx.hook !== "prerouting" && ctx.hook !== "output") || ctx.priority === undefined) return false;
+  return ctx.priority < conntrackPriority ? true : ctx.priority === conntrackPriority ? "unknown" : false;
+}
 
 function globMatch(pattern: string, name: string): boolean {
   return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : pattern === name;

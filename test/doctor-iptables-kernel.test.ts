@@ -3,15 +3,12 @@
 // refused / timeout) must equal the evaluator's effect (accept / reject / drop). Root only.
 // Addresses are 10.250.x.x and exist only inside the two namespaces made here.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { checkIptables } from "../src/doctor/iptables/index.js";
-import { runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
+import { kernelCheckSkip, probeConnections, runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
 import { seededRandom as mulberry32 } from "./helpers/seeded-random.js";
 
-const isRoot = process.getuid?.() === 0;
-const hasTools = spawnSync("sh", ["-c", "command -v ip && command -v iptables-restore && command -v python3"]).status === 0;
-const skip = !isRoot ? "needs root: creates network namespaces" : !hasTools ? "needs ip, iptables-restore and python3" : false;
+const skip = kernelCheckSkip(["ip", "iptables-restore", "python3"], "apt-get install iproute2 iptables python3");
 
 const SEED = Number(process.env.IPT_SEED ?? Date.now() % 1_000_000);
 const SETS = 40;
@@ -67,21 +64,6 @@ function generate(rand: () => number): string {
   return lines.join("\n");
 }
 
-// Sends one SYN per source at once and prints connected/refused/unreachable/timeout for each.
-const PROBE = `
-import socket, sys, errno, threading
-dst, port = sys.argv[1], int(sys.argv[2]); out = {}
-def probe(src):
-    s = socket.socket(); s.bind((src, 0)); s.settimeout(0.5)
-    try: s.connect((dst, port)); out[src] = "connected"
-    except socket.timeout: out[src] = "timeout"
-    except ConnectionRefusedError: out[src] = "refused"
-    except OSError as e: out[src] = "unreachable" if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "error"
-    finally: s.close()
-ts = [threading.Thread(target=probe, args=(s,)) for s in sys.argv[3:]]
-[t.start() for t in ts]; [t.join() for t in ts]
-print(" ".join(out[s] for s in sys.argv[3:]))
-`;
 describe("doctor iptables agrees with the kernel", { skip }, () => {
   let pair: NetnsPair | undefined;
   const sh = runCommand;
@@ -100,7 +82,7 @@ describe("doctor iptables agrees with the kernel", { skip }, () => {
       const { node, peer } = pair!;
       sh(["ip", "netns", "exec", node, "iptables-restore"], rules);
       const saved = sh(["ip", "netns", "exec", node, "iptables-save"]);
-      const seen = sh(["ip", "netns", "exec", peer, "python3", "-c", PROBE, NODE_ADDR, String(PORT), ...SOURCES]).trim().split(" ");
+      const seen = probeConnections(peer, PORT, SOURCES.map((source) => [source, NODE_ADDR] as const));
       SOURCES.forEach((source, i) => {
         const result = checkIptables(saved, { source, destination: NODE_ADDR, port: PORT, protocol: "tcp", inInterface: "eth0", chain: "INPUT" });
         const kernel = { connected: "accept", refused: "reject", unreachable: "reject", timeout: "drop" }[seen[i]!];

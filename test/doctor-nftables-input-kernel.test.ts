@@ -6,15 +6,12 @@
 // (accept / reject / reject / drop). Root only. Addresses are 10.250.x.x and exist only inside
 // the two namespaces made here.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { checkNftables } from "../src/doctor/nftables/index.js";
-import { runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
+import { kernelCheckSkip, probeConnections, runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
 import { seededRandom } from "./helpers/seeded-random.js";
 
-const isRoot = process.getuid?.() === 0;
-const hasTools = spawnSync("sh", ["-c", "command -v ip && command -v nft && command -v python3"]).status === 0;
-const skip = !isRoot ? "needs root: creates network namespaces" : !hasTools ? "needs ip, nft (apt-get install nftables) and python3" : false;
+const skip = kernelCheckSkip(["ip", "nft", "python3"], "apt-get install iproute2 nftables python3");
 
 const SEED = Number(process.env.NFT_SEED ?? Date.now() % 1_000_000);
 const SETS = 40;
@@ -70,22 +67,6 @@ function generate(rand: () => number): string {
   return text;
 }
 
-// Sends one SYN per source at once and prints connected/refused/unreachable/timeout for each.
-const PROBE = `
-import socket, sys, errno, threading
-dst, port = sys.argv[1], int(sys.argv[2]); out = {}
-def probe(src):
-    s = socket.socket(); s.bind((src, 0)); s.settimeout(0.5)
-    try: s.connect((dst, port)); out[src] = "connected"
-    except socket.timeout: out[src] = "timeout"
-    except ConnectionRefusedError: out[src] = "refused"
-    except OSError as e: out[src] = "unreachable" if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "error %d" % e.errno
-    finally: s.close()
-ts = [threading.Thread(target=probe, args=(s,)) for s in sys.argv[3:]]
-[t.start() for t in ts]; [t.join() for t in ts]
-print(" ".join(out[s] for s in sys.argv[3:]))
-`;
-
 describe("doctor nftables agrees with the kernel on the input path", { skip }, () => {
   let pair: NetnsPair | undefined;
 
@@ -105,7 +86,7 @@ describe("doctor nftables agrees with the kernel on the input path", { skip }, (
       const { node, peer } = pair!;
       runCommand(["ip", "netns", "exec", node, "nft", "-f", "-"], `flush ruleset\n${rules}`);
       const listed = runCommand(["ip", "netns", "exec", node, "nft", "-a", "list", "ruleset"]);
-      const seen = runCommand(["ip", "netns", "exec", peer, "python3", "-c", PROBE, NODE_ADDR, String(PORT), ...SOURCES]).trim().split(" ");
+      const seen = probeConnections(peer, PORT, SOURCES.map((source) => [source, NODE_ADDR] as const));
       SOURCES.forEach((source, i) => {
         const r = checkNftables(listed, { source, destination: NODE_ADDR, port: PORT, protocol: "tcp", inInterface: "eth0" });
         if (r.verdict === "indeterminate") {

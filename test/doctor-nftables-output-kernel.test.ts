@@ -5,16 +5,14 @@
 // (connected / refused / unreachable / timeout) must equal the evaluator's effect (accept / reject /
 // reject / drop). Root only. Addresses are 10.250.x.x and exist only inside the two namespaces.
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { evaluateNftables, parseNftRuleset } from "../src/doctor/nftables/index.js";
 import { findNftOutputBlock } from "../src/doctor/nftables/check-output.js";
-import { runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
+import { kernelCheckSkip, probeConnections, runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
 import { seededRandom } from "./helpers/seeded-random.js";
 
-const isRoot = process.getuid?.() === 0;
-const hasTools = spawnSync("sh", ["-c", "command -v ip && command -v nft && command -v python3"]).status === 0;
-const skip = !isRoot ? "needs root: creates network namespaces" : !hasTools ? "needs ip, nft (apt-get install nftables) and python3" : false;
+const skip = kernelCheckSkip(["ip", "nft", "python3"], "apt-get install iproute2 nftables python3");
 
 const SEED = Number(process.env.NFT_SEED ?? Date.now() % 1_000_000);
 const SETS = 40;
@@ -85,22 +83,6 @@ function generate(rand: () => number): string {
   return text;
 }
 
-// One new connection from the node to each server at once; prints the outcome of each.
-const PROBE = `
-import socket, sys, errno, threading
-src, port = sys.argv[1], int(sys.argv[2]); out = {}
-def probe(dst):
-    s = socket.socket(); s.bind((src, 0)); s.settimeout(0.5)
-    try: s.connect((dst, port)); out[dst] = "connected"
-    except socket.timeout: out[dst] = "timeout"
-    except ConnectionRefusedError: out[dst] = "refused"
-    except OSError as e: out[dst] = "unreachable" if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "error %d" % e.errno
-    finally: s.close()
-ts = [threading.Thread(target=probe, args=(d,)) for d in sys.argv[3:]]
-[t.start() for t in ts]; [t.join() for t in ts]
-print(" ".join(out[d] for d in sys.argv[3:]))
-`;
-
 const LISTEN = `
 import socket
 t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("0.0.0.0", ${PORT})); t.listen(128)
@@ -138,7 +120,7 @@ describe("doctor node's nftables output walk agrees with the kernel", { skip }, 
       const { node } = pair!;
       runCommand(["ip", "netns", "exec", node, "nft", "-f", "-"], `flush ruleset\n${rules}`);
       const listed = runCommand(["ip", "netns", "exec", node, "nft", "-a", "list", "ruleset"]);
-      const seen = runCommand(["ip", "netns", "exec", node, "python3", "-c", PROBE, NODE_ADDR, String(PORT), ...SERVERS]).trim().split(" ");
+      const seen = probeConnections(node, PORT, SERVERS.map((server) => [NODE_ADDR, server] as const));
       const ruleset = parseNftRuleset(listed);
       SERVERS.forEach((server, i) => {
         const flow = { source: NODE_ADDR, destination: server, port: PORT, protocol: "tcp" as const, inInterface: "", direction: "out" as const, outInterface: "eth0" };

@@ -71,3 +71,34 @@ export async function startNetnsPair(o: { name: string; nodeAddr: string; source
   }
   return pair;
 }
+
+/**
+ * Opens one TCP connection per (source, destination) pair at once from namespace `ns`, each bound
+ * to its source, and tells how each ended: connected, refused, unreachable, timeout (0.5 s), or
+ * `error <errno>`. The doctor's kernel cross-checks compare these with the evaluators' effects.
+ */
+export function probeConnections(ns: string, port: number, pairs: ReadonlyArray<readonly [source: string, destination: string]>): string[] {
+  return runCommand(["ip", "netns", "exec", ns, "python3", "-c", PROBE, String(port), ...pairs.map(([s, d]) => `${s}>${d}`)]).trim().split(" ");
+}
+
+const PROBE = `
+import socket, sys, errno, threading
+port = int(sys.argv[1]); pairs = [a.split(">") for a in sys.argv[2:]]; out = {}
+def probe(i, src, dst):
+    s = socket.socket(); s.bind((src, 0)); s.settimeout(0.5)
+    try: s.connect((dst, port)); out[i] = "connected"
+    except socket.timeout: out[i] = "timeout"
+    except ConnectionRefusedError: out[i] = "refused"
+    except OSError as e: out[i] = "unreachable" if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "error %d" % e.errno
+    finally: s.close()
+ts = [threading.Thread(target=probe, args=(i, s, d)) for i, (s, d) in enumerate(pairs)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(" ".join(out[i] for i in range(len(pairs))))
+`;
+
+/** Why a kernel cross-check cannot run here (not root, a tool missing), or false. */
+export function kernelCheckSkip(tools: readonly string[], install: string): string | false {
+  if (process.getuid?.() !== 0) return "needs root: creates network namespaces";
+  const missing = tools.filter((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
+  return missing.length === 0 ? false : `needs ${missing.join(", ")} (${install})`;
+}

@@ -23,7 +23,6 @@ import { serveGrpcFrontend } from "./grpc-frontend.js";
 import { healthRoutes, text, type RouteHandler } from "./health-endpoints.js";
 import { connectFrontendSecureContext, createHttpConnectFrontend } from "./http-connect-frontend.js";
 import { ProxyServer, type ServerTracers } from "./proxy-server.js";
-import { probeUnixSocket } from "./served-socket.js";
 import { ServerMetrics } from "./server-metrics.js";
 import { WarningBudget } from "./warning-budget.js";
 import { isLoopback, type FrontendConfig, type ServerOptions } from "./server-options.js";
@@ -180,25 +179,10 @@ export class NodetunnelServer {
     for (const server of this.tlsConnectFrontends) server.setSecureContext(context);
   }
 
-  /**
-   * Before --delete-existing-uds-file deletes the file at a frontend's path: refuses when a process
-   * serves it (another server, still running) or when that cannot be told; only a stale socket goes.
-   */
-  private async refuseServedSocket(f: FrontendConfig & { listen: { path: string } }): Promise<void> {
-    const path = f.listen.path;
-    const flag = f.flag ?? "--uds-name";
-    const probe = await probeUnixSocket(path);
-    if (probe.state === "served") {
-      throw new TunnelError("INVALID_OPTION", `another process serves ${path}; stop it or choose another ${flag} (--delete-existing-uds-file deletes only a stale socket, which refuses connections)`);
-    }
-    if (probe.state === "unknown") {
-      throw new TunnelError("INVALID_OPTION", `cannot tell whether another process serves ${path} (connect: ${probe.code}); remove the file if it is stale, or choose another ${flag}`);
-    }
-  }
-
   private async listenFrontend(f: FrontendConfig): Promise<BoundFrontend> {
     const log = this.deps.log.child({ component: `frontend-${f.mode}` });
-    if ("path" in f.listen && this.options.deleteExistingUdsFile) await this.refuseServedSocket(f as FrontendConfig & { listen: { path: string } });
+    // Stale socket files go first, in one place for both modes; one a process serves stops the start.
+    if ("path" in f.listen && this.options.deleteExistingUdsFile) await removeStaleSocket(f.listen.path, f.flag ?? "--uds-name");
     if (f.mode === "grpc") {
       const grpc = new GrpcServer(
         {
@@ -217,7 +201,7 @@ export class NodetunnelServer {
       this.grpcFrontends.push(grpc);
       if (f.tls) this.tlsGrpcFrontends.push(grpc);
       if ("path" in f.listen) {
-        await grpc.listen({ path: f.listen.path, mode: f.listen.mode ?? UDS_MODE, deleteExisting: this.options.deleteExistingUdsFile });
+        await grpc.listen({ path: f.listen.path, mode: f.listen.mode ?? UDS_MODE, deleteExisting: false });
         return { mode: f.mode, path: f.listen.path };
       }
       const bound = await grpc.listen({ port: f.listen.port, host: f.listen.host });
@@ -227,7 +211,6 @@ export class NodetunnelServer {
     this.httpServers.push(server);
     if (server instanceof https.Server) this.tlsConnectFrontends.push(server);
     if ("path" in f.listen) {
-      if (this.options.deleteExistingUdsFile) await removeStaleSocket(f.listen.path);
       const mode = f.listen.mode ?? UDS_MODE;
       await listenOn(server, f.listen.path, undefined, mode);
       this.socketPaths.push(f.listen.path);

@@ -1,4 +1,5 @@
 import { describe, test, type TestContext } from "node:test";
+import { spawn } from "node:child_process";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -113,16 +114,21 @@ for (const http2Impl of http2Implementations) for (const clientImpl of http2Impl
     assert.equal(existsSync(path), false, "the socket file is removed on close");
   });
 
-  test("listen replaces a stale socket file, applies the mode, and refuses to delete a regular file", async (t) => {
+  test("listen replaces a stale socket file, applies the mode, and refuses to delete a regular file or a live socket", async (t) => {
     const path = socketPath(t);
-    // A predecessor that never cleaned up: its socket file is still there.
-    const predecessor = net.createServer().listen(path);
-    await once(predecessor, "listening");
-    t.after(() => predecessor.close());
+    // A predecessor that died without cleaning up: its socket file is still there.
+    const predecessor = spawn(process.execPath, ["-e", `require("net").createServer().listen(${JSON.stringify(path)},()=>console.log("up"))`], { stdio: ["ignore", "pipe", "inherit"] });
+    await once(predecessor.stdout!, "data");
+    predecessor.kill("SIGKILL");
+    await once(predecessor, "close");
     assert.equal(statSync(path).isSocket(), true);
     writeFileSync(path + ".txt", "x");
+    const live = net.createServer().listen(path + ".live");
+    await once(live, "listening");
+    t.after(() => live.close());
     const server = new GrpcServer({}, { http2: http2Impl });
     t.after(() => server.destroy());
+    await assert.rejects(server.listen({ path: path + ".live" }), /another process serves/);
     await server.listen({ path, mode: 0o660 });
     assert.equal(statSync(path).mode & 0o777, 0o660);
     await assert.rejects(server.listen({ path: path + ".txt" }), (e) => isTunnelError(e, "INVALID_OPTION"));

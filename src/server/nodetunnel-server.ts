@@ -54,8 +54,6 @@ export interface ServerAddresses {
   readonly adminPort?: number;
 }
 
-/** setTimeout's largest delay: "no deadline" for a close that destroy() ends instead. */
-const maxTimerMs = 2 ** 31 - 1;
 const UDS_MODE = 0o770; // upstream creates the socket under umask 0007
 const AGENT_STREAMLESS_SESSION_TIMEOUT_MS = 30_000;
 /** Agents send nothing before the server's response headers (konnectivity.md §1.3); grpc-go's window is 64 KiB. */
@@ -307,7 +305,7 @@ export class NodetunnelServer {
     // once, which is what was asked for: the gRPC servers get no deadline of their own, whose
     // passing they would log as a warning, and are destroyed below.
     const isImmediate = deadlineMs === 0;
-    const grpcDeadlineMs = isImmediate ? maxTimerMs : deadlineMs;
+    const grpcDeadlineMs = isImmediate ? null : deadlineMs;
     const agentsGone = this.agentServer.close(grpcDeadlineMs);
     const frontendsGone = Promise.all(this.grpcFrontends.map((g) => g.close(grpcDeadlineMs)));
     if (!isImmediate) await frontendsGone;

@@ -175,16 +175,17 @@ export class GrpcServer {
     return { port };
   }
 
-  close(deadlineMs = 30_000): Promise<void> {
+  /** `deadlineMs` null: no deadline of its own, for a caller that ends what is left with destroy(). */
+  close(deadlineMs: number | null = 30_000): Promise<void> {
     if (this.#closed) return this.#closed;
     if (this.#state === "destroyed") return (this.#closed = Promise.resolve());
     this.#state = "closing";
     this.#closed = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = deadlineMs === null ? undefined : setTimeout(() => {
         this.#log?.warn({ sessions: this.#sessions.size, calls: this.#calls.size }, "close deadline passed, destroying");
         this.destroy();
       }, deadlineMs);
-      timer.unref();
+      timer?.unref();
       this.#onIdle = () => {
         clearTimeout(timer);
         resolve();

@@ -241,5 +241,7 @@ describe("nodetunnel's errors for a first-time user", { timeout: 180_000 }, () =
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /node-1 +http-connect/);
     assert.doesNotMatch(r.stdout, /Try it by hand|Dashboard:|Readiness:|curl /);
+    // node-4's failure is the point of its rows: wrapped, never cut.
+    assert.match(r.stdout.replace(/\s+/g, " "), /node-4 grpc .*no connected agent serves 127\.0\.1\.4.*'nodetunnel doctor cluster' here/);
   });
 });

@@ -2,7 +2,7 @@
 import type { Readable } from "node:stream";
 
 export interface CliIo {
-  readonly stdout: { write(s: string): unknown; readonly isTTY?: boolean };
+  readonly stdout: { write(s: string): unknown; readonly isTTY?: boolean; readonly columns?: number };
   readonly stderr: { write(s: string): unknown; readonly isTTY?: boolean };
   readonly stdin: Readable;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -14,6 +14,13 @@ export interface CliIo {
 
 /** Colour only on a TTY and never with NO_COLOR set (https://no-color.org). */
 export const useColor = (io: CliIo): boolean => Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined;
+
+/** The terminal's width when stdout is one, else `COLUMNS` when set, else 100. */
+export function terminalColumns(io: CliIo): number {
+  if (io.stdout.isTTY && io.stdout.columns) return io.stdout.columns;
+  const fromEnv = Number(io.env.COLUMNS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 100;
+}
 
 export function processIo(): CliIo {
   return {

@@ -16,7 +16,7 @@ import { dashboardRoutes } from "../dashboard/index.js";
 import { NodetunnelServer, resolveServerOptions, serverSnapshot } from "../server/index.js";
 import { createPki, type Pki } from "../transport/index.js";
 import { dialThroughProxy } from "../tunnel/index.js";
-import { useColor, type CliIo } from "./cli-io.js";
+import { terminalColumns, useColor, type CliIo } from "./cli-io.js";
 import { runCommand, withCliErrors } from "./command-support.js";
 import { createLogger, serverTracers } from "./logger.js";
 import { waitForSignals } from "./server-command.js";
@@ -109,12 +109,34 @@ export async function runDemoRequests(o: { pki: Pki; nodes: readonly DemoNode[];
   return rows;
 }
 
-export function formatDemoTable(rows: readonly DemoRow[], color: boolean): string {
+/** Splits text at spaces into lines of at most `width` characters; a longer word gets a line of its own. */
+export function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  return line ? [...lines, line] : lines.length ? lines : [""];
+}
+
+/**
+ * The demo's table. A status longer than the room left on a `width`-column line wraps onto
+ * lines of its own under the status column: the failure text is the point of node-4's rows,
+ * so none of it is cut.
+ */
+export function formatDemoTable(rows: readonly DemoRow[], color: boolean, width = 100): string {
   const paint = (ok: boolean, s: string) => (color ? `\x1b[${ok ? 32 : 31}m${s}\x1b[0m` : s);
+  const indent = " ".repeat(8 + 1 + 13 + 1 + 9 + 2);
   const lines = [`${"node".padEnd(8)} ${"frontend".padEnd(13)} ${"latency".padStart(9)}  status`];
   for (const r of rows) {
-    const status = r.status.length > 140 ? r.status.slice(0, 137) + "..." : r.status;
-    lines.push(`${r.node.padEnd(8)} ${r.frontend.padEnd(13)} ${(r.latencyMs.toFixed(1) + " ms").padStart(9)}  ${paint(r.ok, status)}`);
+    const [first, ...rest] = wrapWords(r.status, Math.max(40, width - indent.length));
+    lines.push(`${r.node.padEnd(8)} ${r.frontend.padEnd(13)} ${(r.latencyMs.toFixed(1) + " ms").padStart(9)}  ${paint(r.ok, first!)}`);
+    for (const more of rest) lines.push(indent + paint(r.ok, more));
   }
   return lines.join("\n") + "\n";
 }
@@ -184,7 +206,7 @@ export function demoCommand(io: CliIo): Command {
           }
           out(`node-4 (${nodes[3]!.ip}) has no agent: its requests show the failure you would see.\n\n`);
           const rows = await runDemoRequests({ pki, nodes, connectPort, grpcSocket });
-          out(formatDemoTable(rows, useColor(io)));
+          out(formatDemoTable(rows, useColor(io), terminalColumns(io)));
           if (!rows.filter((r) => r.node !== "node-4").every((r) => r.ok)) io.exit(1);
           // With --once everything below is gone when the command returns (the directory with
           // ca.crt too): no commands or addresses that would not work.

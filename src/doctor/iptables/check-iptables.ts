@@ -114,32 +114,42 @@ function fixSentence(steps: readonly string[]): string {
 // The filter table's built-in chains: each has a policy, ACCEPT where no table is loaded.
 const builtInFilterChains = new Set(["INPUT", "FORWARD", "OUTPUT"]);
 
-// iptables-save prints nothing at all where no table is loaded (the nf_tables backend with no
-// tables, or legacy iptables with its modules unloaded): no rule filters anything, so the flow is
-// accepted, as doctor node judges a dump without a *filter table. An empty file given by mistake
-// reads the same, so the assumptions say so. A user chain cannot exist in such a dump: asking for
-// one stays an input error, as for any listing that lacks the chain.
-function checkNoRules(opts: CheckIptablesOptions): CheckResult {
+// iptables-save prints every table that is loaded, and nothing at all where none is (the
+// nf_tables backend with no tables, or legacy iptables with its modules unloaded). Where the
+// filter table is not among them, no rule filters anything, so the flow is accepted, as doctor
+// node judges the same dump. An empty file given by mistake, or the output of `iptables-save -t
+// nat`, reads the same, so the assumptions say so. A user chain cannot be in the filter table of
+// such a dump: asking for one stays an input error, as for any listing that lacks the chain.
+function checkNoFilterTable(opts: CheckIptablesOptions, shown: { tables: readonly string[]; family: "ipv4" | "ipv6" | null }): CheckResult {
   const source = parseAddress(opts.source, "--source");
   if (opts.destination !== undefined) parseAddress(opts.destination, "--destination");
+  const empty = shown.tables.length === 0;
   if (!builtInFilterChains.has(opts.chain)) {
-    throw new DoctorInputError(`chain ${opts.chain} is not in the input, which is empty`, { line: 1, expected: `a listing that includes chain ${opts.chain}` });
+    const what = empty ? "the input, which is empty" : `the input, which has no *filter table (only ${shown.tables.map((t) => `*${t}`).join(", ")})`;
+    throw new DoctorInputError(`chain ${opts.chain} is not in ${what}`, { line: 1, expected: `a listing that includes chain ${opts.chain}` });
   }
-  const cmd = source.kind() === "ipv6" ? "ip6tables" : "iptables";
+  const family = shown.family ?? (source.kind() === "ipv6" ? "ipv6" : "ipv4");
+  const cmd = family === "ipv6" ? "ip6tables" : "iptables";
   const flowText = `a new ${opts.protocol.toUpperCase()} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
+  const why = empty
+    ? `The input is empty: ${cmd}-save prints nothing where no table is loaded (for example the nf_tables backend with no tables), so no ${cmd} rule filters ${opts.chain} and it accepts, as a policy ACCEPT would. An empty file given by mistake reads the same: check that the input is the whole output of ${cmd}-save.`
+    : `The input has no *filter table (only ${shown.tables.map((t) => `*${t}`).join(", ")}): ${cmd}-save prints every table that is loaded, so the filter table is not, no ${cmd} rule filters ${opts.chain} and it accepts, as a policy ACCEPT would. The output of \`${cmd}-save -t ${shown.tables[0]}\` reads the same: check that the input is the whole output of ${cmd}-save, without -t.`;
   return {
     check: "iptables",
     status: "ok",
-    summary: `iptables has no rules: nothing filters ${flowText}, so it is accepted.`,
+    summary: `iptables has no ${empty ? "" : "filter "}rules: nothing filters ${flowText}, so it is accepted.`,
     fixes: [],
-    assumptions: [
-      `The input is empty: ${cmd}-save prints nothing where no table is loaded (for example the nf_tables backend with no tables), so no ${cmd} rule filters ${opts.chain} and it accepts, as a policy ACCEPT would. An empty file given by mistake reads the same: check that the input is the whole output of ${cmd}-save.`,
-      "Other firewalls are not included (nftables tables of their own: run doctor nftables on nft list ruleset).",
-    ],
+    assumptions: [why, "Other firewalls are not included (nftables tables of their own: run doctor nftables on nft list ruleset)."],
     flow: { protocol: opts.protocol, source: opts.source, destination: opts.destination ?? null, port: opts.port },
     verdict: "allowed",
     effect: "accept",
-    decidedBy: { chain: opts.chain, rule: null, target: "policy", policy: "ACCEPT", text: `no rules (the input is empty: ${cmd}-save printed nothing)` },
+    decidedBy: {
+      chain: opts.chain,
+      rule: null,
+      target: "policy",
+      policy: "ACCEPT",
+      text: empty ? `no rules (the input is empty: ${cmd}-save printed nothing)` : `no filter rules (${cmd}-save printed no *filter table)`,
+    },
     path: [],
     format: "iptables-save",
     rejectWith: null,
@@ -149,7 +159,7 @@ function checkNoRules(opts: CheckIptablesOptions): CheckResult {
 }
 
 export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
-  if (text.trim() === "") return checkNoRules(opts);
+  if (text.trim() === "") return checkNoFilterTable(opts, { tables: [], family: null });
   const dumps = parseIptablesDumps(text);
   const source = parseAddress(opts.source, "--source");
   // Where iptables-save and ip6tables-save output share the file, the flow meets only its own
@@ -158,7 +168,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
   const family = familyFor(ruleset, source);
   const destination = opts.destination === undefined ? null : parseAddress(opts.destination, "--destination");
   const filter = ruleset.tables.get("filter");
-  if (!filter) throw new DoctorInputError("the input has no filter table", { line: 1, expected: "a *filter table" });
+  if (!filter) return checkNoFilterTable(opts, { tables: [...ruleset.tables.keys()], family: ruleset.familyShownAt ? ruleset.family : null });
   if (!filter.chains.has(opts.chain)) {
     throw new DoctorInputError(`chain ${opts.chain} is not in the input`, { line: 1, expected: `a listing that includes chain ${opts.chain}` });
   }

@@ -697,3 +697,26 @@ function countStreamWalks(t: TestContext): () => number {
   t.after(() => Object.assign(StreamTable.prototype, { list, forEach }));
   return () => walks;
 }
+
+test("after our GOAWAY, frames on the streams it ignored are ignored too: trailers do not cost the connection", async (t) => {
+  const { port, nextStream, sessions, streams } = await startServer(t);
+  const client = await RawClient.connect(t, port);
+  client.request(1, [], Flag.END_HEADERS);
+  const { stream } = await nextStream();
+  sessions[0]!.close();
+  const goaway = await client.expect((f) => f.type === FrameType.GOAWAY, "the server's GOAWAY");
+  assert.equal(goaway.payload.readUInt32BE(0), 1, "last stream 1");
+  // Sent before the client saw the GOAWAY: a stream it opened, its DATA and its trailers.
+  client.request(3, [], Flag.END_HEADERS);
+  client.frame(FrameType.DATA, 0, 3, Buffer.from("x"));
+  client.frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, Buffer.concat([Buffer.from([0x40, 4]), Buffer.from("x-tr"), Buffer.from([1]), Buffer.from("1")]));
+  client.frame(FrameType.PING, 0, 0, Buffer.alloc(8));
+  await client.expect((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0, "PING ACK");
+  assert.deepEqual(streams.map((s) => s.stream.id), [1], "stream 3 was never served");
+  assert.equal(client.frames.filter((f) => f.type === FrameType.GOAWAY).length, 1, "no second GOAWAY (STREAM_CLOSED)");
+  assert.equal(client.frames.some((f) => f.type === FrameType.RST_STREAM), false);
+  // Stream 1 still runs to its end.
+  stream.respond({ ":status": 200 }, { endStream: true });
+  client.frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.alloc(0));
+  await within(() => client.isClosed, "the session closes once its last stream ends");
+});

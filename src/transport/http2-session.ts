@@ -118,6 +118,8 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   #continuation: { streamId: number; flags: number; dependsOnItself: boolean; fragments: Buffer[]; bytes: number } | undefined;
   /** Server: the highest stream the peer opened. Client: the highest we opened. */
   #lastStreamId = 0;
+  /** The lowest last stream ID our GOAWAYs named: the peer's streams above it were ignored. */
+  #goawayLastStreamId = 2 ** 31;
   #peerMaxConcurrentStreams = Number.POSITIVE_INFINITY;
   #receiveWindow: number;
   #unackedBytes = 0;
@@ -222,6 +224,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
 
   goaway(code: number, lastStreamId: number, debug?: Uint8Array): void {
     if (this.#state === "closed" || this.socket.destroyed) return;
+    this.#goawayLastStreamId = Math.min(this.#goawayLastStreamId, lastStreamId);
     this.#write(encodeFrame(FrameType.GOAWAY, 0, 0, goawayPayload(lastStreamId, code, debug)));
   }
 
@@ -673,6 +676,8 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     if (!this.#isIdle(streamId)) {
       // RFC 9113 §5.1: frames on a stream we reset are ignored; the peer may not have seen the RST_STREAM yet.
       if (this.#resetStreamIds?.includes(streamId)) return;
+      // RFC 9113 §6.8: so are frames on streams above the last one our GOAWAY named.
+      if (streamId > this.#goawayLastStreamId) return;
       throw new ConnectionError(Http2ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
     }
     this.#lastStreamId = streamId;

@@ -720,3 +720,39 @@ test("after our GOAWAY, frames on the streams it ignored are ignored too: traile
   client.frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.alloc(0));
   await within(() => client.isClosed, "the session closes once its last stream ends");
 });
+
+test("a request whose DATA does not add up to its content-length is reset PROTOCOL_ERROR (RFC 9113 §8.1.1); padding does not count", async (t) => {
+  const { port, streams } = await startServer(t, { maxFrameBytes: 16384 });
+  const client = await RawClient.connect(t, port);
+  const EH = Flag.END_HEADERS;
+  const ES = Flag.END_STREAM;
+  client.request(1, [["content-length", "5"]]);
+  client.frame(FrameType.DATA, ES, 1, Buffer.from("abc")); // less
+  client.request(3, [["content-length", "2"]]);
+  client.frame(FrameType.DATA, 0, 3, Buffer.from("abc")); // more, before the end
+  client.request(5, [["content-length", "1"]], EH | ES); // none at all
+  client.request(7, [["content-length", "x1"]]);
+  client.request(9, [["content-length", "1"], ["content-length", "2"]]);
+  client.request(11, [["content-length", "1"]]);
+  client.frame(FrameType.HEADERS, EH | ES, 11, encodeHeaderBlock([["x-trailer", "1"]])); // trailers before the DATA
+  for (const id of [1, 3, 5, 7, 9, 11]) await client.expectReset(id, Http2ErrorCode.PROTOCOL_ERROR);
+  // Exact, in two frames, one padded (5 bytes of padding), and a repeated equal value: served.
+  client.request(13, [["content-length", "6"], ["content-length", "6"]]);
+  client.frame(FrameType.DATA, Flag.PADDED, 13, Buffer.concat([Buffer.from([5]), Buffer.from("abc"), Buffer.alloc(5)]));
+  client.frame(FrameType.DATA, ES, 13, Buffer.from("def"));
+  // Without content-length anything goes.
+  client.request(15);
+  client.frame(FrameType.DATA, ES, 15, Buffer.from("anything"));
+  await within(() => streams.some((s) => s.stream.id === 15), "stream 15");
+  const received = new Map<number, string>();
+  for (const { stream } of streams) {
+    let text = "";
+    stream.on("data", (c: Buffer) => (text += c.toString()));
+    stream.on("end", () => received.set(stream.id, text));
+  }
+  await within(() => received.size === 2, "both streams end");
+  assert.deepEqual([...received.entries()].sort(), [[13, "abcdef"], [15, "anything"]]);
+  // Streams 1 and 3 were served until their DATA broke the rule, then reset: their readers see an error, not an end.
+  assert.deepEqual(streams.map((s) => s.stream.id).sort((a, b) => a - b), [1, 3, 11, 13, 15]);
+  assert.equal(client.frames.some((f) => f.type === FrameType.GOAWAY), false);
+});

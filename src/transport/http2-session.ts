@@ -562,7 +562,23 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   #onDataFrame(flags: number, streamId: number, payload: Buffer): void {
     const stream = this.#acceptData(streamId, payload.length);
     const data = this.#unpad(flags, payload);
-    stream?.receiveData(data, payload.length, (flags & Flag.END_STREAM) !== 0);
+    const isEnd = (flags & Flag.END_STREAM) !== 0;
+    if (stream) this.#countContent(stream, data.length, isEnd);
+    stream?.receiveData(data, payload.length, isEnd);
+  }
+
+  /**
+   * RFC 9113 §8.1.1: a request whose DATA (padding aside) does not add up to its content-length
+   * is malformed, a stream error, found as soon as the DATA passes it or the stream ends short.
+   */
+  #countContent(stream: Http2Stream, dataBytes: number, isEnd: boolean): void {
+    if (stream.contentLeft < 0) return;
+    stream.contentLeft -= dataBytes;
+    if (stream.contentLeft < 0 || (isEnd && stream.contentLeft > 0)) {
+      const got = isEnd && stream.contentLeft > 0 ? "less" : "more";
+      stream.contentLeft = -1;
+      throw new StreamError(stream.id, Http2ErrorCode.PROTOCOL_ERROR, `malformed request: ${got} DATA than its content-length on stream ${stream.id}`);
+    }
   }
 
   /**
@@ -591,7 +607,9 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   #startData(flags: number, streamId: number, length: number): void {
     this.#inData = { streamId, stream: undefined, left: length, isEnd: (flags & Flag.END_STREAM) !== 0 };
     try {
-      this.#inData.stream = this.#acceptData(streamId, length);
+      const stream = this.#acceptData(streamId, length);
+      if (stream) this.#countContent(stream, length, this.#inData.isEnd);
+      this.#inData.stream = stream;
     } catch (err) {
       // The frame's remaining bytes are read and dropped; a connection error ends everything.
       if (!(err instanceof StreamError)) throw err;
@@ -670,6 +688,7 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
       if (!isEnd) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, "a second HEADERS without END_STREAM");
       const malformed = validateTrailers(headers);
       if (malformed !== undefined) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `malformed trailers: ${malformed}`);
+      this.#countContent(existing, 0, true);
       existing.receiveEnd();
       return;
     }
@@ -696,6 +715,12 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
     }
     const malformed = validateRequestHeaders(headers);
     if (malformed !== undefined) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, `malformed request: ${malformed}`);
+    const contentLength = contentLengthOf(headers);
+    if (contentLength === null) throw new StreamError(streamId, Http2ErrorCode.PROTOCOL_ERROR, "malformed request: content-length is not one decimal number");
+    if (contentLength !== undefined) {
+      stream.contentLeft = contentLength;
+      if (isEnd) this.#countContent(stream, 0, true);
+    }
     const { object, raw } = asIncoming(headers);
     this.emit("stream", stream, object, flags, raw);
   }
@@ -1002,6 +1027,18 @@ function validateResponseHeaders(headers: HeaderList, isTrailers: boolean): stri
 }
 
 /** RFC 9113 §8.3.1 and §8.2: why a request's header list is malformed, or undefined. */
+/** The request's content-length; undefined without one, null when it is not one decimal number (repeats must agree). */
+function contentLengthOf(headers: HeaderList): number | undefined | null {
+  let value: string | undefined;
+  for (const [name, v] of headers) {
+    if (name !== "content-length") continue;
+    if (value !== undefined && v !== value) return null;
+    value = v;
+  }
+  if (value === undefined) return undefined;
+  return /^\d{1,15}$/.test(value) ? Number(value) : null;
+}
+
 function validateRequestHeaders(headers: HeaderList): string | undefined {
   let hasRegular = false;
   const seen = new Set<string>();

@@ -59,6 +59,8 @@ export class Http2Stream extends SlotEmitter<StreamEventName> {
   #wantsTrailers = false;
   #isLocalEnded = false;
   #isRemoteEnded = false;
+  /** A request's content-length less the DATA received so far; -1 without one (the session checks it). */
+  contentLeft = -1;
   #hasEmittedEnd = false;
   #isClosed = false;
   rstCode: number | undefined;

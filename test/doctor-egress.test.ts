@@ -178,6 +178,18 @@ describe("doctor egress probes (loopback)", { skip: hasOpenssl ? false : "needs 
     assert.equal((await probeEndpoint({ host: "tunnel.example.invalid", port: 443 }, { timeoutMs: 1000, lookup: failed })).address, null);
   });
 
+  it("names every address of a name it tried, in order, when all of them fail", async () => {
+    const twoLoopbacks = ((_host: string, opts: { all?: boolean }, cb: (err: Error | null, address: unknown, family?: number) => void) => {
+      if (opts.all) cb(null, [{ address: "127.0.0.1", family: 4 }, { address: "127.0.0.2", family: 4 }]);
+      else cb(null, "127.0.0.1", 4);
+    }) as unknown as LookupFunction;
+    const p = await probeEndpoint({ host: "tunnel.example.invalid", port: closedPort }, { timeoutMs: 2000, lookup: twoLoopbacks });
+    assert.equal(p.result, "refused");
+    assert.deepEqual(p.addresses, ["127.0.0.1", "127.0.0.2"]);
+    assert.equal(p.address, "127.0.0.2");
+    assert.deepEqual((await probeEndpoint(local(closedPort), { timeoutMs: 2000 })).addresses, ["127.0.0.1"]);
+  });
+
   it("classifies a connect that never completes as timeout, bounded by the deadline", async () => {
     const lookup = (() => {}) as unknown as LookupFunction; // the connect never starts: our deadline must fire
     const p = await probeEndpoint({ host: "hangs.example.invalid", port: 8132 }, { timeoutMs: 200, lookup });

@@ -86,6 +86,8 @@ const allowEgress = (p: ProbeResult): Fix => ({
  */
 export interface LocalEgressBlock {
   readonly host: string;
+  /** The address the block was found for, where the host is a name (each address it resolved to is walked). */
+  readonly address?: string;
   readonly port: number;
   /** "iptables OUTPUT rule 1 (-A OUTPUT ...)", or "the iptables OUTPUT policy DROP". */
   readonly where: string;
@@ -126,31 +128,33 @@ export function withLocalBlocks(result: CheckResult, blocks: readonly LocalEgres
   // iptables never answers an ICMP error with another). A probe that saw something else was not
   // stopped by that rule (the walk does not describe what happened), and keeps its own text.
   const fits = (b: LocalEgressBlock, p: ProbeResult) => (b.effect === "drop" ? p.result === "timeout" : p.result === "refused" || p.result === "unreachable" || p.result === "timeout");
-  const blockOf = (p: ProbeResult) => blocks.find((b) => p.host === b.host && p.port === b.port && fits(b, p));
+  // A name's addresses may each meet a block of their own: all of them stop the probe.
+  const blocksOf = (p: ProbeResult) => blocks.filter((b) => p.host === b.host && p.port === b.port && fits(b, p));
+  const blockOf = (p: ProbeResult) => blocksOf(p)[0];
   const failed = probes.filter((p) => p.result !== "connected");
   const applied = failed.map(blockOf).find((b) => b !== undefined);
   if (!applied) return result;
+  const at = (b: LocalEgressBlock) => (b.address !== undefined && b.address !== b.host ? ` for ${b.address}` : "");
   const first = failed[0]!;
   const more = failed.length > 1 ? ` (and ${failed.length - 1} more of ${probes.length} targets failed)` : "";
   const verb = (b: LocalEgressBlock) => (b.effect === "drop" ? "drops" : "rejects");
   const lostReply = applied.effect === "reject" && first.result === "timeout"
     ? " (the rejection did not reach the connecting socket either: a rule dropped the reset or ICMP error the node sends itself)"
     : "";
+  const others = blocksOf(first).slice(1);
+  const alsoAt = others.length === 0 ? "" : `; ${others.map((b) => `at ${b.where}${at(b)}`).join(", ")} ${others.length === 1 ? "blocks" : "block"} it too`;
   const summary = blockOf(first) === applied
-    ? `${first.target} ${seen[first.result](first)}: this node's own firewall ${verb(applied)} the connection before it leaves the node, at ${applied.where}${lostReply}${stepsSentence(applied.steps)}${more}.`
+    ? `${first.target} ${seen[first.result](first)}: this node's own firewall ${verb(applied)} the connection before it leaves the node, at ${applied.where}${at(applied)}${lostReply}${stepsSentence(applied.steps)}${alsoAt}${more}.`
     : result.summary;
   // checkEgress gives one fix per failed probe, in order: the other probes keep theirs.
   const own = result.fixes.length === failed.length ? result.fixes : null;
   const fixes = failed.flatMap((p, i): Fix[] => {
-    const b = blockOf(p);
-    if (b === applied) return [...b.fixes];
-    if (b) {
-      return [{
-        description: `${p.target}: this node's own firewall ${verb(b)} it too, at ${b.where} as read; once the commands above have run its number may have changed, so list the chain again and fix that rule the same way (or run doctor node again)`,
-        command: b.rule.command === "nft" ? `nft -a list chain ${b.rule.table} ${b.rule.chain}` : `${b.rule.command} -L ${b.rule.chain} -n --line-numbers`,
-      }];
-    }
-    return own ? [own[i]!] : [];
+    const bs = blocksOf(p);
+    if (bs.length === 0) return own ? [own[i]!] : [];
+    return bs.flatMap((b): Fix[] => b === applied ? [...b.fixes] : [{
+      description: `${p.target}${at(b)}: this node's own firewall ${verb(b)} it too, at ${b.where} as read; once the commands above have run its number may have changed, so list the chain again and fix that rule the same way (or run doctor node again)`,
+      command: b.rule.command === "nft" ? `nft -a list chain ${b.rule.table} ${b.rule.chain}` : `${b.rule.command} -L ${b.rule.chain} -n --line-numbers`,
+    }]);
   });
   return {
     ...result,

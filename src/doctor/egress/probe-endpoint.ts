@@ -39,6 +39,8 @@ export interface ProbeResult {
    * one tried, where it has several); null where none was dialled (the lookup failed).
    */
   readonly address: string | null;
+  /** Every IP address dialled, in order: the host itself, or each address of a name Node tried. */
+  readonly addresses: readonly string[];
 }
 
 export interface ProbeOptions {
@@ -63,23 +65,23 @@ export async function probeEndpoint(target: EgressTarget, options: ProbeOptions)
   // offers [konnectivity], §5.1): offering h2 as well would let a server or proxy that only
   // speaks h2 (the API server behind the same 443, a TLS-inspecting proxy) pass the probe.
   const offeredAlpn = wantsTls ? offeredAlpnFor(options.alpn) : null;
-  const dialled = { address: isIP(target.host) !== 0 ? target.host : null };
+  const dialled: Dialled = isIP(target.host) !== 0 ? { address: target.host, addresses: [target.host] } : { address: null, addresses: [] };
   const base = { target: address, host: target.host, port: target.port, tls: wantsTls, offeredAlpn, alpn: null, certificate: null };
 
   const tcp = await connectTcp(target, options, dialled);
   options.signal?.throwIfAborted();
   if (!tcp.ok) {
     const { mechanism, goText } = describeDialError(address, tcp.error);
-    return { ...base, result: outcomeOfMechanism(mechanism), elapsedMs: elapsed(), reason: goText, address: dialled.address };
+    return { ...base, result: outcomeOfMechanism(mechanism), elapsedMs: elapsed(), reason: goText, address: dialled.address , addresses: dialled.addresses };
   }
   if (!wantsTls) {
     tcp.socket.destroy();
-    return { ...base, tls: false, result: "connected", elapsedMs: elapsed(), reason: null, address: dialled.address };
+    return { ...base, tls: false, result: "connected", elapsedMs: elapsed(), reason: null, address: dialled.address , addresses: dialled.addresses };
   }
   const hs = await handshake(tcp.socket, target, offeredAlpn!, options);
   options.signal?.throwIfAborted();
   const elapsedMs = elapsed();
-  if (!hs.ok) return { ...base, result: hs.outcome, elapsedMs, reason: hs.reason, address: dialled.address };
+  if (!hs.ok) return { ...base, result: hs.outcome, elapsedMs, reason: hs.reason, address: dialled.address , addresses: dialled.addresses };
   const matches = hs.alpn !== null && offeredAlpn!.includes(hs.alpn);
   return {
     ...base,
@@ -88,6 +90,7 @@ export async function probeEndpoint(target: EgressTarget, options: ProbeOptions)
     alpn: hs.alpn,
     certificate: hs.certificate,
     address: dialled.address,
+    addresses: dialled.addresses,
     reason: matches ? null : hs.alpn === null
       ? `TLS completed but no ALPN protocol was negotiated (offered ${offeredAlpn!.join(", ")}): something on the path (a TLS-inspecting firewall or proxy) answers TLS without ALPN`
       : `TLS completed with ALPN ${hs.alpn}, which was not offered (offered ${offeredAlpn!.join(", ")}): something on the path rewrites ALPN`,
@@ -115,28 +118,37 @@ function outcomeOfMechanism(mechanism: ReturnType<typeof describeDialError>["mec
 
 type TcpOutcome = { ok: true; socket: Socket } | { ok: false; error: unknown };
 
+/** The address being dialled and every one dialled so far. */
+interface Dialled {
+  address: string | null;
+  readonly addresses: string[];
+}
+
+function noteDialled(dialled: Dialled, ip: string): void {
+  dialled.address = ip;
+  if (!dialled.addresses.includes(ip)) dialled.addresses.push(ip);
+}
+
 /**
  * The lookup net.connect uses, noting the first address it returns: Node emits no event naming the
  * address of a name with one address when it asks for all of them (autoSelectFamily).
  */
-function recordingLookup(lookup: LookupFunction, dialled: { address: string | null }): LookupFunction {
+function recordingLookup(lookup: LookupFunction, dialled: Dialled): LookupFunction {
   return ((host: string, opts: object, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
     (lookup as (h: string, o: object, cb: typeof callback) => void)(host, opts, (err, address, family) => {
       const first = Array.isArray(address) ? address[0]?.address : address;
-      if (!err && first) dialled.address = first;
+      if (!err && first) noteDialled(dialled, first);
       callback(err, address, family);
     });
   }) as unknown as LookupFunction;
 }
 
-/** Connects; `dialled.address` follows the addresses a name resolves to as each is tried. */
-function connectTcp(target: EgressTarget, options: ProbeOptions, dialled: { address: string | null }): Promise<TcpOutcome> {
+/** Connects; `dialled` follows the addresses a name resolves to as each is tried. */
+function connectTcp(target: EgressTarget, options: ProbeOptions, dialled: Dialled): Promise<TcpOutcome> {
   return new Promise((resolve) => {
     const socket = tcpConnect({ host: target.host, port: target.port, lookup: recordingLookup(options.lookup ?? dnsLookup, dialled) });
     // Where a name has several addresses, Node tries them in turn (autoSelectFamily).
-    socket.on("connectionAttempt", (ip: string) => {
-      dialled.address = ip;
-    });
+    socket.on("connectionAttempt", (ip: string) => noteDialled(dialled, ip));
     const finish = (outcome: TcpOutcome) => {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);

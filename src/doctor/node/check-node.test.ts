@@ -279,6 +279,43 @@ describe("checkNode", () => {
       assert.equal(finding(checkNode(state({ egress: unresolved }), opts), "egress")[0]!.summary, byName.summary);
     });
 
+    test("a server name with several addresses is walked at each one dialled: every block is named, one rule blocking both is one block", () => {
+      const other = "10.225.0.9";
+      const byName: CheckResult = {
+        ...timedOut,
+        summary: "tunnel.example:8132 timed out after 2001 ms: a firewall, NSG or route on the path drops the traffic silently; allow outbound TCP 8132 to it.",
+        probes: [{ ...(timedOut.probes as readonly Record<string, unknown>[])[0]!, target: "tunnel.example:8132", host: "tunnel.example", address: other, addresses: [SERVER, other] }],
+      };
+      // Each address dropped by a rule of its own: the first gets the numbered fix, the second a fresh listing.
+      const two = finding(checkNode(state({ iptablesSave: ok(withOutput("-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j DROP", "-d 10.225.0.9/32 -p tcp -m tcp --dport 8132 -j DROP")), egress: byName }), opts), "egress")[0]!;
+      assert.match(two.summary, /at iptables OUTPUT rule 1 \(-A OUTPUT -d 10\.225\.0\.4\/32 -p tcp -m tcp --dport 8132 -j DROP\) for 10\.225\.0\.4; fix on this node: iptables --delete OUTPUT 1; at iptables OUTPUT rule 2 \(-A OUTPUT -d 10\.225\.0\.9\/32 -p tcp -m tcp --dport 8132 -j DROP\) for 10\.225\.0\.9 blocks it too\.$/);
+      assert.deepEqual(two.fixes.map((f) => f.command), ["iptables --delete OUTPUT 1", ...saves, "iptables -L OUTPUT -n --line-numbers"]);
+      assert.match(two.fixes.at(-1)!.description, /^tunnel\.example:8132 for 10\.225\.0\.9: this node's own firewall drops it too, at iptables OUTPUT rule 2/);
+      for (const address of [SERVER, other]) assert.ok(two.assumptions.some((a) => a.includes(`to ${address} (tunnel.example as the probe resolved it) port 8132`)), address);
+      // Only the first address tried is blocked: found all the same (the walk once looked only at the last one tried).
+      const first = finding(checkNode(state({ iptablesSave: ok(withOutput("-d 10.225.0.4/32 -p tcp -m tcp --dport 8132 -j DROP")), egress: byName }), opts), "egress")[0]!;
+      assert.match(first.summary, /at iptables OUTPUT rule 1 \(-A OUTPUT -d 10\.225\.0\.4\/32 -p tcp -m tcp --dport 8132 -j DROP\) for 10\.225\.0\.4; fix on this node: iptables --delete OUTPUT 1\.$/);
+      // One rule, deleted, opens both addresses: one block, one fix.
+      const one = finding(checkNode(state({ iptablesSave: ok(withOutput("-d 10.225.0.0/24 -p tcp -m tcp --dport 8132 -j DROP")), egress: byName }), opts), "egress")[0]!;
+      assert.match(one.summary, /at iptables OUTPUT rule 1 \(-A OUTPUT -d 10\.225\.0\.0\/24 -p tcp -m tcp --dport 8132 -j DROP\) for 10\.225\.0\.4; fix on this node: iptables --delete OUTPUT 1\.$/);
+      assert.deepEqual(one.fixes.map((f) => f.command), ["iptables --delete OUTPUT 1", ...saves]);
+      // A catch-all that stays gets an accept inserted per address: the one given opens only the first, so the second is named too.
+      const all = finding(checkNode(state({ iptablesSave: ok(withOutput("-j DROP")), egress: byName }), opts), "egress")[0]!;
+      assert.match(all.summary, /fix on this node: iptables --insert OUTPUT 1 -d 10\.225\.0\.4 -p tcp --dport 8132 -j ACCEPT; at iptables OUTPUT rule 1 \(-A OUTPUT -j DROP\) for 10\.225\.0\.9 blocks it too\.$/);
+    });
+
+    test("a server name that resolved to an IPv6 address is walked in the ip6tables dump", () => {
+      const v6 = "fd00:225::4";
+      const byName: CheckResult = {
+        ...timedOut,
+        probes: [{ ...(timedOut.probes as readonly Record<string, unknown>[])[0]!, target: "tunnel.example:8132", host: "tunnel.example", address: v6, addresses: [v6] }],
+      };
+      const ip6 = `*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -d ${v6}/128 -j DROP\nCOMMIT\n`;
+      const r = checkNode(state({ iptablesSave: ok(withOutput()), ip6tablesSave: ok(ip6), egress: byName }), { ...opts, nodeIp: "fd00:224::5" });
+      const egress = finding(r, "egress")[0]!;
+      assert.match(egress.summary, /at ip6tables OUTPUT rule 1 \(-A OUTPUT -d fd00:225::4\/128 -j DROP\) for fd00:225::4; fix on this node: ip6tables --insert OUTPUT 1 -d fd00:225::4 -p tcp --dport 8132 -j ACCEPT\.$/);
+    });
+
     test("the kernel's route to the server (ip route get) gives the interface and source address walked", () => {
       // The server is routed out of eth1 from 10.226.0.5: a DROP out of eth0 does not stop it, one out of eth1 does.
       const serverRoute = { host: SERVER, dev: "eth1", src: "10.226.0.5" };

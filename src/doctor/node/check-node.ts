@@ -144,10 +144,13 @@ function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions)
   const blocks: LocalEgressBlock[] = [];
   const notes: string[] = [];
   const assumptions: string[] = [];
-  for (const p of probes) {
-    // A server given by name is walked at the address the probe dialled.
-    const host = isIP(p.host) !== 0 ? p.host : p.address ?? null;
-    if (p.result === "connected" || host === null || isIP(host) === 0) continue;
+  // A server given by name is walked at each address the probe dialled (all of them failed).
+  const walks = probes.flatMap((p) => {
+    if (p.result === "connected") return [];
+    const hosts = isIP(p.host) !== 0 ? [p.host] : p.addresses ?? (p.address ? [p.address] : []);
+    return hosts.filter((host) => isIP(host) !== 0).map((host) => ({ p, host }));
+  });
+  for (const { p, host } of walks) {
     // The kernel's route to the server, where it was read, names the interface and source address
     // the connection really uses; otherwise the node's address and the kubelet interface stand in.
     const route = state.serverRoute?.host === host ? state.serverRoute : undefined;
@@ -158,19 +161,27 @@ function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions)
     const named = host === p.host ? host : `${host} (${p.host} as the probe resolved it)`;
     const connection = `a new TCP connection from ${source} to ${named} port ${p.port} leaving by ${outInterface} (${route ? "the kernel's route to it, ip route get" : "the interface given for kubelet connections"})`;
     const blocking = (b: { where: string; effect: "drop" | "reject" } | null) => (b ? `: ${b.where} ${b.effect === "drop" ? "drops" : "rejects"} it` : ": no rule there blocks it");
-    const dump = isIPv6(p.host) ? state.ip6tablesSave : state.iptablesSave;
+    // A rule that blocks several addresses of one name, with the same fix for each (a delete), is
+    // one block; an accept inserted for one address does not open the other.
+    const add = (b: LocalEgressBlock, blockNotes: readonly string[]) => {
+      const key = (o: LocalEgressBlock) => JSON.stringify([o.host, o.port, o.rule, o.fixes.map((f) => f.command)]);
+      const same = (o: LocalEgressBlock) => key(o) === key(b);
+      if (blocks.some(same)) return;
+      blocks.push(b);
+      notes.push(...blockNotes);
+    };
+    const dump = isIPv6(host) ? state.ip6tablesSave : state.iptablesSave;
     let block = null;
     if (dump?.ok) {
       try {
         block = findOutputBlock(dump.text, flow);
-        const command = isIPv6(p.host) ? "ip6tables" : "iptables";
+        const command = isIPv6(host) ? "ip6tables" : "iptables";
         assumptions.push(`${command} filter OUTPUT was walked for ${connection}${blocking(block)}.`);
         if (block) {
-          blocks.push({
-            host: p.host, port: p.port, where: block.where, effect: block.effect, fixes: block.fixes, steps: block.steps,
+          add({
+            host: p.host, address: host, port: p.port, where: block.where, effect: block.effect, fixes: block.fixes, steps: block.steps,
             rule: { command, table: "filter", chain: block.decidedBy.chain, rule: block.decidedBy.rule, text: block.decidedBy.text },
-          });
-          notes.push(...block.notes);
+          }, block.notes);
         }
       } catch {
         // an unreadable dump is the iptables finding's to report
@@ -186,8 +197,7 @@ function egressFinding(egress: CheckResult, state: NodeState, opts: NodeOptions)
     }
     assumptions.push(`nftables' output path (filter and route chains on the output and postrouting hooks) was walked for ${connection}${blocking(nft)}.`);
     if (!nft) continue;
-    blocks.push({ host: p.host, port: p.port, where: nft.where, effect: nft.effect, fixes: nft.fixes, steps: nft.steps, rule: nft.rule });
-    notes.push(...nft.notes);
+    add({ host: p.host, address: host, port: p.port, where: nft.where, effect: nft.effect, fixes: nft.fixes, steps: nft.steps, rule: nft.rule }, nft.notes);
   }
   let result = blocks.length === 0 ? egress : withLocalBlocks(egress, blocks);
   if (notes.length > 0) result = { ...result, details: [...(result.details ?? []), ...notes] };

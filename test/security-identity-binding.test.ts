@@ -1,5 +1,5 @@
 // Identity binding with agent mTLS (docs/security.md "Identity binding"): a certificate's CN and
-// SANs are what its agent may claim; claims outside are refused at Connect with PERMISSION_DENIED
+// SANs are what its agent may claim (by default only where it names addresses, and not the agent id); claims outside are refused at Connect with PERMISSION_DENIED
 // naming the claim; `--identity-binding` strict/off/unset; and what happens when two agents claim
 // one node identity (both kept, the one registered first is used, the other takes over when it leaves).
 import { before, describe, it } from "node:test";
@@ -68,7 +68,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
   assert.ok(check(), what);
 }
 
-describe("binding to the client certificate (default: on for certificates with SANs)", () => {
+describe("binding to the client certificate (default: on for certificates with SAN IPs, for the identifiers)", () => {
   it("accepts the certificate's own names and addresses", async (t) => {
     const { server, connect } = await startServer(t);
     accepted(await connect(node1, "node-1", "host=node-1&ipv4=10.224.0.5&ipv6=fd00:0::5"));
@@ -76,11 +76,10 @@ describe("binding to the client certificate (default: on for certificates with S
     accepted(await connect(node1, "10.224.0.5", "ipv4=10.224.0.5"));
   });
 
-  it("refuses another node's address, another agent id, a host name and default-route, naming the claim", async (t) => {
+  it("refuses another node's address, a host name and default-route, naming the claim", async (t) => {
     const { server, connect } = await startServer(t);
     const cases: Array<[string, string, RegExp]> = [
-      ["node-1", "ipv4=10.224.0.7", /claim ipv4=10\.224\.0\.7 \(allowed: .*ip=10\.224\.0\.5/],
-      ["node-7", "ipv4=10.224.0.5", /claim agentID=node-7/],
+      ["node-1", "ipv4=10.224.0.7", /claim ipv4=10\.224\.0\.7 \(allowed: .*ip=10\.224\.0\.5.*identity binding is on because the certificate names addresses/],
       ["node-1", "host=node-7", /claim host=node-7/],
       ["node-1", "ipv4=10.224.0.5&default-route=true", /claim default-route=true/],
       ["node-1", "ipv6=fd00::6", /claim ipv6=fd00::6/],
@@ -92,6 +91,22 @@ describe("binding to the client certificate (default: on for certificates with S
       assert.match(status.message, message);
     }
     assert.equal(server.proxy.registry.agentCount, 0);
+  });
+
+  it("binds the agent id only with --identity-binding=strict: upstream's agent id is a random UUID by default", async (t) => {
+    const unset = await startServer(t);
+    accepted(await unset.connect(node1, "3f1c2a9e-4b7d-4c1e-9a57-0d6f4c3b2a10", "ipv4=10.224.0.5"));
+    const strict = await startServer(t, { identityBinding: "strict" });
+    assert.match(refused(await strict.connect(node1, "3f1c2a9e-4b7d-4c1e-9a57-0d6f4c3b2a10", "ipv4=10.224.0.5")).message, /claim agentID=3f1c2a9e/);
+    assert.match(refused(await strict.connect(node1, "node-7", "ipv4=10.224.0.5")).message, /claim agentID=node-7/);
+  });
+
+  it("leaves a shared certificate with only a DNS name unbound (an upstream agent's certificate works unchanged)", async (t) => {
+    const sharedDns = await pki.issue("konnectivity-agent", { client: true, dns: ["konnectivity-agent"] });
+    const unset = await startServer(t);
+    accepted(await unset.connect(sharedDns, "3f1c2a9e-4b7d-4c1e-9a57-0d6f4c3b2a10", "ipv4=10.224.0.9&host=node-9"));
+    const strict = await startServer(t, { identityBinding: "strict" });
+    assert.match(refused(await strict.connect(sharedDns, "konnectivity-agent", "ipv4=10.224.0.9")).message, /claim ipv4=10\.224\.0\.9/);
   });
 
   it("leaves a shared certificate without SANs unbound unless --identity-binding=strict", async (t) => {

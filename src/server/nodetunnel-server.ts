@@ -272,7 +272,7 @@ export class NodetunnelServer {
     }
     const authenticatedAs = credential.principal;
     if (!isBindingEnforced(this.options.identityBinding, credential) && this.options.identityBinding !== "off") {
-      log.debug({ agentId, principal: authenticatedAs }, "agent identity not bound: the credential carries no identities");
+      log.debug({ agentId, principal: authenticatedAs }, "agent identity not bound: the credential names no addresses and has no --agent-identity-map entry (--identity-binding=strict binds it)");
     }
     const offered = (call.metadata.get(MetadataName.features) ?? []).join(",").split(",").map((s) => s.trim());
     const credit = this.options.creditFlowControl && offered.includes(FEATURE_CREDIT);

@@ -14,13 +14,39 @@ test("subjectaltname as node:tls reports it, including JSON-quoted values and ot
 
 test("a certificate allows its CN and SAN names as agent id and host, and its SAN IPs in any notation", () => {
   const cred = certificateCredential({ subject: { CN: "node-1" }, subjectaltname: "DNS:node-1.cluster, IP Address:FD00:0:0:0:0:0:0:5" }, undefined);
-  assert.equal(cred.carriesIdentities, true);
-  const ok = (id: string, ids: string) => checkIdentityClaims(undefined, cred, id, parseAgentIdentifiers(ids));
+  assert.equal(cred.bindsBy, "the certificate names addresses (SAN IPs)");
+  const ok = (id: string, ids: string) => checkIdentityClaims("strict", cred, id, parseAgentIdentifiers(ids));
   assert.equal(ok("node-1", "host=node-1.cluster&ipv6=fd00::5"), null);
   assert.equal(ok("node-1.cluster", "host=NODE-1"), null);
   assert.equal(ok("node-1", "ipv6=fd00::6")?.claim, "ipv6=fd00::6");
   assert.equal(ok("node-1", "cidr=10.0.0.0/8")?.claim, "cidr=10.0.0.0/8");
+  assert.equal(ok("a-uuid", "ipv6=fd00::5")?.claim, "agentID=a-uuid");
   assert.equal(checkIdentityClaims("off", cred, "x", parseAgentIdentifiers("ipv4=1.2.3.4")), null);
+});
+
+test("unset: a certificate with SAN IPs binds the identifiers but not the agent id (upstream's default is a random UUID)", () => {
+  const cred = certificateCredential({ subject: { CN: "node-1" }, subjectaltname: "DNS:node-1, IP Address:10.0.0.5" }, undefined);
+  const auto = (id: string, ids: string) => checkIdentityClaims(undefined, cred, id, parseAgentIdentifiers(ids));
+  assert.equal(auto("3f1c2a9e-4b7d-4c1e-9a57-0d6f4c3b2a10", "ipv4=10.0.0.5&host=node-1"), null);
+  const refusal = auto("3f1c2a9e-4b7d-4c1e-9a57-0d6f4c3b2a10", "ipv4=10.0.0.7");
+  assert.equal(refusal?.claim, "ipv4=10.0.0.7");
+  assert.match(refusal!.message, /identity binding is on because the certificate names addresses \(SAN IPs\) \(--identity-binding=off turns it off\)$/);
+});
+
+test("unset: a certificate with only DNS names or only a CN (a shared agent certificate) is not bound; an identity-map entry binds it", () => {
+  for (const subjectaltname of ["DNS:konnectivity-agent", undefined]) {
+    const shared = certificateCredential({ subject: { CN: "konnectivity-agent" }, ...(subjectaltname ? { subjectaltname } : {}) }, undefined);
+    assert.equal(shared.bindsBy, null);
+    assert.equal(checkIdentityClaims(undefined, shared, "3f1c2a9e", parseAgentIdentifiers("ipv4=10.0.0.5&host=node-9")), null);
+    assert.equal(checkIdentityClaims("strict", shared, "3f1c2a9e", parseAgentIdentifiers("ipv4=10.0.0.5"))?.claim, "agentID=3f1c2a9e");
+  }
+  const map = parseIdentityMap(JSON.stringify({ "cn/gateway": { cidr: ["10.244.0.0/16"], agentIds: ["gateway-1"] } }));
+  const gateway = certificateCredential({ subject: { CN: "gateway" }, subjectaltname: "DNS:gateway" }, map);
+  assert.equal(gateway.bindsBy, "the --agent-identity-map entry cn/gateway");
+  assert.equal(checkIdentityClaims(undefined, gateway, "gateway-1", parseAgentIdentifiers("cidr=10.244.0.0/16")), null);
+  assert.equal(checkIdentityClaims(undefined, gateway, "gateway-1", parseAgentIdentifiers("cidr=10.0.0.0/8"))?.claim, "cidr=10.0.0.0/8");
+  // The operator asked for binding with the entry: the agent id is bound as well.
+  assert.equal(checkIdentityClaims(undefined, gateway, "other", parseAgentIdentifiers("cidr=10.244.0.0/16"))?.claim, "agentID=other");
 });
 
 test("a token allows its bound node and pod, and the identity map's entries for the account, the node and the pod", () => {
@@ -35,7 +61,8 @@ test("a token allows its bound node and pod, and the identity map's entries for 
   assert.equal(checkIdentityClaims(undefined, cred, "p1", parseAgentIdentifiers("host=n1&ipv4=10.0.0.1&cidr=10.0.0.0/24&default-route=true")), null);
   // Without a map entry, a node-bound token is not bound unless strict, and then only to its names.
   const bare = tokenCredential(user, undefined);
-  assert.equal(bare.carriesIdentities, false);
+  assert.equal(bare.bindsBy, null);
+  assert.equal(cred.bindsBy, "the --agent-identity-map entries system:serviceaccount:kube-system:agent, node/n1, pod/p1");
   assert.equal(checkIdentityClaims(undefined, bare, "x", parseAgentIdentifiers("ipv4=10.9.9.9")), null);
   assert.equal(checkIdentityClaims("strict", bare, "n1", parseAgentIdentifiers("host=n1")), null);
   assert.equal(checkIdentityClaims("strict", bare, "n1", parseAgentIdentifiers("ipv4=10.0.0.1"))?.claim, "ipv4=10.0.0.1");

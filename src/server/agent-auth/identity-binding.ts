@@ -9,11 +9,16 @@
 //   token:              the bound node (agent id, host) and pod (agent id) of a projected token,
 //                       plus the identity map's `node/`, `pod/` and service-account entries.
 // When it is enforced (`--identity-binding`):
-//   strict: always; a credential that allows nothing can claim nothing;
+//   strict: always, for the agent id and the identifiers; a credential that allows nothing can
+//           claim nothing;
 //   off:    never (upstream's behaviour);
-//   unset:  only for credentials that carry identities: a certificate with SAN entries, or any
-//           credential with an identity-map entry. (A token's bound node alone does not switch it
-//           on: the token names the node, not its addresses, and destHost routes by address.)
+//   unset:  only for credentials that name a node's addresses: a certificate with SAN IP
+//           addresses (a per-node certificate), or any credential with an identity-map entry; and
+//           then for the identifiers (what destHost routes by), and for the agent id only where
+//           there is a map entry (the operator asked for binding). Upstream agents must work unchanged (DESIGN.md): a
+//           shared certificate often carries a DNS name of the service (`DNS:konnectivity-agent`),
+//           and upstream's agent id defaults to a random UUID, so neither switches binding on.
+//           (Nor does a token's bound node alone: the token names the node, not its addresses.)
 import ipaddr from "ipaddr.js";
 import type { AgentIdentifiers } from "../../protocol/index.js";
 import type { IdentityGrant, IdentityMap } from "./identity-map.js";
@@ -25,8 +30,13 @@ export interface AgentCredential {
   /** For logs and the registry: `mtls:<CN>`, `token:<user>`, `none`. */
   readonly principal: string;
   readonly allowed: AllowedIdentities;
-  /** Whether the credential itself names identities (decides enforcement when the mode is unset). */
-  readonly carriesIdentities: boolean;
+  /**
+   * Why binding is enforced for it when the mode is unset ("its certificate names addresses", "its
+   * --agent-identity-map entry"); null: it is not.
+   */
+  readonly bindsBy: string | null;
+  /** With the mode unset, whether the agent id is bound too (it has a map entry). */
+  readonly bindsAgentId: boolean;
 }
 
 export interface AllowedIdentities {
@@ -75,7 +85,7 @@ class Allowed {
   }
 }
 
-export const anonymousCredential: AgentCredential = { principal: "none", allowed: new Allowed(), carriesIdentities: false };
+export const anonymousCredential: AgentCredential = { principal: "none", allowed: new Allowed(), bindsBy: null, bindsAgentId: false };
 
 /** The names in a verified client certificate, as node:tls reports them. */
 export function certificateCredential(
@@ -91,7 +101,12 @@ export function certificateCredential(
   for (const ip of san.ips) allowed.ip(ip);
   const entry = cn === "" ? undefined : map?.get(`cn/${cn}`);
   if (entry) allowed.grant(entry);
-  return { principal: `mtls:${cn}`, allowed, carriesIdentities: san.dns.length + san.ips.length > 0 || entry !== undefined };
+  return {
+    principal: `mtls:${cn}`,
+    allowed,
+    bindsBy: entry ? `the --agent-identity-map entry cn/${cn}` : san.ips.length > 0 ? "the certificate names addresses (SAN IPs)" : null,
+    bindsAgentId: entry !== undefined,
+  };
 }
 
 export function tokenCredential(user: TokenReviewUser | string, map: IdentityMap | undefined): AgentCredential {
@@ -101,20 +116,25 @@ export function tokenCredential(user: TokenReviewUser | string, map: IdentityMap
   const pod = u.extra[podNameExtra]?.[0];
   if (node) allowed.name(node);
   if (pod) allowed.agentIds.add(pod);
-  let matched = false;
+  const matched: string[] = [];
   for (const key of [u.username, node && `node/${node}`, pod && `pod/${pod}`]) {
     const entry = key ? map?.get(key) : undefined;
     if (entry) {
       allowed.grant(entry);
-      matched = true;
+      matched.push(key!);
     }
   }
   const bound = [node && `node ${node}`, pod && `pod ${pod}`].filter(Boolean).join(", ");
-  return { principal: `token:${u.username}${bound ? ` (${bound})` : ""}`, allowed, carriesIdentities: matched };
+  return {
+    principal: `token:${u.username}${bound ? ` (${bound})` : ""}`,
+    allowed,
+    bindsBy: matched.length > 0 ? `the --agent-identity-map ${matched.length === 1 ? "entry" : "entries"} ${matched.join(", ")}` : null,
+    bindsAgentId: matched.length > 0,
+  };
 }
 
 export function isBindingEnforced(mode: IdentityBindingMode | undefined, credential: AgentCredential): boolean {
-  return mode === "strict" || (mode === undefined && credential.carriesIdentities);
+  return mode === "strict" || (mode === undefined && credential.bindsBy !== null);
 }
 
 /** null when every claim is allowed (or binding is not enforced for this credential). */
@@ -128,9 +148,10 @@ export function checkIdentityClaims(
   const a = credential.allowed;
   const refuse = (claim: string): IdentityRefusal => ({
     claim,
-    message: `the credential ${credential.principal} does not allow the claim ${claim} (allowed: ${describeAllowed(a)}); identity binding is ${mode ?? "on because the credential carries identities"}`,
+    message: `the credential ${credential.principal} does not allow the claim ${claim} (allowed: ${describeAllowed(a)}); identity binding is ${mode ?? `on because ${credential.bindsBy} (--identity-binding=off turns it off)`}`,
   });
-  if (!a.agentIds.has(agentId) && !a.hosts.has(agentId.toLowerCase())) return refuse(`agentID=${agentId}`);
+  const bindsAgentId = mode === "strict" || credential.bindsAgentId;
+  if (bindsAgentId && !a.agentIds.has(agentId) && !a.hosts.has(agentId.toLowerCase())) return refuse(`agentID=${agentId}`);
   for (const h of ids.host) if (!a.hosts.has(h.toLowerCase())) return refuse(`host=${h}`);
   for (const [key, list] of [["ipv4", ids.ipv4], ["ipv6", ids.ipv6]] as const) {
     for (const ip of list) {

@@ -8,7 +8,7 @@ import { loadKubeClientConfig } from "../server/agent-auth/index.js";
 import { ServerLeaseCounter, parseLeaseLabels, parseLeaseNamespace } from "../server/leases/index.js";
 import { proxyFor, proxySettingsFromEnv, redactedProxy, type Http2Implementation } from "../transport/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, ignoredUpstreamOption, readTlsFlagFiles, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { envOption, ignoredUpstreamOption, klogFlags, readTlsFlagFiles, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { explainListenError, type FlagListener } from "./listen-error.js";
 import { agentTracers, createLogger } from "./logger.js";
 import { collectDestinations, collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
@@ -16,7 +16,7 @@ import { waitForSignals } from "./server-command.js";
 import { TlsFileWatcher, type TlsContents, type TlsFileSet } from "./tls-reload.js";
 
 const ignoredUpstreamFlags = [
-  "probe-interval", "sync-forever", "xfr-channel-size", "kube-api-content-type", "enable-profiling", "enable-contention-profiling", "warn-on-channel-limit", "v", "logtostderr",
+  "probe-interval", "sync-forever", "xfr-channel-size", "kube-api-content-type", "enable-profiling", "enable-contention-profiling", "warn-on-channel-limit", ...klogFlags,
 ];
 
 export interface AgentFlags {

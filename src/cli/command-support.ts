@@ -37,6 +37,18 @@ export function envOption(flags: string, description: string, defaultValue?: str
  * An upstream flag nodetunnel accepts and ignores. klog's `--v` also has its one-letter form
  * (`-v=4`, `-v 4`), as pflag gives every one-letter Go flag.
  */
+/**
+ * klog's flags, which upstream's binaries register (klog.InitFlags): manifests set them
+ * (`--logtostderr=true`, `--alsologtostderr`, `--log-file=...`, `--v=4`), so both commands accept
+ * and ignore them, in klog's own spelling and with dashes. nodetunnel logs JSON to stderr
+ * (`--log-level`).
+ */
+export const klogFlags: readonly string[] = [
+  "v", "logtostderr", "alsologtostderr", "stderrthreshold", "vmodule",
+  ...["log_dir", "log_file", "log_file_max_size", "log_backtrace_at", "add_dir_header", "skip_headers", "skip_log_headers", "one_output"]
+    .flatMap((name) => [name, name.replaceAll("_", "-")]),
+];
+
 export function ignoredUpstreamOption(name: string): Option {
   return new Option(name === "v" ? "-v, --v [value]" : `--${name} [value]`, "accepted for upstream compatibility; ignored").hideHelp();
 }

@@ -16,7 +16,7 @@ import {
   TokenReviewClient, createTokenAuthenticator, loadKubeClientConfig, parseIdentityMap, requireAgentAuthentication, type IdentityBindingMode, type KubeClientConfig,
 } from "../server/agent-auth/index.js";
 import type { CliIo } from "./cli-io.js";
-import { envOption, ignoredUpstreamOption, readFlagFile, readTlsFlagFiles, runCommand, withCliErrors, UsageError } from "./command-support.js";
+import { envOption, ignoredUpstreamOption, klogFlags, readFlagFile, readTlsFlagFiles, runCommand, withCliErrors, UsageError } from "./command-support.js";
 import { createLogger, serverTracers } from "./logger.js";
 import { collectList, parseBoolean, parseDuration, parseInteger } from "./parse-values.js";
 import { explainListenError, type FlagListener } from "./listen-error.js";
@@ -25,7 +25,7 @@ import { TlsFileWatcher, type TlsContents, type TlsFileSet, type TlsPart } from 
 /** Upstream flags nodetunnel accepts and ignores, so existing manifests start unchanged. */
 const ignoredUpstreamFlags = [
   "enable-profiling", "enable-contention-profiling", "xfr-channel-size", "kubeconfig-qps", "kubeconfig-burst", "kube-api-content-type",
-  "warn-on-channel-limit", "v", "logtostderr",
+  "warn-on-channel-limit", ...klogFlags,
 ];
 
 export interface ServerFlags {

@@ -27,6 +27,19 @@ describe("klog's verbosity flag", () => {
   });
 });
 
+describe("klog's other flags", () => {
+  it("are accepted by both commands, in klog's spelling and with dashes, with or without a value", () => {
+    const argv = [
+      "--logtostderr=true", "--alsologtostderr", "--log-file=/var/log/konnectivity-server.log", "--log_file", "/tmp/x.log",
+      "--log-file-max-size=0", "--stderrthreshold=INFO", "--vmodule=server=4", "--log_dir=/tmp", "--skip_headers", "--one-output=true", "--add-dir-header",
+      "--log-level=debug",
+    ];
+    for (const make of [serverCommand, agentCommand]) {
+      assert.equal(parse(make(io), argv).opts<{ logLevel?: string }>().logLevel, "debug");
+    }
+  });
+});
+
 describe("the agent's --lease-label (upstream's old spelling of --lease-label-selector)", () => {
   const leases = (argv: string[]) => serverCountFromFlags(agentFlagsAsGiven(parse(agentCommand(io), ["--count-server-leases", ...argv]))).leases;
   it("selects the leases when given alone, although --lease-label-selector has a default", () => {

@@ -57,6 +57,9 @@ describe("agent connect (§1.3)", () => {
     ["two agentid values", { agentid: ["node-1", "node-2"], agentidentifiers: "" }],
     ["no agentid", { agentidentifiers: "ipv4=127.0.0.1" }],
     ["two agentidentifiers values", { agentid: "node-1", agentidentifiers: ["ipv4=127.0.0.1", "host=n1"] }],
+    // §1.3 "reject if bad": what Go's url.ParseQuery refuses.
+    ["agentidentifiers Go cannot parse (a bad escape)", { agentid: "node-1", agentidentifiers: "ipv4=127.0.0.1&host=n%zz" }],
+    ["agentidentifiers Go cannot parse (a semicolon)", { agentid: "node-1", agentidentifiers: "ipv4=127.0.0.1;host=n1" }],
   ] as const) {
     it(`refuses an agent with ${name}, before sending headers`, async (t) => {
       const stack = await startStack(t);

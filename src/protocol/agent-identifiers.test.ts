@@ -2,7 +2,7 @@
 // default-route value, through Go's strconv.ParseBool) and as nodetunnel's agent checks its own flag.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseAgentIdentifiers } from "./agent-identifiers.js";
+import { goQueryError, parseAgentIdentifiers } from "./agent-identifiers.js";
 
 describe("agentidentifiers on the server (lenient)", () => {
   const route = (text: string) => parseAgentIdentifiers(text).defaultRoute;
@@ -17,6 +17,19 @@ describe("agentidentifiers on the server (lenient)", () => {
   it("keeps the address lists and ignores unknown keys", () => {
     assert.deepEqual(parseAgentIdentifiers("ipv4=10.0.0.5&uid=x&cidr=10.0.0.0/24&ipv6=fd00::5"),
       { host: [], ipv4: ["10.0.0.5"], ipv6: ["fd00::5"], cidr: ["10.0.0.0/24"], defaultRoute: false });
+  });
+});
+
+describe("goQueryError: what Go's url.ParseQuery refuses", () => {
+  it("a semicolon in a pair, a % without two hex digits; nothing else", () => {
+    assert.equal(goQueryError("host=a;b"), "invalid semicolon separator in query");
+    assert.equal(goQueryError("ipv4=10.0.0.5&host=n%zz"), 'invalid URL escape "%zz"');
+    assert.equal(goQueryError("host=n%4"), 'invalid URL escape "%4"');
+    assert.equal(goQueryError("host=%"), 'invalid URL escape "%"');
+    for (const ok of ["", "host=node%2D1&ipv4=10.0.0.5", "a+b=c+d", "&&host=x&", "=x", "host"]) assert.equal(goQueryError(ok), null, ok);
+  });
+  it("the agent's strict parse refuses them too", () => {
+    assert.throws(() => parseAgentIdentifiers("host=n%zz", { strict: true }), /agent identifiers: invalid URL escape "%zz"/);
   });
 });
 

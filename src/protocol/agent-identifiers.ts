@@ -20,8 +20,26 @@ const KNOWN = new Set(["host", "ipv4", "ipv6", "cidr", "default-route"]);
 const GO_TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"]);
 const GO_FALSE = new Set(["0", "f", "F", "FALSE", "false", "False"]);
 
-/** `strict` (the agent's own flag) rejects unknown keys and bad values; the server is lenient. */
+/**
+ * What Go's url.ParseQuery, which upstream's server reads the value with, refuses: a `;` in a
+ * pair (Go ≥ 1.17) or a `%` not followed by two hex digits. Its error text; null when it parses.
+ */
+export function goQueryError(text: string): string | null {
+  for (const pair of text.split("&")) {
+    if (pair.includes(";")) return "invalid semicolon separator in query";
+    const bad = /%(?![0-9A-Fa-f]{2})/.exec(pair);
+    if (bad) return `invalid URL escape ${JSON.stringify(pair.slice(bad.index, bad.index + 3))}`;
+  }
+  return null;
+}
+
+/**
+ * `strict` (the agent's own flag) rejects unknown keys and bad values; the server is lenient,
+ * apart from what Go's url.ParseQuery refuses (goQueryError; upstream refuses the Connect).
+ */
 export function parseAgentIdentifiers(text: string, options: { strict?: boolean } = {}): AgentIdentifiers {
+  const queryError = options.strict ? goQueryError(text) : null;
+  if (queryError !== null) throw new TunnelError("INVALID_OPTION", `agent identifiers: ${queryError}`);
   const params = new URLSearchParams(text);
   const out = { host: [] as string[], ipv4: [] as string[], ipv6: [] as string[], cidr: [] as string[], defaultRoute: false };
   let hasDefaultRoute = false;

@@ -11,7 +11,7 @@ import type { AddressInfo, Server as NetServer } from "node:net";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import {
-  FEATURE_CREDIT, MetadataName, TunnelError, parseAgentIdentifiers,
+  FEATURE_CREDIT, MetadataName, TunnelError, goQueryError, parseAgentIdentifiers,
 } from "../protocol/index.js";
 import { GrpcServer, GrpcStatus, bindWithMode, checkCertificatePem, removeStaleSocket, type GrpcServerCall, type TlsMaterial } from "../transport/index.js";
 import { GrpcPacketChannel, type CallEnds } from "../tunnel/index.js";
@@ -243,6 +243,9 @@ export class NodetunnelServer {
     const agentId = ids[0]!;
     const idValues = call.metadata.get(MetadataName.agentIdentifiers) ?? [];
     if (idValues.length > 1) return fail(GrpcStatus.INVALID_ARGUMENT, `expected at most one ${MetadataName.agentIdentifiers} metadata value, got ${idValues.length}`);
+    // Upstream reads it with Go's url.ParseQuery and refuses the Connect where that fails.
+    const queryError = goQueryError(idValues[0] ?? "");
+    if (queryError !== null) return fail(GrpcStatus.INVALID_ARGUMENT, `fail to parse url encoded string: ${queryError} (${MetadataName.agentIdentifiers} ${JSON.stringify(idValues[0])})`);
     const identifiers = parseAgentIdentifiers(idValues[0] ?? "");
     let credential: AgentCredential = anonymousCredential;
     if (this.options.agentTls?.ca) {

@@ -97,9 +97,21 @@ describe("checkNode", () => {
   });
 
   test("iptables-save that cannot be read is indeterminate with the reason", () => {
-    const r = checkNode(state({ iptablesSave: failed("iptables-save not found") }), opts);
-    assert.deepEqual(finding(r, "iptables").map((f) => [f.status, f.summary]), [["indeterminate", "Could not read iptables-save: iptables-save not found."]]);
+    const r = checkNode(state({ iptablesSave: failed("iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)") }), opts);
+    assert.deepEqual(finding(r, "iptables").map((f) => [f.status, f.summary]), [["indeterminate", "Could not read iptables-save: iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)."]]);
     assert.equal(r.status, "indeterminate");
+  });
+
+  test("a node without iptables (nftables only): iptables accepts, and every nft table is nftables' own, iptables-nft's names too", () => {
+    const ipFilter = "table ip filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 10250 ip saddr 10.224.0.4 drop\n\t}\n}\n";
+    const r = checkNode(state({ iptablesSave: failed("iptables-save not found"), nftRuleset: ok(ipFilter) }), opts);
+    const ipt = finding(r, "iptables");
+    assert.deepEqual(ipt.map((f) => [f.status, f.verdict]), SOURCES.map(() => ["ok", "allowed"]));
+    assert.equal(ipt[0]!.summary, "iptables-save is not installed: no iptables rules on this node.");
+    assert.deepEqual(finding(r, "nftables").map((f) => [f.status, f.effect]), [["problem", "drop"], ["ok", "accept"]]);
+    assert.equal(r.status, "problem", "an nft-only node can be judged: not indeterminate for want of iptables");
+    // With nothing of nft's either, the node is clean.
+    assert.equal(checkNode(state({ iptablesSave: failed("iptables-save not found"), nftRuleset: failed("nft not found") }), opts).status, "ok");
   });
 
   test("ufw: absent binary → no finding; another read error → indeterminate; default deny → a problem per source with an allow fix", () => {

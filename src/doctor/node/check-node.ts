@@ -109,22 +109,30 @@ function iptablesFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
   return findings;
 }
 
+/** The command is not installed (as opposed to failing): a node without iptables, nftables only. */
+const isNotInstalled = (c: Collected): boolean => !c.ok && /not found|no such file|ENOENT/i.test(c.reason);
+
 function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-save", opts: NodeOptions): CheckResult[] {
   if (opts.sources.length === 0) return [];
-  if (!dump.ok) return [unreadable("iptables", "iptables", command, dump.reason)];
-  if (!/^\*filter\b/m.test(dump.text)) {
-    // No filter table: nothing hooks INPUT for iptables, which lets everything in, as a built-in
-    // chain with policy ACCEPT and no rules would. decidedBy has iptables' shape for a policy.
+  const missing = isNotInstalled(dump);
+  if (!dump.ok && !missing) return [unreadable("iptables", "iptables", command, dump.reason)];
+  if (missing || !/^\*filter\b/m.test(dump.ok ? dump.text : "")) {
+    // No filter table (or no iptables at all): nothing hooks INPUT for iptables, which lets
+    // everything in, as a built-in chain with policy ACCEPT and no rules would. decidedBy has
+    // iptables' shape for a policy. Without iptables, nftables' tables are all the nftables
+    // finding's (hasOwnNftTables).
+    const why = missing ? `${command} is not installed` : `${command} printed no *filter table`;
     return opts.sources.map((source) => ({
       check: "iptables", id: "iptables", status: "ok",
-      summary: "iptables has no filter rules on this node.",
-      fixes: [], assumptions: [`${command} printed no *filter table: no ${command.replace("-save", "")} rule filters INPUT, so it accepts (as a policy ACCEPT would).`],
+      summary: missing ? `${command} is not installed: no iptables rules on this node.` : "iptables has no filter rules on this node.",
+      fixes: [], assumptions: [`${why}: no ${command.replace("-save", "")} rule filters INPUT, so it accepts (as a policy ACCEPT would).`],
       flow: flowOf(source, opts), verdict: "allowed", effect: "accept",
-      decidedBy: { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: `no filter rules (${command} printed no *filter table)` },
+      decidedBy: { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: `no filter rules (${why})` },
     }));
   }
+  const text = dump.ok ? dump.text : "";
   return opts.sources.map((source) => ({
-    ...checkIptables(dump.text, {
+    ...checkIptables(text, {
       source, ...(opts.nodeIp && isIPv6(opts.nodeIp) === isIPv6(source) ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT",
     }),
     id: "iptables",
@@ -220,11 +228,15 @@ function ufwFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
 // from iptables-save already (with rule numbers the fixes can use), so only other tables count here.
 const iptablesNftTable = /^table (ip|ip6) (filter|nat|mangle|raw|security) \{/;
 
-/** Whether `nft list ruleset` shows a table besides iptables-nft's (those are iptables-save's to show). */
+/**
+ * Whether `nft list ruleset` shows a table besides iptables-nft's (those are iptables-save's to
+ * show); where iptables is not installed, every table is nftables' own (`table ip filter` is a
+ * common name in hand-written rulesets too).
+ */
 function hasOwnNftTables(state: NodeState): boolean {
   if (!state.nftRuleset.ok) return false;
   const tables = state.nftRuleset.text.split("\n").filter((l) => l.startsWith("table "));
-  return tables.some((t) => !iptablesNftTable.test(t));
+  return isNotInstalled(state.iptablesSave) ? tables.length > 0 : tables.some((t) => !iptablesNftTable.test(t));
 }
 
 function nftFindings(state: NodeState, opts: NodeOptions): CheckResult[] {

@@ -77,6 +77,17 @@ test("input errors name the line and what was expected", () => {
   }
 });
 
+test("an address that is not one (300.1.1.1, a /33, a v6 /129) is an input error naming its line; real ones parse", () => {
+  const table = "Status: active\n\nTo                         Action      From\n--                         ------      ----\n";
+  for (const bad of ["300.1.1.1", "10.0.0.0/33", "fd00::/129", "10.0.0.5/33/tcp", "1:2:3"]) {
+    assert.throws(() => parseUfwStatus(`${table}10250/tcp                  ALLOW       ${bad}\n`),
+      (e: unknown) => e instanceof DoctorInputError && e.line === 5 && /is not an address or CIDR/.test(e.message), bad);
+  }
+  for (const good of ["10.224.0.0/16", "10.224.0.7", "fd00::/64", "fd00::7", "10.250.2.0/24/tcp"]) {
+    assert.doesNotThrow(() => parseUfwStatus(`${table}10250/tcp                  ALLOW       ${good}\n`), good);
+  }
+});
+
 test("an address with a protocol and no port (\"10.250.2.0/24/tcp\") keeps address and protocol apart", () => {
   // Real ufw 0.36.2 output: `ufw deny from 10.250.2.0/24 proto tcp`, `... from 10.250.0.5 to 10.9.9.9 proto udp`,
   // `... from 2001:db8::/32 proto tcp`. Found by test/doctor-ufw-kernel.test.ts.

@@ -4,6 +4,7 @@
 // "%-26s %-12s%-26s%s%s" (To, "ACTION DIR", From, attribs, comment): columns overflow instead of
 // being truncated, so an overflowing To is followed by ONE space. Rows are therefore split on
 // the action keyword, never on fixed widths or on "2+ spaces".
+import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
 
 export type UfwAction = "ALLOW" | "DENY" | "REJECT" | "LIMIT";
@@ -183,6 +184,16 @@ function parseRow(raw: string, lineNo: number, numberedHeader: boolean): UfwRule
   };
 }
 
+function isAddressOrCidr(text: string): boolean {
+  if (!text.includes("/")) return ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
+  try {
+    ipaddr.parseCIDR(text);
+    return ipaddr.IPv4.isValidFourPartDecimal(text.split("/")[0]!) || text.includes(":");
+  } catch {
+    return false;
+  }
+}
+
 function isV6(address: string | null): boolean {
   return address !== null && address.includes(":");
 }
@@ -236,6 +247,13 @@ function parseEndpoint(cell: string, lineNo: number): { endpoint: UfwEndpoint; v
       protocol = m[2]!;
       k = 1;
     }
+  }
+  // The shape matched; the value must be an address too (300.1.1.1 or a /33 is a damaged input).
+  if (address !== null && !isAddressOrCidr(address)) {
+    throw new DoctorInputError(`${JSON.stringify(address)}${address === cell.trim() ? "" : ` in ${JSON.stringify(cell)}`} is not an address or CIDR`, {
+      line: lineNo,
+      expected: "an IPv4 or IPv6 address, or a CIDR such as 10.224.0.0/16",
+    });
   }
   const remaining = tokens.slice(k);
   if (remaining.length === 1 && portSpecRe.test(remaining[0]!)) {

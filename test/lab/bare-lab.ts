@@ -1,7 +1,7 @@
 // A lab state without the lab: the plan and state file of a lab, and (when asked) its node
 // namespaces with their private ufw configuration, but no router, server, agents or routes.
 // Enough for the focused tests of the faults' logic; `labDown` removes it like a real lab.
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import type { LabCertificates } from "../../src/lab/index.js";
 import { prepareNodeEtc } from "../../src/lab/node-exec.js";
 import { planLab, type LabPlanInput } from "../../src/lab/lab-plan.js";
@@ -10,6 +10,18 @@ import { createNamespace } from "../../src/lab/lab-topology.js";
 import { createPki } from "../../src/transport/index.js";
 
 export const isRoot = process.getuid?.() === 0;
+
+/**
+ * Why a lab test cannot run here, or false: the lab needs root, iproute2, iptables, ufw (its
+ * binary and the /etc/ufw it copies into each node) and unshare. CI installs them (.ci/run).
+ */
+export function labSkip(needsRootFor: string): string | false {
+  if (!isRoot) return `needs root: ${needsRootFor}`;
+  const dirs = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+  const missing = ["ip", "iptables", "ufw", "unshare"].filter((tool) => !dirs.some((d) => existsSync(`${d}/${tool}`)));
+  if (!existsSync("/etc/ufw")) missing.push("/etc/ufw");
+  return missing.length === 0 ? false : `needs ${missing.join(", ")} (apt-get install iproute2 iptables ufw util-linux)`;
+}
 
 export async function bareLab(input: LabPlanInput & { prefix: string }, options: { nodeNamespaces?: boolean } = {}): Promise<LabState> {
   const plan = planLab(input);

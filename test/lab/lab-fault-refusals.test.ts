@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { labDown, setFault } from "../../src/lab/index.js";
 import { readState, stateDir } from "../../src/lab/lab-state.js";
-import { bareLab, isRoot } from "./bare-lab.js";
+import { bareLab, labSkip } from "./bare-lab.js";
 import { labCli } from "./lab-cli.js";
 
 const prefix = `nt-f${process.pid % 100000}`;
@@ -27,7 +27,7 @@ writeFileSync(asgNsg, JSON.stringify({
 const badNsg = join(dir, "bad.json");
 writeFileSync(badNsg, '{\n  "name": "x",\n  "securityRules": [ {bad\n}\n');
 
-describe("lab fault refusals", { skip: isRoot ? false : "needs root: the lab's state lives under /run", timeout: 60_000 }, () => {
+describe("lab fault refusals", { skip: labSkip("the lab's state lives under /run"), timeout: 60_000 }, () => {
   before(async () => {
     await labDown(prefix);
     await bareLab({ prefix, nodes: 2, agents: ["node-1"] });

@@ -9,10 +9,10 @@ import { labDown, setFault } from "../../src/lab/index.js";
 import { onNode, nodeEtc } from "../../src/lab/node-exec.js";
 import { readState, type LabState } from "../../src/lab/lab-state.js";
 import { run } from "../../src/lab/run-command.js";
-import { bareLab, isRoot } from "./bare-lab.js";
+import { bareLab, labSkip } from "./bare-lab.js";
 
 const prefix = `nt-u${process.pid % 100000}`;
-const skip = isRoot ? false : "needs root: creates a network namespace and runs ufw in it";
+const skip = labSkip("creates a network namespace and runs ufw in it");
 let state: LabState;
 
 before(async () => {

@@ -8,7 +8,7 @@ import { afterEach, describe, test } from "node:test";
 import { LAB_RANGES, labDown, labUp, ownedNamespaces, planLab } from "../../src/lab/index.js";
 import { otherLabStates, stateDir } from "../../src/lab/lab-state.js";
 import { blackholeRanges } from "../../src/lab/lab-topology.js";
-import { isRoot, labCertificates, labPids } from "./bare-lab.js";
+import { labCertificates, labPids, labSkip } from "./bare-lab.js";
 import { labCli, repo, startLabCli } from "./lab-cli.js";
 
 const base = `nt-e${process.pid % 100000}`;
@@ -30,7 +30,7 @@ async function assertNothingLeft(prefix: string): Promise<void> {
   }
 }
 
-describe("lab up failures", { skip: isRoot ? false : "needs root: the lab creates network namespaces", timeout: 120_000 }, () => {
+describe("lab up failures", { skip: labSkip("the lab creates network namespaces"), timeout: 120_000 }, () => {
   afterEach(async () => {
     for (const prefix of used.splice(0)) await labDown(prefix);
   });

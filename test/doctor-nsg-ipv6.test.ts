@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkNsg } from "../src/doctor/nsg/index.js";
+import { DoctorInputError } from "../src/doctor/input-error.js";
 
 const file = "a2-aks-nic.json";
 const destNic = { label: file, text: readFileSync(join(import.meta.dirname, "fixtures/doctor/nsg", file), "utf8") };
@@ -26,4 +27,13 @@ test("an IPv6 endpoint is [address]:port in every text of the result, and never 
     assert.doesNotMatch(text, /(?<!\[)fd00:db8:deca::5:10250/, text);
     assert.match(r.summary, /\[fd00:db8:deca::5\]:10250/);
   }
+});
+
+test("--source and --destination of different families are an input error (exit 2), not a verdict; a mapped IPv4 address is IPv4", () => {
+  assert.throws(() => checkNsg({ destNic }, { ...flow, destination: "10.224.0.5", vnets: [] }), (e: unknown) =>
+    e instanceof DoctorInputError && /--source fd00:db8:deca::7 is IPv6 and --destination 10\.224\.0\.5 is IPv4/.test(e.message));
+  const mapped = checkNsg({ destNic }, { ...flow, source: "::ffff:10.224.0.7", destination: "10.224.0.5", vnets: [] });
+  const plain = checkNsg({ destNic }, { ...flow, source: "10.224.0.7", destination: "10.224.0.5", vnets: [] });
+  assert.deepEqual(mapped.flow, plain.flow, "the flow is the IPv4 one");
+  assert.deepEqual([mapped.verdict, mapped.fixes], [plain.verdict, plain.fixes], "fix commands name 10.224.0.7, not ::ffff:10.224.0.7");
 });

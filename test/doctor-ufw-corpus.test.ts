@@ -70,3 +70,12 @@ for (const c of corpus.cases) {
     assert.ok(r.summary.length > 0 && !r.summary.includes("  "), r.summary);
   });
 }
+
+test("--source and --destination of different families are an input error, not a verdict", () => {
+  const active = "Status: active\n\nTo                         Action      From\n--                         ------      ----\n10250/tcp                  ALLOW       Anywhere\n";
+  assert.throws(() => checkUfw(active, { source: "fd00::7", destination: "10.224.0.5", port: 10250, protocol: "tcp", inInterface: "eth0" }),
+    (e: unknown) => e instanceof DoctorInputError && /is IPv6 and --destination 10\.224\.0\.5 is IPv4/.test(e.message));
+  // A mapped IPv4 source meets ufw's IPv4 rules, as the kernel's IPv4 stack sees it.
+  const v4Only = "Status: active\n\nTo                         Action      From\n--                         ------      ----\n10250/tcp                  DENY        10.224.0.7\n";
+  assert.equal(checkUfw(v4Only, { source: "::ffff:10.224.0.7", destination: "10.224.0.5", port: 10250, protocol: "tcp", inInterface: "eth0" }).verdict, "blocked");
+});

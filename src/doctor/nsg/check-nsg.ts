@@ -2,6 +2,7 @@
 // the four attachments (doctor-cli.md `nsg`; troubleshooting.md §2).
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
+import { checkFlowFamilies, unmapped } from "../flow-family.js";
 import type { CheckResult, Fix } from "../report/check-result.js";
 import { undecidedFirst, type UndecidedRule } from "../report/undecided-first.js";
 import { evaluateNsgPath, pathOrder } from "./evaluate-nsg-path.js";
@@ -95,10 +96,12 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
   for (const [flag, ip] of [["--source", opts.source], ["--destination", opts.destination]] as const) {
     if (!ipaddr.isValid(ip)) throw new DoctorInputError(`${flag} ${ip}: not an IP address`, { expected: "an IPv4 or IPv6 address" });
   }
+  checkFlowFamilies(opts.source, opts.destination);
   const nsgs = parseAll(inputs);
   const ctx = addressContext(opts);
+  // A mapped address (::ffff:10.224.0.7) is its IPv4 address: NSG prefixes and the fix's too.
   const flow: NsgFlow = {
-    protocol: opts.protocol, source: opts.source, destination: opts.destination, port: opts.port,
+    protocol: opts.protocol, source: unmapped(opts.source), destination: unmapped(opts.destination), port: opts.port,
     ...(opts.sourcePort === undefined ? {} : { sourcePort: opts.sourcePort }),
   };
   const flowText = describeFlow(flow);

@@ -3,6 +3,7 @@
 import type { CheckResult } from "../report/check-result.js";
 import { undecidedFirst } from "../report/undecided-first.js";
 import { DoctorInputError } from "../input-error.js";
+import { checkFlowFamilies, unmapped } from "../flow-family.js";
 import type { UfwEvaluation, UfwFlow } from "./evaluate-ufw.js";
 import { evaluateUfw, parseAddress } from "./evaluate-ufw.js";
 import { fixUfw } from "./fix-ufw.js";
@@ -27,10 +28,12 @@ export function checkUfw(text: string, opts: CheckUfwOptions): CheckResult {
       throw new DoctorInputError(`${flag} ${JSON.stringify(value)} is not an IP address`, { expected: "an IPv4 or IPv6 address", cause });
     }
   }
+  checkFlowFamilies(opts.source, opts.destination);
   const status = parseUfwStatus(text);
+  // A mapped address (::ffff:10.224.0.7) is its IPv4 address: ufw's IPv4 rules decide it.
   const flow: UfwFlow = {
-    source: opts.source,
-    destination: opts.destination ?? null,
+    source: unmapped(opts.source),
+    destination: opts.destination === undefined ? null : unmapped(opts.destination),
     port: opts.port,
     protocol: opts.protocol,
     inInterface: opts.inInterface,

@@ -28,7 +28,7 @@ interface Case {
 
 const dir = join(import.meta.dirname, "fixtures/doctor/snat");
 const cases = JSON.parse(readFileSync(join(dir, "cases.json"), "utf8")) as Case[];
-const fields = ["portsPerNode", "capacityNodes", "requiredPorts", "availablePorts", "nextBoundary", "excludedConnections"];
+const fields = ["portsPerNode", "capacityNodes", "defaultPoolLimit", "requiredPorts", "availablePorts", "nextBoundary", "excludedConnections"];
 
 for (const c of cases) {
   test(`snat corpus: ${c.name}`, () => {

@@ -126,7 +126,7 @@ export function checkSnat(opts: SnatOptions): CheckResult {
   const ports = a.portsPerNode === null ? "no default allocation" : `${a.portsPerNode.toLocaleString("en-US")} ports per node`;
   const okSummary = a.mode === "nat-gateway"
     ? `NAT gateway with ${Math.min(opts.outboundIps, 16)} IP(s): ${a.availablePorts.toLocaleString("en-US")} SNAT ports shared by ${opts.nodes} nodes (about ${ports}); nothing wrong found.`
-    : `${ports} × ${opts.nodes} nodes + ${opts.maxSurge} surge = ${a.requiredPorts?.toLocaleString("en-US")} of ${a.availablePorts.toLocaleString("en-US")} ports; up to ${a.capacityNodes} nodes fit. Nothing wrong found.`;
+    : `${ports} × ${opts.nodes} nodes + ${opts.maxSurge} surge = ${a.requiredPorts?.toLocaleString("en-US")} of ${a.availablePorts.toLocaleString("en-US")} ports; up to ${Math.min(a.capacityNodes ?? Infinity, a.defaultPoolLimit ?? Infinity)} nodes fit. Nothing wrong found.`;
   return {
     check: "snat",
     status,
@@ -136,6 +136,7 @@ export function checkSnat(opts: SnatOptions): CheckResult {
     mode: a.mode,
     portsPerNode: a.portsPerNode,
     capacityNodes: a.capacityNodes,
+    ...(a.defaultPoolLimit === null ? {} : { defaultPoolLimit: a.defaultPoolLimit }),
     requiredPorts: a.requiredPorts,
     availablePorts: a.availablePorts,
     nextBoundary: a.nextBoundary,

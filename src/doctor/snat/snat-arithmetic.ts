@@ -26,7 +26,10 @@ export interface Finding {
 export interface SnatArithmetic {
   readonly mode: "default" | "explicit" | "nat-gateway";
   readonly portsPerNode: number | null;
+  /** The contract's floor(64,000 × IPs / portsPerNode); null without a per-node allocation. */
   readonly capacityNodes: number | null;
+  /** The largest pool the default allocation table covers (1,000); null off the default table. */
+  readonly defaultPoolLimit: number | null;
   readonly requiredPorts: number | null;
   readonly availablePorts: number;
   readonly nextBoundary: number | null;
@@ -56,6 +59,7 @@ function natGateway(input: SnatInput): SnatArithmetic {
     // Ports are shared dynamically by every VM in the subnet; this is the even share (§5.6).
     portsPerNode: Math.floor(available / Math.max(1, input.nodes)),
     capacityNodes: null,
+    defaultPoolLimit: null,
     requiredPorts: null,
     availablePorts: available,
     nextBoundary: null,
@@ -76,7 +80,7 @@ function explicit(input: SnatInput, ports: number): SnatArithmetic {
       text: `${fmt(ports)} ports per node is not a valid allocation (a multiple of 8 within 0-64,000): Azure rejects it with ${invalidPortsError}.`,
       fix: { description: "Use a multiple of 8 that fits nodes + surge", command: updatePorts(portsThatFit(input.nodes + input.maxSurge, input.outboundIps)) },
     });
-    return { mode: "explicit", portsPerNode: ports, capacityNodes: null, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions: [] };
+    return { mode: "explicit", portsPerNode: ports, capacityNodes: null, defaultPoolLimit: null, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions: [] };
   }
   const capacity = Math.floor(available / ports);
   const withSurge = input.nodes + input.maxSurge;
@@ -100,7 +104,7 @@ function explicit(input: SnatInput, ports: number): SnatArithmetic {
       fix: { description: `Add outbound IPs so ${need} nodes fit at ${fmt(ports)} ports`, command: updateIps(ipsFor(need)) },
     });
   }
-  return { mode: "explicit", portsPerNode: ports, capacityNodes: capacity, requiredPorts: required, availablePorts: available, nextBoundary: null, findings, assumptions: [] };
+  return { mode: "explicit", portsPerNode: ports, capacityNodes: capacity, defaultPoolLimit: null, requiredPorts: required, availablePorts: available, nextBoundary: null, findings, assumptions: [] };
 }
 
 function byDefault(input: SnatInput): SnatArithmetic {
@@ -116,15 +120,16 @@ function byDefault(input: SnatInput): SnatArithmetic {
       text: `The default SNAT allocation covers pools up to ${fmt(maxDefaultPoolSize)} instances; ${input.nodes} nodes need an explicit --load-balancer-outbound-ports.`,
       fix: { description: "Allocate ports explicitly", command: updatePorts(portsThatFit(input.nodes + input.maxSurge, input.outboundIps)) },
     });
-    return { mode: "default", portsPerNode: null, capacityNodes: maxDefaultPoolSize, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions };
+    return { mode: "default", portsPerNode: null, capacityNodes: null, defaultPoolLimit: maxDefaultPoolSize, requiredPorts: null, availablePorts: available, nextBoundary: null, findings, assumptions };
   }
   // Pools past `last` get less, or (past 1,000) no default allocation at all.
   const last = lastPoolSizeAt(input.nodes)!;
-  // The contract's floor(64,000 × IPs / ports), but never past the end of the §5.2 table: a pool of
-  // more than 1,000 has no default allocation, however many ports the IPs would give (with 32
-  // ports on one IP the formula alone says 2,000). Every row of the table fits on one IP (at most
-  // 51,200 ports), so below the cap, going past capacity means crossing a boundary (ports halve).
-  const capacity = Math.min(Math.floor(available / ports), maxDefaultPoolSize);
+  // The contract's floor(64,000 × IPs / ports). The default table ends at 1,000 (defaultPoolLimit):
+  // a pool of more than 1,000 has no default allocation, however many ports the IPs would give
+  // (with 32 ports on one IP the formula says 2,000), and the findings below judge that limit.
+  // Every row of the table fits on one IP (at most 51,200 ports), so below it, going past
+  // capacity means crossing a boundary (ports halve).
+  const capacity = Math.floor(available / ports);
   const withSurge = input.nodes + input.maxSurge;
   const explicitFix = (target: number) => ({
     description: `Allocate ports explicitly so they do not halve as the pool grows (${fmt(portsThatFit(target, input.outboundIps))} per node fits ${target} nodes on ${input.outboundIps} IP${input.outboundIps > 1 ? "s" : ""})`,
@@ -169,7 +174,7 @@ function byDefault(input: SnatInput): SnatArithmetic {
       fix: explicitFix(input.maxNodes !== undefined ? input.maxNodes + input.maxSurge : withSurge),
     });
   }
-  return { mode: "default", portsPerNode: ports, capacityNodes: capacity, requiredPorts: withSurge * ports, availablePorts: available, nextBoundary: nextBoundary(input.nodes), findings, assumptions };
+  return { mode: "default", portsPerNode: ports, capacityNodes: capacity, defaultPoolLimit: maxDefaultPoolSize, requiredPorts: withSurge * ports, availablePorts: available, nextBoundary: nextBoundary(input.nodes), findings, assumptions };
 }
 
 export function computeSnat(input: SnatInput): SnatArithmetic {

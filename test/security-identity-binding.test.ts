@@ -132,6 +132,16 @@ describe("binding to the client certificate (default: on for certificates with S
 });
 
 describe("two agents claiming one node identity", () => {
+  it("an agent that takes another's agent id first, with its own address, does not take that node's traffic", async (t) => {
+    // node-7's credential, node-1's agent id (not bound by default), node-7's own address: accepted.
+    // node-1 then (re)connects: its address routes to it, not to the stream that held the id first.
+    const { server, connect } = await startServer(t);
+    accepted(await connect(node7, "node-1", "ipv4=10.224.0.7"));
+    accepted(await connect(node1, "node-1", "ipv4=10.224.0.5"));
+    assert.equal(server.proxy.registry.pick("10.224.0.5:10250")?.agent.authenticatedAs, "mtls:node-1");
+    assert.equal(server.proxy.registry.pick("10.224.0.7:10250")?.agent.authenticatedAs, "mtls:node-7");
+  });
+
   it("same agent id twice (a reconnect): both streams kept, the oldest used", async (t) => {
     const { server, connect } = await startServer(t);
     const first = accepted(await connect(node1, "node-1", "ipv4=10.224.0.5"));

@@ -85,18 +85,33 @@ describe("AgentRegistry", () => {
     assert.equal(r.pick("10.0.0.3:10250")?.agent, older, "all drain: the oldest stream");
   });
 
-  it("stops routing a host to an agent whose stream in use no longer claims it", () => {
+  it("routes each host to the streams that claim it, whichever stream of the agent id is in use", () => {
     const r = new AgentRegistry(["destHost", "defaultRoute"]);
     const old = agent("n", { ipv4: ["10.0.0.4"], defaultRoute: true });
     const renamed = agent("n", { ipv4: ["10.0.0.5"] });
     r.add(old);
     r.add(renamed);
+    assert.equal(r.pick("10.0.0.5:10250")?.agent, renamed, "the newer stream's own address, while the older is in use");
     old.isDraining = true;
     r.drained(old);
-    assert.equal(r.pick("10.0.0.4:10250"), undefined);
+    assert.equal(r.pick("10.0.0.4:10250")?.agent, old, "a draining stream still serves what only it claims");
     assert.equal(r.pick("10.0.0.5:10250")?.agent, renamed);
     assert.equal(r.countFor("defaultRoute"), 0);
     assert.equal(r.countFor("destHost"), 1);
+    r.remove(old);
+    assert.equal(r.pick("10.0.0.4:10250"), undefined);
+  });
+
+  it("a stream that joins another agent's id first does not take that agent's address away (found by an ops audit)", () => {
+    // An agent with another node's credential announces its own address under node-a's id, before
+    // node-a (re)connects: node-a's own address must still route to node-a.
+    const r = new AgentRegistry(["destHost"]);
+    const impostor = agent("node-a", { ipv4: ["127.0.1.2"] });
+    const real = agent("node-a", { ipv4: ["127.0.1.1"] });
+    r.add(impostor);
+    r.add(real);
+    assert.equal(r.pick("127.0.1.1:10250")?.agent, real);
+    assert.equal(r.pick("127.0.1.2:10250")?.agent, impostor);
   });
 
   // The indexes against the rule they implement, written as a scan of every agent (the registry's
@@ -110,13 +125,18 @@ describe("AgentRegistry", () => {
       return seed % n;
     };
     const preferred = (streams: readonly Stream[]) => streams.find((s) => !s.isDraining) ?? streams[0]!;
-    const scan = (live: Map<string, Stream[]>, strategy: "default" | "defaultRoute" | "destHost", host?: string): Stream[] =>
-      [...live.values()].map(preferred).filter((s) => {
-        if (strategy === "default") return true;
-        if (strategy === "defaultRoute") return s.identifiers.defaultRoute;
-        const ids = hostIdentities(s.identifiers).map((h) => h.toLowerCase());
-        return host === undefined ? ids.length > 0 : ids.includes(host.toLowerCase());
-      });
+    const claims = (s: Stream, host?: string) => {
+      const ids = hostIdentities(s.identifiers).map((h) => h.toLowerCase());
+      return host === undefined ? ids.length > 0 : ids.includes(host.toLowerCase());
+    };
+    // default and defaultRoute: each agent id's preferred stream. destHost: every stream that claims
+    // the host (upstream's per-identifier lists); its count is the agent ids with such a stream.
+    const scan = (live: Map<string, Stream[]>, strategy: "default" | "defaultRoute" | "destHost", host?: string): Stream[] => {
+      if (strategy === "default") return [...live.values()].map(preferred);
+      if (strategy === "defaultRoute") return [...live.values()].map(preferred).filter((s) => s.identifiers.defaultRoute);
+      if (host === undefined) return [...live.values()].filter((ss) => ss.some((s) => claims(s))).map((ss) => ss.find((s) => claims(s))!);
+      return [...live.values()].flat().filter((s) => claims(s, host));
+    };
     const registries = {
       default: new AgentRegistry<Stream>(["default"]),
       defaultRoute: new AgentRegistry<Stream>(["defaultRoute"]),

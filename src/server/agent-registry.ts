@@ -1,12 +1,16 @@
 // The connected agents and how a dial picks one (shared/spec/konnectivity.md §2.2): strategies
 // are tried in flag order; "not found" falls through to the next. An agent may have several
-// streams (reconnects); the oldest is used, as upstream does. Draining agents are avoided
-// unless every candidate is draining.
+// streams (reconnects); for `default` and `defaultRoute` the oldest is used, as upstream does.
+// `destHost` indexes every stream by its own identifiers, as upstream's per-identifier backend
+// lists do: a stream that joins an agent id already held does not hide the hosts the holder's
+// other streams claim (before, a second stream under an id whose oldest stream claimed other
+// addresses left them unrouted: "No agent available" for a node whose agent was connected).
+// Draining streams are avoided unless every candidate is draining.
 //
-// Each agent's route (the stream dials use and the hosts it serves) is kept indexed by strategy and
-// by host, and updated when one of its streams comes, goes or drains, so a dial and the backend
-// gauges cost the same with 5 agents as with 5,000 (a scan of every agent per dial took 0.33 ms
-// with 5,000 agents, and a reconnect storm of N agents cost N² for the gauges).
+// The routes are kept indexed by strategy and by host, and updated when a stream comes, goes or
+// drains, so a dial and the backend gauges cost the same with 5 agents as with 5,000 (a scan of
+// every agent per dial took 0.33 ms with 5,000 agents, and a reconnect storm of N agents cost N²
+// for the gauges).
 import { hostIdentities, splitHostPort, type AgentIdentifiers } from "../protocol/index.js";
 import type { ProxyStrategy } from "./server-options.js";
 
@@ -16,13 +20,13 @@ export interface RegisteredAgent {
   readonly isDraining: boolean;
 }
 
-/** The stream an agent's dials go to, and what that stream's identifiers route to it. */
+/** The stream an agent's default and defaultRoute dials go to. */
 interface Route<A> {
   readonly stream: A;
-  /** Host identities (ipv4, ipv6, host), lower-cased, without repeats. */
-  readonly hosts: readonly string[];
-  readonly defaultRoute: boolean;
 }
+
+/** A stream's host identities (ipv4, ipv6, host), lower-cased, without repeats. */
+const hostsOf = (stream: RegisteredAgent): string[] => [...new Set(hostIdentities(stream.identifiers).map((h) => h.toLowerCase()))];
 
 /** Agents in an array for a random start, with each one's place for removal in O(1). */
 class RandomPickList<A extends RegisteredAgent> {
@@ -72,9 +76,10 @@ export class AgentRegistry<A extends RegisteredAgent> {
   private readonly routes = new Map<string, Route<A>>();
   private readonly everyAgent = new RandomPickList<A>();
   private readonly defaultRouteAgents = new RandomPickList<A>();
-  /** Lower-cased host identity → the agents serving it, in the order they came. */
-  private readonly byHost = new Map<string, Map<string, A>>();
-  private agentsWithHosts = 0;
+  /** Lower-cased host identity → the streams claiming it, in the order they came. */
+  private readonly byHost = new Map<string, Set<A>>();
+  /** Agent id → how many of its streams claim a host (an agent counts for destHost while one does). */
+  private readonly streamsWithHosts = new Map<string, number>();
 
   constructor(private readonly strategies: readonly ProxyStrategy[]) {}
 
@@ -83,15 +88,34 @@ export class AgentRegistry<A extends RegisteredAgent> {
     if (list) list.push(agent);
     else this.byId.set(agent.agentId, [agent]);
     this.refresh(agent.agentId);
+    const hosts = hostsOf(agent);
+    if (hosts.length === 0) return;
+    for (const h of hosts) {
+      let streams = this.byHost.get(h);
+      if (streams === undefined) this.byHost.set(h, (streams = new Set()));
+      streams.add(agent);
+    }
+    this.streamsWithHosts.set(agent.agentId, (this.streamsWithHosts.get(agent.agentId) ?? 0) + 1);
   }
 
   remove(agent: A): void {
     const list = this.byId.get(agent.agentId);
     if (!list) return;
     const i = list.indexOf(agent);
-    if (i >= 0) list.splice(i, 1);
+    if (i < 0) return;
+    list.splice(i, 1);
     if (list.length === 0) this.byId.delete(agent.agentId);
     this.refresh(agent.agentId);
+    const hosts = hostsOf(agent);
+    if (hosts.length === 0) return;
+    for (const h of hosts) {
+      const streams = this.byHost.get(h);
+      streams?.delete(agent);
+      if (streams?.size === 0) this.byHost.delete(h);
+    }
+    const n = this.streamsWithHosts.get(agent.agentId)! - 1;
+    if (n === 0) this.streamsWithHosts.delete(agent.agentId);
+    else this.streamsWithHosts.set(agent.agentId, n);
   }
 
   /** A stream of this agent began to drain: its dials may move to the agent's other stream. */
@@ -134,7 +158,7 @@ export class AgentRegistry<A extends RegisteredAgent> {
       case "defaultRoute":
         return this.defaultRouteAgents.size;
       case "destHost":
-        return this.agentsWithHosts;
+        return this.streamsWithHosts.size;
     }
   }
 
@@ -146,11 +170,11 @@ export class AgentRegistry<A extends RegisteredAgent> {
         return this.defaultRouteAgents.pick();
       case "destHost": {
         const host = (splitHostPort(address)?.host ?? address).toLowerCase();
-        const agents = this.byHost.get(host);
-        if (agents === undefined) return undefined;
-        // The first agent that came for this host and is not draining; if all drain, the first.
+        const streams = this.byHost.get(host);
+        if (streams === undefined) return undefined;
+        // The first stream that came for this host and is not draining; if all drain, the first.
         let first: A | undefined;
-        for (const a of agents.values()) {
+        for (const a of streams) {
           if (!a.isDraining) return a;
           first ??= a;
         }
@@ -159,7 +183,7 @@ export class AgentRegistry<A extends RegisteredAgent> {
     }
   }
 
-  /** Brings the agent's route and the indexes up to date with its streams. */
+  /** Brings the agent's default and defaultRoute entries up to date with its streams. */
   private refresh(agentId: string): void {
     const streams = this.byId.get(agentId);
     const old = this.routes.get(agentId);
@@ -168,35 +192,14 @@ export class AgentRegistry<A extends RegisteredAgent> {
       this.routes.delete(agentId);
       this.everyAgent.delete(agentId);
       this.defaultRouteAgents.delete(agentId);
-      this.unindexHosts(agentId, old.hosts, []);
-      if (old.hosts.length > 0) this.agentsWithHosts--;
       return;
     }
     // Prefer the oldest stream that is not draining.
     const stream = streams.find((s) => !s.isDraining) ?? streams[0]!;
     if (old?.stream === stream) return;
-    const ids = stream.identifiers;
-    const hosts = [...new Set(hostIdentities(ids).map((h) => h.toLowerCase()))];
-    this.routes.set(agentId, { stream, hosts, defaultRoute: ids.defaultRoute });
+    this.routes.set(agentId, { stream });
     this.everyAgent.set(agentId, stream);
-    if (ids.defaultRoute) this.defaultRouteAgents.set(agentId, stream);
+    if (stream.identifiers.defaultRoute) this.defaultRouteAgents.set(agentId, stream);
     else this.defaultRouteAgents.delete(agentId);
-    this.unindexHosts(agentId, old?.hosts ?? [], hosts);
-    for (const h of hosts) {
-      let agents = this.byHost.get(h);
-      if (agents === undefined) this.byHost.set(h, (agents = new Map()));
-      agents.set(agentId, stream); // an agent already there keeps its place
-    }
-    this.agentsWithHosts += (hosts.length > 0 ? 1 : 0) - ((old?.hosts.length ?? 0) > 0 ? 1 : 0);
-  }
-
-  /** Takes the agent off the hosts it no longer serves. */
-  private unindexHosts(agentId: string, before: readonly string[], after: readonly string[]): void {
-    for (const h of before) {
-      if (after.includes(h)) continue;
-      const agents = this.byHost.get(h);
-      agents?.delete(agentId);
-      if (agents?.size === 0) this.byHost.delete(h);
-    }
   }
 }

@@ -177,9 +177,16 @@ export class ProxyServer {
       channel.destroy(new TunnelError("CLOSED", "server is shutting down"));
       return agent;
     }
+    // One agent id under two credentials is not a reconnect: a second agent took the id (a copied
+    // manifest, or an agent claiming another's). destHost still routes each address to the stream
+    // that claims it; an operator should know (--identity-binding=strict binds the id).
+    const others = this.registry.streamsOf(agent.agentId).filter((s) => s.authenticatedAs !== info.authenticatedAs).map((s) => s.authenticatedAs);
     this.registry.add(agent);
     this.updateBackendMetrics();
     log.info({ identifiers: info.identifiers, peer: info.peerAddress, credit: info.credit, authenticatedAs: info.authenticatedAs }, "agent connected");
+    if (others.length > 0) {
+      log.warn({ authenticatedAs: info.authenticatedAs, alsoHeldBy: [...new Set(others)] }, "agent id already held by another credential: two agents share it (--identity-binding=strict binds agent ids to credentials)");
+    }
     return agent;
   }
 

@@ -199,6 +199,22 @@ for (const credit of [true, false]) {
         assert.ok(ms < 4000, `closed after ${ms.toFixed(0)} ms`);
         stalled.destroy();
       });
+
+      it("five readers that stall together are closed about a second after they stalled, not one a second after another", async () => {
+        // Each reaches the cap only once the one before it stops holding the agent stream; a reader
+        // that has read nothing for a second by then is closed without a hold of its own (before,
+        // five stalled readers held the stream for five seconds, one after another: an ops audit).
+        const before = await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total");
+        const started = performance.now();
+        const stalled = await Promise.all([1, 2, 3, 4, 5].map(() => connectThrough(port, dest.source))); // never read
+        while (await counterOf(serverRegistry, "nodetunnel_server_slow_consumer_closes_total") < before + 5) {
+          assert.ok(performance.now() - started < 15_000, "five stalled readers were closed within 15 s");
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const ms = performance.now() - started;
+        assert.ok(ms < 4000, `all five closed after ${ms.toFixed(0)} ms (one a second after another would be 5 s and more)`);
+        for (const s of stalled) s.destroy();
+      });
     }
 
     it("a frontend that reads slower than the node gets every byte: its peer is slowed down, not the connection closed", async () => {

@@ -116,6 +116,30 @@ describe("a reader past the slow-consumer cap, without credit", () => {
     assert.match(closeError(s.received) ?? "", /and did not catch up within 300 ms$/);
   });
 
+  it("is closed at once, without holding the stream, when it has already read nothing for a second (stalled readers cost a second together, not one each)", async (t) => {
+    const s = setUp();
+    t.after(s.close);
+    s.conn.peerData(new Uint8Array(cap / 2));
+    await sleep(1100); // it takes nothing meanwhile (another stalled reader held the stream, say)
+    s.conn.peerData(new Uint8Array(cap / 2 + 1));
+    assert.equal(s.endpoint.destroyed, true);
+    assert.equal(s.holds.taken, 0);
+    await sleep(10);
+    assert.match(closeError(s.received) ?? "", /^slow consumer: the reader fell \d+ bytes behind and read nothing for 1\d{3} ms$/);
+  });
+
+  it("is held as before when it took something within the last second", async (t) => {
+    const s = setUp();
+    t.after(s.close);
+    s.conn.peerData(new Uint8Array(cap / 2));
+    await sleep(600);
+    s.endpoint.flush(64 * KiB);
+    await sleep(600);
+    s.conn.peerData(new Uint8Array(cap / 2 + 64 * KiB + 1));
+    assert.equal(s.endpoint.destroyed, false);
+    assert.equal(s.holds.taken, 1);
+  });
+
   it("is closed at once when holding is off (grace 0)", (t) => {
     const s = setUp({ slowConsumerGraceMs: 0 });
     t.after(s.close);

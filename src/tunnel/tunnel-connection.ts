@@ -112,6 +112,14 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner, BudgetMem
   private accountedBytes = 0;
   private closeTimer: NodeJS.Timeout | undefined;
   private hold: StreamHold | undefined;
+  /**
+   * Without credit: when the reader last kept up (nothing buffered) or took something, and what it
+   * had taken then. A reader past the cap that has taken nothing for HOLD_STALL_MS already is
+   * closed without holding the shared stream: otherwise N stalled readers, each reaching the cap
+   * only after the one before was closed, would hold it a second each, one after another.
+   */
+  private progressAt = performance.now();
+  private progressDelivered = 0;
 
   constructor(private readonly o: TunnelConnectionOptions) {
     this.connectID = o.connectID;
@@ -147,6 +155,7 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner, BudgetMem
   /** DATA from the peer. */
   peerData(data: Uint8Array): void {
     if (this.state !== "open") return; // closing: our local end is gone, nobody reads it
+    if (!this.o.credit) this.noteProgress();
     this.bytesFromPeer += data.length;
     this.o.counters?.bytesFromPeer(data.length);
     const timed = this.o.counters?.endpointWritten;
@@ -248,13 +257,23 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner, BudgetMem
     if (this.hold) return;
     const { slowConsumerGraceMs } = this.o.flow;
     if (this.o.credit || !this.o.holdStream || slowConsumerGraceMs <= 0) return this.slowConsumer("");
+    const stalledMs = performance.now() - this.progressAt;
+    if (stalledMs >= Math.min(HOLD_STALL_MS, slowConsumerGraceMs)) return this.slowConsumer(` and read nothing for ${Math.round(stalledMs)} ms`);
     this.o.counters?.streamHeld?.();
     this.o.log.debug({ connectID: String(this.connectID), bufferedBytes: this.o.endpoint.writableLength }, "a reader fell behind the cap: pausing the shared stream for it");
     const timer = setInterval(() => this.checkHold(), HOLD_CHECK_MS);
     timer.unref();
     const now = performance.now();
     const delivered = this.deliveredBytes;
-    this.hold = { release: this.o.holdStream(), since: now, timer, startDeliveredBytes: delivered, deliveredBytes: delivered, progressAt: now };
+    // Stalled time counts from the reader's last progress, not from the hold.
+    this.hold = { release: this.o.holdStream(), since: now, timer, startDeliveredBytes: delivered, deliveredBytes: delivered, progressAt: this.progressAt };
+  }
+
+  private noteProgress(): void {
+    const delivered = this.deliveredBytes;
+    if (delivered === this.progressDelivered && this.o.endpoint.writableLength > 0) return;
+    this.progressDelivered = delivered;
+    this.progressAt = performance.now();
   }
 
   // The hold ends once the writer has passed on half the cap since it began (or is down to half

@@ -4,7 +4,6 @@
 // side gets a FIN or RST; each must find out from its own unanswered PING within keepalive time +
 // timeout, release what belonged to the stream, and the agent must reconnect on its own.
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import net from "node:net";
 import { describe, it } from "node:test";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
@@ -73,7 +72,9 @@ describe("keepalive over a path that freezes", () => {
     const agentSessionAt = agent.status().servers[0]!.connectedAt;
     const socket = await openEcho(stack, dest.address);
     t.after(() => socket.destroy());
-    const frontendClosed = once(socket, "close");
+    let frontendError: NodeJS.ErrnoException | undefined;
+    socket.on("error", (e) => (frontendError = e));
+    const frontendClosed = new Promise((resolve) => socket.once("close", resolve)); // once() would reject on the error
     // Idle pings are answered while the path works: nothing is dropped over several periods.
     await sleep(KEEPALIVE_TIME_MS * 4);
     assert.equal(serverStream.isClosed, false);
@@ -97,6 +98,7 @@ describe("keepalive over a path that freezes", () => {
 
     // What the dead stream carried is released on both sides.
     await within(frontendClosed, "the frontend connection on the dead stream to close", 1000);
+    assert.equal(frontendError?.code, "ECONNRESET", "cut short by the dead stream: a reset, not a clean end");
     await waitFor(() => dest.open === 0, "the agent to close the destination socket", 1000);
     await stack.settled(1000);
 

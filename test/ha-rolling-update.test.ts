@@ -4,7 +4,6 @@
 // server shutting down gracefully stops taking dials and lets its connections finish within its
 // deadline.
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import net from "node:net";
 import { describe, it } from "node:test";
 import { dialResponse } from "../src/protocol/index.js";
@@ -70,12 +69,16 @@ describe("rolling update: agent DRAIN", () => {
     const agent = await stack.startAgent("deadline-agent", "ipv4=127.0.4.3", { drainTimeoutMs: 400 });
     const held = await open(stack, dest);
     t.after(() => held.destroy());
-    const closed = once(held, "close");
+    // Cut at the deadline: a reset (an error), not a clean end; once() would reject on it.
+    const closed = new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      let error: NodeJS.ErrnoException | undefined;
+      held.on("error", (e) => (error = e)).once("close", () => resolve(error));
+    });
     const started = Date.now();
     await within(agent.drain(), "drain() to give up at its deadline", 3000);
     const tookMs = Date.now() - started;
     assert.ok(tookMs >= 400 && tookMs < 1500, `drain took ${tookMs} ms with a 400 ms deadline`);
-    await within(closed, "the frontend socket to be closed", 2000);
+    assert.equal((await within(closed, "the frontend socket to be closed", 2000))?.code, "ECONNRESET");
     await stack.settled();
     await waitFor(() => dest.open === 0, "the destination socket to be closed");
     assert.equal(agent.status().state, "stopped");
@@ -190,12 +193,16 @@ describe("rolling update: server graceful shutdown", () => {
     await stack.startAgent("gs-agent-2", "ipv4=127.0.4.5");
     const held = await open(stack, dest);
     t.after(() => held.destroy());
-    const closed = once(held, "close");
+    // Cut at the deadline: a reset (an error), not a clean end; once() would reject on it.
+    const closed = new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      let error: NodeJS.ErrnoException | undefined;
+      held.on("error", (e) => (error = e)).once("close", () => resolve(error));
+    });
     const started = Date.now();
     await within(stack.server.close(400), "close() to give up at its deadline", 3000);
     const tookMs = Date.now() - started;
     assert.ok(tookMs >= 350 && tookMs < 1500, `close took ${tookMs} ms with a 400 ms deadline`);
-    await within(closed, "the frontend socket to be closed", 2000);
+    assert.equal((await within(closed, "the frontend socket to be closed", 2000))?.code, "ECONNRESET");
     await waitFor(() => dest.open === 0, "the destination socket to be closed by the agent");
   });
 });

@@ -3,6 +3,9 @@ import net from "node:net";
 import { it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SOCKET_BATCH_BYTES, SocketEndpoint } from "./endpoint.js";
 
 setFlagsFromString("--expose-gc");
@@ -124,4 +127,35 @@ it("end() writes out the backlog before closing", async (t) => {
   const all = Buffer.concat(received);
   assert.equal(all.length, total);
   assert.ok(all.equals(pattern(0, total)), "in order");
+});
+
+it("an abnormal end (destroy with an error) resets a TCP peer; a plain destroy ends it; a Unix socket just closes", async () => {
+  const outcome = (client: net.Socket) => new Promise<string>((resolve) => {
+    client.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    client.on("end", () => resolve("end"));
+    client.resume();
+  });
+  for (const [err, expected] of [[new Error("agent gone"), "ECONNRESET"], [undefined, "end"]] as const) {
+    const pair = await socketPair();
+    const endpoint = new SocketEndpoint(pair.server);
+    endpoint.start({ localData: () => {}, localEnd: () => {}, localDrain: () => {} });
+    const seen = outcome(pair.client);
+    endpoint.destroy(err);
+    assert.equal(await seen, expected);
+    pair.client.destroy();
+    pair.close();
+  }
+  const dir = mkdtempSync(join(tmpdir(), "endpoint-"));
+  const listener = net.createServer();
+  await new Promise<void>((resolve) => listener.listen(join(dir, "s"), resolve));
+  const accepted = new Promise<net.Socket>((resolve) => listener.once("connection", resolve));
+  const client = net.connect(join(dir, "s"));
+  const endpoint = new SocketEndpoint(await accepted);
+  endpoint.start({ localData: () => {}, localEnd: () => {}, localDrain: () => {} });
+  const seen = outcome(client);
+  endpoint.destroy(new Error("agent gone"));
+  assert.equal(await seen, "end");
+  client.destroy();
+  listener.close();
+  rmSync(dir, { recursive: true, force: true });
 });

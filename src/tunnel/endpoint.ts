@@ -22,7 +22,7 @@ export interface Endpoint {
   resume(): void;
   /** Closes after flushing what was written (the peer closed; `peerError` is its close's error text, if any). */
   end(peerError?: string): void;
-  /** Closes now, dropping buffered bytes. */
+  /** Closes now, dropping buffered bytes; `err` (an abnormal end) is told to the local side where it can be. */
   destroy(err?: Error): void;
 }
 
@@ -185,6 +185,18 @@ export class SocketEndpoint implements Endpoint {
     clearTimeout(this.flushTimer);
     this.backlog = undefined;
     this.backlogBytes = 0;
+    if (err !== undefined && !this.socket.destroyed) {
+      // An abnormal end (the agent went away, a slow consumer, a shutdown deadline): a TCP peer
+      // gets a reset, so a download cut short reads as an error, not as a complete one. A TLS or
+      // Unix socket cannot send one (Node throws for them): it closes (a TLS peer then sees the
+      // end without close_notify).
+      try {
+        this.socket.resetAndDestroy();
+        return;
+      } catch {
+        // not a plain TCP socket
+      }
+    }
     this.socket.destroy(err);
   }
 }

@@ -18,6 +18,7 @@ const cap = 1024 * KiB;
 class FakeEndpoint implements Endpoint {
   buffered = 0;
   destroyed = false;
+  destroyedWith: Error | undefined;
   handlers: EndpointHandlers | undefined;
   start(h: EndpointHandlers): void {
     this.handlers = h;
@@ -36,8 +37,9 @@ class FakeEndpoint implements Endpoint {
   pause(): void {}
   resume(): void {}
   end(): void {}
-  destroy(): void {
+  destroy(err?: Error): void {
     this.destroyed = true;
+    this.destroyedWith = err;
   }
 }
 
@@ -99,6 +101,8 @@ describe("a reader past the slow-consumer cap, without credit", () => {
     assert.deepEqual(s.holds, { taken: 1, released: 1 });
     await sleep(10);
     assert.match(closeError(s.received) ?? "", /^slow consumer: the reader fell 1048577 bytes behind and read nothing for \d+ ms$/);
+    // The local side hears the same reason (a gRPC frontend's CLOSE_RSP; a TCP socket is reset).
+    assert.equal(s.endpoint.destroyedWith?.message, closeError(s.received));
   });
 
   it("is closed when it reads on but does not catch up within the grace period", async (t) => {

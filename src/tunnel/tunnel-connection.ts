@@ -17,7 +17,7 @@
 // does not catch up within the grace period, is closed as a slow consumer, so a stalled reader
 // costs the other connections about a second.
 import type { Logger } from "pino";
-import { windowUpdate, type Packet } from "../protocol/index.js";
+import { TunnelError, windowUpdate, type Packet } from "../protocol/index.js";
 import type { Endpoint, EndpointHandlers } from "./endpoint.js";
 import type { FlowOptions } from "./flow-options.js";
 import type { BudgetMember, MemoryBudget } from "./memory-budget.js";
@@ -334,7 +334,8 @@ export class TunnelConnection implements EndpointHandlers, QueueOwner, BudgetMem
     this.queue.discard();
     this.queue.setClosePacket(this.o.side.localClose(this.connectID, error));
     this.o.scheduler.schedule(this.queue);
-    this.o.endpoint.destroy();
+    // The local side hears why too: a gRPC frontend in its CLOSE_RSP, a TCP socket as a reset.
+    this.o.endpoint.destroy(new TunnelError("CLOSED", error));
     this.finish(reason);
   }
 

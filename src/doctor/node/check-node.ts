@@ -2,6 +2,7 @@
 // module is pure: it takes what collect-node-state.ts read and probed, and returns the report
 // with one finding per check; the node's status is the worst finding's.
 import { isIP, isIPv6 } from "node:net";
+import { familyOf } from "../flow-family.js";
 import { withLocalBlocks, type LocalEgressBlock } from "../egress/index.js";
 import type { ProbeResult } from "../egress/index.js";
 import { checkIptables, findOutputBlock } from "../iptables/index.js";
@@ -92,6 +93,14 @@ export function checkNode(state: NodeState, opts: NodeOptions): CheckResult {
 
 function unreadable(id: string, check: CheckResult["check"], what: string, reason: string): CheckResult {
   return { check, id, status: "indeterminate", summary: `Could not read ${what}: ${reason}.`, fixes: [], assumptions: [] };
+}
+
+/**
+ * The node's address as the flow's destination, where it is of the source's family: an IPv6
+ * source reaches the node's IPv6 address, which --node-ip (IPv4 on a dual-stack node) is not.
+ */
+function destinationFor(source: string, opts: NodeOptions): { destination?: string } {
+  return opts.nodeIp && familyOf(opts.nodeIp) === familyOf(source) ? { destination: opts.nodeIp } : {};
 }
 
 // A flow check's finding must carry the flow fields (doctor-cli.md) even where the node decided it
@@ -218,7 +227,7 @@ function ufwFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
   }
   return opts.sources.map((source) => ({
     ...checkUfw(state.ufwStatus.ok ? state.ufwStatus.text : "", {
-      source, ...(opts.nodeIp ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface,
+      source, ...destinationFor(source, opts), port: opts.port, protocol: "tcp", inInterface: opts.inInterface,
     }),
     id: "ufw",
   }));
@@ -243,7 +252,7 @@ function nftFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
   if (!state.nftRuleset.ok || !hasOwnNftTables(state)) return [];
   return opts.sources.map((source) => ({
     ...checkNftables(state.nftRuleset.ok ? state.nftRuleset.text : "", {
-      source, ...(opts.nodeIp ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface,
+      source, ...destinationFor(source, opts), port: opts.port, protocol: "tcp", inInterface: opts.inInterface,
     }),
     id: "nftables",
   }));

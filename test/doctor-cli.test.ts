@@ -331,13 +331,14 @@ describe("doctor iptables (CLI)", () => {
     assert.deepEqual([d.chain, d.rule, d.target, d.policy], ["INPUT", null, "policy", "DROP"]);
   });
 
-  it("a nat DNAT of the port that certainly applies: status warning, exit 0, the summary names it", async () => {
+  it("a nat DNAT of the port to another host that certainly applies: indeterminate, exit 3 (FORWARD and that host decide), naming the nat rule", async () => {
     const save = "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -m tcp --dport 10250 -j DNAT --to-destination 10.0.0.9:8080\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
-    const r = await runDoctor(["iptables", "--file", "-", "--source", "10.224.0.7", "--output", "json"], { stdin: save });
-    assert.equal(r.code, 0, r.stderr);
+    const r = await runDoctor(["iptables", "--file", "-", "--source", "10.224.0.7", "--destination", "10.224.0.5", "--output", "json"], { stdin: save });
+    assert.equal(r.code, 3, r.stderr);
     const j = json(r);
-    assert.deepEqual([j.status, j.verdict], ["warning", "allowed"]);
-    assert.match(String(j.summary), /nat PREROUTING rule 1 .*DNAT/);
+    assert.deepEqual([j.status, j.verdict], ["indeterminate", "indeterminate"]);
+    assert.deepEqual([(j.decidedBy as { table: string }).table, (j.decidedBy as { chain: string }).chain, (j.decidedBy as { rule: number }).rule, (j.decidedBy as { target: string }).target], ["nat", "PREROUTING", 1, "DNAT"]);
+    assert.match(String(j.summary), /forwards it to 10\.0\.0\.9:8080 \(DNAT\)/);
   });
 
   it("an interface hidden by -L without -v is indeterminate: exit 3", async () => {

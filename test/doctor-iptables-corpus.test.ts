@@ -20,11 +20,15 @@ const kernelEffect: Record<string, string> = { connected: "accept", refused: "re
 const FULL = ["save.txt", "save-c.txt", "list-nv.txt", "list-v.txt"];
 const NO_V = ["list.txt", "list-n.txt"];
 
-// doctor-cli.md: decidedBy.target is "ACCEPT" | "DROP" | "REJECT" | "policy", whatever decided,
-// for an indeterminate verdict too.
+// doctor-cli.md: decidedBy.target is "ACCEPT" | "DROP" | "REJECT" for a rule that decided and
+// "policy" (rule null) for a policy; a rule that could not be decided (an indeterminate verdict)
+// is named by its own target as the input shows it (a chain it jumps to, RETURN...), never "policy".
 function assertTargetInContract(result: ReturnType<typeof checkIptables>, label: string): void {
-  const target = (result.decidedBy as { target: unknown }).target;
-  assert.ok(["ACCEPT", "DROP", "REJECT", "policy"].includes(target as string), `${label}: decidedBy.target ${String(target)}`);
+  const d = result.decidedBy as { target: string; rule: number | null; text: string };
+  const ok = d.rule === null
+    ? d.target === "policy"
+    : result.verdict === "indeterminate" ? d.target !== "policy" && d.text.split(/\s+/).includes(d.target) : ["ACCEPT", "DROP", "REJECT"].includes(d.target);
+  assert.ok(ok, `${label}: decidedBy.target ${d.target} for rule ${d.rule}`);
 }
 
 // doctor-cli.md: decidedBy.text is "the rule as the input showed it"; for a policy, the input's

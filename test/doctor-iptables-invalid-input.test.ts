@@ -77,7 +77,7 @@ describe("doctor iptables: an empty input, or one without *filter, is no rules, 
       assert.equal(r.stderr, "");
       const j = JSON.parse(r.stdout) as Record<string, unknown> & { assumptions: string[]; summary: string };
       assert.deepEqual([j.check, j.status, j.verdict, j.effect], ["iptables", "ok", "allowed", "accept"]);
-      assert.deepEqual(j.decidedBy, { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no rules (the input is empty: iptables-save printed nothing)" });
+      assert.deepEqual(j.decidedBy, { table: "filter", chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no rules (the input is empty: iptables-save printed nothing)" });
       assert.deepEqual(j.flow, { protocol: "tcp", source: "10.224.0.7", destination: null, port: 10250 });
       assert.deepEqual(j.fixes, []);
       assert.match(j.summary, /no rules.*accepted/);
@@ -106,7 +106,7 @@ describe("doctor iptables: an empty input, or one without *filter, is no rules, 
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const j = JSON.parse(r.stdout) as Record<string, unknown> & { assumptions: string[] };
     assert.deepEqual([j.status, j.verdict, j.effect], ["ok", "allowed", "accept"]);
-    assert.deepEqual(j.decidedBy, { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no filter rules (iptables-save printed no *filter table)" });
+    assert.deepEqual(j.decidedBy, { table: "filter", chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no filter rules (iptables-save printed no *filter table)" });
     assert.ok(j.assumptions.some((a) => /only \*nat/.test(a) && /iptables-save -t nat/.test(a)), j.assumptions.join("\n"));
     const user = await runDoctor(["iptables", "--file", "-", "--source", "10.224.0.7", "--chain", "KUBE-FIREWALL"], { stdin: natOnly });
     assert.equal(user.code, 2);

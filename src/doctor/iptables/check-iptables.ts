@@ -2,14 +2,14 @@
 // not, which rule stops it and what removes it (doctor-cli.md `doctor iptables`).
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
-import type { CheckResult, FlowEffect, FlowVerdict } from "../report/check-result.js";
+import type { CheckResult, Fix, FlowEffect, FlowVerdict } from "../report/check-result.js";
 import { undecidedFirst } from "../report/undecided-first.js";
-import type { Decider, Outcome } from "./evaluate-iptables.js";
-import { evaluateIptables } from "./evaluate-iptables.js";
-import { planIptablesFix } from "./fix-iptables.js";
+import type { Decider, Effect, EvaluateResult, Outcome } from "./evaluate-iptables.js";
+import { evaluateIptables, possibleEffects } from "./evaluate-iptables.js";
+import { persistFixes, planEarlierTableFix, planIptablesFix } from "./fix-iptables.js";
 import { EPHEMERAL_PORTS } from "./match-condition.js";
 import type { Packet } from "./match-condition.js";
-import type { Ruleset } from "./model.js";
+import type { Rule, Ruleset } from "./model.js";
 import { parseIptablesDumps } from "./parse-iptables.js";
 
 export interface CheckIptablesOptions {
@@ -61,8 +61,39 @@ function decideHint(reason: string): string {
     : /--destination/.test(reason) ? "; give --destination to decide it" : "";
 }
 
+// Rules of the filter table are named as `--line-numbers` shows them; those of the tables before
+// it (raw, mangle, nat) with their table, as `iptables -t raw -L --line-numbers` would.
 function whereOf(d: Decider): string {
-  return d.rule === null ? `the ${d.chain} policy ${d.policy ?? ""}`.trimEnd() : `${d.chain} rule ${d.rule}`;
+  const table = d.table === "filter" ? "" : `${d.table} `;
+  return d.rule === null ? `the ${table}${d.chain} policy ${d.policy ?? ""}`.trimEnd() : `${table}${d.chain} rule ${d.rule}`;
+}
+
+const EFFECT_WORDS: Record<Effect, { verb: string; participle: string }> = {
+  accept: { verb: "accepts", participle: "accepted" },
+  drop: { verb: "drops", participle: "dropped" },
+  reject: { verb: "rejects", participle: "rejected" },
+};
+
+function orList(words: readonly string[]): string {
+  return words.length <= 1 ? words.join("") : `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
+}
+
+// What one way past an undecidable rule ends in, for the summary: the rule or policy that decides
+// it, or the next rule that cannot be decided either and what the flow may then end in.
+function branchText(branch: Outcome, reason: string): string {
+  if (branch.kind === "decided") return `${whereOf(branch.decider)} ${EFFECT_WORDS[branch.effect].verb} it`;
+  const why = branch.reason === reason ? "for the same reason" : `(${branch.reason})`;
+  const possible = possibleEffects(branch);
+  const then = possible === null
+    ? "and what follows is not shown in the input"
+    : `and the flow may be ${orList((["accept", "drop", "reject"] as const).filter((e) => possible.has(e)).map((e) => EFFECT_WORDS[e].participle))}`;
+  return `${whereOf(branch.decider)} cannot be decided either ${why}, ${then}`;
+}
+
+function eitherWayText(outcome: Extract<Outcome, { kind: "indeterminate" }>): string {
+  const b = outcome.branches;
+  if (!b) return "";
+  return ` If it applies, ${branchText(b.applies, outcome.reason)}; if not, ${branchText(b.not, outcome.reason)}.`;
 }
 
 const where = (outcome: Outcome): string => whereOf(outcome.decider);
@@ -144,6 +175,7 @@ function checkNoFilterTable(opts: CheckIptablesOptions, shown: { tables: readonl
     verdict: "allowed",
     effect: "accept",
     decidedBy: {
+      table: "filter",
       chain: opts.chain,
       rule: null,
       target: "policy",
@@ -156,6 +188,49 @@ function checkNoFilterTable(opts: CheckIptablesOptions, shown: { tables: readonl
     details: [],
     command: cmd,
   };
+}
+
+// iptables-nft warns so where the legacy backend holds tables too: the kernel runs both sets of
+// rules (§4.4 "split brain"), and a dump of one does not show the other.
+function legacyAssumption(warning: { line: number; text: string }, family: "ipv4" | "ipv6"): string {
+  const dump = family === "ipv6" ? "ip6tables-legacy-save" : "iptables-legacy-save";
+  return `Line ${warning.line} ("${warning.text}"): iptables-legacy tables are present too. Their rules filter this node's traffic as well and are not in this input, so the verdict covers only the rules shown; dump them with ${dump} (ip6tables-legacy-save for IPv6, iptables-legacy-save for IPv4) and check that output too.`;
+}
+
+const MAX_EARLIER_FIXES = 8;
+
+// A block in a table before filter (raw or mangle) is fixed in that table; then the walk runs
+// again without it, since filter INPUT (or another earlier rule) may block the flow as well.
+function planFixes(ruleset: Ruleset, packet: Packet, opts: CheckIptablesOptions, first: EvaluateResult, family: "ipv4" | "ipv6"): { fixes: Fix[]; steps: string[]; notes: string[] } {
+  const fixes: Fix[] = [];
+  const steps: string[] = [];
+  const notes: string[] = [];
+  const excluded = new Set<Rule>();
+  let result = first;
+  for (let round = 0; round < MAX_EARLIER_FIXES; round++) {
+    const { outcome } = result;
+    if (outcome.kind !== "decided" || outcome.effect === "accept") break;
+    const flow = { protocol: opts.protocol, source: opts.source, port: result.packet.port, family };
+    if (outcome.decider.table !== "filter" && outcome.deciderRule) {
+      const fix = planEarlierTableFix(outcome.decider.table, outcome.deciderRule, flow);
+      fixes.push(fix);
+      steps.push(fix.command);
+      excluded.add(outcome.deciderRule);
+      result = evaluateIptables(ruleset, packet, { chain: opts.chain, excludedEarlier: excluded });
+      continue;
+    }
+    const plan = planIptablesFix(ruleset.tables.get("filter")!, result.packet, { chain: opts.chain, marks: result.marks }, outcome, flow);
+    fixes.push(...plan.fixes);
+    steps.push(...plan.steps);
+    notes.push(...plan.notes);
+    break;
+  }
+  if (result.outcome.kind === "indeterminate" && excluded.size > 0) {
+    notes.push(`With the rules above removed, ${whereOf(result.outcome.decider)} cannot be decided (${result.outcome.reason}).`);
+  }
+  // planIptablesFix adds the notes that make iptables changes last where it changed anything.
+  if (excluded.size > 0 && !fixes.some((f) => f.command.includes("-save >"))) fixes.push(...persistFixes(family));
+  return { fixes, steps, notes };
 }
 
 export function checkIptables(text: string, opts: CheckIptablesOptions): CheckResult {
@@ -180,14 +255,17 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     inInterface: opts.inInterface,
     ctstates: new Set(["NEW"]),
   };
-  const { outcome, packet: walked, warnings, rewrite } = evaluateIptables(ruleset, packet, { chain: opts.chain });
+  const evaluated = evaluateIptables(ruleset, packet, { chain: opts.chain });
+  const { outcome, warnings, rewrite, forward } = evaluated;
   const proto = opts.protocol.toUpperCase();
   const flowText = `a new ${proto} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
   const cmd = family === "ipv6" ? "ip6tables" : "iptables";
 
   const assumptions: string[] = [
-    `${flowText} arrives on ${opts.inInterface} (a ${opts.protocol === "tcp" ? "SYN" : "datagram"} from a source port in ${EPHEMERAL_PORTS.join("-")}, conntrack state NEW, mark 0).`,
-    `Only the filter table's ${opts.chain} chain decides; an ACCEPT there ends filter ${opts.chain} but not other firewalls (nftables tables, ufw is included only as its iptables chains).`,
+    `${flowText} arrives on ${opts.inInterface} (a ${opts.protocol === "tcp" ? "SYN" : "datagram"} from a source port in ${EPHEMERAL_PORTS.join("-")}, conntrack state NEW, mark 0 until a rule sets it).`,
+    ruleset.format === "iptables-save" && opts.chain !== "OUTPUT"
+      ? `The tables before filter ${opts.chain} (raw and mangle PREROUTING, nat PREROUTING's rewrites${opts.chain === "FORWARD" ? "" : ", mangle INPUT"}) are walked first, then filter ${opts.chain} decides; an ACCEPT there ends filter ${opts.chain} but not other firewalls (nftables tables, ufw is included only as its iptables chains).`
+      : `Only the filter table's ${opts.chain} chain decides; an ACCEPT there ends filter ${opts.chain} but not other firewalls (nftables tables, ufw is included only as its iptables chains).`,
   ];
   if (destination === null) {
     assumptions.push("No --destination: the node's own address is assumed for addrtype LOCAL and never to be loopback; other -d matches are undecidable.");
@@ -196,22 +274,30 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     assumptions.push(`The input does not show whether it holds iptables (IPv4) or ip6tables (IPv6) rules: they were taken as ${cmd} rules, since the source is ${family === "ipv6" ? "IPv6" : "IPv4"}.`);
   }
   assumptions.push(...ruleset.notes, ...warnings);
+  if (ruleset.legacyTables) assumptions.push(legacyAssumption(ruleset.legacyTables, family));
 
   const details: string[] = [];
-  const path = outcome.path.map((s) => ({ chain: s.chain, rule: s.rule, action: s.action }));
-  details.push(`Path: ${path.map((s) => `${s.chain}${s.rule === null ? "" : ` ${s.rule}`} → ${s.action}`).join("; ") || "(no rule matched)"}`);
+  const path = outcome.path.map((s) => ({ ...(s.table ? { table: s.table } : {}), chain: s.chain, rule: s.rule, action: s.action }));
+  details.push(`Path: ${path.map((s) => `${s.table ? `${s.table} ` : ""}${s.chain}${s.rule === null ? "" : ` ${s.rule}`} → ${s.action}`).join("; ") || "(no rule matched)"}`);
+  // §4.3: a nat rule that certainly rewrites the destination changes what filter sees.
+  const natRule = (r: Rule) => `nat ${r.chain} rule ${r.number} ("${r.text.trim()}")`;
+  const rewritten = rewrite ? ` after ${natRule(rewrite.rule)} rewrote it to ${rewrite.to.text} (${rewrite.target})` : "";
 
   let verdict: FlowVerdict;
   let effect: FlowEffect;
   let summary: string;
   let fixes: CheckResult["fixes"] = [];
-  if (outcome.kind === "indeterminate") {
+  if (outcome.kind === "indeterminate" && forward && outcome.deciderRule === forward.rule) {
     verdict = "indeterminate";
     effect = null;
-    const either = outcome.ifApplies && outcome.ifNot
-      ? ` If it applies the flow ends in ${outcome.ifApplies}, otherwise in ${outcome.ifNot}.`
-      : "";
-    summary = `Cannot tell whether iptables lets ${flowText} in: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason})${decideHint(outcome.reason)}.${either}`;
+    const to = forward.to;
+    summary = to.kind === "elsewhere"
+      ? `filter ${opts.chain} never sees ${flowText}: ${natRule(forward.rule)} forwards it to ${to.text} (${forward.target}) before routing, so the FORWARD chain and that host decide${to.unlessLocal ? ` (unless ${to.text.replace(/:[^:]*$/, "")} is this node's own address: give --destination to tell)` : ""}.`
+      : `Cannot tell whether filter ${opts.chain} sees ${flowText}: ${natRule(forward.rule)} rewrites its destination (${forward.target}) before routing, in a way this doctor cannot follow (${to.kind === "unknown" ? to.reason : ""}).`;
+  } else if (outcome.kind === "indeterminate") {
+    verdict = "indeterminate";
+    effect = null;
+    summary = `Cannot tell whether iptables lets ${flowText} in${rewritten}: ${where(outcome)} ("${outcome.decider.text.trim()}") depends on something the input does not show (${outcome.reason})${decideHint(outcome.reason)}.${eitherWayText(outcome)}`;
   } else {
     for (const u of outcome.uncertain) {
       const self = u.ifApplies.chain === u.chain && u.ifApplies.rule === u.rule;
@@ -221,28 +307,23 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     effect = outcome.effect;
     const sees = clientErrorOf(outcome.effect, outcome.rejectWith);
     if (outcome.effect === "accept") {
-      summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it${mayDecideFirst(outcome)}.`;
+      summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it${rewritten && `,${rewritten}`}${mayDecideFirst(outcome)}.`;
     } else {
       const verb = outcome.effect === "drop" ? "drops" : "rejects";
-      const plan = planIptablesFix(filter, walked, { chain: opts.chain }, outcome, { protocol: opts.protocol, source: opts.source, port: opts.port, family });
+      const before = outcome.decider.table === "filter" ? "" : `, before filter ${opts.chain} sees it`;
+      const plan = planFixes(ruleset, packet, opts, evaluated, family);
       fixes = plan.fixes;
       details.push(...plan.notes);
-      summary = `iptables ${verb} ${flowText} at ${where(outcome)} (the client sees ${sees})${mayDecideFirst(outcome)}${fixSentence(plan.steps)}.`;
+      summary = `iptables ${verb} ${flowText} at ${where(outcome)}${before}${rewritten && `,${rewritten}`} (the client sees ${sees})${mayDecideFirst(outcome)}${fixSentence(plan.steps)}.`;
       if (plan.steps.length > 1) details.push(`More than one thing blocks this flow: ${plan.steps.join(" ; ")}.`);
     }
     details.push(`The client sees ${sees}.`);
   }
-  // §4.3: a nat rule that certainly rewrites the destination sends the connection elsewhere
-  // before filter INPUT sees it. A flow filter would let in is then a warning, not "ok".
   let status: CheckResult["status"] = verdict === "allowed" ? "ok" : verdict === "blocked" ? "problem" : "indeterminate";
-  if (rewrite) {
-    const nat = `nat ${rewrite.rule.chain} rule ${rewrite.rule.number} ("${rewrite.rule.text.trim()}") rewrites its destination${rewrite.to ? ` to ${rewrite.to}` : ""} (${rewrite.target}) before filter ${opts.chain} sees it`;
-    if (verdict === "allowed") {
-      status = "warning";
-      summary = `iptables sends ${flowText} elsewhere: ${nat}; as sent, filter ${opts.chain} would let it in (${where(outcome)}).`;
-    } else {
-      details.unshift(`${nat}: the verdict is for the connection as sent.`);
-    }
+  // Legacy tables the input does not show may still drop an allowed flow: a warning (exit 0).
+  if (verdict === "allowed" && ruleset.legacyTables) {
+    status = "warning";
+    summary = `${summary.slice(0, -1)}; but iptables-legacy tables are present too (line ${ruleset.legacyTables.line}), which this input does not show and which may still block it: check ${family === "ipv6" ? "ip6tables-legacy-save" : "iptables-legacy-save"}.`;
   }
   const rejectWith = outcome.kind === "decided" ? outcome.rejectWith : null;
   const decided: CheckResult = {
@@ -266,7 +347,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
   return {
     ...undecidedFirst(decided, {
       decidedBy: { ...undecided.decider },
-      because: `whether iptables lets ${flowText} in: ${undecided.chain} rule ${undecided.rule} ("${undecided.decider.text.trim()}") depends on something the input does not show (${undecided.reason})${decideHint(undecided.reason)}`,
+      because: `whether iptables lets ${flowText} in${rewritten}: ${undecided.chain} rule ${undecided.rule} ("${undecided.decider.text.trim()}") depends on something the input does not show (${undecided.reason})${decideHint(undecided.reason)}`,
     }, { rejectWith }),
     rejectWith: null,
   };

@@ -5,7 +5,8 @@
 import ipaddr from "ipaddr.js";
 import type { Fix } from "../report/check-result.js";
 import type { Decider, PathStep } from "./evaluate-iptables.js";
-import { mayRewriteDestination, walkChain } from "./evaluate-iptables.js";
+import { mayRewriteDestination } from "./before-filter.js";
+import { walkChain } from "./evaluate-iptables.js";
 import { planIptablesFix } from "./fix-iptables.js";
 import type { Packet } from "./match-condition.js";
 import { parseIptablesDumps } from "./parse-iptables.js";

@@ -8,27 +8,42 @@
 // uncertain (check-iptables.ts still reports such a flow as indeterminate, as doctor-cli.md asks,
 // with what it ends in either way; the fix planner works from the decided outcome); otherwise the
 // outcome is indeterminate and names that rule.
+//
+// evaluateIptables first runs the tables before filter INPUT (before-filter.ts): their certain
+// DROP/REJECT decides, their marks are the walk's start, and a nat rewrite changes the packet
+// filter sees, or takes the connection away from INPUT altogether.
 import { applyMarkUpdate } from "../mark-update.js";
+import { rewrittenPacket, walkMangleInput, walkPrerouting } from "./before-filter.js";
+import type { EarlierBlock, NatRewrite } from "./before-filter.js";
 import type { Chain, Rule, Ruleset, Table } from "./model.js";
 import { matchAll } from "./match-condition.js";
 import type { MatchState, Packet } from "./match-condition.js";
 
 export type Effect = "accept" | "drop" | "reject";
 
-/** doctor-cli.md `doctor iptables`: `decidedBy.target` is one of these, whatever the rule's own target. */
-export type DeciderTarget = "ACCEPT" | "DROP" | "REJECT" | "policy";
+/**
+ * doctor-cli.md `doctor iptables`: ACCEPT, DROP or REJECT for a rule that decided, "policy" for a
+ * policy. A rule that could not be decided is named by its own target as the input shows it (a
+ * chain, RETURN, MARK, NFQUEUE, DNAT...): it decided nothing, so "policy" (with its rule number)
+ * would misname it.
+ */
+export type DeciderTarget = "ACCEPT" | "DROP" | "REJECT" | "policy" | (string & {});
 
 export interface Decider {
+  /** The table of `chain` (an extension of doctor-cli.md's shape): filter, or raw/mangle/nat before it. */
+  readonly table: string;
   readonly chain: string;
   readonly rule: number | null;
   readonly target: DeciderTarget;
   readonly policy: "ACCEPT" | "DROP" | null;
   readonly text: string;
-  /** For an undecidable rule whose own target is not ACCEPT/DROP/REJECT: that target (a chain, RETURN, NFQUEUE...). */
+  /** For an undecidable rule whose own target is not ACCEPT/DROP/REJECT: that target again (kept for scripts that read it). */
   readonly ruleTarget?: string;
 }
 
 export interface PathStep {
+  /** Set for a step in a table before filter (raw, mangle, nat). */
+  readonly table?: string;
   readonly chain: string;
   readonly rule: number | null;
   readonly action: string;
@@ -64,6 +79,8 @@ export type Outcome =
     /** What the walk ends in if the undecidable rule applies, and if it does not. */
     readonly ifApplies?: Effect | "indeterminate";
     readonly ifNot?: Effect | "indeterminate";
+    /** The two walks themselves, where both reached an end (for the summary: what each way decides). */
+    readonly branches?: { readonly applies: Outcome; readonly not: Outcome };
   };
 
 // Internal: a walk of one chain on its own that came back to its caller.
@@ -73,6 +90,8 @@ export interface WalkOptions {
   readonly chain: string;
   /** Rules to treat as deleted (used to find every rule that blocks, for the fix). */
   readonly excluded?: ReadonlySet<Rule>;
+  /** The marks the packet reaches the chain with (set in raw/mangle before it); default 0 and 0. */
+  readonly marks?: MatchState;
 }
 
 // The kernel refuses rule sets with loops and nests at most a few dozen chains; a bound here
@@ -89,31 +108,22 @@ interface WalkState {
 }
 
 function sameDecider(a: Decider, b: Decider): boolean {
-  return a.chain === b.chain && a.rule === b.rule;
+  return a.table === b.table && a.chain === b.chain && a.rule === b.rule;
 }
 
-function ruleDecider(rule: Rule, target: "ACCEPT" | "DROP" | "REJECT"): Decider {
-  return { chain: rule.chain, rule: rule.number, target, policy: null, text: rule.text };
+export function ruleDecider(table: string, rule: Rule, target: "ACCEPT" | "DROP" | "REJECT"): Decider {
+  return { table, chain: rule.chain, rule: rule.number, target, policy: null, text: rule.text };
 }
 
 // For an indeterminate verdict, decidedBy names the undecidable rule "in the same shape"
-// (doctor-cli.md), so `target` stays in the contract's set: the rule's own ACCEPT/DROP/REJECT, or
-// else what the walk ends in if it applies (the ACCEPT/DROP/REJECT met, or "policy" with the
-// policy reached, e.g. through a RETURN). Where that is unknown too (a chain the input lacks,
-// NFQUEUE, a later undecidable rule) it is "policy" with policy null: handed on to something the
-// input does not show, as at the end of a user chain. `ruleTarget` keeps the rule's own target.
-function undecidedDecider(rule: Rule, ifApplies: Outcome | Returned | null): Decider {
+// (doctor-cli.md): its chain and number, and its own target as the input shows it (ACCEPT, DROP,
+// REJECT, or a chain it jumps to, RETURN, MARK, NFQUEUE...), with policy null since no policy
+// decided. What each way would end in is the summary's to say (the outcome's branches).
+// `ruleTarget` repeats a target other than ACCEPT/DROP/REJECT, as earlier versions emitted it.
+export function undecidedDecider(table: string, rule: Rule): Decider {
   const own = targetName(rule);
-  if (own === "ACCEPT" || own === "DROP" || own === "REJECT") return ruleDecider(rule, own);
-  const leadsTo = ifApplies?.kind === "decided" ? ifApplies.decider : null;
-  return {
-    chain: rule.chain,
-    rule: rule.number,
-    target: leadsTo?.target ?? "policy",
-    policy: leadsTo?.rule === null ? leadsTo.policy : null,
-    text: rule.text,
-    ruleTarget: own,
-  };
+  if (own === "ACCEPT" || own === "DROP" || own === "REJECT") return ruleDecider(table, rule, own);
+  return { table, chain: rule.chain, rule: rule.number, target: own, policy: null, text: rule.text, ruleTarget: own };
 }
 
 export function targetName(rule: Rule): string {
@@ -132,10 +142,20 @@ export function targetName(rule: Rule): string {
   }
 }
 
+/** Every effect the walk may end in, over every way its undecidable rules go; null where some way ends in something the input does not show. */
+export function possibleEffects(outcome: Outcome): ReadonlySet<Effect> | null {
+  if (outcome.kind === "decided") return new Set([outcome.effect]);
+  if (!outcome.branches) return null;
+  const applies = possibleEffects(outcome.branches.applies);
+  const not = possibleEffects(outcome.branches.not);
+  return applies === null || not === null ? null : new Set([...applies, ...not]);
+}
+
 export function walkChain(table: Table, packet: Packet, options: WalkOptions): Outcome {
   const start = table.chains.get(options.chain);
   if (!start) throw new Error(`chain ${options.chain} is not in the input`);
   const excluded = options.excluded ?? new Set<Rule>();
+  const tableName = table.name;
   let steps = 0;
 
   const endOfStart = (path: readonly PathStep[]): Outcome => {
@@ -143,7 +163,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       return {
         kind: "indeterminate",
         reason: `the walk fell off the end of user chain ${start.name}: its caller decides`,
-        decider: { chain: start.name, rule: null, target: "policy", policy: null, text: `end of chain ${start.name}` },
+        decider: { table: tableName, chain: start.name, rule: null, target: "policy", policy: null, text: `end of chain ${start.name}` },
         deciderRule: null,
         path,
       };
@@ -154,7 +174,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       rejectWith: null,
       // doctor-cli.md: the text as the input showed it. A built-in chain the input gives no
       // policy line (iptables -S without -P) has the kernel's default, ACCEPT.
-      decider: { chain: start.name, rule: null, target: "policy", policy: start.policy, text: start.policyText ?? `(no policy line for ${start.name} in the input: ${start.policy}, the default)` },
+      decider: { table: tableName, chain: start.name, rule: null, target: "policy", policy: start.policy, text: start.policyText ?? `(no policy line for ${start.name} in the input: ${start.policy}, the default)` },
       deciderRule: null,
       path: [...path, { chain: start.name, rule: null, action: `policy ${start.policy}` }],
       uncertain: [],
@@ -171,7 +191,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
         return {
           kind: "indeterminate",
           reason: "too many undecidable rules to follow every way through the chains",
-          decider: { chain: top.chain.name, rule: null, target: "policy", policy: top.chain.policy, text: `Chain ${top.chain.name}` },
+          decider: { table: tableName, chain: top.chain.name, rule: null, target: "policy", policy: top.chain.policy, text: `Chain ${top.chain.name}` },
           deciderRule: null,
           path,
         };
@@ -201,10 +221,10 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
           return ifNot;
         }
         if (ifApplies.kind === "returned" || ifNot.kind === "returned") {
-          return { kind: "indeterminate", reason: matched.unknown, decider: undecidedDecider(rule, null), deciderRule: rule, path };
+          return { kind: "indeterminate", reason: matched.unknown, decider: undecidedDecider(tableName, rule), deciderRule: rule, path };
         }
         if (ifApplies.kind === "decided" && ifNot.kind === "decided" && ifApplies.effect === ifNot.effect) {
-          const uncertainty = { chain: rule.chain, rule: rule.number, reason: matched.unknown, decider: undecidedDecider(rule, ifApplies), ifApplies: ifApplies.decider, ifAppliesRule: ifApplies.deciderRule };
+          const uncertainty = { chain: rule.chain, rule: rule.number, reason: matched.unknown, decider: undecidedDecider(tableName, rule), ifApplies: ifApplies.decider, ifAppliesRule: ifApplies.deciderRule };
           return { ...ifNot, uncertain: [uncertainty, ...ifNot.uncertain, ...ifApplies.uncertain] };
         }
         // Both ways stop at the same later undecidable rule: that rule is the one to name.
@@ -212,11 +232,12 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
         return {
           kind: "indeterminate",
           reason: matched.unknown,
-          decider: undecidedDecider(rule, ifApplies),
+          decider: undecidedDecider(tableName, rule),
           deciderRule: rule,
           path: [...path, { chain: rule.chain, rule: rule.number, action: `undecidable: ${matched.unknown}` }],
           ifApplies: ifApplies.kind === "decided" ? ifApplies.effect : "indeterminate",
           ifNot: ifNot.kind === "decided" ? ifNot.effect : "indeterminate",
+          branches: { applies: ifApplies, not: ifNot },
         };
       }
       return apply(rule, { frames, match, path }, alone);
@@ -243,7 +264,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
           kind: "decided",
           effect: target.kind,
           rejectWith: target.kind === "reject" ? target.rejectWith : null,
-          decider: ruleDecider(rule, target.kind === "accept" ? "ACCEPT" : target.kind === "drop" ? "DROP" : "REJECT"),
+          decider: ruleDecider(tableName, rule, target.kind === "accept" ? "ACCEPT" : target.kind === "drop" ? "DROP" : "REJECT"),
           deciderRule: rule,
           path,
           uncertain: [],
@@ -253,7 +274,7 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       case "jump": {
         const chain = table.chains.get(target.chain)!;
         if (frames.length >= MAX_DEPTH) {
-          return { kind: "indeterminate", reason: `chains nest deeper than ${MAX_DEPTH} (a loop?)`, decider: undecidedDecider(rule, null), deciderRule: rule, path };
+          return { kind: "indeterminate", reason: `chains nest deeper than ${MAX_DEPTH} (a loop?)`, decider: undecidedDecider(tableName, rule), deciderRule: rule, path };
         }
         // -g replaces the current chain, so its RETURN goes to the caller of the chain that did the goto.
         const below = target.goto ? frames.slice(0, -1) : frames;
@@ -270,124 +291,129 @@ export function walkChain(table: Table, packet: Packet, options: WalkOptions): O
       case "continue":
         return next({ frames, match, path });
       case "unknown":
-        return { kind: "indeterminate", reason: target.reason, decider: undecidedDecider(rule, null), deciderRule: rule, path };
+        return { kind: "indeterminate", reason: target.reason, decider: undecidedDecider(tableName, rule), deciderRule: rule, path };
     }
   };
 
-  const outcome = run({ frames: [{ chain: start, next: 0 }], match: { mark: 0, connmark: 0 }, path: [] }, false);
+  const outcome = run({ frames: [{ chain: start, next: 0 }], match: options.marks ?? { mark: 0, connmark: 0 }, path: [] }, false);
   if (outcome.kind === "returned") throw new Error("unreachable: only a walk of one chain on its own returns");
   return outcome;
 }
 
-/** A nat rule that certainly rewrites the connection's destination before filter INPUT. */
-export interface DestinationRewrite {
-  readonly rule: Rule;
-  /** DNAT, REDIRECT, NETMAP... */
-  readonly target: string;
-  /** Where it sends the connection, as the rule says it (`10.0.0.9:8080`, `ports 8080`); null if unread. */
-  readonly to: string | null;
-}
-
 export interface EvaluateResult {
   readonly outcome: Outcome;
-  /** The packet as filter saw it (UNTRACKED after a raw NOTRACK): what any re-walk must use. */
+  /** The packet as filter saw it (UNTRACKED after a raw NOTRACK, rewritten by nat): what any re-walk must use. */
   readonly packet: Packet;
-  /** Warnings about tables before filter INPUT (nat DNAT, raw NOTRACK): §4.3. */
+  /** The marks the packet reached filter with (set in raw or mangle; null where unknown). */
+  readonly marks: MatchState;
+  /** What the tables before filter did or may have done (§4.3), for the assumptions. */
   readonly warnings: readonly string[];
-  /** The nat PREROUTING rule that certainly rewrites the destination, if any (§4.3 "flag"). */
-  readonly rewrite: DestinationRewrite | null;
+  /** The nat PREROUTING rewrite that certainly applies and keeps the connection on this node: the walk used the rewritten packet. */
+  readonly rewrite: NatRewrite | null;
+  /** The nat PREROUTING rewrite that certainly applies and sends the connection to another host: filter INPUT never sees it. */
+  readonly forward: NatRewrite | null;
 }
 
-const DESTINATION_NAT = new Set(["DNAT", "REDIRECT", "NETMAP", "DNPT"]);
-// Targets that end a walk of the nat or raw table (a NAT target binds the connection's mapping).
-const ENDS_NAT_WALK = new Set([...DESTINATION_NAT, "SNAT", "MASQUERADE", "SNPT"]);
+export interface EvaluateOptions extends WalkOptions {
+  /** Rules of the tables before filter to treat as deleted (for the fix). */
+  readonly excludedEarlier?: ReadonlySet<Rule>;
+}
 
-interface EarlierRule { readonly rule: Rule; readonly certain: boolean }
-
-// Walks a built-in chain of a table that runs before filter INPUT and collects the rules `wanted`
-// picks that the packet may reach and match. `certain` holds only when every rule before it
-// decidably matched or missed and it matches for sure: a rule after an undecidable RETURN, ACCEPT
-// or DNAT, or in a chain reached through an undecidable jump, may never be reached. Marks set in
-// mangle are not followed (they read as unknown).
-function earlierRules(table: Table | undefined, chainName: string, packet: Packet, wanted: (rule: Rule) => boolean): EarlierRule[] {
-  const found: EarlierRule[] = [];
-  if (!table) return found;
-  let steps = 0;
-  // "ended": a verdict or NAT target certainly applied; "returned": certainly came back; "maybe": either.
-  const walk = (name: string, reached: boolean, depth: number): "ended" | "returned" | "maybe" => {
-    const chain = table.chains.get(name);
-    if (!chain || depth > MAX_DEPTH) return "maybe";
-    let sure = reached;
-    for (const rule of chain.rules) {
-      if (++steps > MAX_STEPS) return "maybe";
-      const m = matchAll(rule.conditions, packet, { mark: null, connmark: null });
-      if (m === false) continue;
-      const certain = sure && m === true;
-      if (wanted(rule)) found.push({ rule, certain });
-      const t = rule.target;
-      let result: "ended" | "returned" | "maybe" | "continue";
-      if (t.kind === "jump") {
-        const sub = walk(t.chain, certain, depth + 1);
-        // A goto never comes back here: its chain's RETURN is this chain's.
-        result = t.goto ? sub : sub === "returned" ? "continue" : sub;
-      } else if (t.kind === "return") result = "returned";
-      else if (t.kind === "accept" || t.kind === "drop" || t.kind === "reject" || (t.kind === "unknown" && ENDS_NAT_WALK.has(t.name))) result = "ended";
-      else if (t.kind === "unknown") result = "maybe";
-      else result = "continue";
-      if (result === "continue") continue;
-      if (certain && result !== "maybe") return result;
-      sure = false;
-    }
-    return sure ? "returned" : "maybe";
+function blockOutcome(block: EarlierBlock): Outcome {
+  const { table, rule, effect, rejectWith } = block;
+  return {
+    kind: "decided",
+    effect,
+    rejectWith,
+    decider: ruleDecider(table, rule, effect === "drop" ? "DROP" : "REJECT"),
+    deciderRule: rule,
+    path: [{ table, chain: rule.chain, rule: rule.number, action: targetName(rule) }],
+    uncertain: [],
   };
-  walk(chainName, true, 0);
-  return found;
 }
 
-/**
- * The first nat rule of `chainName` (OUTPUT for what the node sends) that may rewrite the
- * connection's destination before filter sees it, certainly or maybe; null where none can.
- */
-export function mayRewriteDestination(ruleset: Ruleset, chainName: string, packet: Packet): Rule | null {
-  const nameOf = (rule: Rule) => (rule.target.kind === "unknown" || rule.target.kind === "continue" ? rule.target.name : "");
-  return earlierRules(ruleset.tables.get("nat"), chainName, packet, (r) => DESTINATION_NAT.has(nameOf(r)))[0]?.rule ?? null;
+// A DNAT that sends the connection to another host: routing forwards it, so filter FORWARD and
+// that host decide; filter INPUT never sees it, and no INPUT rule may be blamed or deleted.
+function forwardOutcome(rewrite: NatRewrite): Outcome {
+  const { rule, target, to } = rewrite;
+  const reason = to.kind === "elsewhere"
+    ? `it sends the connection to ${to.text} (${target})${to.unlessLocal ? `, another host unless ${to.text.split(":")[0]} is this node's own address (give --destination to tell)` : ", another host"}: the FORWARD chain and that host decide, not filter INPUT`
+    : `it rewrites the connection's destination (${target}) in a way this doctor cannot follow: ${to.kind === "unknown" ? to.reason : ""}`;
+  return { kind: "indeterminate", reason, decider: undecidedDecider("nat", rule), deciderRule: rule, path: [{ table: "nat", chain: rule.chain, rule: rule.number, action: target }] };
 }
 
-function rewriteDestination(rule: Rule, name: string): string | null {
-  const option = name === "REDIRECT" ? "--to-ports" : name === "NETMAP" ? "--to" : "--to-destination";
-  const value = new RegExp(`${option}\\s+(\\S+)`).exec(rule.text)?.[1];
-  return value === undefined ? null : name === "REDIRECT" ? `this node's port ${value}` : value;
+const sameEnd = (a: Outcome, b: Outcome): boolean =>
+  a.kind === "decided" ? b.kind === "decided" && a.effect === b.effect : b.kind === "indeterminate" && sameDecider(a.decider, b.decider);
+
+interface Scenario {
+  readonly outcome: Outcome;
+  readonly packet: Packet;
+  readonly marks: MatchState;
+  readonly notes: readonly string[];
 }
 
-// The nat and raw tables run before filter INPUT (§4.3); the doctor does not rewrite the packet
-// but names any rule that would, since it changes what filter sees.
-function earlierTableWarnings(ruleset: Ruleset, packet: Packet): { warnings: string[]; untracked: boolean; rewrite: DestinationRewrite | null } {
-  const warnings: string[] = [];
-  let untracked = false;
-  let rewrite: DestinationRewrite | null = null;
-  const nameOf = (rule: Rule) => (rule.target.kind === "unknown" || rule.target.kind === "continue" ? rule.target.name : "");
-  for (const { rule, certain } of earlierRules(ruleset.tables.get("nat"), "PREROUTING", packet, (r) => DESTINATION_NAT.has(nameOf(r)))) {
-    const name = nameOf(rule);
-    if (certain) {
-      const to = rewriteDestination(rule, name);
-      rewrite ??= { rule, target: name, to };
-      warnings.push(`nat ${rule.chain} rule ${rule.number} rewrites this connection's destination${to ? ` to ${to}` : ""} (${name}) before filter INPUT sees it: "${rule.text}". The verdict is for the connection as sent, which is not what filter INPUT sees.`);
-    } else {
-      warnings.push(`nat ${rule.chain} rule ${rule.number} may rewrite this connection's destination before filter INPUT sees it (${name}): "${rule.text}". The verdict assumes it does not apply.`);
-    }
-  }
-  const notrack = (r: Rule) => nameOf(r) === "NOTRACK" || (nameOf(r) === "CT" && /--notrack|\bnotrack\b/.test(r.text));
-  for (const { rule, certain } of earlierRules(ruleset.tables.get("raw"), "PREROUTING", packet, notrack)) {
-    if (certain) untracked = true;
-    warnings.push(`raw ${rule.chain} rule ${rule.number} exempts this connection from conntrack ("${rule.text}"): its ctstate is UNTRACKED, not NEW${certain ? "; the walk used UNTRACKED" : "; the walk assumed it does not apply"}.`);
-  }
-  return { warnings, untracked, rewrite };
-}
-
-export function evaluateIptables(ruleset: Ruleset, packet: Packet, options: WalkOptions): EvaluateResult {
+export function evaluateIptables(ruleset: Ruleset, packet: Packet, options: EvaluateOptions): EvaluateResult {
   const filter = ruleset.tables.get("filter");
   if (!filter) throw new Error("the input has no filter table");
-  const { warnings, untracked, rewrite } = earlierTableWarnings(ruleset, packet);
-  const walked = untracked ? { ...packet, ctstates: new Set(["UNTRACKED"]) } : packet;
-  return { outcome: walkChain(filter, walked, options), packet: walked, warnings, rewrite };
+  const excluded = options.excludedEarlier ?? new Set<Rule>();
+  const walkOptions: WalkOptions = { chain: options.chain, ...(options.excluded ? { excluded: options.excluded } : {}) };
+  // A locally generated packet meets raw, mangle and nat OUTPUT instead, which are not walked here.
+  if (options.chain === "OUTPUT") {
+    return { outcome: walkChain(filter, packet, walkOptions), packet, marks: { mark: 0, connmark: 0 }, warnings: ["The tables before filter OUTPUT (raw, mangle and nat OUTPUT) were not walked."], rewrite: null, forward: null };
+  }
+  const pre = walkPrerouting(ruleset, packet, excluded);
+  const warnings = [...pre.notes];
+  if (pre.block) return { outcome: blockOutcome(pre.block), packet: pre.packet, marks: pre.marks, warnings, rewrite: null, forward: null };
+  // A forwarded packet meets mangle FORWARD, not mangle INPUT, and FORWARD sees the rewritten
+  // connection wherever it goes: there nat's rewrites are only named, as the verdict is for the
+  // connection as sent.
+  const forwarded = options.chain === "FORWARD";
+  const scenario = (rewrite: NatRewrite | null): Scenario => {
+    if (rewrite && !forwarded && rewrite.to.kind !== "here") return { outcome: forwardOutcome(rewrite), packet: pre.packet, marks: pre.marks, notes: [] };
+    const walked = rewrite && !forwarded && rewrite.to.kind === "here" ? rewrittenPacket(pre.packet, rewrite.to) : pre.packet;
+    const mangle = forwarded ? { marks: pre.marks, block: null, notes: [] } : walkMangleInput(ruleset, walked, pre.marks, excluded);
+    if (mangle.block) return { outcome: blockOutcome(mangle.block), packet: walked, marks: mangle.marks, notes: mangle.notes };
+    return { outcome: walkChain(filter, walked, { ...walkOptions, marks: mangle.marks }), packet: walked, marks: mangle.marks, notes: mangle.notes };
+  };
+  const certain = pre.rewrites.find((r) => r.certain) ?? null;
+  const primary = scenario(certain);
+  warnings.push(...primary.notes);
+  const nat = (r: NatRewrite) => `nat ${r.rule.chain} rule ${r.rule.number} ("${r.rule.text}")`;
+  if (certain && forwarded) {
+    warnings.push(`${nat(certain)} rewrites this connection's destination to ${certain.to.text} (${certain.target}) before filter ${options.chain} sees it; the verdict is for the connection as sent.`);
+  } else if (certain && certain.to.kind === "here") {
+    warnings.push(`${nat(certain)} rewrites this connection's destination to ${certain.to.text} (${certain.target}) before filter ${options.chain} sees it: the walk used the rewritten connection (port ${certain.to.port}, conntrack state DNAT).`);
+  }
+  // A rewrite that may apply (an undecidable match on the way) is followed both ways, as an
+  // undecidable filter rule is (doctor-cli.md: a match that cannot be decided makes the verdict
+  // indeterminate and names the rule): where the connection, rewritten, would end otherwise than
+  // as the walk above found, the verdict depends on it; where it ends the same, it is only named.
+  let outcome = primary.outcome;
+  for (const maybe of pre.rewrites.filter((r) => !r.certain)) {
+    const other = scenario(maybe);
+    if (sameEnd(other.outcome, primary.outcome)) {
+      warnings.push(`${nat(maybe)} may rewrite this connection's destination to ${maybe.to.text} (${maybe.target}) before filter ${options.chain} sees it (${maybe.doubt}); the verdict is the same whether or not it applies.`);
+      continue;
+    }
+    if (outcome === primary.outcome) {
+      outcome = {
+        kind: "indeterminate",
+        reason: `it may rewrite the connection's destination to ${maybe.to.text} (${maybe.target}): ${maybe.doubt}`,
+        decider: undecidedDecider("nat", maybe.rule),
+        deciderRule: maybe.rule,
+        path: [{ table: "nat", chain: maybe.rule.chain, rule: maybe.rule.number, action: `undecidable: ${maybe.doubt}` }],
+        ifApplies: other.outcome.kind === "decided" ? other.outcome.effect : "indeterminate",
+        ifNot: primary.outcome.kind === "decided" ? primary.outcome.effect : "indeterminate",
+        branches: { applies: other.outcome, not: primary.outcome },
+      };
+    }
+  }
+  return {
+    outcome,
+    packet: primary.packet,
+    marks: primary.marks,
+    warnings,
+    rewrite: certain && certain.to.kind === "here" && !forwarded ? certain : null,
+    forward: certain && certain.to.kind !== "here" && !forwarded ? certain : null,
+  };
 }

@@ -144,7 +144,7 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
   }
   const afterDeletes = fixes.map((f) => f.command).reduce(applyIptablesCommand, table);
   const opensWith = (command: string) => {
-    const o = walkChain(applyIptablesCommand(afterDeletes, command), packet, { chain: options.chain });
+    const o = walkChain(applyIptablesCommand(afterDeletes, command), packet, { chain: options.chain, ...(options.marks ? { marks: options.marks } : {}) });
     return o.kind === "decided" && o.effect === "accept";
   };
   // Numbers after the deletes above: each deleted rule before a point in its chain moves it up by one.
@@ -243,23 +243,48 @@ export function planIptablesFix(table: Table, packet: Packet, options: WalkOptio
     steps.push(command);
     iptablesChanged = true;
   }
-  if (iptablesChanged) {
-    // Where the boot-time rules live depends on the distribution: Debian and Ubuntu's
-    // netfilter-persistent (iptables-persistent) restores /etc/iptables/rules.v4 and rules.v6;
-    // RHEL, CentOS, Rocky and Fedora's iptables-services restores /etc/sysconfig/iptables and ip6tables.
-    const [debian, rhel] = flow.family === "ipv6"
-      ? ["/etc/iptables/rules.v6", "/etc/sysconfig/ip6tables"]
-      : ["/etc/iptables/rules.v4", "/etc/sysconfig/iptables"];
-    fixes.push(
-      {
-        description: `Changes made with ${cmd} are lost on reboot, and whatever wrote the rules (a script, a DaemonSet, cloud-init) may add them again. Save them where the node restores them from at boot: on Debian or Ubuntu, netfilter-persistent (iptables-persistent) reads ${debian}`,
-        command: `${cmd}-save > ${debian}`,
-      },
-      {
-        description: `On RHEL, CentOS, Rocky or Fedora, iptables-services reads ${rhel} instead: run this one there, not the one above`,
-        command: `${cmd}-save > ${rhel}`,
-      },
-    );
-  }
+  if (iptablesChanged) fixes.push(...persistFixes(flow.family));
   return { fixes, steps, notes, blockers };
+}
+
+/** The notes that make iptables changes last past a reboot, one per distribution family. */
+export function persistFixes(family: "ipv4" | "ipv6"): Fix[] {
+  const cmd = family === "ipv6" ? "ip6tables" : "iptables";
+  // Where the boot-time rules live depends on the distribution: Debian and Ubuntu's
+  // netfilter-persistent (iptables-persistent) restores /etc/iptables/rules.v4 and rules.v6;
+  // RHEL, CentOS, Rocky and Fedora's iptables-services restores /etc/sysconfig/iptables and ip6tables.
+  const [debian, rhel] = family === "ipv6"
+    ? ["/etc/iptables/rules.v6", "/etc/sysconfig/ip6tables"]
+    : ["/etc/iptables/rules.v4", "/etc/sysconfig/iptables"];
+  return [
+    {
+      description: `Changes made with ${cmd} are lost on reboot, and whatever wrote the rules (a script, a DaemonSet, cloud-init) may add them again. Save them where the node restores them from at boot: on Debian or Ubuntu, netfilter-persistent (iptables-persistent) reads ${debian}`,
+      command: `${cmd}-save > ${debian}`,
+    },
+    {
+      description: `On RHEL, CentOS, Rocky or Fedora, iptables-services reads ${rhel} instead: run this one there, not the one above`,
+      command: `${cmd}-save > ${rhel}`,
+    },
+  ];
+}
+
+/**
+ * The fix for a DROP or REJECT in a table before filter (raw PREROUTING, mangle PREROUTING or
+ * INPUT): delete it where it blocks exactly the flow's port, as in filter; otherwise an ACCEPT for
+ * the flow just before it, which ends only that table's chain — the packet goes on to the next
+ * table, as the kernel walks them (§4.3).
+ */
+export function planEarlierTableFix(table: string, rule: Rule, flow: FixFlow): Fix {
+  const cmd = flow.family === "ipv6" ? "ip6tables" : "iptables";
+  const verb = rule.target.kind === "reject" ? "rejects" : "drops";
+  if (isDeletableBlocker(rule, flow.port)) {
+    return {
+      description: `Delete ${table} ${rule.chain} rule ${rule.number} (${rule.text.trim()}): it ${verb} the flow before filter INPUT sees it`,
+      command: `${cmd} -t ${table} --delete ${rule.chain} ${rule.number}`,
+    };
+  }
+  return {
+    description: `Do not delete ${table} ${rule.chain} rule ${rule.number} (${rule.text.trim()}): it ${verb} more than this flow (no destination-port match that singles out port ${flow.port}). Insert an ACCEPT for this flow alone just before it; in the ${table} table an ACCEPT ends only that chain, and filter INPUT still judges the flow`,
+    command: `${cmd} -t ${table} --insert ${rule.chain} ${rule.number} -p ${flow.protocol} --dport ${flow.port} -s ${flow.source} -j ACCEPT`,
+  };
 }

@@ -84,6 +84,11 @@ export interface Ruleset {
   readonly tables: ReadonlyMap<string, Table>;
   /** Things the parser had to assume, for the report. */
   readonly notes: readonly string[];
+  /**
+   * iptables-nft's "# Warning: iptables-legacy tables present" line, where the input holds it:
+   * the legacy backend's rules filter too, and are not in this input (§4.1, §4.4 "split brain").
+   */
+  readonly legacyTables?: { readonly line: number; readonly text: string } | null;
 }
 
 export const BUILTIN_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"]);

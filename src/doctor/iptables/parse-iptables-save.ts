@@ -61,6 +61,43 @@ const UNDECIDABLE_MODULES: Record<string, string> = {
   realm: "-m realm depends on the routing table",
 };
 
+// The options of the modules matchOption reads. iptables gives an option to the newest loaded
+// match that knows it, and where none does, loads the match of the rule's protocol (`-p tcp`) and
+// gives it that one (libxtables' merged option table; iptables' command_default → load_proto):
+// `-m conntrack --ctstate NEW -p tcp --dport 22` is tcp's --dport, as in the canonical order.
+const PORT_OPTIONS = ["dport", "destination-port", "sport", "source-port"];
+const MODULE_OPTIONS: Record<string, ReadonlySet<string>> = {
+  tcp: new Set([...PORT_OPTIONS, "syn", "tcp-flags", "tcp-option"]),
+  udp: new Set(PORT_OPTIONS),
+  udplite: new Set(PORT_OPTIONS),
+  sctp: new Set([...PORT_OPTIONS, "chunk-types"]),
+  dccp: new Set([...PORT_OPTIONS, "dccp-types", "dccp-option"]),
+  multiport: new Set(["dports", "destination-ports", "sports", "source-ports", "ports"]),
+  conntrack: new Set(["ctstate", "ctproto", "ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst", "ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport", "ctstatus", "ctexpire", "ctdir"]),
+  state: new Set(["state"]),
+  comment: new Set(["comment"]),
+  addrtype: new Set(["src-type", "dst-type", "limit-iface-in", "limit-iface-out"]),
+  mark: new Set(["mark"]),
+  connmark: new Set(["mark"]),
+  iprange: new Set(["src-range", "dst-range"]),
+  pkttype: new Set(["pkt-type"]),
+  icmp: new Set(["icmp-type"]),
+  icmp6: new Set(["icmpv6-type"]),
+};
+
+/**
+ * The module an option belongs to: the newest loaded one that knows it, else the protocol's
+ * module where that knows it (iptables loads it then), else the current module (one whose options
+ * this doctor does not list, such as -m limit, keeps its own). undefined: no -m and no -p module.
+ */
+function ownerOf(key: string, loaded: readonly string[], protocol: string | undefined): string | undefined {
+  const current = loaded[loaded.length - 1];
+  const owner = [...loaded].reverse().find((m) => MODULE_OPTIONS[m]?.has(key));
+  if (owner !== undefined) return owner;
+  if (protocol !== undefined && MODULE_OPTIONS[protocol]?.has(key)) return protocol;
+  return current;
+}
+
 const TCP_FLAGS: Record<string, number> = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80, ALL: 0xff, NONE: 0 };
 
 export function parseTcpFlagList(text: string): number | undefined {
@@ -120,7 +157,9 @@ function parseRule(chain: string, tokens: readonly ShellToken[], text: string, l
   const targetOptions = new Map<string, string>();
   let targetName: string | undefined;
   let isGoto = false;
-  let module: string | undefined;
+  // Every match loaded so far, in order (-m, or the protocol's, loaded for its options).
+  const loaded: string[] = [];
+  let protocolModule: string | undefined;
   let inTarget = false;
   let negate = false;
   const unknownModules = new Set<string>();
@@ -148,6 +187,8 @@ function parseRule(chain: string, tokens: readonly ShellToken[], text: string, l
         const [name] = needArg(args, option);
         const protocol = protocolNumberOf(name!);
         if (protocol === undefined && /^\d+$/.test(name!)) fail(line, `protocol ${name} is past 255`, "a protocol name or a number 0-255");
+        // iptables loads a protocol's match for its options only where -p is not negated.
+        protocolModule = neg ? undefined : name!.toLowerCase();
         conditions.push(protocol === undefined ? { kind: "unknown", reason: `protocol "${name}" is not known` } : { kind: "protocol", negate: neg, protocol });
         continue;
       }
@@ -176,7 +217,8 @@ function parseRule(chain: string, tokens: readonly ShellToken[], text: string, l
       case "-m":
       case "--match": {
         const [name] = needArg(args, option);
-        module = name!;
+        const module = name!;
+        loaded.push(module);
         inTarget = false;
         const reason = UNDECIDABLE_MODULES[module];
         if (reason !== undefined && !unknownModules.has(module)) {
@@ -205,6 +247,8 @@ function parseRule(chain: string, tokens: readonly ShellToken[], text: string, l
       targetOptions.set(key, args.join(" "));
       continue;
     }
+    const module = ownerOf(key, loaded, protocolModule);
+    if (module !== undefined && !loaded.includes(module)) loaded.push(module);
     if (module !== undefined && UNDECIDABLE_MODULES[module] !== undefined) continue;
     const condition = matchOption(module, key, neg, args, line);
     if (condition) conditions.push(condition);
@@ -315,6 +359,28 @@ function matchOption(module: string | undefined, key: string, negate: boolean, a
   return unknown(`-m ${module} is not evaluated by this doctor`);
 }
 
+// iptables-save ends every table it prints with COMMIT (iptables-restore applies a table only at
+// its COMMIT), so a table without one is a cut-off dump: `az vmss run-command invoke` returns at
+// most 4 KiB of output, a terminal's scrollback or a paste may end early. Its last rule may be cut
+// mid-option (`--dpo`), and the rules after it are missing, so no verdict drawn from it can be
+// trusted. `iptables -S` prints no `*table` lines and no COMMIT, and is not concerned.
+function failTruncated(open: { name: string; line: number }, line: number, what: string): never {
+  fail(line, `table ${open.name} (*${open.name} at line ${open.line}) has no COMMIT before ${what}: iptables-save ends every table with COMMIT, so the input looks truncated (az vmss run-command, for one, cuts its output at 4 KiB)`, `the whole output of iptables-save, each table ending with COMMIT`);
+}
+
+// iptables-nft prints this (on stderr, often captured with the dump) where the legacy backend's
+// tables hold rules too: the kernel runs those as well, and this dump does not show them (§4.1).
+const LEGACY_WARNING = /^#\s*Warning:\s*(ip6?tables)-legacy tables present/;
+
+export const isLegacyWarning = (text: string): boolean => LEGACY_WARNING.test(text.trim());
+
+/** The legacy-tables warning for `family` anywhere in `lines`, or null. */
+export function legacyWarningOf(lines: readonly string[], family: "ipv4" | "ipv6"): { line: number; text: string } | null {
+  const tool = family === "ipv6" ? "ip6tables" : "iptables";
+  const index = lines.findIndex((l) => LEGACY_WARNING.exec(l.trim())?.[1] === tool);
+  return index < 0 ? null : { line: index + 1, text: lines[index]!.trim() };
+}
+
 export function isIptablesSave(firstLine: string): boolean {
   return /^(\*\w|:\S+ \S+|(\[\d+:\d+\] )?-[APN] )/.test(firstLine);
 }
@@ -397,7 +463,8 @@ export function parseIptablesSaveDumps(text: string): Ruleset[] {
     const otherFamily = dumps[1 - i]!.family;
     const { first, last } = ranges[i]!;
     const note = `The input holds two dumps: this one (lines ${first}-${last}) is ${familyName(dump.family)} output, which ${dump.family === "ipv6" ? "IPv6" : "IPv4"} flows are judged against; ${otherFamily === "ipv6" ? "IPv6" : "IPv4"} flows meet only the ${familyName(otherFamily)} rules at lines ${other.first}-${other.last}.`;
-    return { ...dump, notes: [...dump.notes, note] };
+    // The warning is the tool's, on stderr: it may land among the other dump's lines.
+    return { ...dump, notes: [...dump.notes, note], legacyTables: legacyWarningOf(lines, dump.family) };
   });
 }
 
@@ -425,21 +492,29 @@ export function parseIptablesSave(text: string): Ruleset {
     }
     return chain;
   };
+  // The table a `*name` line opened and where, until its COMMIT; and the last line read.
+  let open: { name: string; line: number } | undefined;
+  let lastLine = 0;
   lines.forEach((raw, index) => {
     const line = index + 1;
     const text = raw.trim();
     if (text === "") return;
+    lastLine = line;
     if (text.startsWith("#")) {
+      if (isLegacyWarning(text)) return;
       if (/ip6tables/.test(text)) show("ipv6", line, text);
       else if (/\biptables(-nft|-legacy)?-save\b/.test(text)) show("ipv4", line, text);
       return;
     }
     if (text.startsWith("*")) {
+      if (open) failTruncated(open, line, `*${text.slice(1)} opens the next table`);
       current = tableFor(text.slice(1));
+      open = { name: current.name, line };
       return;
     }
     if (text === "COMMIT") {
       current = undefined;
+      open = undefined;
       return;
     }
     // `iptables -S` has no table header: it lists the filter table unless `-t` was given.
@@ -477,6 +552,7 @@ export function parseIptablesSave(text: string): Ruleset {
     if (/\s-m\s+icmp(?!6)\b/.test(m[2]!)) show("ipv4", line, text);
     chain.rules.push(rule);
   });
+  if (open) failTruncated(open, lastLine, "the input ends");
   if (tables.size === 0) fail(1, "no tables or rules found", "iptables-save output");
   const resolved = new Map<string, Table>();
   for (const table of tables.values()) {
@@ -506,5 +582,5 @@ export function parseIptablesSave(text: string): Ruleset {
     resolved.set(table.name, { name: table.name, chains });
   }
   const family = shown.ipv6 ? "ipv6" : "ipv4";
-  return { format: "iptables-save", family, familyShownAt: shown[family] ?? null, showsInterfaces: true, tables: resolved, notes: [] };
+  return { format: "iptables-save", family, familyShownAt: shown[family] ?? null, showsInterfaces: true, tables: resolved, notes: [], legacyTables: legacyWarningOf(lines, family) };
 }

@@ -92,7 +92,7 @@ describe("checkNode", () => {
     for (const f of found) {
       assert.equal(f.verdict, "allowed");
       assert.equal(f.effect, "accept");
-      assert.deepEqual(f.decidedBy, { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no filter rules (iptables-save printed no *filter table)" });
+      assert.deepEqual(f.decidedBy, { table: "filter", chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: "no filter rules (iptables-save printed no *filter table)" });
     }
   });
 

@@ -136,7 +136,7 @@ function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-s
       summary: missing ? `${command} is not installed: no iptables rules on this node.` : "iptables has no filter rules on this node.",
       fixes: [], assumptions: [`${why}: no ${command.replace("-save", "")} rule filters INPUT, so it accepts (as a policy ACCEPT would).`],
       flow: flowOf(source, opts), verdict: "allowed", effect: "accept",
-      decidedBy: { chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: `no filter rules (${why})` },
+      decidedBy: { table: "filter", chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: `no filter rules (${why})` },
     }));
   }
   const text = dump.ok ? dump.text : "";

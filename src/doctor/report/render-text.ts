@@ -71,7 +71,9 @@ function decidedByLines(r: CheckResult): string[] {
   const quote = typeof d.text === "string" && d.text !== "" ? d.text.split("\n").map((l) => `    ${l}`) : [];
   switch (r.check) {
     case "iptables": {
-      const where = d.rule === null || d.rule === undefined ? `chain ${str(d.chain)} policy ${str(d.policy)}` : `chain ${str(d.chain)}, rule ${str(d.rule)}`;
+      // The table only where it is not filter (raw, mangle or nat, before filter INPUT).
+      const table = typeof d.table === "string" && d.table !== "filter" ? `table ${d.table}, ` : "";
+      const where = d.rule === null || d.rule === undefined ? `${table}chain ${str(d.chain)} policy ${str(d.policy)}` : `${table}chain ${str(d.chain)}, rule ${str(d.rule)}`;
       return [`${label}: ${where}`, ...quote];
     }
     case "ufw": {

@@ -13,7 +13,7 @@ import type { PemPair, Pki } from "../src/transport/index.js";
 import { httpConnect, readUntil } from "./helpers/connect-client.js";
 import { Cleanup, sharedPki, silentLog, startDestination, type Destination } from "./helpers/stack.js";
 import { startLoadBalancer } from "./helpers/load-balancer.js";
-import { waitFor } from "./helpers/wait.js";
+import { sleep, waitFor } from "./helpers/wait.js";
 
 const SERVER_COUNT = 3;
 // Short reconnect backoff so a returning server is found quickly (upstream: 1 s ×1.5, cap 10 s).
@@ -158,6 +158,22 @@ describe("HA: three servers, agents connected to all of them", () => {
     await waitFor(() => agent.status().servers.length === 3 && second.status().servers.length === 3, "agents to find the returned server through the balancer", 8000);
     await assertFullMesh([servers[0]!, servers[1]!, again], dests);
     await waitFor(() => lb.open === 3 && rr.open === 3, `one connection per server per agent (${lb.open}, ${rr.open})`);
+  });
+
+  it("a server count above the servers an agent can reach: its extra slots back off instead of a handshake every --sync-interval forever", async () => {
+    // Three servers counted, one reachable (a new server not yet in the agent's list): the two
+    // extra slots keep landing on the one they hold. At the first step alone that was a TLS
+    // handshake every 100 ms per slot (~40 in two seconds); with the backoff, a handful.
+    const server = await startServer(cleanup, "only-s1", { host: "127.0.0.1", port: 0 });
+    const lb = await startLoadBalancer(cleanup, () => [server.addresses.agentPort]);
+    const agent = await startAgent(cleanup, "short-node", "127.0.4.1", { proxyServerHost: `127.0.0.1:${lb.port}` });
+    await agent.waitForServers(1, 5000);
+    const before = lb.accepted;
+    await sleep(2000);
+    const extra = lb.accepted - before;
+    assert.ok(extra <= 24, `${extra} connections in 2 s from two slots that can only find the server they hold`);
+    assert.ok(extra >= 2, "they still look for the missing servers");
+    assert.match(agent.status().lastErrors.join("\n"), /duplicate connection to server only-s1/);
   });
 
   it("a server behind the balancer goes away gracefully: the agent backs off while no replacement exists, then reaches it while the old one still drains", async () => {

@@ -54,7 +54,12 @@ interface Slot {
   lastError: string | undefined;
   /** A connection attempt is under way (between its timer and its outcome). */
   isConnecting: boolean;
+  /** Servers this slot reached that the agent already holds, in a row. */
+  duplicates: number;
 }
+
+/** Duplicates in a row retried at the first step before the slot backs off (see tryConnectSlot). */
+const DUPLICATES_AT_FIRST_STEP = 3;
 
 export interface AgentStatus {
   readonly agentId: string;
@@ -286,7 +291,7 @@ export class NodetunnelAgent {
   private ensureSlots(): void {
     const wanted = Math.max(this.options.servers.length, this.serverCount);
     while (this.slots.length < wanted) {
-      const slot: Slot = { index: this.slots.length, session: undefined, attempts: 0, timer: undefined, abort: undefined, lastError: undefined, isConnecting: false };
+      const slot: Slot = { index: this.slots.length, session: undefined, attempts: 0, timer: undefined, abort: undefined, lastError: undefined, isConnecting: false, duplicates: 0 };
       this.slots.push(slot);
       this.schedule(slot, 0);
     }
@@ -356,13 +361,25 @@ export class NodetunnelAgent {
       // so back off: thousands of agents retrying every second through the balancer would be a
       // TLS handshake storm on the servers that stay. The first step comes back when the old
       // stream ends.
+      // After a few in a row the slot backs off too (up to --sync-interval-cap): a server count
+      // above the servers this agent can reach (the count raised before a new server is in every
+      // agent's list, or one server listed twice) would otherwise cost a TLS handshake every
+      // --sync-interval, forever, on the server it keeps reaching. Said once per run of them.
       conn.close();
       const message = `duplicate connection to server ${conn.serverId}`;
       if (this.retiring.size > 0) return this.retry(slot, message);
       slot.lastError = message;
-      this.schedule(slot, backoffMs(0, this.options, this.random));
+      slot.duplicates++;
+      if (slot.duplicates === DUPLICATES_AT_FIRST_STEP) {
+        this.log.warn(
+          { server: `${target.host}:${target.port}`, serverId: conn.serverId, serverCount: this.serverCount, connectedServers: this.allSessions().length },
+          `the server count is ${this.serverCount} but ${target.host}:${target.port} keeps reaching server ${conn.serverId}, which this agent already holds: retrying with backoff (is a server missing from --proxy-server-host, or listed twice?)`,
+        );
+      }
+      this.schedule(slot, backoffMs(Math.max(0, slot.duplicates - DUPLICATES_AT_FIRST_STEP + 1), this.options, this.random));
       return;
     }
+    slot.duplicates = 0;
     slot.attempts = 0;
     slot.lastError = undefined;
     this.headerServerCount = conn.serverCount;

@@ -245,3 +245,16 @@ describe("nodetunnel's errors for a first-time user", { timeout: 180_000 }, () =
     assert.match(r.stdout.replace(/\s+/g, " "), /node-4 grpc .*no connected agent serves 127\.0\.1\.4.*'nodetunnel doctor cluster' here/);
   });
 });
+
+describe("output into a reader that goes away", () => {
+  it("`nodetunnel server --help | head -0`: exit 0, no EPIPE stack trace", async () => {
+    const child = spawn(process.execPath, [nodetunnelBin, "server", "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    // The reader is gone before the help is written (as `| head` once it has its lines).
+    child.stdout.destroy();
+    const [code] = (await once(child, "exit")) as [number | null];
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|at /);
+  });
+});

@@ -22,7 +22,14 @@ export function terminalColumns(io: CliIo): number {
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 100;
 }
 
+/** A reader that went away (`nodetunnel server --help | head`): end quietly, with the exit code set so far. */
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code !== "EPIPE") throw err;
+  process.exit();
+}
+
 export function processIo(): CliIo {
+  if (!process.stdout.listeners("error").includes(onStdoutError)) process.stdout.on("error", onStdoutError);
   return {
     stdout: process.stdout,
     stderr: process.stderr,

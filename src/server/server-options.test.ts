@@ -31,6 +31,12 @@ describe("resolveServerOptions", () => {
     rejects({ frontends: [] }, /no frontend/);
   });
 
+  it("refuses two frontends on one socket path, naming both flags (not 'another process serves it' at start)", () => {
+    rejects({ ...uds, frontends: [{ mode: "grpc", listen: { path: "/tmp/x.sock" } }, { mode: "http-connect", flag: "--frontend", listen: { path: "/tmp/x.sock" } }] },
+      /^--uds-name \(grpc\) and --frontend \(http-connect\) both listen on \/tmp\/x\.sock: give each frontend its own socket$/);
+    assert.doesNotThrow(() => resolveServerOptions({ ...uds, frontends: [{ mode: "grpc", listen: { path: "/tmp/x.sock" } }, { mode: "http-connect", listen: { path: "/tmp/y.sock" } }] }));
+  });
+
   it("refuses a cleartext TCP frontend off loopback, and TLS on a Unix socket", () => {
     rejects({ ...uds, frontends: [{ mode: "http-connect", listen: { port: 8090 } }] }, /needs TLS unless it binds to loopback/);
     assert.doesNotThrow(() => resolveServerOptions({ ...uds, frontends: [{ mode: "http-connect", listen: { port: 0, host: "127.0.0.1" } }] }));

@@ -147,6 +147,14 @@ export function resolveServerOptions(input: ServerOptionsInput): ServerOptions {
   }
   if (new Set(o.proxyStrategies).size !== o.proxyStrategies.length) invalid(`--proxy-strategies lists a strategy twice: ${o.proxyStrategies.join(",")}`);
   if (o.frontends.length === 0) invalid("no frontend: give --uds-name, or --server-port with --server-cert/--server-key");
+  // Two frontends on one socket path would meet at start as "another process serves it".
+  const byPath = new Map<string, FrontendConfig>();
+  for (const f of o.frontends) {
+    if ("port" in f.listen) continue;
+    const first = byPath.get(f.listen.path);
+    if (first) invalid(`${first.flag ?? "--uds-name"} (${first.mode}) and ${f.flag ?? "--uds-name"} (${f.mode}) both listen on ${f.listen.path}: give each frontend its own socket`);
+    byPath.set(f.listen.path, f);
+  }
   for (const f of o.frontends) {
     if ("port" in f.listen) {
       checkPort(`--server-port (${f.mode})`, f.listen.port);

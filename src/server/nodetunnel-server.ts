@@ -270,8 +270,10 @@ export class NodetunnelServer {
     // Identity binding (docs/security.md): claims outside the credential are refused and logged.
     const refusal = checkIdentityClaims(this.options.identityBinding, credential, agentId, identifiers);
     if (refusal) {
-      this.refusedClaims.warn({ agentId, claim: refusal.claim, principal: credential.principal });
-      return fail(GrpcStatus.PERMISSION_DENIED, refusal.message);
+      // One line per refusal: this one names the claim (fail() would log the same refusal again).
+      this.refusedClaims.warn({ peer: call.peer.address, agentId, claim: refusal.claim, principal: credential.principal, reason: refusal.message });
+      call.end(GrpcStatus.PERMISSION_DENIED, refusal.message);
+      return;
     }
     const authenticatedAs = credential.principal;
     if (!isBindingEnforced(this.options.identityBinding, credential) && this.options.identityBinding !== "off") {

@@ -31,6 +31,8 @@ test("unset: a certificate with SAN IPs binds the identifiers but not the agent 
   const refusal = auto("3f1c2a9e-4b7d-4c1e-9a57-0d6f4c3b2a10", "ipv4=10.0.0.7");
   assert.equal(refusal?.claim, "ipv4=10.0.0.7");
   assert.match(refusal!.message, /identity binding is on because the certificate names addresses \(SAN IPs\) \(--identity-binding=off turns it off\)$/);
+  // The agent id is not bound here, so the message does not list agent ids as allowed.
+  assert.match(refusal!.message, /\(allowed: host=node-1, ip=10\.0\.0\.5\)/);
 });
 
 test("unset: a certificate with only DNS names or only a CN (a shared agent certificate) is not bound; an identity-map entry binds it", () => {

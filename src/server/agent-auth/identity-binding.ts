@@ -146,11 +146,11 @@ export function checkIdentityClaims(
 ): IdentityRefusal | null {
   if (!isBindingEnforced(mode, credential)) return null;
   const a = credential.allowed;
+  const bindsAgentId = mode === "strict" || credential.bindsAgentId;
   const refuse = (claim: string): IdentityRefusal => ({
     claim,
-    message: `the credential ${credential.principal} does not allow the claim ${claim} (allowed: ${describeAllowed(a)}); identity binding is ${mode ?? `on because ${credential.bindsBy} (--identity-binding=off turns it off)`}`,
+    message: `the credential ${credential.principal} does not allow the claim ${claim} (allowed: ${describeAllowed(a, bindsAgentId)}); identity binding is ${mode ?? `on because ${credential.bindsBy} (--identity-binding=off turns it off)`}`,
   });
-  const bindsAgentId = mode === "strict" || credential.bindsAgentId;
   if (bindsAgentId && !a.agentIds.has(agentId) && !a.hosts.has(agentId.toLowerCase())) return refuse(`agentID=${agentId}`);
   for (const h of ids.host) if (!a.hosts.has(h.toLowerCase())) return refuse(`host=${h}`);
   for (const [key, list] of [["ipv4", ids.ipv4], ["ipv6", ids.ipv6]] as const) {
@@ -164,9 +164,10 @@ export function checkIdentityClaims(
   return null;
 }
 
-export function describeAllowed(a: AllowedIdentities): string {
+/** What the credential allows, in claims; the agent ids only where they are bound. */
+export function describeAllowed(a: AllowedIdentities, withAgentIds = true): string {
   const parts = [
-    ...[...a.agentIds].map((v) => `agentID=${v}`),
+    ...(withAgentIds ? [...a.agentIds].map((v) => `agentID=${v}`) : []),
     ...[...a.hosts].map((v) => `host=${v}`),
     ...[...a.ips].map((v) => `ip=${v}`),
     ...[...a.cidrs].map((v) => `cidr=${v}`),

@@ -186,6 +186,25 @@ for (const http2Impl of http2Implementations) for (const clientImpl of http2Impl
     assert.ok(isTunnelError(await closed.promise, "CANCELLED"));
   });
 
+  test("the handler sees why when the client's connection goes (not 'the client ended the call')", async (t) => {
+    const closed = deferred<unknown>();
+    const { client } = await start(t, {
+      "/S/M": (call) => {
+        call.sendHeaders();
+        call.on("message", () => {});
+        call.on("close", (err: unknown) => closed.resolve(err));
+      },
+    });
+    const call = client.openStream("/S/M");
+    call.on("error", () => {});
+    await call.headers;
+    client.destroy();
+    const err = await closed.promise;
+    assert.ok(isTunnelError(err, "CANCELLED"), String(err));
+    // The builtin server (the default for the agent port and the gRPC frontend) says why; node:http2 only reports the CANCEL.
+    if (http2Impl === "builtin") assert.match((err as Error).message, /^grpc: the connection closed under the call/);
+  });
+
   test("a message above the receive limit ends the call with RESOURCE_EXHAUSTED naming the sizes", async (t) => {
     const { client } = await start(t, { "/S/M": echo }, { maxMessageBytes: 1024 });
     const call = client.openStream("/S/M");

@@ -927,7 +927,11 @@ export class Http2Session extends SlotEmitter<SessionEventName> implements Strea
   // call broke, which gRPC reports as UNAVAILABLE.
   #endStreams(): void {
     if (!this.#isClient) {
-      for (const stream of this.#streams.list()) stream.terminate(Http2ErrorCode.CANCEL);
+      if (this.#streams.size === 0) return;
+      // Cancelled, as grpc-go's server reports it, but saying why: the connection went (a peer
+      // killed, a reset), not the client ending its call with RST_STREAM.
+      const why = new TunnelError("CANCELLED", `grpc: the connection closed under the call${this.#closeReason ? ` (${this.#closeReason.message})` : ""}`);
+      for (const stream of this.#streams.list()) stream.terminate(Http2ErrorCode.CANCEL, why);
       return;
     }
     const why = this.#closeReason ?? new TunnelError("CLOSED", "http2: the connection closed");

@@ -386,6 +386,8 @@ export class ProxyServer {
     agent.scheduler.close();
     this.registry.remove(agent);
     this.updateBackendMetrics();
+    // What the stream took with it, for the log line below.
+    const cut = { connections: agent.connections.size, pendingDials: agent.pendingDials.size };
     // Pending dials fail at once, with a reason (upstream #126 leaves them to a 30 s backstop).
     for (const random of [...agent.pendingDials]) {
       const p = this.takePending(random);
@@ -398,7 +400,7 @@ export class ProxyServer {
     }
     const gone = new TunnelError("AGENT_GONE", `agent ${agent.agentId} disconnected`);
     for (const conn of [...agent.connections.values()]) conn.destroy(gone);
-    this.log.info({ agentId: agent.agentId, reason: err?.message }, "agent disconnected");
+    this.log.info({ agentId: agent.agentId, reason: err?.message, ...cut, authenticatedAs: agent.authenticatedAs }, "agent disconnected");
   }
 
   private takePending(random: bigint): PendingDial | undefined {

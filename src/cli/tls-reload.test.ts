@@ -82,12 +82,23 @@ test("a rotated certificate, key and CA are applied together, and the log names 
   assert.equal(line.tls, "agent-port");
   assert.match(String(line.subject), /CN=localhost/);
   assert.ok(Date.parse(String(line.notAfter)) > Date.now(), `notAfter ${String(line.notAfter)}`);
+  assert.equal(line.caSubject, new X509Certificate(b.ca).subject.replace(/\n/g, ", "));
   await watcher.check();
   assert.equal(applied.length, 1, "applied once");
   assert.equal(await metric("nodetunnel_tls_reloads_total", 'tls="agent-port",result="applied"'), 1);
   const notAfter = (pem: string) => Math.floor(Date.parse(new X509Certificate(pem).validTo) / 1000);
   assert.equal(await metric("nodetunnel_tls_certificate_not_after_timestamp_seconds", 'flag="--cluster-cert"'), notAfter(b.server.cert));
   assert.equal(await metric("nodetunnel_tls_certificate_not_after_timestamp_seconds", 'flag="--cluster-ca-cert"'), notAfter(b.ca));
+});
+
+test("a CA bundle changed alone: the log names the CA's subject, not the certificate's (found by an ops audit)", async (t) => {
+  const { b, put, watcher, infos } = await setUp(t);
+  put("ca.crt", b.ca);
+  await watcher.check();
+  const line = infos().at(-1)!;
+  assert.deepEqual(line.changed, ["--cluster-ca-cert"]);
+  assert.equal(line.subject, undefined, "the certificate did not change");
+  assert.equal(line.caSubject, new X509Certificate(b.ca).subject.replace(/\n/g, ", "));
 });
 
 test("a certificate rotated before its key is held back with one warning, then applied once the key follows", async (t) => {

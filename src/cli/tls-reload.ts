@@ -180,7 +180,13 @@ export class TlsFileWatcher {
     state.lastProblem = undefined;
     this.metrics?.reload(set, "applied");
     this.metrics?.inUse(set, read);
-    this.log.info({ tls: set.name, changed: flags, ...certificateSummary(read.cert) }, "TLS files changed: new handshakes use them, open connections keep theirs");
+    // Of what changed: the certificate's subject, and the CA's (its first certificate) as caSubject.
+    const ca = changed.includes("ca") ? certificateSummary(read.ca) : {};
+    this.log.info({
+      tls: set.name, changed: flags,
+      ...(changed.includes("cert") ? certificateSummary(read.cert) : {}),
+      ...(ca.subject ? { caSubject: ca.subject, caNotAfter: ca.notAfter } : {}),
+    }, "TLS files changed: new handshakes use them, open connections keep theirs");
   }
 
   /**

@@ -337,7 +337,8 @@ describe("doctor iptables (CLI)", () => {
     assert.equal(r.code, 3, r.stderr);
     const j = json(r);
     assert.deepEqual([j.status, j.verdict], ["indeterminate", "indeterminate"]);
-    assert.deepEqual([(j.decidedBy as { table: string }).table, (j.decidedBy as { chain: string }).chain, (j.decidedBy as { rule: number }).rule, (j.decidedBy as { target: string }).target], ["nat", "PREROUTING", 1, "DNAT"]);
+    const d = j.decidedBy as { table: string; chain: string; rule: number; target: string; ruleTarget: string };
+    assert.deepEqual([d.table, d.chain, d.rule, d.target, d.ruleTarget], ["nat", "PREROUTING", 1, "policy", "DNAT"]);
     assert.match(String(j.summary), /forwards it to 10\.0\.0\.9:8080 \(DNAT\)/);
   });
 

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { runDoctor } from "./helpers/run-doctor.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/doctor/iptables-audit/${name}`, import.meta.url));
-interface Decided { table?: string; chain: string; rule: number | null; target: string; policy: string | null; text: string }
+interface Decided { table?: string; chain: string; rule: number | null; target: string; policy: string | null; text: string; ruleTarget?: string }
 interface Report { status: string; verdict: string; effect: string | null; summary: string; fixes: { description: string; command: string }[]; decidedBy: Decided; assumptions: string[] }
 const run = async (file: string, ...flags: string[]) => {
   const r = await runDoctor(["iptables", "--file", fixture(file), "--source", "10.1.2.3", ...flags, "--output", "json"]);
@@ -62,7 +62,7 @@ describe("doctor iptables: nat PREROUTING rewrites what filter INPUT sees (§4.3
       const { code, json } = await run("dnat.save", ...flags);
       assert.equal(code, 3, flags.join(" "));
       assert.deepEqual([json.status, json.verdict], ["indeterminate", "indeterminate"]);
-      assert.deepEqual([json.decidedBy.table, json.decidedBy.chain, json.decidedBy.rule, json.decidedBy.target], ["nat", "PREROUTING", 1, "DNAT"]);
+      assert.deepEqual([json.decidedBy.table, json.decidedBy.chain, json.decidedBy.rule, json.decidedBy.target, json.decidedBy.ruleTarget], ["nat", "PREROUTING", 1, "policy", "DNAT"]);
       assert.match(json.summary, /forwards it to 10\.224\.0\.99:8080 \(DNAT\) .*the FORWARD chain and that host decide/);
       assert.deepEqual(json.fixes, []);
     }
@@ -138,10 +138,10 @@ describe("doctor iptables: the iptables-legacy warning", () => {
 });
 
 describe("doctor iptables: -L without -v, an undecidable jump (list.txt)", () => {
-  it("decidedBy.target is the jump's own target, and the summary says what each way may end in", async () => {
+  it("decidedBy.target stays in the contract's set (policy, the jump's own target in ruleTarget), and the summary says what each way may end in", async () => {
     const { code, json } = await run("list.txt");
     assert.equal(code, 3);
-    assert.deepEqual([json.decidedBy.chain, json.decidedBy.rule, json.decidedBy.target, json.decidedBy.policy], ["INPUT", 6, "CUSTOM-BLOCK", null]);
+    assert.deepEqual([json.decidedBy.chain, json.decidedBy.rule, json.decidedBy.target, json.decidedBy.policy, json.decidedBy.ruleTarget], ["INPUT", 6, "policy", null, "CUSTOM-BLOCK"]);
     assert.doesNotMatch(json.summary, /ends in indeterminate/);
     assert.match(json.summary, /If it applies, CUSTOM-BLOCK rule 1 cannot be decided either .*may be accepted, dropped or rejected; if not, INPUT rule 7 cannot be decided either .*may be accepted or rejected\.$/);
   });

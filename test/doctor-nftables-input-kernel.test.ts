@@ -1,6 +1,8 @@
 // Property test for `doctor nftables` (the input path): random rulesets (filter chains on input
 // and prerouting, an inet or netdev ingress chain, jumps, gotos, negations, address ranges and
-// sets, interfaces, tcp flags, conntrack state, fib, equal priorities) are loaded into a real
+// sets, interfaces, tcp flags, conntrack state, fib, equal priorities, and a nat chain on
+// prerouting whose redirect or dnat to the node sends the port to 8080, where the listener also
+// accepts, so that later chains must read the rewritten port) are loaded into a real
 // network namespace, and a peer namespace sends real SYNs from three sources over a veth; what
 // the kernel did (connected / refused / unreachable / timeout) must equal the evaluator's effect
 // (accept / reject / reject / drop). Root only. Addresses are 10.250.x.x and exist only inside
@@ -18,6 +20,8 @@ const SETS = 40;
 const NODE_ADDR = "10.250.0.1";
 const SOURCES = ["10.250.0.2", "10.250.1.5", "10.250.2.5"];
 const PORT = 10250;
+/** Where the generated nat rules redirect the port to. */
+const NAT_PORT = 8080;
 
 function generate(rand: () => number): string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -31,7 +35,7 @@ function generate(rand: () => number): string {
     if (chance(0.25)) parts.push(`iifname ${not()}${pick(['"eth0"', '"eth*"', '"lo"', '"azv1"'])}`);
     if (chance(0.55)) {
       const kind = rand();
-      if (kind < 0.45) parts.push(`tcp dport ${not()}${pick(["10250", "10000-11000", "22", "{ 22, 10250 }", "10251"])}`);
+      if (kind < 0.45) parts.push(`tcp dport ${not()}${pick(["10250", "10000-11000", "22", "{ 22, 10250 }", "10251", `${NAT_PORT}`, `{ 22, ${NAT_PORT} }`])}`);
       else if (kind < 0.6) parts.push(`tcp sport ${pick(["1024-65535", "32768-60999", "22"])}`);
       else if (kind < 0.75) parts.push(`meta l4proto ${pick(["tcp", "udp"])}`);
       else if (kind < 0.85) parts.push(`udp dport ${pick(["10250", "53"])}`);
@@ -39,6 +43,7 @@ function generate(rand: () => number): string {
     }
     if (hook !== "ingress" && chance(0.15)) parts.push(`ct state ${pick(["new", "established,related", "invalid", "new,established"])}`);
     if (hook !== "ingress" && chance(0.1)) parts.push(`fib daddr type ${not()}${pick(["local", "unicast"])}`);
+    if (hook !== "ingress" && chance(0.08)) parts.push(`ct status ${not()}dnat`);
     if (chance(0.1)) parts.push("counter");
     const verdicts = ["accept", "drop", "return", "continue"];
     if (hook === "input") verdicts.push("reject", "reject with icmpx type host-unreachable");
@@ -59,8 +64,19 @@ function generate(rand: () => number): string {
   const established = "ct state established,related accept";
   const bases = [chain("input", `type filter hook input priority ${pick(["filter", "-10", "10"])}; policy ${chance(0.35) ? "drop" : "accept"};`, [established, ...many(1 + Math.floor(rand() * 7), ["c1", "c2"], "input")])];
   if (chance(0.3)) bases.push(chain("input2", `type filter hook input priority ${pick(["filter", "10"])}; policy accept;`, [established, ...many(1 + Math.floor(rand() * 2), [], "input")]));
-  if (chance(0.35)) bases.push(chain("pre", `type filter hook prerouting priority ${pick(["filter", "raw"])}; policy ${chance(0.15) ? "drop" : "accept"};`, [established, ...many(1 + Math.floor(rand() * 3), [], "prerouting")]));
+  if (chance(0.35)) bases.push(chain("pre", `type filter hook prerouting priority ${pick(["filter", "raw", "-90", "-120"])}; policy ${chance(0.15) ? "drop" : "accept"};`, [established, ...many(1 + Math.floor(rand() * 3), [], "prerouting")]));
   let text = `table inet t {\n${regular.join("")}${bases.join("")}}\n`;
+  if (chance(0.4)) {
+    // A dnat elsewhere sends the connection to the forward hook: the doctor says indeterminate.
+    const nat = pick([
+      `tcp dport ${PORT} redirect to :${NAT_PORT}`,
+      `ip saddr 10.250.1.0/24 tcp dport ${PORT} redirect to :${NAT_PORT}`,
+      `ip saddr != 10.250.2.5 tcp dport ${PORT} dnat to ${NODE_ADDR}:${NAT_PORT}`,
+      `tcp dport 22 redirect to :${NAT_PORT}`,
+      `ip saddr 10.250.2.5 tcp dport ${PORT} dnat to 10.250.9.9:${NAT_PORT}`,
+    ]);
+    text += `table ip n {\n${chain("pre", `type nat hook prerouting priority ${pick(["dstnat", "dstnat + 20", "-150"])}; policy accept;`, [nat])}}\n`;
+  }
   if (chance(0.25)) {
     text += `table netdev e {\n${chain("in", `type filter hook ingress device "${pick(["eth0", "lo"])}" priority filter; policy accept;`, many(1 + Math.floor(rand() * 2), [], "ingress"))}}\n`;
   }
@@ -71,7 +87,7 @@ describe("doctor nftables agrees with the kernel on the input path", { skip }, (
   let pair: NetnsPair | undefined;
 
   before(async () => {
-    pair = await startNetnsPair({ name: "nfti", nodeAddr: NODE_ADDR, sources: SOURCES, ports: [PORT] });
+    pair = await startNetnsPair({ name: "nfti", nodeAddr: NODE_ADDR, sources: SOURCES, ports: [PORT, NAT_PORT] });
   });
 
   after(() => pair?.remove());

@@ -3,7 +3,7 @@
 import type { CheckResult } from "../report/check-result.js";
 import { undecidedFirst } from "../report/undecided-first.js";
 import { DoctorInputError } from "../input-error.js";
-import type { NftEvaluation, NftFlow, NftPlace } from "./evaluate-nftables.js";
+import type { NftEvaluation, NftFlow, NftPlace, NftRewrite } from "./evaluate-nftables.js";
 import { evaluateNftables, parseAddr } from "./evaluate-nftables.js";
 import { planNftablesFix } from "./fix-nftables.js";
 import type { NftRule, NftRuleset } from "./nft-model.js";
@@ -42,6 +42,7 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
   const assumptions = [...e.assumptions];
   const details: string[] = e.baseChains.map((b) => `base chain ${b.table.family} ${b.table.name} ${b.chain.name}: hook ${b.chain.base!.hook} priority ${b.chain.base!.priority}, policy ${b.chain.base!.policy}`);
   if (warning) details.unshift(warning);
+  if (e.rewrite) assumptions.push(rewriteAssumption(e.rewrite, flow));
   for (const u of e.uncertain) {
     const self = u.ifApplies !== null && samePlace(u.ifApplies, u.place);
     assumptions.push(`${undecidedText(u.place)} could not be decided (${u.reason}); if it applies, ${self ? "it" : u.ifApplies ? placeText(u.ifApplies) : "nothing"} decides first, with the same verdict.`);
@@ -111,6 +112,7 @@ function undecidedVerdict(rule: NftRule): string {
   for (const st of rule.statements) {
     if (st.kind === "verdict") return st.verdict.kind;
     if (st.kind === "vmap") return "vmap";
+    if (st.kind === "nat") return st.nat;
   }
   // No verdict: a rule that may set the packet mark (meta mark set), then goes on as nft does.
   return "continue";
@@ -150,16 +152,48 @@ function summarize(e: NftEvaluation, flow: NftFlow, blockers: readonly NftPlace[
   }
   const where = `${e.place.table.family} ${e.place.table.name} chain ${e.place.chain.name}`;
   const rule = e.place.rule ? `rule ${e.place.rule.index} "${e.place.rule.text}"` : `the policy (${e.place.chain.base?.policy})`;
+  if (e.verdict === "indeterminate" && e.forwardedTo !== undefined) {
+    // troubleshooting.md §4.3: a DNAT on prerouting sends the connection elsewhere before any input
+    // chain sees it, so no input rule is to blame.
+    return `nftables forwards ${what} to ${e.forwardedTo}: ${rule} in ${where} rewrites their destination (dnat) before the input chains, so they are routed on to that address rather than delivered to the node, and the forward hook (filter chains on hook forward) and that host decide whether they connect (unless that address is one of the node's own).`;
+  }
   if (e.verdict === "indeterminate") {
     const either = e.ifApplies && e.ifNot ? ` If it applies they are ${endText[e.ifApplies]}, otherwise ${endText[e.ifNot]}.` : "";
     const undecided = e.place.rule ? `${rule} in ${where}` : undecidedText(e.place);
     return `nftables' verdict on ${what} depends on ${undecided}: ${e.reason}.${either}`;
   }
-  if (e.verdict === "allowed") return `nftables accepts ${what}: every base chain on the path accepts them (last: ${rule} in ${where})${mayDecideFirst(e)}.`;
-  const seen = e.effect === "drop" ? "the client sees an i/o timeout" : `rejected with ${e.reject ?? "an error"}: the client sees connection refused or no route`;
+  const nat = e.rewrite ? `${rewriteText(e.rewrite, flow)}, and ` : "";
+  if (e.verdict === "allowed") return `nftables accepts ${what}: ${nat}every base chain on the path accepts them (last: ${rule} in ${where})${mayDecideFirst(e)}.`;
+  const seen = e.effect === "drop" ? "the client sees an i/o timeout" : `rejected with ${e.reject ?? "an error"}: the client sees ${clientErrorOfReject(e.reject)}`;
   // doctor-cli.md: `accept` ends only its base chain, so a later base chain that blocks as well
   // needs its own fix; the summary says so, or fixing the first alone would look enough.
   const more = blockers.slice(1);
   const too = more.length === 0 ? "" : `; ${more.map(placeText).join(" and ")} ${more.length === 1 ? "blocks" : "block"} them too, so apply every fix listed`;
-  return `nftables ${e.effect === "drop" ? "drops" : "rejects"} ${what}: ${rule} in ${where} decides (${seen})${mayDecideFirst(e)}${too}.`;
+  return `nftables ${e.effect === "drop" ? "drops" : "rejects"} ${what}: ${nat}${rule} in ${where} decides (${seen})${mayDecideFirst(e)}${too}.`;
+}
+
+/** "rule 1 "tcp dport 10250 redirect to :8080" in ip nat chain prerouting redirects them to port 8080". */
+function rewriteText(r: NftRewrite, flow: NftFlow, them = "them"): string {
+  const to = r.address === null || r.address === flow.destination ? `port ${r.port}` : `${r.address} port ${r.port}`;
+  const does = r.nat === "redirect" ? `redirects ${them}` : `rewrites the destination of ${them}`;
+  return `${placeText(r.place)} ${does} to ${to}`;
+}
+
+function rewriteAssumption(r: NftRewrite, flow: NftFlow): string {
+  const port = r.port === flow.port ? `port ${r.port} (unchanged)` : `port ${r.port} instead of ${flow.port}`;
+  return `The nat rule's rewrite was applied: ${rewriteText(r, flow, "the connection")} on prerouting, so every chain after it was walked with destination ${port}.`;
+}
+
+// What a client's connect() reports for each reject type nft lists (§4.3; Linux icmp_err_convert
+// and icmpv6_err_convert: every unreachable code aborts a connect in SYN-SENT), worded as the
+// iptables check words its REJECT types (check-iptables.ts clientErrorOf). nft's default reject,
+// and `icmpx port-unreachable` in inet tables, send a port-unreachable (for TCP in inet tables a
+// reset): connection refused either way.
+function clientErrorOfReject(reject: string | null): string {
+  if (reject === null) return "connection refused or no route to host";
+  if (reject === "tcp reset" || /\bport-unreachable\b/.test(reject) || /^icmp port-unreachable \(/.test(reject)) return "connection refused";
+  if (/\b(net-unreachable|no-route|net-prohibited)\b/.test(reject)) return "network is unreachable";
+  if (/\bprot-unreachable\b/.test(reject)) return "protocol not available";
+  if (/\b(host-unreachable|addr-unreachable|host-prohibited|admin-prohibited|policy-fail|reject-route)\b/.test(reject)) return "no route to host";
+  return "connection refused or no route to host";
 }

@@ -429,12 +429,24 @@ describe("nftables: ct status dnat|snat is decided from the ruleset's own NAT ru
     assert.deepEqual(decided(checkNftables(firewalld + nat("prerouting", ["tcp dport 10250 accept"]).replace("type nat", "type filter"), flow)), ["blocked", "reject", 2]);
   });
 
-  it("a dnat or redirect that may apply to the connection keeps it indeterminate, naming that rule", () => {
-    for (const rule of ["tcp dport 10250 dnat to 10.0.0.9:8080", "redirect to :8080", "tcp dport 10250 xt target \"DNAT\"", "limit rate 5/second dnat to 10.0.0.9", "fib daddr type local jump DOCKER"]) {
+  it("a dnat elsewhere, or one that may apply, makes it indeterminate, naming the nat rule; a redirect to the node gives the connection ct status dnat", () => {
+    // The connection is forwarded (evaluate-nftables.ts applyRewrite), or may be: the input chain
+    // that would see it is not to blame.
+    for (const [rule, why] of [
+      ["tcp dport 10250 dnat to 10.0.0.9:8080", /forwards new TCP connections .* to 10\.0\.0\.9:8080: rule 1 .* in ip nat chain PREROUTING/],
+      ["tcp dport 10250 xt target \"DNAT\"", /rule 1 .* in ip nat chain PREROUTING: .*xt target DNAT/],
+      ["limit rate 5/second dnat to 10.0.0.9", /rule 1 .* in ip nat chain PREROUTING: .*limit rate 5\/second/],
+      ["fib daddr type local jump DOCKER", /forwards new TCP connections .* to 172\.17\.0\.2:10250: rule 1 .* in ip nat chain DOCKER/],
+    ] as const) {
       const r = checkNftables(firewalld + nat("prerouting", [rule]), flow);
       assert.deepEqual(decided(r), ["indeterminate", null, 1], rule);
-      assert.match(r.summary, /ct status dnat depends on NAT: rule 1 .* of ip nat chain (PREROUTING|DOCKER) may apply a dnat or redirect/, rule);
+      assert.equal(r.decidedBy?.table, "ip nat", rule);
+      assert.match(r.summary, why, rule);
     }
+    // Redirected to the node itself, the connection carries ct status dnat: firewalld accepts it.
+    const redirected = checkNftables(firewalld + nat("prerouting", ["redirect to :8080"]), flow);
+    assert.deepEqual([...decided(redirected), redirected.decidedBy?.chain], ["allowed", "accept", 1, "input"]);
+    assert.ok(redirected.assumptions.some((a) => /ct status dnat: rule 1 "redirect to :8080"/.test(a)), redirected.assumptions.join("\n"));
     // Without --destination, an `ip daddr` match before the dnat cannot rule it out.
     const { destination: _, ...noDestination } = flow;
     assert.equal(checkNftables(firewalld + nat("prerouting", ["ip daddr 10.0.0.4 dnat to 10.0.0.9"]), noDestination).verdict, "indeterminate");
@@ -539,5 +551,112 @@ describe("nftables: chains before conntrack", () => {
   });
   it("at conntrack's own priority it cannot be told", () => {
     assert.equal(checkNftables(pre("-200", "ct state new drop"), flow).verdict, "indeterminate");
+  });
+});
+
+describe("nftables: a dnat or redirect on prerouting rewrites the destination the later chains see", () => {
+  // The audit's inputs: a redirect of 10250 to 8080 and an input chain that drops 8080; a dnat to another host.
+  const natTable = (rules: string[], priority = "dstnat", family = "ip") =>
+    `table ${family} nat {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority ${priority}; policy accept;\n${rules.map((r) => `\t\t${r}\n`).join("")}\t}\n}\n`;
+  const redirect = natTable(["tcp dport 10250 redirect to :8080"]);
+
+  it("a redirect to another port: the input chain is walked with that port, and the summary and assumptions name the nat rule", () => {
+    const r = checkNftables(redirect + inet(["tcp dport 8080 drop"], "accept"), flow);
+    assert.deepEqual([...decided(r), r.decidedBy?.table, r.decidedBy?.text], ["blocked", "drop", 1, "inet filter", "tcp dport 8080 drop"]);
+    assert.match(r.summary, /rule 1 "tcp dport 10250 redirect to :8080" in ip nat chain prerouting redirects them to port 8080, and rule 1 "tcp dport 8080 drop" in inet filter chain input decides/);
+    assert.ok(r.assumptions.some((a) => /rewrite was applied: rule 1 "tcp dport 10250 redirect to :8080" .* port 8080 instead of 10250/.test(a)), r.assumptions.join("\n"));
+    // The fix accepts what the chain sees: port 8080.
+    assert.equal(r.fixes[0]?.command, "nft insert rule inet filter input ip saddr 10.1.2.3 tcp dport 8080 accept");
+    // A rule for the original port no longer matches it; one for the new port accepts it.
+    assert.deepEqual(decided(checkNftables(redirect + inet(["tcp dport 10250 drop"], "accept"), flow)), ["allowed", "accept", null]);
+    const allowed = checkNftables(redirect + inet(["tcp dport 8080 accept"]), flow);
+    assert.deepEqual(decided(allowed), ["allowed", "accept", 1]);
+    assert.match(allowed.summary, /redirects them to port 8080, and every base chain on the path accepts them/);
+  });
+
+  it("a dnat to the node's own address (--destination) is followed like a redirect", () => {
+    const r = checkNftables(natTable(["tcp dport 10250 dnat to 10.0.0.4:8080"]) + inet(["tcp dport 8080 drop"], "accept"), flow);
+    assert.deepEqual(decided(r), ["blocked", "drop", 1]);
+    assert.match(r.summary, /rewrites the destination of them to port 8080/);
+  });
+
+  it("a dnat to another address: indeterminate, naming the nat rule and where it forwards them, never an input rule", () => {
+    const r = checkNftables(natTable(["tcp dport 10250 dnat to 10.224.0.99:8080"]) + inet(["tcp dport 10250 drop"], "accept"), flow);
+    assert.deepEqual([...decided(r), r.status, r.decidedBy?.table, r.decidedBy?.chain, r.decidedBy?.ruleVerdict], ["indeterminate", null, 1, "indeterminate", "ip nat", "prerouting", "dnat"]);
+    assert.match(r.summary, /forwards new TCP connections from 10\.1\.2\.3 to port 10250 to 10\.224\.0\.99:8080: rule 1 .* in ip nat chain prerouting .* the forward hook .* decide/);
+    assert.doesNotMatch(r.summary, /inet filter/);
+    assert.deepEqual(r.fixes, []);
+    // Without --destination a dnat's address cannot be told from the node's own.
+    const { destination: _, ...noDestination } = flow;
+    const unknown = checkNftables(natTable(["tcp dport 10250 dnat to 10.0.0.4:8080"]) + inet(["tcp dport 8080 drop"], "accept"), noDestination);
+    assert.deepEqual([...decided(unknown), unknown.decidedBy?.table], ["indeterminate", null, 1, "ip nat"]);
+    assert.match(unknown.summary, /give --destination/);
+  });
+
+  it("the JSON listing (nft -j) gives the same verdicts", () => {
+    const json = (nat: unknown) => JSON.stringify({ nftables: [
+      { table: { family: "ip", name: "nat", handle: 1 } },
+      { chain: { family: "ip", table: "nat", name: "prerouting", handle: 1, type: "nat", hook: "prerouting", prio: -100, policy: "accept" } },
+      { rule: { family: "ip", table: "nat", chain: "prerouting", handle: 2, expr: [{ match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } }, nat] } },
+      { table: { family: "inet", name: "filter", handle: 2 } },
+      { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "accept" } },
+      { rule: { family: "inet", table: "filter", chain: "input", handle: 2, expr: [{ match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 8080 } }, { drop: null }] } },
+    ] });
+    const redirected = checkNftables(json({ redirect: { port: 8080 } }), flow);
+    assert.deepEqual([...decided(redirected), redirected.decidedBy?.table], ["blocked", "drop", 1, "inet filter"]);
+    assert.match(redirected.summary, /"tcp dport 10250 redirect to :8080" in ip nat chain prerouting redirects them to port 8080/);
+    const forwarded = checkNftables(json({ dnat: { addr: "10.224.0.99", port: 8080 } }), flow);
+    assert.deepEqual([forwarded.verdict, forwarded.decidedBy?.table, forwarded.decidedBy?.text], ["indeterminate", "ip nat", "tcp dport 10250 dnat to 10.224.0.99:8080"]);
+    // A target that is not one address (a range): where it goes is not known.
+    assert.match(checkNftables(json({ dnat: { addr: { range: ["10.0.0.1", "10.0.0.5"] } } }), flow).summary, /does not show as one/);
+  });
+
+  it("one that may apply (an undecidable match before it) leaves the later matches undecided: indeterminate, naming it", () => {
+    const r = checkNftables(natTable(["tcp dport 10250 limit rate 5/second redirect to :8080"]) + inet(["tcp dport 8080 drop"], "accept"), flow);
+    assert.deepEqual([...decided(r), r.decidedBy?.table], ["indeterminate", null, 1, "ip nat"]);
+    assert.match(r.summary, /If it applies they are dropped, otherwise accepted/);
+  });
+
+  it("chains before the nat chain's priority see the original port, chains after it the new one", () => {
+    const pre = (priority: string, rule: string) => `table inet pre {\n\tchain pre {\n\t\ttype filter hook prerouting priority ${priority}; policy accept;\n\t\t${rule}\n\t}\n}\n`;
+    // raw (-300) runs before dstnat (-100): it drops 10250 before the redirect.
+    const raw = checkNftables(redirect + pre("raw", "tcp dport 10250 drop"), flow);
+    assert.deepEqual([...decided(raw), raw.decidedBy?.table], ["blocked", "drop", 1, "inet pre"]);
+    assert.doesNotMatch(raw.summary, /redirect/);
+    // filter (0) runs after it: it sees 8080.
+    assert.deepEqual(decided(checkNftables(redirect + pre("filter", "tcp dport 10250 drop"), flow)), ["allowed", "accept", null]);
+    assert.deepEqual(decided(checkNftables(redirect + pre("filter", "tcp dport 8080 drop"), flow)), ["blocked", "drop", 1]);
+    // A nat chain runs at dstnat whatever its own priority (seen in a namespace): one at 100 still
+    // comes before a filter chain at -50, one at -150 still after a filter chain at -120.
+    assert.deepEqual(decided(checkNftables(natTable(["tcp dport 10250 redirect to :8080"], "100") + pre("-50", "tcp dport 8080 drop"), flow)), ["blocked", "drop", 1]);
+    assert.deepEqual(decided(checkNftables(natTable(["tcp dport 10250 redirect to :8080"], "-150") + pre("-120", "tcp dport 10250 drop"), flow)), ["blocked", "drop", 1]);
+    assert.deepEqual(decided(checkNftables(natTable(["tcp dport 10250 redirect to :8080"], "-150") + pre("-120", "tcp dport 8080 drop"), flow)), ["allowed", "accept", null]);
+  });
+
+  it("only the first rewrite counts; a dnat for the other family, or another port, changes nothing", () => {
+    const second = `table ip nat2 {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat + 10; policy accept;\n\t\ttcp dport 8080 dnat to 10.224.0.99\n\t}\n}\n`;
+    assert.deepEqual(decided(checkNftables(redirect + second + inet(["tcp dport 8080 drop"], "accept"), flow)), ["blocked", "drop", 1]);
+    const inetNat = `table inet n {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport 10250 dnat ip6 to [fd00::9]:8080\n\t}\n}\n`;
+    assert.deepEqual(decided(checkNftables(inetNat + inet(["tcp dport 10250 drop"], "accept"), flow)), ["blocked", "drop", 1]);
+    assert.deepEqual(decided(checkNftables(natTable(["tcp dport 80 dnat to 10.224.0.99"]) + inet(["tcp dport 10250 drop"], "accept"), flow)), ["blocked", "drop", 1]);
+  });
+});
+
+describe("nftables: statements that only count, and what a reject looks like to the client", () => {
+  it("a named counter (counter name \"x\", counter \"x\") only counts: the rule's verdict applies", () => {
+    const counter = "\tcounter kubelet_drops {\n\t\tpackets 0 bytes 0\n\t}\n";
+    for (const rule of ['tcp dport 10250 counter name "kubelet_drops" drop', 'tcp dport 10250 counter "kubelet_drops" drop', "tcp dport 10250 counter name kubelet_drops drop"]) {
+      const text = inet([rule], "accept").replace(/}\n$/, `${counter}}\n`);
+      assert.deepEqual(decided(checkNftables(text, flow)), ["blocked", "drop", 1], rule);
+    }
+  });
+
+  it("a tcp reset is connection refused, exactly; a host-unreachable is no route to host", () => {
+    const reset = checkNftables(inet(["tcp dport 10250 reject with tcp reset"], "accept"), flow);
+    assert.match(reset.summary, /rejected with tcp reset: the client sees connection refused\)/);
+    assert.match(checkNftables(inet(["tcp dport 10250 reject with icmpx type port-unreachable"], "accept"), flow).summary, /the client sees connection refused\)/);
+    assert.match(checkNftables(inet(["tcp dport 10250 reject"], "accept"), flow).summary, /the client sees connection refused\)/);
+    assert.match(checkNftables(inet(["tcp dport 10250 reject with icmpx type host-unreachable"], "accept"), flow).summary, /the client sees no route to host\)/);
+    assert.match(checkNftables(inet(["tcp dport 10250 reject with icmpx type admin-prohibited"], "accept"), flow).summary, /the client sees no route to host\)/);
   });
 });

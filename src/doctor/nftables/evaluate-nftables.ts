@@ -7,9 +7,15 @@
 // whose devices the input does not show is followed both ways, like an undecidable rule. Conntrack
 // has not run yet at ingress, so ct matches there are undecidable. `accept` ends only its base
 // chain — the next base chain still runs — while
-// `drop` and `reject` are final; a base chain that runs off its end applies its policy. nat/route
-// chains do not filter (a DNAT on prerouting is outside this check), but they decide whether a
-// connection can carry `ct status dnat` or `snat` (nat-status.ts).
+// `drop` and `reject` are final; a base chain that runs off its end applies its policy. nat chains
+// on prerouting (which the kernel runs at dstnat, -100, whatever their priority) are walked in
+// their place among the others: a `dnat` or `redirect` there rewrites the destination before every
+// later chain reads it (troubleshooting.md §4.3, "DNAT may change dst!"). One to the node itself (a
+// redirect, or a dnat to --destination) is followed, with the new port, through the later chains;
+// one to another address sends the connection on to the forward hook, which this check does not
+// walk, so the verdict is indeterminate and names the nat rule; and only the first rewrite counts,
+// as the kernel binds a connection's NAT once. The nat chains also decide whether the connection
+// carries `ct status dnat`; `ct status snat` is read from nat chains on input (nat-status.ts).
 //
 // A flow with direction "out" is a connection the node opens itself (doctor node's egress check,
 // check-output.ts): it meets filter and route chains on the output hook, filter chains on
@@ -27,9 +33,11 @@
 // past that the verdict is indeterminate.
 import ipaddr from "ipaddr.js";
 import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
-import type { NftAtom, NftChain, NftKey, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
+import type { NftAtom, NftChain, NftKey, NftNatTarget, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
+import { compareBytes, readAddressLiteral, readPortLiteral } from "./nft-literals.js";
 import type { NatSource, NatStatus } from "./nat-status.js";
-import { findNatSource } from "./nat-status.js";
+import { findNatSource, natWords } from "./nat-status.js";
+import { nftKeyText } from "./payload-key.js";
 import { synMatches } from "./tcp-flags.js";
 
 export interface NftFlow {
@@ -73,6 +81,15 @@ export interface NftUncertainty {
   readonly ifApplies: NftPlace | null;
 }
 
+/** A dnat or redirect on prerouting that sent the connection to the node itself, to another port or address of it. */
+export interface NftRewrite {
+  readonly place: NftPlace;
+  readonly nat: "dnat" | "redirect";
+  /** The destination after it: an address of the node (null: a redirect's, the address it came in on) and port. */
+  readonly address: string | null;
+  readonly port: number;
+}
+
 export interface NftEvaluation {
   readonly verdict: "allowed" | "blocked" | "indeterminate";
   readonly effect: NftEffect | null;
@@ -87,6 +104,10 @@ export interface NftEvaluation {
   /** Indeterminate flows where the named rule was followed both ways: what each way ends in. */
   readonly ifApplies?: NftEffect | "indeterminate";
   readonly ifNot?: NftEffect | "indeterminate";
+  /** Decided flows: the rewrite the walk applied before the later chains (their matches read its port). */
+  readonly rewrite?: NftRewrite;
+  /** Indeterminate because the named nat rule sends the connection to another host: `address:port`. */
+  readonly forwardedTo?: string;
 }
 
 type Tri = true | false | "unknown";
@@ -96,13 +117,14 @@ type Walk =
   // The walk cannot go on at all (a chain the input lacks, a loop, a verdict map it cannot look up).
   | { kind: "unknown"; place: NftPlace; reason: string }
   // An undecidable rule past the choices this walk was given: walk again both ways.
-  | { kind: "branch"; place: NftPlace; reason: string };
+  | { kind: "branch"; place: NftPlace; reason: string }
+  // A dnat or redirect: ends its nat chain, and the packet goes on with the new destination.
+  | { kind: "rewrite"; place: NftPlace; nat: "dnat" | "redirect"; to: NftNatTarget | null };
 
 type Outcome =
-  | { kind: "decided"; verdict: "allowed" | "blocked"; effect: NftEffect | null; place: NftPlace | null; reject: string | null; uncertain: readonly NftUncertainty[] }
-  | { kind: "indeterminate"; place: NftPlace; reason: string; ifApplies?: NftEffect | "indeterminate"; ifNot?: NftEffect | "indeterminate" };
+  | { kind: "decided"; verdict: "allowed" | "blocked"; effect: NftEffect | null; place: NftPlace | null; reject: string | null; uncertain: readonly NftUncertainty[]; rewrite: NftRewrite | null }
+  | { kind: "indeterminate"; place: NftPlace; reason: string; ifApplies?: NftEffect | "indeterminate"; ifNot?: NftEffect | "indeterminate"; forwardedTo?: string };
 
-const serviceNames: Record<string, number> = { ssh: 22, http: 80, https: 443, openvpn: 1194 };
 const hookOrders = { in: ["ingress", "prerouting", "input"], out: ["output", "postrouting", "egress"] } as const;
 /** The chain types that may drop or reject on each path: a `type route hook output` chain filters like one of type filter. */
 const filterTypes = { in: ["filter"], out: ["filter", "route"] } as const;
@@ -128,7 +150,9 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow, options: Nf
     if (table.family !== family && table.family !== "inet" && table.family !== "netdev") continue;
     for (const chain of table.chains) {
       const b = chain.base;
-      if (!b || !types.includes(b.type) || !hookOrder.includes(b.hook)) continue;
+      if (!b || !hookOrder.includes(b.hook)) continue;
+      // On the way in, nat chains on prerouting may rewrite the destination (isNatBase).
+      if (!types.includes(b.type) && !(direction === "in" && isNatBase({ table, chain, rule: null }))) continue;
       if (table.family === "netdev" && !deviceHooks.has(b.hook)) continue;
       bases.push({ table, chain, rule: null });
     }
@@ -138,20 +162,29 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow, options: Nf
   // (nf_hook_entries_grow; seen in a namespace: of two output chains at priority 0, the one listed
   // second decided). So the listed order reversed, then a stable sort on hook and priority.
   bases.reverse();
-  bases.sort((a, b) => hookOrder.indexOf(a.chain.base!.hook) - hookOrder.indexOf(b.chain.base!.hook) || a.chain.base!.priority - b.chain.base!.priority);
+  // nat chains run in their own order, by their priority, within the nat core's one hook, at
+  // dstnat (-100) on prerouting whatever priority they were given (nf_nat_register_fn; seen in a
+  // namespace: a redirect in a nat chain at priority 100 or -150 came before a filter chain at -50
+  // and after one at -120).
+  bases.sort((a, b) => hookOrder.indexOf(a.chain.base!.hook) - hookOrder.indexOf(b.chain.base!.hook) || hookPriority(a) - hookPriority(b)
+    || (isNatBase(a) && isNatBase(b) ? a.chain.base!.priority - b.chain.base!.priority : 0));
   // Looked up once for every walk, and only where a rule reads `ct status dnat|snat`.
   const natSources = new Map<NatStatus, NatSource | null>();
   const natSource = (status: NatStatus): NatSource | null => {
     if (!natSources.has(status)) natSources.set(status, findNatSource(ruleset, family, status, natMatchers({ flow, family, src, dst }), options.legacyRulesPresent ?? false, direction));
     return natSources.get(status)!;
   };
-  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0, hook: "", natSource });
+  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0, hook: "", natSource, rewrite: null });
   const o = explore(once, [], { walks: 0 });
-  const common = { assumptions: [...notes], baseChains: bases };
+  // nat chains do not filter: the report lists the base chains that do.
+  const common = { assumptions: [...notes], baseChains: bases.filter((b) => !isNatBase(b)) };
   if (o.kind === "indeterminate") {
-    return { verdict: "indeterminate", effect: null, place: o.place, reject: null, reason: o.reason, uncertain: [], ...common, ...(o.ifApplies ? { ifApplies: o.ifApplies, ifNot: o.ifNot! } : {}) };
+    return {
+      verdict: "indeterminate", effect: null, place: o.place, reject: null, reason: o.reason, uncertain: [], ...common,
+      ...(o.ifApplies ? { ifApplies: o.ifApplies, ifNot: o.ifNot! } : {}), ...(o.forwardedTo ? { forwardedTo: o.forwardedTo } : {}),
+    };
   }
-  return { verdict: o.verdict, effect: o.effect, place: o.place, reject: o.reject, reason: null, uncertain: o.uncertain, ...common };
+  return { verdict: o.verdict, effect: o.effect, place: o.place, reject: o.reject, reason: null, uncertain: o.uncertain, ...common, ...(o.rewrite ? { rewrite: o.rewrite } : {}) };
 }
 
 const samePlace = (a: NftPlace, b: NftPlace) => a.table === b.table && a.chain === b.chain && a.rule === b.rule;
@@ -182,8 +215,13 @@ function walkBases(bases: readonly NftPlace[], ctx: Ctx): Outcome | Extract<Walk
   let last: NftPlace | null = null;
   for (const base of bases) {
     const hook = base.chain.base!;
+    const nat = isNatBase(base);
+    // The kernel binds a connection's destination NAT once: after a rewrite, later nat chains on
+    // prerouting do not see the connection (nf_nat_inet_fn runs them only while it has none).
+    if (nat && ctx.rewrite !== null) continue;
     ctx.hook = hook.hook;
-    ctx.priority = hook.priority;
+    ctx.priority = hookPriority(base);
+    ctx.inNatChain = nat;
     if (deviceHooks.has(hook.hook)) {
       const where = `${base.table.family} ${base.table.name} ${base.chain.name}`;
       const outgoing = hook.hook === "egress";
@@ -210,18 +248,70 @@ function walkBases(bases: readonly NftPlace[], ctx: Ctx): Outcome | Extract<Walk
     const r = walk(base.table, base.chain, ctx, 0);
     if (r.kind === "branch") return r;
     if (r.kind === "unknown") return { kind: "indeterminate", place: r.place, reason: r.reason };
-    if (r.kind === "continue") {
-      if (base.chain.base!.policy === "drop") return { kind: "decided", verdict: "blocked", effect: "drop", place: base, reject: null, uncertain: [] };
-      last = base;
+    if (r.kind === "rewrite") {
+      const stop = applyRewrite(r, ctx);
+      if (stop) return stop;
       continue;
     }
-    if (r.effect !== "accept") return { kind: "decided", verdict: "blocked", effect: r.effect, place: r.place, reject: r.reject, uncertain: [] };
-    last = r.place;
+    const blocked = { kind: "decided", verdict: "blocked", uncertain: [], rewrite: ctx.rewrite } as const;
+    if (r.kind === "continue") {
+      if (base.chain.base!.policy === "drop") return { ...blocked, effect: "drop", place: base, reject: null };
+      // A nat chain that lets the packet by does not filter it: the last filter chain names the accept.
+      if (!nat) last = base;
+      continue;
+    }
+    if (r.effect !== "accept") return { ...blocked, effect: r.effect, place: r.place, reject: r.reject };
+    if (!nat) last = r.place;
   }
-  return { kind: "decided", verdict: "allowed", effect: last ? "accept" : null, place: last, reject: null, uncertain: [] };
+  return { kind: "decided", verdict: "allowed", effect: last ? "accept" : null, place: last, reject: null, uncertain: [], rewrite: ctx.rewrite };
+}
+
+/** A `type nat hook prerouting` chain: one that may rewrite an incoming connection's destination. */
+const isNatBase = (p: NftPlace) => p.chain.base?.type === "nat" && p.chain.base.hook === "prerouting";
+
+/**
+ * Where the kernel runs NAT on each hook, whatever priority a nat chain was given: the nat core
+ * registers one hook there and runs the nat chains from it (NF_IP_PRI_NAT_DST, NF_IP_PRI_NAT_SRC;
+ * the same for IPv6).
+ */
+const natCorePriority: Readonly<Record<string, number>> = { prerouting: -100, output: -100, input: 100, postrouting: 100 };
+
+/** The priority a base chain runs at among the others of its hook. */
+const hookPriority = (p: NftPlace) => (p.chain.base?.type === "nat" ? natCorePriority[p.chain.base.hook] ?? p.chain.base.priority : p.chain.base!.priority);
+
+/**
+ * A dnat or redirect the walk met on prerouting. To the node itself, the packet goes on with the
+ * new port (and address) and null is returned; otherwise the outcome is indeterminate: the
+ * connection is routed to another host, through the forward hook this check does not walk, or
+ * where it goes is not known.
+ */
+function applyRewrite(r: Extract<Walk, { kind: "rewrite" }>, ctx: Ctx): Outcome | null {
+  const { place, nat, to } = r;
+  if (to === null) {
+    return { kind: "indeterminate", place, reason: `it rewrites the connection's destination (${nat}) to an address or port the input does not show as one (a map, a range, a name), so where the connection goes is not known` };
+  }
+  const port = to.port ?? ctx.flow.port;
+  const target = to.address === null ? null : parseAddr(to.address);
+  const toText = to.address === null ? `port ${port}` : `${to.address.includes(":") ? `[${to.address}]` : to.address}:${port}`;
+  if (target !== null && ctx.dst === null) {
+    return { kind: "indeterminate", place, reason: `it rewrites the connection's destination to ${toText} (dnat), and whether that is the node's own address is not known (give --destination)` };
+  }
+  if (target !== null && target.toString() !== ctx.dst!.toString()) {
+    return {
+      kind: "indeterminate", place, forwardedTo: toText,
+      reason: `it forwards the connection to ${toText} (dnat), so it is routed on instead of reaching the node's input chains: the forward hook (filter chains on hook forward) and that host decide, unless ${to.address} is another address of this node`,
+    };
+  }
+  ctx.rewrite = { place, nat, address: to.address, port };
+  ctx.flow = { ...ctx.flow, port };
+  if (to.address === null && ctx.flow.destination !== null) {
+    ctx.notes.add(`A redirect sends the connection to the address of the interface it came in on, taken to be ${ctx.flow.destination} (--destination).`);
+  }
+  return null;
 }
 
 interface Ctx {
+  /** The flow as the chain being walked sees it: its port is the rewritten one after a dnat or redirect. */
   flow: NftFlow;
   family: "ip" | "ip6";
   src: ipaddr.IPv4 | ipaddr.IPv6;
@@ -241,6 +331,10 @@ interface Ctx {
   priority?: number;
   /** What may give the connection `ct status dnat|snat` (nat-status.ts); null where nothing can. */
   natSource: (status: NatStatus) => NatSource | null;
+  /** On the way in: the dnat or redirect this walk applied on prerouting, once it has. */
+  rewrite: NftRewrite | null;
+  /** The base chain being walked is a nat chain (isNatBase). */
+  inNatChain?: boolean;
   /**
    * Direction "out": why the destination (dnat on output) or the source (snat on postrouting) may
    * have been rewritten before the base chain being walked; null where it cannot have been.
@@ -261,7 +355,8 @@ function rewriteBefore(base: NftPlace, status: NatStatus, ctx: Ctx): string | nu
   if (!source) return null;
   const hook = base.chain.base!.hook;
   const natHook = status === "dnat" ? "output" : "postrouting";
-  const natPriority = source.place?.chain.base?.priority ?? Number.NEGATIVE_INFINITY;
+  // A rewrite found in a base chain runs at the nat core's priority (hookPriority).
+  const natPriority = source.place?.chain.base ? hookPriority(source.place) : Number.NEGATIVE_INFINITY;
   const after = outHooks.indexOf(hook) > outHooks.indexOf(natHook) || (hook === natHook && base.chain.base!.priority > natPriority);
   return after ? source.reason : null;
 }
@@ -272,7 +367,7 @@ function rewriteBefore(base: NftPlace, status: NatStatus, ctx: Ctx): string | nu
  */
 function natMatchers(packet: Pick<Ctx, "flow" | "family" | "src" | "dst">): Parameters<typeof findNatSource>[3] {
   const ctxAt = (hook: string): Ctx => ({
-    ...packet, hook, notes: new Set(), choices: [], used: 0, mark: null,
+    ...packet, hook, notes: new Set(), choices: [], used: 0, mark: null, rewrite: null,
     natSource: () => ({ place: null, reason: "a nat chain reads the conntrack status" }),
   });
   return {
@@ -316,9 +411,33 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         ctx.mark = applyMarkUpdate(ctx.mark, st.update);
         continue;
       }
+      if (st.kind === "nat") {
+        // A dnat or redirect ends its nat chain, as a verdict does: where the matches before it
+        // may or may not hold, the walk is made both ways. An inet table's `dnat ip6 to ...`
+        // leaves IPv4 packets alone (nft_nat_inet_eval), and the rule goes on.
+        if (matched === "unknown") {
+          const applies = nextChoice(ctx);
+          if (applies === undefined) return { kind: "branch", place, reason: unknownWhy };
+          matched = applies;
+          if (!matched) break;
+        }
+        if (st.family !== null && st.family !== ctx.family) continue;
+        return { kind: "rewrite", place, nat: st.nat, to: st.to };
+      }
       if (st.kind === "unknown") {
         matched = "unknown";
         unknownWhy ||= `the evaluator cannot decide "${st.text}"`;
+        // iptables-nft's untranslated `xt target DNAT`, netmap, dnpt: a rewrite to a destination
+        // the doctor cannot read. It ends the nat chain where it applies.
+        if (ctx.inNatChain && natWords.test(st.text)) {
+          const applies = nextChoice(ctx);
+          if (applies === undefined) return { kind: "branch", place, reason: `${unknownWhy} (it may rewrite the destination)` };
+          if (!applies) {
+            matched = false;
+            break;
+          }
+          return { kind: "rewrite", place, nat: "dnat", to: null };
+        }
         continue;
       }
       const m = st.kind === "tcp-flags" ? matchTcpFlags(st, ctx) : st.kind === "match" ? matchStatement(st, table, ctx) : vmapLookup(st, table, ctx);
@@ -492,18 +611,19 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
   }
   switch (key.name) {
     case "saddr":
-      return { result: addrIn(ctx.src, atom), why: "" };
+      return addrMatch(ctx.src, key, atom);
     case "daddr":
       if (ctx.dst === null) return { result: "unknown", why: "the rule matches on the destination address, which is not known (give --destination)" };
-      return { result: addrIn(ctx.dst, atom), why: "" };
+      return addrMatch(ctx.dst, key, atom);
     case "dport": {
-      const [lo, hi] = portRange(atom);
-      if (Number.isNaN(lo)) return { result: "unknown", why: `port ${atom} is not a number` };
-      return ctx.flow.port >= lo && ctx.flow.port <= hi ? yes : no;
+      const p = portMatch(key, atom);
+      if (p.kind !== "range") return p.unknown;
+      return ctx.flow.port >= p.lo && ctx.flow.port <= p.hi ? yes : no;
     }
     case "sport": {
-      const [lo, hi] = portRange(atom);
-      if (Number.isNaN(lo)) return { result: "unknown", why: `port ${atom} is not a number` };
+      const p = portMatch(key, atom);
+      if (p.kind !== "range") return p.unknown;
+      const { lo, hi } = p;
       ctx.notes.add(sourcePortNote);
       const [first, last] = ephemeralPorts;
       if (lo <= first && hi >= last) return yes;
@@ -539,7 +659,20 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (conntrack === "unknown") return { result: "unknown", why: conntrackTieWhy };
       if (conntrack) return no; // no entry: no status bits
       if (atom !== "dnat" && atom !== "snat") return no;
+      // On the way in the walk has met the nat chains on prerouting before this chain, or not yet
+      // (then no rewrite has set the bit): the connection carries dnat exactly where it applied one,
+      // unless rewrites the input does not show may apply (nat-status.ts: iptables-legacy's nat
+      // table, a part of the ruleset).
+      if (atom === "dnat" && ctx.rewrite !== null) {
+        const { table, chain, rule } = ctx.rewrite.place;
+        ctx.notes.add(`The connection has ct status dnat: rule ${rule!.index} "${rule!.text}" of ${table.family} ${table.name} chain ${chain.name} rewrote its destination.`);
+        return yes;
+      }
       const source = ctx.natSource(atom);
+      if (atom === "dnat" && !outgoing(ctx) && source?.place != null) {
+        ctx.notes.add(`No dnat or redirect of the ruleset's nat chains (the input is taken as all of it, as nft list ruleset prints it) rewrote the connection's destination before this chain, so it has no ct status dnat.`);
+        return no;
+      }
       if (source) return { result: "unknown", why: `ct status ${atom} depends on NAT: ${source.reason}` };
       const whole = "(the input is taken as all of it, as nft list ruleset prints it)";
       ctx.notes.add(atom === "dnat"
@@ -572,12 +705,18 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
 const sourcePortNote = `The client's source port is an ephemeral one, in Linux's default range ${ephemeralPorts.join("-")} (net.ipv4.ip_local_port_range).`;
 const sourcePortWhy = `the rule matches on the client's source port, which is any of ${ephemeralPorts.join("-")}`;
 
-function portRange(atom: string): [number, number] {
-  const named = serviceNames[atom];
-  if (named !== undefined) return [named, named];
-  const m = /^(\d+)(?:-(\d+))?$/.exec(atom);
-  if (!m) return [NaN, NaN];
-  return [Number(m[1]), Number(m[2] ?? m[1])];
+/**
+ * A port literal as a range; a service name the doctor does not know (`nft -S` lists ports by
+ * name) is undecidable. The parsers refuse invalid ones (nft-literals.ts); one that reaches here
+ * anyway is undecidable too, never a silent non-match.
+ */
+function portMatch(key: NftKey, atom: string): { kind: "range"; lo: number; hi: number } | { kind: "unknown"; unknown: MatchResult } {
+  const p = readPortLiteral(atom);
+  if (p.kind === "range") return p;
+  const why = p.kind === "name"
+    ? `${nftKeyText(key)} ${atom} is a service name the doctor does not know the port of (nft -S lists ports by name): list the ruleset without -S (nft list ruleset) to decide it`
+    : `${nftKeyText(key)} ${atom} is not a port: ${p.problem}`;
+  return { kind: "unknown", unknown: { result: "unknown", why } };
 }
 
 const outgoing = (ctx: Ctx) => ctx.flow.direction === "out";
@@ -603,28 +742,26 @@ export function parseAddr(text: string): ipaddr.IPv4 | ipaddr.IPv6 {
   return a.kind() === "ipv6" && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
 }
 
-function addrIn(addr: ipaddr.IPv4 | ipaddr.IPv6, atom: string): boolean {
-  try {
-    if (atom.includes("/")) {
-      const [net, bits] = ipaddr.parseCIDR(atom);
-      return net.kind() === addr.kind() && addr.match(net as never, bits);
+/**
+ * Whether the address is in the literal (an address, prefix or range; another family's never
+ * holds it). A host name, as `nft -N list ruleset` prints addresses, stands for an address the
+ * input does not show: undecidable, as doctor iptables takes a host name in `iptables -L` output
+ * without -n. The parsers refuse invalid literals (nft-literals.ts); one that reaches here anyway
+ * is undecidable too, never a silent non-match.
+ */
+function addrMatch(addr: ipaddr.IPv4 | ipaddr.IPv6, key: NftKey, atom: string): MatchResult {
+  const a = readAddressLiteral(atom);
+  switch (a.kind) {
+    case "host":
+      return { result: "unknown", why: `${nftKeyText(key)} ${atom} is a host name (nft -N lists addresses by name), whose address the input does not show: list the ruleset without -N (nft list ruleset) to decide it` };
+    case "invalid":
+      return { result: "unknown", why: `${nftKeyText(key)} ${atom} is not an address: ${a.problem}` };
+    case "prefix":
+      return { result: a.net.kind() === addr.kind() && addr.match(a.net as never, a.bits), why: "" };
+    case "range": {
+      const bytes = addr.toByteArray();
+      const [lo, hi] = [a.lo.toByteArray(), a.hi.toByteArray()];
+      return { result: lo.length === bytes.length && compareBytes(bytes, lo) >= 0 && compareBytes(bytes, hi) <= 0, why: "" };
     }
-    const dash = atom.indexOf("-");
-    if (dash > 0) {
-      const lo = ipaddr.parse(atom.slice(0, dash)).toByteArray();
-      const hi = ipaddr.parse(atom.slice(dash + 1)).toByteArray();
-      const a = addr.toByteArray();
-      if (lo.length !== a.length) return false;
-      return cmp(a, lo) >= 0 && cmp(a, hi) <= 0;
-    }
-    const other = ipaddr.parse(atom);
-    return other.kind() === addr.kind() && other.toString() === addr.toString();
-  } catch {
-    return false;
   }
-}
-
-function cmp(a: number[], b: number[]): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
 }

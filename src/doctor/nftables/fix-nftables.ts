@@ -43,18 +43,21 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
   const blockers: NftPlace[] = [];
   const notes: string[] = [];
   const assumptions: string[] = [];
-  const accept = acceptText(flow);
   let current = ruleset;
   let e = first;
   while (e.verdict === "blocked" && e.place !== null && blockers.length < maxRounds) {
     const place = e.place;
+    // After a dnat or redirect to the node (evaluate-nftables.ts) the blocking chain sees the
+    // rewritten port: the accept, and whether the rule singles the flow out, are for that port.
+    const seen = seenFlow(flow, e);
+    const accept = acceptText(seen);
     const also = blockers.length > 0;
     // What `nft insert rule <table> <chain> <accept>` leaves behind: the accept heads the chain.
     const atTop = withChain(current, place, (c) => ({ ...c, rules: [acceptRule(accept), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
     if (isFirewalldTable(place.table) && flow.direction === "out") {
       // Rich rules of a zone act on what comes in; what the node sends is filtered by firewalld's
       // policies (HOST as ingress zone), whose layout the input does not show well enough to walk.
-      const fix = firewalldOutputFix(place, flow, blockers.length > 0);
+      const fix = firewalldOutputFix(place, seen, blockers.length > 0);
       fixes.push(fix);
       steps.push(fix.command);
       blockers.push(place);
@@ -63,7 +66,7 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
       continue;
     }
     if (isFirewalldTable(place.table)) {
-      const fw = firewalldFix(current, place, flow, options, also);
+      const fw = firewalldFix(current, place, flow, seen, options, also);
       fixes.push(fw.fix);
       steps.push(fw.fix.command);
       if (fw.assumption !== null && !assumptions.includes(fw.assumption)) assumptions.push(fw.assumption);
@@ -78,9 +81,13 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
     // Deleting the blocking rule instead is offered only for a rule that stands for this flow
     // alone (a catch-all opens every port it guards), and only where it opens as much as the
     // accept does: a later rule of the same chain may drop the flow too.
-    const deleteIsEnough = place.rule !== null && isDeletableNftBlocker(place.rule, flow)
+    const deleteIsEnough = place.rule !== null && isDeletableNftBlocker(place.rule, seen)
       && sameOutcome(evaluateNftables(withChain(current, place, (c) => ({ ...c, rules: c.rules.filter((r) => r !== place.rule) })), flow, options), next);
-    const own = fixesFor(place, e, flow, accept, { also, deleteIsEnough });
+    const own = fixesFor(place, e, seen, accept, { also, deleteIsEnough });
+    if (seen !== flow && e.rewrite) {
+      const r = e.rewrite.place;
+      own[0] = { ...own[0]!, description: `${own[0]!.description} Port ${seen.port}, not ${flow.port}: rule ${r.rule!.index} "${r.rule!.text}" of ${r.table.family} ${r.table.name} chain ${r.chain.name} rewrites the connection's port before this chain sees it.` };
+    }
     fixes.push(...own);
     steps.push(own[0]!.command);
     blockers.push(place);
@@ -104,7 +111,7 @@ export function planNftablesFix(ruleset: NftRuleset, flow: NftFlow, first: NftEv
  * where neither opens it: the block lies outside the zone's rules (before the zone dispatch, in a
  * policy chain), where no rich rule of a zone is reached first.
  */
-function firewalldFix(current: NftRuleset, place: NftPlace, flow: NftFlow, options: NftEvaluateOptions, also: boolean): { fix: Fix; opened: NftRuleset | null; next: NftEvaluation | null; assumption: string | null } {
+function firewalldFix(current: NftRuleset, place: NftPlace, flow: NftFlow, seen: NftFlow, options: NftEvaluateOptions, also: boolean): { fix: Fix; opened: NftRuleset | null; next: NftEvaluation | null; assumption: string | null } {
   const t = `${place.table.family} ${place.table.name}`;
   const found = firewalldZone(current, place.table, flow, options);
   // doctor-cli.md: the fix is copy-paste commands, followed by what was assumed. A `<zone>`
@@ -118,9 +125,9 @@ function firewalldFix(current: NftRuleset, place: NftPlace, flow: NftFlow, optio
   const owned = `${also ? "Also: the" : "The"} block is ${blocked}; firewalld owns table ${t} and writes it anew on every reload, so an nft change there is lost at the next firewall-cmd --reload`;
   const family = flow.source.includes(":") ? "ipv6" : "ipv4";
   const richFix = (priority: number | null, why: string): Fix => {
-    const rich = `rule family="${family}"${priority === null ? "" : ` priority="${priority}"`} source address="${flow.source}" port port="${flow.port}" protocol="${flow.protocol}" accept`;
+    const rich = `rule family="${family}"${priority === null ? "" : ` priority="${priority}"`} source address="${flow.source}" port port="${seen.port}" protocol="${flow.protocol}" accept`;
     return {
-      description: `${owned}: accept ${flow.source} to port ${flow.port}/${flow.protocol} with a permanent rich rule in ${where}${why}, then reload firewalld.`,
+      description: `${owned}: accept ${flow.source} to port ${seen.port}/${flow.protocol} with a permanent rich rule in ${where}${why}, then reload firewalld.`,
       command: `firewall-cmd --permanent --zone=${zone} --add-rich-rule='${rich}' && firewall-cmd --reload`,
     };
   };
@@ -135,7 +142,7 @@ function firewalldFix(current: NftRuleset, place: NftPlace, flow: NftFlow, optio
   for (const placement of placements) {
     const chain = placement.found;
     if (!chain) continue;
-    const opened = withChain(current, { table: place.table, chain, rule: null }, (c) => ({ ...c, rules: [acceptRule(acceptText(flow)), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
+    const opened = withChain(current, { table: place.table, chain, rule: null }, (c) => ({ ...c, rules: [acceptRule(acceptText(seen)), ...c.rules].map((r, i) => ({ ...r, index: i + 1 })) }));
     const next = evaluateNftables(opened, flow, options);
     if (next.verdict === "blocked" && placeKey(next.place) === placeKey(place)) continue; // still blocked where it was
     const why = placement.priority === null ? "" : ` (priority ${placement.priority} puts it at the head of the zone's _pre chain, ahead of the zone's deny rules that block the flow; at the default priority it would come after them)`;
@@ -152,6 +159,9 @@ function firewalldFix(current: NftRuleset, place: NftPlace, flow: NftFlow, optio
     opened: null, next: null, assumption,
   };
 }
+
+/** The flow as the blocking chain saw it: with the port a dnat or redirect before it gave it. */
+const seenFlow = (flow: NftFlow, e: NftEvaluation): NftFlow => (e.rewrite ? { ...flow, port: e.rewrite.port } : flow);
 
 const ipFamily = (flow: NftFlow) => (flow.source.includes(":") ? "ip6" : "ip");
 

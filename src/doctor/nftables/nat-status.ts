@@ -30,14 +30,18 @@ export interface NatMatchers {
   readonly vmap: (st: Extract<NftStatement, { kind: "vmap" }>, table: NftTable, hook: string) => NftVerdict | null | "unknown";
 }
 
-// nft's NAT statements, and iptables-nft's untranslated targets (`xt target DNAT`), as the parsers
-// keep them: unknown statements with their text (JSON: the expression's JSON, `{"dnat": {...}}`).
+// nft's NAT statements as the parsers keep them: dnat and redirect as `nat` statements; snat,
+// masquerade, netmap and iptables-nft's untranslated targets (`xt target DNAT`) as unknown
+// statements with their text (JSON: the expression's JSON, `{"snat": {...}}`).
 // A connection the node opens itself (direction "out") meets dnat on the output hook and snat on
 // postrouting, which filter chains on postrouting of a later priority than srcnat see.
 const rewrites: Record<NatStatus, { hook: { in: string; out: string }; words: RegExp; what: string }> = {
   dnat: { hook: { in: "prerouting", out: "output" }, words: /\b(dnat|redirect|netmap|dnpt)\b/i, what: "dnat or redirect" },
   snat: { hook: { in: "input", out: "postrouting" }, words: /\b(snat|masquerade|snpt)\b/i, what: "snat or masquerade" },
 };
+
+/** The words of a destination rewrite in an expression the parsers keep as unknown (`xt target DNAT`, netmap). */
+export const natWords = rewrites.dnat.words;
 
 const maxDepth = 64;
 
@@ -66,7 +70,7 @@ export function findNatSource(ruleset: NftRuleset, family: "ip" | "ip6", status:
   };
   const scanRule = (table: NftTable, chain: NftChain, rule: NftRule, depth: number): NatSource | null => {
     for (const st of rule.statements) {
-      if (st.kind === "unknown" && words.test(st.text)) {
+      if ((st.kind === "unknown" && words.test(st.text)) || (st.kind === "nat" && status === "dnat")) {
         return { place: { table, chain, rule }, reason: `rule ${rule.index} "${rule.text}" of ${table.family} ${table.name} chain ${chain.name} may apply a ${what} to this connection` };
       }
       if (st.kind === "verdict") return follow(table, st.verdict, depth);

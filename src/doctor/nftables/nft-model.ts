@@ -13,6 +13,8 @@ export interface NftKey {
   readonly impliedFamily?: "ip" | "ip6" | null;
   /** `meta mark and M` / `meta mark & M`: the key's value ANDed with M before it is compared. */
   readonly mask?: number;
+  /** A named set's element type (`ipv4_addr`, `inet_service`) that this key stands for. */
+  readonly setType?: string;
 }
 
 /** A literal as nft prints it (`10.0.0.0/8`, `10000-11000`, `"eth*"`, `tcp`), or a concatenation of them. */
@@ -40,8 +42,18 @@ export type NftStatement =
   | { readonly kind: "tcp-flags"; readonly mask: number; readonly op: "==" | "!=" | "any" | "none"; readonly values: readonly number[] }
   /** `meta mark set ...`: the packet mark later rules read; null where the doctor cannot compute it (`ct mark`, a map). */
   | { readonly kind: "mark-set"; readonly update: MarkUpdate | null }
+  /**
+   * `dnat [ip|ip6] to ADDR[:PORT]`, `redirect [to :PORT]` (in nat chains only): where the connection's
+   * destination is rewritten to. `family`: the packets of one family an inet table's statement is
+   * for (others pass it by); `to.address` null: the address of the interface the packet came in on,
+   * the node's own (redirect); `to.port` null: unchanged; `to` null: a target the input does not
+   * show as one address and port (a map, a range, a host name).
+   */
+  | { readonly kind: "nat"; readonly nat: "dnat" | "redirect"; readonly family: "ip" | "ip6" | null; readonly to: NftNatTarget | null }
   | { readonly kind: "nop" }
   | { readonly kind: "unknown"; readonly text: string };
+
+export interface NftNatTarget { readonly address: string | null; readonly port: number | null }
 
 export interface NftMapEntry { readonly key: NftAtom; readonly verdict: NftVerdict }
 
@@ -80,6 +92,8 @@ export interface NftSet {
   readonly elements: readonly NftAtom[];
   /** Maps (`map name { ... : verdict }`) keep their verdict entries here. */
   readonly entries: readonly NftMapEntry[];
+  /** The keys of its elements, from its `type` or `typeof`, where the input shows it. */
+  readonly keys?: readonly NftKey[];
 }
 
 export interface NftTable {

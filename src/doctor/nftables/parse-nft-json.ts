@@ -4,8 +4,10 @@
 // translated, so the JSON form of such a ruleset is more often indeterminate.
 import { markOperation, markSetTo, markUnchanged, parseUint32, thenMarkUpdate } from "../mark-update.js";
 import type { MarkUpdate } from "../mark-update.js";
-import type { NftAtom, NftKey, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
-import { payloadKey } from "./payload-key.js";
+import type { NftAtom, NftKey, NftNatTarget, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
+import { checkNftLiterals } from "./nft-literals.js";
+import { natTarget } from "./parse-nft-statements.js";
+import { nftKeyText, payloadKey } from "./payload-key.js";
 import { isTcpFlagsJson, tcpFlagsFromJson, tcpFlagsText } from "./tcp-flags.js";
 
 type Json = Record<string, unknown>;
@@ -33,6 +35,8 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
         text.push(JSON.stringify(e));
       } else {
         const op = m.op === "in" ? "==" : m.op;
+        // A literal nft would refuse is an input error; the caller names the item.
+        if (value.kind === "set") checkNftLiterals(keys, value.items, `statement ${JSON.stringify(e)}`);
         statements.push({ kind: "match", keys, op, value });
         // nft writes the `==` after a mask: `meta mark & 0x0000ff00 == 0x00008000`.
         text.push(`${keysText(keys)} ${op === "==" && keys.every((k) => k.mask === undefined) ? "" : op + " "}${valueText(value)}`);
@@ -51,6 +55,7 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
         });
         if (entries.every((x) => x.verdict)) {
           const map = entries as { key: NftAtom; verdict: NftVerdict }[];
+          checkNftLiterals(keys, map.map((x) => x.key), `statement ${JSON.stringify(e)}`);
           statements.push({ kind: "vmap", keys, map });
           text.push(`${keysText(keys)} vmap { ${map.map((x) => `${x.key.join(" . ")} : ${verdictText(x.verdict)}`).join(", ")} }`);
           continue;
@@ -61,6 +66,10 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
         statements.push({ kind: "unknown", text: JSON.stringify(e) });
         text.push(JSON.stringify(e));
       }
+    } else if (kind === "dnat" || kind === "redirect") {
+      const nat = jsonNat(kind, body, e);
+      statements.push(nat);
+      text.push(nat.to === null ? JSON.stringify(e) : natText(nat));
     } else if (kind === "mangle" && isMetaMark((body as { key: unknown }).key)) {
       // `meta mark set ...` (libnftables-json(5) MANGLE): the packet mark later matches read.
       const update = jsonMarkUpdate((body as { value: unknown }).value);
@@ -80,6 +89,29 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
     }
   }
   return { statements, text: text.join(" ") };
+}
+
+/**
+ * libnftables-json(5) NAT: `{"dnat": {"family": "ip", "addr": "10.0.0.9", "port": 8080}}`,
+ * `{"redirect": {"port": 8080}}`, `{"redirect": null}`; an `addr` or `port` that is not one value
+ * (a range, a map) leaves the target unknown.
+ */
+function jsonNat(nat: "dnat" | "redirect", body: unknown, e: Json): Extract<NftStatement, { kind: "nat" }> {
+  const b = (body ?? {}) as { family?: unknown; addr?: unknown; port?: unknown };
+  const family = b.family === "ip" || b.family === "ip6" ? b.family : null;
+  const one = (v: unknown) => typeof v === "string" || typeof v === "number";
+  if ((b.addr !== undefined && !one(b.addr)) || (b.port !== undefined && !one(b.port))) return { kind: "nat", nat, family, to: null };
+  const addr = b.addr === undefined ? "" : String(b.addr);
+  const arg = `${addr.includes(":") && b.port !== undefined ? `[${addr}]` : addr}${b.port === undefined ? "" : `:${String(b.port)}`}`;
+  return { kind: "nat", nat, family, to: natTarget(nat, arg === "" ? [] : [arg], `statement ${JSON.stringify(e)}`) };
+}
+
+/** A NAT statement as nft lists it: `dnat ip to 10.0.0.9:8080`, `redirect to :8080`. */
+export function natText(st: Extract<NftStatement, { kind: "nat" }>): string {
+  const target = (to: NftNatTarget) =>
+    to.address === null ? (to.port === null ? "" : ` to :${to.port}`)
+      : ` to ${to.address.includes(":") && to.port !== null ? `[${to.address}]` : to.address}${to.port === null ? "" : `:${to.port}`}`;
+  return `${st.nat}${st.family ? ` ${st.family}` : ""}${st.to === null ? "" : target(st.to)}`;
 }
 
 function jsonVerdict(kind: string, body: unknown): NftVerdict | null {
@@ -182,15 +214,8 @@ function jsonValue(right: unknown): NftValue | null {
   return { kind: "set", items: [atomOf(right)] };
 }
 
-const keyText = (k: NftKey) =>
-  k.impliedFamily && (k.name === "saddr" || k.name === "daddr") ? `${k.impliedFamily} ${k.name}`
-    : k.impliedFamily && k.name === "l4proto" ? (k.impliedFamily === "ip" ? "ip protocol" : "ip6 nexthdr")
-    : k.name === "dport" || k.name === "sport" ? `${k.impliedProto ?? "th"} ${k.name}`
-    : k.name === "mark" && k.mask !== undefined ? `meta mark & ${hex(k.mask)}`
-    : ["l4proto", "nfproto", "mark"].includes(k.name) ? `meta ${k.name}` : k.name;
-
 function keysText(keys: readonly NftKey[]): string {
-  return keys.map(keyText).join(" . ");
+  return keys.map(nftKeyText).join(" . ");
 }
 
 function valueText(v: NftValue): string {

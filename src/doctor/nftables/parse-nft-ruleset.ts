@@ -4,7 +4,8 @@
 // output in test/fixtures/doctor/nftables/generated.
 import { DoctorInputError } from "../input-error.js";
 import { findJsonSyntaxError, jsonPlace, jsonPlaceText, memberItemOffsets } from "../json-places.js";
-import type { NftAtom, NftBaseHook, NftChain, NftFamily, NftMapEntry, NftRule, NftRuleset, NftSet, NftStatement, NftTable } from "./nft-model.js";
+import type { NftAtom, NftBaseHook, NftChain, NftFamily, NftKey, NftMapEntry, NftRule, NftRuleset, NftSet, NftStatement, NftTable } from "./nft-model.js";
+import { checkNftLiterals, setElementKeys } from "./nft-literals.js";
 import { priorityNames } from "./nft-model.js";
 import { mapEntry, parseNftStatements, tokenizeNft } from "./parse-nft-statements.js";
 import { jsonRuleStatements } from "./parse-nft-json.js";
@@ -53,7 +54,7 @@ interface MutableTable {
 type Frame =
   | { readonly kind: "table"; readonly table: MutableTable }
   | { readonly kind: "chain"; readonly table: MutableTable; readonly chain: MutableChain }
-  | { readonly kind: "set"; readonly table: MutableTable; readonly name: string; readonly isMap: boolean; readonly body: string[] }
+  | { readonly kind: "set"; readonly table: MutableTable; readonly name: string; readonly isMap: boolean; readonly body: { readonly text: string; readonly line: number }[] }
   | { readonly kind: "skip" };
 
 /**
@@ -93,7 +94,7 @@ function parseText(text: string): NftRuleset {
       // of the line, in any order, so `nft list ruleset`'s `type ...; policy ...;` is two items.
       if (chainProperty.test(item.text)) setChainProperty(frame.chain, item.text, item.line);
       else state.block?.rules.push(addRule(frame.chain, item.text, item.line, item.handle, "append"));
-    } else if (frame.kind === "set") frame.body.push(item.text);
+    } else if (frame.kind === "set") frame.body.push({ text: item.text, line: item.line });
   }
   return { tables: state.tables.map(freeze), legacyWarning, format: "text" };
 }
@@ -116,7 +117,9 @@ function closeFrame(frame: Frame): void {
       throw new DoctorInputError(`chain ${chain.name} has a policy but no hook`, { line: chain.policy.line, expected: '"type <filter|nat|route> hook <hook> priority <prio>;" in a chain with a policy' });
     }
   } else if (frame.kind === "set") {
-    frame.table.sets.set(frame.name, buildSet(frame.name, frame.isMap, frame.body.join(" ")));
+    const type = frame.body.find((b) => /^type(of)?\s/.test(b.text))?.text;
+    const elements = frame.body.find((b) => /^elements\s*=/.test(b.text));
+    frame.table.sets.set(frame.name, buildSet(frame.name, frame.isMap, frame.body.map((b) => b.text).join(" "), setElementKeys(type), elements?.line));
   }
 }
 
@@ -312,7 +315,7 @@ function topCommand(state: TextState, text: string, line: number): void {
     // The kernel keeps the old rule's handle and place (nf_tables_newrule with NLM_F_REPLACE).
     const ruleText = rest.slice(2).join(" ");
     table.handles.anonymousSets(ruleText, line);
-    chain.rules[i] = { rule: { index: 0, handle: null, text: ruleText, line, statements: parseNftStatements(ruleText).statements }, loadHandle: handle };
+    chain.rules[i] = { rule: { index: 0, handle: null, text: ruleText, line, statements: parseNftStatements(ruleText, line).statements }, loadHandle: handle };
     return;
   }
   if (what === "rule" && verb === "delete") {
@@ -327,8 +330,8 @@ function topCommand(state: TextState, text: string, line: number): void {
     const [table, name] = objectOf(state, text.slice(0, brace < 0 ? undefined : brace).split(/\s+/).filter((w) => w !== "").slice(2), line, text);
     const set = table.sets.get(name);
     if (brace < 0 || !set) throw unexpected(text, line, `"add element <family> <table> <set> { ... }" for a set declared before it`);
-    const more = buildSet(name, set.entries.length > 0, `elements = ${text.slice(brace)}`);
-    table.sets.set(name, { name, elements: [...set.elements, ...more.elements], entries: [...set.entries, ...more.entries] });
+    const more = buildSet(name, set.entries.length > 0, `elements = ${text.slice(brace)}`, set.keys ?? null, line);
+    table.sets.set(name, { ...set, elements: [...set.elements, ...more.elements], entries: [...set.entries, ...more.entries] });
     return;
   }
   if ((verb === "add" || verb === "create") && what !== undefined && objectKinds.test(what)) {
@@ -346,7 +349,7 @@ function topCommand(state: TextState, text: string, line: number): void {
     const set = table.sets.get(name);
     if (!set) throw new DoctorInputError(`${text}: table ${table.family} ${table.name} has no ${what} ${name}, so ${refused("No such file or directory")}`, { line, expected: `a set or map declared before it: ${[...table.sets.keys()].join(", ") || "the table has none"}` });
     if (verb === "flush") {
-      table.sets.set(name, { name, elements: [], entries: [] });
+      table.sets.set(name, { ...set, elements: [], entries: [] });
       return;
     }
     const user = setUser(table, name);
@@ -463,7 +466,7 @@ type RulePosition = "append" | "prepend" | { readonly verb: string; readonly n: 
  * Indexes in the model are assigned when the table is frozen.
  */
 function addRule(chain: MutableChain, text: string, line: number, handle: number | null, at: RulePosition): MutableRule {
-  const rule: MutableRule = { rule: { index: 0, handle, text, line, statements: parseNftStatements(text).statements }, loadHandle: null };
+  const rule: MutableRule = { rule: { index: 0, handle, text, line, statements: parseNftStatements(text, line).statements }, loadHandle: null };
   if (at === "append") chain.rules.push(rule);
   else if (at === "prepend") chain.rules.unshift(rule);
   else {
@@ -527,9 +530,14 @@ function freeze(t: MutableTable): NftTable {
   return { family: t.family, name: t.name, chains, sets: t.sets };
 }
 
-function buildSet(name: string, isMap: boolean, body: string): NftSet {
+/**
+ * A set or map from its body (`type ...; elements = { ... }`). `keys`: its elements' types, whose
+ * literals are checked (nft-literals.ts: an input error on `line`, the elements' line).
+ */
+function buildSet(name: string, isMap: boolean, body: string, keys: readonly NftKey[] | null, line: number | undefined): NftSet {
+  const typed = keys === null ? {} : { keys };
   const m = /elements\s*=\s*\{(.*)\}/.exec(body);
-  if (!m) return { name, elements: [], entries: [] };
+  if (!m) return { name, elements: [], entries: [], ...typed };
   const items: string[][] = [];
   let cur: string[] = [];
   for (const tok of tokenizeNft(m[1]!)) {
@@ -541,14 +549,16 @@ function buildSet(name: string, isMap: boolean, body: string): NftSet {
   if (cur.length) items.push(cur);
   if (isMap) {
     const entries = items.map(mapEntry).filter((e): e is NftMapEntry => e !== null);
-    return { name, elements: [], entries };
+    if (keys !== null) checkNftLiterals(keys, entries.map((e) => e.key), `map ${name}`, line);
+    return { name, elements: [], entries, ...typed };
   }
   // Elements may carry `timeout 1h expires ...`/`counter ...` annotations after the value.
   const elements: NftAtom[] = items.map((it) => {
     const stop = it.findIndex((x) => ["timeout", "expires", "counter", "comment"].includes(x));
     return (stop < 0 ? it : it.slice(0, stop)).filter((x) => x !== ".").map((x) => x.replace(/^"|"$/g, ""));
   });
-  return { name, elements, entries: [] };
+  if (keys !== null) checkNftLiterals(keys, elements, `set ${name}`, line);
+  return { name, elements, entries: [], ...typed };
 }
 
 function parseJson(text: string): NftRuleset {
@@ -606,8 +616,8 @@ function readJsonItem(value: unknown, tables: Map<string, MutableTable>): void {
     const policy = c.policy === "drop" ? "drop" : "accept";
     tableOf(c).chains.push({ name: c.name, base, policy: base && { value: policy, line: 1, text: `policy ${policy}` }, rules: [] });
   } else if (item.set || item.map) {
-    const s = (item.set ?? item.map) as { family: string; table: string; name: string; elem?: unknown[] };
-    tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? []));
+    const s = (item.set ?? item.map) as { family: string; table: string; name: string; type?: string | string[]; elem?: unknown[] };
+    tableOf(s).sets.set(s.name, jsonSet(s.name, !!item.map, s.elem ?? [], setElementKeys(s.type)));
   } else if (item.rule) {
     const r = item.rule as { family: string; table: string; chain: string; handle?: number; comment?: string; expr?: unknown };
     const chain = tableOf(r).chains.find((c) => c.name === r.chain);
@@ -635,7 +645,8 @@ function readJsonItem(value: unknown, tables: Map<string, MutableTable>): void {
   }
 }
 
-function jsonSet(name: string, isMap: boolean, elems: unknown[]): NftSet {
+function jsonSet(name: string, isMap: boolean, elems: unknown[], keys: readonly NftKey[] | null): NftSet {
+  const typed = keys === null ? {} : { keys };
   const atom = (v: unknown): NftAtom => {
     if (v && typeof v === "object") {
       const o = v as Record<string, unknown>;
@@ -649,7 +660,11 @@ function jsonSet(name: string, isMap: boolean, elems: unknown[]): NftSet {
     }
     return [String(v)];
   };
-  if (!isMap) return { name, elements: elems.map(atom), entries: [] };
+  if (!isMap) {
+    const elements = elems.map(atom);
+    if (keys !== null) checkNftLiterals(keys, elements, `set ${name}`);
+    return { name, elements, entries: [], ...typed };
+  }
   const entries: NftMapEntry[] = [];
   for (const e of elems) {
     const [k, v] = e as [unknown, Record<string, unknown>];
@@ -657,5 +672,6 @@ function jsonSet(name: string, isMap: boolean, elems: unknown[]): NftSet {
     const verdict = st[0]?.kind === "verdict" ? st[0].verdict : null;
     if (verdict) entries.push({ key: atom(k), verdict });
   }
-  return { name, elements: [], entries };
+  if (keys !== null) checkNftLiterals(keys, entries.map((e) => e.key), `map ${name}`);
+  return { name, elements: [], entries, ...typed };
 }

@@ -3,7 +3,9 @@
 // `unknown` statement: the evaluator then calls the rule indeterminate rather than guess.
 import { markOperation, markSetTo, markUnchanged, parseUint32, thenMarkUpdate } from "../mark-update.js";
 import type { MarkUpdate } from "../mark-update.js";
-import type { NftAtom, NftKey, NftMapEntry, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
+import { DoctorInputError } from "../input-error.js";
+import type { NftAtom, NftKey, NftMapEntry, NftNatTarget, NftStatement, NftValue, NftVerdict } from "./nft-model.js";
+import { checkNftLiterals, readAddressLiteral, readPortLiteral } from "./nft-literals.js";
 import { payloadKey, payloadProtocols } from "./payload-key.js";
 import { readTcpFlagsText } from "./tcp-flags.js";
 
@@ -43,8 +45,14 @@ function setIndex(t: string[], i: number): number {
   return at > 0 && t[at] === "set" ? at : -1;
 }
 
-/** Returns the statements and the handle (`# handle N`), if shown. */
-export function parseNftStatements(text: string): { statements: NftStatement[]; handle: number | null } {
+/** Where `dnat`/`redirect` at i starts a NAT statement (not `ct status dnat`, `icmp type redirect`). */
+const natStarts = (t: string[], i: number) => (t[i] === "dnat" || t[i] === "redirect") && !["type", "status", "!=", "==", ",", "{"].includes(t[i - 1] ?? "");
+
+/**
+ * Returns the statements and the handle (`# handle N`), if shown. A literal nft would refuse
+ * (`ip saddr 10.0.0.300`, `tcp dport 99999`: nft-literals.ts) is an input error on `line`.
+ */
+export function parseNftStatements(text: string, line?: number): { statements: NftStatement[]; handle: number | null } {
   let body = text;
   let handle: number | null = null;
   const hm = /\s#\s*handle\s+(\d+)\s*$/.exec(body);
@@ -68,6 +76,8 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
       if (depth === 0 && k > from && t[k] === "tcp" && t[k + 1] === "flags") break;
       // Nor does a mark it sets: `limit rate 10/second meta mark set 0x8000` may set it.
       if (depth === 0 && k > from && setIndex(t, k) > 0) break;
+      // Nor a NAT statement: `limit rate 10/second dnat to 10.0.0.9` may rewrite the destination.
+      if (depth === 0 && k > from && natStarts(t, k)) break;
       const v = readVerdict(t, k);
       if (v && (v[1] === t.length || (t[v[1]] === "comment" && v[1] + 2 === t.length))) break;
     }
@@ -78,7 +88,11 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
     const tok = t[i]!;
     if (tok === "counter") {
       i++;
+      // `counter packets 0 bytes 0`, or a named counter object: `counter name "drops"` as nft 1.0.6
+      // lists it, `counter "drops"` in other releases' syntax. Either only counts.
       if (t[i] === "packets") i += 4;
+      else if (t[i] === "name" && t[i + 1] !== undefined) i += 2;
+      else if (t[i]?.startsWith('"')) i++;
       out.push({ kind: "nop" });
       continue;
     }
@@ -109,6 +123,12 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
     if (verdict) {
       out.push({ kind: "verdict", verdict: verdict[0] });
       i = verdict[1];
+      continue;
+    }
+    if (natStarts(t, i)) {
+      const nat = readNat(t, i, text, line);
+      out.push(nat[0]);
+      i = nat[1];
       continue;
     }
     // `meta mark set ...` (short: `mark set ...`) sets the packet mark, which later `meta mark`
@@ -172,6 +192,7 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
         unknownRest(i);
         continue;
       }
+      checkNftLiterals(keys, (entries as NftMapEntry[]).map((e) => e.key), `rule "${text}"`, line);
       out.push({ kind: "vmap", keys, map: entries as NftMapEntry[] });
       i = parsed.next;
       continue;
@@ -185,6 +206,7 @@ export function parseNftStatements(text: string): { statements: NftStatement[]; 
       unknownRest(i);
       continue;
     }
+    if (value[0].kind === "set") checkNftLiterals(keys, value[0].items, `rule "${text}"`, line);
     out.push({ kind: "match", keys, op, value: value[0] });
     i = value[1];
   }
@@ -249,6 +271,44 @@ function readMarkValue(t: string[], i: number): [MarkUpdate | null, number] {
     j += 2;
   }
   return [update, j];
+}
+
+/**
+ * `dnat [ip|ip6] to ADDR[:PORT] [flags]`, `redirect [to :PORT] [flags]` (nft(8) NAT STATEMENTS),
+ * to the rule's end or its comment. A target other than one address and port (a map, a range, a
+ * prefix, numgen) is kept as null: the evaluator cannot tell where the connection goes.
+ */
+function readNat(t: string[], i: number, ruleText: string, line: number | undefined): [NftStatement, number] {
+  const nat = t[i] as "dnat" | "redirect";
+  let j = i + 1;
+  const family = t[j] === "ip" || t[j] === "ip6" ? t[j++] as "ip" | "ip6" : null;
+  let end = j;
+  while (end < t.length && t[end] !== "comment") end++;
+  const args = t.slice(t[j] === "to" ? j + 1 : j, end).filter((a) => !/^(random|fully-random|persistent)(,(random|fully-random|persistent))*$/.test(a));
+  return [{ kind: "nat", nat, family, to: natTarget(nat, args, `rule "${ruleText}"`, line) }, end];
+}
+
+/** The one address and port of a NAT target as nft lists it (`10.0.0.9:8080`, `[fd00::9]:8080`, `:8080`); null for anything else. */
+export function natTarget(nat: "dnat" | "redirect", args: readonly string[], where: string, line?: number): NftNatTarget | null {
+  if (args.length === 0) return nat === "redirect" ? { address: null, port: null } : null;
+  if (args.length !== 1) return null;
+  const arg = args[0]!;
+  const m = /^\[([^\]]+)\](?::([^:]+))?$/.exec(arg) ?? /^([^:]*)(?::([^:]+))?$/.exec(arg) ?? [arg, arg, undefined];
+  const [addressText, portText] = [m[1]!, m[2]];
+  let port: number | null = null;
+  if (portText !== undefined || (nat === "redirect" && addressText !== "")) {
+    // `redirect to :8080`; older listings `redirect to 8080`.
+    const p = readPortLiteral(portText ?? addressText);
+    if (p.kind === "invalid") throw new DoctorInputError(`${where}: ${nat} to ${arg}: ${p.problem}, so nft refuses it`, { line, expected: `${nat} to ${nat === "dnat" ? "ADDRESS[:PORT]" : ":PORT"} with a port 0-65535` });
+    if (p.kind !== "range" || p.lo !== p.hi) return null;
+    port = p.lo;
+  }
+  if (nat === "redirect") return addressText === "" || portText === undefined ? { address: null, port } : null;
+  if (addressText === "") return null;
+  const a = readAddressLiteral(addressText);
+  if (a.kind === "invalid") throw new DoctorInputError(`${where}: dnat to ${arg}: ${a.problem}, so nft refuses it`, { line, expected: "dnat to ADDRESS[:PORT] with an IPv4 address, or [IPv6 address]:PORT" });
+  if (a.kind !== "prefix" || a.bits !== (a.net.kind() === "ipv4" ? 32 : 128)) return null;
+  return { address: a.net.toString(), port };
 }
 
 function readBraced(t: string[], i: number): { items: string[][]; next: number } | null {

@@ -41,3 +41,11 @@ export function payloadKey(protocol: string, field: string): NftKey | null {
   if (["saddr", "daddr", "dport", "sport"].includes(field)) return { name: field, ...implied };
   return { name: `${protocol} ${field}`, ...implied };
 }
+
+/** A key as nft writes it: `ip saddr`, `tcp dport`, `meta l4proto`, `meta mark & 0x0000ff00`. */
+export const nftKeyText = (k: NftKey): string =>
+  k.impliedFamily && (k.name === "saddr" || k.name === "daddr") ? `${k.impliedFamily} ${k.name}`
+    : k.impliedFamily && k.name === "l4proto" ? (k.impliedFamily === "ip" ? "ip protocol" : "ip6 nexthdr")
+    : k.name === "dport" || k.name === "sport" ? `${k.impliedProto ?? "th"} ${k.name}`
+    : k.name === "mark" && k.mask !== undefined ? `meta mark & 0x${k.mask.toString(16).padStart(8, "0")}`
+    : ["l4proto", "nfproto", "mark"].includes(k.name) ? `meta ${k.name}` : k.name;

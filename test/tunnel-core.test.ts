@@ -37,7 +37,7 @@ describe("tunnel core over an in-memory agent stream", () => {
     frontend = createHttpConnectFrontend(server, metrics, log);
     frontend.listen(udsPath);
     await once(frontend, "listening");
-    echo = net.createServer((s) => s.pipe(s));
+    echo = net.createServer((s) => s.on("error", () => {}).pipe(s));
     echo.listen(0, "127.0.0.1");
     await once(echo, "listening");
     echoPort = (echo.address() as net.AddressInfo).port;

@@ -70,7 +70,7 @@ describe("logs of a running stack with tracers on", () => {
       },
     );
     cleanups.push(() => server.destroy());
-    const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
+    const echo = net.createServer((s) => s.on("error", () => {}).pipe(s)).listen(0, "127.0.0.1");
     cleanups.push(() => echo.close());
     await new Promise((r) => echo.once("listening", r));
     const echoPort = (echo.address() as net.AddressInfo).port;

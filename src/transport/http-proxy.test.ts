@@ -79,7 +79,7 @@ interface TestProxy {
 
 /** A CONNECT proxy on loopback that answers with `answer(head)` and, on 200, pipes to the echo. */
 async function testProxy(t: TestContext, answer: (head: string) => string | null): Promise<TestProxy & { echoPort: number }> {
-  const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
+  const echo = net.createServer((s) => s.on("error", () => {}).pipe(s)).listen(0, "127.0.0.1");
   const heads: string[] = [];
   const proxy = net.createServer((client) => {
     let buf = "";

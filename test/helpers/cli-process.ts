@@ -55,7 +55,7 @@ export interface ProcessBed {
 export async function startProcessBed(t: Pick<TestContext, "after">, prefix: string): Promise<ProcessBed> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const children: CliChild[] = [];
-  const echo = net.createServer((s) => s.pipe(s)).listen(0, "127.0.0.1");
+  const echo = net.createServer((s) => s.on("error", () => {}).pipe(s)).listen(0, "127.0.0.1");
   t.after(() => {
     for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
     echo.close();

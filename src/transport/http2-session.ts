@@ -1030,7 +1030,6 @@ function validateResponseHeaders(headers: HeaderList, isTrailers: boolean): stri
   return undefined;
 }
 
-/** RFC 9113 §8.3.1 and §8.2: why a request's header list is malformed, or undefined. */
 /** The request's content-length; undefined without one, null when it is not one decimal number (repeats must agree). */
 function contentLengthOf(headers: HeaderList): number | undefined | null {
   let value: string | undefined;
@@ -1043,6 +1042,7 @@ function contentLengthOf(headers: HeaderList): number | undefined | null {
   return /^\d{1,15}$/.test(value) ? Number(value) : null;
 }
 
+/** RFC 9113 §8.3.1 and §8.2: why a request's header list is malformed, or undefined. */
 function validateRequestHeaders(headers: HeaderList): string | undefined {
   let hasRegular = false;
   const seen = new Set<string>();

@@ -93,4 +93,14 @@ describe("renderText", () => {
     assert.match(text, /halves next at: 101 nodes/);
     assert.match(text, /20\.1\.2\.3:443 +900 +850/);
   });
+
+  it("snat: the most nodes supported is the smaller of capacityNodes and the default table's end", () => {
+    const text = (capacityNodes: number | null) => renderText({
+      check: "snat", status: "warning", summary: "900 nodes get 32 ports each.", fixes: [], assumptions: [],
+      portsPerNode: capacityNodes === null ? null : 32, capacityNodes, defaultPoolLimit: 1000, nextBoundary: null,
+    }, { color: false });
+    assert.match(text(2000), /Most nodes supported: 1000\n/);
+    assert.match(text(62), /Most nodes supported: 62\n/);
+    assert.match(text(null), /Most nodes supported: 1000\n/);
+  });
 });

@@ -145,6 +145,9 @@ function probeDetail(p: Readonly<Record<string, unknown>>): string {
   return parts.join("; ");
 }
 
+const minDefined = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : Math.min(a, b);
+
 function snatLines(r: CheckResult): string[] {
   const out: string[] = [];
   const num = (k: string) => (typeof r[k] === "number" ? (r[k] as number) : undefined);
@@ -152,7 +155,9 @@ function snatLines(r: CheckResult): string[] {
     ["SNAT ports per node", num("portsPerNode")],
     ["Ports required (nodes + surge)", num("requiredPorts")],
     ["Ports available (64,000 × IPs)", num("availablePorts")],
-    ["Most nodes supported", num("capacityNodes")],
+    // The smaller of the ports' limit and the default table's end (past 1,000 nodes there is no
+    // default allocation, whatever the ports allow); the JSON keeps the two apart.
+    ["Most nodes supported", minDefined(num("capacityNodes"), num("defaultPoolLimit"))],
   ];
   for (const [name, v] of rows) if (v !== undefined) out.push(`${name}: ${v}`);
   if ("nextBoundary" in r) out.push(`Default allocation halves next at: ${r.nextBoundary === null ? "never (no further boundary)" : `${str(r.nextBoundary)} nodes`}`);

@@ -58,8 +58,14 @@ interface Slot {
   duplicates: number;
 }
 
-/** Duplicates in a row retried at the first step before the slot backs off (see tryConnectSlot). */
-const DUPLICATES_AT_FIRST_STEP = 3;
+/**
+ * Duplicates in a row, per server counted, retried at the first step before the slot backs off
+ * (see tryConnectSlot). Behind one balanced address a slot looking for the last of N servers lands
+ * on one it holds with chance (N−1)/N per try; 5·N such tries in a row happen by chance with
+ * odds (1−1/N)^(5N) < e⁻⁵ (under 1 %), so the back-off and its warning mean a server that cannot
+ * be reached, not an unlucky balancer.
+ */
+const DUPLICATES_PER_SERVER = 5;
 
 export interface AgentStatus {
   readonly agentId: string;
@@ -306,6 +312,7 @@ export class NodetunnelAgent {
 
   private retry(slot: Slot, reason: string): void {
     slot.lastError = reason;
+    slot.duplicates = 0;
     this.schedule(slot, backoffMs(slot.attempts++, this.options, this.random));
   }
 
@@ -361,7 +368,7 @@ export class NodetunnelAgent {
       // so back off: thousands of agents retrying every second through the balancer would be a
       // TLS handshake storm on the servers that stay. The first step comes back when the old
       // stream ends.
-      // After a few in a row the slot backs off too (up to --sync-interval-cap): a server count
+      // After 5 × the server count in a row (DUPLICATES_PER_SERVER) the slot backs off too (up to --sync-interval-cap): a server count
       // above the servers this agent can reach (the count raised before a new server is in every
       // agent's list, or one server listed twice) would otherwise cost a TLS handshake every
       // --sync-interval, forever, on the server it keeps reaching. Said once per run of them.
@@ -370,13 +377,14 @@ export class NodetunnelAgent {
       if (this.retiring.size > 0) return this.retry(slot, message);
       slot.lastError = message;
       slot.duplicates++;
-      if (slot.duplicates === DUPLICATES_AT_FIRST_STEP) {
+      const atFirstStep = DUPLICATES_PER_SERVER * Math.max(1, this.serverCount);
+      if (slot.duplicates === atFirstStep) {
         this.log.warn(
           { server: `${target.host}:${target.port}`, serverId: conn.serverId, serverCount: this.serverCount, connectedServers: this.allSessions().length },
           `the server count is ${this.serverCount} but ${target.host}:${target.port} keeps reaching server ${conn.serverId}, which this agent already holds: retrying with backoff (is a server missing from --proxy-server-host, or listed twice?)`,
         );
       }
-      this.schedule(slot, backoffMs(Math.max(0, slot.duplicates - DUPLICATES_AT_FIRST_STEP + 1), this.options, this.random));
+      this.schedule(slot, backoffMs(Math.max(0, slot.duplicates - atFirstStep + 1), this.options, this.random));
       return;
     }
     slot.duplicates = 0;

@@ -1,6 +1,6 @@
 // `doctor iptables`: does the filter table let a new connection to the node's port in, and if
 // not, which rule stops it and what removes it (doctor-cli.md `doctor iptables`).
-import ipaddr from "ipaddr.js";
+import type ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
 import type { CheckResult, Fix, FlowEffect, FlowVerdict } from "../report/check-result.js";
 import { undecidedFirst } from "../report/undecided-first.js";
@@ -11,6 +11,7 @@ import { EPHEMERAL_PORTS } from "./match-condition.js";
 import type { Packet } from "./match-condition.js";
 import type { Rule, Ruleset } from "./model.js";
 import { parseIptablesDumps } from "./parse-iptables.js";
+import { parseUnmapped } from "../flow-family.js";
 
 export interface CheckIptablesOptions {
   readonly source: string;
@@ -47,8 +48,7 @@ export function clientErrorOf(effect: "accept" | "drop" | "reject", rejectWith: 
 
 function parseAddress(text: string, flag: string): ipaddr.IPv4 | ipaddr.IPv6 {
   try {
-    const address = ipaddr.parse(text);
-    return address.kind() === "ipv6" && (address as ipaddr.IPv6).isIPv4MappedAddress() ? (address as ipaddr.IPv6).toIPv4Address() : address;
+    return parseUnmapped(text);
   } catch (cause) {
     throw new DoctorInputError(`${flag} "${text}" is not an IP address`, { expected: `${flag} as an IPv4 or IPv6 address`, cause });
   }

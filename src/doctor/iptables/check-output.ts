@@ -10,6 +10,7 @@ import { walkChain } from "./evaluate-iptables.js";
 import { planIptablesFix } from "./fix-iptables.js";
 import type { Packet } from "./match-condition.js";
 import { parseIptablesDumps } from "./parse-iptables.js";
+import { parseUnmapped } from "../flow-family.js";
 
 export interface OutputFlow {
   /** The node's own address (the connection's source). */
@@ -35,10 +36,7 @@ export interface OutputBlock {
   readonly notes: readonly string[];
 }
 
-const plain = (text: string) => {
-  const a = ipaddr.parse(text);
-  return a.kind() === "ipv6" && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
-};
+const plain = parseUnmapped;
 
 /**
  * The block, when the filter table's OUTPUT chain certainly drops or rejects the flow; null when

@@ -31,7 +31,7 @@
 // verdict is indeterminate and names that rule. At most maxWalks walks are made (2^8: eight undecidable
 // rules that each lead on both ways; a row of undecidable accepts costs only one walk each);
 // past that the verdict is indeterminate.
-import ipaddr from "ipaddr.js";
+import type ipaddr from "ipaddr.js";
 import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
 import type { NftAtom, NftChain, NftKey, NftNatTarget, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
 import { compareBytes, readAddressLiteral, readPortLiteral } from "./nft-literals.js";
@@ -39,6 +39,7 @@ import type { NatSource, NatStatus } from "./nat-status.js";
 import { findNatSource, natWords } from "./nat-status.js";
 import { nftKeyText } from "./payload-key.js";
 import { synMatches } from "./tcp-flags.js";
+import { parseUnmapped } from "../flow-family.js";
 
 export interface NftFlow {
   readonly source: string;
@@ -737,10 +738,7 @@ function globMatch(pattern: string, name: string): boolean {
   return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : pattern === name;
 }
 
-export function parseAddr(text: string): ipaddr.IPv4 | ipaddr.IPv6 {
-  const a = ipaddr.parse(text);
-  return a.kind() === "ipv6" && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
-}
+export const parseAddr = parseUnmapped;
 
 /**
  * Whether the address is in the literal (an address, prefix or range; another family's never

@@ -2,7 +2,7 @@
 // the four attachments (doctor-cli.md `nsg`; troubleshooting.md §2).
 import ipaddr from "ipaddr.js";
 import { DoctorInputError } from "../input-error.js";
-import { checkFlowFamilies, unmapped } from "../flow-family.js";
+import { checkFlowFamilies, familyOf, unmapped } from "../flow-family.js";
 import type { CheckResult, Fix } from "../report/check-result.js";
 import { undecidedFirst, type UndecidedRule } from "../report/undecided-first.js";
 import { evaluateNsgPath, pathOrder } from "./evaluate-nsg-path.js";
@@ -107,10 +107,7 @@ export function checkNsg(inputs: NsgInputs, opts: NsgOptions): CheckResult {
   const flowText = describeFlow(flow);
   const assumptions: string[] = [];
   if (opts.vnets.length === 0) {
-    const ipv6 = [flow.source, flow.destination].some((ip) => {
-      const addr = ipaddr.parse(ip);
-      return addr.kind() === "ipv6" && !(addr as ipaddr.IPv6).isIPv4MappedAddress();
-    });
+    const ipv6 = [flow.source, flow.destination].some((ip) => familyOf(ip) === "ipv6");
     assumptions.push(`VirtualNetwork taken as the RFC 1918 ranges ${rfc1918.join(", ")} plus ${hostVirtualIp} (no --vnet given)` +
       (ipv6 ? "; they hold no IPv6 space, so whether an IPv6 address is in VirtualNetwork is not known (give --vnet with the VNet's IPv6 prefixes)" : ""));
   }

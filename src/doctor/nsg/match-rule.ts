@@ -4,6 +4,7 @@
 import ipaddr from "ipaddr.js";
 import type { NsgFlow, NsgRule } from "./nsg-model.js";
 import { hostVirtualIp } from "../private-ranges.js";
+import { parseUnmapped } from "../flow-family.js";
 
 export type Match = { readonly kind: "yes" } | { readonly kind: "no" } | { readonly kind: "unknown"; readonly reason: string; readonly needs: string };
 
@@ -49,10 +50,7 @@ export { hostVirtualIp };
 
 const anyAddress = new Set(["*", "any", "0.0.0.0/0", "::/0"]);
 
-function parseIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 {
-  const addr = ipaddr.parse(ip);
-  return addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
-}
+const parseIp = parseUnmapped;
 
 function inCidr(addr: ipaddr.IPv4 | ipaddr.IPv6, cidr: readonly [ipaddr.IPv4 | ipaddr.IPv6, number]): boolean {
   return addr.kind() === cidr[0].kind() && addr.match(cidr as [ipaddr.IPv4 | ipaddr.IPv6, number]);

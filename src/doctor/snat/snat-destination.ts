@@ -7,6 +7,7 @@
 // Azure DNS and the health probes, belongs to the VirtualNetwork tag (§2, service tags).
 import ipaddr from "ipaddr.js";
 import { hostVirtualIp, rfc1918Ranges } from "../private-ranges.js";
+import { parseUnmapped } from "../flow-family.js";
 
 /** Destinations that never take a SNAT port, as CIDRs (listed in the report's assumptions). */
 export const noSnatRanges: readonly string[] = [
@@ -21,9 +22,7 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 /** The host of `ip:port` or `[ip6]:port`, IPv4-mapped IPv6 as IPv4; null when it is no address. */
 function hostOf(destination: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   const host = destination.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-  if (!ipaddr.isValid(host)) return null;
-  const a = ipaddr.parse(host);
-  return a.kind() === "ipv6" && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
+  return ipaddr.isValid(host) ? parseUnmapped(host) : null;
 }
 
 /**

@@ -7,6 +7,7 @@ import ipaddr from "ipaddr.js";
 import type { FlowEffect, FlowVerdict } from "../report/check-result.js";
 import { numberUfwRules } from "./number-ufw-rules.js";
 import type { PortRanges, UfwAction, UfwPolicy, UfwRule, UfwStatus } from "./parse-ufw-status.js";
+import { parseUnmapped } from "../flow-family.js";
 
 export interface UfwFlow {
   readonly source: string;
@@ -179,11 +180,8 @@ function describeMatch(rule: UfwRule): string {
   return `the rule matches ${what.join(", ")}`;
 }
 
-export function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 {
-  const addr = ipaddr.parse(text);
-  // An IPv4-mapped IPv6 address is an IPv4 flow as far as netfilter's ip/ip6 split goes.
-  return addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
-}
+// An IPv4-mapped IPv6 address is an IPv4 flow as far as netfilter's ip/ip6 split goes.
+export const parseAddress = parseUnmapped;
 
 function contains(cidrOrAddress: string, addr: ipaddr.IPv4 | ipaddr.IPv6): boolean {
   const [net, bits] = cidrOrAddress.includes("/")

@@ -400,28 +400,21 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
         verdict = st.verdict;
         break;
       }
-      if (st.kind === "mark-set") {
-        // Statements run in order: the mark is set here when the matches before it hold, whatever
-        // follows. Where they may or may not hold, the walk is made both ways, as for a verdict.
+      if (st.kind === "mark-set" || st.kind === "nat") {
+        // Statements run in order: these act here when the matches before them hold, whatever
+        // follows. Where those may or may not hold, the walk is made both ways, as for a verdict.
         if (matched === "unknown") {
           const applies = nextChoice(ctx);
           if (applies === undefined) return { kind: "branch", place, reason: unknownWhy };
           matched = applies;
           if (!matched) break;
         }
-        ctx.mark = applyMarkUpdate(ctx.mark, st.update);
-        continue;
-      }
-      if (st.kind === "nat") {
-        // A dnat or redirect ends its nat chain, as a verdict does: where the matches before it
-        // may or may not hold, the walk is made both ways. An inet table's `dnat ip6 to ...`
-        // leaves IPv4 packets alone (nft_nat_inet_eval), and the rule goes on.
-        if (matched === "unknown") {
-          const applies = nextChoice(ctx);
-          if (applies === undefined) return { kind: "branch", place, reason: unknownWhy };
-          matched = applies;
-          if (!matched) break;
+        if (st.kind === "mark-set") {
+          ctx.mark = applyMarkUpdate(ctx.mark, st.update);
+          continue;
         }
+        // A dnat or redirect ends its nat chain, as a verdict does. An inet table's `dnat ip6 to
+        // ...` leaves IPv4 packets alone (nft_nat_inet_eval), and the rule goes on.
         if (st.family !== null && st.family !== ctx.family) continue;
         return { kind: "rewrite", place, nat: st.nat, to: st.to };
       }

@@ -142,7 +142,7 @@ function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-s
   const text = dump.ok ? dump.text : "";
   return opts.sources.map((source) => ({
     ...checkIptables(text, {
-      source, ...(opts.nodeIp && isIPv6(opts.nodeIp) === isIPv6(source) ? { destination: opts.nodeIp } : {}), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT",
+      source, ...destinationFor(source, opts), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT",
     }),
     id: "iptables",
   }));

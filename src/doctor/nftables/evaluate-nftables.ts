@@ -34,7 +34,9 @@
 import type ipaddr from "ipaddr.js";
 import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
 import type { NftAtom, NftChain, NftKey, NftNatTarget, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
-import { compareBytes, readAddressLiteral, readPortLiteral } from "./nft-literals.js";
+import {
+  bitmaskValue, compareBytes, ctStateBits, ctStatusBits, fibAddressTypes, nfprotoNumbers, nftNumber, protocolNumbers, readAddressLiteral, readPortLiteral,
+} from "./nft-literals.js";
 import type { NatSource, NatStatus } from "./nat-status.js";
 import { findNatSource, natWords } from "./nat-status.js";
 import { nftKeyText } from "./payload-key.js";
@@ -624,12 +626,10 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (hi < first || lo > last) return no;
       return { result: "unknown", why: sourcePortWhy };
     }
-    case "l4proto": {
-      const p = atom === "6" ? "tcp" : atom === "17" ? "udp" : atom;
-      return p === ctx.flow.protocol ? yes : no;
-    }
+    case "l4proto":
+      return bitmaskValue(protocolNumbers, atom) === protocolNumbers[ctx.flow.protocol] ? yes : no;
     case "nfproto":
-      return (atom === "ipv4") === (ctx.family === "ip") ? yes : no;
+      return bitmaskValue(nfprotoNumbers, atom) === nfprotoNumbers[ctx.family === "ip" ? "ipv4" : "ipv6"] ? yes : no;
     // A packet on its way in has no output interface yet; one the node sends has no input interface.
     case "iifname":
     case "iif":
@@ -643,33 +643,38 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       const conntrack = beforeConntrack(ctx);
       if (conntrack === "unknown") return { result: "unknown", why: conntrackTieWhy };
-      // With no conntrack entry yet nft reads the state as invalid (nft_ct_get_eval).
-      if (conntrack) return atom === "invalid" ? yes : no;
-      return atom === "new" ? yes : no;
+      // With no conntrack entry yet nft reads the state as invalid (nft_ct_get_eval). A value
+      // matches the state whose bit it holds (`ct state established,related` is a bit test).
+      return bitmaskValue(ctStateBits, atom) & ctStateBits[conntrack ? "invalid" : "new"]! ? yes : no;
     }
     case "ct status": {
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       const conntrack = beforeConntrack(ctx);
       if (conntrack === "unknown") return { result: "unknown", why: conntrackTieWhy };
       if (conntrack) return no; // no entry: no status bits
-      if (atom !== "dnat" && atom !== "snat") return no;
+      // A new connection has no status bit but the nat ones (it is neither confirmed nor assured
+      // before the input hook ends); a value of both is two questions, not taken apart here.
+      const bits = bitmaskValue(ctStatusBits, atom) & (ctStatusBits.snat! | ctStatusBits.dnat!);
+      if (bits === 0) return no;
+      if (bits !== ctStatusBits.snat && bits !== ctStatusBits.dnat) return { result: "unknown", why: `ct status ${atom} asks for snat and dnat at once` };
+      const status = bits === ctStatusBits.dnat ? "dnat" : "snat";
       // On the way in the walk has met the nat chains on prerouting before this chain, or not yet
       // (then no rewrite has set the bit): the connection carries dnat exactly where it applied one,
       // unless rewrites the input does not show may apply (nat-status.ts: iptables-legacy's nat
       // table, a part of the ruleset).
-      if (atom === "dnat" && ctx.rewrite !== null) {
+      if (status === "dnat" && ctx.rewrite !== null) {
         const { table, chain, rule } = ctx.rewrite.place;
         ctx.notes.add(`The connection has ct status dnat: rule ${rule!.index} "${rule!.text}" of ${table.family} ${table.name} chain ${chain.name} rewrote its destination.`);
         return yes;
       }
-      const source = ctx.natSource(atom);
-      if (atom === "dnat" && !outgoing(ctx) && source?.place != null) {
+      const source = ctx.natSource(status);
+      if (status === "dnat" && !outgoing(ctx) && source?.place != null) {
         ctx.notes.add(`No dnat or redirect of the ruleset's nat chains (the input is taken as all of it, as nft list ruleset prints it) rewrote the connection's destination before this chain, so it has no ct status dnat.`);
         return no;
       }
-      if (source) return { result: "unknown", why: `ct status ${atom} depends on NAT: ${source.reason}` };
+      if (source) return { result: "unknown", why: `ct status ${status} depends on NAT: ${source.reason}` };
       const whole = "(the input is taken as all of it, as nft list ruleset prints it)";
-      ctx.notes.add(atom === "dnat"
+      ctx.notes.add(status === "dnat"
         ? outgoing(ctx)
           ? `The connection goes straight to ${ctx.flow.destination ?? "its destination"}: no dnat or redirect statement of the ruleset ${whole} can apply to it on the output hook, so it has no ct status dnat.`
           : `The connection is sent straight to the node: no dnat or redirect statement of the ruleset ${whole} can apply to it, so it has no ct status dnat.`
@@ -677,6 +682,7 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       return no;
     }
     case "fib daddr type":
+      atom = fibAddressTypes[nftNumber(atom)] ?? atom;
       if (outgoing(ctx)) {
         ctx.notes.add("The destination is another machine's address (fib daddr type unicast).");
         return atom === "unicast" ? yes : no;

@@ -64,6 +64,27 @@ describe("nftables literals: an address or port nft would refuse is an input err
     assert.throws(() => parseNftRuleset(json([{ set: { family: "inet", table: "filter", name: "s", handle: 3, type: ["ipv4_addr", "inet_service"], elem: [{ concat: ["10.0.0.1", 99999] }] } }])), (e: unknown) => e instanceof DoctorInputError && /set s: inet_service 99999/.test(e.message));
   });
 
+  it("a word nft has no symbol for (ct state neww, meta l4proto tcpp): nft refuses it, so it never silently fails to match", () => {
+    assert.throws(() => parseNftRuleset(inet(["ct state neww drop"])), inputError(4, /ct state neww: neww is not a conntrack state nft knows.*a conntrack state \(invalid, established/));
+    assert.throws(() => parseNftRuleset(inet(["ct state { established, relatd } accept"])), inputError(4, /relatd/));
+    assert.throws(() => parseNftRuleset(inet(["ct status dnatt accept"])), inputError(4, /dnatt is not a conntrack status/));
+    assert.throws(() => parseNftRuleset(inet(["fib daddr type locl accept"])), inputError(4, /locl is not a fib address type/));
+    assert.throws(() => parseNftRuleset(inet(["meta nfproto ipv5 drop"])), inputError(4, /ipv5 is not a netfilter protocol/));
+    assert.throws(() => parseNftRuleset(inet(["meta l4proto tcpp drop"])), inputError(4, /tcpp is not a protocol name/));
+    assert.throws(() => parseNftRuleset(inet(["ip protocol { tcp, upd } drop"])), inputError(4, /upd is not a protocol name/));
+    assert.throws(() => parseNftRuleset(inet(["ct state vmap { established : accept, nwe : drop }"])), inputError(4, /nwe/));
+  });
+
+  it("the values nft lists as numbers (no symbol for them) are read as numbers", () => {
+    // nft lists `ct state 0x100`, `meta nfproto 7`, `fib daddr type 12` for values without a name.
+    assert.deepEqual(decided(checkNftables(inet(["ct state 0x100 drop", "meta nfproto 7 drop", "fib daddr type 12 drop", "meta l4proto 132 drop"]), flow)), ["allowed", "accept", null]);
+    assert.deepEqual(decided(checkNftables(inet(["meta l4proto 6 tcp dport 10250 drop"]), flow)), ["blocked", "drop", 1]);
+    assert.deepEqual(decided(checkNftables(inet(["ct state 0x9 drop"]), flow)), ["blocked", "drop", 1]); // new | invalid
+    assert.deepEqual(decided(checkNftables(inet(["fib daddr type 2 drop"]), flow)), ["blocked", "drop", 1]); // local
+    assert.deepEqual(decided(checkNftables(inet(["meta nfproto 2 tcp dport 10250 drop"]), flow)), ["blocked", "drop", 1]); // ipv4
+    assert.deepEqual(decided(checkNftables(inet(["ct status 0x4 drop"]), flow)), ["allowed", "accept", null]); // assured: not a new connection's
+  });
+
   it("a NAT target nft would refuse", () => {
     const nat = (rule: string) => `table ip nat {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\t${rule}\n\t}\n}\n`;
     assert.throws(() => parseNftRuleset(nat("tcp dport 10250 dnat to 10.224.0.300:8080")), inputError(4, /dnat to 10\.224\.0\.300:8080/));

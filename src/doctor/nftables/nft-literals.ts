@@ -67,10 +67,9 @@ export function readAddressLiteral(text: string): NftAddressLiteral {
 }
 
 export function readPortLiteral(text: string): NftPortLiteral {
-  const number = (s: string) => (/^\d+$/.test(s) ? Number(s) : /^0x[0-9a-f]+$/i.test(s) ? Number.parseInt(s, 16) : NaN);
   const m = /^([^-]+)(?:-([^-]+))?$/.exec(text);
-  const lo = number(m?.[1] ?? "");
-  const hi = m?.[2] === undefined ? lo : number(m[2]);
+  const lo = nftNumber(m?.[1] ?? "");
+  const hi = m?.[2] === undefined ? lo : nftNumber(m[2]);
   if (!Number.isNaN(lo) && !Number.isNaN(hi)) {
     const over = [lo, hi].find((n) => n > 65535);
     if (over !== undefined) return { kind: "invalid", problem: `${over} is more than 65535` };
@@ -88,6 +87,45 @@ export function compareBytes(a: readonly number[], b: readonly number[]): number
   return 0;
 }
 
+// The symbols nft knows for the keys the evaluator reads by name (`nft describe ct state`, ...;
+// nft 1.0.6). nft refuses any other word ("Error: Could not parse conntrack state") and lists a
+// value without a symbol as a number: hexadecimal for the bitmasks, decimal for the others.
+export const ctStateBits: Readonly<Record<string, number>> = { invalid: 0x1, established: 0x2, related: 0x4, new: 0x8, untracked: 0x40 };
+export const ctStatusBits: Readonly<Record<string, number>> = {
+  expected: 0x1, "seen-reply": 0x2, assured: 0x4, confirmed: 0x8, snat: 0x10, dnat: 0x20, dying: 0x200,
+};
+export const fibAddressTypes: readonly string[] = ["unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit"];
+export const nfprotoNumbers: Readonly<Record<string, number>> = { ipv4: 2, ipv6: 10 };
+// `meta l4proto` and `ip protocol` names: nft resolves them through /etc/protocols (netbase);
+// these are the names Debian's lists, which `nft describe meta l4proto` prints.
+export const protocolNumbers: Readonly<Record<string, number>> = {
+  ip: 0, icmp: 1, igmp: 2, ggp: 3, ipencap: 4, st: 5, tcp: 6, egp: 8, igp: 9, pup: 12, udp: 17, hmp: 20,
+  "xns-idp": 22, rdp: 27, "iso-tp4": 29, dccp: 33, xtp: 36, ddp: 37, "idpr-cmtp": 38, ipv6: 41,
+  "ipv6-route": 43, "ipv6-frag": 44, idrp: 45, rsvp: 46, gre: 47, esp: 50, ah: 51, skip: 57,
+  "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, rspf: 73, vmtp: 81, eigrp: 88, ospf: 89,
+  "ax.25": 93, ipip: 94, etherip: 97, encap: 98, pim: 103, ipcomp: 108, vrrp: 112, l2tp: 115,
+  isis: 124, sctp: 132, fc: 133, "mobility-header": 135, udplite: 136, "mpls-in-ip": 137,
+  manet: 138, hip: 139, shim6: 140, wesp: 141, rohc: 142, ethernet: 143,
+};
+
+/** A number as nft lists one (decimal or 0x hexadecimal); NaN for anything else. */
+export function nftNumber(text: string): number {
+  return /^\d+$/.test(text) ? Number(text) : /^0x[0-9a-f]+$/i.test(text) ? Number.parseInt(text, 16) : NaN;
+}
+
+/** The bits of a `ct state` / `ct status` value: a symbol's, or a number's; NaN for neither. */
+export function bitmaskValue(symbols: Readonly<Record<string, number>>, atom: string): number {
+  return Object.hasOwn(symbols, atom) ? symbols[atom]! : nftNumber(atom);
+}
+
+/** Why `atom` is not a value nft takes for a key of symbols or numbers up to `max`; null where it is one. */
+function symbolProblem(atom: string, known: readonly string[], max: number, what: string): string | null {
+  if (known.includes(atom)) return null;
+  const n = nftNumber(atom);
+  if (Number.isNaN(n)) return `${atom} is not a ${what} nft knows (${known.join(", ")}, or a number)`;
+  return n > max ? `${atom} is more than ${max}` : null;
+}
+
 /** What nft takes for a key; null for keys whose values are not checked here. */
 function expectedFor(key: NftKey): string | null {
   if (key.name === "saddr" || key.name === "daddr") {
@@ -96,6 +134,10 @@ function expectedFor(key: NftKey): string | null {
   }
   if (key.name === "dport" || key.name === "sport") return `a port 0-65535 or range lo-hi (lo <= hi) for ${nftKeyText(key)}, or a service name`;
   if (key.name === "l4proto") return `a protocol name or number 0-255 for ${nftKeyText(key)}`;
+  if (key.name === "ct state") return `a conntrack state (${Object.keys(ctStateBits).join(", ")}) for ct state`;
+  if (key.name === "ct status") return `a conntrack status (${Object.keys(ctStatusBits).join(", ")}) for ct status`;
+  if (key.name === "fib daddr type") return `an address type (${fibAddressTypes.join(", ")}) for fib daddr type`;
+  if (key.name === "nfproto") return "ipv4 or ipv6 for meta nfproto";
   return null;
 }
 
@@ -118,7 +160,15 @@ export function literalProblem(key: NftKey, atom: string): string | null {
       return p.kind === "invalid" ? p.problem : null;
     }
     case "l4proto":
-      return /^\d+$/.test(atom) && Number(atom) > 255 ? `${atom} is more than 255` : null;
+      return symbolProblem(atom, Object.keys(protocolNumbers), 255, "protocol name");
+    case "ct state":
+      return symbolProblem(atom, Object.keys(ctStateBits), 0xffffffff, "conntrack state");
+    case "ct status":
+      return symbolProblem(atom, Object.keys(ctStatusBits), 0xffffffff, "conntrack status");
+    case "fib daddr type":
+      return symbolProblem(atom, fibAddressTypes, 0xffffffff, "fib address type");
+    case "nfproto":
+      return symbolProblem(atom, Object.keys(nfprotoNumbers), 255, "netfilter protocol");
     default:
       return null;
   }
@@ -148,6 +198,8 @@ const setTypes: Readonly<Record<string, NftKey>> = {
   ipv6_addr: { name: "saddr", impliedFamily: "ip6", setType: "ipv6_addr" },
   inet_service: { name: "dport", setType: "inet_service" },
   inet_proto: { name: "l4proto", setType: "inet_proto" },
+  ct_state: { name: "ct state", setType: "ct_state" },
+  ct_status: { name: "ct status", setType: "ct_status" },
 };
 
 /**

@@ -35,6 +35,19 @@ test("unset: a certificate with SAN IPs binds the identifiers but not the agent 
   assert.match(refusal!.message, /\(allowed: host=node-1, ip=10\.0\.0\.5\)/);
 });
 
+test("unset: a certificate whose SAN IPs are loopback or unspecified names no node, so it is not bound; strict still binds it", () => {
+  for (const subjectaltname of ["DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1", "IP Address:127.0.0.2, IP Address:0.0.0.0"]) {
+    const cred = certificateCredential({ subject: { CN: "konnectivity-agent" }, subjectaltname }, undefined);
+    assert.equal(cred.bindsBy, null, subjectaltname);
+    assert.equal(checkIdentityClaims(undefined, cred, "a-uuid", parseAgentIdentifiers("ipv4=10.0.0.5&default-route=true")), null);
+    assert.equal(checkIdentityClaims("strict", cred, "a-uuid", parseAgentIdentifiers("ipv4=10.0.0.5"))?.claim, "agentID=a-uuid");
+  }
+  // One node address among them is enough to make it a node's certificate.
+  const node = certificateCredential({ subject: { CN: "node-1" }, subjectaltname: "IP Address:127.0.0.1, IP Address:10.0.0.5" }, undefined);
+  assert.equal(node.bindsBy, "the certificate names addresses (SAN IPs)");
+  assert.equal(checkIdentityClaims(undefined, node, "a-uuid", parseAgentIdentifiers("ipv4=10.0.0.7"))?.claim, "ipv4=10.0.0.7");
+});
+
 test("unset: a certificate with only DNS names or only a CN (a shared agent certificate) is not bound; an identity-map entry binds it", () => {
   for (const subjectaltname of ["DNS:konnectivity-agent", undefined]) {
     const shared = certificateCredential({ subject: { CN: "konnectivity-agent" }, ...(subjectaltname ? { subjectaltname } : {}) }, undefined);

@@ -101,10 +101,13 @@ export function certificateCredential(
   for (const ip of san.ips) allowed.ip(ip);
   const entry = cn === "" ? undefined : map?.get(`cn/${cn}`);
   if (entry) allowed.grant(entry);
+  // A per-node certificate names the node's addresses. 127.0.0.1, ::1 or 0.0.0.0 name no node: a
+  // certificate made for loopback (a test bed's, or one cut like a server's) is a shared one.
+  const namesNode = san.ips.some((ip) => !isLoopbackOrUnspecified(ip));
   return {
     principal: `mtls:${cn}`,
     allowed,
-    bindsBy: entry ? `the --agent-identity-map entry cn/${cn}` : san.ips.length > 0 ? "the certificate names addresses (SAN IPs)" : null,
+    bindsBy: entry ? `the --agent-identity-map entry cn/${cn}` : namesNode ? "the certificate names addresses (SAN IPs)" : null,
     bindsAgentId: entry !== undefined,
   };
 }
@@ -198,6 +201,13 @@ export function parseSubjectAltName(text: string): { dns: string[]; ips: string[
     else if (kind === "IP Address" && normalizeIp(value) !== undefined) out.ips.push(value);
   }
   return out;
+}
+
+function isLoopbackOrUnspecified(a: string): boolean {
+  const n = normalizeIp(a);
+  if (n === undefined) return false;
+  const range = ipaddr.parse(n).range();
+  return range === "loopback" || range === "unspecified";
 }
 
 function normalizeIp(a: string): string | undefined {

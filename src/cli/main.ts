@@ -25,8 +25,8 @@ export async function buildProgram(io: CliIo, command?: string): Promise<Command
     .addHelpText("after", `
 Examples:
   nodetunnel demo                                   # server, agents and kubelets on loopback
-  nodetunnel server --uds-name=/run/konnectivity.sock --server-port=0 --cluster-cert=s.crt --cluster-key=s.key
-  nodetunnel agent --proxy-server-host=cp.example --proxy-server-port=8132 --ca-cert=ca.crt
+  nodetunnel server --uds-name=/run/konnectivity.sock --server-port=0 --cluster-cert=s.crt --cluster-key=s.key --cluster-ca-cert=ca.crt
+  nodetunnel agent --proxy-server-host=cp.example --proxy-server-port=8132 --ca-cert=ca.crt --agent-cert=a.crt --agent-key=a.key
   nodetunnel doctor explain "dial tcp 10.224.0.5:10250: i/o timeout"
 
 Exit codes: 0 success; 1 failure (doctor: a problem was found); 2 bad usage or input; 3 doctor: indeterminate.`);

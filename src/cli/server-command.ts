@@ -206,7 +206,7 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--authentication-audience <aud>", "audience of the agents' tokens (token authentication)"))
     .addOption(envOption("--kubeconfig <file>", "kubeconfig for TokenReview (in-cluster when empty)"))
     .addOption(envOption("--token-review-timeout <duration>", "give up on a TokenReview (and refuse the agent) after this", "10s"))
-    .addOption(envOption("--identity-binding <mode>", "strict: agents claim only identities their credential allows; off: any (upstream); default: a certificate with SAN IPs binds the identifiers, an identity-map entry the identifiers and the agent id"))
+    .addOption(envOption("--identity-binding <mode>", "strict: agents claim only identities their credential allows; off: any (upstream); not given: a certificate with SAN IPs (not loopback) binds the identifiers, an identity-map entry the identifiers and the agent id"))
     .addOption(envOption("--agent-identity-map <file>", "JSON/YAML: node/<name>, pod/<name>, cn/<name> or system:serviceaccount:<ns>:<sa> → allowed identifiers"))
     .option("--insecure-allow-any-agent", "run with neither agent mTLS nor token authentication (labs only; logged as a warning)")
     .addOption(envOption("--uds-mode <octal>", "file mode of Unix socket frontends (no access for others)", "0770"))

@@ -4,9 +4,9 @@
 // the agent when the client gives up; and no socket left open on either side afterwards.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { dialResponse } from "../src/protocol/index.js";
+import { dialRequest, dialResponse } from "../src/protocol/index.js";
 import { httpConnect, openSocket, parseResponse, readToEnd, readUntil, type ConnectTarget } from "./helpers/connect-client.js";
-import { attachRawAgent, type RawPeer } from "./helpers/raw-peers.js";
+import { attachRawAgent, openRawFrontend, type RawPeer } from "./helpers/raw-peers.js";
 import { Cleanup, closedPort, startDestination, startStack, type Destination, type Stack } from "./helpers/stack.js";
 import { sleep, waitFor } from "./helpers/wait.js";
 
@@ -204,5 +204,33 @@ describe("HTTP CONNECT failure mapping with a raw-packet agent", () => {
     }
     await sleep(20);
     await stack.settled();
+  });
+});
+
+describe("--explain-dial-errors=false: the frontends get upstream's texts alone", () => {
+  it("HTTP CONNECT and gRPC: the agent's error and No agent available, byte for byte; the log keeps the explanation", async (t) => {
+    const stack = await startStack(t, { proxyStrategies: ["destHost"], explainDialErrors: false });
+    const agent = await attachRawAgent(stack.agentPort, stack.pki, "node-5", "ipv4=127.0.0.5");
+    t.after(() => agent.destroy());
+    const error = "dial tcp 127.0.0.5:10250: connect: connection refused";
+
+    const pending = httpConnect({ path: stack.connectPath }, "127.0.0.5:10250");
+    const req = await agent.packets.expect("DIAL_REQ");
+    agent.send(dialResponse(req.random, 0n, error));
+    const { head, socket, rest } = await pending;
+    assert.equal(head, `HTTP/1.1 502 Bad Gateway\r\nContent-Length: ${error.length}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`);
+    assert.equal(await readToEnd(socket, rest), error);
+
+    const none = await httpConnect({ path: stack.connectPath }, "127.0.0.9:10250");
+    assert.equal(await readToEnd(none.socket, none.rest), "currently no tunnels available: No agent available");
+
+    const frontend = await openRawFrontend(stack.grpcPath);
+    t.after(() => frontend.destroy());
+    frontend.send(dialRequest("127.0.0.5:10250", 77n));
+    const forwarded = await agent.packets.expect("DIAL_REQ");
+    agent.send(dialResponse(forwarded.random, 0n, error));
+    assert.equal((await frontend.packets.expect("DIAL_RSP")).error, error);
+    // The dashboard's recent failures still say what it means.
+    assert.match(stack.server.proxy.recentFailures().at(-1)?.explanation ?? "", /refused the connection/);
   });
 });

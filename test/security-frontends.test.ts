@@ -51,7 +51,7 @@ const baseFlags: ServerFlags = {
   mode: "grpc", udsName: "/run/nt.sock", deleteExistingUdsFile: "true", serverPort: "0", serverBindAddress: "",
   agentPort: "8091", agentBindAddress: "", adminPort: "8095", adminBindAddress: "127.0.0.1", healthPort: "8092", healthBindAddress: "",
   keepaliveTime: "1h", keepaliveTimeout: "20s", frontendKeepaliveTime: "1h", frontendHeaderTimeout: "60s", frontendHttp2: "builtin", agentHttp2: "builtin", serverCount: "1", proxyStrategies: "default", gracefulShutdownTimeout: "0s",
-  backendDialTimeout: "10s", maxPendingDials: "10", maxConnections: "10", maxDialRate: "5000", dialBurst: "10000", creditFlowControl: "true", udsMode: "0770", tokenReviewTimeout: "10s",
+  backendDialTimeout: "10s", maxPendingDials: "10", maxConnections: "10", maxDialRate: "5000", dialBurst: "10000", creditFlowControl: "true", explainDialErrors: "true", udsMode: "0770", tokenReviewTimeout: "10s",
 };
 
 describe("Unix socket frontends", () => {

@@ -37,7 +37,7 @@ export interface ServerFlags {
   agentNamespace?: string; agentServiceAccount?: string; authenticationAudience?: string; kubeconfig?: string;
   gracefulShutdownTimeout: string; backendDialTimeout: string; frontend?: string[]; maxPendingDials: string; maxConnections: string;
   maxDialRate: string; dialBurst: string;
-  creditFlowControl: string | true; logLevel?: string;
+  creditFlowControl: string | true; explainDialErrors: string | true; logLevel?: string;
   udsMode: string; identityBinding?: string; agentIdentityMap?: string; insecureAllowAnyAgent?: boolean; tokenReviewTimeout: string;
   tlsMinVersion?: string; cipherSuites?: string[];
   enableLeaseController?: string | true; leaseNamespace?: string; leaseLabel?: string;
@@ -126,6 +126,7 @@ export function serverOptionsFromFlags(f: ServerFlags, notes: string[] = []): Se
     dialBurst: parseInteger("--dial-burst", f.dialBurst, 1),
     deleteExistingUdsFile: parseBoolean("--delete-existing-uds-file", f.deleteExistingUdsFile),
     creditFlowControl: parseBoolean("--credit-flow-control", f.creditFlowControl),
+    explainDialErrors: parseBoolean("--explain-dial-errors", f.explainDialErrors),
     identityBinding: f.identityBinding as IdentityBindingMode | undefined,
     identityMap: f.agentIdentityMap ? parseIdentityMap(readFlagFile("--agent-identity-map", f.agentIdentityMap)!.toString("utf8"), `--agent-identity-map ${f.agentIdentityMap}`) : undefined,
     insecureAllowAnyAgent: f.insecureAllowAnyAgent === true,
@@ -222,6 +223,7 @@ export function serverCommand(io: CliIo): Command {
     .addOption(envOption("--tls-min-version <version>", "lowest TLS version of the agent port and TLS frontends: VersionTLS12 or VersionTLS13 (VersionTLS10/11 are raised to 1.2)", ""))
     .addOption(envOption("--cipher-suites <list>", "TLS 1.2 suites of the agent port and TLS frontends, Go's names, comma-separated or repeated (TLS 1.3's stay on; default: Node's)").argParser(collectList))
     .addOption(envOption("--credit-flow-control [bool]", "offer per-connection credit flow control to nodetunnel agents", "true"))
+    .addOption(envOption("--explain-dial-errors [bool]", "append what a failed dial means and what to check to the error frontends receive (false: the agent's text alone, as upstream)", "true"))
     .option("--frontend <mode=unix:path|tcp:[host:]port>", "an additional frontend (repeatable), e.g. grpc=unix:/run/nt.sock", collectList)
     .addOption(envOption("--log-level <level>", "trace, debug, info, warn, error", undefined, "NODETUNNEL_LOG_LEVEL"));
   for (const name of ignoredUpstreamFlags) cmd.addOption(ignoredUpstreamOption(name));

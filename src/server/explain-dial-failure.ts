@@ -47,5 +47,5 @@ export function explainDialTimeout(timeoutMs: number, agentId: string): string {
   return `agent ${agentId} did not answer the dial within ${timeoutMs} ms; the agent may be overloaded or its stream stalled: check its health endpoint and logs`;
 }
 
-/** Appends an explanation the way every nodetunnel error text does: `<error> — <explanation>`. */
-export const withExplanation = (error: string, explanation: string): string => `${error} — ${explanation}`;
+/** Appends an explanation the way every nodetunnel error text does: `<error> — <explanation>`; none: the error alone. */
+export const withExplanation = (error: string, explanation: string): string => (explanation === "" ? error : `${error} — ${explanation}`);

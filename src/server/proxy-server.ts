@@ -89,6 +89,15 @@ export class ProxyServer {
   private readonly connectionHooks = new WeakMap<AgentStream, Pick<TunnelConnectionOptions, "counters" | "onFinished" | "holdStream">>();
   private readonly agentHandlers: { [T in Packet["type"]]: (agent: AgentStream, packet: PacketOf<T>) => void };
 
+  /**
+   * Hands a failed dial to its frontend; with --explain-dial-errors=false without the explanation,
+   * so the frontend sends the agent's text (or upstream's own) alone, as upstream. The log and the
+   * dashboard's recent failures keep it either way.
+   */
+  private tell(requester: DialRequester, failure: DialFailure): void {
+    requester.failed(this.options.explainDialErrors ? failure : { ...failure, explanation: "" });
+  }
+
   constructor(
     readonly options: ServerOptions,
     private readonly log: Logger,
@@ -199,7 +208,7 @@ export class ProxyServer {
       this.recordFailure({ at: Date.now(), address, agentId, reason, error, explanation });
       this.metrics.dialFailed(reason, reason, (performance.now() - startedAt) / 1000);
       this.log.warn({ address, agentId, reason, error }, `dial failed: ${explanation}`);
-      requester.failed({ reason, error, explanation });
+      this.tell(requester, { reason, error, explanation });
     };
     if (this.closed) {
       fail("limit", "server is shutting down", "retry against another server", null);
@@ -235,7 +244,7 @@ export class ProxyServer {
       this.tracers.dials?.debug({ address, agentId: agent.agentId, dialID: String(random), outcome: "failed", reason: "backend_dial_timeout", ms: performance.now() - startedAt }, "dial end");
       this.recordFailure({ at: Date.now(), address, agentId: agent.agentId, reason: "backend_dial_timeout", error: "timed out waiting for backend dial", explanation });
       this.log.warn({ address, agentId: agent.agentId }, `dial timed out: ${explanation}`);
-      requester.failed({ reason: "backend_dial_timeout", error: "timed out waiting for backend dial", explanation });
+      this.tell(requester, { reason: "backend_dial_timeout", error: "timed out waiting for backend dial", explanation });
     }, this.options.dialTimeoutMs);
     timer?.unref();
     this.pending.set(random, { random, address, requester, agent, startedAt, timer });
@@ -287,18 +296,18 @@ export class ProxyServer {
       this.metrics.dialFailed("error_response", "agent_error", seconds);
       this.recordFailure({ at: Date.now(), address: pending.address, agentId: agent.agentId, reason: "error_response", error: p.error, explanation });
       this.log.warn({ address: pending.address, agentId: agent.agentId, error: p.error }, `dial failed at the agent: ${explanation}`);
-      pending.requester.failed({ reason: "error_response", error: p.error, explanation });
+      this.tell(pending.requester, { reason: "error_response", error: p.error, explanation });
       return;
     }
     if (p.connectID === 0n) {
       // DATA with connection ID 0 is dropped (konnectivity.md §1.2): such a connection could carry nothing.
       this.log.error({ agentId: agent.agentId }, "agent answered a dial with connection ID 0 and no error; refusing the dial");
-      pending.requester.failed({ reason: "unrecognized_response", error: "agent answered the dial with connection id 0", explanation: "the agent is misbehaving; restart it" });
+      this.tell(pending.requester, { reason: "unrecognized_response", error: "agent answered the dial with connection id 0", explanation: "the agent is misbehaving; restart it" });
       return;
     }
     if (agent.connections.has(p.connectID)) {
       this.log.error({ agentId: agent.agentId, connectID: String(p.connectID) }, "agent reused a live connectID; refusing the dial");
-      pending.requester.failed({ reason: "unrecognized_response", error: "agent reused a connection id", explanation: "the agent is misbehaving; restart it" });
+      this.tell(pending.requester, { reason: "unrecognized_response", error: "agent reused a connection id", explanation: "the agent is misbehaving; restart it" });
       return;
     }
     const endpoint = pending.requester.established(p.connectID, agent);
@@ -369,7 +378,7 @@ export class ProxyServer {
     this.takePending(p.random);
     this.metrics.dialFailed("backend_close", "dial_closed", (performance.now() - pending.startedAt) / 1000);
     this.tracers.dials?.debug({ address: pending.address, agentId: agent.agentId, dialID: String(p.random), outcome: "failed", reason: "backend_close" }, "dial end");
-    pending.requester.failed({ reason: "backend_close", error: "dial closed", explanation: `agent ${agent.agentId} abandoned the dial (it is shutting down); retry`, dialClosedByAgent: true });
+    this.tell(pending.requester, { reason: "backend_close", error: "dial closed", explanation: `agent ${agent.agentId} abandoned the dial (it is shutting down); retry`, dialClosedByAgent: true });
   }
 
   private onDrain(agent: AgentStream): void {
@@ -396,7 +405,7 @@ export class ProxyServer {
       this.tracers.dials?.debug({ address: p.address, agentId: agent.agentId, dialID: String(random), outcome: "failed", reason: "backend_close" }, "dial end");
       this.metrics.dialFailed("backend_close", "agent_gone", (performance.now() - p.startedAt) / 1000);
       this.recordFailure({ at: Date.now(), address: p.address, agentId: agent.agentId, reason: "backend_close", error: "agent disconnected", explanation });
-      p.requester.failed({ reason: "backend_close", error: "agent disconnected", explanation });
+      this.tell(p.requester, { reason: "backend_close", error: "agent disconnected", explanation });
     }
     const gone = new TunnelError("AGENT_GONE", `agent ${agent.agentId} disconnected`);
     for (const conn of [...agent.connections.values()]) conn.destroy(gone);

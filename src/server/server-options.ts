@@ -85,6 +85,8 @@ export interface ServerOptions {
   readonly flow: FlowOptions;
   /** Offer the credit flow-control extension to agents that ask for it. */
   readonly creditFlowControl: boolean;
+  /** Append what a failed dial means and what to check to the error text frontends receive (upstream: the text alone). */
+  readonly explainDialErrors: boolean;
   /** Lowest TLS version and suites of every TLS listener (upstream's --tls-min-version, --cipher-suites). */
   readonly tlsPolicy: TlsPolicy;
 }
@@ -116,6 +118,7 @@ const defaults: Omit<ServerOptions, "serverId" | "frontends"> = {
   insecureAllowAnyAgent: false,
   flow: defaultFlowOptions,
   creditFlowControl: true,
+  explainDialErrors: true,
   tlsPolicy: defaultTlsPolicy,
 };
 

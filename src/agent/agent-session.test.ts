@@ -1,5 +1,5 @@
 // The agent's answer to DIAL_REQs as upstream's (net.DialTimeout(protocol, address)): only TCP
-// is served, an unknown network is refused with Go's text, and every DIAL_REQ takes a connection
+// (tcp, tcp4, tcp6) is served, an unknown network is refused with Go's text, and every DIAL_REQ takes a connection
 // ID, as upstream takes it before dialling.
 import assert from "node:assert/strict";
 import { once } from "node:events";
@@ -13,7 +13,7 @@ import { AgentMetrics } from "./agent-metrics.js";
 import { AgentSession } from "./agent-session.js";
 import { DestinationPolicy } from "./destination-policy.js";
 
-test("DIAL_REQ: only \"tcp\" is dialled; other networks get Go's unknown-network text, and each request uses a connection ID", async (t) => {
+test("DIAL_REQ: only TCP (tcp, tcp4, tcp6) is dialled; other networks get Go's unknown-network text, and each request uses a connection ID", async (t) => {
   const listener = net.createServer((s) => s.destroy()).listen(0, "127.0.0.1");
   await once(listener, "listening");
   t.after(() => listener.close());
@@ -26,7 +26,7 @@ test("DIAL_REQ: only \"tcp\" is dialled; other networks get Go's unknown-network
   t.after(() => session.destroy());
   const answers: Packet[] = [];
   serverSide.start({ packet: (p) => answers.push(p), drain: () => {}, close: () => {} });
-  const dials: Array<[protocol: string, random: bigint]> = [["", 1n], ["udp", 2n], ["foo", 3n], ["tcp", 4n]];
+  const dials: Array<[protocol: string, random: bigint]> = [["", 1n], ["udp", 2n], ["foo", 3n], ["tcp", 4n], ["tcp6", 5n], ["tcp4", 6n]];
   for (const [protocol, random] of dials) {
     serverSide.send(dialRequest(address, random, protocol));
     const deadline = Date.now() + 5000;
@@ -41,4 +41,6 @@ test("DIAL_REQ: only \"tcp\" is dialled; other networks get Go's unknown-network
   assert.deepEqual([rsp(3n).connectID, rsp(3n).error], [0n, "dial foo: unknown network foo"]);
   assert.equal(rsp(4n).error, "");
   assert.equal(rsp(4n).connectID, 4n, "the three refused requests used IDs 1-3, as upstream's would");
+  assert.deepEqual([rsp(5n).connectID, rsp(5n).error], [0n, "dial tcp6: address 127.0.0.1: no suitable address found"]);
+  assert.deepEqual([rsp(6n).connectID, rsp(6n).error], [6n, ""]);
 });

@@ -11,7 +11,7 @@ import {
 } from "../protocol/index.js";
 import { PauseHolds, SendScheduler, SocketEndpoint, countingSends, TunnelConnection, type ConnectionCounters, type ConnectionSide, type FlowOptions, type MemoryBudget, type PacketChannel } from "../tunnel/index.js";
 import type { AgentMetrics } from "./agent-metrics.js";
-import { DialCancel, DialError, dialDestination } from "./dial-destination.js";
+import { DialCancel, DialError, dialDestination, isDialNetwork } from "./dial-destination.js";
 import type { DestinationPolicy } from "./destination-policy.js";
 
 export interface AgentSessionOptions {
@@ -157,8 +157,9 @@ export class AgentSession {
     const random = p.random;
     // Upstream takes the connection ID before it dials, so every DIAL_REQ uses one, a refused one too.
     const connectID = this.nextConnectID++;
-    if (p.protocol !== "tcp") {
-      // Go's net.Dial names no address for a network it does not know ("" included); only TCP is served.
+    if (!isDialNetwork(p.protocol)) {
+      // Go's net.Dial names no address for a network it does not know ("" included); only TCP is
+      // served (tcp4 and tcp6 too, as net.Dial takes them; kube-apiserver sends "tcp").
       this.send(dialResponse(random, 0n, `dial${p.protocol === "" ? "" : ` ${p.protocol}`}: unknown network ${p.protocol}`));
       return;
     }
@@ -168,7 +169,7 @@ export class AgentSession {
     const started = performance.now();
     const traceDials = this.traceDials;
     traceDials?.debug({ address: p.address, dialID: String(random) }, "dial start");
-    dialDestination(p.address, { timeoutMs: this.o.dialTimeoutMs, policy: this.o.policy, cancel }).then(
+    dialDestination(p.address, { timeoutMs: this.o.dialTimeoutMs, policy: this.o.policy, cancel, network: p.protocol }).then(
       (socket) => {
         this.pendingDials.delete(random);
         if (this.state === "closed" || cancel.cancelled) {

@@ -44,14 +44,35 @@ export class DialCancel {
   }
 }
 
-/** Resolves a host name to one address (the agent's resolver, or a test's). */
-export type LookupHost = (host: string) => Promise<string>;
+/** Resolves a host name to one address (the agent's resolver, or a test's); `family` 4 or 6 only that family's. */
+export type LookupHost = (host: string, family?: 4 | 6) => Promise<string>;
 
-const systemLookup: LookupHost = async (host) => (await lookup(host)).address;
+const systemLookup: LookupHost = async (host, family) => (await lookup(host, { family: family ?? 0 })).address;
+
+/** The networks of Go's net.Dial the agent serves, as DIAL_REQ's protocol names them. */
+export type DialNetwork = "tcp" | "tcp4" | "tcp6";
+
+export const isDialNetwork = (protocol: string): protocol is DialNetwork => protocol === "tcp" || protocol === "tcp4" || protocol === "tcp6";
 
 export async function dialDestination(
   address: string,
+  options: { timeoutMs: number; policy: DestinationPolicy; cancel?: DialCancel; lookup?: LookupHost; network?: DialNetwork },
+): Promise<Socket> {
+  const network = options.network ?? "tcp";
+  if (network === "tcp") return await dialTcp(address, options, undefined);
+  // Go names the network it was asked for: "dial tcp4 10.0.0.5:10250: connect: connection refused".
+  try {
+    return await dialTcp(address, options, network === "tcp4" ? 4 : 6);
+  } catch (err) {
+    if (!(err instanceof DialError)) throw err;
+    throw new DialError(err.goText.replace(/^dial tcp\b/, `dial ${network}`), err.kind, err.cause);
+  }
+}
+
+async function dialTcp(
+  address: string,
   options: { timeoutMs: number; policy: DestinationPolicy; cancel?: DialCancel; lookup?: LookupHost },
+  family: 4 | 6 | undefined,
 ): Promise<Socket> {
   const target = splitHostPort(address);
   // Go's wording: the address is not split yet, so the error carries no address of its own.
@@ -65,7 +86,8 @@ export async function dialDestination(
   const deadlineAt = Date.now() + options.timeoutMs;
   const cancel = options.cancel;
   let ip = target.host;
-  if (isIP(ip) === 0) ip = await lookupWithin(target.host, address, options.timeoutMs, options.lookup ?? systemLookup, cancel);
+  if (isIP(ip) === 0) ip = await lookupWithin(target.host, address, options.timeoutMs, options.lookup ?? systemLookup, cancel, family);
+  if (family !== undefined) ip = ofFamily(ip, target.host, family);
   if (!options.policy.allows(ip, target.port)) {
     throw new DialError(`dial tcp ${address}: destination not allowed by the agent's --allowed-destinations (${options.policy.describe()})`, "denied");
   }
@@ -108,7 +130,7 @@ export async function dialDestination(
  * The lookup, given up on at the deadline or on cancel. getaddrinfo itself cannot be stopped: a
  * resolver that hangs keeps a libuv thread until it answers, but the dial fails on time.
  */
-function lookupWithin(host: string, address: string, timeoutMs: number, lookupHost: LookupHost, cancel: DialCancel | undefined): Promise<string> {
+function lookupWithin(host: string, address: string, timeoutMs: number, lookupHost: LookupHost, cancel: DialCancel | undefined, family?: 4 | 6): Promise<string> {
   if (cancel?.cancelled) return Promise.reject(new DialError(`dial tcp ${address}: operation was canceled`, "cancelled"));
   return new Promise<string>((resolve, reject) => {
     let isSettled = false;
@@ -121,9 +143,30 @@ function lookupWithin(host: string, address: string, timeoutMs: number, lookupHo
     };
     const timer = setTimeout(() => settle(() => reject(new DialError(`dial tcp: lookup ${host}: i/o timeout`, "timeout"))), timeoutMs);
     if (cancel) cancel.onCancel = () => settle(() => reject(new DialError(`dial tcp ${address}: operation was canceled`, "cancelled")));
-    lookupHost(host).then(
+    lookupHost(host, family).then(
       (ip) => settle(() => resolve(ip)),
-      (err: unknown) => settle(() => reject(new DialError(describeDialError(address, err).goText, "other", err))),
+      (err: unknown) => {
+        // A name with addresses of the other family only: Go's "no suitable address found".
+        if (family === undefined) return settle(() => reject(new DialError(describeDialError(address, err).goText, "other", err)));
+        lookupHost(host).then(
+          () => settle(() => reject(noSuitableAddress(host))),
+          () => settle(() => reject(new DialError(describeDialError(address, err).goText, "other", err))),
+        );
+      },
     );
   });
+}
+
+const noSuitableAddress = (host: string) => new DialError(`dial tcp: address ${host}: no suitable address found`, "other");
+
+/**
+ * The address to dial for tcp4 or tcp6, as Go's net.Dial picks it: an IPv4-mapped IPv6 address is
+ * IPv4 (so tcp4 dials it, tcp6 does not); an address of the other family is no suitable address.
+ */
+function ofFamily(ip: string, host: string, family: 4 | 6): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
+  const v4 = mapped ?? (isIP(ip) === 4 ? ip : undefined);
+  if (family === 4 && v4 !== undefined) return v4;
+  if (family === 6 && v4 === undefined) return ip;
+  throw noSuitableAddress(host.replace(/^\[|\]$/g, ""));
 }

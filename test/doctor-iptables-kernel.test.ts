@@ -3,6 +3,7 @@
 // refused / timeout) must equal the evaluator's effect (accept / reject / drop). Root only.
 // Addresses are 10.250.x.x and exist only inside the two namespaces made here.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { checkIptables } from "../src/doctor/iptables/index.js";
 import { kernelCheckSkip, probeConnections, runCommand, startNetnsPair, type NetnsPair } from "./helpers/netns-pair.js";
@@ -92,5 +93,102 @@ describe("doctor iptables agrees with the kernel", { skip }, () => {
       });
     }
     assert.equal(compared, SETS * SOURCES.length);
+  });
+});
+
+// An audit's reproductions for the tables before filter INPUT (before-filter.ts), each judged by
+// the kernel: raw runs before conntrack, raw's and mangle's built-in chains apply their policies
+// (and the doctor's fix for one opens the flow), nat's does not, a DNAT to 127.0.0.1 depends on
+// route_localnet, REDIRECT lands on the interface's primary address, and a table iptables-save
+// shows only as a stub hides nftables chains that filter.
+describe("doctor iptables agrees with the kernel before filter INPUT", { skip }, () => {
+  let pair: NetnsPair | undefined;
+  const SECONDARY = "10.250.0.11";
+  const nodeSh = (args: string[], input?: string) => runCommand(["ip", "netns", "exec", pair!.node, ...args], input);
+
+  before(async () => {
+    pair = await startNetnsPair({ name: "iptpre", nodeAddr: NODE_ADDR, sources: ["10.250.0.2"], ports: [PORT, 8080] });
+    runCommand(["ip", "-n", pair.node, "addr", "add", `${SECONDARY}/16`, "dev", "eth0"]);
+  });
+
+  after(() => pair?.remove());
+
+  const table = (name: string, chains: readonly string[], rules: readonly string[], policies: Readonly<Record<string, string>>) =>
+    [`*${name}`, ...chains.map((c) => `:${c} ${policies[`${name}:${c}`] ?? "ACCEPT"} [0:0]`), ...rules.filter((r) => r.startsWith(`${name}:`)).map((r) => r.slice(name.length + 1)), "COMMIT"];
+  // Every table each time, so that iptables-restore replaces what the case before loaded.
+  const rules = (lines: readonly string[], policies: Readonly<Record<string, string>> = {}) => [
+    ...table("raw", ["PREROUTING", "OUTPUT"], lines, policies),
+    ...table("mangle", ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"], lines, policies),
+    ...table("nat", ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"], lines, policies),
+    ...table("filter", ["INPUT", "FORWARD", "OUTPUT"], lines, policies),
+    "",
+  ].join("\n");
+  const KERNEL_EFFECT: Record<string, string> = { connected: "accept", refused: "reject", unreachable: "reject", timeout: "drop" };
+
+  const judge = (text: string, destination = NODE_ADDR) => {
+    nodeSh(["iptables-restore"], text);
+    const saved = nodeSh(["iptables-save"]);
+    const [seen] = probeConnections(pair!.peer, PORT, [["10.250.0.2", destination]]);
+    const doctor = checkIptables(saved, { source: "10.250.0.2", destination, port: PORT, protocol: "tcp", inInterface: "eth0", chain: "INPUT" });
+    return { seen: seen!, doctor };
+  };
+  const agrees = (text: string, expected: { kernel: string; verdict: string }) => {
+    const { seen, doctor } = judge(text);
+    assert.deepEqual({ kernel: seen, verdict: doctor.verdict }, expected, `${doctor.summary}\n${text}`);
+    if (doctor.verdict !== "indeterminate") assert.equal(doctor.effect, KERNEL_EFFECT[seen]);
+    return doctor;
+  };
+
+  it("raw PREROUTING reads a new connection as INVALID, not NEW (before conntrack)", { timeout: 30_000 }, () => {
+    agrees(rules(["raw:-A PREROUTING -p tcp -m tcp --dport 10250 -m conntrack --ctstate NEW -j DROP"]), { kernel: "connected", verdict: "allowed" });
+    agrees(rules(["raw:-A PREROUTING -p tcp -m tcp --dport 10250 -m conntrack --ctstate INVALID -j DROP"]), { kernel: "timeout", verdict: "blocked" });
+    agrees(rules(["raw:-A PREROUTING -p tcp -m tcp --dport 10250 -j CT --notrack", "raw:-A PREROUTING -p tcp -m state --state UNTRACKED -j DROP"]), { kernel: "timeout", verdict: "blocked" });
+  });
+
+  it("raw's and mangle's policy DROP blocks, and the doctor's fix opens the flow; nat's policy does not block", { timeout: 30_000 }, () => {
+    const stock = (chain: string) => [`mangle:-A ${chain} -p tcp -m tcp --dport 22 -j ACCEPT`, `mangle:-A ${chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`];
+    for (const [lines, policy] of [[stock("PREROUTING"), "mangle:PREROUTING"], [stock("INPUT"), "mangle:INPUT"], [[], "raw:PREROUTING"]] as const) {
+      const text = rules(lines, { [policy]: "DROP" });
+      const doctor = agrees(text, { kernel: "timeout", verdict: "blocked" });
+      const [table, chain] = policy.split(":");
+      assert.deepEqual(doctor.decidedBy, { table, chain, rule: null, target: "policy", policy: "DROP", text: `:${chain} DROP [0:0]` });
+      for (const fix of doctor.fixes.filter((f) => !f.command.includes("-save"))) nodeSh(fix.command.split(" "));
+      assert.deepEqual(probeConnections(pair!.peer, PORT, [["10.250.0.2", NODE_ADDR]]), ["connected"], `after ${doctor.fixes.map((f) => f.command).join("; ")}`);
+    }
+    agrees(rules([], { "nat:PREROUTING": "DROP" }), { kernel: "connected", verdict: "allowed" });
+  });
+
+  it("a DNAT to 127.0.0.1 depends on route_localnet, which the input does not show: indeterminate", { timeout: 30_000 }, () => {
+    const text = rules(["nat:-A PREROUTING -p tcp -m tcp --dport 10250 -j DNAT --to-destination 127.0.0.1:10250"]);
+    const doctor = agrees(text, { kernel: "timeout", verdict: "indeterminate" });
+    assert.match(doctor.summary, /route_localnet/);
+    try {
+      nodeSh(["sysctl", "-qw", "net.ipv4.conf.eth0.route_localnet=1"]);
+      assert.equal(judge(text).seen, "connected");
+    } finally {
+      nodeSh(["sysctl", "-qw", "net.ipv4.conf.eth0.route_localnet=0"]);
+    }
+  });
+
+  it("REDIRECT sends a connection to a secondary address to the interface's primary one: a -d match is not decided", { timeout: 30_000 }, () => {
+    const text = rules(["nat:-A PREROUTING -p tcp -m tcp --dport 10250 -j REDIRECT --to-ports 8080", `filter:-A INPUT -d ${SECONDARY}/32 -p tcp -j DROP`]);
+    const { seen, doctor } = judge(text, SECONDARY);
+    assert.deepEqual([seen, doctor.verdict], ["connected", "indeterminate"], doctor.summary);
+  });
+
+  const nftSkip = spawnSync("sh", ["-c", "command -v nft && iptables-save --version | grep -q nf_tables"]).status === 0 ? false : "needs nft and the nf_tables iptables-save";
+  it("a table iptables-save shows only as a stub (incompatible base chains) is indeterminate, not allowed by the stub's policy", { timeout: 30_000, skip: nftSkip }, () => {
+    nodeSh(["nft", "flush", "ruleset"]);
+    nodeSh(["nft", "-f", "-"], "table ip filter {\n  chain x {\n    type filter hook input priority 0; policy drop;\n  }\n}\n");
+    try {
+      const saved = nodeSh(["iptables-save"]);
+      assert.match(saved, /^# Table `filter' contains incompatible base-chains, use 'nft' tool to list them\.$/m);
+      const [seen] = probeConnections(pair!.peer, PORT, [["10.250.0.2", NODE_ADDR]]);
+      const doctor = checkIptables(saved, { source: "10.250.0.2", destination: NODE_ADDR, port: PORT, protocol: "tcp", inInterface: "eth0", chain: "INPUT" });
+      assert.deepEqual([seen, doctor.verdict], ["timeout", "indeterminate"], doctor.summary);
+      assert.match(doctor.summary, /doctor nftables/);
+    } finally {
+      nodeSh(["nft", "flush", "ruleset"]);
+    }
   });
 });

@@ -4,15 +4,17 @@
 //
 // Each is walked as the kernel would (jumps, gotos, RETURN; ACCEPT ends only that table's chain,
 // DROP and REJECT are final; the first NAT target binds the connection's mapping and ends nat's
-// walk). A rule is *certain* when it matches for sure and every rule before it on the way was
-// decided; only certain rules change the verdict. An uncertain DROP is a note, not a verdict (its
-// match cannot be decided, and these tables rarely filter); an uncertain MARK makes the mark it
-// may set unknown, so that a later `-m mark` is undecidable rather than guessed.
+// walk; running off a raw or mangle built-in chain applies its policy). raw runs before conntrack,
+// so its state matches read INVALID. A rule is *certain* when it matches for sure and every rule
+// before it on the way was decided; only certain rules change the verdict. An uncertain DROP is a
+// note, not a verdict (its match cannot be decided, and these tables rarely filter); an uncertain
+// MARK makes the mark it may set unknown, so that a later `-m mark` is undecidable rather than
+// guessed.
 import ipaddr from "ipaddr.js";
 import { applyMarkUpdate } from "../mark-update.js";
 import { matchAll } from "./match-condition.js";
 import type { MatchState, Packet } from "./match-condition.js";
-import type { Rule, Ruleset, Table, Target } from "./model.js";
+import type { Chain, Rule, Ruleset, Table, Target } from "./model.js";
 
 // As evaluate-iptables.ts: the kernel refuses loops; a bound keeps a hand-written one from hanging.
 const MAX_DEPTH = 64;
@@ -48,10 +50,30 @@ function markTargetApplied(target: Target, marks: MatchState): MatchState {
   }
 }
 
+// raw's conntrack targets change the state the rest of raw reads (xt_conntrack, xt_state): NOTRACK
+// and CT --notrack make it UNTRACKED; another CT attaches a template entry, which reads as NEW
+// (checked in the kernel: `-j CT --zone 1` then `--ctstate NEW -j DROP` drops the SYN).
+function conntrackTargetApplied(rule: Rule, certain: boolean, packet: Packet): Packet {
+  if (extensionName(rule) !== "NOTRACK" && extensionName(rule) !== "CT") return packet;
+  if (!certain) {
+    const why = `raw ${rule.chain} rule ${rule.number} ("${rule.text}") before it may change the connection's conntrack state, and whether it applies cannot be decided`;
+    return { ...packet, ctstateUnknown: packet.ctstateUnknown ?? why };
+  }
+  const { ctstateUnknown: _unknown, ...rest } = packet;
+  return { ...rest, ctstates: new Set([isNotrack(rule) ? "UNTRACKED" : "NEW"]) };
+}
+
+/** How the walk of a built-in chain ended: "returned" ran off its end (its policy applies), "maybe" either. */
+export interface EarlierEnd {
+  readonly end: "ended" | "returned" | "maybe";
+  readonly doubt: string | null;
+}
+
 /**
  * Walks a built-in chain of a table that runs before filter and calls `visit` for every rule the
  * packet may reach and match, in the kernel's order. `marks.current` follows the MARK and CONNMARK
  * rules met: a certain one sets its value, one that may apply makes what it would change unknown.
+ * Returns how the walk ended, for the chain's policy.
  */
 export function walkEarlierChain(
   table: Table | undefined,
@@ -60,11 +82,12 @@ export function walkEarlierChain(
   marks: { current: MatchState },
   visit: (met: EarlierRule) => void,
   excluded: ReadonlySet<Rule> = new Set(),
-): void {
-  if (!table) return;
+): EarlierEnd {
+  if (!table) return { end: "returned", doubt: null };
   let steps = 0;
+  let current = packet;
   // "ended": a verdict or NAT target certainly applied; "returned": certainly came back; "maybe": either.
-  type End = "ended" | "returned" | "maybe";
+  type End = EarlierEnd["end"];
   const walk = (name: string, reached: boolean, doubtIn: string | null, depth: number): { end: End; doubt: string | null } => {
     const chain = table.chains.get(name);
     if (!chain || depth > MAX_DEPTH) return { end: "maybe", doubt: doubtIn ?? `${table.name} chain ${name} cannot be followed` };
@@ -73,11 +96,12 @@ export function walkEarlierChain(
     for (const rule of chain.rules) {
       if (++steps > MAX_STEPS) return { end: "maybe", doubt: doubt ?? "too many rules to follow" };
       if (excluded.has(rule)) continue;
-      const m = matchAll(rule.conditions, packet, marks.current);
+      const m = matchAll(rule.conditions, current, marks.current);
       if (m === false) continue;
       const certain = sure && m === true;
       const why = certain ? null : m === true ? doubt : m.unknown;
       visit({ table: table.name, rule, certain, doubt: why });
+      current = conntrackTargetApplied(rule, certain, current);
       const t = rule.target;
       if (t.kind === "mark" || t.kind === "connmark-save" || t.kind === "connmark-restore") {
         const applied = markTargetApplied(t, marks.current);
@@ -105,21 +129,23 @@ export function walkEarlierChain(
     }
     return sure ? { end: "returned", doubt } : { end: "maybe", doubt };
   };
-  walk(chainName, true, null, 0);
+  return walk(chainName, true, null, 0);
 }
 
-/** A DROP or REJECT before filter that certainly applies: the verdict. */
-export interface EarlierBlock {
-  readonly table: string;
-  readonly rule: Rule;
-  readonly effect: "drop" | "reject";
-  readonly rejectWith: string | null;
-}
+/** A DROP or REJECT before filter that certainly applies, or a built-in chain's policy DROP: the verdict. */
+export type EarlierBlock =
+  | { readonly kind: "rule"; readonly table: string; readonly rule: Rule; readonly effect: "drop" | "reject"; readonly rejectWith: string | null }
+  | { readonly kind: "policy"; readonly table: string; readonly chain: string; readonly policyText: string };
 
 /** Where a destination NAT rule sends the connection. */
 export type NatDestination =
-  /** Still to this node, to `port` (and `address`, where the rule names one of the node's). */
-  | { readonly kind: "here"; readonly address: ipaddr.IPv4 | ipaddr.IPv6 | null; readonly port: number; readonly text: string }
+  /**
+   * Still to this node, to `port` (and `address`, where the rule names one of the node's; REDIRECT's
+   * `interfaceAddress`: the incoming interface's primary address, which the input does not show).
+   */
+  | { readonly kind: "here"; readonly address: ipaddr.IPv4 | ipaddr.IPv6 | null; readonly interfaceAddress?: true; readonly port: number; readonly text: string }
+  /** To a loopback address (§4.3): routing takes it as a martian unless route_localnet (IPv4); IPv6 never routes it. */
+  | { readonly kind: "loopback"; readonly family: "ipv4" | "ipv6"; readonly port: number | null; readonly text: string }
   /** To another host; `unlessLocal` where the node's address is not known (no --destination). */
   | { readonly kind: "elsewhere"; readonly text: string; readonly unlessLocal: boolean }
   | { readonly kind: "unknown"; readonly text: string; readonly reason: string };
@@ -161,13 +187,14 @@ function walkForBlocksAndMarks(
   extra: (met: EarlierRule) => void = () => {},
 ): EarlierBlock | null {
   let block: EarlierBlock | null = null;
-  walkEarlierChain(ruleset.tables.get(tableName), chainName, packet, marks, (met) => {
+  const table = ruleset.tables.get(tableName);
+  const ended = walkEarlierChain(table, chainName, packet, marks, (met) => {
     if (block) return;
     const { rule, certain, doubt } = met;
     const t = rule.target;
     const where = `${tableName} ${rule.chain} rule ${rule.number}`;
     if (t.kind === "drop" || t.kind === "reject") {
-      if (certain) block = { table: tableName, rule, effect: t.kind, rejectWith: t.kind === "reject" ? t.rejectWith : null };
+      if (certain) block = { kind: "rule", table: tableName, rule, effect: t.kind, rejectWith: t.kind === "reject" ? t.rejectWith : null };
       else notes.push(`${where} ("${rule.text}") may ${t.kind} this connection before filter INPUT sees it (${doubt}); the verdict assumes it does not apply.`);
       return;
     }
@@ -183,7 +210,19 @@ function walkForBlocksAndMarks(
     }
     extra(met);
   }, excluded);
-  return block;
+  return block ?? policyBlock(tableName, table?.chains.get(chainName), ended, notes);
+}
+
+// A built-in chain the walk ran off applies its policy, in raw and mangle as in filter (checked
+// in the kernel: mangle PREROUTING or INPUT, raw PREROUTING with policy DROP time the client
+// out). Not in nat: the kernel connects through a nat PREROUTING with policy DROP, which
+// iptables-restore accepts. A policy the packet may reach is a note, as an uncertain DROP is.
+function policyBlock(tableName: string, chain: Chain | undefined, ended: EarlierEnd, notes: string[]): EarlierBlock | null {
+  if (tableName === "nat" || chain?.policy !== "DROP" || ended.end === "ended") return null;
+  const policyText = chain.policyText ?? `:${chain.name} DROP`;
+  if (ended.end === "returned") return { kind: "policy", table: tableName, chain: chain.name, policyText };
+  notes.push(`The ${tableName} ${chain.name} policy DROP ("${policyText}") may drop this connection before filter INPUT sees it (${ended.doubt ?? "a rule before it cannot be decided"}); the verdict assumes it does not apply.`);
+  return null;
 }
 
 function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
@@ -191,7 +230,7 @@ function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
 }
 
 const isHere = (address: ipaddr.IPv4 | ipaddr.IPv6, node: ipaddr.IPv4 | ipaddr.IPv6 | null): boolean =>
-  address.range() === "loopback" || (node !== null && address.kind() === node.kind() && address.toString() === node.toString());
+  node !== null && address.kind() === node.kind() && address.toString() === node.toString();
 
 // `--to-ports P[-Q]` (REDIRECT) or the port part of `--to-destination`: one port, or null for a
 // range (which of its ports conntrack picks for the connection is not shown in the input).
@@ -211,8 +250,10 @@ export function natDestinationOf(rule: Rule, name: string, packet: Packet): NatD
     const text = `this node's port ${ports ?? packet.port}`;
     if (port === undefined) return { kind: "unknown", text, reason: `--to-ports ${ports} is not readable` };
     if (port === null) return { kind: "unknown", text, reason: `it redirects to a port range (${ports}), and which port the connection gets is not shown` };
-    // REDIRECT sends it to the address of the interface it came in by: this node.
-    return { kind: "here", address: null, port, text };
+    // REDIRECT sends it to the primary (first) address of the interface it came in by: this node,
+    // but not always the address dialled (checked in the kernel: conntrack's reply comes from
+    // the interface's first address when a secondary one was dialled).
+    return { kind: "here", address: null, interfaceAddress: true, port, text };
   }
   if (name === "DNAT") {
     const to = option("to-destination");
@@ -228,6 +269,9 @@ export function natDestinationOf(rule: Rule, name: string, packet: Packet): NatD
     if (upTo !== undefined && upTo !== from) {
       return { kind: "unknown", text: to, reason: `it picks one of the addresses ${addressText}, and which is not shown` };
     }
+    // A loopback address is this node's, but routing after nat PREROUTING does not deliver to it
+    // from another interface (§4.3; checked in the kernel, below).
+    if (first !== null && first.range() === "loopback") return { kind: "loopback", family: first.kind(), port, text: to };
     if (first === null || isHere(first, packet.destination)) {
       if (port === null) return { kind: "unknown", text: to, reason: `it rewrites to a port range (${m?.[2]}), and which port the connection gets is not shown` };
       return { kind: "here", address: first, port, text: first === null ? `this node's port ${port}` : to };
@@ -240,7 +284,10 @@ export function natDestinationOf(rule: Rule, name: string, packet: Packet): NatD
 
 /** The packet as filter INPUT sees it after a rewrite to this node: the new port and address, conntrack state DNAT too. */
 export function rewrittenPacket(packet: Packet, to: Extract<NatDestination, { kind: "here" }>): Packet {
-  return { ...packet, destination: to.address ?? packet.destination, port: to.port, ctstates: new Set([...packet.ctstates, "DNAT"]) };
+  const rewritten = { ...packet, port: to.port, ctstates: new Set([...packet.ctstates, "DNAT"]) };
+  if (!to.interfaceAddress) return { ...rewritten, destination: to.address ?? packet.destination };
+  // The interface's primary address is not in the input, nor is it always the --destination given.
+  return { ...rewritten, destination: null, destinationUnknown: `REDIRECT made the destination the primary address of ${packet.inInterface || "the incoming interface"}, which the input does not show` };
 }
 
 /** raw, mangle and nat PREROUTING for a new connection (§4.3), in the kernel's order. */
@@ -248,7 +295,10 @@ export function walkPrerouting(ruleset: Ruleset, packet: Packet, excluded: Reado
   const notes: string[] = [];
   const marks = { current: { mark: 0, connmark: 0 } as MatchState };
   let untracked = false;
-  const block = walkForBlocksAndMarks(ruleset, "raw", "PREROUTING", packet, marks, notes, excluded, ({ rule, certain }) => {
+  // raw runs before conntrack: the packet has no entry yet, which --ctstate and --state read as
+  // INVALID (xt_conntrack, xt_state), not NEW; mangle and the rest see conntrack's NEW.
+  const beforeConntrack: Packet = { ...packet, ctstates: new Set(["INVALID"]) };
+  const block = walkForBlocksAndMarks(ruleset, "raw", "PREROUTING", beforeConntrack, marks, notes, excluded, ({ rule, certain }) => {
     if (!isNotrack(rule)) return;
     if (certain) untracked = true;
     notes.push(`raw ${rule.chain} rule ${rule.number} exempts this connection from conntrack ("${rule.text}"): its ctstate is UNTRACKED, not NEW${certain ? "; the walk used UNTRACKED" : "; the walk assumed it does not apply"}.`);

@@ -6,12 +6,13 @@ import type { CheckResult, Fix, FlowEffect, FlowVerdict } from "../report/check-
 import { undecidedFirst } from "../report/undecided-first.js";
 import type { Decider, Effect, EvaluateResult, Outcome } from "./evaluate-iptables.js";
 import { evaluateIptables, possibleEffects } from "./evaluate-iptables.js";
-import { persistFixes, planEarlierTableFix, planIptablesFix } from "./fix-iptables.js";
+import { applyIptablesCommand } from "./apply-iptables-command.js";
+import { persistFixes, planEarlierPolicyFix, planEarlierTableFix, planIptablesFix } from "./fix-iptables.js";
 import { EPHEMERAL_PORTS } from "./match-condition.js";
 import type { Packet } from "./match-condition.js";
-import type { Rule, Ruleset } from "./model.js";
+import type { IncompatibleTable, Rule, Ruleset } from "./model.js";
 import { parseIptablesDumps } from "./parse-iptables.js";
-import { parseUnmapped } from "../flow-family.js";
+import { checkFlowFamilies, parseUnmapped } from "../flow-family.js";
 
 export interface CheckIptablesOptions {
   readonly source: string;
@@ -38,6 +39,9 @@ export function clientErrorOf(effect: "accept" | "drop" | "reject", rejectWith: 
     case "icmp-net-prohibited":
     case "net-unreach":
     case "net-prohib":
+    // ICMPv6 "no route to destination" is ENETUNREACH (icmpv6_err_convert).
+    case "icmp6-no-route":
+    case "no-route":
       return "network is unreachable";
     case "icmp-proto-unreachable":
       return "protocol not available";
@@ -154,6 +158,7 @@ const builtInFilterChains = new Set(["INPUT", "FORWARD", "OUTPUT"]);
 function checkNoFilterTable(opts: CheckIptablesOptions, shown: { tables: readonly string[]; family: "ipv4" | "ipv6" | null }): CheckResult {
   const source = parseAddress(opts.source, "--source");
   if (opts.destination !== undefined) parseAddress(opts.destination, "--destination");
+  checkFlowFamilies(opts.source, opts.destination);
   const empty = shown.tables.length === 0;
   if (!builtInFilterChains.has(opts.chain)) {
     const what = empty ? "the input, which is empty" : `the input, which has no *filter table (only ${shown.tables.map((t) => `*${t}`).join(", ")})`;
@@ -207,16 +212,28 @@ function planFixes(ruleset: Ruleset, packet: Packet, opts: CheckIptablesOptions,
   const notes: string[] = [];
   const excluded = new Set<Rule>();
   let result = first;
+  // The rules as the fixes so far leave them: a policy's fix inserts a rule.
+  let fixed = ruleset;
+  let changed = false;
   for (let round = 0; round < MAX_EARLIER_FIXES; round++) {
     const { outcome } = result;
     if (outcome.kind !== "decided" || outcome.effect === "accept") break;
     const flow = { protocol: opts.protocol, source: opts.source, port: result.packet.port, family };
-    if (outcome.decider.table !== "filter" && outcome.deciderRule) {
-      const fix = planEarlierTableFix(outcome.decider.table, outcome.deciderRule, flow);
-      fixes.push(fix);
-      steps.push(fix.command);
-      excluded.add(outcome.deciderRule);
-      result = evaluateIptables(ruleset, packet, { chain: opts.chain, excludedEarlier: excluded });
+    const table = outcome.decider.table;
+    if (table !== "filter" && (outcome.deciderRule || outcome.decider.rule === null)) {
+      if (outcome.deciderRule) {
+        const fix = planEarlierTableFix(table, outcome.deciderRule, flow);
+        fixes.push(fix);
+        steps.push(fix.command);
+        excluded.add(outcome.deciderRule);
+      } else {
+        const { fix, apply } = planEarlierPolicyFix(table, outcome.decider.chain, flow);
+        fixes.push(fix);
+        steps.push(fix.command);
+        fixed = { ...fixed, tables: new Map(fixed.tables).set(table, applyIptablesCommand(fixed.tables.get(table)!, apply)) };
+      }
+      changed = true;
+      result = evaluateIptables(fixed, packet, { chain: opts.chain, excludedEarlier: excluded });
       continue;
     }
     const plan = planIptablesFix(ruleset.tables.get("filter")!, result.packet, { chain: opts.chain, marks: result.marks }, outcome, flow);
@@ -225,11 +242,11 @@ function planFixes(ruleset: Ruleset, packet: Packet, opts: CheckIptablesOptions,
     notes.push(...plan.notes);
     break;
   }
-  if (result.outcome.kind === "indeterminate" && excluded.size > 0) {
-    notes.push(`With the rules above removed, ${whereOf(result.outcome.decider)} cannot be decided (${result.outcome.reason}).`);
+  if (result.outcome.kind === "indeterminate" && changed) {
+    notes.push(`With the changes above, ${whereOf(result.outcome.decider)} cannot be decided (${result.outcome.reason}).`);
   }
   // planIptablesFix adds the notes that make iptables changes last where it changed anything.
-  if (excluded.size > 0 && !fixes.some((f) => f.command.includes("-save >"))) fixes.push(...persistFixes(family));
+  if (changed && !fixes.some((f) => f.command.includes("-save >"))) fixes.push(...persistFixes(family));
   return { fixes, steps, notes };
 }
 
@@ -240,8 +257,49 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
   // Where iptables-save and ip6tables-save output share the file, the flow meets only its own
   // family's dump (parseIptablesSaveDumps has checked that each dump shows its family).
   const ruleset = dumps.find((d) => d.family === (source.kind() === "ipv6" ? "ipv6" : "ipv4")) ?? dumps[0]!;
-  const family = familyFor(ruleset, source);
+  const shown = checkRuleset(ruleset, source, opts);
+  const hidden = ruleset.incompatibleTables ?? [];
+  return hidden.length === 0 ? shown : hiddenTablesResult(shown, hidden, opts);
+}
+
+// doctor-cli.md: indeterminate is for what the input does not show. A table iptables-save says
+// holds incompatible base chains is shown only as a stub (policies ACCEPT, no rules), and its
+// nftables chains may hook anywhere (prerouting, input...) and accept, drop or reject: whatever the
+// rules shown give, the input cannot decide the flow. What can is the nftables ruleset itself.
+function hiddenTablesResult(shown: CheckResult, hidden: readonly IncompatibleTable[], opts: CheckIptablesOptions): CheckResult {
+  const first = hidden[0]!;
+  const names = [...new Set(hidden.map((h) => h.table))];
+  const tables = names.length === 1 ? `the ${names[0]} table holds` : `the ${orList(names).replace(/ or /, " and ")} tables hold`;
+  const lines = hidden.map((h) => `line ${h.line}`).join(", ");
+  const decider = shown.decidedBy as Partial<Decider> | null;
+  const byShown = shown.effect === null || shown.effect === undefined || decider?.chain === undefined
+    ? "the rules shown cannot decide it either"
+    : `the rules shown ${{ accept: "accept", drop: "drop", reject: "reject" }[shown.effect]} it at ${whereOf(decider as Decider)}`;
+  const flowText = `a new ${opts.protocol.toUpperCase()} connection from ${opts.source} to ${opts.destination ?? "the node"} port ${opts.port}`;
+  const { eitherWay: _eitherWay, ...rest } = shown;
+  return {
+    ...rest,
+    status: "indeterminate",
+    verdict: "indeterminate",
+    effect: null,
+    rejectWith: null,
+    fixes: [],
+    // What the client sees is the hidden chains' to say too.
+    details: (shown.details ?? []).filter((d) => !d.startsWith("The client sees")),
+    summary: `Cannot tell whether iptables lets ${flowText} in: ${lines} ("${first.text}") says ${tables} nftables base chains that iptables-save does not show, and they filter this node's traffic too; run nodetunnel doctor nftables on the output of \`nft list ruleset\` (${byShown}).`,
+    decidedBy: { table: first.table, chain: opts.chain, rule: null, target: "policy", policy: null, text: first.text },
+    assumptions: [
+      ...shown.assumptions,
+      ...hidden.map((h) => `Line ${h.line} ("${h.text}"): iptables-nft printed only a stub of the ${h.table} table (its built-in chains with policy ACCEPT); the nftables base chains in it are not in this input, and may accept, drop or reject the flow at any hook.`),
+    ],
+  };
+}
+
+function checkRuleset(ruleset: Ruleset, source: ipaddr.IPv4 | ipaddr.IPv6, opts: CheckIptablesOptions): CheckResult {
   const destination = opts.destination === undefined ? null : parseAddress(opts.destination, "--destination");
+  // As doctor ufw and nsg: the flags disagreeing is bad usage, before the input's family is asked.
+  checkFlowFamilies(opts.source, opts.destination);
+  const family = familyFor(ruleset, source);
   const filter = ruleset.tables.get("filter");
   if (!filter) return checkNoFilterTable(opts, { tables: [...ruleset.tables.keys()], family: ruleset.familyShownAt ? ruleset.family : null });
   if (!filter.chains.has(opts.chain)) {
@@ -262,7 +320,7 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
   const cmd = family === "ipv6" ? "ip6tables" : "iptables";
 
   const assumptions: string[] = [
-    `${flowText} arrives on ${opts.inInterface} (a ${opts.protocol === "tcp" ? "SYN" : "datagram"} from a source port in ${EPHEMERAL_PORTS.join("-")}, conntrack state NEW, mark 0 until a rule sets it).`,
+    `${flowText} arrives on ${opts.inInterface} (a ${opts.protocol === "tcp" ? "SYN" : "datagram"} from a source port in ${EPHEMERAL_PORTS.join("-")}, conntrack state NEW — INVALID in raw PREROUTING, which runs before conntrack — mark 0 until a rule sets it).`,
     ruleset.format === "iptables-save" && opts.chain !== "OUTPUT"
       ? `The tables before filter ${opts.chain} (raw and mangle PREROUTING, nat PREROUTING's rewrites${opts.chain === "FORWARD" ? "" : ", mangle INPUT"}) are walked first, then filter ${opts.chain} decides; an ACCEPT there ends filter ${opts.chain} but not other firewalls (nftables tables, ufw is included only as its iptables chains).`
       : `Only the filter table's ${opts.chain} chain decides; an ACCEPT there ends filter ${opts.chain} but not other firewalls (nftables tables, ufw is included only as its iptables chains).`,
@@ -293,7 +351,9 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
     const to = forward.to;
     summary = to.kind === "elsewhere"
       ? `filter ${opts.chain} never sees ${flowText}: ${natRule(forward.rule)} forwards it to ${to.text} (${forward.target}) before routing, so the FORWARD chain and that host decide${to.unlessLocal ? ` (unless ${to.text.replace(/:[^:]*$/, "")} is this node's own address: give --destination to tell)` : ""}.`
-      : `Cannot tell whether filter ${opts.chain} sees ${flowText}: ${natRule(forward.rule)} rewrites its destination (${forward.target}) before routing, in a way this doctor cannot follow (${to.kind === "unknown" ? to.reason : ""}).`;
+      : to.kind === "loopback"
+        ? `Cannot tell whether ${flowText} gets in: ${natRule(forward.rule)} sends it to ${to.text} (${forward.target}), a loopback address, which routing drops as a martian unless net.ipv4.conf.${opts.inInterface}.route_localnet (or net.ipv4.conf.all.route_localnet) is 1; the input does not show that: check it with sysctl on the node.`
+        : `Cannot tell whether filter ${opts.chain} sees ${flowText}: ${natRule(forward.rule)} rewrites its destination (${forward.target}) before routing, in a way this doctor cannot follow (${to.kind === "unknown" ? to.reason : ""}).`;
   } else if (outcome.kind === "indeterminate") {
     verdict = "indeterminate";
     effect = null;
@@ -310,7 +370,10 @@ export function checkIptables(text: string, opts: CheckIptablesOptions): CheckRe
       summary = `iptables lets ${flowText} in: ${where(outcome)} accepts it${rewritten && `,${rewritten}`}${mayDecideFirst(outcome)}.`;
     } else {
       const verb = outcome.effect === "drop" ? "drops" : "rejects";
-      const before = outcome.decider.table === "filter" ? "" : `, before filter ${opts.chain} sees it`;
+      const before = outcome.decider.table === "filter" ? ""
+        : forward && outcome.deciderRule === forward.rule
+          ? `, which sends it to ${forward.to.text} (${forward.target}), a loopback address IPv6 never routes from another interface, before filter ${opts.chain} sees it`
+          : `, before filter ${opts.chain} sees it`;
       const plan = planFixes(ruleset, packet, opts, evaluated, family);
       fixes = plan.fixes;
       details.push(...plan.notes);

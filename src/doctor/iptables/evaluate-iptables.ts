@@ -321,6 +321,18 @@ export interface EvaluateOptions extends WalkOptions {
 }
 
 function blockOutcome(block: EarlierBlock): Outcome {
+  if (block.kind === "policy") {
+    const { table, chain, policyText } = block;
+    return {
+      kind: "decided",
+      effect: "drop",
+      rejectWith: null,
+      decider: { table, chain, rule: null, target: "policy", policy: "DROP", text: policyText },
+      deciderRule: null,
+      path: [{ table, chain, rule: null, action: "policy DROP" }],
+      uncertain: [],
+    };
+  }
   const { table, rule, effect, rejectWith } = block;
   return {
     kind: "decided",
@@ -343,8 +355,38 @@ function forwardOutcome(rewrite: NatRewrite): Outcome {
   return { kind: "indeterminate", reason, decider: undecidedDecider("nat", rule), deciderRule: rule, path: [{ table: "nat", chain: rule.chain, rule: rule.number, action: target }] };
 }
 
+// A DNAT to a loopback address (§4.3). IPv4 routing takes a packet for 127/8 that came in on
+// another interface as a martian and drops it, unless net.ipv4.conf.<in>.route_localnet (or .all)
+// is 1, which the input does not show: indeterminate. IPv6 never routes ::1 from another
+// interface: the node answers with ICMPv6 no route, and connect() fails with "network is
+// unreachable" (both checked in the kernel: test/doctor-iptables-kernel.test.ts).
+function loopbackOutcome(rewrite: NatRewrite, inInterface: string): Outcome {
+  const { rule, to } = rewrite;
+  const path = [{ table: "nat", chain: rule.chain, rule: rule.number, action: rewrite.target }];
+  if (to.kind === "loopback" && to.family === "ipv6") {
+    return {
+      kind: "decided",
+      effect: "reject",
+      rejectWith: "icmp6-no-route",
+      decider: { ...ruleDecider("nat", rule, "REJECT"), ruleTarget: rewrite.target },
+      deciderRule: rule,
+      path,
+      uncertain: [],
+    };
+  }
+  const sysctl = `net.ipv4.conf.${inInterface || "all"}.route_localnet`;
+  const reason = `it sends the connection to ${to.text} (${rewrite.target}), a loopback address, which routing drops as a martian unless ${sysctl} (or net.ipv4.conf.all.route_localnet) is 1; the input does not show that sysctl`;
+  return { kind: "indeterminate", reason, decider: undecidedDecider("nat", rule), deciderRule: rule, path };
+}
+
 const sameEnd = (a: Outcome, b: Outcome): boolean =>
   a.kind === "decided" ? b.kind === "decided" && a.effect === b.effect : b.kind === "indeterminate" && sameDecider(a.decider, b.decider);
+
+// REDIRECT rewrites the destination to the first address of the incoming interface, which may not
+// be the one dialled (a secondary address, a VIP): a -d match after it is decided only where it
+// covers every address (a loopback range never holds it).
+const redirectAssumption = (inInterface: string): string =>
+  `After REDIRECT the connection's destination is the primary address of ${inInterface || "the incoming interface"} (its first), not necessarily the one dialled; the input does not show it, so -d matches in filter after it are undecidable (loopback ranges never hold it).`;
 
 interface Scenario {
   readonly outcome: Outcome;
@@ -370,6 +412,7 @@ export function evaluateIptables(ruleset: Ruleset, packet: Packet, options: Eval
   // connection as sent.
   const forwarded = options.chain === "FORWARD";
   const scenario = (rewrite: NatRewrite | null): Scenario => {
+    if (rewrite && !forwarded && rewrite.to.kind === "loopback") return { outcome: loopbackOutcome(rewrite, packet.inInterface), packet: pre.packet, marks: pre.marks, notes: [] };
     if (rewrite && !forwarded && rewrite.to.kind !== "here") return { outcome: forwardOutcome(rewrite), packet: pre.packet, marks: pre.marks, notes: [] };
     const walked = rewrite && !forwarded && rewrite.to.kind === "here" ? rewrittenPacket(pre.packet, rewrite.to) : pre.packet;
     const mangle = forwarded ? { marks: pre.marks, block: null, notes: [] } : walkMangleInput(ruleset, walked, pre.marks, excluded);
@@ -384,6 +427,7 @@ export function evaluateIptables(ruleset: Ruleset, packet: Packet, options: Eval
     warnings.push(`${nat(certain)} rewrites this connection's destination to ${certain.to.text} (${certain.target}) before filter ${options.chain} sees it; the verdict is for the connection as sent.`);
   } else if (certain && certain.to.kind === "here") {
     warnings.push(`${nat(certain)} rewrites this connection's destination to ${certain.to.text} (${certain.target}) before filter ${options.chain} sees it: the walk used the rewritten connection (port ${certain.to.port}, conntrack state DNAT).`);
+    if (certain.to.interfaceAddress) warnings.push(redirectAssumption(packet.inInterface));
   }
   // A rewrite that may apply (an undecidable match on the way) is followed both ways, as an
   // undecidable filter rule is (doctor-cli.md: a match that cannot be decided makes the verdict

@@ -276,15 +276,36 @@ export function persistFixes(family: "ipv4" | "ipv6"): Fix[] {
  */
 export function planEarlierTableFix(table: string, rule: Rule, flow: FixFlow): Fix {
   const cmd = flow.family === "ipv6" ? "ip6tables" : "iptables";
-  const verb = rule.target.kind === "reject" ? "rejects" : "drops";
+  // A DNAT decides only where it sends the flow to ::1, which IPv6 never routes from another interface.
+  const isDnat = rule.target.kind !== "reject" && rule.target.kind !== "drop";
+  const verb = rule.target.kind === "reject" ? "rejects" : rule.target.kind === "drop" ? "drops" : "rewrites";
+  const effect = isDnat ? "sends the flow to a loopback address, which IPv6 routing never delivers from another interface," : `${verb} the flow`;
   if (isDeletableBlocker(rule, flow.port)) {
     return {
-      description: `Delete ${table} ${rule.chain} rule ${rule.number} (${rule.text.trim()}): it ${verb} the flow before filter INPUT sees it`,
+      description: `Delete ${table} ${rule.chain} rule ${rule.number} (${rule.text.trim()}): it ${effect} before filter INPUT sees it`,
       command: `${cmd} -t ${table} --delete ${rule.chain} ${rule.number}`,
     };
   }
   return {
-    description: `Do not delete ${table} ${rule.chain} rule ${rule.number} (${rule.text.trim()}): it ${verb} more than this flow (no destination-port match that singles out port ${flow.port}). Insert an ACCEPT for this flow alone just before it; in the ${table} table an ACCEPT ends only that chain, and filter INPUT still judges the flow`,
+    description: `Do not delete ${table} ${rule.chain} rule ${rule.number} (${rule.text.trim()}): it ${verb} more than this flow (no destination-port match that singles out port ${flow.port}). Insert an ACCEPT for this flow alone just before it; in the ${table} table an ACCEPT ends only that chain${isDnat ? " (so the flow keeps its destination)" : ""}, and filter INPUT still judges the flow`,
     command: `${cmd} -t ${table} --insert ${rule.chain} ${rule.number} -p ${flow.protocol} --dport ${flow.port} -s ${flow.source} -j ACCEPT`,
+  };
+}
+
+/**
+ * The fix for a raw or mangle built-in chain whose policy DROP drops the flow: an ACCEPT for the
+ * flow first in that chain, which every packet reaches. In raw and mangle an ACCEPT ends only that
+ * chain, so the next tables and filter still judge the flow (checked in the kernel). `apply` is
+ * the same command without `-t`, for applyIptablesCommand on that table.
+ */
+export function planEarlierPolicyFix(table: string, chain: string, flow: FixFlow): { fix: Fix; apply: string } {
+  const cmd = flow.family === "ipv6" ? "ip6tables" : "iptables";
+  const spec = `--insert ${chain} 1 -p ${flow.protocol} --dport ${flow.port} -s ${flow.source} -j ACCEPT`;
+  return {
+    fix: {
+      description: `The ${table} ${chain} policy is DROP and no rule of that chain accepts the flow: insert an ACCEPT for it first in ${table} ${chain}; in the ${table} table an ACCEPT ends only that chain, and filter INPUT still judges the flow`,
+      command: `${cmd} -t ${table} ${spec}`,
+    },
+    apply: `${cmd} ${spec}`,
   };
 }

@@ -20,8 +20,18 @@ export interface Packet {
    * `source` is the node's own address and `destination` the remote one (never local).
    */
   readonly outInterface?: string;
-  /** Conntrack states the packet has: NEW for a first packet, UNTRACKED after raw NOTRACK. */
+  /**
+   * Conntrack states the packet has: NEW for a first packet, UNTRACKED after raw NOTRACK, INVALID
+   * in raw PREROUTING, which runs before conntrack has given the packet an entry.
+   */
   readonly ctstates: ReadonlySet<string>;
+  /** Set where an earlier rule may have changed the state in a way the input cannot decide: why. */
+  readonly ctstateUnknown?: string;
+  /**
+   * Set where `destination` is null because a rewrite made it an address the input does not show
+   * (REDIRECT: the incoming interface's primary address): why, for a `-d` match's reason.
+   */
+  readonly destinationUnknown?: string;
 }
 
 export interface MatchState {
@@ -67,11 +77,11 @@ function positive(condition: Condition, packet: Packet, state: MatchState): Matc
       // which keeps kubelet's "block incoming localnet connections" rule decidable.
       const [range] = ipaddr.parseCIDR(condition.cidr);
       if (range.range() === "loopback" && !condition.cidr.endsWith("/0")) return false;
-      return { unknown: `the rule matches destination ${condition.cidr}; give the node's address with --destination` };
+      return { unknown: `the rule matches destination ${condition.cidr}; ${packet.destinationUnknown ?? "give the node's address with --destination"}` };
     }
     case "address-range": {
       const address = condition.field === "source" ? packet.source : packet.destination;
-      if (!address) return { unknown: `the rule matches a destination range; give the node's address with --destination` };
+      if (!address) return { unknown: `the rule matches a destination range; ${packet.destinationUnknown ?? "give the node's address with --destination"}` };
       try {
         const from = ipaddr.parse(condition.from);
         const to = ipaddr.parse(condition.to);
@@ -97,6 +107,7 @@ function positive(condition: Condition, packet: Packet, state: MatchState): Matc
       // A connection's first segment carries SYN only (0x02).
       return packet.protocol === 6 && (0x02 & condition.mask) === condition.comparison;
     case "ctstate":
+      if (packet.ctstateUnknown !== undefined) return { unknown: packet.ctstateUnknown };
       return condition.states.some((s) => packet.ctstates.has(s));
     case "addrtype": {
       // Sent by the node: its own address is the source (LOCAL, UNICAST), the remote one the

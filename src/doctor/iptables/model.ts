@@ -89,6 +89,18 @@ export interface Ruleset {
    * the legacy backend's rules filter too, and are not in this input (§4.1, §4.4 "split brain").
    */
   readonly legacyTables?: { readonly line: number; readonly text: string } | null;
+  /**
+   * iptables-nft's "# Table `filter' contains incompatible base-chains" lines: an nftables table of
+   * that name holds base chains iptables did not make, which filter too and which the dump does
+   * not show (it prints a stub of the table instead).
+   */
+  readonly incompatibleTables?: readonly IncompatibleTable[];
+}
+
+export interface IncompatibleTable {
+  readonly table: string;
+  readonly line: number;
+  readonly text: string;
 }
 
 export const BUILTIN_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"]);

@@ -5,7 +5,7 @@
 import { DoctorInputError } from "../input-error.js";
 import { parseUint32 } from "../mark-update.js";
 import type { Chain, Condition, Rule, Ruleset, Table } from "./model.js";
-import { legacyWarningOf, parseTcpFlagList } from "./parse-iptables-save.js";
+import { incompatibleTablesOf, legacyWarningOf, parseTcpFlagList } from "./parse-iptables-save.js";
 import { addressCondition, markUpdateOf, normaliseCidr, parseMarkMask, portCondition, targetOf } from "./rule-parts.js";
 import { protocolNumberOf } from "./services.js";
 
@@ -281,5 +281,5 @@ export function parseIptablesList(text: string): Ruleset {
   if (!anyNumeric) notes.push("The listing has no -n: service and host names were mapped back to numbers where this doctor knows them.");
   const table: Table = { name: "filter", chains: resolved };
   const family = shown.ipv6 ? "ipv6" : "ipv4";
-  return { format: "iptables-list", family, familyShownAt: shown[family] ?? null, showsInterfaces: anyVerbose, tables: new Map([["filter", table]]), notes, legacyTables: legacyWarningOf(lines, family) };
+  return { format: "iptables-list", family, familyShownAt: shown[family] ?? null, showsInterfaces: anyVerbose, tables: new Map([["filter", table]]), notes, legacyTables: legacyWarningOf(lines, family), incompatibleTables: incompatibleTablesOf(lines) };
 }

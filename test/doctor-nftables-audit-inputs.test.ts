@@ -52,3 +52,14 @@ describe("doctor nftables on the audit's inputs", () => {
     assert.deepEqual([report(r.stdout).verdict, report(r.stdout).decidedBy.rule], ["blocked", 1]);
   });
 });
+
+describe("doctor nftables on a flow of two families", () => {
+  const ruleset = "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n";
+  it("--source IPv6 and --destination IPv4: bad usage (exit 2) naming both, as doctor ufw and nsg say; a mapped IPv4 source is IPv4", async () => {
+    const r = await runDoctor(["nftables", "--file", "-", "--source", "fd00:250::2", "--destination", "10.250.0.1"], { stdin: ruleset });
+    assert.equal(r.code, 2, r.stdout);
+    assert.match(r.stderr, /--source fd00:250::2 is IPv6 and --destination 10\.250\.0\.1 is IPv4/);
+    const mapped = await runDoctor(["nftables", "--file", "-", "--source", "::ffff:10.250.0.2", "--destination", "10.250.0.1"], { stdin: ruleset });
+    assert.equal(mapped.code, 0, mapped.stderr);
+  });
+});

@@ -2,12 +2,14 @@
 // Contract: doctor-cli.md `doctor nftables`; semantics: troubleshooting.md §4.4.
 import type { CheckResult } from "../report/check-result.js";
 import { undecidedFirst } from "../report/undecided-first.js";
+import { checkFlowFamilies } from "../flow-family.js";
 import { DoctorInputError } from "../input-error.js";
 import type { NftEvaluation, NftFlow, NftPlace, NftRewrite } from "./evaluate-nftables.js";
 import { evaluateNftables, parseAddr } from "./evaluate-nftables.js";
 import { planNftablesFix } from "./fix-nftables.js";
 import type { NftRule, NftRuleset } from "./nft-model.js";
 import { parseNftRuleset } from "./parse-nft-ruleset.js";
+import { withoutIptablesNft } from "./iptables-nft-chains.js";
 
 export interface CheckNftablesOptions {
   readonly source: string;
@@ -26,6 +28,38 @@ export function legacyRulesWarning(ruleset: Pick<NftRuleset, "legacyWarning">, l
 }
 
 export function checkNftables(text: string, opts: CheckNftablesOptions): CheckResult {
+  checkFlowAddresses(opts);
+  return judge(parseNftRuleset(text), opts, []).result;
+}
+
+/**
+ * The nftables check as `doctor node` runs it beside the iptables check: the base chains
+ * iptables-nft made are iptables-save's to judge, so those that cannot change what the other
+ * chains see are left out (iptables-nft-chains.ts says why that is sound). `decidedInIptablesNft`:
+ * the walk still ended in one of iptables-nft's chains (one kept for what it changes), which the
+ * iptables finding reports already.
+ */
+export function checkNftablesBesideIptables(text: string, opts: CheckNftablesOptions): { result: CheckResult; decidedInIptablesNft: boolean } {
+  checkFlowAddresses(opts);
+  const split = withoutIptablesNft(parseNftRuleset(text));
+  const notes: string[] = [];
+  if (split.skipped.length > 0) {
+    notes.push(`The base chains iptables-nft made (${split.skipped.join(", ")}: named, hooked and prioritised as iptables' built-in chains) were left out of this walk: the iptables finding judges them from iptables-save, and none of them changes what the other chains read (no mark, notrack or NAT).`);
+  }
+  if (split.kept.length > 0) {
+    notes.push(`iptables-nft's ${split.kept.join(", ")} stayed in the walk: ${split.kept.length === 1 ? "it" : "they"} may change what later chains read (NAT, a mark, notrack).`);
+  }
+  const { result, place } = judge(split.ruleset, opts, notes);
+  const decidedInIptablesNft = result.verdict !== "allowed" && place !== null && split.iptablesNftChains.has(place.chain);
+  return { result, decidedInIptablesNft };
+}
+
+/** Whether an `nft list ruleset` holds anything besides the base chains iptables-nft made. */
+export function hasOwnNftRules(text: string): boolean {
+  return withoutIptablesNft(parseNftRuleset(text)).hasOwn;
+}
+
+function checkFlowAddresses(opts: CheckNftablesOptions): void {
   for (const [flag, value] of [["--source", opts.source], ["--destination", opts.destination]] as const) {
     if (value === undefined) continue;
     try {
@@ -34,12 +68,17 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
       throw new DoctorInputError(`${flag} ${JSON.stringify(value)} is not an IP address`, { expected: "an IPv4 or IPv6 address", cause });
     }
   }
-  const ruleset = parseNftRuleset(text);
+  // A connection from an IPv6 address to an IPv4 one does not exist: bad usage, not a verdict
+  // (an IPv4-mapped address counts as IPv4), as in the ufw and nsg checks.
+  checkFlowFamilies(opts.source, opts.destination);
+}
+
+function judge(ruleset: NftRuleset, opts: CheckNftablesOptions, notes: readonly string[]): { result: CheckResult; place: NftPlace | null } {
   const flow: NftFlow = { source: opts.source, destination: opts.destination ?? null, port: opts.port, protocol: opts.protocol, inInterface: opts.inInterface };
   const evaluateOptions = { legacyRulesPresent: opts.legacyRulesPresent ?? false };
   const e = evaluateNftables(ruleset, flow, evaluateOptions);
   const warning = legacyRulesWarning(ruleset, opts.legacyRulesPresent);
-  const assumptions = [...e.assumptions];
+  const assumptions = [...notes, ...e.assumptions];
   const details: string[] = e.baseChains.map((b) => `base chain ${b.table.family} ${b.table.name} ${b.chain.name}: hook ${b.chain.base!.hook} priority ${b.chain.base!.priority}, policy ${b.chain.base!.policy}`);
   if (warning) details.unshift(warning);
   if (e.rewrite) assumptions.push(rewriteAssumption(e.rewrite, flow));
@@ -69,10 +108,11 @@ export function checkNftables(text: string, opts: CheckNftablesOptions): CheckRe
     ...(details.length > 0 ? { details } : {}),
   };
   const undecided = e.verdict === "indeterminate" ? undefined : e.uncertain[0];
-  return undecidedFirst(decided, undecided && {
+  const result = undecidedFirst(decided, undecided && {
     decidedBy: decidedBy(undecided.place, "indeterminate", null)!,
     because: `whether nftables lets new ${flow.protocol.toUpperCase()} connections from ${flow.source} to port ${flow.port} in, which depends on ${undecidedText(undecided.place)}: ${undecided.reason}`,
   });
+  return { result, place: undecided?.place ?? e.place };
 }
 
 function decidedBy(place: NftPlace | null, verdict: NftEvaluation["verdict"], effect: NftEvaluation["effect"]): Record<string, unknown> | null {

@@ -660,3 +660,67 @@ describe("nftables: statements that only count, and what a reject looks like to 
     assert.match(checkNftables(inet(["tcp dport 10250 reject with icmpx type admin-prohibited"], "accept"), flow).summary, /the client sees no route to host\)/);
   });
 });
+
+describe("nftables: notrack exempts the connection from conntrack", () => {
+  // The audit's input (the kernel timed it out): raw's notrack makes the SYN untracked, so the
+  // input chain's `ct state new` accept does not match and its policy drops it.
+  const raw = (priority: string, rule: string, hook = "prerouting") =>
+    `table inet raw {\n\tchain pre {\n\t\ttype filter hook ${hook} priority ${priority}; policy accept;\n\t\t${rule}\n\t}\n}\n`;
+  const input = inet(["ct state established,related accept", "ct state new tcp dport 10250 accept"]);
+
+  it("a notrack before conntrack: ct state new no longer matches, and the input chain's policy drops the flow", () => {
+    const r = checkNftables(raw("raw", "tcp dport 10250 notrack") + input, flow);
+    assert.deepEqual([...decided(r), r.decidedBy?.table], ["blocked", "drop", null, "inet filter"]);
+    assert.ok(r.assumptions.some((a) => /"tcp dport 10250 notrack" in inet raw chain pre runs before conntrack: .*ct state is untracked/.test(a)), r.assumptions.join("\n"));
+  });
+
+  it("the same ruleset as nft -j lists it", () => {
+    const json = JSON.stringify({ nftables: [
+      { table: { family: "inet", name: "raw", handle: 1 } },
+      { chain: { family: "inet", table: "raw", name: "pre", handle: 1, type: "filter", hook: "prerouting", prio: -300, policy: "accept" } },
+      { rule: { family: "inet", table: "raw", chain: "pre", handle: 2, expr: [{ match: { op: "==", left: { payload: { protocol: "tcp", field: "dport" } }, right: 10250 } }, { notrack: null }] } },
+      { table: { family: "inet", name: "filter", handle: 2 } },
+      { chain: { family: "inet", table: "filter", name: "input", handle: 1, type: "filter", hook: "input", prio: 0, policy: "drop" } },
+      { rule: { family: "inet", table: "filter", chain: "input", handle: 2, expr: [{ match: { op: "in", left: { ct: { key: "state" } }, right: "new" } }, { accept: null }] } },
+    ] });
+    assert.deepEqual(decided(checkNftables(json, flow)), ["blocked", "drop", null]);
+  });
+
+  it("ct state untracked then matches, ct status matches nothing (negated neither), and a notrack for another port changes nothing", () => {
+    assert.deepEqual(decided(checkNftables(raw("raw", "notrack") + inet(["ct state untracked accept"]), flow)), ["allowed", "accept", 1]);
+    assert.deepEqual(decided(checkNftables(raw("raw", "notrack") + inet(["ct status != dnat accept"]), flow)), ["blocked", "drop", null]);
+    assert.deepEqual(decided(checkNftables(raw("raw", "tcp dport 22 notrack") + input, flow)), ["allowed", "accept", 2]);
+    // In the raw chain itself, after the notrack.
+    assert.deepEqual(decided(checkNftables(raw("-310", "notrack") + raw("raw", "ct state untracked drop").replace("chain pre", "chain pre2"), flow)), ["blocked", "drop", 1]);
+  });
+
+  it("with no conntrack entry yet, ct status != dnat does not match either: nft's ct expression ends the rule", () => {
+    assert.deepEqual(decided(checkNftables(raw("raw", "ct status != dnat drop"), flow)), ["allowed", "accept", null]);
+  });
+
+  it("after conntrack (priority -150, the input hook) a notrack does nothing; at ingress it takes effect", () => {
+    assert.deepEqual(decided(checkNftables(raw("-150", "notrack") + input, flow)), ["allowed", "accept", 2]);
+    assert.deepEqual(decided(checkNftables(raw("-10", "notrack", "input").replace("chain pre", "chain in2") + input, flow)), ["allowed", "accept", 2]);
+    const ingress = 'table netdev e {\n\tchain in {\n\t\ttype filter hook ingress device "eth0" priority 0; policy accept;\n\t\ttcp dport 10250 notrack\n\t}\n}\n';
+    assert.deepEqual(decided(checkNftables(ingress + input, flow)), ["blocked", "drop", null]);
+  });
+
+  it("an untracked connection is not NATed: a redirect on prerouting does not apply", () => {
+    const nat = "table ip nat {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport 10250 redirect to :8080\n\t}\n}\n";
+    const r = checkNftables(raw("raw", "notrack") + nat + inet(["tcp dport 8080 drop", "tcp dport 10250 accept"]), flow);
+    assert.deepEqual(decided(r), ["allowed", "accept", 2]);
+    assert.doesNotMatch(r.summary, /redirect/);
+  });
+
+  it("a notrack that may apply (an undecidable match before it, or conntrack's own priority): later ct matches cannot be decided", () => {
+    const limited = checkNftables(raw("raw", "tcp dport 10250 limit rate 10/second notrack") + input, flow);
+    assert.equal(limited.verdict, "indeterminate");
+    assert.equal(limited.decidedBy?.text, "tcp dport 10250 limit rate 10/second notrack");
+    assert.match(limited.summary, /If it applies they are dropped, otherwise accepted/);
+    const tie = checkNftables(raw("-200", "notrack") + input, flow);
+    assert.equal(tie.verdict, "indeterminate");
+    assert.match(tie.summary, /conntrack's own priority/);
+    // Where the flow ends the same either way, that is still said.
+    assert.deepEqual(decided(checkNftables(raw("raw", "tcp dport 10250 limit rate 10/second notrack") + inet(["tcp dport 10250 accept"]), flow)).slice(0, 1), ["indeterminate"]);
+  });
+});

@@ -17,6 +17,13 @@
 // as the kernel binds a connection's NAT once. The nat chains also decide whether the connection
 // carries `ct status dnat`; `ct status snat` is read from nat chains on input (nat-status.ts).
 //
+// A `notrack` that runs before conntrack (on ingress, or on prerouting or output at a priority below
+// conntrack's -200) leaves the connection untracked: later `ct state` matches read `untracked` (not
+// `new`), `ct status` matches nothing, and the nat chains do not see it (the kernel NATs only tracked
+// connections; all three seen in a namespace). Where it runs after conntrack it does nothing. One
+// that may or may not apply (an undecidable match before it, or conntrack's own priority) is
+// followed both ways, as an undecidable rule is.
+//
 // A flow with direction "out" is a connection the node opens itself (doctor node's egress check,
 // check-output.ts): it meets filter and route chains on the output hook, filter chains on
 // postrouting, then netdev chains on the egress hook of the interface it leaves by; it has no
@@ -177,7 +184,7 @@ export function evaluateNftables(ruleset: NftRuleset, flow: NftFlow, options: Nf
     if (!natSources.has(status)) natSources.set(status, findNatSource(ruleset, family, status, natMatchers({ flow, family, src, dst }), options.legacyRulesPresent ?? false, direction));
     return natSources.get(status)!;
   };
-  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0, hook: "", natSource, rewrite: null });
+  const once = (choices: readonly boolean[]) => walkBases(bases, { flow, family, src, dst, notes, choices, used: 0, mark: 0, hook: "", natSource, rewrite: null, untracked: false });
   const o = explore(once, [], { walks: 0 });
   // nat chains do not filter: the report lists the base chains that do.
   const common = { assumptions: [...notes], baseChains: bases.filter((b) => !isNatBase(b)) };
@@ -220,8 +227,9 @@ function walkBases(bases: readonly NftPlace[], ctx: Ctx): Outcome | Extract<Walk
     const hook = base.chain.base!;
     const nat = isNatBase(base);
     // The kernel binds a connection's destination NAT once: after a rewrite, later nat chains on
-    // prerouting do not see the connection (nf_nat_inet_fn runs them only while it has none).
-    if (nat && ctx.rewrite !== null) continue;
+    // prerouting do not see the connection (nf_nat_inet_fn runs them only while it has none). Nor
+    // do they see an untracked one: NAT needs a conntrack entry.
+    if (nat && (ctx.rewrite !== null || ctx.untracked)) continue;
     ctx.hook = hook.hook;
     ctx.priority = hookPriority(base);
     ctx.inNatChain = nat;
@@ -338,6 +346,8 @@ interface Ctx {
   rewrite: NftRewrite | null;
   /** The base chain being walked is a nat chain (isNatBase). */
   inNatChain?: boolean;
+  /** A notrack before conntrack exempted the connection: it has no conntrack entry (state untracked). */
+  untracked: boolean;
   /**
    * Direction "out": why the destination (dnat on output) or the source (snat on postrouting) may
    * have been rewritten before the base chain being walked; null where it cannot have been.
@@ -354,6 +364,7 @@ const outHooks = ["output", "postrouting", "egress"];
  * itself a base chain (a jump's target) counts as coming first on its hook.
  */
 function rewriteBefore(base: NftPlace, status: NatStatus, ctx: Ctx): string | null {
+  if (ctx.untracked) return null; // an untracked connection is never NATed
   const source = ctx.natSource(status);
   if (!source) return null;
   const hook = base.chain.base!.hook;
@@ -370,7 +381,7 @@ function rewriteBefore(base: NftPlace, status: NatStatus, ctx: Ctx): string | nu
  */
 function natMatchers(packet: Pick<Ctx, "flow" | "family" | "src" | "dst">): Parameters<typeof findNatSource>[3] {
   const ctxAt = (hook: string): Ctx => ({
-    ...packet, hook, notes: new Set(), choices: [], used: 0, mark: null, rewrite: null,
+    ...packet, hook, notes: new Set(), choices: [], used: 0, mark: null, rewrite: null, untracked: false,
     natSource: () => ({ place: null, reason: "a nat chain reads the conntrack status" }),
   });
   return {
@@ -398,6 +409,26 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
     let verdict: NftVerdict | null = null;
     for (const st of rule.statements) {
       if (st.kind === "nop") continue;
+      if (st.kind === "notrack") {
+        const takes = notrackTakesEffect(ctx);
+        if (takes === false) continue;
+        // As a mark-set: it acts where the matches before it hold; where those are undecidable, or
+        // where conntrack may already have run, the walk is made both ways.
+        if (matched === "unknown") {
+          const applies = nextChoice(ctx);
+          if (applies === undefined) return { kind: "branch", place, reason: unknownWhy };
+          matched = applies;
+          if (!matched) break;
+        }
+        if (takes === "unknown") {
+          const applies = nextChoice(ctx);
+          if (applies === undefined) return { kind: "branch", place, reason: `${conntrackTieWhy}, and so whether its notrack exempts the connection from conntrack` };
+          if (!applies) continue;
+        }
+        ctx.untracked = true;
+        ctx.notes.add(`Rule ${rule.index} "${rule.text}" in ${table.family} ${table.name} chain ${chain.name} runs before conntrack: where it applies (notrack), the connection is untracked, so its ct state is untracked (not new), ct status matches nothing, and the nat chains do not see it.`);
+        continue;
+      }
       if (st.kind === "verdict") {
         verdict = st.verdict;
         break;
@@ -495,6 +526,9 @@ function walk(table: NftTable, chain: NftChain, ctx: Ctx, depth: number): Walk {
 interface MatchResult { result: Tri; why: string; verdict?: NftVerdict }
 
 function matchStatement(st: Extract<NftStatement, { kind: "match" }>, table: NftTable, ctx: Ctx): MatchResult {
+  // Without a conntrack entry (before conntrack, or untracked) nft's ct expression has no status to
+  // read and ends the rule (NFT_BREAK): `ct status != dnat` does not match either (seen in a namespace).
+  if (st.keys.some((k) => k.name === "ct status") && (ctx.untracked || (ctx.hook !== "ingress" && beforeConntrack(ctx) === true))) return { result: false, why: "" };
   const items = valueItems(st.value, table);
   // A key that does not apply to the packet (tcp dport or icmp type for UDP, ip saddr for IPv6)
   // never matches, whatever the operator or the set: nft checks the protocol before the field.
@@ -640,6 +674,8 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (!ctx.flow.outInterface) return { result: "unknown", why: "the rule matches on the interface the packet leaves by, which is not given" };
       return globMatch(atom, ctx.flow.outInterface) ? yes : no;
     case "ct state": {
+      // After a notrack nft reads the state untracked (nft_ct_get_eval: IP_CT_UNTRACKED).
+      if (ctx.untracked) return bitmaskValue(ctStateBits, atom) & ctStateBits.untracked! ? yes : no;
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       const conntrack = beforeConntrack(ctx);
       if (conntrack === "unknown") return { result: "unknown", why: conntrackTieWhy };
@@ -648,6 +684,7 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       return bitmaskValue(ctStateBits, atom) & ctStateBits[conntrack ? "invalid" : "new"]! ? yes : no;
     }
     case "ct status": {
+      if (ctx.untracked) return no;
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       const conntrack = beforeConntrack(ctx);
       if (conntrack === "unknown") return { result: "unknown", why: conntrackTieWhy };
@@ -727,6 +764,15 @@ const outgoing = (ctx: Ctx) => ctx.flow.direction === "out";
 // before or after conntrack's own hook, depending on which registered last.
 const conntrackPriority = -200;
 const conntrackTieWhy = `the chain has conntrack's own priority (${conntrackPriority}), so whether conntrack has seen the packet yet depends on which hook registered last`;
+
+/**
+ * Whether a notrack here exempts the connection: on ingress (conntrack has not run yet: seen in a
+ * namespace) and before conntrack on prerouting and output; after conntrack the packet has its
+ * entry, and nft_notrack_eval leaves it alone.
+ */
+function notrackTakesEffect(ctx: Ctx): boolean | "unknown" {
+  return ctx.hook === "ingress" || beforeConntrack(ctx);
+}
 
 function beforeConntrack(ctx: Ctx): boolean | "unknown" {
   if ((ctx.hook !== "prerouting" && ctx.hook !== "output") || ctx.priority === undefined) return false;

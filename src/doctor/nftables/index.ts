@@ -1,6 +1,6 @@
 // Public face of the nftables check: `checkNftables` for the CLI; parser, evaluator and the
 // legacy-rules warning for reuse by the node check.
-export { checkNftables, legacyRulesWarning } from "./check-nftables.js";
+export { checkNftables, checkNftablesBesideIptables, hasOwnNftRules, legacyRulesWarning } from "./check-nftables.js";
 export type { CheckNftablesOptions } from "./check-nftables.js";
 export { parseNftRuleset, parsePriority } from "./parse-nft-ruleset.js";
 export { evaluateNftables } from "./evaluate-nftables.js";

@@ -50,6 +50,11 @@ export type NftStatement =
    * show as one address and port (a map, a range, a host name).
    */
   | { readonly kind: "nat"; readonly nat: "dnat" | "redirect"; readonly family: "ip" | "ip6" | null; readonly to: NftNatTarget | null }
+  /**
+   * `notrack`: exempts the packet from conntrack where it runs before conntrack has (prerouting or
+   * output at a priority below -200); its connection is then `untracked` (evaluate-nftables.ts).
+   */
+  | { readonly kind: "notrack" }
   | { readonly kind: "nop" }
   | { readonly kind: "unknown"; readonly text: string };
 

@@ -75,7 +75,10 @@ export function jsonRuleStatements(exprs: unknown[]): { statements: NftStatement
       const update = jsonMarkUpdate((body as { value: unknown }).value);
       statements.push({ kind: "mark-set", update });
       text.push(`meta mark set ${update === null ? JSON.stringify((body as { value: unknown }).value) : markUpdateText(update)}`);
-    } else if (kind === "counter" || kind === "log" || kind === "notrack" || kind === "mangle") {
+    } else if (kind === "notrack") {
+      statements.push({ kind: "notrack" });
+      text.push("notrack");
+    } else if (kind === "counter" || kind === "log" || kind === "mangle") {
       // Other mangling (`ct mark set`, header fields) changes nothing the walk reads.
       statements.push({ kind: "nop" });
       text.push(kind === "mangle" ? "mangle" : kind);

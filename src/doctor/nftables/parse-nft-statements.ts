@@ -78,6 +78,8 @@ export function parseNftStatements(text: string, line?: number): { statements: N
       if (depth === 0 && k > from && setIndex(t, k) > 0) break;
       // Nor a NAT statement: `limit rate 10/second dnat to 10.0.0.9` may rewrite the destination.
       if (depth === 0 && k > from && natStarts(t, k)) break;
+      // Nor a notrack: `limit rate 10/second notrack` may exempt the connection from conntrack.
+      if (depth === 0 && k > from && t[k] === "notrack") break;
       const v = readVerdict(t, k);
       if (v && (v[1] === t.length || (t[v[1]] === "comment" && v[1] + 2 === t.length))) break;
     }
@@ -102,7 +104,7 @@ export function parseNftStatements(text: string, line?: number): { statements: N
     }
     if (tok === "notrack") {
       i++;
-      out.push({ kind: "nop" });
+      out.push({ kind: "notrack" });
       continue;
     }
     if (tok === "log") {
@@ -259,7 +261,7 @@ function readMarkValue(t: string[], i: number): [MarkUpdate | null, number] {
     for (; j < t.length; j++) {
       if (t[j] === "{") depth++;
       else if (t[j] === "}") depth--;
-      else if (depth === 0 && (readVerdict(t, j) || ["counter", "log", "comment"].includes(t[j]!))) break;
+      else if (depth === 0 && (readVerdict(t, j) || ["counter", "log", "comment", "notrack"].includes(t[j]!))) break;
     }
     return [null, j];
   }

@@ -3,10 +3,11 @@
 // with one finding per check; the node's status is the worst finding's.
 import { isIP, isIPv6 } from "node:net";
 import { familyOf } from "../flow-family.js";
+import { DoctorInputError } from "../input-error.js";
 import { withLocalBlocks, type LocalEgressBlock } from "../egress/index.js";
 import type { ProbeResult } from "../egress/index.js";
 import { checkIptables, findOutputBlock } from "../iptables/index.js";
-import { checkNftables, findNftOutputBlock } from "../nftables/index.js";
+import { checkNftables, checkNftablesBesideIptables, findNftOutputBlock, hasOwnNftRules } from "../nftables/index.js";
 import type { CheckResult, CheckStatus, Fix, Flow } from "../report/check-result.js";
 import { churnThreshold, parseConnections, summarizeChurn } from "../snat/index.js";
 import { checkUfw } from "../ufw/index.js";
@@ -25,8 +26,11 @@ export interface NodeOptions {
   readonly assumptions?: readonly string[];
 }
 
-/** A command's output, or why it could not be read. */
-export type Collected = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly reason: string };
+/**
+ * A command's output, or why it could not be read. `stderr`: what a command that succeeded wrote
+ * there (iptables-nft's warning that iptables-legacy tables are present goes there).
+ */
+export type Collected = { readonly ok: true; readonly text: string; readonly stderr?: string } | { readonly ok: false; readonly reason: string };
 
 export type AgentHealth =
   | { readonly kind: "ready"; readonly target: string }
@@ -40,6 +44,12 @@ export interface NodeState {
   readonly iptablesSave: Collected;
   /** For IPv6 sources: ip6tables keeps IPv6's rules apart (absent: not read, those sources are indeterminate). */
   readonly ip6tablesSave?: Collected;
+  /**
+   * The legacy backend's rules, read where iptables-save is iptables-nft's (or warned of them):
+   * the kernel runs both backends' rules (troubleshooting.md §4.4 "split brain"). Absent: not read.
+   */
+  readonly iptablesLegacySave?: Collected;
+  readonly ip6tablesLegacySave?: Collected;
   readonly ufwStatus: Collected;
   readonly nftRuleset: Collected;
   /** /proc/net/tcp followed by /proc/net/tcp6 (each with its header). */
@@ -65,10 +75,11 @@ export const worstStatus = (statuses: readonly CheckStatus[]): CheckStatus =>
   statuses.reduce<CheckStatus>((w, s) => (rank[s] > rank[w] ? s : w), "ok");
 
 export function checkNode(state: NodeState, opts: NodeOptions): CheckResult {
+  const iptables = iptablesFindings(state, opts);
   const findings: CheckResult[] = [
-    ...iptablesFindings(state, opts),
+    ...iptables,
     ...ufwFindings(state, opts),
-    ...nftFindings(state, opts),
+    ...nftFindings(state, opts, iptables),
     listenerFinding(state, opts),
     ...(state.egress ? [{ ...egressFinding(state.egress, state, opts), id: "egress" }] : []),
     ...agentFindings(state),
@@ -86,7 +97,7 @@ export function checkNode(state: NodeState, opts: NodeOptions): CheckResult {
     status,
     summary,
     fixes,
-    assumptions: [...(opts.assumptions ?? [])],
+    assumptions: [...(opts.assumptions ?? []), ...(legacyTablesLoaded(state) ? [splitBrain] : [])],
     findings,
   };
 }
@@ -110,21 +121,65 @@ function flowOf(source: string, opts: NodeOptions): Flow {
 }
 
 function iptablesFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
-  // IPv4 sources meet iptables' rules, IPv6 sources ip6tables': each family is judged by its own dump.
-  const v6 = opts.sources.filter((s) => isIPv6(s));
-  const v4 = opts.sources.filter((s) => !isIPv6(s));
-  const findings = familyFindings(state.iptablesSave, "iptables-save", { ...opts, sources: v4 });
-  if (v6.length > 0) findings.push(...familyFindings(state.ip6tablesSave ?? { ok: false, reason: "not read" }, "ip6tables-save", { ...opts, sources: v6 }));
+  // IPv4 sources meet iptables' rules, IPv6 sources ip6tables': each family is judged by its own
+  // dump. An IPv4-mapped source (::ffff:10.224.0.7) is an IPv4 connection (flow-family.ts).
+  const v6 = opts.sources.filter((s) => familyOf(s) === "ipv6");
+  const v4 = opts.sources.filter((s) => familyOf(s) === "ipv4");
+  const findings: CheckResult[] = [];
+  for (const [sources, dump, legacyDump, command] of [
+    [v4, state.iptablesSave, state.iptablesLegacySave, "iptables-save"],
+    [v6, state.ip6tablesSave ?? { ok: false, reason: "not read" }, state.ip6tablesLegacySave, "ip6tables-save"],
+  ] as const) {
+    if (sources.length === 0) continue;
+    const legacy = legacyRules(legacyDump);
+    findings.push(...familyFindings(dump, command, { ...opts, sources }, { legacyRead: legacy !== null, nftRulesetRead: state.nftRuleset.ok }));
+    if (legacy !== null) findings.push(...legacyFindings(legacy, command === "ip6tables-save" ? "ip6tables" : "iptables", { ...opts, sources }));
+  }
   return findings;
+}
+
+/** The legacy backend's dump where it holds a table (iptables-legacy-save prints nothing where it has none); else null. */
+function legacyRules(dump: Collected | undefined): string | null {
+  return dump?.ok && /^\*\w+/m.test(dump.text) ? dump.text : null;
+}
+
+/** Whether the node's iptables-legacy tables are loaded, for either family: their rules apply beside nftables' too. */
+const legacyTablesLoaded = (state: NodeState): boolean =>
+  legacyRules(state.iptablesLegacySave) !== null || legacyRules(state.ip6tablesLegacySave) !== null ||
+  [state.iptablesSave, state.ip6tablesSave].some((d) => d?.ok === true && legacyWarning.test(d.stderr ?? ""));
+
+const splitBrain = "iptables-legacy tables are loaded as well as nftables (iptables-nft) rules: the kernel runs both backends' rules, and neither iptables-save nor nft list ruleset shows the legacy ones; the iptables-legacy findings judge them (a split brain).";
+const legacyWarning = /^#\s*Warning:\s*ip6?tables-legacy tables present/m;
+// iptables-nft's note on a table where base chains it did not make (hand-written nft) were left out.
+const incompatibleChains = /^#\s*Table `(\w+)' contains incompatible base-chains.*$/gm;
+
+const bothBackends = (tool: "iptables" | "ip6tables") =>
+  `Both ${tool} backends are loaded on this node: iptables-nft's rules (${tool}-save) and iptables-legacy's (${tool}-legacy-save). The kernel runs both, and a connection must get through each: the iptables finding judges the first, the iptables-legacy finding the second.`;
+
+// The legacy backend's rules, judged as the iptables check judges any dump; its commands are
+// iptables-legacy's (plain iptables is iptables-nft here, and would not touch these rules).
+function legacyFindings(text: string, tool: "iptables" | "ip6tables", opts: NodeOptions): CheckResult[] {
+  const legacy = (command: string) => command.replace(/^(ip6?tables)(-save)? /, "$1-legacy$2 ");
+  return opts.sources.map((source) => {
+    const r = checkIptables(text, { source, ...destinationFor(source, opts), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT" });
+    return {
+      ...r,
+      id: "iptables-legacy",
+      summary: r.summary.replace(/(^|fix: )(ip6?tables)\b(?!-)/g, "$1$2-legacy"),
+      fixes: r.fixes.map((f) => ({ ...f, command: legacy(f.command) })),
+      assumptions: [`These are the rules ${tool}-legacy-save printed. ${bothBackends(tool)}`, ...r.assumptions],
+    };
+  });
 }
 
 /** The command is not installed (as opposed to failing): a node without iptables, nftables only. */
 const isNotInstalled = (c: Collected): boolean => !c.ok && /not found|no such file|ENOENT/i.test(c.reason);
 
-function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-save", opts: NodeOptions): CheckResult[] {
+function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-save", opts: NodeOptions, seen: { legacyRead: boolean; nftRulesetRead: boolean }): CheckResult[] {
   if (opts.sources.length === 0) return [];
   const missing = isNotInstalled(dump);
   if (!dump.ok && !missing) return [unreadable("iptables", "iptables", command, dump.reason)];
+  const tool = command === "ip6tables-save" ? "ip6tables" : "iptables";
   if (missing || !/^\*filter\b/m.test(dump.ok ? dump.text : "")) {
     // No filter table (or no iptables at all): nothing hooks INPUT for iptables, which lets
     // everything in, as a built-in chain with policy ACCEPT and no rules would. decidedBy has
@@ -134,18 +189,33 @@ function familyFindings(dump: Collected, command: "iptables-save" | "ip6tables-s
     return opts.sources.map((source) => ({
       check: "iptables", id: "iptables", status: "ok",
       summary: missing ? `${command} is not installed: no iptables rules on this node.` : "iptables has no filter rules on this node.",
-      fixes: [], assumptions: [`${why}: no ${command.replace("-save", "")} rule filters INPUT, so it accepts (as a policy ACCEPT would).`],
+      fixes: [], assumptions: [`${why}: no ${command.replace("-save", "")} rule filters INPUT, so it accepts (as a policy ACCEPT would).`, ...(seen.legacyRead ? [bothBackends(tool)] : [])],
       flow: flowOf(source, opts), verdict: "allowed", effect: "accept",
       decidedBy: { table: "filter", chain: "INPUT", rule: null, target: "policy", policy: "ACCEPT", text: `no filter rules (${why})` },
     }));
   }
-  const text = dump.ok ? dump.text : "";
-  return opts.sources.map((source) => ({
-    ...checkIptables(text, {
+  let text = dump.ok ? dump.text : "";
+  const notes: string[] = [];
+  // iptables-nft warns of legacy tables on stderr. Where their dump was read they have their own
+  // finding; where not, the warning goes with the dump, which the iptables check reads as "the
+  // legacy rules apply too, and are not in this input".
+  const warning = dump.ok ? (dump.stderr ?? "").split("\n").find((l) => legacyWarning.test(l)) : undefined;
+  if (seen.legacyRead) notes.push(bothBackends(tool));
+  else if (warning !== undefined) text = `${warning}\n${text}`;
+  // Base chains iptables-nft did not make (a hand-written `table ip filter`) are left out of
+  // iptables-save; the nftables finding judges them from `nft list ruleset`, so here the rest is whole.
+  if (seen.nftRulesetRead) {
+    text = text.replace(incompatibleChains, (_line, table: string) => {
+      notes.push(`${command} left out base chains of table ${table} that iptables-nft did not make ("# Table \`${table}' contains incompatible base-chains"): the nftables finding judges them from nft list ruleset.`);
+      return "";
+    });
+  }
+  return opts.sources.map((source) => {
+    const r = checkIptables(text, {
       source, ...destinationFor(source, opts), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT",
-    }),
-    id: "iptables",
-  }));
+    });
+    return { ...r, id: "iptables", ...(notes.length > 0 ? { assumptions: [...notes, ...r.assumptions] } : {}) };
+  });
 }
 
 // A probe of the server that failed may have been stopped by the node itself: a DROP or REJECT in
@@ -233,29 +303,43 @@ function ufwFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
   }));
 }
 
-// iptables-nft keeps its rules in nftables tables named like iptables' own; those were evaluated
-// from iptables-save already (with rule numbers the fixes can use), so only other tables count here.
-const iptablesNftTable = /^table (ip|ip6) (filter|nat|mangle|raw|security) \{/;
-
 /**
- * Whether `nft list ruleset` shows a table besides iptables-nft's (those are iptables-save's to
- * show); where iptables is not installed, every table is nftables' own (`table ip filter` is a
- * common name in hand-written rulesets too).
+ * Whether `nft list ruleset` shows rules besides iptables-nft's (those are iptables-save's to show):
+ * a table or base chain iptables-nft did not make, told by its chains, not its table's name
+ * (iptables-nft-chains.ts: `table ip filter` is a common name in hand-written rulesets too). Where
+ * iptables is not installed, every table is nftables' own.
  */
 function hasOwnNftTables(state: NodeState): boolean {
   if (!state.nftRuleset.ok) return false;
-  const tables = state.nftRuleset.text.split("\n").filter((l) => l.startsWith("table "));
-  return isNotInstalled(state.iptablesSave) ? tables.length > 0 : tables.some((t) => !iptablesNftTable.test(t));
+  if (isNotInstalled(state.iptablesSave)) return /^table /m.test(state.nftRuleset.text);
+  try {
+    return hasOwnNftRules(state.nftRuleset.text);
+  } catch {
+    return true; // the nftables finding reports what it cannot read
+  }
 }
 
-function nftFindings(state: NodeState, opts: NodeOptions): CheckResult[] {
+function nftFindings(state: NodeState, opts: NodeOptions, iptables: readonly CheckResult[]): CheckResult[] {
   if (!state.nftRuleset.ok || !hasOwnNftTables(state)) return [];
-  return opts.sources.map((source) => ({
-    ...checkNftables(state.nftRuleset.ok ? state.nftRuleset.text : "", {
-      source, ...destinationFor(source, opts), port: opts.port, protocol: "tcp", inInterface: opts.inInterface,
-    }),
-    id: "nftables",
-  }));
+  const text = state.nftRuleset.text;
+  const legacyRulesPresent = legacyTablesLoaded(state);
+  const withoutIptables = isNotInstalled(state.iptablesSave);
+  return opts.sources.flatMap((source) => {
+    const flow = { source, ...destinationFor(source, opts), port: opts.port, protocol: "tcp" as const, inInterface: opts.inInterface, legacyRulesPresent };
+    let checked;
+    try {
+      // Without iptables no table is iptables-nft's: the whole ruleset is walked.
+      checked = withoutIptables ? { result: checkNftables(text, flow), decidedInIptablesNft: false } : checkNftablesBesideIptables(text, flow);
+    } catch (err) {
+      if (!(err instanceof DoctorInputError)) throw err;
+      return [unreadable("nftables", "nftables", "nft list ruleset", err.message)];
+    }
+    // The walk ended in one of iptables-nft's chains (kept for what it changes): the iptables
+    // finding for this source reports that decision already, unless it saw none.
+    const reported = iptables.some((f) => f.id === "iptables" && f.flow?.source === source && f.status !== "ok");
+    if (checked.decidedInIptablesNft && reported) return [];
+    return [{ ...checked.result, id: "nftables" }];
+  });
 }
 
 function listenerFinding(state: NodeState, opts: NodeOptions): CheckResult {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { after, describe, test } from "node:test";
 import { checkNode } from "./check-node.js";
-import { getReadyz, parseRouteGet } from "./collect-node-state.js";
+import { getReadyz, parseRouteGet, readCommand } from "./collect-node-state.js";
 
 // An HTTP responder that sends its headers and then one body byte every `everyMs`, never finishing:
 // each byte resets an idle timeout.
@@ -62,4 +62,10 @@ test("ip route get: the interface and source address of the route; none for an u
   assert.deepEqual(parseRouteGet("10.1.0.1", "10.1.0.1 dev wg0 table 51820 uid 0 \\    cache \n"), { host: "10.1.0.1", dev: "wg0", src: null });
   assert.equal(parseRouteGet("10.225.0.4", "unreachable 10.225.0.4 uid 0 \\    cache <local> \n"), null);
   assert.equal(parseRouteGet("10.225.0.4", "blackhole 10.225.0.4 uid 0 \n"), null);
+});
+
+test("readCommand keeps what a command that succeeded wrote to stderr: iptables-nft's legacy-tables warning goes there", async () => {
+  const r = await readCommand(["sh", "-c", "echo '# Warning: iptables-legacy tables present, use iptables-legacy-save to see them' >&2; echo '*filter'"]);
+  assert.deepEqual(r, { ok: true, text: "*filter\n", stderr: "# Warning: iptables-legacy tables present, use iptables-legacy-save to see them\n" });
+  assert.deepEqual(await readCommand(["sh", "-c", "echo out"]), { ok: true, text: "out\n" });
 });

@@ -1,6 +1,7 @@
 // The live half of `doctor node`: reads the firewall state and sockets of the machine it runs on
 // and probes the server and the local agent, reporting progress as it goes. Read-only: it runs
-// iptables-save, ufw status verbose, nft list ruleset, ss -tan and reads /proc/net/tcp{,6}.
+// iptables-save (and iptables-legacy-save beside iptables-nft), ufw status verbose, nft list
+// ruleset, ss -tan and reads /proc/net/tcp{,6}.
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
@@ -28,7 +29,7 @@ export function readCommand(argv: readonly string[], timeoutMs = 10_000): Promis
       if (err) {
         const code = (err as NodeJS.ErrnoException).code;
         resolve({ ok: false, reason: code === "ENOENT" ? `${argv[0]} not found` : (String(stderr).trim() || err.message).split("\n")[0]! });
-      } else resolve({ ok: true, text: String(stdout) });
+      } else resolve({ ok: true, text: String(stdout), ...(String(stderr) === "" ? {} : { stderr: String(stderr) }) });
     });
   });
 }
@@ -91,6 +92,18 @@ export async function collectNodeState(o: CollectOptions): Promise<NodeState> {
   const iptablesSave = await readCommand(["iptables-save"]);
   say("reading ip6tables-save");
   const ip6tablesSave = await readCommand(["ip6tables-save"]);
+  // With iptables-nft (the nf_tables backend) iptables-save shows only its own rules, while the
+  // legacy backend's tables, where loaded, filter as well (troubleshooting.md §4.4): read those
+  // too. iptables-nft warns of them on stderr, but only where it finds them itself; its version
+  // line says which backend it is.
+  const legacy: { iptablesLegacySave?: Collected; ip6tablesLegacySave?: Collected } = {};
+  const version = await readCommand(["iptables-save", "--version"]);
+  for (const [tool, dump, key] of [["iptables", iptablesSave, "iptablesLegacySave"], ["ip6tables", ip6tablesSave, "ip6tablesLegacySave"]] as const) {
+    const warned = dump.ok && /^#\s*Warning:\s*ip6?tables-legacy tables present/m.test(dump.stderr ?? "");
+    if (!warned && !(version.ok && /\(nf_tables\)/.test(version.text))) continue;
+    say(`reading ${tool}-legacy-save`);
+    legacy[key] = await readCommand([`${tool}-legacy-save`]);
+  }
   say("reading ufw status verbose");
   const ufwStatus = await readCommand(["ufw", "status", "verbose"]);
   say("reading nft list ruleset");
@@ -118,5 +131,5 @@ export async function collectNodeState(o: CollectOptions): Promise<NodeState> {
   }
   say("reading connections (ss -tan)");
   const ssTan = await readCommand(["ss", "-tan"]);
-  return { iptablesSave, ip6tablesSave, ufwStatus, nftRuleset, procNetTcp, egress, agentHealth, ssTan, ...(serverRoute ? { serverRoute } : {}) };
+  return { iptablesSave, ip6tablesSave, ...legacy, ufwStatus, nftRuleset, procNetTcp, egress, agentHealth, ssTan, ...(serverRoute ? { serverRoute } : {}) };
 }

@@ -10,7 +10,7 @@
 // stands in the combined list; a delete of a rule already deleted, or an allow already given
 // earlier in the same list, is left out, and the commands that save iptables' rules for the next
 // boot come once, after the last change they must save.
-import { isIPv6 } from "node:net";
+import { familyOf } from "../flow-family.js";
 import type { CheckResult, Fix } from "../report/check-result.js";
 
 // Where a rule stands among the rules as read, in one numbered list (an iptables chain, or ufw's
@@ -57,11 +57,12 @@ type Parsed =
 
 // The command forms the planners write (fix-iptables.ts, fix-ufw.ts); anything else is left as it is.
 function parse(command: string): Parsed {
-  let m = /^(ip6?tables) --delete (\S+) (\d+)$/.exec(command);
+  // iptables-legacy's commands edit the legacy backend's chains: lists of their own.
+  let m = /^(ip6?tables(?:-legacy)?) --delete (\S+) (\d+)$/.exec(command);
   if (m) return { kind: "delete", list: `${m[1]} ${m[2]}`, number: Number(m[3]), form: (n) => `${m![1]} --delete ${m![2]} ${n}` };
-  m = /^(ip6?tables) --insert (\S+) (\d+) (.+)$/.exec(command);
+  m = /^(ip6?tables(?:-legacy)?) --insert (\S+) (\d+) (.+)$/.exec(command);
   if (m) return { kind: "insert", list: `${m[1]} ${m[2]}`, number: Number(m[3]), rule: m[4]!, form: (n) => `${m![1]} --insert ${m![2]} ${n} ${m![4]}` };
-  m = /^(ip6?tables)-save > \S+$/.exec(command);
+  m = /^(ip6?tables(?:-legacy)?)-save > \S+$/.exec(command);
   if (m) return { kind: "save", family: m[1]! };
   m = /^ufw --force delete (\d+)$/.exec(command);
   if (m) return { kind: "delete", list: "ufw", number: Number(m[1]), form: (n) => `ufw --force delete ${n}` };
@@ -95,7 +96,7 @@ export function combineFixes(findings: readonly CheckResult[]): Fix[] {
   const editsOf = (map: Map<string, ListEdits>, list: string) => map.get(list) ?? map.set(list, noEdits()).get(list)!;
   for (const finding of findings) {
     // ufw numbers all IPv4 rules before all IPv6 rules: a finding's commands are of its flow's family.
-    const family: 0 | 1 = finding.flow && isIPv6(finding.flow.source) ? 1 : 0;
+    const family: 0 | 1 = finding.flow && familyOf(finding.flow.source) === "ipv6" ? 1 : 0;
     const own = new Map<string, ListEdits>();
     for (const fix of finding.fixes) {
       const p = parse(fix.command);
@@ -140,7 +141,7 @@ export function combineFixes(findings: readonly CheckResult[]): Fix[] {
   }
   // Each family's saves right after its last change, so that they save every change and a later
   // finding's commands (the kubelet's, say) keep their place.
-  for (const family of ["iptables", "ip6tables"]) {
+  for (const family of ["iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy"]) {
     const own = saves.filter((f) => f.command.startsWith(`${family}-save `));
     const last = out.findLastIndex((f) => f.command.startsWith(`${family} `));
     out.splice(last === -1 ? out.length : last + 1, 0, ...own);

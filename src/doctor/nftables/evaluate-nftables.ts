@@ -660,8 +660,11 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (hi < first || lo > last) return no;
       return { result: "unknown", why: sourcePortWhy };
     }
-    case "l4proto":
-      return bitmaskValue(protocolNumbers, atom) === protocolNumbers[ctx.flow.protocol] ? yes : no;
+    case "l4proto": {
+      const n = bitmaskValue(protocolNumbers, atom);
+      if (Number.isNaN(n)) return { result: "unknown", why: `protocol ${atom} is a name the doctor does not know the number of (/etc/protocols on that machine)` };
+      return n === protocolNumbers[ctx.flow.protocol] ? yes : no;
+    }
     case "nfproto":
       return bitmaskValue(nfprotoNumbers, atom) === nfprotoNumbers[ctx.family === "ip" ? "ipv4" : "ipv6"] ? yes : no;
     // A packet on its way in has no output interface yet; one the node sends has no input interface.

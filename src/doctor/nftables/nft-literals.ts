@@ -96,14 +96,14 @@ export const ctStatusBits: Readonly<Record<string, number>> = {
 };
 export const fibAddressTypes: readonly string[] = ["unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit"];
 export const nfprotoNumbers: Readonly<Record<string, number>> = { ipv4: 2, ipv6: 10 };
-// `meta l4proto` and `ip protocol` names: nft resolves them through /etc/protocols (netbase);
-// these are the names Debian's lists, which `nft describe meta l4proto` prints.
+// `meta l4proto` and `ip protocol` names: nft resolves them through /etc/protocols; these are the
+// names Debian's lists (`nft describe meta l4proto`), RHEL's other names, and nft's own keywords.
 export const protocolNumbers: Readonly<Record<string, number>> = {
-  ip: 0, icmp: 1, igmp: 2, ggp: 3, ipencap: 4, st: 5, tcp: 6, egp: 8, igp: 9, pup: 12, udp: 17, hmp: 20,
+  ip: 0, hopopt: 0, icmp: 1, igmp: 2, ggp: 3, ipencap: 4, ipv4: 4, st: 5, tcp: 6, egp: 8, igp: 9, pup: 12, udp: 17, hmp: 20,
   "xns-idp": 22, rdp: 27, "iso-tp4": 29, dccp: 33, xtp: 36, ddp: 37, "idpr-cmtp": 38, ipv6: 41,
   "ipv6-route": 43, "ipv6-frag": 44, idrp: 45, rsvp: 46, gre: 47, esp: 50, ah: 51, skip: 57,
-  "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, rspf: 73, vmtp: 81, eigrp: 88, ospf: 89,
-  "ax.25": 93, ipip: 94, etherip: 97, encap: 98, pim: 103, ipcomp: 108, vrrp: 112, l2tp: 115,
+  "ipv6-icmp": 58, icmpv6: 58, "ipv6-nonxt": 59, "ipv6-opts": 60, rspf: 73, vmtp: 81, eigrp: 88, ospf: 89,
+  "ax.25": 93, ipip: 94, etherip: 97, encap: 98, pim: 103, ipcomp: 108, comp: 108, vrrp: 112, l2tp: 115,
   isis: 124, sctp: 132, fc: 133, "mobility-header": 135, udplite: 136, "mpls-in-ip": 137,
   manet: 138, hip: 139, shim6: 140, wesp: 141, rohc: 142, ethernet: 143,
 };
@@ -159,8 +159,10 @@ export function literalProblem(key: NftKey, atom: string): string | null {
       const p = readPortLiteral(atom);
       return p.kind === "invalid" ? p.problem : null;
     }
+    // A protocol name is resolved through the machine's /etc/protocols, which differs by
+    // distribution (RHEL's has hopopt, ipv4): an unknown name is undecidable, not an error.
     case "l4proto":
-      return symbolProblem(atom, Object.keys(protocolNumbers), 255, "protocol name");
+      return /^\d+$/.test(atom) && Number(atom) > 255 ? `${atom} is more than 255` : null;
     case "ct state":
       return symbolProblem(atom, Object.keys(ctStateBits), 0xffffffff, "conntrack state");
     case "ct status":

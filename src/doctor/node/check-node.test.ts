@@ -468,9 +468,17 @@ describe("checkNode beside iptables-legacy, hand-written nft tables and iptables
     const legacy = finding(r, "iptables-legacy");
     assert.deepEqual(legacy.map((f) => [f.status, f.effect]), [["problem", "drop"]]);
     assert.match(r.summary, /^iptables-legacy drops a new TCP connection from 10\.250\.0\.2 .*fix: iptables-legacy --delete INPUT 1\.$/);
-    assert.deepEqual(r.fixes.map((f) => f.command).slice(0, 2), ["iptables-legacy --delete INPUT 1", "iptables-legacy-save > /etc/iptables/rules.v4"]);
+    // No iptables-legacy-save into rules.v4: the boot restores that file through the nf_tables backend.
+    assert.deepEqual(r.fixes.map((f) => f.command), ["iptables-legacy --delete INPUT 1"]);
+    assert.ok(legacy[0]!.assumptions.some((a) => /lost at reboot unless/.test(a)));
     assert.ok(r.assumptions.some((a) => /iptables-legacy tables are loaded as well as nftables/.test(a)), r.assumptions.join("\n"));
     assert.ok(finding(r, "iptables")[0]!.assumptions.some((a) => /Both iptables backends are loaded/.test(a)));
+  });
+
+  test("with iptables-save on the legacy backend (its header names none), iptables-nft-shaped nft chains are walked too: iptables-save did not show them", () => {
+    const nftInput = "table ip filter {\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 10250 counter packets 0 bytes 0 drop\n\t}\n}\n";
+    const r = checkNode(state({ iptablesSave: ok(legacyDrop.replace("-A INPUT -p tcp -m tcp --dport 10250 -j DROP\n", "")), nftRuleset: ok(nftInput) }), one);
+    assert.deepEqual(finding(r, "nftables").map((f) => f.status), ["problem"]);
   });
 
   test("the warning alone (iptables-legacy-save not read) still reaches the iptables finding, which says the legacy rules are not in its input", () => {

@@ -42,7 +42,7 @@ import type ipaddr from "ipaddr.js";
 import { applyMarkUpdate, parseUint32 } from "../mark-update.js";
 import type { NftAtom, NftChain, NftKey, NftNatTarget, NftRule, NftRuleset, NftStatement, NftTable, NftValue, NftVerdict } from "./nft-model.js";
 import {
-  bitmaskValue, compareBytes, ctStateBits, ctStatusBits, fibAddressTypes, nfprotoNumbers, nftNumber, protocolNumbers, readAddressLiteral, readPortLiteral,
+  symbolValue, compareBytes, ctStateBits, ctStatusBits, fibAddressTypes, nfprotoNumbers, nftNumber, protocolNumbers, readAddressLiteral, readPortLiteral,
 } from "./nft-literals.js";
 import type { NatSource, NatStatus } from "./nat-status.js";
 import { findNatSource, natWords } from "./nat-status.js";
@@ -661,12 +661,12 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       return { result: "unknown", why: sourcePortWhy };
     }
     case "l4proto": {
-      const n = bitmaskValue(protocolNumbers, atom);
+      const n = symbolValue(protocolNumbers, atom);
       if (Number.isNaN(n)) return { result: "unknown", why: `protocol ${atom} is a name the doctor does not know the number of (/etc/protocols on that machine)` };
       return n === protocolNumbers[ctx.flow.protocol] ? yes : no;
     }
     case "nfproto":
-      return bitmaskValue(nfprotoNumbers, atom) === nfprotoNumbers[ctx.family === "ip" ? "ipv4" : "ipv6"] ? yes : no;
+      return symbolValue(nfprotoNumbers, atom) === nfprotoNumbers[ctx.family === "ip" ? "ipv4" : "ipv6"] ? yes : no;
     // A packet on its way in has no output interface yet; one the node sends has no input interface.
     case "iifname":
     case "iif":
@@ -678,13 +678,13 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       return globMatch(atom, ctx.flow.outInterface) ? yes : no;
     case "ct state": {
       // After a notrack nft reads the state untracked (nft_ct_get_eval: IP_CT_UNTRACKED).
-      if (ctx.untracked) return bitmaskValue(ctStateBits, atom) & ctStateBits.untracked! ? yes : no;
+      if (ctx.untracked) return symbolValue(ctStateBits, atom) & ctStateBits.untracked! ? yes : no;
       if (ctx.hook === "ingress") return { result: "unknown", why: "conntrack has not seen the packet yet at the ingress hook" };
       const conntrack = beforeConntrack(ctx);
       if (conntrack === "unknown") return { result: "unknown", why: conntrackTieWhy };
       // With no conntrack entry yet nft reads the state as invalid (nft_ct_get_eval). A value
       // matches the state whose bit it holds (`ct state established,related` is a bit test).
-      return bitmaskValue(ctStateBits, atom) & ctStateBits[conntrack ? "invalid" : "new"]! ? yes : no;
+      return symbolValue(ctStateBits, atom) & ctStateBits[conntrack ? "invalid" : "new"]! ? yes : no;
     }
     case "ct status": {
       if (ctx.untracked) return no;
@@ -694,7 +694,7 @@ function matchAtom(key: NftKey, atom: string, ctx: Ctx): MatchResult {
       if (conntrack) return no; // no entry: no status bits
       // A new connection has no status bit but the nat ones (it is neither confirmed nor assured
       // before the input hook ends); a value of both is two questions, not taken apart here.
-      const bits = bitmaskValue(ctStatusBits, atom) & (ctStatusBits.snat! | ctStatusBits.dnat!);
+      const bits = symbolValue(ctStatusBits, atom) & (ctStatusBits.snat! | ctStatusBits.dnat!);
       if (bits === 0) return no;
       if (bits !== ctStatusBits.snat && bits !== ctStatusBits.dnat) return { result: "unknown", why: `ct status ${atom} asks for snat and dnat at once` };
       const status = bits === ctStatusBits.dnat ? "dnat" : "snat";

@@ -113,8 +113,8 @@ export function nftNumber(text: string): number {
   return /^\d+$/.test(text) ? Number(text) : /^0x[0-9a-f]+$/i.test(text) ? Number.parseInt(text, 16) : NaN;
 }
 
-/** The bits of a `ct state` / `ct status` value: a symbol's, or a number's; NaN for neither. */
-export function bitmaskValue(symbols: Readonly<Record<string, number>>, atom: string): number {
+/** The number a value stands for (`ct state` bits, a protocol, ...): a symbol's, or a number's; NaN for neither. */
+export function symbolValue(symbols: Readonly<Record<string, number>>, atom: string): number {
   return Object.hasOwn(symbols, atom) ? symbols[atom]! : nftNumber(atom);
 }
 

@@ -159,7 +159,7 @@ const bothBackends = (tool: "iptables" | "ip6tables") =>
 // The legacy backend's rules, judged as the iptables check judges any dump; its commands are
 // iptables-legacy's (plain iptables is iptables-nft here, and would not touch these rules).
 function legacyFindings(text: string, tool: "iptables" | "ip6tables", opts: NodeOptions): CheckResult[] {
-  const legacy = (command: string) => command.replace(/^(ip6?tables)(-save)? /, "$1-legacy$2 ");
+  const legacy = (command: string) => command.replace(/^(ip6?tables) /, "$1-legacy ");
   return opts.sources.map((source) => {
     const r = checkIptables(text, { source, ...destinationFor(source, opts), port: opts.port, protocol: "tcp", inInterface: opts.inInterface, chain: "INPUT" });
     return {

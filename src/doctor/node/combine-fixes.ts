@@ -62,7 +62,7 @@ function parse(command: string): Parsed {
   if (m) return { kind: "delete", list: `${m[1]} ${m[2]}`, number: Number(m[3]), form: (n) => `${m![1]} --delete ${m![2]} ${n}` };
   m = /^(ip6?tables(?:-legacy)?) --insert (\S+) (\d+) (.+)$/.exec(command);
   if (m) return { kind: "insert", list: `${m[1]} ${m[2]}`, number: Number(m[3]), rule: m[4]!, form: (n) => `${m![1]} --insert ${m![2]} ${n} ${m![4]}` };
-  m = /^(ip6?tables(?:-legacy)?)-save > \S+$/.exec(command);
+  m = /^(ip6?tables)-save > \S+$/.exec(command);
   if (m) return { kind: "save", family: m[1]! };
   m = /^ufw --force delete (\d+)$/.exec(command);
   if (m) return { kind: "delete", list: "ufw", number: Number(m[1]), form: (n) => `ufw --force delete ${n}` };
@@ -141,7 +141,8 @@ export function combineFixes(findings: readonly CheckResult[]): Fix[] {
   }
   // Each family's saves right after its last change, so that they save every change and a later
   // finding's commands (the kubelet's, say) keep their place.
-  for (const family of ["iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy"]) {
+  // (No iptables-legacy save is offered: check-node.ts's legacyFindings says why.)
+  for (const family of ["iptables", "ip6tables"]) {
     const own = saves.filter((f) => f.command.startsWith(`${family}-save `));
     const last = out.findLastIndex((f) => f.command.startsWith(`${family} `));
     out.splice(last === -1 ? out.length : last + 1, 0, ...own);
